@@ -1,0 +1,492 @@
+"""The engine's Python API: availability, runs step by step, dry-runs and commits.
+
+    engine = Engine.open("path/to/project", data="demo.yaml")
+    engine.available("alice@example.com", "Acme Ltd")
+    view = engine.start("some-flow", actor, subject)
+    view = engine.submit(view.run, {"field": "value"})
+    plan = engine.commit(view.run)
+
+Every public method takes names as users give them (an id or another declared
+key) and returns plain dataclasses with `to_json()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import outbox as outbox_module
+from .config import Config, load_config
+from .context import Clock, Parties, base_scope, flow_scope, resolve
+from .data import Records, check_data, import_data
+from .errors import ClientflowError, ExpressionError, RunError
+from .model import Flow, Project, Rule
+from .outcome import Result, execute
+from .plan import Plan, Verdict
+from .plugins import Registry, emit
+from .project import Extensions, load_project
+from .runs import RunState, Screen, Walk, render, visible, walk
+from .storage import Notifier, Storage, Transaction
+from .yamlfile import load_data_text, read_text
+
+CHANGED_RULE = "unchanged-since-start"
+
+
+@dataclass
+class FlowAvailability:
+    flow: str
+    title: str
+    available: bool
+    reasons: list[dict[str, str]]
+    rules: list[Verdict] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"flow": self.flow, "title": self.title, "available": self.available, "reasons": list(self.reasons)}
+
+
+@dataclass
+class Availability:
+    actor: str
+    subject: str
+    flows: list[FlowAvailability]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"actor": self.actor, "subject": self.subject, "flows": [f.to_json() for f in self.flows]}
+
+    def offered(self) -> list[str]:
+        return [f.flow for f in self.flows if f.available]
+
+
+@dataclass
+class RunView:
+    """A run as a front end shows it: its status and the screen it waits on."""
+
+    run: str
+    flow: str
+    status: str  # open | ready | completed | cancelled | blocked | invalid | needs_input
+    screen: Screen | None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    needs: list[dict[str, str]] = field(default_factory=list)
+    blocked_by: list[dict[str, str]] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "flow": self.flow,
+            "status": self.status,
+            "screen": self.screen.to_json() if self.screen else None,
+            "errors": list(self.errors),
+            "needs": list(self.needs),
+            "blocked_by": list(self.blocked_by),
+            "answers": dict(self.answers),
+            "version": self.version,
+        }
+
+
+class Engine:
+    """One project, one storage backend, the configured notifiers and one clock."""
+
+    def __init__(
+        self,
+        project: Project,
+        storage: Storage,
+        *,
+        clock: Clock | None = None,
+        notifiers: Mapping[str, Notifier] | None = None,
+        registry: Registry | None = None,
+        config: Config | None = None,
+    ) -> None:
+        self.project = project
+        self.storage = storage
+        self.clock = clock or Clock()
+        self.notifiers = dict(notifiers or {})
+        self.registry = registry or Registry()
+        self.config = config or Config(root=Path(project.root))
+
+    # construction -------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        root: str | Path = ".",
+        *,
+        data: str | Path | None = None,
+        db: str | Path | None = None,
+        storage: Storage | None = None,
+        now: datetime | None = None,
+        outbox: str | Path | None = None,
+        notifiers: Mapping[str, Notifier] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Engine:
+        """Load the project under `root` and open its storage.
+
+        `data` loads a data file into memory (nothing persisted); `db` names a
+        SQLite file; otherwise the project's configuration chooses.
+        """
+        root = Path(root)
+        registry = Registry.collect()
+        project = load_project(root, Extensions(registry.functions, registry.filters, registry.effects))
+        config = load_config(root, env)
+        if outbox is not None:
+            config.notifier_settings.setdefault("outbox", {})["dir"] = str(outbox)
+        if storage is None:
+            if data is not None:
+                storage = registry.storage("memory")
+            elif db is not None:
+                storage = registry.storage("sqlite", path=str(db))
+            else:
+                storage = registry.storage(config.storage, **config.storage_settings)
+        if notifiers is None:
+            notifiers = {name: registry.notifier(name, project_root=root, **config.notifier_settings.get(name, {})) for name in config.notifiers}
+        engine = cls(project, storage, clock=Clock(now), notifiers=notifiers, registry=registry, config=config)
+        if data is not None:
+            engine.load_data(data)
+        return engine
+
+    def load_data(self, path: str | Path) -> int:
+        """Validate a data file and write its records into storage."""
+        path = Path(path)
+        text = read_text(path, str(path))
+        doc, positions = load_data_text(text, str(path))
+        check_data(self.project, doc, positions, str(path))
+        with self.storage.transaction(write=True) as tx:
+            return import_data(self.project, tx, doc, str(path))
+
+    def close(self) -> None:
+        self.storage.close()
+
+    # availability -------------------------------------------------------
+    def available(self, actor: str, subject: str) -> Availability:
+        """Every flow, offered or not, with every failed rule's message."""
+        with self.storage.transaction() as tx:
+            records = Records(self.project, tx)
+            parties = resolve(self.project, records, actor, subject)
+            scope = self._scope(records, parties)
+            flows = []
+            for flow in self.project.flows.values():
+                verdicts = self._verdicts(flow, flow_scope(scope, flow, {}))
+                reasons = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
+                flows.append(FlowAvailability(flow.id, flow.title, not reasons, reasons, verdicts))
+        return Availability(str(parties.actor.get("id")), str(parties.subject.get("id")), flows)
+
+    def _scope(self, records: Records, parties: Parties) -> dict[str, Any]:
+        return base_scope(self.project, records, parties, self.clock.now(), self.registry.functions)
+
+    def _verdicts(self, flow: Flow, scope: Mapping[str, Any]) -> list[Verdict]:
+        return [self._verdict(rule, scope) for rule in (*self.project.reach, *flow.rules)]
+
+    @staticmethod
+    def _verdict(rule: Rule, scope: Mapping[str, Any]) -> Verdict:
+        try:
+            if rule.condition(scope):
+                return Verdict(rule.name, True)
+            return Verdict(rule.name, False, " ".join(rule.message.render(scope).split()))
+        except ExpressionError as exc:
+            return Verdict(rule.name, False, f"this rule could not be checked, so the action is not offered: {exc}")
+
+    # dry-run ------------------------------------------------------------
+    def simulate(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> Plan:
+        """What the flow would show and do with these answers; writes nothing."""
+        flow = self.project.flow(flow_id)
+        with self.storage.transaction() as tx:
+            plan, _, _ = self._evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=True)
+        return plan
+
+    # one-shot commit ----------------------------------------------------
+    def apply(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None, *, deliver: bool = True) -> Plan:
+        """Run the flow with all answers given and commit it in one transaction."""
+        flow = self.project.flow(flow_id)
+        run_id = uuid.uuid4().hex
+        with self.storage.transaction(write=True) as tx:
+            plan, records, result = self._evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True)
+            plan.run = run_id
+            self._finish(tx, flow, plan, records, result, run_id, None)
+        self._after(plan, deliver)
+        return plan
+
+    # stepping -----------------------------------------------------------
+    def start(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> RunView:
+        """Start a run: blocked with reasons, or at its first screen (or further, with answers)."""
+        flow = self.project.flow(flow_id)
+        now = self.clock.now().isoformat()
+        with self.storage.transaction(write=True) as tx:
+            records = Records(self.project, tx)
+            parties = resolve(self.project, records, actor, subject)
+            scope = self._scope(records, parties)
+            subject_ref = self._subject_ref(records, parties)
+            state = RunState(
+                id=uuid.uuid4().hex,
+                flow=flow.id,
+                version=flow.version,
+                actor=str(parties.actor.get("id")),
+                subject=str(parties.subject.get("id")),
+                subject_version=records.version(subject_ref),
+                created=now,
+                updated=now,
+            )
+            verdicts = self._verdicts(flow, flow_scope(scope, flow, {}))
+            failed = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
+            if failed:
+                state.status = "blocked"
+                tx.save_run(state.to_json())
+                self._audit(tx, flow, state, "blocked", [], "", blocked_by=failed)
+                emit({"type": "blocked", "run": state.id, "flow": flow.id, "rules": [f["rule"] for f in failed]})
+                return RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version)
+            view = self._advance(flow, scope, state, dict(answers or {}), ahead=bool(answers))
+            tx.save_run(state.to_json())
+        emit({"type": "started", "run": state.id, "flow": flow.id, "actor": state.actor, "subject": state.subject})
+        return view
+
+    def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], *, ahead: bool) -> RunView:
+        if not given and not ahead:
+            steps = visible(flow, flow_scope(scope, flow, state.answers))
+            if state.cursor >= len(steps):
+                state.status = "ready"
+                return RunView(state.id, flow.id, "ready", None, answers=dict(state.answers), version=flow.version)
+            step = steps[state.cursor]
+            state.shown = state.shown[: state.cursor] + [step.id]
+            screen = render(step, flow_scope(scope, flow, state.answers), state.answers)
+            return RunView(state.id, flow.id, "open", screen, answers=dict(state.answers), version=flow.version)
+        result = walk(flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=ahead)
+        state.status = "ready" if result.status == "ready" else "open"
+        status = {"open": "open", "ready": "ready"}.get(result.status, result.status)
+        return RunView(state.id, flow.id, status, result.current, errors=result.errors, needs=result.needs, answers=dict(state.answers), version=flow.version)
+
+    def view(self, run_id: str) -> RunView:
+        """The run's current screen, without changing anything."""
+        with self.storage.transaction() as tx:
+            state, flow = self._load_run(tx, run_id)
+            if state.status in ("completed", "cancelled", "blocked"):
+                return RunView(state.id, flow.id, state.status, None, answers=dict(state.answers), version=state.version)
+            records = Records(self.project, tx)
+            scope = self._scope(records, resolve(self.project, records, state.actor, state.subject))
+            return self._advance(flow, scope, state, {}, ahead=False)
+
+    def submit(self, run_id: str, answers: Mapping[str, Any], *, ahead: bool = False) -> RunView:
+        """Answer the current screen and move to the next (or, with `ahead`, as far as possible)."""
+        with self.storage.transaction(write=True) as tx:
+            state, flow = self._load_run(tx, run_id, open_only=True)
+            records = Records(self.project, tx)
+            scope = self._scope(records, resolve(self.project, records, state.actor, state.subject))
+            if state.status == "ready":
+                raise RunError(f"run {run_id} has answered every screen; commit it, go back, or cancel it")
+            view = self._advance(flow, scope, state, dict(answers), ahead=ahead)
+            if view.status == "invalid":
+                return view  # nothing stored: the screen stays as it was
+            state.updated = self.clock.now().isoformat()
+            tx.save_run(state.to_json())
+        emit({"type": "answered", "run": run_id, "flow": flow.id, "fields": sorted(answers)})
+        return view
+
+    def back(self, run_id: str) -> RunView:
+        """Return to the previous screen shown; answers are kept."""
+        with self.storage.transaction(write=True) as tx:
+            state, flow = self._load_run(tx, run_id, open_only=True)
+            state.cursor = max(0, state.cursor - 1)
+            state.status = "open"
+            records = Records(self.project, tx)
+            scope = self._scope(records, resolve(self.project, records, state.actor, state.subject))
+            view = self._advance(flow, scope, state, {}, ahead=False)
+            state.updated = self.clock.now().isoformat()
+            tx.save_run(state.to_json())
+        return view
+
+    def cancel(self, run_id: str) -> RunView:
+        """Abandon the run; the attempt is recorded in the audit log."""
+        with self.storage.transaction(write=True) as tx:
+            state, flow = self._load_run(tx, run_id, open_only=True)
+            state.status = "cancelled"
+            state.updated = self.clock.now().isoformat()
+            tx.save_run(state.to_json())
+            self._audit(tx, flow, state, "cancelled", [], "")
+        emit({"type": "cancelled", "run": run_id, "flow": flow.id})
+        return RunView(run_id, flow.id, "cancelled", None, answers=dict(state.answers), version=state.version)
+
+    def plan(self, run_id: str) -> Plan:
+        """A dry-run of the run with the answers it has so far."""
+        with self.storage.transaction() as tx:
+            state, flow = self._load_run(tx, run_id)
+            plan, _, _ = self._evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True)
+        plan.run = run_id
+        return plan
+
+    def commit(self, run_id: str, *, deliver: bool = True) -> Plan:
+        """Commit a run whose screens are all answered, re-checking every rule on fresh data."""
+        with self.storage.transaction(write=True) as tx:
+            state, flow = self._load_run(tx, run_id, open_only=True)
+            plan, records, result = self._evaluate(
+                tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, expect_version=state.subject_version
+            )
+            plan.run = run_id
+            if plan.status == "needs_input":
+                raise RunError(f"run {run_id} still waits for {', '.join(n['field'] for n in plan.needs)}; answer every screen before committing")
+            self._finish(tx, flow, plan, records, result, run_id, state)
+        self._after(plan, deliver)
+        return plan
+
+    # shared core --------------------------------------------------------
+    def _load_run(self, tx: Transaction, run_id: str, open_only: bool = False) -> tuple[RunState, Flow]:
+        data = tx.load_run(run_id)
+        if data is None:
+            raise RunError(f"there is no run {run_id!r}; start the flow again")
+        state = RunState.from_json(data)
+        flow = self.project.flow(state.flow)
+        if state.version != flow.version:
+            raise RunError(
+                f"the flow {flow.id} changed since run {run_id} started (version {state.version}, now {flow.version}); "
+                "start it again to see the current screens"
+            )
+        if open_only and state.status in ("completed", "cancelled", "blocked"):
+            raise RunError(f"run {run_id} is {state.status} and cannot change any more")
+        return state, flow
+
+    def _subject_ref(self, records: Records, parties: Parties) -> tuple[str, str]:
+        entity = self.project.entities[self.project.subject_entity]
+        found = records.locate(entity.name, "id", parties.subject.get("id"))
+        assert found is not None
+        return found[0]
+
+    def _evaluate(
+        self,
+        tx: Transaction,
+        flow: Flow,
+        actor: str,
+        subject: str,
+        answers: dict[str, Any],
+        *,
+        dry_run: bool,
+        lock: bool = False,
+        expect_version: int | None = None,
+    ) -> tuple[Plan, Records, Result | None]:
+        records = Records(self.project, tx)
+        parties = resolve(self.project, records, actor, subject)
+        ref = self._subject_ref(records, parties)
+        if lock:
+            records.body(ref, lock=True)
+            parties = resolve(self.project, records, actor, subject)
+        scope = self._scope(records, parties)
+        plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
+        plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": str(parties.subject.get("id")), "answers": {}}
+        plan.rules = self._verdicts(flow, flow_scope(scope, flow, {}))
+        failed = [{"rule": v.rule, "message": v.message or ""} for v in plan.rules if not v.passed]
+        if not failed and expect_version is not None and records.version(ref) != expect_version:
+            failed = [{
+                "rule": CHANGED_RULE,
+                "message": f"{parties.subject.get('id')} was changed by someone else after this run started; start again to see what is true now",
+            }]  # fmt: skip
+        if failed:
+            plan.status, plan.blocked_by = "blocked", failed
+            return plan, records, None
+        state = RunState(id="", flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"], subject_version=None)
+        result_walk: Walk = walk(flow, lambda a: flow_scope(scope, flow, a), state, answers, ahead=True)
+        plan.screens = result_walk.screens
+        plan.audit["answers"] = dict(state.answers)
+        if result_walk.status != "ready":
+            plan.status, plan.errors, plan.needs = result_walk.status, result_walk.errors, result_walk.needs
+            return plan, records, None
+        final = flow_scope(scope, flow, state.answers)
+        result = execute(self.project, flow, final, records, self.registry.effects, dry_run=dry_run)
+        plan.changes, plan.emails, plan.banners = result.changes, result.emails, result.banners
+        plan.audit["summary"] = result.summary
+        return plan, records, result
+
+    def _finish(self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None) -> None:
+        now = self.clock.now().isoformat()
+        if state is None:
+            state = RunState(
+                id=run_id, flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"],
+                subject_version=None, answers=dict(plan.audit.get("answers", {})), created=now,
+            )  # fmt: skip
+        state.updated = now
+        if plan.status == "blocked":
+            state.status = "blocked"
+            tx.save_run(state.to_json())
+            self._audit(tx, flow, state, "blocked", [], "", blocked_by=plan.blocked_by)
+            return
+        if plan.status != "completed" or result is None:
+            return
+        records.flush()
+        state.status = "completed"
+        state.answers = dict(plan.audit["answers"])
+        tx.save_run(state.to_json())
+        self._audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary)
+        sender = str(self.project.product.get("sender", "no-reply@localhost"))
+        domain = sender.rsplit("@", 1)[-1]
+        rows = []
+        for index, email in enumerate(result.emails):
+            email_id = f"{run_id}-{index}"
+            for notifier in self.notifiers:
+                rows.append({
+                    "id": f"{email_id}-{notifier}", "email_id": email_id, "message_id": f"<{email_id}@{domain}>",
+                    "notifier": notifier, "status": "pending", "attempts": 0, "next_attempt": None, "error": None,
+                    "run": run_id, "flow": flow.id, "created": now,
+                    "email": {"from": sender, **email.to_json()},
+                })  # fmt: skip
+        if rows:
+            tx.add_outbox(rows)
+
+    def _audit(self, tx: Transaction, flow: Flow, state: RunState, status: str, changes: list[dict[str, Any]], summary: str, blocked_by: list[dict[str, str]] | None = None) -> None:
+        entry = {
+            "id": uuid.uuid4().hex,
+            "time": self.clock.now().isoformat(),
+            "run": state.id,
+            "flow": flow.id,
+            "version": flow.version,
+            "actor": state.actor,
+            "subject": state.subject,
+            "answers": dict(state.answers),
+            "status": status,
+            "changes": changes,
+            "summary": summary,
+        }
+        if blocked_by:
+            entry["blocked_by"] = blocked_by
+        tx.add_audit(entry)
+
+    def _after(self, plan: Plan, deliver: bool) -> None:
+        if plan.status == "completed":
+            emit({"type": "committed", "run": plan.run, "flow": plan.flow, "changes": len(plan.changes), "emails": len(plan.emails)})
+            if deliver:
+                self.deliver()
+        elif plan.status == "blocked":
+            emit({"type": "blocked", "run": plan.run, "flow": plan.flow, "rules": [b["rule"] for b in plan.blocked_by]})
+        elif plan.status == "invalid":
+            emit({"type": "invalid", "run": plan.run, "flow": plan.flow, "fields": [e["field"] for e in plan.errors]})
+
+    # delivery -----------------------------------------------------------
+    def deliver(self, limit: int | None = None) -> outbox_module.Delivery:
+        """Hand due outbox messages to the notifiers."""
+        report = outbox_module.deliver(
+            self.storage,
+            self.notifiers,
+            self.clock,
+            max_attempts=int(self.config.delivery.get("max_attempts", 5)),
+            backoff_seconds=float(self.config.delivery.get("backoff_seconds", 30)),
+            limit=limit,
+        )
+        if report.sent:
+            emit({"type": "delivered", "sent": report.sent})
+        if report.failed:
+            emit({"type": "failed", "failed": report.failed, "errors": report.errors})
+        return report
+
+    def export(self) -> dict[str, list[dict[str, Any]]]:
+        """Every top-level record, by collection, in the data-file format."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        with self.storage.transaction() as tx:
+            for entity in self.project.entities.values():
+                if entity.collection:
+                    out[entity.collection] = [doc.body for doc in tx.scan(entity.collection)]
+        return out
+
+    def audit_log(self) -> list[dict[str, Any]]:
+        with self.storage.transaction() as tx:
+            return tx.audit()
+
+
+__all__ = ["Engine", "Availability", "FlowAvailability", "RunView", "ClientflowError"]

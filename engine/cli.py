@@ -1,0 +1,129 @@
+"""The `clientflow` command: parse, call the engine, print. Nothing else lives here.
+
+Exit codes: 0 done; 1 a project, definition or data error; 2 usage;
+3 blocked by a rule; 4 invalid answer; 5 needs input.
+
+The option that names the subject is the project's own word: a project whose
+flows act on `ticket` records takes `--ticket` (and `--tickets` for many);
+`--subject` always works too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from .errors import ClientflowError, DefinitionError
+
+EXIT_CODES = """\b
+Exit codes:
+  0  done (a completed plan, or a report)
+  1  a project, definition or data error
+  2  usage error
+  3  blocked by a rule
+  4  invalid answer
+  5  needs input
+"""
+
+# command name -> "module:function", imported only when the command runs
+COMMANDS = {
+    "validate": "engine.commands.core:validate",
+    "flows": "engine.commands.core:flows",
+    "plugins": "engine.commands.core:plugins",
+    "config": "engine.commands.core:config",
+    "available": "engine.commands.runs:available",
+    "simulate": "engine.commands.runs:simulate",
+    "run": "engine.commands.runs:run",
+    "init": "engine.commands.datafile:init",
+    "export": "engine.commands.datafile:export",
+    "outbox": "engine.commands.delivery:outbox",
+    "worker": "engine.commands.delivery:worker",
+    "graph": "engine.commands.graph:graph",
+    "demo": "engine.commands.demo:demo",
+    "test": "engine.commands.scenarios:test",
+    "paths": "engine.commands.scenarios:paths",
+    "bulk": "engine.commands.bulk:bulk",
+    "serve": "engine.commands.serve:serve",
+}
+
+
+class LazyGroup(click.Group):
+    """Imports a command's module only when that command is used or listed."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if self._load(name) is not None)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._load(name)
+
+    @staticmethod
+    def _load(name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None  # not built yet
+            raise
+        command = getattr(module, attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name = args[0] if args else None
+        if name is not None and name not in COMMANDS and not name.startswith("-"):
+            from .errors import did_you_mean
+
+            raise click.UsageError(f"no command {name!r}{did_you_mean(name, self.list_commands(ctx))}", ctx)
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=LazyGroup, epilog=EXIT_CODES, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="clientflow")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Declarative account-lifecycle flows: validate, dry-run and apply them."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script: maps engine errors to one clear message and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="clientflow", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ClientflowError as exc:
+        if debug:
+            raise
+        report(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(0)
+
+
+def report(exc: ClientflowError) -> None:
+    """Print an engine error for a person: located problems one per line."""
+    if isinstance(exc, DefinitionError):
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        count = len(exc.problems)
+        click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
+    else:
+        click.echo(f"error: {exc}", err=True)

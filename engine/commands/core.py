@@ -1,0 +1,102 @@
+"""validate, flows, plugins, config: looking at the project itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import command, emit_json, format_option, project_option
+
+
+@command()
+@project_option
+@format_option("text", "json")
+def validate(project: Path, fmt: str) -> None:
+    """Check every flow, rule, template and the project file; report every problem at once."""
+    from ..errors import DefinitionError
+    from ..plugins import Registry
+    from ..project import Extensions, load_project
+
+    registry = Registry.collect()
+    try:
+        loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))
+    except DefinitionError as exc:
+        if fmt == "json":
+            emit_json({"valid": False, "problems": [
+                {"path": p.location.path, "line": p.location.line, "col": p.location.col, "message": p.message} for p in exc.problems
+            ]})  # fmt: skip
+            raise click.exceptions.Exit(1) from exc
+        raise
+    steps = sum(len(f.steps) for f in loaded.flows.values())
+    if fmt == "json":
+        emit_json({"valid": True, "flows": len(loaded.flows), "steps": steps, "emails": len(loaded.emails), "problems": []})
+        return
+    click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates, no problems.")
+
+
+@command()
+@project_option
+@format_option("text", "json")
+def flows(project: Path, fmt: str) -> None:
+    """One line per flow: its id and title."""
+    from ..plugins import Registry
+    from ..project import Extensions, load_project
+
+    registry = Registry.collect()
+    loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))
+    if fmt == "json":
+        emit_json([{"flow": f.id, "title": f.title, "summary": f.summary} for f in loaded.flows.values()])
+        return
+    width = max((len(f) for f in loaded.flows), default=0)
+    for flow in loaded.flows.values():
+        click.echo(f"{flow.id.ljust(width)}  {flow.title}")
+
+
+@command()
+@format_option("text", "json")
+def plugins(fmt: str) -> None:
+    """The plugins loaded, with the hooks each implements and what they registered."""
+    from ..plugins import Registry, plugin_manager
+
+    pm = plugin_manager()
+    registry = Registry.collect(pm)
+    items = []
+    for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        items.append({"name": name, "module": type(plugin).__module__, "hooks": hooks})
+    summary = {
+        "storage": sorted(registry.storages),
+        "notifiers": sorted(registry.notifiers),
+        "effects": sorted(registry.effects),
+        "functions": sorted(registry.functions),
+        "filters": sorted(registry.filters),
+    }
+    if fmt == "json":
+        emit_json({"plugins": items, "registered": summary})
+        return
+    for item in items:
+        click.echo(f"{item['name']}  ({item['module']})")
+        for hook in item["hooks"]:
+            click.echo(f"    {hook}")
+    for kind, names in summary.items():
+        click.echo(f"{kind}: {', '.join(names) if names else '(none)'}")
+
+
+@command()
+@project_option
+@format_option("text", "json")
+def config(project: Path, fmt: str) -> None:
+    """The effective configuration (file and environment), secrets masked."""
+    from ..config import load_config
+
+    data = load_config(project).to_json(masked=True)
+    if fmt == "json":
+        emit_json(data)
+        return
+    import json
+
+    click.echo(f"# from {data['source']} and the environment")
+    for key, value in data.items():
+        if key != "source":
+            click.echo(f"{key}: {json.dumps(value, ensure_ascii=False)}")

@@ -1,0 +1,125 @@
+"""Configuration: one place chooses storage and notifiers, the environment overrides it.
+
+Read from `[tool.clientflow]` in the project's pyproject.toml, or from
+clientflow.toml (whose top level is the same table). Environment overrides:
+CLIENTFLOW_DB (a SQLite path or a postgresql:// URL), CLIENTFLOW_STORAGE,
+CLIENTFLOW_NOTIFIERS (comma-separated), CLIENTFLOW_OUTBOX (the outbox folder),
+CLIENTFLOW_SMTP_HOST/PORT/SECURITY/USER/PASSWORD, CLIENTFLOW_API_SECRET.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+SECRET_WORDS = ("password", "secret", "token", "key")
+DEFAULT_DB = ".clientflow/clientflow.db"
+DEFAULT_OUTBOX = ".clientflow/outbox"
+
+
+@dataclass
+class Config:
+    """The effective configuration of one project."""
+
+    root: Path
+    storage: str = "sqlite"
+    storage_settings: dict[str, Any] = field(default_factory=dict)
+    notifiers: list[str] = field(default_factory=lambda: ["outbox"])
+    notifier_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    delivery: dict[str, Any] = field(default_factory=lambda: {"max_attempts": 5, "backoff_seconds": 30})
+    api: dict[str, Any] = field(default_factory=dict)
+    source: str = "defaults"
+
+    def to_json(self, *, masked: bool = True) -> dict[str, Any]:
+        data = {
+            "source": self.source,
+            "storage": {"backend": self.storage, **self.storage_settings},
+            "notifiers": list(self.notifiers),
+            "notifier": {k: dict(v) for k, v in self.notifier_settings.items()},
+            "delivery": dict(self.delivery),
+            "api": dict(self.api),
+        }
+        return _mask(data) if masked else data
+
+
+def _mask(value: Any, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        return {k: _mask(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask(v, key) for v in value]
+    if isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS) and value:
+        return "********"
+    if isinstance(value, str) and "://" in value and "@" in value:
+        scheme, rest = value.split("://", 1)
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        return f"{scheme}://{user}:********@{host}" if ":" in credentials else value
+    return value
+
+
+def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """The project's configuration with environment overrides applied."""
+    root = Path(root)
+    env = os.environ if env is None else env
+    table: dict[str, Any] = {}
+    source = "defaults"
+    for path, key in ((root / "clientflow.toml", None), (root / "pyproject.toml", "tool")):
+        if not path.exists():
+            continue
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+        found = doc if key is None else doc.get("tool", {}).get("clientflow")
+        if found:
+            table, source = dict(found), str(path.name)
+            break
+    config = Config(root=root, source=source)
+    storage = table.get("storage", {})
+    if isinstance(storage, str):
+        storage = {"backend": storage}
+    config.storage = storage.get("backend", "sqlite")
+    config.storage_settings = {k: v for k, v in storage.items() if k != "backend"}
+    config.notifiers = list(table.get("notifiers", config.notifiers))
+    config.notifier_settings = {k: dict(v) for k, v in table.get("notifier", {}).items()}
+    config.delivery.update(table.get("delivery", {}))
+    config.api = dict(table.get("api", {}))
+
+    if env.get("CLIENTFLOW_STORAGE"):
+        config.storage = env["CLIENTFLOW_STORAGE"]
+    db = env.get("CLIENTFLOW_DB")
+    if db:
+        if db.startswith(("postgresql://", "postgres://")):
+            config.storage, config.storage_settings = "postgresql", {"url": db}
+        else:
+            config.storage, config.storage_settings = "sqlite", {"path": db}
+    if config.storage == "sqlite":
+        path = Path(config.storage_settings.get("path", DEFAULT_DB))
+        config.storage_settings["path"] = str(path if path.is_absolute() else root / path)
+    if config.storage == "postgresql" and "url" in config.storage_settings and str(config.storage_settings["url"]).startswith("postgres://"):
+        config.storage_settings["url"] = "postgresql://" + str(config.storage_settings["url"])[len("postgres://") :]
+    if env.get("CLIENTFLOW_NOTIFIERS") is not None:
+        config.notifiers = [n.strip() for n in env["CLIENTFLOW_NOTIFIERS"].split(",") if n.strip()]
+    outbox = config.notifier_settings.setdefault("outbox", {})
+    if env.get("CLIENTFLOW_OUTBOX"):
+        outbox["dir"] = env["CLIENTFLOW_OUTBOX"]
+    folder = Path(outbox.get("dir", DEFAULT_OUTBOX))
+    outbox["dir"] = str(folder if folder.is_absolute() else root / folder)
+    smtp = config.notifier_settings.setdefault("smtp", {})
+    for name in ("host", "port", "security", "user", "password", "timeout"):
+        value = env.get(f"CLIENTFLOW_SMTP_{name.upper()}")
+        if value:
+            smtp[name] = int(value) if name in ("port",) else value
+    if env.get("CLIENTFLOW_API_SECRET"):
+        config.api["secret"] = env["CLIENTFLOW_API_SECRET"]
+    for name in ("max_attempts", "backoff_seconds"):
+        value = env.get(f"CLIENTFLOW_{name.upper()}")
+        if value:
+            config.delivery[name] = int(value)
+    return config

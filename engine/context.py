@@ -1,0 +1,104 @@
+"""The names conditions and templates see, built once per actor and subject.
+
+A scope holds the actor, the actor's own holding records (under the names the
+project chose), the subject under its entity's name, the project's context
+names, `answers`, `now`, `product`, `flow` and the data functions such as
+`lookup(entity, id)`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .data import Records
+from .expressions import DataFunction
+from .model import Flow, Project
+
+
+class Moment(dict):  # type: ignore[type-arg]
+    """`now` as data: `now.date`, `now.year`, ...; prints as ISO 8601."""
+
+    def __init__(self, moment: datetime) -> None:
+        super().__init__(
+            iso=moment.isoformat(),
+            date=moment.date().isoformat(),
+            time=moment.time().replace(microsecond=0).isoformat(),
+            year=moment.year,
+            month=moment.month,
+            day=moment.day,
+            hour=moment.hour,
+            minute=moment.minute,
+        )
+
+    def __str__(self) -> str:
+        return str(self["iso"])
+
+
+class Clock:
+    """The one source of time: fixed with `--now`, the system's otherwise."""
+
+    def __init__(self, fixed: datetime | None = None) -> None:
+        if fixed is not None and fixed.tzinfo is None:
+            fixed = fixed.replace(tzinfo=timezone.utc)
+        self.fixed = fixed
+
+    def now(self) -> datetime:
+        return self.fixed or datetime.now(timezone.utc)
+
+
+@dataclass
+class Parties:
+    """Who acts on what: the resolved actor and subject records."""
+
+    actor: dict[str, Any]
+    subject: dict[str, Any]
+    holders: dict[str, dict[str, Any] | None]
+
+
+def resolve(project: Project, records: Records, actor: str, subject: str) -> Parties:
+    """Find the actor and subject by any of their match keys (UnknownName otherwise)."""
+    actor_record = records.find(project.actor_entity, actor, project.actor_match)
+    subject_record = records.find(project.subject_entity, subject, project.subject_match)
+    holders: dict[str, dict[str, Any] | None] = dict.fromkeys(project.actor_within.values())
+    held = records.holder(project.actor_entity, str(actor_record.get("id")))
+    if held and held[0] in project.actor_within:
+        holders[project.actor_within[held[0]]] = held[1]
+    return Parties(actor_record, subject_record, holders)
+
+
+def base_scope(
+    project: Project,
+    records: Records,
+    parties: Parties,
+    now: datetime,
+    functions: Mapping[str, Callable[..., Any]] | None = None,
+) -> dict[str, Any]:
+    """Everything but `answers` and `flow`, with the project's context names computed."""
+    scope: dict[str, Any] = {
+        "actor": parties.actor,
+        project.subject_entity: parties.subject,
+        "product": project.product,
+        "now": Moment(now),
+        "answers": {},
+        "flow": {},
+        "lookup": DataFunction("lookup", records.get),
+    }
+    scope.update(parties.holders)
+    for name, fn in (functions or {}).items():
+        scope[name] = fn if isinstance(fn, DataFunction) else DataFunction(name, fn)
+    for name, expression in project.context.items():
+        scope[name] = expression(scope)
+    return scope
+
+
+def flow_scope(base: Mapping[str, Any], flow: Flow, answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The scope of one flow: every field present in `answers` (None until answered)."""
+    scope = dict(base)
+    scope["flow"] = {"id": flow.id, "title": flow.title}
+    full = {name: field.default for name, (_, field) in flow.fields().items()}
+    full.update(answers)
+    scope["answers"] = full
+    return scope

@@ -1,0 +1,295 @@
+"""Records as the project declares them, read through one storage transaction.
+
+`Records` turns the project's entities (top-level collections and records
+nested inside them) into look-ups by id or by any declared key, and keeps
+changes on private copies until `flush` writes them with version checks.
+A dry-run simply never flushes: the copies are its overlay.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ClientflowError, DataError, Location, Problem, UnknownName
+from .model import Entity, Project
+from .schemas import keypath
+from .storage import Document, IndexKey, Ref, Transaction
+
+SUGGEST_SCAN = 5_000  # records scanned for a did-you-mean; beyond that none is offered
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field-level change: what a plan shows and an audit entry keeps."""
+
+    op: str  # update | delete | create
+    entity: str
+    id: str
+    field: str | None
+    before: Any
+    after: Any
+    predicted: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out = {"op": self.op, "entity": self.entity, "id": self.id, "field": self.field, "before": self.before, "after": self.after}
+        if self.predicted:
+            out["predicted"] = True
+        return out
+
+
+class Records:
+    """The project's records in one transaction, with copy-on-write changes."""
+
+    def __init__(self, project: Project, tx: Transaction) -> None:
+        self.project = project
+        self.tx = tx
+        self.read: dict[Ref, Document | None] = {}
+        self.working: dict[Ref, dict[str, Any]] = {}
+        self.deleted: set[Ref] = set()
+        self.created: set[Ref] = set()
+        self.nested = [e for e in project.entities.values() if e.nested_key]
+
+    # reading ------------------------------------------------------------
+    def _document(self, ref: Ref, lock: bool = False) -> Document | None:
+        if ref not in self.read or lock:
+            self.read[ref] = self.tx.get(ref[0], ref[1], lock=lock)
+        return self.read[ref]
+
+    def body(self, ref: Ref, lock: bool = False) -> dict[str, Any] | None:
+        """The current body of a top-level record, changes included."""
+        if ref in self.deleted:
+            return None
+        if ref in self.working and not lock:
+            return self.working[ref]
+        doc = self._document(ref, lock)
+        if ref in self.working:
+            return self.working[ref]
+        return doc.body if doc else None
+
+    def version(self, ref: Ref) -> int | None:
+        doc = self._document(ref)
+        return doc.version if doc else None
+
+    def entity(self, name: str) -> Entity:
+        try:
+            return self.project.entities[name]
+        except KeyError:
+            raise UnknownName("entity", name, self.project.entities) from None
+
+    def locate(self, entity_name: str, key: str, value: Any) -> tuple[Ref, dict[str, Any]] | None:
+        """The top-level document holding the record, and the record itself."""
+        if value is None or isinstance(value, (dict, list)):
+            return None
+        entity = self.entity(entity_name)
+        value = str(value)
+        if entity.collection and key == "id":
+            ref = (entity.collection, value)
+            body = self.body(ref)
+            return (ref, body) if body is not None else None
+        for ref in self._refs(entity_name, key, value):
+            body = self.body(ref)
+            if body is None:
+                continue
+            record = self._within(entity, body, key, value)
+            if record is not None:
+                return ref, record
+        return None
+
+    def _refs(self, entity: str, key: str, value: str) -> list[Ref]:
+        refs = [r for r in self.tx.lookup(entity, key, value) if r not in self.working and r not in self.deleted]
+        for ref in self.working:
+            if (entity, key, value) in self.keys(ref[0], self.working[ref]):
+                refs.append(ref)
+        return refs
+
+    def _within(self, entity: Entity, body: dict[str, Any], key: str, value: str) -> dict[str, Any] | None:
+        if entity.collection:
+            return body if str(body.get(key)) == value else None
+        for item in body.get(entity.nested_key or "", []) or []:
+            if isinstance(item, dict) and str(item.get(key)) == value:
+                return item
+        return None
+
+    def get(self, entity: str, id: Any) -> dict[str, Any] | None:
+        """The record of `entity` with this id, or None (what `lookup()` gives conditions)."""
+        found = self.locate(entity, "id", id)
+        return found[1] if found else None
+
+    def find(self, entity: str, given: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The record named by `given` under any of `keys`, or UnknownName with a suggestion."""
+        for key in keys:
+            found = self.locate(entity, key, given)
+            if found:
+                return found[1]
+        raise UnknownName(entity, given, self.suggestions(entity, keys))
+
+    def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None:
+        """For a nested record, the entity name and record of the one holding it."""
+        entity = self.entity(entity_name)
+        if entity.collection:
+            return None
+        found = self.locate(entity_name, "id", id)
+        if not found:
+            return None
+        collection = found[0][0]
+        for holder in entity.nested_in:
+            if self.project.entities[holder].collection == collection:
+                return holder, self.body(found[0]) or {}
+        return None
+
+    def suggestions(self, entity_name: str, keys: Iterable[str]) -> list[str]:
+        entity = self.entity(entity_name)
+        keys = list(keys)
+        out: list[str] = []
+        for index, body in enumerate(self._scan_bodies(entity)):
+            if index >= SUGGEST_SCAN:
+                return []
+            out.extend(str(body[k]) for k in keys if body.get(k) is not None)
+        return out
+
+    def _scan_bodies(self, entity: Entity) -> Iterator[dict[str, Any]]:
+        if entity.collection:
+            for doc in self.tx.scan(entity.collection):
+                yield doc.body
+            return
+        for holder in entity.nested_in:
+            collection = self.project.entities[holder].collection
+            if collection:
+                for doc in self.tx.scan(collection):
+                    yield from (i for i in doc.body.get(entity.nested_key or "", []) or [] if isinstance(i, dict))
+
+    def keys(self, collection: str, body: dict[str, Any]) -> list[IndexKey]:
+        """The look-up keys of a top-level body, its nested records' included."""
+        out: list[IndexKey] = []
+        for entity in self.project.entities.values():
+            if entity.collection == collection:
+                out.extend((entity.name, k, str(body[k])) for k in entity.keys if body.get(k) is not None)
+        for entity in self.nested:
+            holders = {self.project.entities[h].collection for h in entity.nested_in}
+            if collection in holders:
+                for item in body.get(entity.nested_key or "", []) or []:
+                    if isinstance(item, dict):
+                        out.extend((entity.name, k, str(item[k])) for k in entity.keys if item.get(k) is not None)
+        return out
+
+    # changing -----------------------------------------------------------
+    def _writable(self, ref: Ref) -> dict[str, Any]:
+        if ref not in self.working:
+            body = self.body(ref)
+            if body is None:
+                raise ClientflowError(f"{ref[0]} {ref[1]} no longer exists")
+            self.working[ref] = copy.deepcopy(body)
+        return self.working[ref]
+
+    def set(self, entity_name: str, id: Any, field: str, value: Any) -> Change:
+        found = self.locate(entity_name, "id", id)
+        if found is None:
+            raise ClientflowError(f"there is no {entity_name} with id {id!r} to change")
+        ref, _ = found
+        body = self._writable(ref)
+        record = self._within(self.entity(entity_name), body, "id", str(id)) if not self.entity(entity_name).collection else body
+        assert record is not None
+        before = copy.deepcopy(record.get(field))
+        record[field] = copy.deepcopy(value)
+        return Change("update", entity_name, str(id), field, before, value)
+
+    def delete(self, entity_name: str, id: Any) -> Change:
+        entity = self.entity(entity_name)
+        found = self.locate(entity_name, "id", id)
+        if found is None:
+            raise ClientflowError(f"there is no {entity_name} with id {id!r} to delete")
+        ref, record = found
+        before = copy.deepcopy(record)
+        if entity.collection:
+            self.deleted.add(ref)
+            self.working.pop(ref, None)
+        else:
+            body = self._writable(ref)
+            items = body.get(entity.nested_key or "", [])
+            body[entity.nested_key or ""] = [i for i in items if not (isinstance(i, dict) and str(i.get("id")) == str(id))]
+        return Change("delete", entity_name, str(id), None, before, None)
+
+    def create(self, entity_name: str, values: dict[str, Any]) -> Change:
+        entity = self.entity(entity_name)
+        if not entity.collection:
+            raise ClientflowError(f"{entity_name} records live inside others; create them with a plugin effect")
+        if values.get("id") is None:
+            raise ClientflowError(f"a new {entity_name} needs an id")
+        ref = (entity.collection, str(values["id"]))
+        if self.body(ref) is not None:
+            raise ClientflowError(f"a {entity_name} with id {values['id']!r} already exists")
+        self.deleted.discard(ref)
+        self.working[ref] = copy.deepcopy(values)
+        self.created.add(ref)
+        return Change("create", entity_name, str(values["id"]), None, None, copy.deepcopy(values))
+
+    def flush(self) -> None:
+        """Write every change through the transaction, each checked against the version read."""
+        for ref in sorted(self.deleted):
+            version = self.version(ref)
+            if version is not None:
+                self.tx.delete(ref[0], ref[1], expect_version=version)
+        for ref, body in sorted(self.working.items()):
+            expect = None if ref in self.created else self.version(ref)
+            self.tx.put(Document(ref[0], ref[1], body, 0), self.keys(ref[0], body), expect_version=expect)
+
+
+def import_data(project: Project, tx: Transaction, data: dict[str, Any], display: str = "data") -> int:
+    """Write a validated data file's records into storage; return how many top-level records."""
+    records = Records(project, tx)
+    count = 0
+    for entity in project.entities.values():
+        if not entity.collection:
+            continue
+        for item in data.get(entity.collection, []) or []:
+            tx.put(Document(entity.collection, str(item["id"]), item, 0), records.keys(entity.collection, item), expect_version=None)
+            count += 1
+    return count
+
+
+def check_data(project: Project, data: Any, positions: Any, display: str) -> None:
+    """Validate a data file: the project's data schema, then unique keys. Raises DataError."""
+    from . import schemas
+
+    problems: list[Problem] = []
+    if project.data_schema:
+        from pathlib import Path
+
+        schema_path = Path(project.root) / project.data_schema
+        problems = schemas.validate(data, schema_path.name, positions, str(schema_path.parent))
+    elif not isinstance(data, dict):
+        problems = [Problem(Location(display, 1, 1), "a data file must be a mapping of collections")]
+    if problems:
+        raise DataError(problems)
+    seen: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+    for entity in project.entities.values():
+        if not entity.collection:
+            continue
+        for index, item in enumerate(data.get(entity.collection, []) or []):
+            path = (entity.collection, index)
+            _unique(project, entity, item, path, seen, positions, problems)
+            for nested in project.entities.values():
+                if nested.nested_key and entity.name in nested.nested_in:
+                    for sub, child in enumerate(item.get(nested.nested_key, []) or []):
+                        _unique(project, nested, child, (*path, nested.nested_key, sub), seen, positions, problems)
+    if problems:
+        raise DataError(problems)
+
+
+def _unique(project: Project, entity: Entity, item: Any, path: tuple[Any, ...], seen: dict[Any, Any], positions: Any, problems: list[Problem]) -> None:
+    if not isinstance(item, dict):
+        return
+    for key in entity.keys:
+        if item.get(key) is None:
+            continue
+        mark = (entity.name, key, str(item[key]))
+        if mark in seen:
+            first = seen[mark]
+            where = positions.at(first) if positions else None
+            line = f" (first at line {where.line})" if where and where.line else ""
+            problems.append(Problem(positions.at((*path, key)), f"{keypath((*path, key))}: another {entity.name} already has {key} {item[key]!r}{line}; {key} must be unique"))
+        else:
+            seen[mark] = (*path, key)

@@ -1,0 +1,87 @@
+"""The one error hierarchy: every failure a user can cause is a ClientflowError.
+
+Definition errors carry a location (file, line, column, key path) so that
+`clientflow validate` can print `path:line:col: message`; run errors carry the
+step and field at fault. The command line maps each class to an exit code.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+class ClientflowError(Exception):
+    """Base of every error the engine raises on purpose."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    """Where in which file something was written (1-based line and column)."""
+
+    path: str
+    line: int = 0
+    col: int = 0
+
+    def __str__(self) -> str:
+        if self.line:
+            return f"{self.path}:{self.line}:{self.col}"
+        return self.path
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One located message of a definition or data file."""
+
+    location: Location
+    message: str = field(compare=True)
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message}"
+
+
+class DefinitionError(ClientflowError):
+    """One or more problems in the project's files, all reported at once."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = sorted(set(problems))
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class DataError(DefinitionError):
+    """A data file that cannot be read or does not fit the data schema."""
+
+
+class UnknownName(ClientflowError):
+    """A flow, actor, record, plugin or backend that does not exist."""
+
+    def __init__(self, what: str, given: str, choices: Iterable[str]) -> None:
+        self.what, self.given = what, given
+        self.choices = sorted(set(choices))
+        super().__init__(f"unknown {what} {given!r}{did_you_mean(given, self.choices)}")
+
+
+class ExpressionError(ClientflowError):
+    """A condition or template that failed while it was evaluated."""
+
+
+class RunError(ClientflowError):
+    """A run that cannot go on: unknown run, changed flow, already finished."""
+
+
+class ConfigError(ClientflowError):
+    """Configuration that names something that is not there."""
+
+
+def did_you_mean(given: str, choices: Iterable[str]) -> str:
+    """Return `; did you mean 'x'?` for the closest choice, or the choices when few."""
+    choices = list(choices)
+    close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    if choices and len(choices) <= 8:
+        return "; expected one of " + ", ".join(repr(c) for c in sorted(choices))
+    return ""

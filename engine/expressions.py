@@ -1,0 +1,477 @@
+"""Conditions: Jinja2 expression syntax compiled to plain Python functions.
+
+A condition is parsed by Jinja2's own parser, then translated node by node
+into Python source that only looks keys up in data, compares, combines with
+and/or/not, does bounded arithmetic and calls allow-listed filters, tests and
+functions. Nothing in the output touches an attribute of a Python object, so
+there is nothing to escape from; a name the flow's context does not define is
+refused when the flow loads (strict undefined names). Compiled once at load,
+an evaluation is a single Python call with one scope dict per plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.exceptions import TemplateSyntaxError
+from jinja2.parser import Parser
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import ExpressionError, did_you_mean
+
+MAX_SIZE = 100_000  # longest string or list arithmetic may build
+MAX_SOURCE = 4_000  # longest condition accepted
+MAX_DEPTH = 40  # deepest nesting of a condition
+
+_PARSE_ENV = ImmutableSandboxedEnvironment()
+
+_COMPARE = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
+
+
+class DataFunction:
+    """A function that conditions and templates may call; nothing else is callable."""
+
+    __slots__ = ("name", "fn")
+
+    def __init__(self, name: str, fn: Callable[..., Any]) -> None:
+        self.name, self.fn = name, fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<function {self.name}>"
+
+
+class CompileError(ValueError):
+    """A condition that cannot be compiled; the message says why."""
+
+
+def _sized(value: Any) -> Any:
+    if isinstance(value, (str, list, tuple)) and len(value) > MAX_SIZE:
+        raise ExpressionError(f"a value of {len(value):,} items is over the limit of {MAX_SIZE:,}")
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        raise ExpressionError("a number over 256 bits is over the limit")
+    return value
+
+
+def _mul(a: Any, b: Any) -> Any:
+    for seq, times in ((a, b), (b, a)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+            if len(seq) * max(times, 0) > MAX_SIZE:
+                raise ExpressionError(f"repeating a value {times:,} times is over the limit of {MAX_SIZE:,} items")
+    return _sized(a * b)
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if isinstance(b, (int, float)) and isinstance(a, (int, float)):
+        if abs(b) > 256 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > 256):
+            raise ExpressionError("a power that large is over the limit")
+    return _sized(a**b)
+
+
+def _add(a: Any, b: Any) -> Any:
+    return _sized(a + b)
+
+
+def _concat(*parts: Any) -> str:
+    return _sized("".join("" if p is None else str(p) for p in parts))
+
+
+def _item(container: Any, key: Any) -> Any:
+    if isinstance(key, str) and key.startswith("_"):
+        raise ExpressionError(f"key {key!r} cannot be looked up")
+    return container[key]
+
+
+def _attribute(item: Any, path: str) -> Any:
+    for part in path.split("."):
+        item = item[part] if isinstance(item, Mapping) else None
+    return item
+
+
+def _map(items: Iterable[Any], attribute: str | None = None, default: Any = None) -> list[Any]:
+    if attribute is None:
+        raise ExpressionError("map needs attribute=NAME")
+    return [v if (v := _attribute(i, attribute)) is not None else default for i in items]
+
+
+def _test(name: str) -> Callable[..., bool]:
+    try:
+        return TESTS[name]
+    except KeyError:
+        raise ExpressionError(f"unknown test {name!r}") from None
+
+
+def _select(items: Iterable[Any], attribute: str, test: str = "true", *args: Any, keep: bool = True) -> list[Any]:
+    check = _test(test)
+    return [i for i in items if bool(check(_attribute(i, attribute), *args)) is keep]
+
+
+def _sum(items: Iterable[Any], attribute: str | None = None, start: Any = 0) -> Any:
+    values = [_attribute(i, attribute) for i in items] if attribute else list(items)
+    return sum(values, start)
+
+
+def _join(items: Iterable[Any], sep: str = "", attribute: str | None = None) -> str:
+    values = [_attribute(i, attribute) for i in items] if attribute else items
+    return _sized(sep.join("" if v is None else str(v) for v in values))
+
+
+def _first(items: Any) -> Any:
+    for item in items:
+        return item
+    return None
+
+
+def _last(items: Any) -> Any:
+    items = list(items)
+    return items[-1] if items else None
+
+
+def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
+    return fallback if value is None or (boolean and not value) else value
+
+
+def _sort(items: Iterable[Any], reverse: bool = False, attribute: str | None = None) -> list[Any]:
+    if attribute:
+        return sorted(items, key=lambda i: _attribute(i, attribute), reverse=reverse)
+    return sorted(items, reverse=reverse)
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "length": len,
+    "count": len,
+    "lower": lambda s: str(s).lower(),
+    "upper": lambda s: str(s).upper(),
+    "trim": lambda s: str(s).strip(),
+    "string": lambda v: "" if v is None else str(v),
+    "int": lambda v, default=0: _int(v, default),
+    "float": lambda v, default=0.0: _float(v, default),
+    "abs": abs,
+    "first": _first,
+    "last": _last,
+    "list": lambda v: _sized(list(v)),
+    "unique": lambda v: list(dict.fromkeys(v)),
+    "map": _map,
+    "selectattr": lambda items, attr, test="true", *a: _select(items, attr, test, *a, keep=True),
+    "rejectattr": lambda items, attr, test="true", *a: _select(items, attr, test, *a, keep=False),
+    "join": _join,
+    "default": _default,
+    "d": _default,
+    "sum": _sum,
+    "min": lambda v: min(v, default=None),
+    "max": lambda v: max(v, default=None),
+    "sort": _sort,
+    "round": lambda v, precision=0: round(v, precision),
+}
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _float(value: Any, default: float) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+TESTS: dict[str, Callable[..., bool]] = {
+    "none": lambda v: v is None,
+    "true": lambda v: v is True,
+    "false": lambda v: v is False,
+    "string": lambda v: isinstance(v, str),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "mapping": lambda v: isinstance(v, Mapping),
+    "sequence": lambda v: isinstance(v, (list, tuple, str)),
+    "eq": lambda v, o: v == o,
+    "equalto": lambda v, o: v == o,
+    "==": lambda v, o: v == o,
+    "ne": lambda v, o: v != o,
+    "!=": lambda v, o: v != o,
+    "in": lambda v, seq: v in seq,
+    "lower": lambda v: isinstance(v, str) and v.islower(),
+    "upper": lambda v: isinstance(v, str) and v.isupper(),
+    "odd": lambda v: v % 2 == 1,
+    "even": lambda v: v % 2 == 0,
+    "gt": lambda v, o: v > o,
+    "ge": lambda v, o: v >= o,
+    "lt": lambda v, o: v < o,
+    "le": lambda v, o: v <= o,
+}
+
+_HELPERS: dict[str, Any] = {
+    "_mul": _mul,
+    "_pow": _pow,
+    "_add": _add,
+    "_concat": _concat,
+    "_item": _item,
+    "_sized": _sized,
+    "__builtins__": {},
+}
+
+
+@dataclass(frozen=True)
+class Expression:
+    """One compiled condition or value, with what it refers to."""
+
+    source: str
+    function: Callable[[Mapping[str, Any]], Any] = field(repr=False, compare=False)
+    python: str = field(repr=False)
+    names: frozenset[str] = frozenset()
+    attributes: frozenset[tuple[str, str]] = frozenset()  # (name, key) pairs such as ("answers", "owner")
+    literals: tuple[tuple[tuple[str, str], Any], ...] = ()  # ((name, key), constant) compared with ==
+
+    def __call__(self, scope: Mapping[str, Any]) -> Any:
+        """Evaluate against a scope; any failure becomes an ExpressionError naming the condition."""
+        try:
+            return self.function(scope)
+        except ExpressionError as exc:
+            raise ExpressionError(f"{self.source}: {exc}") from exc
+        except KeyError as exc:
+            raise ExpressionError(f"{self.source}: there is no {exc.args[0]!r} here") from exc
+        except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
+            raise ExpressionError(f"{self.source}: {type(exc).__name__}: {exc}") from exc
+
+
+class Compiler:
+    """Turns expression source into `Expression`s against a known set of names."""
+
+    def __init__(self, functions: Iterable[str] = (), filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        self.functions = frozenset(functions)
+        self.filters = {**FILTERS, **(filters or {})}
+        self.namespace: dict[str, Any] = dict(_HELPERS)
+        for name, fn in self.filters.items():
+            self.namespace[f"_f_{name}"] = fn
+        for name, fn in TESTS.items():
+            self.namespace[f"_t_{_ident(name)}"] = fn
+        self._cache: dict[tuple[str, frozenset[str]], Expression] = {}
+
+    def compile(self, source: str, names: Iterable[str]) -> Expression:
+        """Compile `source`; raise CompileError with a fix-it message when it cannot be."""
+        known = frozenset(names)
+        cached = self._cache.get((source, known))
+        if cached is not None:
+            return cached
+        if len(source) > MAX_SOURCE:
+            raise CompileError(f"the condition is {len(source):,} characters long; the limit is {MAX_SOURCE:,}")
+        tree = parse(source)
+        translator = _Translator(self, known)
+        python = translator.visit(tree, 0)
+        code = compile(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>", "exec")
+        namespace = dict(self.namespace)
+        exec(code, namespace)  # noqa: S102 - source built only from the allow-listed translation above
+        expression = Expression(
+            source=source,
+            function=namespace["_expression"],
+            python=python,
+            names=frozenset(translator.names),
+            attributes=frozenset(translator.attributes),
+            literals=tuple(translator.literals),
+        )
+        self._cache[(source, known)] = expression
+        return expression
+
+
+def parse(source: str) -> nodes.Expr:
+    """Parse one Jinja2 expression (no {{ }}) or raise CompileError."""
+    try:
+        parser = Parser(_PARSE_ENV, source, state="variable")
+        tree = parser.parse_tuple(with_condexpr=True)
+        if parser.stream.current.type != "eof":
+            raise CompileError(f"unexpected {parser.stream.current.value!r} after the end of the condition; write one expression without {{{{ }}}}")
+    except TemplateSyntaxError as exc:
+        raise CompileError(f"syntax error: {exc.message}") from exc
+    return tree
+
+
+def _ident(name: str) -> str:
+    return {"==": "eq2", "!=": "ne2"}.get(name, name)
+
+
+class _Translator:
+    def __init__(self, compiler: Compiler, known: frozenset[str]) -> None:
+        self.compiler = compiler
+        self.known = known
+        self.names: set[str] = set()
+        self.attributes: set[tuple[str, str]] = set()
+        self.literals: list[tuple[tuple[str, str], Any]] = []
+
+    def visit(self, node: nodes.Node, depth: int) -> str:
+        if depth > MAX_DEPTH:
+            raise CompileError(f"the condition is nested more than {MAX_DEPTH} levels deep")
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is None:
+            raise CompileError(f"{_describe(node)} is not allowed in a condition")
+        return method(node, depth + 1)
+
+    def visit_Const(self, node: nodes.Const, depth: int) -> str:
+        if isinstance(node.value, (str, int, float, bool)) or node.value is None:
+            _sized(node.value)
+            return repr(node.value)
+        raise CompileError(f"the constant {node.value!r} is not allowed")
+
+    def visit_Name(self, node: nodes.Name, depth: int) -> str:
+        if node.name not in self.known:
+            raise CompileError(f"unknown name {node.name!r}{did_you_mean(node.name, self.known)}")
+        self.names.add(node.name)
+        return f"s[{node.name!r}]"
+
+    def visit_Getattr(self, node: nodes.Getattr, depth: int) -> str:
+        if node.attr.startswith("_"):
+            raise CompileError(f"{node.attr!r} cannot be looked up: names starting with _ are not data")
+        if isinstance(node.node, nodes.Name):
+            self.attributes.add((node.node.name, node.attr))
+        return f"{self.visit(node.node, depth)}[{node.attr!r}]"
+
+    def visit_Getitem(self, node: nodes.Getitem, depth: int) -> str:
+        if isinstance(node.arg, nodes.Slice):
+            raise CompileError("slices are not allowed in a condition")
+        if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, (str, int)) and not isinstance(node.arg.value, bool):
+            if isinstance(node.arg.value, str):
+                if node.arg.value.startswith("_"):
+                    raise CompileError(f"{node.arg.value!r} cannot be looked up: names starting with _ are not data")
+                if isinstance(node.node, nodes.Name):
+                    self.attributes.add((node.node.name, node.arg.value))
+            return f"{self.visit(node.node, depth)}[{node.arg.value!r}]"
+        return f"_item({self.visit(node.node, depth)}, {self.visit(node.arg, depth)})"
+
+    def visit_Compare(self, node: nodes.Compare, depth: int) -> str:
+        parts = [self.visit(node.expr, depth)]
+        left = node.expr
+        for operand in node.ops:
+            parts.append(_COMPARE[operand.op])
+            parts.append(self.visit(operand.expr, depth))
+            self._note_literal(left, operand.expr, operand.op)
+            left = operand.expr
+        return "(" + " ".join(parts) + ")"
+
+    def _note_literal(self, left: nodes.Node, right: nodes.Node, op: str) -> None:
+        if op not in ("eq", "ne"):
+            return
+        for a, b in ((left, right), (right, left)):
+            if isinstance(a, nodes.Getattr) and isinstance(a.node, nodes.Name) and isinstance(b, nodes.Const):
+                self.literals.append(((a.node.name, a.attr), b.value))
+
+    def visit_And(self, node: nodes.And, depth: int) -> str:
+        return f"({self.visit(node.left, depth)} and {self.visit(node.right, depth)})"
+
+    def visit_Or(self, node: nodes.Or, depth: int) -> str:
+        return f"({self.visit(node.left, depth)} or {self.visit(node.right, depth)})"
+
+    def visit_Not(self, node: nodes.Not, depth: int) -> str:
+        return f"(not {self.visit(node.node, depth)})"
+
+    def visit_Neg(self, node: nodes.Neg, depth: int) -> str:
+        return f"(-{self.visit(node.node, depth)})"
+
+    def visit_Pos(self, node: nodes.Pos, depth: int) -> str:
+        return f"(+{self.visit(node.node, depth)})"
+
+    def visit_CondExpr(self, node: nodes.CondExpr, depth: int) -> str:
+        otherwise = "None" if node.expr2 is None else self.visit(node.expr2, depth)
+        return f"({self.visit(node.expr1, depth)} if {self.visit(node.test, depth)} else {otherwise})"
+
+    def _binary(self, node: nodes.BinExpr, operator: str, depth: int) -> str:
+        return f"({self.visit(node.left, depth)} {operator} {self.visit(node.right, depth)})"
+
+    def visit_Add(self, node: nodes.Add, depth: int) -> str:
+        return f"_add({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
+
+    def visit_Sub(self, node: nodes.Sub, depth: int) -> str:
+        return self._binary(node, "-", depth)
+
+    def visit_Div(self, node: nodes.Div, depth: int) -> str:
+        return self._binary(node, "/", depth)
+
+    def visit_FloorDiv(self, node: nodes.FloorDiv, depth: int) -> str:
+        return self._binary(node, "//", depth)
+
+    def visit_Mod(self, node: nodes.Mod, depth: int) -> str:
+        if isinstance(node.left, nodes.Const) and isinstance(node.left.value, str):
+            raise CompileError("string formatting with % is not allowed; use ~ to join text")
+        return self._binary(node, "%", depth)
+
+    def visit_Mul(self, node: nodes.Mul, depth: int) -> str:
+        return f"_mul({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
+
+    def visit_Pow(self, node: nodes.Pow, depth: int) -> str:
+        return f"_pow({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
+
+    def visit_Concat(self, node: nodes.Concat, depth: int) -> str:
+        return "_concat(" + ", ".join(self.visit(n, depth) for n in node.nodes) + ")"
+
+    def visit_List(self, node: nodes.List, depth: int) -> str:
+        return "_sized([" + ", ".join(self.visit(n, depth) for n in node.items) + "])"
+
+    def visit_Tuple(self, node: nodes.Tuple, depth: int) -> str:
+        return "_sized([" + ", ".join(self.visit(n, depth) for n in node.items) + "])"
+
+    def visit_Dict(self, node: nodes.Dict, depth: int) -> str:
+        return "{" + ", ".join(f"{self.visit(p.key, depth)}: {self.visit(p.value, depth)}" for p in node.items) + "}"
+
+    def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call, depth: int) -> list[str]:
+        if node.dyn_args is not None or node.dyn_kwargs is not None:
+            raise CompileError("*args and **kwargs are not allowed in a condition")
+        args = [self.visit(a, depth) for a in node.args]
+        args += [f"{k.key}={self.visit(k.value, depth)}" for k in node.kwargs]
+        return args
+
+    def visit_Filter(self, node: nodes.Filter, depth: int) -> str:
+        if node.name not in self.compiler.filters:
+            raise CompileError(f"unknown filter {node.name!r}{did_you_mean(node.name, self.compiler.filters)}")
+        if node.node is None:
+            raise CompileError("a filter needs a value to its left")
+        args = [self.visit(node.node, depth), *self._arguments(node, depth)]
+        return f"_f_{node.name}({', '.join(args)})"
+
+    def visit_Test(self, node: nodes.Test, depth: int) -> str:
+        if node.name == "defined" or node.name == "undefined":
+            inner = self.visit(node.node, depth)
+            check = "True" if node.name == "defined" else "False"
+            return f"(_defined(lambda: {inner}) is {check})"
+        if node.name not in TESTS:
+            raise CompileError(f"unknown test {node.name!r}{did_you_mean(node.name, [*TESTS, 'defined', 'undefined'])}")
+        if node.name == "none" and not node.args:
+            return f"({self.visit(node.node, depth)} is None)"
+        args = [self.visit(node.node, depth), *self._arguments(node, depth)]
+        return f"_t_{_ident(node.name)}({', '.join(args)})"
+
+    def visit_Call(self, node: nodes.Call, depth: int) -> str:
+        if not isinstance(node.node, nodes.Name):
+            raise CompileError("only the project's functions can be called, e.g. lookup('entity', id)")
+        name = node.node.name
+        if name not in self.compiler.functions:
+            raise CompileError(f"unknown function {name!r}{did_you_mean(name, self.compiler.functions)}")
+        self.names.add(name)
+        return f"s[{name!r}]({', '.join(self._arguments(node, depth))})"
+
+
+def _defined(thunk: Callable[[], Any]) -> bool:
+    try:
+        thunk()
+    except (KeyError, TypeError, IndexError):
+        return False
+    return True
+
+
+_HELPERS["_defined"] = _defined
+
+
+def _describe(node: nodes.Node) -> str:
+    kinds = {
+        "Slice": "a slice",
+        "MarkSafe": "markup",
+        "Filter": "a filter",
+    }
+    return kinds.get(type(node).__name__, f"a {type(node).__name__.lower()} expression")

@@ -1,0 +1,76 @@
+"""The map of extension points: every hook a plugin can implement.
+
+Hooks that contribute things take a `register` callable and call it once per
+thing; configuration then chooses among what was registered by name. Built-in
+plugins in `plugins/` use exactly these hooks, like any third-party package
+that declares an entry point in the `clientflow` group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+PROJECT = "clientflow"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def clientflow_register_storage(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register storage backends: `register(name, factory)`.
+
+    `factory(**settings)` returns an object satisfying `engine.storage.Storage`;
+    the settings come from the project's configuration (`[storage]`). A name
+    may be registered once; configuration picks one with `storage.backend`.
+    """
+
+
+@hookspec
+def clientflow_register_notifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
+    """Register notifiers: `register(name, factory)`.
+
+    `factory(project_root=Path, **settings)` returns an `engine.storage.Notifier`.
+    Configuration enables any number by name (`notifiers = [...]`); the outbox
+    hands every email to each of them and retries each on its own.
+    """
+
+
+@hookspec
+def clientflow_register_effects(register: Callable[..., None]) -> None:
+    """Register outcome effects beyond set, delete and create: `register(spec)`.
+
+    `spec` is an `engine.effects.EffectSpec`: its `name` is what flows write as
+    `op:`; `apply(ctx)` makes the change inside the commit's transaction and
+    returns the changes; `simulate(ctx)` returns what a dry-run shows. Changes
+    that can only be predicted are marked `predicted` in the plan.
+    """
+
+
+@hookspec
+def clientflow_register_functions(register: Callable[..., None]) -> None:
+    """Register functions and filters for conditions and templates.
+
+    `register(name, fn, kind="function")` makes `name(...)` callable;
+    `kind="filter"` makes `value | name(...)` available. Functions must be pure
+    and return data (mappings, lists, text, numbers, booleans, None).
+    """
+
+
+@hookspec
+def clientflow_run_event(event: dict[str, Any]) -> None:
+    """Observe what runs do: `event["type"]` is one of started, answered, blocked,
+    invalid, cancelled, committed, delivered, failed. Events are plain JSON data;
+    an observer must not raise (an exception is logged and ignored).
+    """
+
+
+@hookspec(firstresult=True)
+def clientflow_resolve_actor(request: Any, settings: dict[str, Any]) -> str | None:
+    """Return the id of the actor an HTTP request is authenticated as, or None.
+
+    The first plugin that recognises the request wins; the built-in one checks
+    a signed bearer token made with the configured secret.
+    """

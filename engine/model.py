@@ -1,0 +1,187 @@
+"""The typed model of a project: frozen dataclasses built from validated YAML.
+
+Nothing after the loader sees a raw dict of a definition file. Expressions and
+templates are held compiled (`Expression`, `Template`); `Located` records where
+each part was written so later checks and run-time errors can point at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Location
+from .expressions import Expression
+from .templates import Template
+
+STEP_KINDS = ("info", "survey", "choice", "form", "confirm")
+FIELD_TYPES = ("text", "boolean", "number", "choice")
+DEFAULT_MAX_LENGTH = 2000
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A named condition with the message shown when it does not hold."""
+
+    name: str
+    condition: Expression
+    message: Template
+    location: Location
+    shared: bool = False
+
+
+@dataclass(frozen=True)
+class Option:
+    value: Any
+    label: Template
+
+
+@dataclass(frozen=True)
+class DynamicOptions:
+    """Options computed from data: one per record of `source`."""
+
+    source: Expression
+    value: str
+    label: Template
+    match: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Check:
+    condition: Expression
+    message: Template
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    type: str
+    label: Template | None
+    help: Template | None
+    required: bool
+    default: Any
+    max_length: int
+    options: tuple[Option, ...] | DynamicOptions | None
+    confirm: Expression | None
+    checks: tuple[Check, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    kind: str
+    title: Template
+    body: Template | None
+    when: Expression | None
+    buttons: dict[str, Template]
+    fields: tuple[Field, ...]
+    location: Location
+
+
+@dataclass(frozen=True)
+class Effect:
+    op: str
+    entity: str
+    id: Expression | None
+    field: str | None
+    to: Expression | None
+    values: dict[str, Expression]
+    args: dict[str, Expression]
+    when: Expression | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Email:
+    template: str
+    to: Expression
+    when: Expression | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Outcome:
+    effects: tuple[Effect, ...]
+    emails: tuple[Email, ...]
+    banner: Template | None
+    reversible: bool
+    undo: str | None
+    audit: Template
+
+
+@dataclass(frozen=True)
+class Flow:
+    id: str
+    title: str
+    summary: str
+    subject: str
+    entry: tuple[str, ...]
+    button: str | None
+    started_by: tuple[Rule, ...]
+    preconditions: tuple[Rule, ...]
+    steps: tuple[Step, ...]
+    outcome: Outcome
+    version: str
+    location: Location
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """Who may start it, then what must hold of the subject, in order."""
+        return self.started_by + self.preconditions
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    def fields(self) -> dict[str, tuple[Step, Field]]:
+        return {f.name: (s, f) for s in self.steps for f in s.fields}
+
+
+@dataclass(frozen=True)
+class EmailTemplate:
+    name: str
+    subject: Template
+    text: Template
+    html: Template | None
+    location: Location
+
+
+@dataclass(frozen=True)
+class Entity:
+    name: str
+    collection: str | None
+    nested_in: tuple[str, ...]
+    nested_key: str | None
+    keys: tuple[str, ...]
+    label: str
+
+
+@dataclass(frozen=True)
+class Project:
+    """Everything a project defines, compiled and checked."""
+
+    root: str
+    product: dict[str, Any]
+    entities: dict[str, Entity]
+    subject_entity: str
+    subject_match: tuple[str, ...]
+    actor_entity: str
+    actor_match: tuple[str, ...]
+    actor_within: dict[str, str]
+    context: dict[str, Expression]
+    reach: tuple[Rule, ...]
+    flows: dict[str, Flow]
+    emails: dict[str, EmailTemplate]
+    data_schema: str | None
+    names: frozenset[str] = field(default=frozenset())
+
+    def flow(self, flow_id: str) -> Flow:
+        from .errors import UnknownName
+
+        try:
+            return self.flows[flow_id]
+        except KeyError:
+            raise UnknownName("flow", flow_id, self.flows) from None

@@ -1,0 +1,150 @@
+"""What a completed run does: effects on records, emails, banner, audit summary.
+
+The same code serves the dry-run and the commit; only the `Records` it works
+on differ (never flushed, or flushed in the commit's transaction). Plugin
+effects run their `simulate` in a dry-run and their `apply` in a commit.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .data import Change, Records
+from .errors import ClientflowError, ExpressionError
+from .model import Flow, Project
+
+_ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+MAX_RECIPIENTS = 100
+
+
+@dataclass(frozen=True)
+class EffectSpec:
+    """An effect a plugin adds. `apply` commits; `simulate` previews (None: same as apply).
+
+    Both receive an `EffectContext` and return the changes they make. Set
+    `predicted` when `simulate` can only guess (the plan marks its changes).
+    """
+
+    name: str
+    apply: Callable[[EffectContext], list[Change]]
+    simulate: Callable[[EffectContext], list[Change]] | None = None
+    predicted: bool = False
+
+
+@dataclass
+class EffectContext:
+    records: Records
+    scope: Mapping[str, Any]
+    args: dict[str, Any]
+    entity: str
+    id: Any
+    dry_run: bool
+
+
+@dataclass
+class RenderedEmail:
+    template: str
+    to: list[str]
+    subject: str
+    text: str
+    html: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"template": self.template, "to": list(self.to), "subject": self.subject, "text": self.text, "html": self.html}
+
+
+@dataclass
+class Result:
+    changes: list[Change] = field(default_factory=list)
+    emails: list[RenderedEmail] = field(default_factory=list)
+    banners: list[str] = field(default_factory=list)
+    summary: str = ""
+
+
+def valid_address(address: str) -> bool:
+    """True for a plain address with no display name, spaces or line breaks."""
+    return len(address) <= 254 and _ADDRESS.match(address) is not None
+
+
+def addresses(value: Any, where: str) -> list[str]:
+    """Recipients from an address, a record with an email, or a list of either."""
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, Mapping):
+            item = item.get("email")
+            if item is None:
+                continue
+        if not isinstance(item, str) or not valid_address(item):
+            raise ClientflowError(f"{where}: {item!r} is not a valid email address; fix it in the data before running this flow")
+        if item not in out:
+            out.append(item)
+    if len(out) > MAX_RECIPIENTS:
+        raise ClientflowError(f"{where}: {len(out)} recipients is over the limit of {MAX_RECIPIENTS}")
+    return out
+
+
+def one_line(text: str) -> str:
+    """Header-safe text: line breaks and other control characters become spaces."""
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Records, effects: Mapping[str, EffectSpec], *, dry_run: bool) -> Result:
+    """Apply the flow's outcome to `records` and render what it says."""
+    result = Result()
+    subject_id = scope[project.subject_entity]["id"]
+    for effect in flow.outcome.effects:
+        if effect.when is not None and not effect.when(scope):
+            continue
+        target = effect.id(scope) if effect.id is not None else (subject_id if effect.entity == project.subject_entity else None)
+        if effect.op == "set":
+            assert effect.field is not None and effect.to is not None
+            result.changes.append(records.set(effect.entity, target, effect.field, _plain(effect.to(scope))))
+        elif effect.op == "delete":
+            result.changes.append(records.delete(effect.entity, target))
+        elif effect.op == "create":
+            result.changes.append(records.create(effect.entity, {k: _plain(e(scope)) for k, e in effect.values.items()}))
+        else:
+            spec = effects[effect.op]
+            context = EffectContext(records, scope, {k: e(scope) for k, e in effect.args.items()}, effect.entity, target, dry_run)
+            runner = spec.simulate if dry_run and spec.simulate is not None else spec.apply
+            made = runner(context)
+            if dry_run and spec.predicted:
+                made = [Change(c.op, c.entity, c.id, c.field, c.before, c.after, predicted=True) for c in made]
+            result.changes.extend(made)
+    for email in flow.outcome.emails:
+        if email.when is not None and not email.when(scope):
+            continue
+        to = addresses(email.to(scope), f"email {email.template!r} to ({email.to.source})")
+        if not to:
+            continue
+        template = project.emails[email.template]
+        result.emails.append(
+            RenderedEmail(
+                template=email.template,
+                to=to,
+                subject=one_line(template.subject.render(scope)),
+                text=template.text.render(scope),
+                html=template.html.render(scope) if template.html else None,
+            )
+        )
+    if flow.outcome.banner is not None:
+        result.banners.append(" ".join(flow.outcome.banner.render(scope).split()))
+    result.summary = one_line(flow.outcome.audit.render(scope))
+    return result
+
+
+def _plain(value: Any) -> Any:
+    """Only data may be stored: text, numbers, booleans, None, lists and mappings of them."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    raise ExpressionError(f"cannot store a {type(value).__name__}")

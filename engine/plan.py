@@ -1,0 +1,68 @@
+"""The plan: what a run showed and what it would do (or did), as one JSON document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .data import Change
+from .outcome import RenderedEmail
+from .runs import Screen
+
+STATUSES = ("completed", "blocked", "needs_input", "invalid", "cancelled")
+
+
+@dataclass
+class Verdict:
+    """One rule's result for an actor and a subject."""
+
+    rule: str
+    passed: bool
+    message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "passed": self.passed, "message": self.message}
+
+
+@dataclass
+class Plan:
+    flow: str
+    status: str
+    dry_run: bool
+    screens: list[Screen] = field(default_factory=list)
+    blocked_by: list[dict[str, str]] = field(default_factory=list)
+    errors: list[dict[str, str]] = field(default_factory=list)
+    needs: list[dict[str, str]] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+    emails: list[RenderedEmail] = field(default_factory=list)
+    banners: list[str] = field(default_factory=list)
+    reversible: bool = False
+    undo: str | None = None
+    audit: dict[str, Any] = field(default_factory=dict)
+    rules: list[Verdict] = field(default_factory=list)
+    run: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan contract: the keys below, always present, in this order."""
+        return {
+            "flow": self.flow,
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "screens": [s.to_json() for s in self.screens],
+            "blocked_by": list(self.blocked_by),
+            "errors": list(self.errors),
+            "needs": list(self.needs),
+            "changes": [c.to_json() for c in self.changes],
+            "emails": [e.to_json() for e in self.emails],
+            "banners": list(self.banners),
+            "reversible": self.reversible,
+            "undo": self.undo,
+            "audit": dict(self.audit),
+            "rules": [v.to_json() for v in self.rules],
+            "run": self.run,
+        }
+
+    @property
+    def exit_code(self) -> int:
+        """0 completed, 3 blocked, 4 invalid, 5 needs input, 0 cancelled."""
+        return {"completed": 0, "blocked": 3, "invalid": 4, "needs_input": 5, "cancelled": 0}[self.status]

@@ -1,0 +1,139 @@
+"""The plugin manager: built-ins, entry points, and what they registered.
+
+`load_plugins()` is idempotent. `CLIENTFLOW_LOAD_PLUGINS=a,b` restricts loading
+to the named plugins (an empty value loads none but the required built-ins);
+`CLIENTFLOW_TRACE_PLUGINS=1` prints every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, did_you_mean
+
+DEFAULT_PLUGINS = (
+    "plugins.memory:MemoryPlugin",
+    "plugins.sqlite:SQLitePlugin",
+    "plugins.console:ConsolePlugin",
+    "plugins.outbox_files:OutboxFilesPlugin",
+    "plugins.postgres:PostgresPlugin",
+    "plugins.smtp:SMTPPlugin",
+    "plugins.tokens:TokenPlugin",
+)
+REQUIRED = {"memory"}
+
+_pm: pluggy.PluginManager | None = None
+
+
+def _plugin_name(spec: str) -> str:
+    return spec.split(":")[0].rsplit(".", 1)[-1]
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The process's plugin manager, with every plugin loaded."""
+    global _pm
+    if _pm is None:
+        _pm = load_plugins(pluggy.PluginManager(hookspecs.PROJECT))
+    return _pm
+
+
+def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
+    """Register the hook specs, the built-ins and the `clientflow` entry points."""
+    if getattr(pm, "_clientflow_loaded", False):
+        return pm
+    pm.add_hookspecs(hookspecs)
+    only = os.environ.get("CLIENTFLOW_LOAD_PLUGINS")
+    allowed = None if only is None else {n.strip() for n in only.split(",") if n.strip()} | REQUIRED
+    for spec in DEFAULT_PLUGINS:
+        name = _plugin_name(spec)
+        if allowed is not None and name not in allowed:
+            continue
+        module_name, _, class_name = spec.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:  # a built-in whose optional dependency is missing
+            continue
+        pm.register(getattr(module, class_name)(), name=name)
+    if allowed is None:
+        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    else:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=hookspecs.PROJECT):
+            if ep.name in allowed and pm.get_plugin(ep.name) is None:
+                pm.register(ep.load(), name=ep.name)
+    pm.check_pending()
+    if os.environ.get("CLIENTFLOW_TRACE_PLUGINS"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    pm._clientflow_loaded = True  # type: ignore[attr-defined]
+    return pm
+
+
+@dataclass
+class Registry:
+    """Everything plugins registered, by kind and name."""
+
+    storages: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    notifiers: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    effects: dict[str, Any] = field(default_factory=dict)
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    filters: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    @classmethod
+    def collect(cls, pm: pluggy.PluginManager | None = None) -> Registry:
+        pm = pm or plugin_manager()
+        registry = cls()
+
+        def adder(table: dict[str, Any], kind: str) -> Callable[[str, Any], None]:
+            def register(name: str, value: Any) -> None:
+                if name in table:
+                    raise ConfigError(f"two plugins register the {kind} {name!r}")
+                table[name] = value
+
+            return register
+
+        pm.hook.clientflow_register_storage(register=adder(registry.storages, "storage backend"))
+        pm.hook.clientflow_register_notifiers(register=adder(registry.notifiers, "notifier"))
+
+        def register_effect(spec: Any) -> None:
+            adder(registry.effects, "effect")(spec.name, spec)
+
+        pm.hook.clientflow_register_effects(register=register_effect)
+
+        def register_function(name: str, fn: Callable[..., Any], kind: str = "function") -> None:
+            if kind not in ("function", "filter"):
+                raise ConfigError(f"kind must be 'function' or 'filter', not {kind!r}")
+            adder(registry.functions if kind == "function" else registry.filters, kind)(name, fn)
+
+        pm.hook.clientflow_register_functions(register=register_function)
+        return registry
+
+    def storage(self, name: str, **settings: Any) -> Any:
+        """A storage backend by name; an unknown name lists the installed ones."""
+        if name not in self.storages:
+            raise ConfigError(f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}")
+        return self.storages[name](**settings)
+
+    def notifier(self, name: str, **settings: Any) -> Any:
+        """A notifier by name; an unknown name lists the installed ones."""
+        if name not in self.notifiers:
+            raise ConfigError(f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}")
+        return self.notifiers[name](**settings)
+
+
+def emit(event: dict[str, Any], pm: pluggy.PluginManager | None = None) -> None:
+    """Tell observers about a run event; an observer's failure never stops a run."""
+    pm = pm or plugin_manager()
+    try:
+        pm.hook.clientflow_run_event(event=event)
+    except Exception as exc:  # noqa: BLE001 - observers must not break runs
+        print(f"clientflow: an observer failed on {event.get('type')}: {exc}", file=sys.stderr)

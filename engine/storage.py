@@ -1,0 +1,130 @@
+"""The storage interface every backend implements, and the records it keeps.
+
+Storage is document-shaped and knows nothing of the project's meaning: it
+keeps top-level records (documents) per collection with a version each, an
+index of look-up keys (entity, key, value) pointing at the documents holding
+them, the runs, the audit log and the outbox. A transaction is all or nothing;
+`get(..., lock=True)` and versioned writes keep concurrent commits apart.
+The shared suite in tests/storage_suite.py is the contract in executable form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+IndexKey = tuple[str, str, str]  # (entity, key, value), e.g. ("user", "email", "a@b.example")
+Ref = tuple[str, str]  # (collection, id) of a top-level document
+
+
+@dataclass(frozen=True)
+class Document:
+    """A top-level record as stored, with the version its last write gave it."""
+
+    collection: str
+    id: str
+    body: dict[str, Any]
+    version: int
+
+
+class ConflictError(Exception):
+    """A versioned write found another version: someone changed the record first."""
+
+    def __init__(self, collection: str, id: str) -> None:
+        self.collection, self.id = collection, id
+        super().__init__(f"{collection}/{id} was changed by someone else")
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """One unit of work: everything written through it lands together or not at all."""
+
+    def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
+        """The document, or None. `lock` holds it against other writers until the end."""
+
+    def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
+        """The documents whose index holds (entity, key, value), in a stable order."""
+
+    def scan(self, collection: str) -> Iterator[Document]:
+        """Every document of a collection in id order, streamed, not loaded at once."""
+
+    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
+        """Write a document and replace its index keys; return its new version.
+
+        `expect_version` None means the document must not exist yet; otherwise
+        the stored version must equal it, or ConflictError is raised.
+        """
+
+    def delete(self, collection: str, id: str, *, expect_version: int) -> None:
+        """Remove a document and its index keys; ConflictError on another version."""
+
+    def add_audit(self, entry: dict[str, Any]) -> None:
+        """Append an entry to the audit log (its `id` is unique)."""
+
+    def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        """Audit entries in the order they were written, after position `since`."""
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        """Insert or replace a run's state record, keyed by its `id`."""
+
+    def load_run(self, id: str) -> dict[str, Any] | None:
+        """A run's state record, or None."""
+
+    def add_outbox(self, messages: list[dict[str, Any]]) -> None:
+        """Queue messages for delivery; each has a unique `id` and a `notifier`."""
+
+    def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
+        """Messages by status (pending, sent, failed) in queue order.
+
+        `due` keeps pending messages whose next attempt is at or before it;
+        `claim` locks the rows returned so that other workers skip them.
+        """
+
+    def update_outbox(self, id: str, changes: dict[str, Any]) -> None:
+        """Change a message's delivery fields (status, attempts, error, next_attempt, sent_at)."""
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the storage's own key-value table (schema version, bulk progress)."""
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        """Set (or, with None, remove) a key of the storage's own table."""
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """A backend: hands out transactions; opened once per process."""
+
+    name: str
+
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
+        """A transaction; with `write`, writers are serialised from the first statement."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+@dataclass(frozen=True)
+class Email:
+    """A rendered email, as the outbox keeps it and notifiers receive it."""
+
+    id: str
+    message_id: str
+    sender: str
+    to: tuple[str, ...]
+    subject: str
+    text: str
+    html: str | None
+    template: str
+    run: str
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """Sends one email; raises on failure so that the outbox retries it later."""
+
+    name: str
+
+    def send(self, email: Email) -> None:
+        """Deliver `email` or raise. Must be idempotent on `email.message_id` where it can."""

@@ -1,0 +1,179 @@
+"""Texts and emails: Jinja2 templates in an immutable, data-only sandbox.
+
+Templates see data (mappings, lists, strings, numbers) and nothing else: a
+dotted name looks a key up, never a Python attribute; no method can be called;
+only allow-listed filters and the project's functions exist; names that are
+not defined fail (strict undefined); arithmetic, loops and output are bounded.
+Plain-text templates are not escaped; HTML templates are autoescaped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jinja2 import StrictUndefined, nodes
+from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.runtime import Context, Macro
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .errors import ExpressionError, did_you_mean
+from .expressions import MAX_SIZE, CompileError, DataFunction, _mul, _pow
+
+MAX_OUTPUT = 200_000  # characters one rendering may produce
+MAX_LOOP = 100_000  # iterations of loops over range() in one rendering
+
+SAFE_TEMPLATE_FILTERS = {
+    "capitalize", "default", "d", "escape", "e", "first", "join", "last", "length", "count", "list",
+    "lower", "upper", "map", "replace", "reverse", "round", "select", "reject", "selectattr",
+    "rejectattr", "sort", "string", "striptags", "sum", "title", "trim", "truncate", "unique",
+    "urlencode", "int", "float", "abs", "min", "max", "safe", "batch", "slice", "wordcount", "dictsort",
+    "groupby",
+}  # fmt: skip
+
+
+class DataSandbox(ImmutableSandboxedEnvironment):
+    """A sandbox in which templates can read data and nothing else."""
+
+    intercepted_binops = frozenset(["*", "**", "+"])
+
+    def __init__(self, *, autoescape: bool, functions: Mapping[str, Callable[..., Any]], filters: Mapping[str, Callable[..., Any]]) -> None:
+        super().__init__(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
+        self.filters = {k: v for k, v in self.filters.items() if k in SAFE_TEMPLATE_FILTERS}
+        self.filters.update(filters)
+        self.tests = {k: v for k, v in self.tests.items() if not k.startswith("callable")}
+        self.globals = {"range": self._range, **functions}
+        self._callables = {id(v) for v in functions.values()} | {id(self._range)}
+
+    def _range(self, *args: int) -> range:
+        result = range(*args)
+        if len(result) > MAX_LOOP:
+            raise SecurityError(f"range of {len(result):,} items is over the limit of {MAX_LOOP:,}")
+        return result
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if isinstance(obj, Mapping):
+            if attribute.startswith("_"):
+                return self.unsafe_undefined(obj, attribute)
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        if isinstance(obj, Macro):
+            return super().getattr(obj, attribute)
+        return self.undefined(obj=obj, name=attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        if isinstance(argument, str) and argument.startswith("_"):
+            return self.unsafe_undefined(obj, argument)
+        if isinstance(obj, (Mapping, list, tuple, str)):
+            try:
+                return obj[argument]
+            except (KeyError, IndexError, TypeError):
+                return self.undefined(obj=obj, name=argument)
+        return self.undefined(obj=obj, name=argument)
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        if id(__obj) in __self._callables or isinstance(__obj, (Macro, DataFunction)):
+            return __context.call(__obj, *args, **kwargs)
+        raise SecurityError(f"{__obj!r} cannot be called in a template; use a filter instead")
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        try:
+            if operator == "*":
+                return _mul(left, right)
+            if operator == "**":
+                return _pow(left, right)
+            result = left + right
+        except ExpressionError as exc:
+            raise SecurityError(str(exc)) from exc
+        if isinstance(result, (str, list)) and len(result) > MAX_SIZE:
+            raise SecurityError(f"a value of {len(result):,} items is over the limit of {MAX_SIZE:,}")
+        return result
+
+
+class Texts:
+    """Compiles and renders the templates of one project."""
+
+    def __init__(self, functions: Mapping[str, Callable[..., Any]] | None = None, filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        functions = dict(functions or {})
+        filters = dict(filters or {})
+        self.text_env = DataSandbox(autoescape=False, functions=functions, filters=filters)
+        self.html_env = DataSandbox(autoescape=True, functions=functions, filters=filters)
+
+    def compile(self, source: str, names: frozenset[str] | set[str], *, html: bool = False, name: str | None = None) -> Template:
+        """Compile a template once; unknown names and syntax errors raise CompileError."""
+        env = self.html_env if html else self.text_env
+        try:
+            tree = env.parse(source)
+        except TemplateSyntaxError as exc:
+            line = f" (line {exc.lineno})" if exc.lineno and exc.lineno > 1 else ""
+            raise CompileError(f"template syntax error{line}: {exc.message}") from exc
+        _check_tree(tree, names, env)
+        if "{" not in source:
+            return Template(source, None, source)
+        return Template(source, env.from_string(tree), None)
+
+
+class Template:
+    """One compiled template; constant texts skip Jinja2 entirely."""
+
+    __slots__ = ("source", "compiled", "constant")
+
+    def __init__(self, source: str, compiled: Any, constant: str | None) -> None:
+        self.source, self.compiled, self.constant = source, compiled, constant
+
+    def render(self, scope: Mapping[str, Any]) -> str:
+        """Render, turning every failure into an ExpressionError naming the text."""
+        if self.constant is not None:
+            return self.constant
+        try:
+            out = self.compiled.render(scope)
+        except UndefinedError as exc:
+            raise ExpressionError(f"{_short(self.source)}: {exc.message}") from exc
+        except SecurityError as exc:
+            raise ExpressionError(f"{_short(self.source)}: not allowed: {exc}") from exc
+        except (TemplateError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
+            raise ExpressionError(f"{_short(self.source)}: {type(exc).__name__}: {exc}") from exc
+        if len(out) > MAX_OUTPUT:
+            raise ExpressionError(f"{_short(self.source)}: produced {len(out):,} characters; the limit is {MAX_OUTPUT:,}")
+        return out
+
+
+def _short(source: str) -> str:
+    source = " ".join(source.split())
+    return repr(source if len(source) <= 60 else source[:57] + "...")
+
+
+def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: DataSandbox) -> None:
+    """Refuse unknown top-level names, filters and dunder look-ups before anything runs."""
+    assigned: set[str] = set()
+    for node in tree.find_all((nodes.Assign, nodes.For, nodes.Macro, nodes.With, nodes.CallBlock, nodes.FilterBlock)):
+        for target in node.find_all(nodes.Name):
+            if target.ctx in ("store", "param"):
+                assigned.add(target.name)
+        if isinstance(node, nodes.Macro):
+            assigned.add(node.name)
+        if isinstance(node, nodes.For):
+            assigned.add("loop")
+    for kind in (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport):
+        found = next(tree.find_all(kind), None)
+        if found is not None:
+            raise CompileError(f"{kind.__name__.lower()} is not allowed in a template (line {found.lineno})")
+    known = set(names) | assigned | set(env.globals) | {"caller", "varargs", "kwargs"}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name not in known:
+            raise CompileError(f"unknown name {node.name!r} (line {node.lineno}){did_you_mean(node.name, known)}")
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(key, str) and key.startswith("_"):
+            raise CompileError(f"{key!r} cannot be looked up (line {node.lineno}): names starting with _ are not data")
+    for node in tree.find_all(nodes.Filter):
+        if node.name not in env.filters:
+            raise CompileError(f"unknown filter {node.name!r} (line {node.lineno}){did_you_mean(node.name, env.filters)}")
+    for node in tree.find_all(nodes.Test):
+        if node.name not in env.tests:
+            raise CompileError(f"unknown test {node.name!r} (line {node.lineno}){did_you_mean(node.name, env.tests)}")
+
+
+__all__ = ["Texts", "Template", "DataSandbox"]

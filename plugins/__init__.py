@@ -1,0 +1,1 @@
+"""Built-in plugins: storage backends and notifiers, registered like third-party ones."""

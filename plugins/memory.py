@@ -1,0 +1,181 @@
+"""In-memory storage: for data files, dry-runs and tests. Nothing outlives the process.
+
+A transaction works on a private copy of what it writes and publishes it at
+the end under one lock, so a failure leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from engine.hookspecs import hookimpl
+from engine.storage import ConflictError, Document, IndexKey, Ref
+
+
+class MemoryStorage:
+    """Everything in dicts, guarded by one lock for writers."""
+
+    name = "memory"
+
+    def __init__(self, **_settings: Any) -> None:
+        self.docs: dict[str, dict[str, Document]] = {}
+        self.keys: dict[Ref, list[IndexKey]] = {}
+        self.index: dict[IndexKey, set[Ref]] = {}
+        self.runs: dict[str, dict[str, Any]] = {}
+        self.audit_log: list[dict[str, Any]] = []
+        self.messages: dict[str, dict[str, Any]] = {}
+        self.meta: dict[str, str] = {}
+        self.lock = threading.RLock()
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[MemoryTransaction]:
+        if not write:
+            yield MemoryTransaction(self, read_only=True)
+            return
+        with self.lock:
+            tx = MemoryTransaction(self, read_only=False)
+            yield tx
+            tx.publish()
+
+    def close(self) -> None:
+        pass
+
+
+class MemoryTransaction:
+    def __init__(self, store: MemoryStorage, read_only: bool) -> None:
+        self.store = store
+        self.read_only = read_only
+        self.writes: dict[Ref, tuple[Document | None, list[IndexKey]]] = {}
+        self.new_audit: list[dict[str, Any]] = []
+        self.new_runs: dict[str, dict[str, Any]] = {}
+        self.new_messages: dict[str, dict[str, Any]] = {}
+        self.new_meta: dict[str, str | None] = {}
+
+    def _check(self) -> None:
+        if self.read_only:
+            raise RuntimeError("this transaction is read-only")
+
+    def _current(self, ref: Ref) -> Document | None:
+        if ref in self.writes:
+            return self.writes[ref][0]
+        return self.store.docs.get(ref[0], {}).get(ref[1])
+
+    def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
+        return self._current((collection, id))
+
+    def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
+        found = set(self.store.index.get((entity, key, value), ()))
+        for ref, (doc, keys) in self.writes.items():
+            found.discard(ref)
+            if doc is not None and (entity, key, value) in keys:
+                found.add(ref)
+        return sorted(found)
+
+    def scan(self, collection: str) -> Iterator[Document]:
+        ids = set(self.store.docs.get(collection, {}))
+        ids |= {ref[1] for ref in self.writes if ref[0] == collection}
+        for id in sorted(ids):
+            doc = self._current((collection, id))
+            if doc is not None:
+                yield doc
+
+    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
+        self._check()
+        ref = (document.collection, document.id)
+        current = self._current(ref)
+        if (current.version if current else None) != expect_version:
+            raise ConflictError(*ref)
+        version = (current.version if current else 0) + 1
+        stored = Document(document.collection, document.id, copy.deepcopy(document.body), version)
+        self.writes[ref] = (stored, list(keys))
+        return version
+
+    def delete(self, collection: str, id: str, *, expect_version: int) -> None:
+        self._check()
+        current = self._current((collection, id))
+        if current is None or current.version != expect_version:
+            raise ConflictError(collection, id)
+        self.writes[(collection, id)] = (None, [])
+
+    def add_audit(self, entry: dict[str, Any]) -> None:
+        self._check()
+        self.new_audit.append(copy.deepcopy(entry))
+
+    def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        entries = self.store.audit_log + self.new_audit
+        end = None if limit is None else since + limit
+        return copy.deepcopy(entries[since:end])
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        self._check()
+        self.new_runs[run["id"]] = copy.deepcopy(run)
+
+    def load_run(self, id: str) -> dict[str, Any] | None:
+        run = self.new_runs.get(id) or self.store.runs.get(id)
+        return copy.deepcopy(run) if run else None
+
+    def add_outbox(self, messages: list[dict[str, Any]]) -> None:
+        self._check()
+        for message in messages:
+            if message["id"] in self.store.messages or message["id"] in self.new_messages:
+                raise ConflictError("outbox", message["id"])
+            stored = copy.deepcopy(message)
+            stored["seq"] = len(self.store.messages) + len(self.new_messages) + 1
+            self.new_messages[message["id"]] = stored
+
+    def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
+        merged = {**self.store.messages, **self.new_messages}
+        found = [
+            copy.deepcopy(m)
+            for m in sorted(merged.values(), key=lambda m: m["seq"])
+            if (status is None or m["status"] == status) and (due is None or (m.get("next_attempt") or "") <= due)
+        ]
+        return found[:limit] if limit is not None else found
+
+    def update_outbox(self, id: str, changes: dict[str, Any]) -> None:
+        self._check()
+        current = self.new_messages.get(id) or copy.deepcopy(self.store.messages[id])
+        current.update(changes)
+        self.new_messages[id] = current
+
+    def get_meta(self, key: str) -> str | None:
+        if key in self.new_meta:
+            return self.new_meta[key]
+        return self.store.meta.get(key)
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._check()
+        self.new_meta[key] = value
+
+    def publish(self) -> None:
+        store = self.store
+        for ref, (doc, keys) in self.writes.items():
+            for key in store.keys.pop(ref, []):
+                store.index.get(key, set()).discard(ref)
+            if doc is None:
+                store.docs.get(ref[0], {}).pop(ref[1], None)
+                continue
+            store.docs.setdefault(ref[0], {})[ref[1]] = doc
+            store.keys[ref] = keys
+            for key in keys:
+                store.index.setdefault(key, set()).add(ref)
+        store.audit_log.extend(self.new_audit)
+        store.runs.update(self.new_runs)
+        store.messages.update(self.new_messages)
+        for key, value in self.new_meta.items():
+            if value is None:
+                store.meta.pop(key, None)
+            else:
+                store.meta[key] = value
+
+
+class MemoryPlugin:
+    """Registers the in-memory backend under the name `memory`."""
+
+    @hookimpl
+    def clientflow_register_storage(self, register: Any) -> None:
+        register("memory", MemoryStorage)

@@ -1,0 +1,231 @@
+"""SQLite storage, the embedded default: one file under the project, WAL mode.
+
+Each write transaction starts with BEGIN IMMEDIATE, so writers queue behind
+each other and a commit's re-check and its writes see the same data. The
+schema is created on first use and carries a version for later migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from engine.hookspecs import hookimpl
+from engine.storage import ConflictError, Document, IndexKey, Ref
+
+SCHEMA_VERSION = "1"
+PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=30000")
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (
+    collection TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, version INTEGER NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE IF NOT EXISTS keys (
+    entity TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_lookup ON keys (entity, key, value);
+CREATE INDEX IF NOT EXISTS keys_doc ON keys (collection, id);
+CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, status TEXT NOT NULL,
+    next_attempt TEXT, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, next_attempt);
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+class SQLiteStorage:
+    """A SQLite file; one connection per storage object, one transaction at a time."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str | Path = ".clientflow/clientflow.db", **_settings: Any) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            fresh = not self.path.exists()
+            if fresh:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            for pragma in PRAGMAS:
+                conn.execute(pragma)
+            version = None
+            if not fresh:
+                try:
+                    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                    version = row[0] if row else None
+                except sqlite3.OperationalError:
+                    version = None
+            if version is None:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.executescript("SAVEPOINT schema;" + SCHEMA + "RELEASE schema;")
+                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+                conn.execute("COMMIT")
+            elif version != SCHEMA_VERSION:
+                raise RuntimeError(f"{self.path} has storage schema version {version}; this engine knows {SCHEMA_VERSION}")
+            self._conn = conn
+        return self._conn
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[SQLiteTransaction]:
+        with self._lock:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield SQLiteTransaction(conn, write)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+class SQLiteTransaction:
+    def __init__(self, conn: sqlite3.Connection, write: bool) -> None:
+        self.conn = conn
+        self.write = write
+
+    def _check(self) -> None:
+        if not self.write:
+            raise RuntimeError("this transaction is read-only")
+
+    def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
+        row = self.conn.execute("SELECT body, version FROM docs WHERE collection=? AND id=?", (collection, id)).fetchone()
+        return Document(collection, id, json.loads(row[0]), row[1]) if row else None
+
+    def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT collection, id FROM keys WHERE entity=? AND key=? AND value=? ORDER BY collection, id",
+            (entity, key, value),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def scan(self, collection: str) -> Iterator[Document]:
+        cursor = self.conn.execute("SELECT id, body, version FROM docs WHERE collection=? ORDER BY id", (collection,))
+        while rows := cursor.fetchmany(500):
+            for id, body, version in rows:
+                yield Document(collection, id, json.loads(body), version)
+
+    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
+        self._check()
+        ref = (document.collection, document.id)
+        body = _dumps(document.body)
+        if expect_version is None:
+            try:
+                self.conn.execute("INSERT INTO docs VALUES (?, ?, ?, 1)", (*ref, body))
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(*ref) from exc
+            version = 1
+        else:
+            version = expect_version + 1
+            cursor = self.conn.execute(
+                "UPDATE docs SET body=?, version=? WHERE collection=? AND id=? AND version=?",
+                (body, version, *ref, expect_version),
+            )
+            if cursor.rowcount != 1:
+                raise ConflictError(*ref)
+            self.conn.execute("DELETE FROM keys WHERE collection=? AND id=?", ref)
+        self.conn.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?)", [(*k, *ref) for k in keys])
+        return version
+
+    def delete(self, collection: str, id: str, *, expect_version: int) -> None:
+        self._check()
+        cursor = self.conn.execute("DELETE FROM docs WHERE collection=? AND id=? AND version=?", (collection, id, expect_version))
+        if cursor.rowcount != 1:
+            raise ConflictError(collection, id)
+        self.conn.execute("DELETE FROM keys WHERE collection=? AND id=?", (collection, id))
+
+    def add_audit(self, entry: dict[str, Any]) -> None:
+        self._check()
+        self.conn.execute("INSERT INTO audit (id, body) VALUES (?, ?)", (entry["id"], _dumps(entry)))
+
+    def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT body FROM audit ORDER BY seq LIMIT ? OFFSET ?", (-1 if limit is None else limit, since))
+        return [json.loads(r[0]) for r in rows]
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        self._check()
+        self.conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run["id"], _dumps(run)))
+
+    def load_run(self, id: str) -> dict[str, Any] | None:
+        row = self.conn.execute("SELECT body FROM runs WHERE id=?", (id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_outbox(self, messages: list[dict[str, Any]]) -> None:
+        self._check()
+        try:
+            self.conn.executemany(
+                "INSERT INTO outbox (id, status, next_attempt, body) VALUES (?, ?, ?, ?)",
+                [(m["id"], m["status"], m.get("next_attempt"), _dumps(m)) for m in messages],
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError("outbox", str(exc)) from exc
+
+    def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
+        sql, args = "SELECT seq, body FROM outbox WHERE 1=1", []
+        if status is not None:
+            sql += " AND status=?"
+            args.append(status)
+        if due is not None:
+            sql += " AND coalesce(next_attempt, '') <= ?"
+            args.append(due)
+        sql += " ORDER BY seq LIMIT ?"
+        args.append(-1 if limit is None else limit)
+        found = []
+        for seq, body in self.conn.execute(sql, args):
+            message = json.loads(body)
+            message["seq"] = seq
+            found.append(message)
+        return found
+
+    def update_outbox(self, id: str, changes: dict[str, Any]) -> None:
+        self._check()
+        row = self.conn.execute("SELECT body FROM outbox WHERE id=?", (id,)).fetchone()
+        if row is None:
+            raise KeyError(id)
+        message = json.loads(row[0])
+        message.update(changes)
+        message.pop("seq", None)
+        self.conn.execute(
+            "UPDATE outbox SET status=?, next_attempt=?, body=? WHERE id=?",
+            (message["status"], message.get("next_attempt"), _dumps(message), id),
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._check()
+        if value is None:
+            self.conn.execute("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+
+class SQLitePlugin:
+    """Registers the SQLite backend under the name `sqlite` (the default)."""
+
+    @hookimpl
+    def clientflow_register_storage(self, register: Any) -> None:
+        register("sqlite", SQLiteStorage)

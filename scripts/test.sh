@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Install and run every test: lint, types, the pytest suite, the shipped scenarios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+python3 -m ruff check engine plugins tests benchmarks
+python3 -m ruff format --check engine plugins
+python3 -m mypy
+python3 -m pytest -q -p no:cacheprovider "$@"
