@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     """The console script: maps engine errors to one clear message and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        cli.main(args=argv, prog_name="clientflow", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="clientflow", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
-    sys.exit(0)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def report(exc: ClientflowError) -> None:

@@ -47,8 +47,12 @@ class Transaction(Protocol):
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
         """The documents whose index holds (entity, key, value), in a stable order."""
 
-    def scan(self, collection: str) -> Iterator[Document]:
-        """Every document of a collection in id order, streamed, not loaded at once."""
+    def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
+        """Documents of a collection in id order, streamed, not loaded at once.
+
+        `after` starts past that id and `limit` stops after so many, so that a
+        long walk can go page by page, each page in its own short transaction.
+        """
 
     def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
         """Write a document and replace its index keys; return its new version.

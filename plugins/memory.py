@@ -6,6 +6,7 @@ the end under one lock, so a failure leaves the store as it was.
 
 from __future__ import annotations
 
+import bisect
 import copy
 import threading
 from collections.abc import Iterator
@@ -30,6 +31,14 @@ class MemoryStorage:
         self.messages: dict[str, dict[str, Any]] = {}
         self.meta: dict[str, str] = {}
         self.lock = threading.RLock()
+        self._sorted: dict[str, list[str]] = {}
+
+    def sorted_ids(self, collection: str) -> list[str]:
+        """The ids of a collection in order, kept until the next write lands."""
+        ids = self._sorted.get(collection)
+        if ids is None:
+            ids = self._sorted[collection] = sorted(self.docs.get(collection, {}))
+        return ids
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[MemoryTransaction]:
@@ -75,12 +84,19 @@ class MemoryTransaction:
                 found.add(ref)
         return sorted(found)
 
-    def scan(self, collection: str) -> Iterator[Document]:
-        ids = set(self.store.docs.get(collection, {}))
-        ids |= {ref[1] for ref in self.writes if ref[0] == collection}
-        for id in sorted(ids):
+    def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
+        ids = self.store.sorted_ids(collection)
+        own = sorted(ref[1] for ref in self.writes if ref[0] == collection)
+        if own:
+            ids = sorted(set(ids) | set(own))
+        start = 0 if after is None else bisect.bisect_right(ids, after)
+        count = 0
+        for id in ids[start:] if start else ids:
+            if limit is not None and count >= limit:
+                return
             doc = self._current((collection, id))
             if doc is not None:
+                count += 1
                 yield doc
 
     def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
@@ -153,6 +169,7 @@ class MemoryTransaction:
 
     def publish(self) -> None:
         store = self.store
+        store._sorted.clear()
         for ref, (doc, keys) in self.writes.items():
             for key in store.keys.pop(ref, []):
                 store.index.get(key, set()).discard(ref)

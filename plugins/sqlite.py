@@ -71,10 +71,9 @@ class SQLiteStorage:
                 except sqlite3.OperationalError:
                     version = None
             if version is None:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.executescript("SAVEPOINT schema;" + SCHEMA + "RELEASE schema;")
-                conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-                conn.execute("COMMIT")
+                conn.executescript(
+                    "BEGIN IMMEDIATE;" + SCHEMA + f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+                )
             elif version != SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has storage schema version {version}; this engine knows {SCHEMA_VERSION}")
             self._conn = conn
@@ -120,8 +119,11 @@ class SQLiteTransaction:
         )
         return [(r[0], r[1]) for r in rows]
 
-    def scan(self, collection: str) -> Iterator[Document]:
-        cursor = self.conn.execute("SELECT id, body, version FROM docs WHERE collection=? ORDER BY id", (collection,))
+    def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
+        cursor = self.conn.execute(
+            "SELECT id, body, version FROM docs WHERE collection=? AND id > ? ORDER BY id LIMIT ?",
+            (collection, "" if after is None else after, -1 if limit is None else limit),
+        )
         while rows := cursor.fetchmany(500):
             for id, body, version in rows:
                 yield Document(collection, id, json.loads(body), version)

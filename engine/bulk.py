@@ -1,0 +1,185 @@
+"""Bulk runs: one flow for many subjects, each on its own, memory flat.
+
+Subjects come from a list of names or from a condition over every subject,
+read page by page in short transactions. A dry-run evaluates each against
+storage and keeps only counts; a real run commits each subject in its own
+transaction, recording a resume key with the commit so that running the same
+bulk again skips what already committed. A stop request (Ctrl-C) is honoured
+between two subjects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .api import Engine
+from .errors import ClientflowError, ExpressionError
+from .expressions import CompileError
+from .plan import Plan
+
+PAGE = 500
+
+
+@dataclass
+class Item:
+    """The outcome for one subject, as the report writes it."""
+
+    subject: str
+    status: str  # completed | blocked | invalid | needs_input | skipped | error
+    rules: list[str] = field(default_factory=list)
+    message: str = ""
+    run: str | None = None
+    changes: int = 0
+    emails: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject, "status": self.status, "rules": self.rules, "message": self.message,
+            "run": self.run, "changes": self.changes, "emails": self.emails,
+        }  # fmt: skip
+
+
+@dataclass
+class Summary:
+    flow: str
+    dry_run: bool
+    total: int = 0
+    completed: int = 0
+    blocked: int = 0
+    invalid: int = 0
+    needs_input: int = 0
+    skipped: int = 0
+    errors: int = 0
+    blocked_by: Counter[str] = field(default_factory=Counter)
+    interrupted: bool = False
+
+    def add(self, item: Item) -> None:
+        self.total += 1
+        if item.status == "blocked":
+            self.blocked_by.update(item.rules)
+        if item.status == "error":
+            self.errors += 1
+        else:
+            setattr(self, item.status, getattr(self, item.status) + 1)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow, "dry_run": self.dry_run, "total": self.total, "completed": self.completed,
+            "blocked": self.blocked, "invalid": self.invalid, "needs_input": self.needs_input,
+            "skipped": self.skipped, "errors": self.errors, "blocked_by": dict(sorted(self.blocked_by.items())),
+            "interrupted": self.interrupted,
+        }  # fmt: skip
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every subject completed (or had already), else 4 invalid, 5 needs input, 3 blocked, 1 error."""
+        for count, code in ((self.errors, 1), (self.invalid, 4), (self.needs_input, 5), (self.blocked, 3)):
+            if count:
+                return code
+        return 130 if self.interrupted else 0
+
+
+def job_key(flow: str, actor: str, selection: str, answers: Mapping[str, Any]) -> str:
+    """What identifies "the same bulk run" for resuming it."""
+    text = json.dumps([flow, actor, selection, dict(answers)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def where_subjects(engine: Engine, condition: str) -> Iterator[str]:
+    """Ids of every subject for which `condition` holds, read page by page."""
+    project = engine.project
+    entity = project.entities[project.subject_entity]
+    if not entity.collection:
+        raise ClientflowError(f"{entity.name} records live inside others and cannot be listed")
+    try:
+        expression = _compile_where(engine, condition)
+    except CompileError as exc:
+        raise ClientflowError(f"--where: {exc}") from exc
+    now = engine.clock.now()
+    after: str | None = None
+    while True:
+        with engine.storage.transaction() as tx:
+            page = list(tx.scan(entity.collection, after=after, limit=PAGE))
+            from .context import Moment
+            from .data import Records
+            from .expressions import DataFunction
+
+            records = Records(project, tx)
+            scope: dict[str, Any] = {"product": project.product, "now": Moment(now), "lookup": DataFunction("lookup", records.get)}
+            matched = []
+            for doc in page:
+                scope[project.subject_entity] = doc.body
+                try:
+                    if expression(scope):
+                        matched.append(doc.id)
+                except ExpressionError as exc:
+                    raise ClientflowError(f"--where failed on {doc.id}: {exc}") from exc
+        yield from matched
+        if len(page) < PAGE:
+            return
+        after = page[-1].id
+
+
+def _compile_where(engine: Engine, condition: str) -> Any:
+    from .expressions import Compiler
+
+    names = {engine.project.subject_entity, "product", "now", "lookup", *engine.registry.functions}
+    compiler = Compiler(["lookup", *engine.registry.functions], engine.registry.filters)
+    return compiler.compile(condition, names)
+
+
+def item_of(subject: str, plan: Plan | None) -> Item:
+    if plan is None:
+        return Item(subject, "skipped", message="already committed by an earlier run of this bulk")
+    item = Item(subject, plan.status, run=plan.run, changes=len(plan.changes), emails=len(plan.emails))
+    if plan.status == "blocked":
+        item.rules = [b["rule"] for b in plan.blocked_by]
+        item.message = "; ".join(b["message"] for b in plan.blocked_by)
+    elif plan.status == "invalid":
+        item.rules = [e["field"] for e in plan.errors]
+        item.message = "; ".join(e["message"] for e in plan.errors)
+    elif plan.status == "needs_input":
+        item.rules = [n["field"] for n in plan.needs]
+        item.message = "needs " + ", ".join(n["field"] for n in plan.needs)
+    return item
+
+
+def run_bulk(
+    engine: Engine,
+    flow: str,
+    actor: str,
+    subjects: Iterable[str],
+    answers: Mapping[str, Any],
+    *,
+    dry_run: bool,
+    selection: str,
+    on_item: Callable[[Item], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Summary:
+    """Run `flow` for every subject; never lets one subject's failure stop another."""
+    engine.project.flow(flow)  # an unknown flow fails before anything runs
+    summary = Summary(flow, dry_run)
+    key = job_key(flow, actor, selection, answers)
+    for subject in subjects:
+        if should_stop is not None and should_stop():
+            summary.interrupted = True
+            break
+        try:
+            if dry_run:
+                plan: Plan | None = engine.simulate(flow, actor, subject, answers)
+            else:
+                plan = engine.apply(flow, actor, subject, answers, deliver=False, once=f"bulk:{key}:{subject}")
+            item = item_of(subject, plan)
+        except ClientflowError as exc:
+            item = Item(subject, "error", message=str(exc))
+        summary.add(item)
+        if on_item is not None:
+            on_item(item)
+    if not dry_run and summary.completed:
+        engine.deliver()
+    return summary

@@ -1,0 +1,180 @@
+"""bulk: one flow for many subjects, dry-run or committed one by one."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import click
+
+from .common import (
+    SubjectOption,
+    actor_option,
+    answer_options,
+    command,
+    data_options,
+    emit_json,
+    format_option,
+    is_terminal,
+    now_option,
+    open_engine,
+    outbox_option,
+    parse_answers,
+    project_option,
+)
+
+REPORT_FIELDS = ("subject", "status", "rules", "message", "run", "changes", "emails")
+
+
+class Report:
+    """One line per subject: JSON Lines, or CSV when the file name ends in .csv."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.handle: TextIO | None = None
+        self.writer: Any = None
+        if path is not None:
+            self.handle = path.open("w", encoding="utf-8", newline="")
+            if path.suffix.lower() == ".csv":
+                self.writer = csv.DictWriter(self.handle, fieldnames=REPORT_FIELDS)
+                self.writer.writeheader()
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.handle is None:
+            return
+        if self.writer is not None:
+            self.writer.writerow({**row, "rules": " ".join(row["rules"])})
+        else:
+            self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            self.handle.close()
+
+
+class StopFlag:
+    """The first Ctrl-C asks to stop after the current subject; a second one stops at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.previous: Any = None
+
+    def __enter__(self) -> StopFlag:
+        self.previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        click.echo("\nStopping after the current one (Ctrl-C again to stop at once)...", err=True)
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+def _listed(values: str) -> list[str]:
+    return [v.strip() for v in values.split(",") if v.strip()]
+
+
+def _from_file(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+@command()
+@click.argument("flow")
+@project_option
+@data_options
+@actor_option
+@click.option("--subjects", "subjects", cls=SubjectOption, form="many", help="Comma-separated ids or names.")
+@click.option("--subjects-file", "subjects_file", cls=SubjectOption, form="file", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="A file with one id or name per line.")
+@click.option("--where", "where", help="A condition over each subject, in the flow language.")
+@answer_options
+@click.option("--yes", is_flag=True, help="Commit each subject in its own transaction (otherwise a dry-run).")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one line per subject (JSON Lines, or CSV for .csv).")
+@format_option("text", "json")
+@now_option
+@outbox_option
+def bulk(
+    flow: str, project: Path, data: Path | None, db: Path | None, actor: str, subjects: str | None, subjects_file: Path | None,
+    where: str | None, answer: tuple[str, ...], answers_file: Path | None, yes: bool, report_path: Path | None, fmt: str,
+    now: datetime | None, outbox: Path | None,
+) -> None:  # fmt: skip
+    """Run FLOW for many subjects: a dry-run of each, or with --yes a commit of each.
+
+    One subject's failure never stops or undoes another's. Interrupted with
+    Ctrl-C, it stops after the current subject; run again, it skips what
+    already committed.
+    """
+    from ..bulk import run_bulk, where_subjects
+
+    chosen = [name for name, value in (("list", subjects), ("file", subjects_file), ("where", where)) if value]
+    if len(chosen) != 1:
+        raise click.UsageError("choose the subjects one way: a list, a file, or --where")
+    engine = open_engine(project, data, db, now, outbox)
+    answers = parse_answers(answer, answers_file)
+    engine.project.flow(flow)
+    known: list[str] | None
+    if subjects:
+        known, selection = _listed(subjects), f"list:{subjects}"
+    elif subjects_file:
+        known, selection = _from_file(subjects_file), f"file:{subjects_file.resolve()}"
+    else:
+        known, selection = None, f"where:{where}"
+    names: Iterator[str] = iter(known) if known is not None else where_subjects(engine, str(where))
+    report = Report(report_path)
+    bar = _progress(len(known) if known is not None else None)
+    try:
+        with StopFlag() as stop:
+            summary = run_bulk(
+                engine, flow, actor, names, answers, dry_run=not yes, selection=selection,
+                on_item=lambda item: (report.write(item.to_json()), bar.update(1) if bar else None),
+                should_stop=stop,
+            )  # fmt: skip
+    finally:
+        report.close()
+        if bar is not None:
+            bar.render_finish()
+    if fmt == "json":
+        emit_json(summary.to_json())
+    else:
+        _print_summary(summary, known)
+    raise click.exceptions.Exit(summary.exit_code)
+
+
+def _progress(length: int | None) -> Any:
+    if not is_terminal(sys.stderr):
+        return None
+    bar = click.progressbar(length=length, label="subjects", file=sys.stderr, show_pos=True)
+    bar.render_progress()
+    return bar
+
+
+def _print_summary(summary: Any, known: list[str] | None) -> None:
+    mode = "dry run" if summary.dry_run else "committed"
+    if summary.interrupted:
+        total = f" of {len(known)}" if known is not None else ""
+        click.echo(click.style(f"Interrupted after {summary.total}{total}; run the same command again to go on.", fg="yellow"))
+    click.echo(click.style(f"{summary.flow} ({mode}): {summary.total} subjects", bold=True))
+    click.echo(f"  completed:   {summary.completed}")
+    click.echo(f"  blocked:     {summary.blocked}")
+    for rule, count in sorted(summary.blocked_by.items()):
+        click.echo(f"    {rule}: {count}")
+    click.echo(f"  invalid:     {summary.invalid}")
+    click.echo(f"  needs input: {summary.needs_input}")
+    if summary.skipped:
+        click.echo(f"  skipped:     {summary.skipped} (already committed)")
+    if summary.errors:
+        click.echo(f"  errors:      {summary.errors}")
