@@ -17,13 +17,32 @@ The pipeline, top to bottom:
 Embedders need only the names below.
 """
 
-from .api import Availability, Engine, RunView
-from .context import Clock
-from .errors import ClientflowError, DefinitionError, UnknownName
-from .hookspecs import hookimpl
-from .outcome import EffectSpec
-from .plan import Plan
-from .project import load_project
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .api import Availability, Engine, RunView
+    from .context import Clock
+    from .errors import ClientflowError, DefinitionError, UnknownName
+    from .hookspecs import hookimpl
+    from .outcome import EffectSpec
+    from .plan import Plan
+    from .project import load_project
+
+# Imported on first use, so that `clientflow validate` loads only what it needs.
+_WHERE = {
+    "Availability": "api", "Engine": "api", "RunView": "api", "Clock": "context",
+    "ClientflowError": "errors", "DefinitionError": "errors", "UnknownName": "errors",
+    "hookimpl": "hookspecs", "EffectSpec": "outcome", "Plan": "plan", "load_project": "project",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "Availability",

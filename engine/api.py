@@ -19,21 +19,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pluggy
+
 from . import outbox as outbox_module
 from .config import Config, load_config
 from .context import Clock, Parties, base_scope, flow_scope, resolve
 from .data import Records, check_data, import_data
-from .errors import ClientflowError, ExpressionError, RunError
+from .errors import ClientflowError, ExpressionError, RunError, UnknownName
 from .model import Flow, Project, Rule
 from .outcome import Result, execute
 from .plan import Plan, Verdict
-from .plugins import Registry, emit
+from .plugins import Registry
 from .project import Extensions, load_project
+from .rulebook import Checker, Dataset, Rulebook, message_text
 from .runs import RunState, Screen, Walk, render, visible, walk
-from .storage import Notifier, Storage, Transaction
+from .storage import ConflictError, Notifier, Storage, Transaction
 from .yamlfile import load_data_text, read_text
 
 CHANGED_RULE = "unchanged-since-start"
+FINISHED = ("completed", "cancelled", "blocked")
 
 
 @dataclass
@@ -108,6 +112,7 @@ class Engine:
         self.notifiers = dict(notifiers or {})
         self.registry = registry or Registry()
         self.config = config or Config(root=Path(project.root))
+        self._rulebook: Rulebook | None = None
 
     # construction -------------------------------------------------------
     @classmethod
@@ -122,14 +127,16 @@ class Engine:
         outbox: str | Path | None = None,
         notifiers: Mapping[str, Notifier] | None = None,
         env: Mapping[str, str] | None = None,
+        plugins: pluggy.PluginManager | None = None,
     ) -> Engine:
         """Load the project under `root` and open its storage.
 
         `data` loads a data file into memory (nothing persisted); `db` names a
-        SQLite file; otherwise the project's configuration chooses.
+        SQLite file; otherwise the project's configuration chooses. `now` fixes
+        the clock; `plugins` replaces the process's plugin manager (tests).
         """
         root = Path(root)
-        registry = Registry.collect()
+        registry = Registry.collect(plugins)
         project = load_project(root, Extensions(registry.functions, registry.filters, registry.effects))
         config = load_config(root, env)
         if outbox is not None:
@@ -158,7 +165,14 @@ class Engine:
             return import_data(self.project, tx, doc, str(path))
 
     def close(self) -> None:
+        """Release the storage backend's connections and files."""
         self.storage.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # availability -------------------------------------------------------
     def available(self, actor: str, subject: str) -> Availability:
@@ -185,9 +199,9 @@ class Engine:
         try:
             if rule.condition(scope):
                 return Verdict(rule.name, True)
-            return Verdict(rule.name, False, " ".join(rule.message.render(scope).split()))
         except ExpressionError as exc:
             return Verdict(rule.name, False, f"this rule could not be checked, so the action is not offered: {exc}")
+        return Verdict(rule.name, False, message_text(rule, scope))
 
     # dry-run ------------------------------------------------------------
     def simulate(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> Plan:
@@ -198,34 +212,47 @@ class Engine:
         return plan
 
     # one-shot commit ----------------------------------------------------
-    def apply(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None, *, deliver: bool = True) -> Plan:
-        """Run the flow with all answers given and commit it in one transaction."""
+    def apply(
+        self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None, *, deliver: bool = True, once: str | None = None
+    ) -> Plan | None:
+        """Run the flow with all answers given and commit it in one transaction.
+
+        With `once`, a key recorded in the same transaction as the commit: when
+        it is already recorded, nothing runs and None is returned (bulk resume).
+        """
         flow = self.project.flow(flow_id)
         run_id = uuid.uuid4().hex
         with self.storage.transaction(write=True) as tx:
+            if once is not None and tx.get_meta(once) is not None:
+                return None
             plan, records, result = self._evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True)
             plan.run = run_id
             self._finish(tx, flow, plan, records, result, run_id, None)
+            if once is not None and plan.status == "completed":
+                tx.set_meta(once, run_id)
         self._after(plan, deliver)
         return plan
 
     # stepping -----------------------------------------------------------
     def start(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> RunView:
-        """Start a run: blocked with reasons, or at its first screen (or further, with answers)."""
+        """Start a run: blocked with reasons, or at its first screen.
+
+        With `answers` (even empty), the run goes as far as they allow: to the
+        first screen that needs more (`needs_input`), or to `ready`.
+        """
         flow = self.project.flow(flow_id)
         now = self.clock.now().isoformat()
         with self.storage.transaction(write=True) as tx:
             records = Records(self.project, tx)
             parties = resolve(self.project, records, actor, subject)
             scope = self._scope(records, parties)
-            subject_ref = self._subject_ref(records, parties)
             state = RunState(
                 id=uuid.uuid4().hex,
                 flow=flow.id,
                 version=flow.version,
                 actor=str(parties.actor.get("id")),
                 subject=str(parties.subject.get("id")),
-                subject_version=records.version(subject_ref),
+                subject_version=records.version(self._subject_ref(records, parties)),
                 created=now,
                 updated=now,
             )
@@ -233,65 +260,70 @@ class Engine:
             failed = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
             if failed:
                 state.status = "blocked"
-                tx.save_run(state.to_json())
                 self._audit(tx, flow, state, "blocked", [], "", blocked_by=failed)
-                emit({"type": "blocked", "run": state.id, "flow": flow.id, "rules": [f["rule"] for f in failed]})
-                return RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version)
-            view = self._advance(flow, scope, state, dict(answers or {}), ahead=bool(answers))
+                view = RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version)
+            else:
+                view = self._advance(flow, scope, state, dict(answers or {}), "view" if answers is None else "ahead")
             tx.save_run(state.to_json())
-        emit({"type": "started", "run": state.id, "flow": flow.id, "actor": state.actor, "subject": state.subject})
+        if failed:
+            self.registry.emit({"type": "blocked", "run": state.id, "flow": flow.id, "rules": [f["rule"] for f in failed]})
+        else:
+            self.registry.emit({"type": "started", "run": state.id, "flow": flow.id, "actor": state.actor, "subject": state.subject})
         return view
 
-    def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], *, ahead: bool) -> RunView:
-        if not given and not ahead:
+    def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], mode: str) -> RunView:
+        """`view` the current screen, submit it (`step`), or go as far as `given` allows (`ahead`)."""
+        if mode == "view":
             steps = visible(flow, flow_scope(scope, flow, state.answers))
             if state.cursor >= len(steps):
                 state.status = "ready"
                 return RunView(state.id, flow.id, "ready", None, answers=dict(state.answers), version=flow.version)
-            step = steps[state.cursor]
-            state.shown = state.shown[: state.cursor] + [step.id]
-            screen = render(step, flow_scope(scope, flow, state.answers), state.answers)
+            screen = render(steps[state.cursor], flow_scope(scope, flow, state.answers), state.answers)
             return RunView(state.id, flow.id, "open", screen, answers=dict(state.answers), version=flow.version)
-        result = walk(flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=ahead)
+        result = walk(flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=mode == "ahead")
         state.status = "ready" if result.status == "ready" else "open"
-        status = {"open": "open", "ready": "ready"}.get(result.status, result.status)
-        return RunView(state.id, flow.id, status, result.current, errors=result.errors, needs=result.needs, answers=dict(state.answers), version=flow.version)
+        return RunView(
+            state.id, flow.id, result.status, result.current, errors=result.errors, needs=result.needs, answers=dict(state.answers), version=flow.version
+        )
 
     def view(self, run_id: str) -> RunView:
         """The run's current screen, without changing anything."""
         with self.storage.transaction() as tx:
             state, flow = self._load_run(tx, run_id)
-            if state.status in ("completed", "cancelled", "blocked"):
-                return RunView(state.id, flow.id, state.status, None, answers=dict(state.answers), version=state.version)
+            if state.status in FINISHED:
+                return RunView(state.id, state.flow, state.status, None, answers=dict(state.answers), version=state.version)
             records = Records(self.project, tx)
-            scope = self._scope(records, resolve(self.project, records, state.actor, state.subject))
-            return self._advance(flow, scope, state, {}, ahead=False)
+            scope = self._scope(records, self._parties(records, state))
+            return self._advance(flow, scope, state, {}, "view")
 
     def submit(self, run_id: str, answers: Mapping[str, Any], *, ahead: bool = False) -> RunView:
-        """Answer the current screen and move to the next (or, with `ahead`, as far as possible)."""
+        """Answer the current screen and move to the next; with `ahead`, answer several and go as far as they allow.
+
+        An invalid answer changes nothing: the run stays on the screen at fault.
+        """
         with self.storage.transaction(write=True) as tx:
             state, flow = self._load_run(tx, run_id, open_only=True)
-            records = Records(self.project, tx)
-            scope = self._scope(records, resolve(self.project, records, state.actor, state.subject))
             if state.status == "ready":
                 raise RunError(f"run {run_id} has answered every screen; commit it, go back, or cancel it")
-            view = self._advance(flow, scope, state, dict(answers), ahead=ahead)
+            records = Records(self.project, tx)
+            scope = self._scope(records, self._parties(records, state))
+            view = self._advance(flow, scope, state, dict(answers), "ahead" if ahead else "step")
             if view.status == "invalid":
-                return view  # nothing stored: the screen stays as it was
+                return view
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
-        emit({"type": "answered", "run": run_id, "flow": flow.id, "fields": sorted(answers)})
+        self.registry.emit({"type": "answered", "run": run_id, "flow": flow.id, "fields": sorted(answers)})
         return view
 
     def back(self, run_id: str) -> RunView:
-        """Return to the previous screen shown; answers are kept."""
+        """Return to the previous screen; the answers given so far are kept."""
         with self.storage.transaction(write=True) as tx:
             state, flow = self._load_run(tx, run_id, open_only=True)
             state.cursor = max(0, state.cursor - 1)
-            state.status = "open"
             records = Records(self.project, tx)
-            scope = self._scope(records, resolve(self.project, records, state.actor, state.subject))
-            view = self._advance(flow, scope, state, {}, ahead=False)
+            scope = self._scope(records, self._parties(records, state))
+            view = self._advance(flow, scope, state, {}, "view")
+            state.status = "open" if view.screen else "ready"
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
         return view
@@ -304,29 +336,46 @@ class Engine:
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
             self._audit(tx, flow, state, "cancelled", [], "")
-        emit({"type": "cancelled", "run": run_id, "flow": flow.id})
+        self.registry.emit({"type": "cancelled", "run": run_id, "flow": flow.id})
         return RunView(run_id, flow.id, "cancelled", None, answers=dict(state.answers), version=state.version)
 
     def plan(self, run_id: str) -> Plan:
-        """A dry-run of the run with the answers it has so far."""
+        """A dry-run of the run with the answers it has so far; writes nothing."""
         with self.storage.transaction() as tx:
             state, flow = self._load_run(tx, run_id)
-            plan, _, _ = self._evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True)
+            plan, _, _ = self._evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
         plan.run = run_id
         return plan
 
     def commit(self, run_id: str, *, deliver: bool = True) -> Plan:
-        """Commit a run whose screens are all answered, re-checking every rule on fresh data."""
+        """Commit a run whose screens are all answered, re-checking every rule on fresh data.
+
+        A run whose records changed or vanished since it started comes back
+        blocked (the rule at fault, or `unchanged-since-start`), having
+        changed nothing but the run's status and the audit log.
+        """
         with self.storage.transaction(write=True) as tx:
             state, flow = self._load_run(tx, run_id, open_only=True)
-            plan, records, result = self._evaluate(
-                tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, expect_version=state.subject_version
-            )
+            if state.status != "ready":
+                raise RunError(f"run {run_id} is still on a screen; submit every screen before committing")
+            try:
+                plan, records, result = self._evaluate(
+                    tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, expect_version=state.subject_version, by_id=True
+                )
+            except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
+                plan, records, result = self._vanished(flow, state, exc), Records(self.project, tx), None
             plan.run = run_id
             if plan.status == "needs_input":
                 raise RunError(f"run {run_id} still waits for {', '.join(n['field'] for n in plan.needs)}; answer every screen before committing")
             self._finish(tx, flow, plan, records, result, run_id, state)
         self._after(plan, deliver)
+        return plan
+
+    def _vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
+        message = f"{exc.what} {exc.given} no longer exists: it was deleted after this run started, so nothing was changed"
+        plan = Plan(flow=flow.id, status="blocked", dry_run=False, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
+        plan.blocked_by = [{"rule": CHANGED_RULE, "message": message}]
+        plan.audit = {"flow": flow.id, "actor": state.actor, "subject": state.subject, "answers": dict(state.answers)}
         return plan
 
     # shared core --------------------------------------------------------
@@ -335,15 +384,18 @@ class Engine:
         if data is None:
             raise RunError(f"there is no run {run_id!r}; start the flow again")
         state = RunState.from_json(data)
+        if open_only and state.status in FINISHED:
+            raise RunError(f"run {run_id} is {state.status} and cannot change any more")
         flow = self.project.flow(state.flow)
-        if state.version != flow.version:
+        if state.version != flow.version and state.status not in FINISHED:
             raise RunError(
                 f"the flow {flow.id} changed since run {run_id} started (version {state.version}, now {flow.version}); "
                 "start it again to see the current screens"
             )
-        if open_only and state.status in ("completed", "cancelled", "blocked"):
-            raise RunError(f"run {run_id} is {state.status} and cannot change any more")
         return state, flow
+
+    def _parties(self, records: Records, state: RunState) -> Parties:
+        return resolve(self.project, records, state.actor, state.subject, by_id=True)
 
     def _subject_ref(self, records: Records, parties: Parties) -> tuple[str, str]:
         entity = self.project.entities[self.project.subject_entity]
@@ -362,13 +414,14 @@ class Engine:
         dry_run: bool,
         lock: bool = False,
         expect_version: int | None = None,
+        by_id: bool = False,
     ) -> tuple[Plan, Records, Result | None]:
         records = Records(self.project, tx)
-        parties = resolve(self.project, records, actor, subject)
+        parties = resolve(self.project, records, actor, subject, by_id=by_id)
         ref = self._subject_ref(records, parties)
         if lock:
             records.body(ref, lock=True)
-            parties = resolve(self.project, records, actor, subject)
+            parties = resolve(self.project, records, actor, subject, by_id=by_id)
         scope = self._scope(records, parties)
         plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": str(parties.subject.get("id")), "answers": {}}
@@ -410,7 +463,10 @@ class Engine:
             return
         if plan.status != "completed" or result is None:
             return
-        records.flush()
+        try:
+            records.flush()
+        except ConflictError as exc:  # another writer got in first; the transaction rolls back
+            raise RunError(f"{exc} while this run was being committed; nothing was applied. Start again to see what is true now") from exc
         state.status = "completed"
         state.answers = dict(plan.audit["answers"])
         tx.save_run(state.to_json())
@@ -430,7 +486,16 @@ class Engine:
         if rows:
             tx.add_outbox(rows)
 
-    def _audit(self, tx: Transaction, flow: Flow, state: RunState, status: str, changes: list[dict[str, Any]], summary: str, blocked_by: list[dict[str, str]] | None = None) -> None:
+    def _audit(
+        self,
+        tx: Transaction,
+        flow: Flow,
+        state: RunState,
+        status: str,
+        changes: list[dict[str, Any]],
+        summary: str,
+        blocked_by: list[dict[str, str]] | None = None,
+    ) -> None:
         entry = {
             "id": uuid.uuid4().hex,
             "time": self.clock.now().isoformat(),
@@ -450,13 +515,13 @@ class Engine:
 
     def _after(self, plan: Plan, deliver: bool) -> None:
         if plan.status == "completed":
-            emit({"type": "committed", "run": plan.run, "flow": plan.flow, "changes": len(plan.changes), "emails": len(plan.emails)})
+            self.registry.emit({"type": "committed", "run": plan.run, "flow": plan.flow, "changes": len(plan.changes), "emails": len(plan.emails)})
             if deliver:
                 self.deliver()
         elif plan.status == "blocked":
-            emit({"type": "blocked", "run": plan.run, "flow": plan.flow, "rules": [b["rule"] for b in plan.blocked_by]})
+            self.registry.emit({"type": "blocked", "run": plan.run, "flow": plan.flow, "rules": [b["rule"] for b in plan.blocked_by]})
         elif plan.status == "invalid":
-            emit({"type": "invalid", "run": plan.run, "flow": plan.flow, "fields": [e["field"] for e in plan.errors]})
+            self.registry.emit({"type": "invalid", "run": plan.run, "flow": plan.flow, "fields": [e["field"] for e in plan.errors]})
 
     # delivery -----------------------------------------------------------
     def deliver(self, limit: int | None = None) -> outbox_module.Delivery:
@@ -470,10 +535,24 @@ class Engine:
             limit=limit,
         )
         if report.sent:
-            emit({"type": "delivered", "sent": report.sent})
+            self.registry.emit({"type": "delivered", "sent": report.sent})
         if report.failed:
-            emit({"type": "failed", "failed": report.failed, "errors": report.errors})
+            self.registry.emit({"type": "failed", "failed": report.failed, "errors": report.errors})
         return report
+
+    def checker(self, data: Mapping[str, Any] | None = None) -> Checker:
+        """The availability hot path: `checker(actor, subject)` over an in-memory snapshot.
+
+        `data` is in the data-file format; without it, the storage is read once.
+        The answer equals `available(...).to_json()["flows"]` for the same data.
+        """
+        if self._rulebook is None:
+            from .expressions import Compiler
+
+            compiler = Compiler(["lookup", *self.registry.functions], self.registry.filters)
+            self._rulebook = Rulebook(self.project, compiler.namespace)
+        dataset = Dataset(self.project, data if data is not None else self.export())
+        return Checker(self.project, self._rulebook, dataset, self.registry.functions, self.clock.now)
 
     def export(self) -> dict[str, list[dict[str, Any]]]:
         """Every top-level record, by collection, in the data-file format."""

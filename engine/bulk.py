@@ -149,6 +149,18 @@ def item_of(subject: str, plan: Plan | None) -> Item:
     return item
 
 
+def run_one(engine: Engine, flow: str, actor: str, subject: str, answers: Mapping[str, Any], *, dry_run: bool, key: str) -> Item:
+    """One subject of a bulk run; an engine error becomes an item, never an exception."""
+    try:
+        if dry_run:
+            plan: Plan | None = engine.simulate(flow, actor, subject, answers)
+        else:
+            plan = engine.apply(flow, actor, subject, answers, deliver=False, once=f"bulk:{key}:{subject}")
+        return item_of(subject, plan)
+    except ClientflowError as exc:
+        return Item(subject, "error", message=str(exc))
+
+
 def run_bulk(
     engine: Engine,
     flow: str,
@@ -160,26 +172,41 @@ def run_bulk(
     selection: str,
     on_item: Callable[[Item], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    workers: int = 1,
+    opener: Mapping[str, Any] | None = None,
 ) -> Summary:
-    """Run `flow` for every subject; never lets one subject's failure stop another."""
+    """Run `flow` for every subject; never lets one subject's failure stop another.
+
+    With `workers` > 1, subjects are spread over that many processes, each
+    opening the engine with `opener` (the keyword arguments of `Engine.open`,
+    naming a shared database); the result equals a one-process run.
+    """
     engine.project.flow(flow)  # an unknown flow fails before anything runs
     summary = Summary(flow, dry_run)
     key = job_key(flow, actor, selection, answers)
-    for subject in subjects:
-        if should_stop is not None and should_stop():
-            summary.interrupted = True
-            break
-        try:
-            if dry_run:
-                plan: Plan | None = engine.simulate(flow, actor, subject, answers)
-            else:
-                plan = engine.apply(flow, actor, subject, answers, deliver=False, once=f"bulk:{key}:{subject}")
-            item = item_of(subject, plan)
-        except ClientflowError as exc:
-            item = Item(subject, "error", message=str(exc))
+    if workers > 1:
+        from .parallel import spread
+
+        items: Iterable[Item] = spread(opener or {}, flow, actor, subjects, answers, dry_run=dry_run, key=key, workers=workers, should_stop=should_stop)
+    else:
+        items = _one_by_one(engine, flow, actor, subjects, answers, dry_run, key, should_stop, summary)
+    for item in items:
         summary.add(item)
         if on_item is not None:
             on_item(item)
+    if should_stop is not None and should_stop():
+        summary.interrupted = True
     if not dry_run and summary.completed:
         engine.deliver()
     return summary
+
+
+def _one_by_one(
+    engine: Engine, flow: str, actor: str, subjects: Iterable[str], answers: Mapping[str, Any],
+    dry_run: bool, key: str, should_stop: Callable[[], bool] | None, summary: Summary,
+) -> Iterator[Item]:  # fmt: skip
+    for subject in subjects:
+        if should_stop is not None and should_stop():
+            summary.interrupted = True
+            return
+        yield run_one(engine, flow, actor, subject, answers, dry_run=dry_run, key=key)

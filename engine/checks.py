@@ -3,111 +3,181 @@
 Unique step ids and field names, fields that fit their step, answers used
 only after they are asked, comparisons with values a choice can never take,
 steps that can never be shown, and references to templates, effects and
-entities that exist.
+entities that exist. Every problem is reported through `report(keypath,
+message)`, so it is located at the key it is about.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from typing import Any
 
-from .errors import Location, Problem, did_you_mean
+from .errors import did_you_mean
 from .expressions import Expression
-from .model import DynamicOptions, EmailTemplate, Entity, Flow, Step
+from .model import DynamicOptions, Entity, Field, Flow, Step
+from .templates import Template
 
 BUILTIN_EFFECTS = ("set", "delete", "create")
+KINDS_WITH_FIELDS = ("survey", "choice", "form", "confirm")
+_YAML11_BOOLEANS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}
+
+Path = tuple[Hashable, ...]
+Report = Callable[[Path, str], None]
 
 
-def check_flow(
-    flow: Flow,
-    problems: list[Problem],
-    emails: Mapping[str, EmailTemplate],
-    effects: Mapping[str, Any],
-    entities: Mapping[str, Entity],
-) -> None:
-    """Append every semantic problem of `flow` to `problems`."""
+def check_flow(flow: Flow, report: Report, templates: Collection[str], effects: Mapping[str, Any], entities: Mapping[str, Entity]) -> None:
+    """Report every semantic problem of `flow`.
 
-    def error(location: Location, message: str) -> None:
-        problems.append(Problem(location, message))
-
-    seen_steps: dict[str, Step] = {}
-    seen_fields: dict[str, Location] = {}
-    asked: dict[str, int] = {}
+    Args:
+        flow: the compiled flow; its steps, fields, effects and emails are in file order.
+        report: called with the key path (e.g. ("steps", 2, "when")) and the message.
+        templates: the names of the email templates that exist (compiled or not).
+        effects: the effects plugins add, by name.
+        entities: the project's entities, by name.
+    """
+    asked = _check_steps(flow, report)
+    options = {f.name: [o.value for o in f.options] for s in flow.steps for f in s.fields if isinstance(f.options, tuple)}
+    answers = _Answers(asked, options, report)
     for index, step in enumerate(flow.steps):
-        if step.id in seen_steps:
-            error(step.location, f"duplicate step id {step.id!r} (first at line {seen_steps[step.id].location.line}); give each step its own id")
-        seen_steps.setdefault(step.id, step)
-        _check_step(step, error)
-        for field in step.fields:
-            if field.name in seen_fields:
-                error(field.location, f"duplicate field name {field.name!r} (first at line {seen_fields[field.name].line}); answers are keyed by field name")
-            seen_fields.setdefault(field.name, field.location)
-            asked.setdefault(field.name, index)
-
-    options = {f.name: f.options for s in flow.steps for f in s.fields if isinstance(f.options, tuple)}
-    for index, step in enumerate(flow.steps):
+        path: Path = ("steps", index)
         if step.when is not None:
-            _check_answers(step.when, asked, options, index, f"step {step.id!r}: when", step.location, error)
-            if not step.when.names and not step.when.attributes and not _safe_constant(step.when):
-                error(step.location, f"step {step.id!r} can never be shown: its when ({step.when.source}) is always false; remove the step or the condition")
-        for field in step.fields:
-            for check in field.checks:
-                _check_answers(check.condition, asked, options, index + 1, f"field {field.name!r}: validate", field.location, error)
-            if field.confirm is not None:
-                _check_answers(field.confirm, asked, options, index, f"field {field.name!r}: confirm", field.location, error)
+            answers.check(step.when, (*path, "when"), index)
+            if not step.when.names and not _constant_holds(step.when):
+                report((*path, "when"), f"is always false, so step {step.id!r} can never be shown; remove the condition, or the step")
+        answers.check(step.title, (*path, "title"), index)
+        answers.check(step.body, (*path, "body"), index)
+        for name, button in step.buttons.items():
+            answers.check(button, (*path, "buttons", name), index)
+        for number, field in enumerate(step.fields):
+            where: Path = (*path, "fields", number)
+            for k, check in enumerate(field.checks):
+                answers.check(check.condition, (*where, "validate", k, "if"), index + 1)
+                answers.check(check.message, (*where, "validate", k, "message"), index + 1)
+            answers.check(field.confirm, (*where, "confirm"), index)
             if isinstance(field.options, DynamicOptions):
-                _check_answers(field.options.source, asked, options, index, f"field {field.name!r}: options", field.location, error)
-
-    end = len(flow.steps)
-    for rule in flow.rules:
-        if any(name == "answers" for name in rule.condition.names):
-            error(rule.location, f"rule {rule.name!r} uses answers, but rules are checked before anything is asked; move the check into a field's validate")
-    outcome = flow.outcome
-    for effect in outcome.effects:
-        if effect.op not in BUILTIN_EFFECTS and effect.op not in effects:
-            error(effect.location, f"unknown effect {effect.op!r}{did_you_mean(effect.op, [*BUILTIN_EFFECTS, *effects])}")
-        if effect.entity not in entities:
-            error(effect.location, f"unknown entity {effect.entity!r}{did_you_mean(effect.entity, entities)}")
-        for expression in _effect_expressions(effect):
-            _check_answers(expression, asked, options, end, f"effect {effect.op!r}", effect.location, error)
-    for email in outcome.emails:
-        if email.template not in emails:
-            error(email.location, f"unknown email template {email.template!r}{did_you_mean(email.template, emails)}; add templates/emails/{email.template}.txt")
-        for expression in (email.to, email.when):
-            if expression is not None:
-                _check_answers(expression, asked, options, end, f"email {email.template!r}", email.location, error)
+                answers.check(field.options.source, (*where, "options", "from"), index)
+    _check_outcome(flow, report, templates, effects, entities, answers)
 
 
-def _check_step(step: Step, error: Any) -> None:
-    kinds_with_fields = {"survey", "choice", "form", "confirm"}
+def _check_steps(flow: Flow, report: Report) -> dict[str, tuple[int, str]]:
+    """Ids, kinds and fields of every step; returns field name -> (index of its step, step id)."""
+    seen_steps: dict[str, int] = {}
+    asked: dict[str, tuple[int, str]] = {}
+    field_lines: dict[str, int] = {}
+    for index, step in enumerate(flow.steps):
+        path: Path = ("steps", index)
+        if step.id in seen_steps:
+            first = flow.steps[seen_steps[step.id]].location.line
+            report((*path, "id"), f"duplicate step id {step.id!r} (first at line {first}); give each step its own id")
+        seen_steps.setdefault(step.id, index)
+        _check_kind(step, path, report)
+        for number, field in enumerate(step.fields):
+            where: Path = (*path, "fields", number)
+            if field.name in asked:
+                report((*where, "name"), f"duplicate field name {field.name!r} (first at line {field_lines[field.name]}); answers are keyed by field name, so rename one")
+                continue
+            asked[field.name] = (index, step.id)
+            field_lines[field.name] = field.location.line
+            _check_field(step, field, where, report)
+    return asked
+
+
+def _check_kind(step: Step, path: Path, report: Report) -> None:
     if step.kind == "info" and step.fields:
-        error(step.location, f"step {step.id!r} is an info step and cannot ask anything; make it a form, or move its fields to another step")
-    if step.kind in kinds_with_fields and not step.fields:
-        error(step.location, f"step {step.id!r} is a {step.kind} step with no fields; add fields or make it an info step")
-    if step.kind == "choice" and not any(f.type == "choice" for f in step.fields):
-        error(step.location, f"step {step.id!r} is a choice step, but none of its fields is of type choice")
-    if step.kind == "survey" and any(f.required for f in step.fields):
-        error(step.location, f"step {step.id!r} is a survey, and a survey is optional: make its fields required: false, or make it a form")
-    for field in step.fields:
-        where = f"field {field.name!r}"
-        if field.type == "choice" and field.options is None:
-            error(field.location, f"{where} is a choice and needs options")
-        if field.type != "choice" and field.options is not None:
-            error(field.location, f"{where} has options but is of type {field.type}; make it type: choice")
-        if field.confirm is not None and field.type != "text":
-            error(field.location, f"{where}: a typed confirmation (confirm) needs type: text")
-        if field.default is not None and not _fits(field.type, field.default):
-            error(field.location, f"{where}: the default {field.default!r} is not a {field.type}")
-        if isinstance(field.options, tuple) and field.default is not None:
-            values = [o.value for o in field.options]
-            if field.default not in values:
-                error(field.location, f"{where}: the default {field.default!r} is not one of its options {values}")
-        if isinstance(field.options, tuple):
-            values = [o.value for o in field.options]
-            for value in values:
-                if values.count(value) > 1:
-                    error(field.location, f"{where}: the option {value!r} is listed twice")
-                    break
+        report((*path, "fields"), "an info step only explains and cannot ask anything; make the step kind: form, or move the fields to another step")
+    if step.kind in KINDS_WITH_FIELDS and not step.fields:
+        report((*path, "kind"), f"a {step.kind} step asks something, but this one has no fields; add fields, or make it kind: info")
+    elif step.kind == "choice" and not any(f.type == "choice" for f in step.fields):
+        report((*path, "kind"), "a choice step needs a field of type: choice; change a field's type, or make the step kind: form")
+
+
+def _check_field(step: Step, field: Field, where: Path, report: Report) -> None:
+    if step.kind == "survey" and field.required:
+        report((*where, "required"), "a survey is optional, so its fields cannot be required; write required: false, or make the step kind: form")
+    if field.type == "choice" and field.options is None:
+        report((*where, "type"), "a choice field needs options; add options: a list of {value, label}, or from: a list of records")
+    if field.type != "choice" and field.options is not None:
+        report((*where, "options"), f"only a choice field has options, and this one is of type {field.type}; make it type: choice, or remove the options")
+    if field.confirm is not None and field.type != "text":
+        report((*where, "confirm"), f"a typed confirmation needs a text field, and this one is of type {field.type}; make it type: text")
+    if field.default is not None and not _fits(field.type, field.default):
+        report((*where, "default"), _default_message(field))
+    elif isinstance(field.options, tuple):
+        values = [o.value for o in field.options]
+        if field.default is not None and field.default not in values:
+            report((*where, "default"), f"the default {field.default!r} is not one of the options {_listing(values)}; use one of them")
+        for number, value in enumerate(values):
+            if value in values[:number]:
+                report((*where, "options", number, "value"), f"the option {value!r} is listed twice; keep one")
+
+
+def _default_message(field: Field) -> str:
+    value = field.default
+    if field.type == "boolean":
+        if isinstance(value, str) and value.lower() in _YAML11_BOOLEANS:
+            return f"the default {value!r} is text, not true or false; write {_YAML11_BOOLEANS[value.lower()]} (YAML 1.2 reads {value} as text)"
+        return f"the default {value!r} is not true or false; write true or false, or remove the default"
+    if field.type == "number":
+        return f"the default {value!r} is not a number; write a number, or remove the default"
+    return f"the default {value!r} is not text; put it in quotes, or remove the default"
+
+
+def _check_outcome(flow: Flow, report: Report, templates: Collection[str], effects: Mapping[str, Any], entities: Mapping[str, Entity], answers: _Answers) -> None:
+    end = len(flow.steps)
+    outcome = flow.outcome
+    known_effects = [*BUILTIN_EFFECTS, *effects]
+    for index, effect in enumerate(outcome.effects):
+        path: Path = ("outcome", "effects", index)
+        if effect.op not in known_effects:
+            report((*path, "op"), f"unknown effect {effect.op!r}{did_you_mean(effect.op, known_effects)} (plugins can add more)")
+        if effect.entity not in entities:
+            report((*path, "entity"), f"unknown entity {effect.entity!r}{did_you_mean(effect.entity, entities)} (entities are declared in flows/project.yaml)")
+        for key, expression in _effect_expressions(effect):
+            answers.check(expression, (*path, *key), end)
+    for index, email in enumerate(outcome.emails):
+        path = ("outcome", "emails", index)
+        if email.template not in templates:
+            hint = did_you_mean(email.template, templates)
+            if not hint.startswith("; did you mean"):
+                hint = f"; add templates/emails/{email.template}.txt"
+            report((*path, "template"), f"unknown email template {email.template!r}{hint}")
+        answers.check(email.to, (*path, "to"), end)
+        answers.check(email.when, (*path, "when"), end)
+    answers.check(outcome.banner, ("outcome", "banner"), end)
+    answers.check(outcome.audit, ("outcome", "audit"), end)
+
+
+def _effect_expressions(effect: Any) -> Iterator[tuple[Path, Expression]]:
+    for key in ("id", "to", "when"):
+        expression = getattr(effect, key)
+        if expression is not None:
+            yield (key,), expression
+    for name, expression in effect.values.items():
+        yield ("values", name), expression
+    for name, expression in effect.args.items():
+        yield ("with", name), expression
+
+
+class _Answers:
+    """Checks each use of `answers.NAME`: the field exists, is asked in time, and can take the value compared."""
+
+    def __init__(self, asked: Mapping[str, tuple[int, str]], options: Mapping[str, list[Any]], report: Report) -> None:
+        self.asked, self.options, self.report = asked, options, report
+
+    def check(self, used: Expression | Template | None, path: Path, before: int) -> None:
+        """`before`: the index of the first step whose answers are not known yet where `used` is evaluated."""
+        if used is None:
+            return
+        for name, key in sorted(used.attributes):
+            if name != "answers":
+                continue
+            if key not in self.asked:
+                self.report(path, f"uses answers.{key}, but no field is named {key!r}{did_you_mean(key, self.asked)}")
+            elif self.asked[key][0] >= before:
+                self.report(path, f"uses answers.{key} before it is asked (step {self.asked[key][1]!r} asks it); move this to a later step")
+        for (name, key), value in getattr(used, "literals", ()):
+            if name == "answers" and key in self.options and value not in self.options[key]:
+                self.report(path, f"compares answers.{key} with {value!r}, which is not one of its options {_listing(self.options[key])}; use one of them")
 
 
 def _fits(kind: str, value: Any) -> bool:
@@ -120,36 +190,13 @@ def _fits(kind: str, value: Any) -> bool:
     return True
 
 
-def _safe_constant(expression: Expression) -> bool:
+def _constant_holds(expression: Expression) -> bool:
+    """Whether a condition that names nothing holds (one that fails is reported when it runs)."""
     try:
         return bool(expression({}))
     except Exception:  # noqa: BLE001 - a constant that fails is reported at run time
         return True
 
 
-def _effect_expressions(effect: Any) -> list[Expression]:
-    found = [e for e in (effect.id, effect.to, effect.when) if e is not None]
-    return found + list(effect.values.values()) + list(effect.args.values())
-
-
-def _check_answers(
-    expression: Expression,
-    asked: Mapping[str, int],
-    options: Mapping[str, Any],
-    before: int,
-    where: str,
-    location: Location,
-    error: Any,
-) -> None:
-    for name, key in sorted(expression.attributes):
-        if name != "answers":
-            continue
-        if key not in asked:
-            error(location, f"{where} uses answers.{key}, but no field is named {key!r}{did_you_mean(key, asked)}")
-        elif asked[key] >= before:
-            error(location, f"{where} uses answers.{key} before it is asked; the field comes in a later step")
-    for (name, key), value in expression.literals:
-        if name == "answers" and key in options:
-            values = [o.value for o in options[key]]
-            if value not in values:
-                error(location, f"{where} compares answers.{key} with {value!r}, which is not one of its options {values}")
+def _listing(values: list[Any]) -> str:
+    return ", ".join(repr(v) for v in values)

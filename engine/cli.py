@@ -11,8 +11,8 @@ flows act on `ticket` records takes `--ticket` (and `--tickets` for many);
 from __future__ import annotations
 
 import importlib
+import os
 import sys
-from typing import Any
 
 import click
 
@@ -115,6 +115,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except BrokenPipeError:
+        # the reader left (`clientflow demo | head`): stop quietly, as other commands do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, and --debug shows where
+        if debug:
+            raise
+        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug to see the traceback)", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -123,7 +132,9 @@ def report(exc: ClientflowError) -> None:
     if isinstance(exc, DefinitionError):
         for problem in exc.problems:
             click.echo(str(problem), err=True)
-        count = len(exc.problems)
-        click.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
-    else:
-        click.echo(f"error: {exc}", err=True)
+        if len(exc.problems) > 1:
+            click.echo(f"{len(exc.problems)} problems found.", err=True)
+        return
+    from .commands.common import error_message
+
+    click.echo(f"error: {error_message(exc)}", err=True)

@@ -4,12 +4,16 @@ Read from `[tool.clientflow]` in the project's pyproject.toml, or from
 clientflow.toml (whose top level is the same table). Environment overrides:
 CLIENTFLOW_DB (a SQLite path or a postgresql:// URL), CLIENTFLOW_STORAGE,
 CLIENTFLOW_NOTIFIERS (comma-separated), CLIENTFLOW_OUTBOX (the outbox folder),
-CLIENTFLOW_SMTP_HOST/PORT/SECURITY/USER/PASSWORD, CLIENTFLOW_API_SECRET.
+CLIENTFLOW_DB_SCHEMA (the PostgreSQL schema), CLIENTFLOW_SMTP_HOST/PORT/SECURITY/
+USER/PASSWORD/TIMEOUT, CLIENTFLOW_API_SECRET, and the delivery settings
+CLIENTFLOW_MAX_ATTEMPTS, CLIENTFLOW_BACKOFF_SECONDS, CLIENTFLOW_BATCH,
+CLIENTFLOW_LEASE_SECONDS, CLIENTFLOW_POLL_SECONDS. `to_json()` masks secrets.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +25,10 @@ from .errors import ConfigError
 SECRET_WORDS = ("password", "secret", "token", "key")
 DEFAULT_DB = ".clientflow/clientflow.db"
 DEFAULT_OUTBOX = ".clientflow/outbox"
+MASK = "********"
+DELIVERY_NUMBERS = {"max_attempts": int, "backoff_seconds": float, "batch": int, "lease_seconds": float, "poll_seconds": float}
+_URL_PASSWORD = re.compile(r"(://[^:/@?#\s]+:)[^/?#\s]*@")
+_QUERY_SECRET = re.compile(r"(?i)([?&](?:ssl)?(?:password|secret|token)=)[^&#\s]*")
 
 
 @dataclass
@@ -48,19 +56,31 @@ class Config:
         return _mask(data) if masked else data
 
 
+def mask_url(value: str) -> str:
+    """A URL with its password (in the user part or the query) replaced by asterisks."""
+    return _QUERY_SECRET.sub(rf"\g<1>{MASK}", _URL_PASSWORD.sub(rf"\g<1>{MASK}@", value))
+
+
 def _mask(value: Any, key: str = "") -> Any:
     if isinstance(value, Mapping):
         return {k: _mask(v, k) for k, v in value.items()}
     if isinstance(value, list):
         return [_mask(v, key) for v in value]
     if isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS) and value:
-        return "********"
-    if isinstance(value, str) and "://" in value and "@" in value:
-        scheme, rest = value.split("://", 1)
-        credentials, host = rest.rsplit("@", 1)
-        user = credentials.split(":", 1)[0]
-        return f"{scheme}://{user}:********@{host}" if ":" in credentials else value
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        return mask_url(value)
     return value
+
+
+def _number(name: str, value: Any, kind: type) -> Any:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number, not {value!r}") from exc
+    if number < 0 or (number == 0 and "backoff" not in name):
+        raise ConfigError(f"{name} must be more than 0, not {value!r}")
+    return number
 
 
 def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -83,10 +103,15 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Confi
     config = Config(root=root, source=source)
     storage = table.get("storage", {})
     if isinstance(storage, str):
-        storage = {"backend": storage}
+        storage = {"backend": "postgresql", "url": storage} if storage.startswith(("postgresql://", "postgres://")) else {"backend": storage}
+    if not isinstance(storage, Mapping):
+        raise ConfigError(f'{source}: storage must be a table such as {{backend = "sqlite"}}, not {storage!r}')
     config.storage = storage.get("backend", "sqlite")
     config.storage_settings = {k: v for k, v in storage.items() if k != "backend"}
-    config.notifiers = list(table.get("notifiers", config.notifiers))
+    notifiers = table.get("notifiers", config.notifiers)
+    if not isinstance(notifiers, list) or not all(isinstance(n, str) for n in notifiers):
+        raise ConfigError(f'{source}: notifiers must be a list of names such as ["outbox", "smtp"], not {notifiers!r}')
+    config.notifiers = list(notifiers)
     config.notifier_settings = {k: dict(v) for k, v in table.get("notifier", {}).items()}
     config.delivery.update(table.get("delivery", {}))
     config.api = dict(table.get("api", {}))
@@ -96,9 +121,13 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Confi
     db = env.get("CLIENTFLOW_DB")
     if db:
         if db.startswith(("postgresql://", "postgres://")):
-            config.storage, config.storage_settings = "postgresql", {"url": db}
+            # the URL replaces the file's; its other PostgreSQL settings (schema, timeouts) stay
+            kept = config.storage_settings if config.storage == "postgresql" else {}
+            config.storage, config.storage_settings = "postgresql", {**kept, "url": db}
         else:
             config.storage, config.storage_settings = "sqlite", {"path": db}
+    if env.get("CLIENTFLOW_DB_SCHEMA"):
+        config.storage_settings["schema"] = env["CLIENTFLOW_DB_SCHEMA"]
     if config.storage == "sqlite":
         path = Path(config.storage_settings.get("path", DEFAULT_DB))
         config.storage_settings["path"] = str(path if path.is_absolute() else root / path)
@@ -115,11 +144,13 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Confi
     for name in ("host", "port", "security", "user", "password", "timeout"):
         value = env.get(f"CLIENTFLOW_SMTP_{name.upper()}")
         if value:
-            smtp[name] = int(value) if name in ("port",) else value
+            smtp[name] = _number(f"CLIENTFLOW_SMTP_{name.upper()}", value, int) if name == "port" else value
     if env.get("CLIENTFLOW_API_SECRET"):
         config.api["secret"] = env["CLIENTFLOW_API_SECRET"]
-    for name in ("max_attempts", "backoff_seconds"):
+    for name, kind in DELIVERY_NUMBERS.items():
         value = env.get(f"CLIENTFLOW_{name.upper()}")
         if value:
-            config.delivery[name] = int(value)
+            config.delivery[name] = _number(f"CLIENTFLOW_{name.upper()}", value, kind)
+        elif name in config.delivery:
+            config.delivery[name] = _number(f"delivery.{name}", config.delivery[name], kind)
     return config

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .data import Records
@@ -42,11 +42,11 @@ class Clock:
 
     def __init__(self, fixed: datetime | None = None) -> None:
         if fixed is not None and fixed.tzinfo is None:
-            fixed = fixed.replace(tzinfo=timezone.utc)
+            fixed = fixed.replace(tzinfo=UTC)
         self.fixed = fixed
 
     def now(self) -> datetime:
-        return self.fixed or datetime.now(timezone.utc)
+        return self.fixed or datetime.now(UTC)
 
 
 @dataclass
@@ -58,10 +58,10 @@ class Parties:
     holders: dict[str, dict[str, Any] | None]
 
 
-def resolve(project: Project, records: Records, actor: str, subject: str) -> Parties:
-    """Find the actor and subject by any of their match keys (UnknownName otherwise)."""
-    actor_record = records.find(project.actor_entity, actor, project.actor_match)
-    subject_record = records.find(project.subject_entity, subject, project.subject_match)
+def resolve(project: Project, records: Records, actor: str, subject: str, *, by_id: bool = False) -> Parties:
+    """Find the actor and subject by any of their match keys, or by id only (UnknownName otherwise)."""
+    actor_record = records.find(project.actor_entity, actor, ("id",) if by_id else project.actor_match)
+    subject_record = records.find(project.subject_entity, subject, ("id",) if by_id else project.subject_match)
     holders: dict[str, dict[str, Any] | None] = dict.fromkeys(project.actor_within.values())
     held = records.holder(project.actor_entity, str(actor_record.get("id")))
     if held and held[0] in project.actor_within:

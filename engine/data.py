@@ -8,7 +8,6 @@ A dry-run simply never flushes: the copies are its overlay.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 from .errors import ClientflowError, DataError, Location, Problem, UnknownName
 from .model import Entity, Project
 from .schemas import keypath
-from .storage import Document, IndexKey, Ref, Transaction
+from .storage import Document, IndexKey, Ref, Transaction, clone
 
 SUGGEST_SCAN = 5_000  # records scanned for a did-you-mean; beyond that none is offered
 
@@ -51,6 +50,7 @@ class Records:
         self.deleted: set[Ref] = set()
         self.created: set[Ref] = set()
         self.nested = [e for e in project.entities.values() if e.nested_key]
+        self._key_plans: dict[str, list[tuple[str, tuple[str, ...], str | None]]] = {}
 
     # reading ------------------------------------------------------------
     def _document(self, ref: Ref, lock: bool = False) -> Document | None:
@@ -163,17 +163,29 @@ class Records:
 
     def keys(self, collection: str, body: dict[str, Any]) -> list[IndexKey]:
         """The look-up keys of a top-level body, its nested records' included."""
+        plan = self._key_plans.get(collection)
+        if plan is None:
+            plan = self._key_plans[collection] = self._key_plan(collection)
         out: list[IndexKey] = []
+        for name, keys, nested_key in plan:
+            items = [body] if nested_key is None else body.get(nested_key) or []
+            for item in items:
+                if type(item) is dict:
+                    for k in keys:
+                        value = item.get(k)
+                        if value is not None:
+                            out.append((name, k, str(value)))
+        return out
+
+    def _key_plan(self, collection: str) -> list[tuple[str, tuple[str, ...], str | None]]:
+        plan: list[tuple[str, tuple[str, ...], str | None]] = []
         for entity in self.project.entities.values():
             if entity.collection == collection:
-                out.extend((entity.name, k, str(body[k])) for k in entity.keys if body.get(k) is not None)
+                plan.append((entity.name, entity.keys, None))
         for entity in self.nested:
-            holders = {self.project.entities[h].collection for h in entity.nested_in}
-            if collection in holders:
-                for item in body.get(entity.nested_key or "", []) or []:
-                    if isinstance(item, dict):
-                        out.extend((entity.name, k, str(item[k])) for k in entity.keys if item.get(k) is not None)
-        return out
+            if collection in {self.project.entities[h].collection for h in entity.nested_in}:
+                plan.append((entity.name, entity.keys, entity.nested_key or ""))
+        return plan
 
     # changing -----------------------------------------------------------
     def _writable(self, ref: Ref) -> dict[str, Any]:
@@ -181,7 +193,7 @@ class Records:
             body = self.body(ref)
             if body is None:
                 raise ClientflowError(f"{ref[0]} {ref[1]} no longer exists")
-            self.working[ref] = copy.deepcopy(body)
+            self.working[ref] = clone(body)
         return self.working[ref]
 
     def set(self, entity_name: str, id: Any, field: str, value: Any) -> Change:
@@ -192,8 +204,8 @@ class Records:
         body = self._writable(ref)
         record = self._within(self.entity(entity_name), body, "id", str(id)) if not self.entity(entity_name).collection else body
         assert record is not None
-        before = copy.deepcopy(record.get(field))
-        record[field] = copy.deepcopy(value)
+        before = clone(record.get(field))
+        record[field] = clone(value)
         return Change("update", entity_name, str(id), field, before, value)
 
     def delete(self, entity_name: str, id: Any) -> Change:
@@ -202,7 +214,7 @@ class Records:
         if found is None:
             raise ClientflowError(f"there is no {entity_name} with id {id!r} to delete")
         ref, record = found
-        before = copy.deepcopy(record)
+        before = clone(record)
         if entity.collection:
             self.deleted.add(ref)
             self.working.pop(ref, None)
@@ -222,9 +234,9 @@ class Records:
         if self.body(ref) is not None:
             raise ClientflowError(f"a {entity_name} with id {values['id']!r} already exists")
         self.deleted.discard(ref)
-        self.working[ref] = copy.deepcopy(values)
+        self.working[ref] = clone(values)
         self.created.add(ref)
-        return Change("create", entity_name, str(values["id"]), None, None, copy.deepcopy(values))
+        return Change("create", entity_name, str(values["id"]), None, None, clone(values))
 
     def flush(self) -> None:
         """Write every change through the transaction, each checked against the version read."""
@@ -290,6 +302,10 @@ def _unique(project: Project, entity: Entity, item: Any, path: tuple[Any, ...], 
             first = seen[mark]
             where = positions.at(first) if positions else None
             line = f" (first at line {where.line})" if where and where.line else ""
-            problems.append(Problem(positions.at((*path, key)), f"{keypath((*path, key))}: another {entity.name} already has {key} {item[key]!r}{line}; {key} must be unique"))
+            problems.append(
+                Problem(
+                    positions.at((*path, key)), f"{keypath((*path, key))}: another {entity.name} already has {key} {item[key]!r}{line}; {key} must be unique"
+                )
+            )
         else:
             seen[mark] = (*path, key)

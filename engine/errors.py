@@ -8,7 +8,7 @@ step and field at fault. The command line maps each class to an exit code.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
 
@@ -85,3 +85,11 @@ def did_you_mean(given: str, choices: Iterable[str]) -> str:
     if choices and len(choices) <= 8:
         return "; expected one of " + ", ".join(repr(c) for c in sorted(choices))
     return ""
+
+
+def keypath(path: Iterable[Hashable]) -> str:
+    """`steps[2].fields[0].name` for the path ("steps", 2, "fields", 0, "name")."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -21,6 +21,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .codecache import compile_code
 from .errors import ExpressionError, did_you_mean
 
 MAX_SIZE = 100_000  # longest string or list arithmetic may build
@@ -29,6 +30,7 @@ MAX_DEPTH = 40  # deepest nesting of a condition
 
 _PARSE_ENV = ImmutableSandboxedEnvironment()
 
+_YAML11_WORDS = {"yes": "true", "on": "true", "y": "true", "no": "false", "off": "false", "n": "false"}
 _COMPARE = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
 
 
@@ -48,7 +50,14 @@ class DataFunction:
 
 
 class CompileError(ValueError):
-    """A condition that cannot be compiled; the message says why."""
+    """A condition or template that cannot be compiled; the message says why.
+
+    `line` is the line of the text at fault (1 for a one-line text), or 0 when unknown.
+    """
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 def _sized(value: Any) -> Any:
@@ -79,7 +88,7 @@ def _add(a: Any, b: Any) -> Any:
 
 
 def _concat(*parts: Any) -> str:
-    return _sized("".join("" if p is None else str(p) for p in parts))
+    return _sized("".join(str(p) for p in parts))  # as Jinja2's ~ does: none prints as None
 
 
 def _item(container: Any, key: Any) -> Any:
@@ -119,7 +128,7 @@ def _sum(items: Iterable[Any], attribute: str | None = None, start: Any = 0) -> 
 
 def _join(items: Iterable[Any], sep: str = "", attribute: str | None = None) -> str:
     values = [_attribute(i, attribute) for i in items] if attribute else items
-    return _sized(sep.join("" if v is None else str(v) for v in values))
+    return _sized(sep.join(str(v) for v in values))
 
 
 def _first(items: Any) -> Any:
@@ -133,8 +142,18 @@ def _last(items: Any) -> Any:
     return items[-1] if items else None
 
 
+class _Missing:
+    """A key that is not there, as default() sees it (Jinja2's undefined)."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING = _Missing()
+
+
 def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
-    return fallback if value is None or (boolean and not value) else value
+    return fallback if value is MISSING or (boolean and not value) else value
 
 
 def _sort(items: Iterable[Any], reverse: bool = False, attribute: str | None = None) -> list[Any]:
@@ -149,7 +168,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "lower": lambda s: str(s).lower(),
     "upper": lambda s: str(s).upper(),
     "trim": lambda s: str(s).strip(),
-    "string": lambda v: "" if v is None else str(v),
+    "string": str,
     "int": lambda v, default=0: _int(v, default),
     "float": lambda v, default=0.0: _float(v, default),
     "abs": abs,
@@ -229,7 +248,7 @@ class Expression:
     function: Callable[[Mapping[str, Any]], Any] = field(repr=False, compare=False)
     python: str = field(repr=False)
     names: frozenset[str] = frozenset()
-    attributes: frozenset[tuple[str, str]] = frozenset()  # (name, key) pairs such as ("answers", "owner")
+    attributes: frozenset[tuple[str, str]] = frozenset()  # (name, key) pairs such as ("answers", "reason")
     literals: tuple[tuple[tuple[str, str], Any], ...] = ()  # ((name, key), constant) compared with ==
 
     def __call__(self, scope: Mapping[str, Any]) -> Any:
@@ -268,7 +287,7 @@ class Compiler:
         tree = parse(source)
         translator = _Translator(self, known)
         python = translator.visit(tree, 0)
-        code = compile(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>", "exec")
+        code = compile_code(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>")
         namespace = dict(self.namespace)
         exec(code, namespace)  # noqa: S102 - source built only from the allow-listed translation above
         expression = Expression(
@@ -289,10 +308,20 @@ def parse(source: str) -> nodes.Expr:
         parser = Parser(_PARSE_ENV, source, state="variable")
         tree = parser.parse_tuple(with_condexpr=True)
         if parser.stream.current.type != "eof":
-            raise CompileError(f"unexpected {parser.stream.current.value!r} after the end of the condition; write one expression without {{{{ }}}}")
+            raise CompileError(_trailing(parser.stream.current))
     except TemplateSyntaxError as exc:
         raise CompileError(f"syntax error: {exc.message}") from exc
     return tree
+
+
+def _trailing(token: Any) -> str:
+    """What to say of a token left over after one whole expression."""
+    value = token.value
+    if value == "=":
+        return "a single = does not compare; write == to compare two values"
+    if token.type in ("variable_begin", "variable_end", "block_begin", "block_end") or value in ("{", "}"):
+        return "a condition is written without {{ }} or {% %}; remove them"
+    return f"unexpected {value!r} after the end of the condition; join conditions with and / or"
 
 
 def _ident(name: str) -> str:
@@ -323,6 +352,9 @@ class _Translator:
 
     def visit_Name(self, node: nodes.Name, depth: int) -> str:
         if node.name not in self.known:
+            if node.name.lower() in _YAML11_WORDS:
+                meant = _YAML11_WORDS[node.name.lower()]
+                raise CompileError(f"unknown name {node.name!r}; write {meant} ({node.name} is not a value in conditions; for the text, write '{node.name}' in quotes)")
             raise CompileError(f"unknown name {node.name!r}{did_you_mean(node.name, self.known)}")
         self.names.add(node.name)
         return f"s[{node.name!r}]"
@@ -432,6 +464,11 @@ class _Translator:
             raise CompileError(f"unknown filter {node.name!r}{did_you_mean(node.name, self.compiler.filters)}")
         if node.node is None:
             raise CompileError("a filter needs a value to its left")
+        if node.name in ("default", "d") and isinstance(node.node, (nodes.Getattr, nodes.Getitem)):
+            # A missing key is "undefined", which default() replaces, as in Jinja2.
+            inner = self.visit(node.node, depth)
+            args = [f"_maybe(lambda: {inner})", *self._arguments(node, depth)]
+            return f"_f_{node.name}({', '.join(args)})"
         args = [self.visit(node.node, depth), *self._arguments(node, depth)]
         return f"_f_{node.name}({', '.join(args)})"
 
@@ -441,6 +478,8 @@ class _Translator:
             check = "True" if node.name == "defined" else "False"
             return f"(_defined(lambda: {inner}) is {check})"
         if node.name not in TESTS:
+            if node.name in ("null", "nil", "None"):
+                raise CompileError(f"unknown test {node.name!r}; write `is none` (none is the empty value in conditions)")
             raise CompileError(f"unknown test {node.name!r}{did_you_mean(node.name, [*TESTS, 'defined', 'undefined'])}")
         if node.name == "none" and not node.args:
             return f"({self.visit(node.node, depth)} is None)"
@@ -449,7 +488,8 @@ class _Translator:
 
     def visit_Call(self, node: nodes.Call, depth: int) -> str:
         if not isinstance(node.node, nodes.Name):
-            raise CompileError("only the project's functions can be called, e.g. lookup('entity', id)")
+            called = f"{node.node.attr}() cannot be called" if isinstance(node.node, nodes.Getattr) else "this cannot be called"
+            raise CompileError(f"{called}: only the project's functions can, such as lookup('entity', id); use a filter or a test instead")
         name = node.node.name
         if name not in self.compiler.functions:
             raise CompileError(f"unknown function {name!r}{did_you_mean(name, self.compiler.functions)}")
@@ -466,6 +506,16 @@ def _defined(thunk: Callable[[], Any]) -> bool:
 
 
 _HELPERS["_defined"] = _defined
+
+
+def _maybe(thunk: Callable[[], Any]) -> Any:
+    try:
+        return thunk()
+    except (KeyError, TypeError, IndexError):
+        return MISSING
+
+
+_HELPERS["_maybe"] = _maybe
 
 
 def _describe(node: nodes.Node) -> str:

@@ -42,7 +42,7 @@ def clientflow_register_notifiers(register: Callable[[str, Callable[..., Any]], 
 def clientflow_register_effects(register: Callable[..., None]) -> None:
     """Register outcome effects beyond set, delete and create: `register(spec)`.
 
-    `spec` is an `engine.effects.EffectSpec`: its `name` is what flows write as
+    `spec` is an `engine.outcome.EffectSpec`: its `name` is what flows write as
     `op:`; `apply(ctx)` makes the change inside the commit's transaction and
     returns the changes; `simulate(ctx)` returns what a dry-run shows. Changes
     that can only be predicted are marked `predicted` in the plan.

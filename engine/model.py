@@ -28,6 +28,7 @@ class Rule:
     message: Template
     location: Location
     shared: bool = False
+    description: str = ""
 
 
 @dataclass(frozen=True)

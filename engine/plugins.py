@@ -49,7 +49,9 @@ def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
     """Register the hook specs, the built-ins and the `clientflow` entry points."""
     if getattr(pm, "_clientflow_loaded", False):
         return pm
-    pm.add_hookspecs(hookspecs)
+    known = getattr(pm.hook, "clientflow_register_storage", None)
+    if known is None or known.spec is None:  # a manager given with the specs already added keeps them
+        pm.add_hookspecs(hookspecs)
     only = os.environ.get("CLIENTFLOW_LOAD_PLUGINS")
     allowed = None if only is None else {n.strip() for n in only.split(",") if n.strip()} | REQUIRED
     for spec in DEFAULT_PLUGINS:
@@ -87,11 +89,13 @@ class Registry:
     effects: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     filters: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    pm: pluggy.PluginManager | None = None  # where run events go; None: the process's manager
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager | None = None) -> Registry:
+        """Ask every plugin of `pm` (default: the process's manager) what it registers."""
         pm = pm or plugin_manager()
-        registry = cls()
+        registry = cls(pm=pm)
 
         def adder(table: dict[str, Any], kind: str) -> Callable[[str, Any], None]:
             def register(name: str, value: Any) -> None:
@@ -123,6 +127,10 @@ class Registry:
             raise ConfigError(f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}")
         return self.storages[name](**settings)
 
+    def emit(self, event: dict[str, Any]) -> None:
+        """Tell this registry's observers about a run event."""
+        emit(event, self.pm)
+
     def notifier(self, name: str, **settings: Any) -> Any:
         """A notifier by name; an unknown name lists the installed ones."""
         if name not in self.notifiers:
@@ -131,9 +139,10 @@ class Registry:
 
 
 def emit(event: dict[str, Any], pm: pluggy.PluginManager | None = None) -> None:
-    """Tell observers about a run event; an observer's failure never stops a run."""
+    """Tell every observer about a run event; one observer's failure stops neither the run nor the others."""
     pm = pm or plugin_manager()
-    try:
-        pm.hook.clientflow_run_event(event=event)
-    except Exception as exc:  # noqa: BLE001 - observers must not break runs
-        print(f"clientflow: an observer failed on {event.get('type')}: {exc}", file=sys.stderr)
+    for impl in reversed(pm.hook.clientflow_run_event.get_hookimpls()):  # in pluggy's calling order
+        try:
+            impl.function(event=dict(event))
+        except Exception as exc:  # noqa: BLE001 - observers must not break runs
+            print(f"clientflow: the observer {impl.plugin_name} failed on {event.get('type')}: {exc}", file=sys.stderr)

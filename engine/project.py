@@ -3,18 +3,24 @@
 `load_project(root)` reads `flows/project.yaml`, `flows/rules.yaml`, every other
 `flows/*.yaml` and `templates/emails/*`, and returns a compiled `Project`, or
 raises one `DefinitionError` holding every problem of every file at once.
+
+`LOADER_KEYS` says which keys the loader reads of each kind of mapping. It is
+written from the code below, not from the schema, and the code can read no
+other key (`_Read` refuses), so a test can hold it against the schema's
+`properties` and catch the two drifting apart.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Hashable, Mapping
+import json
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checks, schemas
-from .errors import DefinitionError, Location, Problem, did_you_mean
+from . import checks, codecache, schemas
+from .errors import DefinitionError, Location, Problem, did_you_mean, keypath
 from .expressions import CompileError, Compiler, Expression
 from .model import (
     DEFAULT_MAX_LENGTH,
@@ -39,6 +45,64 @@ PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
 BUILTIN_EFFECTS = ("set", "delete", "create")
 BASE_NAMES = ("actor", "answers", "now", "product", "flow")
+BUTTONS = ("next", "back", "cancel")
+
+Path_ = tuple[Hashable, ...]
+
+# Every key the loader reads, by kind of mapping (see the module docstring).
+LOADER_KEYS: dict[str, frozenset[str]] = {
+    # flows/project.yaml
+    "project": frozenset({"product", "data_schema", "entities", "subject", "actor", "context", "reach"}),
+    "product": frozenset({"name", "sender"}),
+    "entity": frozenset({"collection", "nested", "keys", "label"}),
+    "nested": frozenset({"in", "key"}),
+    "subject": frozenset({"entity", "match"}),
+    "actor": frozenset({"entity", "match", "within"}),
+    "reach": frozenset({"name", "if", "message", "description"}),
+    # flows/rules.yaml
+    "rules": frozenset({"rules"}),
+    "rule": frozenset({"if", "message", "description"}),
+    # flows/<id>.yaml
+    "flow": frozenset({"id", "title", "summary", "subject", "entry", "button", "started_by", "preconditions", "steps", "outcome"}),
+    "rule_use": frozenset({"rule", "name", "if", "message", "description"}),
+    "step": frozenset({"id", "kind", "title", "body", "when", "buttons", "fields"}),
+    "buttons": frozenset({"next", "back", "cancel"}),
+    "field": frozenset({"name", "type", "label", "help", "required", "default", "max_length", "options", "confirm", "validate"}),
+    "option": frozenset({"value", "label"}),
+    "options_from": frozenset({"from", "value", "label", "match"}),
+    "check": frozenset({"if", "message"}),
+    "outcome": frozenset({"effects", "emails", "banner", "reversible", "undo", "audit"}),
+    "effect": frozenset({"op", "entity", "id", "field", "to", "values", "with", "when"}),
+    "email": frozenset({"template", "to", "when"}),
+}
+
+_READ: set[tuple[str, str]] = set()
+
+
+def keys_read() -> frozenset[tuple[str, str]]:
+    """The (kind, key) pairs the loader has looked up so far in this process."""
+    return frozenset(_READ)
+
+
+class _Read(Mapping[str, Any]):
+    """A schema-valid mapping of one kind, whose keys are read only as LOADER_KEYS declares."""
+
+    __slots__ = ("kind", "data")
+
+    def __init__(self, kind: str, data: Mapping[str, Any]) -> None:
+        self.kind, self.data = kind, data
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in LOADER_KEYS[self.kind]:
+            raise RuntimeError(f"the loader reads {key!r} of a {self.kind}; declare it in LOADER_KEYS[{self.kind!r}] and in the schema")
+        _READ.add((self.kind, key))
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
 
 
 @dataclass
@@ -56,12 +120,26 @@ class _File:
     def __init__(self, display: str, positions: Positions, problems: list[Problem], text: str = "") -> None:
         self.display, self.positions, self.problems, self.text = display, positions, problems, text
 
-    def at(self, path: tuple[Hashable, ...], key: bool = False) -> Location:
+    def at(self, path: Path_, key: bool = False) -> Location:
         return self.positions.at(path, key=key)
 
-    def error(self, path: tuple[Hashable, ...], message: str, key: bool = False) -> None:
-        where = schemas.keypath(path)
+    def error(self, path: Path_, message: str, key: bool = False) -> None:
+        """Report `keypath: message` at the value (or the key) of `path`."""
+        where = keypath(path)
         self.problems.append(Problem(self.at(path, key), f"{where}: {message}" if where else message))
+
+    def template_error(self, path: Path_, exc: CompileError) -> None:
+        """Report a template's error at its own line when the file shows it (a `|` block), else at the value."""
+        where = keypath(path)
+        location = self.at(path)
+        message = str(exc)
+        if exc.line and path in self.positions.blocks:
+            line = location.line + exc.line
+            text_line = self.text.splitlines()[line - 1] if line <= self.text.count("\n") + 1 else ""
+            location = Location(location.path, line, len(text_line) - len(text_line.lstrip(" ")) + 1)
+        elif exc.line > 1:
+            message += f" (line {exc.line} of the text)"
+        self.problems.append(Problem(location, f"{where}: {message}" if where else message))
 
 
 class Builder:
@@ -71,30 +149,47 @@ class Builder:
         function_names = ["lookup", *extensions.functions]
         self.function_names = frozenset(function_names)
         self.compiler = Compiler(function_names, extensions.filters)
-        self.texts = Texts(filters=extensions.filters)
+        self.texts = Texts(filters=extensions.filters, compiler=self.compiler)
         self.effects = extensions.effects
 
-    def expression(self, file: _File, path: tuple[Hashable, ...], source: Any, names: frozenset[str]) -> Expression | None:
+    def expression(self, file: _File, path: Path_, source: Any, names: frozenset[str], *, value: bool = False) -> Expression | None:
+        """Compile a condition (or, with `value`, a value to store); report and return None when it cannot be."""
         if not isinstance(source, str):
             source = "none" if source is None else str(source).lower() if isinstance(source, bool) else str(source)
         try:
             return self.compiler.compile(source, names | self.function_names)
         except CompileError as exc:
-            file.error(path, str(exc))
+            message = str(exc)
+            if value and message.startswith("unknown name") and source.strip().isidentifier():
+                message += f"; to store the text itself, quote it inside the value: \"'{source.strip()}'\""
+            file.error(path, message)
             return None
 
-    def template(self, file: _File, path: tuple[Hashable, ...], source: Any, names: frozenset[str], html: bool = False) -> Template | None:
+    def template(self, file: _File, path: Path_, source: Any, names: frozenset[str], html: bool = False) -> Template | None:
+        """Compile a text; report and return None when it cannot be (or when there is none)."""
         if source is None:
             return None
         try:
             return self.texts.compile(str(source), names | self.function_names, html=html)
         except CompileError as exc:
-            file.error(path, str(exc))
+            file.template_error(path, exc)
             return None
 
 
 def load_project(root: str | Path, extensions: Extensions | None = None) -> Project:
-    """Load, validate and compile the project under `root`."""
+    """Load, validate and compile the project under `root`.
+
+    Generated code is cached under `.clientflow/cache/` (see engine/codecache.py).
+    """
+    cache = Path(root) / ".clientflow" / "cache"
+    codecache.load(cache)
+    try:
+        return _load_project(root, extensions)
+    finally:
+        codecache.save(cache)
+
+
+def _load_project(root: str | Path, extensions: Extensions | None = None) -> Project:
     root = Path(root)
     extensions = extensions or Extensions()
     problems: list[Problem] = []
@@ -105,80 +200,91 @@ def load_project(root: str | Path, extensions: Extensions | None = None) -> Proj
 
     project_doc, project_file = _read(root, flows_dir / PROJECT_FILE, "project.schema.json", problems)
     rules_path = flows_dir / RULES_FILE
-    rules_doc, rules_file = _read(root, rules_path, "rules.schema.json", problems) if rules_path.exists() else ({"rules": {}}, None)
+    rules_doc, rules_file = _read(root, rules_path, "rules.schema.json", problems) if rules_path.exists() else (None, None)
+    rules_ok = not rules_path.exists() or rules_file is not None
+    flow_docs = _flow_docs(root, flows_dir, problems)
     if project_doc is None or project_file is None:
+        _email_templates(root, builder, None, problems)  # nothing compiles without the project file; still read the rest
         raise DefinitionError(problems)
 
-    entities = _entities(project_doc, project_file)
-    product = dict(project_doc["product"])
-    subject_entity = project_doc["subject"]["entity"]
-    actor_entity = project_doc["actor"]["entity"]
-    within = dict(project_doc["actor"].get("within", {}))
+    project = _Read("project", project_doc)
+    before = len(problems)
+    entities = _entities(project["entities"], project_file)
+    subject = _Read("subject", project["subject"])
+    actor = _Read("actor", project["actor"])
+    subject_entity, actor_entity = subject["entity"], actor["entity"]
+    within = dict(actor.get("within", {}))
     for path, name in ((("subject", "entity"), subject_entity), (("actor", "entity"), actor_entity)):
         if name not in entities:
-            project_file.error(path, f"unknown entity {name!r}{did_you_mean(name, entities)}")
+            project_file.error(path, f"unknown entity {name!r}" + _or_else(name, entities, "; declare it under entities:"))
     for holder in within:
         if holder not in entities:
             project_file.error(("actor", "within", holder), f"unknown entity {holder!r}{did_you_mean(holder, entities)}", key=True)
+    data_schema = _data_schema(root, project.get("data_schema"), project_file)
+    if len(problems) != before:
+        _email_templates(root, builder, None, problems)  # the names conditions see are not known: compile nothing else
+        raise DefinitionError(problems)
 
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
     context: dict[str, Expression] = {}
     names = base
-    for name, source in project_doc.get("context", {}).items():
+    for name, source in project.get("context", {}).items():
         compiled = builder.expression(project_file, ("context", name), source, names)
         if compiled is not None:
             context[name] = compiled
         names = names | {name}
     reach = tuple(
         rule
-        for index, item in enumerate(project_doc.get("reach", []))
-        if (rule := _rule(builder, project_file, ("reach", index), item["name"], item, names, shared=True)) is not None
+        for index, item in enumerate(project.get("reach", []))
+        if (rule := _rule(builder, project_file, ("reach", index), _Read("reach", item), names, shared=True)) is not None
     )
 
     shared: dict[str, Rule] = {}
+    broken: set[str] = set()
     if rules_file is not None and rules_doc is not None:
-        for name, item in rules_doc["rules"].items():
-            rule = _rule(builder, rules_file, ("rules", name), name, item, names, shared=True)
-            if rule is not None:
+        for name, item in _Read("rules", rules_doc)["rules"].items():
+            rule = _rule(builder, rules_file, ("rules", name), _Read("rule", item), names, shared=True, name=name)
+            if rule is None:
+                broken.add(name)
+            else:
                 shared[name] = rule
+    known_rules = _KnownRules(shared, broken, report_unknown=rules_ok)
 
-    emails = _email_templates(root, builder, names, problems)
+    emails, template_names = _email_templates(root, builder, names, problems)
     common_text = (project_file.display, _digest(root / "flows" / PROJECT_FILE), _digest(rules_path))
     flows: dict[str, Flow] = {}
-    for path in sorted(flows_dir.glob("*.yaml")):
-        if path.name in (PROJECT_FILE, RULES_FILE):
-            continue
-        doc, file = _read(root, path, "flow.schema.json", problems)
-        if doc is None or file is None:
-            continue
-        flow = _flow(builder, file, doc, names, shared, entities, subject_entity, common_text, path)
+    for path, doc, file in flow_docs:
+        flow = _flow(builder, file, _Read("flow", doc), names, known_rules, entities, subject_entity, common_text)
         if flow is None:
             continue
-        if flow.id != path.stem:
-            file.error(("id",), f"the id {flow.id!r} differs from the file name; rename the file to {flow.id}.yaml or the id to {path.stem!r}")
-        if flow.id in flows:
-            file.error(("id",), f"flow {flow.id!r} is defined twice")
-        flows[flow.id] = flow
-        checks.check_flow(flow, file.problems, emails, builder.effects, entities)
+        flows.setdefault(flow.id, flow)
+        checks.check_flow(flow, file.error, template_names, builder.effects, entities)
 
     if problems:
         raise DefinitionError(problems)
+    product = _Read("product", project["product"])
     return Project(
         root=str(root),
-        product=product,
+        product={key: product[key] for key in ("name", "sender") if key in product},
         entities=entities,
         subject_entity=subject_entity,
-        subject_match=tuple(project_doc["subject"].get("match", ["id"])),
+        subject_match=tuple(subject.get("match", ["id"])),
         actor_entity=actor_entity,
-        actor_match=tuple(project_doc["actor"].get("match", ["id"])),
+        actor_match=tuple(actor.get("match", ["id"])),
         actor_within=within,
         context=context,
         reach=reach,
         flows=flows,
         emails=emails,
-        data_schema=project_doc.get("data_schema"),
+        data_schema=data_schema,
         names=names,
     )
+
+
+def _or_else(given: str, choices: Mapping[str, Any] | set[str], hint: str) -> str:
+    """The closest choice as a did-you-mean, or else `hint`."""
+    suggestion = did_you_mean(given, choices)
+    return suggestion if suggestion.startswith("; did you mean") else hint
 
 
 def _display(root: Path, path: Path) -> str:
@@ -196,7 +302,11 @@ def _digest(path: Path) -> str:
 
 
 def _read(root: Path, path: Path, schema_name: str, problems: list[Problem]) -> tuple[Any, _File | None]:
+    """One definition file through YAML and its schema; (None, None) when either fails."""
     display = _display(root, path)
+    if not path.exists():
+        problems.append(Problem(Location(display), f"the file is missing; every project needs flows/{path.name} (see docs/flow-language.md)"))
+        return None, None
     try:
         text = read_text(path, display)
         doc, positions = load_yaml(text, display)
@@ -204,7 +314,9 @@ def _read(root: Path, path: Path, schema_name: str, problems: list[Problem]) -> 
         problems.extend(exc.problems)
         return None, None
     if doc is None:
-        doc = {}
+        required = ", ".join(schemas.schema(schema_name).get("required", []))
+        problems.append(Problem(Location(display, 1, 1), f"the file is empty; write the keys {required} (see docs/flow-language.md)"))
+        return None, None
     found = schemas.validate(doc, schema_name, positions)
     if found:
         problems.extend(found)
@@ -212,10 +324,28 @@ def _read(root: Path, path: Path, schema_name: str, problems: list[Problem]) -> 
     return doc, _File(display, positions, problems, text)
 
 
+def _flow_docs(root: Path, flows_dir: Path, problems: list[Problem]) -> list[tuple[Path, dict[str, Any], _File]]:
+    """Every flow file that is valid YAML and fits the schema, with its id checked against its name."""
+    found: list[tuple[Path, dict[str, Any], _File]] = []
+    for path in sorted(flows_dir.glob("*.yaml")):
+        if path.name in (PROJECT_FILE, RULES_FILE):
+            continue
+        doc, file = _read(root, path, "flow.schema.json", problems)
+        if doc is None or file is None:
+            continue
+        flow_id = _Read("flow", doc)["id"]
+        if flow_id != path.stem:
+            file.error(("id",), f"the id {flow_id!r} differs from the file name; rename the file to {flow_id}.yaml, or make the id {path.stem!r}")
+            continue
+        found.append((path, doc, file))
+    return found
+
+
 def _entities(doc: Mapping[str, Any], file: _File) -> dict[str, Entity]:
     entities: dict[str, Entity] = {}
-    for name, item in doc["entities"].items():
-        nested = item.get("nested") or {}
+    for name, raw in doc.items():
+        item = _Read("entity", raw)
+        nested = _Read("nested", item.get("nested") or {})
         entities[name] = Entity(
             name=name,
             collection=item.get("collection"),
@@ -225,25 +355,75 @@ def _entities(doc: Mapping[str, Any], file: _File) -> dict[str, Entity]:
             label=item.get("label", "id"),
         )
     for name, entity in entities.items():
-        for holder in entity.nested_in:
+        for index, holder in enumerate(entity.nested_in):
             if holder not in entities:
-                file.error(("entities", name, "nested", "in"), f"unknown entity {holder!r}{did_you_mean(holder, entities)}")
+                file.error(("entities", name, "nested", "in", index), f"unknown entity {holder!r}{did_you_mean(holder, entities)}; list entities declared here")
     return entities
 
 
-def _rule(builder: Builder, file: _File, path: tuple[Hashable, ...], name: str, item: Mapping[str, Any], names: frozenset[str], shared: bool = False) -> Rule | None:
+def _data_schema(root: Path, given: str | None, file: _File) -> str | None:
+    """The data schema named by the project file, checked to exist and to be a JSON Schema."""
+    if given is None:
+        return None
+    path = root / given
+    if not path.is_file():
+        file.error(("data_schema",), f"there is no file {given!r} in the project; give its path from the project folder, or remove data_schema")
+        return given
+    try:
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
+        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        file.error(("data_schema",), f"{given!r} is not a readable JSON file ({exc}); fix the file it names")
+    except SchemaError as exc:
+        file.error(("data_schema",), f"{given!r} is not a valid JSON Schema ({exc.message}); fix the file it names")
+    return given
+
+
+def _rule(
+    builder: Builder,
+    file: _File,
+    path: Path_,
+    item: _Read,
+    names: frozenset[str],
+    *,
+    shared: bool = False,
+    name: str | None = None,
+) -> Rule | None:
     condition = builder.expression(file, (*path, "if"), item["if"], names)
     message = builder.template(file, (*path, "message"), item["message"], names)
+    if condition is not None and "answers" in condition.names:
+        file.error((*path, "if"), "uses answers, but rules are checked before anything is asked; check answers in a field's validate instead")
+        return None
     if condition is None or message is None:
         return None
-    return Rule(name=name, condition=condition, message=message, location=file.at(path), shared=shared)
+    return Rule(
+        name=name if name is not None else item["name"],
+        condition=condition,
+        message=message,
+        location=file.at(path),
+        shared=shared,
+        description=item.get("description", ""),
+    )
 
 
-def _email_templates(root: Path, builder: Builder, names: frozenset[str], problems: list[Problem]) -> dict[str, EmailTemplate]:
+@dataclass
+class _KnownRules:
+    """The shared rules that compiled, and those that did not (already reported)."""
+
+    shared: dict[str, Rule]
+    broken: set[str]
+    report_unknown: bool  # False when rules.yaml itself could not be read
+
+
+def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None, problems: list[Problem]) -> tuple[dict[str, EmailTemplate], set[str]]:
+    """Compile every email (names None: only read them); returns the compiled ones and every name present."""
     folder = root / "templates" / "emails"
     emails: dict[str, EmailTemplate] = {}
     if not folder.is_dir():
-        return emails
+        return emails, set()
+    present = {path.stem for path in folder.glob("*.txt")}
     for path in sorted(folder.glob("*.txt")):
         display = _display(root, path)
         try:
@@ -251,74 +431,69 @@ def _email_templates(root: Path, builder: Builder, names: frozenset[str], proble
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
-        file = _File(display, Positions(display), problems)
         first, _, body = text.partition("\n")
         if not first.startswith("Subject:"):
-            problems.append(Problem(Location(display, 1, 1), "the first line must be 'Subject: ...', then a blank line, then the text"))
+            problems.append(Problem(Location(display, 1, 1), "the first line must be 'Subject: ...'; add the subject line, then a blank line, then the text"))
             continue
-        if body.startswith("\n"):
-            body = body[1:]
-        subject = _located_template(builder, file, first[len("Subject:") :].strip(), names, display, 1, False)
-        text_body = _located_template(builder, file, body, names, display, 3, False)
-        html = None
+        body_line = 2
+        if body.startswith("\n") or body.startswith("\r\n"):
+            body, body_line = body.split("\n", 1)[1], 3
         html_path = path.with_suffix(".html")
+        html_text: str | None = None
         if html_path.exists():
-            html_display = _display(root, html_path)
             try:
-                html_text = read_text(html_path, html_display)
+                html_text = read_text(html_path, _display(root, html_path))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
                 continue
-            html = _located_template(builder, _File(html_display, Positions(html_display), problems), html_text, names, html_display, 1, True)
-        if subject is not None and text_body is not None:
+        if names is None:
+            continue
+        subject = _email_part(builder, first[len("Subject:") :].strip(), names, display, 1, False, problems)
+        text_body = _email_part(builder, body, names, display, body_line, False, problems)
+        html = _email_part(builder, html_text, names, _display(root, html_path), 1, True, problems) if html_text is not None else None
+        if subject is not None and text_body is not None and (html_text is None or html is not None):
             emails[path.stem] = EmailTemplate(path.stem, subject, text_body, html, Location(display, 1, 1))
     for path in sorted(folder.glob("*.html")):
-        if not path.with_suffix(".txt").exists():
-            problems.append(Problem(Location(_display(root, path), 1, 1), f"an HTML email needs its text version {path.with_suffix('.txt').name}"))
-    return emails
+        if path.stem not in present:
+            problems.append(Problem(Location(_display(root, path), 1, 1), f"an HTML email needs its text version; add {path.with_suffix('.txt').name} (Subject line, blank line, text)"))
+    return emails, present
 
 
-def _located_template(builder: Builder, file: _File, source: str, names: frozenset[str], display: str, first_line: int, html: bool) -> Template | None:
+def _email_part(builder: Builder, source: str, names: frozenset[str], display: str, first_line: int, html: bool, problems: list[Problem]) -> Template | None:
+    """Compile one part of an email file; an error is located at its line in the file."""
     try:
         return builder.texts.compile(source, names | builder.function_names, html=html)
     except CompileError as exc:
-        message = str(exc)
-        line = first_line
-        marker = "(line "
-        if marker in message:
-            try:
-                line = first_line + int(message.split(marker, 1)[1].split(")", 1)[0]) - 1
-            except ValueError:
-                pass
-        file.problems.append(Problem(Location(display, line, 1), message))
+        line = first_line + max(exc.line, 1) - 1
+        problems.append(Problem(Location(display, line, 1), str(exc)))
         return None
 
 
 def _flow(
     builder: Builder,
     file: _File,
-    doc: Mapping[str, Any],
+    doc: _Read,
     names: frozenset[str],
-    shared: Mapping[str, Rule],
+    rules: _KnownRules,
     entities: Mapping[str, Entity],
     default_subject: str,
     common: tuple[str, ...],
-    path: Path,
 ) -> Flow | None:
     subject = doc["subject"]
     if subject not in entities:
-        file.error(("subject",), f"unknown entity {subject!r}{did_you_mean(subject, entities)}")
-    elif subject != default_subject:
+        file.error(("subject",), f"unknown entity {subject!r}; this project's flows act on {default_subject!r}")
+        return None
+    if subject != default_subject:
         file.error(("subject",), f"this project's flows act on {default_subject!r} (project.yaml subject.entity); a flow on {subject!r} needs its own project")
-    started_by = _rule_uses(builder, file, doc.get("started_by", []), "started_by", names, shared)
-    preconditions = _rule_uses(builder, file, doc.get("preconditions", []), "preconditions", names, shared)
+        return None
+    started_by = _rule_uses(builder, file, doc.get("started_by", []), "started_by", names, rules)
+    preconditions = _rule_uses(builder, file, doc.get("preconditions", []), "preconditions", names, rules)
+    raw_steps = doc["steps"]
     steps = tuple(
-        step
-        for index, item in enumerate(doc["steps"])
-        if (step := _step(builder, file, ("steps", index), item, names)) is not None
+        step for index, item in enumerate(raw_steps) if (step := _step(builder, file, ("steps", index), _Read("step", item), names)) is not None
     )
-    outcome = _outcome(builder, file, doc["outcome"], names, subject)
-    if outcome is None or len(steps) != len(doc["steps"]):
+    outcome = _outcome(builder, file, _Read("outcome", doc["outcome"]), names, subject)
+    if outcome is None or len(steps) != len(raw_steps) or started_by is None or preconditions is None:
         return None
     version = hashlib.sha256("\0".join([file.text, *common]).encode()).hexdigest()[:16]
     return Flow(
@@ -337,40 +512,41 @@ def _flow(
     )
 
 
-def _rule_uses(builder: Builder, file: _File, items: list[Any], key: str, names: frozenset[str], shared: Mapping[str, Rule]) -> tuple[Rule, ...]:
-    rules: list[Rule] = []
-    for index, item in enumerate(items):
+def _rule_uses(builder: Builder, file: _File, items: list[Any], key: str, names: frozenset[str], rules: _KnownRules) -> tuple[Rule, ...] | None:
+    """The rules a flow names or writes inline; None when one of them was at fault."""
+    found: list[Rule] = []
+    ok = True
+    for index, raw in enumerate(items):
+        item = _Read("rule_use", raw)
         if "rule" in item:
             name = item["rule"]
-            if name not in shared:
-                file.error((key, index, "rule"), f"unknown rule {name!r}{did_you_mean(name, shared)}; shared rules live in flows/rules.yaml")
+            if name in rules.shared:
+                found.append(rules.shared[name])
                 continue
-            rules.append(shared[name])
+            ok = False
+            if name not in rules.broken and rules.report_unknown:
+                file.error((key, index, "rule"), f"unknown rule {name!r}" + _or_else(name, rules.shared, "; add it to flows/rules.yaml, or write it here with name, if and message"))
+            continue
+        rule = _rule(builder, file, (key, index), item, names)
+        if rule is None:
+            ok = False
         else:
-            rule = _rule(builder, file, (key, index), item["name"], item, names)
-            if rule is not None:
-                rules.append(rule)
-    return tuple(rules)
+            found.append(rule)
+    return tuple(found) if ok else None
 
 
-def _step(builder: Builder, file: _File, path: tuple[Hashable, ...], item: Mapping[str, Any], names: frozenset[str]) -> Step | None:
-    ok = True
+def _step(builder: Builder, file: _File, path: Path_, item: _Read, names: frozenset[str]) -> Step | None:
+    before = len(file.problems)
     title = builder.template(file, (*path, "title"), item["title"], names)
     body = builder.template(file, (*path, "body"), item.get("body"), names)
     when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None
     buttons: dict[str, Template] = {}
-    for name, text in item.get("buttons", {}).items():
-        compiled = builder.template(file, (*path, "buttons", name), text, names)
-        if compiled is not None:
+    given = _Read("buttons", item.get("buttons", {}))
+    for name in BUTTONS:
+        if name in given and (compiled := builder.template(file, (*path, "buttons", name), given[name], names)) is not None:
             buttons[name] = compiled
-    fields: list[Field] = []
-    for index, spec in enumerate(item.get("fields", [])):
-        built = _field(builder, file, (*path, "fields", index), spec, names)
-        if built is None:
-            ok = False
-        else:
-            fields.append(built)
-    if not ok or title is None or ("when" in item and when is None) or ("body" in item and body is None):
+    fields = [_field(builder, file, (*path, "fields", index), _Read("field", spec), names) for index, spec in enumerate(item.get("fields", []))]
+    if len(file.problems) != before or title is None:
         return None
     return Step(
         id=item["id"],
@@ -379,41 +555,46 @@ def _step(builder: Builder, file: _File, path: tuple[Hashable, ...], item: Mappi
         body=body,
         when=when,
         buttons=buttons,
-        fields=tuple(fields),
+        fields=tuple(f for f in fields if f is not None),
         location=file.at(path),
     )
 
 
-def _field(builder: Builder, file: _File, path: tuple[Hashable, ...], spec: Mapping[str, Any], names: frozenset[str]) -> Field | None:
-    problems_before = len(file.problems)
+def _field(builder: Builder, file: _File, path: Path_, spec: _Read, names: frozenset[str]) -> Field | None:
+    before = len(file.problems)
     options: tuple[Option, ...] | DynamicOptions | None = None
     raw = spec.get("options")
     if isinstance(raw, list):
         built = []
-        for index, option in enumerate(raw):
+        for index, given in enumerate(raw):
+            option = _Read("option", given)
             label = builder.template(file, (*path, "options", index, "label"), option["label"], names)
             if label is not None:
                 built.append(Option(option["value"], label))
         options = tuple(built)
     elif isinstance(raw, dict):
-        source = builder.expression(file, (*path, "options", "from"), raw["from"], names)
-        label = builder.template(file, (*path, "options", "label"), raw["label"], names | {"item"})
+        dynamic = _Read("options_from", raw)
+        source = builder.expression(file, (*path, "options", "from"), dynamic["from"], names)
+        label = builder.template(file, (*path, "options", "label"), dynamic["label"], names | {"item"})
         if source is not None and label is not None:
-            options = DynamicOptions(source, raw["value"], label, tuple(dict.fromkeys([raw["value"], *raw.get("match", [])])))
+            options = DynamicOptions(source, dynamic["value"], label, tuple(dict.fromkeys([dynamic["value"], *dynamic.get("match", [])])))
     confirm = builder.expression(file, (*path, "confirm"), spec["confirm"], names) if "confirm" in spec else None
     field_checks = []
-    for index, item in enumerate(spec.get("validate", [])):
+    for index, raw_check in enumerate(spec.get("validate", [])):
+        item = _Read("check", raw_check)
         condition = builder.expression(file, (*path, "validate", index, "if"), item["if"], names | {"value"})
         message = builder.template(file, (*path, "validate", index, "message"), item["message"], names | {"value"})
         if condition is not None and message is not None:
             field_checks.append(Check(condition, message))
-    if len(file.problems) != problems_before:
+    label = builder.template(file, (*path, "label"), spec.get("label"), names)
+    help_text = builder.template(file, (*path, "help"), spec.get("help"), names)
+    if len(file.problems) != before:
         return None
     return Field(
         name=spec["name"],
         type=spec["type"],
-        label=builder.template(file, (*path, "label"), spec.get("label"), names),
-        help=builder.template(file, (*path, "help"), spec.get("help"), names),
+        label=label,
+        help=help_text,
         required=bool(spec.get("required", False)),
         default=spec.get("default"),
         max_length=int(spec.get("max_length", DEFAULT_MAX_LENGTH)),
@@ -424,35 +605,40 @@ def _field(builder: Builder, file: _File, path: tuple[Hashable, ...], spec: Mapp
     )
 
 
-def _outcome(builder: Builder, file: _File, doc: Mapping[str, Any], names: frozenset[str], subject: str) -> Outcome | None:
+def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], subject: str) -> Outcome | None:
     before = len(file.problems)
     effects: list[Effect] = []
-    for index, item in enumerate(doc.get("effects", [])):
-        path = ("outcome", "effects", index)
+    for index, raw in enumerate(doc.get("effects", [])):
+        item = _Read("effect", raw)
+        path: Path_ = ("outcome", "effects", index)
 
-        def expr(key: str, item: Mapping[str, Any] = item, path: tuple[Hashable, ...] = path) -> Expression | None:
-            return builder.expression(file, (*path, key), item[key], names) if key in item else None
+        def value(key: str, item: _Read = item, path: Path_ = path) -> Expression | None:
+            return builder.expression(file, (*path, key), item[key], names, value=True) if key in item else None
 
+        when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None
+        values = {k: e for k, v in item.get("values", {}).items() if (e := builder.expression(file, (*path, "values", k), v, names, value=True)) is not None}
+        args = {k: e for k, v in item.get("with", {}).items() if (e := builder.expression(file, (*path, "with", k), v, names, value=True)) is not None}
         effects.append(
             Effect(
                 op=item["op"],
                 entity=item.get("entity", subject),
-                id=expr("id"),
+                id=value("id"),
                 field=item.get("field"),
-                to=expr("to"),
-                values={k: e for k, v in item.get("values", {}).items() if (e := builder.expression(file, (*path, "values", k), v, names)) is not None},
-                args={k: e for k, v in item.get("with", {}).items() if (e := builder.expression(file, (*path, "with", k), v, names)) is not None},
-                when=expr("when"),
+                to=value("to"),
+                values=values,
+                args=args,
+                when=when,
                 location=file.at(path),
             )
         )
     emails = []
-    for index, item in enumerate(doc.get("emails", [])):
+    for index, raw in enumerate(doc.get("emails", [])):
+        email = _Read("email", raw)
         path = ("outcome", "emails", index)
-        to = builder.expression(file, (*path, "to"), item["to"], names)
-        when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None
+        to = builder.expression(file, (*path, "to"), email["to"], names)
+        when = builder.expression(file, (*path, "when"), email["when"], names) if "when" in email else None
         if to is not None:
-            emails.append(Email(item["template"], to, when, file.at(path)))
+            emails.append(Email(email["template"], to, when, file.at(path)))
     banner = builder.template(file, ("outcome", "banner"), doc.get("banner"), names)
     audit = builder.template(file, ("outcome", "audit"), doc["audit"], names)
     if len(file.problems) != before or audit is None:

@@ -25,12 +25,17 @@ def _indent(text: str, prefix: str = "    ") -> str:
     return textwrap.indent(text.rstrip("\n"), prefix, lambda line: True)
 
 
+def _lines(lines: list[str]) -> str:
+    """Join lines without trailing spaces, so transcripts survive editors and diffs."""
+    return "\n".join(line.rstrip() for line in "\n".join(lines).split("\n"))
+
+
 def screen(item: Screen, number: int | None = None, total: int | None = None, answers: dict[str, Any] | None = None) -> str:
     """One screen as the user would meet it: title, text, fields and options, buttons."""
     head = f"Screen {number}" if number else "Screen"
     if total:
         head += f" of {total}"
-    lines = [click.style(f"── {head} · {item.step} ({item.kind}) ", fg="cyan"), click.style(f"  {item.title}", bold=True)]
+    lines = [click.style(f"── {head} · {item.step} ({item.kind})", fg="cyan"), click.style(f"  {item.title}", bold=True)]
     if item.body:
         lines.append(_indent(item.body.strip(), "  "))
     for field in item.fields:
@@ -50,25 +55,27 @@ def screen(item: Screen, number: int | None = None, total: int | None = None, an
     order = [b for b in ("back", "next", "cancel") if b in buttons and (b != "back" or (number or 1) > 1)]
     lines.append("")
     lines.append("  " + "  ".join(click.style(f"[ {buttons[b]} ]", bold=(b == "next")) for b in order))
-    return "\n".join(lines)
+    return _lines(lines)
 
 
 def change_line(change: dict[str, Any]) -> str:
-    """`~ client c1 partner: "p1" -> null`, `- client c2 (deleted)`, `+ note n1 (created)`."""
+    """`~ item i1 status: "open" -> null`, `- item i2 (deleted)`, `+ note n1 (created)`."""
     mark = f" {click.style('(predicted)', fg='magenta')}" if change.get("predicted") else ""
     if change["op"] == "update":
-        return click.style(f"  ~ {change['entity']} {change['id']} {change['field']}: {_value(change['before'])} -> {_value(change['after'])}", fg="yellow") + mark
+        return (
+            click.style(f"  ~ {change['entity']} {change['id']} {change['field']}: {_value(change['before'])} -> {_value(change['after'])}", fg="yellow") + mark
+        )
     if change["op"] == "delete":
         return click.style(f"  - {change['entity']} {change['id']} (deleted)", fg="red") + mark
     return click.style(f"  + {change['entity']} {change['id']} (created) {_value(change['after'])}", fg="green") + mark
 
 
-def plan(item: Plan, *, sender: str = "") -> str:
-    """The whole plan: screens, then changes like a terraform plan, emails, banner, undo."""
+def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
+    """The whole plan: screens (unless already shown), then changes like a terraform plan, emails, banner, undo."""
     data = item.to_json()
     out: list[str] = []
     answers = data["audit"].get("answers", {})
-    for number, shown in enumerate(item.screens, 1):
+    for number, shown in enumerate(item.screens if screens else [], 1):
         out.append(screen(shown, number, answers=answers))
         out.append("")
     mode = "dry run" if item.dry_run else "applied"
@@ -85,7 +92,7 @@ def plan(item: Plan, *, sender: str = "") -> str:
         out.append("  Still to answer:")
         out.extend(f"  ? {n['field']} (screen {n['step']}) — give it with --answer {n['field']}=..." for n in item.needs)
     if item.status != "completed":
-        return "\n".join(out)
+        return _lines(out)
     out.append("")
     verb = "would change" if item.dry_run else "changed"
     out.append(f"Records {verb} ({len(data['changes'])}):")
@@ -111,7 +118,7 @@ def plan(item: Plan, *, sender: str = "") -> str:
     out.append(f"Can be undone: {'yes' if item.reversible else 'no'}{undo}")
     if data["audit"].get("summary"):
         out.append(f"Audit: {data['audit']['summary']}")
-    return "\n".join(out)
+    return _lines(out)
 
 
 def availability(item: Availability) -> str:
@@ -126,4 +133,4 @@ def availability(item: Availability) -> str:
                 lines.append(f"      {reason['rule']}: {reason['message']}")
     offered = sum(1 for f in item.flows if f.available)
     lines.append(f"{offered} of {len(item.flows)} offered.")
-    return "\n".join(lines)
+    return _lines(lines)

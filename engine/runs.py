@@ -209,25 +209,41 @@ def _kind(value: Any) -> str:
 def unknown_answers(flow: Flow, given: Mapping[str, Any]) -> list[dict[str, str]]:
     """Errors for answers that name no field of the flow."""
     names = flow.fields()
+    return [{"field": str(name), "message": f"{flow.id} has no field {name!r}{did_you_mean(str(name), names)}"} for name in given if name not in names]
+
+
+def _off_screen(flow: Flow, scope: Mapping[str, Any], state: RunState, given: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Errors for answers, submitted one screen at a time, to fields of another screen."""
+    steps = visible(flow, scope)
+    here = steps[state.cursor] if state.cursor < len(steps) else None
+    own = {f.name for f in here.fields} if here else set()
+    current = repr(here.id) if here else "this one"
+    fields = flow.fields()
     return [
-        {"field": str(name), "message": f"{flow.id} has no field {name!r}{did_you_mean(str(name), names)}"}
+        {
+            "field": str(name),
+            "message": f"{name!r} is asked on the screen {fields[name][0].id!r}, not on {current}; answer it there, or give every answer at once",
+        }
         for name in given
-        if name not in names
+        if name not in own
     ]
 
 
 def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], *, ahead: bool) -> Walk:
     """Advance `state` with `given` answers; `scope_for(answers)` builds the scope.
 
-    Stepping (`ahead=False`) submits the current screen and stops at the next.
-    Ahead goes on while every screen's required fields have answers.
+    Stepping (`ahead=False`) submits the current screen, whose fields are the
+    only ones it accepts (a required one left out is an error), and stops at
+    the next. Ahead goes on while every screen's required fields have answers.
     """
     errors = unknown_answers(flow, given)
+    if not errors and not ahead:
+        errors = _off_screen(flow, scope_for(state.answers), state, given)
     if errors:
         scope = scope_for(state.answers)
         steps = visible(flow, scope)
-        screens = [render(steps[state.cursor], scope, state.answers)] if state.cursor < len(steps) else []
-        return Walk("invalid", screens, errors=errors)
+        at = [render(steps[state.cursor], scope, state.answers)] if state.cursor < len(steps) else []
+        return Walk("invalid", at, errors=errors)
     screens: list[Screen] = []
     submitted = False
     while True:
@@ -250,7 +266,7 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
                 raw = given[f.name]
             elif f.name in state.answers:
                 raw = state.answers[f.name]
-            elif f.required:
+            elif f.required and ahead:
                 needs.append({"step": step.id, "field": f.name})
                 continue
             else:

@@ -7,17 +7,19 @@ at the line and column of the value (or the key) at fault.
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Hashable, Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Iterable, Sequence
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from .errors import Problem, did_you_mean
+from .errors import Problem, keypath
 from .yamlfile import Positions
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 BASE_URI = "https://clientflow.dev/schema/"
+_YAML11_BOOLEANS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}
 _TYPES = {"string": "text", "object": "a mapping", "array": "a list", "integer": "a whole number", "number": "a number", "boolean": "true or false", "null": "null"}
 
 
@@ -44,61 +46,142 @@ def validator(name: str, directory: str | None = None) -> Any:
     return Draft202012Validator(schema(name, directory), registry=registry)
 
 
-def validate(instance: Any, name: str, positions: Positions, directory: str | None = None) -> list[Problem]:
-    """Every problem of `instance` against schema `name`, located and explained."""
+@cache
+def _fast_validator(name: str, directory: str | None = None) -> Any:
+    """jsonschema-rs, when installed: checks large data files in milliseconds."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # pragma: no cover - it is a dependency; stay correct without it
+        return None
+    folder = Path(directory) if directory else SCHEMA_DIR
+
+    def retrieve(uri: str) -> Any:
+        return schema(uri.rsplit("/", 1)[-1], str(folder))
+
+    try:
+        return jsonschema_rs.validator_for(schema(name, directory), retriever=retrieve)
+    except Exception:  # noqa: BLE001 - any trouble: use the reference validator only
+        return None
+
+
+def validate(instance: Any, name: str, positions: Positions, directory: str | None = None, *, checker: Any = None) -> list[Problem]:
+    """Every problem of `instance` against schema `name`, located and explained.
+
+    A fast validator answers "valid?" first; only an invalid document pays for
+    the reference validator that explains each problem. `checker` replaces the
+    reference validator, e.g. one built from a copy of the schema that a project
+    extends with its own words.
+    """
+    fast = _fast_validator(name, directory) if checker is None else None
+    if fast is not None:
+        try:
+            if fast.is_valid(instance):
+                return []
+        except Exception:  # noqa: BLE001, S110 - values it cannot take are judged by the reference validator
+            pass
+    reference = checker if checker is not None else validator(name, directory)
+    leaves = [leaf for error in reference.iter_errors(instance) for leaf in _leaves(error)]
+    # A misspelled required key is one mistake: report the unknown key with its did-you-mean, not also the missing one.
+    misspelled = {
+        (tuple(leaf.absolute_path), suggestion)
+        for leaf in leaves
+        if leaf.validator == "additionalProperties"
+        for key in _extras(leaf)
+        if (suggestion := _closest(key, leaf.schema.get("properties", {}))) is not None
+    }
     problems = [
-        _explain(leaf, positions) for error in validator(name, directory).iter_errors(instance) for leaf in _leaves(error)
+        problem
+        for leaf in leaves
+        if not (leaf.validator == "required" and (tuple(leaf.absolute_path), _missing(leaf)) in misspelled)
+        for problem in _explain(leaf, positions)
     ]
     return sorted(set(problems))
 
 
-def keypath(path: Iterable[Hashable]) -> str:
-    """`steps[2].fields[0].name` for the path ("steps", 2, "fields", 0, "name")."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+def _extras(error: Any) -> list[str]:
+    allowed = error.schema.get("properties", {})
+    return [str(k) for k in error.instance if k not in allowed] if isinstance(error.instance, dict) else []
 
 
-def _explain(error: Any, positions: Positions) -> Problem:
+def _closest(key: str, choices: Iterable[str]) -> str | None:
+    close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _missing(error: Any) -> str:
+    return error.message.split("'")[1] if "'" in error.message else str(error.message)
+
+
+def _lower(description: str) -> str:
+    """`The flow's id.` -> `the flow's id`, to go inside a sentence."""
+    return description[:1].lower() + description[1:].rstrip(".")
+
+
+def _explain(error: Any, positions: Positions) -> list[Problem]:
     path = tuple(error.absolute_path)
     where = keypath(path)
     prefix = f"{where}: " if where else ""
     kind = error.validator
     if kind == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
-        extras = [k for k in error.instance if k not in allowed] if isinstance(error.instance, dict) else []
-        key = extras[0] if extras else "?"
-        if not allowed:
-            return Problem(positions.at((*path, key), key=True), f"{prefix}unknown key {key!r}")
-        return Problem(positions.at((*path, key), key=True), f"{prefix}unknown key {key!r}{did_you_mean(str(key), allowed)}")
+        problems = []
+        for key in _extras(error):
+            if not allowed:
+                hint = "; remove it"
+            elif (close := _closest(key, allowed)) is not None:
+                hint = f"; did you mean {close!r}?"
+            else:
+                hint = "; remove it, or use one of " + ", ".join(allowed)
+            problems.append(Problem(positions.at((*path, key), key=True), f"{prefix}unknown key {key!r}{hint}"))
+        return problems
     if kind == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        missing = _missing(error)
         described = error.schema.get("properties", {}).get(missing, {}).get("description", "")
-        hint = f" ({described})" if described else ""
-        return Problem(positions.at(path), f"{prefix}missing key {missing!r}{hint}")
+        hint = f"add {missing}: {_lower(described)}" if described else "add it"
+        return [Problem(positions.at(path, key=True), f"{prefix}missing key {missing!r}; {hint}")]
+    if "propertyNames" in error.absolute_schema_path and isinstance(error.instance, str):
+        described = error.schema.get("description", f"a name matching {error.schema.get('pattern', '')}")
+        return [Problem(positions.at((*path, error.instance), key=True), f"{prefix}{error.instance!r} is not a valid name; use {_lower(described)}")]
+    return [Problem(positions.at(path), prefix + _message(error))]
+
+
+def _message(error: Any) -> str:
+    kind = error.validator
+    value = error.instance
     if kind == "type":
         expected = error.validator_value
         expected_list = expected if isinstance(expected, list) else [expected]
         wanted = " or ".join(_TYPES.get(t, t) for t in expected_list)
-        return Problem(positions.at(path), f"{prefix}must be {wanted}, not {_describe(error.instance)}")
+        hint = ""
+        if "boolean" in expected_list and isinstance(value, str) and value.lower() in _YAML11_BOOLEANS:
+            hint = f"; write {_YAML11_BOOLEANS[value.lower()]} (YAML 1.2 reads {value} as text)"
+        elif "string" in expected_list and isinstance(value, (dict, list)):
+            hint = "; put the text in quotes when it starts with [ or { or holds ': '"
+        elif error.schema.get("description"):
+            hint = f" ({_lower(error.schema['description'])})"
+        return f"must be {wanted}, not {_describe(value)}{hint}"
     if kind == "enum":
-        choices = [str(c) for c in error.validator_value]
-        hint = did_you_mean(str(error.instance), choices)
         listing = ", ".join(repr(c) for c in error.validator_value)
-        if not hint.startswith("; expected"):
-            return Problem(positions.at(path), f"{prefix}{error.instance!r} is not allowed{hint} (one of {listing})")
-        return Problem(positions.at(path), f"{prefix}{error.instance!r} is not allowed; use one of {listing}")
+        close = _closest(str(value), [str(c) for c in error.validator_value])
+        if close is not None:
+            return f"{value!r} is not allowed; did you mean {close!r}? (one of {listing})"
+        return f"{value!r} is not allowed; use one of {listing}"
+    if kind == "const":
+        return f"must be {error.validator_value!r}, not {_describe(value)}"
     if kind == "pattern":
-        described = error.schema.get("description", f"it must match {error.validator_value}")
-        return Problem(positions.at(path), f"{prefix}{error.instance!r} is not a valid name: {described}")
+        described = error.schema.get("description", f"a name matching {error.validator_value}")
+        return f"{value!r} is not a valid name; use {_lower(described)}"
     if kind in ("minLength", "minItems", "minProperties"):
-        return Problem(positions.at(path), f"{prefix}must not be empty")
+        return "must not be empty"
     if kind == "maxLength":
-        return Problem(positions.at(path), f"{prefix}is longer than {error.validator_value} characters")
-    if kind == "propertyNames":
-        return Problem(positions.at(path), f"{prefix}{error.message}")
-    return Problem(positions.at(path), f"{prefix}{error.message}")
+        return f"is longer than {error.validator_value} characters; shorten it"
+    if kind == "maxItems":
+        return f"has more than {error.validator_value} items; remove some"
+    if kind in ("minimum", "exclusiveMinimum"):
+        return f"{value!r} is too small; use at least {error.validator_value}"
+    if kind in ("maximum", "exclusiveMaximum"):
+        return f"{value!r} is too large; use at most {error.validator_value}"
+    return str(error.message)
 
 
 def _leaves(error: Any) -> Iterable[Any]:

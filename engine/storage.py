@@ -30,22 +30,38 @@ class Document:
 
 
 class ConflictError(Exception):
-    """A versioned write found another version: someone changed the record first."""
+    """A versioned write found another version: someone changed the record first.
+
+    Also raised for a second audit entry or outbox message with an id already used.
+    """
 
     def __init__(self, collection: str, id: str) -> None:
         self.collection, self.id = collection, id
         super().__init__(f"{collection}/{id} was changed by someone else")
 
 
+class ReadOnlyError(RuntimeError):
+    """A write through a transaction opened without `write=True`."""
+
+    def __init__(self) -> None:
+        super().__init__("this transaction is read-only; open it with transaction(write=True) to change anything")
+
+
 @runtime_checkable
 class Transaction(Protocol):
-    """One unit of work: everything written through it lands together or not at all."""
+    """One unit of work: everything written through it lands together or not at all.
+
+    A transaction sees its own writes. Every write method raises ReadOnlyError
+    in a transaction opened without `write=True`. Bodies go in and come out as
+    JSON data, and what a read returns is the caller's own copy. Ids are
+    ordered by code point (as Python sorts strings).
+    """
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
         """The document, or None. `lock` holds it against other writers until the end."""
 
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
-        """The documents whose index holds (entity, key, value), in a stable order."""
+        """The documents whose index holds (entity, key, value), sorted by (collection, id)."""
 
     def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
         """Documents of a collection in id order, streamed, not loaded at once.
@@ -65,7 +81,7 @@ class Transaction(Protocol):
         """Remove a document and its index keys; ConflictError on another version."""
 
     def add_audit(self, entry: dict[str, Any]) -> None:
-        """Append an entry to the audit log (its `id` is unique)."""
+        """Append an entry to the audit log; an `id` already used raises ConflictError."""
 
     def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         """Audit entries in the order they were written, after position `since`."""
@@ -77,17 +93,19 @@ class Transaction(Protocol):
         """A run's state record, or None."""
 
     def add_outbox(self, messages: list[dict[str, Any]]) -> None:
-        """Queue messages for delivery; each has a unique `id` and a `notifier`."""
+        """Queue messages for delivery; each has a unique `id` (ConflictError otherwise), a `status` and a `notifier`."""
 
     def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
         """Messages by status (pending, sent, failed) in queue order.
 
-        `due` keeps pending messages whose next attempt is at or before it;
-        `claim` locks the rows returned so that other workers skip them.
+        `due` keeps messages whose `next_attempt` is empty or at or before it
+        (ISO 8601 text compares in time order); `claim` locks the rows
+        returned so that other workers skip them. Each message comes back as
+        it was queued, with its changes and its queue position `seq`.
         """
 
     def update_outbox(self, id: str, changes: dict[str, Any]) -> None:
-        """Change a message's delivery fields (status, attempts, error, next_attempt, sent_at)."""
+        """Change a message's delivery fields (status, attempts, error, next_attempt, sent_at); KeyError for an unknown id."""
 
     def get_meta(self, key: str) -> str | None:
         """A value of the storage's own key-value table (schema version, bulk progress)."""
@@ -103,7 +121,11 @@ class Storage(Protocol):
     name: str
 
     def transaction(self, *, write: bool = False) -> AbstractContextManager[Transaction]:
-        """A transaction; with `write`, writers are serialised from the first statement."""
+        """A transaction; with `write`, writers are serialised from the first statement.
+
+        Leaving the block commits; an exception rolls everything back and
+        propagates. Nobody else sees a write before its transaction ends.
+        """
 
     def close(self) -> None:
         """Release connections and files."""
@@ -132,3 +154,13 @@ class Notifier(Protocol):
 
     def send(self, email: Email) -> None:
         """Deliver `email` or raise. Must be idempotent on `email.message_id` where it can."""
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-like data (dicts, lists, scalars), several times faster than copy.deepcopy."""
+    kind = type(value)
+    if kind is dict:
+        return {k: clone(v) for k, v in value.items()}
+    if kind is list:
+        return [clone(v) for v in value]
+    return value

@@ -18,7 +18,8 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import ExpressionError, did_you_mean
-from .expressions import MAX_SIZE, CompileError, DataFunction, _mul, _pow
+from .expressions import MAX_SIZE, CompileError, Compiler, DataFunction, _mul, _pow
+from .fasttext import compile_fast
 
 MAX_OUTPUT = 200_000  # characters one rendering may produce
 MAX_LOOP = 100_000  # iterations of loops over range() in one rendering
@@ -95,9 +96,15 @@ class DataSandbox(ImmutableSandboxedEnvironment):
 class Texts:
     """Compiles and renders the templates of one project."""
 
-    def __init__(self, functions: Mapping[str, Callable[..., Any]] | None = None, filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
+    def __init__(
+        self,
+        functions: Mapping[str, Callable[..., Any]] | None = None,
+        filters: Mapping[str, Callable[..., Any]] | None = None,
+        compiler: Compiler | None = None,
+    ) -> None:
         functions = dict(functions or {})
         filters = dict(filters or {})
+        self.compiler = compiler or Compiler(functions, filters)
         self.text_env = DataSandbox(autoescape=False, functions=functions, filters=filters)
         self.html_env = DataSandbox(autoescape=True, functions=functions, filters=filters)
 
@@ -107,37 +114,75 @@ class Texts:
         try:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:
-            line = f" (line {exc.lineno})" if exc.lineno and exc.lineno > 1 else ""
-            raise CompileError(f"template syntax error{line}: {exc.message}") from exc
+            raise CompileError(f"template syntax error: {_sentence(exc.message)}", exc.lineno or 0) from exc
         _check_tree(tree, names, env)
         if "{" not in source:
             return Template(source, None, source)
-        return Template(source, env.from_string(tree), None)
+        fast = compile_fast(self.compiler, tree, frozenset(names), html=html)
+        # Jinja2's own compilation is only needed where the fast path cannot render: done on first use.
+        return Template(source, lambda: env.from_string(tree), None, fast, attributes=_keys_used(tree))
 
 
 class Template:
     """One compiled template; constant texts skip Jinja2 entirely."""
 
-    __slots__ = ("source", "compiled", "constant")
+    __slots__ = ("source", "_compiled", "_make", "constant", "fast", "attributes")
 
-    def __init__(self, source: str, compiled: Any, constant: str | None) -> None:
-        self.source, self.compiled, self.constant = source, compiled, constant
+    def __init__(
+        self,
+        source: str,
+        make: Callable[[], Any] | None,
+        constant: str | None,
+        fast: Callable[[Mapping[str, Any]], str] | None = None,
+        *,
+        attributes: frozenset[tuple[str, str]] = frozenset(),
+    ) -> None:
+        self.source, self.constant, self.fast = source, constant, fast
+        self._make, self._compiled = make, None
+        self.attributes = attributes  # (name, key) pairs looked up, such as ("answers", "reason")
+
+    @property
+    def compiled(self) -> Any:
+        """The Jinja2 template, compiled on first use."""
+        if self._compiled is None and self._make is not None:
+            self._compiled = self._make()
+        return self._compiled
 
     def render(self, scope: Mapping[str, Any]) -> str:
         """Render, turning every failure into an ExpressionError naming the text."""
         if self.constant is not None:
             return self.constant
         try:
-            out = self.compiled.render(scope)
+            out = self.fast(scope) if self.fast is not None else self.compiled.render(scope)
         except UndefinedError as exc:
             raise ExpressionError(f"{_short(self.source)}: {exc.message}") from exc
         except SecurityError as exc:
             raise ExpressionError(f"{_short(self.source)}: not allowed: {exc}") from exc
-        except (TemplateError, TypeError, ValueError, KeyError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
+        except ExpressionError as exc:
+            raise ExpressionError(f"{_short(self.source)}: {exc}") from exc
+        except KeyError as exc:
+            raise ExpressionError(f"{_short(self.source)}: there is no {exc.args[0]!r} here") from exc
+        except (TemplateError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
             raise ExpressionError(f"{_short(self.source)}: {type(exc).__name__}: {exc}") from exc
         if len(out) > MAX_OUTPUT:
             raise ExpressionError(f"{_short(self.source)}: produced {len(out):,} characters; the limit is {MAX_OUTPUT:,}")
         return out
+
+
+def _sentence(message: str | None) -> str:
+    """Jinja2's `Unexpected end of template.` as `unexpected end of template`, to follow a colon."""
+    text = (message or "not a valid template").strip().rstrip(".")
+    return text[:1].lower() + text[1:]
+
+
+def _keys_used(tree: nodes.Template) -> frozenset[tuple[str, str]]:
+    """The keys looked up directly on a name: `answers.reason` gives ("answers", "reason")."""
+    found = set()
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        if isinstance(node.node, nodes.Name) and isinstance(key, str):
+            found.add((node.node.name, key))
+    return frozenset(found)
 
 
 def _short(source: str) -> str:
@@ -159,21 +204,21 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
     for kind in (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport):
         found = next(tree.find_all(kind), None)
         if found is not None:
-            raise CompileError(f"{kind.__name__.lower()} is not allowed in a template (line {found.lineno})")
+            raise CompileError(f"{kind.__name__.lower()} is not allowed in a template; write the text out here", found.lineno)
     known = set(names) | assigned | set(env.globals) | {"caller", "varargs", "kwargs"}
     for node in tree.find_all(nodes.Name):
         if node.ctx == "load" and node.name not in known:
-            raise CompileError(f"unknown name {node.name!r} (line {node.lineno}){did_you_mean(node.name, known)}")
+            raise CompileError(f"unknown name {node.name!r}{did_you_mean(node.name, known)}", node.lineno)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
         if isinstance(key, str) and key.startswith("_"):
-            raise CompileError(f"{key!r} cannot be looked up (line {node.lineno}): names starting with _ are not data")
+            raise CompileError(f"{key!r} cannot be looked up: names starting with _ are not data", node.lineno)
     for node in tree.find_all(nodes.Filter):
         if node.name not in env.filters:
-            raise CompileError(f"unknown filter {node.name!r} (line {node.lineno}){did_you_mean(node.name, env.filters)}")
+            raise CompileError(f"unknown filter {node.name!r}{did_you_mean(node.name, env.filters)}", node.lineno)
     for node in tree.find_all(nodes.Test):
         if node.name not in env.tests:
-            raise CompileError(f"unknown test {node.name!r} (line {node.lineno}){did_you_mean(node.name, env.tests)}")
+            raise CompileError(f"unknown test {node.name!r}{did_you_mean(node.name, env.tests)}", node.lineno)
 
 
 __all__ = ["Texts", "Template", "DataSandbox"]

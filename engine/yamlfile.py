@@ -1,10 +1,12 @@
 """Reading YAML safely, keeping where every value was written.
 
 `load_yaml` returns plain Python values (dict, list, str, int, float, bool,
-None) and a `Positions` table from key paths to (line, column). It refuses
-anchors and aliases, duplicate keys, files over a size or depth bound and
-bytes that are not UTF-8, and it never turns `no` or `on` into booleans:
-plain scalars follow the YAML 1.2 core schema, everything else is a string.
+None) and a `Positions` table from key paths to (line, column). It builds them
+from libyaml's event stream with an explicit stack, so no nesting can exhaust
+the C stack, and it refuses anchors and aliases, merge keys, duplicate keys,
+custom tags, more than one document, files over a size or depth bound and
+bytes that are not UTF-8. It never turns `no` or `on` into booleans: plain
+scalars follow the YAML 1.2 core schema, everything else is a string.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DataError, DefinitionError, Location, Problem
+from .errors import DataError, DefinitionError, Location, Problem, keypath
 
 try:  # libyaml when present: several times faster
     from yaml import CSafeLoader as _Loader
@@ -33,6 +35,17 @@ _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _INT = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
+_CORE_TAG = "tag:yaml.org,2002:"
+
+# libyaml's wording of the commonest slips, and what to do about each
+_SYNTAX_HINTS = (
+    ("mapping values are not allowed", "a ':' where no key can start; put text holding ': ' in quotes, or check the indentation"),
+    ("could not find expected ':'", "a line that is not KEY: VALUE; add the ':' or put the text in quotes"),
+    ("did not find expected key", "the indentation of this line does not fit the lines above; line it up with its siblings"),
+    ("did not find expected '-' indicator", "the indentation of this list item does not fit the items above; line it up with them"),
+    ("found unexpected end of stream", "the file ends inside a quoted text or a [ ] or { }; close it"),
+    ("found unknown escape character", "an unknown \\ escape inside double quotes; use single quotes, or write \\\\"),
+)
 
 
 class Positions:
@@ -42,6 +55,7 @@ class Positions:
         self.path = path
         self.values: dict[PathKey, tuple[int, int]] = {}
         self.keys: dict[PathKey, tuple[int, int]] = {}
+        self.blocks: set[PathKey] = set()  # values written as literal blocks (`|`): their lines are the file's
 
     def at(self, key_path: PathKey, *, key: bool = False) -> Location:
         """The location of a value (or of its key), falling back to the nearest parent."""
@@ -72,104 +86,297 @@ def read_text(path: Path, display: str, error: type[DefinitionError] = Definitio
     except OSError as exc:
         raise error([Problem(Location(display), f"cannot read the file: {exc.strerror}")]) from exc
     if len(raw) > MAX_BYTES:
-        raise error([Problem(Location(display, 1, 1), f"the file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}")])
+        raise error([Problem(Location(display, 1, 1), f"the file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}: split it into smaller files")])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise error([Problem(Location(display, line, col), "the file is not UTF-8 text; save it as UTF-8")]) from exc
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise error([Problem(Location(display, line, col), f"the byte 0x{byte} is not UTF-8 text; save the file as UTF-8")]) from exc
 
 
 def load_yaml(text: str, display: str, error: type[DefinitionError] = DefinitionError) -> tuple[Any, Positions]:
-    """Parse one YAML document into plain values and their positions."""
-    positions = Positions(display)
-    if "&" in text or "*" in text:
-        _refuse_aliases(text, display, error)
+    """Parse one YAML document into plain values and their positions, or raise `error` with every problem."""
+    builder = _Builder(display)
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        for event in yaml.parse(text, Loader=_Loader):
+            builder.feed(event)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        reason = exc.problem or exc.context or "not valid YAML"
-        raise error([_problem(display, mark, f"YAML syntax: {reason}")]) from exc
+        if not builder.unquoted_braces:  # a {{ text not in quotes usually breaks the syntax further on: one mistake
+            mark = exc.problem_mark or exc.context_mark
+            builder.problems.append(_problem(display, mark, f"YAML syntax: {_syntax(exc, text)}"))
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        builder.problems.append(Problem(Location(display, line, col), f"the control character U+{code:04X} cannot be in a YAML file; remove it"))
     except yaml.YAMLError as exc:
-        raise error([Problem(Location(display, 1, 1), f"YAML syntax: {exc}")]) from exc
-    if node is None:
-        return None, positions
-    problems: list[Problem] = []
-    value = _convert(node, (), positions, problems, display, 0)
-    if problems:
-        raise error(problems)
-    return value, positions
+        builder.problems.append(Problem(Location(display, 1, 1), f"YAML syntax: {exc}"))
+    builder.finish()
+    if builder.problems:
+        raise error(builder.problems)
+    return builder.root, builder.positions
 
 
 def load_data_text(text: str, display: str) -> tuple[Any, Positions]:
     """Parse a data file: JSON when its name ends in .json, YAML otherwise."""
-    if display.endswith(".json"):
-        try:
-            return json.loads(text), Positions(display)
-        except json.JSONDecodeError as exc:
-            raise DataError([Problem(Location(display, exc.lineno, exc.colno), f"JSON syntax: {exc.msg}")]) from exc
-    return load_yaml(text, display, DataError)
-
-
-def _refuse_aliases(text: str, display: str, error: type[DefinitionError]) -> None:
+    if not display.endswith(".json"):
+        return load_yaml(text, display, DataError)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.AliasEvent):
-                raise error([_problem(display, event.start_mark, f"alias *{event.anchor} is not allowed; write the value out in full")])
-            anchor = getattr(event, "anchor", None)
-            if anchor:
-                raise error([_problem(display, event.start_mark, f"anchor &{anchor} is not allowed; write each value out in full")])
-    except yaml.MarkedYAMLError:
-        return  # compose reports the syntax error with its location
+        value = json.loads(text, object_pairs_hook=_unique_pairs)
+    except json.JSONDecodeError as exc:
+        raise DataError([Problem(Location(display, exc.lineno, exc.colno), f"JSON syntax: {exc.msg}")]) from exc
+    except _DuplicateKey as exc:
+        located = _json_positions(text, display)
+        raise DataError(located[1] or [Problem(Location(display, 1, 1), f"duplicate key {exc.args[0]!r}; keep one")]) from exc
+    return value, _JsonPositions(display, text, value)
 
 
-def _convert(node: yaml.Node, key_path: PathKey, positions: Positions, problems: list[Problem], display: str, depth: int) -> Any:
-    positions.values[key_path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if depth > MAX_DEPTH:
-        problems.append(_problem(display, node.start_mark, f"nested more than {MAX_DEPTH} levels deep"))
+class _JsonPositions(Positions):
+    """Positions in a JSON file, worked out only when a problem needs them (large files load fast)."""
+
+    def __init__(self, path: str, text: str, value: Any) -> None:
+        super().__init__(path)
+        self._pending: tuple[str, Any] | None = (text, value)
+
+    def at(self, key_path: PathKey, *, key: bool = False) -> Location:
+        if self._pending is not None:
+            text, value = self._pending
+            self._pending = None
+            located, problems = _json_positions(text, self.path)
+            if not problems and located is not None and located[0] == value:
+                self.values, self.keys = located[1].values, located[1].keys
+            # otherwise JSON that YAML reads differently: the values stand, lines are not known
+        return super().at(key_path, key=key)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _json_positions(text: str, display: str) -> tuple[tuple[Any, Positions] | None, list[Problem]]:
+    """JSON is YAML 1.2 flow style: read it as YAML for the line and column of every value."""
+    try:
+        return load_yaml(text, display, DataError), []
+    except DataError as exc:
+        return None, [p for p in exc.problems if "duplicate key" in p.message]
+
+
+def _syntax(exc: yaml.MarkedYAMLError, text: str) -> str:
+    reason = exc.problem or exc.context or "not valid YAML"
+    mark = exc.problem_mark
+    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
+        return "a tab character; indent with spaces, not tabs"
+    for needle, hint in _SYNTAX_HINTS:
+        if needle in reason:
+            return hint
+    return reason
+
+
+class _Frame:
+    """One open mapping or list while the event stream is read."""
+
+    __slots__ = ("value", "path", "mark", "key", "discard", "braces")
+
+    def __init__(self, value: dict[str, Any] | list[Any] | None, path: PathKey, event: yaml.Event) -> None:
+        self.value = value  # None: a part being thrown away (too deep, a complex key, a duplicate)
+        self.path = path
+        self.mark = event.start_mark
+        # a { } mapping with no key yet: if a { } mapping comes next, the text began with {{
+        self.braces = isinstance(event, yaml.MappingStartEvent) and bool(event.flow_style)
+        self.key: str | None = None  # a mapping's key waiting for its value
+        self.discard = False  # the pending key's value is thrown away
+
+
+class _Builder:
+    """Turns libyaml events into plain values and positions, iteratively."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.positions = Positions(display)
+        self.problems: list[Problem] = []
+        self.root: Any = None
+        self.stack: list[_Frame] = []
+        self.anchors: dict[str, tuple[Any, bool]] = {}  # name -> (mark, used)
+        self.documents = 0
+        self.too_deep = False
+        self.unquoted_braces = False
+
+    def _error(self, mark: Any, message: str, path: PathKey = ()) -> None:
+        where = keypath(path)
+        self.problems.append(_problem(self.display, mark, f"{where}: {message}" if where else message))
+
+    def feed(self, event: yaml.Event) -> None:
+        if isinstance(event, yaml.DocumentStartEvent):
+            self.documents += 1
+            if self.documents > 1:
+                self._error(event.start_mark, "a second document ('---'); keep one document per file")
+            return
+        if isinstance(event, (yaml.StreamStartEvent, yaml.StreamEndEvent, yaml.DocumentEndEvent)):
+            return
+        if self.documents > 1:
+            return
+        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            self.stack.pop()
+            return
+        if isinstance(event, yaml.AliasEvent):
+            self._alias(event)
+            return
+        assert isinstance(event, yaml.NodeEvent)
+        self._anchor(event)
+        if isinstance(event, yaml.ScalarEvent):
+            self._place(event, self._scalar(event))
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            self._open(event)
+
+    def finish(self) -> None:
+        for name, (mark, used) in self.anchors.items():
+            if not used:
+                self._error(mark, f"anchor &{name} is not allowed; remove it (anchors and aliases are refused so that every value reads on its own)")
+
+    # the parts ------------------------------------------------------------
+    def _anchor(self, event: yaml.NodeEvent) -> None:
+        if event.anchor and event.anchor not in self.anchors:
+            self.anchors[event.anchor] = (event.start_mark, False)
+
+    def _alias(self, event: yaml.AliasEvent) -> None:
+        name = event.anchor or ""
+        anchored = self.anchors.get(name)
+        if anchored is not None:
+            self.anchors[name] = (anchored[0], True)
+        frame = self.stack[-1] if self.stack else None
+        if frame is not None and frame.value is not None and frame.discard:
+            self._place(event, None)  # the value of a refused merge key: reported there already
+            return
+        if anchored is None:
+            self._error(event.start_mark, f"alias *{name} is not allowed, and nothing is anchored &{name}; write the value out in full")
+        else:
+            line = anchored[0].line + 1
+            self._error(event.start_mark, f"alias *{name} repeats the value anchored &{name} at line {line}; write that value out here in full and remove &{name}")
+        self._place(event, None)
+
+    def _scalar(self, event: yaml.ScalarEvent) -> Any:
+        tag = event.tag
+        if tag is not None and tag != "!" and not tag.startswith(_CORE_TAG):
+            self._error(event.start_mark, f"the tag {tag} is not allowed; remove it")
+            return event.value
+        if tag == _CORE_TAG + "str" or event.style or tag == "!":
+            return event.value
+        return resolve_plain(event.value)
+
+    def _place(self, event: yaml.Event, value: Any) -> None:
+        """Put a finished value (scalar or alias) where the stream has got to."""
+        if not self.stack:
+            self.root = value
+            self.positions.values[()] = _mark(event)
+            return
+        frame = self.stack[-1]
+        if frame.value is None:
+            return
+        if isinstance(frame.value, list):
+            path = (*frame.path, len(frame.value))
+            self._locate(path, event)
+            frame.value.append(value)
+            return
+        if frame.key is None and not frame.discard:
+            self._key(frame, event, value)
+            return
+        self._value(frame, event, value)
+
+    def _key(self, frame: _Frame, event: yaml.Event, value: Any) -> None:
+        frame.braces = False
+        if not isinstance(event, yaml.ScalarEvent):
+            self._error(event.start_mark, "a key must be a plain value, not an alias", frame.path)
+            frame.discard = True
+            return
+        key = event.value
+        if key == "<<" and not event.style and event.tag is None:
+            self._error(event.start_mark, "merge keys (<<) are not allowed; write each key out in full", frame.path)
+            frame.discard = True
+            return
+        assert isinstance(frame.value, dict)
+        if key in frame.value:
+            first = self.positions.keys.get((*frame.path, key), (0, 0))
+            self._error(event.start_mark, f"duplicate key {key!r} (first at line {first[0]}); keep one", frame.path)
+            frame.discard = True
+            return
+        frame.key = key
+        self.positions.keys[(*frame.path, key)] = _mark(event)
+
+    def _value(self, frame: _Frame, event: yaml.Event, value: Any) -> None:
+        if frame.discard:
+            frame.discard = False
+            return
+        assert isinstance(frame.value, dict) and frame.key is not None
+        self._locate((*frame.path, frame.key), event)
+        frame.value[frame.key] = value
+        frame.key = None
+
+    def _locate(self, path: PathKey, event: yaml.Event) -> None:
+        self.positions.values[path] = _mark(event)
+        if isinstance(event, yaml.ScalarEvent) and event.style == "|":
+            self.positions.blocks.add(path)
+
+    def _open(self, event: yaml.CollectionStartEvent) -> None:
+        container: dict[str, Any] | list[Any] = {} if isinstance(event, yaml.MappingStartEvent) else []
+        if not self.stack:
+            self.root = container
+            self.positions.values[()] = _mark(event)
+            self.stack.append(_Frame(container, (), event))
+            return
+        frame = self.stack[-1]
+        if frame.value is None:
+            self.stack.append(_Frame(None, frame.path, event))
+            return
+        if isinstance(frame.value, dict) and frame.key is None and not frame.discard:
+            if frame.braces and isinstance(event, yaml.MappingStartEvent) and event.flow_style:
+                self._error(frame.mark, "a text that starts with {{ must be in quotes, or YAML reads a mapping; write \"{{ ... }} ...\"", frame.path)
+                self.unquoted_braces = True
+            else:
+                self._error(event.start_mark, "a key must be a plain value, not a list or mapping", frame.path)
+            frame.discard = True
+            self.stack.append(_Frame(None, frame.path, event))
+            return
+        if isinstance(frame.value, dict) and frame.discard:
+            frame.discard = False
+            self.stack.append(_Frame(None, frame.path, event))
+            return
+        frame.braces = False
+        path = (*frame.path, len(frame.value)) if isinstance(frame.value, list) else (*frame.path, frame.key)
+        if len(self.stack) >= MAX_DEPTH:
+            if not self.too_deep:
+                self._error(event.start_mark, f"nested more than {MAX_DEPTH} levels deep; flatten it")
+                self.too_deep = True
+            self._place(event, None)
+            self.stack.append(_Frame(None, path, event))
+            return
+        self._place(event, container)
+        self.stack.append(_Frame(container, path, event))
+
+
+def _mark(event: yaml.Event) -> tuple[int, int]:
+    return (event.start_mark.line + 1, event.start_mark.column + 1)
+
+
+def resolve_plain(text: str) -> Any:
+    """A plain (unquoted) scalar by the YAML 1.2 core schema: `no`, `on`, `yes` stay text."""
+    if _NULL.match(text):
         return None
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                problems.append(_problem(display, key_node.start_mark, "a key must be a plain value, not a list or mapping"))
-                continue
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                problems.append(_problem(display, key_node.start_mark, "merge keys (<<) are not allowed; write each key out"))
-                continue
-            key = _scalar(key_node)
-            if not isinstance(key, (str, int)) or isinstance(key, bool):
-                key = str(key_node.value)
-            if key in result:
-                first = positions.keys.get((*key_path, key), (0, 0))
-                problems.append(
-                    _problem(display, key_node.start_mark, f"duplicate key {key!r} (first at line {first[0]}); keep one")
-                )
-                continue
-            positions.keys[(*key_path, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            result[key] = _convert(value_node, (*key_path, key), positions, problems, display, depth + 1)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _convert(item, (*key_path, index), positions, problems, display, depth + 1)
-            for index, item in enumerate(node.value)
-        ]
-    return _scalar(node)
-
-
-def _scalar(node: yaml.Node) -> Any:
-    text = node.value
-    if node.tag not in ("tag:yaml.org,2002:str",) and not node.style and node.tag.startswith("tag:yaml.org,2002:"):
-        # Plain scalar: resolve by the YAML 1.2 core schema, not YAML 1.1.
-        if _NULL.match(text):
-            return None
-        if _BOOL.match(text):
-            return text.lower() == "true"
-        if _INT.match(text):
-            return int(text, 0) if text.lstrip("+-")[:2] in ("0o", "0x") else int(text)
-        if _FLOAT.match(text):
-            lowered = text.lower()
-            return float(lowered.replace(".", "", 1)) if ("inf" in lowered or "nan" in lowered) else float(text)
+    if _BOOL.match(text):
+        return text.lower() == "true"
+    if _INT.match(text):
+        return int(text, 0) if text.lstrip("+-")[:2] in ("0o", "0x") else int(text)
+    if _FLOAT.match(text):
+        lowered = text.lower()
+        return float(lowered.replace(".", "", 1)) if ("inf" in lowered or "nan" in lowered) else float(text)
     return text

@@ -7,14 +7,14 @@ the end under one lock, so a failure leaves the store as it was.
 from __future__ import annotations
 
 import bisect
-import copy
+import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from engine.hookspecs import hookimpl
-from engine.storage import ConflictError, Document, IndexKey, Ref
+from engine.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, clone
 
 
 class MemoryStorage:
@@ -28,6 +28,7 @@ class MemoryStorage:
         self.index: dict[IndexKey, set[Ref]] = {}
         self.runs: dict[str, dict[str, Any]] = {}
         self.audit_log: list[dict[str, Any]] = []
+        self.audit_ids: set[str] = set()
         self.messages: dict[str, dict[str, Any]] = {}
         self.meta: dict[str, str] = {}
         self.lock = threading.RLock()
@@ -66,7 +67,7 @@ class MemoryTransaction:
 
     def _check(self) -> None:
         if self.read_only:
-            raise RuntimeError("this transaction is read-only")
+            raise ReadOnlyError()
 
     def _current(self, ref: Ref) -> Document | None:
         if ref in self.writes:
@@ -74,7 +75,10 @@ class MemoryTransaction:
         return self.store.docs.get(ref[0], {}).get(ref[1])
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
-        return self._current((collection, id))
+        doc = self._current((collection, id))
+        if doc is None or self.read_only:
+            return doc  # readers never change what they read (the engine copies before it writes)
+        return _own(doc)
 
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
         found = set(self.store.index.get((entity, key, value), ()))
@@ -91,13 +95,13 @@ class MemoryTransaction:
             ids = sorted(set(ids) | set(own))
         start = 0 if after is None else bisect.bisect_right(ids, after)
         count = 0
-        for id in ids[start:] if start else ids:
+        for id in itertools.islice(ids, start, None):
             if limit is not None and count >= limit:
                 return
             doc = self._current((collection, id))
             if doc is not None:
                 count += 1
-                yield doc
+                yield doc if self.read_only else _own(doc)
 
     def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
         self._check()
@@ -106,7 +110,7 @@ class MemoryTransaction:
         if (current.version if current else None) != expect_version:
             raise ConflictError(*ref)
         version = (current.version if current else 0) + 1
-        stored = Document(document.collection, document.id, copy.deepcopy(document.body), version)
+        stored = Document(document.collection, document.id, clone(document.body), version)
         self.writes[ref] = (stored, list(keys))
         return version
 
@@ -119,34 +123,36 @@ class MemoryTransaction:
 
     def add_audit(self, entry: dict[str, Any]) -> None:
         self._check()
-        self.new_audit.append(copy.deepcopy(entry))
+        if entry["id"] in self.store.audit_ids or any(e["id"] == entry["id"] for e in self.new_audit):
+            raise ConflictError("audit", entry["id"])
+        self.new_audit.append(clone(entry))
 
     def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         entries = self.store.audit_log + self.new_audit
         end = None if limit is None else since + limit
-        return copy.deepcopy(entries[since:end])
+        return clone(entries[since:end])
 
     def save_run(self, run: dict[str, Any]) -> None:
         self._check()
-        self.new_runs[run["id"]] = copy.deepcopy(run)
+        self.new_runs[run["id"]] = clone(run)
 
     def load_run(self, id: str) -> dict[str, Any] | None:
         run = self.new_runs.get(id) or self.store.runs.get(id)
-        return copy.deepcopy(run) if run else None
+        return clone(run) if run else None
 
     def add_outbox(self, messages: list[dict[str, Any]]) -> None:
         self._check()
         for message in messages:
             if message["id"] in self.store.messages or message["id"] in self.new_messages:
                 raise ConflictError("outbox", message["id"])
-            stored = copy.deepcopy(message)
+            stored = clone(message)
             stored["seq"] = len(self.store.messages) + len(self.new_messages) + 1
             self.new_messages[message["id"]] = stored
 
     def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
         merged = {**self.store.messages, **self.new_messages}
         found = [
-            copy.deepcopy(m)
+            clone(m)
             for m in sorted(merged.values(), key=lambda m: m["seq"])
             if (status is None or m["status"] == status) and (due is None or (m.get("next_attempt") or "") <= due)
         ]
@@ -154,7 +160,7 @@ class MemoryTransaction:
 
     def update_outbox(self, id: str, changes: dict[str, Any]) -> None:
         self._check()
-        current = self.new_messages.get(id) or copy.deepcopy(self.store.messages[id])
+        current = self.new_messages.get(id) or clone(self.store.messages[id])
         current.update(changes)
         self.new_messages[id] = current
 
@@ -181,13 +187,19 @@ class MemoryTransaction:
             for key in keys:
                 store.index.setdefault(key, set()).add(ref)
         store.audit_log.extend(self.new_audit)
+        store.audit_ids.update(e["id"] for e in self.new_audit)
         store.runs.update(self.new_runs)
         store.messages.update(self.new_messages)
-        for key, value in self.new_meta.items():
+        for name, value in self.new_meta.items():
             if value is None:
-                store.meta.pop(key, None)
+                store.meta.pop(name, None)
             else:
-                store.meta[key] = value
+                store.meta[name] = value
+
+
+def _own(doc: Document) -> Document:
+    """A copy the caller may change without changing the store."""
+    return Document(doc.collection, doc.id, clone(doc.body), doc.version)
 
 
 class MemoryPlugin:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.hookspecs import hookimpl
-from engine.storage import ConflictError, Document, IndexKey, Ref
+from engine.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 SCHEMA_VERSION = "1"
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=30000")
@@ -71,9 +71,7 @@ class SQLiteStorage:
                 except sqlite3.OperationalError:
                     version = None
             if version is None:
-                conn.executescript(
-                    "BEGIN IMMEDIATE;" + SCHEMA + f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
-                )
+                conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;")
             elif version != SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has storage schema version {version}; this engine knows {SCHEMA_VERSION}")
             self._conn = conn
@@ -106,7 +104,7 @@ class SQLiteTransaction:
 
     def _check(self) -> None:
         if not self.write:
-            raise RuntimeError("this transaction is read-only")
+            raise ReadOnlyError()
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
         row = self.conn.execute("SELECT body, version FROM docs WHERE collection=? AND id=?", (collection, id)).fetchone()
@@ -159,7 +157,10 @@ class SQLiteTransaction:
 
     def add_audit(self, entry: dict[str, Any]) -> None:
         self._check()
-        self.conn.execute("INSERT INTO audit (id, body) VALUES (?, ?)", (entry["id"], _dumps(entry)))
+        try:
+            self.conn.execute("INSERT INTO audit (id, body) VALUES (?, ?)", (entry["id"], _dumps(entry)))
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError("audit", entry["id"]) from exc
 
     def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT body FROM audit ORDER BY seq LIMIT ? OFFSET ?", (-1 if limit is None else limit, since))
@@ -184,7 +185,7 @@ class SQLiteTransaction:
             raise ConflictError("outbox", str(exc)) from exc
 
     def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
-        sql, args = "SELECT seq, body FROM outbox WHERE 1=1", []
+        sql, args = "SELECT seq, body FROM outbox WHERE 1=1", list[Any]()
         if status is not None:
             sql += " AND status=?"
             args.append(status)

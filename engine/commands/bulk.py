@@ -104,13 +104,14 @@ def _from_file(path: Path) -> list[str]:
 @answer_options
 @click.option("--yes", is_flag=True, help="Commit each subject in its own transaction (otherwise a dry-run).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one line per subject (JSON Lines, or CSV for .csv).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes sharing the database (PostgreSQL, or SQLite one writer at a time).")
 @format_option("text", "json")
 @now_option
 @outbox_option
 def bulk(
     flow: str, project: Path, data: Path | None, db: Path | None, actor: str, subjects: str | None, subjects_file: Path | None,
-    where: str | None, answer: tuple[str, ...], answers_file: Path | None, yes: bool, report_path: Path | None, fmt: str,
-    now: datetime | None, outbox: Path | None,
+    where: str | None, answer: tuple[str, ...], answers_file: Path | None, yes: bool, report_path: Path | None, workers: int,
+    fmt: str, now: datetime | None, outbox: Path | None,
 ) -> None:  # fmt: skip
     """Run FLOW for many subjects: a dry-run of each, or with --yes a commit of each.
 
@@ -123,7 +124,10 @@ def bulk(
     chosen = [name for name, value in (("list", subjects), ("file", subjects_file), ("where", where)) if value]
     if len(chosen) != 1:
         raise click.UsageError("choose the subjects one way: a list, a file, or --where")
+    if workers > 1 and data is not None:
+        raise click.UsageError("--workers needs a shared database (--db or the configured storage), not --data")
     engine = open_engine(project, data, db, now, outbox)
+    opener = {"root": str(project), "db": str(db) if db else None, "now": now, "outbox": str(outbox) if outbox else None}
     answers = parse_answers(answer, answers_file)
     engine.project.flow(flow)
     known: list[str] | None
@@ -141,7 +145,7 @@ def bulk(
             summary = run_bulk(
                 engine, flow, actor, names, answers, dry_run=not yes, selection=selection,
                 on_item=lambda item: (report.write(item.to_json()), bar.update(1) if bar else None),
-                should_stop=stop,
+                should_stop=stop, workers=workers, opener=opener,
             )  # fmt: skip
     finally:
         report.close()

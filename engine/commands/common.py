@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,14 +13,15 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from ..errors import ClientflowError
+from ..errors import ClientflowError, DefinitionError, UnknownName
 
 F = TypeVar("F", bound=Callable[..., Any])
 SUBJECT_META = "clientflow.subject_names"
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def subject_names(project: str | Path) -> tuple[str, str]:
-    """The project's word for its subject and for many of them (e.g. client, clients)."""
+    """The project's word for its subject and for many of them (e.g. ticket, tickets)."""
     try:
         doc = yaml.safe_load((Path(project) / "flows" / "project.yaml").read_text(encoding="utf-8"))
         entity = doc["subject"]["entity"]
@@ -27,7 +29,7 @@ def subject_names(project: str | Path) -> tuple[str, str]:
         if isinstance(entity, str) and isinstance(collection, str) and entity.isidentifier() and collection.isidentifier():
             return entity, collection
     except Exception:  # noqa: BLE001 - any trouble here is reported properly by the command itself
-        pass
+        return "subject", "subjects"
     return "subject", "subjects"
 
 
@@ -40,12 +42,30 @@ def _peek_project(args: list[str]) -> str:
     return "."
 
 
+def subject_word(ctx: click.Context | None = None) -> str:
+    """The subject's word for the command being run (for messages and help)."""
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return "subject"
+    return str(ctx.meta.get(SUBJECT_META, ("subject", "subjects"))[0])
+
+
 class Command(click.Command):
-    """A command whose engine errors print as one clear message with their exit code."""
+    """A command whose engine errors print as one clear message with their exit code.
+
+    With `--format json` the error is also printed on stdout as one JSON document
+    (`{"error": {"message", "exit_code", "problems"}}`), so stdout always holds
+    exactly one document.
+    """
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         ctx.meta[SUBJECT_META] = subject_names(_peek_project(args))
         return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if SUBJECT_META not in ctx.meta:
+            ctx.meta[SUBJECT_META] = subject_names(_peek_project(sys.argv[1:]))
+        super().format_help(ctx, formatter)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -53,6 +73,8 @@ class Command(click.Command):
         except ClientflowError as exc:
             if (ctx.find_root().obj or {}).get("debug"):
                 raise
+            if ctx.params.get("fmt") == "json":
+                emit_json({"error": error_json(exc)})
             from ..cli import report
 
             report(exc)
@@ -60,7 +82,7 @@ class Command(click.Command):
 
 
 class SubjectOption(click.Option):
-    """An option named after the project's subject: --client, --clients, --clients-file."""
+    """An option named after the project's subject: --ticket, --tickets, --tickets-file."""
 
     def __init__(self, *args: Any, form: str = "one", **kwargs: Any) -> None:
         self.form = form
@@ -77,56 +99,106 @@ class SubjectOption(click.Option):
         super().add_to_parser(parser, ctx)
 
     def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
-        self.opts = self._names(ctx)[:1]
-        return super().get_help_record(ctx)
+        self.opts = self._names(ctx)
+        record = super().get_help_record(ctx)
+        if record is None:
+            return None
+        return record[0], record[1].replace("{subject}", subject_word(ctx))
 
-    def get_error_hint(self, ctx: click.Context) -> str:
-        return " / ".join(f"'{n}'" for n in self._names(ctx))
+    def get_error_hint(self, ctx: click.Context | None) -> str:
+        return " / ".join(f"'{n}'" for n in self._names(ctx or click.get_current_context()))
+
+
+class Moment(click.ParamType):
+    """An ISO 8601 date or date-time (`2024-05-01`, `2024-05-01T09:30:00Z`, with an offset)."""
+
+    name = "ISO-8601"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date or time; write it like 2024-05-01T09:30:00Z", param, ctx)
 
 
 def command(name: str | None = None, **kwargs: Any) -> Callable[[F], click.Command]:
-    """`click.command` with the shared behaviour of `Command`."""
+    """`click.command` with the shared behaviour of `Command` and the exit codes in its help."""
+    from ..cli import EXIT_CODES
+
+    kwargs.setdefault("epilog", EXIT_CODES)
+    kwargs.setdefault("context_settings", CONTEXT_SETTINGS)
     return click.command(name, cls=Command, **kwargs)
 
 
 def project_option(fn: F) -> F:
     return click.option(
-        "--project", "project", default=".", show_default=True, type=click.Path(file_okay=False, path_type=Path), help="The project folder (holding flows/)."
+        "--project",
+        "project",
+        default=".",
+        show_default=True,
+        metavar="DIR",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="The project folder (holding flows/).",
     )(fn)
 
 
 def data_options(fn: F) -> F:
-    fn = click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), help="The SQLite database (default: the project's configured storage).")(fn)
-    fn = click.option("--data", "data", type=click.Path(dir_okay=False, path_type=Path), help="A data file (YAML, or JSON ending in .json); read-only.")(fn)
+    fn = click.option(
+        "--db",
+        "db",
+        metavar="PATH",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The SQLite database (default: the project's, .clientflow/clientflow.db).",
+    )(fn)
+    fn = click.option(
+        "--data",
+        "data",
+        metavar="FILE",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Read the records from a data file (YAML, or JSON ending in .json); nothing is persisted.",
+    )(fn)
     return fn
 
 
 def actor_option(fn: F) -> F:
-    return click.option("--actor", required=True, help="The acting user's id or email.")(fn)
+    return click.option("--actor", required=True, metavar="ID|EMAIL", help="Who acts: a user's id or email.")(fn)
 
 
 def subject_option(fn: F) -> F:
-    return click.option("--subject", "subject", cls=SubjectOption, required=True, help="The subject's id or exact name.")(fn)
+    return click.option("--subject", "subject", cls=SubjectOption, required=True, metavar="ID|NAME", help="The {subject} acted on: its id or exact name.")(fn)
 
 
 def format_option(*choices: str) -> Callable[[F], F]:
     def decorate(fn: F) -> F:
-        return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0], show_default=True, help="Output format.")(fn)
+        extra = " json prints exactly one JSON document on stdout." if "json" in choices else ""
+        return click.option("--format", "fmt", type=click.Choice(choices), default=choices[0], show_default=True, help=f"Output format.{extra}")(fn)
 
     return decorate
 
 
 def now_option(fn: F) -> F:
-    return click.option("--now", "now", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d %H:%M:%S"]), help="Fix the clock (ISO 8601).")(fn)
+    return click.option("--now", "now", type=Moment(), help="Fix the clock, e.g. 2024-05-01T09:30:00Z (default: the system clock).")(fn)
 
 
 def outbox_option(fn: F) -> F:
-    return click.option("--outbox", "outbox", type=click.Path(file_okay=False, path_type=Path), help="Write emails as .eml files into this folder.")(fn)
+    return click.option(
+        "--outbox",
+        "outbox",
+        metavar="DIR",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Write emails as .eml files into DIR (default: the configured notifiers).",
+    )(fn)
 
 
 def answer_options(fn: F) -> F:
-    fn = click.option("--answers", "answers_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="A YAML file of answers (NAME: VALUE).")(fn)
-    fn = click.option("--answer", "answer", multiple=True, metavar="NAME=VALUE", help="An answer; repeat for several. Values read as YAML scalars.")(fn)
+    fn = click.option(
+        "--answers", "answers_file", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="A YAML file of answers (NAME: VALUE)."
+    )(fn)
+    fn = click.option(
+        "--answer", "answer", multiple=True, metavar="NAME=VALUE", help="An answer; repeat for several. Values read as YAML scalars (true, 3, text)."
+    )(fn)
     return fn
 
 
@@ -144,9 +216,9 @@ def parse_answers(answer: tuple[str, ...], answers_file: Path | None) -> dict[st
             raise DataError([Problem(Location(str(answers_file), 1, 1), "an answers file must be a mapping of NAME: VALUE")])
         answers.update(doc)
     for item in answer:
-        if "=" not in item:
+        name, sep, raw = item.partition("=")
+        if not sep or not name.strip():
             raise click.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="--answer")
-        name, _, raw = item.partition("=")
         answers[name.strip()] = scalar(raw)
     return answers
 
@@ -162,13 +234,37 @@ def scalar(raw: str) -> Any:
     return value if value is None or isinstance(value, (str, int, float, bool)) else raw
 
 
+def _absolute(path: Path | None) -> Path | None:
+    return None if path is None else path.expanduser().absolute()
+
+
 def open_engine(project: Path, data: Path | None = None, db: Path | None = None, now: datetime | None = None, outbox: Path | None = None) -> Any:
-    """The engine for a command, from --data or --db or the project's configuration."""
+    """The engine for a command, from --data or --db or the project's configuration.
+
+    Paths given on the command line are read from the current directory. A
+    database that does not exist is an error, not a new empty file.
+    """
     from ..api import Engine
 
     if data is not None and db is not None:
         raise click.UsageError("give either --data or --db, not both")
-    return Engine.open(project, data=data, db=db, now=now, outbox=outbox)
+    engine = Engine.open(project, data=_absolute(data), db=_absolute(db), now=now, outbox=_absolute(outbox))
+    if data is None:
+        path = _absolute(db) if db is not None else _configured_db(engine.config)
+        if path is not None and not path.exists():
+            engine.close()
+            given = f" --db {path}" if db is not None else ""
+            raise ClientflowError(f"there is no database at {path}; create it with `clientflow init --data FILE{given}`, or read a data file with --data FILE")
+    if outbox is not None and "outbox" not in engine.notifiers:
+        # --outbox asks for .eml files even when the configuration chose other notifiers
+        engine.notifiers["outbox"] = engine.registry.notifier("outbox", project_root=Path(project), **engine.config.notifier_settings.get("outbox", {}))
+    return engine
+
+
+def _configured_db(config: Any) -> Path | None:
+    if config.storage != "sqlite":
+        return None
+    return Path(config.storage_settings["path"])
 
 
 def emit_json(document: Any) -> None:
@@ -182,3 +278,39 @@ def is_terminal(stream: Any = None) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+# errors -------------------------------------------------------------------
+def nearest(given: str, choices: Iterable[str]) -> str | None:
+    """The choice a person most likely meant: same letters in another case, a prefix, a part, or a close spelling."""
+    folded: dict[str, str] = {}
+    for choice in sorted(set(choices), key=lambda c: (len(c), c)):
+        folded.setdefault(choice.casefold(), choice)
+    wanted = given.strip().casefold()
+    if not wanted or not folded:
+        return None
+    if wanted in folded:
+        return folded[wanted]
+    for test in (str.startswith, str.__contains__):
+        found = [original for key, original in folded.items() if len(wanted) >= 3 and test(key, wanted)]
+        if found:
+            return found[0]
+    close = difflib.get_close_matches(wanted, list(folded), n=1, cutoff=0.5)
+    return folded[close[0]] if close else None
+
+
+def error_message(exc: ClientflowError) -> str:
+    """One sentence for an engine error; an unknown name suggests the nearest known one."""
+    if isinstance(exc, UnknownName):
+        guess = nearest(exc.given, exc.choices)
+        if guess is not None and guess != exc.given:
+            return f"unknown {exc.what} {exc.given!r}; did you mean {guess!r}?"
+    return str(exc)
+
+
+def error_json(exc: ClientflowError) -> dict[str, Any]:
+    """An engine error as JSON: its message, exit code and located problems."""
+    problems = []
+    if isinstance(exc, DefinitionError):
+        problems = [{"path": p.location.path, "line": p.location.line, "col": p.location.col, "message": p.message} for p in exc.problems]
+    return {"message": error_message(exc), "exit_code": exc.exit_code, "problems": problems}

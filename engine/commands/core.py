@@ -9,11 +9,14 @@ import click
 from .common import command, emit_json, format_option, project_option
 
 
-@command()
+@command(short_help="Check the project's files; every problem at once, located.")
 @project_option
 @format_option("text", "json")
 def validate(project: Path, fmt: str) -> None:
-    """Check every flow, rule, template and the project file; report every problem at once."""
+    """Check every flow, rule, template and the project file; report every problem at once.
+
+    Each problem is printed as path:line:col: message; the exit code is 1 when there is any.
+    """
     from ..errors import DefinitionError
     from ..plugins import Registry
     from ..project import Extensions, load_project
@@ -35,7 +38,7 @@ def validate(project: Path, fmt: str) -> None:
     click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates, no problems.")
 
 
-@command()
+@command(short_help="One line per flow: its id and title.")
 @project_option
 @format_option("text", "json")
 def flows(project: Path, fmt: str) -> None:
@@ -53,10 +56,14 @@ def flows(project: Path, fmt: str) -> None:
         click.echo(f"{flow.id.ljust(width)}  {flow.title}")
 
 
-@command()
+@command(short_help="The plugins loaded, with their hooks.")
+@project_option
 @format_option("text", "json")
-def plugins(fmt: str) -> None:
-    """The plugins loaded, with the hooks each implements and what they registered."""
+def plugins(project: Path, fmt: str) -> None:
+    """The plugins loaded, with the hooks each implements and what they registered.
+
+    CLIENTFLOW_LOAD_PLUGINS=a,b loads only the named plugins.
+    """
     from ..plugins import Registry, plugin_manager
 
     pm = plugin_manager()
@@ -83,7 +90,7 @@ def plugins(fmt: str) -> None:
         click.echo(f"{kind}: {', '.join(names) if names else '(none)'}")
 
 
-@command()
+@command(short_help="The effective configuration, secrets masked.")
 @project_option
 @format_option("text", "json")
 def config(project: Path, fmt: str) -> None:

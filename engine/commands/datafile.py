@@ -7,51 +7,69 @@ from pathlib import Path
 
 import click
 
-from .common import command, project_option
+from .common import command, open_engine, project_option
 
 
-@command()
+@command(short_help="Load a data file into a new database.")
 @project_option
-@click.option("--data", "data", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The data file to load.")
-@click.option("--db", "db", type=click.Path(dir_okay=False, path_type=Path), help="The SQLite database to create (default: the project's).")
+@click.option(
+    "--data",
+    "data",
+    required=True,
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The data file to load (YAML, or JSON ending in .json).",
+)
+@click.option(
+    "--db",
+    "db",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SQLite database to create (default: the project's, .clientflow/clientflow.db).",
+)
 @click.option("--force", is_flag=True, help="Replace an existing database.")
 def init(project: Path, data: Path, db: Path | None, force: bool) -> None:
-    """Load a data file into a new database."""
+    """Load a data file into a new SQLite database.
+
+    The file is checked first (a broken one is reported as path:line:col:
+    message and nothing is written). An existing database is kept unless
+    --force is given.
+    """
     from ..api import Engine
     from ..config import load_config
+    from ..errors import ClientflowError
 
-    target = db or Path(load_config(project).storage_settings.get("path", project / ".clientflow" / "clientflow.db"))
-    if target.exists():
-        if not force:
-            raise click.ClickException(f"{target} already exists; pass --force to replace it")
-    engine = Engine.open(project, storage=_memory())  # validate the data before touching the database
-    engine.load_data(data)
+    target = (db or Path(load_config(project).storage_settings.get("path", project / ".clientflow" / "clientflow.db"))).absolute()
+    if target.exists() and not force:
+        raise ClientflowError(f"{target} already exists; pass --force to replace it")
+    Engine.open(project, data=data.absolute())  # validates the project and the data before touching the database
     if target.exists():
         for suffix in ("", "-wal", "-shm"):
             Path(f"{target}{suffix}").unlink(missing_ok=True)
-    real = Engine.open(project, db=target)
+    engine = Engine.open(project, db=target)
     try:
-        count = real.load_data(data)
+        count = engine.load_data(data.absolute())
     finally:
-        real.close()
+        engine.close()
     click.echo(f"loaded {count} records from {data} into {target}")
 
 
-def _memory():  # type: ignore[no-untyped-def]
-    from ..plugins import Registry
-
-    return Registry.collect().storage("memory")
-
-
-@command()
+@command(short_help="Print the database in the data-file format.")
 @project_option
-@click.option("--db", "db", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="The SQLite database (default: the project's).")
-@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option(
+    "--db",
+    "db",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SQLite database (default: the project's, .clientflow/clientflow.db).",
+)
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Output format.")
 def export(project: Path, db: Path | None, fmt: str) -> None:
-    """Print the database in the data-file format."""
-    from ..api import Engine
+    """Print every record of the database in the data-file format (deleted records are absent).
 
-    engine = Engine.open(project, db=db)
+    The output can be loaded again with `clientflow init --data FILE`.
+    """
+    engine = open_engine(project, db=db)
     try:
         data = engine.export()
     finally:

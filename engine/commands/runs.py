@@ -25,9 +25,12 @@ from .common import (
     project_option,
     subject_option,
 )
+from .interactive import Stopped, confirm, walk_screens
+
+NEEDS_YES = {"step": "commit", "field": "--yes"}
 
 
-@command()
+@command(short_help="Which flows an actor is offered on a subject, and why not.")
 @project_option
 @data_options
 @actor_option
@@ -35,16 +38,22 @@ from .common import (
 @format_option("text", "json")
 @now_option
 def available(project: Path, data: Path | None, db: Path | None, actor: str, subject: str, fmt: str, now: datetime | None) -> None:
-    """Every flow of the project, offered or not, with the failed rules' messages."""
+    """Every flow of the project, offered or not, with each failed rule's message.
+
+    JSON: {"actor", "subject", "flows": [{"flow", "title", "available", "reasons": [{"rule", "message"}]}]}.
+    """
     engine = open_engine(project, data, db, now)
-    result = engine.available(actor, subject)
+    try:
+        result = engine.available(actor, subject)
+    finally:
+        engine.close()
     if fmt == "json":
         emit_json(result.to_json())
     else:
         click.echo(render.availability(result))
 
 
-@command()
+@command(short_help="Dry-run a flow: its screens, changes, emails and banner.")
 @click.argument("flow")
 @project_option
 @data_options
@@ -53,27 +62,41 @@ def available(project: Path, data: Path | None, db: Path | None, actor: str, sub
 @answer_options
 @format_option("text", "json")
 @now_option
-@click.option("--no-input", is_flag=True, help="Never prompt, even on a terminal.")
+@click.option("--no-input", is_flag=True, help="Never prompt, even on a terminal: missing answers end with exit code 5.")
 def simulate(
     flow: str, project: Path, data: Path | None, db: Path | None, actor: str, subject: str,
     answer: tuple[str, ...], answers_file: Path | None, fmt: str, now: datetime | None, no_input: bool,
 ) -> None:  # fmt: skip
     """Dry-run FLOW: every screen, then what would change, who gets which email, and the banner.
 
-    Nothing is written and no email is sent.
+    Nothing is written and no email is sent. When answers are missing and
+    stdin is a terminal, the screens are walked and asked one by one
+    (numbered choices, yes/no, typed confirmation); otherwise the plan stops
+    at the first screen that needs an answer (exit code 5).
+
+    With --format json, prints the plan: {"flow", "status", "dry_run", "screens",
+    "blocked_by", "errors", "needs", "changes", "emails", "banners", "reversible", "audit", ...}.
     """
     engine = open_engine(project, data, db, now)
-    answers = parse_answers(answer, answers_file)
-    interactive = fmt == "text" and not no_input and is_terminal()
-    if interactive:
-        plan = _interactive(engine, flow, actor, subject, answers, apply=False)
-    else:
+    try:
+        answers = parse_answers(answer, answers_file)
         plan = engine.simulate(flow, actor, subject, answers)
-    _show(engine, plan, fmt)
+        if plan.status == "needs_input" and fmt == "text" and not no_input and is_terminal():
+            try:
+                plan = walk_screens(engine, flow, actor, subject, answers)
+            except Stopped:
+                click.echo("\nStopped before the last screen; nothing would change.", err=True)
+                raise click.exceptions.Exit(5) from None
+            click.echo("")
+            click.echo(render.plan(plan, sender=_sender(engine), screens=False))
+        else:
+            _show(engine, plan, fmt)
+    finally:
+        engine.close()
     raise click.exceptions.Exit(plan.exit_code)
 
 
-@command("run")
+@command("run", short_help="Apply a flow for real: records change, emails go out.")
 @click.argument("flow")
 @project_option
 @data_options
@@ -83,7 +106,7 @@ def simulate(
 @format_option("text", "json")
 @now_option
 @outbox_option
-@click.option("--yes", is_flag=True, help="Commit without asking.")
+@click.option("--yes", is_flag=True, help="Commit without asking (required when stdin is not a terminal).")
 def run(
     flow: str, project: Path, data: Path | None, db: Path | None, actor: str, subject: str,
     answer: tuple[str, ...], answers_file: Path | None, fmt: str, now: datetime | None, outbox: Path | None, yes: bool,
@@ -91,39 +114,84 @@ def run(
     """Apply FLOW for real: records change and emails go to the notifiers.
 
     On a terminal, missing answers are asked screen by screen and the plan is
-    shown before anything is committed. Without a terminal, --yes is required.
+    shown and confirmed before anything is committed. Without a terminal,
+    --yes is required: without it nothing is applied and the exit code is 5.
+    Emails go to the configured notifiers (by default .eml files in
+    .clientflow/outbox/ under the project); --outbox DIR writes them to DIR.
     """
     engine = open_engine(project, data, db, now, outbox)
-    answers = parse_answers(answer, answers_file)
-    terminal = is_terminal() and fmt == "text"
-    preview = _interactive(engine, flow, actor, subject, answers, apply=True) if terminal and not yes else engine.simulate(flow, actor, subject, answers)
-    if preview.status != "completed":
-        _show(engine, preview, fmt)
-        raise click.exceptions.Exit(preview.exit_code)
-    if not yes:
-        if not terminal:
-            message = "nothing applied: this would commit real changes; pass --yes to apply without a terminal"
-            if fmt == "json":
-                emit_json({**preview.to_json(), "status": "needs_input", "needs": [{"step": "confirm", "field": "--yes"}], "message": message})
-            else:
-                click.echo(message, err=True)
-            raise click.exceptions.Exit(5)
-        click.echo(render.plan(preview, sender=str(engine.project.product.get("sender", ""))))
-        if not click.confirm("\nApply these changes for real?", default=False):
-            click.echo("Nothing applied.")
-            raise click.exceptions.Exit(0)
-    plan = engine.apply(flow, actor, subject, preview.audit.get("answers", answers))
-    if fmt == "json":
-        emit_json(plan.to_json())
-    else:
-        click.echo(render.plan(plan, sender=str(engine.project.product.get("sender", ""))) if yes else _applied(plan))
-        if plan.status == "completed":
-            _delivery_note(engine, plan)
+    try:
+        plan = _run(engine, flow, actor, subject, parse_answers(answer, answers_file), fmt, yes)
+    finally:
+        engine.close()
     raise click.exceptions.Exit(plan.exit_code)
 
 
+def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, Any], fmt: str, yes: bool) -> Plan:
+    if not yes:
+        ask = fmt == "text" and is_terminal()
+        preview = engine.simulate(flow, actor, subject, answers)
+        walked = ask and preview.status == "needs_input"
+        if walked:
+            try:
+                preview = walk_screens(engine, flow, actor, subject, answers)
+            except Stopped:
+                click.echo("\nStopped before the last screen; nothing applied.", err=True)
+                raise click.exceptions.Exit(5) from None
+        if preview.status == "cancelled":
+            click.echo("Cancelled; nothing applied.")
+            return preview
+        if preview.status != "completed":
+            _show(engine, preview, fmt)
+            return preview
+        if not ask:
+            return _refuse(engine, preview, fmt)
+        click.echo("")
+        click.echo(render.plan(preview, sender=_sender(engine), screens=not walked))
+        try:
+            agreed = confirm("\nApply these changes for real?")
+        except Stopped:
+            agreed = False
+        if not agreed:
+            click.echo("Nothing applied.")
+            return _cancelled(preview)
+        answers = preview.audit.get("answers", answers)
+    plan = engine.apply(flow, actor, subject, answers)
+    assert plan is not None  # without `once`, apply always runs
+    if fmt == "json":
+        emit_json(plan.to_json())
+    elif yes or plan.status != "completed":
+        click.echo(render.plan(plan, sender=_sender(engine)))
+    else:
+        click.echo(_applied(plan))
+    if fmt == "text" and plan.status == "completed":
+        _delivery_note(engine, plan)
+    return plan
+
+
+def _refuse(engine: Any, preview: Plan, fmt: str) -> Plan:
+    """No terminal to ask and no --yes: apply nothing and say why (exit code 5)."""
+    click.echo("nothing applied: this would commit real changes and stdin is not a terminal to ask; pass --yes to apply", err=True)
+    preview.status, preview.needs = "needs_input", [dict(NEEDS_YES)]
+    preview.changes, preview.emails, preview.banners = [], [], []
+    if fmt == "json":
+        emit_json(preview.to_json())
+    return preview
+
+
+def _cancelled(plan: Plan) -> Plan:
+    plan.status = "cancelled"
+    return plan
+
+
+def _sender(engine: Any) -> str:
+    return str(engine.project.product.get("sender", ""))
+
+
 def _applied(plan: Plan) -> str:
-    return click.style(f"Applied {plan.flow}: {len(plan.changes)} change(s), {len(plan.emails)} email(s).", fg="green", bold=True)
+    lines = [click.style(f"Applied {plan.flow}: {len(plan.changes)} change(s), {len(plan.emails)} email(s).", fg="green", bold=True)]
+    lines.extend(f"Banner: {banner}" for banner in plan.banners)
+    return "\n".join(lines)
 
 
 def _delivery_note(engine: Any, plan: Plan) -> None:
@@ -140,57 +208,4 @@ def _show(engine: Any, plan: Plan, fmt: str) -> None:
     if fmt == "json":
         emit_json(plan.to_json())
     else:
-        click.echo(render.plan(plan, sender=str(engine.project.product.get("sender", ""))))
-
-
-def _interactive(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, Any], *, apply: bool) -> Plan:
-    """Walk the screens at the terminal, asking for what each one needs."""
-    answers = dict(answers)
-    asked: set[str] = set(answers)
-    passed = 0  # screens the user has already gone through
-    while True:
-        plan = engine.simulate(flow, actor, subject, answers)
-        if plan.status == "blocked":
-            return plan
-        if plan.status == "invalid":
-            for error in plan.errors:
-                click.echo(click.style(f"  ✗ {error['message']}", fg="red"))
-                asked.discard(error["field"])
-                answers.pop(error["field"], None)
-            passed = min(passed, max(len(plan.screens) - 1, 0))
-        changed = False
-        for index in range(passed, len(plan.screens)):
-            screen = plan.screens[index]
-            click.echo(render.screen(screen, index + 1, answers=answers))
-            pending = [f for f in screen.fields if f["name"] not in asked]
-            if not pending and not click.confirm(f"  {screen.buttons.get('next', 'Continue')}?", default=True):
-                return _cancelled(plan)
-            for field in pending:
-                answers[field["name"]] = _ask(field)
-                asked.add(field["name"])
-            passed = index + 1
-            if pending:
-                changed = True
-                break
-        if not changed and plan.status != "invalid":
-            return plan
-
-
-def _cancelled(plan: Plan) -> Plan:
-    plan.status = "cancelled"
-    plan.changes, plan.emails, plan.banners = [], [], []
-    return plan
-
-
-def _ask(field: dict[str, Any]) -> Any:
-    label = f"  {field['label']}"
-    if field["type"] == "boolean":
-        return click.confirm(label, default=bool(field.get("default")))
-    if field.get("options"):
-        options = field["options"]
-        choice = click.prompt(f"{label} (1-{len(options)})", type=click.IntRange(1, len(options)), default=None if field["required"] else 0, show_default=False) if field["required"] else click.prompt(f"{label} (1-{len(options)}, Enter to skip)", default="", show_default=False)
-        if choice in ("", 0, None):
-            return None
-        return options[int(choice) - 1]["value"]
-    value = click.prompt(label + ("" if field["required"] else " (Enter to skip)"), default="" if not field["required"] else None, show_default=False)
-    return value if value != "" else None
+        click.echo(render.plan(plan, sender=_sender(engine)))

@@ -1,0 +1,64 @@
+"""The availability answer for the shipped flows, written by hand: the floor to compare with.
+
+It gives exactly the answer `clientflow available` gives (same flows, rules, messages),
+reading the same in-memory indexes, with no engine at all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ADMIN_ONLY = "Only an administrator of the practice can do this, and your access level is {role}. Ask an administrator of your practice to do it for you, or to give you administrator access."
+
+
+def index(data: dict[str, Any]) -> dict[str, Any]:
+    """Users by id and email (with the record holding them), clients and partners by id and name."""
+    users: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {}
+    for kind, collection in (("partner", "partners"), ("client", "clients")):
+        for record in data[collection]:
+            for user in record["users"]:
+                users.setdefault(user["id"], (user, kind, record))
+                users.setdefault(user["email"], (user, kind, record))
+    partners = {p["id"]: p for p in data["partners"]}
+    clients = {c["id"]: c for c in data["clients"]}
+    for c in data["clients"]:
+        clients.setdefault(c["name"], c)
+    return {"users": users, "partners": partners, "clients": clients}
+
+
+def available(ix: dict[str, Any], actor_id: str, client_id: str) -> list[dict[str, Any]]:
+    user, kind, holder = ix["users"][actor_id]
+    client = ix["clients"][client_id]
+    partner = ix["partners"].get(client["partner"]) if client["partner"] is not None else None
+    practice = holder if kind == "partner" else None
+    business = holder if kind == "client" else None
+    name = client["name"]
+    reach = []
+    if not (practice is None or client["partner"] == practice["id"]):
+        reach.append({"rule": "own-practice-clients", "message": f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself."})
+    if not (business is None or business["id"] == client["id"]):
+        reach.append({"rule": "own-business", "message": "You can only act on the business you belong to."})
+    admin = practice is not None and user["role"] == "administrator"
+    admin_r = [] if admin else [{"rule": "practice-administrator", "message": ADMIN_ONLY.format(role=user["role"])}]
+    paid = client["billing"] == "partner"
+    paid_r = [] if paid else [{"rule": "paid-by-practice", "message": f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".'}]
+    users = len(client["users"])
+    has_users = [] if users > 0 else [{"rule": "has-users", "message": f"{name} has no users, active or invited, so nobody could take over its data after the disconnection. Invite a user to the client first, or delete it."}]
+    no_users = [] if users == 0 else [{"rule": "no-users", "message": f"{name} has {users} user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."}]
+    active = [] if client["subscription"] == "active" else [{"rule": "active-subscription", "message": f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription."}]
+    deactivated = [] if client["subscription"] == "deactivated" else [{"rule": "deactivated-subscription", "message": f"{name}'s subscription is active, so there is nothing to reactivate."}]
+    self_paying = [] if client["billing"] == "self_paying" else [{"rule": "self-paying", "message": f'Your practice pays for {name}\'s subscription; use "Disconnect client" or "Deactivate client" instead.'}]
+    business_admin = [] if (business is not None and user["role"] == "administrator") else [{"rule": "business-administrator", "message": f"Only an administrator of {name} can invite a practice. Ask one of the business's administrators to send the invitation."}]
+    not_connected = [] if client["partner"] is None else [{"rule": "not-connected", "message": f"{name} is already connected to {partner['name'] if partner else 'a practice'}. That practice has to disconnect it before you can invite another one."}]
+
+    def entry(flow: str, title: str, reasons: list[dict[str, str]]) -> dict[str, Any]:
+        return {"flow": flow, "title": title, "available": not reasons, "reasons": reasons}
+
+    return [
+        entry("deactivate-client", "Deactivate client", reach + admin_r + paid_r + active),
+        entry("delete-client", "Delete client", reach + admin_r + paid_r + no_users),
+        entry("disconnect-client", "Disconnect client", reach + admin_r + paid_r + has_users),
+        entry("disconnect-self-paying-client", "Disconnect self-paying client", reach + admin_r + self_paying + has_users),
+        entry("invite-accountant", "Invite an accountant or bookkeeper", reach + business_admin + not_connected),
+        entry("reactivate-client", "Reactivate client", reach + admin_r + paid_r + deactivated),
+    ]

@@ -1,0 +1,149 @@
+"""outbox, worker: looking at the outbox, retrying what failed, delivering in the background."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .common import F, command, emit_json, format_option, now_option, outbox_option, project_option
+
+STATUS_ORDER = ("pending", "sending", "failed", "sent")
+
+
+def db_option(fn: F) -> F:
+    return click.option(
+        "--db",
+        "db",
+        metavar="PATH|URL",
+        help="The database: a SQLite file or a postgresql:// URL (default: the project's configured storage).",
+    )(fn)
+
+
+def _open(project: Path, db: str | None, outbox: Path | None, now: datetime | None = None) -> Any:
+    from ..outbox import Outbox
+
+    return Outbox.open(project, db=db, outbox=outbox, now=now)
+
+
+def _emit(report: Any) -> None:
+    from ..plugins import emit
+
+    if report.sent:
+        emit({"type": "delivered", "sent": report.sent})
+    if report.failed:
+        emit({"type": "failed", "failed": report.failed, "errors": report.errors})
+
+
+def _table(messages: list[dict[str, Any]]) -> None:
+    if not messages:
+        click.echo("The outbox is empty.")
+        return
+    counts = {status: sum(1 for m in messages if m["status"] == status) for status in STATUS_ORDER}
+    click.echo(", ".join(f"{n} {status}" for status, n in counts.items() if n))
+    for status in STATUS_ORDER:
+        for m in (m for m in messages if m["status"] == status):
+            line = f"{m['status']:<8} {m['id']}  to {', '.join(m['to'])}  {m['subject']!r}  attempts {m['attempts']}"
+            if m["status"] in ("pending", "sending") and m["next_attempt"]:
+                line += f"  next {m['next_attempt']}"
+            if m["status"] == "sent" and m["sent_at"]:
+                line += f"  sent {m['sent_at']}"
+            click.echo(line)
+            if m["error"] and m["status"] != "sent":
+                click.echo(f"         error: {m['error']}")
+
+
+@command()
+@project_option
+@db_option
+@outbox_option
+@now_option
+@click.option("--status", "status", type=click.Choice(STATUS_ORDER), help="Only messages with this status.")
+@click.option("--retry", is_flag=True, help="Queue every failed message again and deliver what is due.")
+@format_option("text", "json")
+def outbox(project: Path, db: str | None, outbox: Path | None, now: datetime | None, status: str | None, retry: bool, fmt: str) -> None:
+    """List the outbox's pending, sent and failed messages; with --retry, send the failed ones again."""
+    box = _open(project, db, outbox, now)
+    try:
+        document: dict[str, Any] = {}
+        if retry:
+            document["requeued"] = box.retry_failed()
+            report = box.deliver()
+            _emit(report)
+            document["delivery"] = report.to_json()
+        messages = box.messages(status)
+    finally:
+        box.close()
+    if fmt == "json":
+        emit_json({**document, "messages": messages})
+        return
+    if retry:
+        d = document["delivery"]
+        click.echo(f"Queued {document['requeued']} failed message(s) again; sent {d['sent']}, to retry {d['retried']}, failed {d['failed']}.")
+        for error in d["errors"]:
+            click.echo(f"  failed: {error}", err=True)
+    _table(messages)
+
+
+@command()
+@project_option
+@db_option
+@outbox_option
+@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@click.option(
+    "--poll",
+    "poll",
+    type=click.FloatRange(min=0.01),
+    help="Seconds between looks at the outbox when it is empty (default: delivery.poll_seconds, or 5).",
+)
+@format_option("text", "json")
+def worker(project: Path, db: str | None, outbox: Path | None, once: bool, poll: float | None, fmt: str) -> None:
+    """Deliver pending emails until stopped (SIGTERM or Ctrl-C finish the message in hand, then exit 0).
+
+    Run as many workers as you like against one database: each message is
+    claimed by one of them (FOR UPDATE SKIP LOCKED on PostgreSQL; on SQLite
+    the claims take turns).
+    """
+    box = _open(project, db, outbox)
+    interval = poll if poll is not None else float(box.config.delivery.get("poll_seconds", 5))
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    from ..outbox import Delivery
+
+    total = Delivery()
+    click.echo(f"worker: ready; {box.storage.name} storage, notifiers {', '.join(box.notifiers) or '(none)'}, every {interval:g}s", err=True)
+    try:
+        while not stop.is_set():
+            try:
+                report = box.deliver(stop=stop.is_set)
+            except Exception as exc:  # noqa: BLE001 - a worker outlives a database restart
+                if once:
+                    raise
+                # The database went away for a moment: say so, wait, try again.
+                click.echo(f"worker: delivery failed ({type(exc).__name__}: {exc}); trying again in {interval:g}s", err=True)
+                stop.wait(interval)
+                continue
+            total.add(report)
+            _emit(report)
+            if report.sent or report.retried or report.failed:
+                click.echo(f"worker: sent {report.sent}, to retry {report.retried}, failed {report.failed}", err=True)
+            if once:
+                break
+            if not (report.sent or report.retried or report.failed):
+                stop.wait(interval)
+    finally:
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
+        box.close()
+    if fmt == "json":
+        emit_json({**total.to_json(), "stopped": stop.is_set()})
+    else:
+        click.echo(f"worker: {'stopped' if stop.is_set() else 'done'}; sent {total.sent}, to retry {total.retried}, failed {total.failed}")

@@ -1,0 +1,216 @@
+"""graph: a flow as a diagram (Mermaid for Markdown viewers, DOT for Graphviz).
+
+The flow becomes a small graph first (`diagram`): its rules as decisions, each
+step (behind a decision when it has a `when`), the outcome and the ends. The
+two writers only spell that graph in their syntax.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from ..model import Field, Outcome, Project, Step
+from .common import command, project_option
+
+WIDTH = 44  # characters per label line
+
+
+@dataclass
+class Node:
+    id: str
+    shape: str  # start | decision | step | outcome | end | stop
+    lines: list[str]
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    label: str = ""
+    dotted: bool = False
+
+
+@dataclass
+class Diagram:
+    title: str
+    nodes: list[Node] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+
+    def node(self, id: str, shape: str, *lines: str) -> str:
+        self.nodes.append(Node(id, shape, [part for line in lines for part in _wrap(line)]))
+        return id
+
+    def edge(self, source: str, target: str, label: str = "", *, dotted: bool = False) -> None:
+        self.edges.append(Edge(source, target, label, dotted))
+
+
+def _wrap(text: str) -> list[str]:
+    text = " ".join(text.split())
+    return textwrap.wrap(text, WIDTH, break_on_hyphens=False) or [""]
+
+
+def diagram(project: Project, flow_id: str) -> Diagram:
+    """The graph of one flow: rules, steps and their `when`, the outcome, the ends."""
+    flow = project.flow(flow_id)
+    reach = project.reach
+    graph = Diagram(flow.id)
+    entry = " › ".join([*flow.entry, *([flow.button] if flow.button else [])])
+    graph.node("start", "start", f"{flow.id}: {flow.title}", *([entry] if entry else []))
+    blocked = "blocked"
+    previous, label = "start", ""
+    rules = [("reach", r) for r in reach] + [("who may start", r) for r in flow.started_by] + [("precondition", r) for r in flow.preconditions]
+    for number, (kind, rule) in enumerate(rules, 1):
+        node = graph.node(f"rule{number}", "decision", f"{kind}: {rule.name}", rule.condition.source)
+        graph.edge(previous, node, label)
+        previous, label = node, "yes"
+    entries: list[str] = []
+    for number, step in enumerate(flow.steps, 1):
+        box = graph.node(f"step{number}", "step", f"{step.id} ({step.kind})", step.title.source, *(_field(f) for f in step.fields))
+        entries.append(graph.node(f"when{number}", "decision", f"when {step.when.source}") if step.when is not None else box)
+        if step.when is not None:
+            graph.edge(entries[-1], box, "yes")
+    result = graph.node("result", "outcome", "outcome", *_outcome(flow.outcome))
+    cancels: list[Edge] = []
+    for number, step in enumerate(flow.steps):
+        graph.edge(previous, entries[number], label)
+        if step.when is not None:
+            graph.edge(entries[number], entries[number + 1] if number + 1 < len(entries) else result, "no")
+        previous, label = f"step{number + 1}", _button(step, "next", "Continue")
+        cancels.append(Edge(previous, "cancelled", _button(step, "cancel", "Cancel"), dotted=True))
+    graph.edge(previous, result, label)
+    undo = "can be undone" if flow.outcome.reversible else "cannot be undone"
+    banner = flow.outcome.banner.source if flow.outcome.banner else ""
+    graph.node("done", "end", f"done: {undo}", *([f"banner: {banner}"] if banner else []))
+    graph.edge(result, "done")
+    if rules:
+        graph.node(blocked, "stop", "not offered: each failed rule's message is shown")
+        graph.edges.extend(Edge(f"rule{number}", blocked, "no") for number in range(1, len(rules) + 1))
+    if cancels:
+        graph.node("cancelled", "stop", "cancelled: nothing changes")
+        graph.edges.extend(cancels)
+    return graph
+
+
+def _field(item: Field) -> str:
+    need = "required" if item.required else "optional"
+    confirm = ", typed confirmation" if item.confirm is not None else ""
+    return f"{item.name}: {item.type}, {need}{confirm}"
+
+
+def _button(step: Step, name: str, default: str) -> str:
+    template = step.buttons.get(name)
+    return template.source if template is not None else default
+
+
+def _outcome(outcome: Outcome) -> list[str]:
+    lines = []
+    for effect in outcome.effects:
+        when = f" if {effect.when.source}" if effect.when is not None else ""
+        if effect.op == "set":
+            lines.append(f"set {effect.entity}.{effect.field} = {effect.to.source if effect.to else 'none'}{when}")
+        elif effect.op in ("delete", "create"):
+            lines.append(f"{effect.op} {effect.entity}{when}")
+        else:
+            lines.append(f"{effect.op} ({effect.entity}){when}")
+    for email in outcome.emails:
+        when = f" if {email.when.source}" if email.when is not None else ""
+        lines.append(f"email {email.template} to {email.to.source}{when}")
+    return lines
+
+
+# Mermaid ------------------------------------------------------------------
+MERMAID_SHAPES = {
+    "start": ('(["', '"])'),
+    "decision": ('{"', '"}'),
+    "step": ('["', '"]'),
+    "outcome": ('[["', '"]]'),
+    "end": ('(["', '"])'),
+    "stop": ('(["', '"])'),
+}
+MERMAID_CLASSES = {"end": "finish fill:#e3f4e1,stroke:#2e7d32", "stop": "refusal fill:#fbe4e2,stroke:#c62828"}
+
+
+def _mermaid_text(text: str) -> str:
+    # Mermaid reads #NNN; as a character code: escape what would end or mark up a label
+    for char in '#&"<>`|':
+        text = text.replace(char, f"#{ord(char)};")
+    return text
+
+
+def mermaid(graph: Diagram) -> str:
+    """The diagram as a Mermaid flowchart (renders in GitHub and most Markdown viewers)."""
+    out = ["flowchart TD"]
+    for node in graph.nodes:
+        opening, closing = MERMAID_SHAPES[node.shape]
+        out.append(f"    {node.id}{opening}{'<br/>'.join(_mermaid_text(line) for line in node.lines)}{closing}")
+    for edge in graph.edges:
+        arrow = "-.->" if edge.dotted else "-->"
+        label = f'|"{_mermaid_text(edge.label)}"|' if edge.label else ""
+        out.append(f"    {edge.source} {arrow}{label} {edge.target}")
+    for shape, definition in MERMAID_CLASSES.items():
+        members = [n.id for n in graph.nodes if n.shape == shape]
+        if members:
+            name = definition.split()[0]
+            out.append(f"    classDef {definition}")
+            out.append(f"    class {','.join(members)} {name}")
+    return "\n".join(out)
+
+
+# DOT ----------------------------------------------------------------------
+DOT_SHAPES = {
+    "start": 'shape=box, style="rounded,bold"',
+    "decision": "shape=diamond",
+    "step": "shape=box",
+    "outcome": "shape=box, peripheries=2",
+    "end": 'shape=box, style="rounded,filled", fillcolor="#e3f4e1"',
+    "stop": 'shape=box, style="rounded,filled", fillcolor="#fbe4e2"',
+}
+
+
+def _dot_text(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def dot(graph: Diagram) -> str:
+    """The diagram in Graphviz's DOT language (`dot -Tsvg`)."""
+    out = [
+        f"digraph {_dot_text(graph.title)} {{",
+        "    rankdir=TB;",
+        '    node [fontname="Helvetica", fontsize=10];',
+        '    edge [fontname="Helvetica", fontsize=9];',
+    ]
+    for node in graph.nodes:
+        label = _dot_text("\n".join(node.lines)).replace("\n", "\\n")
+        out.append(f"    {node.id} [{DOT_SHAPES[node.shape]}, label={label}];")
+    for edge in graph.edges:
+        attributes = [f"label={_dot_text(edge.label)}"] if edge.label else []
+        if edge.dotted:
+            attributes.append("style=dashed")
+        out.append(f"    {edge.source} -> {edge.target}" + (f" [{', '.join(attributes)}]" if attributes else "") + ";")
+    out.append("}")
+    return "\n".join(out)
+
+
+@command(short_help="A flow as a diagram: Mermaid or Graphviz DOT.")
+@click.argument("flow")
+@project_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True, help="mermaid (for Markdown) or dot (for Graphviz)."
+)
+def graph(flow: str, project: Path, fmt: str) -> None:
+    """Draw FLOW: its rules as decisions, its steps and `when` conditions, its outcome.
+
+    Mermaid output goes in a Markdown file inside a ```mermaid block; DOT
+    output renders with Graphviz, e.g. `clientflow graph FLOW --format dot | dot -Tsvg > flow.svg`.
+    """
+    from ..plugins import Registry
+    from ..project import Extensions, load_project
+
+    registry = Registry.collect()
+    loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))
+    drawn = diagram(loaded, flow)
+    click.echo(mermaid(drawn) if fmt == "mermaid" else dot(drawn))

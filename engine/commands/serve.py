@@ -1,0 +1,83 @@
+"""serve: the HTTP JSON API (and with --preview, the flow preview page) on uvicorn."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from .common import command, data_options, now_option, open_engine, project_option
+
+if TYPE_CHECKING:
+    from ..api import Engine
+
+DEMO_TTL = 12 * 3600
+
+
+def _first_actor(engine: Engine) -> str | None:
+    from ..web.preview import records
+
+    found = records(engine, engine.project.actor_entity, limit=1)
+    return found[0]["id"] if found else None
+
+
+def _duration(seconds: int) -> str:
+    return f"{seconds // 3600} h" if seconds >= 3600 else f"{seconds} s"
+
+
+@command()
+@project_option
+@data_options
+@now_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="The port to listen on.")
+@click.option("--preview", is_flag=True, help="Serve the preview page at /preview too (dry-run only; needs --data).")
+@click.option("--token-for", "token_for", metavar="ACTOR", help="Print a bearer token for ACTOR (id or another key) and exit.")
+@click.option("--actor", "demo_actor", metavar="ACTOR", help="Whom the demo token printed at start names (default: the first actor in the data).")
+@click.option("--token-ttl", "ttl", default=DEMO_TTL, show_default=True, type=click.IntRange(1, 366 * 24 * 3600), help="Seconds a printed token stays valid.")
+def serve(
+    project: Path, data: Path | None, db: Path | None, now: datetime | None, host: str, port: int,
+    preview: bool, token_for: str | None, demo_actor: str | None, ttl: int,
+) -> None:  # fmt: skip
+    """Serve the JSON API (OpenAPI at /openapi.json, docs at /docs) and, with --preview, the preview page.
+
+    Requests authenticate with `Authorization: Bearer TOKEN`; tokens are signed
+    with api.secret (CLIENTFLOW_API_SECRET), which every API process serving the
+    same storage must share. Without a secret, a random one is made for this
+    process and the demo token printed works only until it stops. A preview
+    signs with a key of its own, so its tokens never open a real server.
+    """
+    try:
+        import uvicorn
+
+        from ..web import WebSettings, create_app
+        from ..web.auth import find_actor
+    except ImportError as exc:
+        raise click.UsageError(f"serve needs the web extra: pip install 'clientflow[web]' ({exc.name} is missing)") from exc
+    from plugins.tokens import mint
+
+    if preview and data is None:
+        raise click.UsageError("--preview dry-runs a data file: give --data FILE")
+    engine = open_engine(project, data, db, now)
+    configured = str(engine.config.api.get("secret") or "")
+    if token_for is not None:
+        if not configured:
+            raise click.UsageError("no API secret is configured, so no server would accept a token: set CLIENTFLOW_API_SECRET or [tool.clientflow.api] secret")
+        click.echo(mint(configured, find_actor(engine, token_for), ttl=ttl))
+        return
+    actor = find_actor(engine, demo_actor) if demo_actor else _first_actor(engine)
+    engine.close()
+    app = create_app(WebSettings(project=project, data=data, db=db, preview=preview, secret=configured or secrets.token_urlsafe(32), now=now))
+    base = f"http://{host}:{port}"
+    click.echo(f"clientflow API on {base}  (OpenAPI: {base}/openapi.json, docs: {base}/docs)")
+    if preview:
+        click.echo(f"Preview: {base}/preview  (dry-run only, commits refused; reloads when a flow, template or the data file changes)")
+    elif not configured:
+        click.echo("No API secret is configured: tokens are signed with a key of this process only.")
+    if actor is not None:
+        token = mint(app.state.source.secret(), actor, ttl=ttl)
+        click.echo(f"Demo token for {actor}, valid {_duration(ttl)}:\n  Authorization: Bearer {token}")
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,245 @@
+"""What a scenario expects of a plan, and every way the plan differs from it.
+
+`read` turns a scenario's validated `expect` mapping into an `Expect`, checking each
+name it mentions (steps, rules, fields, templates, flows) against the project.
+`compare` matches a plan against it and returns `Mismatch`es: expected and actual
+side by side, and for a change or an email, field by field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import did_you_mean
+from .model import Project
+from .plan import Plan
+
+CHANGE_KEYS = ("op", "entity", "id", "field", "before", "after")
+EMAIL_KEYS = ("template", "to", "subject", "text")
+FLOW_KEYS = ("status", "blocked_by", "screens", "changes", "emails", "banner", "reversible", "errors", "needs")  # need a flow
+EXPECT_KEYS = (*FLOW_KEYS, "offered")
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The expectations of one scenario; None means "not checked"."""
+
+    status: str | None = None
+    blocked_by: tuple[tuple[str, str | None], ...] | None = None
+    offered: tuple[str, ...] | None = None
+    screens: tuple[str, ...] | None = None
+    changes: tuple[dict[str, Any], ...] | None = None
+    emails: tuple[dict[str, Any], ...] | None = None
+    banner: str | None = None
+    no_banner: bool = False
+    reversible: bool | None = None
+    errors: tuple[tuple[str, str | None], ...] | None = None
+    needs: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One way the plan differs from the scenario.
+
+    `expected` or `actual` is None for a missing or an unexpected item; `fields`
+    lists (key, expected, actual) for each key of an item that differs.
+    """
+
+    what: str
+    expected: Any
+    actual: Any
+    fields: tuple[tuple[str, Any, Any], ...] = ()
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "what": self.what,
+            "expected": self.expected,
+            "actual": self.actual,
+            "fields": [{"key": k, "expected": e, "actual": a} for k, e, a in self.fields],
+            "note": self.note,
+        }
+
+
+# reading ----------------------------------------------------------------
+def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: Callable[[tuple[Hashable, ...], str], None]) -> Expect:
+    """An `Expect` from a schema-valid mapping; `error(keys, message)` reports names that do not exist."""
+    if flow_id is None:
+        for key in doc:
+            if key in FLOW_KEYS:
+                error((), f"expect.{key} needs a flow; without one a scenario checks only which flows are offered (expect.offered)")
+        _names(doc.get("offered", []), project.flows, "flow", ("offered",), error)
+        return Expect(offered=tuple(doc["offered"]) if "offered" in doc else None)
+    flow = project.flow(flow_id)
+    if "offered" in doc:
+        error(("offered",), "expect.offered lists the flows offered and needs no flow; move it to a scenario without one")
+    rules = [r.name for r in (*project.reach, *flow.rules)]
+    fields = flow.fields()
+    blocked = _pairs(doc.get("blocked_by"), "rule")
+    errors = _pairs(doc.get("errors"), "field")
+    _names([r for r, _ in blocked or ()], rules, f"rule of {flow_id}", ("blocked_by",), error)
+    _names([f for f, _ in errors or ()], fields, f"field of {flow_id}", ("errors",), error)
+    _names(doc.get("needs", []), fields, f"field of {flow_id}", ("needs",), error)
+    _names(doc.get("screens", []), [s.id for s in flow.steps], f"step of {flow_id}", ("screens",), error)
+    templates = [e.template for e in flow.outcome.emails]
+    for index, email in enumerate(doc.get("emails", [])):
+        if "template" in email and email["template"] not in templates:
+            error(("emails", index, "template"), f"{flow_id} sends no email {email['template']!r}{did_you_mean(email['template'], templates)}")
+    for index, change in enumerate(doc.get("changes", [])):
+        if "entity" in change and change["entity"] not in project.entities:
+            error(("changes", index, "entity"), f"unknown entity {change['entity']!r}{did_you_mean(change['entity'], project.entities)}")
+    return Expect(
+        status=doc.get("status"),
+        blocked_by=blocked,
+        screens=tuple(doc["screens"]) if "screens" in doc else None,
+        changes=tuple(doc["changes"]) if "changes" in doc else None,
+        emails=tuple(doc["emails"]) if "emails" in doc else None,
+        banner=doc.get("banner"),
+        no_banner="banner" in doc and doc["banner"] is None,
+        reversible=doc.get("reversible"),
+        errors=errors,
+        needs=tuple(doc["needs"]) if "needs" in doc else None,
+    )
+
+
+def _pairs(items: Sequence[Any] | None, key: str) -> tuple[tuple[str, str | None], ...] | None:
+    if items is None:
+        return None
+    return tuple((item, None) if isinstance(item, str) else (item[key], item.get("message")) for item in items)
+
+
+def _names(given: Sequence[str], known: Any, what: str, at: tuple[Hashable, ...], error: Callable[[tuple[Hashable, ...], str], None]) -> None:
+    for index, name in enumerate(given):
+        if name not in known:
+            error((*at, index), f"no {what} is named {name!r}{did_you_mean(name, known)}")
+
+
+# comparing --------------------------------------------------------------
+def compare_offered(expect: Expect, offered: Sequence[str]) -> list[Mismatch]:
+    """Mismatches between the flows expected to be offered and those offered."""
+    if expect.offered is None or set(expect.offered) == set(offered):
+        return []
+    missing = sorted(set(expect.offered) - set(offered))
+    extra = sorted(set(offered) - set(expect.offered))
+    note = "; ".join(part for part in (f"not offered: {', '.join(missing)}" if missing else "", f"also offered: {', '.join(extra)}" if extra else "") if part)
+    return [Mismatch("offered", sorted(expect.offered), sorted(offered), note=note)]
+
+
+def compare(expect: Expect, plan: Plan) -> list[Mismatch]:
+    """Every difference between a plan and what the scenario expects of it."""
+    out: list[Mismatch] = []
+    if expect.status is not None and expect.status != plan.status:
+        why = "; ".join(f"{b['rule']}: {b['message']}" for b in plan.blocked_by) or "; ".join(f"{e['field']}: {e['message']}" for e in plan.errors)
+        out.append(Mismatch("status", expect.status, plan.status, note=why))
+    if expect.blocked_by is not None:
+        out += _named("blocked_by", expect.blocked_by, {b["rule"]: b["message"] for b in plan.blocked_by})
+    if expect.errors is not None:
+        out += _named("errors", expect.errors, {e["field"]: e["message"] for e in plan.errors})
+    if expect.needs is not None and sorted(expect.needs) != sorted(n["field"] for n in plan.needs):
+        out.append(Mismatch("needs", sorted(expect.needs), sorted(n["field"] for n in plan.needs)))
+    shown = [s.step for s in plan.screens]
+    if expect.screens is not None and list(expect.screens) != shown:
+        out.append(Mismatch("screens", list(expect.screens), shown))
+    if expect.changes is not None:
+        out += _items("changes", expect.changes, [c.to_json() for c in plan.changes], CHANGE_KEYS, _change_fits)
+    if expect.emails is not None:
+        out += _items("emails", expect.emails, [e.to_json() for e in plan.emails], EMAIL_KEYS, _email_fits)
+    if expect.no_banner and plan.banners:
+        out.append(Mismatch("banner", None, plan.banners, note="no banner was expected"))
+    if expect.banner is not None and not any(expect.banner in b for b in plan.banners):
+        out.append(Mismatch("banner", expect.banner, plan.banners, note="no banner contains the expected text"))
+    if expect.reversible is not None and expect.reversible != plan.reversible:
+        out.append(Mismatch("reversible", expect.reversible, plan.reversible))
+    return out
+
+
+def _named(what: str, expected: Sequence[tuple[str, str | None]], actual: Mapping[str, str]) -> list[Mismatch]:
+    names = sorted(name for name, _ in expected)
+    out = []
+    if names != sorted(actual):
+        missing = [n for n in names if n not in actual]
+        extra = [n for n in sorted(actual) if n not in names]
+        note = "; ".join(p for p in (f"missing: {', '.join(missing)}" if missing else "", f"unexpected: {', '.join(extra)}" if extra else "") if p)
+        out.append(Mismatch(what, names, sorted(actual), note=note))
+    for name, text in expected:
+        if text is not None and name in actual and text not in actual[name]:
+            out.append(Mismatch(f"{what} {name}", text, actual[name], note="the message does not contain the expected text"))
+    return out
+
+
+def _same(expected: Any, actual: Any) -> bool:
+    """Equal as data: yes/no is never a number, and an id written as a number matches its text."""
+    if isinstance(expected, bool) or isinstance(actual, bool):
+        return expected is actual
+    if isinstance(expected, (int, float)) and isinstance(actual, str):
+        return str(expected) == actual
+    return bool(expected == actual)
+
+
+def _change_fits(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
+    """The keys of an expected change that the actual change does not match."""
+    return [k for k in CHANGE_KEYS if k in expected and not _same(expected[k], actual.get(k))]
+
+
+def _email_fits(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
+    """The keys of an expected email that the actual email does not match."""
+    wrong = []
+    if "template" in expected and expected["template"] != actual["template"]:
+        wrong.append("template")
+    if "to" in expected:
+        to = expected["to"]
+        if (to not in actual["to"]) if isinstance(to, str) else (sorted(to) != sorted(actual["to"])):
+            wrong.append("to")
+    for key in ("subject", "text"):
+        if key in expected and expected[key] not in (actual[key] or ""):
+            wrong.append(key)
+    return wrong
+
+
+def _items(
+    what: str,
+    expected: Sequence[Mapping[str, Any]],
+    actual: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    fits: Callable[[Mapping[str, Any], Mapping[str, Any]], list[str]],
+) -> list[Mismatch]:
+    """Match expected items to actual ones one to one; report the rest field by field."""
+    taken_by: dict[int, int] = {}  # actual index -> expected index
+
+    def place(i: int, tried: set[int]) -> bool:
+        for j in range(len(actual)):
+            if j in tried or fits(expected[i], actual[j]):
+                continue
+            tried.add(j)
+            if j not in taken_by or place(taken_by[j], tried):
+                taken_by[j] = i
+                return True
+        return False
+
+    for i in range(len(expected)):
+        place(i, set())
+    placed = set(taken_by.values())
+    free = [j for j in range(len(actual)) if j not in taken_by]
+    out = []
+    for i, item in enumerate(expected):
+        if i in placed:
+            continue
+        closest = min(free, key=lambda j: (len(fits(item, actual[j])), j), default=None)
+        if closest is None:
+            out.append(Mismatch(f"{what}[{i + 1}]", dict(item), None, note=f"no such {what[:-1]}"))
+            continue
+        free.remove(closest)
+        wrong = fits(item, actual[closest])
+        shown = {k: actual[closest].get(k) for k in keys}
+        out.append(Mismatch(f"{what}[{i + 1}]", dict(item), shown, tuple((k, item[k], shown[k]) for k in wrong), note="closest"))
+    for j in free:
+        out.append(Mismatch(what, None, {k: actual[j].get(k) for k in keys}, note=f"unexpected {what[:-1]}"))
+    return out
+
+
+def show(value: Any) -> str:
+    """A value as a scenario file would write it."""
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -1,0 +1,443 @@
+"""Scenario files: what a flow must do, given data, an actor, a subject and answers.
+
+`load_suite` reads scenario files (YAML with positions) -> the scenario schema, with
+the project's own word for its subject added as a key -> `Scenario`s whose data is a
+patched, validated copy of a data file. `run_suite` dry-runs each one on its own
+in-memory storage (`Engine.simulate`, or `Engine.available` when no flow is named) and
+compares the plan with what the scenario expects (`expectations.py`). Nothing is
+ever written to a database and no email is sent.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import expectations, paths, schemas
+from .api import Engine
+from .context import Clock, base_scope, flow_scope, resolve
+from .data import Records, check_data, import_data
+from .errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
+from .expectations import Expect, Mismatch
+from .model import Entity, Project
+from .plan import Plan, Verdict
+from .plugins import Registry
+from .yamlfile import Positions, load_data_text, load_yaml, read_text
+
+SCHEMA = "scenario.schema.json"
+GENERIC_SUBJECT = "subject"
+DEFAULT_NOW = "2025-01-01T09:00:00+00:00"  # scenarios are deterministic: a fixed clock unless `now` says otherwise
+FILE_KEYS = ("defaults", "scenarios")
+DEFAULT_KEYS = ("given", "actor", GENERIC_SUBJECT, "flow", "now")  # what every scenario of a file may inherit
+SCENARIO_KEYS = ("name", "description", *DEFAULT_KEYS, "answers", "expect")
+
+KeyPath = tuple[Hashable, ...]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario, ready to run: its data patched and checked, its expectations typed."""
+
+    name: str
+    location: Location
+    data_file: str
+    data: dict[str, Any] = field(repr=False)
+    actor: str
+    subject: str
+    flow: str | None
+    answers: dict[str, Any]
+    now: datetime
+    expect: Expect
+
+
+@dataclass
+class Observed:
+    """What one scenario saw of one flow, for coverage."""
+
+    rules_passed: set[str] = field(default_factory=set)
+    rules_failed: set[str] = field(default_factory=set)
+    steps: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    paths: set[str] = field(default_factory=set)
+
+
+@dataclass
+class ScenarioResult:
+    """A scenario's verdict: the mismatches (none when it passed) and what it saw."""
+
+    scenario: Scenario
+    mismatches: list[Mismatch]
+    plan: Plan | None = None
+    offered: list[str] | None = None
+    observed: dict[str, Observed] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return not self.mismatches
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.scenario.name,
+            "location": str(self.scenario.location),
+            "flow": self.scenario.flow,
+            "passed": self.passed,
+            "mismatches": [m.to_json() for m in self.mismatches],
+        }
+
+
+# loading ----------------------------------------------------------------
+def scenario_files(targets: Iterable[Path]) -> list[Path]:
+    """The YAML files named, and those under the folders named, in a stable order."""
+    found: list[Path] = []
+    for target in targets:
+        if target.is_dir():
+            found.extend(sorted(p for p in target.rglob("*.y*ml") if p.suffix in (".yaml", ".yml")))
+        else:
+            found.append(target)
+    return list(dict.fromkeys(found))
+
+
+def load_suite(project: Project, files: Sequence[Path]) -> list[Scenario]:
+    """Every scenario of `files`, or one DefinitionError with every located problem."""
+    problems: list[Problem] = []
+    loader = _Loader(project, problems)
+    scenarios: list[Scenario] = []
+    for path in files:
+        scenarios.extend(loader.file(path))
+    seen: dict[str, Location] = {}
+    for scenario in scenarios:
+        if scenario.name in seen:
+            first = seen[scenario.name]
+            problems.append(Problem(scenario.location, f"another scenario is named {scenario.name!r} ({first}); give each scenario its own name"))
+        seen.setdefault(scenario.name, scenario.location)
+    if problems:
+        raise DefinitionError(problems)
+    return scenarios
+
+
+def checker(project: Project) -> Any:
+    """The scenario schema's validator with the project's word for its subject added as a key."""
+    from jsonschema import Draft202012Validator
+
+    document = copy.deepcopy(schemas.schema(SCHEMA))
+    word = project.subject_entity
+    if word != GENERIC_SUBJECT:
+        document["$id"] = f"{document['$id']}#{word}"
+        for holder in ("scenario", "defaults"):
+            properties = document["$defs"][holder]["properties"]
+            properties[word] = {**properties[GENERIC_SUBJECT], "description": f"The {word} the flow acts on (the same as subject)."}
+    return Draft202012Validator(document)
+
+
+class _Loader:
+    """Reads scenario files for one project, keeping every problem it finds."""
+
+    def __init__(self, project: Project, problems: list[Problem]) -> None:
+        self.project = project
+        self.problems = problems
+        self.checker = checker(project)
+        self.data_files: dict[Path, tuple[dict[str, Any], str] | None] = {}
+
+    def file(self, path: Path) -> list[Scenario]:
+        display = str(path)
+        try:
+            doc, positions = load_yaml(read_text(path, display), display)
+        except DefinitionError as exc:
+            self.problems.extend(exc.problems)
+            return []
+        found = schemas.validate({} if doc is None else doc, SCHEMA, positions, checker=self.checker)
+        if found:
+            self.problems.extend(found)
+            return []
+        defaults = doc.get("defaults", {})
+        out = []
+        for index, item in enumerate(doc["scenarios"]):
+            scenario = _ScenarioReader(self, path, positions, defaults, item, ("scenarios", index)).read()
+            if scenario is not None:
+                out.append(scenario)
+        return out
+
+    def data(self, path: Path, location: Location) -> tuple[dict[str, Any], str] | None:
+        """A data file, read and checked once per suite."""
+        key = path.resolve()
+        if key not in self.data_files:
+            self.data_files[key] = None
+            display = str(path)
+            try:
+                doc, positions = load_data_text(read_text(path, display, DataError), display)
+                check_data(self.project, doc, positions, display)
+                self.data_files[key] = (doc, display)
+            except DefinitionError as exc:
+                if not path.exists():
+                    self.problems.append(Problem(location, f"there is no data file {display}; the path is relative to the scenario file"))
+                else:
+                    self.problems.extend(exc.problems)
+        return self.data_files[key]
+
+
+class _ScenarioReader:
+    """Builds one scenario from its own keys and its file's defaults."""
+
+    def __init__(self, loader: _Loader, path: Path, positions: Positions, defaults: Mapping[str, Any], item: Mapping[str, Any], at: KeyPath) -> None:
+        self.loader, self.project, self.path, self.positions = loader, loader.project, path, positions
+        self.defaults, self.item, self.at = defaults, item, at
+        self.problems: list[Problem] = []
+
+    def where(self, *keys: Hashable, key: bool = False) -> Location:
+        return self.positions.at((*self.at, *keys), key=key)
+
+    def error(self, location: Location, message: str) -> None:
+        self.problems.append(Problem(location, message))
+
+    def value(self, name: str) -> tuple[Any, KeyPath] | None:
+        """The scenario's own value for `name`, else its file's default, with where it was written."""
+        word = self.project.subject_entity
+        names = (GENERIC_SUBJECT, word) if name == GENERIC_SUBJECT and word != GENERIC_SUBJECT else (name,)
+        for source, base in ((self.item, self.at), (self.defaults, ("defaults",))):
+            given = [n for n in names if n in source]
+            if len(given) > 1:
+                self.error(self.positions.at((*base, given[1]), key=True), f"give either {word!r} or {GENERIC_SUBJECT!r}, not both")
+            if given:
+                return source[given[0]], (*base, given[0])
+        return None
+
+    def required(self, name: str) -> tuple[Any, KeyPath] | None:
+        found = self.value(name)
+        if found is None:
+            shown = self.project.subject_entity if name == GENERIC_SUBJECT else name
+            self.error(self.where(), f"scenario {self.item['name']!r}: missing key {shown!r}; give it here or under defaults")
+        return found
+
+    def read(self) -> Scenario | None:
+        name = self.item["name"]
+        actor, subject, given = self.required("actor"), self.required(GENERIC_SUBJECT), self.required("given")
+        flow_id, flow_known = self._flow()
+        answers = dict(self.item.get("answers", {}))
+        if answers and flow_id is None:
+            self.error(self.where("answers", key=True), "answers need a flow; name the flow the answers are for")
+        if flow_id is not None:
+            fields = self.project.flows[flow_id].fields()
+            for answer in answers:
+                if answer not in fields:
+                    self.error(self.where("answers", answer, key=True), f"{flow_id} has no field {answer!r}{did_you_mean(str(answer), fields)}")
+        now = self._now()
+        expect = Expect()
+        if flow_known:
+            expect = expectations.read(self.item["expect"], self.project, flow_id, lambda keys, message: self.error(self.where("expect", *keys), message))
+        data = self._data(given) if given is not None else None
+        if data is not None and actor is not None and subject is not None:
+            self._exists(data[0], self.project.actor_entity, str(actor[0]), self.project.actor_match, actor[1])
+            self._exists(data[0], self.project.subject_entity, str(subject[0]), self.project.subject_match, subject[1])
+        self.loader.problems.extend(self.problems)
+        if self.problems or actor is None or subject is None or data is None or now is None:
+            return None
+        return Scenario(name, self.where(), data[1], data[0], str(actor[0]), str(subject[0]), flow_id, answers, now, expect)
+
+    def _flow(self) -> tuple[str | None, bool]:
+        """The flow named (None for none) and whether it exists."""
+        found = self.value("flow")
+        if found is None or found[0] is None:
+            return None, True
+        flow_id, at = found
+        if flow_id not in self.project.flows:
+            self.error(self.positions.at(at), f"unknown flow {flow_id!r}{did_you_mean(flow_id, self.project.flows)}")
+            return None, False
+        return str(flow_id), True
+
+    def _now(self) -> datetime | None:
+        found = self.value("now")
+        text, at = found if found is not None else (DEFAULT_NOW, self.at)
+        try:
+            moment = datetime.fromisoformat(str(text))
+        except ValueError:
+            self.error(self.positions.at(at), f"{text!r} is not a date and time; write it as ISO 8601, e.g. 2025-03-01T09:00:00Z")
+            return None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    def _data(self, given: tuple[Any, KeyPath]) -> tuple[dict[str, Any], str] | None:
+        """The data file named by the scenario (or its defaults), with every patch applied in order."""
+        own = self.item.get("given")
+        default = self.defaults.get("given")
+        patches: list[tuple[Mapping[str, Any], KeyPath]] = []
+        file: tuple[str, KeyPath] | None = None
+        for source, base in ((default, ("defaults", "given")), (own, (*self.at, "given"))):
+            if isinstance(source, str):
+                file, patches = (source, base), []
+            elif isinstance(source, Mapping):
+                if "data" in source:
+                    file, patches = (source["data"], (*base, "data")), []
+                patches += [(p, (*base, "patch", i)) for i, p in enumerate(source.get("patch", []))]
+        if file is None:
+            self.error(self.positions.at(given[1]), "given needs a data file: given: {data: FILE, patch: [...]}")
+            return None
+        location = self.positions.at(file[1])
+        loaded = self.loader.data((self.path.parent / file[0]), location)
+        if own is not None:
+            location = self.where("given")  # the scenario's own patches are what a data problem comes from
+        if loaded is None:
+            return None
+        data = copy.deepcopy(loaded[0])
+        before = len(self.problems)
+        for patch, at in patches:
+            _Patcher(self.project, data, lambda keys, message, at=at: self.error(self.positions.at((*at, *keys), key=True), message)).apply(patch)
+        if len(self.problems) != before:
+            return None
+        try:
+            check_data(self.project, data, Positions(loaded[1]), loaded[1])
+        except DataError as exc:
+            for problem in exc.problems:
+                self.error(location, f"after the patches, the data does not fit: {problem.message}")
+            return None
+        return data, loaded[1]
+
+    def _exists(self, data: dict[str, Any], entity_name: str, given: str, keys: Sequence[str], at: KeyPath) -> None:
+        entity = self.project.entities[entity_name]
+        candidates: list[str] = []
+        for _, record in records(self.project, data, entity):
+            if any(str(record.get(k)) == given for k in keys if record.get(k) is not None):
+                return
+            candidates.extend(str(record[k]) for k in keys if record.get(k) is not None)
+        self.error(self.positions.at(at), f"unknown {entity_name} {given!r} in the data{did_you_mean(given, candidates)}")
+
+
+# patches ----------------------------------------------------------------
+def records(project: Project, data: Mapping[str, Any], entity: Entity) -> Iterator[tuple[list[Any], dict[str, Any]]]:
+    """Each record of `entity` in a data file, with the list that holds it."""
+    if entity.collection:
+        items = data.get(entity.collection) or []
+        yield from ((items, item) for item in items if isinstance(item, dict))
+        return
+    for holder in entity.nested_in:
+        for _, outer in records(project, data, project.entities[holder]):
+            inner = outer.get(entity.nested_key or "") or []
+            yield from ((inner, item) for item in inner if isinstance(item, dict))
+
+
+class _Patcher:
+    """Applies one patch (set, add or remove) to a data file's values."""
+
+    def __init__(self, project: Project, data: dict[str, Any], error: Any) -> None:
+        self.project, self.data, self.error = project, data, error
+
+    def apply(self, patch: Mapping[str, Any]) -> None:
+        if "set" in patch:
+            for name, values in patch["set"].items():
+                found = self.find(name, ("set", name))
+                if found is not None:
+                    found[1].update(copy.deepcopy(values))
+        elif "remove" in patch:
+            names = patch["remove"] if isinstance(patch["remove"], list) else [patch["remove"]]
+            for index, name in enumerate(names):
+                found = self.find(name, ("remove", index) if isinstance(patch["remove"], list) else ("remove",))
+                if found is not None:
+                    found[0].remove(found[1])
+        else:
+            self.add(patch)
+
+    def entity(self, word: str, at: KeyPath) -> Entity | None:
+        if word not in self.project.entities:
+            self.error(at, f"unknown entity {word!r}{did_you_mean(word, self.project.entities)}")
+            return None
+        return self.project.entities[word]
+
+    def find(self, name: str, at: KeyPath) -> tuple[list[Any], dict[str, Any]] | None:
+        word, _, id_ = name.partition(" ")
+        entity = self.entity(word, at)
+        if entity is None:
+            return None
+        id_ = id_.strip()
+        ids = []
+        for holder, record in records(self.project, self.data, entity):
+            if str(record.get("id")) == id_:
+                return holder, record
+            ids.append(str(record.get("id")))
+        self.error(at, f"there is no {word} {id_!r} in the data{did_you_mean(id_, ids)}")
+        return None
+
+    def add(self, patch: Mapping[str, Any]) -> None:
+        word, record = next(iter(patch["add"].items()))
+        entity = self.entity(word, ("add",))
+        if entity is None:
+            return
+        if entity.collection:
+            if "to" in patch:
+                self.error(("to",), f"a {word} is not held by another record; remove 'to'")
+                return
+            self.data.setdefault(entity.collection, []).append(copy.deepcopy(record))
+            return
+        if "to" not in patch:
+            self.error(("add",), f"a {word} lives inside a {' or '.join(entity.nested_in)}; say which with to: 'ENTITY ID'")
+            return
+        holder = self.find(patch["to"], ("to",))
+        if holder is None:
+            return
+        if patch["to"].partition(" ")[0] not in entity.nested_in:
+            self.error(("to",), f"a {word} can only be added to a {' or '.join(entity.nested_in)}")
+            return
+        holder[1].setdefault(entity.nested_key or "", []).append(copy.deepcopy(record))
+
+
+# running ----------------------------------------------------------------
+def run_suite(project: Project, scenarios: Iterable[Scenario], registry: Registry | None = None) -> list[ScenarioResult]:
+    """Run every scenario, each on its own in-memory copy of its data."""
+    registry = registry or Registry.collect()
+    return [run_scenario(project, registry, scenario) for scenario in scenarios]
+
+
+def run_scenario(project: Project, registry: Registry, scenario: Scenario) -> ScenarioResult:
+    """Dry-run one scenario and compare what happened with what it expects."""
+    storage = registry.storage("memory")
+    with storage.transaction(write=True) as tx:
+        import_data(project, tx, scenario.data)
+    engine = Engine(project, storage, clock=Clock(scenario.now), registry=registry)
+    try:
+        if scenario.flow is None:
+            availability = engine.available(scenario.actor, scenario.subject)
+            offered = availability.offered()
+            result = ScenarioResult(scenario, expectations.compare_offered(scenario.expect, offered), offered=offered)
+            for item in availability.flows:
+                result.observed[item.flow] = _rules_observed(item.rules)
+            return result
+        plan = engine.simulate(scenario.flow, scenario.actor, scenario.subject, scenario.answers)
+        result = ScenarioResult(scenario, expectations.compare(scenario.expect, plan), plan=plan)
+        result.observed[plan.flow] = _plan_observed(project, engine, scenario, plan)
+    except ClientflowError as exc:
+        return ScenarioResult(scenario, [Mismatch("error", None, str(exc), note="the dry-run failed")])
+    finally:
+        engine.close()
+    return result
+
+
+def _rules_observed(verdicts: Sequence[Verdict]) -> Observed:
+    seen = Observed()
+    for verdict in verdicts:
+        (seen.rules_passed if verdict.passed else seen.rules_failed).add(verdict.rule)
+    first = next((v for v in verdicts if not v.passed), None)
+    if first is not None:
+        seen.paths.add(paths.blocked_key(first.rule))
+    return seen
+
+
+def _plan_observed(project: Project, engine: Engine, scenario: Scenario, plan: Plan) -> Observed:
+    seen = _rules_observed(plan.rules)
+    flow = project.flow(plan.flow)
+    seen.steps = {s.step for s in plan.screens}
+    refused = {e["field"] for e in plan.errors}
+    fields = flow.fields()
+    for name, value in scenario.answers.items():
+        if value not in (None, "") and name not in refused and name in fields and fields[name][0].id in seen.steps:
+            seen.fields.add(name)
+    seen.emails = {e.template for e in plan.emails}
+    seen.paths.update(paths.rejected_key(name) for name in refused)
+    if plan.status == "completed":
+        with engine.storage.transaction() as tx:
+            records_ = Records(project, tx)
+            parties = resolve(project, records_, scenario.actor, scenario.subject)
+            scope = flow_scope(base_scope(project, records_, parties, engine.clock.now(), engine.registry.functions), flow, plan.audit.get("answers", {}))
+            seen.paths.add(paths.completed_key(flow, paths.taken(flow, scope)))
+    return seen

@@ -1,0 +1,119 @@
+"""The web app: the JSON API, and in preview mode the preview page, on one FastAPI instance.
+
+`create_app(settings)` opens the engine (or, in preview, watches the project
+and reopens it), installs the error handlers that give every failure the API's
+JSON shape, and documents the API at /openapi.json.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pluggy
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from ..commands.common import subject_names
+from ..errors import ClientflowError
+from ..plugins import plugin_manager
+from ..storage import ConflictError
+from .errors import ApiError, from_engine
+from .routes import api_router
+from .source import EngineSource, WebSettings
+
+RESERVED = {"flow", "run", "answers", "ahead", "subject"}
+
+
+def create_app(settings: WebSettings, *, plugins: pluggy.PluginManager | None = None) -> FastAPI:
+    """The ASGI app serving `settings.project`; `plugins` replaces the process's plugin manager."""
+    source = EngineSource(settings)
+    pm = plugins or plugin_manager()
+    word, _ = subject_names(settings.project)
+    if word in RESERVED:
+        word = "subject"
+    app = FastAPI(
+        title="clientflow",
+        version="1",
+        summary="Drive the project's flows one screen per request: availability, runs, plans and commits.",
+        description='Authenticate with `Authorization: Bearer <token>`. Errors answer `{"error": {"code", "message"}}` with a stable code.',
+    )
+    app.state.source = source
+    app.include_router(api_router(source, pm, word))
+    if settings.preview:
+        from .preview import preview_router
+
+        app.include_router(preview_router(source, word))
+    install_errors(app, source)
+    document_errors(app)
+    return app
+
+
+def install_errors(app: FastAPI, source: EngineSource) -> None:
+    """Every failure answers the error shape; nothing a caller sends yields a 500."""
+
+    def entities() -> tuple[str, str]:
+        try:
+            project = source.engine().project
+        except ClientflowError:
+            return "subject", "actor"
+        return project.subject_entity, project.actor_entity
+
+    def answer(error: ApiError, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
+
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return answer(exc)
+
+    async def engine_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ClientflowError)
+        subject, actor = entities()
+        return answer(from_engine(exc, subject_entity=subject, actor_entity=actor))
+
+    async def conflict(request: Request, exc: Exception) -> JSONResponse:
+        return answer(ApiError("conflict", f"{exc}; nothing was applied. Start again to see what is true now"))
+
+    async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        parts = []
+        for item in exc.errors()[:5]:
+            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "request"
+            parts.append(f"{where}: {item.get('msg', 'invalid')}")
+        return answer(ApiError("bad_request", "; ".join(parts) or "the request is not valid"))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "bad_request")
+        message = {404: f"no such endpoint: {request.url.path}; see /openapi.json", 405: f"{request.method} is not allowed on {request.url.path}"}
+        return answer(ApiError(code, message.get(exc.status_code, str(exc.detail))), headers=dict(exc.headers or {}))
+
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        return answer(ApiError("internal", f"the server failed: {type(exc).__name__}; the log has the details"))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(ClientflowError, engine_error)
+    app.add_exception_handler(ConflictError, conflict)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, internal)
+
+
+def document_errors(app: FastAPI) -> None:
+    """Drop FastAPI's default 422 validation responses: bad requests answer 400 with the error shape."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            for path in schema.get("paths", {}).values():
+                for operation in path.values():
+                    for status, response in list(operation.get("responses", {}).items()):
+                        if "HTTPValidationError" in str(response):
+                            del operation["responses"][status]
+            for name in ("HTTPValidationError", "ValidationError"):
+                schema.get("components", {}).get("schemas", {}).pop(name, None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,194 @@
+"""The shapes the API documents in /openapi.json: the engine's to_json() documents, as models.
+
+Routes answer with the engine's own `to_json()`; these models only describe it
+(schemathesis checks that every answer matches them). Where the engine may add
+keys later, a model allows them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+Open = ConfigDict(extra="allow")
+
+
+class RuleMessage(BaseModel):
+    rule: str
+    message: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Need(BaseModel):
+    step: str
+    field: str
+
+
+class Option(BaseModel):
+    value: Any
+    label: str
+
+
+class ScreenField(BaseModel):
+    model_config = Open
+    name: str
+    type: Literal["text", "boolean", "number", "choice"]
+    label: str
+    required: bool
+    default: Any = None
+    help: str | None = None
+    options: list[Option] | None = None
+    confirm: bool | None = Field(None, description="True when the answer must be typed exactly (a typed confirmation).")
+    value: Any = Field(None, description="The answer given so far, when there is one.")
+
+
+class Screen(BaseModel):
+    step: str
+    kind: Literal["info", "survey", "choice", "form", "confirm"]
+    title: str
+    body: str | None
+    fields: list[ScreenField]
+    buttons: dict[str, str]
+
+
+class RunView(BaseModel):
+    """A run as a front end shows it: its status and the screen it waits on."""
+
+    run: str
+    flow: str
+    status: Literal["open", "ready", "completed", "cancelled", "blocked", "invalid", "needs_input"]
+    screen: Screen | None
+    errors: list[FieldError]
+    needs: list[Need]
+    blocked_by: list[RuleMessage]
+    answers: dict[str, Any]
+    version: str
+
+
+class FlowSummary(BaseModel):
+    flow: str
+    title: str
+    summary: str
+
+
+class FlowList(BaseModel):
+    flows: list[FlowSummary]
+
+
+class FlowAvailability(BaseModel):
+    flow: str
+    title: str
+    available: bool
+    reasons: list[RuleMessage]
+
+
+class Availability(BaseModel):
+    actor: str
+    subject: str
+    flows: list[FlowAvailability]
+
+
+class Change(BaseModel):
+    model_config = Open
+    op: Literal["update", "delete", "create"]
+    entity: str
+    id: str
+    field: str | None
+    before: Any
+    after: Any
+    predicted: bool | None = None
+
+
+class Email(BaseModel):
+    template: str
+    to: list[str]
+    subject: str
+    text: str
+    html: str | None
+
+
+class Verdict(BaseModel):
+    rule: str
+    passed: bool
+    message: str | None
+
+
+class Plan(BaseModel):
+    """What a run showed and what it would do (or did): the plan contract."""
+
+    model_config = Open
+    flow: str
+    status: Literal["completed", "blocked", "needs_input", "invalid", "cancelled"]
+    dry_run: bool
+    screens: list[Screen]
+    blocked_by: list[RuleMessage]
+    errors: list[FieldError]
+    needs: list[Need]
+    changes: list[Change]
+    emails: list[Email]
+    banners: list[str]
+    reversible: bool
+    undo: str | None
+    audit: dict[str, Any]
+    rules: list[Verdict]
+    run: str | None
+
+
+class Problem(BaseModel):
+    path: str
+    line: int
+    col: int
+    message: str
+
+
+class ErrorDetail(BaseModel):
+    model_config = Open
+    code: str = Field(description="A stable code: unknown_flow, unauthenticated, blocked, invalid_answers, ...")
+    message: str
+    blocked_by: list[RuleMessage] | None = None
+    errors: list[FieldError] | None = None
+    needs: list[Need] | None = None
+    problems: list[Problem] | None = None
+    run: RunView | None = None
+    plan: Plan | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Answers(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answers: dict[str, Any] = Field(default_factory=dict, description="Field name -> answer, for the current screen (or several, with `ahead`).")
+    ahead: bool = Field(False, description="Go as far as the answers allow instead of one screen.")
+
+
+def start_model(word: str) -> type[BaseModel]:
+    """The body that starts a run; the subject is named by the project's own word or by `subject`."""
+    described = f"The {word}'s id or another key it may be named by."
+    fields: dict[str, Any] = {
+        "generic": (str, Field(None, alias="subject", min_length=1, description=described if word == "subject" else f"Alias of `{word}`."))
+    }
+    either: list[Any] = [{"required": ["subject"]}]
+    if word != "subject":
+        fields["named"] = (str, Field(None, alias=word, min_length=1, description=described))
+        either.insert(0, {"required": [word]})
+    fields["answers"] = (
+        dict[str, Any],
+        Field(
+            None,
+            description="Answers given ahead: the run goes as far as they allow (even `{}` passes screens that need none). Without it, the run waits on its first screen.",
+        ),
+    )
+    config = ConfigDict(extra="forbid", json_schema_extra={"anyOf": either})
+    return create_model("StartRun", __config__=config, **fields)
+
+
+def start_subject(body: Any) -> str:
+    """The subject a StartRun body names (the project's word first)."""
+    return str(getattr(body, "named", None) or body.generic or "")

@@ -1,0 +1,191 @@
+"""The JSON API: flows, availability, and a run driven one request per screen.
+
+Each route authenticates the caller, checks that a run is the caller's own and
+still open where that matters, calls one `Engine` method and answers with its
+`to_json()`. Runs live in the engine's storage, so any process serves any run.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the annotations of the
+# routes below at run time, and they name types built inside `api_router`.
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import pluggy
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ..api import CHANGED_RULE, Engine, RunView
+from ..plan import Plan
+from . import models
+from .auth import actor_id, authenticate
+from .errors import CODES, ApiError
+from .source import EngineSource
+
+FINISHED = ("completed", "cancelled", "blocked")
+bearer_scheme = HTTPBearer(auto_error=False, description="A token signed with the API secret (`clientflow serve --token-for ACTOR`).")
+
+
+@dataclass
+class Caller:
+    """The engine serving this request and the id of the actor it is authenticated as."""
+
+    engine: Engine
+    actor: str
+
+
+@dataclass
+class RunRecord:
+    """The stored state of a run, as far as the API checks it before the engine acts."""
+
+    id: str
+    flow: str
+    status: str
+
+
+def responses(*codes: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses for error codes, grouped by their HTTP status."""
+    by_status: dict[int, list[str]] = {}
+    for code in ("bad_request", "unauthenticated", "unknown_actor", "project_invalid", *codes):
+        by_status.setdefault(CODES[code], []).append(code)
+    return {status: {"model": models.ErrorBody, "description": "Error codes: " + ", ".join(sorted(set(names)))} for status, names in by_status.items()}
+
+
+def reply(document: dict[str, Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(document, status_code=status)
+
+
+def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> APIRouter:
+    """The API's routes; `word` is the project's name for its subject (e.g. the query parameter)."""
+    router = APIRouter()
+
+    def caller(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]) -> Caller:
+        engine = source.engine()
+        name = authenticate(request, pm, {**engine.config.api, "secret": source.secret()})
+        return Caller(engine, actor_id(engine, name))
+
+    Who = Annotated[Caller, Depends(caller)]  # noqa: N806 - a type alias, named like one
+    RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run's id, as starting it answered.")]  # noqa: N806
+
+    def own_run(who: Caller, run: str, *, open_only: bool = False) -> RunRecord:
+        with who.engine.storage.transaction() as tx:
+            data = tx.load_run(run)
+        if data is None:
+            raise ApiError("run_not_found", f"there is no run {run!r}; start the flow again")
+        if str(data.get("actor")) != who.actor:
+            raise ApiError("forbidden", f"run {run!r} was started by another actor; only the actor who started a run may see or drive it")
+        record = RunRecord(run, str(data.get("flow")), str(data.get("status")))
+        if open_only and record.status in FINISHED:
+            raise ApiError("run_finished", f"run {run!r} is {record.status} and cannot change any more; start the flow again")
+        flow = who.engine.project.flows.get(record.flow)
+        if flow is None or (flow.version != data.get("version") and record.status not in FINISHED):
+            now = "no longer exists" if flow is None else f"changed since run {run!r} started"
+            raise ApiError("flow_changed", f"the flow {record.flow} {now}; start it again to see the current screens")
+        return record
+
+    def view_reply(view: RunView, *, ahead: bool, status: int = 200) -> JSONResponse:
+        document = view.to_json()
+        if view.status == "blocked":
+            raise ApiError(
+                "blocked", "the rules do not allow this: " + " ".join(b["message"] for b in view.blocked_by), blocked_by=view.blocked_by, run=document
+            )
+        if view.status == "invalid":
+            raise ApiError("invalid_answers", "; ".join(e["message"] for e in view.errors) or "invalid answers", errors=view.errors, run=document)
+        if view.status == "needs_input" and not ahead:
+            fields = ", ".join(n["field"] for n in view.needs)
+            raise ApiError("needs_input", f"this screen needs an answer for {fields}", needs=view.needs, run=document)
+        return reply(document, status)
+
+    @router.get("/flows", response_model=models.FlowList, responses=responses(), tags=["flows"], summary="List the project's flows")
+    def list_flows(who: Who) -> JSONResponse:
+        flows = [{"flow": f.id, "title": f.title, "summary": f.summary} for f in who.engine.project.flows.values()]
+        return reply({"flows": flows})
+
+    @router.get(
+        "/availability", response_model=models.Availability, responses=responses("unknown_subject"), tags=["flows"],
+        summary=f"Which flows are offered on a {word}, and why not",
+    )  # fmt: skip
+    def availability(
+        who: Who,
+        named: Annotated[str | None, Query(alias=word, min_length=1, description=f"The {word}'s id or another key it may be named by.")] = None,
+        generic: Annotated[str | None, Query(alias="subject", min_length=1, description=f"Alias of `{word}`.")] = None,
+    ) -> JSONResponse:
+        subject = named or generic
+        if not subject:
+            raise ApiError("bad_request", f"name the {word}: ?{word}=ID")
+        return reply(who.engine.available(who.actor, subject).to_json())
+
+    start_body = models.start_model(word)
+
+    @router.post(
+        "/flows/{flow}/runs", status_code=201, response_model=models.RunView, tags=["runs"], summary="Start a run",
+        responses=responses("unknown_flow", "unknown_subject", "blocked", "invalid_answers"),
+    )  # fmt: skip
+    def start(who: Who, flow: Annotated[str, Path(min_length=1, max_length=200)], body: start_body) -> JSONResponse:  # type: ignore[valid-type]
+        if not models.start_subject(body):
+            raise ApiError("bad_request", f'name the {word}: {{"{word}": ID}}')
+        view = who.engine.start(flow, who.actor, models.start_subject(body), body.answers)  # type: ignore[attr-defined]
+        return view_reply(view, ahead=True, status=201)
+
+    run_errors = ("run_not_found", "forbidden", "flow_changed")
+
+    @router.get("/runs/{run}", response_model=models.RunView, responses=responses(*run_errors), tags=["runs"], summary="The run's current screen")
+    def view(who: Who, run: RunId) -> JSONResponse:
+        own_run(who, run)
+        return reply(who.engine.view(run).to_json())
+
+    @router.post(
+        "/runs/{run}/answers", response_model=models.RunView, tags=["runs"], summary="Answer the current screen (or several, with ahead)",
+        responses=responses(*run_errors, "run_finished", "run_ready", "invalid_answers", "needs_input"),
+    )  # fmt: skip
+    def submit(who: Who, run: RunId, body: models.Answers) -> JSONResponse:
+        if own_run(who, run, open_only=True).status == "ready":
+            raise ApiError("run_ready", f"run {run!r} has answered every screen; commit it, go back, or cancel it")
+        return view_reply(who.engine.submit(run, body.answers, ahead=body.ahead), ahead=body.ahead)
+
+    @router.post(
+        "/runs/{run}/back", response_model=models.RunView, tags=["runs"], summary="Go back one screen",
+        responses=responses(*run_errors, "run_finished"),
+    )  # fmt: skip
+    def back(who: Who, run: RunId) -> JSONResponse:
+        own_run(who, run, open_only=True)
+        return reply(who.engine.back(run).to_json())
+
+    @router.post(
+        "/runs/{run}/cancel", response_model=models.RunView, tags=["runs"], summary="Cancel the run",
+        responses=responses(*run_errors, "run_finished"),
+    )  # fmt: skip
+    def cancel(who: Who, run: RunId) -> JSONResponse:
+        own_run(who, run, open_only=True)
+        return reply(who.engine.cancel(run).to_json())
+
+    @router.get("/runs/{run}/plan", response_model=models.Plan, responses=responses(*run_errors, "unknown_subject"), tags=["runs"], summary="Dry-run the run")
+    def plan(who: Who, run: RunId) -> JSONResponse:
+        own_run(who, run)
+        return reply(who.engine.plan(run).to_json())
+
+    @router.post(
+        "/runs/{run}/commit", response_model=models.Plan, tags=["runs"], summary="Commit the run: rules re-checked, changes applied, emails queued",
+        responses=responses(*run_errors, "run_finished", "needs_input", "blocked", "conflict", "invalid_answers", "dry_run_only"),
+    )  # fmt: skip
+    def commit(who: Who, run: RunId) -> JSONResponse:
+        if source.settings.preview:
+            raise ApiError("dry_run_only", "this server is a preview: it only dry-runs; see the plan at GET /runs/{run}/plan")
+        if own_run(who, run, open_only=True).status != "ready":
+            raise ApiError("needs_input", f"run {run!r} is still on a screen; answer every screen before committing")
+        return plan_reply(who.engine.commit(run))
+
+    return router
+
+
+def plan_reply(plan: Plan) -> JSONResponse:
+    document = plan.to_json()
+    if plan.status == "blocked":
+        messages = " ".join(b["message"] for b in plan.blocked_by)
+        code = "conflict" if any(b["rule"] == CHANGED_RULE for b in plan.blocked_by) else "blocked"
+        raise ApiError(code, f"nothing was applied: {messages}", blocked_by=plan.blocked_by, plan=document)
+    if plan.status == "invalid":
+        raise ApiError("invalid_answers", "; ".join(e["message"] for e in plan.errors), errors=plan.errors, plan=document)
+    if plan.status == "needs_input":
+        raise ApiError("needs_input", "the run still needs answers", needs=plan.needs, plan=document)
+    return reply(document)

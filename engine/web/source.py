@@ -1,0 +1,153 @@
+"""Where the web app gets its engine: opened once, or in preview reopened when a file changes.
+
+The preview watches the project's definition files and the data file by their
+modification times; a change reopens the engine (fresh in-memory data, so old
+preview runs end), and a project that no longer loads is kept as its located
+problems so the page can show them instead of going blank.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ..api import Engine
+from ..errors import ClientflowError, DefinitionError, Location, Problem
+
+WATCHED = ("flows", "templates", "schema")
+CONFIG_FILES = ("clientflow.toml", "pyproject.toml")
+MAX_WATCHED = 5_000  # files looked at per check; a project this large is watched only in part
+
+
+@dataclass
+class WebSettings:
+    """How `clientflow serve` was asked to run."""
+
+    project: Path
+    data: Path | None = None
+    db: Path | None = None
+    preview: bool = False
+    secret: str | None = None
+    now: datetime | None = None
+    outbox: Path | None = None
+
+
+class ProjectBroken(ClientflowError):
+    """The project (or its data file) does not load; `problems` say where."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__(f"the project does not load: {len(problems)} problem(s)")
+
+
+def watched_files(settings: WebSettings) -> Iterator[Path]:
+    """The files whose change reloads the preview, at most MAX_WATCHED of them."""
+    count = 0
+    for name in WATCHED:
+        folder = settings.project / name
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.rglob("*")):
+            if count >= MAX_WATCHED:
+                return
+            if path.is_file():
+                count += 1
+                yield path
+    for name in CONFIG_FILES:
+        yield settings.project / name
+    if settings.data is not None:
+        yield settings.data
+
+
+def fingerprint(settings: WebSettings) -> str:
+    """A short digest of the watched files' names, sizes and modification times."""
+    digest = hashlib.sha256()
+    for path in watched_files(settings):
+        try:
+            stat = path.stat()
+        except OSError:
+            digest.update(f"{path}:missing\n".encode())
+            continue
+        digest.update(f"{path}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def as_problems(exc: ClientflowError, settings: WebSettings) -> list[Problem]:
+    if isinstance(exc, DefinitionError):
+        return list(exc.problems)
+    return [Problem(Location(str(settings.data or settings.project)), str(exc))]
+
+
+class EngineSource:
+    """The engine requests use; in preview, reopened whenever `fingerprint` changes."""
+
+    def __init__(self, settings: WebSettings) -> None:
+        self.settings = settings
+        # Preview tokens are signed with a key of this process only, so a preview can
+        # never mint a token that a real server (sharing the configured secret) accepts.
+        self.preview_secret = secrets.token_urlsafe(32) if settings.preview else None
+        self._lock = threading.Lock()
+        self._engine: Engine | None = None
+        self._problems: list[Problem] = []
+        self._version = ""
+        self._load()
+
+    def _open(self) -> Engine:
+        s = self.settings
+        return Engine.open(s.project, data=s.data, db=s.db, now=s.now, outbox=s.outbox)
+
+    def _load(self) -> None:
+        version = fingerprint(self.settings) if self.settings.preview else "static"
+        try:
+            engine = self._open()
+        except ClientflowError as exc:
+            if not self.settings.preview:
+                raise
+            engine, self._problems = None, as_problems(exc, self.settings)
+        else:
+            self._problems = []
+        old, self._engine, self._version = self._engine, engine, version
+        if old is not None:
+            old.close()
+
+    def refresh(self) -> str:
+        """Reopen the engine if a watched file changed; return the current version."""
+        if not self.settings.preview:
+            return self._version
+        with self._lock:
+            if fingerprint(self.settings) != self._version:
+                self._load()
+            return self._version
+
+    @property
+    def problems(self) -> list[Problem]:
+        self.refresh()
+        return list(self._problems)
+
+    def engine(self) -> Engine:
+        """The engine to serve this request; ProjectBroken while the project does not load."""
+        self.refresh()
+        engine = self._engine
+        if engine is None:
+            raise ProjectBroken(self._problems)
+        return engine
+
+    def secret(self) -> str:
+        """The key tokens are checked with: the preview's own, else the configured one."""
+        if self.preview_secret is not None:
+            return self.preview_secret
+        if self.settings.secret:
+            return self.settings.secret
+        engine = self._engine
+        return str(engine.config.api.get("secret") or "") if engine is not None else ""
+
+    def close(self) -> None:
+        with self._lock:
+            if self._engine is not None:
+                self._engine.close()
+                self._engine = None

@@ -1,0 +1,393 @@
+"""PostgreSQL storage: one database shared by many engine processes and workers.
+
+Write transactions run at READ COMMITTED: `get(..., lock=True)` takes the row
+lock (`SELECT ... FOR UPDATE`) and every write checks the version it read, so a
+commit's re-check and its writes cannot interleave with another machine's
+commit on the same record. Outbox claims use `FOR UPDATE SKIP LOCKED`, so
+workers never take the same message. Read transactions see one snapshot
+(REPEATABLE READ, READ ONLY). The tables live in their own PostgreSQL schema
+(setting `schema`, default `clientflow`), created and versioned on first use
+under an advisory lock. psycopg is imported when a storage is opened, so the
+package works without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from engine.config import mask_url
+from engine.errors import ConfigError
+from engine.hookspecs import hookimpl
+from engine.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
+
+if TYPE_CHECKING:
+    import psycopg
+
+SCHEMA_VERSION = "1"
+DEFAULT_SCHEMA = "clientflow"
+PAGE = 500  # rows per page of a scan
+LOCK_NAMESPACE = 0x636C66  # first key of the advisory lock taken while creating the schema
+SETTINGS = ("url", "schema", "connect_timeout", "lock_timeout", "application_name")
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+# {s} is the quoted schema; ids and keys compare byte-wise (COLLATE "C") so that
+# every backend orders them the same way, whatever the database's locale.
+TABLES = """
+CREATE TABLE IF NOT EXISTS {s}.meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.docs (
+    collection text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, body text NOT NULL, version bigint NOT NULL,
+    PRIMARY KEY (collection, id)
+);
+CREATE TABLE IF NOT EXISTS {s}.keys (
+    entity text COLLATE "C" NOT NULL, key text COLLATE "C" NOT NULL, value text COLLATE "C" NOT NULL,
+    collection text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL
+);
+CREATE INDEX IF NOT EXISTS keys_lookup ON {s}.keys (entity, key, value);
+CREATE INDEX IF NOT EXISTS keys_doc ON {s}.keys (collection, id);
+CREATE TABLE IF NOT EXISTS {s}.runs (id text COLLATE "C" PRIMARY KEY, body text NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.audit (seq bigserial PRIMARY KEY, id text COLLATE "C" NOT NULL UNIQUE, body text NOT NULL);
+CREATE TABLE IF NOT EXISTS {s}.outbox (
+    seq bigserial PRIMARY KEY, id text COLLATE "C" NOT NULL UNIQUE, status text COLLATE "C" NOT NULL,
+    next_attempt text COLLATE "C", body text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_status ON {s}.outbox (status, seq);
+"""
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+
+
+class PostgresStorage:
+    """A PostgreSQL database; one connection per storage object, one transaction at a time.
+
+    Settings: `url` (a `postgresql://` URL, required), `schema` (the PostgreSQL
+    schema holding the tables), `connect_timeout` and `lock_timeout` (seconds),
+    `application_name` (shown in `pg_stat_activity`).
+    """
+
+    name = "postgresql"
+
+    def __init__(
+        self,
+        url: str | None = None,
+        schema: str = DEFAULT_SCHEMA,
+        connect_timeout: float = 10,
+        lock_timeout: float = 30,
+        application_name: str = "clientflow",
+        **unknown: Any,
+    ) -> None:
+        if unknown:
+            raise ConfigError(f"unknown PostgreSQL storage setting(s) {', '.join(sorted(unknown))}; known: {', '.join(SETTINGS)}")
+        if not url:
+            raise ConfigError("the postgresql storage needs a url: set storage.url or CLIENTFLOW_DB=postgresql://user@host:5432/dbname")
+        if not _SCHEMA_NAME.match(schema):
+            raise ConfigError(f"storage schema {schema!r} must be lower-case letters, digits and underscores (at most 63), starting with a letter")
+        try:
+            import psycopg  # noqa: F401 - only to fail here, with advice, when it is missing
+        except ImportError as exc:
+            raise ConfigError("the postgresql storage needs psycopg 3: pip install 'clientflow[postgres]'") from exc
+        self.url = url
+        self.schema = schema
+        self.connect_timeout = float(connect_timeout)
+        self.lock_timeout = float(lock_timeout)
+        self.application_name = application_name
+        self._lock = threading.RLock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._pid = os.getpid()
+        self._inherited: list[Any] = []
+
+    # connection ---------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        import psycopg
+
+        if self._pid != os.getpid():
+            # A forked child must not use (or close) its parent's socket: keep the
+            # object alive, unused, so that its finaliser never says goodbye for it.
+            if self._conn is not None:
+                self._inherited.append(self._conn)
+            self._conn, self._pid = None, os.getpid()
+        if self._conn is not None and (self._conn.closed or self._conn.broken):
+            self._conn = None
+        if self._conn is None:
+            try:
+                conn = psycopg.connect(
+                    self.url,
+                    autocommit=True,
+                    connect_timeout=max(1, round(self.connect_timeout)),
+                    application_name=self.application_name,
+                )
+            except psycopg.Error as exc:
+                raise ConfigError(f"cannot connect to PostgreSQL at {mask_url(self.url)}: {str(exc).strip()}") from exc
+            try:
+                conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+                self._ensure_schema(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+        return self._conn
+
+    def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
+        s = f'"{self.schema}"'
+        row = conn.execute("SELECT to_regclass(%s)", (f"{s}.meta",)).fetchone()
+        if row is None or row[0] is None:
+            with conn.transaction():
+                # Processes starting together: the first creates, the others wait and find it done.
+                conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", (LOCK_NAMESPACE, zlib.crc32(self.schema.encode()) - 2**31))
+                exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (self.schema,)).fetchone()
+                if exists is None:
+                    conn.execute(f"CREATE SCHEMA {s}")
+                for statement in TABLES.format(s=s).split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"INSERT INTO {s}.meta VALUES ('schema_version', %s) ON CONFLICT (key) DO NOTHING", (SCHEMA_VERSION,))
+        found = conn.execute(f"SELECT value FROM {s}.meta WHERE key = 'schema_version'").fetchone()
+        version = found[0] if found else None
+        if version != SCHEMA_VERSION:
+            raise ConfigError(f"PostgreSQL schema {self.schema!r} has storage schema version {version}; this engine knows {SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[PostgresTransaction]:
+        import psycopg
+
+        begin = "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute(begin)
+            except psycopg.OperationalError:
+                # The server restarted or dropped an idle connection; nothing was
+                # done yet, so connecting again is safe.
+                self.close()
+                conn = self._connect()
+                conn.execute(begin)
+            try:
+                yield PostgresTransaction(conn, self.schema, write)
+            except BaseException:
+                self._end(conn, "ROLLBACK")
+                raise
+            else:
+                self._end(conn, "COMMIT")
+
+    def _end(self, conn: psycopg.Connection[Any], statement: str) -> None:
+        import psycopg
+
+        try:
+            conn.execute(statement)
+        except psycopg.OperationalError:
+            # The connection broke: drop it, the next transaction connects afresh.
+            self._conn = None
+            conn.close()
+            if statement == "COMMIT":
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def drop_schema(self) -> None:
+        """Remove the schema and everything in it (for tests and teardown)."""
+        with self._lock:
+            conn = self._connect()
+            conn.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+        self.close()
+
+
+class PostgresTransaction:
+    """The statements of one transaction; the schema name is validated, so it is safe in SQL text."""
+
+    def __init__(self, conn: psycopg.Connection[Any], schema: str, write: bool) -> None:
+        self.conn = conn
+        self.write = write
+        self.s = f'"{schema}"'
+
+    def _check(self) -> None:
+        if not self.write:
+            raise ReadOnlyError()
+
+    @contextmanager
+    def _guard(self, collection: str, id: str) -> Iterator[None]:
+        """A deadlock or a lock wait that ran out means someone else is changing the record."""
+        import psycopg.errors
+
+        try:
+            yield
+        except (psycopg.errors.DeadlockDetected, psycopg.errors.LockNotAvailable, psycopg.errors.SerializationFailure) as exc:
+            raise ConflictError(collection, id) from exc
+
+    def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
+        sql = f"SELECT body, version FROM {self.s}.docs WHERE collection = %s AND id = %s"
+        if lock and self.write:
+            sql += " FOR UPDATE"
+        with self._guard(collection, id):
+            row = self.conn.execute(sql, (collection, id)).fetchone()
+        return Document(collection, id, json.loads(row[0]), row[1]) if row else None
+
+    def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
+        rows = self.conn.execute(
+            f"SELECT DISTINCT collection, id FROM {self.s}.keys WHERE entity = %s AND key = %s AND value = %s ORDER BY collection, id",
+            (entity, key, value),
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows]
+
+    def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
+        # Keyset pages: nothing stays open between pages, so the caller may run
+        # other statements (or stop early) while it iterates.
+        select = f"SELECT id, body, version FROM {self.s}.docs WHERE collection = %s"
+        left = limit
+        while left is None or left > 0:
+            size = PAGE if left is None else min(PAGE, left)
+            if after is None:
+                rows = self.conn.execute(f"{select} ORDER BY id LIMIT %s", (collection, size)).fetchall()
+            else:
+                rows = self.conn.execute(f"{select} AND id > %s ORDER BY id LIMIT %s", (collection, after, size)).fetchall()
+            for id, body, version in rows:
+                yield Document(collection, id, json.loads(body), version)
+            if len(rows) < size:
+                return
+            after = rows[-1][0]
+            if left is not None:
+                left -= len(rows)
+
+    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
+        self._check()
+        ref = (document.collection, document.id)
+        body = _dumps(document.body)
+        with self._guard(*ref):
+            if expect_version is None:
+                cursor = self.conn.execute(
+                    f"INSERT INTO {self.s}.docs VALUES (%s, %s, %s, 1) ON CONFLICT (collection, id) DO NOTHING",
+                    (*ref, body),
+                )
+                if cursor.rowcount != 1:
+                    raise ConflictError(*ref)
+                version = 1
+            else:
+                version = expect_version + 1
+                cursor = self.conn.execute(
+                    f"UPDATE {self.s}.docs SET body = %s, version = %s WHERE collection = %s AND id = %s AND version = %s",
+                    (body, version, *ref, expect_version),
+                )
+                if cursor.rowcount != 1:
+                    raise ConflictError(*ref)
+                self.conn.execute(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", ref)
+        if keys:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(f"INSERT INTO {self.s}.keys VALUES (%s, %s, %s, %s, %s)", [(*k, *ref) for k in keys])
+        return version
+
+    def delete(self, collection: str, id: str, *, expect_version: int) -> None:
+        self._check()
+        with self._guard(collection, id):
+            cursor = self.conn.execute(
+                f"DELETE FROM {self.s}.docs WHERE collection = %s AND id = %s AND version = %s",
+                (collection, id, expect_version),
+            )
+        if cursor.rowcount != 1:
+            raise ConflictError(collection, id)
+        self.conn.execute(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", (collection, id))
+
+    def add_audit(self, entry: dict[str, Any]) -> None:
+        self._check()
+        cursor = self.conn.execute(
+            f"INSERT INTO {self.s}.audit (id, body) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
+            (entry["id"], _dumps(entry)),
+        )
+        if cursor.rowcount != 1:
+            raise ConflictError("audit", entry["id"])
+
+    def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        rows = self.conn.execute(f"SELECT body FROM {self.s}.audit ORDER BY seq OFFSET %s LIMIT %s", (since, limit)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def save_run(self, run: dict[str, Any]) -> None:
+        self._check()
+        self.conn.execute(
+            f"INSERT INTO {self.s}.runs VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+            (run["id"], _dumps(run)),
+        )
+
+    def load_run(self, id: str) -> dict[str, Any] | None:
+        row = self.conn.execute(f"SELECT body FROM {self.s}.runs WHERE id = %s", (id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def add_outbox(self, messages: list[dict[str, Any]]) -> None:
+        self._check()
+        if not messages:
+            return
+        ids = [m["id"] for m in messages]
+        rows = self.conn.execute(
+            f"INSERT INTO {self.s}.outbox (id, status, next_attempt, body) "
+            "SELECT id, status, next_attempt, body FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
+            "AS m(id, status, next_attempt, body, n) ORDER BY n ON CONFLICT (id) DO NOTHING RETURNING id",
+            (ids, [m["status"] for m in messages], [m.get("next_attempt") for m in messages], [_dumps(m) for m in messages]),
+        ).fetchall()
+        if len(rows) != len(messages):
+            added = {r[0] for r in rows}
+            duplicate = next((i for i in ids if i not in added), ids[-1])
+            raise ConflictError("outbox", duplicate)
+
+    def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
+        sql, args = f"SELECT seq, body FROM {self.s}.outbox WHERE true", list[Any]()
+        if status is not None:
+            sql += " AND status = %s"
+            args.append(status)
+        if due is not None:
+            sql += " AND coalesce(next_attempt, '') <= %s"
+            args.append(due)
+        sql += " ORDER BY seq LIMIT %s"
+        args.append(limit)
+        if claim and self.write:
+            sql += " FOR UPDATE SKIP LOCKED"
+        found = []
+        for seq, body in self.conn.execute(sql, args).fetchall():
+            message = json.loads(body)
+            message["seq"] = seq
+            found.append(message)
+        return found
+
+    def update_outbox(self, id: str, changes: dict[str, Any]) -> None:
+        self._check()
+        with self._guard("outbox", id):
+            row = self.conn.execute(f"SELECT body FROM {self.s}.outbox WHERE id = %s FOR UPDATE", (id,)).fetchone()
+        if row is None:
+            raise KeyError(id)
+        message = json.loads(row[0])
+        message.update(changes)
+        message.pop("seq", None)
+        self.conn.execute(
+            f"UPDATE {self.s}.outbox SET status = %s, next_attempt = %s, body = %s WHERE id = %s",
+            (message["status"], message.get("next_attempt"), _dumps(message), id),
+        )
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute(f"SELECT value FROM {self.s}.meta WHERE key = %s", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._check()
+        if value is None:
+            self.conn.execute(f"DELETE FROM {self.s}.meta WHERE key = %s", (key,))
+        else:
+            self.conn.execute(
+                f"INSERT INTO {self.s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+
+class PostgresPlugin:
+    """Registers the PostgreSQL backend under the name `postgresql`."""
+
+    @hookimpl
+    def clientflow_register_storage(self, register: Any) -> None:
+        register("postgresql", PostgresStorage)

@@ -1,0 +1,480 @@
+"""The storage contract in executable form: every backend must pass all of it, unchanged.
+
+`StorageContract` holds the tests. A test module makes it run against its
+backends by subclassing it and providing a `backend` fixture that yields a
+`Backend` (see tests/test_storage.py, where adding a backend is one line).
+Nothing here names a backend: what differs between them is declared on the
+`Backend` (`snapshot_reads`), never tested around.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from engine.storage import ConflictError, Document, ReadOnlyError, Storage
+
+C = "things"  # the collection the tests write to
+
+
+@dataclass
+class Backend:
+    """How the suite reaches one backend.
+
+    `open()` returns a new handle (a `Storage`) onto the same stored data, as
+    a second process would open it; a backend kept in one object may return
+    that object each time. `snapshot_reads` says whether a read transaction
+    keeps seeing the data as it was when it first read, even after another
+    transaction commits (otherwise it sees each commit as it lands).
+    """
+
+    open: Callable[[], Storage]
+    snapshot_reads: bool
+    handles: list[Storage] = field(default_factory=list)
+
+    def handle(self) -> Storage:
+        storage = self.open()
+        self.handles.append(storage)
+        return storage
+
+    def close(self) -> None:
+        for storage in reversed(self.handles):
+            storage.close()
+
+
+def doc(id: str, body: dict[str, Any] | None = None, collection: str = C) -> Document:
+    return Document(collection, id, {"id": id, **(body or {})}, 0)
+
+
+def put(storage: Storage, id: str, body: dict[str, Any] | None = None, *, expect: int | None = None, keys: list[tuple[str, str, str]] | None = None) -> int:
+    with storage.transaction(write=True) as tx:
+        return tx.put(doc(id, body), keys or [], expect_version=expect)
+
+
+def read(storage: Storage, id: str, collection: str = C) -> Document | None:
+    with storage.transaction() as tx:
+        return tx.get(collection, id)
+
+
+def message(id: str, *, status: str = "pending", next_attempt: str | None = None) -> dict[str, Any]:
+    return {"id": id, "notifier": "record", "status": status, "attempts": 0, "next_attempt": next_attempt, "email": {"to": [f"{id}@example.com"]}}
+
+
+class Boom(Exception):
+    """Raised inside a transaction to make it roll back."""
+
+
+class StorageContract:
+    """Every promise of engine.storage.Storage and Transaction, one test each."""
+
+    @pytest.fixture
+    def storage(self, backend: Backend) -> Iterator[Storage]:
+        yield backend.handle()
+        backend.close()
+
+    @pytest.fixture
+    def open_storage(self, backend: Backend) -> Callable[[], Storage]:
+        """Another handle onto the same data, closed at the end of the test."""
+        return backend.handle
+
+    # documents ------------------------------------------------------------
+    def test_a_missing_document_is_none(self, storage: Storage) -> None:
+        assert read(storage, "nobody") is None
+
+    def test_a_new_document_comes_back_as_written_with_version_1(self, storage: Storage) -> None:
+        body = {"name": "Zoë Ünicode ✓", "n": 7, "x": 2.5, "ok": True, "none": None, "list": [1, "two", {"three": 3}], "nested": {"a": {"b": []}}}
+        assert put(storage, "t1", body) == 1
+        found = read(storage, "t1")
+        assert found == Document(C, "t1", {"id": "t1", **body}, 1)
+
+    def test_each_versioned_write_increments_the_version(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1})
+        assert put(storage, "t1", {"n": 2}, expect=1) == 2
+        assert put(storage, "t1", {"n": 3}, expect=2) == 3
+        found = read(storage, "t1")
+        assert found is not None and (found.body["n"], found.version) == (3, 3)
+
+    def test_creating_a_document_that_exists_conflicts(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1})
+        with pytest.raises(ConflictError) as caught:
+            put(storage, "t1", {"n": 2})
+        assert (caught.value.collection, caught.value.id) == (C, "t1")
+        assert read(storage, "t1").body["n"] == 1  # type: ignore[union-attr]
+
+    def test_a_write_expecting_another_version_conflicts(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1})
+        put(storage, "t1", {"n": 2}, expect=1)
+        with pytest.raises(ConflictError):
+            put(storage, "t1", {"n": 3}, expect=1)
+        with pytest.raises(ConflictError):
+            put(storage, "absent", {"n": 1}, expect=1)
+        assert read(storage, "t1").body["n"] == 2  # type: ignore[union-attr]
+        assert read(storage, "absent") is None
+
+    def test_collections_keep_their_own_ids(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.put(doc("same", {"in": "a"}, "alpha"), [], expect_version=None)
+            tx.put(doc("same", {"in": "b"}, "beta"), [], expect_version=None)
+        assert read(storage, "same", "alpha").body["in"] == "a"  # type: ignore[union-attr]
+        assert read(storage, "same", "beta").body["in"] == "b"  # type: ignore[union-attr]
+
+    def test_bodies_read_or_written_are_the_callers_own(self, storage: Storage) -> None:
+        body = {"id": "t1", "tags": ["a"]}
+        with storage.transaction(write=True) as tx:
+            tx.put(Document(C, "t1", body, 0), [], expect_version=None)
+        body["tags"].append("changed after the write")
+        first = read(storage, "t1")
+        assert first is not None
+        first.body["tags"].append("changed after the read")
+        with storage.transaction() as tx:
+            scanned = next(iter(tx.scan(C)))
+        scanned.body["tags"].append("changed after the scan")
+        assert read(storage, "t1").body["tags"] == ["a"]  # type: ignore[union-attr]
+
+    # index keys -------------------------------------------------------------
+    def test_lookup_finds_documents_by_key_sorted_by_collection_and_id(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.put(doc("t2"), [("thing", "colour", "red")], expect_version=None)
+            tx.put(doc("t1"), [("thing", "colour", "red"), ("thing", "size", "big")], expect_version=None)
+            tx.put(doc("a9", collection="alpha"), [("thing", "colour", "red")], expect_version=None)
+            tx.put(doc("t3"), [("thing", "colour", "blue")], expect_version=None)
+        with storage.transaction() as tx:
+            assert tx.lookup("thing", "colour", "red") == [("alpha", "a9"), (C, "t1"), (C, "t2")]
+            assert tx.lookup("thing", "size", "big") == [(C, "t1")]
+            assert tx.lookup("thing", "colour", "green") == []
+            assert tx.lookup("other", "colour", "red") == []
+
+    def test_a_write_replaces_the_documents_keys(self, storage: Storage) -> None:
+        put(storage, "t1", keys=[("thing", "email", "old@example.com")])
+        put(storage, "t1", expect=1, keys=[("thing", "email", "new@example.com")])
+        with storage.transaction() as tx:
+            assert tx.lookup("thing", "email", "old@example.com") == []
+            assert tx.lookup("thing", "email", "new@example.com") == [(C, "t1")]
+
+    def test_a_transaction_sees_its_own_writes(self, storage: Storage) -> None:
+        put(storage, "t1", keys=[("thing", "k", "1")])
+        with storage.transaction(write=True) as tx:
+            tx.put(doc("t2", {"new": True}), [("thing", "k", "1")], expect_version=None)
+            tx.delete(C, "t1", expect_version=1)
+            assert tx.get(C, "t2").body["new"] is True  # type: ignore[union-attr]
+            assert tx.get(C, "t1") is None
+            assert tx.lookup("thing", "k", "1") == [(C, "t2")]
+            assert [d.id for d in tx.scan(C)] == ["t2"]
+
+    # scanning ---------------------------------------------------------------
+    def test_scan_goes_in_code_point_order_of_ids(self, storage: Storage) -> None:
+        ids = ["b", "B", "a10", "a2", "é", "Z", "a", "_x", "0"]
+        with storage.transaction(write=True) as tx:
+            for id in ids:
+                tx.put(doc(id), [], expect_version=None)
+            tx.put(doc("elsewhere", collection="alpha"), [], expect_version=None)
+        with storage.transaction() as tx:
+            assert [d.id for d in tx.scan(C)] == sorted(ids)
+            assert [d.id for d in tx.scan("empty")] == []
+
+    def test_scan_streams_a_large_collection(self, storage: Storage) -> None:
+        ids = [f"t{n:05d}" for n in range(1_234)]
+        with storage.transaction(write=True) as tx:
+            for id in reversed(ids):
+                tx.put(doc(id, {"n": int(id[1:])}), [], expect_version=None)
+        with storage.transaction() as tx:
+            stream = tx.scan(C)
+            assert not isinstance(stream, (list, tuple))
+            first = next(iter(stream))
+            assert (first.id, first.body["n"], first.version) == ("t00000", 0, 1)
+            rest = [d.id for d in stream]
+        assert rest == ids[1:]
+
+    def test_scan_pages_with_after_and_limit(self, storage: Storage) -> None:
+        ids = [f"t{n:03d}" for n in range(25)]
+        with storage.transaction(write=True) as tx:
+            for id in ids:
+                tx.put(doc(id), [], expect_version=None)
+        pages: list[list[str]] = []
+        after: str | None = None
+        while True:
+            with storage.transaction() as tx:
+                page = [d.id for d in tx.scan(C, after=after, limit=10)]
+            if not page:
+                break
+            pages.append(page)
+            after = page[-1]
+        assert [len(p) for p in pages] == [10, 10, 5]
+        assert [i for p in pages for i in p] == ids
+        with storage.transaction() as tx:
+            assert [d.id for d in tx.scan(C, after="t0225")] == ids[23:]  # "t0225" sorts between t022 and t023
+
+    # deleting ---------------------------------------------------------------
+    def test_delete_removes_the_document_and_its_keys(self, storage: Storage) -> None:
+        put(storage, "t1", keys=[("thing", "k", "v")])
+        put(storage, "t2", keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            tx.delete(C, "t1", expect_version=1)
+        assert read(storage, "t1") is None
+        with storage.transaction() as tx:
+            assert tx.lookup("thing", "k", "v") == [(C, "t2")]
+            assert [d.id for d in tx.scan(C)] == ["t2"]
+
+    def test_delete_of_another_version_or_of_nothing_conflicts(self, storage: Storage) -> None:
+        put(storage, "t1")
+        put(storage, "t1", expect=1)
+        with pytest.raises(ConflictError):
+            with storage.transaction(write=True) as tx:
+                tx.delete(C, "t1", expect_version=1)
+        with pytest.raises(ConflictError):
+            with storage.transaction(write=True) as tx:
+                tx.delete(C, "absent", expect_version=1)
+        assert read(storage, "t1").version == 2  # type: ignore[union-attr]
+
+    def test_a_deleted_id_can_be_created_again(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1})
+        with storage.transaction(write=True) as tx:
+            tx.delete(C, "t1", expect_version=1)
+        put(storage, "t1", {"n": 2})
+        found = read(storage, "t1")
+        assert found is not None and found.body["n"] == 2
+
+    # runs -------------------------------------------------------------------
+    def test_runs_are_saved_replaced_and_loaded_by_id(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.save_run({"id": "r1", "status": "open", "answers": {"a": [1, None]}})
+            tx.save_run({"id": "r2", "status": "open"})
+        with storage.transaction(write=True) as tx:
+            tx.save_run({"id": "r1", "status": "ready", "answers": {}})
+        with storage.transaction() as tx:
+            assert tx.load_run("r1") == {"id": "r1", "status": "ready", "answers": {}}
+            assert tx.load_run("r2") == {"id": "r2", "status": "open"}
+            assert tx.load_run("r3") is None
+
+    # audit ------------------------------------------------------------------
+    def test_audit_entries_come_back_in_the_order_written(self, storage: Storage) -> None:
+        names = ["zulu", "alpha", "mike", "bravo", "yankee"]
+        for start in (0, 2, 4):
+            with storage.transaction(write=True) as tx:
+                for name in names[start : start + 2]:
+                    tx.add_audit({"id": name, "what": {"n": names.index(name)}})
+        with storage.transaction() as tx:
+            assert [e["id"] for e in tx.audit()] == names
+            assert tx.audit()[2] == {"id": "mike", "what": {"n": 2}}
+            assert [e["id"] for e in tx.audit(since=2)] == names[2:]
+            assert [e["id"] for e in tx.audit(since=1, limit=2)] == names[1:3]
+            assert [e["id"] for e in tx.audit(limit=1)] == names[:1]
+
+    def test_an_audit_id_is_written_once(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.add_audit({"id": "a1", "n": 1})
+        with pytest.raises(ConflictError):
+            with storage.transaction(write=True) as tx:
+                tx.add_audit({"id": "a1", "n": 2})
+        with storage.transaction() as tx:
+            assert tx.audit() == [{"id": "a1", "n": 1}]
+
+    # outbox -----------------------------------------------------------------
+    def test_the_outbox_lists_messages_in_queue_order(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.add_outbox([message("m3"), message("m1")])
+        with storage.transaction(write=True) as tx:
+            tx.add_outbox([message("m2")])
+        with storage.transaction() as tx:
+            listed = tx.outbox()
+        assert [m["id"] for m in listed] == ["m3", "m1", "m2"]
+        seqs = [m["seq"] for m in listed]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 3
+        assert {k: v for k, v in listed[0].items() if k != "seq"} == message("m3")
+
+    def test_the_outbox_filters_by_status_due_and_limit(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.add_outbox([
+                message("now", next_attempt=None),
+                message("past", next_attempt="2025-01-01T10:00:00+00:00"),
+                message("exact", next_attempt="2025-01-01T12:00:00+00:00"),
+                message("later", next_attempt="2025-01-01T12:00:01+00:00"),
+                message("done", status="sent"),
+                message("gave-up", status="failed"),
+            ])  # fmt: skip
+        due = "2025-01-01T12:00:00+00:00"
+        with storage.transaction() as tx:
+            assert [m["id"] for m in tx.outbox(status="pending")] == ["now", "past", "exact", "later"]
+            assert [m["id"] for m in tx.outbox(status="pending", due=due)] == ["now", "past", "exact"]
+            assert [m["id"] for m in tx.outbox(status="pending", due=due, limit=2)] == ["now", "past"]
+            assert [m["id"] for m in tx.outbox(status="sent")] == ["done"]
+            assert [m["id"] for m in tx.outbox(status="failed")] == ["gave-up"]
+            assert [m["id"] for m in tx.outbox(status="sending")] == []
+            assert len(tx.outbox()) == 6
+
+    def test_outbox_updates_change_delivery_fields(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.add_outbox([message("m1"), message("m2")])
+        with storage.transaction(write=True) as tx:
+            claimed = tx.outbox(status="pending", limit=1, claim=True)
+            assert [m["id"] for m in claimed] == ["m1"]
+            tx.update_outbox("m1", {"status": "sent", "attempts": 1, "sent_at": "2025-01-01T12:00:00+00:00"})
+            tx.update_outbox("m2", {"status": "pending", "attempts": 1, "error": "refused", "next_attempt": "2025-01-02T00:00:00+00:00"})
+        with storage.transaction() as tx:
+            sent = tx.outbox(status="sent")
+            assert [(m["id"], m["attempts"], m["sent_at"], m["email"]) for m in sent] == [("m1", 1, "2025-01-01T12:00:00+00:00", message("m1")["email"])]
+            assert [m["id"] for m in tx.outbox(status="pending", due="2025-01-01T23:59:59+00:00")] == []
+            waiting = tx.outbox(status="pending", due="2025-01-02T00:00:00+00:00")
+            assert [(m["id"], m["error"]) for m in waiting] == [("m2", "refused")]
+
+    def test_outbox_ids_are_unique_and_known(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.add_outbox([message("m1")])
+        with pytest.raises(ConflictError):
+            with storage.transaction(write=True) as tx:
+                tx.add_outbox([message("m2"), message("m1")])
+        with pytest.raises(KeyError):
+            with storage.transaction(write=True) as tx:
+                tx.update_outbox("nobody", {"status": "sent"})
+        with storage.transaction() as tx:
+            assert [m["id"] for m in tx.outbox()] == ["m1"]
+
+    # meta -------------------------------------------------------------------
+    def test_meta_keys_are_set_replaced_and_removed(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            assert tx.get_meta("suite:a") is None
+            tx.set_meta("suite:a", "1")
+            tx.set_meta("suite:b", "two")
+            assert tx.get_meta("suite:a") == "1"
+        with storage.transaction(write=True) as tx:
+            tx.set_meta("suite:a", "one")
+            tx.set_meta("suite:b", None)
+        with storage.transaction() as tx:
+            assert (tx.get_meta("suite:a"), tx.get_meta("suite:b")) == ("one", None)
+
+    # read-only transactions ---------------------------------------------------
+    WRITES: dict[str, Callable[[Any], object]] = {
+        "put": lambda tx: tx.put(doc("new"), [], expect_version=None),
+        "put a new version": lambda tx: tx.put(doc("t1", {"n": 2}), [], expect_version=1),
+        "delete": lambda tx: tx.delete(C, "t1", expect_version=1),
+        "add_audit": lambda tx: tx.add_audit({"id": "a2"}),
+        "save_run": lambda tx: tx.save_run({"id": "r2"}),
+        "add_outbox": lambda tx: tx.add_outbox([message("m2")]),
+        "update_outbox": lambda tx: tx.update_outbox("m1", {"status": "sent"}),
+        "set_meta": lambda tx: tx.set_meta("suite:k", "v"),
+    }
+
+    @pytest.mark.parametrize("write", WRITES, ids=str)
+    def test_a_read_only_transaction_refuses_every_write(self, storage: Storage, write: str) -> None:
+        with storage.transaction(write=True) as tx:
+            tx.put(doc("t1", {"n": 1}), [("thing", "k", "v")], expect_version=None)
+            tx.add_audit({"id": "a1"})
+            tx.save_run({"id": "r1"})
+            tx.add_outbox([message("m1")])
+        before = self.everything(storage)
+        with pytest.raises(ReadOnlyError), storage.transaction() as tx:
+            self.WRITES[write](tx)
+        assert self.everything(storage) == before
+
+    # all or nothing -----------------------------------------------------------
+    def test_an_exception_rolls_back_every_kind_of_write(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "old")])
+        put(storage, "t2")
+        with storage.transaction(write=True) as tx:
+            tx.add_outbox([message("m1")])
+            tx.set_meta("suite:k", "before")
+        before = self.everything(storage)
+        with pytest.raises(Boom), storage.transaction(write=True) as tx:
+            tx.put(doc("t1", {"n": 2}), [("thing", "k", "new")], expect_version=1)
+            tx.put(doc("t3"), [], expect_version=None)
+            tx.delete(C, "t2", expect_version=1)
+            tx.add_audit({"id": "a1"})
+            tx.save_run({"id": "r1"})
+            tx.add_outbox([message("m2")])
+            tx.update_outbox("m1", {"status": "sent"})
+            tx.set_meta("suite:k", "after")
+            raise Boom
+        assert self.everything(storage) == before
+        assert put(storage, "t3") == 1  # the storage is still usable
+
+    def test_a_conflict_midway_leaves_nothing_of_its_transaction(self, storage: Storage) -> None:
+        put(storage, "t1")
+        before = self.everything(storage)
+        with pytest.raises(ConflictError), storage.transaction(write=True) as tx:
+            tx.put(doc("t2"), [], expect_version=None)
+            tx.add_audit({"id": "a1"})
+            tx.put(doc("t1", {"n": 9}), [], expect_version=7)
+        assert self.everything(storage) == before
+
+    # concurrency ---------------------------------------------------------------
+    def test_nobody_sees_a_write_before_its_transaction_ends(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        put(storage, "t1", {"n": 1})
+        reader = open_storage()
+        with storage.transaction(write=True) as tx:
+            tx.put(doc("t1", {"n": 2}), [], expect_version=1)
+            tx.put(doc("t2"), [], expect_version=None)
+            tx.add_audit({"id": "a1"})
+            tx.set_meta("suite:k", "v")
+            with reader.transaction() as other:
+                assert other.get(C, "t1") == Document(C, "t1", {"id": "t1", "n": 1}, 1)
+                assert other.get(C, "t2") is None
+                assert other.audit() == []
+                assert other.get_meta("suite:k") is None
+        with reader.transaction() as other:
+            assert other.get(C, "t1") == Document(C, "t1", {"id": "t1", "n": 2}, 2)
+            assert [d.id for d in other.scan(C)] == ["t1", "t2"]
+            assert [e["id"] for e in other.audit()] == ["a1"]
+
+    def test_a_read_transaction_sees_a_concurrent_commit_only_if_the_backend_does_not_promise_snapshots(
+        self, backend: Backend, storage: Storage, open_storage: Callable[[], Storage]
+    ) -> None:
+        put(storage, "t1", {"n": 1})
+        writer = open_storage()
+        with storage.transaction() as tx:
+            assert tx.get(C, "t1").body["n"] == 1  # type: ignore[union-attr]
+            put(writer, "t1", {"n": 2}, expect=1)
+            seen = tx.get(C, "t1")
+        assert seen is not None
+        assert seen.body["n"] == (1 if backend.snapshot_reads else 2)
+        assert read(storage, "t1").body["n"] == 2  # type: ignore[union-attr]
+
+    def test_of_two_concurrent_writers_expecting_one_version_exactly_one_wins(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        put(storage, "t1", {"by": "nobody"})
+        other = open_storage()
+        outcome: dict[str, object] = {}
+
+        def second_writer() -> None:
+            try:
+                put(other, "t1", {"by": "second"}, expect=1)
+                outcome["second"] = "wrote"
+            except ConflictError as exc:
+                outcome["second"] = exc
+
+        thread = threading.Thread(target=second_writer)
+        with storage.transaction(write=True) as tx:
+            tx.put(doc("t1", {"by": "first"}), [], expect_version=1)
+            thread.start()  # it cannot write before this transaction ends
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+        assert isinstance(outcome["second"], ConflictError)
+        found = read(storage, "t1")
+        assert found is not None and (found.body["by"], found.version) == ("first", 2)
+
+    def test_committed_data_is_there_for_a_new_handle(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            tx.add_audit({"id": "a1"})
+            tx.save_run({"id": "r1"})
+            tx.add_outbox([message("m1")])
+            tx.set_meta("suite:k", "v")
+        expected = self.everything(storage)
+        storage.close()
+        assert self.everything(open_storage()) == expected
+
+    # helpers --------------------------------------------------------------------
+    @staticmethod
+    def everything(storage: Storage) -> dict[str, Any]:
+        """What the suite's tests can have written, as plain data."""
+        with storage.transaction() as tx:
+            return {
+                "docs": [(d.id, d.body, d.version) for d in tx.scan(C)],
+                "keys": {v: tx.lookup("thing", "k", v) for v in ("v", "old", "new")},
+                "audit": tx.audit(),
+                "runs": [tx.load_run(r) for r in ("r1", "r2")],
+                "outbox": [{k: v for k, v in m.items() if k != "seq"} for m in tx.outbox()],
+                "meta": tx.get_meta("suite:k"),
+            }

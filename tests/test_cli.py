@@ -1,0 +1,402 @@
+"""The command line, command by command: options, JSON shapes, every exit code, errors in one sentence."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from cli_support import DEMO, NOW, REPO, clean_env, copy_project, invoke
+
+from engine.cli import COMMANDS
+
+DATA = ("--project", REPO, "--data", DEMO)
+FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
+BUILT = ("validate", "flows", "plugins", "config", "available", "simulate", "run", "init", "export", "graph", "demo")
+
+
+def stdout_json(result):  # one JSON document and nothing else on stdout
+    return json.loads(result.stdout)
+
+
+# help ----------------------------------------------------------------------
+def test_help_lists_every_command_and_the_exit_codes():
+    result = invoke("--help")
+    assert result.exit_code == 0, result.output
+    for name in BUILT:
+        assert f"  {name} " in result.output
+    for line in ("0  done", "1  a project, definition or data error", "2  usage error", "3  blocked by a rule", "4  invalid answer", "5  needs input"):
+        assert line in result.output
+
+
+@pytest.mark.parametrize("name", BUILT)
+def test_each_command_has_help_with_the_exit_codes(name):
+    assert name in COMMANDS
+    result = invoke(name, "--help", "--project", REPO)
+    assert result.exit_code == 0, result.output
+    assert "--project DIR" in result.output
+    assert "Exit codes:" in result.output and "5  needs input" in result.output
+
+
+def test_the_subject_option_takes_the_projects_word():
+    result = invoke("simulate", "--help", "--project", REPO)
+    assert "--client, --subject ID|NAME" in result.output
+    assert "The client acted on" in result.output
+    assert invoke("available", *DATA, "--actor", "u1", "--subject", "c1").exit_code == 0
+
+
+# validate, flows, plugins, config ---------------------------------------------
+def test_validate_is_clean_on_the_shipped_project():
+    result = invoke("validate", "--project", REPO)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("ok: 6 flows")
+    assert stdout_json(invoke("validate", "--project", REPO, "--format", "json"))["valid"] is True
+
+
+def test_validate_reports_a_broken_flow_located(tmp_path):
+    project = copy_project(tmp_path / "p")
+    path = project / "flows" / "reactivate-client.yaml"
+    path.write_text(path.read_text().replace("kind: info", "kind: infos"))
+    result = invoke("validate", "--project", project)
+    assert result.exit_code == 1
+    assert "reactivate-client.yaml:" in result.stderr and "Traceback" not in result.output
+    line = next(line for line in result.stderr.splitlines() if "reactivate-client.yaml" in line)
+    path_part, row, col, message = line.split(":", 3)
+    assert row.isdigit() and col.isdigit() and "infos" in message
+    document = stdout_json(invoke("validate", "--project", project, "--format", "json"))
+    assert document["valid"] is False and document["problems"][0]["line"] == int(row)
+
+
+def test_flows_lists_every_flow():
+    result = invoke("flows", "--project", REPO)
+    assert result.exit_code == 0, result.output
+    assert [line.split()[0] for line in result.stdout.splitlines()] == FLOWS
+    assert [f["flow"] for f in stdout_json(invoke("flows", "--project", REPO, "--format", "json"))] == FLOWS
+
+
+def test_plugins_lists_the_built_ins_with_their_hooks():
+    result = invoke("plugins")
+    assert result.exit_code == 0, result.output
+    assert "sqlite  (plugins.sqlite)" in result.stdout and "    clientflow_register_storage" in result.stdout
+    document = stdout_json(invoke("plugins", "--format", "json"))
+    names = {p["name"]: p for p in document["plugins"]}
+    assert "clientflow_register_notifiers" in names["outbox_files"]["hooks"]
+    assert {"memory", "sqlite"} <= set(document["registered"]["storage"])
+    assert "outbox" in document["registered"]["notifiers"]
+
+
+def test_config_shows_the_projects_storage_and_notifiers():
+    document = stdout_json(invoke("config", "--project", REPO, "--format", "json"))
+    assert document["storage"]["backend"] == "sqlite"
+    assert document["storage"]["path"] == str(REPO / ".clientflow" / "clientflow.db")
+    assert "outbox" in document["notifiers"]
+    assert invoke("config", "--project", REPO).stdout.startswith("# from pyproject.toml")
+
+
+# available -------------------------------------------------------------------
+def test_available_json_has_the_contract_shape():
+    result = invoke("available", *DATA, "--actor", "alice@northwind.example", "--client", "Acme Ltd", "--format", "json")
+    assert result.exit_code == 0, result.output
+    document = stdout_json(result)
+    assert list(document) == ["actor", "subject", "flows"]
+    assert document["actor"] == "u1" and document["subject"] == "c1"
+    assert [f["flow"] for f in document["flows"]] == FLOWS
+    for item in document["flows"]:
+        assert list(item) == ["flow", "title", "available", "reasons"]
+        assert all(list(r) == ["rule", "message"] for r in item["reasons"])
+    offered = {f["flow"] for f in document["flows"] if f["available"]}
+    assert offered == {"deactivate-client", "disconnect-client"}
+    delete = next(f for f in document["flows"] if f["flow"] == "delete-client")
+    assert delete["reasons"] == [{"rule": "no-users", "message": "Acme Ltd has 2 user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."}]
+
+
+def test_available_text_says_why_not():
+    result = invoke("available", *DATA, "--actor", "u2", "--client", "c1")
+    assert result.exit_code == 0, result.output
+    assert "✗ disconnect-client  Disconnect client" in result.stdout
+    assert "practice-administrator: Only an administrator of the practice can do this" in result.stdout
+    assert result.stdout.rstrip().endswith("0 of 6 offered.")
+
+
+# simulate --------------------------------------------------------------------
+def test_simulate_json_is_the_plan_contract():
+    result = invoke("simulate", "disconnect-client", *DATA, "--actor", "u1", "--client", "c1", "--answer", "owner=carla@acme.example", "--format", "json", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    plan = stdout_json(result)
+    contract = ["flow", "status", "dry_run", "screens", "blocked_by", "errors", "needs", "changes", "emails", "banners", "reversible", "audit"]
+    assert [key for key in plan if key in contract] == contract
+    assert plan["status"] == "completed" and plan["dry_run"] is True
+    assert [s["step"] for s in plan["screens"]] == ["explain", "survey", "choose-owner"]
+    assert plan["changes"] == [
+        {"op": "update", "entity": "client", "id": "c1", "field": "owner", "before": None, "after": "cu1"},
+        {"op": "update", "entity": "client", "id": "c1", "field": "partner", "before": "p1", "after": None},
+    ]
+    assert [e["to"] for e in plan["emails"]] == [["alice@northwind.example"], ["carla@acme.example"]]
+    assert plan["audit"]["answers"]["owner"] == "cu1" and plan["reversible"] is False
+
+
+def test_answers_are_yaml_scalars_and_a_file_can_hold_them(tmp_path):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("reason: Season over\nnotify_client: false\n")
+    base = ("simulate", "deactivate-client", *DATA, "--actor", "u1", "--client", "c1", "--format", "json")
+    plan = stdout_json(invoke(*base, "--answers", answers, "--answer", "notify_client=true"))
+    assert plan["audit"]["answers"] == {"reason": "Season over", "notify_client": True}
+    assert len(plan["emails"]) == 2  # the later --answer wins over the file
+    plan = stdout_json(invoke(*base, "--answers", answers))
+    assert plan["audit"]["answers"]["notify_client"] is False and len(plan["emails"]) == 1
+
+
+def test_a_broken_answers_file_is_located(tmp_path):
+    answers = tmp_path / "answers.yaml"
+    answers.write_text("reason: [unclosed\n")
+    result = invoke("simulate", "deactivate-client", *DATA, "--actor", "u1", "--client", "c1", "--answers", answers)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"{answers}:2:1: YAML syntax")
+
+
+def test_now_takes_iso_8601_and_refuses_anything_else():
+    base = ("available", *DATA, "--actor", "u1", "--client", "c1")
+    for moment in ("2025-01-06", "2025-01-06T09:00:00Z", "2025-01-06T09:00:00+02:00", "2025-01-06T09:00"):
+        assert invoke(*base, "--now", moment).exit_code == 0, moment
+    result = invoke(*base, "--now", "next tuesday")
+    assert result.exit_code == 2
+    assert "'next tuesday' is not an ISO 8601 date or time" in result.stderr
+
+
+# exit codes --------------------------------------------------------------------
+def test_exit_0_completed():
+    assert invoke("simulate", "reactivate-client", *DATA, "--actor", "u1", "--client", "c3").exit_code == 0
+
+
+def test_exit_1_unknown_flow_suggests_the_nearest():
+    result = invoke("simulate", "disconnect-clent", *DATA, "--actor", "u1", "--client", "c1")
+    assert result.exit_code == 1
+    assert result.stderr == "error: unknown flow 'disconnect-clent'; did you mean 'disconnect-client'?\n"
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "given", "meant"),
+    [
+        ("--actor", "alice", "alice@northwind.example"),
+        ("--actor", "alice@northwind.exampel", "alice@northwind.example"),
+        ("--actor", "U1", "u1"),
+        ("--client", "acme", "Acme Ltd"),
+        ("--client", "Acme Ltf", "Acme Ltd"),
+        ("--client", "sunset cafe", "Sunset Cafe"),
+    ],
+)
+def test_exit_1_unknown_actor_or_subject_suggests_the_nearest(option, given, meant):
+    names = {"--actor": "u1", "--client": "c1", option: given}
+    result = invoke("simulate", "reactivate-client", *DATA, "--actor", names["--actor"], "--client", names["--client"])
+    assert result.exit_code == 1
+    what = "user" if option == "--actor" else "client"
+    assert result.stderr == f"error: unknown {what} {given!r}; did you mean {meant!r}?\n"
+
+
+def test_exit_1_in_json_mode_still_prints_one_document():
+    result = invoke("simulate", "nope", *DATA, "--actor", "u1", "--client", "c1", "--format", "json")
+    assert result.exit_code == 1
+    assert stdout_json(result) == {"error": {"message": "unknown flow 'nope'; expected one of " + ", ".join(repr(f) for f in FLOWS), "exit_code": 1, "problems": []}}
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("broken.yaml", "clients:\n  - id: c1\n    name: [oops\n", "broken.yaml:4:1: YAML syntax: did not find expected ',' or ']'"),
+        ("broken.json", '{"clients": [}', "broken.json:1:14: JSON syntax: Expecting value"),
+        ("misspelt.yaml", "partners: []\nclients:\n  - id: c1\n    nam: Acme\n", "misspelt.yaml:4:5: clients[0]: unknown key 'nam'; did you mean 'name'?"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and v.endswith(("yaml", "json")) else "",
+)
+def test_exit_1_broken_data_file_is_path_line_col(tmp_path, name, text, where):
+    path = tmp_path / name
+    path.write_text(text)
+    result = invoke("available", "--project", REPO, "--data", path, "--actor", "u1", "--client", "c1")
+    assert result.exit_code == 1
+    assert f"{path.parent}/{where}" in result.stderr.splitlines()
+    assert "Traceback" not in result.output
+
+
+def test_exit_1_missing_database_is_not_created(tmp_path):
+    missing = tmp_path / "none.db"
+    result = invoke("available", "--project", REPO, "--db", missing, "--actor", "u1", "--client", "c1")
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: there is no database at {missing}; create it with `clientflow init --data FILE --db {missing}`")
+    assert not missing.exists()
+
+
+def test_exit_1_no_project_here(tmp_path):
+    result = invoke("flows", "--project", tmp_path)
+    assert result.exit_code == 1
+    assert "no flows/ folder here; pass --project DIR" in result.stderr
+
+
+def test_exit_2_usage_errors():
+    missing = invoke("simulate", "disconnect-client", *DATA, "--client", "c1")
+    assert missing.exit_code == 2 and "Missing option '--actor'" in missing.stderr
+    both = invoke("available", *DATA, "--db", "x.db", "--actor", "u1", "--client", "c1")
+    assert both.exit_code == 2 and "give either --data or --db, not both" in both.stderr
+    bad = invoke("simulate", "disconnect-client", *DATA, "--actor", "u1", "--client", "c1", "--answer", "owner")
+    assert bad.exit_code == 2 and "'owner' is not NAME=VALUE" in bad.stderr
+    typo = invoke("simulat")
+    assert typo.exit_code == 2 and "no command 'simulat'; did you mean 'simulate'?" in typo.stderr
+    subject = invoke("simulate", "disconnect-client", *DATA, "--actor", "u1")
+    assert subject.exit_code == 2 and "'--client' / '--subject'" in subject.stderr
+
+
+def test_exit_3_blocked_says_which_rule_and_why():
+    result = invoke("simulate", "disconnect-client", *DATA, "--actor", "u2", "--client", "c1", "--answer", "owner=cu1")
+    assert result.exit_code == 3, result.output
+    assert "Plan: disconnect-client by u2 on c1 — blocked (dry run)" in result.stdout
+    assert "✗ practice-administrator: Only an administrator of the practice can do this" in result.stdout
+    plan = stdout_json(invoke("simulate", "disconnect-client", *DATA, "--actor", "u3", "--client", "c1", "--format", "json"))
+    assert plan["status"] == "blocked" and plan["blocked_by"][0]["rule"] == "own-practice-clients"
+    assert plan["changes"] == [] and plan["emails"] == []
+
+
+def test_exit_4_invalid_answer():
+    result = invoke("simulate", "delete-client", *DATA, "--actor", "u1", "--client", "c2", "--answer", "confirm_name=empty shell co")
+    assert result.exit_code == 4, result.output
+    assert "✗ confirm_name: Client name: must be typed exactly as 'Empty Shell Co'" in result.stdout
+    unknown = invoke("simulate", "delete-client", *DATA, "--actor", "u1", "--client", "c2", "--answer", "confirm=Empty Shell Co", "--format", "json")
+    assert unknown.exit_code == 4
+    assert stdout_json(unknown)["errors"] == [{"field": "confirm", "message": "delete-client has no field 'confirm'; did you mean 'confirm_name'?"}]
+
+
+def test_exit_5_needs_input_names_the_missing_answer():
+    result = invoke("simulate", "disconnect-client", *DATA, "--actor", "u1", "--client", "c1")
+    assert result.exit_code == 5, result.output
+    assert "? owner (screen choose-owner) — give it with --answer owner=..." in result.stdout
+    plan = stdout_json(invoke("simulate", "disconnect-client", *DATA, "--actor", "u1", "--client", "c1", "--format", "json", "--no-input"))
+    assert plan["status"] == "needs_input" and plan["needs"] == [{"step": "choose-owner", "field": "owner"}]
+
+
+def test_the_installed_command_exits_with_the_same_codes(tmp_path):
+    command = shutil.which("clientflow")
+    assert command is not None, "install the project first: python3 -m pip install -e ."
+    cases = {
+        0: ["simulate", "reactivate-client", "--actor", "u1", "--client", "c3"],
+        1: ["simulate", "reactivate-clint", "--actor", "u1", "--client", "c3"],
+        3: ["simulate", "reactivate-client", "--actor", "u2", "--client", "c3"],
+        4: ["simulate", "delete-client", "--actor", "u1", "--client", "c2", "--answer", "confirm_name=x"],
+        5: ["simulate", "delete-client", "--actor", "u1", "--client", "c2"],
+    }
+    env = {k: v for k, v in os.environ.items() if k not in clean_env()}
+    for code, args in cases.items():
+        done = subprocess.run([command, *args, "--project", str(REPO), "--data", str(DEMO)], capture_output=True, text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
+        assert done.returncode == code, (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr
+    usage = subprocess.run([command, "simulate"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert usage.returncode == 2 and "Missing argument 'FLOW'" in usage.stderr
+
+
+# run ---------------------------------------------------------------------------
+def test_run_without_a_terminal_and_without_yes_applies_nothing(tmp_path):
+    db = tmp_path / "db.sqlite"
+    assert invoke("init", "--project", REPO, "--data", DEMO, "--db", db).exit_code == 0
+    before = db.read_bytes()
+    result = invoke("run", "reactivate-client", "--project", REPO, "--db", db, "--actor", "u1", "--client", "c3", "--outbox", tmp_path / "out")
+    assert result.exit_code == 5
+    assert "nothing applied" in result.stderr and "pass --yes" in result.stderr
+    assert db.read_bytes() == before and not (tmp_path / "out").exists()
+    document = stdout_json(invoke("run", "reactivate-client", "--project", REPO, "--db", db, "--actor", "u1", "--client", "c3", "--format", "json"))
+    assert document["status"] == "needs_input" and document["needs"] == [{"step": "commit", "field": "--yes"}]
+    assert document["changes"] == [] and document["emails"] == []
+
+
+def test_run_reports_blocked_and_invalid_with_their_codes_and_changes_nothing(tmp_path):
+    db = tmp_path / "db.sqlite"
+    invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    before = invoke("export", "--project", REPO, "--db", db).stdout
+    base = ("--project", REPO, "--db", db, "--outbox", tmp_path / "out", "--yes")
+    assert invoke("run", "reactivate-client", *base, "--actor", "u1", "--client", "c1").exit_code == 3
+    assert invoke("run", "delete-client", *base, "--actor", "u1", "--client", "c2", "--answer", "confirm_name=no").exit_code == 4
+    assert invoke("run", "delete-client", *base, "--actor", "u1", "--client", "c2").exit_code == 5
+    assert invoke("export", "--project", REPO, "--db", db).stdout == before
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_json_is_the_applied_plan(tmp_path):
+    db = tmp_path / "db.sqlite"
+    invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    result = invoke("run", "reactivate-client", "--project", REPO, "--db", db, "--actor", "u1", "--client", "c3", "--yes", "--format", "json", "--outbox", tmp_path / "out", "--now", NOW)
+    assert result.exit_code == 0, result.output
+    plan = stdout_json(result)
+    assert plan["status"] == "completed" and plan["dry_run"] is False and plan["run"]
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 1
+
+
+def test_run_with_the_defaults_uses_the_projects_database_and_outbox(tmp_path):
+    project = copy_project(tmp_path / "project")
+    assert invoke("init", "--project", project, "--data", project / "data" / "demo.yaml").exit_code == 0
+    assert (project / ".clientflow" / "clientflow.db").is_file()
+    result = invoke("run", "reactivate-client", "--project", project, "--actor", "u1", "--client", "Sunset Cafe", "--yes")
+    assert result.exit_code == 0, result.output
+    assert f"Emails written to {project / '.clientflow' / 'outbox'}" in result.stdout
+    assert len(list((project / ".clientflow" / "outbox").glob("*.eml"))) == 1
+
+
+def test_outbox_option_adds_the_outbox_when_the_configuration_chose_other_notifiers(tmp_path):
+    project = copy_project(tmp_path / "project")
+    (project / "clientflow.toml").write_text('notifiers = []\n[storage]\nbackend = "sqlite"\n')
+    invoke("init", "--project", project, "--data", project / "data" / "demo.yaml")
+    result = invoke("run", "reactivate-client", "--project", project, "--actor", "u1", "--client", "c3", "--yes", "--outbox", tmp_path / "mail")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
+
+
+# init and export ---------------------------------------------------------------
+def test_init_refuses_to_overwrite_without_force(tmp_path):
+    db = tmp_path / "db.sqlite"
+    first = invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    assert first.exit_code == 0 and first.stdout == f"loaded 9 records from {DEMO} into {db}\n"
+    again = invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    assert again.exit_code == 1 and f"{db} already exists; pass --force to replace it" in again.stderr
+    assert invoke("init", "--project", REPO, "--data", DEMO, "--db", db, "--force").exit_code == 0
+
+
+def test_init_checks_the_data_before_touching_the_database(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("clients: [\n")
+    db = tmp_path / "db.sqlite"
+    result = invoke("init", "--project", REPO, "--data", broken, "--db", db)
+    assert result.exit_code == 1 and result.stderr.startswith(f"{broken}:2:1: YAML syntax")
+    assert not db.exists()
+
+
+def test_export_round_trips_through_init(tmp_path):
+    db = tmp_path / "db.sqlite"
+    invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    exported = invoke("export", "--project", REPO, "--db", db)
+    assert exported.exit_code == 0, exported.output
+    assert yaml.safe_load(exported.stdout) == yaml.safe_load(DEMO.read_text())
+    again = tmp_path / "again.yaml"
+    again.write_text(exported.stdout)
+    copy = tmp_path / "copy.sqlite"
+    assert invoke("init", "--project", REPO, "--data", again, "--db", copy).exit_code == 0
+    assert json.loads(invoke("export", "--project", REPO, "--db", copy, "--format", "json").stdout) == yaml.safe_load(DEMO.read_text())
+
+
+def test_export_of_a_missing_database_says_so(tmp_path):
+    result = invoke("export", "--project", REPO, "--db", tmp_path / "none.db")
+    assert result.exit_code == 1 and "there is no database at" in result.stderr
+
+
+def test_json_data_files_are_read(tmp_path):
+    data = tmp_path / "demo.json"
+    data.write_text(json.dumps(yaml.safe_load(DEMO.read_text())))
+    result = invoke("available", "--project", REPO, "--data", data, "--actor", "u1", "--client", "c1", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert stdout_json(result)["subject"] == "c1"
+
+
+def test_domain_words_stay_out_of_the_help_the_engine_writes():
+    # the words come from the project at run time: a project about tickets gets --ticket
+    result = invoke("simulate", "--help", "--project", Path("/nonexistent"))
+    assert "--subject ID|NAME" in result.output and "--client" not in result.output
+    assert "The subject acted on" in result.output
