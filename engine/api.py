@@ -21,6 +21,7 @@ from typing import Any
 
 import pluggy
 
+from . import faults
 from . import outbox as outbox_module
 from .config import Config, load_config
 from .context import Clock, Parties, base_scope, flow_scope, resolve
@@ -463,6 +464,7 @@ class Engine:
             return
         if plan.status != "completed" or result is None:
             return
+        faults.point("after-recheck")
         try:
             records.flush()
         except ConflictError as exc:  # another writer got in first; the transaction rolls back
@@ -485,6 +487,7 @@ class Engine:
                 })  # fmt: skip
         if rows:
             tx.add_outbox(rows)
+        faults.point("before-commit")
 
     def _audit(
         self,
@@ -515,6 +518,7 @@ class Engine:
 
     def _after(self, plan: Plan, deliver: bool) -> None:
         if plan.status == "completed":
+            faults.point("after-commit")
             self.registry.emit({"type": "committed", "run": plan.run, "flow": plan.flow, "changes": len(plan.changes), "emails": len(plan.emails)})
             if deliver:
                 self.deliver()

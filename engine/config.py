@@ -116,8 +116,9 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Confi
     config.delivery.update(table.get("delivery", {}))
     config.api = dict(table.get("api", {}))
 
-    if env.get("CLIENTFLOW_STORAGE"):
-        config.storage = env["CLIENTFLOW_STORAGE"]
+    if env.get("CLIENTFLOW_STORAGE") and env["CLIENTFLOW_STORAGE"] != config.storage:
+        # another backend: the file's settings were for the one it named
+        config.storage, config.storage_settings = env["CLIENTFLOW_STORAGE"], {}
     db = env.get("CLIENTFLOW_DB")
     if db:
         if db.startswith(("postgresql://", "postgres://")):

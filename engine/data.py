@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from . import faults
 from .errors import ClientflowError, DataError, Location, Problem, UnknownName
 from .model import Entity, Project
 from .schemas import keypath
@@ -244,9 +245,11 @@ class Records:
             version = self.version(ref)
             if version is not None:
                 self.tx.delete(ref[0], ref[1], expect_version=version)
+                faults.point("between-writes")
         for ref, body in sorted(self.working.items()):
             expect = None if ref in self.created else self.version(ref)
             self.tx.put(Document(ref[0], ref[1], body, 0), self.keys(ref[0], body), expect_version=expect)
+            faults.point("between-writes")
 
 
 def import_data(project: Project, tx: Transaction, data: dict[str, Any], display: str = "data") -> int:

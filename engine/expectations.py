@@ -1,7 +1,8 @@
 """What a scenario expects of a plan, and every way the plan differs from it.
 
 `read` turns a scenario's validated `expect` mapping into an `Expect`, checking each
-name it mentions (steps, rules, fields, templates, flows) against the project.
+name it mentions (steps, rules, fields, templates, flows) against the flow: a name the
+flow lacks (misspelled, or removed from the flow since) fails the scenario, located.
 `compare` matches a plan against it and returns `Mismatch`es: expected and actual
 side by side, and for a change or an email, field by field.
 """
@@ -19,6 +20,7 @@ from .plan import Plan
 
 CHANGE_KEYS = ("op", "entity", "id", "field", "before", "after")
 EMAIL_KEYS = ("template", "to", "subject", "text")
+Report = Callable[[tuple[Hashable, ...], str], None]
 FLOW_KEYS = ("status", "blocked_by", "screens", "changes", "emails", "banner", "reversible", "errors", "needs")  # need a flow
 EXPECT_KEYS = (*FLOW_KEYS, "offered")
 
@@ -38,6 +40,7 @@ class Expect:
     reversible: bool | None = None
     errors: tuple[tuple[str, str | None], ...] | None = None
     needs: tuple[str, ...] | None = None
+    unknown: tuple[str, ...] = ()  # located messages for names the flow does not have
 
 
 @dataclass(frozen=True)
@@ -65,13 +68,17 @@ class Mismatch:
 
 
 # reading ----------------------------------------------------------------
-def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: Callable[[tuple[Hashable, ...], str], None]) -> Expect:
-    """An `Expect` from a schema-valid mapping; `error(keys, message)` reports names that do not exist."""
+def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: Report, unknown: Report) -> Expect:
+    """An `Expect` from a schema-valid mapping.
+
+    `error(keys, message)` reports what makes the scenario unreadable; `unknown(keys,
+    message)` a name the flow does not have, which fails the scenario when it runs.
+    """
     if flow_id is None:
         for key in doc:
             if key in FLOW_KEYS:
                 error((), f"expect.{key} needs a flow; without one a scenario checks only which flows are offered (expect.offered)")
-        _names(doc.get("offered", []), project.flows, "flow", ("offered",), error)
+        _names(doc.get("offered", []), project.flows, "flow", ("offered",), unknown)
         return Expect(offered=tuple(doc["offered"]) if "offered" in doc else None)
     flow = project.flow(flow_id)
     if "offered" in doc:
@@ -80,17 +87,17 @@ def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: C
     fields = flow.fields()
     blocked = _pairs(doc.get("blocked_by"), "rule")
     errors = _pairs(doc.get("errors"), "field")
-    _names([r for r, _ in blocked or ()], rules, f"rule of {flow_id}", ("blocked_by",), error)
-    _names([f for f, _ in errors or ()], fields, f"field of {flow_id}", ("errors",), error)
-    _names(doc.get("needs", []), fields, f"field of {flow_id}", ("needs",), error)
-    _names(doc.get("screens", []), [s.id for s in flow.steps], f"step of {flow_id}", ("screens",), error)
+    _names([r for r, _ in blocked or ()], rules, f"rule of {flow_id}", ("blocked_by",), unknown)
+    _names([f for f, _ in errors or ()], fields, f"field of {flow_id}", ("errors",), unknown)
+    _names(doc.get("needs", []), fields, f"field of {flow_id}", ("needs",), unknown)
+    _names(doc.get("screens", []), [s.id for s in flow.steps], f"step of {flow_id}", ("screens",), unknown)
     templates = [e.template for e in flow.outcome.emails]
     for index, email in enumerate(doc.get("emails", [])):
         if "template" in email and email["template"] not in templates:
-            error(("emails", index, "template"), f"{flow_id} sends no email {email['template']!r}{did_you_mean(email['template'], templates)}")
+            unknown(("emails", index, "template"), f"{flow_id} sends no email {email['template']!r}{did_you_mean(email['template'], templates)}")
     for index, change in enumerate(doc.get("changes", [])):
         if "entity" in change and change["entity"] not in project.entities:
-            error(("changes", index, "entity"), f"unknown entity {change['entity']!r}{did_you_mean(change['entity'], project.entities)}")
+            unknown(("changes", index, "entity"), f"unknown entity {change['entity']!r}{did_you_mean(change['entity'], project.entities)}")
     return Expect(
         status=doc.get("status"),
         blocked_by=blocked,
@@ -111,7 +118,7 @@ def _pairs(items: Sequence[Any] | None, key: str) -> tuple[tuple[str, str | None
     return tuple((item, None) if isinstance(item, str) else (item[key], item.get("message")) for item in items)
 
 
-def _names(given: Sequence[str], known: Any, what: str, at: tuple[Hashable, ...], error: Callable[[tuple[Hashable, ...], str], None]) -> None:
+def _names(given: Sequence[str], known: Any, what: str, at: tuple[Hashable, ...], error: Report) -> None:
     for index, name in enumerate(given):
         if name not in known:
             error((*at, index), f"no {what} is named {name!r}{did_you_mean(name, known)}")
@@ -120,17 +127,18 @@ def _names(given: Sequence[str], known: Any, what: str, at: tuple[Hashable, ...]
 # comparing --------------------------------------------------------------
 def compare_offered(expect: Expect, offered: Sequence[str]) -> list[Mismatch]:
     """Mismatches between the flows expected to be offered and those offered."""
+    names = [Mismatch("unknown name", None, None, note=n) for n in expect.unknown]
     if expect.offered is None or set(expect.offered) == set(offered):
-        return []
+        return names
     missing = sorted(set(expect.offered) - set(offered))
     extra = sorted(set(offered) - set(expect.offered))
     note = "; ".join(part for part in (f"not offered: {', '.join(missing)}" if missing else "", f"also offered: {', '.join(extra)}" if extra else "") if part)
-    return [Mismatch("offered", sorted(expect.offered), sorted(offered), note=note)]
+    return [*names, Mismatch("offered", sorted(expect.offered), sorted(offered), note=note)]
 
 
 def compare(expect: Expect, plan: Plan) -> list[Mismatch]:
     """Every difference between a plan and what the scenario expects of it."""
-    out: list[Mismatch] = []
+    out = [Mismatch("unknown name", None, None, note=n) for n in expect.unknown]
     if expect.status is not None and expect.status != plan.status:
         why = "; ".join(f"{b['rule']}: {b['message']}" for b in plan.blocked_by) or "; ".join(f"{e['field']}: {e['message']}" for e in plan.errors)
         out.append(Mismatch("status", expect.status, plan.status, note=why))

@@ -275,6 +275,7 @@ class Compiler:
         for name, fn in TESTS.items():
             self.namespace[f"_t_{_ident(name)}"] = fn
         self._cache: dict[tuple[str, frozenset[str]], Expression] = {}
+        self.fixed: dict[str, frozenset[str]] = {}  # names whose keys are known at load, e.g. product: {name, sender}
 
     def compile(self, source: str, names: Iterable[str]) -> Expression:
         """Compile `source`; raise CompileError with a fix-it message when it cannot be."""
@@ -310,8 +311,22 @@ def parse(source: str) -> nodes.Expr:
         if parser.stream.current.type != "eof":
             raise CompileError(_trailing(parser.stream.current))
     except TemplateSyntaxError as exc:
-        raise CompileError(f"syntax error: {exc.message}") from exc
+        message = exc.message or ""
+        if "end of template" in message or "end of print statement" in message:
+            raise CompileError("the condition stops before it is complete; finish it, or remove the last operator") from exc
+        raise CompileError(f"syntax error: {message}") from exc
     return tree
+
+
+def _suggest(given: str, choices: Iterable[str], what: str) -> str:
+    """`; did you mean 'x'?`, or else the choices (a few) or where they are listed (many)."""
+    hint = did_you_mean(given, choices)
+    if hint.startswith("; did you mean"):
+        return hint
+    listed = sorted(c for c in choices if c.isidentifier())
+    if len(listed) <= 12:
+        return f"; the {what} " + ", ".join(listed)
+    return f"; the {what} listed in docs/flow-language.md"
 
 
 def _trailing(token: Any) -> str:
@@ -355,7 +370,7 @@ class _Translator:
             if node.name.lower() in _YAML11_WORDS:
                 meant = _YAML11_WORDS[node.name.lower()]
                 raise CompileError(f"unknown name {node.name!r}; write {meant} ({node.name} is not a value in conditions; for the text, write '{node.name}' in quotes)")
-            raise CompileError(f"unknown name {node.name!r}{did_you_mean(node.name, self.known)}")
+            raise CompileError(f"unknown name {node.name!r}{_suggest(node.name, self.known, 'names here are')}")
         self.names.add(node.name)
         return f"s[{node.name!r}]"
 
@@ -363,8 +378,14 @@ class _Translator:
         if node.attr.startswith("_"):
             raise CompileError(f"{node.attr!r} cannot be looked up: names starting with _ are not data")
         if isinstance(node.node, nodes.Name):
+            self._fixed_key(node.node.name, node.attr)
             self.attributes.add((node.node.name, node.attr))
         return f"{self.visit(node.node, depth)}[{node.attr!r}]"
+
+    def _fixed_key(self, name: str, key: str) -> None:
+        keys = self.compiler.fixed.get(name)
+        if keys is not None and name in self.known and key not in keys:
+            raise CompileError(f"{name} has no key {key!r}{_suggest(key, keys, f'keys of {name} are')}")
 
     def visit_Getitem(self, node: nodes.Getitem, depth: int) -> str:
         if isinstance(node.arg, nodes.Slice):
@@ -374,6 +395,7 @@ class _Translator:
                 if node.arg.value.startswith("_"):
                     raise CompileError(f"{node.arg.value!r} cannot be looked up: names starting with _ are not data")
                 if isinstance(node.node, nodes.Name):
+                    self._fixed_key(node.node.name, node.arg.value)
                     self.attributes.add((node.node.name, node.arg.value))
             return f"{self.visit(node.node, depth)}[{node.arg.value!r}]"
         return f"_item({self.visit(node.node, depth)}, {self.visit(node.arg, depth)})"
@@ -461,7 +483,7 @@ class _Translator:
 
     def visit_Filter(self, node: nodes.Filter, depth: int) -> str:
         if node.name not in self.compiler.filters:
-            raise CompileError(f"unknown filter {node.name!r}{did_you_mean(node.name, self.compiler.filters)}")
+            raise CompileError(f"unknown filter {node.name!r}{_suggest(node.name, self.compiler.filters, 'filters are')}")
         if node.node is None:
             raise CompileError("a filter needs a value to its left")
         if node.name in ("default", "d") and isinstance(node.node, (nodes.Getattr, nodes.Getitem)):
@@ -480,7 +502,7 @@ class _Translator:
         if node.name not in TESTS:
             if node.name in ("null", "nil", "None"):
                 raise CompileError(f"unknown test {node.name!r}; write `is none` (none is the empty value in conditions)")
-            raise CompileError(f"unknown test {node.name!r}{did_you_mean(node.name, [*TESTS, 'defined', 'undefined'])}")
+            raise CompileError(f"unknown test {node.name!r}{_suggest(node.name, [*TESTS, 'defined', 'undefined'], 'tests are')}")
         if node.name == "none" and not node.args:
             return f"({self.visit(node.node, depth)} is None)"
         args = [self.visit(node.node, depth), *self._arguments(node, depth)]
@@ -492,7 +514,7 @@ class _Translator:
             raise CompileError(f"{called}: only the project's functions can, such as lookup('entity', id); use a filter or a test instead")
         name = node.node.name
         if name not in self.compiler.functions:
-            raise CompileError(f"unknown function {name!r}{did_you_mean(name, self.compiler.functions)}")
+            raise CompileError(f"unknown function {name!r}{_suggest(name, self.compiler.functions, 'functions are')}")
         self.names.add(name)
         return f"s[{name!r}]({', '.join(self._arguments(node, depth))})"
 

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import faults
 from .config import Config, load_config
 from .context import Clock
 from .storage import Email, Notifier, Storage
@@ -166,6 +167,7 @@ def deliver(
                 break
             done += 1
             error, permanent = _send(row, notifiers)
+            faults.point("after-send")
             _record(storage, clock, row, error, permanent, report, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
     return report
 

@@ -93,7 +93,9 @@ def addresses(value: Any, where: str) -> list[str]:
 
 def one_line(text: str) -> str:
     """Header-safe text: line breaks and other control characters become spaces."""
-    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    if not text.isprintable():  # rare: only then look at each character
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.split())
 
 
 def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Records, effects: Mapping[str, EffectSpec], *, dry_run: bool) -> Result:

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import checks, codecache, schemas
+from .context import Moment
 from .errors import DefinitionError, Location, Problem, did_you_mean, keypath
 from .expressions import CompileError, Compiler, Expression
 from .model import (
@@ -46,6 +48,7 @@ RULES_FILE = "rules.yaml"
 BUILTIN_EFFECTS = ("set", "delete", "create")
 BASE_NAMES = ("actor", "answers", "now", "product", "flow")
 BUTTONS = ("next", "back", "cancel")
+FLOW_KEYS = ("id", "title")  # what conditions and texts see as `flow` (engine/context.py)
 
 Path_ = tuple[Hashable, ...]
 
@@ -152,6 +155,10 @@ class Builder:
         self.texts = Texts(filters=extensions.filters, compiler=self.compiler)
         self.effects = extensions.effects
 
+    def fix(self, name: str, keys: Iterable[str]) -> None:
+        """Declare the only keys `name` has (product, flow, now), so that a misspelled one fails at load."""
+        self.compiler.fixed[name] = self.texts.fixed[name] = frozenset(keys)
+
     def expression(self, file: _File, path: Path_, source: Any, names: frozenset[str], *, value: bool = False) -> Expression | None:
         """Compile a condition (or, with `value`, a value to store); report and return None when it cannot be."""
         if not isinstance(source, str):
@@ -225,6 +232,11 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
         _email_templates(root, builder, None, problems)  # the names conditions see are not known: compile nothing else
         raise DefinitionError(problems)
 
+    product_doc = _Read("product", project["product"])
+    product = {key: product_doc[key] for key in ("name", "sender") if key in product_doc}
+    builder.fix("product", product)
+    builder.fix("flow", FLOW_KEYS)
+    builder.fix("now", Moment(datetime.now(timezone.utc)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
     context: dict[str, Expression] = {}
     names = base
@@ -262,10 +274,9 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
 
     if problems:
         raise DefinitionError(problems)
-    product = _Read("product", project["product"])
     return Project(
         root=str(root),
-        product={key: product[key] for key in ("name", "sender") if key in product},
+        product=product,
         entities=entities,
         subject_entity=subject_entity,
         subject_match=tuple(subject.get("match", ["id"])),
@@ -357,7 +368,7 @@ def _entities(doc: Mapping[str, Any], file: _File) -> dict[str, Entity]:
     for name, entity in entities.items():
         for index, holder in enumerate(entity.nested_in):
             if holder not in entities:
-                file.error(("entities", name, "nested", "in", index), f"unknown entity {holder!r}{did_you_mean(holder, entities)}; list entities declared here")
+                file.error(("entities", name, "nested", "in", index), f"unknown entity {holder!r}" + _or_else(holder, entities, "; declare it under entities:"))
     return entities
 
 

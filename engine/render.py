@@ -50,12 +50,22 @@ def screen(item: Screen, number: int | None = None, total: int | None = None, an
             lines.append("    (type it exactly to confirm)")
         given = (answers or {}).get(field["name"], field.get("value"))
         if given is not None:
-            lines.append(click.style(f"    > {given}", fg="green"))
+            lines.append(click.style(f"    > {answer(field, given)}", fg="green"))
     buttons = item.buttons
     order = [b for b in ("back", "next", "cancel") if b in buttons and (b != "back" or (number or 1) > 1)]
     lines.append("")
     lines.append("  " + "  ".join(click.style(f"[ {buttons[b]} ]", bold=(b == "next")) for b in order))
     return _lines(lines)
+
+
+def answer(field: dict[str, Any], value: Any) -> str:
+    """An answer as the screen showed it: yes/no, or the chosen option's label and value."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    for option in field.get("options", []):
+        if option["value"] == value:
+            return f"{option['label']}  ({value})"
+    return str(value)
 
 
 def change_line(change: dict[str, Any]) -> str:

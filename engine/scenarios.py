@@ -11,6 +11,8 @@ ever written to a database and no email is sent.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -220,15 +222,23 @@ class _ScenarioReader:
         answers = dict(self.item.get("answers", {}))
         if answers and flow_id is None:
             self.error(self.where("answers", key=True), "answers need a flow; name the flow the answers are for")
+        unknown: list[str] = []  # names the flow lacks: the scenario fails, saying where
         if flow_id is not None:
             fields = self.project.flows[flow_id].fields()
             for answer in answers:
                 if answer not in fields:
-                    self.error(self.where("answers", answer, key=True), f"{flow_id} has no field {answer!r}{did_you_mean(str(answer), fields)}")
+                    unknown.append(f"{self.where('answers', answer, key=True)}: {flow_id} has no field {answer!r}{did_you_mean(str(answer), fields)}")
         now = self._now()
         expect = Expect()
         if flow_known:
-            expect = expectations.read(self.item["expect"], self.project, flow_id, lambda keys, message: self.error(self.where("expect", *keys), message))
+            expect = expectations.read(
+                self.item["expect"],
+                self.project,
+                flow_id,
+                lambda keys, message: self.error(self.where("expect", *keys), message),
+                lambda keys, message: unknown.append(f"{self.where('expect', *keys)}: {message}"),
+            )
+            expect = dataclasses.replace(expect, unknown=tuple(unknown))
         data = self._data(given) if given is not None else None
         if data is not None and actor is not None and subject is not None:
             self._exists(data[0], self.project.actor_entity, str(actor[0]), self.project.actor_match, actor[1])
@@ -291,7 +301,9 @@ class _ScenarioReader:
             check_data(self.project, data, Positions(loaded[1]), loaded[1])
         except DataError as exc:
             for problem in exc.problems:
-                self.error(location, f"after the patches, the data does not fit: {problem.message}")
+                # Lines of the data file say nothing of patched values: drop them, the key path names the record.
+                message = re.sub(r" \(first at line \d+\)", "", problem.message)
+                self.error(location, f"after the patches, the data does not fit: {message}")
             return None
         return data, loaded[1]
 

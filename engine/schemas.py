@@ -112,6 +112,18 @@ def _missing(error: Any) -> str:
     return error.message.split("'")[1] if "'" in error.message else str(error.message)
 
 
+def _alternatives(error: Any) -> list[tuple[str, str]]:
+    """For `oneOf: [{required: [a]}, {required: [b]}]`: each key with its description; else nothing."""
+    parent = error.parent
+    if parent is None or parent.validator not in ("oneOf", "anyOf"):
+        return []
+    branches = parent.validator_value
+    if not all(set(branch) == {"required"} and len(branch["required"]) == 1 for branch in branches):
+        return []
+    properties = parent.schema.get("properties", {})
+    return [(branch["required"][0], properties.get(branch["required"][0], {}).get("description", "")) for branch in branches]
+
+
 def _lower(description: str) -> str:
     """`The flow's id.` -> `the flow's id`, to go inside a sentence."""
     return description[:1].lower() + description[1:].rstrip(".")
@@ -136,6 +148,10 @@ def _explain(error: Any, positions: Positions) -> list[Problem]:
         return problems
     if kind == "required":
         missing = _missing(error)
+        alternatives = _alternatives(error)
+        if alternatives:
+            listing = " or ".join(f"{key} ({_lower(text)})" if text else key for key, text in alternatives)
+            return [Problem(positions.at(path, key=True), f"{prefix}needs one of these keys; add {listing}")]
         described = error.schema.get("properties", {}).get(missing, {}).get("description", "")
         hint = f"add {missing}: {_lower(described)}" if described else "add it"
         return [Problem(positions.at(path, key=True), f"{prefix}missing key {missing!r}; {hint}")]
@@ -155,8 +171,10 @@ def _message(error: Any) -> str:
         hint = ""
         if "boolean" in expected_list and isinstance(value, str) and value.lower() in _YAML11_BOOLEANS:
             hint = f"; write {_YAML11_BOOLEANS[value.lower()]} (YAML 1.2 reads {value} as text)"
-        elif "string" in expected_list and isinstance(value, (dict, list)):
-            hint = "; put the text in quotes when it starts with [ or { or holds ': '"
+        elif "string" in expected_list and isinstance(value, dict):
+            hint = "; put the text in quotes when it starts with { or holds ': '"
+        elif "string" in expected_list and isinstance(value, list):
+            hint = "; write one text (for several lines, start it with >- on the key's line)"
         elif error.schema.get("description"):
             hint = f" ({_lower(error.schema['description'])})"
         return f"must be {wanted}, not {_describe(value)}{hint}"

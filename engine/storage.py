@@ -53,8 +53,10 @@ class Transaction(Protocol):
 
     A transaction sees its own writes. Every write method raises ReadOnlyError
     in a transaction opened without `write=True`. Bodies go in and come out as
-    JSON data, and what a read returns is the caller's own copy. Ids are
-    ordered by code point (as Python sorts strings).
+    JSON data; the store keeps its own copy of what is written, and what a
+    write transaction reads is the caller's to change (a read-only one may
+    hand out shared bodies, which callers must not change). Ids are ordered
+    by code point (as Python sorts strings).
     """
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:

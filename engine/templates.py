@@ -9,6 +9,7 @@ Plain-text templates are not escaped; HTML templates are autoescaped.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,7 +19,7 @@ from jinja2.runtime import Context, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .errors import ExpressionError, did_you_mean
-from .expressions import MAX_SIZE, CompileError, Compiler, DataFunction, _mul, _pow
+from .expressions import MAX_SIZE, CompileError, Compiler, DataFunction, _mul, _pow, _suggest
 from .fasttext import compile_fast
 
 MAX_OUTPUT = 200_000  # characters one rendering may produce
@@ -107,6 +108,7 @@ class Texts:
         self.compiler = compiler or Compiler(functions, filters)
         self.text_env = DataSandbox(autoescape=False, functions=functions, filters=filters)
         self.html_env = DataSandbox(autoescape=True, functions=functions, filters=filters)
+        self.fixed: dict[str, frozenset[str]] = {}  # names whose keys are known at load, e.g. product: {name, sender}
 
     def compile(self, source: str, names: frozenset[str] | set[str], *, html: bool = False, name: str | None = None) -> Template:
         """Compile a template once; unknown names and syntax errors raise CompileError."""
@@ -115,7 +117,7 @@ class Texts:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:
             raise CompileError(f"template syntax error: {_sentence(exc.message)}", exc.lineno or 0) from exc
-        _check_tree(tree, names, env)
+        _check_tree(tree, names, env, self.fixed)
         if "{" not in source:
             return Template(source, None, source)
         fast = compile_fast(self.compiler, tree, frozenset(names), html=html)
@@ -169,9 +171,22 @@ class Template:
         return out
 
 
+_TAGS = ("if", "elif", "else", "endif", "for", "endfor", "set", "endset", "macro", "endmacro", "call", "endcall", "filter", "endfilter", "with", "endwith", "raw", "endraw")
+
+
 def _sentence(message: str | None) -> str:
-    """Jinja2's `Unexpected end of template.` as `unexpected end of template`, to follow a colon."""
-    text = (message or "not a valid template").strip().rstrip(".")
+    """Jinja2's syntax error in a few plain words, saying what to add or change."""
+    text = (message or "not a valid template").strip()
+    unknown = re.match(r"Encountered unknown tag '(\w+)'", text)
+    innermost = re.search(r"The innermost block that needs to be closed is '(\w+)'", text)
+    if unknown:
+        return f"unknown tag {{% {unknown.group(1)} %}}" + did_you_mean(unknown.group(1), _TAGS)
+    if innermost and text.startswith("Unexpected end of template"):
+        block = innermost.group(1)
+        return f"{{% {block} %}} is never closed; add {{% end{block} %}}"
+    if text == "unexpected '}'":
+        return "a single } closes nothing; close {{ with }}"
+    text = text.rstrip(".")
     return text[:1].lower() + text[1:]
 
 
@@ -190,8 +205,8 @@ def _short(source: str) -> str:
     return repr(source if len(source) <= 60 else source[:57] + "...")
 
 
-def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: DataSandbox) -> None:
-    """Refuse unknown top-level names, filters and dunder look-ups before anything runs."""
+def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: DataSandbox, fixed: Mapping[str, frozenset[str]] | None = None) -> None:
+    """Refuse unknown top-level names, keys of `fixed` names, filters and dunder look-ups before anything runs."""
     assigned: set[str] = set()
     for node in tree.find_all((nodes.Assign, nodes.For, nodes.Macro, nodes.With, nodes.CallBlock, nodes.FilterBlock)):
         for target in node.find_all(nodes.Name):
@@ -208,17 +223,21 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
     known = set(names) | assigned | set(env.globals) | {"caller", "varargs", "kwargs"}
     for node in tree.find_all(nodes.Name):
         if node.ctx == "load" and node.name not in known:
-            raise CompileError(f"unknown name {node.name!r}{did_you_mean(node.name, known)}", node.lineno)
+            raise CompileError(f"unknown name {node.name!r}{_suggest(node.name, known - {'caller', 'varargs', 'kwargs'}, 'names here are')}", node.lineno)
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
         if isinstance(key, str) and key.startswith("_"):
             raise CompileError(f"{key!r} cannot be looked up: names starting with _ are not data", node.lineno)
+        looked_in = node.node.name if isinstance(node.node, nodes.Name) and node.node.name not in assigned else None
+        keys = (fixed or {}).get(looked_in or "")
+        if looked_in is not None and keys is not None and isinstance(key, str) and key not in keys:
+            raise CompileError(f"{looked_in} has no key {key!r}{_suggest(key, keys, f'keys of {looked_in} are')}", node.lineno)
     for node in tree.find_all(nodes.Filter):
         if node.name not in env.filters:
-            raise CompileError(f"unknown filter {node.name!r}{did_you_mean(node.name, env.filters)}", node.lineno)
+            raise CompileError(f"unknown filter {node.name!r}{_suggest(node.name, env.filters, 'filters are')}", node.lineno)
     for node in tree.find_all(nodes.Test):
         if node.name not in env.tests:
-            raise CompileError(f"unknown test {node.name!r}{did_you_mean(node.name, env.tests)}", node.lineno)
+            raise CompileError(f"unknown test {node.name!r}{_suggest(node.name, env.tests, 'tests are')}", node.lineno)
 
 
 __all__ = ["Texts", "Template", "DataSandbox"]

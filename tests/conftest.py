@@ -108,3 +108,19 @@ def postgres_schema(postgres_url: str) -> Iterator[str]:
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute("SET lock_timeout = '20s'")
         conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+# Projects to break: the flow-language tests -------------------------------------
+def copy_project(dest: Path) -> Path:
+    """A copy of the shipped project (flows/, templates/, schema/) under `dest`, to change one file of."""
+    import shutil
+
+    for folder in ("flows", "templates", "schema"):
+        shutil.copytree(REPO / folder, dest / folder)
+    return dest
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A fresh copy of the shipped project in tmp_path: break one file, then load it."""
+    return copy_project(tmp_path / "project")

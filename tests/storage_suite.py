@@ -122,17 +122,17 @@ class StorageContract:
         assert read(storage, "same", "alpha").body["in"] == "a"  # type: ignore[union-attr]
         assert read(storage, "same", "beta").body["in"] == "b"  # type: ignore[union-attr]
 
-    def test_bodies_read_or_written_are_the_callers_own(self, storage: Storage) -> None:
+    def test_bodies_written_or_read_for_writing_are_the_callers_own(self, storage: Storage) -> None:
         body = {"id": "t1", "tags": ["a"]}
         with storage.transaction(write=True) as tx:
             tx.put(Document(C, "t1", body, 0), [], expect_version=None)
         body["tags"].append("changed after the write")
-        first = read(storage, "t1")
-        assert first is not None
-        first.body["tags"].append("changed after the read")
-        with storage.transaction() as tx:
+        with storage.transaction(write=True) as tx:
+            got = tx.get(C, "t1")
+            assert got is not None
+            got.body["tags"].append("changed after the read")
             scanned = next(iter(tx.scan(C)))
-        scanned.body["tags"].append("changed after the scan")
+            scanned.body["tags"].append("changed after the scan")
         assert read(storage, "t1").body["tags"] == ["a"]  # type: ignore[union-attr]
 
     # index keys -------------------------------------------------------------

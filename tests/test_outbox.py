@@ -242,7 +242,11 @@ def test_outbox_lists_pending_sent_and_failed_messages_as_json(project: Path) ->
     result = run("outbox", "--project", str(project), "--format", "json")
     assert result.exit_code == 0, result.output
     listed = json.loads(result.output)["messages"]
-    assert [(m["id"], m["status"], m["attempts"]) for m in listed] == [("run1-0-outbox", "pending", 0), ("run1-1-outbox", "failed", 5), ("run1-2-outbox", "sent", 1)]
+    assert [(m["id"], m["status"], m["attempts"]) for m in listed] == [
+        ("run1-0-outbox", "pending", 0),
+        ("run1-1-outbox", "failed", 5),
+        ("run1-2-outbox", "sent", 1),
+    ]
     assert listed[1]["to"] == ["person1@example.com"] and listed[1]["subject"] == "Message 1"
     assert listed[1]["error"] == "SMTPException: 451 try later"
     only = json.loads(run("outbox", "--project", str(project), "--format", "json", "--status", "failed").output)["messages"]

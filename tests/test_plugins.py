@@ -196,6 +196,60 @@ def test_a_flow_naming_an_effect_nobody_registered_does_not_load(loaded: pluggy.
         Engine.open(project(tmp_path, SHELVE_FLOW), data=DEMO, plugins=loaded, notifiers={})
 
 
+class Exploding:
+    """An effect that fails after the flow's own effects have changed the records."""
+
+    @hookimpl
+    def clientflow_register_effects(self, register: Any) -> None:
+        def explode(ctx: EffectContext) -> list[Change]:
+            raise RuntimeError("the archive is on fire")
+
+        register(EffectSpec("explode", apply=explode, simulate=lambda ctx: []))
+
+
+def test_a_failure_during_a_commit_applies_nothing(loaded: pluggy.PluginManager, embedded: str, tmp_path: Path) -> None:
+    from conftest import open_engine
+
+    loaded.register(Exploding())
+    flow = {
+        "flows/burn-client.yaml": """
+            id: burn-client
+            title: Burn client
+            summary: Changes the client, queues an email, then fails.
+            subject: client
+            steps:
+              - id: confirm
+                kind: info
+                title: Burn {{ client.name }}?
+            outcome:
+              effects:
+                - {op: set, field: subscription, to: "'burnt'"}
+                - {op: explode}
+              emails:
+                - template: delete-confirmation
+                  to: actor.email
+              reversible: false
+              audit: burnt {{ client.id }}
+        """
+    }
+    recorder = Recorder()
+    engine = open_engine(embedded, tmp_path, root=project(tmp_path, flow), plugins=loaded, notifiers={"record": recorder})
+    assert engine.simulate("burn-client", "u1", "c1").status == "completed"
+    view = engine.start("burn-client", "u1", "c1", {})
+    before = engine.export()
+    with pytest.raises(RuntimeError, match="on fire"):
+        engine.commit(view.run)
+    assert engine.export() == before
+    assert engine.audit_log() == []
+    with engine.storage.transaction() as tx:
+        assert tx.outbox() == []
+    assert recorder.sent == []
+    assert engine.view(view.run).status == "ready"  # the run can still be cancelled or retried
+    with pytest.raises(RuntimeError, match="on fire"):
+        engine.apply("burn-client", "u1", "c1")
+    assert engine.export() == before and engine.audit_log() == []
+
+
 # clientflow_register_functions ---------------------------------------------------------------
 class VipPlugin:
     def __init__(self, vips: set[str]) -> None:

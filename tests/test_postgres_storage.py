@@ -16,7 +16,7 @@ from storage_suite import Backend, StorageContract, message, put, read
 
 from engine.errors import ConfigError
 from engine.plugins import Registry
-from engine.storage import ConflictError, Storage
+from engine.storage import ConflictError, Document, Storage
 
 pytestmark = pytest.mark.postgres
 
@@ -32,3 +32,199 @@ def backend(postgres_url: str, postgres_schema: str) -> Iterator[Backend]:
 
 class TestPostgresStorage(StorageContract):
     """The whole contract, on PostgreSQL."""
+
+
+# particular to PostgreSQL ---------------------------------------------------------
+def tables(url: str, schema: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)).fetchall()
+    return {r[0] for r in rows}
+
+
+def test_the_schema_is_created_on_first_use_with_a_version(postgres_url: str, postgres_schema: str) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    assert tables(postgres_url, postgres_schema) == set()  # nothing happens before the first transaction
+    with storage.transaction() as tx:
+        assert tx.get_meta("schema_version") == "1"
+    storage.close()
+    assert tables(postgres_url, postgres_schema) == {"docs", "keys", "runs", "audit", "outbox", "meta"}
+
+
+def test_many_processes_using_a_new_schema_at_once_create_it_once(postgres_url: str, postgres_schema: str) -> None:
+    handles = [open_postgres(postgres_url, postgres_schema) for _ in range(6)]
+    start = threading.Barrier(len(handles))
+    errors: list[BaseException] = []
+
+    def first_use(storage: Storage, n: int) -> None:
+        try:
+            start.wait(timeout=60)
+            put(storage, f"t{n}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=first_use, args=(h, n)) for n, h in enumerate(handles)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    with handles[0].transaction() as tx:
+        assert [d.id for d in tx.scan("things")] == [f"t{n}" for n in range(6)]
+    for handle in handles:
+        handle.close()
+
+
+def test_a_schema_version_it_does_not_know_is_refused(postgres_url: str, postgres_schema: str) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    with storage.transaction(write=True) as tx:
+        tx.set_meta("schema_version", "99")
+    storage.close()
+    with pytest.raises(ConfigError, match=f"PostgreSQL schema '{postgres_schema}' has storage schema version 99"):
+        read(open_postgres(postgres_url, postgres_schema), "t1")
+
+
+def test_ids_order_by_code_point_whatever_the_database_collation(postgres_url: str, postgres_schema: str) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    ids = ["a", "B", "b", "_", "é", "Z", "a-b", "ab", "a b"]
+    for id in ids:
+        put(storage, id)
+    with storage.transaction() as tx:
+        assert [d.id for d in tx.scan("things")] == sorted(ids)
+    storage.close()
+
+
+def backend_waits_on_a_lock(url: str, application_name: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s AND wait_event_type = 'Lock'", (application_name,)).fetchone()
+    return bool(row and row[0])
+
+
+def wait_until(condition: object, what: str, tries: int = 1200) -> None:
+    import time
+
+    for _ in range(tries):
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def test_a_locked_read_waits_for_the_other_writer_and_sees_its_commit(postgres_url: str, postgres_schema: str) -> None:
+    first = open_postgres(postgres_url, postgres_schema)
+    second = open_postgres(postgres_url, postgres_schema, application_name="clientflow-second")
+    put(first, "t1", {"by": "nobody"})
+    seen: list[object] = []
+
+    def locker() -> None:
+        with second.transaction(write=True) as tx:
+            seen.append(tx.get("things", "t1", lock=True))
+
+    thread = threading.Thread(target=locker)
+    with first.transaction(write=True) as tx:
+        held = tx.get("things", "t1", lock=True)
+        assert held is not None
+        thread.start()
+        wait_until(lambda: backend_waits_on_a_lock(postgres_url, "clientflow-second"), "the second writer to wait on the row lock")
+        assert seen == []
+        tx.put(Document("things", "t1", {"id": "t1", "by": "first"}, 0), [], expect_version=held.version)
+    thread.join(timeout=120)
+    assert [(d.body["by"], d.version) for d in seen] == [("first", 2)]  # type: ignore[attr-defined]
+    first.close()
+    second.close()
+
+
+def test_claimed_outbox_rows_are_skipped_by_other_workers(postgres_url: str, postgres_schema: str) -> None:
+    first = open_postgres(postgres_url, postgres_schema)
+    second = open_postgres(postgres_url, postgres_schema)
+    with first.transaction(write=True) as tx:
+        tx.add_outbox([message(f"m{n}") for n in range(5)])
+    with first.transaction(write=True) as tx:
+        mine = [m["id"] for m in tx.outbox(status="pending", limit=2, claim=True)]
+        with second.transaction(write=True) as other:
+            theirs = [m["id"] for m in other.outbox(status="pending", limit=10, claim=True)]
+    assert mine == ["m0", "m1"]
+    assert theirs == ["m2", "m3", "m4"]
+    first.close()
+    second.close()
+
+
+def test_a_forked_process_opens_its_own_connection(postgres_url: str, postgres_schema: str) -> None:
+    import multiprocessing
+
+    storage = open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1", {"n": 1})
+    context = multiprocessing.get_context("fork")
+    child = context.Process(target=put, args=(storage, "t1", {"n": 2}), kwargs={"expect": 1})
+    child.start()
+    child.join(timeout=120)
+    assert child.exitcode == 0
+    assert put(storage, "t1", {"n": 3}, expect=2) == 3  # the parent's connection survived the child
+    storage.close()
+
+
+def test_a_dropped_connection_is_replaced_at_the_next_transaction(postgres_url: str, postgres_schema: str) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1")
+    with storage.transaction() as tx:
+        pid = tx.conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[attr-defined]
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    wait_until(lambda: not admin_sees(postgres_url, pid), "the backend to go")
+    assert read(storage, "t1") is not None
+    storage.close()
+
+
+def admin_sees(url: str, pid: int) -> bool:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is not None
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"url": None}, "needs a url"),
+        ({"schema": "Bad-Name"}, "must be lower-case letters"),
+        ({"schema": "x; DROP TABLE docs"}, "must be lower-case letters"),
+        ({"shema": "x"}, "unknown PostgreSQL storage setting"),
+    ],
+    ids=["no-url", "bad-schema", "injection", "typo"],
+)
+def test_bad_settings_are_refused(postgres_url: str, settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Registry.collect().storage("postgresql", **{"url": postgres_url, "schema": "ok", **settings})
+
+
+def test_conflicting_commits_from_two_engine_processes_apply_once(postgres_url: str, postgres_schema: str) -> None:
+    from conftest import DEMO, NOW, REPO
+
+    from engine import Engine
+
+    env = {"CLIENTFLOW_DB": postgres_url, "CLIENTFLOW_DB_SCHEMA": postgres_schema}
+    engines = [Engine.open(REPO, env=env, now=NOW, notifiers={}) for _ in range(2)]
+    assert {e.storage.name for e in engines} == {"postgresql"}
+    engines[0].load_data(DEMO)
+    runs = [e.start("deactivate-client", "u1", "c1", {"notify_client": False}).run for e in engines]
+    start = threading.Barrier(2)
+    plans: list[object] = [None, None]
+
+    def commit(n: int) -> None:
+        start.wait(timeout=60)
+        try:
+            plans[n] = engines[n].commit(runs[n], deliver=False)
+        except ConflictError as exc:
+            plans[n] = exc
+
+    threads = [threading.Thread(target=commit, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    outcomes = sorted(getattr(p, "status", type(p).__name__) for p in plans)
+    assert outcomes == ["blocked", "completed"]
+    with engines[0].storage.transaction() as tx:
+        client = tx.get("clients", "c1")
+        completed = [e for e in tx.audit() if e["status"] == "completed"]
+    assert client is not None and client.body["subscription"] == "deactivated" and client.version == 2
+    assert len(completed) == 1
+    for engine in engines:
+        engine.close()

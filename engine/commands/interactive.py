@@ -62,6 +62,13 @@ def walk_screens(engine: Any, flow: str, actor: str, subject: str, given: dict[s
         fresh = True
 
 
+def unanswered(plan: Plan, given: dict[str, Any]) -> bool:
+    """Whether a person at a terminal still has something to answer: a required field, or an optional one not given."""
+    if plan.status == "needs_input":
+        return True
+    return plan.status == "completed" and any(f["name"] not in given for screen in plan.screens for f in screen.fields)
+
+
 def cancelled(plan: Plan) -> Plan:
     """The plan of a run the user cancelled: nothing changes, nobody is written to."""
     plan.status = "cancelled"

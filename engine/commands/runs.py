@@ -25,7 +25,7 @@ from .common import (
     project_option,
     subject_option,
 )
-from .interactive import Stopped, confirm, walk_screens
+from .interactive import Stopped, confirm, unanswered, walk_screens
 
 NEEDS_YES = {"step": "commit", "field": "--yes"}
 
@@ -81,7 +81,7 @@ def simulate(
     try:
         answers = parse_answers(answer, answers_file)
         plan = engine.simulate(flow, actor, subject, answers)
-        if plan.status == "needs_input" and fmt == "text" and not no_input and is_terminal():
+        if unanswered(plan, answers) and fmt == "text" and not no_input and is_terminal():
             try:
                 plan = walk_screens(engine, flow, actor, subject, answers)
             except Stopped:
@@ -131,7 +131,7 @@ def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, An
     if not yes:
         ask = fmt == "text" and is_terminal()
         preview = engine.simulate(flow, actor, subject, answers)
-        walked = ask and preview.status == "needs_input"
+        walked = ask and unanswered(preview, answers)
         if walked:
             try:
                 preview = walk_screens(engine, flow, actor, subject, answers)

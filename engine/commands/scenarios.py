@@ -84,6 +84,8 @@ def mismatch_lines(mismatch: Any) -> list[str]:
     from ..expectations import show
 
     what = mismatch.what
+    if mismatch.expected is None and mismatch.actual is None:
+        return [click.style(f"{what}: {mismatch.note}", fg="red")]
     if mismatch.expected is None and mismatch.actual is not None and mismatch.note.startswith("unexpected"):
         return [click.style(f"{what}: {mismatch.note}: {_describe(what, mismatch.actual)}", fg="red")]
     if mismatch.actual is None and mismatch.expected is not None and mismatch.note.startswith("no such"):
@@ -146,7 +148,12 @@ def _coverage(coverage: Any) -> str:
 @project_option
 @format_option("text", "json")
 @click.option("--scaffold", is_flag=True, help="Print scenario YAML with one skeleton per path, to fill in.")
-@click.option("--data", "data", metavar="FILE", help="The data file the skeletons name, relative to where they will be saved (default: ../data/FIRST.yaml).")
+@click.option(
+    "--data",
+    "data",
+    metavar="FILE",
+    help="The data file the skeletons name, relative to where they will be saved (default: ../data/demo.yaml, as `clientflow demo` uses).",
+)
 def paths(flow: str, project: Path, fmt: str, scaffold: bool, data: str | None) -> None:
     """Every distinct path through FLOW: each rule failing, each combination of answers that changes what is shown, changed or sent, and each refused answer."""
     from .. import paths as flow_paths_module
@@ -155,8 +162,7 @@ def paths(flow: str, project: Path, fmt: str, scaffold: bool, data: str | None) 
     model = loaded.flow(flow)
     if scaffold:
         if data is None:
-            found = sorted((project / "data").glob("*.yaml"))
-            data = f"../data/{found[0].name}" if found else "../data/TODO.yaml"
+            data = "../data/demo.yaml" if (project / "data" / "demo.yaml").exists() else "../data/TODO.yaml"
         click.echo(flow_paths_module.scaffold(loaded, model, data), nl=False)
         return
     found_paths = flow_paths_module.flow_paths(loaded, model)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pluggy
-from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
@@ -104,13 +104,14 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
     @router.get(
         "/availability", response_model=models.Availability, responses=responses("unknown_subject"), tags=["flows"],
         summary=f"Which flows are offered on a {word}, and why not",
+        openapi_extra={"parameters": [{
+            "name": word, "in": "query", "required": True, "schema": {"type": "string", "minLength": 1},
+            "description": f"The {word}'s id or another key it may be named by (`subject` is accepted too).",
+        }]},
     )  # fmt: skip
-    def availability(
-        who: Who,
-        named: Annotated[str | None, Query(alias=word, min_length=1, description=f"The {word}'s id or another key it may be named by.")] = None,
-        generic: Annotated[str | None, Query(alias="subject", min_length=1, description=f"Alias of `{word}`.")] = None,
-    ) -> JSONResponse:
-        subject = named or generic
+    def availability(who: Who, request: Request) -> JSONResponse:
+        # Read by hand: OpenAPI cannot say "this parameter or its alias", so only the project's word is documented.
+        subject = request.query_params.get(word) or request.query_params.get("subject")
         if not subject:
             raise ApiError("bad_request", f"name the {word}: ?{word}=ID")
         return reply(who.engine.available(who.actor, subject).to_json())
