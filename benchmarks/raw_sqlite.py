@@ -196,6 +196,7 @@ if __name__ == "__main__":
 
 
 VOLATILE = {"id", "run", "time", "created", "updated", "version", "email_id", "message_id"}
+QUEUED = {"email", "flow", "notifier"}  # what an outbox row says; its status and attempts change once delivery has run
 
 
 def contents(db: Path) -> dict[str, Any]:
@@ -211,7 +212,7 @@ def contents(db: Path) -> dict[str, Any]:
             "keys": sorted(conn.execute("SELECT * FROM keys")),
             "runs": sorted(plain(b) for (b,) in conn.execute("SELECT body FROM runs")),
             "audit": sorted(plain(b) for (b,) in conn.execute("SELECT body FROM audit")),
-            "outbox": sorted(plain(b) for (b,) in conn.execute("SELECT body FROM outbox")),
+            "outbox": sorted(_dumps({k: v for k, v in json.loads(b).items() if k in QUEUED}) for (b,) in conn.execute("SELECT body FROM outbox")),
             "meta": sorted(k for (k,) in conn.execute("SELECT key FROM meta")),
         }
     finally:

@@ -12,9 +12,9 @@ key) and returns plain dataclasses with `to_json()`.
 
 from __future__ import annotations
 
+import itertools
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ import pluggy
 from . import faults
 from . import outbox as outbox_module
 from .config import Config, load_config
-from .context import Clock, Parties, base_scope, flow_scope, resolve
+from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor
 from .data import Records, check_data, import_data
 from .errors import ClientflowError, ExpressionError, RunError, UnknownName
 from .model import Flow, Project, Rule
@@ -33,65 +33,14 @@ from .plan import Plan, Verdict
 from .plugins import Registry
 from .project import Extensions, load_project
 from .rulebook import Checker, Dataset, Rulebook, message_text
-from .runs import RunState, Screen, Walk, render, visible, walk
+from .runs import RunState, Walk, render, visible, walk
 from .storage import ConflictError, Notifier, Storage, Transaction
+from .views import Availability, FlowAvailability, RunView
 from .yamlfile import load_data_text, read_text
 
 CHANGED_RULE = "unchanged-since-start"
+PAGE = 200  # subjects per read transaction in simulate_many
 FINISHED = ("completed", "cancelled", "blocked")
-
-
-@dataclass
-class FlowAvailability:
-    flow: str
-    title: str
-    available: bool
-    reasons: list[dict[str, str]]
-    rules: list[Verdict] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"flow": self.flow, "title": self.title, "available": self.available, "reasons": list(self.reasons)}
-
-
-@dataclass
-class Availability:
-    actor: str
-    subject: str
-    flows: list[FlowAvailability]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"actor": self.actor, "subject": self.subject, "flows": [f.to_json() for f in self.flows]}
-
-    def offered(self) -> list[str]:
-        return [f.flow for f in self.flows if f.available]
-
-
-@dataclass
-class RunView:
-    """A run as a front end shows it: its status and the screen it waits on."""
-
-    run: str
-    flow: str
-    status: str  # open | ready | completed | cancelled | blocked | invalid | needs_input
-    screen: Screen | None
-    errors: list[dict[str, str]] = field(default_factory=list)
-    needs: list[dict[str, str]] = field(default_factory=list)
-    blocked_by: list[dict[str, str]] = field(default_factory=list)
-    answers: dict[str, Any] = field(default_factory=dict)
-    version: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "run": self.run,
-            "flow": self.flow,
-            "status": self.status,
-            "screen": self.screen.to_json() if self.screen else None,
-            "errors": list(self.errors),
-            "needs": list(self.needs),
-            "blocked_by": list(self.blocked_by),
-            "answers": dict(self.answers),
-            "version": self.version,
-        }
 
 
 class Engine:
@@ -189,8 +138,8 @@ class Engine:
                 flows.append(FlowAvailability(flow.id, flow.title, not reasons, reasons, verdicts))
         return Availability(str(parties.actor.get("id")), str(parties.subject.get("id")), flows)
 
-    def _scope(self, records: Records, parties: Parties) -> dict[str, Any]:
-        return base_scope(self.project, records, parties, self.clock.now(), self.registry.functions)
+    def _scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
+        return base_scope(self.project, records, parties, now or self.clock.now(), self.registry.functions)
 
     def _verdicts(self, flow: Flow, scope: Mapping[str, Any]) -> list[Verdict]:
         return [self._verdict(rule, scope) for rule in (*self.project.reach, *flow.rules)]
@@ -211,6 +160,33 @@ class Engine:
         with self.storage.transaction() as tx:
             plan, _, _ = self._evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=True)
         return plan
+
+    def simulate_many(self, flow_id: str, actor: str, subjects: Iterable[str], answers: Mapping[str, Any] | None = None) -> Iterator[tuple[str, Plan | ClientflowError]]:
+        """Dry-runs of one flow for many subjects, page by page, screens not rendered (bulk).
+
+        Yields (subject as given, plan or the error that stopped it); memory
+        stays flat however many subjects there are.
+        """
+        flow = self.project.flow(flow_id)
+        given = dict(answers or {})
+        names = iter(subjects)
+        while page := list(itertools.islice(names, PAGE)):
+            with self.storage.transaction() as tx:
+                try:
+                    shared = resolve_actor(self.project, Records(self.project, tx), actor)
+                except ClientflowError as exc:
+                    yield from ((name, exc) for name in page)
+                    continue
+                now = self.clock.now()
+                for name in page:
+                    try:
+                        records = Records(self.project, tx)
+                        subject = records.find(self.project.subject_entity, name, self.project.subject_match)
+                        parties = Parties(shared.actor, subject, shared.holders)
+                        plan, _, _ = self._plan(flow, records, parties, self._subject_ref(records, parties), dict(given), dry_run=True, show=False, now=now)
+                        yield name, plan
+                    except ClientflowError as exc:
+                        yield name, exc
 
     # one-shot commit ----------------------------------------------------
     def apply(
@@ -344,7 +320,10 @@ class Engine:
         """A dry-run of the run with the answers it has so far; writes nothing."""
         with self.storage.transaction() as tx:
             state, flow = self._load_run(tx, run_id)
-            plan, _, _ = self._evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
+            try:
+                plan, _, _ = self._evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
+            except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
+                plan = self._vanished(flow, state, exc)
         plan.run = run_id
         return plan
 
@@ -396,7 +375,10 @@ class Engine:
         return state, flow
 
     def _parties(self, records: Records, state: RunState) -> Parties:
-        return resolve(self.project, records, state.actor, state.subject, by_id=True)
+        try:
+            return resolve(self.project, records, state.actor, state.subject, by_id=True)
+        except UnknownName as exc:  # deleted since the run started: say so, never "unknown ..." with a look-alike suggestion
+            raise RunError(f"{exc.what} {exc.given} no longer exists: it was deleted after run {state.id} started; nothing was changed") from exc
 
     def _subject_ref(self, records: Records, parties: Parties) -> tuple[str, str]:
         entity = self.project.entities[self.project.subject_entity]
@@ -423,7 +405,23 @@ class Engine:
         if lock:
             records.body(ref, lock=True)
             parties = resolve(self.project, records, actor, subject, by_id=by_id)
-        scope = self._scope(records, parties)
+        return self._plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version)
+
+    def _plan(
+        self,
+        flow: Flow,
+        records: Records,
+        parties: Parties,
+        ref: tuple[str, str],
+        answers: dict[str, Any],
+        *,
+        dry_run: bool,
+        expect_version: int | None = None,
+        show: bool = True,
+        now: datetime | None = None,
+    ) -> tuple[Plan, Records, Result | None]:
+        """Rules, screens and outcome of one run on resolved parties; `show` renders the screens."""
+        scope = self._scope(records, parties, now)
         plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": str(parties.subject.get("id")), "answers": {}}
         plan.rules = self._verdicts(flow, flow_scope(scope, flow, {}))
@@ -437,7 +435,7 @@ class Engine:
             plan.status, plan.blocked_by = "blocked", failed
             return plan, records, None
         state = RunState(id="", flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"], subject_version=None)
-        result_walk: Walk = walk(flow, lambda a: flow_scope(scope, flow, a), state, answers, ahead=True)
+        result_walk: Walk = walk(flow, lambda a: flow_scope(scope, flow, a), state, answers, ahead=True, show=show)
         plan.screens = result_walk.screens
         plan.audit["answers"] = dict(state.answers)
         if result_walk.status != "ready":

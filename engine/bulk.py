@@ -205,8 +205,16 @@ def _one_by_one(
     engine: Engine, flow: str, actor: str, subjects: Iterable[str], answers: Mapping[str, Any],
     dry_run: bool, key: str, should_stop: Callable[[], bool] | None, summary: Summary,
 ) -> Iterator[Item]:  # fmt: skip
-    for subject in subjects:
-        if should_stop is not None and should_stop():
-            summary.interrupted = True
-            return
-        yield run_one(engine, flow, actor, subject, answers, dry_run=dry_run, key=key)
+    def wanted() -> Iterator[str]:
+        for subject in subjects:
+            if should_stop is not None and should_stop():
+                summary.interrupted = True
+                return
+            yield subject
+
+    if dry_run:  # read page by page, screens not drawn
+        for subject, outcome in engine.simulate_many(flow, actor, wanted(), answers):
+            yield Item(subject, "error", message=str(outcome)) if isinstance(outcome, ClientflowError) else item_of(subject, outcome)
+        return
+    for subject in wanted():
+        yield run_one(engine, flow, actor, subject, answers, dry_run=False, key=key)

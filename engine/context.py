@@ -37,6 +37,19 @@ class Moment(dict):  # type: ignore[type-arg]
         return str(self["iso"])
 
 
+_moments: dict[datetime, Moment] = {}
+
+
+def _moment(now: datetime) -> Moment:
+    """One Moment per instant: scopes built in the same instant (a bulk page, a fixed clock) share it."""
+    moment = _moments.get(now)
+    if moment is None:
+        if len(_moments) > 64:
+            _moments.clear()
+        moment = _moments[now] = Moment(now)
+    return moment
+
+
 class Clock:
     """The one source of time: fixed with `--now`, the system's otherwise."""
 
@@ -60,13 +73,19 @@ class Parties:
 
 def resolve(project: Project, records: Records, actor: str, subject: str, *, by_id: bool = False) -> Parties:
     """Find the actor and subject by any of their match keys, or by id only (UnknownName otherwise)."""
+    parties = resolve_actor(project, records, actor, by_id=by_id)
+    parties.subject = records.find(project.subject_entity, subject, ("id",) if by_id else project.subject_match)
+    return parties
+
+
+def resolve_actor(project: Project, records: Records, actor: str, *, by_id: bool = False) -> Parties:
+    """The actor and the records holding it; the subject is left empty."""
     actor_record = records.find(project.actor_entity, actor, ("id",) if by_id else project.actor_match)
-    subject_record = records.find(project.subject_entity, subject, ("id",) if by_id else project.subject_match)
     holders: dict[str, dict[str, Any] | None] = dict.fromkeys(project.actor_within.values())
     held = records.holder(project.actor_entity, str(actor_record.get("id")))
     if held and held[0] in project.actor_within:
         holders[project.actor_within[held[0]]] = held[1]
-    return Parties(actor_record, subject_record, holders)
+    return Parties(actor_record, {}, holders)
 
 
 def base_scope(
@@ -81,7 +100,7 @@ def base_scope(
         "actor": parties.actor,
         project.subject_entity: parties.subject,
         "product": project.product,
-        "now": Moment(now),
+        "now": _moment(now),
         "answers": {},
         "flow": {},
         "lookup": DataFunction("lookup", records.get),
@@ -97,8 +116,8 @@ def base_scope(
 def flow_scope(base: Mapping[str, Any], flow: Flow, answers: Mapping[str, Any]) -> dict[str, Any]:
     """The scope of one flow: every field present in `answers` (None until answered)."""
     scope = dict(base)
-    scope["flow"] = {"id": flow.id, "title": flow.title}
-    full = {name: field.default for name, (_, field) in flow.fields().items()}
+    scope["flow"] = flow.reference
+    full = dict(flow.defaults)
     full.update(answers)
     scope["answers"] = full
     return scope

@@ -40,6 +40,37 @@ class Change:
         return out
 
 
+class KeyPlan:
+    """Which keys of a top-level body (and of the records nested in it) go into the look-up index."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.plans: dict[str, list[tuple[str, tuple[str, ...], str | None]]] = {}
+
+    def keys(self, collection: str, body: dict[str, Any]) -> list[IndexKey]:
+        plan = self.plans.get(collection)
+        if plan is None:
+            plan = self.plans[collection] = self._plan(collection)
+        out: list[IndexKey] = []
+        for name, keys, nested_key in plan:
+            items = [body] if nested_key is None else body.get(nested_key) or []
+            for item in items:
+                if type(item) is dict:
+                    for k in keys:
+                        value = item.get(k)
+                        if value is not None:
+                            out.append((name, k, str(value)))
+        return out
+
+    def _plan(self, collection: str) -> list[tuple[str, tuple[str, ...], str | None]]:
+        entities = self.project.entities
+        plan: list[tuple[str, tuple[str, ...], str | None]] = [(e.name, e.keys, None) for e in entities.values() if e.collection == collection]
+        for entity in entities.values():
+            if entity.nested_key and collection in {entities[h].collection for h in entity.nested_in}:
+                plan.append((entity.name, entity.keys, entity.nested_key))
+        return plan
+
+
 class Records:
     """The project's records in one transaction, with copy-on-write changes."""
 
@@ -51,7 +82,7 @@ class Records:
         self.deleted: set[Ref] = set()
         self.created: set[Ref] = set()
         self.nested = [e for e in project.entities.values() if e.nested_key]
-        self._key_plans: dict[str, list[tuple[str, tuple[str, ...], str | None]]] = {}
+        self.key_plan = KeyPlan(project)
 
     # reading ------------------------------------------------------------
     def _document(self, ref: Ref, lock: bool = False) -> Document | None:
@@ -164,29 +195,7 @@ class Records:
 
     def keys(self, collection: str, body: dict[str, Any]) -> list[IndexKey]:
         """The look-up keys of a top-level body, its nested records' included."""
-        plan = self._key_plans.get(collection)
-        if plan is None:
-            plan = self._key_plans[collection] = self._key_plan(collection)
-        out: list[IndexKey] = []
-        for name, keys, nested_key in plan:
-            items = [body] if nested_key is None else body.get(nested_key) or []
-            for item in items:
-                if type(item) is dict:
-                    for k in keys:
-                        value = item.get(k)
-                        if value is not None:
-                            out.append((name, k, str(value)))
-        return out
-
-    def _key_plan(self, collection: str) -> list[tuple[str, tuple[str, ...], str | None]]:
-        plan: list[tuple[str, tuple[str, ...], str | None]] = []
-        for entity in self.project.entities.values():
-            if entity.collection == collection:
-                plan.append((entity.name, entity.keys, None))
-        for entity in self.nested:
-            if collection in {self.project.entities[h].collection for h in entity.nested_in}:
-                plan.append((entity.name, entity.keys, entity.nested_key or ""))
-        return plan
+        return self.key_plan.keys(collection, body)
 
     # changing -----------------------------------------------------------
     def _writable(self, ref: Ref) -> dict[str, Any]:
@@ -279,6 +288,15 @@ def check_data(project: Project, data: Any, positions: Any, display: str) -> Non
         problems = [Problem(Location(display, 1, 1), "a data file must be a mapping of collections")]
     if problems:
         raise DataError(problems)
+    plan, count, distinct = KeyPlan(project), 0, set()
+    for entity in project.entities.values():
+        for item in data.get(entity.collection, []) or [] if entity.collection else []:
+            if isinstance(item, dict):
+                found = plan.keys(entity.collection or "", item)
+                count += len(found)
+                distinct.update(found)
+    if len(distinct) == count:
+        return  # every key is unique: no need to say where a duplicate is
     seen: dict[tuple[str, str, str], tuple[Any, ...]] = {}
     for entity in project.entities.values():
         if not entity.collection:

@@ -23,8 +23,16 @@ from .expressions import CompileError, Compiler, _Translator
 _UNSAFE_FILTERS = {"safe", "escape", "e", "forceescape", "tojson"}
 
 
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
+
 def _html(value: Any) -> str:
-    return str(escape(value))
+    """What Jinja2's autoescape prints for a value: the same five characters escaped."""
+    if type(value) is str:
+        return value.translate(_ESCAPES)
+    if hasattr(value, "__html__"):
+        return str(escape(value))
+    return str(value).translate(_ESCAPES)
 
 
 class _NotPlain(Exception):

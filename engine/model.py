@@ -8,6 +8,7 @@ each part was written so later checks and run-time errors can point at it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .errors import Location
@@ -138,7 +139,22 @@ class Flow:
         raise KeyError(step_id)
 
     def fields(self) -> dict[str, tuple[Step, Field]]:
+        """Every field by name, with its step (computed once)."""
+        return self._fields
+
+    @cached_property
+    def _fields(self) -> dict[str, tuple[Step, Field]]:
         return {f.name: (s, f) for s in self.steps for f in s.fields}
+
+    @cached_property
+    def defaults(self) -> dict[str, Any]:
+        """Each field's default: what `answers` holds before anything is answered."""
+        return {name: field.default for name, (_, field) in self._fields.items()}
+
+    @cached_property
+    def reference(self) -> dict[str, str]:
+        """What conditions see as `flow`."""
+        return {"id": self.id, "title": self.title}
 
 
 @dataclass(frozen=True)

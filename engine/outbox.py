@@ -14,6 +14,7 @@ well before their lease runs out, so two live senders never hold one row.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from .storage import Email, Notifier, Storage
 
 LEASE_SECONDS = 300
 MAX_BACKOFF_SECONDS = 6 * 3600
+RECORD_RETRY_PAUSES = (0.2, 1.0, 3.0)  # seconds between tries to record a result that was sent
 STATUSES = ("pending", "sending", "sent", "failed")
 
 
@@ -173,6 +175,22 @@ def deliver(
 
 
 def _record(
+    storage: Storage, clock: Clock, row: dict[str, Any], error: str | None, permanent: bool, report: Delivery, *, max_attempts: int, backoff_seconds: float
+) -> None:
+    # The message has gone out: losing this record would send it again after the
+    # lease, so a database that blinks gets a few more chances.
+    for pause in RECORD_RETRY_PAUSES:
+        try:
+            _write_result(storage, clock, row, error, permanent, report, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
+            return
+        except KeyError:
+            raise
+        except Exception:  # noqa: BLE001 - retried, then raised below
+            time.sleep(pause)
+    _write_result(storage, clock, row, error, permanent, report, max_attempts=max_attempts, backoff_seconds=backoff_seconds)
+
+
+def _write_result(
     storage: Storage, clock: Clock, row: dict[str, Any], error: str | None, permanent: bool, report: Delivery, *, max_attempts: int, backoff_seconds: float
 ) -> None:
     now = clock.now()

@@ -71,8 +71,11 @@ def valid_address(address: str) -> bool:
     return len(address) <= 254 and _ADDRESS.match(address) is not None
 
 
-def addresses(value: Any, where: str) -> list[str]:
-    """Recipients from an address, a record with an email, or a list of either."""
+def addresses(value: Any, where: str | Callable[[], str]) -> list[str]:
+    """Recipients from an address, a record with an email, or a list of either.
+
+    `where` names the place for error messages (a callable is asked only on error).
+    """
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for item in items:
@@ -83,11 +86,13 @@ def addresses(value: Any, where: str) -> list[str]:
             if item is None:
                 continue
         if not isinstance(item, str) or not valid_address(item):
-            raise ClientflowError(f"{where}: {item!r} is not a valid email address; fix it in the data before running this flow")
+            place = where() if callable(where) else where
+            raise ClientflowError(f"{place}: {item!r} is not a valid email address; fix it in the data before running this flow")
         if item not in out:
             out.append(item)
     if len(out) > MAX_RECIPIENTS:
-        raise ClientflowError(f"{where}: {len(out)} recipients is over the limit of {MAX_RECIPIENTS}")
+        place = where() if callable(where) else where
+        raise ClientflowError(f"{place}: {len(out)} recipients is over the limit of {MAX_RECIPIENTS}")
     return out
 
 
@@ -124,7 +129,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
     for email in flow.outcome.emails:
         if email.when is not None and not email.when(scope):
             continue
-        to = addresses(email.to(scope), f"email {email.template!r} to ({email.to.source})")
+        to = addresses(email.to(scope), lambda email=email: f"email {email.template!r} to ({email.to.source})")
         if not to:
             continue
         template = project.emails[email.template]

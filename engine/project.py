@@ -167,8 +167,9 @@ class Builder:
             return self.compiler.compile(source, names | self.function_names)
         except CompileError as exc:
             message = str(exc)
-            if value and message.startswith("unknown name") and source.strip().isidentifier():
-                message += f"; to store the text itself, quote it inside the value: \"'{source.strip()}'\""
+            word = source.strip()
+            if value and message.startswith("unknown name") and word.isidentifier() and "did you mean" not in message:
+                message = f"unknown name {word!r}; to store the text {word!r}, put it in quotes inside the quotes: \"'{word}'\""
             file.error(path, message)
             return None
 

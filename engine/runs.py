@@ -229,7 +229,7 @@ def _off_screen(flow: Flow, scope: Mapping[str, Any], state: RunState, given: Ma
     ]
 
 
-def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], *, ahead: bool) -> Walk:
+def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], *, ahead: bool, show: bool = True) -> Walk:
     """Advance `state` with `given` answers; `scope_for(answers)` builds the scope.
 
     Stepping (`ahead=False`) submits the current screen, whose fields are the
@@ -253,8 +253,8 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
             state.status = "ready"
             return Walk("ready", screens)
         step = steps[state.cursor]
-        screen = render(step, scope, state.answers)
-        screens.append(screen)
+        if show:  # a bulk run needs the answers checked, not the screens drawn
+            screens.append(render(step, scope, state.answers))
         state.shown = state.shown[: state.cursor] + [step.id]
         if not ahead and submitted:
             return Walk("open", screens)

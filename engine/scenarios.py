@@ -13,19 +13,20 @@ from __future__ import annotations
 import copy
 import dataclasses
 import re
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import expectations, paths, schemas
+from . import patches as patches_module
 from .api import Engine
 from .context import Clock, base_scope, flow_scope, resolve
 from .data import Records, check_data, import_data
 from .errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
 from .expectations import Expect, Mismatch
-from .model import Entity, Project
+from .model import Project
 from .plan import Plan, Verdict
 from .plugins import Registry
 from .yamlfile import Positions, load_data_text, load_yaml, read_text
@@ -294,7 +295,11 @@ class _ScenarioReader:
         data = copy.deepcopy(loaded[0])
         before = len(self.problems)
         for patch, at in patches:
-            _Patcher(self.project, data, lambda keys, message, at=at: self.error(self.positions.at((*at, *keys), key=True), message)).apply(patch)
+
+            def report(keys: KeyPath, message: str, at: KeyPath = at) -> None:
+                self.error(self.positions.at((*at, *keys), key=True), message)
+
+            patches_module.apply(self.project, data, patch, report)
         if len(self.problems) != before:
             return None
         try:
@@ -310,88 +315,11 @@ class _ScenarioReader:
     def _exists(self, data: dict[str, Any], entity_name: str, given: str, keys: Sequence[str], at: KeyPath) -> None:
         entity = self.project.entities[entity_name]
         candidates: list[str] = []
-        for _, record in records(self.project, data, entity):
+        for _, record in patches_module.records(self.project, data, entity):
             if any(str(record.get(k)) == given for k in keys if record.get(k) is not None):
                 return
             candidates.extend(str(record[k]) for k in keys if record.get(k) is not None)
         self.error(self.positions.at(at), f"unknown {entity_name} {given!r} in the data{did_you_mean(given, candidates)}")
-
-
-# patches ----------------------------------------------------------------
-def records(project: Project, data: Mapping[str, Any], entity: Entity) -> Iterator[tuple[list[Any], dict[str, Any]]]:
-    """Each record of `entity` in a data file, with the list that holds it."""
-    if entity.collection:
-        items = data.get(entity.collection) or []
-        yield from ((items, item) for item in items if isinstance(item, dict))
-        return
-    for holder in entity.nested_in:
-        for _, outer in records(project, data, project.entities[holder]):
-            inner = outer.get(entity.nested_key or "") or []
-            yield from ((inner, item) for item in inner if isinstance(item, dict))
-
-
-class _Patcher:
-    """Applies one patch (set, add or remove) to a data file's values."""
-
-    def __init__(self, project: Project, data: dict[str, Any], error: Any) -> None:
-        self.project, self.data, self.error = project, data, error
-
-    def apply(self, patch: Mapping[str, Any]) -> None:
-        if "set" in patch:
-            for name, values in patch["set"].items():
-                found = self.find(name, ("set", name))
-                if found is not None:
-                    found[1].update(copy.deepcopy(values))
-        elif "remove" in patch:
-            names = patch["remove"] if isinstance(patch["remove"], list) else [patch["remove"]]
-            for index, name in enumerate(names):
-                found = self.find(name, ("remove", index) if isinstance(patch["remove"], list) else ("remove",))
-                if found is not None:
-                    found[0].remove(found[1])
-        else:
-            self.add(patch)
-
-    def entity(self, word: str, at: KeyPath) -> Entity | None:
-        if word not in self.project.entities:
-            self.error(at, f"unknown entity {word!r}{did_you_mean(word, self.project.entities)}")
-            return None
-        return self.project.entities[word]
-
-    def find(self, name: str, at: KeyPath) -> tuple[list[Any], dict[str, Any]] | None:
-        word, _, id_ = name.partition(" ")
-        entity = self.entity(word, at)
-        if entity is None:
-            return None
-        id_ = id_.strip()
-        ids = []
-        for holder, record in records(self.project, self.data, entity):
-            if str(record.get("id")) == id_:
-                return holder, record
-            ids.append(str(record.get("id")))
-        self.error(at, f"there is no {word} {id_!r} in the data{did_you_mean(id_, ids)}")
-        return None
-
-    def add(self, patch: Mapping[str, Any]) -> None:
-        word, record = next(iter(patch["add"].items()))
-        entity = self.entity(word, ("add",))
-        if entity is None:
-            return
-        if entity.collection:
-            if "to" in patch:
-                self.error(("to",), f"a {word} is not held by another record; remove 'to'")
-                return
-            self.data.setdefault(entity.collection, []).append(copy.deepcopy(record))
-            return
-        if "to" not in patch:
-            self.error(("add",), f"a {word} lives inside a {' or '.join(entity.nested_in)}; say which with to: 'ENTITY ID'")
-            return
-        holder = self.find(patch["to"], ("to",))
-        if holder is None:
-            return
-        if patch["to"].partition(" ")[0] not in entity.nested_in:
-            self.error(("to",), f"a {word} can only be added to a {' or '.join(entity.nested_in)}")
-            return
-        holder[1].setdefault(entity.nested_key or "", []).append(copy.deepcopy(record))
 
 
 # running ----------------------------------------------------------------

@@ -7,3 +7,4 @@ python3 -m ruff check engine plugins tests benchmarks
 python3 -m ruff format --check engine plugins
 python3 -m mypy
 python3 -m pytest -q -p no:cacheprovider "$@"
+clientflow test --coverage --fail-under 100  # runs only when pytest passed (set -e keeps pytest's exit code)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from engine.data import Records  # noqa: E402
 from engine.storage import Document  # noqa: E402
-from engine.web import WebSettings, create_app  # noqa: E402
+from engine.web import WebSettings, create_app, models  # noqa: E402
 from engine.web.errors import CODES  # noqa: E402
 from plugins.tokens import mint  # noqa: E402
 
@@ -83,6 +83,7 @@ def test_availability_says_what_is_offered_and_why_not(api: TestClient) -> None:
     response = api.get("/availability", params={"client": "Acme Ltd"}, headers=bearer(ALICE))
     assert response.status_code == 200
     body = response.json()
+    models.Availability.model_validate(body)
     assert (body["actor"], body["subject"]) == (ALICE, "c1")
     flows = {f["flow"]: f for f in body["flows"]}
     assert flows["disconnect-client"] == {"flow": "disconnect-client", "title": "Disconnect client", "available": True, "reasons": []}
@@ -107,6 +108,7 @@ def test_a_run_step_by_step_then_committed(api: TestClient, tmp_path: Path) -> N
     response = start(api, "disconnect-client", "c1")
     assert response.status_code == 201
     view = response.json()
+    models.RunView.model_validate(view)
     assert view["status"] == "open" and view["flow"] == "disconnect-client"
     assert view["screen"]["step"] == "explain"
     assert view["screen"]["title"] == "Disconnect Acme Ltd from your practice?"
@@ -133,11 +135,13 @@ def test_a_run_step_by_step_then_committed(api: TestClient, tmp_path: Path) -> N
 
     plan = api.get(f"/runs/{run}/plan", headers=bearer(ALICE)).json()
     assert plan["status"] == "completed" and plan["dry_run"] is True
+    models.Plan.model_validate(plan)  # the shape /openapi.json documents
     assert {(c["entity"], c["id"], c["field"], c["after"]) for c in plan["changes"]} == {("client", "c1", "owner", "cu1"), ("client", "c1", "partner", None)}
 
     committed = api.post(f"/runs/{run}/commit", headers=bearer(ALICE))
     assert committed.status_code == 200, committed.text
     done = committed.json()
+    models.Plan.model_validate(done)
     assert done["status"] == "completed" and done["dry_run"] is False and done["run"] == run
     assert done["banners"] == ["Acme Ltd has been disconnected from your practice and now belongs to Carla Diaz."]
     assert sorted(e["to"][0] for e in done["emails"]) == ["alice@northwind.example", "carla@acme.example"]
@@ -264,16 +268,15 @@ def test_invalid_answers_given_at_start(api: TestClient) -> None:
 
 def test_needs_input_before_every_screen_is_answered(api: TestClient) -> None:
     run = start(api, "disconnect-client", "c1").json()["run"]
-    error = error_of(api.post(f"/runs/{run}/commit", headers=bearer(ALICE)), 422, "needs_input")
+    error = error_of(api.post(f"/runs/{run}/commit", headers=bearer(ALICE)), 409, "needs_input")
     assert run in error["message"]
 
 
 def test_needs_input_when_a_screen_is_submitted_without_its_required_answer(api: TestClient) -> None:
     view = start(api, "disconnect-client", "c1", answers={}).json()
     response = api.post(f"/runs/{view['run']}/answers", json={"answers": {}}, headers=bearer(ALICE))
-    assert response.status_code == 422
-    code = response.json()["error"]["code"]
-    assert code in ("needs_input", "invalid_answers")  # the engine reports a missing required answer as either
+    outcome = (response.status_code, response.json()["error"]["code"])
+    assert outcome in {(409, "needs_input"), (422, "invalid_answers")}  # the engine may report a missing answer either way
     assert response.json()["error"]["run"]["screen"]["step"] == "choose-owner"
 
 

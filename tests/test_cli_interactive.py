@@ -91,9 +91,9 @@ def test_run_asks_then_commits_after_yes(tmp_path, db):
     child.sendline("")
     child.expect("What deactivating Acme Ltd means")
     child.sendline("")
-    child.expect(r"Email the client about the deactivation \(y/n\) \[y/N\]")
+    child.expect(r"Email the client about the deactivation \[y/N\]")
     child.sendline("maybe")
-    child.expect("Error: ")  # yes/no only
+    child.expect("Error: invalid input")  # yes or no only
     child.sendline("y")
     child.expect("Enter: Deactivate")
     child.sendline("")

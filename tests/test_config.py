@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from engine.cli import cli
 from engine.config import load_config, mask_url
 from engine.errors import ConfigError
+from engine.plugins import Registry
 
 SECRETS = ("pg-s3cret", "smtp-s3cret", "api-s3cret", "query-s3cret")
 
@@ -148,14 +149,18 @@ def test_an_unknown_storage_backend_fails_listing_the_installed_ones(tmp_path: P
     root = project(tmp_path, 'storage = {backend = "postgress"}\n')
     result = run("outbox", "--project", str(root))
     assert result.exit_code == 1
-    assert "unknown storage backend 'postgress'; did you mean 'postgresql'?; installed: memory, postgresql, sqlite" in result.output
+    installed = ", ".join(sorted(Registry.collect().storages))
+    assert {"memory", "postgresql", "sqlite"} <= set(installed.split(", "))
+    assert f"unknown storage backend 'postgress'; did you mean 'postgresql'?; installed: {installed}" in result.output
 
 
 def test_an_unknown_notifier_fails_listing_the_installed_ones(tmp_path: Path) -> None:
     root = project(tmp_path, 'notifiers = ["outbox", "smpt"]\n')
     result = run("worker", "--once", "--project", str(root))
     assert result.exit_code == 1
-    assert "unknown notifier 'smpt'; did you mean 'smtp'?; installed: console, outbox, smtp" in result.output
+    installed = ", ".join(sorted(Registry.collect().notifiers))
+    assert {"console", "outbox", "smtp"} <= set(installed.split(", "))
+    assert f"unknown notifier 'smpt'; did you mean 'smtp'?; installed: {installed}" in result.output
 
 
 def test_a_postgresql_server_that_cannot_be_reached_is_one_clear_error_without_the_password(tmp_path: Path) -> None:

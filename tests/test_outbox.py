@@ -288,3 +288,43 @@ def test_outbox_reads_the_database_given_with_db(project: Path, tmp_path: Path) 
 def test_an_empty_outbox_says_so(project: Path) -> None:
     result = run("outbox", "--project", str(project))
     assert (result.exit_code, result.output) == (0, "The outbox is empty.\n")
+
+
+class Blinking:
+    """A storage whose write transactions fail `failures` times after the first `healthy` ones."""
+
+    def __init__(self, inner: Storage, healthy: int, failures: int) -> None:
+        self.inner, self.healthy, self.failures = inner, healthy, failures
+        self.name = inner.name
+        self.writes = 0
+
+    def transaction(self, *, write: bool = False) -> Any:
+        if write:
+            self.writes += 1
+            if self.healthy < self.writes <= self.healthy + self.failures:
+                raise ConnectionError("the database went away for a moment")
+        return self.inner.transaction(write=write)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_result_is_recorded_even_if_the_database_blinks_after_the_send(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.outbox
+
+    monkeypatch.setattr(engine.outbox, "RECORD_RETRY_PAUSES", (0, 0, 0))
+    queue(storage, 1, "flaky")
+    notifier = Flaky()
+    report = deliver(Blinking(storage, healthy=1, failures=2), {"flaky": notifier}, MovableClock())  # type: ignore[arg-type]
+    assert report.sent == 1 and len(notifier.sent) == 1
+    assert statuses(storage) == {"run1-0-flaky": "sent"}
+
+
+def test_a_database_gone_for_good_after_the_send_is_raised_not_hidden(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.outbox
+
+    monkeypatch.setattr(engine.outbox, "RECORD_RETRY_PAUSES", (0, 0, 0))
+    queue(storage, 1, "flaky")
+    with pytest.raises(ConnectionError):
+        deliver(Blinking(storage, healthy=1, failures=4), {"flaky": Flaky()}, MovableClock())  # type: ignore[arg-type]
+    assert statuses(storage) == {"run1-0-flaky": "sending"}  # taken again once the lease runs out

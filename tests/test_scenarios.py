@@ -87,21 +87,22 @@ def test_the_default_is_the_project_scenarios_folder_and_nothing_is_written(tmp_
 # broken scenario files: each mistake at its line and column ----------------------------------
 BROKEN = {
     "unknown key": ("  - name: x\n    clinet: c1\n    expect: {status: completed}\n", ["8:5: scenarios[0]: unknown key 'clinet'; did you mean 'client'?"]),
-    "unknown flow": ("  - name: x\n    flow: disconect-client\n    expect: {status: completed}\n", ["8:11: unknown flow 'disconect-client'; did you mean 'disconnect-client'?"]),
-    "unknown answer": ("  - name: x\n    answers: {ownr: cu1}\n    expect: {status: completed}\n", ["8:15: disconnect-client has no field 'ownr'; did you mean 'owner'?"]),
-    "unknown actor": ("  - name: x\n    actor: u99\n    expect: {status: completed}\n", ["8:12: unknown user 'u99' in the data"]),
-    "unknown subject": ("  - name: x\n    client: Acme\n    expect: {status: completed}\n", ["8:13: unknown client 'Acme' in the data; did you mean 'Acme Ltd'?"]),
-    "both subject keys": ("  - name: x\n    subject: c2\n    client: c1\n    expect: {status: completed}\n", ["9:5: give either 'client' or 'subject', not both"]),
-    "bad now": ("  - name: x\n    now: yesterday\n    expect: {status: completed}\n", ["8:10: 'yesterday' is not a date and time; write it as ISO 8601, e.g. 2025-03-01T09:00:00Z"]),
-    "unknown step": ("  - name: x\n    expect: {screens: [explian, survey]}\n", ["8:24: no step of disconnect-client is named 'explian'; did you mean 'explain'?"]),
-    "unknown rule": ("  - name: x\n    expect: {blocked_by: [has-user]}\n", ["8:27: no rule of disconnect-client is named 'has-user'; did you mean 'has-users'?"]),
-    "unknown email": (
-        "  - name: x\n    expect:\n      emails: [{template: disconnect-partner}]\n",
-        ["9:27: disconnect-client sends no email 'disconnect-partner'; did you mean 'disconnect-practice'?"],
+    "unknown flow": (
+        "  - name: x\n    flow: disconect-client\n    expect: {status: completed}\n",
+        ["8:11: unknown flow 'disconect-client'; did you mean 'disconnect-client'?"],
     ),
-    "unknown fields": (
-        "  - name: x\n    expect: {errors: [onwer], needs: [reasn]}\n",
-        ["8:23: no field of disconnect-client is named 'onwer'; did you mean 'owner'?", "8:39: no field of disconnect-client is named 'reasn'; did you mean 'reason'?"],
+    "unknown actor": ("  - name: x\n    actor: u99\n    expect: {status: completed}\n", ["8:12: unknown user 'u99' in the data"]),
+    "unknown subject": (
+        "  - name: x\n    client: Acme\n    expect: {status: completed}\n",
+        ["8:13: unknown client 'Acme' in the data; did you mean 'Acme Ltd'?"],
+    ),
+    "both subject keys": (
+        "  - name: x\n    subject: c2\n    client: c1\n    expect: {status: completed}\n",
+        ["9:5: give either 'client' or 'subject', not both"],
+    ),
+    "bad now": (
+        "  - name: x\n    now: yesterday\n    expect: {status: completed}\n",
+        ["8:10: 'yesterday' is not a date and time; write it as ISO 8601, e.g. 2025-03-01T09:00:00Z"],
     ),
     "offered with a flow": (
         "  - name: x\n    expect: {offered: [delete-client]}\n",
@@ -111,14 +112,19 @@ BROKEN = {
         "  - name: x\n    flow: null\n    expect: {screens: [explain]}\n",
         ["9:13: expect.screens needs a flow; without one a scenario checks only which flows are offered (expect.offered)"],
     ),
-    "answers without a flow": ("  - name: x\n    flow: null\n    answers: {owner: cu1}\n    expect: {offered: []}\n", ["9:5: answers need a flow; name the flow the answers are for"]),
-    "unknown offered flow": ("  - name: x\n    flow: null\n    expect: {offered: [delete-clients]}\n", ["9:24: no flow is named 'delete-clients'; did you mean 'delete-client'?"]),
+    "answers without a flow": (
+        "  - name: x\n    flow: null\n    answers: {owner: cu1}\n    expect: {offered: []}\n",
+        ["9:5: answers need a flow; name the flow the answers are for"],
+    ),
     "bad status": (
         "  - name: x\n    expect: {status: complete}\n",
         ["8:22: scenarios[0].expect.status: 'complete' is not allowed; did you mean 'completed'? (one of 'completed', 'blocked', 'needs_input', 'invalid')"],
     ),
     "empty expect": ("  - name: x\n    expect: {}\n", ["8:13: scenarios[0].expect: must not be empty"]),
-    "misspelled change key": ("  - name: x\n    expect:\n      changes: [{op: update, feild: owner}]\n", ["9:30: scenarios[0].expect.changes[0]: unknown key 'feild'; did you mean 'field'?"]),
+    "misspelled change key": (
+        "  - name: x\n    expect:\n      changes: [{op: update, feild: owner}]\n",
+        ["9:30: scenarios[0].expect.changes[0]: unknown key 'feild'; did you mean 'field'?"],
+    ),
     "patch of an unknown record": (
         "  - name: x\n    given:\n      patch:\n        - set: {client c99: {billing: self_paying}}\n    expect: {status: completed}\n",
         ["10:17: there is no client 'c99' in the data; expected one of 'c1', 'c2', 'c3', 'c4', 'c5', 'c6', 'c7'"],
@@ -143,8 +149,51 @@ BROKEN = {
         "  - name: x\n    given:\n      patch:\n        - add: {user: {id: cu9, name: N, email: carla@acme.example, role: standard, status: active}}\n          to: client c2\n    expect: {status: completed}\n",
         ["9:7: after the patches, the data does not fit: clients[1].users[0].email: another user already has email 'carla@acme.example'; email must be unique"],
     ),
-    "two scenarios with one name": ("  - name: x\n    expect: {status: completed}\n  - name: x\n    expect: {status: blocked}\n", ["9:5: another scenario is named 'x' ({file}:7:5); give each scenario its own name"]),
+    "two scenarios with one name": (
+        "  - name: x\n    expect: {status: completed}\n  - name: x\n    expect: {status: blocked}\n",
+        ["9:5: another scenario is named 'x' ({file}:7:5); give each scenario its own name"],
+    ),
 }
+
+UNKNOWN_NAMES = {  # a name the flow lacks (misspelled, or removed from the flow) fails the scenario, located
+    "unknown answer": (
+        "  - name: x\n    answers: {ownr: cu1}\n    expect: {status: completed}\n",
+        ["8:15: disconnect-client has no field 'ownr'; did you mean 'owner'?"],
+    ),
+    "unknown step": (
+        "  - name: x\n    expect: {screens: [explian, survey]}\n",
+        ["8:24: no step of disconnect-client is named 'explian'; did you mean 'explain'?"],
+    ),
+    "unknown rule": (
+        "  - name: x\n    expect: {blocked_by: [has-user]}\n",
+        ["8:27: no rule of disconnect-client is named 'has-user'; did you mean 'has-users'?"],
+    ),
+    "unknown email": (
+        "  - name: x\n    expect:\n      emails: [{template: disconnect-partner}]\n",
+        ["9:27: disconnect-client sends no email 'disconnect-partner'; did you mean 'disconnect-practice'?"],
+    ),
+    "unknown fields": (
+        "  - name: x\n    expect: {errors: [onwer], needs: [reasn]}\n",
+        [
+            "8:23: no field of disconnect-client is named 'onwer'; did you mean 'owner'?",
+            "8:39: no field of disconnect-client is named 'reasn'; did you mean 'reason'?",
+        ],
+    ),
+    "unknown offered flow": (
+        "  - name: x\n    flow: null\n    expect: {offered: [delete-clients]}\n",
+        ["9:24: no flow is named 'delete-clients'; did you mean 'delete-client'?"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNKNOWN_NAMES), ids=str)
+def test_a_name_the_flow_lacks_fails_the_scenario_at_the_name(case: str, project: Project, registry: Registry, tmp_path: Path) -> None:
+    body, expected = UNKNOWN_NAMES[case]
+    path = write(tmp_path, "names.yaml", HEAD + body)
+    [result] = run_file(project, registry, path)
+    assert not result.passed
+    assert [m.note for m in result.mismatches if m.what == "unknown name"] == [f"{path}:{e}" for e in expected]
+
 
 YAML_MISTAKES = {  # the YAML reader's own wording may grow; where and what it names may not change
     "duplicate key": ("  - name: x\n    name: y\n    expect: {status: completed}\n", "8:5", "duplicate key 'name'"),
@@ -182,20 +231,25 @@ def test_every_missing_key_is_named_at_its_scenario(project: Project, tmp_path: 
 
 
 def test_a_missing_data_file_is_named_relative_to_the_scenario(project: Project, tmp_path: Path) -> None:
-    path = write(tmp_path, "nodata.yaml", "scenarios:\n  - {name: x, given: nowhere.yaml, actor: u1, client: c1, flow: delete-client, expect: {status: completed}}\n")
+    path = write(
+        tmp_path, "nodata.yaml", "scenarios:\n  - {name: x, given: nowhere.yaml, actor: u1, client: c1, flow: delete-client, expect: {status: completed}}\n"
+    )
     with pytest.raises(DefinitionError) as caught:
         load_suite(project, [path])
-    assert [str(p) for p in caught.value.problems] == [f"{path}:2:22: there is no data file {tmp_path / 'nowhere.yaml'}; the path is relative to the scenario file"]
+    assert [str(p) for p in caught.value.problems] == [
+        f"{path}:2:22: there is no data file {tmp_path / 'nowhere.yaml'}; the path is relative to the scenario file"
+    ]
 
 
 def test_problems_of_every_file_are_reported_at_once_and_exit_1(tmp_path: Path) -> None:
-    first = write(tmp_path, "a.yaml", HEAD + BROKEN["unknown step"][0])
+    first = write(tmp_path, "a.yaml", HEAD + BROKEN["bad now"][0])
     second = write(tmp_path, "b.yaml", HEAD + BROKEN["bad status"][0])
     code, output = invoke("test", "--project", str(REPO), str(tmp_path))
     assert code == 1
-    assert f"{first}:8:24: no step of disconnect-client is named 'explian'" in output
+    assert f"{first}:8:10: 'yesterday' is not a date and time" in output
     assert f"{second}:8:22: scenarios[0].expect.status: 'complete' is not allowed" in output
     assert output.rstrip().endswith("2 problems found.")
+    assert "passed" not in output  # nothing runs while a file is broken
 
 
 def test_no_scenario_files_is_an_error(tmp_path: Path) -> None:
@@ -321,7 +375,12 @@ def test_default_patches_apply_unless_a_scenario_names_its_own_data(project: Pro
 
 
 def test_the_generic_subject_key_is_the_same_as_the_project_word(project: Project, registry: Registry, tmp_path: Path) -> None:
-    path = write(tmp_path, "subject.yaml", HEAD.replace("  client: c1\n", "") + "  - {name: by word, client: c2, expect: {status: blocked}}\n  - {name: by subject, subject: c2, expect: {status: blocked}}\n")
+    path = write(
+        tmp_path,
+        "subject.yaml",
+        HEAD.replace("  client: c1\n", "")
+        + "  - {name: by word, client: c2, expect: {status: blocked}}\n  - {name: by subject, subject: c2, expect: {status: blocked}}\n",
+    )
     results = run_file(project, registry, path)
     assert [r.scenario.subject for r in results] == ["c2", "c2"]
     assert [r.passed for r in results] == [True, True]
@@ -389,7 +448,7 @@ def test_a_missing_item_and_a_blocked_reason_are_shown(tmp_path: Path) -> None:
     path = write(tmp_path, "missing.yaml", HEAD + body)
     code, output = invoke("test", "--project", str(REPO), str(path))
     assert code == 1
-    assert "    status\n        expected  \"completed\"\n        actual    \"blocked\"\n        because   practice-administrator: Only an administrator" in output
+    assert '    status\n        expected  "completed"\n        actual    "blocked"\n        because   practice-administrator: Only an administrator' in output
     assert '    changes[3]: no such change\n        expected  {field: "billing"}\n        actual    (none left to match)' in output
     assert output.splitlines()[-1] == "0 passed, 2 failed"
 

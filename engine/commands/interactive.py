@@ -89,7 +89,7 @@ def ask(field: dict[str, Any], current: Any = None) -> Any:
     optional = not field["required"]
     if field["type"] == "boolean":
         yes = current if isinstance(current, bool) else bool(field.get("default"))
-        return _prompt(f"{label} (y/n)", type=click.BOOL, default=yes, show_default=True)
+        return confirm(label, default=yes)
     if field.get("options"):
         return _choose(field, label, current, optional)
     if field.get("confirm"):
@@ -139,9 +139,9 @@ def press(buttons: dict[str, str], *, first: bool) -> str:
     return str(_prompt("  " + "  ·  ".join(choices), default="", show_default=False, value_proc=pick))
 
 
-def confirm(question: str) -> bool:
-    """A yes/no question that defaults to no."""
+def confirm(question: str, *, default: bool = False) -> bool:
+    """A yes/no question (Enter takes the default); anything else is asked again."""
     try:
-        return click.confirm(question, default=False)
+        return click.confirm(question, default=default)
     except click.Abort as exc:
         raise Stopped from exc

@@ -28,7 +28,7 @@ CODES: dict[str, int] = {
     "run_finished": 409,
     "run_ready": 409,
     "flow_changed": 409,
-    "needs_input": 422,
+    "needs_input": 409,
     "invalid_answers": 422,
     "expression_error": 422,
     "data_error": 422,

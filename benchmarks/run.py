@@ -1,0 +1,524 @@
+"""The benchmark of issue 7: each ratio measured side by side in one run, median of several runs.
+
+    python3 benchmarks/run.py            # the full table (about 10 minutes on 2 cores)
+    python3 benchmarks/run.py --quick    # smaller sizes, fewer repeats (about 2 minutes)
+    python3 benchmarks/run.py --only availability,startup
+
+Prints a Markdown table (median of each side, their ratio, PASS/FAIL against
+the target) and writes it to benchmarks/results/latest.md (and the numbers to
+latest.json). Every side is checked to give the same answer as the other
+before it is timed. Exit status 0 when every row passes, 1 otherwise.
+What each row measures: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+RESULTS = HERE / "results"
+DEMO = ROOT / "data" / "demo.yaml"
+FLOW = "deactivate-client"
+ACTOR = "u1"
+PY = sys.executable
+CLI = [PY, "-c", "import sys; from engine.cli import main; sys.argv[0] = 'clientflow'; main()"]
+BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
+SECTIONS = ("availability", "bulk", "storage", "growth", "startup")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big and how often: the full run, or --quick."""
+
+    name: str
+    repeats: int  # runs of each side, for the median
+    batch_seconds: float  # one timed batch of availability calls
+    bulk_clients: int
+    verify_clients: int  # the file on which bulk's answers are compared line by line
+    storage_clients: int
+    growth: tuple[int, ...]
+    growth_repeats: int
+    startup_runs: int
+
+
+FULL = Sizes("full", 5, 0.05, 20_000, 2_000, 5_000, (1_000, 10_000, 100_000), 3, 10)
+QUICK = Sizes("quick", 3, 0.02, 2_000, 500, 1_000, (1_000, 10_000), 2, 5)
+
+
+@dataclass
+class Row:
+    section: str
+    measure: str
+    engine: str
+    baseline: str
+    ratio: str
+    target: str
+    result: str  # PASS | FAIL | ERROR
+
+    def markdown(self, number: int) -> str:
+        return f"| {number} | {self.measure} | {self.engine} | {self.baseline} | {self.ratio} | {self.target} | **{self.result}** |"
+
+
+@dataclass
+class Bench:
+    sizes: Sizes
+    work: Path
+    rows: list[Row] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)
+    numbers: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, section: str, measure: str, engine: str, baseline: str, ratio: float | None, target: str, passed: bool | None) -> None:
+        shown = "–" if ratio is None else f"{ratio:.2f}×"
+        self.rows.append(Row(section, measure, engine, baseline, shown, target, "ERROR" if passed is None else "PASS" if passed else "FAIL"))
+
+    def error(self, section: str, measure: str, target: str, message: str) -> None:
+        self.rows.append(Row(section, measure, "–", "–", "–", target, "ERROR"))
+        self.details.append(f"- **{section} — error**: {message}")
+
+
+# measuring ------------------------------------------------------------------
+def say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def interleaved(sides: dict[str, Callable[[], float]], repeats: int, label: str) -> dict[str, list[float]]:
+    """Run each side `repeats` times, alternating their order, so that the machine's noise falls on all of them alike."""
+    names = list(sides)
+    out: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(repeats):
+        say(f"  {label}: run {i + 1}/{repeats}")
+        for name in names if i % 2 == 0 else reversed(names):
+            out[name].append(sides[name]())
+    return out
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """The environment of every subprocess: the repository importable, no CLIENTFLOW_* settings from the caller."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env.update(extra)
+    return env
+
+
+def timed(args: list[str], *, env: dict[str, str] | None = None, codes: tuple[int, ...] = (0,), cwd: Path | None = None) -> tuple[float, str]:
+    """Wall-clock seconds of one subprocess, and its standard output; a surprising exit status raises."""
+    started = time.perf_counter()
+    done = subprocess.run(args, env=env or environment(), cwd=cwd or ROOT, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode not in codes:
+        raise RuntimeError(f"{' '.join(args[-12:])} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
+    return seconds, done.stdout
+
+
+def per_call(fn: Callable[..., Any], args: tuple[Any, ...], seconds: float) -> Callable[[], float]:
+    """A timer of one batch of calls lasting about `seconds`; returns seconds per call."""
+    started, calls = time.perf_counter(), 0
+    while calls < 20 or time.perf_counter() - started < 0.01:
+        fn(*args)
+        calls += 1
+    each = (time.perf_counter() - started) / calls
+    n = max(20, int(seconds / each))
+
+    def batch() -> float:
+        gc.disable()
+        try:
+            begin = time.perf_counter()
+            for _ in range(n):
+                fn(*args)
+            return (time.perf_counter() - begin) / n
+        finally:
+            gc.enable()
+
+    return batch
+
+
+def make_data(clients: int, path: Path) -> Path:
+    """A data file from benchmarks/gen_data.py (the same generator, the same seed)."""
+    if not path.exists():
+        timed([PY, str(HERE / "gen_data.py"), str(clients), str(path)])
+    return path
+
+
+def make_db(data: Path, db: Path) -> Path:
+    """A database loaded by `clientflow init` (not timed)."""
+    if not db.exists():
+        timed([*CLI, "init", "--project", str(ROOT), "--data", str(data), "--db", str(db)])
+        for suffix in ("-wal", "-shm"):
+            if Path(f"{db}{suffix}").exists():
+                raise RuntimeError(f"{db}{suffix} left behind by init; the copy would not be a fresh database")
+    return db
+
+
+def fresh_copy(db: Path, name: str) -> Path:
+    target = db.parent / name
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    shutil.copyfile(db, target)
+    return target
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:.2f} µs"
+
+
+def secs(seconds: float) -> str:
+    return f"{seconds:.2f} s"
+
+
+# 1. availability --------------------------------------------------------------
+def availability(bench: Bench) -> None:
+    import handwritten
+    import peers
+    import yaml
+
+    from engine.api import Engine
+
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    ix = handwritten.index(data)
+    engine = Engine.open(ROOT, data=DEMO, notifiers={})
+    checker = engine.checker(data)
+    contenders: dict[str, Callable[[str, str], Any]] = {"engine": checker, "hand-written": lambda a, c: handwritten.available(ix, a, c)}
+    versions = []
+    for peer in peers.PEERS:
+        try:
+            made = peer(ix)
+        except ImportError as exc:
+            bench.error("availability", f"peer {peer.name}", "faster", f"{peer.name} is not installed ({exc}); `pip install -e '.[bench]'`")
+            continue
+        contenders[made.name] = made
+        versions.append(f"{made.name} {made.version}")
+    bench.details.append(f"- **availability**: peers {', '.join(versions)}; data `data/demo.yaml`; each timed batch about {bench.sizes.batch_seconds * 1000:.0f} ms of calls, gc off.")
+    for actor, client in (("u1", "c1"), ("u2", "c1")):
+        want = handwritten.available(ix, actor, client)
+        failed = sum(not f["available"] for f in want)
+        reasons = sum(len(f["reasons"]) for f in want)
+        pair = f"`{actor}`/`{client}`"
+        sides: dict[str, Callable[[], float]] = {}
+        for name, fn in contenders.items():
+            got = fn(actor, client)
+            if got != want:
+                bench.error("availability", f"{name} {pair}", "same answer", f"{name} answers {pair} differently from handwritten.py: {json.dumps(got)[:600]}")
+                continue
+            sides[name] = per_call(fn, (actor, client), bench.sizes.batch_seconds)
+        public = engine.available(actor, client).to_json()["flows"]
+        if public != want:
+            bench.error("availability", f"Engine.available {pair}", "same answer", f"Engine.available answers {pair} differently: {json.dumps(public)[:600]}")
+        else:
+            sides["Engine.available"] = per_call(engine.available, (actor, client), bench.sizes.batch_seconds)
+        times = {name: median(values) for name, values in interleaved(sides, bench.sizes.repeats + 2, f"availability {actor}/{client}").items()}
+        bench.numbers[f"availability {actor}/{client}"] = times
+        if "engine" not in times:
+            continue
+        engine_t = times["engine"]
+        if "hand-written" in times:
+            ratio = engine_t / times["hand-written"]
+            bench.row("availability", f"availability {pair} ({failed} of 6 flows refused, {reasons} reasons): `checker` vs hand-written", us(engine_t), us(times["hand-written"]), ratio, "≤ 3×", ratio <= 3)
+        for peer in peers.PEERS:
+            if peer.name in times:
+                ratio = engine_t / times[peer.name]
+                bench.row("availability", f"availability {pair}: `checker` vs {peer.name}", us(engine_t), us(times[peer.name]), ratio, "< 1× (faster)", ratio < 1)
+        if "Engine.available" in times:
+            bench.details.append(
+                f"- availability {pair}: `Engine.available` (storage-backed API, memory backend) {us(times['Engine.available'])} per call "
+                f"({times['Engine.available'] / engine_t:.1f}× the `checker`); hand-written {us(times.get('hand-written', float('nan')))}."
+            )
+    engine.close()
+
+
+# 2. bulk vs floor -------------------------------------------------------------------
+def bulk(bench: Bench) -> None:
+    import floor_bulk
+
+    from engine.api import Engine
+    from engine.bulk import run_bulk, where_subjects
+
+    n = bench.sizes.bulk_clients
+    verify_bulk(bench, make_data(bench.sizes.verify_clients, bench.work / f"clients-{bench.sizes.verify_clients}.json"))
+    data = make_data(n, bench.work / f"clients-{n}.json")
+    want, _ = floor_bulk.run(data, ACTOR, {"notify_client": True})
+
+    def cli() -> float:
+        seconds, out = timed([*CLI, *BULK_ARGS, "--data", str(data)], codes=(0, 3))
+        if json.loads(out) != want:
+            raise RuntimeError(f"clientflow bulk's summary differs from the floor's: {out[:600]} != {want}")
+        return seconds
+
+    def floor_script() -> float:
+        seconds, out = timed([PY, str(HERE / "floor_bulk.py"), str(data), "--actor", ACTOR])
+        assert json.loads(out) == want
+        return seconds
+
+    def in_process() -> float:
+        started = time.perf_counter()
+        engine = Engine.open(ROOT, data=data, notifiers={})
+        summary = run_bulk(engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=True, selection="where:true")
+        seconds = time.perf_counter() - started
+        engine.close()
+        if summary.to_json() != want:
+            raise RuntimeError(f"run_bulk's summary differs from the floor's: {summary.to_json()} != {want}")
+        return seconds
+
+    def floor_in_process() -> float:
+        started = time.perf_counter()
+        floor_bulk.run(data, ACTOR, {"notify_client": True})
+        return time.perf_counter() - started
+
+    times = interleaved({"cli": cli, "floor script": floor_script, "in process": in_process, "floor in process": floor_in_process}, bench.sizes.repeats, "bulk")
+    m = {name: median(values) for name, values in times.items()}
+    bench.numbers["bulk"] = {"clients": n, **times}
+    ratio = m["cli"] / m["floor script"]
+    bench.row("bulk", f"bulk dry-run, {n:,} clients from JSON: `clientflow bulk` vs `floor_bulk.py` (both subprocesses, start-up included)", secs(m["cli"]), secs(m["floor script"]), ratio, "≤ 1.25×", ratio <= 1.25)
+    ratio = m["in process"] / m["floor in process"]
+    bench.row("bulk", f"bulk dry-run, {n:,} clients from JSON: `Engine.open` + `run_bulk` vs `floor_bulk.run` (in process)", secs(m["in process"]), secs(m["floor in process"]), ratio, "≤ 1.25×", ratio <= 1.25)
+    bench.details.append(
+        f"- **bulk**: {n:,} clients, {want['completed']:,} completed and {want['blocked']:,} blocked; per client: CLI {m['cli'] / n * 1e6:.0f} µs, "
+        f"in process {m['in process'] / n * 1e6:.0f} µs, floor {m['floor in process'] / n * 1e6:.0f} µs."
+    )
+
+
+def verify_bulk(bench: Bench, data: Path) -> None:
+    """Before timing: the floor's line for each client equals the engine's report line and its plan (emails, changes, banner, summary)."""
+    import floor_bulk
+
+    from engine.api import Engine
+    from engine.bulk import run_bulk, where_subjects
+
+    _, lines = floor_bulk.run(data, ACTOR, {"notify_client": True}, keep=True)
+    engine = Engine.open(ROOT, data=data, notifiers={})
+    items: list[dict[str, Any]] = []
+    run_bulk(engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=True, selection="where:true", on_item=lambda i: items.append(i.to_json()))
+    floor_items = [{"subject": x["subject"], "status": x["status"], "rules": x["rules"], "message": x["message"], "run": None, "changes": len(x["changes"]), "emails": len(x["emails"])} for x in lines]
+    if sorted(items, key=lambda i: i["subject"]) != sorted(floor_items, key=lambda i: i["subject"]):
+        raise RuntimeError("the floor's report lines differ from run_bulk's")
+    checked = 0
+    for line in lines:
+        if line["status"] != "completed" or checked >= 50:
+            continue
+        plan = engine.simulate(FLOW, ACTOR, line["subject"], {"notify_client": True}).to_json()
+        mine = {"changes": line["changes"], "emails": line["emails"], "banners": [line["banner"]], "summary": line["summary"]}
+        theirs = {"changes": plan["changes"], "emails": plan["emails"], "banners": plan["banners"], "summary": plan["audit"]["summary"]}
+        if mine != theirs:
+            raise RuntimeError(f"the floor's plan for {line['subject']} differs from Engine.simulate's: {json.dumps(mine)[:400]} != {json.dumps(theirs)[:400]}")
+        checked += 1
+    engine.close()
+    bench.details.append(f"- bulk answers checked before timing: {len(items):,} report lines equal to the floor's; {checked} plans' changes, emails, banner and summary equal.")
+
+
+# 3. storage vs raw ------------------------------------------------------------------
+class Discard:
+    """A notifier that drops what it is sent: rows are queued in the outbox, delivery costs nothing."""
+
+    name = "outbox"
+
+    def send(self, email: Any) -> None:
+        return None
+
+
+def storage(bench: Bench) -> None:
+    import raw_sqlite
+
+    from engine.api import Engine
+    from engine.bulk import run_bulk, where_subjects
+
+    n = bench.sizes.storage_clients
+    pristine = make_db(make_data(n, bench.work / f"clients-{n}.json"), bench.work / f"storage-{n}.db")
+    checked: set[str] = set()
+    expected: dict[str, Any] = {}
+
+    def compare(kind: str, engine_db: Path, raw_db: Path) -> None:
+        if kind in checked:
+            return
+        problems = raw_sqlite.differences(engine_db, raw_db)
+        if problems:
+            raise RuntimeError(f"{kind}: the engine and raw sqlite3 wrote different things: {'; '.join(problems)}")
+        checked.add(kind)
+
+    def cli() -> float:
+        db = fresh_copy(pristine, "engine.db")
+        seconds, out = timed([*CLI, *BULK_ARGS, "--db", str(db), "--yes"], env=environment(CLIENTFLOW_NOTIFIERS=""), codes=(0, 3))
+        expected["cli"] = json.loads(out)
+        return seconds
+
+    def raw_script() -> float:
+        db = fresh_copy(pristine, "raw.db")
+        seconds, out = timed([PY, str(HERE / "raw_sqlite.py"), str(db), "--actor", ACTOR])
+        counts = json.loads(out)
+        if "cli" in expected and (counts["completed"], counts["blocked"]) != (expected["cli"]["completed"], expected["cli"]["blocked"]):
+            raise RuntimeError(f"raw sqlite3 counts {counts} differ from the engine's {expected['cli']}")
+        if "cli" in expected:
+            compare("cli", pristine.parent / "engine.db", db)
+        return seconds
+
+    def in_process() -> float:
+        db = fresh_copy(pristine, "engine-outbox.db")
+        engine = Engine.open(ROOT, db=db, notifiers={"outbox": Discard()})
+        last = [0.0]
+        started = time.perf_counter()
+        run_bulk(
+            engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=False, selection="where:true",
+            on_item=lambda item: last.__setitem__(0, time.perf_counter()),
+        )  # fmt: skip
+        engine.close()
+        return last[0] - started
+
+    def raw_in_process() -> float:
+        db = fresh_copy(pristine, "raw-outbox.db")
+        result = raw_sqlite.run(db, ACTOR, ("outbox",))
+        if (pristine.parent / "engine-outbox.db").exists():
+            compare("in process", pristine.parent / "engine-outbox.db", db)
+        return float(result["seconds"])
+
+    times = interleaved({"cli": cli, "raw script": raw_script, "in process": in_process, "raw in process": raw_in_process}, bench.sizes.repeats, "storage")
+    m = {name: median(values) for name, values in times.items()}
+    bench.numbers["storage"] = {"clients": n, **times}
+    ratio = m["raw script"] / m["cli"]  # throughput ratio: engine clients/s over raw clients/s
+    bench.row(
+        "storage", f"`bulk --yes` into SQLite, {n:,} clients, CLIENTFLOW_NOTIFIERS= (no outbox rows): engine vs raw sqlite3 (clients/s, subprocesses)",
+        f"{n / m['cli']:,.0f}/s", f"{n / m['raw script']:,.0f}/s", ratio, "≥ 0.5×", ratio >= 0.5,
+    )  # fmt: skip
+    ratio = m["raw in process"] / m["in process"]
+    bench.row(
+        "storage", f"`run_bulk(dry_run=False)` into SQLite, {n:,} clients, one notifier (outbox rows queued, delivery not timed): engine vs raw sqlite3 (clients/s, in process)",
+        f"{n / m['in process']:,.0f}/s", f"{n / m['raw in process']:,.0f}/s", ratio, "≥ 0.5×", ratio >= 0.5,
+    )  # fmt: skip
+    completed = expected.get("cli", {}).get("completed", "?")
+    bench.details.append(
+        f"- **storage**: {n:,} clients ({completed:,} committed, the rest blocked: a run and an audit row each); each run on a fresh copy of a database made by "
+        f"`clientflow init`; writes compared table by table after the first run of each pair ({', '.join(sorted(checked)) or 'none'}: identical). "
+        f"With CLIENTFLOW_NOTIFIERS= the engine queues no outbox rows at all (one row per email and notifier), so that row has none on either side; the in-process row "
+        f"queues them (a notifier that discards) and stops the clock at the last client, before `run_bulk`'s closing delivery."
+    )
+
+
+# 4. growth ------------------------------------------------------------------------------
+def growth(bench: Bench) -> None:
+    sizes = bench.sizes.growth
+    dbs = {n: make_db(make_data(n, bench.work / f"clients-{n}.json"), bench.work / f"growth-{n}.db") for n in sizes}
+    results: dict[int, list[dict[str, Any]]] = {n: [] for n in sizes}
+
+    def child(n: int) -> Callable[[], float]:
+        def run() -> float:
+            _, out = timed([PY, str(HERE / "bulk_child.py"), str(dbs[n])])
+            result = json.loads(out)
+            if result["summary"]["total"] != n:
+                raise RuntimeError(f"bulk over {n} clients saw {result['summary']['total']}")
+            results[n].append(result)
+            return float(result["seconds"])
+
+        return run
+
+    interleaved({str(n): child(n) for n in sizes}, bench.sizes.growth_repeats, "growth")
+    per_client = {n: median([r["seconds"] for r in results[n]]) / n for n in sizes}
+    peak = {n: median([r["peak_rss_mb"] for r in results[n]]) for n in sizes}
+    bench.numbers["growth"] = {str(n): results[n] for n in sizes}
+    small, large = sizes[0], sizes[-1]
+    ratio = per_client[large] / per_client[small]
+    bench.row("growth", f"bulk dry-run against SQLite: time per client at {large:,} vs {small:,} clients", us(per_client[large]), us(per_client[small]), ratio, "≤ 1.25×", ratio <= 1.25)
+    grown = peak[large] - peak[small]
+    bench.row("growth", f"bulk dry-run against SQLite: peak memory (VmHWM) at {large:,} vs {small:,} clients", f"{peak[large]:.1f} MB", f"{peak[small]:.1f} MB", None, "≤ +50 MB", grown <= 50)
+    bench.rows[-1].ratio = f"+{grown:.1f} MB"
+    lines = ", ".join(f"{n:,}: {per_client[n] * 1e6:.0f} µs/client, {peak[n]:.1f} MB" for n in sizes)
+    bench.details.append(f"- **growth** (medians of {bench.sizes.growth_repeats}; time is `run_bulk` with the engine open, in a fresh process each): {lines}.")
+
+
+# 5. start-up -------------------------------------------------------------------------------
+def startup(bench: Bench) -> None:
+    validate = [*CLI, "validate", "--project", str(ROOT)]
+    imports = [PY, "-c", "import yaml, jinja2, jsonschema, click, pluggy"]
+    timed(validate)  # warm the file cache (and any cache of compiled flows) first
+    timed(imports)
+    times = interleaved({"validate": lambda: timed(validate)[0], "imports": lambda: timed(imports)[0]}, bench.sizes.startup_runs, "start-up")
+    m = {name: median(values) for name, values in times.items()}
+    bench.numbers["startup"] = times
+    ratio = m["validate"] / m["imports"]
+    bench.row("startup", "start-up: `clientflow validate` on the shipped project vs `python -c \"import yaml, jinja2, jsonschema, click, pluggy\"`", secs(m["validate"]), secs(m["imports"]), ratio, "≤ 1.5×", ratio <= 1.5)
+
+
+# the table ------------------------------------------------------------------------------
+def table(bench: Bench, started: datetime, elapsed: float) -> str:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    lines = [
+        f"## Benchmark ({bench.sizes.name} run, {started:%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"`python3 benchmarks/run.py{' --quick' if bench.sizes.name == 'quick' else ''}` on {platform.machine()} with {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, load average {load[0]:.2f} at the end; took {elapsed / 60:.1f} minutes. "
+        f"Medians of {bench.sizes.repeats} runs of each side (availability: {bench.sizes.repeats + 2} batches; growth: {bench.sizes.growth_repeats}; "
+        f"start-up: {bench.sizes.startup_runs}), the sides interleaved.",
+        "",
+        "| # | measure | clientflow | baseline | ratio | target | result |",
+        "|---|---|---|---|---|---|---|",
+        *(row.markdown(i) for i, row in enumerate(bench.rows, 1)),
+        "",
+        *bench.details,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (about 2 minutes)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default: all of {','.join(SECTIONS)})")
+    parser.add_argument("--repeats", type=int, help="runs of each side (overrides the mode's)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where to write the Markdown table")
+    parser.add_argument("--keep", action="store_true", help="keep the generated data files and databases (their folder is printed)")
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.repeats:
+        sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats})
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    work = Path(tempfile.mkdtemp(prefix="clientflow-bench-"))
+    bench = Bench(sizes, work)
+    started, clock = datetime.now(UTC), time.perf_counter()
+    try:
+        for section in SECTIONS:
+            if section not in chosen:
+                continue
+            say(f"{section}...")
+            try:
+                globals()[section](bench)
+            except Exception as exc:  # noqa: BLE001 - a broken section is reported in the table, the others still run
+                bench.error(section, section, "–", f"{type(exc).__name__}: {exc}")
+                say(traceback.format_exc())
+    finally:
+        if args.keep:
+            say(f"data and databases kept in {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    text = table(bench, started, time.perf_counter() - clock)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    args.out.with_suffix(".json").write_text(json.dumps({"sizes": sizes.__dict__, "rows": [r.__dict__ for r in bench.rows], "numbers": bench.numbers}, indent=1, default=str), encoding="utf-8")
+    say(f"written to {args.out}")
+    return 0 if bench.rows and all(row.result == "PASS" for row in bench.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""`clientflow validate` and `clientflow flows`, through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from engine import DefinitionError, load_project
+from engine.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"
+SHIPPED_FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.name not in ("project.yaml", "rules.yaml"))
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def broken(root: Path) -> list[str]:
+    """Three broken files in a copy of the shipped project; returns the messages the loader gives."""
+    for name in ("unknown-key.yaml", "condition-unknown-name.yaml"):
+        shutil.copy(CORPUS / "flows" / name, root / "flows" / name)
+    shutil.copy(CORPUS / "emails" / "no-subject.txt", root / "templates" / "emails" / "no-subject.txt")
+    with pytest.raises(DefinitionError) as raised:
+        load_project(root)
+    return [str(p) for p in raised.value.problems]
+
+
+def test_the_shipped_project_validates_with_a_one_line_summary() -> None:
+    code, out, err = run("validate", "--project", str(REPO))
+    assert code == 0, out + err
+    steps = sum(len(flow.steps) for flow in load_project(REPO).flows.values())
+    emails = len(list((REPO / "templates" / "emails").glob("*.txt")))
+    assert out == f"ok: 6 flows, {steps} steps, {emails} email templates, no problems.\n"
+    assert err == ""
+
+
+def test_the_project_defaults_to_the_current_folder(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    code, out, _ = run("validate")
+    assert code == 0
+    assert out.startswith("ok: 6 flows, ")
+
+
+def test_a_broken_project_exits_1_with_every_located_error_and_no_traceback(project_copy: Path) -> None:
+    messages = broken(project_copy)
+    assert len(messages) == 3
+
+    code, out, err = run("validate", "--project", str(project_copy))
+
+    assert code == 1
+    assert out == ""
+    assert err.splitlines() == [*messages, "3 problems found."]
+    assert "Traceback" not in err
+
+
+def test_validate_json_on_the_shipped_project() -> None:
+    code, out, _ = run("validate", "--project", str(REPO), "--format", "json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["valid"] is True
+    assert report["flows"] == 6
+    assert report["problems"] == []
+
+
+def test_validate_json_lists_each_problem_with_its_place(project_copy: Path) -> None:
+    messages = broken(project_copy)
+
+    code, out, _ = run("validate", "--project", str(project_copy), "--format", "json")
+
+    assert code == 1
+    report = json.loads(out)
+    assert report["valid"] is False
+    assert [f"{p['path']}:{p['line']}:{p['col']}: {p['message']}" for p in report["problems"]] == messages
+    assert all(isinstance(p["line"], int) and p["line"] > 0 for p in report["problems"])
+
+
+def test_a_folder_that_is_not_a_project_is_one_clear_message(tmp_path: Path) -> None:
+    code, out, err = run("validate", "--project", str(tmp_path))
+    assert code == 1
+    assert err == f"{tmp_path}: no flows/ folder here; pass --project DIR to name the project folder\n"
+    assert "Traceback" not in out + err
+
+
+def test_flows_lists_the_six_shipped_flows_with_their_titles() -> None:
+    code, out, _ = run("flows", "--project", str(REPO))
+    assert code == 0
+    lines = out.splitlines()
+    assert [line.split()[0] for line in lines] == SHIPPED_FLOWS
+    assert len(lines) == 6
+    for line in lines:
+        flow_id, title = line.split(None, 1)
+        text = yaml.safe_load((REPO / "flows" / f"{flow_id}.yaml").read_text(encoding="utf-8"))
+        assert title == text["title"]
+
+
+def test_flows_on_a_broken_project_reports_the_problems(project_copy: Path) -> None:
+    messages = broken(project_copy)
+    code, out, err = run("flows", "--project", str(project_copy))
+    assert code == 1
+    assert out == ""
+    assert err.splitlines()[:-1] == messages
