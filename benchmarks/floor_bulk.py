@@ -23,15 +23,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from handwritten import ADMIN_ONLY
 from jinja2 import StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-from handwritten import ADMIN_ONLY
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOW = "deactivate-client"
 PRODUCT = {"name": "Bookkeeping Platform", "sender": "no-reply@platform.example"}
-ADDRESS = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+ADDRESS = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 class Emails:
@@ -41,7 +42,10 @@ class Emails:
         text_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False)
         html_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True, autoescape=True)
         self.templates = {
-            name: (text_env.from_string((folder / f"{name}.txt").read_text(encoding="utf-8")), html_env.from_string((folder / f"{name}.html").read_text(encoding="utf-8")))
+            name: (
+                text_env.from_string((folder / f"{name}.txt").read_text(encoding="utf-8")),
+                html_env.from_string((folder / f"{name}.html").read_text(encoding="utf-8")),
+            )
             for name in ("deactivate-practice", "deactivate-client")
         }
 
@@ -70,17 +74,34 @@ def deactivate(client: dict[str, Any], actor: dict[str, Any], practice: dict[str
     name = client["name"]
     failed = []
     if not (practice is None or client["partner"] == practice["id"]):
-        failed.append(("own-practice-clients", f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself."))
+        failed.append(
+            (
+                "own-practice-clients",
+                f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
+            )
+        )
     if not (business is None or business["id"] == client["id"]):
         failed.append(("own-business", "You can only act on the business you belong to."))
     if not (practice is not None and actor["role"] == "administrator"):
         failed.append(("practice-administrator", ADMIN_ONLY.format(role=actor["role"])))
     if client["billing"] != "partner":
-        failed.append(("paid-by-practice", f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".'))
+        failed.append(
+            (
+                "paid-by-practice",
+                f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".',
+            )
+        )
     if client["subscription"] != "active":
         failed.append(("active-subscription", f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription."))
     if failed:
-        return {"subject": client["id"], "status": "blocked", "rules": [r for r, _ in failed], "message": "; ".join(m for _, m in failed), "changes": [], "emails": []}
+        return {
+            "subject": client["id"],
+            "status": "blocked",
+            "rules": [r for r, _ in failed],
+            "message": "; ".join(m for _, m in failed),
+            "changes": [],
+            "emails": [],
+        }
     changes = [{"op": "update", "entity": "client", "id": client["id"], "field": "subscription", "before": client["subscription"], "after": "deactivated"}]
     partner = partners.get(client["partner"]) if client["partner"] is not None else None
     context = {"actor": actor, "client": client, "partner": partner, "product": PRODUCT, "answers": answers}

@@ -35,21 +35,85 @@ def available(ix: dict[str, Any], actor_id: str, client_id: str) -> list[dict[st
     name = client["name"]
     reach = []
     if not (practice is None or client["partner"] == practice["id"]):
-        reach.append({"rule": "own-practice-clients", "message": f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself."})
+        reach.append(
+            {
+                "rule": "own-practice-clients",
+                "message": f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
+            }
+        )
     if not (business is None or business["id"] == client["id"]):
         reach.append({"rule": "own-business", "message": "You can only act on the business you belong to."})
     admin = practice is not None and user["role"] == "administrator"
     admin_r = [] if admin else [{"rule": "practice-administrator", "message": ADMIN_ONLY.format(role=user["role"])}]
     paid = client["billing"] == "partner"
-    paid_r = [] if paid else [{"rule": "paid-by-practice", "message": f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".'}]
+    paid_r = (
+        []
+        if paid
+        else [
+            {
+                "rule": "paid-by-practice",
+                "message": f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".',
+            }
+        ]
+    )
     users = len(client["users"])
-    has_users = [] if users > 0 else [{"rule": "has-users", "message": f"{name} has no users, active or invited, so nobody could take over its data after the disconnection. Invite a user to the client first, or delete it."}]
-    no_users = [] if users == 0 else [{"rule": "no-users", "message": f"{name} has {users} user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."}]
-    active = [] if client["subscription"] == "active" else [{"rule": "active-subscription", "message": f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription."}]
-    deactivated = [] if client["subscription"] == "deactivated" else [{"rule": "deactivated-subscription", "message": f"{name}'s subscription is active, so there is nothing to reactivate."}]
-    self_paying = [] if client["billing"] == "self_paying" else [{"rule": "self-paying", "message": f'Your practice pays for {name}\'s subscription; use "Disconnect client" or "Deactivate client" instead.'}]
-    business_admin = [] if (business is not None and user["role"] == "administrator") else [{"rule": "business-administrator", "message": f"Only an administrator of {name} can invite a practice. Ask one of the business's administrators to send the invitation."}]
-    not_connected = [] if client["partner"] is None else [{"rule": "not-connected", "message": f"{name} is already connected to {partner['name'] if partner else 'a practice'}. That practice has to disconnect it before you can invite another one."}]
+    has_users = (
+        []
+        if users > 0
+        else [
+            {
+                "rule": "has-users",
+                "message": f"{name} has no users, active or invited, so nobody could take over its data after the disconnection. Invite a user to the client first, or delete it.",
+            }
+        ]
+    )
+    no_users = (
+        []
+        if users == 0
+        else [
+            {"rule": "no-users", "message": f"{name} has {users} user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."}
+        ]
+    )
+    active = (
+        []
+        if client["subscription"] == "active"
+        else [
+            {
+                "rule": "active-subscription",
+                "message": f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription.",
+            }
+        ]
+    )
+    deactivated = (
+        []
+        if client["subscription"] == "deactivated"
+        else [{"rule": "deactivated-subscription", "message": f"{name}'s subscription is active, so there is nothing to reactivate."}]
+    )
+    self_paying = (
+        []
+        if client["billing"] == "self_paying"
+        else [{"rule": "self-paying", "message": f'Your practice pays for {name}\'s subscription; use "Disconnect client" or "Deactivate client" instead.'}]
+    )
+    business_admin = (
+        []
+        if (business is not None and user["role"] == "administrator")
+        else [
+            {
+                "rule": "business-administrator",
+                "message": f"Only an administrator of {name} can invite a practice. Ask one of the business's administrators to send the invitation.",
+            }
+        ]
+    )
+    not_connected = (
+        []
+        if client["partner"] is None
+        else [
+            {
+                "rule": "not-connected",
+                "message": f"{name} is already connected to {partner['name'] if partner else 'a practice'}. That practice has to disconnect it before you can invite another one.",
+            }
+        ]
+    )
 
     def entry(flow: str, title: str, reasons: list[dict[str, str]]) -> dict[str, Any]:
         return {"flow": flow, "title": title, "available": not reasons, "reasons": reasons}

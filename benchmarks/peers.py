@@ -69,7 +69,7 @@ MESSAGES: dict[str, Callable[[Scope], str]] = {
         f"Only an administrator of {s['client']['name']} can invite a practice. Ask one of the business's administrators to send the invitation."
     ),
     "paid-by-practice": lambda s: (
-        f'{s["client"]["name"]} pays for its own subscription, so your practice cannot change it. '
+        f"{s['client']['name']} pays for its own subscription, so your practice cannot change it. "
         'You can only remove it from your account, with "Disconnect self-paying client".'
     ),
     "self-paying": lambda s: f'Your practice pays for {s["client"]["name"]}\'s subscription; use "Disconnect client" or "Deactivate client" instead.',

@@ -59,15 +59,30 @@ def failed_rules(client: dict[str, Any], actor: dict[str, Any], practice: dict[s
     name = client["name"]
     failed = []
     if not (practice is None or client["partner"] == practice["id"]):
-        failed.append({"rule": "own-practice-clients", "message": f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself."})
+        failed.append(
+            {
+                "rule": "own-practice-clients",
+                "message": f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
+            }
+        )
     if not (business is None or business["id"] == client["id"]):
         failed.append({"rule": "own-business", "message": "You can only act on the business you belong to."})
     if not (practice is not None and actor["role"] == "administrator"):
         failed.append({"rule": "practice-administrator", "message": ADMIN_ONLY.format(role=actor["role"])})
     if client["billing"] != "partner":
-        failed.append({"rule": "paid-by-practice", "message": f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".'})
+        failed.append(
+            {
+                "rule": "paid-by-practice",
+                "message": f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".',
+            }
+        )
     if client["subscription"] != "active":
-        failed.append({"rule": "active-subscription", "message": f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription."})
+        failed.append(
+            {
+                "rule": "active-subscription",
+                "message": f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription.",
+            }
+        )
     return failed
 
 
@@ -222,4 +237,8 @@ def contents(db: Path) -> dict[str, Any]:
 def differences(engine_db: Path, raw_db: Path) -> list[str]:
     """The tables in which the engine's writes and this floor's differ (empty: the same writes)."""
     a, b = contents(engine_db), contents(raw_db)
-    return [f"{table}: engine {len(a[table])} rows, raw {len(b[table])} rows" + ("" if len(a[table]) != len(b[table]) else " (contents differ)") for table in a if a[table] != b[table]]
+    return [
+        f"{table}: engine {len(a[table])} rows, raw {len(b[table])} rows" + ("" if len(a[table]) != len(b[table]) else " (contents differ)")
+        for table in a
+        if a[table] != b[table]
+    ]

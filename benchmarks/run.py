@@ -210,7 +210,9 @@ def availability(bench: Bench) -> None:
             continue
         contenders[made.name] = made
         versions.append(f"{made.name} {made.version}")
-    bench.details.append(f"- **availability**: peers {', '.join(versions)}; data `data/demo.yaml`; each timed batch about {bench.sizes.batch_seconds * 1000:.0f} ms of calls, gc off.")
+    bench.details.append(
+        f"- **availability**: peers {', '.join(versions)}; data `data/demo.yaml`; each timed batch about {bench.sizes.batch_seconds * 1000:.0f} ms of calls, gc off."
+    )
     for actor, client in (("u1", "c1"), ("u2", "c1")):
         want = handwritten.available(ix, actor, client)
         failed = sum(not f["available"] for f in want)
@@ -235,11 +237,21 @@ def availability(bench: Bench) -> None:
         engine_t = times["engine"]
         if "hand-written" in times:
             ratio = engine_t / times["hand-written"]
-            bench.row("availability", f"availability {pair} ({failed} of 6 flows refused, {reasons} reasons): `checker` vs hand-written", us(engine_t), us(times["hand-written"]), ratio, "≤ 3×", ratio <= 3)
+            bench.row(
+                "availability",
+                f"availability {pair} ({failed} of 6 flows refused, {reasons} reasons): `checker` vs hand-written",
+                us(engine_t),
+                us(times["hand-written"]),
+                ratio,
+                "≤ 3×",
+                ratio <= 3,
+            )
         for peer in peers.PEERS:
             if peer.name in times:
                 ratio = engine_t / times[peer.name]
-                bench.row("availability", f"availability {pair}: `checker` vs {peer.name}", us(engine_t), us(times[peer.name]), ratio, "< 1× (faster)", ratio < 1)
+                bench.row(
+                    "availability", f"availability {pair}: `checker` vs {peer.name}", us(engine_t), us(times[peer.name]), ratio, "< 1× (faster)", ratio < 1
+                )
         if "Engine.available" in times:
             bench.details.append(
                 f"- availability {pair}: `Engine.available` (storage-backed API, memory backend) {us(times['Engine.available'])} per call "
@@ -290,9 +302,25 @@ def bulk(bench: Bench) -> None:
     m = {name: median(values) for name, values in times.items()}
     bench.numbers["bulk"] = {"clients": n, **times}
     ratio = m["cli"] / m["floor script"]
-    bench.row("bulk", f"bulk dry-run, {n:,} clients from JSON: `clientflow bulk` vs `floor_bulk.py` (both subprocesses, start-up included)", secs(m["cli"]), secs(m["floor script"]), ratio, "≤ 1.25×", ratio <= 1.25)
+    bench.row(
+        "bulk",
+        f"bulk dry-run, {n:,} clients from JSON: `clientflow bulk` vs `floor_bulk.py` (both subprocesses, start-up included)",
+        secs(m["cli"]),
+        secs(m["floor script"]),
+        ratio,
+        "≤ 1.25×",
+        ratio <= 1.25,
+    )
     ratio = m["in process"] / m["floor in process"]
-    bench.row("bulk", f"bulk dry-run, {n:,} clients from JSON: `Engine.open` + `run_bulk` vs `floor_bulk.run` (in process)", secs(m["in process"]), secs(m["floor in process"]), ratio, "≤ 1.25×", ratio <= 1.25)
+    bench.row(
+        "bulk",
+        f"bulk dry-run, {n:,} clients from JSON: `Engine.open` + `run_bulk` vs `floor_bulk.run` (in process)",
+        secs(m["in process"]),
+        secs(m["floor in process"]),
+        ratio,
+        "≤ 1.25×",
+        ratio <= 1.25,
+    )
     bench.details.append(
         f"- **bulk**: {n:,} clients, {want['completed']:,} completed and {want['blocked']:,} blocked; per client: CLI {m['cli'] / n * 1e6:.0f} µs, "
         f"in process {m['in process'] / n * 1e6:.0f} µs, floor {m['floor in process'] / n * 1e6:.0f} µs."
@@ -309,8 +337,28 @@ def verify_bulk(bench: Bench, data: Path) -> None:
     _, lines = floor_bulk.run(data, ACTOR, {"notify_client": True}, keep=True)
     engine = Engine.open(ROOT, data=data, notifiers={})
     items: list[dict[str, Any]] = []
-    run_bulk(engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=True, selection="where:true", on_item=lambda i: items.append(i.to_json()))
-    floor_items = [{"subject": x["subject"], "status": x["status"], "rules": x["rules"], "message": x["message"], "run": None, "changes": len(x["changes"]), "emails": len(x["emails"])} for x in lines]
+    run_bulk(
+        engine,
+        FLOW,
+        ACTOR,
+        where_subjects(engine, "true"),
+        {"notify_client": True},
+        dry_run=True,
+        selection="where:true",
+        on_item=lambda i: items.append(i.to_json()),
+    )
+    floor_items = [
+        {
+            "subject": x["subject"],
+            "status": x["status"],
+            "rules": x["rules"],
+            "message": x["message"],
+            "run": None,
+            "changes": len(x["changes"]),
+            "emails": len(x["emails"]),
+        }
+        for x in lines
+    ]
     if sorted(items, key=lambda i: i["subject"]) != sorted(floor_items, key=lambda i: i["subject"]):
         raise RuntimeError("the floor's report lines differ from run_bulk's")
     checked = 0
@@ -324,7 +372,9 @@ def verify_bulk(bench: Bench, data: Path) -> None:
             raise RuntimeError(f"the floor's plan for {line['subject']} differs from Engine.simulate's: {json.dumps(mine)[:400]} != {json.dumps(theirs)[:400]}")
         checked += 1
     engine.close()
-    bench.details.append(f"- bulk answers checked before timing: {len(items):,} report lines equal to the floor's; {checked} plans' changes, emails, banner and summary equal.")
+    bench.details.append(
+        f"- bulk answers checked before timing: {len(items):,} report lines equal to the floor's; {checked} plans' changes, emails, banner and summary equal."
+    )
 
 
 # 3. storage vs raw ------------------------------------------------------------------
@@ -436,9 +486,25 @@ def growth(bench: Bench) -> None:
     bench.numbers["growth"] = {str(n): results[n] for n in sizes}
     small, large = sizes[0], sizes[-1]
     ratio = per_client[large] / per_client[small]
-    bench.row("growth", f"bulk dry-run against SQLite: time per client at {large:,} vs {small:,} clients", us(per_client[large]), us(per_client[small]), ratio, "≤ 1.25×", ratio <= 1.25)
+    bench.row(
+        "growth",
+        f"bulk dry-run against SQLite: time per client at {large:,} vs {small:,} clients",
+        us(per_client[large]),
+        us(per_client[small]),
+        ratio,
+        "≤ 1.25×",
+        ratio <= 1.25,
+    )
     grown = peak[large] - peak[small]
-    bench.row("growth", f"bulk dry-run against SQLite: peak memory (VmHWM) at {large:,} vs {small:,} clients", f"{peak[large]:.1f} MB", f"{peak[small]:.1f} MB", None, "≤ +50 MB", grown <= 50)
+    bench.row(
+        "growth",
+        f"bulk dry-run against SQLite: peak memory (VmHWM) at {large:,} vs {small:,} clients",
+        f"{peak[large]:.1f} MB",
+        f"{peak[small]:.1f} MB",
+        None,
+        "≤ +50 MB",
+        grown <= 50,
+    )
     bench.rows[-1].ratio = f"+{grown:.1f} MB"
     lines = ", ".join(f"{n:,}: {per_client[n] * 1e6:.0f} µs/client, {peak[n]:.1f} MB" for n in sizes)
     bench.details.append(f"- **growth** (medians of {bench.sizes.growth_repeats}; time is `run_bulk` with the engine open, in a fresh process each): {lines}.")
@@ -454,7 +520,15 @@ def startup(bench: Bench) -> None:
     m = {name: median(values) for name, values in times.items()}
     bench.numbers["startup"] = times
     ratio = m["validate"] / m["imports"]
-    bench.row("startup", "start-up: `clientflow validate` on the shipped project vs `python -c \"import yaml, jinja2, jsonschema, click, pluggy\"`", secs(m["validate"]), secs(m["imports"]), ratio, "≤ 1.5×", ratio <= 1.5)
+    bench.row(
+        "startup",
+        'start-up: `clientflow validate` on the shipped project vs `python -c "import yaml, jinja2, jsonschema, click, pluggy"`',
+        secs(m["validate"]),
+        secs(m["imports"]),
+        ratio,
+        "≤ 1.5×",
+        ratio <= 1.5,
+    )
 
 
 # the table ------------------------------------------------------------------------------
@@ -515,7 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    args.out.with_suffix(".json").write_text(json.dumps({"sizes": sizes.__dict__, "rows": [r.__dict__ for r in bench.rows], "numbers": bench.numbers}, indent=1, default=str), encoding="utf-8")
+    args.out.with_suffix(".json").write_text(
+        json.dumps({"sizes": sizes.__dict__, "rows": [r.__dict__ for r in bench.rows], "numbers": bench.numbers}, indent=1, default=str), encoding="utf-8"
+    )
     say(f"written to {args.out}")
     return 0 if bench.rows and all(row.result == "PASS" for row in bench.rows) else 1
 

@@ -94,6 +94,8 @@ class Engine:
         if storage is None:
             if data is not None:
                 storage = registry.storage("memory")
+            elif db is not None and str(db).startswith(("postgresql://", "postgres://")):
+                storage = registry.storage("postgresql", url=str(db))
             elif db is not None:
                 storage = registry.storage("sqlite", path=str(db))
             else:
@@ -528,12 +530,15 @@ class Engine:
     # delivery -----------------------------------------------------------
     def deliver(self, limit: int | None = None) -> outbox_module.Delivery:
         """Hand due outbox messages to the notifiers."""
+        settings = self.config.delivery
         report = outbox_module.deliver(
             self.storage,
             self.notifiers,
             self.clock,
-            max_attempts=int(self.config.delivery.get("max_attempts", 5)),
-            backoff_seconds=float(self.config.delivery.get("backoff_seconds", 30)),
+            max_attempts=int(settings.get("max_attempts", 5)),
+            backoff_seconds=float(settings.get("backoff_seconds", 30)),
+            batch=int(settings.get("batch", 50)),
+            lease_seconds=float(settings.get("lease_seconds", outbox_module.LEASE_SECONDS)),
             limit=limit,
         )
         if report.sent:

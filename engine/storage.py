@@ -15,6 +15,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from .errors import ClientflowError
+
 IndexKey = tuple[str, str, str]  # (entity, key, value), e.g. ("user", "email", "a@b.example")
 Ref = tuple[str, str]  # (collection, id) of a top-level document
 
@@ -29,7 +31,7 @@ class Document:
     version: int
 
 
-class ConflictError(Exception):
+class ConflictError(ClientflowError):
     """A versioned write found another version: someone changed the record first.
 
     Also raised for a second audit entry or outbox message with an id already used.

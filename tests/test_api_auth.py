@@ -26,7 +26,8 @@ from engine.cli import cli  # noqa: E402
 from engine.hookspecs import hookimpl  # noqa: E402
 from engine.plugins import load_plugins  # noqa: E402
 from engine.web import WebSettings, create_app  # noqa: E402
-from plugins.tokens import PREFIX, TokenError, TokenPlugin, bearer as bearer_token, mint, verify  # noqa: E402
+from plugins import tokens  # noqa: E402
+from plugins.tokens import PREFIX, TokenError, TokenPlugin, mint, verify  # noqa: E402
 
 
 # tokens ----------------------------------------------------------------------------------------
@@ -75,10 +76,10 @@ def test_no_secret_no_token() -> None:
 
 
 def test_bearer_reads_only_the_bearer_scheme() -> None:
-    assert bearer_token({"authorization": "Bearer abc"}) == "abc"
-    assert bearer_token({"authorization": "bearer  abc "}) == "abc"
-    assert bearer_token({"authorization": "Basic abc"}) is None
-    assert bearer_token({}) is None
+    assert tokens.bearer({"authorization": "Bearer abc"}) == "abc"
+    assert tokens.bearer({"authorization": "bearer  abc "}) == "abc"
+    assert tokens.bearer({"authorization": "Basic abc"}) is None
+    assert tokens.bearer({}) is None
 
 
 def test_the_token_plugin_resolves_or_declines() -> None:

@@ -51,7 +51,9 @@ def invoke(*args: object, env: dict[str, str] | None = None) -> Result:
     return CliRunner().invoke(cli, [str(a) for a in args], env=clean, catch_exceptions=False)
 
 
-def bulk(flow: str, *selection: object, data: Path | None = None, db: Path | None = None, answers: dict[str, Any] | None = None, extra: tuple[object, ...] = ()) -> Result:
+def bulk(
+    flow: str, *selection: object, data: Path | None = None, db: Path | None = None, answers: dict[str, Any] | None = None, extra: tuple[object, ...] = ()
+) -> Result:
     source = ["--data", data] if data is not None else ["--db", db]
     return invoke("bulk", flow, "--project", REPO, *source, "--actor", ACTOR, *selection, *answer_args(answers if answers is not None else FLOWS[flow]), *extra)
 
@@ -92,7 +94,9 @@ def single_runs(data: Path, flow: str, answers: dict[str, Any], subjects: list[s
     out = {}
     for subject in subjects:
         plan = engine.simulate(flow, ACTOR, subject, answers)
-        failures = plan.blocked_by if plan.status == "blocked" else plan.errors if plan.status == "invalid" else plan.needs if plan.status == "needs_input" else []
+        failures = (
+            plan.blocked_by if plan.status == "blocked" else plan.errors if plan.status == "invalid" else plan.needs if plan.status == "needs_input" else []
+        )
         out[subject] = {
             "status": plan.status,
             "rules": [f.get("rule", f.get("field")) for f in failures],

@@ -111,7 +111,9 @@ def test_available_json_has_the_contract_shape():
     offered = {f["flow"] for f in document["flows"] if f["available"]}
     assert offered == {"deactivate-client", "disconnect-client"}
     delete = next(f for f in document["flows"] if f["flow"] == "delete-client")
-    assert delete["reasons"] == [{"rule": "no-users", "message": "Acme Ltd has 2 user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."}]
+    assert delete["reasons"] == [
+        {"rule": "no-users", "message": "Acme Ltd has 2 user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."}
+    ]
 
 
 def test_available_text_says_why_not():
@@ -124,7 +126,9 @@ def test_available_text_says_why_not():
 
 # simulate --------------------------------------------------------------------
 def test_simulate_json_is_the_plan_contract():
-    result = invoke("simulate", "disconnect-client", *DATA, "--actor", "u1", "--client", "c1", "--answer", "owner=carla@acme.example", "--format", "json", "--now", NOW)
+    result = invoke(
+        "simulate", "disconnect-client", *DATA, "--actor", "u1", "--client", "c1", "--answer", "owner=carla@acme.example", "--format", "json", "--now", NOW
+    )
     assert result.exit_code == 0, result.output
     plan = stdout_json(result)
     contract = ["flow", "status", "dry_run", "screens", "blocked_by", "errors", "needs", "changes", "emails", "banners", "reversible", "audit"]
@@ -201,7 +205,9 @@ def test_exit_1_unknown_actor_or_subject_suggests_the_nearest(option, given, mea
 def test_exit_1_in_json_mode_still_prints_one_document():
     result = invoke("simulate", "nope", *DATA, "--actor", "u1", "--client", "c1", "--format", "json")
     assert result.exit_code == 1
-    assert stdout_json(result) == {"error": {"message": "unknown flow 'nope'; expected one of " + ", ".join(repr(f) for f in FLOWS), "exit_code": 1, "problems": []}}
+    assert stdout_json(result) == {
+        "error": {"message": "unknown flow 'nope'; expected one of " + ", ".join(repr(f) for f in FLOWS), "exit_code": 1, "problems": []}
+    }
 
 
 @pytest.mark.parametrize(
@@ -288,7 +294,9 @@ def test_the_installed_command_exits_with_the_same_codes(tmp_path):
     }
     env = {k: v for k, v in os.environ.items() if k not in clean_env()}
     for code, args in cases.items():
-        done = subprocess.run([command, *args, "--project", str(REPO), "--data", str(DEMO)], capture_output=True, text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [command, *args, "--project", str(REPO), "--data", str(DEMO)], capture_output=True, text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL
+        )
         assert done.returncode == code, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
     usage = subprocess.run([command, "simulate"], capture_output=True, text=True, cwd=tmp_path, env=env)
@@ -324,7 +332,25 @@ def test_run_reports_blocked_and_invalid_with_their_codes_and_changes_nothing(tm
 def test_run_json_is_the_applied_plan(tmp_path):
     db = tmp_path / "db.sqlite"
     invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
-    result = invoke("run", "reactivate-client", "--project", REPO, "--db", db, "--actor", "u1", "--client", "c3", "--yes", "--format", "json", "--outbox", tmp_path / "out", "--now", NOW)
+    result = invoke(
+        "run",
+        "reactivate-client",
+        "--project",
+        REPO,
+        "--db",
+        db,
+        "--actor",
+        "u1",
+        "--client",
+        "c3",
+        "--yes",
+        "--format",
+        "json",
+        "--outbox",
+        tmp_path / "out",
+        "--now",
+        NOW,
+    )
     assert result.exit_code == 0, result.output
     plan = stdout_json(result)
     assert plan["status"] == "completed" and plan["dry_run"] is False and plan["run"]

@@ -64,7 +64,9 @@ def test_init_simulate_run_export_available(tmp_path):
     assert {m["To"] for m in messages} == {"alice@northwind.example", "carla@acme.example"}
 
     # two more: a disconnection and a deletion
-    result = invoke("run", "disconnect-client", *common, "--actor", "u1", "--client", "Sunset Cafe", "--answer", "owner=sol@sunset.example", "--yes", "--outbox", outbox)
+    result = invoke(
+        "run", "disconnect-client", *common, "--actor", "u1", "--client", "Sunset Cafe", "--answer", "owner=sol@sunset.example", "--yes", "--outbox", outbox
+    )
     assert result.exit_code == 0, result.output
     result = invoke("run", "delete-client", *common, "--actor", "u1", "--client", "c2", "--answer", "confirm_name=Empty Shell Co", "--yes", "--outbox", outbox)
     assert result.exit_code == 0, result.output

@@ -21,7 +21,10 @@ UPDATE = os.environ.get("CLIENTFLOW_UPDATE_GOLDEN") == "1"
 # name -> (arguments after `simulate`, expected exit code)
 CASES = {
     # a representative completed run of every shipped flow
-    "deactivate-client": ("deactivate-client --actor alice@northwind.example --client 'Acme Ltd' --answer 'reason=Seasonal business' --answer notify_client=true", 0),
+    "deactivate-client": (
+        "deactivate-client --actor alice@northwind.example --client 'Acme Ltd' --answer 'reason=Seasonal business' --answer notify_client=true",
+        0,
+    ),
     "delete-client": ("delete-client --actor u1 --client c2 --answer 'confirm_name=Empty Shell Co'", 0),
     "disconnect-client": ("disconnect-client --actor u1 --client c1 --answer owner=carla@acme.example", 0),
     "disconnect-self-paying-client": ("disconnect-self-paying-client --actor u1 --client 'Solo Design' --answer owner=cu4", 0),

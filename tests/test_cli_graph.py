@@ -140,7 +140,7 @@ def test_when_conditions_and_awkward_text(tmp_path):
     dot = graph("deactivate-client", "dot", project)
     check_dot(dot)
     assert r'label="survey (survey)\nBefore you go on (optional)\nreason: text, optional"' in dot
-    assert r'Say \"hi\" to <b>{{ client.name }}</b> & #1 | now?' in dot
+    assert r"Say \"hi\" to <b>{{ client.name }}</b> & #1" in dot
     assert "when4 -> result [label=" in dot
 
 

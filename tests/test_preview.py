@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from test_api import SECRET, bearer, error_of  # noqa: E402
 
 from engine.web import WebSettings, create_app  # noqa: E402
+from engine.web.errors import CODES  # noqa: E402
 from plugins.tokens import verify  # noqa: E402
 
 STATIC = REPO / "engine" / "web" / "static"
@@ -128,7 +129,7 @@ def test_a_changed_flow_is_reloaded(preview: TestClient, root: Path) -> None:
     assert second["version"] != first["version"] and second["problems"] == []
     headers = preview_token(preview, "u1")
     view = preview.post("/flows/disconnect-client/runs", json={"client": "c1", "answers": {}}, headers=headers).json()
-    assert [s for s in (view["screen"]["title"],)] == ["Who should own Acme Ltd's account?"]
+    assert view["screen"]["title"] == "Who should own Acme Ltd's account?"
     plan = preview.get(f"/runs/{view['run']}/plan", headers=headers).json()
     assert plan["screens"][1]["title"] == "Why are you leaving? (optional)"
 
@@ -164,7 +165,11 @@ def test_a_broken_flow_is_shown_located_then_the_fix_is_picked_up(preview: TestC
 
 
 def test_a_broken_data_file_is_shown_located(preview: TestClient, root: Path) -> None:
-    edit(root / "data" / "demo.yaml", "    billing: partner\n    subscription: active\n    owner: null\n    users:\n      - {id: cu1", "    billing: [partner\n    users:\n      - {id: cu1")
+    edit(
+        root / "data" / "demo.yaml",
+        "    billing: partner\n    subscription: active\n    owner: null\n    users:\n      - {id: cu1",
+        "    billing: [partner\n    users:\n      - {id: cu1",
+    )
     problems = preview.get("/preview/version").json()["problems"]
     assert problems and problems[0]["path"].endswith("demo.yaml") and problems[0]["line"] > 1
 
@@ -176,3 +181,19 @@ def test_a_preview_that_starts_broken_still_serves_its_page(root: Path) -> None:
         assert preview.get("/preview").status_code == 200
         problems = preview.get("/preview/context").json()["problems"]
         assert any(p["path"].endswith("rules.yaml") for p in problems)
+
+
+def test_the_readme_documents_every_endpoint_and_shows_the_preview(preview: TestClient) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## HTTP API and preview\n", 1)[1].split("\n## ", 1)[0]
+    for path, item in preview.get("/openapi.json").json()["paths"].items():
+        for method in item:
+            assert f"`{method.upper()} {path}" in section or f"/{path.rsplit('/', 1)[1]}`" in section, (method, path)
+    shown = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", section)
+    assert shown and all((REPO / p).is_file() for p in shown), shown
+    assert sorted(p.name for p in (REPO / "docs" / "screenshots").glob("*.png")) == [
+        "01-choose.png", "02-explain.png", "03-survey.png", "04-choose-owner.png", "05-plan.png",
+    ]  # fmt: skip
+    for code in CODES:
+        if code != "internal":
+            assert f"`{code}`" in section, code

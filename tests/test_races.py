@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 
 from engine import Engine
+from engine.errors import RunError
 from engine.outbox import Outbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +45,7 @@ import json, sys, time
 from pathlib import Path
 from datetime import datetime
 from engine import Engine
+from engine.errors import RunError
 from engine.errors import ClientflowError
 
 spec = json.loads(sys.argv[1])
@@ -157,7 +159,9 @@ class Race:
         children = []
         for me, jobs in enumerate(processes):
             spec = {"project": str(REPO), "now": NOW.isoformat(), "jobs": jobs, "barrier": str(barrier), "me": me, "processes": len(processes)}
-            children.append(subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+            children.append(
+                subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            )
         results = []
         for child in children:
             out, err = child.communicate(timeout=BOUND)
@@ -299,10 +303,10 @@ def test_a_run_left_on_a_screen_when_its_client_is_deleted_says_so(tmp_path: Pat
         assert slow.status == "open"
         plan = engine.apply("delete-client", "alice@northwind.example", "e0", {"confirm_name": "Empty 0 Ltd"}, deliver=False)
         assert plan is not None and plan.status == "completed"
-        from engine.errors import ClientflowError
-
-        for attempt in (lambda: engine.submit(slow.run, {}), lambda: engine.view(slow.run), lambda: engine.plan(slow.run)):
-            with pytest.raises(ClientflowError) as caught:
+        for attempt in (lambda: engine.submit(slow.run, {}), lambda: engine.view(slow.run), lambda: engine.back(slow.run)):
+            with pytest.raises(RunError) as caught:
                 attempt()
             message = str(caught.value)
             assert "no longer exists" in message and not message.startswith("unknown"), message
+        dry = engine.plan(slow.run)
+        assert dry.status == "blocked" and "no longer exists" in dry.blocked_by[0]["message"]

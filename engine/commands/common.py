@@ -144,13 +144,28 @@ def project_option(fn: F) -> F:
     )(fn)
 
 
+def is_url(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
+
+
+class DatabaseParam(click.ParamType):
+    """A SQLite file (a Path) or a PostgreSQL URL (kept as text: a Path would fold its //)."""
+
+    name = "database"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, Path) or is_url(value):
+            return value
+        return Path(value)
+
+
 def data_options(fn: F) -> F:
     fn = click.option(
         "--db",
         "db",
-        metavar="PATH",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="The SQLite database (default: the project's, .clientflow/clientflow.db).",
+        metavar="PATH|URL",
+        type=DatabaseParam(),
+        help="The SQLite database, or a postgresql:// URL (default: the project's configured storage).",
     )(fn)
     fn = click.option(
         "--data",
@@ -248,8 +263,11 @@ def open_engine(project: Path, data: Path | None = None, db: Path | None = None,
 
     if data is not None and db is not None:
         raise click.UsageError("give either --data or --db, not both")
-    engine = Engine.open(project, data=_absolute(data), db=_absolute(db), now=now, outbox=_absolute(outbox))
-    if data is None:
+    if is_url(db):
+        engine = Engine.open(project, db=db, now=now, outbox=_absolute(outbox))
+    else:
+        engine = Engine.open(project, data=_absolute(data), db=_absolute(db), now=now, outbox=_absolute(outbox))
+    if data is None and not is_url(db):
         path = _absolute(db) if db is not None else _configured_db(engine.config)
         if path is not None and not path.exists():
             engine.close()

@@ -150,7 +150,7 @@ class Demo:
     def lines(self) -> Iterator[str]:
         name = self.model.product.get("name") or "this project"
         yield click.style(f"clientflow demo: every flow of {name}, dry-run on demo data", bold=True)
-        yield f"Data: {_shown(self.data)}, loaded into a temporary database. Nothing is sent, nothing is kept."
+        yield f"Data: {_shown(self.data)}, loaded into a temporary database, removed at the end. Nothing is sent."
         yield ""
         yield from self._data()
         for flow in self.model.flows.values():

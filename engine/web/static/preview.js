@@ -9,8 +9,9 @@ const MAX_FAILURES = 30; // consecutive failed polls before the page says the se
 const state = {
   context: null,
   version: null,
-  token: null,
-  tokenFor: null,
+  tokens: {}, // actor id -> a token the preview minted for it
+  runToken: null, // the token of the actor who started the current run
+  asked: 0, // availability requests made; only the latest one is shown
   run: null,
   history: [], // the answers sent on each screen passed, replayed after a reload
   stage: "idle", // idle | screen | plan | blocked | cancelled
@@ -56,10 +57,10 @@ class ApiFailure extends Error {
   }
 }
 
-async function call(method, path, body, auth = true) {
+async function call(method, path, body, token = state.runToken) {
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (auth && state.token) headers.Authorization = `Bearer ${state.token}`;
+  if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), cache: "no-store" });
   let data = null;
   try {
@@ -72,12 +73,11 @@ async function call(method, path, body, auth = true) {
 }
 
 async function tokenFor(actor) {
-  if (state.tokenFor !== actor || !state.token) {
-    const data = await call("POST", "/preview/token", { actor }, false);
-    state.token = data.token;
-    state.tokenFor = actor;
+  if (!state.tokens[actor]) {
+    const data = await call("POST", "/preview/token", { actor }, null);
+    state.tokens[actor] = data.token;
   }
-  return state.token;
+  return state.tokens[actor];
 }
 
 function selection() {
@@ -104,7 +104,7 @@ function showProblems(problems) {
 }
 
 async function loadContext() {
-  const context = await call("GET", "/preview/context", undefined, false);
+  const context = await call("GET", "/preview/context", undefined, null);
   state.version = context.version;
   if (context.problems.length) {
     state.context = null;
@@ -130,9 +130,11 @@ async function refreshAvailability() {
   const box = $("availability");
   const { flow, actor, subject } = selection();
   if (!flow || !actor || !subject) return;
+  const ticket = ++state.asked;
   try {
-    await tokenFor(actor);
-    const data = await call("GET", `/availability?${encodeURIComponent(subjectWord())}=${encodeURIComponent(subject)}`);
+    const token = await tokenFor(actor);
+    const data = await call("GET", `/availability?${encodeURIComponent(subjectWord())}=${encodeURIComponent(subject)}`, undefined, token);
+    if (ticket !== state.asked) return; // a newer choice was made meanwhile
     const chosen = data.flows.find((f) => f.flow === flow);
     const rows = data.flows.map((f) =>
       el("tr", { className: f.flow === flow ? "chosen" : null },
@@ -150,9 +152,11 @@ async function refreshAvailability() {
         el("summary", { text: "Every flow for this choice" }),
         el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "Flow" }), el("th", { text: "Offered" }), el("th", { text: "Why not" }))), el("tbody", {}, rows))),
     );
-    $("start").disabled = false;
+    box.dataset.for = `${flow}|${actor}|${subject}`;
   } catch (failure) {
+    if (ticket !== state.asked) return;
     box.replaceChildren(el("p", { className: "verdict no", id: "verdict", text: failure.message }));
+    box.dataset.for = `${flow}|${actor}|${subject}`;
   }
 }
 
@@ -268,7 +272,7 @@ async function startRun() {
   state.run = null;
   const { flow, actor, subject } = selection();
   try {
-    await tokenFor(actor);
+    state.runToken = await tokenFor(actor);
     const view = await call("POST", `/flows/${encodeURIComponent(flow)}/runs`, { [subjectWord()]: subject });
     state.run = view.run;
     await land(view);
@@ -405,7 +409,7 @@ async function replay() {
 
 async function reload() {
   state.reloads += 1;
-  state.token = null;
+  state.tokens = {}; // the server may have restarted with a new key
   const ok = await loadContext();
   $("watch").textContent = ok
     ? `Reloaded after a change (${state.reloads}); watching flows, templates and the data file.`
@@ -422,7 +426,7 @@ async function poll() {
     return;
   }
   try {
-    const data = await call("GET", "/preview/version", undefined, false);
+    const data = await call("GET", "/preview/version", undefined, null);
     state.failures = 0;
     if (data.version !== state.version) {
       state.version = data.version;

@@ -1,0 +1,146 @@
+"""Where the engine's time goes in one row of the benchmark: cProfile, top functions by own time.
+
+    python3 benchmarks/profile.py availability|bulk|storage|growth|startup [--clients N] [--top 25] [--sort tottime|cumulative]
+
+Runs the engine's side of that row in this process under cProfile (start-up:
+the `validate` command, plus `python -X importtime`'s slowest imports) and
+prints the top functions. Data files and databases go to a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import pstats
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from run import ACTOR, CLI, DEMO, FLOW, Discard, environment, fresh_copy, make_data, make_db  # noqa: E402 - after the path is set
+
+
+def profiled(fn: Callable[[], object], top: int, sort: str) -> str:
+    profile = cProfile.Profile()
+    profile.runcall(fn)
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.strip_dirs().sort_stats(sort).print_stats(top)
+    return out.getvalue()
+
+
+def availability(work: Path, clients: int) -> Callable[[], object]:
+    import yaml
+
+    from engine.api import Engine
+
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    checker = Engine.open(ROOT, data=DEMO, notifiers={}).checker(data)
+
+    def run() -> None:
+        for _ in range(clients):
+            checker("u1", "c1")
+            checker("u2", "c1")
+
+    return run
+
+
+def bulk(work: Path, clients: int) -> Callable[[], object]:
+    from engine.api import Engine
+    from engine.bulk import run_bulk, where_subjects
+
+    data = make_data(clients, work / f"clients-{clients}.json")
+
+    def run() -> None:
+        engine = Engine.open(ROOT, data=data, notifiers={})
+        run_bulk(engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=True, selection="where:true")
+
+    return run
+
+
+def storage(work: Path, clients: int) -> Callable[[], object]:
+    from engine.api import Engine
+    from engine.bulk import run_bulk, where_subjects
+
+    db = fresh_copy(make_db(make_data(clients, work / f"clients-{clients}.json"), work / f"pristine-{clients}.db"), "profiled.db")
+
+    def run() -> None:
+        engine = Engine.open(ROOT, db=db, notifiers={"outbox": Discard()})
+        run_bulk(engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=False, selection="where:true")
+
+    return run
+
+
+def growth(work: Path, clients: int) -> Callable[[], object]:
+    from engine.api import Engine
+    from engine.bulk import run_bulk, where_subjects
+
+    db = make_db(make_data(clients, work / f"clients-{clients}.json"), work / f"growth-{clients}.db")
+
+    def run() -> None:
+        engine = Engine.open(ROOT, db=db, notifiers={})
+        run_bulk(engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=True, selection="where:true")
+
+    return run
+
+
+def startup(work: Path, clients: int) -> Callable[[], object]:
+    from engine.cli import main
+
+    def run() -> None:
+        try:
+            main(["validate", "--project", str(ROOT)])
+        except SystemExit:
+            pass
+
+    return run
+
+
+def slowest_imports(top: int) -> str:
+    """`python -X importtime` of `clientflow validate`: the imports with the most cumulative time."""
+    done = subprocess.run(
+        [*CLI[:1], "-X", "importtime", *CLI[1:], "validate", "--project", str(ROOT)], env=environment(), capture_output=True, text=True, check=False
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "cumulative" not in line:
+            own, cumulative, name = (part.strip() for part in line[len("import time:") :].split("|", 2))
+            rows.append((int(cumulative), int(own), name))
+    rows.sort(reverse=True)
+    lines = ["cumulative µs   own µs  module"] + [f"{c:>12} {o:>8}  {n}" for c, o, n in rows[:top]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    sections = {
+        "availability": (availability, 20_000),
+        "bulk": (bulk, 20_000),
+        "storage": (storage, 2_000),
+        "growth": (growth, 10_000),
+        "startup": (startup, 0),
+    }
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("section", choices=sorted(sections))
+    parser.add_argument("--clients", type=int, help="clients (availability: pairs of calls); default per section")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"])
+    args = parser.parse_args(argv)
+    build, default = sections[args.section]
+    with tempfile.TemporaryDirectory(prefix="clientflow-profile-") as folder:
+        run = build(Path(folder), args.clients or default)
+        print(profiled(run, args.top, args.sort))
+    if args.section == "startup":
+        print(slowest_imports(args.top))
+    print(json.dumps({"section": args.section, "clients": args.clients or default}))
+
+
+if __name__ == "__main__":
+    main()
