@@ -33,6 +33,8 @@ def test_init_simulate_run_export_available(tmp_path):
     assert result.exit_code == 0, result.output
     assert offered(db, "u1", "c1") == {"deactivate-client", "disconnect-client"}
     assert offered(db, "carla@acme.example", "c1") == set()
+    typo = invoke("available", "--project", REPO, "--db", db, "--actor", "alice", "--client", "c1")
+    assert typo.exit_code == 1 and typo.stderr == "error: unknown user 'alice'; did you mean 'alice@northwind.example'?\n"
 
     # simulate: a complete plan, and not one byte of the database changes
     before = files(folder)

@@ -16,15 +16,13 @@ import pytest
 import yaml
 from cli_support import DEMO, NOW, REPO, invoke, plain
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pexpect forks a process
-
 
 def spawn(tmp_path: Path, *args: object) -> pexpect.spawn:
     command = shutil.which("clientflow")
     assert command is not None, "install the project first: python3 -m pip install -e ."
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
     child = pexpect.spawn(command, [str(a) for a in (*args, "--project", REPO, "--now", NOW)], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=30)
-    child.logfile_read = open(tmp_path / "terminal.log", "w", encoding="utf-8")  # noqa: SIM115 - closed with the child
+    child.logfile_read = open(tmp_path / "terminal.log", "w", encoding="utf-8")  # closed by finish()
     return child
 
 

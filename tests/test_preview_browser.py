@@ -242,7 +242,11 @@ def test_back_keeps_answers_and_cancel_changes_nothing(page: Any) -> None:
 
 
 def test_why_a_flow_is_not_offered(page: Any) -> None:
+    choose(page, "disconnect-client", "u1", "c1")
+    page.click("#start")
+    page.wait_for_selector("#run[data-step=explain]")
     choose(page, "disconnect-client", "u2", "c1")
+    assert page.is_hidden("#run")  # the walk shown belonged to the previous choice
     verdict = page.inner_text("#verdict")
     assert verdict.startswith("Not offered: “Disconnect client” would not be shown, because:")
     assert "practice-administrator: Only an administrator of the practice can do this, and your access level is standard." in verdict

@@ -443,7 +443,15 @@ async function poll() {
 }
 
 async function main() {
-  for (const id of ["flow", "actor", "subject"]) $(id).addEventListener("change", () => refreshAvailability());
+  for (const id of ["flow", "actor", "subject"]) {
+    $(id).addEventListener("change", () => {
+      // a new choice ends the walk shown: it was for the previous one
+      Object.assign(state, { run: null, history: [], stage: "idle" });
+      show("run", false);
+      show("plan", false);
+      refreshAvailability();
+    });
+  }
   $("pick").addEventListener("submit", (event) => {
     event.preventDefault();
     startRun();
