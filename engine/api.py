@@ -163,7 +163,9 @@ class Engine:
             plan, _, _ = self._evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=True)
         return plan
 
-    def simulate_many(self, flow_id: str, actor: str, subjects: Iterable[str], answers: Mapping[str, Any] | None = None) -> Iterator[tuple[str, Plan | ClientflowError]]:
+    def simulate_many(
+        self, flow_id: str, actor: str, subjects: Iterable[str], answers: Mapping[str, Any] | None = None
+    ) -> Iterator[tuple[str, Plan | ClientflowError]]:
         """Dry-runs of one flow for many subjects, page by page, screens not rendered (bulk).
 
         Yields (subject as given, plan or the error that stopped it); memory

@@ -45,7 +45,7 @@ def load(folder: Path) -> None:
         return
     _loaded.add(folder)
     try:
-        data = marshal.loads(_path(folder).read_bytes())
+        data = marshal.loads(_path(folder).read_bytes())  # noqa: S302 - our own cache, as trusted as __pycache__
     except (OSError, EOFError, ValueError, TypeError):
         return
     if isinstance(data, dict):

@@ -122,13 +122,17 @@ def _select(items: Iterable[Any], attribute: str, test: str = "true", *args: Any
 
 
 def _sum(items: Iterable[Any], attribute: str | None = None, start: Any = 0) -> Any:
+    if isinstance(start, bool) or not isinstance(start, (int, float)):
+        raise ExpressionError("sum adds numbers: its start must be a number")  # a list start would concatenate without bound
     values = [_attribute(i, attribute) for i in items] if attribute else list(items)
     return sum(values, start)
 
 
 def _join(items: Iterable[Any], sep: str = "", attribute: str | None = None) -> str:
-    values = [_attribute(i, attribute) for i in items] if attribute else items
-    return _sized(sep.join(str(v) for v in values))
+    parts = [v if isinstance(v, str) else str(v) for v in ([_attribute(i, attribute) for i in items] if attribute else items)]
+    if sum(map(len, parts)) + len(sep) * max(len(parts) - 1, 0) > MAX_SIZE:  # measured before it is built
+        raise ExpressionError(f"joining these makes a text over the limit of {MAX_SIZE:,} characters")
+    return sep.join(parts)
 
 
 def _first(items: Any) -> Any:
@@ -305,11 +309,15 @@ class Compiler:
 
 def parse(source: str) -> nodes.Expr:
     """Parse one Jinja2 expression (no {{ }}) or raise CompileError."""
+    if source.lstrip().startswith(("{{", "{%")):
+        raise CompileError("a condition is written without {{ }} or {% %}; remove them")
     try:
         parser = Parser(_PARSE_ENV, source, state="variable")
         tree = parser.parse_tuple(with_condexpr=True)
         if parser.stream.current.type != "eof":
             raise CompileError(_trailing(parser.stream.current))
+    except RecursionError as exc:  # Jinja2's parser recurses once per level of nesting
+        raise CompileError(f"the condition is nested more than {MAX_DEPTH} levels deep") from exc
     except TemplateSyntaxError as exc:
         message = exc.message or ""
         if "end of template" in message or "end of print statement" in message:
@@ -361,7 +369,10 @@ class _Translator:
 
     def visit_Const(self, node: nodes.Const, depth: int) -> str:
         if isinstance(node.value, (str, int, float, bool)) or node.value is None:
-            _sized(node.value)
+            try:
+                _sized(node.value)
+            except ExpressionError as exc:  # a constant over a limit: refused where it is written
+                raise CompileError(str(exc)) from exc
             return repr(node.value)
         raise CompileError(f"the constant {node.value!r} is not allowed")
 

@@ -95,6 +95,6 @@ def _check(node: nodes.Node) -> None:
             raise _NotPlain(found.name)
     if isinstance(node, nodes.CondExpr) and node.expr2 is None:
         raise _NotPlain("inline if without else")  # Jinja2 makes it undefined: let it say so
-    for found in node.find_all(nodes.CondExpr):
-        if found.expr2 is None:
+    for condition in node.find_all(nodes.CondExpr):
+        if condition.expr2 is None:
             raise _NotPlain("inline if without else")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .data import Change, Records
 from .errors import ClientflowError, ExpressionError
-from .model import Flow, Project
+from .model import Email, Flow, Project
 
 _ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -129,7 +130,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
     for email in flow.outcome.emails:
         if email.when is not None and not email.when(scope):
             continue
-        to = addresses(email.to(scope), lambda email=email: f"email {email.template!r} to ({email.to.source})")
+        to = addresses(email.to(scope), partial(_where, email))
         if not to:
             continue
         template = project.emails[email.template]
@@ -146,6 +147,10 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
         result.banners.append(" ".join(flow.outcome.banner.render(scope).split()))
     result.summary = one_line(flow.outcome.audit.render(scope))
     return result
+
+
+def _where(email: Email) -> str:
+    return f"email {email.template!r} to ({email.to.source})"
 
 
 def _plain(value: Any) -> Any:

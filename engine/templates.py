@@ -15,15 +15,18 @@ from typing import Any
 
 from jinja2 import StrictUndefined, nodes
 from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError, UndefinedError
-from jinja2.runtime import Context, Macro
+from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from . import bounds
 from .errors import ExpressionError, did_you_mean
 from .expressions import MAX_SIZE, CompileError, Compiler, DataFunction, _mul, _pow, _suggest
 from .fasttext import compile_fast
 
 MAX_OUTPUT = 200_000  # characters one rendering may produce
 MAX_LOOP = 100_000  # iterations of loops over range() in one rendering
+# what `loop` tells inside {% for %}: data only, none of its methods
+LOOP_KEYS = frozenset({"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0", "previtem", "nextitem"})
 
 SAFE_TEMPLATE_FILTERS = {
     "capitalize", "default", "d", "escape", "e", "first", "join", "last", "length", "count", "list",
@@ -37,15 +40,16 @@ SAFE_TEMPLATE_FILTERS = {
 class DataSandbox(ImmutableSandboxedEnvironment):
     """A sandbox in which templates can read data and nothing else."""
 
-    intercepted_binops = frozenset(["*", "**", "+"])
+    intercepted_binops = frozenset(["*", "**", "+", "%"])
 
     def __init__(self, *, autoescape: bool, functions: Mapping[str, Callable[..., Any]], filters: Mapping[str, Callable[..., Any]]) -> None:
         super().__init__(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
         self.filters = {k: v for k, v in self.filters.items() if k in SAFE_TEMPLATE_FILTERS}
+        self.filters.update(bounds.filters(self.filters))
         self.filters.update(filters)
         self.tests = {k: v for k, v in self.tests.items() if not k.startswith("callable")}
         self.globals = {"range": self._range, **functions}
-        self._callables = {id(v) for v in functions.values()} | {id(self._range)}
+        self._callables = {id(v) for v in self.globals.values()}  # the bound method held here: each self._range is a new object
 
     def _range(self, *args: int) -> range:
         result = range(*args)
@@ -63,6 +67,8 @@ class DataSandbox(ImmutableSandboxedEnvironment):
                 return self.undefined(obj=obj, name=attribute)
         if isinstance(obj, Macro):
             return super().getattr(obj, attribute)
+        if isinstance(obj, LoopContext) and attribute in LOOP_KEYS:
+            return getattr(obj, attribute)
         return self.undefined(obj=obj, name=attribute)
 
     def getitem(self, obj: Any, argument: Any) -> Any:
@@ -77,6 +83,7 @@ class DataSandbox(ImmutableSandboxedEnvironment):
 
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
         if id(__obj) in __self._callables or isinstance(__obj, (Macro, DataFunction)):
+            bounds.spend(__context.eval_ctx)
             return __context.call(__obj, *args, **kwargs)
         raise SecurityError(f"{__obj!r} cannot be called in a template; use a filter instead")
 
@@ -86,7 +93,7 @@ class DataSandbox(ImmutableSandboxedEnvironment):
                 return _mul(left, right)
             if operator == "**":
                 return _pow(left, right)
-            result = left + right
+            result = bounds.modulo(left, right) if operator == "%" else left + right
         except ExpressionError as exc:
             raise SecurityError(str(exc)) from exc
         if isinstance(result, (str, list)) and len(result) > MAX_SIZE:
@@ -117,7 +124,10 @@ class Texts:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:
             raise CompileError(f"template syntax error: {_sentence(exc.message)}", exc.lineno or 0) from exc
+        except RecursionError as exc:  # Jinja2's parser recurses once per level of nesting
+            raise CompileError("the template is nested too deeply; flatten its blocks and brackets", 1) from exc
         _check_tree(tree, names, env, self.fixed)
+        bounds.count_loops(tree, env)
         if "{" not in source:
             return Template(source, None, source)
         fast = compile_fast(self.compiler, tree, frozenset(names), html=html)
@@ -155,7 +165,7 @@ class Template:
         if self.constant is not None:
             return self.constant
         try:
-            out = self.fast(scope) if self.fast is not None else self.compiled.render(scope)
+            out = self.fast(scope) if self.fast is not None else bounds.joined(self.compiled.generate(scope), MAX_OUTPUT)
         except UndefinedError as exc:
             raise ExpressionError(f"{_short(self.source)}: {exc.message}") from exc
         except SecurityError as exc:

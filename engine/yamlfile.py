@@ -102,6 +102,8 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
     try:
         for event in yaml.parse(text, Loader=_Loader):
             builder.feed(event)
+    except _TooDeep:
+        pass  # stop reading at once: libyaml slows down with every level it goes deeper
     except yaml.MarkedYAMLError as exc:
         if not builder.unquoted_braces:  # a {{ text not in quotes usually breaks the syntax further on: one mistake
             mark = exc.problem_mark or exc.context_mark
@@ -127,28 +129,20 @@ def load_data_text(text: str, display: str) -> tuple[Any, Positions]:
         value = json.loads(text, object_pairs_hook=_unique_pairs)
     except json.JSONDecodeError as exc:
         raise DataError([Problem(Location(display, exc.lineno, exc.colno), f"JSON syntax: {exc.msg}")]) from exc
-    except _DuplicateKey as exc:
-        located = _json_positions(text, display)
-        raise DataError(located[1] or [Problem(Location(display, 1, 1), f"duplicate key {exc.args[0]!r}; keep one")]) from exc
-    return value, _JsonPositions(display, text, value)
-
-
-class _JsonPositions(Positions):
-    """Positions in a JSON file, worked out only when a problem needs them (large files load fast)."""
-
-    def __init__(self, path: str, text: str, value: Any) -> None:
-        super().__init__(path)
-        self._pending: tuple[str, Any] | None = (text, value)
-
-    def at(self, key_path: PathKey, *, key: bool = False) -> Location:
-        if self._pending is not None:
-            text, value = self._pending
-            self._pending = None
-            located, problems = _json_positions(text, self.path)
-            if not problems and located is not None and located[0] == value:
-                self.values, self.keys = located[1].values, located[1].keys
-            # otherwise JSON that YAML reads differently: the values stand, lines are not known
-        return super().at(key_path, key=key)
+    except (_DuplicateKey, RecursionError) as exc:
+        value = exc  # YAML says where (JSON is YAML 1.2 flow style); if it cannot, say what
+    try:
+        located, positions = load_yaml(text, display, DataError)
+    except DataError as exc:
+        kept = [p for p in exc.problems if p.message.startswith(("duplicate key", "nested more than"))]
+        if kept:
+            raise DataError(kept) from exc
+        located, positions = value, Positions(display)  # JSON that YAML reads otherwise: values stand, lines are not known
+    if isinstance(value, _DuplicateKey):
+        raise DataError([Problem(Location(display, 1, 1), f"duplicate key {value.args[0]!r}; keep one")])
+    if isinstance(value, RecursionError):
+        raise DataError([Problem(Location(display, 1, 1), f"nested more than {MAX_DEPTH} levels deep; flatten it")])
+    return value, positions if located == value else Positions(display)
 
 
 class _DuplicateKey(ValueError):
@@ -164,14 +158,6 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def _json_positions(text: str, display: str) -> tuple[tuple[Any, Positions] | None, list[Problem]]:
-    """JSON is YAML 1.2 flow style: read it as YAML for the line and column of every value."""
-    try:
-        return load_yaml(text, display, DataError), []
-    except DataError as exc:
-        return None, [p for p in exc.problems if "duplicate key" in p.message]
-
-
 def _syntax(exc: yaml.MarkedYAMLError, text: str) -> str:
     reason = exc.problem or exc.context or "not valid YAML"
     mark = exc.problem_mark
@@ -181,6 +167,10 @@ def _syntax(exc: yaml.MarkedYAMLError, text: str) -> str:
         if needle in reason:
             return hint
     return reason
+
+
+class _TooDeep(Exception):
+    """Raised inside the event loop to stop reading a file nested too deeply."""
 
 
 class _Frame:
@@ -209,7 +199,6 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.anchors: dict[str, tuple[Any, bool]] = {}  # name -> (mark, used)
         self.documents = 0
-        self.too_deep = False
         self.unquoted_braces = False
 
     def _error(self, mark: Any, message: str, path: PathKey = ()) -> None:
@@ -354,12 +343,8 @@ class _Builder:
         frame.braces = False
         path = (*frame.path, len(frame.value)) if isinstance(frame.value, list) else (*frame.path, frame.key)
         if len(self.stack) >= MAX_DEPTH:
-            if not self.too_deep:
-                self._error(event.start_mark, f"nested more than {MAX_DEPTH} levels deep; flatten it")
-                self.too_deep = True
-            self._place(event, None)
-            self.stack.append(_Frame(None, path, event))
-            return
+            self._error(event.start_mark, f"nested more than {MAX_DEPTH} levels deep; flatten it")
+            raise _TooDeep
         self._place(event, container)
         self.stack.append(_Frame(container, path, event))
 

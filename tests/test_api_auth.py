@@ -182,3 +182,20 @@ def test_clientflow_serve_answers_with_its_demo_token(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_token_for_reads_the_actor_from_a_database(tmp_path: Path) -> None:
+    from engine import Engine
+
+    db = tmp_path / "clientflow.db"
+    with Engine.open(REPO, db=db, notifiers={}) as engine:
+        engine.load_data(DEMO)
+    result = CliRunner().invoke(
+        cli, ["serve", "--project", str(REPO), "--db", str(db), "--token-for", "hana@harbor.example"], env={"CLIENTFLOW_API_SECRET": SECRET}
+    )
+    assert result.exit_code == 0, result.output
+    assert verify(SECRET, result.output.strip()) == "u3"
+    missing = CliRunner().invoke(
+        cli, ["serve", "--project", str(REPO), "--db", str(tmp_path / "none.db"), "--token-for", "u3"], env={"CLIENTFLOW_API_SECRET": SECRET}
+    )
+    assert missing.exit_code != 0 and not (tmp_path / "none.db").exists()

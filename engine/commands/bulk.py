@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
@@ -99,12 +100,21 @@ def _from_file(path: Path) -> list[str]:
 @data_options
 @actor_option
 @click.option("--subjects", "subjects", cls=SubjectOption, form="many", help="Comma-separated ids or names.")
-@click.option("--subjects-file", "subjects_file", cls=SubjectOption, form="file", type=click.Path(dir_okay=False, exists=True, path_type=Path), help="A file with one id or name per line.")
+@click.option(
+    "--subjects-file",
+    "subjects_file",
+    cls=SubjectOption,
+    form="file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="A file with one id or name per line.",
+)
 @click.option("--where", "where", help="A condition over each subject, in the flow language.")
 @answer_options
 @click.option("--yes", is_flag=True, help="Commit each subject in its own transaction (otherwise a dry-run).")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), help="Write one line per subject (JSON Lines, or CSV for .csv).")
-@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes sharing the database (PostgreSQL, or SQLite one writer at a time).")
+@click.option(
+    "--workers", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes sharing the database (PostgreSQL, or SQLite one writer at a time)."
+)
 @format_option("text", "json")
 @now_option
 @outbox_option
@@ -144,7 +154,7 @@ def bulk(
         with StopFlag() as stop:
             summary = run_bulk(
                 engine, flow, actor, names, answers, dry_run=not yes, selection=selection,
-                on_item=lambda item: (report.write(item.to_json()), bar.update(1) if bar else None),
+                on_item=partial(_record, report, bar),
                 should_stop=stop, workers=workers, opener=opener,
             )  # fmt: skip
     finally:
@@ -158,10 +168,16 @@ def bulk(
     raise click.exceptions.Exit(summary.exit_code)
 
 
+def _record(report: Report, bar: Any, item: Any) -> None:
+    report.write(item.to_json())
+    if bar is not None:
+        bar.update(1)
+
+
 def _progress(length: int | None) -> Any:
     if not is_terminal(sys.stderr):
         return None
-    bar = click.progressbar(length=length, label="subjects", file=sys.stderr, show_pos=True)
+    bar: Any = click.progressbar(length=length, label="subjects", file=sys.stderr, show_pos=True)
     bar.render_progress()
     return bar
 

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import command, data_options, now_option, open_engine, project_option
+from .common import command, data_options, is_url, now_option, open_engine, project_option
 
 if TYPE_CHECKING:
     from ..api import Engine
 
 DEMO_TTL = 12 * 3600
+LOCAL = ("127.0.0.1", "localhost", "::1")
 
 
 def _first_actor(engine: Engine) -> str | None:
@@ -70,14 +71,20 @@ def serve(
         return
     actor = find_actor(engine, demo_actor) if demo_actor else _first_actor(engine)
     engine.close()
-    app = create_app(WebSettings(project=project, data=data, db=db, preview=preview, secret=configured or secrets.token_urlsafe(32), now=now))
+    data = data.expanduser().absolute() if data is not None else None
+    where = db if db is None or is_url(db) else Path(db).expanduser().absolute()
+    app = create_app(WebSettings(project=project, data=data, db=where, preview=preview, secret=configured or secrets.token_urlsafe(32), now=now))
     base = f"http://{host}:{port}"
     click.echo(f"clientflow API on {base}  (OpenAPI: {base}/openapi.json, docs: {base}/docs)")
     if preview:
         click.echo(f"Preview: {base}/preview  (dry-run only, commits refused; reloads when a flow, template or the data file changes)")
+        if host not in LOCAL:
+            click.echo(f"Warning: the preview lets whoever reaches {host} act as anyone in {data} (in memory, dry-run only).", err=True)
     elif not configured:
         click.echo("No API secret is configured: tokens are signed with a key of this process only.")
     if actor is not None:
         token = mint(app.state.source.secret(), actor, ttl=ttl)
         click.echo(f"Demo token for {actor}, valid {_duration(ttl)}:\n  Authorization: Bearer {token}")
+    else:
+        click.echo("The data holds no actor yet, so no demo token: load some with `clientflow init --data FILE`.")
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..api import CHANGED_RULE, Engine, RunView
+from ..errors import ClientflowError
 from ..plan import Plan
 from . import models
 from .auth import actor_id, authenticate
@@ -117,12 +118,17 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
         return reply(who.engine.available(who.actor, subject).to_json())
 
     start_body = models.start_model(word)
+    try:
+        flow_ids = list(source.engine().project.flows)[:10]
+    except ClientflowError:  # a preview whose project does not load yet
+        flow_ids = []
+    FlowId = Annotated[str, Path(min_length=1, max_length=200, description="The flow's id (GET /flows lists them).", examples=flow_ids)]  # noqa: N806
 
     @router.post(
         "/flows/{flow}/runs", status_code=201, response_model=models.RunView, tags=["runs"], summary="Start a run",
         responses=responses("unknown_flow", "unknown_subject", "blocked", "invalid_answers"),
     )  # fmt: skip
-    def start(who: Who, flow: Annotated[str, Path(min_length=1, max_length=200)], body: start_body) -> JSONResponse:  # type: ignore[valid-type]
+    def start(who: Who, flow: FlowId, body: start_body) -> JSONResponse:  # type: ignore[valid-type]
         if not models.start_subject(body):
             raise ApiError("bad_request", f'name the {word}: {{"{word}": ID}}')
         view = who.engine.start(flow, who.actor, models.start_subject(body), body.answers)  # type: ignore[attr-defined]

@@ -30,7 +30,7 @@ class WebSettings:
 
     project: Path
     data: Path | None = None
-    db: Path | None = None
+    db: Path | str | None = None  # a SQLite file, or a postgresql:// URL
     preview: bool = False
     secret: str | None = None
     now: datetime | None = None

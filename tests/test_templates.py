@@ -1,0 +1,147 @@
+"""engine/templates.py: texts see data and nothing else; HTML is escaped; every bound holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.errors import ExpressionError
+from engine.expressions import CompileError, DataFunction
+from engine.templates import MAX_LOOP, MAX_OUTPUT, Texts
+
+NAMES = frozenset({"actor", "client", "answers", "product", "lookup"})
+SCOPE: dict[str, Any] = {
+    "actor": {"name": "Alice Admin", "email": "alice@northwind.example"},
+    "client": {"id": "c1", "name": "Acme <b>Ltd</b> & Co", "users": [{"name": "Carla"}, {"name": "Dev"}]},
+    "answers": {"owner": "cu1", "notify_client": True},
+    "product": {"name": "Bookkeeping Platform"},
+    "lookup": DataFunction("lookup", lambda entity, id: {"name": "Carla Diaz"} if id == "cu1" else None),
+}
+
+
+def render(source: str, *, html: bool = False, scope: dict[str, Any] | None = None) -> str:
+    return Texts().compile(source, NAMES, html=html).render(SCOPE if scope is None else scope)
+
+
+def refused(source: str, *, html: bool = False) -> CompileError:
+    with pytest.raises(CompileError) as raised:
+        Texts().compile(source, NAMES, html=html)
+    return raised.value
+
+
+def failing(source: str, *, html: bool = False) -> str:
+    template = Texts().compile(source, NAMES, html=html)
+    with pytest.raises(ExpressionError) as raised:
+        template.render(SCOPE)
+    return str(raised.value)
+
+
+def test_texts_render_data() -> None:
+    text = "Hello {{ actor.name }}, {{ client.users | map(attribute='name') | join(' and ') }} use {{ product.name }}."
+    assert render(text) == "Hello Alice Admin, Carla and Dev use Bookkeeping Platform."
+    assert render("{% if answers.notify_client %}told{% else %}silent{% endif %}") == "told"
+    assert render("{% for user in client.users %}{{ loop.index }}.{{ user.name }} {% endfor %}") == "1.Carla 2.Dev "
+    assert render("{% for user in client.users %}{{ user.name }}{{ '' if loop.last else ', ' }}{% endfor %}") == "Carla, Dev"
+    assert render("{{ lookup('user', answers.owner).name }}") == "Carla Diaz"
+    assert render("No placeholders at all.") == "No placeholders at all."
+
+
+def test_plain_text_is_not_escaped_and_html_is() -> None:
+    assert render("{{ client.name }}") == "Acme <b>Ltd</b> & Co"
+    assert render("<p>{{ client.name }}</p>", html=True) == "<p>Acme &lt;b&gt;Ltd&lt;/b&gt; &amp; Co</p>"
+    assert render("<p>{{ '<script>' ~ actor.name }}</p>", html=True) == "<p>&lt;script&gt;Alice Admin</p>"
+
+
+def test_undefined_is_strict_when_compiled() -> None:
+    error = refused("Hello\n{{ clent.name }}")
+    assert str(error) == "unknown name 'clent'; did you mean 'client'?"
+    assert error.line == 2
+
+
+def test_undefined_is_strict_when_rendered() -> None:
+    assert failing("{{ client.nickname }}") == "'{{ client.nickname }}': there is no 'nickname' here"
+    assert "has no attribute 'nickname'" in failing("{% for u in client.users %}{{ client.nickname }}{% endfor %}")
+
+
+def test_the_keys_of_fixed_names_are_checked_when_compiled() -> None:
+    texts = Texts()
+    texts.fixed["product"] = frozenset({"name", "sender"})
+    assert texts.compile("{{ product.name }}", NAMES).render(SCOPE) == "Bookkeeping Platform"
+    with pytest.raises(CompileError, match="product has no key 'nmae'; did you mean 'name'\\?"):
+        texts.compile("The {{ product.nmae }} team", NAMES)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ client.__class__ }}",
+        "{{ client['__class__'] }}",
+        "{{ ''.__class__.__mro__ }}",
+        "{{ lookup.__globals__ }}",
+        "{% macro m() %}x{% endmacro %}{{ m.__call__ }}",
+        "{{ client._private }}",
+    ],
+)
+def test_no_python_attribute_can_be_reached(source: str) -> None:
+    assert "cannot be looked up: names starting with _ are not data" in str(refused(source))
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{% include 'footer.txt' %}", "include is not allowed in a template; write the text out here"),
+        ("{% extends 'base.txt' %}", "extends is not allowed in a template; write the text out here"),
+        ("{% import 'macros.txt' as m %}", "import is not allowed in a template; write the text out here"),
+        ("{{ cycler('a') }}", "unknown name 'cycler'"),
+        ("{{ self }}", "unknown name 'self'"),
+        ("{{ loop.index }}", "unknown name 'loop'"),
+        ("{{ client | attr('name') }}", "unknown filter 'attr'"),
+        ("{{ client.name | shout }}", "unknown filter 'shout'"),
+        ("{% if client is callable %}x{% endif %}", "unknown test 'callable'"),
+    ],
+)
+def test_what_a_template_may_not_use_is_refused_when_compiled(source: str, message: str) -> None:
+    assert str(refused(source)).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("{{ client.name.upper() }}", "not allowed: Undefined cannot be called in a template; use a filter instead"),
+        ("{{ client.users.append(1) }}", "not allowed: Undefined cannot be called in a template; use a filter instead"),
+        ("{% for u in client.users %}{{ loop.cycle('a', 'b') }}{% endfor %}", "not allowed: Undefined cannot be called in a template"),
+        ("{{ client.name * 1000000000 }}", "repeating a value 1,000,000,000 times is over the limit"),
+        ("{{ 10 ** 10 ** 10 }}", "a power that large is over the limit"),
+        ("{{ range(10 ** 9) | list }}", f"not allowed: range of 1,000,000,000 items is over the limit of {MAX_LOOP:,}"),
+        ("{% for i in range(100000) %}{{ client.name }}{% endfor %}", f"over the limit of {MAX_OUTPUT:,} characters"),
+    ],
+)
+def test_the_sandbox_refuses_at_render_time_with_a_clear_error(source: str, message: str) -> None:
+    assert message in failing(source)
+
+
+def test_only_data_functions_can_be_called() -> None:
+    scope = {**SCOPE, "client": {**SCOPE["client"], "run": print}}
+    template = Texts().compile("{{ client.run('x') }}", NAMES)
+    with pytest.raises(ExpressionError, match="cannot be called in a template"):
+        template.render(scope)
+
+
+@pytest.mark.parametrize(
+    ("source", "message", "line"),
+    [
+        ("Hello\n{% for user in client.users %}{{ user.name }}\n", "template syntax error: {% for %} is never closed; add {% endfor %}", 2),
+        ("{% if answers.owner %}x{% endfi %}", "template syntax error: unknown tag {% endfi %}; did you mean 'endif'?", 1),
+        ("Hi\nthere {{ client.name }", "template syntax error: a single } closes nothing; close {{ with }}", 2),
+    ],
+)
+def test_syntax_errors_say_what_to_write_and_on_which_line(source: str, message: str, line: int) -> None:
+    error = refused(source)
+    assert str(error) == message
+    assert error.line == line
+
+
+def test_a_template_knows_which_keys_it_looks_up() -> None:
+    template = Texts().compile("{{ answers.owner }} {{ client['name'] }} {% for u in client.users %}{{ u.name }}{% endfor %}", NAMES)
+    assert {("answers", "owner"), ("client", "name"), ("client", "users")} <= template.attributes
