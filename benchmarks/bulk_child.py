@@ -44,7 +44,9 @@ def main(db: str) -> None:
     summary = run_bulk(engine, "deactivate-client", "u1", where_subjects(engine, "true"), answers, dry_run=True, selection="where:true")
     done, cpu = time.perf_counter(), time.process_time() - cpu
     engine.close()
-    print(json.dumps({"summary": summary.to_json(), "seconds": done - opened, "cpu_seconds": cpu, "open_seconds": opened - started, "peak_rss_mb": peak_rss_mb()}))
+    print(
+        json.dumps({"summary": summary.to_json(), "seconds": done - opened, "cpu_seconds": cpu, "open_seconds": opened - started, "peak_rss_mb": peak_rss_mb()})
+    )
 
 
 if __name__ == "__main__":

@@ -74,7 +74,10 @@ def _check_steps(flow: Flow, report: Report) -> dict[str, tuple[int, str]]:
         for number, field in enumerate(step.fields):
             where: Path = (*path, "fields", number)
             if field.name in asked:
-                report((*where, "name"), f"duplicate field name {field.name!r} (first at line {field_lines[field.name]}); answers are keyed by field name, so rename one")
+                report(
+                    (*where, "name"),
+                    f"duplicate field name {field.name!r} (first at line {field_lines[field.name]}); answers are keyed by field name, so rename one",
+                )
                 continue
             asked[field.name] = (index, step.id)
             field_lines[field.name] = field.location.line
@@ -122,7 +125,9 @@ def _default_message(field: Field) -> str:
     return f"the default {value!r} is not text; put it in quotes, or remove the default"
 
 
-def _check_outcome(flow: Flow, report: Report, templates: Collection[str], effects: Mapping[str, Any], entities: Mapping[str, Entity], answers: _Answers) -> None:
+def _check_outcome(
+    flow: Flow, report: Report, templates: Collection[str], effects: Mapping[str, Any], entities: Mapping[str, Entity], answers: _Answers
+) -> None:
     end = len(flow.steps)
     outcome = flow.outcome
     known_effects = [*BUILTIN_EFFECTS, *effects]

@@ -378,9 +378,13 @@ class _Translator:
 
     def visit_Name(self, node: nodes.Name, depth: int) -> str:
         if node.name not in self.known:
+            if node.name in ("null", "nil", "None", "NULL"):
+                raise CompileError(f"unknown name {node.name!r}; write none (none is the empty value in conditions)")
             if node.name.lower() in _YAML11_WORDS:
                 meant = _YAML11_WORDS[node.name.lower()]
-                raise CompileError(f"unknown name {node.name!r}; write {meant} ({node.name} is not a value in conditions; for the text, write '{node.name}' in quotes)")
+                raise CompileError(
+                    f"unknown name {node.name!r}; write {meant} ({node.name} is not a value in conditions; for the text, write '{node.name}' in quotes)"
+                )
             raise CompileError(f"unknown name {node.name!r}{_suggest(node.name, self.known, 'names here are')}")
         self.names.add(node.name)
         return f"s[{node.name!r}]"

@@ -16,7 +16,7 @@ import hashlib
 import json
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -237,7 +237,7 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
     product = {key: product_doc[key] for key in ("name", "sender") if key in product_doc}
     builder.fix("product", product)
     builder.fix("flow", FLOW_KEYS)
-    builder.fix("now", Moment(datetime.now(timezone.utc)))
+    builder.fix("now", Moment(datetime.now(UTC)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
     context: dict[str, Expression] = {}
     names = base
@@ -266,7 +266,7 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
     emails, template_names = _email_templates(root, builder, names, problems)
     common_text = (project_file.display, _digest(root / "flows" / PROJECT_FILE), _digest(rules_path))
     flows: dict[str, Flow] = {}
-    for path, doc, file in flow_docs:
+    for doc, file in flow_docs:
         flow = _flow(builder, file, _Read("flow", doc), names, known_rules, entities, subject_entity, common_text)
         if flow is None:
             continue
@@ -336,9 +336,9 @@ def _read(root: Path, path: Path, schema_name: str, problems: list[Problem]) -> 
     return doc, _File(display, positions, problems, text)
 
 
-def _flow_docs(root: Path, flows_dir: Path, problems: list[Problem]) -> list[tuple[Path, dict[str, Any], _File]]:
+def _flow_docs(root: Path, flows_dir: Path, problems: list[Problem]) -> list[tuple[dict[str, Any], _File]]:
     """Every flow file that is valid YAML and fits the schema, with its id checked against its name."""
-    found: list[tuple[Path, dict[str, Any], _File]] = []
+    found: list[tuple[dict[str, Any], _File]] = []
     for path in sorted(flows_dir.glob("*.yaml")):
         if path.name in (PROJECT_FILE, RULES_FILE):
             continue
@@ -349,7 +349,7 @@ def _flow_docs(root: Path, flows_dir: Path, problems: list[Problem]) -> list[tup
         if flow_id != path.stem:
             file.error(("id",), f"the id {flow_id!r} differs from the file name; rename the file to {flow_id}.yaml, or make the id {path.stem!r}")
             continue
-        found.append((path, doc, file))
+        found.append((doc, file))
     return found
 
 
@@ -467,7 +467,12 @@ def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None,
             emails[path.stem] = EmailTemplate(path.stem, subject, text_body, html, Location(display, 1, 1))
     for path in sorted(folder.glob("*.html")):
         if path.stem not in present:
-            problems.append(Problem(Location(_display(root, path), 1, 1), f"an HTML email needs its text version; add {path.with_suffix('.txt').name} (Subject line, blank line, text)"))
+            problems.append(
+                Problem(
+                    Location(_display(root, path), 1, 1),
+                    f"an HTML email needs its text version; add {path.with_suffix('.txt').name} (Subject line, blank line, text)",
+                )
+            )
     return emails, present
 
 
@@ -501,9 +506,7 @@ def _flow(
     started_by = _rule_uses(builder, file, doc.get("started_by", []), "started_by", names, rules)
     preconditions = _rule_uses(builder, file, doc.get("preconditions", []), "preconditions", names, rules)
     raw_steps = doc["steps"]
-    steps = tuple(
-        step for index, item in enumerate(raw_steps) if (step := _step(builder, file, ("steps", index), _Read("step", item), names)) is not None
-    )
+    steps = tuple(step for index, item in enumerate(raw_steps) if (step := _step(builder, file, ("steps", index), _Read("step", item), names)) is not None)
     outcome = _outcome(builder, file, _Read("outcome", doc["outcome"]), names, subject)
     if outcome is None or len(steps) != len(raw_steps) or started_by is None or preconditions is None:
         return None
@@ -537,7 +540,10 @@ def _rule_uses(builder: Builder, file: _File, items: list[Any], key: str, names:
                 continue
             ok = False
             if name not in rules.broken and rules.report_unknown:
-                file.error((key, index, "rule"), f"unknown rule {name!r}" + _or_else(name, rules.shared, "; add it to flows/rules.yaml, or write it here with name, if and message"))
+                file.error(
+                    (key, index, "rule"),
+                    f"unknown rule {name!r}" + _or_else(name, rules.shared, "; add it to flows/rules.yaml, or write it here with name, if and message"),
+                )
             continue
         rule = _rule(builder, file, (key, index), item, names)
         if rule is None:

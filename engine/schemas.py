@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterable, Sequence
-from functools import cache, lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,17 +20,25 @@ from .yamlfile import Positions
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 BASE_URI = "https://clientflow.dev/schema/"
 _YAML11_BOOLEANS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}
-_TYPES = {"string": "text", "object": "a mapping", "array": "a list", "integer": "a whole number", "number": "a number", "boolean": "true or false", "null": "null"}
+_TYPES = {
+    "string": "text",
+    "object": "a mapping",
+    "array": "a list",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(name: str, directory: str | None = None) -> dict[str, Any]:
     """The parsed schema file `name` (e.g. `flow.schema.json`)."""
     folder = Path(directory) if directory else SCHEMA_DIR
     return json.loads((folder / name).read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def validator(name: str, directory: str | None = None) -> Any:
     """A Draft 2020-12 validator for one schema, resolving `$ref`s to its siblings."""
     from jsonschema import Draft202012Validator
@@ -167,7 +175,7 @@ def _message(error: Any) -> str:
     if kind == "type":
         expected = error.validator_value
         expected_list = expected if isinstance(expected, list) else [expected]
-        wanted = " or ".join(_TYPES.get(t, t) for t in expected_list)
+        wanted = " or ".join(_TYPES.get(str(t), str(t)) for t in expected_list)
         hint = ""
         if "boolean" in expected_list and isinstance(value, str) and value.lower() in _YAML11_BOOLEANS:
             hint = f"; write {_YAML11_BOOLEANS[value.lower()]} (YAML 1.2 reads {value} as text)"

@@ -181,7 +181,26 @@ class Template:
         return out
 
 
-_TAGS = ("if", "elif", "else", "endif", "for", "endfor", "set", "endset", "macro", "endmacro", "call", "endcall", "filter", "endfilter", "with", "endwith", "raw", "endraw")
+_TAGS = (
+    "if",
+    "elif",
+    "else",
+    "endif",
+    "for",
+    "endfor",
+    "set",
+    "endset",
+    "macro",
+    "endmacro",
+    "call",
+    "endcall",
+    "filter",
+    "endfilter",
+    "with",
+    "endwith",
+    "raw",
+    "endraw",
+)
 
 
 def _sentence(message: str | None) -> str:
@@ -203,10 +222,12 @@ def _sentence(message: str | None) -> str:
 def _keys_used(tree: nodes.Template) -> frozenset[tuple[str, str]]:
     """The keys looked up directly on a name: `answers.reason` gives ("answers", "reason")."""
     found = set()
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
-        if isinstance(node.node, nodes.Name) and isinstance(key, str):
-            found.add((node.node.name, key))
+    for look in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not isinstance(look, (nodes.Getattr, nodes.Getitem)):
+            continue
+        key = look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)
+        if isinstance(look.node, nodes.Name) and isinstance(key, str):
+            found.add((look.node.name, key))
     return frozenset(found)
 
 
@@ -231,23 +252,25 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
         if found is not None:
             raise CompileError(f"{kind.__name__.lower()} is not allowed in a template; write the text out here", found.lineno)
     known = set(names) | assigned | set(env.globals) | {"caller", "varargs", "kwargs"}
-    for node in tree.find_all(nodes.Name):
-        if node.ctx == "load" and node.name not in known:
-            raise CompileError(f"unknown name {node.name!r}{_suggest(node.name, known - {'caller', 'varargs', 'kwargs'}, 'names here are')}", node.lineno)
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+    for name in tree.find_all(nodes.Name):
+        if name.ctx == "load" and name.name not in known:
+            raise CompileError(f"unknown name {name.name!r}{_suggest(name.name, known - {'caller', 'varargs', 'kwargs'}, 'names here are')}", name.lineno)
+    for look in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if not isinstance(look, (nodes.Getattr, nodes.Getitem)):
+            continue
+        key = look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)
         if isinstance(key, str) and key.startswith("_"):
-            raise CompileError(f"{key!r} cannot be looked up: names starting with _ are not data", node.lineno)
-        looked_in = node.node.name if isinstance(node.node, nodes.Name) and node.node.name not in assigned else None
+            raise CompileError(f"{key!r} cannot be looked up: names starting with _ are not data", look.lineno)
+        looked_in = look.node.name if isinstance(look.node, nodes.Name) and look.node.name not in assigned else None
         keys = (fixed or {}).get(looked_in or "")
         if looked_in is not None and keys is not None and isinstance(key, str) and key not in keys:
-            raise CompileError(f"{looked_in} has no key {key!r}{_suggest(key, keys, f'keys of {looked_in} are')}", node.lineno)
-    for node in tree.find_all(nodes.Filter):
-        if node.name not in env.filters:
-            raise CompileError(f"unknown filter {node.name!r}{_suggest(node.name, env.filters, 'filters are')}", node.lineno)
-    for node in tree.find_all(nodes.Test):
-        if node.name not in env.tests:
-            raise CompileError(f"unknown test {node.name!r}{_suggest(node.name, env.tests, 'tests are')}", node.lineno)
+            raise CompileError(f"{looked_in} has no key {key!r}{_suggest(key, keys, f'keys of {looked_in} are')}", look.lineno)
+    for used in tree.find_all(nodes.Filter):
+        if used.name not in env.filters:
+            raise CompileError(f"unknown filter {used.name!r}{_suggest(used.name, env.filters, 'filters are')}", used.lineno)
+    for tested in tree.find_all(nodes.Test):
+        if tested.name not in env.tests:
+            raise CompileError(f"unknown test {tested.name!r}{_suggest(tested.name, env.tests, 'tests are')}", tested.lineno)
 
 
 __all__ = ["Texts", "Template", "DataSandbox"]

@@ -134,7 +134,7 @@ def load_data_text(text: str, display: str) -> tuple[Any, Positions]:
     try:
         located, positions = load_yaml(text, display, DataError)
     except DataError as exc:
-        kept = [p for p in exc.problems if p.message.startswith(("duplicate key", "nested more than"))]
+        kept = [p for p in exc.problems if "duplicate key" in p.message or "nested more than" in p.message]
         if kept:
             raise DataError(kept) from exc
         located, positions = value, Positions(display)  # JSON that YAML reads otherwise: values stand, lines are not known
@@ -251,7 +251,9 @@ class _Builder:
             self._error(event.start_mark, f"alias *{name} is not allowed, and nothing is anchored &{name}; write the value out in full")
         else:
             line = anchored[0].line + 1
-            self._error(event.start_mark, f"alias *{name} repeats the value anchored &{name} at line {line}; write that value out here in full and remove &{name}")
+            self._error(
+                event.start_mark, f"alias *{name} repeats the value anchored &{name} at line {line}; write that value out here in full and remove &{name}"
+            )
         self._place(event, None)
 
     def _scalar(self, event: yaml.ScalarEvent) -> Any:
@@ -329,7 +331,7 @@ class _Builder:
             return
         if isinstance(frame.value, dict) and frame.key is None and not frame.discard:
             if frame.braces and isinstance(event, yaml.MappingStartEvent) and event.flow_style:
-                self._error(frame.mark, "a text that starts with {{ must be in quotes, or YAML reads a mapping; write \"{{ ... }} ...\"", frame.path)
+                self._error(frame.mark, 'a text that starts with {{ must be in quotes, or YAML reads a mapping; write "{{ ... }} ..."', frame.path)
                 self.unquoted_braces = True
             else:
                 self._error(event.start_mark, "a key must be a plain value, not a list or mapping", frame.path)
@@ -350,7 +352,8 @@ class _Builder:
 
 
 def _mark(event: yaml.Event) -> tuple[int, int]:
-    return (event.start_mark.line + 1, event.start_mark.column + 1)
+    mark = event.start_mark
+    return (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
 
 
 def resolve_plain(text: str) -> Any:

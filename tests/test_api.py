@@ -308,6 +308,13 @@ def test_unknown_subject(api: TestClient) -> None:
     error_of(start(api, "disconnect-client", "c99"), 404, "unknown_subject")
 
 
+def test_an_unknown_subject_never_suggests_another_tenants_names(api: TestClient) -> None:
+    # "Harbor Marin" is one letter from another practice's client: the CLI would suggest it, the API must not.
+    error = error_of(api.get("/availability", params={"client": "Harbor Marin"}, headers=bearer(ALICE)), 404, "unknown_subject")
+    assert "Harbor Marine" not in error["message"]
+    assert error["message"] == "unknown client 'Harbor Marin'"
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body"),
     [

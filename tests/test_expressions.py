@@ -143,7 +143,10 @@ def test_no_attribute_can_be_reached(source: str) -> None:
     ("source", "message"),
     [
         ("client.name.upper()", "upper() cannot be called: only the project's functions can, such as lookup('entity', id); use a filter or a test instead"),
-        ("client.name.format(x=1)", "format() cannot be called: only the project's functions can, such as lookup('entity', id); use a filter or a test instead"),
+        (
+            "client.name.format(x=1)",
+            "format() cannot be called: only the project's functions can, such as lookup('entity', id); use a filter or a test instead",
+        ),
         ("client()", "unknown function 'client'; the functions are lookup"),
         ("client.users[0]()", "this cannot be called: only the project's functions can, such as lookup('entity', id); use a filter or a test instead"),
     ],

@@ -151,7 +151,10 @@ def test_a_shared_rule_that_does_not_compile_is_reported_once(project_copy: Path
 
 def test_an_email_template_that_does_not_compile_is_not_also_unknown_to_the_flows_using_it(project_copy: Path) -> None:
     email = project_copy / "templates" / "emails" / "disconnect-client.txt"
-    email.write_text(email.read_text(encoding="utf-8").replace("{{ partner.name }} has disconnected", "{{ partner.name }} has {{ gibberish }} disconnected"), encoding="utf-8")
+    email.write_text(
+        email.read_text(encoding="utf-8").replace("{{ partner.name }} has disconnected", "{{ partner.name }} has {{ gibberish }} disconnected"),
+        encoding="utf-8",
+    )
     assert problems_of(project_copy) == ["templates/emails/disconnect-client.txt:5:1: unknown name 'gibberish'; the names here are " + NAMES]
 
 

@@ -101,7 +101,9 @@ def test_duplicate_keys_are_refused_where_the_second_one_is() -> None:
 
 
 def test_an_anchor_is_refused() -> None:
-    assert problems("a: &shared {x: 1}\n") == ["f.yaml:1:4: anchor &shared is not allowed; remove it (anchors and aliases are refused so that every value reads on its own)"]
+    assert problems("a: &shared {x: 1}\n") == [
+        "f.yaml:1:4: anchor &shared is not allowed; remove it (anchors and aliases are refused so that every value reads on its own)"
+    ]
 
 
 def test_an_alias_is_refused_once_and_names_the_anchor() -> None:
@@ -137,7 +139,9 @@ def test_a_file_over_the_size_bound_is_refused(tmp_path: Path) -> None:
     big.write_bytes(b"#" * (MAX_BYTES + 1))
     with pytest.raises(DefinitionError) as raised:
         read_text(big, "big.yaml")
-    assert [str(p) for p in raised.value.problems] == [f"big.yaml:1:1: the file is {MAX_BYTES + 1:,} bytes; the limit is {MAX_BYTES:,}: split it into smaller files"]
+    assert [str(p) for p in raised.value.problems] == [
+        f"big.yaml:1:1: the file is {MAX_BYTES + 1:,} bytes; the limit is {MAX_BYTES:,}: split it into smaller files"
+    ]
 
 
 def test_a_file_at_the_size_bound_is_read(tmp_path: Path) -> None:
@@ -172,7 +176,10 @@ def test_read_text_raises_the_error_class_it_is_given(tmp_path: Path) -> None:
         ("a: 1\n---\nb: 2\n", "f.yaml:2:1: a second document ('---'); keep one document per file"),
         ("? [a, b]\n: 1\n", "f.yaml:1:3: a key must be a plain value, not a list or mapping"),
         ("title: {{ client.name }}\n", 'f.yaml:1:8: title: a text that starts with {{ must be in quotes, or YAML reads a mapping; write "{{ ... }} ..."'),
-        ("title: {{ client.name }} paused\n", 'f.yaml:1:8: title: a text that starts with {{ must be in quotes, or YAML reads a mapping; write "{{ ... }} ..."'),
+        (
+            "title: {{ client.name }} paused\n",
+            'f.yaml:1:8: title: a text that starts with {{ must be in quotes, or YAML reads a mapping; write "{{ ... }} ..."',
+        ),
     ],
 )
 def test_syntax_and_refusals_are_located_and_say_what_to_do(text: str, message: str) -> None:

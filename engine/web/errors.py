@@ -61,7 +61,10 @@ def from_engine(exc: ClientflowError, *, subject_entity: str, actor_entity: str)
         return ApiError("project_invalid", "the project does not load; fix the problems listed", problems=problem_list(exc.problems))
     if isinstance(exc, UnknownName):
         code = {"flow": "unknown_flow", subject_entity: "unknown_subject", actor_entity: "unknown_actor"}.get(exc.what, "not_found")
-        return ApiError(code, str(exc))
+        if exc.what == "flow":
+            return ApiError(code, str(exc))
+        # No did-you-mean for records: the nearest names may belong to another tenant.
+        return ApiError(code, f"unknown {exc.what} {exc.given!r}")
     if isinstance(exc, DefinitionError):  # a data error met at run time
         return ApiError("data_error", str(exc), problems=problem_list(exc.problems))
     if isinstance(exc, ExpressionError):
