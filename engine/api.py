@@ -26,7 +26,7 @@ from . import outbox as outbox_module
 from .config import Config, load_config
 from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor
 from .data import Records, check_data, import_data
-from .errors import ClientflowError, ExpressionError, RunError, UnknownName
+from .errors import ClientflowError, DataError, ExpressionError, RunError, UnknownName
 from .model import Flow, Project, Rule
 from .outcome import Result, execute
 from .plan import Plan, Verdict
@@ -110,7 +110,7 @@ class Engine:
     def load_data(self, path: str | Path) -> int:
         """Validate a data file and write its records into storage."""
         path = Path(path)
-        text = read_text(path, str(path))
+        text = read_text(path, str(path), DataError)
         doc, positions = load_data_text(text, str(path))
         check_data(self.project, doc, positions, str(path))
         with self.storage.transaction(write=True) as tx:

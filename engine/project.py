@@ -228,10 +228,10 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
     for holder in within:
         if holder not in entities:
             project_file.error(("actor", "within", holder), f"unknown entity {holder!r}{did_you_mean(holder, entities)}", key=True)
-    data_schema = _data_schema(root, project.get("data_schema"), project_file)
     if len(problems) != before:
         _email_templates(root, builder, None, problems)  # the names conditions see are not known: compile nothing else
         raise DefinitionError(problems)
+    data_schema = _data_schema(root, project.get("data_schema"), project_file)
 
     product_doc = _Read("product", project["product"])
     product = {key: product_doc[key] for key in ("name", "sender") if key in product_doc}

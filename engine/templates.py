@@ -123,7 +123,8 @@ class Texts:
         try:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:
-            raise CompileError(f"template syntax error: {_sentence(exc.message)}", exc.lineno or 0) from exc
+            line = _unclosed_line(env, source, exc.message) or exc.lineno or 0
+            raise CompileError(f"template syntax error: {_sentence(exc.message)}", line) from exc
         except RecursionError as exc:  # Jinja2's parser recurses once per level of nesting
             raise CompileError("the template is nested too deeply; flatten its blocks and brackets", 1) from exc
         _check_tree(tree, names, env, self.fixed)
@@ -201,6 +202,32 @@ _TAGS = (
     "raw",
     "endraw",
 )
+
+
+def _unclosed_line(env: DataSandbox, source: str, message: str | None) -> int:
+    """For a block never closed, the line of its opening tag (Jinja2 reports the end of the text)."""
+    innermost = re.search(r"The innermost block that needs to be closed is '(\w+)'", message or "")
+    if not innermost or not (message or "").startswith("Unexpected end of template"):
+        return 0
+    opened: list[tuple[str, int]] = []
+    tag: list[tuple[int, str, str]] | None = None
+    try:
+        for lineno, kind, value in env.lex(source):
+            if kind == "block_begin":
+                tag = []
+            elif kind == "block_end" and tag is not None:
+                words = [v for _, k, v in tag if k == "name"]
+                if words and words[0].startswith("end") and opened:
+                    opened.pop()
+                elif words and words[0] not in ("elif", "else") and not (words[0] == "set" and any(v == "=" for _, _, v in tag)):
+                    opened.append((words[0], tag[0][0]))
+                tag = None
+            elif tag is not None and kind != "whitespace":
+                tag.append((lineno, kind, value))
+    except TemplateSyntaxError:
+        return 0
+    blocks = [line for name, line in opened if name == innermost.group(1)]
+    return blocks[-1] if blocks else 0
 
 
 def _sentence(message: str | None) -> str:
