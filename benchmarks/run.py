@@ -1,7 +1,7 @@
 """The benchmark of issue 7: each ratio measured side by side in one run, median of several runs.
 
-    python3 benchmarks/run.py            # the full table (about 10 minutes on 2 cores)
-    python3 benchmarks/run.py --quick    # smaller sizes, fewer repeats (about 2 minutes)
+    python3 benchmarks/run.py            # the full table (5–6 minutes on 2 cores)
+    python3 benchmarks/run.py --quick    # smaller sizes, fewer repeats (under a minute)
     python3 benchmarks/run.py --only availability,startup
 
 Prints a Markdown table (median of each side, their ratio, PASS/FAIL against
@@ -625,7 +625,7 @@ def table(bench: Bench, started: datetime, elapsed: float) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (about 2 minutes)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under a minute)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default: all of {','.join(SECTIONS)})")
     parser.add_argument("--repeats", type=int, help="runs of each side (overrides the mode's)")
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where to write the Markdown table")

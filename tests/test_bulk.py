@@ -71,16 +71,19 @@ def client_ids(path: Path) -> list[str]:
     return sorted(c["id"] for c in load(path)["clients"])
 
 
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """200 clients in a realistic mix of states, from benchmarks/gen_data.py."""
+def generate(clients: int, path: Path) -> Path:
+    """A data file of `clients` clients in a realistic mix of states, from benchmarks/gen_data.py."""
     spec = importlib.util.spec_from_file_location("gen_data", REPO / "benchmarks" / "gen_data.py")
     assert spec is not None and spec.loader is not None
     gen_data = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gen_data)
-    path = tmp_path_factory.mktemp("data") / "clients-200.json"
-    path.write_text(json.dumps(gen_data.make(200)), encoding="utf-8")
+    path.write_text(json.dumps(gen_data.make(clients)), encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(200, tmp_path_factory.mktemp("data") / "clients-200.json")
 
 
 @pytest.fixture(params=["demo.yaml", "clients-200.json"])
@@ -330,12 +333,7 @@ def test_a_bulk_run_stopped_after_some_clients_resumes_without_repeating_them(ge
 
 
 def test_ctrl_c_stops_a_committing_bulk_after_the_current_client_and_the_same_command_goes_on(tmp_path: Path) -> None:
-    spec = importlib.util.spec_from_file_location("gen_data", REPO / "benchmarks" / "gen_data.py")
-    assert spec is not None and spec.loader is not None
-    gen_data = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen_data)
-    data = tmp_path / "clients-2000.json"
-    data.write_text(json.dumps(gen_data.make(2000)), encoding="utf-8")
+    data = generate(2000, tmp_path / "clients-2000.json")  # enough clients to be stopped midway
     db = init_db(data, tmp_path)
     first_report = tmp_path / "first.jsonl"
     command = [sys.executable, "-c", "from engine.cli import main; main()", "bulk", "deactivate-client", "--project", str(REPO), "--db", str(db),
