@@ -36,7 +36,7 @@ from .rulebook import Checker, Dataset, Rulebook, message_text
 from .runs import RunState, Walk, render, visible, walk
 from .storage import ConflictError, Notifier, Storage, Transaction
 from .views import Availability, FlowAvailability, RunView
-from .yamlfile import load_data_text, read_text
+from .yamlfile import MAX_DATA_BYTES, load_data_text, read_text
 
 CHANGED_RULE = "unchanged-since-start"
 PAGE = 200  # subjects per read transaction in simulate_many
@@ -110,7 +110,7 @@ class Engine:
     def load_data(self, path: str | Path) -> int:
         """Validate a data file and write its records into storage."""
         path = Path(path)
-        text = read_text(path, str(path), DataError)
+        text = read_text(path, str(path), DataError, MAX_DATA_BYTES)
         doc, positions = load_data_text(text, str(path))
         check_data(self.project, doc, positions, str(path))
         with self.storage.transaction(write=True) as tx:
@@ -404,11 +404,13 @@ class Engine:
         by_id: bool = False,
     ) -> tuple[Plan, Records, Result | None]:
         records = Records(self.project, tx)
+        if lock:  # hold the subject first, so that every later read of it is the locked version
+            found = records.find(self.project.subject_entity, subject, ("id",) if by_id else self.project.subject_match)
+            located = records.locate(self.project.subject_entity, "id", found.get("id"))
+            if located is not None:
+                records.body(located[0], lock=True)
         parties = resolve(self.project, records, actor, subject, by_id=by_id)
         ref = self._subject_ref(records, parties)
-        if lock:
-            records.body(ref, lock=True)
-            parties = resolve(self.project, records, actor, subject, by_id=by_id)
         return self._plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version)
 
     def _plan(

@@ -373,6 +373,16 @@ def _entities(doc: Mapping[str, Any], file: _File) -> dict[str, Entity]:
     return entities
 
 
+def _fast_meta_valid(schema: Any) -> bool:
+    """jsonschema-rs says in milliseconds whether a schema is valid; without it, ask the reference check."""
+    try:
+        import jsonschema_rs
+
+        return bool(jsonschema_rs.meta.is_valid(schema))
+    except Exception:  # noqa: BLE001 - not installed, or a value it cannot take: the reference check decides
+        return False
+
+
 def _data_schema(root: Path, given: str | None, file: _File) -> str | None:
     """The data schema named by the project file, checked to exist and to be a JSON Schema."""
     if given is None:
@@ -382,14 +392,18 @@ def _data_schema(root: Path, given: str | None, file: _File) -> str | None:
         file.error(("data_schema",), f"there is no file {given!r} in the project; give its path from the project folder, or remove data_schema")
         return given
     try:
+        schema = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        file.error(("data_schema",), f"{given!r} is not a readable JSON file ({exc}); fix the file it names")
+        return given
+    if not _fast_meta_valid(schema):  # the reference check explains what is wrong (and is slow to import)
         from jsonschema import Draft202012Validator
         from jsonschema.exceptions import SchemaError
 
-        Draft202012Validator.check_schema(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        file.error(("data_schema",), f"{given!r} is not a readable JSON file ({exc}); fix the file it names")
-    except SchemaError as exc:
-        file.error(("data_schema",), f"{given!r} is not a valid JSON Schema ({exc.message}); fix the file it names")
+        try:
+            Draft202012Validator.check_schema(schema)
+        except SchemaError as exc:
+            file.error(("data_schema",), f"{given!r} is not a valid JSON Schema ({exc.message}); fix the file it names")
     return given
 
 

@@ -120,6 +120,8 @@ class Texts:
     def compile(self, source: str, names: frozenset[str] | set[str], *, html: bool = False, name: str | None = None) -> Template:
         """Compile a template once; unknown names and syntax errors raise CompileError."""
         env = self.html_env if html else self.text_env
+        if "{" not in source:  # no tag, no placeholder: plain text, nothing to parse
+            return Template(source, None, source)
         try:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:

@@ -26,7 +26,8 @@ try:  # libyaml when present: several times faster
 except ImportError:  # pragma: no cover - depends on the build of PyYAML
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
-MAX_BYTES = 8 * 1024 * 1024
+MAX_BYTES = 8 * 1024 * 1024  # a definition file
+MAX_DATA_BYTES = 64 * 1024 * 1024  # a data file (about 200,000 records as JSON)
 MAX_DEPTH = 64
 
 PathKey = tuple[Hashable, ...]
@@ -79,14 +80,14 @@ def _problem(path: str, mark: Any, message: str) -> Problem:
     return Problem(Location(path, mark.line + 1, mark.column + 1), message)
 
 
-def read_text(path: Path, display: str, error: type[DefinitionError] = DefinitionError) -> str:
+def read_text(path: Path, display: str, error: type[DefinitionError] = DefinitionError, limit: int = MAX_BYTES) -> str:
     """Read a file as UTF-8 text within the size bound, or raise a located error."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise error([Problem(Location(display), f"cannot read the file: {exc.strerror}")]) from exc
-    if len(raw) > MAX_BYTES:
-        raise error([Problem(Location(display, 1, 1), f"the file is {len(raw):,} bytes; the limit is {MAX_BYTES:,}: split it into smaller files")])
+    if len(raw) > limit:
+        raise error([Problem(Location(display, 1, 1), f"the file is {len(raw):,} bytes; the limit is {limit:,}: split it into smaller files")])
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -122,7 +123,11 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
 
 
 def load_data_text(text: str, display: str) -> tuple[Any, Positions]:
-    """Parse a data file: JSON when its name ends in .json, YAML otherwise."""
+    """Parse a data file: JSON when its name ends in .json, YAML otherwise.
+
+    JSON is read by the json module (fast), and its positions are worked out
+    only when a problem has to be located.
+    """
     if not display.endswith(".json"):
         return load_yaml(text, display, DataError)
     try:
@@ -130,19 +135,36 @@ def load_data_text(text: str, display: str) -> tuple[Any, Positions]:
     except json.JSONDecodeError as exc:
         raise DataError([Problem(Location(display, exc.lineno, exc.colno), f"JSON syntax: {exc.msg}")]) from exc
     except (_DuplicateKey, RecursionError) as exc:
-        value = exc  # YAML says where (JSON is YAML 1.2 flow style); if it cannot, say what
-    try:
-        located, positions = load_yaml(text, display, DataError)
-    except DataError as exc:
-        kept = [p for p in exc.problems if "duplicate key" in p.message or "nested more than" in p.message]
-        if kept:
-            raise DataError(kept) from exc
-        located, positions = value, Positions(display)  # JSON that YAML reads otherwise: values stand, lines are not known
-    if isinstance(value, _DuplicateKey):
-        raise DataError([Problem(Location(display, 1, 1), f"duplicate key {value.args[0]!r}; keep one")])
-    if isinstance(value, RecursionError):
-        raise DataError([Problem(Location(display, 1, 1), f"nested more than {MAX_DEPTH} levels deep; flatten it")])
-    return value, positions if located == value else Positions(display)
+        try:  # YAML says where (JSON is YAML 1.2 flow style); if it cannot, say what
+            load_yaml(text, display, DataError)
+        except DataError as located:
+            kept = [p for p in located.problems if "duplicate key" in p.message or "nested more than" in p.message]
+            if kept:
+                raise DataError(kept) from exc
+        if isinstance(exc, _DuplicateKey):
+            raise DataError([Problem(Location(display, 1, 1), f"duplicate key {exc.args[0]!r}; keep one")]) from exc
+        raise DataError([Problem(Location(display, 1, 1), f"nested more than {MAX_DEPTH} levels deep; flatten it")]) from exc
+    return value, _JsonPositions(display, text, value)
+
+
+class _JsonPositions(Positions):
+    """Positions in a JSON file, worked out on first use (large files load fast)."""
+
+    def __init__(self, path: str, text: str, value: Any) -> None:
+        super().__init__(path)
+        self._pending: tuple[str, Any] | None = (text, value)
+
+    def at(self, key_path: PathKey, *, key: bool = False) -> Location:
+        if self._pending is not None:
+            text, value = self._pending
+            self._pending = None
+            try:
+                located, positions = load_yaml(text, self.path, DataError)
+            except DataError:
+                located, positions = None, None
+            if positions is not None and located == value:  # otherwise JSON that YAML reads otherwise: no lines
+                self.values, self.keys = positions.values, positions.keys
+        return super().at(key_path, key=key)
 
 
 class _DuplicateKey(ValueError):

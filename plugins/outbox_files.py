@@ -14,8 +14,6 @@ from typing import Any
 from engine.hookspecs import hookimpl
 from engine.storage import Email
 
-from .mail import build_message
-
 
 class OutboxFolder:
     """Writes `<message-id>.eml` files into `dir`."""
@@ -37,6 +35,8 @@ class OutboxFolder:
         target = self.path_for(email)
         if target.exists():
             return  # already delivered: a repeat after a crash changes nothing
+        from .mail import build_message  # imported on first use: loading the plugin stays cheap
+
         data = bytes(build_message(email))
         temporary = target.with_suffix(f".tmp{os.getpid()}")
         temporary.write_bytes(data)

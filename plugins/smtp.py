@@ -11,19 +11,18 @@ a 5xx reply raises PermanentFailure, so the message is parked as failed.
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import smtplib
+    import ssl
 
 from engine.errors import ConfigError
 from engine.hookspecs import hookimpl
-from engine.outbox import PermanentFailure
 from engine.storage import Email
-
-from .mail import build_message
 
 SECURITY = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -96,9 +95,15 @@ class SMTPNotifier:
 
     # connection ---------------------------------------------------------
     def _context(self) -> ssl.SSLContext:
+        import ssl
+
         return ssl.create_default_context(cafile=self.cafile)
 
     def _connect(self) -> smtplib.SMTP:
+        import smtplib
+
+        from engine.outbox import PermanentFailure
+
         conn: smtplib.SMTP
         if self.security == "tls":
             conn = smtplib.SMTP_SSL(self.host, self.port, local_hostname=self.local_hostname, timeout=self.timeout, context=self._context())
@@ -119,6 +124,8 @@ class SMTPNotifier:
         return conn
 
     def _connection(self) -> smtplib.SMTP:
+        import smtplib
+
         if self._conn is not None and time.monotonic() - self._used > CHECK_AFTER_SECONDS:
             try:
                 alive = self._conn.noop()[0] == 250
@@ -139,6 +146,8 @@ class SMTPNotifier:
 
     def close(self) -> None:
         """Say goodbye to the server, if connected."""
+        import smtplib
+
         with self._lock:
             if self._conn is not None:
                 try:
@@ -150,6 +159,12 @@ class SMTPNotifier:
     # sending ------------------------------------------------------------
     def send(self, email: Email) -> None:
         """Deliver `email` to every recipient, or raise (PermanentFailure for 5xx replies)."""
+        import smtplib  # imported on first use: loading the plugin stays cheap
+
+        from engine.outbox import PermanentFailure
+
+        from .mail import build_message
+
         try:
             message = build_message(email)
         except ValueError as exc:
