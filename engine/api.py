@@ -112,9 +112,9 @@ class Engine:
         path = Path(path)
         text = read_text(path, str(path), DataError, MAX_DATA_BYTES)
         doc, positions = load_data_text(text, str(path))
-        check_data(self.project, doc, positions, str(path))
+        check_data(self.project, doc, positions, str(path), unique=False)  # import_data checks the keys
         with self.storage.transaction(write=True) as tx:
-            return import_data(self.project, tx, doc, str(path))
+            return import_data(self.project, tx, doc, str(path), positions)
 
     def close(self) -> None:
         """Release the storage backend's connections and files."""
@@ -145,6 +145,19 @@ class Engine:
 
     def _verdicts(self, flow: Flow, scope: Mapping[str, Any]) -> list[Verdict]:
         return [self._verdict(rule, scope) for rule in (*self.project.reach, *flow.rules)]
+
+    def _failed(self, flow: Flow, scope: Mapping[str, Any]) -> list[dict[str, str]]:
+        """Only the rules that do not hold, with their messages."""
+        failed = []
+        for rule in (*self.project.reach, *flow.rules):
+            try:
+                if rule.condition(scope):
+                    continue
+                message = message_text(rule, scope)
+            except ExpressionError as exc:
+                message = f"this rule could not be checked, so the action is not offered: {exc}"
+            failed.append({"rule": rule.name, "message": message})
+        return failed
 
     @staticmethod
     def _verdict(rule: Rule, scope: Mapping[str, Any]) -> Verdict:
@@ -182,12 +195,14 @@ class Engine:
                     yield from ((name, exc) for name in page)
                     continue
                 now = self.clock.now()
+                read: dict[tuple[str, str], Any] = {}  # what this page read, shared: nothing here writes
                 for name in page:
                     try:
-                        records = Records(self.project, tx)
+                        records = Records(self.project, tx, read)
                         subject = records.find(self.project.subject_entity, name, self.project.subject_match)
                         parties = Parties(shared.actor, subject, shared.holders)
-                        plan, _, _ = self._plan(flow, records, parties, self._subject_ref(records, parties), dict(given), dry_run=True, show=False, now=now)
+                        ref = self._subject_ref(records, parties)
+                        plan, _, _ = self._plan(flow, records, parties, ref, dict(given), dry_run=True, show=False, now=now, verdicts=False)
                         yield name, plan
                     except ClientflowError as exc:
                         yield name, exc
@@ -348,6 +363,7 @@ class Engine:
                 )
             except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
                 plan, records, result = self._vanished(flow, state, exc), Records(self.project, tx), None
+            self._load_run(tx, run_id, open_only=True)  # read again under the subject's lock: another process may have committed this run meanwhile
             plan.run = run_id
             if plan.status == "needs_input":
                 raise RunError(f"run {run_id} still waits for {', '.join(n['field'] for n in plan.needs)}; answer every screen before committing")
@@ -425,13 +441,22 @@ class Engine:
         expect_version: int | None = None,
         show: bool = True,
         now: datetime | None = None,
+        verdicts: bool = True,
     ) -> tuple[Plan, Records, Result | None]:
-        """Rules, screens and outcome of one run on resolved parties; `show` renders the screens."""
+        """Rules, screens and outcome of one run on resolved parties.
+
+        `show` renders the screens; `verdicts` lists every rule's verdict in the
+        plan (a bulk dry-run needs only the failed ones).
+        """
         scope = self._scope(records, parties, now)
         plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": str(parties.subject.get("id")), "answers": {}}
-        plan.rules = self._verdicts(flow, flow_scope(scope, flow, {}))
-        failed = [{"rule": v.rule, "message": v.message or ""} for v in plan.rules if not v.passed]
+        fscope = flow_scope(scope, flow, {})
+        if verdicts:
+            plan.rules = self._verdicts(flow, fscope)
+            failed = [{"rule": v.rule, "message": v.message or ""} for v in plan.rules if not v.passed]
+        else:
+            failed = self._failed(flow, fscope)
         if not failed and expect_version is not None and records.version(ref) != expect_version:
             failed = [{
                 "rule": CHANGED_RULE,
@@ -441,13 +466,13 @@ class Engine:
             plan.status, plan.blocked_by = "blocked", failed
             return plan, records, None
         state = RunState(id="", flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"], subject_version=None)
-        result_walk: Walk = walk(flow, lambda a: flow_scope(scope, flow, a), state, answers, ahead=True, show=show)
+        result_walk: Walk = walk(flow, lambda a: fscope, state, answers, ahead=True, show=show)
         plan.screens = result_walk.screens
         plan.audit["answers"] = dict(state.answers)
         if result_walk.status != "ready":
             plan.status, plan.errors, plan.needs = result_walk.status, result_walk.errors, result_walk.needs
             return plan, records, None
-        final = flow_scope(scope, flow, state.answers)
+        final = fscope  # walk kept its answers up to date
         result = execute(self.project, flow, final, records, self.registry.effects, dry_run=dry_run)
         plan.changes, plan.emails, plan.banners = result.changes, result.emails, result.banners
         plan.audit["summary"] = result.summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from . import faults
@@ -53,13 +54,9 @@ class KeyPlan:
             plan = self.plans[collection] = self._plan(collection)
         out: list[IndexKey] = []
         for name, keys, nested_key in plan:
-            items = [body] if nested_key is None else body.get(nested_key) or []
-            for item in items:
+            for item in (body,) if nested_key is None else body.get(nested_key) or ():
                 if type(item) is dict:
-                    for k in keys:
-                        value = item.get(k)
-                        if value is not None:
-                            out.append((name, k, str(value)))
+                    out += [(name, k, v if type(v) is str else str(v)) for k in keys if (v := item.get(k)) is not None]
         return out
 
     def _plan(self, collection: str) -> list[tuple[str, tuple[str, ...], str | None]]:
@@ -74,15 +71,18 @@ class KeyPlan:
 class Records:
     """The project's records in one transaction, with copy-on-write changes."""
 
-    def __init__(self, project: Project, tx: Transaction) -> None:
+    def __init__(self, project: Project, tx: Transaction, read: dict[Ref, Document | None] | None = None) -> None:
+        """`read` may be shared by the Records of one read-only transaction (a bulk dry-run's page)."""
         self.project = project
         self.tx = tx
-        self.read: dict[Ref, Document | None] = {}
+        self.read: dict[Ref, Document | None] = {} if read is None else read
         self.working: dict[Ref, dict[str, Any]] = {}
         self.deleted: set[Ref] = set()
         self.created: set[Ref] = set()
-        self.nested = [e for e in project.entities.values() if e.nested_key]
-        self.key_plan = KeyPlan(project)
+
+    @cached_property
+    def key_plan(self) -> KeyPlan:
+        return KeyPlan(self.project)
 
     # reading ------------------------------------------------------------
     def _document(self, ref: Ref, lock: bool = False) -> Document | None:
@@ -199,21 +199,30 @@ class Records:
 
     # changing -----------------------------------------------------------
     def _writable(self, ref: Ref) -> dict[str, Any]:
+        """This run's own copy of a top-level body. Copies are shallow: whatever is
+        changed below the top is copied on its way (see `set`), never changed in place."""
         if ref not in self.working:
             body = self.body(ref)
             if body is None:
                 raise ClientflowError(f"{ref[0]} {ref[1]} no longer exists")
-            self.working[ref] = clone(body)
+            self.working[ref] = dict(body)
         return self.working[ref]
 
     def set(self, entity_name: str, id: Any, field: str, value: Any) -> Change:
+        entity = self.entity(entity_name)
         found = self.locate(entity_name, "id", id)
         if found is None:
             raise ClientflowError(f"there is no {entity_name} with id {id!r} to change")
         ref, _ = found
-        body = self._writable(ref)
-        record = self._within(self.entity(entity_name), body, "id", str(id)) if not self.entity(entity_name).collection else body
-        assert record is not None
+        record = body = self._writable(ref)
+        if not entity.collection:  # a nested record: copy its list and itself before changing it
+            key = entity.nested_key or ""
+            items = list(body.get(key) or [])
+            for index, item in enumerate(items):
+                if isinstance(item, dict) and str(item.get("id")) == str(id):
+                    record = items[index] = dict(item)
+                    break
+            body[key] = items
         before = clone(record.get(field))
         record[field] = clone(value)
         return Change("update", entity_name, str(id), field, before, value)
@@ -261,21 +270,37 @@ class Records:
             faults.point("between-writes")
 
 
-def import_data(project: Project, tx: Transaction, data: dict[str, Any], display: str = "data") -> int:
-    """Write a validated data file's records into storage; return how many top-level records."""
-    records = Records(project, tx)
+def import_data(project: Project, tx: Transaction, data: dict[str, Any], display: str = "data", positions: Any = None) -> int:
+    """Write a validated data file's records into storage; return how many top-level records.
+
+    Every look-up key must be unique: a duplicate raises the located DataError
+    (and the transaction, rolled back, leaves nothing behind).
+    """
+    plan = KeyPlan(project)
+    items: list[tuple[Document, list[IndexKey]]] = []
+    seen: set[IndexKey] = set()
     count = 0
     for entity in project.entities.values():
         if not entity.collection:
             continue
         for item in data.get(entity.collection, []) or []:
-            tx.put(Document(entity.collection, str(item["id"]), item, 0), records.keys(entity.collection, item), expect_version=None)
-            count += 1
-    return count
+            keys = plan.keys(entity.collection, item)
+            seen.update(keys)
+            count += len(keys)
+            items.append((Document(entity.collection, str(item["id"]), item, 0), keys))
+    if len(seen) != count:
+        _raise_duplicates(project, data, positions, display)
+    load = getattr(tx, "load_documents", None)
+    if load is not None:  # a backend that can take many new documents at once
+        load(items)
+    else:
+        for document, keys in items:
+            tx.put(document, keys, expect_version=None)
+    return len(items)
 
 
-def check_data(project: Project, data: Any, positions: Any, display: str) -> None:
-    """Validate a data file: the project's data schema, then unique keys. Raises DataError."""
+def check_data(project: Project, data: Any, positions: Any, display: str, *, unique: bool = True) -> None:
+    """Validate a data file: the project's data schema, then (with `unique`) unique keys. Raises DataError."""
     from . import schemas
 
     problems: list[Problem] = []
@@ -288,6 +313,8 @@ def check_data(project: Project, data: Any, positions: Any, display: str) -> Non
         problems = [Problem(Location(display, 1, 1), "a data file must be a mapping of collections")]
     if problems:
         raise DataError(problems)
+    if not unique:
+        return
     plan, count, distinct = KeyPlan(project), 0, set()
     for entity in project.entities.values():
         for item in data.get(entity.collection, []) or [] if entity.collection else []:
@@ -295,8 +322,13 @@ def check_data(project: Project, data: Any, positions: Any, display: str) -> Non
                 found = plan.keys(entity.collection or "", item)
                 count += len(found)
                 distinct.update(found)
-    if len(distinct) == count:
-        return  # every key is unique: no need to say where a duplicate is
+    if len(distinct) != count:
+        _raise_duplicates(project, data, positions, display)
+
+
+def _raise_duplicates(project: Project, data: Any, positions: Any, display: str) -> None:
+    """Find where each duplicate key is written, and raise them all as one DataError."""
+    problems: list[Problem] = []
     seen: dict[tuple[str, str, str], tuple[Any, ...]] = {}
     for entity in project.entities.values():
         if not entity.collection:

@@ -152,6 +152,11 @@ class Flow:
         return {name: field.default for name, (_, field) in self._fields.items()}
 
     @cached_property
+    def unconditional(self) -> bool:
+        """No step has a `when`: every step is always shown."""
+        return all(step.when is None for step in self.steps)
+
+    @cached_property
     def reference(self) -> dict[str, str]:
         """What conditions see as `flow`."""
         return {"id": self.id, "title": self.title}

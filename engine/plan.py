@@ -12,7 +12,7 @@ from .runs import Screen
 STATUSES = ("completed", "blocked", "needs_input", "invalid", "cancelled")
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     """One rule's result for an actor and a subject."""
 

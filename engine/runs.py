@@ -82,6 +82,8 @@ DEFAULT_BUTTONS = {"next": "Continue", "back": "Back", "cancel": "Cancel"}
 
 def visible(flow: Flow, scope: Mapping[str, Any]) -> list[Step]:
     """The steps shown with the answers known so far."""
+    if flow.unconditional:
+        return list(flow.steps)
     return [s for s in flow.steps if s.when is None or s.when(scope)]
 
 
@@ -246,8 +248,8 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
         return Walk("invalid", at, errors=errors)
     screens: list[Screen] = []
     submitted = False
+    scope = scope_for(state.answers)  # kept up to date below as answers are accepted
     while True:
-        scope = scope_for(state.answers)
         steps = visible(flow, scope)
         if state.cursor >= len(steps):
             state.status = "ready"
@@ -281,5 +283,6 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
         if needs:
             return Walk("needs_input", screens, needs=needs)
         state.answers.update(values)
+        scope["answers"] = {**scope["answers"], **values}
         state.cursor += 1
         submitted = True

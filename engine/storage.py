@@ -81,6 +81,9 @@ class Transaction(Protocol):
         the stored version must equal it, or ConflictError is raised.
         """
 
+    # Optional: `load_documents(items)`, many new (Document, keys) pairs at once, taking
+    # ownership of the bodies; `import_data` uses it when a backend offers it.
+
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         """Remove a document and its index keys; ConflictError on another version."""
 

@@ -114,6 +114,15 @@ class MemoryTransaction:
         self.writes[ref] = (stored, list(keys))
         return version
 
+    def load_documents(self, items: list[tuple[Document, list[IndexKey]]]) -> None:
+        """Many new documents at once (a data file being imported): the store takes them as they are."""
+        self._check()
+        for document, keys in items:
+            ref = (document.collection, document.id)
+            if self._current(ref) is not None or ref in self.writes:
+                raise ConflictError(*ref)
+            self.writes[ref] = (Document(document.collection, document.id, document.body, 1), keys)
+
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         self._check()
         current = self._current((collection, id))

@@ -35,7 +35,7 @@ from cli_support import copy_project, invoke
 from engine import Engine
 from engine.errors import ClientflowError, DefinitionError
 from engine.storage import Email
-from engine.yamlfile import MAX_BYTES, MAX_DEPTH
+from engine.yamlfile import MAX_BYTES, MAX_DATA_BYTES, MAX_DEPTH
 from plugins.mail import build_message
 from plugins.outbox_files import OutboxFolder
 
@@ -211,7 +211,7 @@ def billion_laughs() -> str:
 
 
 BAD_FILES: dict[str, tuple[bytes, str]] = {
-    "oversized": (b"# " + b"x" * MAX_BYTES + b"\n", f"the limit is {MAX_BYTES:,}"),
+    "oversized": (b"", "the limit is {limit:,}"),  # made for each kind of file: definitions and data files have their own limits
     "deeply-nested": (b"id: x\nsteps: " + b"[" * (MAX_DEPTH + 50) + b"]" * (MAX_DEPTH + 50) + b"\n", f"nested more than {MAX_DEPTH} levels deep"),
     "deeply-nested-block": (
         b"id: x\n" + b"".join(b"  " * i + f"k{i}:\n".encode() for i in range(MAX_DEPTH + 10)) + b"  " * (MAX_DEPTH + 10) + b"v\n",
@@ -223,6 +223,14 @@ BAD_FILES: dict[str, tuple[bytes, str]] = {
 }
 
 
+def bad_file(kind: str, limit: int = MAX_BYTES) -> tuple[bytes, str]:
+    """The bytes of a hostile file and a piece of the message refusing it."""
+    content, says = BAD_FILES[kind]
+    if kind == "oversized":
+        return b"# " + b"x" * limit + b"\n", says.format(limit=limit)
+    return content, says
+
+
 def located(problems: list[str], name: str, says: str) -> None:
     found = [m for m in (LOCATED.match(p) for p in problems) if m and m["path"].endswith(name) and int(m["line"]) >= 1 and int(m["col"]) >= 1]
     assert found, f"no problem located in {name}: {problems[:3]}"
@@ -231,7 +239,7 @@ def located(problems: list[str], name: str, says: str) -> None:
 
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_a_hostile_flow_file_is_refused_with_a_location(kind: str, tmp_path: Path) -> None:
-    content, says = BAD_FILES[kind]
+    content, says = bad_file(kind)
     project = copy_project(tmp_path / "project")
     (project / "flows" / "hostile.yaml").write_bytes(content)
     with pytest.raises(DefinitionError) as caught:
@@ -242,7 +250,7 @@ def test_a_hostile_flow_file_is_refused_with_a_location(kind: str, tmp_path: Pat
 
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_a_hostile_data_file_is_refused_with_a_location_and_nothing_loaded(kind: str, tmp_path: Path) -> None:
-    content, says = BAD_FILES[kind]
+    content, says = bad_file(kind, MAX_DATA_BYTES)
     path = tmp_path / "data.yaml"
     path.write_bytes(content)
     engine = Engine.open(REPO, db=tmp_path / "db.sqlite", notifiers={})
@@ -256,7 +264,7 @@ def test_a_hostile_data_file_is_refused_with_a_location_and_nothing_loaded(kind:
 
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_a_hostile_answers_file_is_refused_with_a_location(kind: str, tmp_path: Path) -> None:
-    content, says = BAD_FILES[kind]
+    content, says = bad_file(kind)
     path = tmp_path / "answers.yaml"
     path.write_bytes(content)
     result = invoke("simulate", "deactivate-client", "--project", REPO, "--data", DEMO, "--actor", "u1", "--client", "c1", "--answers", path)
