@@ -27,6 +27,7 @@ from .config import Config, load_config
 from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor
 from .data import Records, check_data, import_data
 from .errors import ClientflowError, DataError, ExpressionError, RunError, UnknownName
+from .mailaddress import DEFAULT_SENDER
 from .model import Flow, Project, Rule
 from .outcome import Result, execute
 from .plan import Plan, Verdict
@@ -502,7 +503,7 @@ class Engine:
         state.answers = dict(plan.audit["answers"])
         tx.save_run(state.to_json())
         self._audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary)
-        sender = str(self.project.product.get("sender", "no-reply@localhost"))
+        sender = str(self.project.product.get("sender", DEFAULT_SENDER))
         domain = sender.rsplit("@", 1)[-1]
         rows = []
         for index, email in enumerate(result.emails):

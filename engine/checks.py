@@ -25,7 +25,14 @@ Path = tuple[Hashable, ...]
 Report = Callable[[Path, str], None]
 
 
-def check_flow(flow: Flow, report: Report, templates: Collection[str], effects: Mapping[str, Any], entities: Mapping[str, Entity]) -> None:
+def check_flow(
+    flow: Flow,
+    report: Report,
+    templates: Collection[str],
+    effects: Mapping[str, Any],
+    entities: Mapping[str, Entity],
+    compiled: Mapping[str, Any] | None = None,
+) -> None:
     """Report every semantic problem of `flow`.
 
     Args:
@@ -34,6 +41,8 @@ def check_flow(flow: Flow, report: Report, templates: Collection[str], effects: 
         templates: the names of the email templates that exist (compiled or not).
         effects: the effects plugins add, by name.
         entities: the project's entities, by name.
+        compiled: the email templates that compiled (EmailTemplate), by name: the
+            answers their texts use must be fields of this flow.
     """
     asked = _check_steps(flow, report)
     options = {f.name: [o.value for o in f.options] for s in flow.steps for f in s.fields if isinstance(f.options, tuple)}
@@ -56,7 +65,7 @@ def check_flow(flow: Flow, report: Report, templates: Collection[str], effects: 
             answers.check(field.confirm, (*where, "confirm"), index)
             if isinstance(field.options, DynamicOptions):
                 answers.check(field.options.source, (*where, "options", "from"), index)
-    _check_outcome(flow, report, templates, effects, entities, answers)
+    _check_outcome(flow, report, templates, effects, entities, answers, compiled or {})
 
 
 def _check_steps(flow: Flow, report: Report) -> dict[str, tuple[int, str]]:
@@ -126,7 +135,13 @@ def _default_message(field: Field) -> str:
 
 
 def _check_outcome(
-    flow: Flow, report: Report, templates: Collection[str], effects: Mapping[str, Any], entities: Mapping[str, Entity], answers: _Answers
+    flow: Flow,
+    report: Report,
+    templates: Collection[str],
+    effects: Mapping[str, Any],
+    entities: Mapping[str, Entity],
+    answers: _Answers,
+    compiled: Mapping[str, Any],
 ) -> None:
     end = len(flow.steps)
     outcome = flow.outcome
@@ -148,6 +163,9 @@ def _check_outcome(
             report((*path, "template"), f"unknown email template {email.template!r}{hint}")
         answers.check(email.to, (*path, "to"), end)
         answers.check(email.when, (*path, "when"), end)
+        template = compiled.get(email.template)
+        for part in (template.subject, template.text, template.html) if template is not None else ():
+            answers.check(part, (*path, "template"), end)
     answers.check(outcome.banner, ("outcome", "banner"), end)
     answers.check(outcome.audit, ("outcome", "audit"), end)
 

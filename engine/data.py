@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from . import faults
-from .errors import ClientflowError, DataError, Location, Problem, UnknownName
+from .errors import ClientflowError, DataError, ExpressionError, Location, Problem, UnknownName, did_you_mean
 from .model import Entity, Project
 from .schemas import keypath
 from .storage import Document, IndexKey, Ref, Transaction, clone
@@ -147,6 +147,8 @@ class Records:
 
     def get(self, entity: str, id: Any) -> dict[str, Any] | None:
         """The record of `entity` with this id, or None (what `lookup()` gives conditions)."""
+        if entity not in self.project.entities:
+            raise ExpressionError(f"lookup: unknown entity {entity!r}{did_you_mean(entity, self.project.entities)}")
         found = self.locate(entity, "id", id)
         return found[1] if found else None
 

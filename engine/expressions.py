@@ -259,12 +259,17 @@ class Expression:
         """Evaluate against a scope; any failure becomes an ExpressionError naming the condition."""
         try:
             return self.function(scope)
-        except ExpressionError as exc:
-            raise ExpressionError(f"{self.source}: {exc}") from exc
-        except KeyError as exc:
-            raise ExpressionError(f"{self.source}: there is no {exc.args[0]!r} here") from exc
-        except (TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
-            raise ExpressionError(f"{self.source}: {type(exc).__name__}: {exc}") from exc
+        except (ExpressionError, KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
+            raise ExpressionError(failure(self.source, exc)) from exc
+
+
+def failure(source: str, exc: BaseException) -> str:
+    """What went wrong evaluating `source`, in the words every caller uses."""
+    if isinstance(exc, ExpressionError):
+        return f"{source}: {exc}"
+    if isinstance(exc, KeyError):
+        return f"{source}: there is no {exc.args[0]!r} here"
+    return f"{source}: {type(exc).__name__}: {exc}"
 
 
 class Compiler:

@@ -7,7 +7,6 @@ effects run their `simulate` in a dry-run and their `apply` in a commit.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -15,11 +14,9 @@ from typing import Any
 
 from .data import Change, Records
 from .errors import ClientflowError, ExpressionError
+from .mailaddress import valid_address
 from .model import Email, Flow, Project
 
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
-)
 MAX_RECIPIENTS = 100
 
 
@@ -65,11 +62,6 @@ class Result:
     emails: list[RenderedEmail] = field(default_factory=list)
     banners: list[str] = field(default_factory=list)
     summary: str = ""
-
-
-def valid_address(address: str) -> bool:
-    """True for a plain address with no display name, spaces or line breaks."""
-    return len(address) <= 254 and _ADDRESS.match(address) is not None
 
 
 def addresses(value: Any, where: str | Callable[[], str]) -> list[str]:

@@ -24,6 +24,7 @@ from . import checks, codecache, schemas
 from .context import Moment
 from .errors import DefinitionError, Location, Problem, did_you_mean, keypath
 from .expressions import CompileError, Compiler, Expression
+from .mailaddress import valid_address
 from .model import (
     DEFAULT_MAX_LENGTH,
     Check,
@@ -235,6 +236,8 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
 
     product_doc = _Read("product", project["product"])
     product = {key: product_doc[key] for key in ("name", "sender") if key in product_doc}
+    if "sender" in product and not valid_address(str(product["sender"])):
+        project_file.error(("product", "sender"), f"{product['sender']!r} is not a plain email address; write it like no-reply@example.com")
     builder.fix("product", product)
     builder.fix("flow", FLOW_KEYS)
     builder.fix("now", Moment(datetime.now(UTC)))
@@ -271,7 +274,7 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
         if flow is None:
             continue
         flows.setdefault(flow.id, flow)
-        checks.check_flow(flow, file.error, template_names, builder.effects, entities)
+        checks.check_flow(flow, file.error, template_names, builder.effects, entities, emails)
 
     if problems:
         raise DefinitionError(problems)

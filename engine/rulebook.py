@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from .context import Moment
-from .errors import ExpressionError, UnknownName
-from .expressions import DataFunction
+from .errors import ExpressionError, UnknownName, did_you_mean
+from .expressions import DataFunction, failure
 from .model import Project, Rule
 
 Answer = list[dict[str, Any]]
@@ -80,7 +80,7 @@ class Rulebook:
         self.needs_now = any("now" in r.condition.names for r in rules) or any("now" in e.names for e in project.context.values())
 
     def _failed(self, i: int, exc: BaseException) -> bool:
-        self.errors[i] = f"{self.rules[i].condition.source}: {type(exc).__name__}: {exc}"
+        self.errors[i] = failure(self.rules[i].condition.source, exc)
         return False
 
     def _message(self, i: int, scope: Mapping[str, Any]) -> str:
@@ -108,7 +108,7 @@ def message_text(rule: Rule, scope: Mapping[str, Any]) -> str:
     return folded(text) if _needs_folding(rule.message.source) else text
 
 
-_CAUGHT = (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, ExpressionError)
+_CAUGHT = (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError, ExpressionError)
 
 
 class Dataset:
@@ -137,6 +137,8 @@ class Dataset:
 
     def get(self, entity: str, id: Any) -> dict[str, Any] | None:
         """What `lookup(entity, id)` gives conditions."""
+        if entity not in self.project.entities:
+            raise ExpressionError(f"lookup: unknown entity {entity!r}{did_you_mean(entity, self.project.entities)}")
         if id is None:
             return None
         return self.index.get((entity, "id", str(id)))

@@ -27,7 +27,8 @@ except ImportError:  # pragma: no cover - depends on the build of PyYAML
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 MAX_BYTES = 8 * 1024 * 1024  # a definition file
-MAX_DATA_BYTES = 64 * 1024 * 1024  # a data file (about 200,000 records as JSON)
+MAX_DATA_BYTES = 64 * 1024 * 1024
+MAX_PROBLEMS = 50  # reported per file before reading stops  # a data file (about 200,000 records as JSON)
 MAX_DEPTH = 64
 
 PathKey = tuple[Hashable, ...]
@@ -192,7 +193,7 @@ def _syntax(exc: yaml.MarkedYAMLError, text: str) -> str:
 
 
 class _TooDeep(Exception):
-    """Raised inside the event loop to stop reading a file nested too deeply."""
+    """Raised inside the event loop to stop reading: nested too deeply, or too many problems."""
 
 
 class _Frame:
@@ -226,6 +227,9 @@ class _Builder:
     def _error(self, mark: Any, message: str, path: PathKey = ()) -> None:
         where = keypath(path)
         self.problems.append(_problem(self.display, mark, f"{where}: {message}" if where else message))
+        if len(self.problems) >= MAX_PROBLEMS:  # an alias bomb would otherwise list millions
+            self.problems.append(_problem(self.display, mark, f"more than {MAX_PROBLEMS} problems: reading stopped here; fix these and validate again"))
+            raise _TooDeep
 
     def feed(self, event: yaml.Event) -> None:
         if isinstance(event, yaml.DocumentStartEvent):
