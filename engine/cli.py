@@ -138,3 +138,7 @@ def report(exc: ClientflowError) -> None:
     from .commands.common import error_message
 
     click.echo(f"error: {error_message(exc)}", err=True)
+
+
+if __name__ == "__main__":  # python -m engine.cli, as the console script does
+    main()

@@ -117,7 +117,10 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
         builder.problems.append(Problem(Location(display, line, col), f"the control character U+{code:04X} cannot be in a YAML file; remove it"))
     except yaml.YAMLError as exc:
         builder.problems.append(Problem(Location(display, 1, 1), f"YAML syntax: {exc}"))
-    builder.finish()
+    try:
+        builder.finish()
+    except _TooDeep:
+        pass  # the problems so far are enough to act on
     if builder.problems:
         raise error(builder.problems)
     return builder.root, builder.positions
@@ -227,7 +230,7 @@ class _Builder:
     def _error(self, mark: Any, message: str, path: PathKey = ()) -> None:
         where = keypath(path)
         self.problems.append(_problem(self.display, mark, f"{where}: {message}" if where else message))
-        if len(self.problems) >= MAX_PROBLEMS:  # an alias bomb would otherwise list millions
+        if len(self.problems) == MAX_PROBLEMS:  # an alias bomb would otherwise list millions
             self.problems.append(_problem(self.display, mark, f"more than {MAX_PROBLEMS} problems: reading stopped here; fix these and validate again"))
             raise _TooDeep
 

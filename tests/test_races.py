@@ -94,15 +94,18 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
             reporter.write_line(line)
 
 
-@pytest.fixture(params=["sqlite"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def storage_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     """The environment every racing process opens its storage with (CLIENTFLOW_DB, ...).
 
-    Another backend joins the races by adding a parameter here (e.g. a
-    postgresql:// URL in CLIENTFLOW_DB and a fresh CLIENTFLOW_DB_SCHEMA).
+    SQLite: a file of its own. PostgreSQL: the test server (see tests/conftest.py:
+    under CI=true an unreachable server fails) with a fresh schema, dropped afterwards.
     """
-    assert request.param == "sqlite"
-    return {"CLIENTFLOW_DB": str(tmp_path / "race.db")}
+    if request.param == "sqlite":
+        return {"CLIENTFLOW_DB": str(tmp_path / "race.db")}
+    url = request.getfixturevalue("postgres_url")
+    schema = request.getfixturevalue("postgres_schema")
+    return {"CLIENTFLOW_DB": url, "CLIENTFLOW_DB_SCHEMA": schema}
 
 
 def practice_data(with_users: int, without_users: int) -> dict[str, Any]:
