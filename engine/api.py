@@ -24,7 +24,7 @@ import pluggy
 from . import faults
 from . import outbox as outbox_module
 from .config import Config, load_config
-from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor
+from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
 from .data import Records, check_data, import_data
 from .errors import ClientflowError, DataError, ExpressionError, RunError, UnknownName
 from .mailaddress import DEFAULT_SENDER
@@ -33,7 +33,7 @@ from .outcome import Result, execute
 from .plan import Plan, Verdict
 from .plugins import Registry
 from .project import Extensions, load_project
-from .rulebook import Checker, Dataset, Rulebook, message_text
+from .rulebook import Checker, Dataset, Rulebook, compile_failed, message_text
 from .runs import RunState, Walk, render, visible, walk
 from .storage import ConflictError, Notifier, Storage, Transaction
 from .views import Availability, FlowAvailability, RunView
@@ -64,6 +64,8 @@ class Engine:
         self.registry = registry or Registry()
         self.config = config or Config(root=Path(project.root))
         self._rulebook: Rulebook | None = None
+        self._helpers: dict[str, Any] | None = None
+        self._failed_checks: dict[str, Any] = {}
 
     # construction -------------------------------------------------------
     @classmethod
@@ -148,17 +150,19 @@ class Engine:
         return [self._verdict(rule, scope) for rule in (*self.project.reach, *flow.rules)]
 
     def _failed(self, flow: Flow, scope: Mapping[str, Any]) -> list[dict[str, str]]:
-        """Only the rules that do not hold, with their messages."""
-        failed = []
-        for rule in (*self.project.reach, *flow.rules):
-            try:
-                if rule.condition(scope):
-                    continue
-                message = message_text(rule, scope)
-            except ExpressionError as exc:
-                message = f"this rule could not be checked, so the action is not offered: {exc}"
-            failed.append({"rule": rule.name, "message": message})
-        return failed
+        """Only the rules that do not hold, with their messages (one generated function per flow)."""
+        check = self._failed_checks.get(flow.id)
+        if check is None:
+            check = self._failed_checks[flow.id] = compile_failed((*self.project.reach, *flow.rules), self._namespace())
+        return check(scope)
+
+    def _namespace(self) -> dict[str, Any]:
+        """What generated code may call: the translated conditions' helpers, filters and tests."""
+        if self._helpers is None:
+            from .expressions import Compiler
+
+            self._helpers = Compiler(["lookup", *self.registry.functions], self.registry.filters).namespace
+        return self._helpers
 
     @staticmethod
     def _verdict(rule: Rule, scope: Mapping[str, Any]) -> Verdict:
@@ -197,13 +201,22 @@ class Engine:
                     continue
                 now = self.clock.now()
                 read: dict[tuple[str, str], Any] = {}  # what this page read, shared: nothing here writes
+                static: dict[str, Any] | None = None  # the actor's part of every scope of this page
+                entity = self.project.subject_entity
                 for name in page:
                     try:
                         records = Records(self.project, tx, read)
-                        subject = records.find(self.project.subject_entity, name, self.project.subject_match)
+                        located = records.locate(entity, "id", name)
+                        if located is None:
+                            subject = records.find(entity, name, self.project.subject_match)
+                            located = records.locate(entity, "id", subject.get("id"))
+                            assert located is not None
+                        ref, subject = located
                         parties = Parties(shared.actor, subject, shared.holders)
-                        ref = self._subject_ref(records, parties)
-                        plan, _, _ = self._plan(flow, records, parties, ref, dict(given), dry_run=True, show=False, now=now, verdicts=False)
+                        if static is None:
+                            static = base_scope(self.project, records, Parties(shared.actor, {}, shared.holders), now, self.registry.functions, context=False)
+                        scope = with_subject(static, self.project, records, subject)
+                        plan, _, _ = self._plan(flow, records, parties, ref, dict(given), dry_run=True, show=False, scope=scope, verdicts=False)
                         yield name, plan
                     except ClientflowError as exc:
                         yield name, exc
@@ -443,13 +456,15 @@ class Engine:
         show: bool = True,
         now: datetime | None = None,
         verdicts: bool = True,
+        scope: dict[str, Any] | None = None,
     ) -> tuple[Plan, Records, Result | None]:
         """Rules, screens and outcome of one run on resolved parties.
 
         `show` renders the screens; `verdicts` lists every rule's verdict in the
         plan (a bulk dry-run needs only the failed ones).
         """
-        scope = self._scope(records, parties, now)
+        if scope is None:
+            scope = self._scope(records, parties, now)
         plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": str(parties.subject.get("id")), "answers": {}}
         fscope = flow_scope(scope, flow, {})
@@ -584,10 +599,7 @@ class Engine:
         The answer equals `available(...).to_json()["flows"]` for the same data.
         """
         if self._rulebook is None:
-            from .expressions import Compiler
-
-            compiler = Compiler(["lookup", *self.registry.functions], self.registry.filters)
-            self._rulebook = Rulebook(self.project, compiler.namespace)
+            self._rulebook = Rulebook(self.project, self._namespace())
         dataset = Dataset(self.project, data if data is not None else self.export())
         return Checker(self.project, self._rulebook, dataset, self.registry.functions, self.clock.now)
 

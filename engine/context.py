@@ -94,8 +94,10 @@ def base_scope(
     parties: Parties,
     now: datetime,
     functions: Mapping[str, Callable[..., Any]] | None = None,
+    *,
+    context: bool = True,
 ) -> dict[str, Any]:
-    """Everything but `answers` and `flow`, with the project's context names computed."""
+    """Everything but `answers` and `flow`, with (unless `context` is false) the project's context names computed."""
     scope: dict[str, Any] = {
         "actor": parties.actor,
         project.subject_entity: parties.subject,
@@ -108,6 +110,19 @@ def base_scope(
     scope.update(parties.holders)
     for name, fn in (functions or {}).items():
         scope[name] = fn if isinstance(fn, DataFunction) else DataFunction(name, fn)
+    if context:
+        for name, expression in project.context.items():
+            scope[name] = expression(scope)
+    return scope
+
+
+def with_subject(static: Mapping[str, Any], project: Project, records: Records, subject: dict[str, Any]) -> dict[str, Any]:
+    """A scope from one built for the actor alone (`base_scope` with an empty subject): the
+    subject, its own `lookup` and the context names computed for it. Bulk runs build the
+    actor's part once per page."""
+    scope = dict(static)
+    scope[project.subject_entity] = subject
+    scope["lookup"] = DataFunction("lookup", records.get)
     for name, expression in project.context.items():
         scope[name] = expression(scope)
     return scope

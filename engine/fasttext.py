@@ -29,7 +29,9 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", 
 def _html(value: Any) -> str:
     """What Jinja2's autoescape prints for a value: the same five characters escaped."""
     if type(value) is str:
-        return value.translate(_ESCAPES)
+        if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
+            return value.translate(_ESCAPES)
+        return value
     if hasattr(value, "__html__"):
         return str(escape(value))
     return str(value).translate(_ESCAPES)

@@ -108,6 +108,35 @@ def message_text(rule: Rule, scope: Mapping[str, Any]) -> str:
     return folded(text) if _needs_folding(rule.message.source) else text
 
 
+def compile_failed(rules: tuple[Rule, ...], namespace: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], list[dict[str, str]]]:
+    """One function giving the rules of `rules` that do not hold, with their messages, in order.
+
+    The same answer as evaluating each rule's condition on its own, without a
+    call and an exception handler per rule.
+    """
+    lines = ["def _failed(s):", "    out = []"]
+    for i, rule in enumerate(rules):
+        lines += [
+            "    try:",
+            f"        ok = {rule.condition.python}",
+            "    except _CAUGHT as exc:",
+            f"        out.append({{'rule': {rule.name!r}, 'message': _broken({i}, exc)}})",
+            "    else:",
+            "        if not ok:",
+            f"            out.append({{'rule': {rule.name!r}, 'message': _message({i}, s)}})",
+        ]
+    lines.append("    return out")
+    scope = dict(namespace)
+
+    def broken(i: int, exc: BaseException) -> str:
+        return f"this rule could not be checked, so the action is not offered: {failure(rules[i].condition.source, exc)}"
+
+    scope.update(_CAUGHT=_CAUGHT, _broken=broken, _message=lambda i, s: message_text(rules[i], s))
+    exec(compile("\n".join(lines) + "\n", "<rules>", "exec"), scope)  # noqa: S102 - built from translated conditions
+    function: Callable[[Mapping[str, Any]], list[dict[str, str]]] = scope["_failed"]
+    return function
+
+
 _CAUGHT = (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError, ExpressionError)
 
 

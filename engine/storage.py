@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from .errors import ClientflowError
 
@@ -21,9 +21,8 @@ IndexKey = tuple[str, str, str]  # (entity, key, value), e.g. ("user", "email", 
 Ref = tuple[str, str]  # (collection, id) of a top-level document
 
 
-@dataclass(frozen=True)
-class Document:
-    """A top-level record as stored, with the version its last write gave it."""
+class Document(NamedTuple):
+    """A top-level record as stored, with the version its last write gave it (a tuple: cheap to make by the thousand)."""
 
     collection: str
     id: str

@@ -25,7 +25,7 @@ class MemoryStorage:
     def __init__(self, **_settings: Any) -> None:
         self.docs: dict[str, dict[str, Document]] = {}
         self.keys: dict[Ref, list[IndexKey]] = {}
-        self.index: dict[IndexKey, set[Ref]] = {}
+        self.index: dict[IndexKey, Ref | set[Ref]] = {}  # one ref, or a set where a key is shared
         self.runs: dict[str, dict[str, Any]] = {}
         self.audit_log: list[dict[str, Any]] = []
         self.audit_ids: set[str] = set()
@@ -81,7 +81,8 @@ class MemoryTransaction:
         return _own(doc)
 
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
-        found = set(self.store.index.get((entity, key, value), ()))
+        hit = self.store.index.get((entity, key, value))
+        found: set[Ref] = set() if hit is None else set(hit) if isinstance(hit, set) else {hit}
         for ref, (doc, keys) in self.writes.items():
             found.discard(ref)
             if doc is not None and (entity, key, value) in keys:
@@ -187,14 +188,21 @@ class MemoryTransaction:
         store._sorted.clear()
         for ref, (doc, keys) in self.writes.items():
             for key in store.keys.pop(ref, []):
-                store.index.get(key, set()).discard(ref)
+                _unindex(store.index, key, ref)
             if doc is None:
                 store.docs.get(ref[0], {}).pop(ref[1], None)
                 continue
             store.docs.setdefault(ref[0], {})[ref[1]] = doc
             store.keys[ref] = keys
+            index = store.index
             for key in keys:
-                store.index.setdefault(key, set()).add(ref)
+                hit = index.get(key)
+                if hit is None:
+                    index[key] = ref
+                elif isinstance(hit, set):
+                    hit.add(ref)
+                elif hit != ref:
+                    index[key] = {hit, ref}
         store.audit_log.extend(self.new_audit)
         store.audit_ids.update(e["id"] for e in self.new_audit)
         store.runs.update(self.new_runs)
@@ -204,6 +212,16 @@ class MemoryTransaction:
                 store.meta.pop(name, None)
             else:
                 store.meta[name] = value
+
+
+def _unindex(index: dict[IndexKey, Ref | set[Ref]], key: IndexKey, ref: Ref) -> None:
+    hit = index.get(key)
+    if hit == ref:
+        del index[key]
+    elif isinstance(hit, set):
+        hit.discard(ref)
+        if len(hit) == 1:
+            index[key] = next(iter(hit))
 
 
 def _own(doc: Document) -> Document:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import signal
 import sys
@@ -137,6 +138,7 @@ def bulk(
     if workers > 1 and data is not None:
         raise click.UsageError("--workers needs a shared database (--db or the configured storage), not --data")
     engine = open_engine(project, data, db, now, outbox)
+    gc.freeze()  # what is loaded now lives as long as the command: keep the collector from walking it again and again
     opener = {"root": str(project), "db": str(db) if db else None, "now": now, "outbox": str(outbox) if outbox else None}
     answers = parse_answers(answer, answers_file)
     engine.project.flow(flow)
