@@ -435,10 +435,13 @@ class Engine:
     ) -> tuple[Plan, Records, Result | None]:
         records = Records(self.project, tx)
         if lock:  # hold the subject first, so that every later read of it is the locked version
-            found = records.find(self.project.subject_entity, subject, ("id",) if by_id else self.project.subject_match)
-            located = records.locate(self.project.subject_entity, "id", found.get("id"))
-            if located is not None:
-                records.body(located[0], lock=True)
+            collection = self.project.entities[self.project.subject_entity].collection
+            named = ("id",) if by_id else self.project.subject_match
+            if not (collection and "id" in named and records.body((collection, subject), lock=True) is not None):
+                found = records.find(self.project.subject_entity, subject, named)  # named by another key
+                located = records.locate(self.project.subject_entity, "id", found.get("id"))
+                if located is not None:
+                    records.body(located[0], lock=True)
         parties = resolve(self.project, records, actor, subject, by_id=by_id)
         ref = self._subject_ref(records, parties)
         return self._plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version)

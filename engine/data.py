@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from . import faults
@@ -86,6 +85,19 @@ class KeyPlan:
         return plan
 
 
+_KEY_PLANS: dict[int, tuple[Project, KeyPlan]] = {}
+
+
+def key_plan(project: Project) -> KeyPlan:
+    """The project's KeyPlan, generated once per project (a commit must not pay for it)."""
+    held = _KEY_PLANS.get(id(project))
+    if held is None or held[0] is not project:
+        if len(_KEY_PLANS) > 16:
+            _KEY_PLANS.clear()
+        held = _KEY_PLANS[id(project)] = (project, KeyPlan(project))
+    return held[1]
+
+
 class Records:
     """The project's records in one transaction, with copy-on-write changes."""
 
@@ -97,10 +109,11 @@ class Records:
         self.working: dict[Ref, dict[str, Any]] = {}
         self.deleted: set[Ref] = set()
         self.created: set[Ref] = set()
+        self.looked_up: dict[IndexKey, list[Ref]] = {}
 
-    @cached_property
+    @property
     def key_plan(self) -> KeyPlan:
-        return KeyPlan(self.project)
+        return key_plan(self.project)
 
     # reading ------------------------------------------------------------
     def _document(self, ref: Ref, lock: bool = False) -> Document | None:
@@ -149,7 +162,10 @@ class Records:
         return None
 
     def _refs(self, entity: str, key: str, value: str) -> list[Ref]:
-        refs = [r for r in self.tx.lookup(entity, key, value) if r not in self.working and r not in self.deleted]
+        found = self.looked_up.get((entity, key, value))
+        if found is None:  # what storage holds does not change under this transaction but by our own writes
+            found = self.looked_up[(entity, key, value)] = self.tx.lookup(entity, key, value)
+        refs = [r for r in found if r not in self.working and r not in self.deleted]
         for ref in self.working:
             if (entity, key, value) in self.keys(ref[0], self.working[ref]):
                 refs.append(ref)
@@ -296,7 +312,7 @@ def import_data(project: Project, tx: Transaction, data: dict[str, Any], display
     Every look-up key must be unique: a duplicate raises the located DataError
     (and the transaction, rolled back, leaves nothing behind).
     """
-    plan = KeyPlan(project)
+    plan = key_plan(project)
     items: list[tuple[Document, list[IndexKey]]] = []
     seen: set[IndexKey] = set()
     count = 0
@@ -336,7 +352,7 @@ def check_data(project: Project, data: Any, positions: Any, display: str, *, uni
         raise DataError(problems)
     if not unique:
         return
-    plan, count, distinct = KeyPlan(project), 0, set()
+    plan, count, distinct = key_plan(project), 0, set()
     for entity in project.entities.values():
         for item in data.get(entity.collection, []) or [] if entity.collection else []:
             if isinstance(item, dict):
