@@ -301,8 +301,13 @@ class Records:
                 self.tx.delete(ref[0], ref[1], expect_version=version)
                 faults.point("between-writes")
         for ref, body in sorted(self.working.items()):
-            expect = None if ref in self.created else self.version(ref)
-            self.tx.put(Document(ref[0], ref[1], body, 0), self.keys(ref[0], body), expect_version=expect)
+            if ref in self.created:
+                self.tx.put(Document(ref[0], ref[1], body, 0), self.keys(ref[0], body), expect_version=None)
+                continue
+            read = self._document(ref)
+            keys = self.keys(ref[0], body)
+            unchanged = read is not None and keys == self.keys(ref[0], read.body)
+            self.tx.put(Document(ref[0], ref[1], body, 0), None if unchanged else keys, expect_version=self.version(ref))
             faults.point("between-writes")
 
 

@@ -73,8 +73,8 @@ class Transaction(Protocol):
         long walk can go page by page, each page in its own short transaction.
         """
 
-    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
-        """Write a document and replace its index keys; return its new version.
+    def put(self, document: Document, keys: list[IndexKey] | None, *, expect_version: int | None) -> int:
+        """Write a document and replace its index keys (None: keep the keys it has); return its new version.
 
         `expect_version` None means the document must not exist yet; otherwise
         the stored version must equal it, or ConflictError is raised.

@@ -104,7 +104,7 @@ class MemoryTransaction:
                 count += 1
                 yield doc if self.read_only else _own(doc)
 
-    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
+    def put(self, document: Document, keys: list[IndexKey] | None, *, expect_version: int | None) -> int:
         self._check()
         ref = (document.collection, document.id)
         current = self._current(ref)
@@ -112,6 +112,8 @@ class MemoryTransaction:
             raise ConflictError(*ref)
         version = (current.version if current else 0) + 1
         stored = Document(document.collection, document.id, clone(document.body), version)
+        if keys is None:  # keep the keys it has
+            keys = self.writes[ref][1] if ref in self.writes else self.store.keys.get(ref, [])
         self.writes[ref] = (stored, list(keys))
         return version
 

@@ -259,7 +259,7 @@ class PostgresTransaction:
             if left is not None:
                 left -= len(rows)
 
-    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
+    def put(self, document: Document, keys: list[IndexKey] | None, *, expect_version: int | None) -> int:
         self._check()
         ref = (document.collection, document.id)
         body = _dumps(document.body)
@@ -280,6 +280,8 @@ class PostgresTransaction:
                 )
                 if cursor.rowcount != 1:
                     raise ConflictError(*ref)
+                if keys is None:
+                    return version  # the document's keys stay as they are
                 self.conn.execute(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", ref)
         if keys:
             with self.conn.cursor() as cursor:

@@ -126,7 +126,7 @@ class SQLiteTransaction:
             for id, body, version in rows:
                 yield Document(collection, id, json.loads(body), version)
 
-    def put(self, document: Document, keys: list[IndexKey], *, expect_version: int | None) -> int:
+    def put(self, document: Document, keys: list[IndexKey] | None, *, expect_version: int | None) -> int:
         self._check()
         ref = (document.collection, document.id)
         body = _dumps(document.body)
@@ -144,8 +144,10 @@ class SQLiteTransaction:
             )
             if cursor.rowcount != 1:
                 raise ConflictError(*ref)
+            if keys is None:
+                return version  # the document's keys stay as they are
             self.conn.execute("DELETE FROM keys WHERE collection=? AND id=?", ref)
-        self.conn.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?)", [(*k, *ref) for k in keys])
+        self.conn.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?)", [(*k, *ref) for k in keys or ()])
         return version
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:

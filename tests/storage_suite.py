@@ -155,6 +155,15 @@ class StorageContract:
             assert tx.lookup("thing", "email", "old@example.com") == []
             assert tx.lookup("thing", "email", "new@example.com") == [(C, "t1")]
 
+    def test_a_write_without_keys_keeps_the_documents_keys(self, storage: Storage) -> None:
+        put(storage, "t1", keys=[("thing", "email", "kept@example.com")])
+        with storage.transaction(write=True) as tx:
+            assert tx.put(doc("t1", {"changed": True}), None, expect_version=1) == 2
+            assert tx.lookup("thing", "email", "kept@example.com") == [(C, "t1")]
+        with storage.transaction() as tx:
+            assert tx.lookup("thing", "email", "kept@example.com") == [(C, "t1")]
+            assert tx.get(C, "t1").body == {"id": "t1", "changed": True}  # type: ignore[union-attr]
+
     def test_a_transaction_sees_its_own_writes(self, storage: Storage) -> None:
         put(storage, "t1", keys=[("thing", "k", "1")])
         with storage.transaction(write=True) as tx:
