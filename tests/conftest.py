@@ -124,3 +124,13 @@ def copy_project(dest: Path) -> Path:
 def project_copy(tmp_path: Path) -> Path:
     """A fresh copy of the shipped project in tmp_path: break one file, then load it."""
     return copy_project(tmp_path / "project")
+
+
+def print_summary(request: pytest.FixtureRequest, line: str) -> None:
+    """Print a test file's one-line figures on the terminal, even when output is captured (docs quote them)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line("")
+            reporter.write_line(line)

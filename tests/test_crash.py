@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 from cli_support import copy_project, invoke
+from conftest import print_summary
 
 from engine import Engine
 from engine.faults import EXIT_CODE, POINTS
@@ -92,16 +93,11 @@ CRASHED: set[str] = set()  # the flows crashed so far
 @pytest.fixture(scope="module", autouse=True)
 def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
     line = (
         f"crash consistency: {TALLY['faults']} faults injected in {len(CRASHED)} flows at {len(POINTS)} points, "
         f"{TALLY['survived']} survived (data all-or-nothing, audit agreeing, {TALLY['emails']} emails delivered exactly once)"
     )
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(line)
+    print_summary(request, line)
 
 
 @pytest.fixture(scope="module")

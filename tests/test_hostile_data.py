@@ -31,6 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_support import copy_project, invoke
+from conftest import print_summary
 
 from engine import Engine
 from engine.errors import ClientflowError, DefinitionError
@@ -52,17 +53,12 @@ TALLY: Counter[str] = Counter()
 @pytest.fixture(scope="module", autouse=True)
 def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
     line = (
         f"hostile data: {TALLY['injections']} header injections tried in {TALLY['emails']} emails (none reached a header), "
         f"{TALLY['addresses']} bad addresses refused, {TALLY['files']} bad files refused with a location, "
         f"{TALLY['answers']} bad answers refused with nothing changed"
     )
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(line)
+    print_summary(request, line)
 
 
 def demo() -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import print_summary
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).parent / "hostile" / "payloads.yaml"
@@ -85,16 +86,11 @@ TALLY: Counter[str] = Counter()
 @pytest.fixture(scope="module", autouse=True)
 def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
     line = (
         f"hostile payloads: {TALLY['tried']} tried ({TALLY['condition']} in conditions, {TALLY['template']} in templates), "
         f"{TALLY['validation']} refused at validation with a location, {TALLY['run']} refused at run time within {BOUND}s, 0 escaped"
     )
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(line)
+    print_summary(request, line)
 
 
 def build(root: Path, payload: Payload) -> tuple[Path, tuple[int, int]]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from conftest import print_summary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,8 +62,6 @@ TALLY: Counter[str] = Counter()
 @pytest.fixture(scope="module", autouse=True)
 def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
     outcomes = ", ".join(f"{n} {k.split(':', 1)[1]}" for k, n in sorted(TALLY.items()) if k.startswith("status:"))
     line = (
         f"properties: {TALLY['examples']} examples generated over {len(FLOWS)} flows: {TALLY['one-shot']} one-shot "
@@ -70,10 +69,7 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
         f"({TALLY['actions']} screen actions; {TALLY['committed']} committed, {TALLY['not committed']} not); "
         f"0 tracebacks, 0 partial writes{' (soak)' if SOAK else ''}"
     )
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(line)
+    print_summary(request, line)
 
 
 # the project, loaded once; a fresh in-memory storage per example ------------------------------------

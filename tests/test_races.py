@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import print_summary
 
 from engine import Engine
 from engine.errors import RunError
@@ -82,16 +83,11 @@ TALLY: Counter[str] = Counter()
 @pytest.fixture(scope="module", autouse=True)
 def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
     line = (
         f"races: {TALLY['races']} races run ({TALLY['contested']} contested clients, {TALLY['processes']} processes, "
         f"{TALLY['commits']} commits attempted): {TALLY['won']} won, {TALLY['lost']} refused cleanly, {TALLY['emails']} emails each delivered once"
     )
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line("")
-            reporter.write_line(line)
+    print_summary(request, line)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
