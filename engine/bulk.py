@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .api import Engine
+from .context import Moment
+from .data import Records
 from .errors import ClientflowError, ExpressionError
-from .expressions import CompileError
+from .expressions import CompileError, DataFunction
 from .plan import Plan
 
 PAGE = 500
@@ -100,17 +102,13 @@ def where_subjects(engine: Engine, condition: str) -> Iterator[str]:
         expression = _compile_where(engine, condition)
     except CompileError as exc:
         raise ClientflowError(f"--where: {exc}") from exc
-    now = engine.clock.now()
+    base: dict[str, Any] = {"product": project.product, "now": Moment(engine.clock.now())}
+    base.update({name: DataFunction(name, fn) for name, fn in engine.registry.functions.items()})
     after: str | None = None
     while True:
         with engine.storage.transaction() as tx:
             page = list(tx.scan(entity.collection, after=after, limit=PAGE))
-            from .context import Moment
-            from .data import Records
-            from .expressions import DataFunction
-
-            records = Records(project, tx)
-            scope: dict[str, Any] = {"product": project.product, "now": Moment(now), "lookup": DataFunction("lookup", records.get)}
+            scope = {**base, "lookup": DataFunction("lookup", Records(project, tx).get)}
             matched = []
             for doc in page:
                 scope[project.subject_entity] = doc.body
