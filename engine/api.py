@@ -21,30 +21,26 @@ from typing import Any
 
 import pluggy
 
-from . import faults
 from . import outbox as outbox_module
 from .config import Config, load_config
 from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
+from .core import FINISHED, Core
 from .data import Records, check_data, import_data
-from .errors import ClientflowError, DataError, ExpressionError, RunError, UnknownName
-from .mailaddress import DEFAULT_SENDER
-from .model import Flow, Project, Rule
-from .outcome import Result, execute
-from .plan import Plan, Verdict
+from .errors import ClientflowError, DataError, RunError, UnknownName
+from .model import Flow, Project
+from .plan import Plan
 from .plugins import Registry
 from .project import Extensions, load_project
-from .rulebook import Checker, Dataset, Rulebook, compile_failed, message_text
-from .runs import RunState, Walk, render, visible, walk
-from .storage import ConflictError, Notifier, Storage, Transaction
+from .rulebook import Checker, Dataset, Rulebook
+from .runs import RunState, render, visible, walk
+from .storage import Notifier, Storage
 from .views import Availability, FlowAvailability, RunView
 from .yamlfile import MAX_DATA_BYTES, load_data_text, read_text
 
-CHANGED_RULE = "unchanged-since-start"
 PAGE = 200  # subjects per read transaction in simulate_many
-FINISHED = ("completed", "cancelled", "blocked")
 
 
-class Engine:
+class Engine(Core):
     """One project, one storage backend, the configured notifiers and one clock."""
 
     def __init__(
@@ -142,36 +138,6 @@ class Engine:
                 reasons = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
                 flows.append(FlowAvailability(flow.id, flow.title, not reasons, reasons, verdicts))
         return Availability(str(parties.actor.get("id")), str(parties.subject.get("id")), flows)
-
-    def _scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
-        return base_scope(self.project, records, parties, now or self.clock.now(), self.registry.functions)
-
-    def _verdicts(self, flow: Flow, scope: Mapping[str, Any]) -> list[Verdict]:
-        return [self._verdict(rule, scope) for rule in (*self.project.reach, *flow.rules)]
-
-    def _failed(self, flow: Flow, scope: Mapping[str, Any]) -> list[dict[str, str]]:
-        """Only the rules that do not hold, with their messages (one generated function per flow)."""
-        check = self._failed_checks.get(flow.id)
-        if check is None:
-            check = self._failed_checks[flow.id] = compile_failed((*self.project.reach, *flow.rules), self._namespace())
-        return check(scope)
-
-    def _namespace(self) -> dict[str, Any]:
-        """What generated code may call: the translated conditions' helpers, filters and tests."""
-        if self._helpers is None:
-            from .expressions import Compiler
-
-            self._helpers = Compiler(["lookup", *self.registry.functions], self.registry.filters).namespace
-        return self._helpers
-
-    @staticmethod
-    def _verdict(rule: Rule, scope: Mapping[str, Any]) -> Verdict:
-        try:
-            if rule.condition(scope):
-                return Verdict(rule.name, True)
-        except ExpressionError as exc:
-            return Verdict(rule.name, False, f"this rule could not be checked, so the action is not offered: {exc}")
-        return Verdict(rule.name, False, message_text(rule, scope))
 
     # dry-run ------------------------------------------------------------
     def simulate(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> Plan:
@@ -384,196 +350,6 @@ class Engine:
             self._finish(tx, flow, plan, records, result, run_id, state)
         self._after(plan, deliver)
         return plan
-
-    def _vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
-        message = f"{exc.what} {exc.given} no longer exists: it was deleted after this run started, so nothing was changed"
-        plan = Plan(flow=flow.id, status="blocked", dry_run=False, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
-        plan.blocked_by = [{"rule": CHANGED_RULE, "message": message}]
-        plan.audit = {"flow": flow.id, "actor": state.actor, "subject": state.subject, "answers": dict(state.answers)}
-        return plan
-
-    # shared core --------------------------------------------------------
-    def _load_run(self, tx: Transaction, run_id: str, open_only: bool = False) -> tuple[RunState, Flow]:
-        data = tx.load_run(run_id)
-        if data is None:
-            raise RunError(f"there is no run {run_id!r}; start the flow again")
-        state = RunState.from_json(data)
-        if open_only and state.status in FINISHED:
-            raise RunError(f"run {run_id} is {state.status} and cannot change any more")
-        flow = self.project.flow(state.flow)
-        if state.version != flow.version and state.status not in FINISHED:
-            raise RunError(
-                f"the flow {flow.id} changed since run {run_id} started (version {state.version}, now {flow.version}); "
-                "start it again to see the current screens"
-            )
-        return state, flow
-
-    def _parties(self, records: Records, state: RunState) -> Parties:
-        try:
-            return resolve(self.project, records, state.actor, state.subject, by_id=True)
-        except UnknownName as exc:  # deleted since the run started: say so, never "unknown ..." with a look-alike suggestion
-            raise RunError(f"{exc.what} {exc.given} no longer exists: it was deleted after run {state.id} started; nothing was changed") from exc
-
-    def _subject_ref(self, records: Records, parties: Parties) -> tuple[str, str]:
-        entity = self.project.entities[self.project.subject_entity]
-        found = records.locate(entity.name, "id", parties.subject.get("id"))
-        assert found is not None
-        return found[0]
-
-    def _evaluate(
-        self,
-        tx: Transaction,
-        flow: Flow,
-        actor: str,
-        subject: str,
-        answers: dict[str, Any],
-        *,
-        dry_run: bool,
-        lock: bool = False,
-        expect_version: int | None = None,
-        by_id: bool = False,
-    ) -> tuple[Plan, Records, Result | None]:
-        records = Records(self.project, tx)
-        if lock:  # hold the subject first, so that every later read of it is the locked version
-            collection = self.project.entities[self.project.subject_entity].collection
-            named = ("id",) if by_id else self.project.subject_match
-            if not (collection and "id" in named and records.body((collection, subject), lock=True) is not None):
-                found = records.find(self.project.subject_entity, subject, named)  # named by another key
-                located = records.locate(self.project.subject_entity, "id", found.get("id"))
-                if located is not None:
-                    records.body(located[0], lock=True)
-        parties = resolve(self.project, records, actor, subject, by_id=by_id)
-        ref = self._subject_ref(records, parties)
-        return self._plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version)
-
-    def _plan(
-        self,
-        flow: Flow,
-        records: Records,
-        parties: Parties,
-        ref: tuple[str, str],
-        answers: dict[str, Any],
-        *,
-        dry_run: bool,
-        expect_version: int | None = None,
-        show: bool = True,
-        now: datetime | None = None,
-        verdicts: bool = True,
-        scope: dict[str, Any] | None = None,
-    ) -> tuple[Plan, Records, Result | None]:
-        """Rules, screens and outcome of one run on resolved parties.
-
-        `show` renders the screens; `verdicts` lists every rule's verdict in the
-        plan (a bulk dry-run needs only the failed ones).
-        """
-        if scope is None:
-            scope = self._scope(records, parties, now)
-        plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
-        plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": str(parties.subject.get("id")), "answers": {}}
-        fscope = flow_scope(scope, flow, {})
-        if verdicts:
-            plan.rules = self._verdicts(flow, fscope)
-            failed = [{"rule": v.rule, "message": v.message or ""} for v in plan.rules if not v.passed]
-        else:
-            failed = self._failed(flow, fscope)
-        if not failed and expect_version is not None and records.version(ref) != expect_version:
-            failed = [{
-                "rule": CHANGED_RULE,
-                "message": f"{parties.subject.get('id')} was changed by someone else after this run started; start again to see what is true now",
-            }]  # fmt: skip
-        if failed:
-            plan.status, plan.blocked_by = "blocked", failed
-            return plan, records, None
-        state = RunState(id="", flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"], subject_version=None)
-        result_walk: Walk = walk(flow, lambda a: fscope, state, answers, ahead=True, show=show)
-        plan.screens = result_walk.screens
-        plan.audit["answers"] = dict(state.answers)
-        if result_walk.status != "ready":
-            plan.status, plan.errors, plan.needs = result_walk.status, result_walk.errors, result_walk.needs
-            return plan, records, None
-        final = fscope  # walk kept its answers up to date
-        result = execute(self.project, flow, final, records, self.registry.effects, dry_run=dry_run)
-        plan.changes, plan.emails, plan.banners = result.changes, result.emails, result.banners
-        plan.audit["summary"] = result.summary
-        return plan, records, result
-
-    def _finish(self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None) -> None:
-        now = self.clock.now().isoformat()
-        if state is None:
-            state = RunState(
-                id=run_id, flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"],
-                subject_version=None, answers=dict(plan.audit.get("answers", {})), created=now,
-            )  # fmt: skip
-        state.updated = now
-        if plan.status == "blocked":
-            state.status = "blocked"
-            tx.save_run(state.to_json())
-            self._audit(tx, flow, state, "blocked", [], "", blocked_by=plan.blocked_by)
-            return
-        if plan.status != "completed" or result is None:
-            return
-        faults.point("after-recheck")
-        try:
-            records.flush()
-        except ConflictError as exc:  # another writer got in first; the transaction rolls back
-            raise RunError(f"{exc} while this run was being committed; nothing was applied. Start again to see what is true now") from exc
-        state.status = "completed"
-        state.answers = dict(plan.audit["answers"])
-        tx.save_run(state.to_json())
-        self._audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary)
-        sender = str(self.project.product.get("sender", DEFAULT_SENDER))
-        domain = sender.rsplit("@", 1)[-1]
-        rows = []
-        for index, email in enumerate(result.emails):
-            email_id = f"{run_id}-{index}"
-            for notifier in self.notifiers:
-                rows.append({
-                    "id": f"{email_id}-{notifier}", "email_id": email_id, "message_id": f"<{email_id}@{domain}>",
-                    "notifier": notifier, "status": "pending", "attempts": 0, "next_attempt": None, "error": None,
-                    "run": run_id, "flow": flow.id, "created": now,
-                    "email": {"from": sender, **email.to_json()},
-                })  # fmt: skip
-        if rows:
-            tx.add_outbox(rows)
-        faults.point("before-commit")
-
-    def _audit(
-        self,
-        tx: Transaction,
-        flow: Flow,
-        state: RunState,
-        status: str,
-        changes: list[dict[str, Any]],
-        summary: str,
-        blocked_by: list[dict[str, str]] | None = None,
-    ) -> None:
-        entry = {
-            "id": uuid.uuid4().hex,
-            "time": self.clock.now().isoformat(),
-            "run": state.id,
-            "flow": flow.id,
-            "version": flow.version,
-            "actor": state.actor,
-            "subject": state.subject,
-            "answers": dict(state.answers),
-            "status": status,
-            "changes": changes,
-            "summary": summary,
-        }
-        if blocked_by:
-            entry["blocked_by"] = blocked_by
-        tx.add_audit(entry)
-
-    def _after(self, plan: Plan, deliver: bool) -> None:
-        if plan.status == "completed":
-            faults.point("after-commit")
-            self.registry.emit({"type": "committed", "run": plan.run, "flow": plan.flow, "changes": len(plan.changes), "emails": len(plan.emails)})
-            if deliver:
-                self.deliver()
-        elif plan.status == "blocked":
-            self.registry.emit({"type": "blocked", "run": plan.run, "flow": plan.flow, "rules": [b["rule"] for b in plan.blocked_by]})
-        elif plan.status == "invalid":
-            self.registry.emit({"type": "invalid", "run": plan.run, "flow": plan.flow, "fields": [e["field"] for e in plan.errors]})
 
     # delivery -----------------------------------------------------------
     def deliver(self, limit: int | None = None) -> outbox_module.Delivery:

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..api import CHANGED_RULE, Engine, RunView
+from ..api import Engine, RunView
+from ..core import CHANGED_RULE
 from ..errors import ClientflowError
 from ..plan import Plan
 from . import models
