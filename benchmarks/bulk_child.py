@@ -34,8 +34,8 @@ def peak_rss_mb() -> float:
 
 
 def main(db: str) -> None:
-    from engine.api import Engine
-    from engine.bulk import run_bulk, where_subjects
+    from clientflow.api import Engine
+    from clientflow.bulk import run_bulk, where_subjects
 
     started = time.perf_counter()
     engine = Engine.open(ROOT, db=Path(db).absolute(), notifiers={})

@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from gen_data import make  # noqa: E402
 
-from engine import Engine  # noqa: E402
+from clientflow import Engine  # noqa: E402
 
 
 def run(url: str, clients: int, workers: int, data_file: Path) -> tuple[float, dict[str, object]]:
@@ -36,7 +36,7 @@ def run(url: str, clients: int, workers: int, data_file: Path) -> tuple[float, d
     try:
         with Engine.open(REPO, env=env, notifiers={}) as engine:
             engine.load_data(data_file)
-        args = [sys.executable, "-m", "engine.cli", "bulk", "deactivate-client", "--project", str(REPO), "--actor", "u1"]
+        args = [sys.executable, "-m", "clientflow", "bulk", "deactivate-client", "--project", str(REPO), "--actor", "u1"]
         args += ["--where", "true", "--answer", "notify_client=true", "--yes", "--workers", str(workers), "--format", "json"]
         started = time.perf_counter()
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=1800, cwd=REPO)

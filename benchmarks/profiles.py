@@ -41,7 +41,7 @@ def profiled(fn: Callable[[], object], top: int, sort: str) -> str:
 def availability(work: Path, clients: int) -> Callable[[], object]:
     import yaml
 
-    from engine.api import Engine
+    from clientflow.api import Engine
 
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
     checker = Engine.open(ROOT, data=DEMO, notifiers={}).checker(data)
@@ -55,8 +55,8 @@ def availability(work: Path, clients: int) -> Callable[[], object]:
 
 
 def bulk(work: Path, clients: int) -> Callable[[], object]:
-    from engine.api import Engine
-    from engine.bulk import run_bulk, where_subjects
+    from clientflow.api import Engine
+    from clientflow.bulk import run_bulk, where_subjects
 
     data = make_data(clients, work / f"clients-{clients}.json")
 
@@ -68,8 +68,8 @@ def bulk(work: Path, clients: int) -> Callable[[], object]:
 
 
 def storage(work: Path, clients: int) -> Callable[[], object]:
-    from engine.api import Engine
-    from engine.bulk import run_bulk, where_subjects
+    from clientflow.api import Engine
+    from clientflow.bulk import run_bulk, where_subjects
 
     db = fresh_copy(make_db(make_data(clients, work / f"clients-{clients}.json"), work / f"pristine-{clients}.db"), "profiled.db")
 
@@ -83,8 +83,8 @@ def storage(work: Path, clients: int) -> Callable[[], object]:
 
 
 def growth(work: Path, clients: int) -> Callable[[], object]:
-    from engine.api import Engine
-    from engine.bulk import run_bulk, where_subjects
+    from clientflow.api import Engine
+    from clientflow.bulk import run_bulk, where_subjects
 
     db = make_db(make_data(clients, work / f"clients-{clients}.json"), work / f"growth-{clients}.db")
     engine = Engine.open(ROOT, db=db, notifiers={})  # opening is not timed in this row
@@ -96,7 +96,7 @@ def growth(work: Path, clients: int) -> Callable[[], object]:
 
 
 def startup(work: Path, clients: int) -> Callable[[], object]:
-    from engine.cli import main
+    from clientflow.cli import main
 
     def run() -> None:
         try:

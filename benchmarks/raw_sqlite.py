@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from plugins.sqlite import PRAGMAS  # noqa: E402 - the very pragmas the engine's backend sets
+from clientflow.default_plugins.sqlite import PRAGMAS  # noqa: E402 - the very pragmas the engine's backend sets
 
 FLOW = "deactivate-client"
 FLOW_VERSION = "0" * 16  # the engine writes its flow's 16-hex version here

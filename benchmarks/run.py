@@ -41,7 +41,7 @@ DEMO = ROOT / "data" / "demo.yaml"
 FLOW = "deactivate-client"
 ACTOR = "u1"
 PY = sys.executable
-CLI = [PY, "-c", "import sys; from engine.cli import main; sys.argv[0] = 'clientflow'; main()"]
+CLI = [PY, "-c", "import sys; from clientflow.cli import main; sys.argv[0] = 'clientflow'; main()"]
 BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
 SECTIONS = ("availability", "bulk", "storage", "growth", "startup")
 CHUNK = 20_000  # clients per data file when building a database: a data file may hold at most 8 MiB
@@ -214,7 +214,7 @@ def make_db(data: Path, db: Path) -> Path:
             parts.append(part)
         timed([*CLI, "init", "--project", str(ROOT), "--data", str(parts[0]), "--db", str(db)])
         if len(parts) > 1:
-            from engine.api import Engine
+            from clientflow.api import Engine
 
             engine = Engine.open(ROOT, db=db, notifiers={})
             for part in parts[1:]:
@@ -250,7 +250,7 @@ def availability(bench: Bench) -> None:
     import peers
     import yaml
 
-    from engine.api import Engine
+    from clientflow.api import Engine
 
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
     ix = handwritten.index(data)
@@ -321,8 +321,8 @@ def availability(bench: Bench) -> None:
 def bulk(bench: Bench) -> None:
     import floor_bulk
 
-    from engine.api import Engine
-    from engine.bulk import run_bulk, where_subjects
+    from clientflow.api import Engine
+    from clientflow.bulk import run_bulk, where_subjects
 
     n = bench.sizes.bulk_clients
     verify_bulk(bench, make_data(bench.sizes.verify_clients, bench.work / f"clients-{bench.sizes.verify_clients}.json"))
@@ -397,8 +397,8 @@ def verify_bulk(bench: Bench, data: Path) -> None:
     """Before timing: the floor's line for each client equals the engine's report line and its plan (emails, changes, banner, summary)."""
     import floor_bulk
 
-    from engine.api import Engine
-    from engine.bulk import run_bulk, where_subjects
+    from clientflow.api import Engine
+    from clientflow.bulk import run_bulk, where_subjects
 
     _, lines = floor_bulk.run(data, ACTOR, {"notify_client": True}, keep=True)
     engine = Engine.open(ROOT, data=data, notifiers={})
@@ -456,8 +456,8 @@ class Discard:
 def storage(bench: Bench) -> None:
     import raw_sqlite
 
-    from engine.api import Engine
-    from engine.bulk import run_bulk, where_subjects
+    from clientflow.api import Engine
+    from clientflow.bulk import run_bulk, where_subjects
 
     n = bench.sizes.storage_clients
     pristine = make_db(make_data(n, bench.work / f"clients-{n}.json"), bench.work / f"storage-{n}.db")
@@ -473,7 +473,7 @@ def storage(bench: Bench) -> None:
         checked.add(kind)
 
     def cli() -> float:
-        db = fresh_copy(pristine, "engine.db")
+        db = fresh_copy(pristine, "clientflow.db")
         seconds, out = timed([*CLI, *BULK_ARGS, "--db", str(db), "--yes"], env=environment(CLIENTFLOW_NOTIFIERS=""), codes=(0, 3))
         expected["cli"] = json.loads(out)
         return seconds
@@ -485,7 +485,7 @@ def storage(bench: Bench) -> None:
         if "cli" in expected and (counts["completed"], counts["blocked"]) != (expected["cli"]["completed"], expected["cli"]["blocked"]):
             raise RuntimeError(f"raw sqlite3 counts {counts} differ from the engine's {expected['cli']}")
         if "cli" in expected:
-            compare("cli", pristine.parent / "engine.db", db)
+            compare("cli", pristine.parent / "clientflow.db", db)
         return seconds
 
     def in_process() -> float:

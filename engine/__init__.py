@@ -11,13 +11,16 @@ The pipeline, top to bottom:
     runs       screens from steps, answers validated, the walk between them
     outcome    effects, emails, banner, audit summary -> plan.Plan
     api        Engine: available, simulate, start/submit/back/cancel, commit
-    storage    the backend Protocols; plugins/ implements them
+    storage    the backend Protocols; clientflow.default_plugins implements them
     outbox     delivery to notifiers, retried, never twice
 
 Embedders need only the names below.
 """
 
 from typing import TYPE_CHECKING, Any
+
+if __name__ != "clientflow":  # the source folder imported by its folder name: a second copy of every class
+    raise ImportError(f"import clientflow, not {__name__}: this folder installs as `clientflow` (pip install -e .)")
 
 if TYPE_CHECKING:
     from .api import Availability, Engine, RunView

@@ -30,23 +30,23 @@ Exit codes:
 
 # command name -> "module:function", imported only when the command runs
 COMMANDS = {
-    "validate": "engine.commands.core:validate",
-    "flows": "engine.commands.core:flows",
-    "plugins": "engine.commands.core:plugins",
-    "config": "engine.commands.core:config",
-    "available": "engine.commands.runs:available",
-    "simulate": "engine.commands.runs:simulate",
-    "run": "engine.commands.runs:run",
-    "init": "engine.commands.datafile:init",
-    "export": "engine.commands.datafile:export",
-    "outbox": "engine.commands.delivery:outbox",
-    "worker": "engine.commands.delivery:worker",
-    "graph": "engine.commands.graph:graph",
-    "demo": "engine.commands.demo:demo",
-    "test": "engine.commands.scenarios:test",
-    "paths": "engine.commands.scenarios:paths",
-    "bulk": "engine.commands.bulk:bulk",
-    "serve": "engine.commands.serve:serve",
+    "validate": "clientflow.commands.core:validate",
+    "flows": "clientflow.commands.core:flows",
+    "plugins": "clientflow.commands.core:plugins",
+    "config": "clientflow.commands.core:config",
+    "available": "clientflow.commands.runs:available",
+    "simulate": "clientflow.commands.runs:simulate",
+    "run": "clientflow.commands.runs:run",
+    "init": "clientflow.commands.datafile:init",
+    "export": "clientflow.commands.datafile:export",
+    "outbox": "clientflow.commands.delivery:outbox",
+    "worker": "clientflow.commands.delivery:worker",
+    "graph": "clientflow.commands.graph:graph",
+    "demo": "clientflow.commands.demo:demo",
+    "test": "clientflow.commands.scenarios:test",
+    "paths": "clientflow.commands.scenarios:paths",
+    "bulk": "clientflow.commands.bulk:bulk",
+    "serve": "clientflow.commands.serve:serve",
 }
 
 
@@ -140,5 +140,5 @@ def report(exc: ClientflowError) -> None:
     click.echo(f"error: {error_message(exc)}", err=True)
 
 
-if __name__ == "__main__":  # python -m engine.cli, as the console script does
+if __name__ == "__main__":  # python -m clientflow.cli, as the console script does
     main()

@@ -20,13 +20,13 @@ from . import hookspecs
 from .errors import ConfigError, did_you_mean
 
 DEFAULT_PLUGINS = (
-    "plugins.memory:MemoryPlugin",
-    "plugins.sqlite:SQLitePlugin",
-    "plugins.console:ConsolePlugin",
-    "plugins.outbox_files:OutboxFilesPlugin",
-    "plugins.postgres:PostgresPlugin",
-    "plugins.smtp:SMTPPlugin",
-    "plugins.tokens:TokenPlugin",
+    "clientflow.default_plugins.memory:MemoryPlugin",
+    "clientflow.default_plugins.sqlite:SQLitePlugin",
+    "clientflow.default_plugins.console:ConsolePlugin",
+    "clientflow.default_plugins.outbox_files:OutboxFilesPlugin",
+    "clientflow.default_plugins.postgres:PostgresPlugin",
+    "clientflow.default_plugins.smtp:SMTPPlugin",
+    "clientflow.default_plugins.tokens:TokenPlugin",
 )
 REQUIRED = {"memory"}
 

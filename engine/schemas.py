@@ -14,10 +14,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from . import resources
 from .errors import Problem, keypath
 from .yamlfile import Positions
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema"
 BASE_URI = "https://clientflow.dev/schema/"
 _YAML11_BOOLEANS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}
 _TYPES = {
@@ -31,10 +31,15 @@ _TYPES = {
 }
 
 
+def schema_dir() -> Path:
+    """The folder of the language's schemas, wherever the package is installed."""
+    return resources.folder(resources.SCHEMAS)
+
+
 @cache
 def schema(name: str, directory: str | None = None) -> dict[str, Any]:
     """The parsed schema file `name` (e.g. `flow.schema.json`)."""
-    folder = Path(directory) if directory else SCHEMA_DIR
+    folder = Path(directory) if directory else schema_dir()
     return json.loads((folder / name).read_text(encoding="utf-8"))
 
 
@@ -44,7 +49,7 @@ def validator(name: str, directory: str | None = None) -> Any:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
-    folder = Path(directory) if directory else SCHEMA_DIR
+    folder = Path(directory) if directory else schema_dir()
     resources = []
     for path in sorted(folder.glob("*.schema.json")):
         contents = schema(path.name, directory)
@@ -61,7 +66,7 @@ def _fast_validator(name: str, directory: str | None = None) -> Any:
         import jsonschema_rs
     except ImportError:  # pragma: no cover - it is a dependency; stay correct without it
         return None
-    folder = Path(directory) if directory else SCHEMA_DIR
+    folder = Path(directory) if directory else schema_dir()
 
     def retrieve(uri: str) -> Any:
         return schema(uri.rsplit("/", 1)[-1], str(folder))

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.hookspecs import hookimpl
-from engine.storage import Email
+from clientflow.hookspecs import hookimpl
+from clientflow.storage import Email
 
 
 class Console:

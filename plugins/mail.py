@@ -5,8 +5,8 @@ from __future__ import annotations
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from engine.outcome import one_line, valid_address
-from engine.storage import Email
+from clientflow.outcome import one_line, valid_address
+from clientflow.storage import Email
 
 
 def build_message(email: Email, *, date: bool = True) -> EmailMessage:

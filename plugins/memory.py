@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from engine.hookspecs import hookimpl
-from engine.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, clone
+from clientflow.hookspecs import hookimpl
+from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, clone
 
 
 class MemoryStorage:

@@ -11,8 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from engine.hookspecs import hookimpl
-from engine.storage import Email
+from clientflow.hookspecs import hookimpl
+from clientflow.storage import Email
 
 
 class OutboxFolder:

@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from engine.config import mask_url
-from engine.errors import ConfigError
-from engine.hookspecs import hookimpl
-from engine.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
+from clientflow.config import mask_url
+from clientflow.errors import ConfigError
+from clientflow.hookspecs import hookimpl
+from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 if TYPE_CHECKING:
     import psycopg

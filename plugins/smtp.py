@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     import smtplib
     import ssl
 
-from engine.errors import ConfigError
-from engine.hookspecs import hookimpl
-from engine.storage import Email
+from clientflow.errors import ConfigError
+from clientflow.hookspecs import hookimpl
+from clientflow.storage import Email
 
 SECURITY = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
@@ -102,7 +102,7 @@ class SMTPNotifier:
     def _connect(self) -> smtplib.SMTP:
         import smtplib
 
-        from engine.outbox import PermanentFailure
+        from clientflow.outbox import PermanentFailure
 
         conn: smtplib.SMTP
         if self.security == "tls":
@@ -161,7 +161,7 @@ class SMTPNotifier:
         """Deliver `email` to every recipient, or raise (PermanentFailure for 5xx replies)."""
         import smtplib  # imported on first use: loading the plugin stays cheap
 
-        from engine.outbox import PermanentFailure
+        from clientflow.outbox import PermanentFailure
 
         from .mail import build_message
 

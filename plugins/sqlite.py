@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from engine.hookspecs import hookimpl
-from engine.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
+from clientflow.hookspecs import hookimpl
+from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 SCHEMA_VERSION = "1"
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=30000")

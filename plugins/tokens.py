@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from engine.hookspecs import hookimpl
+from clientflow.hookspecs import hookimpl
 
 PREFIX = "cf1"
 MAX_TOKEN = 4096  # characters; a longer header is refused before any decoding

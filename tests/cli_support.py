@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from engine.cli import cli
+from clientflow.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo.yaml"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import Engine
-from engine.storage import Email
+from clientflow import Engine
+from clientflow.storage import Email
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo.yaml"

@@ -32,8 +32,8 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from engine.context import Clock
-from engine.storage import Storage
+from clientflow.context import Clock
+from clientflow.storage import Storage
 
 HOST = "127.0.0.1"
 START = datetime.datetime(2025, 3, 14, 9, 0, tzinfo=datetime.UTC)

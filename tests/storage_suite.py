@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from engine.storage import ConflictError, Document, ReadOnlyError, Storage
+from clientflow.storage import ConflictError, Document, ReadOnlyError, Storage
 
 C = "things"  # the collection the tests write to
 

@@ -12,11 +12,11 @@ from conftest import DEMO, NOW, REPO
 pytest.importorskip("fastapi", reason="the web extra is part of the test extra: pip install -e '.[test]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from engine.data import Records  # noqa: E402
-from engine.storage import Document  # noqa: E402
-from engine.web import WebSettings, create_app, models  # noqa: E402
-from engine.web.errors import CODES  # noqa: E402
-from plugins.tokens import mint  # noqa: E402
+from clientflow.data import Records  # noqa: E402
+from clientflow.default_plugins.tokens import mint  # noqa: E402
+from clientflow.storage import Document  # noqa: E402
+from clientflow.web import WebSettings, create_app, models  # noqa: E402
+from clientflow.web.errors import CODES  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -355,8 +355,8 @@ def test_commit_conflict_when_the_subject_changed_since_start(tmp_path: Path) ->
 def test_internal_errors_still_answer_the_error_shape(tmp_path: Path) -> None:
     import pluggy
 
-    from engine.hookspecs import hookimpl
-    from engine.plugins import load_plugins
+    from clientflow.hookspecs import hookimpl
+    from clientflow.plugins import load_plugins
 
     class Broken:
         @hookimpl(tryfirst=True)
@@ -376,8 +376,8 @@ def _settings(tmp_path: Path) -> WebSettings:
 
 
 def test_engine_errors_map_to_stable_codes() -> None:
-    from engine.errors import DataError, ExpressionError, Location, Problem, RunError, UnknownName
-    from engine.web.errors import from_engine
+    from clientflow.errors import DataError, ExpressionError, Location, Problem, RunError, UnknownName
+    from clientflow.web.errors import from_engine
 
     def code(exc: Exception) -> tuple[str, int]:
         error = from_engine(exc, subject_entity="client", actor_entity="user")  # type: ignore[arg-type]

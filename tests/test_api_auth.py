@@ -22,12 +22,12 @@ pytest.importorskip("fastapi", reason="the web extra is part of the test extra: 
 from fastapi.testclient import TestClient  # noqa: E402
 from test_api import SECRET, bearer, error_of  # noqa: E402
 
-from engine.cli import cli  # noqa: E402
-from engine.hookspecs import hookimpl  # noqa: E402
-from engine.plugins import load_plugins  # noqa: E402
-from engine.web import WebSettings, create_app  # noqa: E402
-from plugins import tokens  # noqa: E402
-from plugins.tokens import PREFIX, TokenError, TokenPlugin, mint, verify  # noqa: E402
+from clientflow.cli import cli  # noqa: E402
+from clientflow.default_plugins import tokens  # noqa: E402
+from clientflow.default_plugins.tokens import PREFIX, TokenError, TokenPlugin, mint, verify  # noqa: E402
+from clientflow.hookspecs import hookimpl  # noqa: E402
+from clientflow.plugins import load_plugins  # noqa: E402
+from clientflow.web import WebSettings, create_app  # noqa: E402
 
 
 # tokens ----------------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def wait_for(url: str, seconds: float = 30.0) -> None:
 def test_clientflow_serve_answers_with_its_demo_token(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "CLIENTFLOW_API_SECRET": SECRET, "CLIENTFLOW_OUTBOX": str(tmp_path / "outbox"), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-c", "from engine.cli import main; main()", "serve", "--project", str(REPO), "--data", str(DEMO), "--port", str(port)]
+    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "serve", "--project", str(REPO), "--data", str(DEMO), "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -185,7 +185,7 @@ def test_clientflow_serve_answers_with_its_demo_token(tmp_path: Path) -> None:
 
 
 def test_token_for_reads_the_actor_from_a_database(tmp_path: Path) -> None:
-    from engine import Engine
+    from clientflow import Engine
 
     db = tmp_path / "clientflow.db"
     with Engine.open(REPO, db=db, notifiers={}) as engine:

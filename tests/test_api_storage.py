@@ -13,9 +13,9 @@ pytest.importorskip("fastapi", reason="the web extra is part of the test extra: 
 from fastapi.testclient import TestClient  # noqa: E402
 from test_api import ALICE, SECRET, bearer, error_of, walk_disconnect  # noqa: E402
 
-from engine import Engine  # noqa: E402
-from engine.web import WebSettings, create_app  # noqa: E402
-from plugins.tokens import mint  # noqa: E402
+from clientflow import Engine  # noqa: E402
+from clientflow.default_plugins.tokens import mint  # noqa: E402
+from clientflow.web import WebSettings, create_app  # noqa: E402
 
 
 def database(tmp_path: Path, root: Path = REPO) -> Path:

@@ -23,9 +23,9 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
-from engine import Engine
-from engine.bulk import run_bulk, where_subjects
-from engine.cli import cli
+from clientflow import Engine
+from clientflow.bulk import run_bulk, where_subjects
+from clientflow.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo.yaml"
@@ -336,7 +336,7 @@ def test_ctrl_c_stops_a_committing_bulk_after_the_current_client_and_the_same_co
     data = generate(2000, tmp_path / "clients-2000.json")  # enough clients to be stopped midway
     db = init_db(data, tmp_path)
     first_report = tmp_path / "first.jsonl"
-    command = [sys.executable, "-c", "from engine.cli import main; main()", "bulk", "deactivate-client", "--project", str(REPO), "--db", str(db),
+    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "bulk", "deactivate-client", "--project", str(REPO), "--db", str(db),
                "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--yes"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")} | {"CLIENTFLOW_NOTIFIERS": "", "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([*command, "--report", str(first_report)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from engine import Engine
+from clientflow import Engine
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -29,7 +29,7 @@ def _env(storage: dict[str, str], outbox: Path) -> dict[str, str]:
 def _bulk(env: dict[str, str], workers: int) -> dict[str, Any]:
     args = ["bulk", "deactivate-client", "--project", str(REPO), "--actor", "u1", "--where", "true", "--answer", "notify_client=true"]
     args += ["--yes", "--workers", str(workers), "--format", "json", "--now", NOW]
-    done = subprocess.run([sys.executable, "-m", "engine.cli", *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "clientflow", *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
     assert done.returncode in (0, 3), done.stderr  # 3: some clients are blocked by a rule, as the data makes them
     return dict(json.loads(done.stdout))
 
@@ -83,6 +83,6 @@ def test_two_workers_on_postgresql_equal_one(tmp_path: Path, postgres_url: str, 
 
 def test_workers_need_a_shared_database(tmp_path: Path) -> None:
     args = ["bulk", "deactivate-client", "--project", str(REPO), "--data", str(REPO / "data" / "demo.yaml"), "--actor", "u1", "--where", "true", "--workers", "2"]
-    done = subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, timeout=60, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "clientflow", *args], capture_output=True, text=True, timeout=60, cwd=REPO)
     assert done.returncode == 2
     assert "--workers needs a shared database" in done.stderr

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cli_support import DEMO, NOW, REPO, clean_env, copy_project, invoke
 
-from engine.cli import COMMANDS
+from clientflow.cli import COMMANDS
 
 DATA = ("--project", REPO, "--data", DEMO)
 FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
@@ -81,7 +81,7 @@ def test_flows_lists_every_flow():
 def test_plugins_lists_the_built_ins_with_their_hooks():
     result = invoke("plugins")
     assert result.exit_code == 0, result.output
-    assert "sqlite  (plugins.sqlite)" in result.stdout and "    clientflow_register_storage" in result.stdout
+    assert "sqlite  (clientflow.default_plugins.sqlite)" in result.stdout and "    clientflow_register_storage" in result.stdout
     document = stdout_json(invoke("plugins", "--format", "json"))
     names = {p["name"]: p for p in document["plugins"]}
     assert "clientflow_register_notifiers" in names["outbox_files"]["hooks"]

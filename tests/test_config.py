@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from engine.cli import cli
-from engine.config import load_config, mask_url
-from engine.errors import ConfigError
-from engine.plugins import Registry
+from clientflow.cli import cli
+from clientflow.config import load_config, mask_url
+from clientflow.errors import ConfigError
+from clientflow.plugins import Registry
 
 SECRETS = ("pg-s3cret", "smtp-s3cret", "api-s3cret", "query-s3cret")
 

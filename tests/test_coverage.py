@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from conftest import REPO
 from test_paths import DESK, build
 
-from engine.cli import cli
-from engine.coverage import Coverage, measure, shown
-from engine.model import Project
-from engine.paths import flow_paths
-from engine.plugins import Registry
-from engine.project import Extensions, load_project
-from engine.scenarios import load_suite, run_suite, scenario_files
+from clientflow.cli import cli
+from clientflow.coverage import Coverage, measure, shown
+from clientflow.model import Project
+from clientflow.paths import flow_paths
+from clientflow.plugins import Registry
+from clientflow.project import Extensions, load_project
+from clientflow.scenarios import load_suite, run_suite, scenario_files
 
 ONE_RUN = """\
 defaults: {given: ../data.yaml, flow: close-ticket, actor: a1, ticket: k1}

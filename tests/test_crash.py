@@ -29,8 +29,8 @@ import pytest
 from cli_support import copy_project, invoke
 from conftest import print_summary
 
-from engine import Engine
-from engine.faults import EXIT_CODE, POINTS
+from clientflow import Engine
+from clientflow.faults import EXIT_CODE, POINTS
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo.yaml"
@@ -137,7 +137,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def run_cli(project: Path, db: Path, out: Path, case: Case, fault: str) -> subprocess.CompletedProcess[str]:
-    args = [sys.executable, "-c", "from engine.cli import main; main()", "run", case.flow, "--project", str(project), "--db", str(db)]
+    args = [sys.executable, "-c", "from clientflow.cli import main; main()", "run", case.flow, "--project", str(project), "--db", str(db)]
     args += ["--actor", case.actor, "--client", case.subject, "--outbox", str(out), "--now", NOW.isoformat(), "--yes", "--format", "json"]
     for name, value in case.answers.items():
         args += ["--answer", f"{name}={'true' if value is True else value}"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from conftest import open_engine
 
-from engine import Engine
+from clientflow import Engine
 
 CLOCK = datetime(2031, 7, 4, 16, 45, 12)  # naive: the engine takes it as UTC
 

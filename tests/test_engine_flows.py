@@ -13,8 +13,8 @@ import pytest
 import yaml
 from conftest import DEMO, NOW, Recorder
 
-from engine import Engine
-from engine.errors import UnknownName
+from clientflow import Engine
+from clientflow.errors import UnknownName
 
 STATUSES = {"completed", "blocked", "needs_input", "invalid", "cancelled"}
 KINDS = {"info", "survey", "choice", "form", "confirm"}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, Recorder, open_engine
 
-from engine import Engine
+from clientflow import Engine
 
 DOMAIN = re.compile(r"\b(client|clients|partner|practice|subscription|owner)\b", re.IGNORECASE)
 

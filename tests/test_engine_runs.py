@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 from conftest import DEMO, NOW, REPO, Recorder
 
-from engine import Engine
-from engine.data import Records
-from engine.errors import RunError
-from engine.storage import Document
+from clientflow import Engine
+from clientflow.data import Records
+from clientflow.errors import RunError
+from clientflow.storage import Document
 
 # a separate Python process: open the SQLite file, do one thing, print JSON
 PROCESS = """
 import json, sys
 from datetime import datetime, timezone
-from engine import Engine
+from clientflow import Engine
 
 root, db, action = sys.argv[1:4]
 engine = Engine.open(root, db=db, notifiers={}, now=datetime(2025, 3, 14, 9, 26, 53, tzinfo=timezone.utc))

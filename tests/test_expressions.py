@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from engine.errors import ExpressionError
-from engine.expressions import MAX_DEPTH, MAX_SIZE, MAX_SOURCE, CompileError, Compiler, DataFunction
+from clientflow.errors import ExpressionError
+from clientflow.expressions import MAX_DEPTH, MAX_SIZE, MAX_SOURCE, CompileError, Compiler, DataFunction
 
 NAMES = frozenset({"actor", "client", "partner", "answers", "now", "product", "flow", "lookup"})
 RECORDS = {"p1": {"id": "p1", "name": "Northwind"}}

@@ -33,12 +33,12 @@ import yaml
 from cli_support import copy_project, invoke
 from conftest import print_summary
 
-from engine import Engine
-from engine.errors import ClientflowError, DefinitionError
-from engine.storage import Email
-from engine.yamlfile import MAX_BYTES, MAX_DATA_BYTES, MAX_DEPTH
-from plugins.mail import build_message
-from plugins.outbox_files import OutboxFolder
+from clientflow import Engine
+from clientflow.default_plugins.mail import build_message
+from clientflow.default_plugins.outbox_files import OutboxFolder
+from clientflow.errors import ClientflowError, DefinitionError
+from clientflow.storage import Email
+from clientflow.yamlfile import MAX_BYTES, MAX_DATA_BYTES, MAX_DEPTH
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo.yaml"

@@ -129,8 +129,8 @@ def _child(root: str, conn: Any) -> None:
         with open("/proc/self/status", encoding="ascii") as status:
             size = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
         resource.setrlimit(resource.RLIMIT_AS, (size + MEMORY, size + MEMORY))
-        from engine import Engine
-        from engine.errors import ClientflowError, DefinitionError
+        from clientflow import Engine
+        from clientflow.errors import ClientflowError, DefinitionError
 
         try:
             engine = Engine.open(root, data=Path(root) / "data" / "demo.yaml", now=NOW, notifiers={})

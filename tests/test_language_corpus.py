@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine import DefinitionError, EffectSpec, Engine, load_project
-from engine.project import Extensions
+from clientflow import DefinitionError, EffectSpec, Engine, load_project
+from clientflow.project import Extensions
 
 CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"
 VALID = Path(__file__).resolve().parent / "flows" / "valid"

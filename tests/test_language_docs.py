@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from engine import load_project
-from engine.expressions import FILTERS, TESTS
-from engine.yamlfile import load_yaml
+from clientflow import load_project
+from clientflow.expressions import FILTERS, TESTS
+from clientflow.yamlfile import load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 GUIDE = REPO / "docs" / "flow-language.md"

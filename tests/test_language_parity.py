@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from engine.outcome import EffectSpec
-from engine.project import LOADER_KEYS, Extensions, _Read, keys_read, load_project
+from clientflow.outcome import EffectSpec
+from clientflow.project import LOADER_KEYS, Extensions, _Read, keys_read, load_project
 
 SCHEMA = Path(__file__).resolve().parent.parent / "schema"
 VALID = Path(__file__).resolve().parent / "flows" / "valid"

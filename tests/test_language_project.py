@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine import DefinitionError, load_project
+from clientflow import DefinitionError, load_project
 
 CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"
 LOCATED = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")

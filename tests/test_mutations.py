@@ -16,10 +16,10 @@ import pytest
 import yaml
 from conftest import REPO
 
-from engine.plugins import Registry
-from engine.project import Extensions, load_project
-from engine.scenarios import ScenarioResult, load_suite, run_suite, scenario_files
-from engine.yamlfile import load_yaml
+from clientflow.plugins import Registry
+from clientflow.project import Extensions, load_project
+from clientflow.scenarios import ScenarioResult, load_suite, run_suite, scenario_files
+from clientflow.yamlfile import load_yaml
 
 FOLDERS = ("flows", "templates", "schema", "data", "scenarios")
 

@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from conftest import DEMO, NOW, REPO, Recorder
 from delivery_support import MovableClock, queue, row, statuses
 
-from engine import Engine
-from engine.cli import cli
-from engine.outbox import LEASE_SECONDS, PermanentFailure, claim, deliver, release, retry_failed
-from engine.plugins import Registry
-from engine.storage import Email, Storage
-from plugins.outbox_files import OutboxFolder
+from clientflow import Engine
+from clientflow.cli import cli
+from clientflow.default_plugins.outbox_files import OutboxFolder
+from clientflow.outbox import LEASE_SECONDS, PermanentFailure, claim, deliver, release, retry_failed
+from clientflow.plugins import Registry
+from clientflow.storage import Email, Storage
 
 
 class Flaky:
@@ -206,7 +206,7 @@ def test_the_outbox_folder_keeps_one_file_per_message_id_however_often_it_is_sen
     folder = OutboxFolder(tmp_path / "out")
     queue(storage, 1, "outbox")
     claim(storage, clock)  # the first sender wrote the file, then died before recording it
-    from engine.outbox import email_of
+    from clientflow.outbox import email_of
 
     folder.send(email_of(outbox(storage)[0]))
     first = (tmp_path / "out" / "run1-0_platform.example.eml").read_bytes()
@@ -310,9 +310,9 @@ class Blinking:
 
 
 def test_a_result_is_recorded_even_if_the_database_blinks_after_the_send(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.outbox
+    import clientflow.outbox
 
-    monkeypatch.setattr(engine.outbox, "RECORD_RETRY_PAUSES", (0, 0, 0))
+    monkeypatch.setattr(clientflow.outbox, "RECORD_RETRY_PAUSES", (0, 0, 0))
     queue(storage, 1, "flaky")
     notifier = Flaky()
     report = deliver(Blinking(storage, healthy=1, failures=2), {"flaky": notifier}, MovableClock())  # type: ignore[arg-type]
@@ -321,9 +321,9 @@ def test_a_result_is_recorded_even_if_the_database_blinks_after_the_send(storage
 
 
 def test_a_database_gone_for_good_after_the_send_is_raised_not_hidden(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> None:
-    import engine.outbox
+    import clientflow.outbox
 
-    monkeypatch.setattr(engine.outbox, "RECORD_RETRY_PAUSES", (0, 0, 0))
+    monkeypatch.setattr(clientflow.outbox, "RECORD_RETRY_PAUSES", (0, 0, 0))
     queue(storage, 1, "flaky")
     with pytest.raises(ConnectionError):
         deliver(Blinking(storage, healthy=1, failures=4), {"flaky": Flaky()}, MovableClock())  # type: ignore[arg-type]

@@ -12,15 +12,15 @@ import yaml
 from click.testing import CliRunner
 from conftest import DEMO, REPO
 
-from engine import schemas
-from engine.cli import cli
-from engine.errors import DefinitionError
-from engine.model import Project
-from engine.paths import FlowPath, completed_key, decisions, flow_paths, scaffold
-from engine.plugins import Registry
-from engine.project import Extensions, load_project
-from engine.scenarios import checker, load_suite, run_suite
-from engine.yamlfile import load_yaml
+from clientflow import schemas
+from clientflow.cli import cli
+from clientflow.errors import DefinitionError
+from clientflow.model import Project
+from clientflow.paths import FlowPath, completed_key, decisions, flow_paths, scaffold
+from clientflow.plugins import Registry
+from clientflow.project import Extensions, load_project
+from clientflow.scenarios import checker, load_suite, run_suite
+from clientflow.yamlfile import load_yaml
 
 # A help desk: nothing here knows of the shipped domain.
 DESK = {

@@ -13,15 +13,15 @@ import pluggy
 import pytest
 from conftest import DEMO, NOW, REPO, Recorder
 
-from engine import EffectSpec, Engine, hookimpl
-from engine import hookspecs as hookspecs_module
-from engine.data import Change
-from engine.errors import ConfigError
-from engine.hookspecs import PROJECT
-from engine.outcome import EffectContext
-from engine.plugins import Registry, load_plugins
-from engine.storage import Email
-from plugins.memory import MemoryStorage
+from clientflow import EffectSpec, Engine, hookimpl
+from clientflow import hookspecs as hookspecs_module
+from clientflow.data import Change
+from clientflow.default_plugins.memory import MemoryStorage
+from clientflow.errors import ConfigError
+from clientflow.hookspecs import PROJECT
+from clientflow.outcome import EffectContext
+from clientflow.plugins import Registry, load_plugins
+from clientflow.storage import Email
 
 
 @pytest.fixture
@@ -190,7 +190,7 @@ def test_an_effect_without_a_simulation_runs_on_the_dry_runs_overlay(loaded: plu
 
 
 def test_a_flow_naming_an_effect_nobody_registered_does_not_load(loaded: pluggy.PluginManager, tmp_path: Path) -> None:
-    from engine.errors import DefinitionError
+    from clientflow.errors import DefinitionError
 
     with pytest.raises(DefinitionError, match="shelve"):
         Engine.open(project(tmp_path, SHELVE_FLOW), data=DEMO, plugins=loaded, notifiers={})
@@ -427,7 +427,7 @@ def test_every_hook_is_documented_and_tested() -> None:
 
 
 def test_the_console_notifier_prints_each_email(capsys: pytest.CaptureFixture[str]) -> None:
-    from plugins.console import Console
+    from clientflow.default_plugins.console import Console
 
     Console().send(Email("e1", "<e1@x.example>", "a@x.example", ("b@y.example",), "Hello", "Body text", None, "t", "r1"))
     printed = capsys.readouterr().err

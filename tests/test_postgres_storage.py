@@ -14,9 +14,9 @@ import psycopg
 import pytest
 from storage_suite import Backend, StorageContract, message, put, read
 
-from engine.errors import ConfigError
-from engine.plugins import Registry
-from engine.storage import ConflictError, Document, Storage
+from clientflow.errors import ConfigError
+from clientflow.plugins import Registry
+from clientflow.storage import ConflictError, Document, Storage
 
 pytestmark = pytest.mark.postgres
 
@@ -197,7 +197,7 @@ def test_bad_settings_are_refused(postgres_url: str, settings: dict[str, object]
 def test_conflicting_commits_from_two_engine_processes_apply_once(postgres_url: str, postgres_schema: str) -> None:
     from conftest import DEMO, NOW, REPO
 
-    from engine import Engine
+    from clientflow import Engine
 
     env = {"CLIENTFLOW_DB": postgres_url, "CLIENTFLOW_DB_SCHEMA": postgres_schema}
     engines = [Engine.open(REPO, env=env, now=NOW, notifiers={}) for _ in range(2)]

@@ -74,7 +74,7 @@ class Preview:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         command = [
-            sys.executable, "-c", "from engine.cli import main; main()", "serve", "--preview",
+            sys.executable, "-c", "from clientflow.cli import main; main()", "serve", "--preview",
             "--project", str(root), "--data", str(root / "data" / "demo.yaml"), "--port", str(self.port), "--now", "2025-03-14T09:26:53",
         ]  # fmt: skip
         self.log = log.open("w")

@@ -32,13 +32,13 @@ from conftest import print_summary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import Engine
-from engine.context import Clock
-from engine.data import check_data, import_data
-from engine.errors import ClientflowError
-from engine.plan import Plan
-from engine.plugins import Registry
-from engine.project import Extensions, load_project
+from clientflow import Engine
+from clientflow.context import Clock
+from clientflow.data import check_data, import_data
+from clientflow.errors import ClientflowError
+from clientflow.plan import Plan
+from clientflow.plugins import Registry
+from clientflow.project import Extensions, load_project
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)

@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 from conftest import print_summary
 
-from engine import Engine
-from engine.errors import RunError
-from engine.outbox import Outbox
+from clientflow import Engine
+from clientflow.errors import RunError
+from clientflow.outbox import Outbox
 
 REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
@@ -45,9 +45,9 @@ DRIVER = r"""
 import json, sys, time
 from pathlib import Path
 from datetime import datetime
-from engine import Engine
-from engine.errors import RunError
-from engine.errors import ClientflowError
+from clientflow import Engine
+from clientflow.errors import RunError
+from clientflow.errors import ClientflowError
 
 spec = json.loads(sys.argv[1])
 engine = Engine.open(spec["project"], now=datetime.fromisoformat(spec["now"]))

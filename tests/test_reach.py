@@ -19,9 +19,9 @@ import pytest
 from cli_support import copy_project
 from conftest import open_engine
 
-from engine import Engine
-from engine.data import Records
-from engine.storage import Document
+from clientflow import Engine
+from clientflow.data import Records
+from clientflow.storage import Document
 
 CARELESS = """\
 id: careless-delete

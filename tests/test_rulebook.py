@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from engine import Engine
+from clientflow import Engine
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "data" / "demo.yaml"

@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEMO, REPO
 
-from engine import schemas
-from engine.cli import cli
-from engine.errors import DefinitionError
-from engine.expectations import CHANGE_KEYS, EMAIL_KEYS, EXPECT_KEYS
-from engine.model import Project
-from engine.plugins import Registry
-from engine.project import Extensions, load_project
-from engine.scenarios import DEFAULT_KEYS, FILE_KEYS, SCENARIO_KEYS, ScenarioResult, checker, load_suite, run_suite, scenario_files
+from clientflow import schemas
+from clientflow.cli import cli
+from clientflow.errors import DefinitionError
+from clientflow.expectations import CHANGE_KEYS, EMAIL_KEYS, EXPECT_KEYS
+from clientflow.model import Project
+from clientflow.plugins import Registry
+from clientflow.project import Extensions, load_project
+from clientflow.scenarios import DEFAULT_KEYS, FILE_KEYS, SCENARIO_KEYS, ScenarioResult, checker, load_suite, run_suite, scenario_files
 
 HEAD = f"""\
 defaults:

@@ -20,7 +20,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.config import PositiveDataAcceptanceConfig  # noqa: E402
 from test_api import ALICE, SECRET, bearer  # noqa: E402
 
-from engine.web import WebSettings, create_app  # noqa: E402
+from clientflow.web import WebSettings, create_app  # noqa: E402
 
 OUTBOX = Path(tempfile.mkdtemp(prefix="clientflow-fuzz-"))  # no fuzzed commit completes, but emails would land here
 APP = create_app(WebSettings(project=REPO, data=DEMO, secret=SECRET, now=NOW, outbox=OUTBOX))

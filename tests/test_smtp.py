@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from delivery_support import HOST, Mailbox, MovableClock, make_certificate, password_checker, queue, row, server_context, silent_server, smtp_server, statuses
 
-from engine.errors import ConfigError
-from engine.outbox import PermanentFailure, deliver, email_of, retry_failed
-from engine.plugins import Registry
-from engine.storage import Email, Storage
-from plugins.smtp import SMTPNotifier
+from clientflow.default_plugins.smtp import SMTPNotifier
+from clientflow.errors import ConfigError
+from clientflow.outbox import PermanentFailure, deliver, email_of, retry_failed
+from clientflow.plugins import Registry
+from clientflow.storage import Email, Storage
 
 
 def smtp(port: int, **settings: object) -> SMTPNotifier:
@@ -62,9 +62,9 @@ def test_text_only_email_is_a_single_part() -> None:
 
 
 def test_one_connection_serves_many_emails_and_is_renewed_when_the_server_drops_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import plugins.smtp
+    import clientflow.default_plugins.smtp
 
-    monkeypatch.setattr(plugins.smtp, "CHECK_AFTER_SECONDS", 0)  # check before every reuse, however recent
+    monkeypatch.setattr(clientflow.default_plugins.smtp, "CHECK_AFTER_SECONDS", 0)  # check before every reuse, however recent
     port_box = None
     with smtp_server() as (port, box):
         notifier = smtp(port)
@@ -98,7 +98,7 @@ def certificate(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def test_starttls_with_credentials_from_the_environment(tmp_path: Path, certificate: tuple[Path, Path]) -> None:
-    from engine.outbox import Outbox
+    from clientflow.outbox import Outbox
 
     cert, key = certificate
     options = {"tls_context": server_context(cert, key), "require_starttls": True, "authenticator": password_checker("mailer", "s3cret"), "auth_required": True}

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from storage_suite import Backend, StorageContract, put, read
 
-from engine.plugins import Registry
-from engine.storage import Storage
+from clientflow.plugins import Registry
+from clientflow.storage import Storage
 
 
 @contextmanager

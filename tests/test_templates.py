@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from engine.errors import ExpressionError
-from engine.expressions import CompileError, DataFunction
-from engine.templates import MAX_LOOP, MAX_OUTPUT, Texts
+from clientflow.errors import ExpressionError
+from clientflow.expressions import CompileError, DataFunction
+from clientflow.templates import MAX_LOOP, MAX_OUTPUT, Texts
 
 NAMES = frozenset({"actor", "client", "answers", "product", "lookup"})
 SCOPE: dict[str, Any] = {

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from engine import DefinitionError, load_project
-from engine.cli import cli
+from clientflow import DefinitionError, load_project
+from clientflow.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"

@@ -22,8 +22,8 @@ import pytest
 from conftest import REPO
 from delivery_support import HOST, Mailbox, queue, smtp_server, statuses
 
-from engine.plugins import Registry
-from engine.storage import Storage
+from clientflow.plugins import Registry
+from clientflow.storage import Storage
 
 WAIT = 120  # seconds any single wait in these tests may take at most
 
@@ -53,7 +53,7 @@ class Worker:
     def __init__(self, project: Path, *args: str) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO), "CLIENTFLOW_LOAD_PLUGINS": "sqlite,postgres,smtp"}
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from engine.cli import main; main()", "worker", "--project", str(project), "--format", "json", *args],
+            [sys.executable, "-c", "from clientflow.cli import main; main()", "worker", "--project", str(project), "--format", "json", *args],
             cwd=REPO,
             env=env,
             stdout=subprocess.PIPE,

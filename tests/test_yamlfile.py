@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from engine.errors import DataError, DefinitionError
-from engine.yamlfile import MAX_BYTES, MAX_DEPTH, load_data_text, load_yaml, read_text
+from clientflow.errors import DataError, DefinitionError
+from clientflow.yamlfile import MAX_BYTES, MAX_DEPTH, load_data_text, load_yaml, read_text
 
 
 def value(text: str) -> Any:

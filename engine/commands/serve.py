@@ -58,7 +58,7 @@ def serve(
         from ..web.auth import find_actor
     except ImportError as exc:
         raise click.UsageError(f"serve needs the web extra: pip install 'clientflow[web]' ({exc.name} is missing)") from exc
-    from plugins.tokens import mint
+    from clientflow.default_plugins.tokens import mint
 
     if preview and data is None:
         raise click.UsageError("--preview dry-runs a data file: give --data FILE")
