@@ -1,4 +1,4 @@
-"""What the command-line tests share: the repository's project, a clean environment, a runner."""
+"""What the command-line tests share: the tests' project (tests/fixtures/accounts), a clean environment, a runner."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 
 from click.testing import CliRunner, Result
+from conftest import DEMO, PROJECT, REPO
 
 from clientflow.cli import cli
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "data" / "demo.yaml"
+__all__ = ["DEMO", "NOW", "PROJECT", "REPO", "clean_env", "copy_project", "invoke", "plain"]
 NOW = "2025-01-06T09:00:00Z"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -31,10 +31,10 @@ def invoke(*args: object, input: str | None = None) -> Result:
 
 
 def copy_project(target: Path) -> Path:
-    """A copy of the repository's project (flows, templates, schema, data, configuration) in `target`."""
+    """A copy of the fixture project (flows, templates, schema, data, configuration) in `target`."""
     target.mkdir(parents=True, exist_ok=True)
     for part in PROJECT_PARTS:
-        source = REPO / part
+        source = PROJECT / part
         if source.is_dir():
             shutil.copytree(source, target / part)
         else:

@@ -1,4 +1,10 @@
-"""Shared test fixtures: the repository's project, its demo data, and an engine over each embedded backend."""
+"""Shared test fixtures: the tests' own project, its demo data, and an engine over each embedded backend.
+
+The Python tests run on tests/fixtures/accounts (PROJECT), a frozen copy of the shipped
+project, never on the shipped flows/, templates/, scenarios/ and data/ at the root of the
+repository (REPO): those belong to product managers and are proven only by
+tests/test_shipped_project.py (tests/test_meta_shipped.py holds every other module to it).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ import pytest
 from clientflow import Engine
 from clientflow.storage import Email
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "data" / "demo.yaml"
+REPO = Path(__file__).resolve().parent.parent  # the repository: README, docs, sources; not a project to run
+PROJECT = Path(__file__).resolve().parent / "fixtures" / "accounts"  # the tests' project
+DEMO = PROJECT / "data" / "demo.yaml"
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 
 
@@ -28,7 +35,7 @@ class Recorder:
         self.sent.append(email)
 
 
-def open_engine(backend: str, tmp_path: Path, *, root: Path = REPO, data: Path = DEMO, **options: object) -> Engine:
+def open_engine(backend: str, tmp_path: Path, *, root: Path = PROJECT, data: Path = DEMO, **options: object) -> Engine:
     """An engine on `backend` (memory or sqlite) holding `data`, with a fixed clock and no notifiers unless given."""
     options.setdefault("now", NOW)
     options.setdefault("notifiers", {})
@@ -52,7 +59,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def demo_engine(embedded: str, tmp_path: Path, recorder: Recorder) -> Iterator[Engine]:
-    """The shipped flows over the demo data, on memory and on SQLite, mail going to `recorder`."""
+    """The fixture project's flows over the demo data, on memory and on SQLite, mail going to `recorder`."""
     engine = open_engine(embedded, tmp_path, notifiers={"record": recorder})
     yield engine
     engine.close()
@@ -112,17 +119,17 @@ def postgres_schema(postgres_url: str) -> Iterator[str]:
 
 # Projects to break: the flow-language tests -------------------------------------
 def copy_project(dest: Path) -> Path:
-    """A copy of the shipped project (flows/, templates/, schema/) under `dest`, to change one file of."""
+    """A copy of the fixture project (flows/, templates/, schema/) under `dest`, to change one file of."""
     import shutil
 
     for folder in ("flows", "templates", "schema"):
-        shutil.copytree(REPO / folder, dest / folder)
+        shutil.copytree(PROJECT / folder, dest / folder)
     return dest
 
 
 @pytest.fixture
 def project_copy(tmp_path: Path) -> Path:
-    """A fresh copy of the shipped project in tmp_path: break one file, then load it."""
+    """A fresh copy of the fixture project in tmp_path: break one file, then load it."""
     return copy_project(tmp_path / "project")
 
 

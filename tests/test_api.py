@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO, NOW, REPO
+from conftest import DEMO, NOW, PROJECT
 
 pytest.importorskip("fastapi", reason="the web extra is part of the test extra: pip install -e '.[test]'")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -29,7 +29,7 @@ def bearer(actor: str, secret: str = SECRET, ttl: int = 3600) -> dict[str, str]:
 
 
 def make_app(tmp_path: Path, **settings: Any) -> Any:
-    options: dict[str, Any] = {"project": REPO, "data": DEMO, "secret": SECRET, "now": NOW, "outbox": tmp_path / "outbox"}
+    options: dict[str, Any] = {"project": PROJECT, "data": DEMO, "secret": SECRET, "now": NOW, "outbox": tmp_path / "outbox"}
     options.update(settings)
     if options.get("db") is not None:
         options["data"] = None
@@ -74,7 +74,7 @@ def test_flows_lists_every_flow_with_its_title(api: TestClient) -> None:
     response = api.get("/flows", headers=bearer(ALICE))
     assert response.status_code == 200
     flows = {f["flow"]: f for f in response.json()["flows"]}
-    assert set(flows) == {p.stem for p in (REPO / "flows").glob("*.yaml")} - {"project", "rules"}
+    assert set(flows) == {p.stem for p in (PROJECT / "flows").glob("*.yaml")} - {"project", "rules"}
     assert flows["disconnect-client"]["title"] == "Disconnect client"
     assert "hand its data" in flows["disconnect-client"]["summary"]
 
@@ -372,7 +372,7 @@ def test_internal_errors_still_answer_the_error_shape(tmp_path: Path) -> None:
 
 
 def _settings(tmp_path: Path) -> WebSettings:
-    return WebSettings(project=REPO, data=DEMO, secret=SECRET, now=NOW, outbox=tmp_path / "outbox")
+    return WebSettings(project=PROJECT, data=DEMO, secret=SECRET, now=NOW, outbox=tmp_path / "outbox")
 
 
 def test_engine_errors_map_to_stable_codes() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import pluggy
 import pytest
 from click.testing import CliRunner
-from conftest import DEMO, NOW, REPO
+from conftest import DEMO, NOW, PROJECT
 
 pytest.importorskip("fastapi", reason="the web extra is part of the test extra: pip install -e '.[test]'")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -108,7 +108,7 @@ class HeaderActor:
 def test_another_plugin_can_say_who_the_actor_is(tmp_path: Path) -> None:
     pm = load_plugins(pluggy.PluginManager("clientflow"))
     pm.register(HeaderActor(), name="gateway")
-    app = create_app(WebSettings(project=REPO, data=DEMO, secret=SECRET, now=NOW, outbox=tmp_path), plugins=pm)
+    app = create_app(WebSettings(project=PROJECT, data=DEMO, secret=SECRET, now=NOW, outbox=tmp_path), plugins=pm)
     with TestClient(app) as api:
         body = api.get("/availability", params={"client": "c1"}, headers={"X-Gateway-User": "sam@northwind.example"}).json()
         assert body["actor"] == "u2"
@@ -119,7 +119,7 @@ def test_another_plugin_can_say_who_the_actor_is(tmp_path: Path) -> None:
 # clientflow serve ------------------------------------------------------------------------------
 def run_cli(*args: str, secret: str | None = SECRET) -> Any:
     env = {"CLIENTFLOW_API_SECRET": secret or ""}
-    return CliRunner().invoke(cli, ["serve", "--project", str(REPO), "--data", str(DEMO), *args], env=env)
+    return CliRunner().invoke(cli, ["serve", "--project", str(PROJECT), "--data", str(DEMO), *args], env=env)
 
 
 def test_token_for_prints_a_token_the_server_accepts() -> None:
@@ -137,7 +137,7 @@ def test_token_for_needs_a_secret_and_a_known_actor() -> None:
 
 
 def test_preview_needs_a_data_file() -> None:
-    result = CliRunner().invoke(cli, ["serve", "--project", str(REPO), "--preview"])
+    result = CliRunner().invoke(cli, ["serve", "--project", str(PROJECT), "--preview"])
     assert result.exit_code == 2 and "--data" in result.output
 
 
@@ -164,7 +164,7 @@ def wait_for(url: str, seconds: float = 30.0) -> None:
 def test_clientflow_serve_answers_with_its_demo_token(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "CLIENTFLOW_API_SECRET": SECRET, "CLIENTFLOW_OUTBOX": str(tmp_path / "outbox"), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "serve", "--project", str(REPO), "--data", str(DEMO), "--port", str(port)]
+    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "serve", "--project", str(PROJECT), "--data", str(DEMO), "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -188,14 +188,14 @@ def test_token_for_reads_the_actor_from_a_database(tmp_path: Path) -> None:
     from clientflow import Engine
 
     db = tmp_path / "clientflow.db"
-    with Engine.open(REPO, db=db, notifiers={}) as engine:
+    with Engine.open(PROJECT, db=db, notifiers={}) as engine:
         engine.load_data(DEMO)
     result = CliRunner().invoke(
-        cli, ["serve", "--project", str(REPO), "--db", str(db), "--token-for", "hana@harbor.example"], env={"CLIENTFLOW_API_SECRET": SECRET}
+        cli, ["serve", "--project", str(PROJECT), "--db", str(db), "--token-for", "hana@harbor.example"], env={"CLIENTFLOW_API_SECRET": SECRET}
     )
     assert result.exit_code == 0, result.output
     assert verify(SECRET, result.output.strip()) == "u3"
     missing = CliRunner().invoke(
-        cli, ["serve", "--project", str(REPO), "--db", str(tmp_path / "none.db"), "--token-for", "u3"], env={"CLIENTFLOW_API_SECRET": SECRET}
+        cli, ["serve", "--project", str(PROJECT), "--db", str(tmp_path / "none.db"), "--token-for", "u3"], env={"CLIENTFLOW_API_SECRET": SECRET}
     )
     assert missing.exit_code != 0 and not (tmp_path / "none.db").exists()

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, NOW, REPO
+from conftest import DEMO, NOW, PROJECT
 
 pytest.importorskip("fastapi", reason="the web extra is part of the test extra: pip install -e '.[test]'")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -18,7 +18,7 @@ from clientflow.default_plugins.tokens import mint  # noqa: E402
 from clientflow.web import WebSettings, create_app  # noqa: E402
 
 
-def database(tmp_path: Path, root: Path = REPO) -> Path:
+def database(tmp_path: Path, root: Path = PROJECT) -> Path:
     """A SQLite file holding the demo data, as `clientflow init` would leave it."""
     db = tmp_path / "shared.db"
     with Engine.open(root, db=db, notifiers={}) as engine:
@@ -26,7 +26,7 @@ def database(tmp_path: Path, root: Path = REPO) -> Path:
     return db
 
 
-def server(db: Path, tmp_path: Path, root: Path = REPO) -> TestClient:
+def server(db: Path, tmp_path: Path, root: Path = PROJECT) -> TestClient:
     """One API process on `db`, as `clientflow serve --db` starts it."""
     return TestClient(create_app(WebSettings(project=root, db=db, secret=SECRET, now=NOW, outbox=tmp_path / "outbox")))
 
@@ -45,7 +45,7 @@ def test_a_run_started_on_one_process_is_continued_on_another(tmp_path: Path) ->
         plan = first.post(f"/runs/{run}/commit", headers=bearer(ALICE))
         assert plan.status_code == 200, plan.text
         error_of(second.post(f"/runs/{run}/commit", headers=bearer(ALICE)), 409, "run_finished")
-    with Engine.open(REPO, db=db, notifiers={}) as engine:
+    with Engine.open(PROJECT, db=db, notifiers={}) as engine:
         assert engine.export()["clients"][0]["partner"] is None
         assert [e["status"] for e in engine.audit_log() if e["run"] == run] == ["completed"]
 
@@ -58,7 +58,7 @@ def test_a_commit_on_one_process_conflicts_with_a_run_on_another(tmp_path: Path)
         assert second.post(f"/runs/{quick['run']}/commit", headers=bearer(ALICE)).status_code == 200
         error = error_of(first.post(f"/runs/{slow}/commit", headers=bearer(ALICE)), 409, "conflict")
         assert "changed by someone else" in error["message"]
-    with Engine.open(REPO, db=db, notifiers={}) as engine:
+    with Engine.open(PROJECT, db=db, notifiers={}) as engine:
         acme = engine.export()["clients"][0]
         assert (acme["partner"], acme["subscription"]) == ("p1", "deactivated")  # only the first commit landed
 
@@ -66,7 +66,7 @@ def test_a_commit_on_one_process_conflicts_with_a_run_on_another(tmp_path: Path)
 def test_a_run_whose_flow_changed_says_so(tmp_path: Path) -> None:
     root = tmp_path / "project"
     for name in ("flows", "templates", "schema"):
-        shutil.copytree(REPO / name, root / name)
+        shutil.copytree(PROJECT / name, root / name)
     db = database(tmp_path, root)
     with server(db, tmp_path, root) as before:
         run = before.post("/flows/deactivate-client/runs", json={"client": "c1"}, headers=bearer(ALICE)).json()["run"]

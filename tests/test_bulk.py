@@ -22,13 +22,12 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from conftest import DEMO, PROJECT, REPO
 
 from clientflow import Engine
 from clientflow.bulk import run_bulk, where_subjects
 from clientflow.cli import cli
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "data" / "demo.yaml"
 ACTOR = "u1"
 
 # each flow with answers that give every kind of outcome over the data: completed, blocked, invalid, needs input
@@ -55,7 +54,9 @@ def bulk(
     flow: str, *selection: object, data: Path | None = None, db: Path | None = None, answers: dict[str, Any] | None = None, extra: tuple[object, ...] = ()
 ) -> Result:
     source = ["--data", data] if data is not None else ["--db", db]
-    return invoke("bulk", flow, "--project", REPO, *source, "--actor", ACTOR, *selection, *answer_args(answers if answers is not None else FLOWS[flow]), *extra)
+    return invoke(
+        "bulk", flow, "--project", PROJECT, *source, "--actor", ACTOR, *selection, *answer_args(answers if answers is not None else FLOWS[flow]), *extra
+    )
 
 
 def summary_of(result: Result) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def data_file(request: pytest.FixtureRequest, generated: Path) -> Path:
 
 def single_runs(data: Path, flow: str, answers: dict[str, Any], subjects: list[str]) -> dict[str, dict[str, Any]]:
     """What one `Engine.simulate` per client says: status, failed rules and their messages, changes, emails."""
-    engine = Engine.open(REPO, data=data, notifiers={})
+    engine = Engine.open(PROJECT, data=data, notifiers={})
     out = {}
     for subject in subjects:
         plan = engine.simulate(flow, ACTOR, subject, answers)
@@ -179,10 +180,10 @@ def test_the_demo_data_gives_every_kind_of_outcome() -> None:
 
 def test_a_dry_run_writes_nothing_to_the_database(tmp_path: Path) -> None:
     db = init_db(DEMO, tmp_path)
-    before = Engine.open(REPO, db=db, notifiers={}).export()
+    before = Engine.open(PROJECT, db=db, notifiers={}).export()
     result = bulk("deactivate-client", "--where", "true", db=db, extra=("--format", "json"))
     assert summary_of(result)["completed"] > 0
-    engine = Engine.open(REPO, db=db, notifiers={})
+    engine = Engine.open(PROJECT, db=db, notifiers={})
     assert engine.export() == before
     assert engine.audit_log() == []
 
@@ -201,7 +202,7 @@ def test_the_text_summary_groups_blocked_clients_by_rule(generated: Path) -> Non
 # committed ----------------------------------------------------------------------
 def init_db(data: Path, tmp_path: Path) -> Path:
     db = tmp_path / "clientflow.db"
-    result = invoke("init", "--project", REPO, "--data", data, "--db", db)
+    result = invoke("init", "--project", PROJECT, "--data", data, "--db", db)
     assert result.exit_code == 0, result.output
     return db
 
@@ -220,7 +221,7 @@ def test_yes_commits_each_client_as_a_single_run_would(data_file: Path, report_n
     assert result.exit_code == exit_code(summary), result.output
     assert_report_matches(report_lines(report), expected, committed=True)
 
-    engine = Engine.open(REPO, db=db, notifiers={})
+    engine = Engine.open(PROJECT, db=db, notifiers={})
     after = {c["id"]: c for c in engine.export()["clients"]}
     original = {c["id"]: c for c in load(data_file)["clients"]}
     for subject, want in expected.items():
@@ -252,7 +253,7 @@ def test_one_clients_failure_neither_stops_nor_undoes_the_others(tmp_path: Path)
     assert lines["nobody"]["status"] == "error"
     assert lines["c2"]["status"] == "completed"
     assert lines["c3"]["status"] == expected["c3"]["status"] == "blocked"
-    clients = {c["id"]: c for c in Engine.open(REPO, db=db, notifiers={}).export()["clients"]}
+    clients = {c["id"]: c for c in Engine.open(PROJECT, db=db, notifiers={}).export()["clients"]}
     assert clients["c1"]["subscription"] == "active"  # its transaction was rolled back
     assert clients["c2"]["subscription"] == "deactivated"
 
@@ -302,7 +303,7 @@ def test_subjects_are_chosen_exactly_one_way() -> None:
 
 # interrupted and resumed ----------------------------------------------------------------
 def completed_per_client(db: Path) -> Counter[str]:
-    log = Engine.open(REPO, db=db, notifiers={}).audit_log()
+    log = Engine.open(PROJECT, db=db, notifiers={}).audit_log()
     return Counter(entry["subject"] for entry in log if entry["status"] == "completed")
 
 
@@ -311,7 +312,7 @@ def test_a_bulk_run_stopped_after_some_clients_resumes_without_repeating_them(ge
     expected = single_runs(generated, "deactivate-client", FLOWS["deactivate-client"], client_ids(generated))
     answers = FLOWS["deactivate-client"]
 
-    engine = Engine.open(REPO, db=db, notifiers={})
+    engine = Engine.open(PROJECT, db=db, notifiers={})
     seen: list[Any] = []
     first = run_bulk(
         engine, "deactivate-client", ACTOR, where_subjects(engine, "true"), answers, dry_run=False, selection="where:true",
@@ -321,7 +322,7 @@ def test_a_bulk_run_stopped_after_some_clients_resumes_without_repeating_them(ge
     committed_before = {item.subject for item in seen if item.status == "completed"}
     assert committed_before and first.completed == len(committed_before)
 
-    again = Engine.open(REPO, db=db, notifiers={})
+    again = Engine.open(PROJECT, db=db, notifiers={})
     second = run_bulk(again, "deactivate-client", ACTOR, where_subjects(again, "true"), answers, dry_run=False, selection="where:true")
     assert not second.interrupted
     assert second.total == 200
@@ -336,7 +337,7 @@ def test_ctrl_c_stops_a_committing_bulk_after_the_current_client_and_the_same_co
     data = generate(2000, tmp_path / "clients-2000.json")  # enough clients to be stopped midway
     db = init_db(data, tmp_path)
     first_report = tmp_path / "first.jsonl"
-    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "bulk", "deactivate-client", "--project", str(REPO), "--db", str(db),
+    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "bulk", "deactivate-client", "--project", str(PROJECT), "--db", str(db),
                "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--yes"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")} | {"CLIENTFLOW_NOTIFIERS": "", "PYTHONPATH": str(REPO)}
     process = subprocess.Popen([*command, "--report", str(first_report)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

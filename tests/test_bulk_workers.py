@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import DEMO, PROJECT, REPO
 
 from clientflow import Engine
 
-REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 from gen_data import make  # noqa: E402
 
@@ -27,15 +27,15 @@ def _env(storage: dict[str, str], outbox: Path) -> dict[str, str]:
 
 
 def _bulk(env: dict[str, str], workers: int) -> dict[str, Any]:
-    args = ["bulk", "deactivate-client", "--project", str(REPO), "--actor", "u1", "--where", "true", "--answer", "notify_client=true"]
+    args = ["bulk", "deactivate-client", "--project", str(PROJECT), "--actor", "u1", "--where", "true", "--answer", "notify_client=true"]
     args += ["--yes", "--workers", str(workers), "--format", "json", "--now", NOW]
-    done = subprocess.run([sys.executable, "-m", "clientflow", *args], env=env, capture_output=True, text=True, timeout=300, cwd=REPO)
+    done = subprocess.run([sys.executable, "-m", "clientflow", *args], env=env, capture_output=True, text=True, timeout=300, cwd=PROJECT)
     assert done.returncode in (0, 3), done.stderr  # 3: some clients are blocked by a rule, as the data makes them
     return dict(json.loads(done.stdout))
 
 
 def _state(env: dict[str, str]) -> tuple[Any, ...]:
-    with Engine.open(REPO, env=env, notifiers={}) as engine:
+    with Engine.open(PROJECT, env=env, notifiers={}) as engine:
         audit = sorted((e["subject"], e["status"], json.dumps(e["changes"], sort_keys=True)) for e in engine.audit_log())
         with engine.storage.transaction() as tx:
             mail = sorted((m["email"]["template"], tuple(m["email"]["to"]), m["status"]) for m in tx.outbox())
@@ -43,7 +43,7 @@ def _state(env: dict[str, str]) -> tuple[Any, ...]:
 
 
 def _load(env: dict[str, str], data_file: Path) -> None:
-    with Engine.open(REPO, env=env, notifiers={}) as engine:
+    with Engine.open(PROJECT, env=env, notifiers={}) as engine:
         engine.load_data(data_file)
 
 
@@ -82,7 +82,7 @@ def test_two_workers_on_postgresql_equal_one(tmp_path: Path, postgres_url: str, 
 
 
 def test_workers_need_a_shared_database(tmp_path: Path) -> None:
-    args = ["bulk", "deactivate-client", "--project", str(REPO), "--data", str(REPO / "data" / "demo.yaml"), "--actor", "u1", "--where", "true", "--workers", "2"]
-    done = subprocess.run([sys.executable, "-m", "clientflow", *args], capture_output=True, text=True, timeout=60, cwd=REPO)
+    args = ["bulk", "deactivate-client", "--project", str(PROJECT), "--data", str(DEMO), "--actor", "u1", "--where", "true", "--workers", "2"]
+    done = subprocess.run([sys.executable, "-m", "clientflow", *args], capture_output=True, text=True, timeout=60, cwd=PROJECT)
     assert done.returncode == 2
     assert "--workers needs a shared database" in done.stderr

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_support import DEMO, NOW, REPO, clean_env, copy_project, invoke
+from cli_support import DEMO, NOW, PROJECT, clean_env, copy_project, invoke
 
 from clientflow.cli import COMMANDS
 
-DATA = ("--project", REPO, "--data", DEMO)
-FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
+DATA = ("--project", PROJECT, "--data", DEMO)
+FLOWS = sorted(p.stem for p in (PROJECT / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
 BUILT = ("validate", "flows", "plugins", "config", "available", "simulate", "run", "init", "export", "graph", "demo")
 
 
@@ -36,14 +36,14 @@ def test_help_lists_every_command_and_the_exit_codes():
 @pytest.mark.parametrize("name", BUILT)
 def test_each_command_has_help_with_the_exit_codes(name):
     assert name in COMMANDS
-    result = invoke(name, "--help", "--project", REPO)
+    result = invoke(name, "--help", "--project", PROJECT)
     assert result.exit_code == 0, result.output
     assert "--project DIR" in result.output
     assert "Exit codes:" in result.output and "5  needs input" in result.output
 
 
 def test_the_subject_option_takes_the_projects_word():
-    result = invoke("simulate", "--help", "--project", REPO)
+    result = invoke("simulate", "--help", "--project", PROJECT)
     assert "--client, --subject ID|NAME" in result.output
     assert "The client acted on" in result.output
     assert invoke("available", *DATA, "--actor", "u1", "--subject", "c1").exit_code == 0
@@ -51,10 +51,10 @@ def test_the_subject_option_takes_the_projects_word():
 
 # validate, flows, plugins, config ---------------------------------------------
 def test_validate_is_clean_on_the_shipped_project():
-    result = invoke("validate", "--project", REPO)
+    result = invoke("validate", "--project", PROJECT)
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("ok: 6 flows")
-    assert stdout_json(invoke("validate", "--project", REPO, "--format", "json"))["valid"] is True
+    assert stdout_json(invoke("validate", "--project", PROJECT, "--format", "json"))["valid"] is True
 
 
 def test_validate_reports_a_broken_flow_located(tmp_path):
@@ -72,10 +72,10 @@ def test_validate_reports_a_broken_flow_located(tmp_path):
 
 
 def test_flows_lists_every_flow():
-    result = invoke("flows", "--project", REPO)
+    result = invoke("flows", "--project", PROJECT)
     assert result.exit_code == 0, result.output
     assert [line.split()[0] for line in result.stdout.splitlines()] == FLOWS
-    assert [f["flow"] for f in stdout_json(invoke("flows", "--project", REPO, "--format", "json"))] == FLOWS
+    assert [f["flow"] for f in stdout_json(invoke("flows", "--project", PROJECT, "--format", "json"))] == FLOWS
 
 
 def test_plugins_lists_the_built_ins_with_their_hooks():
@@ -90,11 +90,11 @@ def test_plugins_lists_the_built_ins_with_their_hooks():
 
 
 def test_config_shows_the_projects_storage_and_notifiers():
-    document = stdout_json(invoke("config", "--project", REPO, "--format", "json"))
+    document = stdout_json(invoke("config", "--project", PROJECT, "--format", "json"))
     assert document["storage"]["backend"] == "sqlite"
-    assert document["storage"]["path"] == str(REPO / ".clientflow" / "clientflow.db")
+    assert document["storage"]["path"] == str(PROJECT / ".clientflow" / "clientflow.db")
     assert "outbox" in document["notifiers"]
-    assert invoke("config", "--project", REPO).stdout.startswith("# from pyproject.toml")
+    assert invoke("config", "--project", PROJECT).stdout.startswith("# from pyproject.toml")
 
 
 # available -------------------------------------------------------------------
@@ -222,7 +222,7 @@ def test_exit_1_in_json_mode_still_prints_one_document():
 def test_exit_1_broken_data_file_is_path_line_col(tmp_path, name, text, where):
     path = tmp_path / name
     path.write_text(text)
-    result = invoke("available", "--project", REPO, "--data", path, "--actor", "u1", "--client", "c1")
+    result = invoke("available", "--project", PROJECT, "--data", path, "--actor", "u1", "--client", "c1")
     assert result.exit_code == 1
     assert f"{path.parent}/{where}" in result.stderr.splitlines()
     assert "Traceback" not in result.output
@@ -230,7 +230,7 @@ def test_exit_1_broken_data_file_is_path_line_col(tmp_path, name, text, where):
 
 def test_exit_1_missing_database_is_not_created(tmp_path):
     missing = tmp_path / "none.db"
-    result = invoke("available", "--project", REPO, "--db", missing, "--actor", "u1", "--client", "c1")
+    result = invoke("available", "--project", PROJECT, "--db", missing, "--actor", "u1", "--client", "c1")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: there is no database at {missing}; create it with `clientflow init --data FILE --db {missing}`")
     assert not missing.exists()
@@ -295,7 +295,7 @@ def test_the_installed_command_exits_with_the_same_codes(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in clean_env()}
     for code, args in cases.items():
         done = subprocess.run(
-            [command, *args, "--project", str(REPO), "--data", str(DEMO)], capture_output=True, text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL
+            [command, *args, "--project", str(PROJECT), "--data", str(DEMO)], capture_output=True, text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL
         )
         assert done.returncode == code, (args, done.stdout, done.stderr)
         assert "Traceback" not in done.stderr
@@ -306,37 +306,37 @@ def test_the_installed_command_exits_with_the_same_codes(tmp_path):
 # run ---------------------------------------------------------------------------
 def test_run_without_a_terminal_and_without_yes_applies_nothing(tmp_path):
     db = tmp_path / "db.sqlite"
-    assert invoke("init", "--project", REPO, "--data", DEMO, "--db", db).exit_code == 0
+    assert invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db).exit_code == 0
     before = db.read_bytes()
-    result = invoke("run", "reactivate-client", "--project", REPO, "--db", db, "--actor", "u1", "--client", "c3", "--outbox", tmp_path / "out")
+    result = invoke("run", "reactivate-client", "--project", PROJECT, "--db", db, "--actor", "u1", "--client", "c3", "--outbox", tmp_path / "out")
     assert result.exit_code == 5
     assert "nothing applied" in result.stderr and "pass --yes" in result.stderr
     assert db.read_bytes() == before and not (tmp_path / "out").exists()
-    document = stdout_json(invoke("run", "reactivate-client", "--project", REPO, "--db", db, "--actor", "u1", "--client", "c3", "--format", "json"))
+    document = stdout_json(invoke("run", "reactivate-client", "--project", PROJECT, "--db", db, "--actor", "u1", "--client", "c3", "--format", "json"))
     assert document["status"] == "needs_input" and document["needs"] == [{"step": "commit", "field": "--yes"}]
     assert document["changes"] == [] and document["emails"] == []
 
 
 def test_run_reports_blocked_and_invalid_with_their_codes_and_changes_nothing(tmp_path):
     db = tmp_path / "db.sqlite"
-    invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
-    before = invoke("export", "--project", REPO, "--db", db).stdout
-    base = ("--project", REPO, "--db", db, "--outbox", tmp_path / "out", "--yes")
+    invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
+    before = invoke("export", "--project", PROJECT, "--db", db).stdout
+    base = ("--project", PROJECT, "--db", db, "--outbox", tmp_path / "out", "--yes")
     assert invoke("run", "reactivate-client", *base, "--actor", "u1", "--client", "c1").exit_code == 3
     assert invoke("run", "delete-client", *base, "--actor", "u1", "--client", "c2", "--answer", "confirm_name=no").exit_code == 4
     assert invoke("run", "delete-client", *base, "--actor", "u1", "--client", "c2").exit_code == 5
-    assert invoke("export", "--project", REPO, "--db", db).stdout == before
+    assert invoke("export", "--project", PROJECT, "--db", db).stdout == before
     assert not (tmp_path / "out").exists()
 
 
 def test_run_json_is_the_applied_plan(tmp_path):
     db = tmp_path / "db.sqlite"
-    invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
     result = invoke(
         "run",
         "reactivate-client",
         "--project",
-        REPO,
+        PROJECT,
         "--db",
         db,
         "--actor",
@@ -379,44 +379,44 @@ def test_outbox_option_adds_the_outbox_when_the_configuration_chose_other_notifi
 # init and export ---------------------------------------------------------------
 def test_init_refuses_to_overwrite_without_force(tmp_path):
     db = tmp_path / "db.sqlite"
-    first = invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    first = invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
     assert first.exit_code == 0 and first.stdout == f"loaded 9 records from {DEMO} into {db}\n"
-    again = invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    again = invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
     assert again.exit_code == 1 and f"{db} already exists; pass --force to replace it" in again.stderr
-    assert invoke("init", "--project", REPO, "--data", DEMO, "--db", db, "--force").exit_code == 0
+    assert invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db, "--force").exit_code == 0
 
 
 def test_init_checks_the_data_before_touching_the_database(tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("clients: [\n")
     db = tmp_path / "db.sqlite"
-    result = invoke("init", "--project", REPO, "--data", broken, "--db", db)
+    result = invoke("init", "--project", PROJECT, "--data", broken, "--db", db)
     assert result.exit_code == 1 and result.stderr.startswith(f"{broken}:2:1: YAML syntax")
     assert not db.exists()
 
 
 def test_export_round_trips_through_init(tmp_path):
     db = tmp_path / "db.sqlite"
-    invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
-    exported = invoke("export", "--project", REPO, "--db", db)
+    invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
+    exported = invoke("export", "--project", PROJECT, "--db", db)
     assert exported.exit_code == 0, exported.output
     assert yaml.safe_load(exported.stdout) == yaml.safe_load(DEMO.read_text())
     again = tmp_path / "again.yaml"
     again.write_text(exported.stdout)
     copy = tmp_path / "copy.sqlite"
-    assert invoke("init", "--project", REPO, "--data", again, "--db", copy).exit_code == 0
-    assert json.loads(invoke("export", "--project", REPO, "--db", copy, "--format", "json").stdout) == yaml.safe_load(DEMO.read_text())
+    assert invoke("init", "--project", PROJECT, "--data", again, "--db", copy).exit_code == 0
+    assert json.loads(invoke("export", "--project", PROJECT, "--db", copy, "--format", "json").stdout) == yaml.safe_load(DEMO.read_text())
 
 
 def test_export_of_a_missing_database_says_so(tmp_path):
-    result = invoke("export", "--project", REPO, "--db", tmp_path / "none.db")
+    result = invoke("export", "--project", PROJECT, "--db", tmp_path / "none.db")
     assert result.exit_code == 1 and "there is no database at" in result.stderr
 
 
 def test_json_data_files_are_read(tmp_path):
     data = tmp_path / "demo.json"
     data.write_text(json.dumps(yaml.safe_load(DEMO.read_text())))
-    result = invoke("available", "--project", REPO, "--data", data, "--actor", "u1", "--client", "c1", "--format", "json")
+    result = invoke("available", "--project", PROJECT, "--data", data, "--actor", "u1", "--client", "c1", "--format", "json")
     assert result.exit_code == 0, result.output
     assert stdout_json(result)["subject"] == "c1"
 

@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 import yaml
-from cli_support import REPO, copy_project, invoke
+from cli_support import PROJECT, REPO, copy_project, invoke
 
-FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
+FLOWS = sorted(p.stem for p in (PROJECT / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
 
 
 @pytest.fixture
@@ -99,8 +99,8 @@ def test_every_command_of_try_your_own_works(project):
 
 def test_demo_from_another_folder_names_the_project(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    text = demo("--project", REPO)
-    assert f"clientflow simulate disconnect-client --project {REPO} --data {REPO / 'data' / 'demo.yaml'} " in text
+    text = demo("--project", PROJECT)
+    assert f"clientflow simulate disconnect-client --project {PROJECT} --data {PROJECT / 'data' / 'demo.yaml'} " in text
     for words in commands(text, "$ ")[:2]:
         assert invoke(*words).exit_code == 0
 
@@ -122,7 +122,7 @@ def test_a_broken_runs_file_is_located(project):
 
 
 def test_demo_without_data_says_where_it_looked(tmp_path):
-    result = invoke("demo", "--project", REPO, "--data", tmp_path / "none.yaml")
+    result = invoke("demo", "--project", PROJECT, "--data", tmp_path / "none.yaml")
     assert result.exit_code == 1 and f"there is no demo data at {tmp_path / 'none.yaml'}" in result.stderr
 
 

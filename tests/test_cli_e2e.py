@@ -8,7 +8,7 @@ from email import policy
 from pathlib import Path
 
 import yaml
-from cli_support import DEMO, NOW, REPO, invoke
+from cli_support import DEMO, NOW, PROJECT, invoke
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -17,7 +17,7 @@ def files(folder: Path) -> dict[str, bytes]:
 
 
 def offered(db: Path, actor: str, subject: str) -> set[str]:
-    result = invoke("available", "--project", REPO, "--db", db, "--actor", actor, "--client", subject, "--format", "json")
+    result = invoke("available", "--project", PROJECT, "--db", db, "--actor", actor, "--client", subject, "--format", "json")
     assert result.exit_code == 0, result.output
     return {f["flow"] for f in json.loads(result.stdout)["flows"] if f["available"]}
 
@@ -26,14 +26,14 @@ def test_init_simulate_run_export_available(tmp_path):
     folder = tmp_path / "db"
     db = folder / "practice.db"
     outbox = tmp_path / "outbox"
-    common = ("--project", REPO, "--db", db, "--now", NOW)
+    common = ("--project", PROJECT, "--db", db, "--now", NOW)
 
     # init: the demo data into a new database
-    result = invoke("init", "--project", REPO, "--data", DEMO, "--db", db)
+    result = invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
     assert result.exit_code == 0, result.output
     assert offered(db, "u1", "c1") == {"deactivate-client", "disconnect-client"}
     assert offered(db, "carla@acme.example", "c1") == set()
-    typo = invoke("available", "--project", REPO, "--db", db, "--actor", "alice", "--client", "c1")
+    typo = invoke("available", "--project", PROJECT, "--db", db, "--actor", "alice", "--client", "c1")
     assert typo.exit_code == 1 and typo.stderr == "error: unknown user 'alice'; did you mean 'alice@northwind.example'?\n"
 
     # simulate: a complete plan, and not one byte of the database changes
@@ -75,7 +75,7 @@ def test_init_simulate_run_export_available(tmp_path):
     assert len(list(outbox.glob("*.eml"))) == 5
 
     # export: every change is there, and the deleted client is gone
-    result = invoke("export", "--project", REPO, "--db", db)
+    result = invoke("export", "--project", PROJECT, "--db", db)
     assert result.exit_code == 0, result.output
     clients = {c["id"]: c for c in yaml.safe_load(result.stdout)["clients"]}
     assert "c2" not in clients and set(clients) == {"c1", "c3", "c4", "c5", "c6", "c7"}
@@ -86,7 +86,7 @@ def test_init_simulate_run_export_available(tmp_path):
     assert offered(db, "u1", "c1") == {"reactivate-client", "disconnect-client"}  # no longer deactivate-client
     assert offered(db, "sol@sunset.example", "Sunset Cafe") == {"invite-accountant"}
     assert offered(db, "u1", "c3") == set()  # no longer the practice's to act on
-    missing = invoke("available", "--project", REPO, "--db", db, "--actor", "u1", "--client", "c2")
+    missing = invoke("available", "--project", PROJECT, "--db", db, "--actor", "u1", "--client", "c2")
     assert missing.exit_code == 1 and missing.stderr.startswith("error: unknown client 'c2'")
 
     # and back again: the business invites a practice, the practice reactivates

@@ -1,4 +1,4 @@
-"""Golden transcripts: `clientflow simulate` text for every shipped flow, compared exactly.
+"""Golden transcripts: `clientflow simulate` text for every flow of the fixture project, compared exactly.
 
 Each file under tests/golden/ holds the command (without the project and data
 options every case shares), its stdout and its exit code. They change only when
@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import os
 import shlex
+from pathlib import Path
 
 import pytest
-from cli_support import DEMO, NOW, REPO, invoke
+from cli_support import DEMO, NOW, PROJECT, invoke
 
-GOLDEN = REPO / "tests" / "golden"
+GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("CLIENTFLOW_UPDATE_GOLDEN") == "1"
 
 # name -> (arguments after `simulate`, expected exit code)
@@ -45,7 +46,7 @@ CASES = {
 
 
 def transcript(arguments: str) -> tuple[str, int]:
-    result = invoke("simulate", *shlex.split(arguments), "--project", REPO, "--data", DEMO, "--now", NOW, "--no-input")
+    result = invoke("simulate", *shlex.split(arguments), "--project", PROJECT, "--data", DEMO, "--now", NOW, "--no-input")
     return f"$ clientflow simulate {arguments}\n{result.stdout}[exit {result.exit_code}]\n", result.exit_code
 
 
@@ -63,7 +64,7 @@ def test_simulate_transcript(name):
 
 
 def test_every_shipped_flow_has_a_completed_transcript_and_no_transcript_is_stale():
-    flows = {p.stem for p in (REPO / "flows").glob("*.yaml")} - {"project", "rules"}
+    flows = {p.stem for p in (PROJECT / "flows").glob("*.yaml")} - {"project", "rules"}
     assert flows <= {name for name, (_, code) in CASES.items() if code == 0}
     assert {p.name for p in GOLDEN.glob("*.txt")} == {f"simulate-{name}.txt" for name in CASES}
     assert {code for _, code in CASES.values()} == {0, 3, 4, 5}

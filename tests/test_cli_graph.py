@@ -6,9 +6,9 @@ import re
 from collections import deque
 
 import pytest
-from cli_support import REPO, copy_project, invoke
+from cli_support import PROJECT, REPO, copy_project, invoke
 
-FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
+FLOWS = sorted(p.stem for p in (PROJECT / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
 
 # Mermaid flowchart statements, exactly as `graph` writes them (four spaces, one per line)
 M_NODE = re.compile(r'^    (?P<id>[A-Za-z][A-Za-z0-9_]*)(?P<open>\(\["|\{"|\[\["|\[")(?P<label>[^"]*)(?P<close>"\]\)|"\}|"\]\]|"\])$')
@@ -86,7 +86,7 @@ def check_dot(text: str) -> tuple[set[str], list[tuple[str, str]]]:
     return nodes, edges
 
 
-def graph(flow: str, fmt: str = "mermaid", project=REPO) -> str:
+def graph(flow: str, fmt: str = "mermaid", project=PROJECT) -> str:
     result = invoke("graph", flow, "--project", project, "--format", fmt)
     assert result.exit_code == 0, result.output
     return result.stdout
@@ -152,7 +152,7 @@ def test_docs_hold_the_current_mermaid_of_disconnect_client():
 
 
 def test_unknown_flow_and_format():
-    result = invoke("graph", "disconect-client", "--project", REPO)
+    result = invoke("graph", "disconect-client", "--project", PROJECT)
     assert result.exit_code == 1 and result.stderr == "error: unknown flow 'disconect-client'; did you mean 'disconnect-client'?\n"
-    result = invoke("graph", "disconnect-client", "--project", REPO, "--format", "svg")
+    result = invoke("graph", "disconnect-client", "--project", PROJECT, "--format", "svg")
     assert result.exit_code == 2 and "'svg' is not one of 'mermaid', 'dot'" in result.stderr

@@ -14,14 +14,14 @@ from pathlib import Path
 import pexpect
 import pytest
 import yaml
-from cli_support import DEMO, NOW, REPO, invoke, plain
+from cli_support import DEMO, NOW, PROJECT, invoke, plain
 
 
 def spawn(tmp_path: Path, *args: object) -> pexpect.spawn:
     command = shutil.which("clientflow")
     assert command is not None, "install the project first: python3 -m pip install -e ."
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
-    child = pexpect.spawn(command, [str(a) for a in (*args, "--project", REPO, "--now", NOW)], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=30)
+    child = pexpect.spawn(command, [str(a) for a in (*args, "--project", PROJECT, "--now", NOW)], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=30)
     child.logfile_read = open(tmp_path / "terminal.log", "w", encoding="utf-8")  # closed by finish()
     return child
 
@@ -38,12 +38,12 @@ def finish(child: pexpect.spawn) -> tuple[str, int]:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "practice.db"
-    assert invoke("init", "--project", REPO, "--data", DEMO, "--db", path).exit_code == 0
+    assert invoke("init", "--project", PROJECT, "--data", DEMO, "--db", path).exit_code == 0
     return path
 
 
 def clients(db: Path) -> dict[str, dict]:
-    result = invoke("export", "--project", REPO, "--db", db)
+    result = invoke("export", "--project", PROJECT, "--db", db)
     return {c["id"]: c for c in yaml.safe_load(result.stdout)["clients"]}
 
 

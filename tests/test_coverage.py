@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import REPO
+from conftest import PROJECT
 from test_paths import DESK, build
 
 from clientflow.cli import cli
@@ -126,8 +126,8 @@ def test_coverage_as_json(desk_root: Path, registry: Registry) -> None:
 
 
 def test_one_flow_s_file_covers_that_flow_fully(registry: Registry) -> None:
-    project = load_project(REPO, Extensions(registry.functions, registry.filters, registry.effects))
-    results = run_suite(project, load_suite(project, scenario_files([REPO / "scenarios" / "reactivate-client.yaml"])), registry)
+    project = load_project(PROJECT, Extensions(registry.functions, registry.filters, registry.effects))
+    results = run_suite(project, load_suite(project, scenario_files([PROJECT / "scenarios" / "reactivate-client.yaml"])), registry)
     coverage = measure(project, results)
     by_flow = {f.flow: f for f in coverage.flows}
     assert by_flow["reactivate-client"].missing() == []

@@ -27,13 +27,11 @@ from typing import Any
 
 import pytest
 from cli_support import copy_project, invoke
-from conftest import print_summary
+from conftest import DEMO, PROJECT, print_summary
 
 from clientflow import Engine
 from clientflow.faults import EXIT_CODE, POINTS
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "data" / "demo.yaml"
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 LATER = NOW + timedelta(days=1)  # past every delivery lease taken at NOW
 BOUND = 60  # seconds a crashed run may take at most (it takes about one)
@@ -72,7 +70,7 @@ class Case:
     actor: str
     subject: str
     answers: dict[str, Any] = field(default_factory=dict)
-    project: str = "repo"  # "repo", or "extra" for the copy holding the two-records flow
+    project: str = "accounts"  # "accounts" (the fixture project), or "extra" for the copy holding the two-records flow
 
 
 CASES = [
@@ -84,7 +82,7 @@ CASES = [
     Case("invite-accountant", "finn@freeform.example", "c5", {"partner": "p2"}),
     Case("two-records", "u1", "c1", project="extra"),
 ]
-SHIPPED = {p.stem for p in (REPO / "flows").glob("*.yaml")} - {"project", "rules"}
+FIXTURE_FLOWS = {p.stem for p in (PROJECT / "flows").glob("*.yaml")} - {"project", "rules"}
 
 TALLY: Counter[str] = Counter()
 CRASHED: set[str] = set()  # the flows crashed so far
@@ -104,7 +102,7 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
 def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     extra = copy_project(tmp_path_factory.mktemp("extra") / "project")
     (extra / "flows" / "two-records.yaml").write_text(TWO_RECORDS, encoding="utf-8")
-    return {"repo": REPO, "extra": extra}
+    return {"accounts": PROJECT, "extra": extra}
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +174,7 @@ def params() -> list[Any]:
 
 
 def test_every_shipped_flow_is_crash_tested() -> None:
-    assert {c.flow for c in CASES if c.project == "repo"} == SHIPPED
+    assert {c.flow for c in CASES if c.project == "accounts"} == FIXTURE_FLOWS
 
 
 @pytest.mark.parametrize(("case", "point"), params())
@@ -238,12 +236,12 @@ def test_the_database_takes_the_same_commit_after_a_crash_before_it(projects: di
     case = CASES[0]
     db, out = tmp_path / "clientflow.db", tmp_path / "outbox"
     shutil.copy2(template_db, db)
-    assert run_cli(REPO, db, out, case, "before-commit").returncode == EXIT_CODE
+    assert run_cli(PROJECT, db, out, case, "before-commit").returncode == EXIT_CODE
     TALLY["faults"] += 1
-    _, after, plan = expected(REPO, case)
-    result = run_cli(REPO, db, out, case, "")
+    _, after, plan = expected(PROJECT, case)
+    result = run_cli(PROJECT, db, out, case, "")
     assert result.returncode == 0, result.stdout + result.stderr
-    data, audit, _ = state(REPO, db)
+    data, audit, _ = state(PROJECT, db)
     assert data == after
     assert [e["status"] for e in audit] == ["completed"]
     assert len(eml_files(out)) == len(plan.emails)

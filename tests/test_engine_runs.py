@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEMO, NOW, REPO, Recorder
+from conftest import DEMO, NOW, PROJECT, REPO, Recorder
 
 from clientflow import Engine
 from clientflow.data import Records
@@ -43,12 +43,12 @@ else:
 
 def in_process(*args: str) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-c", PROCESS, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", PROCESS, *args], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
 
-def sqlite_engine(db: Path, *, root: Path = REPO, **options: Any) -> Engine:
+def sqlite_engine(db: Path, *, root: Path = PROJECT, **options: Any) -> Engine:
     options.setdefault("now", NOW)
     options.setdefault("notifiers", {})
     return Engine.open(root, db=db, **options)
@@ -60,11 +60,11 @@ def test_a_run_started_in_one_process_is_completed_in_another(tmp_path: Path) ->
     setup.load_data(DEMO)
     setup.close()
 
-    started = in_process(str(REPO), str(db), "start")
+    started = in_process(str(PROJECT), str(db), "start")
     run = started["view"]["run"]
     assert started["view"]["screen"]["step"] == "survey"
 
-    finished = in_process(str(REPO), str(db), "finish", run)
+    finished = in_process(str(PROJECT), str(db), "finish", run)
     assert finished["pid"] != started["pid"] != os.getpid()
     assert finished["seen"]["screen"]["step"] == "survey"  # it resumed where the other process stopped
     assert finished["ready"] == "ready"
@@ -81,7 +81,7 @@ def test_a_run_started_in_one_process_is_completed_in_another(tmp_path: Path) ->
 def copy_project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     for folder in ("flows", "templates", "schema"):
-        shutil.copytree(REPO / folder, root / folder)
+        shutil.copytree(PROJECT / folder, root / folder)
     return root
 
 

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_support import copy_project, invoke
-from conftest import print_summary
+from conftest import DEMO, PROJECT, print_summary
 
 from clientflow import Engine
 from clientflow.default_plugins.mail import build_message
@@ -40,8 +40,6 @@ from clientflow.errors import ClientflowError, DefinitionError
 from clientflow.storage import Email
 from clientflow.yamlfile import MAX_BYTES, MAX_DATA_BYTES, MAX_DEPTH
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "data" / "demo.yaml"
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 LOCATED = re.compile(r"^(?P<path>[^\n]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
 HEADERS = {"From", "To", "Subject", "Message-ID", "Date", "X-Clientflow-Template", "X-Clientflow-Run", "MIME-Version", "Content-Type"}
@@ -79,7 +77,7 @@ def client(data: dict[str, Any], id: str) -> dict[str, Any]:
 def commit_and_read(tmp_path: Path, data: dict[str, Any], flow: str, actor: str, subject: str, answers: dict[str, Any]) -> list[EmailMessage]:
     """Commit the flow over `data` on SQLite, deliver to an outbox folder, and parse the .eml files back."""
     out = tmp_path / "outbox"
-    engine = Engine.open(REPO, db=tmp_path / "db.sqlite", now=NOW, notifiers={"outbox": OutboxFolder(out)})
+    engine = Engine.open(PROJECT, db=tmp_path / "db.sqlite", now=NOW, notifiers={"outbox": OutboxFolder(out)})
     engine.load_data(write_data(tmp_path, data))
     plan = engine.apply(flow, actor, subject, answers)
     assert plan is not None and plan.status == "completed", plan and plan.to_json()
@@ -171,7 +169,7 @@ def test_an_address_that_is_not_one_plain_address_is_refused_before_anything_cha
         client(data, "c1")["users"][0]["email"] = address  # the chosen owner's address
     else:
         data["partners"][0]["users"][0]["email"] = address  # the practice administrator acting
-    engine = Engine.open(REPO, data=write_data(tmp_path, data), now=NOW, notifiers={})
+    engine = Engine.open(PROJECT, data=write_data(tmp_path, data), now=NOW, notifiers={})
     before = engine.export()
     for attempt in (engine.simulate, engine.apply):
         with pytest.raises(ClientflowError, match="is not a valid email address"):
@@ -249,7 +247,7 @@ def test_a_hostile_data_file_is_refused_with_a_location_and_nothing_loaded(kind:
     content, says = bad_file(kind, MAX_DATA_BYTES)
     path = tmp_path / "data.yaml"
     path.write_bytes(content)
-    engine = Engine.open(REPO, db=tmp_path / "db.sqlite", notifiers={})
+    engine = Engine.open(PROJECT, db=tmp_path / "db.sqlite", notifiers={})
     with pytest.raises(DefinitionError) as caught:
         engine.load_data(path)
     located([str(p) for p in caught.value.problems], "data.yaml", says)
@@ -263,7 +261,7 @@ def test_a_hostile_answers_file_is_refused_with_a_location(kind: str, tmp_path: 
     content, says = bad_file(kind)
     path = tmp_path / "answers.yaml"
     path.write_bytes(content)
-    result = invoke("simulate", "deactivate-client", "--project", REPO, "--data", DEMO, "--actor", "u1", "--client", "c1", "--answers", path)
+    result = invoke("simulate", "deactivate-client", "--project", PROJECT, "--data", DEMO, "--actor", "u1", "--client", "c1", "--answers", path)
     assert result.exit_code == 1, result.output
     located([line.removeprefix("error: ") for line in result.stderr.splitlines()], "answers.yaml", says)
     TALLY["files"] += 1
@@ -315,7 +313,7 @@ ACTORS = {"invite-accountant": "cu5"}
 def answers_engine(tmp_path: Path) -> Iterator[Engine]:
     data = demo()
     data["clients"].append({"id": "c8", "name": CAFE, "partner": "p1", "billing": "partner", "subscription": "active", "owner": None, "users": []})
-    engine = Engine.open(REPO, data=write_data(tmp_path, data), now=NOW, notifiers={})
+    engine = Engine.open(PROJECT, data=write_data(tmp_path, data), now=NOW, notifiers={})
     yield engine
     engine.close()
 
@@ -353,7 +351,7 @@ def test_a_bad_answer_is_refused_with_its_field_and_nothing_changes(
 def test_a_confirmation_equal_after_nfc_passes(tmp_path: Path, stored: str, typed: str) -> None:
     data = demo()
     data["clients"].append({"id": "c8", "name": stored, "partner": "p1", "billing": "partner", "subscription": "active", "owner": None, "users": []})
-    engine = Engine.open(REPO, data=write_data(tmp_path, data), now=NOW, notifiers={})
+    engine = Engine.open(PROJECT, data=write_data(tmp_path, data), now=NOW, notifiers={})
     assert stored != typed or stored == CAFE
     plan = engine.apply("delete-client", "u1", "c8", {"confirm_name": typed})
     assert plan is not None and plan.status == "completed", plan and plan.errors

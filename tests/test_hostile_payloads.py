@@ -26,9 +26,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import print_summary
+from conftest import DEMO, PROJECT, print_summary
 
-REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).parent / "hostile" / "payloads.yaml"
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 BOUND = 20  # seconds one payload may take at most, loading and running (most take a fraction of one)
@@ -99,9 +98,9 @@ def build(root: Path, payload: Payload) -> tuple[Path, tuple[int, int]]:
     (root / "templates" / "emails").mkdir(parents=True)
     (root / "data").mkdir()
     for name in ("project.yaml", "rules.yaml"):
-        shutil.copy2(REPO / "flows" / name, root / "flows" / name)
-    shutil.copytree(REPO / "schema", root / "schema")
-    shutil.copy2(REPO / "data" / "demo.yaml", root / "data" / "demo.yaml")
+        shutil.copy2(PROJECT / "flows" / name, root / "flows" / name)
+    shutil.copytree(PROJECT / "schema", root / "schema")
+    shutil.copy2(DEMO, root / "data" / "demo.yaml")
     condition = json.dumps(payload.source) if payload.where == "condition" else "true"
     text = payload.source if payload.where == "text" else "Nothing to see."
     body = "\n".join("      " + line for line in text.splitlines())

@@ -18,8 +18,9 @@ import pytest
 
 from clientflow.outcome import EffectSpec
 from clientflow.project import LOADER_KEYS, Extensions, _Read, keys_read, load_project
+from clientflow.schemas import schema_dir
 
-SCHEMA = Path(__file__).resolve().parent.parent / "schema"
+SCHEMA = schema_dir()  # the language's schemas, as installed
 VALID = Path(__file__).resolve().parent / "flows" / "valid"
 
 # Where each kind of mapping the loader reads is described in the schemas: (file, JSON pointers).

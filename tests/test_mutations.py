@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO
+from conftest import PROJECT
 
 from clientflow.plugins import Registry
 from clientflow.project import Extensions, load_project
@@ -167,7 +167,7 @@ def registry() -> Registry:
 def copy_project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     for folder in FOLDERS:
-        shutil.copytree(REPO / folder, root / folder)
+        shutil.copytree(PROJECT / folder, root / folder)
     return root
 
 

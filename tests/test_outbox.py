@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEMO, NOW, REPO, Recorder
+from conftest import DEMO, NOW, PROJECT, Recorder
 from delivery_support import MovableClock, queue, row, statuses
 
 from clientflow import Engine
@@ -189,7 +189,7 @@ def test_release_leaves_alone_a_row_claimed_again_by_someone_else(storage: Stora
 # Message-IDs ---------------------------------------------------------------
 def test_each_email_keeps_one_message_id_across_notifiers_and_attempts(tmp_path: Path) -> None:
     flaky, recorder = Flaky(failures=1), Recorder()
-    engine = Engine.open(REPO, data=DEMO, now=NOW, notifiers={"flaky": flaky, "record": recorder})
+    engine = Engine.open(PROJECT, data=DEMO, now=NOW, notifiers={"flaky": flaky, "record": recorder})
     engine.config.delivery["backoff_seconds"] = 0
     plan = engine.apply("deactivate-client", "u1", "c1", {"notify_client": True})
     assert plan.status == "completed" and len(plan.emails) == 2

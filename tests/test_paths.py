@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import DEMO, REPO
+from conftest import DEMO, PROJECT
 
 from clientflow import schemas
 from clientflow.cli import cli
@@ -154,7 +154,7 @@ def desk(tmp_path: Path, registry: Registry) -> Project:
 
 @pytest.fixture(scope="module")
 def shipped(registry: Registry) -> Project:
-    return load_project(REPO, Extensions(registry.functions, registry.filters, registry.effects))
+    return load_project(PROJECT, Extensions(registry.functions, registry.filters, registry.effects))
 
 
 def kinds(found: list[FlowPath], kind: str) -> list[FlowPath]:
@@ -271,7 +271,7 @@ def test_paths_as_json_matches_the_model(tmp_path: Path, registry: Registry) -> 
 
 
 def test_an_unknown_flow_is_named_with_a_suggestion() -> None:
-    result = CliRunner().invoke(cli, ["paths", "deactivate", "--project", str(REPO)])
+    result = CliRunner().invoke(cli, ["paths", "deactivate", "--project", str(PROJECT)])
     assert result.exit_code == 1
     assert "unknown flow 'deactivate'; did you mean 'deactivate-client'?" in result.output
 
@@ -320,7 +320,7 @@ def test_an_unfilled_scaffold_names_each_todo(tmp_path: Path, shipped: Project) 
 
 
 def test_scaffold_command_names_the_project_data(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli, ["paths", "invite-accountant", "--project", str(REPO), "--scaffold"])
+    result = CliRunner().invoke(cli, ["paths", "invite-accountant", "--project", str(PROJECT), "--scaffold"])
     assert result.exit_code == 0, result.output
     doc, _ = load_yaml(result.output, "out.yaml")
     assert doc["defaults"] == {"given": "../data/demo.yaml", "flow": "invite-accountant"}

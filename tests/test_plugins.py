@@ -11,7 +11,8 @@ from typing import Any
 
 import pluggy
 import pytest
-from conftest import DEMO, NOW, REPO, Recorder
+from conftest import DEMO, NOW, Recorder
+from conftest import PROJECT as ACCOUNTS
 
 from clientflow import EffectSpec, Engine, hookimpl
 from clientflow import hookspecs as hookspecs_module
@@ -39,10 +40,10 @@ def loaded(pm: pluggy.PluginManager) -> pluggy.PluginManager:
 
 
 def project(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
-    """A copy of the shipped project under tmp_path, plus `files` written inline."""
+    """A copy of the fixture project under tmp_path, plus `files` written inline."""
     root = tmp_path / "project"
     for folder in ("flows", "templates", "schema"):
-        shutil.copytree(REPO / folder, root / folder)
+        shutil.copytree(ACCOUNTS / folder, root / folder)
     for name, text in (files or {}).items():
         (root / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return root
@@ -324,7 +325,7 @@ class Broken:
 def test_observers_see_every_run_event_and_cannot_break_a_run(loaded: pluggy.PluginManager, capsys: pytest.CaptureFixture[str]) -> None:
     watcher = Watcher()
     loaded.register(watcher)
-    engine = Engine.open(REPO, data=DEMO, plugins=loaded, notifiers={"record": Recorder()}, now=NOW)
+    engine = Engine.open(ACCOUNTS, data=DEMO, plugins=loaded, notifiers={"record": Recorder()}, now=NOW)
     engine.start("deactivate-client", "u2", "c1")
     view = engine.start("deactivate-client", "u1", "c1")
     engine.submit(view.run, {"reason": "Busy"})

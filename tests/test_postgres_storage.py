@@ -195,12 +195,12 @@ def test_bad_settings_are_refused(postgres_url: str, settings: dict[str, object]
 
 
 def test_conflicting_commits_from_two_engine_processes_apply_once(postgres_url: str, postgres_schema: str) -> None:
-    from conftest import DEMO, NOW, REPO
+    from conftest import DEMO, NOW, PROJECT
 
     from clientflow import Engine
 
     env = {"CLIENTFLOW_DB": postgres_url, "CLIENTFLOW_DB_SCHEMA": postgres_schema}
-    engines = [Engine.open(REPO, env=env, now=NOW, notifiers={}) for _ in range(2)]
+    engines = [Engine.open(PROJECT, env=env, now=NOW, notifiers={}) for _ in range(2)]
     assert {e.storage.name for e in engines} == {"postgresql"}
     engines[0].load_data(DEMO)
     runs = [e.start("deactivate-client", "u1", "c1", {"notify_client": False}).run for e in engines]

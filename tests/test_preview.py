@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, NOW, REPO
+from conftest import DEMO, NOW, PROJECT, REPO
 
 pytest.importorskip("fastapi", reason="the web extra is part of the test extra: pip install -e '.[test]'")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -28,7 +28,7 @@ def project_copy(tmp_path: Path) -> Path:
     """The shipped project and demo data, copied so that a test may edit them."""
     root = tmp_path / "project"
     for name in ("flows", "templates", "schema"):
-        shutil.copytree(REPO / name, root / name)
+        shutil.copytree(PROJECT / name, root / name)
     (root / "data").mkdir()
     shutil.copy(DEMO, root / "data" / "demo.yaml")
     return root
@@ -116,7 +116,7 @@ def test_the_preview_walks_a_run_but_refuses_to_commit(preview: TestClient) -> N
 
 
 def test_a_serve_without_preview_has_no_preview_page(tmp_path: Path) -> None:
-    with TestClient(create_app(WebSettings(project=REPO, data=DEMO, secret=SECRET, outbox=tmp_path))) as api:
+    with TestClient(create_app(WebSettings(project=PROJECT, data=DEMO, secret=SECRET, outbox=tmp_path))) as api:
         error_of(api.get("/preview"), 404, "not_found")
         error_of(api.post("/preview/token", json={"actor": "u1"}), 404, "not_found")
 
@@ -190,7 +190,7 @@ def test_the_readme_documents_every_endpoint_and_shows_the_preview(preview: Test
         for method in item:
             assert f"`{method.upper()} {path}" in section or f"/{path.rsplit('/', 1)[1]}`" in section, (method, path)
     shown = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", section)
-    assert shown and all((REPO / p).is_file() for p in shown), shown
+    assert shown and all(p.startswith("docs/") and (REPO / "docs" / p.removeprefix("docs/")).is_file() for p in shown), shown
     assert sorted(p.name for p in (REPO / "docs" / "screenshots").glob("*.png")) == [
         "01-choose.png", "02-explain.png", "03-survey.png", "04-choose-owner.png", "05-plan.png",
     ]  # fmt: skip

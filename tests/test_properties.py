@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from conftest import PROJECT as ACCOUNTS
 from conftest import print_summary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -40,10 +41,9 @@ from clientflow.plan import Plan
 from clientflow.plugins import Registry
 from clientflow.project import Extensions, load_project
 
-REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 SOAK = os.environ.get("CLIENTFLOW_SOAK", "") not in ("", "0")
-FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
+FLOWS = sorted(p.stem for p in (ACCOUNTS / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
 
 
 def examples(n: int) -> Any:
@@ -74,7 +74,7 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
 
 # the project, loaded once; a fresh in-memory storage per example ------------------------------------
 REGISTRY = Registry.collect()
-PROJECT = load_project(REPO, Extensions(REGISTRY.functions, REGISTRY.filters, REGISTRY.effects))
+PROJECT = load_project(ACCOUNTS, Extensions(REGISTRY.functions, REGISTRY.filters, REGISTRY.effects))
 
 
 def engine_over(data: dict[str, Any], folder: str | None = None) -> Engine:

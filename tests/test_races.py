@@ -30,13 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import print_summary
+from conftest import PROJECT, print_summary
 
 from clientflow import Engine
 from clientflow.errors import RunError
 from clientflow.outbox import Outbox
 
-REPO = Path(__file__).resolve().parent.parent
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 BOUND = 120  # seconds a racing process may take at most
 
@@ -143,7 +142,7 @@ class Race:
             self.before = engine.export()
 
     def engine(self, notifiers: dict[str, Any] | None = None) -> Engine:
-        return Engine.open(REPO, now=NOW, env=self.env, notifiers={} if notifiers is None else notifiers)
+        return Engine.open(PROJECT, now=NOW, env=self.env, notifiers={} if notifiers is None else notifiers)
 
     def start(self, flow: str, actor: str, subject: str, answers: dict[str, Any]) -> str:
         with self.engine() as engine:
@@ -157,7 +156,7 @@ class Race:
         barrier.mkdir()
         children = []
         for me, jobs in enumerate(processes):
-            spec = {"project": str(REPO), "now": NOW.isoformat(), "jobs": jobs, "barrier": str(barrier), "me": me, "processes": len(processes)}
+            spec = {"project": str(PROJECT), "now": NOW.isoformat(), "jobs": jobs, "barrier": str(barrier), "me": me, "processes": len(processes)}
             children.append(
                 subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             )
@@ -188,7 +187,7 @@ class Race:
         TALLY["lost"] += len(results) - len(winners)
 
         # the data: what each winner alone would have made of its client
-        expected = Engine.open(REPO, data=self.data_file, now=NOW, notifiers={})
+        expected = Engine.open(PROJECT, data=self.data_file, now=NOW, notifiers={})
         for winner in winners.values():
             plan = expected.apply(winner["flow"], winner["actor"], winner["subject"], winner["answers"], deliver=False)
             assert plan is not None and plan.status == "completed"
@@ -207,7 +206,7 @@ class Race:
         assert sorted(e["run"] for e in completed) == sorted(w["run"] for w in winners.values()), "the audit log names a run that did not commit"
 
         # the mail: the winners', each exactly once, after one more delivery pass
-        box = Outbox.open(REPO, now=NOW + timedelta(days=1), env=self.env)
+        box = Outbox.open(PROJECT, now=NOW + timedelta(days=1), env=self.env)
         try:
             box.deliver()
             rows = box.messages()

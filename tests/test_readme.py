@@ -1,4 +1,8 @@
-"""The README's Python API example runs, and prints what its comments say it prints."""
+"""The README's Python API example runs, and prints what its comments say it prints.
+
+It runs in the fixture project (tests/fixtures/accounts), a frozen copy of the shipped one, so that a
+product manager's edit of flows/ does not break it (the shipped project has tests/test_shipped_project.py).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from conftest import REPO
+from conftest import PROJECT, REPO
 
 
 def python_api_example() -> str:
@@ -20,7 +24,7 @@ def python_api_example() -> str:
 
 def default_places() -> list[tuple[str, int]]:
     """The project's default database and outbox, as they are now."""
-    state = REPO / ".clientflow"
+    state = PROJECT / ".clientflow"
     found = [state / "clientflow.db", *sorted((state / "outbox").glob("*"))]
     return [(p.name, p.stat().st_mtime_ns) for p in found if p.exists()]
 
@@ -31,7 +35,7 @@ def test_the_readme_python_example_runs_and_prints_what_it_says() -> None:
     assert promised, "the example shows its output in comment lines"
     before = default_places()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == promised
     assert default_places() == before  # it wrote only to its temporary folder

@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
+from conftest import DEMO, PROJECT
 
 from clientflow import Engine
-
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "data" / "demo.yaml"
 
 
 def _everyone(data: dict) -> tuple[list[str], list[str]]:
@@ -21,7 +19,7 @@ def _everyone(data: dict) -> tuple[list[str], list[str]]:
 
 def test_the_checker_equals_available_for_every_actor_and_subject() -> None:
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
-    engine = Engine.open(REPO, data=DEMO)
+    engine = Engine.open(PROJECT, data=DEMO)
     checker = engine.checker(data)
     actors, subjects = _everyone(data)
     compared = 0
@@ -33,7 +31,7 @@ def test_the_checker_equals_available_for_every_actor_and_subject() -> None:
 
 
 def test_the_checker_without_data_reads_the_storage_once() -> None:
-    engine = Engine.open(REPO, data=DEMO)
+    engine = Engine.open(PROJECT, data=DEMO)
     assert engine.checker()("u2", "c1") == engine.available("u2", "c1").to_json()["flows"]
 
 

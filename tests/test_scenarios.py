@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEMO, REPO
+from conftest import DEMO, PROJECT
 
 from clientflow import schemas
 from clientflow.cli import cli
@@ -37,7 +37,7 @@ def registry() -> Registry:
 
 @pytest.fixture(scope="module")
 def project(registry: Registry) -> Project:
-    return load_project(REPO, Extensions(registry.functions, registry.filters, registry.effects))
+    return load_project(PROJECT, Extensions(registry.functions, registry.filters, registry.effects))
 
 
 def write(folder: Path, name: str, text: str) -> Path:
@@ -57,8 +57,8 @@ def invoke(*args: str) -> tuple[int, str]:
 
 # the shipped suite ----------------------------------------------------------------------------
 def test_the_shipped_suite_passes_with_full_coverage(project: Project) -> None:
-    count = len(load_suite(project, scenario_files([REPO / "scenarios"])))
-    code, output = invoke("test", "--project", str(REPO), "--coverage", "--fail-under", "100", str(REPO / "scenarios"))
+    count = len(load_suite(project, scenario_files([PROJECT / "scenarios"])))
+    code, output = invoke("test", "--project", str(PROJECT), "--coverage", "--fail-under", "100", str(PROJECT / "scenarios"))
     assert code == 0, output
     lines = output.rstrip("\n").splitlines()
     assert lines[-1] == f"{count} passed, 0 failed"
@@ -67,16 +67,16 @@ def test_the_shipped_suite_passes_with_full_coverage(project: Project) -> None:
 
 
 def test_the_shipped_suite_has_a_file_per_flow_and_one_for_the_article(project: Project) -> None:
-    names = {p.stem for p in (REPO / "scenarios").glob("*.yaml")}
+    names = {p.stem for p in (PROJECT / "scenarios").glob("*.yaml")}
     assert names == {*project.flows, "article"}
     for flow_id in project.flows:
-        scenarios = load_suite(project, [REPO / "scenarios" / f"{flow_id}.yaml"])
+        scenarios = load_suite(project, [PROJECT / "scenarios" / f"{flow_id}.yaml"])
         assert {s.flow for s in scenarios} == {flow_id}
 
 
 def test_the_default_is_the_project_scenarios_folder_and_nothing_is_written(tmp_path: Path) -> None:
     for folder in ("flows", "templates", "schema", "data", "scenarios"):
-        shutil.copytree(REPO / folder, tmp_path / folder)
+        shutil.copytree(PROJECT / folder, tmp_path / folder)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     code, output = invoke("test", "--project", str(tmp_path))
     assert code == 0, output
@@ -244,7 +244,7 @@ def test_a_missing_data_file_is_named_relative_to_the_scenario(project: Project,
 def test_problems_of_every_file_are_reported_at_once_and_exit_1(tmp_path: Path) -> None:
     first = write(tmp_path, "a.yaml", HEAD + BROKEN["bad now"][0])
     second = write(tmp_path, "b.yaml", HEAD + BROKEN["bad status"][0])
-    code, output = invoke("test", "--project", str(REPO), str(tmp_path))
+    code, output = invoke("test", "--project", str(PROJECT), str(tmp_path))
     assert code == 1
     assert f"{first}:8:10: 'yesterday' is not a date and time" in output
     assert f"{second}:8:22: scenarios[0].expect.status: 'complete' is not allowed" in output
@@ -253,7 +253,7 @@ def test_problems_of_every_file_are_reported_at_once_and_exit_1(tmp_path: Path) 
 
 
 def test_no_scenario_files_is_an_error(tmp_path: Path) -> None:
-    code, output = invoke("test", "--project", str(REPO), str(tmp_path))
+    code, output = invoke("test", "--project", str(PROJECT), str(tmp_path))
     assert code == 1
     assert f"no scenario files (*.yaml) in {tmp_path}" in output
 
@@ -408,7 +408,7 @@ WRONG = """\
 
 def test_a_failure_shows_expected_and_actual_field_by_field(tmp_path: Path) -> None:
     path = write(tmp_path, "wrong.yaml", HEAD + WRONG)
-    code, output = invoke("test", "--project", str(REPO), str(path))
+    code, output = invoke("test", "--project", str(PROJECT), str(path))
     assert code == 1
     lines = output.splitlines()
     assert lines[0] == f"✗ everything is wrong  ({path}:7:5)"
@@ -446,7 +446,7 @@ def test_a_missing_item_and_a_blocked_reason_are_shown(tmp_path: Path) -> None:
       changes: [{field: owner}, {field: partner}, {field: billing}]
 """
     path = write(tmp_path, "missing.yaml", HEAD + body)
-    code, output = invoke("test", "--project", str(REPO), str(path))
+    code, output = invoke("test", "--project", str(PROJECT), str(path))
     assert code == 1
     assert '    status\n        expected  "completed"\n        actual    "blocked"\n        because   practice-administrator: Only an administrator' in output
     assert '    changes[3]: no such change\n        expected  {field: "billing"}\n        actual    (none left to match)' in output
@@ -456,7 +456,7 @@ def test_a_missing_item_and_a_blocked_reason_are_shown(tmp_path: Path) -> None:
 def test_a_dry_run_that_fails_is_a_failed_scenario(tmp_path: Path) -> None:
     body = "  - name: a broken address\n    given: {patch: [{set: {user cu1: {email: not-an-address}}}]}\n    answers: {owner: cu1}\n    expect: {status: completed}\n"
     path = write(tmp_path, "error.yaml", HEAD + body)
-    code, output = invoke("test", "--project", str(REPO), str(path))
+    code, output = invoke("test", "--project", str(PROJECT), str(path))
     assert code == 1
     assert "    error: the dry-run failed" in output
     assert "'not-an-address' is not a valid email address" in output
@@ -477,7 +477,7 @@ def test_offered_flows_are_compared_as_sets(project: Project, registry: Registry
 
 def test_json_output_lists_each_scenario_with_its_mismatches(tmp_path: Path) -> None:
     path = write(tmp_path, "wrong.yaml", HEAD + WRONG)
-    code, output = invoke("test", "--project", str(REPO), "--format", "json", str(path))
+    code, output = invoke("test", "--project", str(PROJECT), "--format", "json", str(path))
     assert code == 1
     report = json.loads(output)
     assert (report["passed"], report["failed"], report["coverage"]) == (1, 1, None)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import DEMO, NOW, REPO
+from conftest import DEMO, NOW, PROJECT
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is part of the test extra: pip install -e '.[test]'")
 from hypothesis import HealthCheck, settings  # noqa: E402
@@ -23,7 +23,7 @@ from test_api import ALICE, SECRET, bearer  # noqa: E402
 from clientflow.web import WebSettings, create_app  # noqa: E402
 
 OUTBOX = Path(tempfile.mkdtemp(prefix="clientflow-fuzz-"))  # no fuzzed commit completes, but emails would land here
-APP = create_app(WebSettings(project=REPO, data=DEMO, secret=SECRET, now=NOW, outbox=OUTBOX))
+APP = create_app(WebSettings(project=PROJECT, data=DEMO, secret=SECRET, now=NOW, outbox=OUTBOX))
 FUZZ = settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck), database=None)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from conftest import PROJECT
 
 from clientflow import DefinitionError, load_project
 from clientflow.cli import cli
 
-REPO = Path(__file__).resolve().parent.parent
 CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"
-SHIPPED_FLOWS = sorted(p.stem for p in (REPO / "flows").glob("*.yaml") if p.name not in ("project.yaml", "rules.yaml"))
+FIXTURE_FLOWS = sorted(p.stem for p in (PROJECT / "flows").glob("*.yaml") if p.name not in ("project.yaml", "rules.yaml"))
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -24,7 +24,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def broken(root: Path) -> list[str]:
-    """Three broken files in a copy of the shipped project; returns the messages the loader gives."""
+    """Three broken files in a copy of the fixture project; returns the messages the loader gives."""
     for name in ("unknown-key.yaml", "condition-unknown-name.yaml"):
         shutil.copy(CORPUS / "flows" / name, root / "flows" / name)
     shutil.copy(CORPUS / "emails" / "no-subject.txt", root / "templates" / "emails" / "no-subject.txt")
@@ -33,17 +33,17 @@ def broken(root: Path) -> list[str]:
     return [str(p) for p in raised.value.problems]
 
 
-def test_the_shipped_project_validates_with_a_one_line_summary() -> None:
-    code, out, err = run("validate", "--project", str(REPO))
+def test_the_fixture_project_validates_with_a_one_line_summary() -> None:
+    code, out, err = run("validate", "--project", str(PROJECT))
     assert code == 0, out + err
-    steps = sum(len(flow.steps) for flow in load_project(REPO).flows.values())
-    emails = len(list((REPO / "templates" / "emails").glob("*.txt")))
+    steps = sum(len(flow.steps) for flow in load_project(PROJECT).flows.values())
+    emails = len(list((PROJECT / "templates" / "emails").glob("*.txt")))
     assert out == f"ok: 6 flows, {steps} steps, {emails} email templates, no problems.\n"
     assert err == ""
 
 
 def test_the_project_defaults_to_the_current_folder(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(REPO)
+    monkeypatch.chdir(PROJECT)
     code, out, _ = run("validate")
     assert code == 0
     assert out.startswith("ok: 6 flows, ")
@@ -61,8 +61,8 @@ def test_a_broken_project_exits_1_with_every_located_error_and_no_traceback(proj
     assert "Traceback" not in err
 
 
-def test_validate_json_on_the_shipped_project() -> None:
-    code, out, _ = run("validate", "--project", str(REPO), "--format", "json")
+def test_validate_json_on_the_fixture_project() -> None:
+    code, out, _ = run("validate", "--project", str(PROJECT), "--format", "json")
     assert code == 0
     report = json.loads(out)
     assert report["valid"] is True
@@ -89,15 +89,15 @@ def test_a_folder_that_is_not_a_project_is_one_clear_message(tmp_path: Path) -> 
     assert "Traceback" not in out + err
 
 
-def test_flows_lists_the_six_shipped_flows_with_their_titles() -> None:
-    code, out, _ = run("flows", "--project", str(REPO))
+def test_flows_lists_the_six_flows_of_the_fixture_with_their_titles() -> None:
+    code, out, _ = run("flows", "--project", str(PROJECT))
     assert code == 0
     lines = out.splitlines()
-    assert [line.split()[0] for line in lines] == SHIPPED_FLOWS
+    assert [line.split()[0] for line in lines] == FIXTURE_FLOWS
     assert len(lines) == 6
     for line in lines:
         flow_id, title = line.split(None, 1)
-        text = yaml.safe_load((REPO / "flows" / f"{flow_id}.yaml").read_text(encoding="utf-8"))
+        text = yaml.safe_load((PROJECT / "flows" / f"{flow_id}.yaml").read_text(encoding="utf-8"))
         assert title == text["title"]
 
 

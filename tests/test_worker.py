@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from conftest import PROJECT, REPO
 from delivery_support import HOST, Mailbox, queue, smtp_server, statuses
 
 from clientflow.plugins import Registry
@@ -54,7 +54,7 @@ class Worker:
         env = {**os.environ, "PYTHONPATH": str(REPO), "CLIENTFLOW_LOAD_PLUGINS": "sqlite,postgres,smtp"}
         self.process = subprocess.Popen(
             [sys.executable, "-c", "from clientflow.cli import main; main()", "worker", "--project", str(project), "--format", "json", *args],
-            cwd=REPO,
+            cwd=PROJECT,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
