@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 
 from . import outbox as outbox_module
-from .config import Config, load_config
+from .config import Config, load_config, open_storage
 from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
 from .core import FINISHED, Core
 from .data import Records, check_data, import_data
@@ -81,24 +81,18 @@ class Engine(Core):
         """Load the project under `root` and open its storage.
 
         `data` loads a data file into memory (nothing persisted); `db` names a
-        SQLite file; otherwise the project's configuration chooses. `now` fixes
-        the clock; `plugins` replaces the process's plugin manager (tests).
+        database (a SQLite file or a postgresql:// URL); otherwise the project's
+        configuration chooses. `now` fixes the clock; `plugins` replaces the
+        process's plugin manager (tests).
         """
         root = Path(root)
         registry = Registry.collect(plugins)
         project = load_project(root, Extensions(registry.functions, registry.filters, registry.effects))
-        config = load_config(root, env)
+        config = load_config(root, env, db=db)
         if outbox is not None:
             config.notifier_settings.setdefault("outbox", {})["dir"] = str(outbox)
         if storage is None:
-            if data is not None:
-                storage = registry.storage("memory")
-            elif db is not None and str(db).startswith(("postgresql://", "postgres://")):
-                storage = registry.storage("postgresql", url=str(db))
-            elif db is not None:
-                storage = registry.storage("sqlite", path=str(db))
-            else:
-                storage = registry.storage(config.storage, **config.storage_settings)
+            storage = registry.storage("memory") if data is not None else open_storage(config, registry)
         if notifiers is None:
             notifiers = {name: registry.notifier(name, project_root=root, **config.notifier_settings.get(name, {})) for name in config.notifiers}
         engine = cls(project, storage, clock=Clock(now), notifiers=notifiers, registry=registry, config=config)
@@ -397,3 +391,41 @@ class Engine(Core):
 
 
 __all__ = ["Engine", "Availability", "FlowAvailability", "RunView", "ClientflowError"]
+    def is_empty(self) -> bool:
+        """Whether storage holds no record of the project's collections, no audit entry and no queued email."""
+        with self.storage.transaction() as tx:
+            for entity in self.project.entities.values():
+                if entity.collection and next(iter(tx.scan(entity.collection, limit=1)), None) is not None:
+                    return False
+            return not tx.audit(limit=1) and not tx.outbox(limit=1)
+
+    def replace_data(self, path: str | Path, *, force: bool = False) -> int:
+        """Load a data file into storage that must be empty, or (with `force`) is emptied first.
+
+        The file is checked before anything is touched; a backend that keeps
+        nothing, or cannot be emptied, is refused rather than half-replaced.
+        """
+        where = self.storage_description()
+        if not getattr(self.storage, "persistent", True):
+            raise ClientflowError(f"the {self.storage.name} storage keeps nothing after the command; give --db PATH|URL or configure sqlite or postgresql")
+        path = Path(path)
+        doc, positions = load_data_text(read_text(path, str(path), DataError, MAX_DATA_BYTES), str(path))
+        check_data(self.project, doc, positions, str(path), unique=True)
+        if not self.is_empty():
+            if not force:
+                raise ClientflowError(f"{where} already holds records; pass --force to replace them")
+            clear = getattr(self.storage, "clear", None)
+            if not callable(clear):
+                raise ClientflowError(f"the {self.storage.name} storage backend cannot be emptied by clientflow; empty {where} yourself, or give another database")
+            clear()
+        with self.storage.transaction(write=True) as tx:
+            return import_data(self.project, tx, doc, str(path), positions)
+
+    def storage_description(self) -> str:
+        """Where the records live, for messages: the backend and its file or URL (passwords masked)."""
+        from .config import mask_url
+
+        settings = self.config.storage_settings if self.storage.name == self.config.storage else {}
+        place = settings.get("path") or settings.get("url") or settings.get("dsn")
+        return f"the {self.storage.name} database at {mask_url(str(place))}" if place else f"the {self.storage.name} storage"
+

@@ -30,6 +30,7 @@ Exit codes:
 
 # command name -> "module:function", imported only when the command runs
 COMMANDS = {
+    "new": "clientflow.commands.new:new",
     "validate": "clientflow.commands.core:validate",
     "flows": "clientflow.commands.core:flows",
     "plugins": "clientflow.commands.core:plugins",

@@ -8,6 +8,9 @@ CLIENTFLOW_DB_SCHEMA (the PostgreSQL schema), CLIENTFLOW_SMTP_HOST/PORT/SECURITY
 USER/PASSWORD/TIMEOUT, CLIENTFLOW_API_SECRET, and the delivery settings
 CLIENTFLOW_MAX_ATTEMPTS, CLIENTFLOW_BACKOFF_SECONDS, CLIENTFLOW_BATCH,
 CLIENTFLOW_LEASE_SECONDS, CLIENTFLOW_POLL_SECONDS. `to_json()` masks secrets.
+
+A database named on the command line (`--db`, `Engine.open(db=...)`) overrides
+all of these; `open_storage` is the one place a backend is opened from them.
 """
 
 from __future__ import annotations
@@ -73,6 +76,39 @@ def _mask(value: Any, key: str = "") -> Any:
     return value
 
 
+DATABASE_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql"}  # URL scheme -> storage backend
+
+
+def is_database_url(value: object) -> bool:
+    """Whether `value` names a database by URL (`scheme://...`) rather than a SQLite file."""
+    return isinstance(value, str) and "://" in value
+
+
+def use_database(config: Config, value: str | Path, base: Path) -> None:
+    """Point `config` at one database: a URL (postgresql://...) or a SQLite file, relative to `base`.
+
+    Any other URL scheme is refused: a URL never becomes a file or folder name.
+    """
+    if is_database_url(value):
+        text = str(value)
+        scheme = text.split("://", 1)[0].lower()
+        backend = DATABASE_SCHEMES.get(scheme)
+        if backend is None:
+            known = ", ".join(f"{s}://" for s in sorted(set(DATABASE_SCHEMES)))
+            raise ConfigError(f"unknown database URL scheme {scheme + '://'!r} in {mask_url(text)}; give a SQLite file path or a URL starting {known}")
+        # the URL replaces the configured one; the backend's other settings (schema, timeouts) stay
+        kept = config.storage_settings if config.storage == backend else {}
+        config.storage, config.storage_settings = backend, {**kept, "url": "postgresql://" + text.split("://", 1)[1]}
+        return
+    path = Path(value).expanduser()
+    config.storage, config.storage_settings = "sqlite", {"path": str(path if path.is_absolute() else base / path)}
+
+
+def open_storage(config: Config, registry: Any) -> Any:
+    """The storage backend `config` names, with its settings: the one way every command and the API open storage."""
+    return registry.storage(config.storage, **config.storage_settings)
+
+
 def _number(name: str, value: Any, kind: type) -> Any:
     try:
         number = kind(value)
@@ -83,8 +119,12 @@ def _number(name: str, value: Any, kind: type) -> Any:
     return number
 
 
-def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Config:
-    """The project's configuration with environment overrides applied."""
+def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: str | Path | None = None) -> Config:
+    """The project's configuration with environment overrides applied.
+
+    `db` (a SQLite path, read from the current folder, or a database URL) wins
+    over CLIENTFLOW_DB and the configuration file.
+    """
     root = Path(root)
     env = os.environ if env is None else env
     table: dict[str, Any] = {}
@@ -102,8 +142,11 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Confi
             break
     config = Config(root=root, source=source)
     storage = table.get("storage", {})
-    if isinstance(storage, str):
-        storage = {"backend": "postgresql", "url": storage} if storage.startswith(("postgresql://", "postgres://")) else {"backend": storage}
+    if isinstance(storage, str) and is_database_url(storage):
+        use_database(config, storage, root)
+        storage = {"backend": config.storage, **config.storage_settings}
+    elif isinstance(storage, str):
+        storage = {"backend": storage}
     if not isinstance(storage, Mapping):
         raise ConfigError(f'{source}: storage must be a table such as {{backend = "sqlite"}}, not {storage!r}')
     config.storage = storage.get("backend", "sqlite")
@@ -119,20 +162,16 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None) -> Confi
     if env.get("CLIENTFLOW_STORAGE") and env["CLIENTFLOW_STORAGE"] != config.storage:
         # another backend: the file's settings were for the one it named
         config.storage, config.storage_settings = env["CLIENTFLOW_STORAGE"], {}
-    db = env.get("CLIENTFLOW_DB")
-    if db:
-        if db.startswith(("postgresql://", "postgres://")):
-            # the URL replaces the file's; its other PostgreSQL settings (schema, timeouts) stay
-            kept = config.storage_settings if config.storage == "postgresql" else {}
-            config.storage, config.storage_settings = "postgresql", {**kept, "url": db}
-        else:
-            config.storage, config.storage_settings = "sqlite", {"path": db}
+    if env.get("CLIENTFLOW_DB"):
+        use_database(config, env["CLIENTFLOW_DB"], root)
+    if db is not None:
+        use_database(config, db, Path.cwd())
     if env.get("CLIENTFLOW_DB_SCHEMA"):
         config.storage_settings["schema"] = env["CLIENTFLOW_DB_SCHEMA"]
     if config.storage == "sqlite":
         path = Path(config.storage_settings.get("path", DEFAULT_DB))
         config.storage_settings["path"] = str(path if path.is_absolute() else root / path)
-    if config.storage == "postgresql" and "url" in config.storage_settings and str(config.storage_settings["url"]).startswith("postgres://"):
+    if config.storage == "postgresql" and str(config.storage_settings.get("url", "")).startswith("postgres://"):
         config.storage_settings["url"] = "postgresql://" + str(config.storage_settings["url"])[len("postgres://") :]
     if env.get("CLIENTFLOW_NOTIFIERS") is not None:
         config.notifiers = [n.strip() for n in env["CLIENTFLOW_NOTIFIERS"].split(",") if n.strip()]

@@ -13,7 +13,6 @@ well before their lease runs out, so two live senders never hold one row.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import faults
-from .config import Config, load_config
+from .config import Config, load_config, open_storage
 from .context import Clock
 from .storage import Email, Notifier, Storage
 
@@ -261,15 +260,12 @@ class Outbox:
         """The configured storage and notifiers; `db` (a SQLite path or a postgresql:// URL) overrides the storage."""
         from .plugins import Registry
 
-        env = dict(os.environ if env is None else env)
-        if db is not None:
-            env["CLIENTFLOW_DB"] = str(db)
-        config = load_config(root, env)
+        config = load_config(root, env, db=db)
         if outbox is not None:
             config.notifier_settings.setdefault("outbox", {})["dir"] = str(outbox)
         registry = Registry.collect()
         notifiers = {name: registry.notifier(name, project_root=Path(root), **config.notifier_settings.get(name, {})) for name in config.notifiers}
-        storage = registry.storage(config.storage, **config.storage_settings)
+        storage = open_storage(config, registry)
         return cls(storage, notifiers, Clock(now), config)
 
     def deliver(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None) -> Delivery:

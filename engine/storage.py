@@ -136,6 +136,11 @@ class Storage(Protocol):
     def close(self) -> None:
         """Release connections and files."""
 
+    # Optional: `clear()` empties the store (every document, run, audit entry, outbox
+    # message and meta key but the backend's own schema version), in one transaction;
+    # `clientflow init --force` needs it. `persistent = False` marks a backend that keeps
+    # nothing after the process (init refuses it).
+
 
 @dataclass(frozen=True)
 class Email:

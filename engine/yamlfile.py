@@ -11,6 +11,7 @@ scalars follow the YAML 1.2 core schema, everything else is a string.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Hashable
@@ -107,8 +108,11 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
     except _TooDeep:
         pass  # stop reading at once: libyaml slows down with every level it goes deeper
     except yaml.MarkedYAMLError as exc:
-        if not builder.unquoted_braces:  # a {{ text not in quotes usually breaks the syntax further on: one mistake
-            mark = exc.problem_mark or exc.context_mark
+        mark = exc.problem_mark or exc.context_mark
+        deep = _too_deep_before(text, mark.index if mark is not None else len(text))
+        if deep is not None:  # the parser looks ahead and may stop at its own depth bound before we see the events
+            builder.problems.append(Problem(Location(display, *deep), f"nested more than {MAX_DEPTH} levels deep; flatten it"))
+        elif not builder.unquoted_braces:  # a {{ text not in quotes usually breaks the syntax further on: one mistake
             builder.problems.append(_problem(display, mark, f"YAML syntax: {_syntax(exc, text)}"))
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
@@ -182,6 +186,42 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(key)
         out[key] = value
     return out
+
+
+def _too_deep_before(text: str, end: int) -> tuple[int, int] | None:
+    """Where flow brackets ([ and {) first nest more than MAX_DEPTH deep before `end`, if they do.
+
+    Quoted text and comments are skipped, and a document that starts in
+    block style counts as one level (as the event loop counts it); this only
+    names the place when the parser itself gave up, so it need not know the
+    rest of YAML.
+    """
+    lines = (raw.lstrip() for raw in io.StringIO(text))  # lazily: only the first significant line is needed
+    first = next((raw[:1] for raw in lines if raw and not raw.startswith(("#", "%", "---"))), "")
+    depth, quote, line, start = (0 if first in ("[", "{") else 1), "", 1, 0
+    index, end = 0, min(end + 1, len(text))
+    while index < end:
+        char = text[index]
+        if char == "\n":
+            line, start = line + 1, index + 1
+        elif quote:
+            if char == quote and not (quote == '"' and text[index - 1] == "\\"):
+                quote = ""
+        elif char in "'\"" and (index == 0 or text[index - 1] in " \t\n[{,:"):
+            quote = char
+        elif char == "#" and (index == 0 or text[index - 1] in " \t\n"):
+            index = text.find("\n", index)
+            if index < 0:
+                break
+            continue
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return line, index - start + 1
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+        index += 1
+    return None
 
 
 def _syntax(exc: yaml.MarkedYAMLError, text: str) -> str:

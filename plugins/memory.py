@@ -21,6 +21,7 @@ class MemoryStorage:
     """Everything in dicts, guarded by one lock for writers."""
 
     name = "memory"
+    persistent = False  # what it holds is gone with the process: `clientflow init` refuses it
 
     def __init__(self, **_settings: Any) -> None:
         self.docs: dict[str, dict[str, Document]] = {}
@@ -50,6 +51,11 @@ class MemoryStorage:
             tx = MemoryTransaction(self, read_only=False)
             yield tx
             tx.publish()
+
+    def clear(self) -> None:
+        """Forget everything (as `clientflow init --force` empties a database)."""
+        with self.lock:
+            self.__init__()  # type: ignore[misc]
 
     def close(self) -> None:
         pass

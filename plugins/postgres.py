@@ -195,6 +195,13 @@ class PostgresStorage:
                 self._conn.close()
             self._conn = None
 
+    def clear(self) -> None:
+        """Empty every table of the schema in one transaction (`clientflow init --force`); the storage schema stays."""
+        with self.transaction(write=True) as tx:
+            s = f'"{self.schema}"'
+            tx.conn.execute(f"TRUNCATE {s}.docs, {s}.keys, {s}.runs, {s}.audit, {s}.outbox RESTART IDENTITY")
+            tx.conn.execute(f"DELETE FROM {s}.meta WHERE key <> 'schema_version'")
+
     def drop_schema(self) -> None:
         """Remove the schema and everything in it (for tests and teardown)."""
         with self._lock:

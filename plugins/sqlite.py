@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clientflow.hookspecs import hookimpl
+from clientflow.errors import ConfigError
 from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 SCHEMA_VERSION = "1"
@@ -61,8 +62,12 @@ class SQLiteStorage:
             if fresh:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
-            for pragma in PRAGMAS:
-                conn.execute(pragma)
+            try:
+                for pragma in PRAGMAS:
+                    conn.execute(pragma)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise ConfigError(f"{self.path} is not a SQLite database ({exc}); remove it, or give another --db") from exc
             version = None
             if not fresh:
                 try:
@@ -89,6 +94,14 @@ class SQLiteStorage:
                 raise
             else:
                 conn.execute("COMMIT")
+
+    def clear(self) -> None:
+        """Empty every table in one transaction (`clientflow init --force`); the storage schema stays."""
+        with self.transaction(write=True) as tx:
+            for table in ("docs", "keys", "runs", "audit", "outbox"):
+                tx.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+            tx.conn.execute("DELETE FROM meta WHERE key <> 'schema_version'")
+            tx.conn.execute("DELETE FROM sqlite_sequence")
 
     def close(self) -> None:
         with self._lock:

@@ -474,6 +474,27 @@ class StorageContract:
         storage.close()
         assert self.everything(open_storage()) == expected
 
+    # optional capabilities ----------------------------------------------------------
+    def test_clear_empties_everything_and_the_store_stays_usable(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        clear = getattr(storage, "clear", None)
+        if not callable(clear):
+            return  # optional: `clientflow init --force` refuses such a backend with a message (tested in test_storage_opener)
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            tx.add_audit({"id": "a1"})
+            tx.save_run({"id": "r1"})
+            tx.add_outbox([message("m1")])
+            tx.set_meta("suite:k", "v")
+        clear()
+        empty = {"docs": [], "keys": {"v": [], "old": [], "new": []}, "audit": [], "runs": [None, None], "outbox": [], "meta": None}
+        assert self.everything(storage) == empty
+        assert self.everything(open_storage()) == empty
+        put(storage, "t1", {"n": 2}, keys=[("thing", "k", "v")])  # ids may be used again
+        with storage.transaction(write=True) as tx:
+            tx.add_audit({"id": "a1"})
+        found = read(storage, "t1")
+        assert found is not None and (found.body["n"], found.version) == (2, 1)
+
     # helpers --------------------------------------------------------------------
     @staticmethod
     def everything(storage: Storage) -> dict[str, Any]:

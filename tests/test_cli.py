@@ -213,7 +213,7 @@ def test_exit_1_in_json_mode_still_prints_one_document():
 @pytest.mark.parametrize(
     ("name", "text", "where"),
     [
-        ("broken.yaml", "clients:\n  - id: c1\n    name: [oops\n", "broken.yaml:4:1: YAML syntax: did not find expected ',' or ']'"),
+        ("broken.yaml", "clients:\n  - id: c1\n    name: [oops\n", "broken.yaml:4:1: YAML syntax: "),  # what follows is the YAML library's own words
         ("broken.json", '{"clients": [}', "broken.json:1:14: JSON syntax: Expecting value"),
         ("misspelt.yaml", "partners: []\nclients:\n  - id: c1\n    nam: Acme\n", "misspelt.yaml:4:5: clients[0]: unknown key 'nam'; did you mean 'name'?"),
     ],
@@ -224,7 +224,7 @@ def test_exit_1_broken_data_file_is_path_line_col(tmp_path, name, text, where):
     path.write_text(text)
     result = invoke("available", "--project", PROJECT, "--data", path, "--actor", "u1", "--client", "c1")
     assert result.exit_code == 1
-    assert f"{path.parent}/{where}" in result.stderr.splitlines()
+    assert [line for line in result.stderr.splitlines() if line.startswith(f"{path.parent}/{where}")], result.stderr
     assert "Traceback" not in result.output
 
 
@@ -239,7 +239,7 @@ def test_exit_1_missing_database_is_not_created(tmp_path):
 def test_exit_1_no_project_here(tmp_path):
     result = invoke("flows", "--project", tmp_path)
     assert result.exit_code == 1
-    assert "no flows/ folder here; pass --project DIR" in result.stderr
+    assert "no flows/ folder here, so no project; make one with `clientflow new DIR`" in result.stderr
 
 
 def test_exit_2_usage_errors():

@@ -85,7 +85,7 @@ def test_validate_json_lists_each_problem_with_its_place(project_copy: Path) -> 
 def test_a_folder_that_is_not_a_project_is_one_clear_message(tmp_path: Path) -> None:
     code, out, err = run("validate", "--project", str(tmp_path))
     assert code == 1
-    assert err == f"{tmp_path}: no flows/ folder here; pass --project DIR to name the project folder\n"
+    assert err == f"{tmp_path}: no flows/ folder here, so no project; make one with `clientflow new DIR`, or pass --project DIR to name an existing project folder\n"
     assert "Traceback" not in out + err
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
+from ..config import is_database_url, load_config
 from ..errors import ClientflowError, DefinitionError, UnknownName
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -144,29 +145,26 @@ def project_option(fn: F) -> F:
     )(fn)
 
 
-def is_url(value: object) -> bool:
-    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
-
-
 class DatabaseParam(click.ParamType):
-    """A SQLite file (a Path) or a PostgreSQL URL (kept as text: a Path would fold its //)."""
+    """A SQLite file (a Path) or a database URL (kept as text: a Path would fold its //)."""
 
     name = "database"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, Path) or is_url(value):
+        if isinstance(value, Path) or is_database_url(value):
             return value
         return Path(value)
 
 
+def db_option(help: str = "The database: a SQLite file or a postgresql:// URL (default: CLIENTFLOW_DB, then the project's configuration).") -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        return click.option("--db", "db", metavar="PATH|URL", type=DatabaseParam(), help=help)(fn)
+
+    return decorate
+
+
 def data_options(fn: F) -> F:
-    fn = click.option(
-        "--db",
-        "db",
-        metavar="PATH|URL",
-        type=DatabaseParam(),
-        help="The SQLite database, or a postgresql:// URL (default: the project's configured storage).",
-    )(fn)
+    fn = db_option()(fn)
     fn = click.option(
         "--data",
         "data",
@@ -263,16 +261,13 @@ def open_engine(project: Path, data: Path | None = None, db: Path | None = None,
 
     if data is not None and db is not None:
         raise click.UsageError("give either --data or --db, not both")
-    if is_url(db):
-        engine = Engine.open(project, db=db, now=now, outbox=_absolute(outbox))
-    else:
-        engine = Engine.open(project, data=_absolute(data), db=_absolute(db), now=now, outbox=_absolute(outbox))
-    if data is None and not is_url(db):
-        path = _absolute(db) if db is not None else _configured_db(engine.config)
+    if data is None:
+        # a SQLite file that does not exist is an error, not a new empty database
+        path = _configured_db(load_config(project, db=db))
         if path is not None and not path.exists():
-            engine.close()
             given = f" --db {path}" if db is not None else ""
             raise ClientflowError(f"there is no database at {path}; create it with `clientflow init --data FILE{given}`, or read a data file with --data FILE")
+    engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox))
     if outbox is not None and "outbox" not in engine.notifiers:
         # --outbox asks for .eml files even when the configuration chose other notifiers
         engine.notifiers["outbox"] = engine.registry.notifier("outbox", project_root=Path(project), **engine.config.notifier_settings.get("outbox", {}))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from .common import command, open_engine, project_option
+from .common import command, db_option, open_engine, project_option
 
 
-@command(short_help="Load a data file into a new database.")
+@command(short_help="Load a data file into the database.")
 @project_option
 @click.option(
     "--data",
@@ -20,51 +20,31 @@ from .common import command, open_engine, project_option
     type=click.Path(dir_okay=False, path_type=Path),
     help="The data file to load (YAML, or JSON ending in .json).",
 )
-@click.option(
-    "--db",
-    "db",
-    metavar="PATH",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The SQLite database to create (default: the project's, .clientflow/clientflow.db).",
-)
-@click.option("--force", is_flag=True, help="Replace an existing database.")
-def init(project: Path, data: Path, db: Path | None, force: bool) -> None:
-    """Load a data file into a new SQLite database.
+@db_option("The database to load into: a SQLite file or a postgresql:// URL (default: CLIENTFLOW_DB, then the project's configuration).")
+@click.option("--force", is_flag=True, help="Replace what the database holds.")
+def init(project: Path, data: Path, db: Path | str | None, force: bool) -> None:
+    """Load a data file into the project's database (SQLite, PostgreSQL or any configured backend).
 
     The file is checked first (a broken one is reported as path:line:col:
-    message and nothing is written). An existing database is kept unless
-    --force is given.
+    message and nothing is written). A database that already holds records is
+    kept unless --force is given; then it is emptied and loaded in one go.
     """
     from ..api import Engine
-    from ..config import load_config
-    from ..errors import ClientflowError
 
-    target = (db or Path(load_config(project).storage_settings.get("path", project / ".clientflow" / "clientflow.db"))).absolute()
-    if target.exists() and not force:
-        raise ClientflowError(f"{target} already exists; pass --force to replace it")
-    Engine.open(project, data=data.absolute())  # validates the project and the data before touching the database
-    if target.exists():
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{target}{suffix}").unlink(missing_ok=True)
-    engine = Engine.open(project, db=target)
+    engine = Engine.open(project, db=db)
     try:
-        count = engine.load_data(data.absolute())
+        count = engine.replace_data(data.absolute(), force=force)
+        where = engine.storage_description()
     finally:
         engine.close()
-    click.echo(f"loaded {count} records from {data} into {target}")
+    click.echo(f"loaded {count} records from {data} into {where}")
 
 
 @command(short_help="Print the database in the data-file format.")
 @project_option
-@click.option(
-    "--db",
-    "db",
-    metavar="PATH",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="The SQLite database (default: the project's, .clientflow/clientflow.db).",
-)
+@db_option()
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True, help="Output format.")
-def export(project: Path, db: Path | None, fmt: str) -> None:
+def export(project: Path, db: Path | str | None, fmt: str) -> None:
     """Print every record of the database in the data-file format (deleted records are absent).
 
     The output can be loaded again with `clientflow init --data FILE`.

@@ -10,18 +10,9 @@ from typing import Any
 
 import click
 
-from .common import F, command, emit_json, format_option, now_option, outbox_option, project_option
+from .common import command, db_option, emit_json, format_option, now_option, outbox_option, project_option
 
 STATUS_ORDER = ("pending", "sending", "failed", "sent")
-
-
-def db_option(fn: F) -> F:
-    return click.option(
-        "--db",
-        "db",
-        metavar="PATH|URL",
-        help="The database: a SQLite file or a postgresql:// URL (default: the project's configured storage).",
-    )(fn)
 
 
 def _open(project: Path, db: str | None, outbox: Path | None, now: datetime | None = None) -> Any:
@@ -59,7 +50,7 @@ def _table(messages: list[dict[str, Any]]) -> None:
 
 @command()
 @project_option
-@db_option
+@db_option()
 @outbox_option
 @now_option
 @click.option("--status", "status", type=click.Choice(STATUS_ORDER), help="Only messages with this status.")
@@ -91,7 +82,7 @@ def outbox(project: Path, db: str | None, outbox: Path | None, now: datetime | N
 
 @command()
 @project_option
-@db_option
+@db_option()
 @outbox_option
 @click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
 @click.option(

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .common import command, data_options, is_url, now_option, open_engine, project_option
+from ..config import is_database_url
+from .common import command, data_options, now_option, open_engine, project_option
 
 if TYPE_CHECKING:
     from ..api import Engine
@@ -72,7 +73,7 @@ def serve(
     actor = find_actor(engine, demo_actor) if demo_actor else _first_actor(engine)
     engine.close()
     data = data.expanduser().absolute() if data is not None else None
-    where = db if db is None or is_url(db) else Path(db).expanduser().absolute()
+    where = db if db is None or is_database_url(db) else Path(db).expanduser().absolute()
     app = create_app(WebSettings(project=project, data=data, db=where, preview=preview, secret=configured or secrets.token_urlsafe(32), now=now))
     base = f"http://{host}:{port}"
     click.echo(f"clientflow API on {base}  (OpenAPI: {base}/openapi.json, docs: {base}/docs)")
