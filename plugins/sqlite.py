@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from clientflow.hookspecs import hookimpl
 from clientflow.errors import ConfigError
+from clientflow.hookspecs import hookimpl
 from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 SCHEMA_VERSION = "1"

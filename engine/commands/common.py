@@ -251,7 +251,7 @@ def _absolute(path: Path | None) -> Path | None:
     return None if path is None else path.expanduser().absolute()
 
 
-def open_engine(project: Path, data: Path | None = None, db: Path | None = None, now: datetime | None = None, outbox: Path | None = None) -> Any:
+def open_engine(project: Path, data: Path | None = None, db: Path | str | None = None, now: datetime | None = None, outbox: Path | None = None) -> Any:
     """The engine for a command, from --data or --db or the project's configuration.
 
     Paths given on the command line are read from the current directory. A
