@@ -29,6 +29,7 @@ DEFAULT_PLUGINS = (
     "clientflow.default_plugins.tokens:TokenPlugin",
 )
 REQUIRED = {"memory"}
+SKIPPED: dict[str, str] = {}  # built-in plugin -> the missing module that kept it from loading
 
 _pm: pluggy.PluginManager | None = None
 
@@ -61,7 +62,10 @@ def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
         module_name, _, class_name = spec.partition(":")
         try:
             module = importlib.import_module(module_name)
-        except ImportError:  # a built-in whose optional dependency is missing
+        except ModuleNotFoundError as exc:
+            if exc.name is None or exc.name.partition(".")[0] == __package__:
+                raise  # our own module missing: a broken install, never to be skipped in silence
+            SKIPPED[name] = exc.name  # a built-in whose optional dependency (e.g. psycopg) is not installed
             continue
         pm.register(getattr(module, class_name)(), name=name)
     if allowed is None:
@@ -124,7 +128,7 @@ class Registry:
     def storage(self, name: str, **settings: Any) -> Any:
         """A storage backend by name; an unknown name lists the installed ones."""
         if name not in self.storages:
-            raise ConfigError(f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}")
+            raise ConfigError(f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped()}")
         return self.storages[name](**settings)
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -134,8 +138,17 @@ class Registry:
     def notifier(self, name: str, **settings: Any) -> Any:
         """A notifier by name; an unknown name lists the installed ones."""
         if name not in self.notifiers:
-            raise ConfigError(f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}")
+            raise ConfigError(f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped()}")
         return self.notifiers[name](**settings)
+
+
+def _skipped() -> str:
+    """What a missing optional dependency kept from loading, for an unknown-name message."""
+    if not SKIPPED:
+        return ""
+    return "; not loaded: " + ", ".join(
+        f"{name} (it needs the module {module!r}: pip install 'clientflow[{name}]')" for name, module in sorted(SKIPPED.items())
+    )
 
 
 def emit(event: dict[str, Any], pm: pluggy.PluginManager | None = None) -> None:
