@@ -1,6 +1,6 @@
 """The shared storage suite on PostgreSQL, and what is particular to it.
 
-The contract of tests/storage_suite.py runs unchanged, each test in a fresh
+The contract of clientflow.testing (engine/testing/storage.py) runs unchanged, each test in a fresh
 PostgreSQL schema (dropped afterwards). Needs the server of `postgres_url`
 (tests/conftest.py): CI fails without it, a laptop skips with instructions.
 """
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from storage_suite import Backend, StorageContract, message, put, read
+from clientflow.testing.storage import Backend, StorageContract, message, put, read
 
 from clientflow.errors import ConfigError
 from clientflow.plugins import Registry

@@ -1,10 +1,22 @@
 """The storage contract in executable form: every backend must pass all of it, unchanged.
 
-`StorageContract` holds the tests. A test module makes it run against its
-backends by subclassing it and providing a `backend` fixture that yields a
-`Backend` (see tests/test_storage.py, where adding a backend is one line).
+`StorageContract` holds the tests. A backend's own test module runs them by
+subclassing it and providing a `backend` fixture that yields a `Backend`:
+
+    import pytest
+    from clientflow.testing import Backend, StorageContract
+
+    @pytest.fixture
+    def backend(tmp_path):
+        path = tmp_path / "store.json"
+        yield Backend(open=lambda: JsonFileStorage(path=path), snapshot_reads=False)
+
+    class TestJsonFileStorage(StorageContract):
+        pass
+
 Nothing here names a backend: what differs between them is declared on the
-`Backend` (`snapshot_reads`), never tested around.
+`Backend` (`snapshot_reads`), never tested around. Optional capabilities
+(`clear`, `load_documents`) are tested when the backend has them.
 """
 
 from __future__ import annotations
@@ -69,7 +81,7 @@ class Boom(Exception):
 
 
 class StorageContract:
-    """Every promise of engine.storage.Storage and Transaction, one test each."""
+    """Every promise of clientflow.storage.Storage and Transaction, one test each."""
 
     @pytest.fixture
     def storage(self, backend: Backend) -> Iterator[Storage]:
@@ -123,10 +135,11 @@ class StorageContract:
         assert read(storage, "same", "beta").body["in"] == "b"  # type: ignore[union-attr]
 
     def test_bodies_written_or_read_for_writing_are_the_callers_own(self, storage: Storage) -> None:
-        body = {"id": "t1", "tags": ["a"]}
+        tags = ["a"]
+        body: dict[str, Any] = {"id": "t1", "tags": tags}
         with storage.transaction(write=True) as tx:
             tx.put(Document(C, "t1", body, 0), [], expect_version=None)
-        body["tags"].append("changed after the write")
+        tags.append("changed after the write")
         with storage.transaction(write=True) as tx:
             got = tx.get(C, "t1")
             assert got is not None
@@ -475,6 +488,18 @@ class StorageContract:
         assert self.everything(open_storage()) == expected
 
     # optional capabilities ----------------------------------------------------------
+    def test_load_documents_writes_new_documents_as_put_would(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        with storage.transaction(write=True) as tx:
+            load = getattr(tx, "load_documents", None)
+            if load is None:
+                return  # optional: a data file is then imported one put() at a time
+            load([(doc("t1", {"n": 1}), [("thing", "k", "v")]), (doc("t2"), [])])
+        assert self.everything(open_storage())["docs"] == [("t1", {"id": "t1", "n": 1}, 1), ("t2", {"id": "t2"}, 1)]
+        with storage.transaction() as tx:
+            assert tx.lookup("thing", "k", "v") == [(C, "t1")]
+        with pytest.raises(ConflictError), storage.transaction(write=True) as tx:
+            tx.load_documents([(doc("t1"), [])])  # type: ignore[attr-defined]
+
     def test_clear_empties_everything_and_the_store_stays_usable(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
         clear = getattr(storage, "clear", None)
         if not callable(clear):
@@ -486,7 +511,7 @@ class StorageContract:
             tx.add_outbox([message("m1")])
             tx.set_meta("suite:k", "v")
         clear()
-        empty = {"docs": [], "keys": {"v": [], "old": [], "new": []}, "audit": [], "runs": [None, None], "outbox": [], "meta": None}
+        empty: dict[str, Any] = {"docs": [], "keys": {"v": [], "old": [], "new": []}, "audit": [], "runs": [None, None], "outbox": [], "meta": None}
         assert self.everything(storage) == empty
         assert self.everything(open_storage()) == empty
         put(storage, "t1", {"n": 2}, keys=[("thing", "k", "v")])  # ids may be used again
