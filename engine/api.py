@@ -385,12 +385,6 @@ class Engine(Core):
                     out[entity.collection] = [doc.body for doc in tx.scan(entity.collection)]
         return out
 
-    def audit_log(self) -> list[dict[str, Any]]:
-        with self.storage.transaction() as tx:
-            return tx.audit()
-
-
-__all__ = ["Engine", "Availability", "FlowAvailability", "RunView", "ClientflowError"]
     def is_empty(self) -> bool:
         """Whether storage holds no record of the project's collections, no audit entry and no queued email."""
         with self.storage.transaction() as tx:
@@ -429,3 +423,9 @@ __all__ = ["Engine", "Availability", "FlowAvailability", "RunView", "ClientflowE
         place = settings.get("path") or settings.get("url") or settings.get("dsn")
         return f"the {self.storage.name} database at {mask_url(str(place))}" if place else f"the {self.storage.name} storage"
 
+    def audit_log(self) -> list[dict[str, Any]]:
+        with self.storage.transaction() as tx:
+            return tx.audit()
+
+
+__all__ = ["Engine", "Availability", "FlowAvailability", "RunView", "ClientflowError"]
