@@ -1,15 +1,23 @@
 """The plugin manager: built-ins, entry points, and what they registered.
 
-`load_plugins()` is idempotent. `CLIENTFLOW_LOAD_PLUGINS=a,b` restricts loading
-to the named plugins (an empty value loads none but the required built-ins);
-`CLIENTFLOW_TRACE_PLUGINS=1` prints every hook call to stderr.
+Every plugin has one name, the one `clientflow plugins` prints: a built-in's
+module name (`sqlite`, `outbox_files`), a third-party plugin's entry-point name
+in the `clientflow` group. `CLIENTFLOW_LOAD_PLUGINS=a,b` loads only those (and
+`memory`, which the engine needs); `CLIENTFLOW_DISABLE_PLUGINS=a,b` loads all but
+those; an unknown name in either is an error with a did-you-mean.
+`CLIENTFLOW_TRACE_PLUGINS=1` prints every hook call to stderr. A third-party
+plugin that fails to load is skipped and named (with its entry point,
+distribution and version) on stderr, so one broken plugin breaks only what
+needs it. `load_plugins()` is idempotent.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,11 +39,46 @@ DEFAULT_PLUGINS = (
 REQUIRED = {"memory"}
 SKIPPED: dict[str, str] = {}  # built-in plugin -> the missing module that kept it from loading
 
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a plugin comes from, for `clientflow plugins` and for every message that names it."""
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    entry_point: str | None = None  # "name = value" in the clientflow group; None for a built-in
+
+    def describe(self) -> str:
+        origin = f"entry point {self.entry_point!r} of " if self.entry_point else "built into "
+        return f"the plugin {self.name!r} ({origin}{self.distribution} {self.version})"
+
+
+@dataclass
+class Loaded:
+    """What loading found: each plugin's origin, and the plugins that could not be loaded and why."""
+
+    info: dict[str, PluginInfo] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)  # plugin name -> why it was not loaded
+
+
+_LOADED: weakref.WeakKeyDictionary[pluggy.PluginManager, Loaded] = weakref.WeakKeyDictionary()
+_warned: set[str] = set()
 _pm: pluggy.PluginManager | None = None
 
 
 def _plugin_name(spec: str) -> str:
     return spec.split(":")[0].rsplit(".", 1)[-1]
+
+
+def _own_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("clientflow")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
+        return "unknown"
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -46,18 +89,40 @@ def plugin_manager() -> pluggy.PluginManager:
     return _pm
 
 
+def loaded(pm: pluggy.PluginManager) -> Loaded:
+    """What loading `pm` found (empty for a manager that `load_plugins` did not load)."""
+    return _LOADED.get(pm) or Loaded()
+
+
+def _names(variable: str) -> set[str] | None:
+    value = os.environ.get(variable)
+    return None if value is None else {n.strip() for n in value.split(",") if n.strip()}
+
+
 def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
     """Register the hook specs, the built-ins and the `clientflow` entry points."""
-    if getattr(pm, "_clientflow_loaded", False):
+    if pm in _LOADED:
         return pm
+    from importlib.metadata import entry_points
+
     known = getattr(pm.hook, "clientflow_register_storage", None)
     if known is None or known.spec is None:  # a manager given with the specs already added keeps them
         pm.add_hookspecs(hookspecs)
-    only = os.environ.get("CLIENTFLOW_LOAD_PLUGINS")
-    allowed = None if only is None else {n.strip() for n in only.split(",") if n.strip()} | REQUIRED
-    for spec in DEFAULT_PLUGINS:
-        name = _plugin_name(spec)
-        if allowed is not None and name not in allowed:
+    state = Loaded()
+    builtins = {_plugin_name(spec): spec for spec in DEFAULT_PLUGINS}
+    points = list(entry_points(group=hookspecs.PROJECT))
+    everyone = set(builtins) | {ep.name for ep in points}
+    only, disabled = _names("CLIENTFLOW_LOAD_PLUGINS"), _names("CLIENTFLOW_DISABLE_PLUGINS") or set()
+    for variable, names in (("CLIENTFLOW_LOAD_PLUGINS", only or set()), ("CLIENTFLOW_DISABLE_PLUGINS", disabled)):
+        for name in sorted(names - everyone):
+            raise ConfigError(f"{variable} names no plugin {name!r}{did_you_mean(name, everyone)}; the plugins are: {', '.join(sorted(everyone))}")
+
+    def wanted(name: str) -> bool:
+        return name in REQUIRED or ((only is None or name in only) and name not in disabled)
+
+    version = _own_version()
+    for name, spec in builtins.items():
+        if not wanted(name):
             continue
         module_name, _, class_name = spec.partition(":")
         try:
@@ -68,19 +133,36 @@ def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
             SKIPPED[name] = exc.name  # a built-in whose optional dependency (e.g. psycopg) is not installed
             continue
         pm.register(getattr(module, class_name)(), name=name)
-    if allowed is None:
-        pm.load_setuptools_entrypoints(hookspecs.PROJECT)
-    else:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group=hookspecs.PROJECT):
-            if ep.name in allowed and pm.get_plugin(ep.name) is None:
-                pm.register(ep.load(), name=ep.name)
+        state.info[name] = PluginInfo(name, module_name, "clientflow", version)
+    for ep in points:
+        dist = getattr(ep, "dist", None)
+        info = PluginInfo(ep.name, ep.value.partition(":")[0], dist.name if dist else "unknown", dist.version if dist else "unknown", f"{ep.name} = {ep.value}")
+        if ep.name in builtins:
+            state.broken[ep.name] = f"{info.describe()} has the name of a built-in plugin; rename the entry point"
+            continue
+        if not wanted(ep.name):
+            continue
+        try:
+            plugin = ep.load()
+            if inspect.isclass(plugin):  # an entry point may name a class as well as a module
+                plugin = plugin()
+            pm.register(plugin, name=ep.name)
+            pm.check_pending()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin is named and skipped; what needs it fails with its name
+            if pm.get_plugin(ep.name) is not None:
+                pm.unregister(name=ep.name)
+            state.broken[ep.name] = f"{info.describe()} could not be loaded: {type(exc).__name__}: {exc}"
+            continue
+        state.info[ep.name] = info
     pm.check_pending()
     if os.environ.get("CLIENTFLOW_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
-    pm._clientflow_loaded = True  # type: ignore[attr-defined]
+    _LOADED[pm] = state
+    for name, why in sorted(state.broken.items()):
+        if name not in _warned:  # once per process, however many managers load it
+            _warned.add(name)
+            print(f"clientflow: warning: {why}; skipped (CLIENTFLOW_DISABLE_PLUGINS={name} turns it off)", file=sys.stderr)
     return pm
 
 
@@ -94,6 +176,7 @@ class Registry:
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     filters: dict[str, Callable[..., Any]] = field(default_factory=dict)
     pm: pluggy.PluginManager | None = None  # where run events go; None: the process's manager
+    broken: dict[str, str] = field(default_factory=dict)  # plugins that could not be loaded, and why
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager | None = None) -> Registry:
@@ -101,34 +184,63 @@ class Registry:
         pm = pm or plugin_manager()
         registry = cls(pm=pm)
 
-        def adder(table: dict[str, Any], kind: str) -> Callable[[str, Any], None]:
+        origin = loaded(pm).info
+        owners: dict[tuple[str, str], str] = {}  # (kind, name) -> the plugin that registered it
+
+        def who(plugin: str) -> str:
+            return origin[plugin].describe() if plugin in origin else f"the plugin {plugin!r}"
+
+        def call(hook: Any, make: Callable[[str], Callable[..., None]]) -> None:
+            for impl in reversed(hook.get_hookimpls()):  # one plugin at a time, in pluggy's calling order, so each is named
+                try:
+                    impl.function(register=make(impl.plugin_name))
+                except ConfigError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a plugin's own failure, named
+                    raise ConfigError(f"{who(impl.plugin_name)} failed in {hook.name}: {type(exc).__name__}: {exc}") from exc
+
+        def adder(table: dict[str, Any], kind: str, plugin: str) -> Callable[[str, Any], None]:
             def register(name: str, value: Any) -> None:
                 if name in table:
-                    raise ConfigError(f"two plugins register the {kind} {name!r}")
+                    first = owners[(kind, name)]
+                    raise ConfigError(
+                        f"two plugins register the {kind} {name!r}: {who(first)} and {who(plugin)}; "
+                        f"turn one off with CLIENTFLOW_DISABLE_PLUGINS={plugin if plugin not in REQUIRED else first}"
+                    )
+                owners[(kind, name)] = plugin
                 table[name] = value
 
             return register
 
-        pm.hook.clientflow_register_storage(register=adder(registry.storages, "storage backend"))
-        pm.hook.clientflow_register_notifiers(register=adder(registry.notifiers, "notifier"))
+        call(pm.hook.clientflow_register_storage, lambda plugin: adder(registry.storages, "storage backend", plugin))
+        call(pm.hook.clientflow_register_notifiers, lambda plugin: adder(registry.notifiers, "notifier", plugin))
 
-        def register_effect(spec: Any) -> None:
-            adder(registry.effects, "effect")(spec.name, spec)
+        def effects(plugin: str) -> Callable[..., None]:
+            def register_effect(spec: Any) -> None:
+                adder(registry.effects, "effect", plugin)(spec.name, spec)
 
-        pm.hook.clientflow_register_effects(register=register_effect)
+            return register_effect
 
-        def register_function(name: str, fn: Callable[..., Any], kind: str = "function") -> None:
-            if kind not in ("function", "filter"):
-                raise ConfigError(f"kind must be 'function' or 'filter', not {kind!r}")
-            adder(registry.functions if kind == "function" else registry.filters, kind)(name, fn)
+        call(pm.hook.clientflow_register_effects, effects)
 
-        pm.hook.clientflow_register_functions(register=register_function)
+        def functions(plugin: str) -> Callable[..., None]:
+            def register_function(name: str, fn: Callable[..., Any], kind: str = "function") -> None:
+                if kind not in ("function", "filter"):
+                    raise ConfigError(f"{who(plugin)}: kind must be 'function' or 'filter', not {kind!r}")
+                adder(registry.functions if kind == "function" else registry.filters, kind, plugin)(name, fn)
+
+            return register_function
+
+        call(pm.hook.clientflow_register_functions, functions)
+        registry.broken = dict(loaded(pm).broken)
         return registry
 
     def storage(self, name: str, **settings: Any) -> Any:
         """A storage backend by name; an unknown name lists the installed ones."""
         if name not in self.storages:
-            raise ConfigError(f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped()}")
+            raise ConfigError(
+                f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped(self.broken)}"
+            )
         return self.storages[name](**settings)
 
     def emit(self, event: dict[str, Any]) -> None:
@@ -138,17 +250,17 @@ class Registry:
     def notifier(self, name: str, **settings: Any) -> Any:
         """A notifier by name; an unknown name lists the installed ones."""
         if name not in self.notifiers:
-            raise ConfigError(f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped()}")
+            raise ConfigError(
+                f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped(self.broken)}"
+            )
         return self.notifiers[name](**settings)
 
 
-def _skipped() -> str:
-    """What a missing optional dependency kept from loading, for an unknown-name message."""
-    if not SKIPPED:
-        return ""
-    return "; not loaded: " + ", ".join(
-        f"{name} (it needs the module {module!r}: pip install 'clientflow[{name}]')" for name, module in sorted(SKIPPED.items())
-    )
+def _skipped(broken: dict[str, str]) -> str:
+    """What was not loaded (a missing optional dependency, a broken plugin), for an unknown-name message."""
+    parts = [f"{name} (it needs the module {module!r}: pip install 'clientflow[{name}]')" for name, module in sorted(SKIPPED.items())]
+    parts += [why for _, why in sorted(broken.items())]
+    return "; not loaded: " + "; ".join(parts) if parts else ""
 
 
 def emit(event: dict[str, Any], pm: pluggy.PluginManager | None = None) -> None:

@@ -81,7 +81,7 @@ def test_flows_lists_every_flow():
 def test_plugins_lists_the_built_ins_with_their_hooks():
     result = invoke("plugins")
     assert result.exit_code == 0, result.output
-    assert "sqlite  (clientflow.default_plugins.sqlite)" in result.stdout and "    clientflow_register_storage" in result.stdout
+    assert "sqlite  (clientflow.default_plugins.sqlite; clientflow 0.1.0)" in result.stdout and "    clientflow_register_storage" in result.stdout
     document = stdout_json(invoke("plugins", "--format", "json"))
     names = {p["name"]: p for p in document["plugins"]}
     assert "clientflow_register_notifiers" in names["outbox_files"]["hooks"]
@@ -380,9 +380,9 @@ def test_outbox_option_adds_the_outbox_when_the_configuration_chose_other_notifi
 def test_init_refuses_to_overwrite_without_force(tmp_path):
     db = tmp_path / "db.sqlite"
     first = invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
-    assert first.exit_code == 0 and first.stdout == f"loaded 9 records from {DEMO} into {db}\n"
+    assert first.exit_code == 0 and first.stdout == f"loaded 9 records from {DEMO} into the sqlite database at {db}\n"
     again = invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
-    assert again.exit_code == 1 and f"{db} already exists; pass --force to replace it" in again.stderr
+    assert again.exit_code == 1 and f"the sqlite database at {db} already holds records; pass --force to replace them" in again.stderr
     assert invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db, "--force").exit_code == 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pluggy
 import pytest
 
+import clientflow.hookspecs
 import clientflow.plugins
 from clientflow.errors import ConfigError
 from clientflow.plugins import Registry, load_plugins
@@ -43,3 +44,117 @@ def test_the_source_folder_cannot_be_imported_by_its_folder_name() -> None:
     done = subprocess.run([sys.executable, "-c", "import engine"], cwd=repo, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "ImportError: import clientflow, not engine" in done.stderr
+
+
+# third-party plugins through entry points ------------------------------------------------
+class FakeDist:
+    def __init__(self, name: str, version: str) -> None:
+        self.name, self.version = name, version
+
+
+class FakeEntryPoint:
+    """An entry point of the `clientflow` group, as importlib.metadata gives them."""
+
+    group = "clientflow"
+
+    def __init__(self, name: str, value: str, target: object, dist: str = "acme-plugins") -> None:
+        self.name, self.value, self.target, self.dist = name, value, target, FakeDist(dist, "2.1.0")
+
+    def load(self) -> object:
+        if isinstance(self.target, BaseException):
+            raise self.target
+        return self.target
+
+
+class Webhook:
+    name = "webhook"
+
+    def __init__(self, **settings: object) -> None:
+        self.settings = settings
+
+    def send(self, email: object) -> None:
+        pass
+
+
+class WebhookPlugin:
+    @clientflow.hookspecs.hookimpl
+    def clientflow_register_notifiers(self, register: object) -> None:
+        register("webhook", Webhook)  # type: ignore[operator]
+
+
+def with_entry_points(monkeypatch: pytest.MonkeyPatch, *points: FakeEntryPoint) -> pluggy.PluginManager:
+    import importlib.metadata
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda group=None: list(points) if group == "clientflow" else [])
+    monkeypatch.setattr(clientflow.plugins, "_warned", set())
+    return load_plugins(pluggy.PluginManager("clientflow"))
+
+
+def test_an_entry_point_may_name_a_class_or_a_module_like_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    pm = with_entry_points(monkeypatch, FakeEntryPoint("webhook", "acme.webhook:WebhookPlugin", WebhookPlugin))
+    registry = Registry.collect(pm)
+    assert registry.notifiers["webhook"] is Webhook
+    info = clientflow.plugins.loaded(pm).info["webhook"]
+    assert (info.distribution, info.version, info.entry_point) == ("acme-plugins", "2.1.0", "webhook = acme.webhook:WebhookPlugin")
+
+
+def test_a_plugin_that_fails_to_load_is_named_and_skipped(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = FakeEntryPoint("webhook", "acme.webhook", ModuleNotFoundError("No module named 'requests'"))
+    pm = with_entry_points(monkeypatch, broken)
+    warning = capsys.readouterr().err
+    assert "the plugin 'webhook' (entry point 'webhook = acme.webhook' of acme-plugins 2.1.0) could not be loaded" in warning
+    assert "CLIENTFLOW_DISABLE_PLUGINS=webhook" in warning
+    registry = Registry.collect(pm)
+    assert "sqlite" in registry.storages  # everything else still works
+    with pytest.raises(ConfigError) as raised:
+        registry.notifier("webhook")
+    assert "acme-plugins 2.1.0" in str(raised.value) and "No module named 'requests'" in str(raised.value)
+
+
+def test_an_entry_point_named_like_a_built_in_is_refused_with_a_message(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    pm = with_entry_points(monkeypatch, FakeEntryPoint("sqlite", "acme.sqlite", WebhookPlugin))
+    assert "has the name of a built-in plugin; rename the entry point" in capsys.readouterr().err
+    assert "webhook" not in Registry.collect(pm).notifiers
+    assert "sqlite" in clientflow.plugins.loaded(pm).broken
+
+
+def test_two_plugins_registering_one_name_are_both_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    pm = with_entry_points(
+        monkeypatch,
+        FakeEntryPoint("webhook", "acme.webhook", WebhookPlugin),
+        FakeEntryPoint("hooks2", "other.hooks", WebhookPlugin, dist="other-hooks"),
+    )
+    with pytest.raises(ConfigError) as raised:
+        Registry.collect(pm)
+    message = str(raised.value)
+    assert "two plugins register the notifier 'webhook'" in message
+    assert "acme-plugins 2.1.0" in message and "other-hooks 2.1.0" in message and "CLIENTFLOW_DISABLE_PLUGINS=" in message
+
+
+def test_plugins_are_turned_off_by_the_names_plugins_prints(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENTFLOW_DISABLE_PLUGINS", "webhook,outbox_files")
+    pm = with_entry_points(monkeypatch, FakeEntryPoint("webhook", "acme.webhook", WebhookPlugin))
+    registry = Registry.collect(pm)
+    assert "webhook" not in registry.notifiers and "outbox" not in registry.notifiers and "console" in registry.notifiers
+
+
+@pytest.mark.parametrize("variable", ["CLIENTFLOW_DISABLE_PLUGINS", "CLIENTFLOW_LOAD_PLUGINS"])
+def test_an_unknown_plugin_name_is_an_error_with_a_did_you_mean(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    monkeypatch.setenv(variable, "outbox_file")
+    with pytest.raises(ConfigError) as raised:
+        with_entry_points(monkeypatch)
+    assert f"{variable} names no plugin 'outbox_file'; did you mean 'outbox_files'?" in str(raised.value)
+
+
+def test_validate_keeps_working_when_an_unused_plugin_is_broken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from clientflow.cli import cli
+
+    pm = with_entry_points(monkeypatch, FakeEntryPoint("webhook", "acme.webhook", ImportError("cannot import name 'x'")))
+    monkeypatch.setattr(clientflow.plugins, "_pm", pm)
+    assert CliRunner().invoke(cli, ["new", str(tmp_path / "p")]).exit_code == 0
+    result = CliRunner().invoke(cli, ["validate", "--project", str(tmp_path / "p")])
+    assert result.exit_code == 0, result.output
+    listed = CliRunner().invoke(cli, ["plugins", "--format", "json"])
+    assert [b["name"] for b in __import__("json").loads(listed.stdout)["broken"]] == ["webhook"]
