@@ -56,22 +56,33 @@ def flows(project: Path, fmt: str) -> None:
         click.echo(f"{flow.id.ljust(width)}  {flow.title}")
 
 
-@command(short_help="The plugins loaded, with their hooks.")
+@command(short_help="The plugins loaded: where each comes from, its hooks, and what it registered.")
 @project_option
 @format_option("text", "json")
 def plugins(project: Path, fmt: str) -> None:
-    """The plugins loaded, with the hooks each implements and what they registered.
+    """The plugins loaded, each with its distribution and version and the hooks it
+    implements; what they registered; and the plugins that could not be loaded, and why.
 
-    CLIENTFLOW_LOAD_PLUGINS=a,b loads only the named plugins.
+    The names printed are the ones CLIENTFLOW_LOAD_PLUGINS=a,b (only these) and
+    CLIENTFLOW_DISABLE_PLUGINS=a,b (all but these) take.
     """
-    from ..plugins import Registry, plugin_manager
+    from ..plugins import Registry, loaded, plugin_manager
 
     pm = plugin_manager()
     registry = Registry.collect(pm)
+    origin = loaded(pm).info
     items = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
+        info = origin.get(name)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
-        items.append({"name": name, "module": type(plugin).__module__, "hooks": hooks})
+        items.append({
+            "name": name,
+            "module": info.module if info else getattr(plugin, "__module__", type(plugin).__module__),
+            "distribution": info.distribution if info else None,
+            "version": info.version if info else None,
+            "entry_point": info.entry_point if info else None,
+            "hooks": hooks,
+        })  # fmt: skip
     summary = {
         "storage": sorted(registry.storages),
         "notifiers": sorted(registry.notifiers),
@@ -79,15 +90,19 @@ def plugins(project: Path, fmt: str) -> None:
         "functions": sorted(registry.functions),
         "filters": sorted(registry.filters),
     }
+    broken = [{"name": name, "error": why} for name, why in sorted(registry.broken.items())]
     if fmt == "json":
-        emit_json({"plugins": items, "registered": summary})
+        emit_json({"plugins": items, "registered": summary, "broken": broken})
         return
     for item in items:
-        click.echo(f"{item['name']}  ({item['module']})")
+        origin_text = f"{item['distribution']} {item['version']}" if item["distribution"] else "registered in code"
+        click.echo(f"{item['name']}  ({item['module']}; {origin_text})")
         for hook in item["hooks"]:
             click.echo(f"    {hook}")
     for kind, names in summary.items():
         click.echo(f"{kind}: {', '.join(names) if names else '(none)'}")
+    for item in broken:
+        click.echo(f"not loaded: {item['name']}: {item['error']}")
 
 
 @command(short_help="The effective configuration, secrets masked.")
