@@ -12,11 +12,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from clientflow.testing.storage import Backend, StorageContract, message, put, read
 
 from clientflow.errors import ConfigError
 from clientflow.plugins import Registry
 from clientflow.storage import ConflictError, Document, Storage
+from clientflow.testing.storage import Backend, StorageContract, message, put, read
 
 pytestmark = pytest.mark.postgres
 
