@@ -13,6 +13,7 @@ from conftest import PROJECT
 
 from clientflow import DefinitionError, load_project
 from clientflow.cli import cli
+from clientflow.scenarios import load_suite, scenario_files
 
 CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"
 FIXTURE_FLOWS = sorted(p.stem for p in (PROJECT / "flows").glob("*.yaml") if p.name not in ("project.yaml", "rules.yaml"))
@@ -36,9 +37,12 @@ def broken(root: Path) -> list[str]:
 def test_the_fixture_project_validates_with_a_one_line_summary() -> None:
     code, out, err = run("validate", "--project", str(PROJECT))
     assert code == 0, out + err
-    steps = sum(len(flow.steps) for flow in load_project(PROJECT).flows.values())
+    project = load_project(PROJECT)
+    steps = sum(len(flow.steps) for flow in project.flows.values())
     emails = len(list((PROJECT / "templates" / "emails").glob("*.txt")))
-    assert out == f"ok: 6 flows, {steps} steps, {emails} email templates, no problems.\n"
+    scenarios = len(load_suite(project, scenario_files([PROJECT / "scenarios"])))  # validate checks them, and the demo runs
+    runs = len(yaml.safe_load((PROJECT / "data" / "demo-runs.yaml").read_text(encoding="utf-8")))
+    assert out == f"ok: 6 flows, {steps} steps, {emails} email templates, {scenarios} scenarios, {runs} demo runs, no problems.\n"
     assert err == ""
 
 
@@ -85,7 +89,10 @@ def test_validate_json_lists_each_problem_with_its_place(project_copy: Path) -> 
 def test_a_folder_that_is_not_a_project_is_one_clear_message(tmp_path: Path) -> None:
     code, out, err = run("validate", "--project", str(tmp_path))
     assert code == 1
-    assert err == f"{tmp_path}: no flows/ folder here, so no project; make one with `clientflow new DIR`, or pass --project DIR to name an existing project folder\n"
+    assert (
+        err
+        == f"{tmp_path}: no flows/ folder here, so no project; make one with `clientflow new DIR`, or pass --project DIR to name an existing project folder\n"
+    )
     assert "Traceback" not in out + err
 
 

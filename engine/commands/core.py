@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,9 +14,12 @@ from .common import command, emit_json, format_option, project_option
 @project_option
 @format_option("text", "json")
 def validate(project: Path, fmt: str) -> None:
-    """Check every flow, rule, template and the project file; report every problem at once.
+    """Check every flow, rule, template and the project file, and every file that names them; report every problem at once.
 
-    Each problem is printed as path:line:col: message; the exit code is 1 when there is any.
+    The files that name flows, steps and answers are checked against the project
+    too: the scenarios (scenarios/) and the demo runs (data/demo-runs.yaml, each
+    dry-run on data/demo.yaml). Each problem is printed as path:line:col: message;
+    the exit code is 1 when there is any.
     """
     from ..errors import DefinitionError
     from ..plugins import Registry
@@ -24,6 +28,9 @@ def validate(project: Path, fmt: str) -> None:
     registry = Registry.collect()
     try:
         loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))
+        counts, problems = _references(project, loaded, registry)
+        if problems:
+            raise DefinitionError(problems)
     except DefinitionError as exc:
         if fmt == "json":
             emit_json({"valid": False, "problems": [
@@ -33,9 +40,37 @@ def validate(project: Path, fmt: str) -> None:
         raise
     steps = sum(len(f.steps) for f in loaded.flows.values())
     if fmt == "json":
-        emit_json({"valid": True, "flows": len(loaded.flows), "steps": steps, "emails": len(loaded.emails), "problems": []})
+        emit_json({"valid": True, "flows": len(loaded.flows), "steps": steps, "emails": len(loaded.emails), **counts, "problems": []})
         return
-    click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates, no problems.")
+    also = "".join(f", {n} {what.replace('_', ' ')}" for what, n in counts.items())
+    click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates{also}, no problems.")
+
+
+def _references(project: Path, loaded: Any, registry: Any) -> tuple[dict[str, int], list[Any]]:
+    """The files that name the project's flows, steps and answers, checked against it: how many of each, and every problem.
+
+    The scenarios of scenarios/ (as `clientflow test` loads them, and every name their
+    flows lack) and the demo runs of data/demo-runs.yaml (every name, then each run
+    dry-run on data/demo.yaml as `clientflow demo` does). A project without them has none to check.
+    """
+    from ..demoruns import DEMO_DATA, read_runs, runs_file, try_runs
+    from ..scenarios import check_suite, scenario_files
+
+    counts: dict[str, int] = {}
+    problems: list[Any] = []
+    folder = project / "scenarios"
+    if folder.is_dir():
+        counts["scenarios"], found = check_suite(loaded, scenario_files([folder]))
+        problems += found
+    data = project / DEMO_DATA
+    runs = runs_file(data)
+    if runs.is_file():
+        examples, found = read_runs(loaded, runs)
+        counts["demo_runs"] = len(examples)
+        problems += found
+        if data.is_file():  # the runs whose names all exist: does the flow accept them?
+            problems += try_runs(loaded, registry, data, examples, runs)
+    return counts, problems
 
 
 @command(short_help="One line per flow: its id and title.")

@@ -5,6 +5,7 @@ the end; nothing is sent. For each flow it shows on which subjects it is
 offered (and to whom), why it is refused elsewhere, and the plan of one
 representative run, taken from `demo-runs.yaml` next to the data file or,
 for a flow not listed there, guessed (the first offer, the first option).
+A run whose answers the flow refuses makes the demo exit 1, each located.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import shlex
 import tempfile
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,10 @@ from typing import Any
 import click
 
 from .. import render
-from ..errors import ClientflowError, DataError, Location, Problem
+from ..demoruns import DEMO_DATA, DEMO_NOW, Example, load_runs, refusal, runs_file
+from ..errors import ClientflowError, DataError, Problem
 from .common import Moment, command, project_option, subject_word
 
-DEMO_NOW = "2025-01-06T09:00:00+00:00"
-RUNS_FILE = "demo-runs.yaml"
-RUN_KEYS = ("actor", "subject", "answers")
 WIDTH = 100
 
 
@@ -42,15 +41,6 @@ class Party:
         return f"{self.label} ({self.id})" if self.label != self.id else self.id
 
 
-@dataclass
-class Example:
-    """One representative run: who, on what, with which answers."""
-
-    actor: str
-    subject: str
-    answers: dict[str, Any] = field(default_factory=dict)
-
-
 @command(short_help="Dry-run every flow on demo data: the quickest look at the project.")
 @project_option
 @click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="The demo data (default: data/demo.yaml in the project).")
@@ -62,54 +52,25 @@ def demo(project: Path, data: Path | None, now: datetime) -> None:
     offered on the others, and the plan of one representative run (from
     demo-runs.yaml next to the data file, when there is one). It ends with
     the commands to try your own. Nothing is sent; the temporary database is
-    removed at the end.
+    removed at the end. Exit 1 when the flow refuses a run's answers.
     """
     from ..api import Engine
 
-    data = data or project / "data" / "demo.yaml"
+    data = data or project / DEMO_DATA
     if not data.is_file():
         raise ClientflowError(f"there is no demo data at {data}; pass --data FILE to name a data file")
     with tempfile.TemporaryDirectory(prefix="clientflow-demo-") as folder:
         engine = Engine.open(project, db=Path(folder) / "demo.db", now=now, notifiers={})
         try:
             engine.load_data(data.absolute())
-            examples = _examples(data.parent / RUNS_FILE, engine)
-            for block in Demo(engine, project, data, examples).lines():
+            examples = load_runs(engine.project, runs_file(data))
+            shown = Demo(engine, project, data, examples)
+            for block in shown.lines():
                 click.echo(block)
         finally:
             engine.close()
-
-
-def _examples(path: Path, engine: Any) -> dict[str, Example]:
-    """The representative runs of `demo-runs.yaml` (none when there is no such file)."""
-    from ..yamlfile import load_yaml, read_text
-
-    if not path.is_file():
-        return {}
-    display = str(path)
-    doc, positions = load_yaml(read_text(path, display, DataError), display, DataError)
-    problems: list[Problem] = []
-    examples: dict[str, Example] = {}
-    if not isinstance(doc, dict):
-        raise DataError([Problem(Location(display, 1, 1), "a demo runs file maps each flow id to {actor, subject, answers}")])
-    for flow, run in doc.items():
-        if flow not in engine.project.flows:
-            from ..errors import did_you_mean
-
-            problems.append(Problem(positions.at((flow,), key=True), f"unknown flow {flow!r}{did_you_mean(str(flow), engine.project.flows)}"))
-            continue
-        run = dict(run) if isinstance(run, dict) else {}
-        run.setdefault("subject", run.pop(engine.project.subject_entity, None))
-        wrong = sorted(str(k) for k in run if k not in RUN_KEYS)
-        if wrong or not isinstance(run.get("actor"), str) or not isinstance(run.get("subject"), str) or not isinstance(run.get("answers", {}), dict):
-            problems.append(
-                Problem(positions.at((flow,)), f"{flow}: give actor and subject (text) and answers (a mapping); found {', '.join(wrong) or 'something else'}")
-            )
-            continue
-        examples[flow] = Example(run["actor"], run["subject"], dict(run.get("answers") or {}))
-    if problems:
-        raise DataError(problems)
-    return examples
+    if shown.refused:
+        raise DataError(shown.refused)
 
 
 class Demo:
@@ -126,6 +87,7 @@ class Demo:
         # (actor id, subject id) -> availability of every flow
         self.offers = {(a.id, s.id): engine.available(a.id, s.id) for a in self.actors for s in self.subjects}
         self.chosen: dict[str, Example | None] = {}
+        self.refused: list[Problem] = []  # the runs whose answers their flow refuses
 
     # the data -------------------------------------------------------------
     def _of(self, entity: str, records: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -237,6 +199,9 @@ class Demo:
             command += " --answer " + shlex.quote(f"{name}={_typed(value)}")
         yield click.style(f"   $ {command}", bold=True)
         plan = self.engine.simulate(flow, example.actor, example.subject, example.answers)
+        refused = refusal(flow, plan, example, runs_file(self.data))
+        if refused is not None:
+            self.refused.append(refused)
         yield from _block("screens", [f"{n} {s.step}: {s.title}" for n, s in enumerate(plan.screens, 1)])
         if plan.status != "completed":
             yield from _block("status", [plan.status.replace("_", " ")])
