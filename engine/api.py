@@ -22,7 +22,7 @@ from typing import Any
 import pluggy
 
 from . import outbox as outbox_module
-from .config import Config, load_config, open_storage
+from .config import Config, load_config, open_notifiers, open_storage
 from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
 from .core import FINISHED, Core
 from .data import Records, check_data, import_data
@@ -94,7 +94,7 @@ class Engine(Core):
         if storage is None:
             storage = registry.storage("memory") if data is not None else open_storage(config, registry)
         if notifiers is None:
-            notifiers = {name: registry.notifier(name, project_root=root, **config.notifier_settings.get(name, {})) for name in config.notifiers}
+            notifiers = open_notifiers(config, registry)
         engine = cls(project, storage, clock=Clock(now), notifiers=notifiers, registry=registry, config=config)
         if data is not None:
             engine.load_data(data)

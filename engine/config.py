@@ -18,20 +18,22 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
 
-SECRET_WORDS = ("password", "secret", "token", "key")
+SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "signature")
 DEFAULT_DB = ".clientflow/clientflow.db"
 DEFAULT_OUTBOX = ".clientflow/outbox"
 MASK = "********"
 DELIVERY_NUMBERS = {"max_attempts": int, "backoff_seconds": float, "batch": int, "lease_seconds": float, "poll_seconds": float}
 _URL_PASSWORD = re.compile(r"(://[^:/@?#\s]+:)[^/?#\s]*@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:ssl)?(?:password|secret|token)=)[^&#\s]*")
+# libpq's keyword form: `password=hunter2`, `password = 'a b'`, backslash escapes in either; an unclosed quote runs to the end
+_KEYWORD_SECRET = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)(?!\*{8}(?:[\s&#]|\Z))('(?:[^'\\]|\\.)*(?:'|\Z)|(?:\\.|[^\s'\\])(?:\\.|[^\s\\])*\\?)", re.S)
 
 
 @dataclass
@@ -46,8 +48,35 @@ class Config:
     delivery: dict[str, Any] = field(default_factory=lambda: {"max_attempts": 5, "backoff_seconds": 30})
     api: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
+    file: Path | None = None  # the file the settings came from, to locate a mistake in it
+    prefix: tuple[str, ...] = ()  # where clientflow's table starts in it: ("tool", "clientflow") in pyproject.toml
 
-    def to_json(self, *, masked: bool = True) -> dict[str, Any]:
+    def locate(self, *path: str) -> str:
+        """`file:line:col` of a setting (`"notifier", "webhook", "url"`), as near as the file shows it; else the file's name."""
+        if self.file is None:
+            return "configuration"
+        try:
+            lines = self.file.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return str(self.file)
+        *tables, key = (*self.prefix, *path)
+        headers = {"[" + ".".join(tables[:n]) + "]" for n in range(len(self.prefix), len(tables) + 1) if n}
+        inside = not tables
+        found: tuple[int, int] | None = None
+        for number, line in enumerate(lines, 1):
+            text = line.strip()
+            if text.startswith("["):
+                inside = text.replace(" ", "") in headers
+                if inside and text.replace(" ", "") == "[" + ".".join(tables) + "]":
+                    found = found or (number, 1)
+                continue
+            name = text.split("=", 1)[0].strip().strip('"')
+            if inside and (name == key or name == path[0]) and "=" in text:
+                return f"{self.file}:{number}:{line.index(text[0]) + 1}"
+        return f"{self.file}:{found[0]}:{found[1]}" if found else str(self.file)
+
+    def to_json(self, *, masked: bool = True, secrets: Iterable[tuple[str, str, str]] = ()) -> dict[str, Any]:
+        """The configuration as data; `masked` hides passwords, URL passwords and the (kind, name, key) settings in `secrets`."""
         data = {
             "source": self.source,
             "storage": {"backend": self.storage, **self.storage_settings},
@@ -56,12 +85,45 @@ class Config:
             "delivery": dict(self.delivery),
             "api": dict(self.api),
         }
-        return _mask(data) if masked else data
+        if not masked:
+            return data
+        data = _mask(data)
+        for kind, name, key in secrets:  # settings a plugin declared secret, whatever their name
+            if kind == "storage backend" and name == self.storage and data["storage"].get(key):
+                data["storage"][key] = MASK
+            elif kind == "notifier" and data["notifier"].get(name, {}).get(key):
+                data["notifier"][name][key] = MASK
+        return data
 
 
 def mask_url(value: str) -> str:
-    """A URL with its password (in the user part or the query) replaced by asterisks."""
-    return _QUERY_SECRET.sub(rf"\g<1>{MASK}", _URL_PASSWORD.sub(rf"\g<1>{MASK}@", value))
+    """A database URL or keyword DSN with its passwords (user part, query, `password=` keywords) replaced by asterisks."""
+    masked = _QUERY_SECRET.sub(rf"\g<1>{MASK}", _URL_PASSWORD.sub(rf"\g<1>{MASK}@", value))
+    return _KEYWORD_SECRET.sub(rf"\g<1>{MASK}", masked)
+
+
+def _unescape(value: str) -> str:
+    value = value[1:-1] if len(value) > 1 and value[0] == value[-1] == "'" else value.lstrip("'")
+    return re.sub(r"\\(.)", r"\1", value, flags=re.S)
+
+
+def secrets_in(dsn: str) -> list[str]:
+    """The passwords a database URL or keyword DSN holds, as written and as the driver reads them."""
+    from urllib.parse import unquote
+
+    found = [m.group(0)[len(m.group(1)) :] for m in _QUERY_SECRET.finditer(dsn)]
+    found += [m.group(0)[len(m.group(1)) : -1] for m in _URL_PASSWORD.finditer(dsn)]
+    found += [m.group(2) for m in _KEYWORD_SECRET.finditer(dsn)]
+    found += [unquote(f) for f in found] + [_unescape(f) for f in found]
+    return sorted({f for f in found if len(f) >= 4}, key=len, reverse=True)
+
+
+def hide_secrets(text: str, dsn: str) -> str:
+    """`text` (a driver's message about `dsn`) with every password `dsn` holds masked, wherever it appears."""
+    text = mask_url(text)
+    for secret in secrets_in(dsn):
+        text = text.replace(secret, MASK)
+    return text
 
 
 def _mask(value: Any, key: str = "") -> Any:
@@ -71,8 +133,8 @@ def _mask(value: Any, key: str = "") -> Any:
         return [_mask(v, key) for v in value]
     if isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS) and value:
         return MASK
-    if isinstance(value, str) and "://" in value:
-        return mask_url(value)
+    if isinstance(value, str):
+        return mask_url(value)  # a URL, a keyword DSN, or a path someone wrote one into
     return value
 
 
@@ -104,9 +166,27 @@ def use_database(config: Config, value: str | Path, base: Path) -> None:
     config.storage, config.storage_settings = "sqlite", {"path": str(path if path.is_absolute() else base / path)}
 
 
+def plugin_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
+    """The settings of the plugin-registered `name` given in the environment as CLIENTFLOW_<NAME>_<KEY>=value."""
+    prefix = f"CLIENTFLOW_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_"
+    return {
+        key[len(prefix) :].lower(): value
+        for key, value in env.items()
+        if key.startswith(prefix) and len(key) > len(prefix)
+    }
+
+
 def open_storage(config: Config, registry: Any) -> Any:
     """The storage backend `config` names, with its settings: the one way every command and the API open storage."""
-    return registry.storage(config.storage, **config.storage_settings)
+    return registry.storage(config.storage, project_root=Path(config.root).absolute(), locate=lambda key: config.locate("storage", key), **config.storage_settings)
+
+
+def open_notifiers(config: Config, registry: Any, names: list[str] | None = None) -> dict[str, Any]:
+    """The notifiers `config` enables (or `names`), each with its settings: the one way they are made."""
+    return {
+        name: registry.notifier(name, project_root=Path(config.root).absolute(), locate=lambda key, n=name: config.locate("notifier", n, key), **config.notifier_settings.get(name, {}))
+        for name in (config.notifiers if names is None else names)
+    }
 
 
 def _number(name: str, value: Any, kind: type) -> Any:
@@ -129,6 +209,8 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: s
     env = os.environ if env is None else env
     table: dict[str, Any] = {}
     source = "defaults"
+    file: Path | None
+    prefix: tuple[str, ...]
     for path, key in ((root / "clientflow.toml", None), (root / "pyproject.toml", "tool")):
         if not path.exists():
             continue
@@ -138,9 +220,11 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: s
             raise ConfigError(f"{path}: {exc}") from exc
         found = doc if key is None else doc.get("tool", {}).get("clientflow")
         if found:
-            table, source = dict(found), str(path.name)
+            table, source, file, prefix = dict(found), str(path.name), path, (() if key is None else ("tool", "clientflow"))
             break
-    config = Config(root=root, source=source)
+    else:
+        file, prefix = None, ()
+    config = Config(root=root, source=source, file=file, prefix=prefix)
     storage = table.get("storage", {})
     if isinstance(storage, str) and is_database_url(storage):
         use_database(config, storage, root)
@@ -166,6 +250,7 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: s
         use_database(config, env["CLIENTFLOW_DB"], root)
     if db is not None:
         use_database(config, db, Path.cwd())
+    config.storage_settings.update(plugin_env(config.storage, env))  # CLIENTFLOW_<BACKEND>_<KEY>, e.g. CLIENTFLOW_POSTGRESQL_LOCK_TIMEOUT
     if env.get("CLIENTFLOW_DB_SCHEMA"):
         config.storage_settings["schema"] = env["CLIENTFLOW_DB_SCHEMA"]
     if config.storage == "sqlite":
@@ -180,6 +265,8 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: s
         outbox["dir"] = env["CLIENTFLOW_OUTBOX"]
     folder = Path(outbox.get("dir", DEFAULT_OUTBOX))
     outbox["dir"] = str(folder if folder.is_absolute() else root / folder)
+    for name in config.notifiers:  # any notifier setting from the environment: CLIENTFLOW_<NOTIFIER>_<KEY>
+        config.notifier_settings.setdefault(name, {}).update(plugin_env(name, env))
     smtp = config.notifier_settings.setdefault("smtp", {})
     for name in ("host", "port", "security", "user", "password", "timeout"):
         value = env.get(f"CLIENTFLOW_SMTP_{name.upper()}")

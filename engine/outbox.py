@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import faults
-from .config import Config, load_config, open_storage
+from .config import Config, load_config, open_notifiers, open_storage
 from .context import Clock
 from .storage import Email, Notifier, Storage
 
@@ -264,7 +264,7 @@ class Outbox:
         if outbox is not None:
             config.notifier_settings.setdefault("outbox", {})["dir"] = str(outbox)
         registry = Registry.collect()
-        notifiers = {name: registry.notifier(name, project_root=Path(root), **config.notifier_settings.get(name, {})) for name in config.notifiers}
+        notifiers = open_notifiers(config, registry)
         storage = open_storage(config, registry)
         return cls(storage, notifiers, Clock(now), config)
 

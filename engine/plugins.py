@@ -18,14 +18,15 @@ import inspect
 import os
 import sys
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, did_you_mean
+from .errors import ClientflowError, ConfigError, did_you_mean
 
 DEFAULT_PLUGINS = (
     "clientflow.default_plugins.memory:MemoryPlugin",
@@ -177,6 +178,8 @@ class Registry:
     filters: dict[str, Callable[..., Any]] = field(default_factory=dict)
     pm: pluggy.PluginManager | None = None  # where run events go; None: the process's manager
     broken: dict[str, str] = field(default_factory=dict)  # plugins that could not be loaded, and why
+    schemas: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (kind, name) -> JSON Schema of its settings
+    origin: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> the plugin that registered it, described
 
     @classmethod
     def collect(cls, pm: pluggy.PluginManager | None = None) -> Registry:
@@ -199,8 +202,8 @@ class Registry:
                 except Exception as exc:  # noqa: BLE001 - a plugin's own failure, named
                     raise ConfigError(f"{who(impl.plugin_name)} failed in {hook.name}: {type(exc).__name__}: {exc}") from exc
 
-        def adder(table: dict[str, Any], kind: str, plugin: str) -> Callable[[str, Any], None]:
-            def register(name: str, value: Any) -> None:
+        def adder(table: dict[str, Any], kind: str, plugin: str) -> Callable[..., None]:
+            def register(name: str, value: Any, *, settings: Mapping[str, Any] | None = None) -> None:
                 if name in table:
                     first = owners[(kind, name)]
                     raise ConfigError(
@@ -209,6 +212,9 @@ class Registry:
                     )
                 owners[(kind, name)] = plugin
                 table[name] = value
+                registry.origin[(kind, name)] = who(plugin)
+                if settings is not None:
+                    registry.schemas[(kind, name)] = dict(settings)
 
             return register
 
@@ -235,25 +241,90 @@ class Registry:
         registry.broken = dict(loaded(pm).broken)
         return registry
 
-    def storage(self, name: str, **settings: Any) -> Any:
-        """A storage backend by name; an unknown name lists the installed ones."""
+    def storage(self, name: str, *, project_root: Path | None = None, locate: Callable[[str], str] | None = None, **settings: Any) -> Any:
+        """A storage backend by name, its settings checked; an unknown name lists the installed ones."""
         if name not in self.storages:
-            raise ConfigError(
-                f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped(self.broken)}"
-            )
-        return self.storages[name](**settings)
+            raise ConfigError(f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped(self.broken)}")
+        return self._make("storage backend", name, self.storages[name], settings, project_root, locate)
 
     def emit(self, event: dict[str, Any]) -> None:
         """Tell this registry's observers about a run event."""
         emit(event, self.pm)
 
-    def notifier(self, name: str, **settings: Any) -> Any:
-        """A notifier by name; an unknown name lists the installed ones."""
+    def notifier(self, name: str, *, project_root: Path | None = None, locate: Callable[[str], str] | None = None, **settings: Any) -> Any:
+        """A notifier by name, its settings checked; an unknown name lists the installed ones."""
         if name not in self.notifiers:
-            raise ConfigError(
-                f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped(self.broken)}"
-            )
-        return self.notifiers[name](**settings)
+            raise ConfigError(f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped(self.broken)}")
+        return self._make("notifier", name, self.notifiers[name], settings, project_root, locate)
+
+    def secret_settings(self) -> set[tuple[str, str, str]]:
+        """(kind, name, key) of every setting a plugin declared `secret` (masked like passwords)."""
+        return {
+            (kind, name, key)
+            for (kind, name), schema in self.schemas.items()
+            for key, spec in (schema.get("properties") or {}).items()
+            if isinstance(spec, Mapping) and (spec.get("secret") or spec.get("writeOnly"))
+        }
+
+    def _make(self, kind: str, name: str, factory: Callable[..., Any], settings: dict[str, Any], root: Path | None, locate: Callable[[str], str] | None) -> Any:
+        where = locate or (lambda key: "configuration")
+        schema = self.schemas.get((kind, name))
+        if schema is not None:
+            settings = check_settings(kind, name, schema, settings, where)
+        if root is not None and _takes(factory, "project_root"):
+            settings = {**settings, "project_root": root}
+        try:
+            return factory(**settings)
+        except ClientflowError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's factory refusing its settings, named
+            raise ConfigError(f"the {kind} {name!r} ({self.origin.get((kind, name), 'a plugin')}) could not start: {type(exc).__name__}: {exc}") from exc
+
+
+def _takes(factory: Callable[..., Any], parameter: str) -> bool:
+    try:
+        found = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return True
+    return parameter in found or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in found.values())
+
+
+_TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+
+
+def check_settings(kind: str, name: str, schema: Mapping[str, Any], settings: dict[str, Any], locate: Callable[[str], str]) -> dict[str, Any]:
+    """`settings` checked against the JSON Schema a plugin declared; text from the environment becomes the declared type.
+
+    The first problem is raised as a ConfigError at the setting's place in the configuration file.
+    """
+    from jsonschema import Draft202012Validator
+
+    properties = schema.get("properties") or {}
+    typed = dict(settings)
+    for key, value in settings.items():
+        wanted = properties.get(key, {}).get("type") if isinstance(properties.get(key), Mapping) else None
+        if isinstance(value, str) and wanted in ("integer", "number", "boolean"):
+            try:
+                if wanted == "boolean" and value.lower() in _TRUE | _FALSE:
+                    typed[key] = value.lower() in _TRUE
+                elif wanted != "boolean":
+                    typed[key] = int(value) if wanted == "integer" else float(value)
+            except ValueError:
+                pass  # left as text: the schema says what is wrong with it
+    for error in sorted(Draft202012Validator(schema).iter_errors(typed), key=lambda e: list(e.absolute_path)):
+        key = str(error.absolute_path[0]) if error.absolute_path else ""
+        if error.validator == "additionalProperties":
+            unknown = sorted(set(typed) - set(properties))
+            key = unknown[0] if unknown else key
+            raise ConfigError(f"{locate(key)}: unknown {kind} setting {key!r} for {name!r}{did_you_mean(key, properties)}; known: {', '.join(sorted(properties))}")
+        if error.validator == "required":
+            missing = str(error.message).split("'")[1] if "'" in error.message else ""
+            raise ConfigError(f"{locate(missing)}: the {kind} {name!r} needs the setting {missing!r}")
+        secret = isinstance(properties.get(key), Mapping) and (properties[key].get("secret") or properties[key].get("writeOnly"))
+        shown = "(hidden)" if secret else repr(typed.get(key))
+        hint = properties.get(key, {}).get("description") if isinstance(properties.get(key), Mapping) else None
+        raise ConfigError(f"{locate(key)}: the {kind} setting {key!r} of {name!r} is {shown}, which does not fit: {error.validator} {error.validator_value!r}" + (f" ({hint})" if hint else ""))
+    return typed
 
 
 def _skipped(broken: dict[str, str]) -> str:

@@ -14,6 +14,12 @@ from typing import Any
 from clientflow.hookspecs import hookimpl
 from clientflow.storage import Email
 
+SETTINGS_SCHEMA = {
+    "type": "object",
+    "properties": {"dir": {"type": "string", "description": "the folder of the .eml files, relative to the project folder"}},
+    "additionalProperties": False,
+}
+
 
 class OutboxFolder:
     """Writes `<message-id>.eml` files into `dir`."""
@@ -48,4 +54,4 @@ class OutboxFilesPlugin:
 
     @hookimpl
     def clientflow_register_notifiers(self, register: Any) -> None:
-        register("outbox", OutboxFolder)
+        register("outbox", OutboxFolder, settings=SETTINGS_SCHEMA)

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from clientflow.config import mask_url
+from clientflow.config import hide_secrets
 from clientflow.errors import ConfigError
 from clientflow.hookspecs import hookimpl
 from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
@@ -35,6 +35,17 @@ DEFAULT_SCHEMA = "clientflow"
 PAGE = 500  # rows per page of a scan
 LOCK_NAMESPACE = 0x636C66  # first key of the advisory lock taken while creating the schema
 SETTINGS = ("url", "schema", "connect_timeout", "lock_timeout", "application_name")
+SETTINGS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "url": {"type": ["string", "null"], "description": "postgresql://user@host:5432/dbname, or a keyword DSN"},
+        "schema": {"type": "string", "description": "the PostgreSQL schema that holds the tables"},
+        "connect_timeout": {"type": "number", "exclusiveMinimum": 0},
+        "lock_timeout": {"type": "number", "exclusiveMinimum": 0},
+        "application_name": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # {s} is the quoted schema; ids and keys compare byte-wise (COLLATE "C") so that
@@ -82,6 +93,7 @@ class PostgresStorage:
         connect_timeout: float = 10,
         lock_timeout: float = 30,
         application_name: str = "clientflow",
+        project_root: Any = None,  # every factory gets it; a server needs no folder
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -125,7 +137,7 @@ class PostgresStorage:
                     application_name=self.application_name,
                 )
             except psycopg.Error as exc:
-                raise ConfigError(f"cannot connect to PostgreSQL at {mask_url(self.url)}: {str(exc).strip()}") from exc
+                raise ConfigError(hide_secrets(f"cannot connect to PostgreSQL at {self.url}: {str(exc).strip()}", self.url)) from exc
             try:
                 conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
                 self._ensure_schema(conn)
@@ -399,4 +411,4 @@ class PostgresPlugin:
 
     @hookimpl
     def clientflow_register_storage(self, register: Any) -> None:
-        register("postgresql", PostgresStorage)
+        register("postgresql", PostgresStorage, settings=SETTINGS_SCHEMA)

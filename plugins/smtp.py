@@ -28,6 +28,20 @@ SECURITY = ("starttls", "tls", "none")
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 CHECK_AFTER_SECONDS = 1.0  # a connection idle longer than this is checked (NOOP) before reuse
 SETTINGS = ("host", "port", "security", "timeout", "user", "password", "cafile", "local_hostname")
+SETTINGS_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "host": {"type": "string"},
+        "port": {"type": ["integer", "string"]},
+        "security": {"enum": list(SECURITY), "description": "starttls (port 587), tls (465) or none (25)"},
+        "timeout": {"type": ["number", "string"]},
+        "user": {"type": "string"},
+        "password": {"type": "string", "secret": True},
+        "cafile": {"type": "string"},
+        "local_hostname": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
 
 
 def _permanent(code: int) -> bool:
@@ -201,4 +215,4 @@ class SMTPPlugin:
 
     @hookimpl
     def clientflow_register_notifiers(self, register: Any) -> None:
-        register("smtp", SMTPNotifier)
+        register("smtp", SMTPNotifier, settings=SETTINGS_SCHEMA)

@@ -20,6 +20,11 @@ from clientflow.hookspecs import hookimpl
 from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 SCHEMA_VERSION = "1"
+SETTINGS_SCHEMA = {
+    "type": "object",
+    "properties": {"path": {"type": "string", "description": "the database file, relative to the project folder"}},
+    "additionalProperties": False,
+}
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=30000")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -246,4 +251,4 @@ class SQLitePlugin:
 
     @hookimpl
     def clientflow_register_storage(self, register: Any) -> None:
-        register("sqlite", SQLiteStorage)
+        register("sqlite", SQLiteStorage, settings=SETTINGS_SCHEMA)

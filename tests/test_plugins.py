@@ -72,7 +72,7 @@ def test_a_storage_backend_is_registered_by_name_and_chosen_by_configuration(loa
     root = project(tmp_path, {"clientflow.toml": 'storage = {backend = "shelf", depth = 3}\nnotifiers = []\n'})
     Shelf.opened.clear()
     engine = Engine.open(root, plugins=loaded, now=NOW)
-    assert engine.storage is Shelf.opened[0] and Shelf.opened[0].settings == {"depth": 3}
+    assert engine.storage is Shelf.opened[0] and Shelf.opened[0].settings == {"depth": 3, "project_root": root}  # every factory learns the project folder
     engine.load_data(DEMO)
     assert engine.apply("reactivate-client", "u1", "c3").status == "completed"  # type: ignore[union-attr]
     assert Shelf.opened[0].docs["clients"]["c3"].body["subscription"] == "active"

@@ -185,7 +185,7 @@ def admin_sees(url: str, pid: int) -> bool:
         ({"url": None}, "needs a url"),
         ({"schema": "Bad-Name"}, "must be lower-case letters"),
         ({"schema": "x; DROP TABLE docs"}, "must be lower-case letters"),
-        ({"shema": "x"}, "unknown PostgreSQL storage setting"),
+        ({"shema": "x"}, "unknown storage backend setting 'shema' for 'postgresql'; did you mean 'schema'?"),
     ],
     ids=["no-url", "bad-schema", "injection", "typo"],
 )

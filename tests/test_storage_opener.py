@@ -179,7 +179,7 @@ def test_init_uses_a_third_party_backend_that_is_configured(project: Path, third
     assert done.exit_code == 0, done.output
     assert "keeping" in done.stdout
     store = KeepingStorage.opened[-1]
-    assert store.settings == {"where": "somewhere"} and store.docs
+    assert store.settings == {"where": "somewhere", "project_root": project} and store.docs
     assert not (project / ".clientflow" / "clientflow.db").exists()
 
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 import yaml
 
-from ..config import is_database_url, load_config
+from ..config import is_database_url, load_config, open_notifiers
 from ..errors import ClientflowError, DefinitionError, UnknownName
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -270,7 +270,7 @@ def open_engine(project: Path, data: Path | None = None, db: Path | str | None =
     engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox))
     if outbox is not None and "outbox" not in engine.notifiers:
         # --outbox asks for .eml files even when the configuration chose other notifiers
-        engine.notifiers["outbox"] = engine.registry.notifier("outbox", project_root=Path(project), **engine.config.notifier_settings.get("outbox", {}))
+        engine.notifiers.update(open_notifiers(engine.config, engine.registry, ["outbox"]))
     return engine
 
 

@@ -146,8 +146,9 @@ def plugins(project: Path, fmt: str) -> None:
 def config(project: Path, fmt: str) -> None:
     """The effective configuration (file and environment), secrets masked."""
     from ..config import load_config
+    from ..plugins import Registry
 
-    data = load_config(project).to_json(masked=True)
+    data = load_config(project).to_json(masked=True, secrets=Registry.collect().secret_settings())
     if fmt == "json":
         emit_json(data)
         return
