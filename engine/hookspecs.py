@@ -8,41 +8,66 @@ that declares an entry point in the `clientflow` group.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pluggy
+
+if TYPE_CHECKING:
+    from .outcome import EffectSpec
+    from .storage import Notifier, Storage
 
 PROJECT = "clientflow"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
-@hookspec
-def clientflow_register_storage(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register storage backends: `register(name, factory)`.
+# What each hook's `register` accepts: annotate your hook's parameter with these, and mypy
+# checks what your factories return against the installed clientflow.
+class RegisterStorage(Protocol):
+    def __call__(self, name: str, factory: Callable[..., Storage], *, settings: Mapping[str, Any] | None = None) -> None: ...
 
-    `factory(**settings)` returns an object satisfying `engine.storage.Storage`;
-    the settings come from the project's configuration (`[storage]`). A name
-    may be registered once; configuration picks one with `storage.backend`.
+
+class RegisterNotifier(Protocol):
+    def __call__(self, name: str, factory: Callable[..., Notifier], *, settings: Mapping[str, Any] | None = None) -> None: ...
+
+
+class RegisterEffect(Protocol):
+    def __call__(self, spec: EffectSpec) -> None: ...
+
+
+class RegisterFunction(Protocol):
+    def __call__(self, name: str, fn: Callable[..., Any], kind: str = "function") -> None: ...
+
+
+@hookspec
+def clientflow_register_storage(register: RegisterStorage) -> None:
+    """Register storage backends: `register(name, factory, settings=SCHEMA)`.
+
+    `factory(project_root=Path, **settings)` returns a `clientflow.storage.Storage`;
+    the settings come from the project's configuration (`[storage]`) and the
+    environment (CLIENTFLOW_<NAME>_<KEY>), checked against `settings` (a JSON
+    Schema; a property with `"secret": true` is masked) when given. A name may be
+    registered once; configuration picks one with `storage.backend`.
     """
 
 
 @hookspec
-def clientflow_register_notifiers(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register notifiers: `register(name, factory)`.
+def clientflow_register_notifiers(register: RegisterNotifier) -> None:
+    """Register notifiers: `register(name, factory, settings=SCHEMA)`.
 
-    `factory(project_root=Path, **settings)` returns an `engine.storage.Notifier`.
+    `factory(project_root=Path, **settings)` returns a `clientflow.storage.Notifier`;
+    settings as for storage (`[notifier.NAME]`, CLIENTFLOW_<NAME>_<KEY>).
     Configuration enables any number by name (`notifiers = [...]`); the outbox
     hands every email to each of them and retries each on its own.
     """
 
 
 @hookspec
-def clientflow_register_effects(register: Callable[..., None]) -> None:
+def clientflow_register_effects(register: RegisterEffect) -> None:
     """Register outcome effects beyond set, delete and create: `register(spec)`.
 
-    `spec` is an `engine.outcome.EffectSpec`: its `name` is what flows write as
+    `spec` is a `clientflow.outcome.EffectSpec`: its `name` is what flows write as
     `op:`; `apply(ctx)` makes the change inside the commit's transaction and
     returns the changes; `simulate(ctx)` returns what a dry-run shows. Changes
     that can only be predicted are marked `predicted` in the plan.
@@ -50,7 +75,7 @@ def clientflow_register_effects(register: Callable[..., None]) -> None:
 
 
 @hookspec
-def clientflow_register_functions(register: Callable[..., None]) -> None:
+def clientflow_register_functions(register: RegisterFunction) -> None:
     """Register functions and filters for conditions and templates.
 
     `register(name, fn, kind="function")` makes `name(...)` callable;

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from clientflow.hookspecs import hookimpl
+from clientflow.hookspecs import RegisterNotifier, hookimpl
 from clientflow.storage import Email
 
 
@@ -23,5 +23,5 @@ class Console:
 
 class ConsolePlugin:
     @hookimpl
-    def clientflow_register_notifiers(self, register: Any) -> None:
+    def clientflow_register_notifiers(self, register: RegisterNotifier) -> None:
         register("console", Console)

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from clientflow.hookspecs import hookimpl
+from clientflow.hookspecs import RegisterStorage, hookimpl
 from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, clone
 
 
@@ -241,5 +241,5 @@ class MemoryPlugin:
     """Registers the in-memory backend under the name `memory`."""
 
     @hookimpl
-    def clientflow_register_storage(self, register: Any) -> None:
+    def clientflow_register_storage(self, register: RegisterStorage) -> None:
         register("memory", MemoryStorage)

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from clientflow.hookspecs import hookimpl
+from clientflow.hookspecs import RegisterNotifier, hookimpl
 from clientflow.storage import Email
 
 SETTINGS_SCHEMA = {
@@ -53,5 +53,5 @@ class OutboxFilesPlugin:
     """Registers the `outbox` notifier (the default)."""
 
     @hookimpl
-    def clientflow_register_notifiers(self, register: Any) -> None:
+    def clientflow_register_notifiers(self, register: RegisterNotifier) -> None:
         register("outbox", OutboxFolder, settings=SETTINGS_SCHEMA)

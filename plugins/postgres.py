@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from clientflow.config import hide_secrets
 from clientflow.errors import ConfigError
-from clientflow.hookspecs import hookimpl
+from clientflow.hookspecs import RegisterStorage, hookimpl
 from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 if TYPE_CHECKING:
@@ -410,5 +410,5 @@ class PostgresPlugin:
     """Registers the PostgreSQL backend under the name `postgresql`."""
 
     @hookimpl
-    def clientflow_register_storage(self, register: Any) -> None:
+    def clientflow_register_storage(self, register: RegisterStorage) -> None:
         register("postgresql", PostgresStorage, settings=SETTINGS_SCHEMA)

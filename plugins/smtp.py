@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import ssl
 
 from clientflow.errors import ConfigError
-from clientflow.hookspecs import hookimpl
+from clientflow.hookspecs import RegisterNotifier, hookimpl
 from clientflow.storage import Email
 
 SECURITY = ("starttls", "tls", "none")
@@ -214,5 +214,5 @@ class SMTPPlugin:
     """Registers the `smtp` notifier."""
 
     @hookimpl
-    def clientflow_register_notifiers(self, register: Any) -> None:
+    def clientflow_register_notifiers(self, register: RegisterNotifier) -> None:
         register("smtp", SMTPNotifier, settings=SETTINGS_SCHEMA)

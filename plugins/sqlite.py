@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clientflow.errors import ConfigError
-from clientflow.hookspecs import hookimpl
+from clientflow.hookspecs import RegisterStorage, hookimpl
 from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
 
 SCHEMA_VERSION = "1"
@@ -250,5 +250,5 @@ class SQLitePlugin:
     """Registers the SQLite backend under the name `sqlite` (the default)."""
 
     @hookimpl
-    def clientflow_register_storage(self, register: Any) -> None:
+    def clientflow_register_storage(self, register: RegisterStorage) -> None:
         register("sqlite", SQLiteStorage, settings=SETTINGS_SCHEMA)
