@@ -121,13 +121,14 @@ def run(
     """
     engine = open_engine(project, data, db, now, outbox)
     try:
-        plan = _run(engine, flow, actor, subject, parse_answers(answer, answers_file), fmt, yes)
+        plan, delivery = _run(engine, flow, actor, subject, parse_answers(answer, answers_file), fmt, yes)
     finally:
         engine.close()
-    raise click.exceptions.Exit(plan.exit_code)
+    # committed, but an email that failed for good is a problem to act on: not a clean exit
+    raise click.exceptions.Exit(1 if delivery and delivery["failed"] else plan.exit_code)
 
 
-def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, Any], fmt: str, yes: bool) -> Plan:
+def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, Any], fmt: str, yes: bool) -> tuple[Plan, dict[str, Any] | None]:
     if not yes:
         ask = fmt == "text" and is_terminal()
         preview = engine.simulate(flow, actor, subject, answers)
@@ -140,12 +141,12 @@ def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, An
                 raise click.exceptions.Exit(5) from None
         if preview.status == "cancelled":
             click.echo("Cancelled; nothing applied.")
-            return preview
+            return preview, None
         if preview.status != "completed":
             _show(engine, preview, fmt)
-            return preview
+            return preview, None
         if not ask:
-            return _refuse(engine, preview, fmt)
+            return _refuse(engine, preview, fmt), None
         click.echo("")
         click.echo(render.plan(preview, sender=_sender(engine), screens=not walked))
         try:
@@ -154,19 +155,20 @@ def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, An
             agreed = False
         if not agreed:
             click.echo("Nothing applied.")
-            return _cancelled(preview)
+            return _cancelled(preview), None
         answers = preview.audit.get("answers", answers)
     plan = engine.apply(flow, actor, subject, answers)
     assert plan is not None  # without `once`, apply always runs
+    delivery = _delivery(engine, plan) if plan.status == "completed" and not plan.dry_run else None
     if fmt == "json":
-        emit_json(plan.to_json())
+        emit_json({**plan.to_json(), **({"delivery": delivery} if delivery is not None else {})})
     elif yes or plan.status != "completed":
         click.echo(render.plan(plan, sender=_sender(engine)))
     else:
         click.echo(_applied(plan))
-    if fmt == "text" and plan.status == "completed":
-        _delivery_note(engine, plan)
-    return plan
+    if delivery is not None:
+        _delivery_note(engine, plan, delivery, fmt)
+    return plan, delivery
 
 
 def _refuse(engine: Any, preview: Plan, fmt: str) -> Plan:
@@ -194,14 +196,30 @@ def _applied(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def _delivery_note(engine: Any, plan: Plan) -> None:
-    folder = engine.config.notifier_settings.get("outbox", {}).get("dir")
-    if "outbox" in engine.notifiers and folder and plan.emails:
-        click.echo(f"Emails written to {folder}")
+def _delivery(engine: Any, plan: Plan) -> dict[str, Any]:
+    """What became of the run's emails once the commit's delivery pass ended: sent, waiting for a retry, failed for good."""
+    from ..outbox import summary
+
     with engine.storage.transaction() as tx:
-        pending = [m for m in tx.outbox(status="pending") if m["run"] == plan.run]
-    if pending:
-        click.echo(f"{len(pending)} email(s) wait in the outbox for a retry; see `clientflow outbox`.", err=True)
+        mine = [summary(m) for m in tx.outbox() if m.get("run") == plan.run]
+    return {
+        "sent": sum(m["status"] == "sent" for m in mine),
+        "pending": [m for m in mine if m["status"] in ("pending", "sending")],
+        "failed": [m for m in mine if m["status"] == "failed"],
+    }
+
+
+def _delivery_note(engine: Any, plan: Plan, delivery: dict[str, Any], fmt: str) -> None:
+    folder = engine.config.notifier_settings.get("outbox", {}).get("dir")
+    if fmt == "text" and "outbox" in engine.notifiers and folder and plan.emails:
+        click.echo(f"Emails written to {folder}")
+    if delivery["pending"]:
+        click.echo(f"{len(delivery['pending'])} email(s) wait in the outbox for a retry; see `clientflow outbox`.", err=True)
+    for message in delivery["failed"]:
+        to = ", ".join(message["to"])
+        click.echo(f"error: the email {message['subject']!r} to {to} failed for good through {message['notifier']}: {message['error']}", err=True)
+    if delivery["failed"]:
+        click.echo("The changes are committed; fix the cause, then `clientflow outbox --retry` sends the failed emails again.", err=True)
 
 
 def _show(engine: Any, plan: Plan, fmt: str) -> None:
