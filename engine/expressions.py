@@ -11,6 +11,8 @@ an evaluation is a single Python call with one scope dict per plan.
 
 from __future__ import annotations
 
+import inspect
+import keyword
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,10 +23,10 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from .codecache import compile_code
+from . import limits
 from .errors import ExpressionError, did_you_mean
+from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/limits.py
 
-MAX_SIZE = 100_000  # longest string or list arithmetic may build
 MAX_SOURCE = 4_000  # longest condition accepted
 MAX_DEPTH = 40  # deepest nesting of a condition
 
@@ -43,6 +45,8 @@ class DataFunction:
         self.name, self.fn = name, fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        limits.check_args(args)
+        limits.check_args(kwargs.values())
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -60,35 +64,14 @@ class CompileError(ValueError):
         self.line = line
 
 
-def _sized(value: Any) -> Any:
-    if isinstance(value, (str, list, tuple)) and len(value) > MAX_SIZE:
-        raise ExpressionError(f"a value of {len(value):,} items is over the limit of {MAX_SIZE:,}")
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
-        raise ExpressionError("a number over 256 bits is over the limit")
-    return value
-
-
-def _mul(a: Any, b: Any) -> Any:
-    for seq, times in ((a, b), (b, a)):
-        if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-            if len(seq) * max(times, 0) > MAX_SIZE:
-                raise ExpressionError(f"repeating a value {times:,} times is over the limit of {MAX_SIZE:,} items")
-    return _sized(a * b)
-
-
-def _pow(a: Any, b: Any) -> Any:
-    if isinstance(b, (int, float)) and isinstance(a, (int, float)):
-        if abs(b) > 256 or (abs(a) > 1 and abs(b) * math.log2(abs(a) + 1) > 256):
-            raise ExpressionError("a power that large is over the limit")
-    return _sized(a**b)
-
-
-def _add(a: Any, b: Any) -> Any:
-    return _sized(a + b)
+_sized = limits.sized
+_mul = limits.mul
+_pow = limits.power
+_add = limits.add
 
 
 def _concat(*parts: Any) -> str:
-    return _sized("".join(str(p) for p in parts))  # as Jinja2's ~ does: none prints as None
+    return limits.concat(parts)  # as Jinja2's ~ does: none prints as None
 
 
 def _item(container: Any, key: Any) -> Any:
@@ -106,7 +89,8 @@ def _attribute(item: Any, path: str) -> Any:
 def _map(items: Iterable[Any], attribute: str | None = None, default: Any = None) -> list[Any]:
     if attribute is None:
         raise ExpressionError("map needs attribute=NAME")
-    return [v if (v := _attribute(i, attribute)) is not None else default for i in items]
+    limits.attribute_path(attribute)
+    return _sized([v if (v := _attribute(i, attribute)) is not None else default for i in items])
 
 
 def _test(name: str) -> Callable[..., bool]:
@@ -118,21 +102,22 @@ def _test(name: str) -> Callable[..., bool]:
 
 def _select(items: Iterable[Any], attribute: str, test: str = "true", *args: Any, keep: bool = True) -> list[Any]:
     check = _test(test)
-    return [i for i in items if bool(check(_attribute(i, attribute), *args)) is keep]
+    limits.attribute_path(attribute)
+    return _sized([i for i in items if bool(check(_attribute(i, attribute), *args)) is keep])
 
 
 def _sum(items: Iterable[Any], attribute: str | None = None, start: Any = 0) -> Any:
     if isinstance(start, bool) or not isinstance(start, (int, float)):
         raise ExpressionError("sum adds numbers: its start must be a number")  # a list start would concatenate without bound
+    limits.attribute_path(attribute)
     values = [_attribute(i, attribute) for i in items] if attribute else list(items)
-    return sum(values, start)
+    limits.tick()
+    return _sized(sum(values, start))
 
 
 def _join(items: Iterable[Any], sep: str = "", attribute: str | None = None) -> str:
-    parts = [v if isinstance(v, str) else str(v) for v in ([_attribute(i, attribute) for i in items] if attribute else items)]
-    if sum(map(len, parts)) + len(sep) * max(len(parts) - 1, 0) > MAX_SIZE:  # measured before it is built
-        raise ExpressionError(f"joining these makes a text over the limit of {MAX_SIZE:,} characters")
-    return sep.join(parts)
+    limits.attribute_path(attribute)
+    return limits.join([_attribute(i, attribute) for i in items] if attribute else items, sep)  # measured before it is built
 
 
 def _first(items: Any) -> Any:
@@ -142,7 +127,9 @@ def _first(items: Any) -> Any:
 
 
 def _last(items: Any) -> Any:
-    items = list(items)
+    if isinstance(items, (list, tuple, str)):
+        return items[-1] if items else None
+    items = limits.listed(items)
     return items[-1] if items else None
 
 
@@ -161,25 +148,46 @@ def _default(value: Any, fallback: Any = "", boolean: bool = False) -> Any:
 
 
 def _sort(items: Iterable[Any], reverse: bool = False, attribute: str | None = None) -> list[Any]:
+    limits.attribute_path(attribute)
     if attribute:
-        return sorted(items, key=lambda i: _attribute(i, attribute), reverse=reverse)
-    return sorted(items, reverse=reverse)
+        return sorted(limits.ordered(items, lambda i: _attribute(i, attribute)), key=lambda i: _attribute(i, attribute), reverse=reverse)
+    return sorted(limits.ordered(items), reverse=reverse)
+
+
+def _text_filter(method: Callable[[str], str]) -> Callable[[Any], str]:
+    def apply(value: Any) -> str:
+        out = method(limits.text(value))
+        limits.spend(len(out))
+        return out
+
+    return apply
+
+
+def _extreme(pick: Callable[..., Any]) -> Callable[[Any], Any]:
+    def apply(value: Any) -> Any:
+        return pick(limits.ordered(value), default=None)
+
+    return apply
+
+
+def _round(value: Any, precision: int = 0) -> Any:
+    return round(value, limits.precision(precision))
 
 
 FILTERS: dict[str, Callable[..., Any]] = {
     "length": len,
     "count": len,
-    "lower": lambda s: str(s).lower(),
-    "upper": lambda s: str(s).upper(),
-    "trim": lambda s: str(s).strip(),
-    "string": str,
+    "lower": _text_filter(str.lower),
+    "upper": _text_filter(str.upper),
+    "trim": _text_filter(str.strip),
+    "string": lambda v: limits.text(v),
     "int": lambda v, default=0: _int(v, default),
     "float": lambda v, default=0.0: _float(v, default),
     "abs": abs,
     "first": _first,
     "last": _last,
-    "list": lambda v: _sized(list(v)),
-    "unique": lambda v: list(dict.fromkeys(v)),
+    "list": lambda v: limits.listed(v),
+    "unique": lambda v: list(dict.fromkeys(limits.listed(v))),
     "map": _map,
     "selectattr": lambda items, attr, test="true", *a: _select(items, attr, test, *a, keep=True),
     "rejectattr": lambda items, attr, test="true", *a: _select(items, attr, test, *a, keep=False),
@@ -187,23 +195,32 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "default": _default,
     "d": _default,
     "sum": _sum,
-    "min": lambda v: min(v, default=None),
-    "max": lambda v: max(v, default=None),
+    "min": _extreme(min),
+    "max": _extreme(max),
     "sort": _sort,
-    "round": lambda v, precision=0: round(v, precision),
+    "round": _round,
+}
+CHEAP_FILTERS = frozenset({"length", "count", "int", "float", "abs", "first", "default", "d", "round"})  # no budget to start
+ATTRIBUTE_ARGUMENT = {
+    "map": (None, "attribute"),
+    "selectattr": (0, None),
+    "rejectattr": (0, None),
+    "sum": (0, "attribute"),
+    "join": (1, "attribute"),
+    "sort": (1, "attribute"),
 }
 
 
 def _int(value: Any, default: int) -> int:
     try:
-        return int(value)
+        return int(limits.number_text(value))
     except (TypeError, ValueError):
         return default
 
 
 def _float(value: Any, default: float) -> float:
     try:
-        return float(value)
+        return float(limits.number_text(value))
     except (TypeError, ValueError):
         return default
 
@@ -217,20 +234,20 @@ TESTS: dict[str, Callable[..., bool]] = {
     "boolean": lambda v: isinstance(v, bool),
     "mapping": lambda v: isinstance(v, Mapping),
     "sequence": lambda v: isinstance(v, (list, tuple, str)),
-    "eq": lambda v, o: v == o,
-    "equalto": lambda v, o: v == o,
-    "==": lambda v, o: v == o,
-    "ne": lambda v, o: v != o,
-    "!=": lambda v, o: v != o,
-    "in": lambda v, seq: v in seq,
+    "eq": lambda v, o: limits.compare(v, "eq", o),
+    "equalto": lambda v, o: limits.compare(v, "eq", o),
+    "==": lambda v, o: limits.compare(v, "eq", o),
+    "ne": lambda v, o: limits.compare(v, "ne", o),
+    "!=": lambda v, o: limits.compare(v, "ne", o),
+    "in": lambda v, seq: limits.compare(v, "in", seq),
     "lower": lambda v: isinstance(v, str) and v.islower(),
     "upper": lambda v: isinstance(v, str) and v.isupper(),
     "odd": lambda v: v % 2 == 1,
     "even": lambda v: v % 2 == 0,
-    "gt": lambda v, o: v > o,
-    "ge": lambda v, o: v >= o,
-    "lt": lambda v, o: v < o,
-    "le": lambda v, o: v <= o,
+    "gt": lambda v, o: limits.compare(v, "gt", o),
+    "ge": lambda v, o: limits.compare(v, "gteq", o),
+    "lt": lambda v, o: limits.compare(v, "lt", o),
+    "le": lambda v, o: limits.compare(v, "lteq", o),
 }
 
 _HELPERS: dict[str, Any] = {
@@ -240,6 +257,8 @@ _HELPERS: dict[str, Any] = {
     "_concat": _concat,
     "_item": _item,
     "_sized": _sized,
+    "_compare": limits.compare,
+    "_fresh": limits.fresh,
     "__builtins__": {},
 }
 
@@ -297,7 +316,9 @@ class Compiler:
         tree = parse(source)
         translator = _Translator(self, known)
         python = translator.visit(tree, 0)
-        code = compile_code(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>")
+        if translator.costly:  # a fresh budget of time and size for each evaluation (engine/limits.py)
+            python = f"_fresh() and ({python})"
+        code = generated(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>")
         namespace = dict(self.namespace)
         exec(code, namespace)  # noqa: S102 - source built only from the allow-listed translation above
         expression = Expression(
@@ -310,6 +331,14 @@ class Compiler:
         )
         self._cache[(source, known)] = expression
         return expression
+
+
+def generated(source: str, filename: str) -> Any:
+    """Compile generated Python; the translation keeps within Python's own limits, and anything it missed is a CompileError."""
+    try:
+        return compile(source, filename, "exec")
+    except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError) as exc:
+        raise CompileError(f"too complex to compile ({type(exc).__name__}); split it or nest it less deeply") from exc
 
 
 def parse(source: str) -> nodes.Expr:
@@ -363,6 +392,7 @@ class _Translator:
         self.names: set[str] = set()
         self.attributes: set[tuple[str, str]] = set()
         self.literals: list[tuple[tuple[str, str], Any]] = []
+        self.costly = False  # calls something that spends the evaluation's budget
 
     def visit(self, node: nodes.Node, depth: int) -> str:
         if depth > MAX_DEPTH:
@@ -373,9 +403,11 @@ class _Translator:
         return method(node, depth + 1)
 
     def visit_Const(self, node: nodes.Const, depth: int) -> str:
+        if isinstance(node.value, float) and not math.isfinite(node.value):
+            raise CompileError("a number too large to be a number here (the largest is about 1.8e308); write a smaller one")
         if isinstance(node.value, (str, int, float, bool)) or node.value is None:
             try:
-                _sized(node.value)
+                limits.within(node.value)
             except ExpressionError as exc:  # a constant over a limit: refused where it is written
                 raise CompileError(str(exc)) from exc
             return repr(node.value)
@@ -421,14 +453,23 @@ class _Translator:
         return f"_item({self.visit(node.node, depth)}, {self.visit(node.arg, depth)})"
 
     def visit_Compare(self, node: nodes.Compare, depth: int) -> str:
-        parts = [self.visit(node.expr, depth)]
-        left = node.expr
+        if all(flat_literal(a) or flat_literal(b) for a, b in _pairs(node)):  # one step each: plain Python
+            parts = [self.visit(node.expr, depth)]
+            left = node.expr
+            for operand in node.ops:
+                parts.append(_COMPARE[operand.op])
+                parts.append(self.visit(operand.expr, depth))
+                self._note_literal(left, operand.expr, operand.op)
+                left = operand.expr
+            return "(" + " ".join(parts) + ")"
+        self.costly = True  # two values that may be large: measured before they are compared
+        checks, left, left_python = [], node.expr, self.visit(node.expr, depth)
         for operand in node.ops:
-            parts.append(_COMPARE[operand.op])
-            parts.append(self.visit(operand.expr, depth))
+            right_python = self.visit(operand.expr, depth)
             self._note_literal(left, operand.expr, operand.op)
-            left = operand.expr
-        return "(" + " ".join(parts) + ")"
+            checks.append(f"_compare({left_python}, {operand.op!r}, {right_python})")
+            left, left_python = operand.expr, right_python
+        return "(" + " and ".join(checks) + ")"
 
     def _note_literal(self, left: nodes.Node, right: nodes.Node, op: str) -> None:
         if op not in ("eq", "ne"):
@@ -460,6 +501,7 @@ class _Translator:
         return f"({self.visit(node.left, depth)} {operator} {self.visit(node.right, depth)})"
 
     def visit_Add(self, node: nodes.Add, depth: int) -> str:
+        self.costly = True
         return f"_add({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
 
     def visit_Sub(self, node: nodes.Sub, depth: int) -> str:
@@ -477,26 +519,36 @@ class _Translator:
         return self._binary(node, "%", depth)
 
     def visit_Mul(self, node: nodes.Mul, depth: int) -> str:
+        self.costly = True
         return f"_mul({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
 
     def visit_Pow(self, node: nodes.Pow, depth: int) -> str:
+        self.costly = True
         return f"_pow({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
 
     def visit_Concat(self, node: nodes.Concat, depth: int) -> str:
+        self.costly = True
         return "_concat(" + ", ".join(self.visit(n, depth) for n in node.nodes) + ")"
 
-    def visit_List(self, node: nodes.List, depth: int) -> str:
-        return "_sized([" + ", ".join(self.visit(n, depth) for n in node.items) + "])"
+    def visit_List(self, node: nodes.List | nodes.Tuple, depth: int) -> str:
+        items = ", ".join(self.visit(n, depth) for n in node.items)
+        if flat_literal(node):
+            return f"[{items}]"  # written out in the text: its size is the text's
+        self.costly = True
+        return f"_sized([{items}])"
 
     def visit_Tuple(self, node: nodes.Tuple, depth: int) -> str:
-        return "_sized([" + ", ".join(self.visit(n, depth) for n in node.items) + "])"
+        return self.visit_List(node, depth)
 
     def visit_Dict(self, node: nodes.Dict, depth: int) -> str:
         return "{" + ", ".join(f"{self.visit(p.key, depth)}: {self.visit(p.value, depth)}" for p in node.items) + "}"
 
-    def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call, depth: int) -> list[str]:
+    def _arguments(self, node: nodes.Filter | nodes.Test | nodes.Call, depth: int, function: Callable[..., Any] | None = None, name: str = "") -> list[str]:
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             raise CompileError("*args and **kwargs are not allowed in a condition")
+        problem = argument_problem(function, name, len(node.args), [str(k.key) for k in node.kwargs], applied=not isinstance(node, nodes.Call))
+        if problem:
+            raise CompileError(problem)
         args = [self.visit(a, depth) for a in node.args]
         args += [f"{k.key}={self.visit(k.value, depth)}" for k in node.kwargs]
         return args
@@ -506,12 +558,17 @@ class _Translator:
             raise CompileError(f"unknown filter {node.name!r}{_suggest(node.name, self.compiler.filters, 'filters are')}")
         if node.node is None:
             raise CompileError("a filter needs a value to its left")
+        function = self.compiler.filters[node.name]
+        if node.name in ATTRIBUTE_ARGUMENT and function is FILTERS.get(node.name):
+            check_attribute_argument(node, *ATTRIBUTE_ARGUMENT[node.name])
+        if node.name not in CHEAP_FILTERS:
+            self.costly = True
         if node.name in ("default", "d") and isinstance(node.node, (nodes.Getattr, nodes.Getitem)):
             # A missing key is "undefined", which default() replaces, as in Jinja2.
             inner = self.visit(node.node, depth)
-            args = [f"_maybe(lambda: {inner})", *self._arguments(node, depth)]
+            args = [f"_maybe(lambda: {inner})", *self._arguments(node, depth, function, node.name)]
             return f"_f_{node.name}({', '.join(args)})"
-        args = [self.visit(node.node, depth), *self._arguments(node, depth)]
+        args = [self.visit(node.node, depth), *self._arguments(node, depth, function, node.name)]
         return f"_f_{node.name}({', '.join(args)})"
 
     def visit_Test(self, node: nodes.Test, depth: int) -> str:
@@ -525,7 +582,8 @@ class _Translator:
             raise CompileError(f"unknown test {node.name!r}{_suggest(node.name, [*TESTS, 'defined', 'undefined'], 'tests are')}")
         if node.name == "none" and not node.args:
             return f"({self.visit(node.node, depth)} is None)"
-        args = [self.visit(node.node, depth), *self._arguments(node, depth)]
+        self.costly = True
+        args = [self.visit(node.node, depth), *self._arguments(node, depth, TESTS[node.name], f"the test {node.name}")]
         return f"_t_{_ident(node.name)}({', '.join(args)})"
 
     def visit_Call(self, node: nodes.Call, depth: int) -> str:
@@ -536,7 +594,7 @@ class _Translator:
         if name not in self.compiler.functions:
             raise CompileError(f"unknown function {name!r}{_suggest(name, self.compiler.functions, 'functions are')}")
         self.names.add(name)
-        return f"s[{name!r}]({', '.join(self._arguments(node, depth))})"
+        return f"s[{name!r}]({', '.join(self._arguments(node, depth, None, name))})"
 
 
 def _defined(thunk: Callable[[], Any]) -> bool:
@@ -558,6 +616,76 @@ def _maybe(thunk: Callable[[], Any]) -> Any:
 
 
 _HELPERS["_maybe"] = _maybe
+
+
+def flat_literal(node: nodes.Node) -> bool:
+    """A constant text, number, true/false or none, or a list of them written out: compared in one short step."""
+    if isinstance(node, nodes.Const):
+        return node.value is None or isinstance(node.value, (str, int, float, bool))
+    if isinstance(node, (nodes.List, nodes.Tuple)):
+        return all(isinstance(item, nodes.Const) and flat_literal(item) for item in node.items)
+    return False
+
+
+def _pairs(node: nodes.Compare) -> list[tuple[nodes.Expr, nodes.Expr]]:
+    left, out = node.expr, []
+    for operand in node.ops:
+        out.append((left, operand.expr))
+        left = operand.expr
+    return out
+
+
+def argument_problem(function: Callable[..., Any] | None, name: str, positional: int, keywords: list[str], *, applied: bool = True) -> str | None:
+    """What is wrong with passing `positional` arguments and these `keywords` to `function`, if anything.
+
+    `applied`: the function is a filter or test, whose first parameter is the
+    value it is applied to (not counted in `positional`). Keywords must be
+    names, each given once, and, when the signature is known, parameters of it.
+    """
+    seen: set[str] = set()
+    for key in keywords:
+        if not key.isidentifier() or keyword.iskeyword(key):
+            return f"{key!r} cannot name an argument of {name}"
+        if key in seen:
+            return f"the argument {key!r} of {name} is given twice; keep one"
+        seen.add(key)
+    if function is None:
+        return None
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):
+        return None
+    parameters = list(signature.parameters.values())
+    if getattr(function, "jinja_pass_arg", None) is not None:
+        parameters = parameters[1:]  # the context Jinja2 passes itself
+    own = parameters[1:] if applied and parameters else parameters
+    named = [p.name for p in own if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    listed = ", ".join(named) or "none"
+    if not any(p.kind is p.VAR_KEYWORD for p in own):
+        for key in keywords:
+            if key not in named:
+                return f"{name} has no argument {key!r}{did_you_mean(key, named) if named else ''} (its arguments: {listed})"
+    try:
+        inspect.Signature(parameters).bind(*range(positional + (1 if applied else 0)), **dict.fromkeys(keywords))
+    except TypeError:
+        takes = sum(1 for p in own if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+        if positional > takes and not any(p.kind is p.VAR_POSITIONAL for p in own):
+            return f"{name} takes at most {takes} argument{'s' if takes != 1 else ''}, not {positional} (its arguments: {listed})"
+        return f"these arguments do not fit {name} (its arguments: {listed}); give each once, by position or by name"
+    return None
+
+
+def check_attribute_argument(node: nodes.Filter, position: int | None, key: str | None) -> None:
+    """A constant `attribute` argument naming a key that starts with `_` is refused where it is written."""
+    given = [k.value for k in node.kwargs if k.key in ("attribute", "attr")] if key else []
+    if position is not None and len(node.args) > position:
+        given.append(node.args[position])
+    for arg in given:
+        if isinstance(arg, nodes.Const):
+            try:
+                limits.attribute_path(arg.value)
+            except ExpressionError as exc:
+                raise CompileError(str(exc)) from exc
 
 
 def _describe(node: nodes.Node) -> str:

@@ -6,7 +6,9 @@ bounded arithmetic, nothing else) into one Python function that joins strings,
 escaping expression output in HTML templates exactly as Jinja2's autoescape
 does. Anything else (loops, macros, assignments, filters outside the
 condition allow-list, `safe`) returns None, and Jinja2's sandbox renders it.
-Both paths print values as Jinja2 does (`str()`; none prints as None).
+Both paths print values as Jinja2 does (`str()`; none prints as None), and
+within the same bounds (engine/limits.py): a value is measured before it is
+printed, and the parts before they are joined.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 from jinja2 import nodes
 from markupsafe import escape
 
-from .codecache import compile_code
-from .expressions import CompileError, Compiler, _Translator
+from . import limits
+from .errors import ExpressionError
+from .expressions import CompileError, Compiler, _Translator, generated
+from .limits import MAX_OUTPUT
 
 _UNSAFE_FILTERS = {"safe", "escape", "e", "forceescape", "tojson"}
 
@@ -30,11 +34,20 @@ def _html(value: Any) -> str:
     """What Jinja2's autoescape prints for a value: the same five characters escaped."""
     if type(value) is str:
         if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
-            return value.translate(_ESCAPES)
+            return limits.sized(value.translate(_ESCAPES))  # type: ignore[no-any-return]
         return value
     if hasattr(value, "__html__"):
-        return str(escape(value))
-    return str(value).translate(_ESCAPES)
+        limits.text_size(value)
+        return limits.sized(str(escape(value)))  # type: ignore[no-any-return]
+    return limits.sized(limits.text(value).translate(_ESCAPES))  # type: ignore[no-any-return]
+
+
+def _joined(parts: list[str] | tuple[str, ...]) -> str:
+    """The rendered text, its size known before it is joined."""
+    size = sum(map(len, parts))
+    if size > MAX_OUTPUT:
+        raise ExpressionError(f"produced {size:,} characters; the limit is {MAX_OUTPUT:,}")
+    return "".join(parts)
 
 
 class _NotPlain(Exception):
@@ -50,12 +63,16 @@ def compile_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[str]
         return None
     if all(line.startswith("add(") for line in body):  # no branches: one join of the parts
         parts = ", ".join(line[4:-1] for line in body)
-        source = f"def _render(s):\n    return ''.join(({parts},))\n"
+        source = f"def _render(s):\n    _fresh()\n    return _joined(({parts},))\n"
     else:
-        source = "def _render(s):\n    out = []\n    add = out.append\n" + _indent(body or ["pass"], 1) + "    return ''.join(out)\n"
+        source = "def _render(s):\n    _fresh()\n    out = []\n    add = out.append\n" + _indent(body or ["pass"], 1) + "    return _joined(out)\n"
     namespace = dict(compiler.namespace)
-    namespace["_t"], namespace["_h"] = str, _html
-    exec(compile_code(source, "<template>"), namespace)  # noqa: S102 - built only from the allow-listed translation
+    namespace["_t"], namespace["_h"], namespace["_joined"] = limits.text, _html, _joined
+    try:
+        code = generated(source, "<template>")
+    except CompileError:
+        return None  # Jinja2 compiles it, or says why it cannot
+    exec(code, namespace)  # noqa: S102 - built only from the allow-listed translation
     function: Callable[[Mapping[str, Any]], str] = namespace["_render"]
     return function
 

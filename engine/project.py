@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import checks, codecache, schemas
+from . import checks, schemas
 from .context import Moment
 from .errors import DefinitionError, Location, Problem, did_you_mean, keypath
 from .expressions import CompileError, Compiler, Expression
@@ -188,14 +188,10 @@ class Builder:
 def load_project(root: str | Path, extensions: Extensions | None = None) -> Project:
     """Load, validate and compile the project under `root`.
 
-    Generated code is cached under `.clientflow/cache/` (see engine/codecache.py).
+    Nothing under `root` but its definition files is read, and nothing in it can
+    change what code runs: generated code is compiled afresh in every process.
     """
-    cache = Path(root) / ".clientflow" / "cache"
-    codecache.load(cache)
-    try:
-        return _load_project(root, extensions)
-    finally:
-        codecache.save(cache)
+    return _load_project(root, extensions)
 
 
 def _load_project(root: str | Path, extensions: Extensions | None = None) -> Project:

@@ -18,13 +18,14 @@ from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError,
 from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from . import bounds
+from . import bounds, limits
 from .errors import ExpressionError, did_you_mean
-from .expressions import MAX_SIZE, CompileError, Compiler, DataFunction, _mul, _pow, _suggest
+from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument
 from .fasttext import compile_fast
+from .limits import MAX_OUTPUT
 
-MAX_OUTPUT = 200_000  # characters one rendering may produce
 MAX_LOOP = 100_000  # iterations of loops over range() in one rendering
+MAX_BLOCKS = 16  # blocks ({% if %}, {% for %}, {% macro %}...) nested in one another
 # what `loop` tells inside {% for %}: data only, none of its methods
 LOOP_KEYS = frozenset({"index", "index0", "revindex", "revindex0", "first", "last", "length", "depth", "depth0", "previtem", "nextitem"})
 
@@ -43,11 +44,11 @@ class DataSandbox(ImmutableSandboxedEnvironment):
     intercepted_binops = frozenset(["*", "**", "+", "%"])
 
     def __init__(self, *, autoescape: bool, functions: Mapping[str, Callable[..., Any]], filters: Mapping[str, Callable[..., Any]]) -> None:
-        super().__init__(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True)
-        self.filters = {k: v for k, v in self.filters.items() if k in SAFE_TEMPLATE_FILTERS}
-        self.filters.update(bounds.filters(self.filters))
+        super().__init__(undefined=StrictUndefined, autoescape=autoescape, keep_trailing_newline=True, finalize=bounds.finalize)
+        self.concat = bounds.concat_output  # type: ignore[assignment]  # the text of macros and {% set %} blocks, measured
+        self.filters = bounds.filters({k: v for k, v in self.filters.items() if k in SAFE_TEMPLATE_FILTERS})
         self.filters.update(filters)
-        self.tests = {k: v for k, v in self.tests.items() if not k.startswith("callable")}
+        self.tests = bounds.tests({k: v for k, v in self.tests.items() if not k.startswith("callable")})
         self.globals = {"range": self._range, **functions}
         self._callables = {id(v) for v in self.globals.values()}  # the bound method held here: each self._range is a new object
 
@@ -76,6 +77,8 @@ class DataSandbox(ImmutableSandboxedEnvironment):
             return self.unsafe_undefined(obj, argument)
         if isinstance(obj, (Mapping, list, tuple, str)):
             try:
+                if isinstance(argument, slice):
+                    return limits.slice_of(obj, argument)
                 return obj[argument]
             except (KeyError, IndexError, TypeError):
                 return self.undefined(obj=obj, name=argument)
@@ -85,20 +88,19 @@ class DataSandbox(ImmutableSandboxedEnvironment):
         if id(__obj) in __self._callables or isinstance(__obj, (Macro, DataFunction)):
             bounds.spend(__context.eval_ctx)
             return __context.call(__obj, *args, **kwargs)
-        raise SecurityError(f"{__obj!r} cannot be called in a template; use a filter instead")
+        raise SecurityError(f"{bounds.describe(__obj)} cannot be called in a template; use a filter instead")
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         try:
             if operator == "*":
-                return _mul(left, right)
+                return limits.mul(left, right)
             if operator == "**":
-                return _pow(left, right)
-            result = bounds.modulo(left, right) if operator == "%" else left + right
+                return limits.power(left, right)
+            if operator == "+":
+                return limits.add(left, right)
+            return bounds.modulo(left, right)
         except ExpressionError as exc:
             raise SecurityError(str(exc)) from exc
-        if isinstance(result, (str, list)) and len(result) > MAX_SIZE:
-            raise SecurityError(f"a value of {len(result):,} items is over the limit of {MAX_SIZE:,}")
-        return result
 
 
 class Texts:
@@ -130,12 +132,16 @@ class Texts:
         except RecursionError as exc:  # Jinja2's parser recurses once per level of nesting
             raise CompileError("the template is nested too deeply; flatten its blocks and brackets", 1) from exc
         _check_tree(tree, names, env, self.fixed)
-        bounds.count_loops(tree, env)
-        if "{" not in source:
-            return Template(source, None, source)
         fast = compile_fast(self.compiler, tree, frozenset(names), html=html)
-        # Jinja2's own compilation is only needed where the fast path cannot render: done on first use.
-        return Template(source, lambda: env.from_string(tree), None, fast, attributes=_keys_used(tree))
+        attributes = _keys_used(tree)
+        bounds.bound_tree(tree, env)
+        template = Template(source, lambda: env.from_string(tree), None, fast, attributes=attributes)
+        if fast is None:  # compiled now, so that a template that validates always runs
+            try:
+                template.compiled  # noqa: B018
+            except (SyntaxError, RecursionError, MemoryError, ValueError, TemplateError) as exc:
+                raise CompileError(f"the template is too complex to compile ({type(exc).__name__}); split it or nest it less deeply", 1) from exc
+        return template
 
 
 class Template:
@@ -168,7 +174,11 @@ class Template:
         if self.constant is not None:
             return self.constant
         try:
-            out = self.fast(scope) if self.fast is not None else bounds.joined(self.compiled.generate(scope), MAX_OUTPUT)
+            if self.fast is not None:
+                out = self.fast(scope)
+            else:
+                limits.fresh()
+                out = bounds.joined(self.compiled.generate(scope), MAX_OUTPUT)
         except UndefinedError as exc:
             raise ExpressionError(f"{_short(self.source)}: {exc.message}") from exc
         except SecurityError as exc:
@@ -268,7 +278,7 @@ def _short(source: str) -> str:
 def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: DataSandbox, fixed: Mapping[str, frozenset[str]] | None = None) -> None:
     """Refuse unknown top-level names, keys of `fixed` names, filters and dunder look-ups before anything runs."""
     assigned: set[str] = set()
-    for node in tree.find_all((nodes.Assign, nodes.For, nodes.Macro, nodes.With, nodes.CallBlock, nodes.FilterBlock)):
+    for node in tree.find_all((nodes.Assign, nodes.AssignBlock, nodes.For, nodes.Macro, nodes.With, nodes.CallBlock, nodes.FilterBlock)):
         for target in node.find_all(nodes.Name):
             if target.ctx in ("store", "param"):
                 assigned.add(target.name)
@@ -295,11 +305,67 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
         if looked_in is not None and keys is not None and isinstance(key, str) and key not in keys:
             raise CompileError(f"{looked_in} has no key {key!r}{_suggest(key, keys, f'keys of {looked_in} are')}", look.lineno)
     for used in tree.find_all(nodes.Filter):
-        if used.name not in env.filters:
-            raise CompileError(f"unknown filter {used.name!r}{_suggest(used.name, env.filters, 'filters are')}", used.lineno)
+        if used.name not in env.filters or used.name.startswith("_"):
+            raise CompileError(
+                f"unknown filter {used.name!r}{_suggest(used.name, [f for f in env.filters if not f.startswith('_')], 'filters are')}", used.lineno
+            )
+        _check_arguments(used, env.filters[used.name], used.name)
+        if used.name in ATTRIBUTE_ARGUMENT:
+            try:
+                check_attribute_argument(used, *ATTRIBUTE_ARGUMENT[used.name])
+            except CompileError as exc:
+                raise CompileError(str(exc), used.lineno) from exc
     for tested in tree.find_all(nodes.Test):
         if tested.name not in env.tests:
             raise CompileError(f"unknown test {tested.name!r}{_suggest(tested.name, env.tests, 'tests are')}", tested.lineno)
+        _check_arguments(tested, env.tests[tested.name], f"the test {tested.name}")
+    for call in tree.find_all(nodes.Call):
+        _check_arguments(call, None, getattr(call.node, "name", "this call"))
+    _check_nesting(tree)
+
+
+# where the attribute of a filter is given: (position after the value, keyword)
+ATTRIBUTE_ARGUMENT: dict[str, tuple[int | None, str | None]] = {
+    "map": (None, "attribute"),
+    "selectattr": (0, None),
+    "rejectattr": (0, None),
+    "sort": (2, "attribute"),
+    "join": (1, "attribute"),
+    "sum": (0, "attribute"),
+    "unique": (1, "attribute"),
+    "min": (1, "attribute"),
+    "max": (1, "attribute"),
+    "groupby": (0, "attribute"),
+}
+_BLOCKS = (nodes.If, nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.With, nodes.AssignBlock, nodes.Scope, nodes.ScopedEvalContextModifier)
+
+
+def _check_arguments(node: nodes.Filter | nodes.Test | nodes.Call, function: Any, name: str) -> None:
+    """Keyword arguments that are names, each given once, and that the filter or test takes."""
+    if isinstance(node, nodes.Filter) and name in ("map", "select", "reject", "selectattr", "rejectattr"):
+        function = None  # they pass their extra arguments on to another filter or test
+    problem = argument_problem(function, name, len(node.args), [str(k.key) for k in node.kwargs], applied=not isinstance(node, nodes.Call))
+    if problem:
+        raise CompileError(problem, node.lineno)
+
+
+def _check_nesting(tree: nodes.Template) -> None:
+    """Blocks nested at most MAX_BLOCKS deep (an {% elif %} is not nested), expressions at most MAX_DEPTH."""
+    stack: list[tuple[nodes.Node, int, int]] = [(tree, 0, 0)]
+    while stack:
+        node, blocks, depth = stack.pop()
+        if isinstance(node, _BLOCKS):
+            blocks += 1
+            if blocks > MAX_BLOCKS:
+                raise CompileError(f"blocks are nested more than {MAX_BLOCKS} levels deep; flatten them", node.lineno)
+        if isinstance(node, nodes.Expr):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise CompileError(f"an expression is nested more than {MAX_DEPTH} levels deep; flatten it", node.lineno)
+        for field, value in node.iter_fields():
+            children = value if isinstance(value, list) else [value]
+            same_level = isinstance(node, nodes.If) and field == "elif_"
+            stack.extend((child, blocks - 1 if same_level else blocks, depth) for child in children if isinstance(child, nodes.Node))
 
 
 __all__ = ["Texts", "Template", "DataSandbox"]
