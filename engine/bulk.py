@@ -20,7 +20,7 @@ from typing import Any
 from .api import Engine
 from .context import Moment
 from .data import Records
-from .errors import ClientflowError, ExpressionError
+from .errors import ClientflowError, ExitCode, ExpressionError
 from .expressions import CompileError, DataFunction
 from .plan import Plan
 
@@ -80,10 +80,11 @@ class Summary:
     @property
     def exit_code(self) -> int:
         """0 when every subject completed (or had already), else 4 invalid, 5 needs input, 3 blocked, 1 error."""
-        for count, code in ((self.errors, 1), (self.invalid, 4), (self.needs_input, 5), (self.blocked, 3)):
+        worst = ((self.errors, ExitCode.ERROR), (self.invalid, ExitCode.INVALID), (self.needs_input, ExitCode.NEEDS_INPUT), (self.blocked, ExitCode.BLOCKED))
+        for count, code in worst:
             if count:
-                return code
-        return 130 if self.interrupted else 0
+                return int(code)
+        return int(ExitCode.INTERRUPTED if self.interrupted else ExitCode.OK)
 
 
 def job_key(flow: str, actor: str, selection: str, answers: Mapping[str, Any]) -> str:

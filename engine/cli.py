@@ -1,7 +1,6 @@
 """The `clientflow` command: parse, call the engine, print. Nothing else lives here.
 
-Exit codes: 0 done; 1 a project, definition or data error; 2 usage;
-3 blocked by a rule; 4 invalid answer; 5 needs input.
+Exit codes: errors.ExitCode, printed by commands.present (the one error presenter).
 
 The option that names the subject is the project's own word: a project whose
 flows act on `ticket` records takes `--ticket` (and `--tickets` for many);
@@ -16,17 +15,8 @@ import sys
 
 import click
 
-from .errors import ClientflowError, DefinitionError
-
-EXIT_CODES = """\b
-Exit codes:
-  0  done (a completed plan, or a report)
-  1  a project, definition or data error
-  2  usage error
-  3  blocked by a rule
-  4  invalid answer
-  5  needs input
-"""
+from .commands.present import EXIT_CODES, report, unexpected
+from .errors import ClientflowError, ExitCode
 
 # command name -> "module:function", imported only when the command runs
 COMMANDS = {
@@ -104,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.Abort:
         click.echo("Aborted.", err=True)
-        sys.exit(1)
+        sys.exit(ExitCode.ERROR)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -115,30 +105,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        sys.exit(ExitCode.INTERRUPTED)
     except BrokenPipeError:
         # the reader left (`clientflow demo | head`): stop quietly, as other commands do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(1)
-    except Exception as exc:  # noqa: BLE001 - a bug still gets one line, and --debug shows where
+        sys.exit(ExitCode.ERROR)
+    except Exception as exc:  # noqa: BLE001 - a bug gets one message saying how to report it, and --debug shows where
         if debug:
             raise
-        click.echo(f"error: unexpected {type(exc).__name__}: {exc} (run again with --debug to see the traceback)", err=True)
-        sys.exit(1)
+        sys.exit(unexpected(exc))
     sys.exit(code if isinstance(code, int) else 0)
-
-
-def report(exc: ClientflowError) -> None:
-    """Print an engine error for a person: located problems one per line."""
-    if isinstance(exc, DefinitionError):
-        for problem in exc.problems:
-            click.echo(str(problem), err=True)
-        if len(exc.problems) > 1:
-            click.echo(f"{len(exc.problems)} problems found.", err=True)
-        return
-    from .commands.common import error_message
-
-    click.echo(f"error: {error_message(exc)}", err=True)
 
 
 if __name__ == "__main__":  # python -m clientflow.cli, as the console script does

@@ -10,12 +10,49 @@ from __future__ import annotations
 import difflib
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The one table of exit codes: every command, `--format json` and the docs use it."""
+
+    OK = 0  # done: a completed plan, or a report
+    ERROR = 1  # a project, definition, data or configuration error
+    USAGE = 2  # a missing or malformed option
+    BLOCKED = 3  # blocked by a rule
+    INVALID = 4  # an invalid answer
+    NEEDS_INPUT = 5  # an answer is missing
+    BUG = 70  # a bug in clientflow or a plugin, not in what the user gave (sysexits' EX_SOFTWARE)
+    INTERRUPTED = 130  # Ctrl-C
+
+    @property
+    def meaning(self) -> str:
+        return EXIT_MEANINGS[self]
+
+
+EXIT_MEANINGS = {
+    ExitCode.OK: "done (a completed plan, or a report)",
+    ExitCode.ERROR: "a project, definition or data error",
+    ExitCode.USAGE: "usage error",
+    ExitCode.BLOCKED: "blocked by a rule",
+    ExitCode.INVALID: "invalid answer",
+    ExitCode.NEEDS_INPUT: "needs input",
+    ExitCode.BUG: "a bug in clientflow or a plugin (the message says how to report it)",
+    ExitCode.INTERRUPTED: "interrupted",
+}
+STATUS_EXIT = {  # a run's status -> the exit code of the command that showed it
+    "completed": ExitCode.OK,
+    "cancelled": ExitCode.OK,
+    "blocked": ExitCode.BLOCKED,
+    "invalid": ExitCode.INVALID,
+    "needs_input": ExitCode.NEEDS_INPUT,
+}
 
 
 class ClientflowError(Exception):
     """Base of every error the engine raises on purpose."""
 
-    exit_code = 1
+    exit_code: int = ExitCode.ERROR
 
 
 @dataclass(frozen=True, order=True)

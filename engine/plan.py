@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .data import Change
+from .errors import STATUS_EXIT
 from .outcome import RenderedEmail
 from .runs import Screen
 
@@ -41,6 +42,10 @@ class Plan:
     audit: dict[str, Any] = field(default_factory=dict)
     rules: list[Verdict] = field(default_factory=list)
     run: str | None = None
+    # Not in the document: whether reach refused (the plan then holds the refusal alone
+    # and names the subject as the caller did), and the subject's id for the run record.
+    outside_reach: bool = False
+    subject_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The plan contract: the keys below, always present, in this order."""
@@ -64,5 +69,5 @@ class Plan:
 
     @property
     def exit_code(self) -> int:
-        """0 completed, 3 blocked, 4 invalid, 5 needs input, 0 cancelled."""
-        return {"completed": 0, "blocked": 3, "invalid": 4, "needs_input": 5, "cancelled": 0}[self.status]
+        """The command's exit code for this plan's status (errors.STATUS_EXIT)."""
+        return int(STATUS_EXIT[self.status])

@@ -135,14 +135,14 @@ def readme_block(title: str) -> list[str]:
 
 
 def test_the_readme_starts_with_install_and_demo():
-    assert readme_block("Two commands")[0].split("#")[0].strip() == "python3 -m pip install -e . && clientflow demo"
+    assert readme_block("Two commands")[0].split("#")[0].strip() == "python3 -m pip install . && clientflow demo"
 
 
 def test_the_installed_demo_runs_in_a_clean_copy(tmp_path):
     copy = copy_project(tmp_path / "clone")
     before = kept(copy)
     command = shutil.which("clientflow")
-    assert command is not None, "install the project first: python3 -m pip install -e ."
+    assert command is not None, "install the project first: python3 -m pip install ."
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
     done = subprocess.run([command, "demo"], cwd=copy, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +13,8 @@ import click
 import yaml
 
 from ..config import is_database_url, load_config, open_notifiers
-from ..errors import ClientflowError, DefinitionError, UnknownName
+from ..errors import ClientflowError
+from .present import EXIT_CODES, error_json, report
 
 F = TypeVar("F", bound=Callable[..., Any])
 SUBJECT_META = "clientflow.subject_names"
@@ -76,8 +76,6 @@ class Command(click.Command):
                 raise
             if ctx.params.get("fmt") == "json":
                 emit_json({"error": error_json(exc)})
-            from ..cli import report
-
             report(exc)
             raise click.exceptions.Exit(exc.exit_code) from exc
 
@@ -126,8 +124,6 @@ class Moment(click.ParamType):
 
 def command(name: str | None = None, **kwargs: Any) -> Callable[[F], click.Command]:
     """`click.command` with the shared behaviour of `Command` and the exit codes in its help."""
-    from ..cli import EXIT_CODES
-
     kwargs.setdefault("epilog", EXIT_CODES)
     kwargs.setdefault("context_settings", CONTEXT_SETTINGS)
     return click.command(name, cls=Command, **kwargs)
@@ -291,39 +287,3 @@ def is_terminal(stream: Any = None) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
-
-
-# errors -------------------------------------------------------------------
-def nearest(given: str, choices: Iterable[str]) -> str | None:
-    """The choice a person most likely meant: same letters in another case, a prefix, a part, or a close spelling."""
-    folded: dict[str, str] = {}
-    for choice in sorted(set(choices), key=lambda c: (len(c), c)):
-        folded.setdefault(choice.casefold(), choice)
-    wanted = given.strip().casefold()
-    if not wanted or not folded:
-        return None
-    if wanted in folded:
-        return folded[wanted]
-    for test in (str.startswith, str.__contains__):
-        found = [original for key, original in folded.items() if len(wanted) >= 3 and test(key, wanted)]
-        if found:
-            return found[0]
-    close = difflib.get_close_matches(wanted, list(folded), n=1, cutoff=0.5)
-    return folded[close[0]] if close else None
-
-
-def error_message(exc: ClientflowError) -> str:
-    """One sentence for an engine error; an unknown name suggests the nearest known one."""
-    if isinstance(exc, UnknownName):
-        guess = nearest(exc.given, exc.choices)
-        if guess is not None and guess != exc.given:
-            return f"unknown {exc.what} {exc.given!r}; did you mean {guess!r}?"
-    return str(exc)
-
-
-def error_json(exc: ClientflowError) -> dict[str, Any]:
-    """An engine error as JSON: its message, exit code and located problems."""
-    problems = []
-    if isinstance(exc, DefinitionError):
-        problems = [{"path": p.location.path, "line": p.location.line, "col": p.location.col, "message": p.message} for p in exc.problems]
-    return {"message": error_message(exc), "exit_code": exc.exit_code, "problems": problems}

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..errors import ExitCode
 from .common import command, emit_json, format_option, project_option
 
 
@@ -36,7 +37,7 @@ def validate(project: Path, fmt: str) -> None:
             emit_json({"valid": False, "problems": [
                 {"path": p.location.path, "line": p.location.line, "col": p.location.col, "message": p.message} for p in exc.problems
             ]})  # fmt: skip
-            raise click.exceptions.Exit(1) from exc
+            raise click.exceptions.Exit(ExitCode.ERROR) from exc
         raise
     steps = sum(len(f.steps) for f in loaded.flows.values())
     if fmt == "json":
@@ -106,7 +107,7 @@ def plugins(project: Path, fmt: str) -> None:
     pm = plugin_manager()
     registry = Registry.collect(pm)
     origin = loaded(pm).info
-    items = []
+    items: list[dict[str, Any]] = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         info = origin.get(name)
         hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
@@ -136,8 +137,8 @@ def plugins(project: Path, fmt: str) -> None:
             click.echo(f"    {hook}")
     for kind, names in summary.items():
         click.echo(f"{kind}: {', '.join(names) if names else '(none)'}")
-    for item in broken:
-        click.echo(f"not loaded: {item['name']}: {item['error']}")
+    for entry in broken:
+        click.echo(f"not loaded: {entry['name']}: {entry['error']}")
 
 
 @command(short_help="The effective configuration, secrets masked.")

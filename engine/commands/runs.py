@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from .. import render
+from ..errors import ExitCode
 from ..plan import Plan
 from .common import (
     actor_option,
@@ -86,7 +87,7 @@ def simulate(
                 plan = walk_screens(engine, flow, actor, subject, answers)
             except Stopped:
                 click.echo("\nStopped before the last screen; nothing would change.", err=True)
-                raise click.exceptions.Exit(5) from None
+                raise click.exceptions.Exit(ExitCode.NEEDS_INPUT) from None
             click.echo("")
             click.echo(render.plan(plan, sender=_sender(engine), screens=False))
         else:
@@ -125,7 +126,7 @@ def run(
     finally:
         engine.close()
     # committed, but an email that failed for good is a problem to act on: not a clean exit
-    raise click.exceptions.Exit(1 if delivery and delivery["failed"] else plan.exit_code)
+    raise click.exceptions.Exit(ExitCode.ERROR if delivery and delivery["failed"] else plan.exit_code)
 
 
 def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, Any], fmt: str, yes: bool) -> tuple[Plan, dict[str, Any] | None]:
@@ -138,7 +139,7 @@ def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, An
                 preview = walk_screens(engine, flow, actor, subject, answers)
             except Stopped:
                 click.echo("\nStopped before the last screen; nothing applied.", err=True)
-                raise click.exceptions.Exit(5) from None
+                raise click.exceptions.Exit(ExitCode.NEEDS_INPUT) from None
         if preview.status == "cancelled":
             click.echo("Cancelled; nothing applied.")
             return preview, None

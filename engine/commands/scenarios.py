@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from ..errors import ExitCode
 from .common import command, emit_json, format_option, project_option
 
 
@@ -66,7 +67,7 @@ def test(targets: tuple[Path, ...], project: Path, fmt: str, with_coverage: bool
 
                 click.echo(click.style(f"coverage {shown(coverage.percent)} is under the required {fail_under:g}%", fg="red"))
         click.echo(f"{len(results) - failed} passed, {failed} failed")
-    raise click.exceptions.Exit(1 if failed or under else 0)
+    raise click.exceptions.Exit(ExitCode.ERROR if failed or under else ExitCode.OK)
 
 
 def _result(result: Any) -> str:
