@@ -188,8 +188,8 @@ class Builder:
 def load_project(root: str | Path, extensions: Extensions | None = None) -> Project:
     """Load, validate and compile the project under `root`.
 
-    Nothing under `root` but its definition files is read, and nothing in it can
-    change what code runs: generated code is compiled afresh in every process.
+    The files under `root` are read as data only: nothing in the folder can change
+    what code runs (generated code is compiled afresh in every process, never cached).
     """
     return _load_project(root, extensions)
 
