@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .api import Engine
 from .context import Moment
@@ -160,6 +160,14 @@ def run_one(engine: Engine, flow: str, actor: str, subject: str, answers: Mappin
         return Item(subject, "error", message=str(exc))
 
 
+class Spread(Protocol):
+    """Runs subjects in other processes and yields their items (parallel.spreader makes one)."""
+
+    def __call__(
+        self, flow: str, actor: str, subjects: Iterable[str], answers: Mapping[str, Any], *, dry_run: bool, key: str, should_stop: Callable[[], bool] | None
+    ) -> Iterator[Item]: ...
+
+
 def run_bulk(
     engine: Engine,
     flow: str,
@@ -171,22 +179,18 @@ def run_bulk(
     selection: str,
     on_item: Callable[[Item], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    workers: int = 1,
-    opener: Mapping[str, Any] | None = None,
+    spread: Spread | None = None,
 ) -> Summary:
     """Run `flow` for every subject; never lets one subject's failure stop another.
 
-    With `workers` > 1, subjects are spread over that many processes, each
-    opening the engine with `opener` (the keyword arguments of `Engine.open`,
-    naming a shared database); the result equals a one-process run.
+    `spread` (e.g. `parallel.spreader(opener, workers)`) hands the subjects to
+    other processes sharing the database; the result equals a one-process run.
     """
     engine.project.flow(flow)  # an unknown flow fails before anything runs
     summary = Summary(flow, dry_run)
     key = job_key(flow, actor, selection, answers)
-    if workers > 1:
-        from .parallel import spread
-
-        items: Iterable[Item] = spread(opener or {}, flow, actor, subjects, answers, dry_run=dry_run, key=key, workers=workers, should_stop=should_stop)
+    if spread is not None:
+        items: Iterable[Item] = spread(flow, actor, subjects, answers, dry_run=dry_run, key=key, should_stop=should_stop)
     else:
         items = _one_by_one(engine, flow, actor, subjects, answers, dry_run, key, should_stop, summary)
     for item in items:

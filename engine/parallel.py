@@ -41,6 +41,17 @@ def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[s
         results.put(("exit", None))
 
 
+def spreader(opener: Mapping[str, Any], workers: int) -> Callable[..., Iterator[Item]]:
+    """A `bulk.Spread` over `workers` processes, each opening the engine with `opener` (`Engine.open`'s keywords)."""
+
+    def run(
+        flow: str, actor: str, subjects: Iterable[str], answers: Mapping[str, Any], *, dry_run: bool, key: str, should_stop: Callable[[], bool] | None
+    ) -> Iterator[Item]:
+        return spread(opener, flow, actor, subjects, answers, dry_run=dry_run, key=key, workers=workers, should_stop=should_stop)
+
+    return run
+
+
 def spread(
     opener: Mapping[str, Any],
     flow: str,

@@ -131,6 +131,7 @@ def bulk(
     already committed.
     """
     from ..bulk import run_bulk, where_subjects
+    from ..parallel import spreader
 
     chosen = [name for name, value in (("list", subjects), ("file", subjects_file), ("where", where)) if value]
     if len(chosen) != 1:
@@ -157,7 +158,7 @@ def bulk(
             summary = run_bulk(
                 engine, flow, actor, names, answers, dry_run=not yes, selection=selection,
                 on_item=partial(_record, report, bar),
-                should_stop=stop, workers=workers, opener=opener,
+                should_stop=stop, spread=spreader(opener, workers) if workers > 1 else None,
             )  # fmt: skip
     finally:
         report.close()
