@@ -10,28 +10,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 
 from ..config import is_database_url, load_config, open_notifiers
 from ..errors import ClientflowError
+from ..words import subject_names
 from .present import EXIT_CODES, error_json, report
 
 F = TypeVar("F", bound=Callable[..., Any])
 SUBJECT_META = "clientflow.subject_names"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-def subject_names(project: str | Path) -> tuple[str, str]:
-    """The project's word for its subject and for many of them (e.g. ticket, tickets)."""
-    try:
-        doc = yaml.safe_load((Path(project) / "flows" / "project.yaml").read_text(encoding="utf-8"))
-        entity = doc["subject"]["entity"]
-        collection = doc["entities"][entity].get("collection") or f"{entity}s"
-        if isinstance(entity, str) and isinstance(collection, str) and entity.isidentifier() and collection.isidentifier():
-            return entity, collection
-    except Exception:  # noqa: BLE001 - any trouble here is reported properly by the command itself
-        return "subject", "subjects"
-    return "subject", "subjects"
 
 
 def _peek_project(args: list[str]) -> str:

@@ -15,10 +15,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ..commands.common import subject_names
 from ..errors import ClientflowError
 from ..plugins import plugin_manager
 from ..storage import ConflictError
+from ..words import subject_names
 from .errors import ApiError, from_engine
 from .routes import api_router
 from .source import EngineSource, WebSettings
