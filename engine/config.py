@@ -5,7 +5,8 @@ clientflow.toml (whose top level is the same table). Environment overrides:
 CLIENTFLOW_DB (a SQLite path or a postgresql:// URL), CLIENTFLOW_STORAGE,
 CLIENTFLOW_NOTIFIERS (comma-separated), CLIENTFLOW_OUTBOX (the outbox folder),
 CLIENTFLOW_DB_SCHEMA (the PostgreSQL schema), CLIENTFLOW_SMTP_HOST/PORT/SECURITY/
-USER/PASSWORD/TIMEOUT, CLIENTFLOW_API_SECRET, and the delivery settings
+USER/PASSWORD/TIMEOUT, CLIENTFLOW_API_SECRET and CLIENTFLOW_API_PREVIOUS_SECRETS
+(comma-separated), and the delivery settings
 CLIENTFLOW_MAX_ATTEMPTS, CLIENTFLOW_BACKOFF_SECONDS, CLIENTFLOW_BATCH,
 CLIENTFLOW_LEASE_SECONDS, CLIENTFLOW_POLL_SECONDS. `to_json()` masks secrets.
 
@@ -29,6 +30,7 @@ SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "authorization",
 DEFAULT_DB = ".clientflow/clientflow.db"
 DEFAULT_OUTBOX = ".clientflow/outbox"
 MASK = "********"
+DELIVERY_DEFAULTS: dict[str, Any] = {"max_attempts": 5, "backoff_seconds": 30, "batch": 50, "lease_seconds": 300}  # the one place
 DELIVERY_NUMBERS = {"max_attempts": int, "backoff_seconds": float, "batch": int, "lease_seconds": float, "poll_seconds": float}
 _URL_PASSWORD = re.compile(r"(://[^:/@?#\s]+:)[^/?#\s]*@")
 _QUERY_SECRET = re.compile(r"(?i)([?&](?:ssl)?(?:password|secret|token)=)[^&#\s]*")
@@ -45,7 +47,7 @@ class Config:
     storage_settings: dict[str, Any] = field(default_factory=dict)
     notifiers: list[str] = field(default_factory=lambda: ["outbox"])
     notifier_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    delivery: dict[str, Any] = field(default_factory=lambda: {"max_attempts": 5, "backoff_seconds": 30})
+    delivery: dict[str, Any] = field(default_factory=lambda: {k: DELIVERY_DEFAULTS[k] for k in ("max_attempts", "backoff_seconds")})
     api: dict[str, Any] = field(default_factory=dict)
     source: str = "defaults"
     file: Path | None = None  # the file the settings came from, to locate a mistake in it
@@ -274,6 +276,8 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: s
             smtp[name] = _number(f"CLIENTFLOW_SMTP_{name.upper()}", value, int) if name == "port" else value
     if env.get("CLIENTFLOW_API_SECRET"):
         config.api["secret"] = env["CLIENTFLOW_API_SECRET"]
+    if env.get("CLIENTFLOW_API_PREVIOUS_SECRETS") is not None:  # still accepted while tokens signed with them run out
+        config.api["previous_secrets"] = [s.strip() for s in env["CLIENTFLOW_API_PREVIOUS_SECRETS"].split(",") if s.strip()]
     for name, kind in DELIVERY_NUMBERS.items():
         value = env.get(f"CLIENTFLOW_{name.upper()}")
         if value:

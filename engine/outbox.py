@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from . import faults
-from .config import Config, load_config, open_notifiers, open_storage
+from .config import DELIVERY_DEFAULTS, Config, load_config, open_notifiers, open_storage
 from .context import Clock
 from .storage import Email, Notifier, Storage
 
-LEASE_SECONDS = 300
+LEASE_SECONDS = DELIVERY_DEFAULTS["lease_seconds"]
 MAX_BACKOFF_SECONDS = 6 * 3600
 RECORD_RETRY_PAUSES = (0.2, 1.0, 3.0)  # seconds between tries to record a result that was sent
 STATUSES = ("pending", "sending", "sent", "failed")
@@ -140,10 +140,10 @@ def deliver(
     notifiers: Mapping[str, Notifier],
     clock: Clock,
     *,
-    max_attempts: int = 5,
-    backoff_seconds: float = 30,
+    max_attempts: int = DELIVERY_DEFAULTS["max_attempts"],
+    backoff_seconds: float = DELIVERY_DEFAULTS["backoff_seconds"],
     limit: int | None = None,
-    batch: int = 50,
+    batch: int = DELIVERY_DEFAULTS["batch"],
     lease_seconds: float = LEASE_SECONDS,
     stop: Callable[[], bool] | None = None,
 ) -> Delivery:
@@ -275,10 +275,10 @@ class Outbox:
             self.storage,
             self.notifiers,
             self.clock,
-            max_attempts=int(settings.get("max_attempts", 5)),
-            backoff_seconds=float(settings.get("backoff_seconds", 30)),
-            batch=int(settings.get("batch", 50)),
-            lease_seconds=float(settings.get("lease_seconds", LEASE_SECONDS)),
+            max_attempts=int(settings.get("max_attempts", DELIVERY_DEFAULTS["max_attempts"])),
+            backoff_seconds=float(settings.get("backoff_seconds", DELIVERY_DEFAULTS["backoff_seconds"])),
+            batch=int(settings.get("batch", DELIVERY_DEFAULTS["batch"])),
+            lease_seconds=float(settings.get("lease_seconds", DELIVERY_DEFAULTS["lease_seconds"])),
             limit=limit,
             stop=stop,
         )
