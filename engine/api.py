@@ -109,9 +109,13 @@ class Engine(Core):
         with self.storage.transaction(write=True) as tx:
             return import_data(self.project, tx, doc, str(path), positions)
 
+    def outbox(self) -> outbox_module.Outbox:
+        """This engine's outbox: its storage, notifiers, clock and delivery settings."""
+        return outbox_module.Outbox(self.storage, self.notifiers, self.clock, self.config)
+
     def close(self) -> None:
-        """Release the storage backend's connections and files."""
-        self.storage.close()
+        """Release the notifiers' connections and the storage backend's connections and files."""
+        self.outbox().close()
 
     def __enter__(self) -> Engine:
         return self
@@ -348,17 +352,7 @@ class Engine(Core):
     # delivery -----------------------------------------------------------
     def deliver(self, limit: int | None = None) -> outbox_module.Delivery:
         """Hand due outbox messages to the notifiers."""
-        settings = self.config.delivery
-        report = outbox_module.deliver(
-            self.storage,
-            self.notifiers,
-            self.clock,
-            max_attempts=int(settings.get("max_attempts", 5)),
-            backoff_seconds=float(settings.get("backoff_seconds", 30)),
-            batch=int(settings.get("batch", 50)),
-            lease_seconds=float(settings.get("lease_seconds", outbox_module.LEASE_SECONDS)),
-            limit=limit,
-        )
+        report = self.outbox().deliver(limit=limit)
         if report.sent:
             self.registry.emit({"type": "delivered", "sent": report.sent})
         if report.failed:
