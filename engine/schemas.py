@@ -16,6 +16,7 @@ from typing import Any
 
 from . import resources
 from .errors import Problem, keypath
+from .mailaddress import HOW, valid_address
 from .yamlfile import Positions
 
 BASE_URI = "https://clientflow.dev/schema/"
@@ -56,7 +57,20 @@ def validator(name: str, directory: str | None = None) -> Any:
         resource = Resource.from_contents(contents)
         resources.append((contents.get("$id", BASE_URI + path.name), resource))
     registry = Registry().with_resources(resources)
-    return Draft202012Validator(schema(name, directory), registry=registry)
+    return Draft202012Validator(schema(name, directory), registry=registry, format_checker=_format_checker())
+
+
+def _email_format(value: Any) -> bool:
+    return not isinstance(value, str) or valid_address(value)
+
+
+def _format_checker() -> Any:
+    """`format: email` asserted with the address rule recipients meet; every other format stays a note."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("email")(_email_format)
+    return checker
 
 
 @cache
@@ -72,7 +86,7 @@ def _fast_validator(name: str, directory: str | None = None) -> Any:
         return schema(uri.rsplit("/", 1)[-1], str(folder))
 
     try:
-        return jsonschema_rs.validator_for(schema(name, directory), retriever=retrieve)
+        return jsonschema_rs.validator_for(schema(name, directory), retriever=retrieve, formats={"email": _email_format}, validate_formats=True)
     except Exception:  # noqa: BLE001 - any trouble: use the reference validator only
         return None
 
@@ -202,6 +216,8 @@ def _message(error: Any) -> str:
     if kind == "pattern":
         described = error.schema.get("description", f"a name matching {error.validator_value}")
         return f"{value!r} is not a valid name; use {_lower(described)}"
+    if kind == "format" and error.validator_value == "email":
+        return f"{value!r} is not a plain email address; {HOW}"
     if kind in ("minLength", "minItems", "minProperties"):
         return "must not be empty"
     if kind == "maxLength":

@@ -41,9 +41,9 @@ class OutboxFolder:
         target = self.path_for(email)
         if target.exists():
             return  # already delivered: a repeat after a crash changes nothing
-        from .mail import build_message  # imported on first use: loading the plugin stays cheap
+        from .mail import render  # imported on first use: loading the plugin stays cheap
 
-        data = bytes(build_message(email))
+        data = render(email)
         temporary = target.with_suffix(f".tmp{os.getpid()}")
         temporary.write_bytes(data)
         os.replace(temporary, target)

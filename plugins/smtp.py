@@ -1,8 +1,9 @@
 """The SMTP notifier: real mail through a relay, with STARTTLS or TLS.
 
 Each email becomes a standard MIME message (plugins/mail.py: text and HTML
-alternatives, every address checked, no CR/LF in a header, the outbox's stable
-Message-ID kept). Credentials come from the configuration, which takes them
+alternatives, every address checked, headers written so that they parse back
+as exactly what was meant, the outbox's stable Message-ID kept), sent as those
+bytes. Credentials come from the configuration, which takes them
 from CLIENTFLOW_SMTP_USER and CLIENTFLOW_SMTP_PASSWORD. One connection is kept
 open between emails and checked (NOOP) before reuse once it sat idle. A 4xx reply, a timeout or a
 refused connection raises an ordinary error, so the outbox tries again later;
@@ -177,15 +178,15 @@ class SMTPNotifier:
 
         from clientflow.outbox import PermanentFailure
 
-        from .mail import build_message
+        from .mail import render
 
         try:
-            message = build_message(email)
+            message = render(email, linesep="\r\n")
         except ValueError as exc:
             raise PermanentFailure(str(exc)) from exc
         with self._lock:
             try:
-                refused = self._connection().send_message(message, from_addr=email.sender, to_addrs=list(email.to))
+                refused = self._connection().sendmail(email.sender, list(email.to), message)
                 self._used = time.monotonic()
             except smtplib.SMTPRecipientsRefused as exc:
                 self._drop()

@@ -123,7 +123,7 @@ def test_a_notifier_rechecks_every_header_it_builds(brk: str) -> None:
     """The last line of defence: whatever a queued row holds, the message built from it has one line per header."""
     queued = Email(
         id="r-0",
-        message_id=f"<r-0@platform.example>{brk}Bcc: evil@attacker.example",
+        message_id="<r-0@platform.example>",
         sender="no-reply@platform.example",
         to=("alice@northwind.example",),
         subject=f"Hello{brk}Bcc: evil@attacker.example",
@@ -135,6 +135,8 @@ def test_a_notifier_rechecks_every_header_it_builds(brk: str) -> None:
     message = build_message(queued)
     parsed = email.message_from_bytes(bytes(message), policy=email.policy.default)
     assert_clean_headers(parsed, {"alice@northwind.example"})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="is not a Message-ID this engine makes"):  # made by the commit, so refused, not repaired
+        build_message(Email(**{**queued.__dict__, "message_id": f"<r-0@platform.example>{brk}Bcc: evil@attacker.example"}))
     TALLY["injections"] += 4
     TALLY["emails"] += 1
 
