@@ -73,26 +73,29 @@ def deactivate(client: dict[str, Any], actor: dict[str, Any], practice: dict[str
     """One client's dry-run: its report line, with the plan's changes, emails, banner and summary."""
     name = client["name"]
     failed = []
-    if not (practice is None or client["partner"] == practice["id"]):
+    if not (practice is None or client["partner"] == practice["id"]):  # outside reach: the refusal alone, the client named by its id as asked
         failed.append(
             (
                 "own-practice-clients",
-                f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
+                f"{client['id']} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
             )
         )
-    if not (business is None or business["id"] == client["id"]):
+    elif not (business is None or business["id"] == client["id"]):
         failed.append(("own-business", "You can only act on the business you belong to."))
-    if not (practice is not None and actor["role"] == "administrator"):
-        failed.append(("practice-administrator", ADMIN_ONLY.format(role=actor["role"])))
-    if client["billing"] != "partner":
-        failed.append(
-            (
-                "paid-by-practice",
-                f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".',
+    else:
+        if not (practice is not None and actor["role"] == "administrator"):
+            failed.append(("practice-administrator", ADMIN_ONLY.format(role=actor["role"])))
+        if client["billing"] != "partner":
+            failed.append(
+                (
+                    "paid-by-practice",
+                    f'{name} pays for its own subscription, so your practice cannot change it. You can only remove it from your account, with "Disconnect self-paying client".',
+                )
             )
-        )
-    if client["subscription"] != "active":
-        failed.append(("active-subscription", f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription."))
+        if client["subscription"] != "active":
+            failed.append(
+                ("active-subscription", f"{name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription.")
+            )
     if failed:
         return {
             "subject": client["id"],

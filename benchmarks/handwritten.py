@@ -8,6 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+FLOWS = (
+    ("deactivate-client", "Deactivate client"),
+    ("delete-client", "Delete client"),
+    ("disconnect-client", "Disconnect client"),
+    ("disconnect-self-paying-client", "Disconnect self-paying client"),
+    ("invite-accountant", "Invite an accountant or bookkeeper"),
+    ("reactivate-client", "Reactivate client"),
+)
 ADMIN_ONLY = "Only an administrator of the practice can do this, and your access level is {role}. Ask an administrator of your practice to do it for you, or to give you administrator access."
 
 
@@ -33,16 +41,17 @@ def available(ix: dict[str, Any], actor_id: str, client_id: str) -> list[dict[st
     practice = holder if kind == "partner" else None
     business = holder if kind == "client" else None
     name = client["name"]
-    reach = []
+    refusal = None  # outside reach, every flow holds the first refusal alone, naming the client as asked
     if not (practice is None or client["partner"] == practice["id"]):
-        reach.append(
-            {
-                "rule": "own-practice-clients",
-                "message": f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
-            }
-        )
-    if not (business is None or business["id"] == client["id"]):
-        reach.append({"rule": "own-business", "message": "You can only act on the business you belong to."})
+        refusal = {
+            "rule": "own-practice-clients",
+            "message": f"{client_id} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
+        }
+    elif not (business is None or business["id"] == client["id"]):
+        refusal = {"rule": "own-business", "message": "You can only act on the business you belong to."}
+    if refusal is not None:
+        return [{"flow": flow, "title": title, "available": False, "reasons": [refusal]} for flow, title in FLOWS]
+    reach: list[dict[str, str]] = []
     admin = practice is not None and user["role"] == "administrator"
     admin_r = [] if admin else [{"rule": "practice-administrator", "message": ADMIN_ONLY.format(role=user["role"])}]
     paid = client["billing"] == "partner"

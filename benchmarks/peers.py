@@ -33,10 +33,12 @@ FLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 
 
 def scope_of(ix: dict[str, Any], actor_id: str, client_id: str) -> Scope:
-    """The records a rule may read, found in `handwritten.index` the way `handwritten.available` finds them."""
+    """The records a rule may read, found in `handwritten.index` the way `handwritten.available` finds them,
+    and `named`: the client as asked, all a reach refusal may show of it."""
     user, kind, holder = ix["users"][actor_id]
     client = ix["clients"][client_id]
     return {
+        "named": client_id,
         "actor": user,
         "client": client,
         "actor_practice": holder if kind == "partner" else None,
@@ -61,7 +63,7 @@ CONDITIONS: dict[str, Callable[[Scope], bool]] = {
 }
 MESSAGES: dict[str, Callable[[Scope], str]] = {
     "own-practice-clients": lambda s: (
-        f"{s['client']['name']} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself."
+        f"{s['named']} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself."
     ),
     "own-business": lambda s: "You can only act on the business you belong to.",
     "practice-administrator": lambda s: ADMIN_ONLY.format(role=s["actor"]["role"]),
@@ -101,7 +103,7 @@ def method(rule: str) -> str:
 # written in zen's expression language (template literals for the messages).
 ZEN_RULES: tuple[tuple[str, str, str], ...] = (
     ("own-practice-clients", "actor_practice != null and client.partner != actor_practice.id",
-     "`${client.name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.`"),
+     "`${named} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.`"),
     ("own-business", "actor_business != null and actor_business.id != client.id", "'You can only act on the business you belong to.'"),
     ("practice-administrator", "actor_practice == null or actor.role != 'administrator'",
      "`Only an administrator of the practice can do this, and your access level is ${actor.role}. Ask an administrator of your practice to do it for you, "
@@ -173,9 +175,10 @@ class Zen:
     def __call__(self, actor: str, client: str) -> Answer:
         response = self.evaluate(self.KEY, scope_of(self.ix, actor, client))
         failed = {row["rule"]: row["message"] for row in response["result"]}
+        refused = [{"rule": rule, "message": failed[rule]} for rule in REACH if rule in failed][:1]  # outside reach: the refusal alone
         out = []
         for flow, title, rules in FLOWS:
-            reasons = [{"rule": rule, "message": failed[rule]} for rule in rules if rule in failed]
+            reasons = refused or [{"rule": rule, "message": failed[rule]} for rule in rules if rule in failed]
             out.append({"flow": flow, "title": title, "available": not reasons, "reasons": reasons})
         return out
 
@@ -214,7 +217,7 @@ class Transitions:
         s = scope_of(self.ix, actor, client)
         out = []
         for flow, title, may, guards in self.flows:
-            reasons = [] if may(s) else [{"rule": rule, "message": MESSAGES[rule](s)} for rule, check in guards if not check(s)]
+            reasons = [] if may(s) else why(guards, s)
             out.append({"flow": flow, "title": title, "available": not reasons, "reasons": reasons})
         return out
 
@@ -250,9 +253,17 @@ class StateMachineLib:
         enabled = {event.id for event in self.machine.enabled_events(s=s)}
         out = []
         for flow, title, event, guards in self.flows:
-            reasons = [] if event in enabled else [{"rule": rule, "message": MESSAGES[rule](s)} for rule, check in guards if not check(s)]
+            reasons = [] if event in enabled else why(guards, s)
             out.append({"flow": flow, "title": title, "available": not reasons, "reasons": reasons})
         return out
+
+
+def why(guards: list[tuple[str, Callable[[Scope], bool]]], s: Scope) -> list[dict[str, str]]:
+    """The failed guards of a refused flow: outside reach, the first reach refusal alone."""
+    for rule in REACH:
+        if not CONDITIONS[rule](s):
+            return [{"rule": rule, "message": MESSAGES[rule](s)}]
+    return [{"rule": rule, "message": MESSAGES[rule](s)} for rule, check in guards if not check(s)]
 
 
 def _guard(check: Callable[[Scope], bool]) -> Callable[[Any, Scope], bool]:

@@ -58,15 +58,15 @@ def keys_of(client: dict[str, Any]) -> list[tuple[str, str, str]]:
 def failed_rules(client: dict[str, Any], actor: dict[str, Any], practice: dict[str, Any] | None, business: dict[str, Any] | None) -> list[dict[str, str]]:
     name = client["name"]
     failed = []
-    if not (practice is None or client["partner"] == practice["id"]):
-        failed.append(
+    if not (practice is None or client["partner"] == practice["id"]):  # outside reach: the refusal alone, the client named by its id as asked
+        return [
             {
                 "rule": "own-practice-clients",
-                "message": f"{name} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
+                "message": f"{client['id']} is not one of your practice's clients, so you cannot act on it. Ask the practice that holds it, or the business itself.",
             }
-        )
+        ]
     if not (business is None or business["id"] == client["id"]):
-        failed.append({"rule": "own-business", "message": "You can only act on the business you belong to."})
+        return [{"rule": "own-business", "message": "You can only act on the business you belong to."}]
     if not (practice is not None and actor["role"] == "administrator"):
         failed.append({"rule": "practice-administrator", "message": ADMIN_ONLY.format(role=actor["role"])})
     if client["billing"] != "partner":

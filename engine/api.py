@@ -125,17 +125,26 @@ class Engine(Core):
 
     # availability -------------------------------------------------------
     def available(self, actor: str, subject: str) -> Availability:
-        """Every flow, offered or not, with every failed rule's message."""
+        """Every flow, offered or not, with every failed rule's message.
+
+        A flow that reach refuses holds that refusal alone, and the answer then
+        names the subject as `subject` did; `outside_reach` is true when reach
+        refuses every flow.
+        """
         with self.storage.transaction() as tx:
             records = Records(self.project, tx)
             parties = resolve(self.project, records, actor, subject)
             scope = self._scope(records, parties)
             flows = []
+            refused = 0
             for flow in self.project.flows.values():
-                verdicts = self._verdicts(flow, flow_scope(scope, flow, {}))
+                verdicts = self._verdicts(flow, flow_scope(scope, flow, {}), subject)
+                refused += bool(self.project.reach) and not verdicts[0].passed  # within reach, the reach verdicts come first, passed
                 reasons = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
                 flows.append(FlowAvailability(flow.id, flow.title, not reasons, reasons, verdicts))
-        return Availability(str(parties.actor.get("id")), str(parties.subject.get("id")), flows)
+            outside = refused == len(flows) if flows else self._refusal(scope, subject) is not None
+        named = subject if refused or outside else str(parties.subject.get("id"))
+        return Availability(str(parties.actor.get("id")), named, flows, outside_reach=outside)
 
     # dry-run ------------------------------------------------------------
     def simulate(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> Plan:
@@ -180,7 +189,7 @@ class Engine(Core):
                         if static is None:
                             static = base_scope(self.project, records, Parties(shared.actor, {}, shared.holders), now, self.registry.functions, context=False)
                         scope = with_subject(static, self.project, records, subject)
-                        plan, _, _ = self._plan(flow, records, parties, ref, dict(given), dry_run=True, show=False, scope=scope, verdicts=False)
+                        plan, _, _ = self._plan(flow, records, parties, ref, dict(given), dry_run=True, show=False, scope=scope, verdicts=False, named=name)
                         yield name, plan
                     except ClientflowError as exc:
                         yield name, exc
@@ -230,12 +239,13 @@ class Engine(Core):
                 created=now,
                 updated=now,
             )
-            verdicts = self._verdicts(flow, flow_scope(scope, flow, {}))
+            verdicts = self._verdicts(flow, flow_scope(scope, flow, {}), subject)
             failed = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
             if failed:
                 state.status = "blocked"
                 self._audit(tx, flow, state, "blocked", [], "", blocked_by=failed)
-                view = RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version)
+                outside = bool(self.project.reach) and not verdicts[0].passed
+                view = RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version, outside_reach=outside)
             else:
                 view = self._advance(flow, scope, state, dict(answers or {}), "view" if answers is None else "ahead")
             tx.save_run(state.to_json())
@@ -261,19 +271,20 @@ class Engine(Core):
         )
 
     def view(self, run_id: str) -> RunView:
-        """The run's current screen, without changing anything."""
+        """The run's current screen, without changing anything (blocked by the refusal alone once its actor is out of reach)."""
         with self.storage.transaction() as tx:
             state, flow = self._load_run(tx, run_id)
             if state.status in FINISHED:
                 return RunView(state.id, state.flow, state.status, None, answers=dict(state.answers), version=state.version)
             records = Records(self.project, tx)
             scope = self._scope(records, self._parties(records, state))
-            return self._advance(flow, scope, state, {}, "view")
+            return self._outside(flow, scope, state) or self._advance(flow, scope, state, {}, "view")
 
     def submit(self, run_id: str, answers: Mapping[str, Any], *, ahead: bool = False) -> RunView:
         """Answer the current screen and move to the next; with `ahead`, answer several and go as far as they allow.
 
-        An invalid answer changes nothing: the run stays on the screen at fault.
+        An invalid answer changes nothing: the run stays on the screen at fault;
+        nor does an actor out of reach, who is answered with the refusal alone.
         """
         with self.storage.transaction(write=True) as tx:
             state, flow = self._load_run(tx, run_id, open_only=True)
@@ -281,6 +292,9 @@ class Engine(Core):
                 raise RunError(f"run {run_id} has answered every screen; commit it, go back, or cancel it")
             records = Records(self.project, tx)
             scope = self._scope(records, self._parties(records, state))
+            outside = self._outside(flow, scope, state)
+            if outside is not None:
+                return outside
             view = self._advance(flow, scope, state, dict(answers), "ahead" if ahead else "step")
             if view.status == "invalid":
                 return view
@@ -290,12 +304,15 @@ class Engine(Core):
         return view
 
     def back(self, run_id: str) -> RunView:
-        """Return to the previous screen; the answers given so far are kept."""
+        """Return to the previous screen; the answers given so far are kept (out of reach: the refusal, nothing changed)."""
         with self.storage.transaction(write=True) as tx:
             state, flow = self._load_run(tx, run_id, open_only=True)
-            state.cursor = max(0, state.cursor - 1)
             records = Records(self.project, tx)
             scope = self._scope(records, self._parties(records, state))
+            outside = self._outside(flow, scope, state)
+            if outside is not None:
+                return outside
+            state.cursor = max(0, state.cursor - 1)
             view = self._advance(flow, scope, state, {}, "view")
             state.status = "open" if view.screen else "ready"
             state.updated = self.clock.now().isoformat()

@@ -223,3 +223,46 @@ def _constant_holds(expression: Expression) -> bool:
 
 def _listing(values: list[Any]) -> str:
     return ", ".join(repr(v) for v in values)
+
+
+def refusal_problem(source: str, env: Any, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:
+    """What a reach rule's message may not show, or None: it is shown to those the rule refuses.
+
+    It may show the actor's side (`allowed`) and the subject only by the keys it is
+    named by and its label (`words`), which then read as the caller's own words
+    (engine/context.py, `outsider_scope`); anything else would tell an outsider
+    about a record it may not reach.
+    """
+    if "{" not in source:
+        return None
+    from jinja2 import nodes
+
+    try:
+        tree = env.parse(source)
+    except Exception:  # noqa: BLE001 - a message that does not parse is reported where it is compiled
+        return None
+    assigned = {"loop", "caller", "varargs", "kwargs", "range"}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx in ("store", "param"):
+            assigned.add(node.name)
+    looks = [look for look in tree.find_all((nodes.Getattr, nodes.Getitem)) if isinstance(look.node, nodes.Name) and look.node.name == subject]
+    named = {id(look.node) for look in looks if _key(look) in words}
+    shown = ", ".join(f"{subject}.{word}" for word in words)
+    fix = f"it may name the {subject} only as they did ({shown}), and otherwise show {', '.join(allowed)}"
+    for look in looks:
+        if id(look.node) not in named and isinstance(_key(look), str):
+            return f"a reach message is shown to those the rule refuses, so it may not show {subject}.{_key(look)}: {fix}"
+    for node in tree.find_all(nodes.Name):
+        if node.ctx != "load" or node.name in assigned or id(node) in named:
+            continue
+        if node.name == subject:
+            return f"a reach message is shown to those the rule refuses, so it may not show the {subject} itself: {fix}"
+        if node.name not in allowed:
+            return f"a reach message is shown to those the rule refuses, so it may not use {node.name!r}, which could show the {subject}: {fix}"
+    return None
+
+
+def _key(look: Any) -> Any:
+    from jinja2 import nodes
+
+    return look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)

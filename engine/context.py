@@ -8,7 +8,7 @@ names, `answers`, `now`, `product`, `flow` and the data functions such as
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -126,6 +126,27 @@ def with_subject(static: Mapping[str, Any], project: Project, records: Records, 
     for name, expression in project.context.items():
         scope[name] = expression(scope)
     return scope
+
+
+OUTSIDER_NAMES = ("actor", "product", "now", "flow", "answers")  # with the actor's holders: what a refusal may show
+
+
+def outsider_scope(project: Project, scope: Mapping[str, Any], named: str) -> dict[str, Any]:
+    """What the message of a reach refusal is rendered with: the actor's side, and the subject only as named.
+
+    Whoever reach refuses learns nothing of the subject: its record, the context
+    names computed from it and the data functions (a look-up could fetch the
+    record back) are left out, and the keys it may be named by, and its label,
+    all read as the words the caller gave (an id stays an id, a name a name).
+    """
+    out = {name: scope[name] for name in (*OUTSIDER_NAMES, *project.actor_within.values()) if name in scope}
+    out[project.subject_entity] = dict.fromkeys(subject_words(project.subject_match, project.entities[project.subject_entity].label), named)
+    return out
+
+
+def subject_words(match: Iterable[str], label: str) -> tuple[str, ...]:
+    """The subject's keys a refusal may show: those it may be named by, and its label."""
+    return tuple(dict.fromkeys((*match, label)))
 
 
 def flow_scope(base: Mapping[str, Any], flow: Flow, answers: Mapping[str, Any]) -> dict[str, Any]:

@@ -23,9 +23,10 @@ from .model import Flow, Project, Rule
 from .outcome import Result, execute
 from .plan import Plan, Verdict
 from .plugins import Registry
-from .rulebook import compile_failed, message_text
+from .rulebook import BROKEN, compile_failed, message_text, refusal_text
 from .runs import RunState, Walk, walk
 from .storage import ConflictError, Notifier, Storage, Transaction
+from .views import RunView
 
 CHANGED_RULE = "unchanged-since-start"
 FINISHED = ("completed", "cancelled", "blocked")
@@ -50,15 +51,39 @@ class Core:
     def _scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
         return base_scope(self.project, records, parties, now or self.clock.now(), self.registry.functions)
 
-    def _verdicts(self, flow: Flow, scope: Mapping[str, Any]) -> list[Verdict]:
-        return [self._verdict(rule, scope) for rule in (*self.project.reach, *flow.rules)]
+    def _verdicts(self, flow: Flow, scope: Mapping[str, Any], named: str) -> list[Verdict]:
+        """Every rule's verdict; outside reach, the reach refusal alone (no other rule is checked)."""
+        refused = self._refusal(scope, named)
+        if refused is not None:
+            return [refused]
+        return [*(Verdict(rule.name, True) for rule in self.project.reach), *(self._verdict(rule, scope) for rule in flow.rules)]
 
-    def _failed(self, flow: Flow, scope: Mapping[str, Any]) -> list[dict[str, str]]:
-        """Only the rules that do not hold, with their messages (one generated function per flow)."""
+    def _refusal(self, scope: Mapping[str, Any], named: str) -> Verdict | None:
+        """The first reach rule that does not hold, its message written for an outsider (`named`: the subject as given)."""
+        for rule in self.project.reach:
+            try:
+                if rule.condition(scope):
+                    continue
+                error = None
+            except ExpressionError as exc:
+                error = exc
+            return Verdict(rule.name, False, refusal_text(self.project, rule, scope, named, error))
+        return None
+
+    def _failed(self, flow: Flow, scope: Mapping[str, Any], named: str) -> tuple[list[dict[str, str]], bool]:
+        """(the reach refusal, True), or else (only the rules that do not hold, with their messages, False); one generated function per flow."""
         check = self._failed_checks.get(flow.id)
         if check is None:
-            check = self._failed_checks[flow.id] = compile_failed((*self.project.reach, *flow.rules), self._namespace())
-        return check(scope)
+            check = self._failed_checks[flow.id] = compile_failed(self.project, flow.rules, self._namespace())
+        return check(scope, named)
+
+    def _outside(self, flow: Flow, scope: Mapping[str, Any], state: RunState) -> RunView | None:
+        """A run whose actor may no longer reach its subject: blocked by the refusal alone, no screen (changes nothing)."""
+        refused = self._refusal(flow_scope(scope, flow, {}), state.subject)
+        if refused is None:
+            return None
+        blocked = [{"rule": refused.rule, "message": refused.message or ""}]
+        return RunView(state.id, flow.id, "blocked", None, blocked_by=blocked, version=flow.version, outside_reach=True)
 
     def _namespace(self) -> dict[str, Any]:
         """What generated code may call: the translated conditions' helpers, filters and tests."""
@@ -74,7 +99,7 @@ class Core:
             if rule.condition(scope):
                 return Verdict(rule.name, True)
         except ExpressionError as exc:
-            return Verdict(rule.name, False, f"this rule could not be checked, so the action is not offered: {exc}")
+            return Verdict(rule.name, False, f"{BROKEN}: {exc}")
         return Verdict(rule.name, False, message_text(rule, scope))
 
     def _vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
@@ -136,7 +161,7 @@ class Core:
                     records.body(located[0], lock=True)
         parties = resolve(self.project, records, actor, subject, by_id=by_id)
         ref = self._subject_ref(records, parties)
-        return self._plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version)
+        return self._plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version, named=subject)
 
     def _plan(
         self,
@@ -152,22 +177,31 @@ class Core:
         now: datetime | None = None,
         verdicts: bool = True,
         scope: dict[str, Any] | None = None,
+        named: str | None = None,
     ) -> tuple[Plan, Records, Result | None]:
         """Rules, screens and outcome of one run on resolved parties.
 
         `show` renders the screens; `verdicts` lists every rule's verdict in the
-        plan (a bulk dry-run needs only the failed ones).
+        plan (a bulk dry-run needs only the failed ones). `named` is the subject
+        as the caller named it (its id by default): outside reach, the plan
+        holds the refusal alone and names the subject only so.
         """
         if scope is None:
             scope = self._scope(records, parties, now)
+        subject = str(parties.subject.get("id"))
         plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
-        plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": str(parties.subject.get("id")), "answers": {}}
+        plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": subject, "answers": {}}
+        plan.subject_id = subject
         fscope = flow_scope(scope, flow, {})
+        named = subject if named is None else str(named)
         if verdicts:
-            plan.rules = self._verdicts(flow, fscope)
+            plan.rules = self._verdicts(flow, fscope, named)
             failed = [{"rule": v.rule, "message": v.message or ""} for v in plan.rules if not v.passed]
+            refused = bool(self.project.reach) and not plan.rules[0].passed  # within reach, the reach verdicts come first, passed
         else:
-            failed = self._failed(flow, fscope)
+            failed, refused = self._failed(flow, fscope, named)
+        if refused:
+            plan.outside_reach, plan.audit["subject"] = True, named
         if not failed and expect_version is not None and records.version(ref) != expect_version:
             failed = [{
                 "rule": CHANGED_RULE,
@@ -193,7 +227,7 @@ class Core:
         now = self.clock.now().isoformat()
         if state is None:
             state = RunState(
-                id=run_id, flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"],
+                id=run_id, flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.subject_id or plan.audit["subject"],
                 subject_version=None, answers=dict(plan.audit.get("answers", {})), created=now,
             )  # fmt: skip
         state.updated = now

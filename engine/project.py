@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import checks, schemas
-from .context import Moment
+from .context import OUTSIDER_NAMES, Moment, subject_words
 from .errors import DefinitionError, Location, Problem, did_you_mean, keypath
 from .expressions import CompileError, Compiler, Expression
 from .mailaddress import valid_address
@@ -250,6 +250,12 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
         for index, item in enumerate(project.get("reach", []))
         if (rule := _rule(builder, project_file, ("reach", index), _Read("reach", item), names, shared=True)) is not None
     )
+    words = subject_words(subject.get("match", ["id"]), entities[subject_entity].label)
+    for index, item in enumerate(project.get("reach", [])):
+        shown = (*OUTSIDER_NAMES, *within.values())
+        problem = checks.refusal_problem(str(_Read("reach", item)["message"]), builder.texts.text_env, subject_entity, words, shown)
+        if problem is not None:
+            project_file.error(("reach", index, "message"), problem)
 
     shared: dict[str, Rule] = {}
     broken: set[str] = set()

@@ -5,6 +5,8 @@ opens. The rulebook answers it with one Python function generated from the
 compiled conditions: each distinct rule (the project's reach rules, shared
 rules, each flow's own) is evaluated once per question, each failed rule's
 message rendered once, and the answer for every flow assembled from those.
+Reach comes first: when one of its rules refuses, every flow's answer is that
+refusal alone, written without the subject's data, and nothing else is checked.
 The conditions keep the sandbox's guarantees: they are the same translated
 expressions (data look-ups, comparisons, boolean logic, allow-listed filters).
 
@@ -15,20 +17,27 @@ the same function from storage.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .context import Moment
+from .context import Moment, outsider_scope
 from .errors import ExpressionError, UnknownName, did_you_mean
 from .expressions import DataFunction, failure
 from .model import Project, Rule
 
 Answer = list[dict[str, Any]]
+BROKEN = "this rule could not be checked, so the action is not offered"
 
 
 class Rulebook:
-    """Compiled availability for one project: `evaluate(scope)` -> one entry per flow."""
+    """Compiled availability for one project: `evaluate(scope, named)` -> one entry per flow.
+
+    `named` is the subject as the caller named it: the only word a reach refusal
+    shows of it. When a reach rule does not hold, the answer of every flow it
+    refuses is that refusal alone, and no other rule is checked.
+    """
 
     def __init__(self, project: Project, namespace: Mapping[str, Any]) -> None:
         self.project = project
@@ -39,55 +48,110 @@ class Rulebook:
                 index[id(rule)] = len(rules)
                 rules.append(rule)
         self.rules = rules
-        per_flow = any("flow" in r.condition.names for r in rules)
-        lines = ["def _available(s):"]
+        per_flow = {i for i, rule in enumerate(rules) if "flow" in rule.condition.names}  # checked again for each flow
+        reach = [index[id(rule)] for rule in project.reach]
+        first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
+        rest = reach[len(first) :]
+        lines = ["def _available(s, named):"]
+        for i in first:
+            lines += _check(i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
         for i, rule in enumerate(rules):
-            lines += [
-                "    try:",
-                f"        r{i} = True if {rule.condition.python} else False",
-                "    except _CAUGHT as exc:",
-                f"        r{i} = _failed({i}, exc)",
-                f"    m{i} = None",
-            ]
+            if i not in per_flow and i not in first:
+                lines += _check(i, rule, "    ")
+            if i not in reach:  # a reach rule's message is written by _refuse or _refusal
+                lines.append(f"    m{i} = None")
         lines.append("    out = []")
+        names_flow = per_flow or any("flow" in rule.message.source for rule in rules)
         for flow in project.flows.values():
-            lines.append("    reasons = []")
-            if per_flow:
-                lines.append(f"    s['flow'] = {{'id': {flow.id!r}, 'title': {flow.title!r}}}")
-            for rule in (*project.reach, *flow.rules):
+            if names_flow:
+                lines.append(f"    s['flow'] = {flow.reference!r}")
+            entry = f"{{'flow': {flow.id!r}, 'title': {flow.title!r}, 'available': not reasons, 'reasons': reasons}}"
+            pad = "    "
+            if rest:
+                lines.append("    refused = None")
+                for i in rest:
+                    lines.append("    if refused is None:")
+                    if i in per_flow:
+                        lines += _check(i, rules[i], "        ")
+                    lines += [f"        if not r{i}:", f"            refused = {{'rule': {rules[i].name!r}, 'message': _refusal({i}, s, named, r{i})}}"]
+                lines += ["    if refused is not None:", "        reasons = [refused]", f"        out.append({entry})", "    else:"]
+                pad = "        "
+            lines.append(f"{pad}reasons = []")
+            for rule in flow.rules:
                 i = index[id(rule)]
-                lines += [f"    if not r{i}:", f"        if m{i} is None:"]
-                if rule.message.constant is not None:
-                    lines.append(f"            m{i} = _message({i}, s) if {i} in _errors else {folded(rule.message.constant)!r}")
-                elif rule.message.fast is not None and not _needs_folding(rule.message.source):
-                    lines += [
-                        "            try:",
-                        f"                m{i} = _message({i}, s) if {i} in _errors else _M{i}(s)",
-                        "            except _CAUGHT:",
-                        f"                m{i} = _message({i}, s)",
-                    ]
+                if i in per_flow:
+                    lines += _check(i, rule, pad)
+                lines.append(f"{pad}if not r{i}:")
+                if i in per_flow or "flow" in rule.message.source:  # its message may differ from flow to flow
+                    lines += _message_lines(i, rule, pad + "    ")
                 else:
-                    lines.append(f"            m{i} = _message({i}, s)")
-                lines.append(f"        reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
-            lines.append(f"    out.append({{'flow': {flow.id!r}, 'title': {flow.title!r}, 'available': not reasons, 'reasons': reasons}})")
+                    lines.append(f"{pad}    if m{i} is None:")
+                    lines += _message_lines(i, rule, pad + "        ")
+                lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
+            lines.append(f"{pad}out.append({entry})")
         lines.append("    return out")
-        self.errors: dict[int, str] = {}
         scope_namespace = dict(namespace)
-        scope_namespace.update(_CAUGHT=_CAUGHT, _failed=self._failed, _message=self._message, _errors=self.errors)
+        scope_namespace.update(_CAUGHT=_CAUGHT, _Broken=Broken, _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal)
         scope_namespace.update({f"_M{i}": rule.message.fast for i, rule in enumerate(rules) if rule.message.fast is not None})
         exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
-        self.evaluate: Callable[[dict[str, Any]], Answer] = scope_namespace["_available"]
+        self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.needs_now = any("now" in r.condition.names for r in rules) or any("now" in e.names for e in project.context.values())
 
-    def _failed(self, i: int, exc: BaseException) -> bool:
-        self.errors[i] = failure(self.rules[i].condition.source, exc)
-        return False
+    def _broken(self, i: int, broken: Broken) -> str:
+        return f"{BROKEN}: {failure(self.rules[i].condition.source, broken.error)}"
 
     def _message(self, i: int, scope: Mapping[str, Any]) -> str:
-        error = self.errors.pop(i, None)
-        if error is not None:
-            return f"this rule could not be checked, so the action is not offered: {error}"
         return message_text(self.rules[i], scope)
+
+    def _refusal(self, i: int, scope: Mapping[str, Any], named: str, verdict: bool | Broken) -> str:
+        return refusal_text(self.project, self.rules[i], scope, named, verdict.error if isinstance(verdict, Broken) else None)
+
+    def _refuse(self, i: int, scope: dict[str, Any], named: str, verdict: bool | Broken) -> Answer:
+        """Every flow refused by reach rule `i`, with its refusal alone."""
+        error = verdict.error if isinstance(verdict, Broken) else None
+        rule, message, out = self.rules[i], None, []
+        for flow in self.project.flows.values():
+            scope["flow"] = flow.reference
+            if message is None or "flow" in rule.message.source:
+                message = refusal_text(self.project, rule, scope, named, error)
+            out.append({"flow": flow.id, "title": flow.title, "available": False, "reasons": [{"rule": rule.name, "message": message}]})
+        return out
+
+
+class Broken:
+    """The verdict of a rule that could not be checked: false, and why."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def _check(i: int, rule: Rule, pad: str) -> list[str]:
+    """Lines setting r{i}: True, False, or Broken (could not be checked)."""
+    return [
+        f"{pad}try:",
+        f"{pad}    r{i} = True if {rule.condition.python} else False",
+        f"{pad}except _CAUGHT as exc:",
+        f"{pad}    r{i} = _Broken(exc)",
+    ]
+
+
+def _message_lines(i: int, rule: Rule, pad: str) -> list[str]:
+    """Lines setting m{i}, the message of rule i, which does not hold."""
+    if rule.message.constant is not None:
+        return [f"{pad}m{i} = {folded(rule.message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
+    if rule.message.fast is not None and not _needs_folding(rule.message.source):
+        return [
+            f"{pad}try:",
+            f"{pad}    m{i} = _M{i}(s) if r{i} is False else _broken({i}, r{i})",
+            f"{pad}except _CAUGHT:",
+            f"{pad}    m{i} = _message({i}, s)",
+        ]
+    return [f"{pad}m{i} = _message({i}, s) if r{i} is False else _broken({i}, r{i})"]
 
 
 def _needs_folding(source: str) -> bool:
@@ -108,13 +172,40 @@ def message_text(rule: Rule, scope: Mapping[str, Any]) -> str:
     return folded(text) if _needs_folding(rule.message.source) else text
 
 
-def compile_failed(rules: tuple[Rule, ...], namespace: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], list[dict[str, str]]]:
-    """One function giving the rules of `rules` that do not hold, with their messages, in order.
+def refusal_text(project: Project, rule: Rule, scope: Mapping[str, Any], named: str, error: BaseException | None = None) -> str:
+    """The message of the reach rule that refuses: written for an outsider, with nothing of the subject.
 
-    The same answer as evaluating each rule's condition on its own, without a
+    It is rendered with `outsider_scope` (the subject only as the caller named it);
+    a condition that could not be checked is named, not what stopped it, since the
+    error could quote the subject's data.
+    """
+    if error is not None:
+        return f"{BROKEN}: {rule.condition.source} failed"
+    return message_text(rule, outsider_scope(project, scope, named))
+
+
+Failed = Callable[[Mapping[str, Any], str], tuple[list[dict[str, str]], bool]]
+
+
+def compile_failed(project: Project, rules: tuple[Rule, ...], namespace: Mapping[str, Any]) -> Failed:
+    """One function `(scope, named) -> (failed, refused)`: the reach refusal (refused true), or else
+    the rules of `rules` that do not hold, with their messages, in order.
+
+    The same answer as checking reach and then each rule on its own, without a
     call and an exception handler per rule.
     """
-    lines = ["def _failed(s):", "    out = []"]
+    reach = project.reach
+    lines = ["def _failed(s, named):"]
+    for i, rule in enumerate(reach):
+        lines += [
+            "    try:",
+            f"        ok = {rule.condition.python}",
+            "    except _CAUGHT as exc:",
+            f"        return [{{'rule': {rule.name!r}, 'message': _refusal({i}, s, named, exc)}}], True",
+            "    if not ok:",
+            f"        return [{{'rule': {rule.name!r}, 'message': _refusal({i}, s, named, None)}}], True",
+        ]
+    lines.append("    out = []")
     for i, rule in enumerate(rules):
         lines += [
             "    try:",
@@ -125,15 +216,18 @@ def compile_failed(rules: tuple[Rule, ...], namespace: Mapping[str, Any]) -> Cal
             "        if not ok:",
             f"            out.append({{'rule': {rule.name!r}, 'message': _message({i}, s)}})",
         ]
-    lines.append("    return out")
+    lines.append("    return out, False")
     scope = dict(namespace)
 
     def broken(i: int, exc: BaseException) -> str:
-        return f"this rule could not be checked, so the action is not offered: {failure(rules[i].condition.source, exc)}"
+        return f"{BROKEN}: {failure(rules[i].condition.source, exc)}"
 
-    scope.update(_CAUGHT=_CAUGHT, _broken=broken, _message=lambda i, s: message_text(rules[i], s))
+    def refusal(i: int, s: Mapping[str, Any], named: str, exc: BaseException | None) -> str:
+        return refusal_text(project, reach[i], s, named, exc)
+
+    scope.update(_CAUGHT=_CAUGHT, _broken=broken, _refusal=refusal, _message=lambda i, s: message_text(rules[i], s))
     exec(compile("\n".join(lines) + "\n", "<rules>", "exec"), scope)  # noqa: S102 - built from translated conditions
-    function: Callable[[Mapping[str, Any]], list[dict[str, str]]] = scope["_failed"]
+    function: Failed = scope["_failed"]
     return function
 
 
@@ -207,4 +301,4 @@ class Checker:
             scope["now"] = Moment(self.now())
         for name, expression in self.context:
             scope[name] = expression(scope)
-        return self.rulebook.evaluate(scope)
+        return self.rulebook.evaluate(scope, subject)

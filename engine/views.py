@@ -26,6 +26,7 @@ class Availability:
     actor: str
     subject: str
     flows: list[FlowAvailability]
+    outside_reach: bool = False  # reach refused: every flow holds the refusal alone (not in the document)
 
     def to_json(self) -> dict[str, Any]:
         return {"actor": self.actor, "subject": self.subject, "flows": [f.to_json() for f in self.flows]}
@@ -47,6 +48,7 @@ class RunView:
     blocked_by: list[dict[str, str]] = field(default_factory=list)
     answers: dict[str, Any] = field(default_factory=dict)
     version: str = ""
+    outside_reach: bool = False  # reach refused: blocked by the refusal alone (not in the document)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -98,10 +98,12 @@ def test_availability_for_a_standard_user_names_the_missing_access(api: TestClie
     assert reasons["disconnect-client"] == ["practice-administrator"]
 
 
-def test_availability_on_another_practices_subject_is_refused_by_reach(api: TestClient) -> None:
-    body = api.get("/availability", params={"client": "c1"}, headers=bearer(HANA)).json()
-    assert all(not f["available"] for f in body["flows"])
-    assert all(f["reasons"][0]["rule"] == "own-practice-clients" for f in body["flows"])
+def test_another_practices_subject_answers_as_one_that_does_not_exist(api: TestClient) -> None:
+    for given in ("c1", "Acme Ltd"):
+        refused = api.get("/availability", params={"client": given}, headers=bearer(HANA))
+        error_of(refused, 404, "unknown_subject")
+        assert error_of(start(api, "deactivate-client", given, HANA), 404, "unknown_subject")["message"] == f"unknown client {given!r}"
+        assert "Acme" not in refused.text.replace(repr(given), "")
 
 
 def test_a_run_step_by_step_then_committed(api: TestClient, tmp_path: Path) -> None:
@@ -147,8 +149,8 @@ def test_a_run_step_by_step_then_committed(api: TestClient, tmp_path: Path) -> N
     assert sorted(e["to"][0] for e in done["emails"]) == ["alice@northwind.example", "carla@acme.example"]
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 2
     assert api.get(f"/runs/{run}", headers=bearer(ALICE)).json()["status"] == "completed"
-    after = {f["flow"]: f for f in api.get("/availability", params={"client": "c1"}, headers=bearer(ALICE)).json()["flows"]}
-    assert after["disconnect-client"]["available"] is False
+    after = api.get("/availability", params={"client": "c1"}, headers=bearer(ALICE))  # no longer her practice's: out of reach
+    assert error_of(after, 404, "unknown_subject")["message"] == "unknown client 'c1'"
 
 
 def test_answers_given_ahead_go_as_far_as_they_allow(api: TestClient) -> None:

@@ -283,7 +283,7 @@ def test_without_the_optional_email_only_the_practice_hears(demo_engine: Engine)
 BLOCKED = [
     ("deactivate-client", "u2", "c4", [("practice-administrator", "your access level is standard"), ("paid-by-practice", "Solo Design pays for its own subscription")]),
     ("deactivate-client", "cu1", "c1", [("practice-administrator", "your access level is administrator")]),
-    ("deactivate-client", "u3", "c1", [("own-practice-clients", "Acme Ltd is not one of your practice's clients")]),
+    ("deactivate-client", "u3", "c1", [("own-practice-clients", "c1 is not one of your practice's clients")]),  # out of reach: named as asked
     ("deactivate-client", "u1", "c7", [("active-subscription", "Dormant Holdings's subscription is already deactivated")]),
     ("disconnect-client", "u1", "c7", [("has-users", "Dormant Holdings has no users, active or invited")]),
     ("delete-client", "u1", "c1", [("no-users", "Acme Ltd has 2 user(s)")]),

@@ -193,8 +193,8 @@ def test_another_project_runs_on_the_same_engine(people: Engine) -> None:
 
 
 def test_another_projects_rules_and_reach_are_explained(people: Engine) -> None:
-    outsider = people.simulate("offboard-employee", "ada@people.example", "e1").blocked_by
-    assert outsider == [{"rule": "own-team", "message": "Robin Stone is not in your team, so you cannot act on them."}]
+    outsider = people.simulate("offboard-employee", "ada@people.example", "robin@people.example").blocked_by
+    assert outsider == [{"rule": "own-team", "message": "robin@people.example is not in your team, so you cannot act on them."}]  # named as asked, no more
     engineer = people.simulate("offboard-employee", "m2", "e1").blocked_by
     assert engineer == [{"rule": "team-lead", "message": "Only a team lead can offboard someone, and you are engineer."}]
     assert people.apply("offboard-employee", "m1", "e1", {"successor": "m2", "typed": "robin@people.example"}).status == "completed"  # type: ignore[union-attr]

@@ -299,8 +299,6 @@ def test_a_filled_in_scaffold_runs(tmp_path: Path, shipped: Project, registry: R
     for item in blocked:
         rule = item["expect"]["blocked_by"][0]
         item["actor"], item["client"] = fill[rule], subject.get(rule, "c2")
-        if rule == "own-business":
-            item["expect"]["blocked_by"].append("practice-administrator")
         if rule == "paid-by-practice":
             item["expect"]["blocked_by"].append("no-users")
     path = tmp_path / "filled.yaml"

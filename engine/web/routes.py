@@ -3,6 +3,8 @@
 Each route authenticates the caller, checks that a run is the caller's own and
 still open where that matters, calls one `Engine` method and answers with its
 `to_json()`. Runs live in the engine's storage, so any process serves any run.
+A subject outside the caller's reach answers exactly as a name that does not
+exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise.
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
@@ -17,7 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..api import Engine, RunView
 from ..core import CHANGED_RULE
-from ..errors import ClientflowError
+from ..errors import ClientflowError, UnknownName
 from ..plan import Plan
 from . import models
 from .auth import actor_id, authenticate
@@ -116,7 +118,10 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
         subject = request.query_params.get(word) or request.query_params.get("subject")
         if not subject:
             raise ApiError("bad_request", f"name the {word}: ?{word}=ID")
-        return reply(who.engine.available(who.actor, subject).to_json())
+        result = who.engine.available(who.actor, subject)
+        if result.outside_reach:
+            raise unreachable(who.engine, subject)
+        return reply(result.to_json())
 
     start_body = models.start_model(word)
     try:
@@ -133,6 +138,8 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
         if not models.start_subject(body):
             raise ApiError("bad_request", f'name the {word}: {{"{word}": ID}}')
         view = who.engine.start(flow, who.actor, models.start_subject(body), body.answers)  # type: ignore[attr-defined]
+        if view.outside_reach:  # the attempt is in the audit log; the caller learns no more than of a name that is not there
+            raise unreachable(who.engine, models.start_subject(body))
         return view_reply(view, ahead=True, status=201)
 
     run_errors = ("run_not_found", "forbidden", "flow_changed")
@@ -184,6 +191,11 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
         return plan_reply(who.engine.commit(run))
 
     return router
+
+
+def unreachable(engine: Engine, given: str) -> UnknownName:
+    """What a subject outside the caller's reach answers: the very error of a name that does not exist."""
+    return UnknownName(engine.project.subject_entity, given, ())
 
 
 def plan_reply(plan: Plan) -> JSONResponse:
