@@ -20,7 +20,7 @@ from clientflow.web.errors import CODES  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-SECRET = "api-test-secret-0123456789"
+SECRET = "K3vQ9xLm2ZpW7rTb5NcY8hJd4FsG6aUe1oXi0kVnR-w"  # 32 random bytes, as `secrets.token_urlsafe(32)` makes them
 ALICE, SAM, HANA = "u1", "u2", "u3"  # the demo data's administrator, standard user, and another practice's administrator
 
 
@@ -211,7 +211,7 @@ def test_unauthenticated_without_a_valid_token(api: TestClient, headers: dict[st
 
 
 def test_unauthenticated_with_another_secret_or_an_expired_token(api: TestClient) -> None:
-    assert "signature" in error_of(api.get("/flows", headers=bearer(ALICE, secret="another-secret-entirely")), 401, "unauthenticated")["message"]
+    assert "signature" in error_of(api.get("/flows", headers=bearer(ALICE, secret="Hq5Ws8Ez2Rk7Yt4Lp1Mn9Bv6Cx3Jd0Ga-Uf_Ti8Oy5Q")), 401, "unauthenticated")["message"]
     expired = {"Authorization": f"Bearer {mint(SECRET, ALICE, ttl=-5)}"}
     assert "expired" in error_of(api.get("/flows", headers=expired), 401, "unauthenticated")["message"]
 

@@ -164,7 +164,8 @@ def wait_for(url: str, seconds: float = 30.0) -> None:
 def test_clientflow_serve_answers_with_its_demo_token(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "CLIENTFLOW_API_SECRET": SECRET, "CLIENTFLOW_OUTBOX": str(tmp_path / "outbox"), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "serve", "--project", str(PROJECT), "--data", str(DEMO), "--port", str(port)]
+    serve = ["serve", "--project", str(PROJECT), "--data", str(DEMO), "--port", str(port), "--actor", "u1"]  # a token is printed only when asked
+    command = [sys.executable, "-c", "from clientflow.cli import main; main()", *serve]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -5,25 +5,14 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from ..config import is_database_url
+from ..errors import ConfigError
 from .common import command, data_options, now_option, open_engine, project_option
 
-if TYPE_CHECKING:
-    from ..api import Engine
-
-DEMO_TTL = 12 * 3600
 LOCAL = ("127.0.0.1", "localhost", "::1")
-
-
-def _first_actor(engine: Engine) -> str | None:
-    from ..web.preview import records
-
-    found = records(engine, engine.project.actor_entity, limit=1)
-    return found[0]["id"] if found else None
 
 
 def _duration(seconds: int) -> str:
@@ -38,19 +27,27 @@ def _duration(seconds: int) -> str:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="The port to listen on.")
 @click.option("--preview", is_flag=True, help="Serve the preview page at /preview too (dry-run only; needs --data).")
 @click.option("--token-for", "token_for", metavar="ACTOR", help="Print a bearer token for ACTOR (id or another key) and exit.")
-@click.option("--actor", "demo_actor", metavar="ACTOR", help="Whom the demo token printed at start names (default: the first actor in the data).")
-@click.option("--token-ttl", "ttl", default=DEMO_TTL, show_default=True, type=click.IntRange(1, 366 * 24 * 3600), help="Seconds a printed token stays valid.")
+@click.option("--actor", "demo_actor", metavar="ACTOR", help="Also print a bearer token for ACTOR when the server starts (none is printed unless asked).")
+@click.option(
+    "--token-ttl",
+    "ttl",
+    type=click.IntRange(1, None),
+    help="Seconds a printed token stays valid (default api.token_ttl, 1 h; at most api.max_token_ttl, 1 day).",
+)
 def serve(
     project: Path, data: Path | None, db: Path | None, now: datetime | None, host: str, port: int,
-    preview: bool, token_for: str | None, demo_actor: str | None, ttl: int,
+    preview: bool, token_for: str | None, demo_actor: str | None, ttl: int | None,
 ) -> None:  # fmt: skip
     """Serve the JSON API (OpenAPI at /openapi.json, docs at /docs) and, with --preview, the preview page.
 
     Requests authenticate with `Authorization: Bearer TOKEN`; tokens are signed
     with api.secret (CLIENTFLOW_API_SECRET), which every API process serving the
-    same storage must share. Without a secret, a random one is made for this
-    process and the demo token printed works only until it stops. A preview
-    signs with a key of its own, so its tokens never open a real server.
+    same storage must share; it must hold 32 random bytes (a weaker one is
+    refused), and api.previous_secrets are still accepted while rotating. No
+    token is printed unless asked (--token-for ACTOR, or --actor ACTOR at
+    start). Without a secret, a random one is made for this process and a token
+    printed at start works only until it stops. A preview signs with a key of
+    its own, so its tokens never open a real server.
     """
     try:
         import uvicorn
@@ -59,18 +56,27 @@ def serve(
         from ..web.auth import find_actor
     except ImportError as exc:
         raise click.UsageError(f"serve needs the web extra: pip install 'clientflow[web]' ({exc.name} is missing)") from exc
-    from clientflow.default_plugins.tokens import mint
+    from clientflow.default_plugins.tokens import TokenError, check_settings, default_ttl, max_ttl, mint
 
     if preview and data is None:
         raise click.UsageError("--preview dry-runs a data file: give --data FILE")
     engine = open_engine(project, data, db, now)
     configured = str(engine.config.api.get("secret") or "")
+    try:
+        check_settings(engine.config.api)
+        lifetime, longest = default_ttl(engine.config.api) if ttl is None else ttl, max_ttl(engine.config.api)
+    except TokenError as exc:
+        engine.close()
+        raise ConfigError(str(exc)) from exc
+    if lifetime > longest:
+        engine.close()
+        raise click.UsageError(f"--token-ttl {lifetime} is longer than tokens may live ({longest} s, api.max_token_ttl); ask for less")
     if token_for is not None:
         if not configured:
             raise click.UsageError("no API secret is configured, so no server would accept a token: set CLIENTFLOW_API_SECRET or [tool.clientflow.api] secret")
-        click.echo(mint(configured, find_actor(engine, token_for), ttl=ttl))
+        click.echo(mint(configured, find_actor(engine, token_for), ttl=lifetime, longest=longest))
         return
-    actor = find_actor(engine, demo_actor) if demo_actor else _first_actor(engine)
+    actor = find_actor(engine, demo_actor) if demo_actor else None
     engine.close()
     data = data.expanduser().absolute() if data is not None else None
     where = db if db is None or is_database_url(db) else Path(db).expanduser().absolute()
@@ -84,8 +90,10 @@ def serve(
     elif not configured:
         click.echo("No API secret is configured: tokens are signed with a key of this process only.")
     if actor is not None:
-        token = mint(app.state.source.secret(), actor, ttl=ttl)
-        click.echo(f"Demo token for {actor}, valid {_duration(ttl)}:\n  Authorization: Bearer {token}")
+        token = mint(app.state.source.secret(), actor, ttl=lifetime, longest=longest)
+        click.echo(f"Token for {actor}, valid {_duration(lifetime)}:\n  Authorization: Bearer {token}")
+    elif configured and not preview:
+        click.echo("No token printed: mint one with `clientflow serve --token-for ACTOR`, or start with --actor ACTOR.")
     else:
-        click.echo("The data holds no actor yet, so no demo token: load some with `clientflow init --data FILE`.")
+        click.echo("No token printed: start with --actor ACTOR to print one that this process accepts.")
     uvicorn.run(app, host=host, port=port, log_level="info")

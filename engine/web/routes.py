@@ -65,7 +65,7 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
 
     def caller(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]) -> Caller:
         engine = source.engine()
-        name = authenticate(request, pm, {**engine.config.api, "secret": source.secret()})
+        name = authenticate(request, pm, source.auth_settings())
         return Caller(engine, actor_id(engine, name))
 
     Who = Annotated[Caller, Depends(caller)]  # noqa: N806 - a type alias, named like one

@@ -15,9 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..api import Engine
-from ..errors import ClientflowError, DefinitionError, Location, Problem
+from ..errors import ClientflowError, ConfigError, DefinitionError, Location, Problem
 
 WATCHED = ("flows", "templates", "schema")
 CONFIG_FILES = ("clientflow.toml", "pyproject.toml")
@@ -96,6 +97,13 @@ class EngineSource:
         self._problems: list[Problem] = []
         self._version = ""
         self._load()
+        if not settings.preview:
+            from clientflow.default_plugins.tokens import TokenError, check_settings
+
+            try:
+                check_settings(self.auth_settings())
+            except TokenError as exc:  # a weak secret or a bad lifetime: refuse to serve rather than accept guessable tokens
+                raise ConfigError(str(exc)) from exc
 
     def _open(self) -> Engine:
         s = self.settings
@@ -145,6 +153,18 @@ class EngineSource:
             return self.settings.secret
         engine = self._engine
         return str(engine.config.api.get("secret") or "") if engine is not None else ""
+
+    def auth_settings(self) -> dict[str, Any]:
+        """What the `clientflow_resolve_actor` hook is given: the `api` table, with the key tokens are checked with.
+
+        A preview checks with its own key only, never with the configured previous ones.
+        """
+        engine = self._engine
+        api = dict(engine.config.api) if engine is not None else {}
+        if self.preview_secret is not None:
+            api.pop("previous_secrets", None)
+        api["secret"] = self.secret()
+        return api
 
     def close(self) -> None:
         with self._lock:
