@@ -26,7 +26,7 @@ from .config import Config, load_config, open_notifiers, open_storage
 from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
 from .core import FINISHED, Core
 from .data import Records, check_data, import_data
-from .errors import ClientflowError, DataError, RunError, UnknownName
+from .errors import ClientflowError, RunError, UnknownName
 from .model import Flow, Project
 from .plan import Plan
 from .plugins import Registry
@@ -35,7 +35,7 @@ from .rulebook import Checker, Dataset, Rulebook
 from .runs import RunState, render, visible, walk
 from .storage import Notifier, Storage
 from .views import Availability, FlowAvailability, RunView
-from .yamlfile import MAX_DATA_BYTES, load_data_text, read_text
+from .yamlfile import load_data_text, read_data_text
 
 PAGE = 200  # subjects per read transaction in simulate_many
 
@@ -103,7 +103,7 @@ class Engine(Core):
     def load_data(self, path: str | Path) -> int:
         """Validate a data file and write its records into storage."""
         path = Path(path)
-        text = read_text(path, str(path), DataError, MAX_DATA_BYTES)
+        text = read_data_text(path, str(path))
         doc, positions = load_data_text(text, str(path))
         check_data(self.project, doc, positions, str(path), unique=False)  # import_data checks the keys
         with self.storage.transaction(write=True) as tx:
@@ -414,7 +414,7 @@ class Engine(Core):
         if not getattr(self.storage, "persistent", True):
             raise ClientflowError(f"the {self.storage.name} storage keeps nothing after the command; give --db PATH|URL or configure sqlite or postgresql")
         path = Path(path)
-        doc, positions = load_data_text(read_text(path, str(path), DataError, MAX_DATA_BYTES), str(path))
+        doc, positions = load_data_text(read_data_text(path, str(path)), str(path))
         check_data(self.project, doc, positions, str(path), unique=True)
         if not self.is_empty():
             if not force:

@@ -42,7 +42,7 @@ from .model import (
     Step,
 )
 from .templates import Template, Texts
-from .yamlfile import Positions, load_yaml, read_text
+from .yamlfile import Positions, load_data_text, load_yaml, read_text
 
 PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
@@ -409,7 +409,24 @@ def _data_schema(root: Path, given: str | None, file: _File) -> str | None:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             file.error(("data_schema",), f"{given!r} is not a valid JSON Schema ({exc.message}); fix the file it names")
+            return given
+    unresolved = schemas.unresolved_references(schema, str(path.parent))
+    if unresolved:  # refused here, where it is written: loading data would fail on it (and nothing is ever fetched)
+        display = _display(root, path)
+        _, positions = load_data_text(path.read_text(encoding="utf-8"), display if display.endswith(".json") else display + ".json")
+        for where, ref in unresolved:
+            file.problems.append(
+                Problem(
+                    Location(display, *_line_col(positions.at(where))),
+                    f"{keypath(where)}: $ref {ref!r} points at nothing this project holds: refer to a part of this file (#/$defs/...) "
+                    "or of a *.schema.json file beside it; nothing is fetched from the network",
+                )
+            )
     return given
+
+
+def _line_col(location: Location) -> tuple[int, int]:
+    return location.line, location.col
 
 
 def _rule(

@@ -264,3 +264,50 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         return f"the text {value!r}"
     return f"{value!r}"
+
+
+def unresolved_references(contents: Any, directory: str) -> list[tuple[tuple[Any, ...], str]]:
+    """Every `$ref` of a schema that does not resolve within it or the `*.schema.json` files of `directory`.
+
+    Resolved the way `validator` resolves them, from the same registry, which
+    has no way to retrieve anything: a `$ref` to `http://...` is unresolved,
+    never fetched. Returns (key path of the `$ref`, its value) pairs.
+    """
+    from urllib.parse import urljoin
+
+    from referencing import Registry, Resource
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012
+
+    folder = Path(directory)
+    resources = []
+    for file in sorted(folder.glob("*.schema.json")):
+        try:
+            sibling = schema(file.name, directory)
+        except (OSError, ValueError):
+            continue
+        if isinstance(sibling, dict):
+            resources.append((sibling.get("$id", BASE_URI + file.name), Resource.from_contents(sibling, default_specification=DRAFT202012)))
+    registry = Registry().with_resources(resources)
+    root = Resource.from_contents(contents, default_specification=DRAFT202012) if isinstance(contents, dict) else None
+    if root is None:
+        return []
+    registry = registry.with_resource(root.id() or "", root)
+    unresolved: list[tuple[tuple[Any, ...], str]] = []
+    stack: list[tuple[Any, tuple[Any, ...], str]] = [(contents, (), root.id() or "")]
+    while stack:
+        node, path, base = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node.get("$id"), str):
+                base = urljoin(base, node["$id"])
+            for key in ("$ref", "$dynamicRef"):
+                ref = node.get(key)
+                if isinstance(ref, str):
+                    try:
+                        registry.resolver(base_uri=base).lookup(ref)
+                    except Unresolvable:
+                        unresolved.append(((*path, key), ref))
+            stack.extend((value, (*path, key), base) for key, value in node.items() if key not in ("const", "enum", "examples", "default"))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, index), base) for index, value in enumerate(node))
+    return sorted(unresolved, key=str)
