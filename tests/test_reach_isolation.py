@@ -24,10 +24,12 @@ same search finds them in answers given within reach (the control).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import itertools
 import json
 import secrets
+import shutil
 import tempfile
 import textwrap
 from collections import Counter
@@ -158,6 +160,7 @@ def write_project(root: Path) -> Path:
 
 
 ROOT = write_project(Path(tempfile.mkdtemp(prefix="clientflow-reach-")) / "paper")
+atexit.register(shutil.rmtree, ROOT.parent, True)
 REGISTRY = Registry.collect()
 PROJECT = load_project(ROOT, Extensions(REGISTRY.functions, REGISTRY.filters, REGISTRY.effects))
 SECRET = secrets.token_urlsafe(48)
