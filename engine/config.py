@@ -143,16 +143,29 @@ def _mask(value: Any, key: str = "") -> Any:
 DATABASE_SCHEMES = {"postgresql": "postgresql", "postgres": "postgresql"}  # URL scheme -> storage backend
 
 
+_KEYWORD_DSN = re.compile(r"\s*(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode|connect_timeout|options|application_name)\s*=", re.I)
+
+
+def is_keyword_dsn(value: object) -> bool:
+    """Whether `value` is a PostgreSQL connection string in libpq's keyword form (`host=db dbname=flows ...`)."""
+    return isinstance(value, str) and _KEYWORD_DSN.match(value) is not None
+
+
 def is_database_url(value: object) -> bool:
-    """Whether `value` names a database by URL (`scheme://...`) rather than a SQLite file."""
-    return isinstance(value, str) and "://" in value
+    """Whether `value` names a database by URL (`scheme://...`) or keyword DSN rather than a SQLite file."""
+    return isinstance(value, str) and ("://" in value or is_keyword_dsn(value))
 
 
 def use_database(config: Config, value: str | Path, base: Path) -> None:
     """Point `config` at one database: a URL (postgresql://...) or a SQLite file, relative to `base`.
 
-    Any other URL scheme is refused: a URL never becomes a file or folder name.
+    Any other URL scheme is refused: a URL never becomes a file or folder name,
+    nor does a keyword DSN (`host=db user=bob password=...`), which is PostgreSQL's.
     """
+    if is_keyword_dsn(value):
+        kept = config.storage_settings if config.storage == "postgresql" else {}
+        config.storage, config.storage_settings = "postgresql", {**kept, "url": str(value)}
+        return
     if is_database_url(value):
         text = str(value)
         scheme = text.split("://", 1)[0].lower()

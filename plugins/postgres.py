@@ -137,7 +137,7 @@ class PostgresStorage:
                     application_name=self.application_name,
                 )
             except psycopg.Error as exc:
-                raise ConfigError(hide_secrets(f"cannot connect to PostgreSQL at {self.url}: {str(exc).strip()}", self.url)) from exc
+                raise ConfigError(f"cannot connect to PostgreSQL at {hide_secrets(self.url, self.url)}: {hide_secrets(str(exc).strip(), self.url)}") from exc
             try:
                 conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
                 self._ensure_schema(conn)

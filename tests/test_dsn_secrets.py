@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from conftest import print_summary
+from conftest import DEMO, PROJECT, print_summary
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -104,8 +104,7 @@ def test_a_password_in_any_dsn_form_never_prints(tmp_path_factory: pytest.TempPa
     (root / "clientflow.toml").write_text(f'storage = {{backend = "postgresql", url = {json.dumps(dsn, ensure_ascii=False)}}}\n', encoding="utf-8")
     assert load_config(root, {}).storage_settings["url"] == dsn  # the file holds it as written
     outputs = shown_config(root, {})
-    if form.startswith("url"):
-        outputs += shown_config(tmp_path_factory.mktemp("bare"), {"CLIENTFLOW_DB": dsn})
+    outputs += shown_config(tmp_path_factory.mktemp("bare"), {"CLIENTFLOW_DB": dsn})
     error = connection_error(dsn)
     assert error.startswith("cannot connect to PostgreSQL at ")
     for text in [*outputs, error, mask_url(dsn)]:
@@ -136,10 +135,19 @@ def test_keyword_dsns_are_masked(dsn: str, masked: str) -> None:
     assert mask_url(dsn) == masked
 
 
-def test_a_keyword_dsn_in_the_environment_path_is_masked_too(tmp_path: Path) -> None:
-    """CLIENTFLOW_DB takes a path or a URL; a keyword DSN put there by mistake is still not printed."""
-    [text, as_json] = shown_config(tmp_path, {"CLIENTFLOW_DB": "host=db user=bob password=hunter2"})
-    assert "hunter2" not in text and "hunter2" not in as_json and MASK in as_json
+def test_a_keyword_dsn_in_the_environment_chooses_postgresql_and_never_becomes_a_file(tmp_path: Path) -> None:
+    """CLIENTFLOW_DB takes a path, a URL or a keyword DSN; the DSN is PostgreSQL's, never a SQLite file named after it."""
+    dsn = f"host={CLOSED} port=1 user=bob password=hunter2"
+    assert load_config(tmp_path, {"CLIENTFLOW_DB": dsn}).storage == "postgresql"
+    [text, as_json] = shown_config(tmp_path, {"CLIENTFLOW_DB": dsn})
+    assert "hunter2" not in text + as_json and json.loads(as_json)["storage"]["url"] == f"host={CLOSED} port=1 user=bob password={MASK}"
+    for name in ("flows", "templates", "schema"):
+        (tmp_path / name).symlink_to(PROJECT / name)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for command in (["export"], ["init", "--data", str(DEMO)]):
+        result = CliRunner().invoke(cli, [*command, "--project", str(tmp_path)], env={"CLIENTFLOW_DB": dsn})
+        assert result.exit_code == 1 and "hunter2" not in result.output and "cannot connect to PostgreSQL" in result.output, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_the_connection_error_masks_what_the_driver_echoes(tmp_path: Path) -> None:
