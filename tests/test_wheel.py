@@ -25,15 +25,21 @@ def sh(*args: str | Path, cwd: Path, env: dict[str, str] | None = None, timeout:
     return subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The bin/ folder of a fresh virtualenv holding the wheel (and its postgres extra), nothing else."""
-    root = tmp_path_factory.mktemp("wheel")
+def wheel_file(root: Path) -> str:
+    """The wheel named in CLIENTFLOW_WHEEL, or one built from the checkout into `root`/dist (tests/test_example_plugins.py uses it too)."""
     wheel = os.environ.get("CLIENTFLOW_WHEEL")
     if not wheel:
         built = sh(sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", root / "dist", REPO, cwd=root)
         assert built.returncode == 0, built.stderr
         wheel = str(next((root / "dist").glob("clientflow-*.whl")))
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The bin/ folder of a fresh virtualenv holding the wheel (and its postgres extra), nothing else."""
+    root = tmp_path_factory.mktemp("wheel")
+    wheel = wheel_file(root)
     venv.EnvBuilder(with_pip=True, system_site_packages=False).create(root / "venv")
     bin_dir = root / "venv" / "bin"
     env = {**os.environ, "PIP_CONSTRAINT": str(REPO / "constraints.txt"), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
@@ -133,6 +139,7 @@ def test_init_simulate_run_export_on_postgresql_through_clientflow_db(installed:
     assert exported.returncode == 0, exported.stderr
     records = json.loads(exported.stdout)
     assert records and all(isinstance(v, list) for v in records.values())
+
     def offered() -> Iterator[tuple[str, str, str]]:
         """(flow, actor, subject) that `available` offers in the starter's demo data, pair by pair."""
         for actor in (u["id"] for p in records.get("partners", []) for u in p.get("users", [])):
