@@ -8,11 +8,14 @@ tests/test_shipped_project.py (tests/test_meta_shipped.py holds every other modu
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from shipped_guard import SHIPPED_READERS, ShippedReads
 
 from clientflow import Engine
 from clientflow.storage import Email
@@ -141,3 +144,34 @@ def print_summary(request: pytest.FixtureRequest, line: str) -> None:
         with capture.global_and_fixture_disabled():
             reporter.write_line("")
             reporter.write_line(line)
+
+
+# The shipped project: read only by the modules allowed to ---------------------------------------
+SHIPPED_READS = ShippedReads(REPO)
+sys.addaudithook(SHIPPED_READS)  # sees every file this process opens or lists; cheap (a few events a millisecond)
+
+
+def _refuse_shipped_reads(module: str, report: Any) -> None:
+    """Turn `report` into a failure naming the shipped files read, unless `module` may read them."""
+    found = SHIPPED_READS.take()
+    if found and module not in SHIPPED_READERS and report.outcome != "failed":
+        shown = ", ".join(sorted({str(Path(p).relative_to(REPO)) for p in found})[:5])
+        report.outcome = "failed"
+        report.longrepr = (
+            f"{module} read the shipped project ({shown}): it belongs to product managers. "
+            "Use the fixture project (conftest.PROJECT, DEMO) or one written into tmp_path, and pass --project."
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[None]:
+    SHIPPED_READS.take()
+    outcome = yield
+    if isinstance(collector, pytest.Module):  # importing a test module
+        _refuse_shipped_reads(collector.path.name, outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    _refuse_shipped_reads(item.path.name, outcome.get_result())

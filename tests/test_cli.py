@@ -79,10 +79,10 @@ def test_flows_lists_every_flow():
 
 
 def test_plugins_lists_the_built_ins_with_their_hooks():
-    result = invoke("plugins")
+    result = invoke("plugins", "--project", PROJECT)  # not the current folder's project: the shipped one, when run from the checkout
     assert result.exit_code == 0, result.output
     assert "sqlite  (clientflow.default_plugins.sqlite; clientflow 0.1.0)" in result.stdout and "    clientflow_register_storage" in result.stdout
-    document = stdout_json(invoke("plugins", "--format", "json"))
+    document = stdout_json(invoke("plugins", "--project", PROJECT, "--format", "json"))
     names = {p["name"]: p for p in document["plugins"]}
     assert "clientflow_register_notifiers" in names["outbox_files"]["hooks"]
     assert {"memory", "sqlite"} <= set(document["registered"]["storage"])

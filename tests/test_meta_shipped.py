@@ -5,25 +5,24 @@ written into tmp_path). This reads the source of every module under tests/ and
 finds each use of the repository's root (REPO, or `Path(__file__)...parent.parent`):
 joined to a folder that is not the shipped project's (README.md, docs/, engine/,
 benchmarks/ ...) it is fine; joined to flows/, templates/, scenarios/, data/ or
-schema/, or passed whole where a project or a working folder goes, it is not.
+schema/, or passed whole where a project or a working folder goes (a subprocess's
+cwd included), it is not. In the test process itself, conftest.py's audit hook
+(shipped_guard.ShippedReads) fails a test that opens or lists a shipped file.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 import textwrap
 from pathlib import Path
 
-from conftest import REPO
+from conftest import REPO, SHIPPED_READS
+from shipped_guard import SHIPPED_READERS, ShippedReads
 
 TESTS = Path(__file__).resolve().parent
 SHIPPED = ("flows", "templates", "scenarios", "data", "schema")  # schema/: the language's own is read through schema_dir()
-# the modules that may read the shipped project, and why
-ALLOWED = {
-    "test_shipped_project.py": "runs clientflow validate, test and demo on it, and nothing else",
-    "test_wheel.py": "builds the wheel from the checkout; the shipped project is what `clientflow new` copies, then validate, test and demo",
-    "test_plugin_loading.py": "runs `import engine` in the checkout's folder to see the source folder refuse it; no project is read",
-}
+ALLOWED = SHIPPED_READERS
 
 
 def _file_based(node: ast.AST) -> bool:
@@ -83,6 +82,8 @@ class Finder(ast.NodeVisitor):
             return
         if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Attribute) and parent.func.attr in ("relative_to", "is_relative_to"):
             return  # shortening a path for a message
+        if isinstance(parent, ast.Compare) or (isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "ShippedReads"):
+            return  # compared, or watched for reads: not read
         if isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) and parent.func.id == "str":
             holder = self.parent.get(parent)
             if isinstance(holder, ast.Dict):
@@ -141,8 +142,36 @@ def test_the_check_lets_the_repository_be_read_for_what_is_not_the_project() -> 
         sys.path.insert(0, str(REPO / "benchmarks"))
         env = {"PYTHONPATH": str(REPO)}
         shown = path.relative_to(REPO) if path.is_relative_to(REPO) else path
+        watch = ShippedReads(REPO)
+        assert Path(folder).parent == REPO
         engine = Engine.open(PROJECT, data=PROJECT / "data" / "demo.yaml")
         """
     )
     assert uses("sample.py", source) == []
     assert (REPO / "README.md").is_file()
+
+
+# the watch in the test process -------------------------------------------------------------------
+def test_the_watch_keeps_what_is_read_under_the_shipped_folders_only(tmp_path: Path) -> None:
+    watch = ShippedReads(tmp_path)
+    for name in ("flows", "data", "notes"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "x.yaml").write_text("x: 1\n", encoding="utf-8")
+    sys.addaudithook(watch)  # a second hook, on tmp_path: the session's keeps watching REPO
+    (tmp_path / "flows" / "x.yaml").read_text(encoding="utf-8")
+    sorted((tmp_path / "data").glob("*.yaml"))
+    (tmp_path / "notes" / "x.yaml").read_text(encoding="utf-8")
+    (tmp_path / "flows-old").mkdir()
+    assert watch.take() == [str(tmp_path / "flows" / "x.yaml"), str(tmp_path / "data")]
+    assert watch.take() == []
+    watch("open", (3, "r", 0))  # a file descriptor: not a path
+    watch("exec", (str(tmp_path / "flows"),))  # not a read
+    assert watch.take() == []
+
+
+def test_the_session_watches_the_repository_and_nothing_here_has_read_it() -> None:
+    assert sorted(Path(folder).name for folder in SHIPPED_READS.folders) == ["data", "flows", "scenarios", "templates"]
+    assert all(Path(folder).parent == REPO for folder in SHIPPED_READS.folders)
+    assert SHIPPED_READS.seen == []  # this module reads the README, never the shipped project
+    assert (REPO / "README.md").read_text(encoding="utf-8")
+    assert SHIPPED_READS.seen == []

@@ -41,7 +41,8 @@ def test_the_source_folder_cannot_be_imported_by_its_folder_name() -> None:
     import sys
 
     repo = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-c", "import engine"], cwd=repo, capture_output=True, text=True, timeout=60)
+    env = {**__import__("os").environ, "PYTHONPATH": str(repo)}  # the checkout's folders importable by their own names
+    done = subprocess.run([sys.executable, "-c", "import engine"], cwd=Path(__file__).parent, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "ImportError: import clientflow, not engine" in done.stderr
 
@@ -153,6 +154,7 @@ def test_validate_keeps_working_when_an_unused_plugin_is_broken(monkeypatch: pyt
 
     pm = with_entry_points(monkeypatch, FakeEntryPoint("webhook", "acme.webhook", ImportError("cannot import name 'x'")))
     monkeypatch.setattr(clientflow.plugins, "_pm", pm)
+    monkeypatch.chdir(tmp_path)  # not the checkout: a command without --project reads the current folder's project
     assert CliRunner().invoke(cli, ["new", str(tmp_path / "p")]).exit_code == 0
     result = CliRunner().invoke(cli, ["validate", "--project", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
