@@ -51,45 +51,53 @@ def hooks_of(tree: ast.AST, *, marked: bool) -> dict[str, list[ast.FunctionDef]]
     return found
 
 
-def signature(node: ast.FunctionDef) -> str:
-    """`(a: T, b: U = 1) -> R` as written, without a leading `self`."""
+Signature = tuple[tuple[str, ...], str]  # the parameters as written (`name: annotation`), the return annotation
+
+
+def signature(node: ast.FunctionDef) -> Signature:
+    """A function's parameters and return annotation as written, without a leading `self`."""
     args = node.args
-    positional = [a for a in args.posonlyargs + args.args]
-    if positional and positional[0].arg == "self":
-        positional = positional[1:]
-    stripped = ast.arguments(
-        posonlyargs=[],
-        args=positional,
-        vararg=args.vararg,
-        kwonlyargs=args.kwonlyargs,
-        kw_defaults=args.kw_defaults,
-        kwarg=args.kwarg,
-        defaults=args.defaults[-len(positional) :] if positional and args.defaults else [],
-    )
-    returns = f" -> {ast.unparse(node.returns)}" if node.returns else ""
-    return f"({ast.unparse(stripped)}){returns}"
+    params = [ast.unparse(arg) for arg in args.posonlyargs + args.args + args.kwonlyargs]
+    if params and params[0] == "self":
+        params = params[1:]
+    return tuple(params), ast.unparse(node.returns) if node.returns else ""
 
 
-def spec_signatures() -> dict[str, str]:
+def shown(name: str, sig: Signature) -> str:
+    return f"{name}({', '.join(sig[0])}) -> {sig[1]}"
+
+
+def spec_signatures() -> dict[str, Signature]:
     tree = ast.parse(Path(hookspecs.__file__).read_text(encoding="utf-8"))
     return {name: signature(nodes[0]) for name, nodes in hooks_of(tree, marked=True).items()}
 
 
-def guide_signatures(text: str) -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
+def guide_signatures(text: str) -> dict[str, list[Signature]]:
+    found: dict[str, list[Signature]] = {}
     for body in python_blocks(text):
         for name, nodes in hooks_of(ast.parse(body), marked=False).items():
             found.setdefault(name, []).extend(signature(node) for node in nodes)
     return found
 
 
-def problems(text: str, specs: dict[str, str]) -> list[str]:
-    """What is wrong with a guide's hooks: missing, documented with another signature, or not hooks at all."""
+def fewer(given: tuple[str, ...], spec: tuple[str, ...]) -> bool:
+    """Whether `given` is `spec` with some parameters left out (pluggy calls an implementation with those it names)."""
+    rest = iter(spec)
+    return all(param in rest for param in given)
+
+
+def problems(text: str, specs: dict[str, Signature]) -> list[str]:
+    """What is wrong with a guide's hooks: missing, not shown with the code's signature, another one used, or not hooks at all."""
     documented = guide_signatures(text)
     found = [f"{name} is not documented in a ```python block" for name in sorted(set(specs) - set(documented))]
     found += [f"{name} is no hook of clientflow.hookspecs" for name in sorted(set(documented) - set(specs))]
     for name in sorted(set(specs) & set(documented)):
-        found += [f"{name}{given} differs from the code's {name}{specs[name]}" for given in documented[name] if given != specs[name]]
+        spec = specs[name]
+        if spec not in documented[name]:
+            found.append(f"no ```python block shows {shown(name, spec)}")
+        for given in documented[name]:
+            if given != spec and not (given[1] == spec[1] and fewer(given[0], spec[0])):
+                found.append(f"{shown(name, given)} differs from the code's {shown(name, spec)}")
         if f"### `{name}`" not in text:
             found.append(f"{name} has no heading of its own (### `{name}`)")
     return found
@@ -102,7 +110,7 @@ def test_every_hook_is_documented_with_the_codes_signature() -> None:
 
 
 def test_the_check_finds_a_missing_hook_a_changed_signature_and_an_invented_one() -> None:
-    specs = {"clientflow_a": "(register: RegisterA) -> None", "clientflow_b": "(event: dict[str, Any]) -> None"}
+    specs = {"clientflow_a": (("register: RegisterA",), "None"), "clientflow_b": (("event: dict[str, Any]", "settings: Mapping[str, Any]"), "None")}
     guide = (
         "### `clientflow_a`\n\n```python\ndef clientflow_a(register: RegisterA, extra: int = 1) -> None: ...\n```\n\n"
         "### `clientflow_c`\n\n```python\nclass P:\n    def clientflow_c(self, x: int) -> None: ...\n```\n"
@@ -110,10 +118,17 @@ def test_the_check_finds_a_missing_hook_a_changed_signature_and_an_invented_one(
     assert problems(guide, specs) == [
         "clientflow_b is not documented in a ```python block",
         "clientflow_c is no hook of clientflow.hookspecs",
-        "clientflow_a(register: RegisterA, extra: int=1) -> None differs from the code's clientflow_a(register: RegisterA) -> None",
+        "no ```python block shows clientflow_a(register: RegisterA) -> None",
+        "clientflow_a(register: RegisterA, extra: int) -> None differs from the code's clientflow_a(register: RegisterA) -> None",
     ]
-    method = "### `clientflow_a`\n\n```python\nclass P:\n    @hookimpl\n    def clientflow_a(self, register: RegisterA) -> None: ...\n```\n"
-    assert problems(method + "### `clientflow_b`\n```python\ndef clientflow_b(event: dict[str, Any]) -> None: ...\n```\n", specs) == []
+    exact = "### `clientflow_a`\n\n```python\nclass P:\n    @hookimpl\n    def clientflow_a(self, register: RegisterA) -> None: ...\n```\n"
+    exact += "### `clientflow_b`\n```python\ndef clientflow_b(event: dict[str, Any], settings: Mapping[str, Any]) -> None: ...\n```\n"
+    assert problems(exact, specs) == []
+    fewer = "```python\ndef clientflow_b(event: dict[str, Any]) -> None: ...\n```\n"  # an implementation may leave parameters out
+    assert problems(exact + fewer, specs) == []
+    for wrong in ("def clientflow_b(settings: Mapping[str, Any], event: dict[str, Any]) -> None: ...", "def clientflow_b(event: dict) -> None: ..."):
+        assert len(problems(exact + f"```python\n{wrong}\n```\n", specs)) == 1, wrong
+    assert problems(exact.replace("### `clientflow_b`", "## B"), specs) == ["clientflow_b has no heading of its own (### `clientflow_b`)"]
 
 
 def test_every_python_block_of_the_guide_is_python() -> None:
