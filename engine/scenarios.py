@@ -268,7 +268,7 @@ class _ScenarioReader:
         actor, subject, given = self.required("actor"), self.required(GENERIC_SUBJECT), self.required("given")
         flow_id, flow_known = self._flow()
         answers = dict(self.item.get("answers", {}))
-        if answers and flow_id is None:
+        if answers and flow_id is None and flow_known:  # an unknown flow is reported once, not again here
             self.error(self.where("answers", key=True), "answers need a flow; name the flow the answers are for")
         unknown: list[Problem] = []  # names the flow lacks: the scenario fails, saying where
         if flow_id is not None:
