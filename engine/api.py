@@ -111,7 +111,7 @@ class Engine(Core):
 
     def outbox(self) -> outbox_module.Outbox:
         """This engine's outbox: its storage, notifiers, clock and delivery settings."""
-        return outbox_module.Outbox(self.storage, self.notifiers, self.clock, self.config)
+        return outbox_module.Outbox(self.storage, self.notifiers, self.clock, self.config, self.registry)
 
     def close(self) -> None:
         """Release the notifiers' connections and the storage backend's connections and files."""
@@ -213,7 +213,7 @@ class Engine(Core):
             self._finish(tx, flow, plan, records, result, run_id, None)
             if once is not None and plan.status == "completed":
                 tx.set_meta(once, run_id)
-        self._after(plan, deliver)
+        self._after(plan, deliver, one_shot=True)
         return plan
 
     # stepping -----------------------------------------------------------
@@ -250,9 +250,9 @@ class Engine(Core):
                 view = self._advance(flow, scope, state, dict(answers or {}), "view" if answers is None else "ahead")
             tx.save_run(state.to_json())
         if failed:
-            self.registry.emit({"type": "blocked", "run": state.id, "flow": flow.id, "rules": [f["rule"] for f in failed]})
+            self._event("blocked", state.id, flow.id, state.actor, state.subject, rules=[f["rule"] for f in failed])
         else:
-            self.registry.emit({"type": "started", "run": state.id, "flow": flow.id, "actor": state.actor, "subject": state.subject})
+            self._event("started", state.id, flow.id, state.actor, state.subject)
         return view
 
     def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], mode: str) -> RunView:
@@ -300,7 +300,7 @@ class Engine(Core):
                 return view
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
-        self.registry.emit({"type": "answered", "run": run_id, "flow": flow.id, "fields": sorted(answers)})
+        self._event("answered", run_id, flow.id, state.actor, state.subject, fields=sorted(answers))
         return view
 
     def back(self, run_id: str) -> RunView:
@@ -327,7 +327,7 @@ class Engine(Core):
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
             self._audit(tx, flow, state, "cancelled", [], "")
-        self.registry.emit({"type": "cancelled", "run": run_id, "flow": flow.id})
+        self._event("cancelled", run_id, flow.id, state.actor, state.subject)
         return RunView(run_id, flow.id, "cancelled", None, answers=dict(state.answers), version=state.version)
 
     def plan(self, run_id: str) -> Plan:
@@ -369,12 +369,7 @@ class Engine(Core):
     # delivery -----------------------------------------------------------
     def deliver(self, limit: int | None = None) -> outbox_module.Delivery:
         """Hand due outbox messages to the notifiers."""
-        report = self.outbox().deliver(limit=limit)
-        if report.sent:
-            self.registry.emit({"type": "delivered", "sent": report.sent})
-        if report.failed:
-            self.registry.emit({"type": "failed", "failed": report.failed, "errors": report.errors})
-        return report
+        return self.outbox().deliver(limit=limit)
 
     def checker(self, data: Mapping[str, Any] | None = None) -> Checker:
         """The availability hot path: `checker(actor, subject)` over an in-memory snapshot.
@@ -421,7 +416,9 @@ class Engine(Core):
                 raise ClientflowError(f"{where} already holds records; pass --force to replace them")
             clear = getattr(self.storage, "clear", None)
             if not callable(clear):
-                raise ClientflowError(f"the {self.storage.name} storage backend cannot be emptied by clientflow; empty {where} yourself, or give another database")
+                raise ClientflowError(
+                    f"the {self.storage.name} storage backend cannot be emptied by clientflow; empty {where} yourself, or give another database"
+                )
             clear()
         with self.storage.transaction(write=True) as tx:
             return import_data(self.project, tx, doc, str(path), positions)

@@ -49,6 +49,7 @@ class Config:
     notifier_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     delivery: dict[str, Any] = field(default_factory=lambda: {k: DELIVERY_DEFAULTS[k] for k in ("max_attempts", "backoff_seconds")})
     api: dict[str, Any] = field(default_factory=dict)
+    plugin: dict[str, dict[str, Any]] = field(default_factory=dict)  # [plugin.NAME]: an observer's own settings
     source: str = "defaults"
     file: Path | None = None  # the file the settings came from, to locate a mistake in it
     prefix: tuple[str, ...] = ()  # where clientflow's table starts in it: ("tool", "clientflow") in pyproject.toml
@@ -184,22 +185,30 @@ def use_database(config: Config, value: str | Path, base: Path) -> None:
 def plugin_env(name: str, env: Mapping[str, str]) -> dict[str, str]:
     """The settings of the plugin-registered `name` given in the environment as CLIENTFLOW_<NAME>_<KEY>=value."""
     prefix = f"CLIENTFLOW_{re.sub(r'[^A-Za-z0-9]', '_', name).upper()}_"
-    return {
-        key[len(prefix) :].lower(): value
-        for key, value in env.items()
-        if key.startswith(prefix) and len(key) > len(prefix)
-    }
+    return {key[len(prefix) :].lower(): value for key, value in env.items() if key.startswith(prefix) and len(key) > len(prefix)}
+
+
+def plugin_settings(config: Config, name: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A plugin's own table (`[plugin.NAME]`) with CLIENTFLOW_<NAME>_<KEY> from the environment over it."""
+    return {**config.plugin.get(name, {}), **plugin_env(name, os.environ if env is None else env)}
 
 
 def open_storage(config: Config, registry: Any) -> Any:
     """The storage backend `config` names, with its settings: the one way every command and the API open storage."""
-    return registry.storage(config.storage, project_root=Path(config.root).absolute(), locate=lambda key: config.locate("storage", key), **config.storage_settings)
+    return registry.storage(
+        config.storage, project_root=Path(config.root).absolute(), locate=lambda key: config.locate("storage", key), **config.storage_settings
+    )
 
 
 def open_notifiers(config: Config, registry: Any, names: list[str] | None = None) -> dict[str, Any]:
     """The notifiers `config` enables (or `names`), each with its settings: the one way they are made."""
     return {
-        name: registry.notifier(name, project_root=Path(config.root).absolute(), locate=lambda key, n=name: config.locate("notifier", n, key), **config.notifier_settings.get(name, {}))
+        name: registry.notifier(
+            name,
+            project_root=Path(config.root).absolute(),
+            locate=lambda key, n=name: config.locate("notifier", n, key),
+            **config.notifier_settings.get(name, {}),
+        )
         for name in (config.notifiers if names is None else names)
     }
 
@@ -257,6 +266,7 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: s
     config.notifier_settings = {k: dict(v) for k, v in table.get("notifier", {}).items()}
     config.delivery.update(table.get("delivery", {}))
     config.api = dict(table.get("api", {}))
+    config.plugin = {k: dict(v) for k, v in table.get("plugin", {}).items() if isinstance(v, Mapping)}
 
     if env.get("CLIENTFLOW_STORAGE") and env["CLIENTFLOW_STORAGE"] != config.storage:
         # another backend: the file's settings were for the one it named

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from . import faults
-from .config import Config
+from .config import Config, plugin_settings
 from .context import Clock, Parties, base_scope, flow_scope, resolve
 from .data import Records
 from .errors import ExpressionError, RunError, UnknownName
@@ -22,7 +22,7 @@ from .mailaddress import DEFAULT_SENDER
 from .model import Flow, Project, Rule
 from .outcome import Result, execute
 from .plan import Plan, Verdict
-from .plugins import Registry
+from .plugins import Registry, event
 from .rulebook import BROKEN, compile_failed, message_text, refusal_text
 from .runs import RunState, Walk, walk
 from .storage import ConflictError, Notifier, Storage, Transaction
@@ -290,13 +290,21 @@ class Core:
             entry["blocked_by"] = blocked_by
         tx.add_audit(entry)
 
-    def _after(self, plan: Plan, deliver: bool) -> None:
+    def _event(self, kind: str, run: str | None, flow: str | None, actor: str | None, subject: str | None, **extra: Any) -> None:
+        """Tell the observers what happened: every event has the same first fields, then its own."""
+        self.registry.emit(event(kind, self.clock.now().isoformat(), run, flow, actor, subject, **extra), lambda plugin: plugin_settings(self.config, plugin))
+
+    def _after(self, plan: Plan, deliver: bool, *, one_shot: bool = False) -> None:
+        actor, subject = plan.audit.get("actor"), plan.audit.get("subject")
+        if one_shot and plan.status != "blocked":  # `apply` (the CLI's run, bulk): a run its rules let start starts and ends in one call
+            self._event("started", plan.run, plan.flow, actor, subject)
         if plan.status == "completed":
             faults.point("after-commit")
-            self.registry.emit({"type": "committed", "run": plan.run, "flow": plan.flow, "changes": len(plan.changes), "emails": len(plan.emails)})
+            emails = [{"template": e.template, "to": list(e.to), "subject": e.subject} for e in plan.emails]
+            self._event("committed", plan.run, plan.flow, actor, subject, changes=[c.to_json() for c in plan.changes], audit=dict(plan.audit), emails=emails)
             if deliver:
                 self.deliver()
         elif plan.status == "blocked":
-            self.registry.emit({"type": "blocked", "run": plan.run, "flow": plan.flow, "rules": [b["rule"] for b in plan.blocked_by]})
+            self._event("blocked", plan.run, plan.flow, actor, subject, rules=[b["rule"] for b in plan.blocked_by])
         elif plan.status == "invalid":
-            self.registry.emit({"type": "invalid", "run": plan.run, "flow": plan.flow, "fields": [e["field"] for e in plan.errors]})
+            self._event("invalid", plan.run, plan.flow, actor, subject, fields=[e["field"] for e in plan.errors])

@@ -17,12 +17,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from . import faults
-from .config import DELIVERY_DEFAULTS, Config, load_config, open_notifiers, open_storage
+from .config import DELIVERY_DEFAULTS, Config, load_config, open_notifiers, open_storage, plugin_settings
 from .context import Clock
+from .plugins import Registry, event
 from .storage import Email, Notifier, Storage
 
 LEASE_SECONDS = DELIVERY_DEFAULTS["lease_seconds"]
@@ -246,6 +248,7 @@ class Outbox:
     notifiers: dict[str, Notifier]
     clock: Clock
     config: Config
+    registry: Registry | None = None  # where events go; None: the process's plugins
 
     @classmethod
     def open(
@@ -258,20 +261,18 @@ class Outbox:
         env: Mapping[str, str] | None = None,
     ) -> Outbox:
         """The configured storage and notifiers; `db` (a SQLite path or a postgresql:// URL) overrides the storage."""
-        from .plugins import Registry
-
         config = load_config(root, env, db=db)
         if outbox is not None:
             config.notifier_settings.setdefault("outbox", {})["dir"] = str(outbox)
         registry = Registry.collect()
         notifiers = open_notifiers(config, registry)
         storage = open_storage(config, registry)
-        return cls(storage, notifiers, Clock(now), config)
+        return cls(storage, notifiers, Clock(now), config, registry)
 
     def deliver(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None) -> Delivery:
-        """One pass over what is due now, with the configured attempts, backoff and batch."""
+        """One pass over what is due now, with the configured attempts, backoff and batch; observers hear what it did."""
         settings = self.config.delivery
-        return deliver(
+        report = deliver(
             self.storage,
             self.notifiers,
             self.clock,
@@ -282,6 +283,17 @@ class Outbox:
             limit=limit,
             stop=stop,
         )
+        self._announce(report)
+        return report
+
+    def _announce(self, report: Delivery) -> None:
+        registry = self.registry or Registry()
+        now = self.clock.now().isoformat()
+        settings = partial(plugin_settings, self.config)
+        if report.sent:
+            registry.emit(event("delivered", now, sent=report.sent), settings)
+        if report.failed:
+            registry.emit(event("failed", now, failed=report.failed, errors=report.errors), settings)
 
     def retry_failed(self) -> int:
         return retry_failed(self.storage, self.clock)

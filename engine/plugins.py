@@ -244,17 +244,21 @@ class Registry:
     def storage(self, name: str, *, project_root: Path | None = None, locate: Callable[[str], str] | None = None, **settings: Any) -> Any:
         """A storage backend by name, its settings checked; an unknown name lists the installed ones."""
         if name not in self.storages:
-            raise ConfigError(f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped(self.broken)}")
+            raise ConfigError(
+                f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped(self.broken)}"
+            )
         return self._make("storage backend", name, self.storages[name], settings, project_root, locate)
 
-    def emit(self, event: dict[str, Any]) -> None:
-        """Tell this registry's observers about a run event."""
-        emit(event, self.pm)
+    def emit(self, event: dict[str, Any], settings: Callable[[str], Mapping[str, Any]] | None = None) -> None:
+        """Tell this registry's observers about a run event; `settings(plugin)` gives an observer its own settings."""
+        emit(event, self.pm, settings)
 
     def notifier(self, name: str, *, project_root: Path | None = None, locate: Callable[[str], str] | None = None, **settings: Any) -> Any:
         """A notifier by name, its settings checked; an unknown name lists the installed ones."""
         if name not in self.notifiers:
-            raise ConfigError(f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped(self.broken)}")
+            raise ConfigError(
+                f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped(self.broken)}"
+            )
         return self._make("notifier", name, self.notifiers[name], settings, project_root, locate)
 
     def secret_settings(self) -> set[tuple[str, str, str]]:
@@ -316,14 +320,19 @@ def check_settings(kind: str, name: str, schema: Mapping[str, Any], settings: di
         if error.validator == "additionalProperties":
             unknown = sorted(set(typed) - set(properties))
             key = unknown[0] if unknown else key
-            raise ConfigError(f"{locate(key)}: unknown {kind} setting {key!r} for {name!r}{did_you_mean(key, properties)}; known: {', '.join(sorted(properties))}")
+            raise ConfigError(
+                f"{locate(key)}: unknown {kind} setting {key!r} for {name!r}{did_you_mean(key, properties)}; known: {', '.join(sorted(properties))}"
+            )
         if error.validator == "required":
             missing = str(error.message).split("'")[1] if "'" in error.message else ""
             raise ConfigError(f"{locate(missing)}: the {kind} {name!r} needs the setting {missing!r}")
         secret = isinstance(properties.get(key), Mapping) and (properties[key].get("secret") or properties[key].get("writeOnly"))
         shown = "(hidden)" if secret else repr(typed.get(key))
         hint = properties.get(key, {}).get("description") if isinstance(properties.get(key), Mapping) else None
-        raise ConfigError(f"{locate(key)}: the {kind} setting {key!r} of {name!r} is {shown}, which does not fit: {error.validator} {error.validator_value!r}" + (f" ({hint})" if hint else ""))
+        raise ConfigError(
+            f"{locate(key)}: the {kind} setting {key!r} of {name!r} is {shown}, which does not fit: {error.validator} {error.validator_value!r}"
+            + (f" ({hint})" if hint else "")
+        )
     return typed
 
 
@@ -334,11 +343,21 @@ def _skipped(broken: dict[str, str]) -> str:
     return "; not loaded: " + "; ".join(parts) if parts else ""
 
 
-def emit(event: dict[str, Any], pm: pluggy.PluginManager | None = None) -> None:
+def event(
+    kind: str, time: str, run: str | None = None, flow: str | None = None, actor: str | None = None, subject: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    """A run event: the fields every event has, in this order, then its own."""
+    return {"type": kind, "run": run, "flow": flow, "actor": actor, "subject": subject, "time": time, **extra}
+
+
+def emit(event: dict[str, Any], pm: pluggy.PluginManager | None = None, settings: Callable[[str], Mapping[str, Any]] | None = None) -> None:
     """Tell every observer about a run event; one observer's failure stops neither the run nor the others."""
     pm = pm or plugin_manager()
     for impl in reversed(pm.hook.clientflow_run_event.get_hookimpls()):  # in pluggy's calling order
         try:
-            impl.function(event=dict(event))
+            arguments: dict[str, Any] = {"event": dict(event)}
+            if "settings" in impl.argnames:  # an observer asks for its settings by naming them
+                arguments["settings"] = dict(settings(impl.plugin_name)) if settings is not None else {}
+            impl.function(**arguments)
         except Exception as exc:  # noqa: BLE001 - observers must not break runs
             print(f"clientflow: the observer {impl.plugin_name} failed on {event.get('type')}: {exc}", file=sys.stderr)

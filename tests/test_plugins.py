@@ -6,6 +6,7 @@ import inspect
 import json
 import shutil
 import textwrap
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -333,21 +334,41 @@ def test_observers_see_every_run_event_and_cannot_break_a_run(loaded: pluggy.Plu
     view = engine.start("deactivate-client", "u1", "c1", {"notify_client": True})
     engine.commit(view.run)
     engine.apply("delete-client", "u1", "c2", {"confirm_name": "wrong"})
-    assert [e["type"] for e in watcher.events] == ["blocked", "started", "answered", "cancelled", "started", "committed", "delivered", "invalid"]
-    assert watcher.events[0]["rules"] == ["practice-administrator"]
-    assert watcher.events[1] == {"type": "started", "run": watcher.events[1]["run"], "flow": "deactivate-client", "actor": "u1", "subject": "c1"}
-    assert watcher.events[5]["emails"] == 2 and watcher.events[6]["sent"] == 2
-    assert watcher.events[7]["fields"] == ["confirm_name"]
+    assert [e["type"] for e in watcher.events] == ["blocked", "started", "answered", "cancelled", "started", "committed", "delivered", "started", "invalid"]
+    for event in watcher.events:  # the same first fields in every event
+        assert list(event)[:6] == ["type", "run", "flow", "actor", "subject", "time"] and event["time"] == NOW.isoformat()
+    assert watcher.events[0]["rules"] == ["practice-administrator"] and watcher.events[0]["actor"] == "u2"
+    started = watcher.events[1]
+    assert started == {"type": "started", "run": started["run"], "flow": "deactivate-client", "actor": "u1", "subject": "c1", "time": NOW.isoformat()}
+    committed = watcher.events[5]
+    assert len(committed["emails"]) == 2 and watcher.events[6]["sent"] == 2
+    assert committed["changes"] == [{"op": "update", "entity": "client", "id": "c1", "field": "subscription", "before": "active", "after": "deactivated"}]
+    assert committed["audit"]["actor"] == "u1" and committed["audit"]["summary"]
+    assert watcher.events[7]["run"] == watcher.events[8]["run"] and watcher.events[8]["fields"] == ["confirm_name"]  # `apply` starts too
     json.dumps(watcher.events)  # plain JSON data
 
     loaded.register(Broken())
     assert engine.apply("reactivate-client", "u1", "c3") is not None
     assert engine.export()["clients"][2]["subscription"] == "active"
     assert "this observer is broken" in capsys.readouterr().err
-    assert watcher.events[-2:] == [
-        {"type": "committed", "run": watcher.events[-2]["run"], "flow": "reactivate-client", "changes": 1, "emails": 1},
-        {"type": "delivered", "sent": 1},
-    ]
+    assert [e["type"] for e in watcher.events[-3:]] == ["started", "committed", "delivered"]
+    assert watcher.events[-2]["changes"][0]["after"] == "active" and watcher.events[-1]["sent"] == 1
+
+
+def test_an_observer_may_ask_for_its_own_settings(loaded: pluggy.PluginManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Forwarder:
+        @hookimpl
+        def clientflow_run_event(self, event: dict[str, Any], settings: Mapping[str, Any]) -> None:
+            seen.append(dict(settings))
+
+    loaded.register(Forwarder(), name="forwarder")
+    root = project(tmp_path, {"clientflow.toml": 'notifiers = []\n[plugin.forwarder]\nurl = "https://audit.example"\n'})
+    monkeypatch.setenv("CLIENTFLOW_FORWARDER_TOKEN", "t0k")
+    engine = Engine.open(root, data=DEMO, plugins=loaded, now=NOW)
+    engine.apply("reactivate-client", "u1", "c3")
+    assert seen and all(s == {"url": "https://audit.example", "token": "t0k"} for s in seen)
 
 
 # clientflow_resolve_actor ------------------------------------------------------------------

@@ -21,15 +21,6 @@ def _open(project: Path, db: str | None, outbox: Path | None, now: datetime | No
     return Outbox.open(project, db=db, outbox=outbox, now=now)
 
 
-def _emit(report: Any) -> None:
-    from ..plugins import emit
-
-    if report.sent:
-        emit({"type": "delivered", "sent": report.sent})
-    if report.failed:
-        emit({"type": "failed", "failed": report.failed, "errors": report.errors})
-
-
 def _table(messages: list[dict[str, Any]]) -> None:
     if not messages:
         click.echo("The outbox is empty.")
@@ -64,7 +55,6 @@ def outbox(project: Path, db: str | None, outbox: Path | None, now: datetime | N
         if retry:
             document["requeued"] = box.retry_failed()
             report = box.deliver()
-            _emit(report)
             document["delivery"] = report.to_json()
         messages = box.messages(status)
     finally:
@@ -123,7 +113,6 @@ def worker(project: Path, db: str | None, outbox: Path | None, once: bool, poll:
                 stop.wait(interval)
                 continue
             total.add(report)
-            _emit(report)
             if report.sent or report.retried or report.failed:
                 click.echo(f"worker: sent {report.sent}, to retry {report.retried}, failed {report.failed}", err=True)
             if once:
