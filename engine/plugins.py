@@ -315,7 +315,8 @@ def check_settings(kind: str, name: str, schema: Mapping[str, Any], settings: di
                     typed[key] = int(value) if wanted == "integer" else float(value)
             except ValueError:
                 pass  # left as text: the schema says what is wrong with it
-    for error in sorted(Draft202012Validator(schema).iter_errors(typed), key=lambda e: list(e.absolute_path)):
+    # an unknown key first: a misspelt required setting is better named by its did-you-mean than as missing
+    for error in sorted(Draft202012Validator(schema).iter_errors(typed), key=lambda e: (e.validator != "additionalProperties", list(e.absolute_path))):
         key = str(error.absolute_path[0]) if error.absolute_path else ""
         if error.validator == "additionalProperties":
             unknown = sorted(set(typed) - set(properties))

@@ -79,6 +79,12 @@ def test_a_mistyped_setting_is_refused_in_pyproject_too(registry: Registry, tmp_
     assert str(raised.value).startswith(f"{tmp_path / 'pyproject.toml'}:9:1: the notifier setting 'retries' of 'webhook' is 'many'")
 
 
+def test_a_misspelt_required_setting_gets_its_did_you_mean(registry: Registry, tmp_path: Path) -> None:
+    root = project(tmp_path, 'notifiers = ["webhook"]\n[notifier.webhook]\nurll = "https://x"\n')
+    with pytest.raises(ConfigError, match="unknown notifier setting 'urll' for 'webhook'; did you mean 'url'"):
+        open_notifiers(load_config(root, {}), registry)
+
+
 def test_a_missing_required_setting_is_named(registry: Registry, tmp_path: Path) -> None:
     root = project(tmp_path, 'notifiers = ["webhook"]\n')
     with pytest.raises(ConfigError, match="the notifier 'webhook' needs the setting 'url'"):
