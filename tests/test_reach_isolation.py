@@ -434,7 +434,7 @@ def serving(api: Any, data: dict[str, Any]) -> Engine:
 
 
 def bearer(actor: str) -> dict[str, str]:
-    from clientflow.default_plugins.tokens import mint
+    from clientflow.web.tokens import mint
 
     return {"Authorization": f"Bearer {mint(SECRET, actor, ttl=3600)}"}
 
