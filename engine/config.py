@@ -137,7 +137,7 @@ def _mask(value: Any, key: str = "") -> Any:
     if isinstance(value, str) and any(w in key.lower() for w in SECRET_WORDS) and value:
         return MASK
     if isinstance(value, str):
-        return mask_url(value)  # a URL, a keyword DSN, or a path someone wrote one into
+        return hide_secrets(value, value)  # a URL, a keyword DSN (its password wherever it recurs), or a path someone wrote one into
     return value
 
 

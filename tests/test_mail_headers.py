@@ -60,7 +60,7 @@ def summary(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     line = (
         f"mail headers: {TALLY['messages']} generated messages parsed back with exactly their headers "
-        f"({TALLY['encoded-word']} holding encoded-word text, {TALLY['fixed']} also on a fixed Python), "
+        f"({TALLY['encoded-word']} with '=?' in a header's text, {TALLY['fixed']} also parsed on a fixed Python), "
         f"{TALLY['committed']} committed through a flow, 0 serialisation errors; "
         f"{TALLY['addresses']} addresses with a break, space or '=?' refused, {TALLY['located']} of them in files with a location"
     )
