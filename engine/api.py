@@ -24,7 +24,7 @@ import pluggy
 from . import outbox as outbox_module
 from .config import Config, load_config, open_notifiers, open_storage
 from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
-from .core import FINISHED, Core
+from .core import FINISHED, Runner
 from .data import Records, check_data, import_data
 from .errors import ClientflowError, RunError, UnknownName
 from .model import Flow, Project
@@ -40,7 +40,7 @@ from .yamlfile import load_data_text, read_data_text
 PAGE = 200  # subjects per read transaction in simulate_many
 
 
-class Engine(Core):
+class Engine:
     """One project, one storage backend, the configured notifiers and one clock."""
 
     def __init__(
@@ -60,8 +60,7 @@ class Engine(Core):
         self.registry = registry or Registry()
         self.config = config or Config(root=Path(project.root))
         self._rulebook: Rulebook | None = None
-        self._helpers: dict[str, Any] | None = None
-        self._failed_checks: dict[str, Any] = {}
+        self.runner = Runner(self.project, self.storage, self.clock, self.notifiers, self.registry, self.config)
 
     # construction -------------------------------------------------------
     @classmethod
@@ -111,7 +110,7 @@ class Engine(Core):
 
     def outbox(self) -> outbox_module.Outbox:
         """This engine's outbox: its storage, notifiers, clock and delivery settings."""
-        return outbox_module.Outbox(self.storage, self.notifiers, self.clock, self.config, self.registry)
+        return self.runner.outbox()
 
     def close(self) -> None:
         """Release the notifiers' connections and the storage backend's connections and files."""
@@ -134,15 +133,15 @@ class Engine(Core):
         with self.storage.transaction() as tx:
             records = Records(self.project, tx)
             parties = resolve(self.project, records, actor, subject)
-            scope = self._scope(records, parties)
+            scope = self.runner.scope(records, parties)
             flows = []
             refused = 0
             for flow in self.project.flows.values():
-                verdicts = self._verdicts(flow, flow_scope(scope, flow, {}), subject)
+                verdicts = self.runner.verdicts(flow, flow_scope(scope, flow, {}), subject)
                 refused += bool(self.project.reach) and not verdicts[0].passed  # within reach, the reach verdicts come first, passed
                 reasons = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
                 flows.append(FlowAvailability(flow.id, flow.title, not reasons, reasons, verdicts))
-            outside = refused == len(flows) if flows else self._refusal(scope, subject) is not None
+            outside = refused == len(flows) if flows else self.runner.refusal(scope, subject) is not None
         named = subject if refused or outside else str(parties.subject.get("id"))
         return Availability(str(parties.actor.get("id")), named, flows, outside_reach=outside)
 
@@ -151,7 +150,7 @@ class Engine(Core):
         """What the flow would show and do with these answers; writes nothing."""
         flow = self.project.flow(flow_id)
         with self.storage.transaction() as tx:
-            plan, _, _ = self._evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=True)
+            plan, _, _ = self.runner.evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=True)
         return plan
 
     def simulate_many(
@@ -189,7 +188,9 @@ class Engine(Core):
                         if static is None:
                             static = base_scope(self.project, records, Parties(shared.actor, {}, shared.holders), now, self.registry.functions, context=False)
                         scope = with_subject(static, self.project, records, subject)
-                        plan, _, _ = self._plan(flow, records, parties, ref, dict(given), dry_run=True, show=False, scope=scope, verdicts=False, named=name)
+                        plan, _, _ = self.runner.make_plan(
+                            flow, records, parties, ref, dict(given), dry_run=True, show=False, scope=scope, verdicts=False, named=name
+                        )
                         yield name, plan
                     except ClientflowError as exc:
                         yield name, exc
@@ -208,12 +209,12 @@ class Engine(Core):
         with self.storage.transaction(write=True) as tx:
             if once is not None and tx.get_meta(once) is not None:
                 return None
-            plan, records, result = self._evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True)
+            plan, records, result = self.runner.evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True)
             plan.run = run_id
-            self._finish(tx, flow, plan, records, result, run_id, None)
+            self.runner.finish(tx, flow, plan, records, result, run_id, None)
             if once is not None and plan.status == "completed":
                 tx.set_meta(once, run_id)
-        self._after(plan, deliver, one_shot=True)
+        self.runner.after(plan, deliver, one_shot=True)
         return plan
 
     # stepping -----------------------------------------------------------
@@ -228,31 +229,32 @@ class Engine(Core):
         with self.storage.transaction(write=True) as tx:
             records = Records(self.project, tx)
             parties = resolve(self.project, records, actor, subject)
-            scope = self._scope(records, parties)
+            scope = self.runner.scope(records, parties)
             state = RunState(
                 id=uuid.uuid4().hex,
                 flow=flow.id,
                 version=flow.version,
                 actor=str(parties.actor.get("id")),
                 subject=str(parties.subject.get("id")),
-                subject_version=records.version(self._subject_ref(records, parties)),
+                subject_version=records.version(self.runner.subject_ref(records, parties)),
                 created=now,
                 updated=now,
             )
-            verdicts = self._verdicts(flow, flow_scope(scope, flow, {}), subject)
+            verdicts = self.runner.verdicts(flow, flow_scope(scope, flow, {}), subject)
             failed = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
             if failed:
                 state.status = "blocked"
-                self._audit(tx, flow, state, "blocked", [], "", blocked_by=failed)
+                self.runner.audit(tx, flow, state, "blocked", [], "", blocked_by=failed)
                 outside = bool(self.project.reach) and not verdicts[0].passed
                 view = RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version, outside_reach=outside)
             else:
                 view = self._advance(flow, scope, state, dict(answers or {}), "view" if answers is None else "ahead")
             tx.save_run(state.to_json())
         if failed:
-            self._event("blocked", state.id, flow.id, state.actor, state.subject, rules=[f["rule"] for f in failed])
+            named = subject if view.outside_reach else state.subject  # out of reach: the subject as the caller named it, nothing more
+            self.runner.event("blocked", state.id, flow.id, state.actor, named, rules=[f["rule"] for f in failed])
         else:
-            self._event("started", state.id, flow.id, state.actor, state.subject)
+            self.runner.event("started", state.id, flow.id, state.actor, state.subject)
         return view
 
     def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], mode: str) -> RunView:
@@ -273,12 +275,12 @@ class Engine(Core):
     def view(self, run_id: str) -> RunView:
         """The run's current screen, without changing anything (blocked by the refusal alone once its actor is out of reach)."""
         with self.storage.transaction() as tx:
-            state, flow = self._load_run(tx, run_id)
+            state, flow = self.runner.load_run(tx, run_id)
             if state.status in FINISHED:
                 return RunView(state.id, state.flow, state.status, None, answers=dict(state.answers), version=state.version)
             records = Records(self.project, tx)
-            scope = self._scope(records, self._parties(records, state))
-            return self._outside(flow, scope, state) or self._advance(flow, scope, state, {}, "view")
+            scope = self.runner.scope(records, self.runner.parties(records, state))
+            return self.runner.outside(flow, scope, state) or self._advance(flow, scope, state, {}, "view")
 
     def submit(self, run_id: str, answers: Mapping[str, Any], *, ahead: bool = False) -> RunView:
         """Answer the current screen and move to the next; with `ahead`, answer several and go as far as they allow.
@@ -287,12 +289,12 @@ class Engine(Core):
         nor does an actor out of reach, who is answered with the refusal alone.
         """
         with self.storage.transaction(write=True) as tx:
-            state, flow = self._load_run(tx, run_id, open_only=True)
+            state, flow = self.runner.load_run(tx, run_id, open_only=True)
             if state.status == "ready":
                 raise RunError(f"run {run_id} has answered every screen; commit it, go back, or cancel it")
             records = Records(self.project, tx)
-            scope = self._scope(records, self._parties(records, state))
-            outside = self._outside(flow, scope, state)
+            scope = self.runner.scope(records, self.runner.parties(records, state))
+            outside = self.runner.outside(flow, scope, state)
             if outside is not None:
                 return outside
             view = self._advance(flow, scope, state, dict(answers), "ahead" if ahead else "step")
@@ -300,16 +302,16 @@ class Engine(Core):
                 return view
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
-        self._event("answered", run_id, flow.id, state.actor, state.subject, fields=sorted(answers))
+        self.runner.event("answered", run_id, flow.id, state.actor, state.subject, fields=sorted(answers))
         return view
 
     def back(self, run_id: str) -> RunView:
         """Return to the previous screen; the answers given so far are kept (out of reach: the refusal, nothing changed)."""
         with self.storage.transaction(write=True) as tx:
-            state, flow = self._load_run(tx, run_id, open_only=True)
+            state, flow = self.runner.load_run(tx, run_id, open_only=True)
             records = Records(self.project, tx)
-            scope = self._scope(records, self._parties(records, state))
-            outside = self._outside(flow, scope, state)
+            scope = self.runner.scope(records, self.runner.parties(records, state))
+            outside = self.runner.outside(flow, scope, state)
             if outside is not None:
                 return outside
             state.cursor = max(0, state.cursor - 1)
@@ -322,22 +324,22 @@ class Engine(Core):
     def cancel(self, run_id: str) -> RunView:
         """Abandon the run; the attempt is recorded in the audit log."""
         with self.storage.transaction(write=True) as tx:
-            state, flow = self._load_run(tx, run_id, open_only=True)
+            state, flow = self.runner.load_run(tx, run_id, open_only=True)
             state.status = "cancelled"
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
-            self._audit(tx, flow, state, "cancelled", [], "")
-        self._event("cancelled", run_id, flow.id, state.actor, state.subject)
+            self.runner.audit(tx, flow, state, "cancelled", [], "")
+        self.runner.event("cancelled", run_id, flow.id, state.actor, state.subject)
         return RunView(run_id, flow.id, "cancelled", None, answers=dict(state.answers), version=state.version)
 
     def plan(self, run_id: str) -> Plan:
         """A dry-run of the run with the answers it has so far; writes nothing."""
         with self.storage.transaction() as tx:
-            state, flow = self._load_run(tx, run_id)
+            state, flow = self.runner.load_run(tx, run_id)
             try:
-                plan, _, _ = self._evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
+                plan, _, _ = self.runner.evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
             except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
-                plan = self._vanished(flow, state, exc)
+                plan = self.runner.vanished(flow, state, exc)
         plan.run = run_id
         return plan
 
@@ -349,21 +351,21 @@ class Engine(Core):
         changed nothing but the run's status and the audit log.
         """
         with self.storage.transaction(write=True) as tx:
-            state, flow = self._load_run(tx, run_id, open_only=True)
+            state, flow = self.runner.load_run(tx, run_id, open_only=True)
             if state.status != "ready":
                 raise RunError(f"run {run_id} is still on a screen; submit every screen before committing")
             try:
-                plan, records, result = self._evaluate(
+                plan, records, result = self.runner.evaluate(
                     tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, expect_version=state.subject_version, by_id=True
                 )
             except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
-                plan, records, result = self._vanished(flow, state, exc), Records(self.project, tx), None
-            self._load_run(tx, run_id, open_only=True)  # read again under the subject's lock: another process may have committed this run meanwhile
+                plan, records, result = self.runner.vanished(flow, state, exc), Records(self.project, tx), None
+            self.runner.load_run(tx, run_id, open_only=True)  # read again under the subject's lock: another process may have committed this run meanwhile
             plan.run = run_id
             if plan.status == "needs_input":
                 raise RunError(f"run {run_id} still waits for {', '.join(n['field'] for n in plan.needs)}; answer every screen before committing")
-            self._finish(tx, flow, plan, records, result, run_id, state)
-        self._after(plan, deliver)
+            self.runner.finish(tx, flow, plan, records, result, run_id, state)
+        self.runner.after(plan, deliver)
         return plan
 
     # delivery -----------------------------------------------------------
@@ -378,7 +380,7 @@ class Engine(Core):
         The answer equals `available(...).to_json()["flows"]` for the same data.
         """
         if self._rulebook is None:
-            self._rulebook = Rulebook(self.project, self._namespace())
+            self._rulebook = Rulebook(self.project, self.runner.namespace())
         dataset = Dataset(self.project, data if data is not None else self.export())
         return Checker(self.project, self._rulebook, dataset, self.registry.functions, self.clock.now)
 

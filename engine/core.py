@@ -1,6 +1,6 @@
 """The core a run goes through, shared by every Engine method: scope, rules, plan, commit, audit.
 
-`Engine` (engine/api.py) is the public face; this is what it does inside one
+`Engine` (engine/api.py) is the public face and holds a Runner; this is what it does inside one
 storage transaction: resolve who acts on what, build the scope, check the
 rules, walk the screens, execute the outcome, and, when committing, write
 the changes, the run, the audit entry and the outbox rows.
@@ -20,6 +20,7 @@ from .data import Records
 from .errors import ExpressionError, RunError, UnknownName
 from .mailaddress import DEFAULT_SENDER
 from .model import Flow, Project, Rule
+from .outbox import Outbox
 from .outcome import Result, execute
 from .plan import Plan, Verdict
 from .plugins import Registry, event
@@ -32,33 +33,34 @@ CHANGED_RULE = "unchanged-since-start"
 FINISHED = ("completed", "cancelled", "blocked")
 
 
-class Core:
-    """The inside of a run; `Engine` adds the public methods."""
+class Runner:
+    """The inside of a run, shared by every `Engine` method; the engine holds one."""
 
-    project: Project
-    storage: Storage
-    clock: Clock
-    notifiers: dict[str, Notifier]
-    registry: Registry
-    config: Config
-    _helpers: dict[str, Any] | None
-    _failed_checks: dict[str, Any]
+    def __init__(self, project: Project, storage: Storage, clock: Clock, notifiers: dict[str, Notifier], registry: Registry, config: Config) -> None:
+        self.project = project
+        self.storage = storage
+        self.clock = clock
+        self.notifiers = notifiers  # the engine's own dict: a notifier added to the engine is the runner's too
+        self.registry = registry
+        self.config = config
+        self.helpers: dict[str, Any] | None = None
+        self.failed_checks: dict[str, Any] = {}
 
-    def deliver(self, limit: int | None = None) -> Any:
-        """Hand due outbox messages to the notifiers (Engine's)."""
-        raise NotImplementedError
+    def outbox(self) -> Outbox:
+        """The outbox of this storage, with these notifiers, clock and delivery settings."""
+        return Outbox(self.storage, self.notifiers, self.clock, self.config, self.registry)
 
-    def _scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
+    def scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
         return base_scope(self.project, records, parties, now or self.clock.now(), self.registry.functions)
 
-    def _verdicts(self, flow: Flow, scope: Mapping[str, Any], named: str) -> list[Verdict]:
+    def verdicts(self, flow: Flow, scope: Mapping[str, Any], named: str) -> list[Verdict]:
         """Every rule's verdict; outside reach, the reach refusal alone (no other rule is checked)."""
-        refused = self._refusal(scope, named)
+        refused = self.refusal(scope, named)
         if refused is not None:
             return [refused]
-        return [*(Verdict(rule.name, True) for rule in self.project.reach), *(self._verdict(rule, scope) for rule in flow.rules)]
+        return [*(Verdict(rule.name, True) for rule in self.project.reach), *(self.verdict(rule, scope) for rule in flow.rules)]
 
-    def _refusal(self, scope: Mapping[str, Any], named: str) -> Verdict | None:
+    def refusal(self, scope: Mapping[str, Any], named: str) -> Verdict | None:
         """The first reach rule that does not hold, its message written for an outsider (`named`: the subject as given)."""
         for rule in self.project.reach:
             try:
@@ -70,31 +72,31 @@ class Core:
             return Verdict(rule.name, False, refusal_text(self.project, rule, scope, named, error))
         return None
 
-    def _failed(self, flow: Flow, scope: Mapping[str, Any], named: str) -> tuple[list[dict[str, str]], bool]:
+    def failed(self, flow: Flow, scope: Mapping[str, Any], named: str) -> tuple[list[dict[str, str]], bool]:
         """(the reach refusal, True), or else (only the rules that do not hold, with their messages, False); one generated function per flow."""
-        check = self._failed_checks.get(flow.id)
+        check = self.failed_checks.get(flow.id)
         if check is None:
-            check = self._failed_checks[flow.id] = compile_failed(self.project, flow.rules, self._namespace())
+            check = self.failed_checks[flow.id] = compile_failed(self.project, flow.rules, self.namespace())
         return check(scope, named)
 
-    def _outside(self, flow: Flow, scope: Mapping[str, Any], state: RunState) -> RunView | None:
+    def outside(self, flow: Flow, scope: Mapping[str, Any], state: RunState) -> RunView | None:
         """A run whose actor may no longer reach its subject: blocked by the refusal alone, no screen (changes nothing)."""
-        refused = self._refusal(flow_scope(scope, flow, {}), state.subject)
+        refused = self.refusal(flow_scope(scope, flow, {}), state.subject)
         if refused is None:
             return None
         blocked = [{"rule": refused.rule, "message": refused.message or ""}]
         return RunView(state.id, flow.id, "blocked", None, blocked_by=blocked, version=flow.version, outside_reach=True)
 
-    def _namespace(self) -> dict[str, Any]:
+    def namespace(self) -> dict[str, Any]:
         """What generated code may call: the translated conditions' helpers, filters and tests."""
-        if self._helpers is None:
+        if self.helpers is None:
             from .expressions import Compiler
 
-            self._helpers = Compiler(["lookup", *self.registry.functions], self.registry.filters).namespace
-        return self._helpers
+            self.helpers = Compiler(["lookup", *self.registry.functions], self.registry.filters).namespace
+        return self.helpers
 
     @staticmethod
-    def _verdict(rule: Rule, scope: Mapping[str, Any]) -> Verdict:
+    def verdict(rule: Rule, scope: Mapping[str, Any]) -> Verdict:
         try:
             if rule.condition(scope):
                 return Verdict(rule.name, True)
@@ -102,7 +104,7 @@ class Core:
             return Verdict(rule.name, False, f"{BROKEN}: {exc}")
         return Verdict(rule.name, False, message_text(rule, scope))
 
-    def _vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
+    def vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
         message = f"{exc.what} {exc.given} no longer exists: it was deleted after this run started, so nothing was changed"
         plan = Plan(flow=flow.id, status="blocked", dry_run=False, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
         plan.blocked_by = [{"rule": CHANGED_RULE, "message": message}]
@@ -110,7 +112,7 @@ class Core:
         return plan
 
     # shared core --------------------------------------------------------
-    def _load_run(self, tx: Transaction, run_id: str, open_only: bool = False) -> tuple[RunState, Flow]:
+    def load_run(self, tx: Transaction, run_id: str, open_only: bool = False) -> tuple[RunState, Flow]:
         data = tx.load_run(run_id)
         if data is None:
             raise RunError(f"there is no run {run_id!r}; start the flow again")
@@ -125,19 +127,19 @@ class Core:
             )
         return state, flow
 
-    def _parties(self, records: Records, state: RunState) -> Parties:
+    def parties(self, records: Records, state: RunState) -> Parties:
         try:
             return resolve(self.project, records, state.actor, state.subject, by_id=True)
         except UnknownName as exc:  # deleted since the run started: say so, never "unknown ..." with a look-alike suggestion
             raise RunError(f"{exc.what} {exc.given} no longer exists: it was deleted after run {state.id} started; nothing was changed") from exc
 
-    def _subject_ref(self, records: Records, parties: Parties) -> tuple[str, str]:
+    def subject_ref(self, records: Records, parties: Parties) -> tuple[str, str]:
         entity = self.project.entities[self.project.subject_entity]
         found = records.locate(entity.name, "id", parties.subject.get("id"))
         assert found is not None
         return found[0]
 
-    def _evaluate(
+    def evaluate(
         self,
         tx: Transaction,
         flow: Flow,
@@ -160,10 +162,10 @@ class Core:
                 if located is not None:
                     records.body(located[0], lock=True)
         parties = resolve(self.project, records, actor, subject, by_id=by_id)
-        ref = self._subject_ref(records, parties)
-        return self._plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version, named=subject)
+        ref = self.subject_ref(records, parties)
+        return self.make_plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version, named=subject)
 
-    def _plan(
+    def make_plan(
         self,
         flow: Flow,
         records: Records,
@@ -187,7 +189,7 @@ class Core:
         holds the refusal alone and names the subject only so.
         """
         if scope is None:
-            scope = self._scope(records, parties, now)
+            scope = self.scope(records, parties, now)
         subject = str(parties.subject.get("id"))
         plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=flow.outcome.undo)
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": subject, "answers": {}}
@@ -195,11 +197,11 @@ class Core:
         fscope = flow_scope(scope, flow, {})
         named = subject if named is None else str(named)
         if verdicts:
-            plan.rules = self._verdicts(flow, fscope, named)
+            plan.rules = self.verdicts(flow, fscope, named)
             failed = [{"rule": v.rule, "message": v.message or ""} for v in plan.rules if not v.passed]
             refused = bool(self.project.reach) and not plan.rules[0].passed  # within reach, the reach verdicts come first, passed
         else:
-            failed, refused = self._failed(flow, fscope, named)
+            failed, refused = self.failed(flow, fscope, named)
         if refused:
             plan.outside_reach, plan.audit["subject"] = True, named
         if not failed and expect_version is not None and records.version(ref) != expect_version:
@@ -223,7 +225,7 @@ class Core:
         plan.audit["summary"] = result.summary
         return plan, records, result
 
-    def _finish(self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None) -> None:
+    def finish(self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None) -> None:
         now = self.clock.now().isoformat()
         if state is None:
             state = RunState(
@@ -234,7 +236,7 @@ class Core:
         if plan.status == "blocked":
             state.status = "blocked"
             tx.save_run(state.to_json())
-            self._audit(tx, flow, state, "blocked", [], "", blocked_by=plan.blocked_by)
+            self.audit(tx, flow, state, "blocked", [], "", blocked_by=plan.blocked_by)
             return
         if plan.status != "completed" or result is None:
             return
@@ -246,7 +248,7 @@ class Core:
         state.status = "completed"
         state.answers = dict(plan.audit["answers"])
         tx.save_run(state.to_json())
-        self._audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary)
+        self.audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary)
         sender = str(self.project.product.get("sender", DEFAULT_SENDER))
         domain = sender.rsplit("@", 1)[-1]
         rows = []
@@ -263,7 +265,7 @@ class Core:
             tx.add_outbox(rows)
         faults.point("before-commit")
 
-    def _audit(
+    def audit(
         self,
         tx: Transaction,
         flow: Flow,
@@ -290,21 +292,21 @@ class Core:
             entry["blocked_by"] = blocked_by
         tx.add_audit(entry)
 
-    def _event(self, kind: str, run: str | None, flow: str | None, actor: str | None, subject: str | None, **extra: Any) -> None:
+    def event(self, kind: str, run: str | None, flow: str | None, actor: str | None, subject: str | None, **extra: Any) -> None:
         """Tell the observers what happened: every event has the same first fields, then its own."""
         self.registry.emit(event(kind, self.clock.now().isoformat(), run, flow, actor, subject, **extra), lambda plugin: plugin_settings(self.config, plugin))
 
-    def _after(self, plan: Plan, deliver: bool, *, one_shot: bool = False) -> None:
+    def after(self, plan: Plan, deliver: bool, *, one_shot: bool = False) -> None:
         actor, subject = plan.audit.get("actor"), plan.audit.get("subject")
         if one_shot and plan.status != "blocked":  # `apply` (the CLI's run, bulk): a run its rules let start starts and ends in one call
-            self._event("started", plan.run, plan.flow, actor, subject)
+            self.event("started", plan.run, plan.flow, actor, subject)
         if plan.status == "completed":
             faults.point("after-commit")
             emails = [{"template": e.template, "to": list(e.to), "subject": e.subject} for e in plan.emails]
-            self._event("committed", plan.run, plan.flow, actor, subject, changes=[c.to_json() for c in plan.changes], audit=dict(plan.audit), emails=emails)
+            self.event("committed", plan.run, plan.flow, actor, subject, changes=[c.to_json() for c in plan.changes], audit=dict(plan.audit), emails=emails)
             if deliver:
-                self.deliver()
+                self.outbox().deliver()
         elif plan.status == "blocked":
-            self._event("blocked", plan.run, plan.flow, actor, subject, rules=[b["rule"] for b in plan.blocked_by])
+            self.event("blocked", plan.run, plan.flow, actor, subject, rules=[b["rule"] for b in plan.blocked_by])
         elif plan.status == "invalid":
-            self._event("invalid", plan.run, plan.flow, actor, subject, fields=[e["field"] for e in plan.errors])
+            self.event("invalid", plan.run, plan.flow, actor, subject, fields=[e["field"] for e in plan.errors])

@@ -329,12 +329,14 @@ def test_outside_reach_the_python_api_answers_the_refusal_alone(data: dict[str, 
             assert (view.status, view.screen, view.blocked_by, view.outside_reach) == ("blocked", None, [refused], True)
             entry = engine.audit_log()[-1]
             assert entry["blocked_by"] == [refused] and entry["subject"] == document["id"]  # the operator's record keeps the id
-            assert events.seen == [{"type": "blocked", "run": view.run, "flow": flow, "rules": [refused["rule"]]}]
+            assert events.seen == [{"type": "blocked", "run": view.run, "flow": flow, "actor": actor, "subject": named, "time": NOW.isoformat(), "rules": [refused["rule"]]}]
             only([view.to_json(), events.seen, entry["blocked_by"]], values)
 
+            events.seen.clear()
             applied = engine.apply(flow, actor, named, {"note": "x"})
             assert applied is not None and applied.to_json()["blocked_by"] == [refused]
-            only(applied.to_json(), values)
+            assert [e["type"] for e in events.seen] == ["blocked"] and events.seen[0]["subject"] == named
+            only([applied.to_json(), events.seen], values)
             TALLY["python answers"] += 6
         assert engine.export() == before
     with engine.storage.transaction() as tx:
