@@ -201,7 +201,14 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
     builder = Builder(extensions)
     flows_dir = root / "flows"
     if not flows_dir.is_dir():
-        raise DefinitionError([Problem(Location(str(root)), "no flows/ folder here, so no project; make one with `clientflow new DIR`, or pass --project DIR to name an existing project folder")])
+        raise DefinitionError(
+            [
+                Problem(
+                    Location(str(root)),
+                    "no flows/ folder here, so no project; make one with `clientflow new DIR`, or pass --project DIR to name an existing project folder",
+                )
+            ]
+        )
 
     project_doc, project_file = _read(root, flows_dir / PROJECT_FILE, "project.schema.json", problems)
     rules_path = flows_dir / RULES_FILE
