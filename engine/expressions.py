@@ -80,8 +80,8 @@ def _item(container: Any, key: Any) -> Any:
     return container[key]
 
 
-def _attribute(item: Any, path: str) -> Any:
-    for part in path.split("."):
+def _attribute(item: Any, path: str | int) -> Any:
+    for part in str(path).split("."):  # the path was checked by limits.attribute_path first
         item = item[part] if isinstance(item, Mapping) else None
     return item
 
@@ -664,7 +664,8 @@ def argument_problem(function: Callable[..., Any] | None, name: str, positional:
     if not any(p.kind is p.VAR_KEYWORD for p in own):
         for key in keywords:
             if key not in named:
-                return f"{name} has no argument {key!r}{did_you_mean(key, named) if named else ''} (its arguments: {listed})"
+                close = did_you_mean(key, named) if named else ""
+                return f"{name} has no argument {key!r}{close if close.startswith('; did you mean') else ''} (its arguments: {listed})"
     try:
         inspect.Signature(parameters).bind(*range(positional + (1 if applied else 0)), **dict.fromkeys(keywords))
     except TypeError:

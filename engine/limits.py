@@ -329,7 +329,9 @@ def number_text(value: Any) -> Any:
 
 # look-ups through filters ----------------------------------------------------------------------
 def attribute_path(attribute: Any) -> Any:
-    """An `attribute=` argument of map, selectattr, sort, join...: no part may start with `_`, as for a look-up."""
+    """An `attribute=` argument of map, selectattr, sort, join...: a key (text or a whole number), no part starting with `_`."""
+    if attribute is not None and not isinstance(attribute, (str, int)):
+        raise ExpressionError(f"an attribute names a key, as text; not {type(attribute).__name__} {text(attribute, 60)[:60]}")
     if isinstance(attribute, str):
         for part in attribute.replace(",", ".").split("."):
             if part.strip().startswith("_"):

@@ -9,6 +9,7 @@ Plain-text templates are not escaped; HTML templates are autoescaped.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -131,6 +132,10 @@ class Texts:
             raise CompileError(f"template syntax error: {_sentence(exc.message)}", line) from exc
         except RecursionError as exc:  # Jinja2's parser recurses once per level of nesting
             raise CompileError("the template is nested too deeply; flatten its blocks and brackets", 1) from exc
+        except ValueError as exc:  # a whole number Python will not read: more digits than its limit
+            long = re.search(r"\d{4301,}", source)
+            line = source.count("\n", 0, long.start()) + 1 if long else 1
+            raise CompileError("a number of more than 4,300 digits cannot be read; write it in quotes as text", line) from exc
         _check_tree(tree, names, env, self.fixed)
         fast = compile_fast(self.compiler, tree, frozenset(names), html=html)
         attributes = _keys_used(tree)
@@ -187,7 +192,7 @@ class Template:
             raise ExpressionError(f"{_short(self.source)}: {exc}") from exc
         except KeyError as exc:
             raise ExpressionError(f"{_short(self.source)}: there is no {exc.args[0]!r} here") from exc
-        except (TemplateError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
+        except (TemplateError, TypeError, ValueError, LookupError, ArithmeticError, AttributeError, RecursionError, MemoryError) as exc:
             raise ExpressionError(f"{_short(self.source)}: {type(exc).__name__}: {exc}") from exc
         if len(out) > MAX_OUTPUT:
             raise ExpressionError(f"{_short(self.source)}: produced {len(out):,} characters; the limit is {MAX_OUTPUT:,}")
@@ -321,6 +326,9 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
         _check_arguments(tested, env.tests[tested.name], f"the test {tested.name}")
     for call in tree.find_all(nodes.Call):
         _check_arguments(call, None, getattr(call.node, "name", "this call"))
+    for constant in tree.find_all(nodes.Const):
+        if isinstance(constant.value, float) and not math.isfinite(constant.value):
+            raise CompileError("a number too large to be a number here (the largest is about 1.8e308); write a smaller one", constant.lineno)
     _check_nesting(tree)
 
 
