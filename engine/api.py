@@ -32,7 +32,7 @@ from .plan import Plan
 from .plugins import Registry
 from .project import Extensions, load_project
 from .rulebook import Checker, Dataset, Rulebook
-from .runs import RunState, render, visible, walk
+from .runs import RunState, screen_of, visible, walk
 from .storage import Notifier, Storage
 from .views import Availability, FlowAvailability, RunView
 from .yamlfile import load_data_text, read_data_text
@@ -264,7 +264,7 @@ class Engine:
             if state.cursor >= len(steps):
                 state.status = "ready"
                 return RunView(state.id, flow.id, "ready", None, answers=dict(state.answers), version=flow.version)
-            screen = render(steps[state.cursor], flow_scope(scope, flow, state.answers), state.answers)
+            screen = screen_of(steps[state.cursor], flow_scope(scope, flow, state.answers), state.answers)
             return RunView(state.id, flow.id, "open", screen, answers=dict(state.answers), version=flow.version)
         result = walk(flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=mode == "ahead")
         state.status = "ready" if result.status == "ready" else "open"

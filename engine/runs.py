@@ -105,7 +105,7 @@ def options(field_: Field, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [{"value": o.value, "label": o.label.render(scope)} for o in field_.options]
 
 
-def render(step: Step, scope: Mapping[str, Any], answers: Mapping[str, Any]) -> Screen:
+def screen_of(step: Step, scope: Mapping[str, Any], answers: Mapping[str, Any]) -> Screen:
     """Render a step into a screen, showing the answers given so far."""
     fields = []
     for f in step.fields:
@@ -244,7 +244,7 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
     if errors:
         scope = scope_for(state.answers)
         steps = visible(flow, scope)
-        at = [render(steps[state.cursor], scope, state.answers)] if state.cursor < len(steps) else []
+        at = [screen_of(steps[state.cursor], scope, state.answers)] if state.cursor < len(steps) else []
         return Walk("invalid", at, errors=errors)
     screens: list[Screen] = []
     submitted = False
@@ -256,7 +256,7 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
             return Walk("ready", screens)
         step = steps[state.cursor]
         if show:  # a bulk run needs the answers checked, not the screens drawn
-            screens.append(render(step, scope, state.answers))
+            screens.append(screen_of(step, scope, state.answers))
         state.shown = state.shown[: state.cursor] + [step.id]
         if not ahead and submitted:
             return Walk("open", screens)

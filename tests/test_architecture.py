@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("runtime", ("context", "data", "runs", "outcome", "plan", "views", "rulebook", "core", "outbox")),
     ("api", ("api", "__init__", "testing")),
     ("tools", ("bulk", "parallel", "demoruns", "scenarios", "expectations", "patches", "paths", "coverage")),
-    ("faces", ("cli", "__main__", "render", "commands", "web")),
+    ("faces", ("cli", "__main__", "terminal", "commands", "web")),
 ]
 # Known debt, shrinking only (issue 14: a model of plain data): the language layer still holds
 # compiled conditions and templates. A new upward import fails; one that goes away must leave this list.

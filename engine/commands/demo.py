@@ -21,7 +21,7 @@ from typing import Any
 
 import click
 
-from .. import render
+from .. import terminal
 from ..demoruns import DEMO_DATA, DEMO_NOW, Example, load_runs, refusal, runs_file
 from ..errors import ClientflowError, DataError, Problem
 from .common import Moment, command, project_option, subject_word
@@ -209,7 +209,7 @@ class Demo:
             yield from _block("needs", [f"{n['field']} (screen {n['step']})" for n in plan.needs])
             return
         data = plan.to_json()
-        yield from _block("changes", [click.unstyle(render.change_line(c)).strip() for c in data["changes"]] or ["(none)"])
+        yield from _block("changes", [click.unstyle(terminal.change_line(c)).strip() for c in data["changes"]] or ["(none)"])
         yield from _block("emails", [f"✉ {e['template']} to {', '.join(e['to'])}: {e['subject']}" for e in data["emails"]] or ["(none)"])
         yield from _block("banner", data["banners"])
         yield from _block("undo", [("yes" if plan.reversible else "no") + (f": {plan.undo}" if plan.undo else "")])

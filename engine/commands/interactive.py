@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .. import render
+from .. import terminal
 from ..plan import Plan
 
 NEXT, BACK, CANCEL = "next", "back", "cancel"
@@ -41,7 +41,7 @@ def walk_screens(engine: Any, flow: str, actor: str, subject: str, given: dict[s
         missing = {n["field"] for n in plan.needs} if stopped_here else set()
         pending: list[dict[str, Any]] = []
         if fresh:
-            click.echo(render.screen(screen, position + 1, answers=answers))
+            click.echo(terminal.screen(screen, position + 1, answers=answers))
             pending = [f for f in screen.fields if f["name"] not in given or f["name"] in errors]
         for field in screen.fields:
             if field["name"] in errors:

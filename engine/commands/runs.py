@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .. import render
+from .. import terminal
 from ..errors import ExitCode
 from ..plan import Plan
 from .common import (
@@ -51,7 +51,7 @@ def available(project: Path, data: Path | None, db: Path | None, actor: str, sub
     if fmt == "json":
         emit_json(result.to_json())
     else:
-        click.echo(render.availability(result))
+        click.echo(terminal.availability(result))
 
 
 @command(short_help="Dry-run a flow: its screens, changes, emails and banner.")
@@ -89,7 +89,7 @@ def simulate(
                 click.echo("\nStopped before the last screen; nothing would change.", err=True)
                 raise click.exceptions.Exit(ExitCode.NEEDS_INPUT) from None
             click.echo("")
-            click.echo(render.plan(plan, sender=_sender(engine), screens=False))
+            click.echo(terminal.plan(plan, sender=_sender(engine), screens=False))
         else:
             _show(engine, plan, fmt)
     finally:
@@ -149,7 +149,7 @@ def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, An
         if not ask:
             return _refuse(engine, preview, fmt), None
         click.echo("")
-        click.echo(render.plan(preview, sender=_sender(engine), screens=not walked))
+        click.echo(terminal.plan(preview, sender=_sender(engine), screens=not walked))
         try:
             agreed = confirm("\nApply these changes for real?")
         except Stopped:
@@ -164,7 +164,7 @@ def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, An
     if fmt == "json":
         emit_json({**plan.to_json(), **({"delivery": delivery} if delivery is not None else {})})
     elif yes or plan.status != "completed":
-        click.echo(render.plan(plan, sender=_sender(engine)))
+        click.echo(terminal.plan(plan, sender=_sender(engine)))
     else:
         click.echo(_applied(plan))
     if delivery is not None:
@@ -227,4 +227,4 @@ def _show(engine: Any, plan: Plan, fmt: str) -> None:
     if fmt == "json":
         emit_json(plan.to_json())
     else:
-        click.echo(render.plan(plan, sender=_sender(engine)))
+        click.echo(terminal.plan(plan, sender=_sender(engine)))
