@@ -32,6 +32,7 @@ MAX_DEPTH = 40  # deepest nesting of a condition
 
 _PARSE_ENV = ImmutableSandboxedEnvironment()
 
+_FLAT = limits.FLAT
 _YAML11_WORDS = {"yes": "true", "on": "true", "y": "true", "no": "false", "off": "false", "n": "false"}
 _COMPARE = {"eq": "==", "ne": "!=", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "in": "in", "notin": "not in"}
 
@@ -45,8 +46,11 @@ class DataFunction:
         self.name, self.fn = name, fn
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        limits.check_args(args)
-        limits.check_args(kwargs.values())
+        for arg in args:  # a function may print or compare what it is given: walked first when it is nested
+            if arg.__class__ not in _FLAT:
+                limits.cells(arg, limits.MAX_CELLS, "passing")
+        if kwargs:
+            limits.check_args(kwargs.values())
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -258,6 +262,8 @@ _HELPERS: dict[str, Any] = {
     "_item": _item,
     "_sized": _sized,
     "_compare": limits.compare,
+    "_FLAT": limits.FLAT,
+    "_type": type,
     "_fresh": limits.fresh,
     "__builtins__": {},
 }
@@ -393,6 +399,7 @@ class _Translator:
         self.attributes: set[tuple[str, str]] = set()
         self.literals: list[tuple[tuple[str, str], Any]] = []
         self.costly = False  # calls something that spends the evaluation's budget
+        self.temporaries = 0  # names _a0, _b0, ... of inline comparisons
 
     def visit(self, node: nodes.Node, depth: int) -> str:
         if depth > MAX_DEPTH:
@@ -463,6 +470,13 @@ class _Translator:
                 left = operand.expr
             return "(" + " ".join(parts) + ")"
         self.costly = True  # two values that may be large: measured before they are compared
+        if len(node.ops) == 1 and node.ops[0].op not in ("in", "notin"):  # one step when either is flat, inline
+            op, k = node.ops[0].op, self.temporaries
+            self.temporaries += 1
+            self._note_literal(node.expr, node.ops[0].expr, op)
+            a, b = f"_a{k}", f"_b{k}"
+            test = f"(_type({a} := {self.visit(node.expr, depth)}) in _FLAT) + (_type({b} := {self.visit(node.ops[0].expr, depth)}) in _FLAT)"
+            return f"({a} {_COMPARE[op]} {b} if {test} else _compare({a}, {op!r}, {b}))"
         checks, left, left_python = [], node.expr, self.visit(node.expr, depth)
         for operand in node.ops:
             right_python = self.visit(operand.expr, depth)

@@ -31,23 +31,28 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", 
 
 
 def _html(value: Any) -> str:
-    """What Jinja2's autoescape prints for a value: the same five characters escaped."""
+    """What Jinja2's autoescape prints for a value: the same five characters escaped (measured first)."""
     if type(value) is str:
         if "&" in value or "<" in value or ">" in value or '"' in value or "'" in value:
-            return limits.sized(value.translate(_ESCAPES))  # type: ignore[no-any-return]
+            if len(value) > MAX_OUTPUT:
+                _too_long(len(value))
+            return value.translate(_ESCAPES)
         return value
+    limits.text_size(value, MAX_OUTPUT)
     if hasattr(value, "__html__"):
-        limits.text_size(value)
-        return limits.sized(str(escape(value)))  # type: ignore[no-any-return]
-    return limits.sized(limits.text(value).translate(_ESCAPES))  # type: ignore[no-any-return]
+        return str(escape(value))
+    return str(value).translate(_ESCAPES)
 
 
-def _joined(parts: list[str] | tuple[str, ...]) -> str:
-    """The rendered text, its size known before it is joined."""
-    size = sum(map(len, parts))
-    if size > MAX_OUTPUT:
-        raise ExpressionError(f"produced {size:,} characters; the limit is {MAX_OUTPUT:,}")
-    return "".join(parts)
+def _text(value: Any) -> str:
+    """What Jinja2 prints for a value that is not a text, measured before it is printed (a number prints short)."""
+    if value.__class__ not in limits.FLAT:
+        limits.text_size(value, MAX_OUTPUT)
+    return str(value)
+
+
+def _too_long(size: int) -> None:
+    raise ExpressionError(f"produced {size:,} characters; the limit is {MAX_OUTPUT:,}")
 
 
 class _NotPlain(Exception):
@@ -55,19 +60,22 @@ class _NotPlain(Exception):
 
 
 def compile_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[str], *, html: bool) -> Callable[[Mapping[str, Any]], str] | None:
-    """A Python function rendering `tree`, or None when it is not a plain template."""
+    """A Python function rendering `tree`, or None when it is not a plain template.
+
+    The function keeps a running count of the characters it has produced and
+    stops as soon as it passes MAX_OUTPUT, so what it builds is bounded
+    without a budget; only templates whose expressions call the bounded
+    helpers (`*`, `~`, filters that build) start one (`_fresh()`).
+    """
     translator = _Translator(compiler, names)
     try:
-        body = _statements(tree.body, translator, "_h" if html else "_t")
+        body = _statements(tree.body, translator, html)
     except (_NotPlain, CompileError):
         return None
-    if all(line.startswith("add(") for line in body):  # no branches: one join of the parts
-        parts = ", ".join(line[4:-1] for line in body)
-        source = f"def _render(s):\n    _fresh()\n    return _joined(({parts},))\n"
-    else:
-        source = "def _render(s):\n    _fresh()\n    out = []\n    add = out.append\n" + _indent(body or ["pass"], 1) + "    return _joined(out)\n"
+    head = ["def _render(s):", *(["    _fresh()"] if translator.costly else []), "    out = []", "    add = out.append", "    n = 0"]
+    source = "\n".join(head) + "\n" + _indent(body, 1) + f"    if n > {MAX_OUTPUT}:\n        _too_long(n)\n    return _join(out)\n"
     namespace = dict(compiler.namespace)
-    namespace["_t"], namespace["_h"], namespace["_joined"] = limits.text, _html, _joined
+    namespace.update(_t=_text, _h=_html, _too_long=_too_long, _str=str, _len=len, _join="".join)
     try:
         code = generated(source, "<template>")
     except CompileError:
@@ -81,28 +89,30 @@ def _indent(lines: list[str], depth: int) -> str:
     return "".join("    " * depth + line + "\n" for line in lines)
 
 
-def _statements(body: list[nodes.Node], translator: _Translator, out: str) -> list[str]:
+def _statements(body: list[nodes.Node], translator: _Translator, html: bool) -> list[str]:
     lines: list[str] = []
     for node in body:
         if isinstance(node, nodes.Output):
             for child in node.nodes:
                 if isinstance(child, nodes.TemplateData):
                     if child.data:
-                        lines.append(f"add({child.data!r})")
+                        lines += [f"add({child.data!r})", f"n += {len(child.data)}"]
                 else:
                     _check(child)
-                    lines.append(f"add({out}({translator.visit(child, 0)}))")
+                    value = translator.visit(child, 0)
+                    convert = ["_v = _h(_v)"] if html else ["if _type(_v) is not _str:", "    _v = _t(_v)"]
+                    lines += [f"_v = {value}", *convert, "n += _len(_v)", f"if n > {MAX_OUTPUT}:", "    _too_long(n)", "add(_v)"]
         elif isinstance(node, nodes.If):
             _check(node.test)
             lines.append(f"if {translator.visit(node.test, 0)}:")
-            lines.extend("    " + line for line in (_statements(node.body, translator, out) or ["pass"]))
+            lines.extend("    " + line for line in (_statements(node.body, translator, html) or ["pass"]))
             for branch in node.elif_:
                 _check(branch.test)
                 lines.append(f"elif {translator.visit(branch.test, 0)}:")
-                lines.extend("    " + line for line in (_statements(branch.body, translator, out) or ["pass"]))
+                lines.extend("    " + line for line in (_statements(branch.body, translator, html) or ["pass"]))
             if node.else_:
                 lines.append("else:")
-                lines.extend("    " + line for line in (_statements(node.else_, translator, out) or ["pass"]))
+                lines.extend("    " + line for line in (_statements(node.else_, translator, html) or ["pass"]))
         else:
             raise _NotPlain(type(node).__name__)
     return lines
