@@ -411,7 +411,7 @@ class _Translator:
 
     def visit_Const(self, node: nodes.Const, depth: int) -> str:
         if isinstance(node.value, float) and not math.isfinite(node.value):
-            raise CompileError("a number too large to be a number here (the largest is about 1.8e308); write a smaller one")
+            raise CompileError("a number here is too large (the largest is about 1.8e308); write a smaller one")
         if isinstance(node.value, (str, int, float, bool)) or node.value is None:
             try:
                 limits.within(node.value)

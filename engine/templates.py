@@ -138,9 +138,15 @@ class Texts:
             raise CompileError("a number of more than 4,300 digits cannot be read; write it in quotes as text", line) from exc
         _check_tree(tree, names, env, self.fixed)
         fast = compile_fast(self.compiler, tree, frozenset(names), html=html)
+        if fast is None or source.count("{%") > MAX_BLOCKS:  # the fast path's translation refuses these itself
+            _check_nesting(tree)
         attributes = _keys_used(tree)
-        bounds.bound_tree(tree, env)
-        template = Template(source, lambda: env.from_string(tree), None, fast, attributes=attributes)
+
+        def make() -> Any:
+            bounds.bound_tree(tree, env)
+            return env.from_string(tree)
+
+        template = Template(source, make, None, fast, attributes=attributes)
         if fast is None:  # compiled now, so that a template that validates always runs
             try:
                 template.compiled  # noqa: B018
@@ -326,10 +332,6 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
         _check_arguments(tested, env.tests[tested.name], f"the test {tested.name}")
     for call in tree.find_all(nodes.Call):
         _check_arguments(call, None, getattr(call.node, "name", "this call"))
-    for constant in tree.find_all(nodes.Const):
-        if isinstance(constant.value, float) and not math.isfinite(constant.value):
-            raise CompileError("a number too large to be a number here (the largest is about 1.8e308); write a smaller one", constant.lineno)
-    _check_nesting(tree)
 
 
 # where the attribute of a filter is given: (position after the value, keyword)
@@ -358,10 +360,12 @@ def _check_arguments(node: nodes.Filter | nodes.Test | nodes.Call, function: Any
 
 
 def _check_nesting(tree: nodes.Template) -> None:
-    """Blocks nested at most MAX_BLOCKS deep (an {% elif %} is not nested), expressions at most MAX_DEPTH."""
+    """Blocks nested at most MAX_BLOCKS deep (an {% elif %} is not nested), expressions at most MAX_DEPTH, finite numbers."""
     stack: list[tuple[nodes.Node, int, int]] = [(tree, 0, 0)]
     while stack:
         node, blocks, depth = stack.pop()
+        if isinstance(node, nodes.Const) and isinstance(node.value, float) and not math.isfinite(node.value):
+            raise CompileError("a number here is too large (the largest is about 1.8e308); write a smaller one", node.lineno)
         if isinstance(node, _BLOCKS):
             blocks += 1
             if blocks > MAX_BLOCKS:
