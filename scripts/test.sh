@@ -11,6 +11,7 @@ fi
 export PIP_CONSTRAINT="$PWD/constraints.txt" PIP_DISABLE_PIP_VERSION_CHECK=1  # also pins the wheel's build tools
 wheels=$(mktemp -d)
 trap 'rm -rf "$wheels"' EXIT
+rm -rf build/lib build/bdist.*  # setuptools reuses these: a module moved or deleted since must not ride along
 python3 -m pip wheel --quiet --no-deps --wheel-dir "$wheels" .
 wheel=$(ls "$wheels"/clientflow-*.whl)
 python3 -m pip install --quiet "$wheel[test,web,postgres]"
