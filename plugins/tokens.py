@@ -1,4 +1,4 @@
-"""The built-in `tokens` plugin: resolves a request's actor from a bearer token (clientflow.web.tokens).
+"""The built-in `tokens` plugin: resolves a request's actor from a bearer token (clientflow.tokens).
 
 Another plugin implementing `clientflow_resolve_actor` can replace it (CLIENTFLOW_DISABLE_PLUGINS=tokens).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from clientflow.hookspecs import hookimpl
-from clientflow.web.tokens import TokenError, bearer, max_ttl, previous_secrets, verify
+from clientflow.tokens import TokenError, bearer, max_ttl, previous_secrets, verify
 
 
 class TokenPlugin:

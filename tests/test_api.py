@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from clientflow.data import Records  # noqa: E402
 from clientflow.storage import Document  # noqa: E402
+from clientflow.tokens import mint  # noqa: E402
 from clientflow.web import WebSettings, create_app, models  # noqa: E402
 from clientflow.web.errors import CODES  # noqa: E402
-from clientflow.web.tokens import mint  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -22,16 +22,13 @@ pytest.importorskip("fastapi", reason="the web extra is part of the test extra: 
 from fastapi.testclient import TestClient  # noqa: E402
 from test_api import SECRET, bearer, error_of  # noqa: E402
 
+from clientflow import tokens  # noqa: E402
 from clientflow.cli import cli  # noqa: E402
 from clientflow.default_plugins.tokens import TokenPlugin  # noqa: E402
 from clientflow.hookspecs import hookimpl  # noqa: E402
 from clientflow.plugins import load_plugins  # noqa: E402
-from clientflow.web import (  # noqa: E402
-    WebSettings,
-    create_app,
-    tokens,  # noqa: E402
-)
-from clientflow.web.tokens import PREFIX, TokenError, mint, verify  # noqa: E402
+from clientflow.tokens import PREFIX, TokenError, mint, verify  # noqa: E402
+from clientflow.web import WebSettings, create_app  # noqa: E402
 
 
 # tokens ----------------------------------------------------------------------------------------

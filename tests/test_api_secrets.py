@@ -34,8 +34,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from clientflow.cli import cli  # noqa: E402
 from clientflow.errors import ConfigError  # noqa: E402
-from clientflow.web import WebSettings, create_app  # noqa: E402
-from clientflow.web.tokens import (  # noqa: E402
+from clientflow.tokens import (  # noqa: E402
     DEFAULT_TTL,
     MAX_TTL,
     MIN_BITS,
@@ -46,6 +45,7 @@ from clientflow.web.tokens import (  # noqa: E402
     mint,
     verify,
 )
+from clientflow.web import WebSettings, create_app  # noqa: E402
 
 HOW = "secrets.token_urlsafe(32)"
 OLD = "K3vQ9xLm2ZpW7rTb5NcY8hJd4FsG6aUe1oXi0kVnR-w"

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from test_api import ALICE, SECRET, bearer, error_of, walk_disconnect  # noqa: E402
 
 from clientflow import Engine  # noqa: E402
+from clientflow.tokens import mint  # noqa: E402
 from clientflow.web import WebSettings, create_app  # noqa: E402
-from clientflow.web.tokens import mint  # noqa: E402
 
 
 def database(tmp_path: Path, root: Path = PROJECT) -> Path:

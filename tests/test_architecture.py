@@ -15,7 +15,7 @@ ROOT = Path(next(iter(importlib.util.find_spec("clientflow").submodule_search_lo
 
 # Lowest first. A module may import its own layer and those below it, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "storage", "hookspecs", "resources", "mailaddress", "faults", "config", "plugins")),
+    ("base", ("errors", "storage", "hookspecs", "resources", "mailaddress", "faults", "config", "plugins", "tokens")),
     ("language", ("yamlfile", "schemas", "model", "words", "checks", "project")),
     ("conditions", ("limits", "bounds", "codecache", "fasttext", "expressions", "templates")),
     ("runtime", ("context", "data", "runs", "outcome", "plan", "views", "rulebook", "core", "outbox")),

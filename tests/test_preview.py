@@ -16,9 +16,9 @@ pytest.importorskip("fastapi", reason="the web extra is part of the test extra: 
 from fastapi.testclient import TestClient  # noqa: E402
 from test_api import SECRET, bearer, error_of  # noqa: E402
 
+from clientflow.tokens import verify  # noqa: E402
 from clientflow.web import WebSettings, create_app  # noqa: E402
 from clientflow.web.errors import CODES  # noqa: E402
-from clientflow.web.tokens import verify  # noqa: E402
 
 STATIC = REPO / "engine" / "web" / "static"
 DOMAIN = re.compile(r"\b(client|clients|partner|practice|subscription|owner)\b", re.IGNORECASE)

@@ -436,7 +436,7 @@ def serving(api: Any, data: dict[str, Any]) -> Engine:
 
 
 def bearer(actor: str) -> dict[str, str]:
-    from clientflow.web.tokens import mint
+    from clientflow.tokens import mint
 
     return {"Authorization": f"Bearer {mint(SECRET, actor, ttl=3600)}"}
 

@@ -56,7 +56,7 @@ def serve(
         from ..web.auth import find_actor
     except ImportError as exc:
         raise click.UsageError(f"serve needs the web extra: pip install 'clientflow[web]' ({exc.name} is missing)") from exc
-    from ..web.tokens import TokenError, check_settings, default_ttl, max_ttl, mint
+    from ..tokens import TokenError, check_settings, default_ttl, max_ttl, mint
 
     if preview and data is None:
         raise click.UsageError("--preview dry-runs a data file: give --data FILE")

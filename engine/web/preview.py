@@ -100,7 +100,7 @@ def preview_router(source: EngineSource, word: str) -> APIRouter:
 
     @router.post("/token")
     def token(body: TokenRequest) -> JSONResponse:
-        from .tokens import mint
+        from ..tokens import mint
 
         engine = source.engine()
         return JSONResponse({"token": mint(source.secret(), actor_id(engine, body.actor), ttl=3600)})

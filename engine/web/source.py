@@ -98,7 +98,7 @@ class EngineSource:
         self._version = ""
         self._load()
         if not settings.preview:
-            from .tokens import TokenError, check_settings
+            from ..tokens import TokenError, check_settings
 
             try:
                 check_settings(self.auth_settings())
