@@ -1,18 +1,18 @@
 """clientflow's engine: declarative flows, explained rules, honest dry-runs.
 
-The pipeline, top to bottom:
+The pipeline, top to bottom, one stage per subpackage (each may import only the ones above it):
 
-    yamlfile   YAML text -> plain values with line:column for every node
-    schemas    JSON Schema (schema/*.schema.json) -> located, fix-it messages
-    project    -> typed model (model.py, frozen dataclasses)
-    checks     semantic checks: ids, references, order of answers, reachability
-    expressions / templates   conditions and texts compiled once, sandboxed
-    context    the names a condition sees, built once per actor and subject
-    runs       screens from steps, answers validated, the walk between them
-    outcome    effects, emails, banner, audit summary -> plan.Plan
-    api        Engine: available, simulate, start/submit/back/cancel, commit
-    storage    the backend Protocols; clientflow.default_plugins implements them
-    outbox     delivery to notifiers, retried, never twice
+    language/     yamlfile (YAML -> values with line:column), schemas (JSON Schema, located
+                  fix-it messages), project (the loader) -> model (frozen dataclasses), checks
+    conditions/   expressions and templates compiled once, sandboxed; limits and bounds
+    runtime/      context (the names a condition sees), data (records), runs (screens, answers),
+                  outcome (effects, emails, banner, audit) -> plan; rulebook (availability);
+                  core (the Runner: one transaction per run step)
+    api           Engine: available, simulate, start/submit/back/cancel, commit; bulk, parallel
+    scenarios/    what a flow must do (suite), patches, expectations, paths, coverage, demo runs
+    commands/, web/, cli   the faces: parse, call the engine, print
+    base          errors, storage (the backend Protocols), config, plugins (the manager),
+                  hookspecs, outbox (delivery, retried, never twice), tokens, resources
 
 Embedders need only the names below.
 """
@@ -20,22 +20,22 @@ Embedders need only the names below.
 from typing import TYPE_CHECKING, Any
 
 if __name__ != "clientflow":  # the source folder imported by its folder name: a second copy of every class
-    raise ImportError(f"import clientflow, not {__name__}: this folder installs as `clientflow` (pip install -e .)")
+    raise ImportError(f"import clientflow, not {__name__}: this folder installs as `clientflow` (pip install .)")
 
 if TYPE_CHECKING:
     from .api import Availability, Engine, RunView
-    from .context import Clock
     from .errors import ClientflowError, DefinitionError, UnknownName
     from .hookspecs import hookimpl
-    from .outcome import EffectSpec
-    from .plan import Plan
-    from .project import load_project
+    from .language.project import load_project
+    from .runtime.context import Clock
+    from .runtime.outcome import EffectSpec
+    from .runtime.plan import Plan
 
 # Imported on first use, so that `clientflow validate` loads only what it needs.
 _WHERE = {
-    "Availability": "api", "Engine": "api", "RunView": "api", "Clock": "context",
+    "Availability": "api", "Engine": "api", "RunView": "api", "Clock": "runtime.context",
     "ClientflowError": "errors", "DefinitionError": "errors", "UnknownName": "errors",
-    "hookimpl": "hookspecs", "EffectSpec": "outcome", "Plan": "plan", "load_project": "project",
+    "hookimpl": "hookspecs", "EffectSpec": "runtime.outcome", "Plan": "runtime.plan", "load_project": "language.project",
 }  # fmt: skip
 
 

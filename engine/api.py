@@ -23,19 +23,19 @@ import pluggy
 
 from . import outbox as outbox_module
 from .config import Config, load_config, open_notifiers, open_storage
-from .context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
-from .core import FINISHED, Runner
-from .data import Records, check_data, import_data
 from .errors import ClientflowError, RunError, UnknownName
-from .model import Flow, Project
-from .plan import Plan
+from .language.model import Flow, Project
+from .language.project import Extensions, load_project
+from .language.yamlfile import load_data_text, read_data_text
 from .plugins import Registry
-from .project import Extensions, load_project
-from .rulebook import Checker, Dataset, Rulebook
-from .runs import RunState, screen_of, visible, walk
+from .runtime.context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
+from .runtime.core import FINISHED, Runner
+from .runtime.data import Records, check_data, import_data
+from .runtime.plan import Plan
+from .runtime.rulebook import Checker, Dataset, Rulebook
+from .runtime.runs import RunState, screen_of, visible, walk
+from .runtime.views import Availability, FlowAvailability, RunView
 from .storage import Notifier, Storage
-from .views import Availability, FlowAvailability, RunView
-from .yamlfile import load_data_text, read_data_text
 
 PAGE = 200  # subjects per read transaction in simulate_many
 

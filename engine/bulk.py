@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .api import Engine
-from .context import Moment
-from .data import Records
+from .conditions.expressions import CompileError, DataFunction
 from .errors import ClientflowError, ExitCode, ExpressionError
-from .expressions import CompileError, DataFunction
-from .plan import Plan
+from .runtime.context import Moment
+from .runtime.data import Records
+from .runtime.plan import Plan
 
 PAGE = 500
 
@@ -125,7 +125,7 @@ def where_subjects(engine: Engine, condition: str) -> Iterator[str]:
 
 
 def _compile_where(engine: Engine, condition: str) -> Any:
-    from .expressions import Compiler
+    from .conditions.expressions import Compiler
 
     names = {engine.project.subject_entity, "product", "now", "lookup", *engine.registry.functions}
     compiler = Compiler(["lookup", *engine.registry.functions], engine.registry.filters)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import pluggy
 
 if TYPE_CHECKING:
-    from .outcome import EffectSpec
+    from .runtime.outcome import EffectSpec
     from .storage import Notifier, Storage
 
 PROJECT = "clientflow"
@@ -67,7 +67,7 @@ def clientflow_register_notifiers(register: RegisterNotifier) -> None:
 def clientflow_register_effects(register: RegisterEffect) -> None:
     """Register outcome effects beyond set, delete and create: `register(spec)`.
 
-    `spec` is a `clientflow.outcome.EffectSpec`: its `name` is what flows write as
+    `spec` is a `clientflow.runtime.outcome.EffectSpec`: its `name` is what flows write as
     `op:`; `apply(ctx)` makes the change inside the commit's transaction and
     returns the changes; `simulate(ctx)` returns what a dry-run shows. Changes
     that can only be predicted are marked `predicted` in the plan.

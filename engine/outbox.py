@@ -23,8 +23,8 @@ from typing import Any
 
 from . import faults
 from .config import DELIVERY_DEFAULTS, Config, load_config, open_notifiers, open_storage, plugin_settings
-from .context import Clock
 from .plugins import Registry, event
+from .runtime.context import Clock
 from .storage import Email, Notifier, Storage
 
 LEASE_SECONDS = DELIVERY_DEFAULTS["lease_seconds"]

@@ -24,7 +24,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import formatdate
 
-from clientflow.outcome import one_line, valid_address
+from clientflow.runtime.outcome import one_line, valid_address
 from clientflow.storage import Email
 
 LINE = 78  # characters per header line (RFC 5322 recommends 78, requires at most 998)

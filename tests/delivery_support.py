@@ -32,7 +32,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from clientflow.context import Clock
+from clientflow.runtime.context import Clock
 from clientflow.storage import Storage
 
 HOST = "127.0.0.1"

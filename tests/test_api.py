@@ -12,7 +12,7 @@ from conftest import DEMO, NOW, PROJECT
 pytest.importorskip("fastapi", reason="the web extra is part of the test extra: pip install -e '.[test]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
-from clientflow.data import Records  # noqa: E402
+from clientflow.runtime.data import Records  # noqa: E402
 from clientflow.storage import Document  # noqa: E402
 from clientflow.tokens import mint  # noqa: E402
 from clientflow.web import WebSettings, create_app, models  # noqa: E402

@@ -16,23 +16,23 @@ ROOT = Path(next(iter(importlib.util.find_spec("clientflow").submodule_search_lo
 # Lowest first. A module may import its own layer and those below it, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("errors", "storage", "hookspecs", "resources", "mailaddress", "faults", "config", "plugins", "tokens")),
-    ("language", ("yamlfile", "schemas", "model", "words", "checks", "project")),
-    ("conditions", ("limits", "bounds", "codecache", "fasttext", "expressions", "templates")),
-    ("runtime", ("context", "data", "runs", "outcome", "plan", "views", "rulebook", "core", "outbox")),
-    ("api", ("api", "__init__", "testing")),
-    ("tools", ("bulk", "parallel", "demoruns", "scenarios", "expectations", "patches", "paths", "coverage")),
-    ("faces", ("cli", "__main__", "terminal", "commands", "web")),
+    ("language", ("language",)),
+    ("conditions", ("conditions",)),
+    ("runtime", ("runtime", "outbox")),
+    ("api", ("api", "__init__", "testing", "bulk", "parallel")),
+    ("scenarios", ("scenarios",)),
+    ("faces", ("cli", "__main__", "commands", "web")),
 ]
 # Known debt, shrinking only (issue 14: a model of plain data): the language layer still holds
 # compiled conditions and templates. A new upward import fails; one that goes away must leave this list.
 KNOWN_UPWARD = {
-    "clientflow.checks imports clientflow.expressions",
-    "clientflow.checks imports clientflow.templates",
-    "clientflow.model imports clientflow.expressions",
-    "clientflow.model imports clientflow.templates",
-    "clientflow.project imports clientflow.context",
-    "clientflow.project imports clientflow.expressions",
-    "clientflow.project imports clientflow.templates",
+    "clientflow.language.checks imports clientflow.conditions.expressions",
+    "clientflow.language.checks imports clientflow.conditions.templates",
+    "clientflow.language.model imports clientflow.conditions.expressions",
+    "clientflow.language.model imports clientflow.conditions.templates",
+    "clientflow.language.project imports clientflow.runtime.context",
+    "clientflow.language.project imports clientflow.conditions.expressions",
+    "clientflow.language.project imports clientflow.conditions.templates",
 }
 PLUGINS = "clientflow.default_plugins"
 

@@ -10,7 +10,7 @@ what a real process suffers): the child measures how long the run took and its
 peak memory (VmHWM, reset when it starts), and the parent stops it if it
 outlives a generous safety net. Property: every example is refused when it
 compiles, or runs to a value or a clear ExpressionError, within the engine's
-time bound (engine/limits.py MAX_SECONDS, plus scheduling slack) and under
+time bound (engine/conditions/limits.py MAX_SECONDS, plus scheduling slack) and under
 PEAK bytes of added memory. The figures go to docs/reliability.md.
 
 Also: every filter and test a template may use, given values built to be as
@@ -33,10 +33,10 @@ from conftest import print_summary
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from clientflow import limits
+from clientflow.conditions import limits
+from clientflow.conditions.expressions import CompileError, Compiler
+from clientflow.conditions.templates import SAFE_TEMPLATE_FILTERS, Texts
 from clientflow.errors import ExpressionError
-from clientflow.expressions import CompileError, Compiler
-from clientflow.templates import SAFE_TEMPLATE_FILTERS, Texts
 
 SOAK = os.environ.get("CLIENTFLOW_SOAK", "") not in ("", "0")
 EXAMPLES = 60 * (20 if SOAK else 1)

@@ -33,8 +33,9 @@ from typing import Any
 
 import pytest
 
-from clientflow import Engine, expressions, fasttext
-from clientflow.project import load_project
+from clientflow import Engine
+from clientflow.conditions import expressions, fasttext
+from clientflow.language.project import load_project
 
 DEPENDENCIES = ("yaml", "jinja2", "click", "pluggy", "markupsafe", "jsonschema", "jsonschema_rs", "referencing", "sqlite3", "json", "email")
 MODULES = (*DEPENDENCIES, "clientflow", "sitecustomize", "usercustomize", "warnings", "contextlib", "typing")

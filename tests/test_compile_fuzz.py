@@ -1,7 +1,7 @@
 """Generated code is valid for every input that validates (issue 13, finding 6).
 
-Conditions and templates become Python source (engine/expressions.py,
-engine/fasttext.py, the rulebook) or Jinja2's own generated code. Hypothesis
+Conditions and templates become Python source (engine/conditions/expressions.py,
+engine/conditions/fasttext.py, the rulebook) or Jinja2's own generated code. Hypothesis
 writes conditions and templates from a wide grammar: numbers too large for a
 float (`1e999`), huge whole numbers, texts with quotes and line breaks, keyword
 arguments that repeat or are Python words (`if=1`), unknown keywords, deep
@@ -29,9 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clientflow import Engine
+from clientflow.conditions.expressions import CompileError, Compiler
+from clientflow.conditions.templates import Texts
 from clientflow.errors import ClientflowError, DefinitionError, ExpressionError
-from clientflow.expressions import CompileError, Compiler
-from clientflow.templates import Texts
 
 NAMES = {"team", "actor"}
 SCOPE: dict[str, Any] = {

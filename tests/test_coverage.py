@@ -13,12 +13,12 @@ from conftest import PROJECT
 from test_paths import DESK, build
 
 from clientflow.cli import cli
-from clientflow.coverage import Coverage, measure, shown
-from clientflow.model import Project
-from clientflow.paths import flow_paths
+from clientflow.language.model import Project
+from clientflow.language.project import Extensions, load_project
 from clientflow.plugins import Registry
-from clientflow.project import Extensions, load_project
-from clientflow.scenarios import load_suite, run_suite, scenario_files
+from clientflow.scenarios.coverage import Coverage, measure, shown
+from clientflow.scenarios.paths import flow_paths
+from clientflow.scenarios.suite import load_suite, run_suite, scenario_files
 
 ONE_RUN = """\
 defaults: {given: ../data.yaml, flow: close-ticket, actor: a1, ticket: k1}

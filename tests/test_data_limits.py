@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 
 from clientflow import Engine
 from clientflow.errors import DataError, DefinitionError
-from clientflow.project import load_project
-from clientflow.yamlfile import MAX_DATA_BYTES, MAX_NUMBER_DIGITS, MAX_YAML_DATA_BYTES, load_data_text, read_data_text
+from clientflow.language.project import load_project
+from clientflow.language.yamlfile import MAX_DATA_BYTES, MAX_NUMBER_DIGITS, MAX_YAML_DATA_BYTES, load_data_text, read_data_text
 
 LOCATED = re.compile(r"^(?P<path>[^\n]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")
 PROJECT = {

@@ -15,8 +15,8 @@ import pytest
 from conftest import DEMO, NOW, PROJECT, REPO, Recorder
 
 from clientflow import Engine
-from clientflow.data import Records
 from clientflow.errors import RunError
+from clientflow.runtime.data import Records
 from clientflow.storage import Document
 
 # a separate Python process: open the SQLite file, do one thing, print JSON

@@ -1,4 +1,4 @@
-"""engine/expressions.py: conditions compile once, evaluate as data look-ups, and cannot escape."""
+"""engine/conditions/expressions.py: conditions compile once, evaluate as data look-ups, and cannot escape."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from clientflow.conditions.expressions import MAX_DEPTH, MAX_SIZE, MAX_SOURCE, CompileError, Compiler, DataFunction
 from clientflow.errors import ExpressionError
-from clientflow.expressions import MAX_DEPTH, MAX_SIZE, MAX_SOURCE, CompileError, Compiler, DataFunction
 
 NAMES = frozenset({"actor", "client", "partner", "answers", "now", "product", "flow", "lookup"})
 RECORDS = {"p1": {"id": "p1", "name": "Northwind"}}

@@ -37,8 +37,8 @@ from clientflow import Engine
 from clientflow.default_plugins.mail import build_message
 from clientflow.default_plugins.outbox_files import OutboxFolder
 from clientflow.errors import ClientflowError, DefinitionError
+from clientflow.language.yamlfile import MAX_BYTES, MAX_DATA_BYTES, MAX_DEPTH
 from clientflow.storage import Email
-from clientflow.yamlfile import MAX_BYTES, MAX_DATA_BYTES, MAX_DEPTH
 
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 LOCATED = re.compile(r"^(?P<path>[^\n]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")

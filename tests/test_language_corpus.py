@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from clientflow import DefinitionError, EffectSpec, Engine, load_project
-from clientflow.project import Extensions
+from clientflow.language.project import Extensions
 
 CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"
 VALID = Path(__file__).resolve().parent / "flows" / "valid"

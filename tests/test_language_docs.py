@@ -17,9 +17,9 @@ import pytest
 from conftest import PROJECT, REPO
 
 from clientflow import load_project
-from clientflow.expressions import FILTERS, TESTS
-from clientflow.schemas import schema_dir
-from clientflow.yamlfile import load_yaml
+from clientflow.conditions.expressions import FILTERS, TESTS
+from clientflow.language.schemas import schema_dir
+from clientflow.language.yamlfile import load_yaml
 
 GUIDE = REPO / "docs" / "flow-language.md"
 SCHEMAS = ("flow.schema.json", "rules.schema.json", "project.schema.json", "data.schema.json")

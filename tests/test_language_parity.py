@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from clientflow.outcome import EffectSpec
-from clientflow.project import LOADER_KEYS, Extensions, _Read, keys_read, load_project
-from clientflow.schemas import schema_dir
+from clientflow.language.project import LOADER_KEYS, Extensions, _Read, keys_read, load_project
+from clientflow.language.schemas import schema_dir
+from clientflow.runtime.outcome import EffectSpec
 
 SCHEMA = schema_dir()  # the language's schemas, as installed
 VALID = Path(__file__).resolve().parent / "flows" / "valid"

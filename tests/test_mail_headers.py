@@ -42,7 +42,7 @@ from clientflow.default_plugins.outbox_files import OutboxFolder
 from clientflow.default_plugins.smtp import SMTPNotifier
 from clientflow.errors import DefinitionError
 from clientflow.mailaddress import valid_address
-from clientflow.outcome import one_line
+from clientflow.runtime.outcome import one_line
 from clientflow.storage import Email
 
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)

@@ -16,10 +16,10 @@ import pytest
 import yaml
 from conftest import PROJECT
 
+from clientflow.language.project import Extensions, load_project
+from clientflow.language.yamlfile import load_yaml
 from clientflow.plugins import Registry
-from clientflow.project import Extensions, load_project
-from clientflow.scenarios import ScenarioResult, load_suite, run_suite, scenario_files
-from clientflow.yamlfile import load_yaml
+from clientflow.scenarios.suite import ScenarioResult, load_suite, run_suite, scenario_files
 
 FOLDERS = ("flows", "templates", "schema", "data", "scenarios")
 

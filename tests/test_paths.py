@@ -12,15 +12,15 @@ import yaml
 from click.testing import CliRunner
 from conftest import DEMO, PROJECT
 
-from clientflow import schemas
 from clientflow.cli import cli
 from clientflow.errors import DefinitionError
-from clientflow.model import Project
-from clientflow.paths import FlowPath, completed_key, decisions, flow_paths, scaffold
+from clientflow.language import schemas
+from clientflow.language.model import Project
+from clientflow.language.project import Extensions, load_project
+from clientflow.language.yamlfile import load_yaml
 from clientflow.plugins import Registry
-from clientflow.project import Extensions, load_project
-from clientflow.scenarios import checker, load_suite, run_suite
-from clientflow.yamlfile import load_yaml
+from clientflow.scenarios.paths import FlowPath, completed_key, decisions, flow_paths, scaffold
+from clientflow.scenarios.suite import checker, load_suite, run_suite
 
 # A help desk: nothing here knows of the shipped domain.
 DESK = {

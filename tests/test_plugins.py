@@ -17,12 +17,12 @@ from conftest import PROJECT as ACCOUNTS
 
 from clientflow import EffectSpec, Engine, hookimpl
 from clientflow import hookspecs as hookspecs_module
-from clientflow.data import Change
 from clientflow.default_plugins.memory import MemoryStorage
 from clientflow.errors import ConfigError
 from clientflow.hookspecs import PROJECT
-from clientflow.outcome import EffectContext
 from clientflow.plugins import Registry, load_plugins
+from clientflow.runtime.data import Change
+from clientflow.runtime.outcome import EffectContext
 from clientflow.storage import Email
 
 

@@ -34,12 +34,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clientflow import Engine
-from clientflow.context import Clock
-from clientflow.data import check_data, import_data
 from clientflow.errors import ClientflowError
-from clientflow.plan import Plan
+from clientflow.language.project import Extensions, load_project
 from clientflow.plugins import Registry
-from clientflow.project import Extensions, load_project
+from clientflow.runtime.context import Clock
+from clientflow.runtime.data import check_data, import_data
+from clientflow.runtime.plan import Plan
 
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
 SOAK = os.environ.get("CLIENTFLOW_SOAK", "") not in ("", "0")

@@ -20,7 +20,7 @@ from cli_support import copy_project
 from conftest import open_engine
 
 from clientflow import Engine
-from clientflow.data import Records
+from clientflow.runtime.data import Records
 from clientflow.storage import Document
 
 CARELESS = """\

@@ -1,4 +1,4 @@
-"""The availability hot path (engine/rulebook.py) answers exactly what Engine.available answers."""
+"""The availability hot path (engine/runtime/rulebook.py) answers exactly what Engine.available answers."""
 
 from __future__ import annotations
 

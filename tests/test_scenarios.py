@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 from conftest import DEMO, PROJECT
 
-from clientflow import schemas
 from clientflow.cli import cli
 from clientflow.errors import DefinitionError
-from clientflow.expectations import CHANGE_KEYS, EMAIL_KEYS, EXPECT_KEYS
-from clientflow.model import Project
+from clientflow.language import schemas
+from clientflow.language.model import Project
+from clientflow.language.project import Extensions, load_project
 from clientflow.plugins import Registry
-from clientflow.project import Extensions, load_project
-from clientflow.scenarios import DEFAULT_KEYS, FILE_KEYS, SCENARIO_KEYS, ScenarioResult, checker, load_suite, run_suite, scenario_files
+from clientflow.scenarios.expectations import CHANGE_KEYS, EMAIL_KEYS, EXPECT_KEYS
+from clientflow.scenarios.suite import DEFAULT_KEYS, FILE_KEYS, SCENARIO_KEYS, ScenarioResult, checker, load_suite, run_suite, scenario_files
 
 HEAD = f"""\
 defaults:

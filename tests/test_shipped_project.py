@@ -23,7 +23,7 @@ import pytest
 import yaml
 from conftest import REPO
 
-from clientflow.yamlfile import load_yaml
+from clientflow.language.yamlfile import load_yaml
 
 # exactly what a product manager runs after an edit, in the repository's folder
 COMMANDS = {

@@ -1,4 +1,4 @@
-"""engine/templates.py: texts see data and nothing else; HTML is escaped; every bound holds."""
+"""engine/conditions/templates.py: texts see data and nothing else; HTML is escaped; every bound holds."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from clientflow.conditions.expressions import CompileError, DataFunction
+from clientflow.conditions.templates import MAX_LOOP, MAX_OUTPUT, Texts
 from clientflow.errors import ExpressionError
-from clientflow.expressions import CompileError, DataFunction
-from clientflow.templates import MAX_LOOP, MAX_OUTPUT, Texts
 
 NAMES = frozenset({"actor", "client", "answers", "product", "lookup"})
 SCOPE: dict[str, Any] = {

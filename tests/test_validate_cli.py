@@ -13,7 +13,7 @@ from conftest import PROJECT
 
 from clientflow import DefinitionError, load_project
 from clientflow.cli import cli
-from clientflow.scenarios import load_suite, scenario_files
+from clientflow.scenarios.suite import load_suite, scenario_files
 
 CORPUS = Path(__file__).resolve().parent / "flows" / "invalid"
 FIXTURE_FLOWS = sorted(p.stem for p in (PROJECT / "flows").glob("*.yaml") if p.name not in ("project.yaml", "rules.yaml"))

@@ -1,4 +1,4 @@
-"""engine/yamlfile.py: YAML 1.2 values with positions, and every refusal located."""
+"""engine/language/yamlfile.py: YAML 1.2 values with positions, and every refusal located."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from clientflow.errors import DataError, DefinitionError
-from clientflow.yamlfile import MAX_BYTES, MAX_DEPTH, load_data_text, load_yaml, read_text
+from clientflow.language.yamlfile import MAX_BYTES, MAX_DEPTH, load_data_text, load_yaml, read_text
 
 
 def value(text: str) -> Any:

@@ -13,7 +13,7 @@ import click
 
 from ..config import is_database_url, load_config, open_notifiers
 from ..errors import ClientflowError
-from ..words import subject_names
+from ..language.words import subject_names
 from .present import EXIT_CODES, error_json, report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -201,7 +201,7 @@ def answer_options(fn: F) -> F:
 def parse_answers(answer: tuple[str, ...], answers_file: Path | None) -> dict[str, Any]:
     """Answers from --answers FILE, then each --answer NAME=VALUE (later wins)."""
     from ..errors import DataError, Location, Problem
-    from ..yamlfile import load_yaml, read_text
+    from ..language.yamlfile import load_yaml, read_text
 
     answers: dict[str, Any] = {}
     if answers_file is not None:
@@ -221,7 +221,7 @@ def parse_answers(answer: tuple[str, ...], answers_file: Path | None) -> dict[st
 
 def scalar(raw: str) -> Any:
     """A command-line value read as a YAML scalar: true, false, null, numbers, else text."""
-    from ..yamlfile import load_yaml
+    from ..language.yamlfile import load_yaml
 
     try:
         value, _ = load_yaml(raw, "--answer")

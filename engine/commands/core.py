@@ -23,8 +23,8 @@ def validate(project: Path, fmt: str) -> None:
     the exit code is 1 when there is any.
     """
     from ..errors import DefinitionError
+    from ..language.project import Extensions, load_project
     from ..plugins import Registry
-    from ..project import Extensions, load_project
 
     registry = Registry.collect()
     try:
@@ -54,8 +54,8 @@ def _references(project: Path, loaded: Any, registry: Any) -> tuple[dict[str, in
     flows lack) and the demo runs of data/demo-runs.yaml (every name, then each run
     dry-run on data/demo.yaml as `clientflow demo` does). A project without them has none to check.
     """
-    from ..demoruns import DEMO_DATA, read_runs, runs_file, try_runs
-    from ..scenarios import check_suite, scenario_files
+    from ..scenarios.demoruns import DEMO_DATA, read_runs, runs_file, try_runs
+    from ..scenarios.suite import check_suite, scenario_files
 
     counts: dict[str, int] = {}
     problems: list[Any] = []
@@ -79,8 +79,8 @@ def _references(project: Path, loaded: Any, registry: Any) -> tuple[dict[str, in
 @format_option("text", "json")
 def flows(project: Path, fmt: str) -> None:
     """One line per flow: its id and title."""
+    from ..language.project import Extensions, load_project
     from ..plugins import Registry
-    from ..project import Extensions, load_project
 
     registry = Registry.collect()
     loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))

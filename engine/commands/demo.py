@@ -21,9 +21,9 @@ from typing import Any
 
 import click
 
-from .. import terminal
-from ..demoruns import DEMO_DATA, DEMO_NOW, Example, load_runs, refusal, runs_file
 from ..errors import ClientflowError, DataError, Problem
+from ..scenarios.demoruns import DEMO_DATA, DEMO_NOW, Example, load_runs, refusal, runs_file
+from . import terminal
 from .common import Moment, command, project_option, subject_word
 
 WIDTH = 100

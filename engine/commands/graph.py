@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..model import Field, Outcome, Project, Step
+from ..language.model import Field, Outcome, Project, Step
 from .common import command, project_option
 
 WIDTH = 44  # characters per label line
@@ -207,8 +207,8 @@ def graph(flow: str, project: Path, fmt: str) -> None:
     Mermaid output goes in a Markdown file inside a ```mermaid block; DOT
     output renders with Graphviz, e.g. `clientflow graph FLOW --format dot | dot -Tsvg > flow.svg`.
     """
+    from ..language.project import Extensions, load_project
     from ..plugins import Registry
-    from ..project import Extensions, load_project
 
     registry = Registry.collect()
     loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))

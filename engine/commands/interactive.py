@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from .. import terminal
-from ..plan import Plan
+from ..runtime.plan import Plan
+from . import terminal
 
 NEXT, BACK, CANCEL = "next", "back", "cancel"
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import click
 
-from .. import terminal
 from ..errors import ExitCode
-from ..plan import Plan
+from ..runtime.plan import Plan
+from . import terminal
 from .common import (
     actor_option,
     answer_options,

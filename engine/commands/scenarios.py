@@ -12,8 +12,8 @@ from .common import command, emit_json, format_option, project_option
 
 
 def _load(project: Path) -> tuple[Any, Any]:
+    from ..language.project import Extensions, load_project
     from ..plugins import Registry
-    from ..project import Extensions, load_project
 
     registry = Registry.collect()
     return load_project(project, Extensions(registry.functions, registry.filters, registry.effects)), registry
@@ -35,9 +35,9 @@ def test(targets: tuple[Path, ...], project: Path, fmt: str, with_coverage: bool
     `N passed, M failed`. Exit 1 when a scenario fails, a scenario file is broken,
     or coverage is under --fail-under.
     """
-    from ..coverage import measure
     from ..errors import ClientflowError
-    from ..scenarios import load_suite, run_suite, scenario_files
+    from ..scenarios.coverage import measure
+    from ..scenarios.suite import load_suite, run_suite, scenario_files
 
     loaded, registry = _load(project)
     files = scenario_files(targets or [project / "scenarios"])
@@ -63,7 +63,7 @@ def test(targets: tuple[Path, ...], project: Path, fmt: str, with_coverage: bool
             click.echo("")
             click.echo(_coverage(coverage))
             if under:
-                from ..coverage import shown
+                from ..scenarios.coverage import shown
 
                 click.echo(click.style(f"coverage {shown(coverage.percent)} is under the required {fail_under:g}%", fg="red"))
         click.echo(f"{len(results) - failed} passed, {failed} failed")
@@ -82,7 +82,7 @@ def _result(result: Any) -> str:
 
 def mismatch_lines(mismatch: Any) -> list[str]:
     """One difference between a plan and a scenario, expected above actual."""
-    from ..expectations import show
+    from ..scenarios.expectations import show
 
     what = mismatch.what
     if mismatch.expected is None and mismatch.actual is None:
@@ -104,13 +104,13 @@ def mismatch_lines(mismatch: Any) -> list[str]:
 
 
 def _partial(item: dict[str, Any]) -> str:
-    from ..expectations import show
+    from ..scenarios.expectations import show
 
     return "{" + ", ".join(f"{k}: {show(v)}" for k, v in item.items()) + "}"
 
 
 def _describe(what: str, item: dict[str, Any]) -> str:
-    from ..expectations import show
+    from ..scenarios.expectations import show
 
     if what.startswith("changes"):
         if item.get("op") == "update":
@@ -122,7 +122,7 @@ def _describe(what: str, item: dict[str, Any]) -> str:
 
 
 def _coverage(coverage: Any) -> str:
-    from ..coverage import shown
+    from ..scenarios.coverage import shown
 
     labels = {
         "rule holds": "rules holding",
@@ -157,7 +157,7 @@ def _coverage(coverage: Any) -> str:
 )
 def paths(flow: str, project: Path, fmt: str, scaffold: bool, data: str | None) -> None:
     """Every distinct path through FLOW: each rule failing, each combination of answers that changes what is shown, changed or sent, and each refused answer."""
-    from .. import paths as flow_paths_module
+    from ..scenarios import paths as flow_paths_module
 
     loaded, _ = _load(project)
     model = loaded.flow(flow)

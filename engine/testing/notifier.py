@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from ..outbox import PermanentFailure
-from ..outcome import one_line
+from ..runtime.outcome import one_line
 from ..storage import Email, Notifier
 
 FAILURES = ("transient", "permanent")

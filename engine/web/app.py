@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import ClientflowError
+from ..language.words import subject_names
 from ..plugins import plugin_manager
 from ..storage import ConflictError
-from ..words import subject_names
 from .errors import ApiError, from_engine
 from .routes import api_router
 from .source import EngineSource, WebSettings

@@ -12,8 +12,8 @@ from typing import Any
 import pluggy
 
 from ..api import Engine
-from ..data import Records
 from ..errors import UnknownName
+from ..runtime.data import Records
 from .errors import ApiError
 
 HOW = "send `Authorization: Bearer <token>`; `clientflow serve --token-for ACTOR` mints one"

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from ..api import Engine
-from ..model import Entity
+from ..language.model import Entity
 from .auth import actor_id
 from .errors import ApiError, problem_list
 from .source import EngineSource

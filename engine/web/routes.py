@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..api import Engine, RunView
-from ..core import CHANGED_RULE
 from ..errors import ClientflowError, UnknownName
-from ..plan import Plan
+from ..runtime.core import CHANGED_RULE
+from ..runtime.plan import Plan
 from . import models
 from .auth import actor_id, authenticate
 from .errors import CODES, ApiError

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import STATUS_EXIT
 from .data import Change
-from .errors import STATUS_EXIT
 from .outcome import RenderedEmail
 from .runs import Screen
 

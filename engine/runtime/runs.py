@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ExpressionError, did_you_mean
-from .model import DynamicOptions, Field, Flow, Step
+from ..errors import ExpressionError, did_you_mean
+from ..language.model import DynamicOptions, Field, Flow, Step
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}

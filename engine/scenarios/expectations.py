@@ -14,9 +14,9 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import did_you_mean
-from .model import Project
-from .plan import Plan
+from ..errors import did_you_mean
+from ..language.model import Project
+from ..runtime.plan import Plan
 
 CHANGE_KEYS = ("op", "entity", "id", "field", "before", "after")
 EMAIL_KEYS = ("template", "to", "subject", "text")

@@ -13,20 +13,20 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from . import faults
-from .config import Config, plugin_settings
+from .. import faults
+from ..config import Config, plugin_settings
+from ..errors import ExpressionError, RunError, UnknownName
+from ..language.model import Flow, Project, Rule
+from ..mailaddress import DEFAULT_SENDER
+from ..outbox import Outbox
+from ..plugins import Registry, event
+from ..storage import ConflictError, Notifier, Storage, Transaction
 from .context import Clock, Parties, base_scope, flow_scope, resolve
 from .data import Records
-from .errors import ExpressionError, RunError, UnknownName
-from .mailaddress import DEFAULT_SENDER
-from .model import Flow, Project, Rule
-from .outbox import Outbox
 from .outcome import Result, execute
 from .plan import Plan, Verdict
-from .plugins import Registry, event
 from .rulebook import BROKEN, compile_failed, message_text, refusal_text
 from .runs import RunState, Walk, walk
-from .storage import ConflictError, Notifier, Storage, Transaction
 from .views import RunView
 
 CHANGED_RULE = "unchanged-since-start"
@@ -90,7 +90,7 @@ class Runner:
     def namespace(self) -> dict[str, Any]:
         """What generated code may call: the translated conditions' helpers, filters and tests."""
         if self.helpers is None:
-            from .expressions import Compiler
+            from ..conditions.expressions import Compiler
 
             self.helpers = Compiler(["lookup", *self.registry.functions], self.registry.filters).namespace
         return self.helpers

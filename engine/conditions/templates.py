@@ -19,8 +19,8 @@ from jinja2.exceptions import SecurityError, TemplateError, TemplateSyntaxError,
 from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ..errors import ExpressionError, did_you_mean
 from . import bounds, limits
-from .errors import ExpressionError, did_you_mean
 from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument
 from .fasttext import compile_fast
 from .limits import MAX_OUTPUT

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from ..errors import ClientflowError, ExpressionError
+from ..language.model import Email, Flow, Project
+from ..mailaddress import valid_address
 from .data import Change, Records
-from .errors import ClientflowError, ExpressionError
-from .mailaddress import valid_address
-from .model import Email, Flow, Project
 
 MAX_RECIPIENTS = 100
 

@@ -1,7 +1,7 @@
 """Bounds on one evaluation of a condition or a template: what it may build, walk and spend.
 
-Conditions (engine/expressions.py) and templates (engine/templates.py, through
-engine/bounds.py) route every operation that can grow a value or walk a large
+Conditions (engine/conditions/expressions.py) and templates (engine/conditions/templates.py, through
+engine/conditions/bounds.py) route every operation that can grow a value or walk a large
 one through this module, which measures the cost *before* paying it:
 
 - a text or list built by one operation (`+`, `~`, `*`, joins, conversions to
@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .errors import ExpressionError
+from ..errors import ExpressionError
 
 MAX_SIZE = 100_000  # characters of a text, items of a list, built by one operation
 MAX_CELLS = 100_000  # values walked through every level of nesting to print, compare or sort one value

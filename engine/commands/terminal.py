@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from .api import Availability
-from .plan import Plan
-from .runs import Screen
+from ..api import Availability
+from ..runtime.plan import Plan
+from ..runtime.runs import Screen
 
 
 def _value(value: Any) -> str:

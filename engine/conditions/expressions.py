@@ -23,9 +23,9 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ..errors import ExpressionError, did_you_mean
 from . import limits
-from .errors import ExpressionError, did_you_mean
-from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/limits.py
+from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/conditions/limits.py
 
 MAX_SOURCE = 4_000  # longest condition accepted
 MAX_DEPTH = 40  # deepest nesting of a condition
@@ -322,7 +322,7 @@ class Compiler:
         tree = parse(source)
         translator = _Translator(self, known)
         python = translator.visit(tree, 0)
-        if translator.costly:  # a fresh budget of time and size for each evaluation (engine/limits.py)
+        if translator.costly:  # a fresh budget of time and size for each evaluation (engine/conditions/limits.py)
             python = f"_fresh() and ({python})"
         code = generated(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>")
         namespace = dict(self.namespace)

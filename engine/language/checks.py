@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from typing import Any
 
-from .errors import did_you_mean
-from .expressions import Expression
+from ..conditions.expressions import Expression
+from ..conditions.templates import Template
+from ..errors import did_you_mean
 from .model import DynamicOptions, Entity, Field, Flow, Step
-from .templates import Template
 
 BUILTIN_EFFECTS = ("set", "delete", "create")
 KINDS_WITH_FIELDS = ("survey", "choice", "form", "confirm")
@@ -230,7 +230,7 @@ def refusal_problem(source: str, env: Any, subject: str, words: Collection[str],
 
     It may show the actor's side (`allowed`) and the subject only by the keys it is
     named by and its label (`words`), which then read as the caller's own words
-    (engine/context.py, `outsider_scope`); anything else would tell an outsider
+    (engine/runtime/context.py, `outsider_scope`); anything else would tell an outsider
     about a record it may not reach.
     """
     if "{" not in source:

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..conditions.expressions import DataFunction
+from ..language.model import Flow, Project
 from .data import Records
-from .expressions import DataFunction
-from .model import Flow, Project
 
 
 class Moment(dict):  # type: ignore[type-arg]

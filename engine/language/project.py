@@ -20,11 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..conditions.expressions import CompileError, Compiler, Expression
+from ..conditions.templates import Template, Texts
+from ..errors import DefinitionError, Location, Problem, did_you_mean, keypath
+from ..mailaddress import valid_address
+from ..runtime.context import OUTSIDER_NAMES, Moment, subject_words
 from . import checks, schemas
-from .context import OUTSIDER_NAMES, Moment, subject_words
-from .errors import DefinitionError, Location, Problem, did_you_mean, keypath
-from .expressions import CompileError, Compiler, Expression
-from .mailaddress import valid_address
 from .model import (
     DEFAULT_MAX_LENGTH,
     Check,
@@ -41,7 +42,6 @@ from .model import (
     Rule,
     Step,
 )
-from .templates import Template, Texts
 from .yamlfile import Positions, load_data_text, load_yaml, read_text
 
 PROJECT_FILE = "project.yaml"
@@ -49,7 +49,7 @@ RULES_FILE = "rules.yaml"
 BUILTIN_EFFECTS = ("set", "delete", "create")
 BASE_NAMES = ("actor", "answers", "now", "product", "flow")
 BUTTONS = ("next", "back", "cancel")
-FLOW_KEYS = ("id", "title")  # what conditions and texts see as `flow` (engine/context.py)
+FLOW_KEYS = ("id", "title")  # what conditions and texts see as `flow` (engine/runtime/context.py)
 
 Path_ = tuple[Hashable, ...]
 

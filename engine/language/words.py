@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ClientflowError
+from ..errors import ClientflowError
 from .yamlfile import load_yaml, read_text
 
 GENERIC = ("subject", "subjects")

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .errors import DataError, DefinitionError, Location, Problem, keypath
+from ..errors import DataError, DefinitionError, Location, Problem, keypath
 
 try:  # libyaml when present: several times faster
     from yaml import CSafeLoader as _Loader

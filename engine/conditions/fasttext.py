@@ -7,7 +7,7 @@ escaping expression output in HTML templates exactly as Jinja2's autoescape
 does. Anything else (loops, macros, assignments, filters outside the
 condition allow-list, `safe`) returns None, and Jinja2's sandbox renders it.
 Both paths print values as Jinja2 does (`str()`; none prints as None), and
-within the same bounds (engine/limits.py): a value is measured before it is
+within the same bounds (engine/conditions/limits.py): a value is measured before it is
 printed, and the parts before they are joined.
 """
 
@@ -19,8 +19,8 @@ from typing import Any
 from jinja2 import nodes
 from markupsafe import escape
 
+from ..errors import ExpressionError
 from . import limits
-from .errors import ExpressionError
 from .expressions import CompileError, Compiler, _Translator, generated
 from .limits import MAX_OUTPUT
 

@@ -1,11 +1,11 @@
 """Bounds on one rendering of a template: steps, time, output, and every filter, test and operator that could build or walk a huge value.
 
-The sandbox of `engine/templates.py` uses these so that no template, however
+The sandbox of `engine/conditions/templates.py` uses these so that no template, however
 written, runs unbounded. `bound_tree` rewrites a checked template before Jinja2
 compiles it: every `{% for %}` iterates through the step counter (`spend`, at
 most MAX_STEPS loop iterations and calls per rendering), `~` joins through
 `concat` and comparisons of two values that may be large through `compare`
-(engine/limits.py measures both first). Output is counted as it is produced
+(engine/conditions/limits.py measures both first). Output is counted as it is produced
 (`finalize`, `joined`), the text of a macro or `{% set %}` block is measured
 before it is joined (`concat_output`), `%` formats numbers only (`modulo`), and
 every allowed filter and comparing test runs through a guard that checks the
@@ -26,8 +26,8 @@ from jinja2.runtime import markup_join, str_join
 from jinja2.utils import pass_eval_context
 from jinja2.visitor import NodeTransformer
 
+from ..errors import ExpressionError
 from . import limits
-from .errors import ExpressionError
 from .expressions import flat_literal
 from .limits import MAX_OUTPUT, MAX_SIZE
 

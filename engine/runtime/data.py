@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from . import faults
-from .errors import ClientflowError, DataError, ExpressionError, Location, Problem, UnknownName, did_you_mean
-from .model import Entity, Project
-from .schemas import keypath
-from .storage import Document, IndexKey, Ref, Transaction, clone
+from .. import faults
+from ..errors import ClientflowError, DataError, ExpressionError, Location, Problem, UnknownName, did_you_mean
+from ..language.model import Entity, Project
+from ..language.schemas import keypath
+from ..storage import Document, IndexKey, Ref, Transaction, clone
 
 SUGGEST_SCAN = 5_000  # records scanned for a did-you-mean; beyond that none is offered
 
@@ -343,7 +343,7 @@ def import_data(project: Project, tx: Transaction, data: dict[str, Any], display
 
 def check_data(project: Project, data: Any, positions: Any, display: str, *, unique: bool = True) -> None:
     """Validate a data file: the project's data schema, then (with `unique`) unique keys. Raises DataError."""
-    from . import schemas
+    from ..language import schemas
 
     problems: list[Problem] = []
     if project.data_schema:

@@ -12,8 +12,8 @@ import copy
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any
 
-from .errors import did_you_mean
-from .model import Entity, Project
+from ..errors import did_you_mean
+from ..language.model import Entity, Project
 
 KeyPath = tuple[Hashable, ...]
 Report = Callable[[KeyPath, str], None]

@@ -19,17 +19,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import expectations, paths, schemas
+from ..api import Engine
+from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
+from ..language import schemas
+from ..language.model import Project
+from ..language.yamlfile import Positions, load_data_text, load_yaml, read_text
+from ..plugins import Registry
+from ..runtime.context import Clock, base_scope, flow_scope, resolve
+from ..runtime.data import Records, check_data, import_data
+from ..runtime.plan import Plan, Verdict
+from . import expectations, paths
 from . import patches as patches_module
-from .api import Engine
-from .context import Clock, base_scope, flow_scope, resolve
-from .data import Records, check_data, import_data
-from .errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
 from .expectations import Expect, Mismatch
-from .model import Project
-from .plan import Plan, Verdict
-from .plugins import Registry
-from .yamlfile import Positions, load_data_text, load_yaml, read_text
 
 SCHEMA = "scenario.schema.json"
 GENERIC_SUBJECT = "subject"

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..language.model import Project
 from . import paths
-from .model import Project
-from .scenarios import Observed, ScenarioResult
+from .suite import Observed, ScenarioResult
 
 CATEGORIES = ("rule holds", "rule fails", "step shown", "field answered", "email sent", "path walked")
 

@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
-from .model import Project
+from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
+from ..language.model import Project
 
 RUNS_FILE = "demo-runs.yaml"
 DEMO_DATA = Path("data") / "demo.yaml"  # under the project: what `clientflow demo` loads unless told otherwise
@@ -42,7 +42,7 @@ def runs_file(data: Path) -> Path:
 
 def read_runs(project: Project, path: Path) -> tuple[dict[str, Example], list[Problem]]:
     """The runs of `path` whose names all exist, and a located problem for every other (none without the file)."""
-    from .yamlfile import load_yaml, read_text
+    from ..language.yamlfile import load_yaml, read_text
 
     if not path.is_file():
         return {}, []
@@ -107,10 +107,10 @@ def refusal(flow_id: str, plan: Any, example: Example, runs: Path) -> Problem | 
 
 def try_runs(project: Project, registry: Any, data: Path, examples: Mapping[str, Example], runs: Path) -> list[Problem]:
     """Dry-run every run on the demo data in memory: a located problem for each the flow refuses or cannot run."""
-    from .api import Engine
-    from .context import Clock
-    from .data import check_data, import_data
-    from .yamlfile import load_data_text, read_text
+    from ..api import Engine
+    from ..language.yamlfile import load_data_text, read_text
+    from ..runtime.context import Clock
+    from ..runtime.data import check_data, import_data
 
     display = str(data)
     try:

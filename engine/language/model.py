@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .errors import Location
-from .expressions import Expression
-from .templates import Template
+from ..conditions.expressions import Expression
+from ..conditions.templates import Template
+from ..errors import Location
 
 STEP_KINDS = ("info", "survey", "choice", "form", "confirm")
 FIELD_TYPES = ("text", "boolean", "number", "choice")
@@ -201,7 +201,7 @@ class Project:
     names: frozenset[str] = field(default=frozenset())
 
     def flow(self, flow_id: str) -> Flow:
-        from .errors import UnknownName
+        from ..errors import UnknownName
 
         try:
             return self.flows[flow_id]

@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ..conditions.expressions import DataFunction, failure
+from ..errors import ExpressionError, UnknownName, did_you_mean
+from ..language.model import Project, Rule
 from .context import Moment, outsider_scope
-from .errors import ExpressionError, UnknownName, did_you_mean
-from .expressions import DataFunction, failure
-from .model import Project, Rule
 
 Answer = list[dict[str, Any]]
 BROKEN = "this rule could not be checked, so the action is not offered"

@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from . import resources
-from .errors import Problem, keypath
-from .mailaddress import HOW, valid_address
+from .. import resources
+from ..errors import Problem, keypath
+from ..mailaddress import HOW, valid_address
 from .yamlfile import Positions
 
 BASE_URI = "https://clientflow.dev/schema/"

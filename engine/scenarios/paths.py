@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from .errors import ExpressionError
-from .expressions import Expression
-from .model import Field, Flow, Project
+from ..conditions.expressions import Expression
+from ..errors import ExpressionError
+from ..language.model import Field, Flow, Project
 
 STATIC_NAMES = frozenset({"answers", "product", "flow"})  # names whose values are known without data
 SAMPLES = {"text": "an answer", "number": 1}  # what an optional field is given when it decides a `when`
