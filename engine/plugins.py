@@ -293,6 +293,16 @@ def _takes(factory: Callable[..., Any], parameter: str) -> bool:
     return parameter in found or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in found.values())
 
 
+def _valid(schema: Mapping[str, Any], value: Any) -> bool:
+    """Whether `value` fits `schema`, by jsonschema-rs (fast to import); False when it cannot say, so the caller explains."""
+    try:
+        import jsonschema_rs
+
+        return bool(jsonschema_rs.validator_for(dict(schema)).is_valid(value))
+    except Exception:  # noqa: BLE001 - any trouble: let the reference validator decide and explain
+        return False
+
+
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
 
 
@@ -301,8 +311,6 @@ def check_settings(kind: str, name: str, schema: Mapping[str, Any], settings: di
 
     The first problem is raised as a ConfigError at the setting's place in the configuration file.
     """
-    from jsonschema import Draft202012Validator
-
     properties = schema.get("properties") or {}
     typed = dict(settings)
     for key, value in settings.items():
@@ -315,6 +323,10 @@ def check_settings(kind: str, name: str, schema: Mapping[str, Any], settings: di
                     typed[key] = int(value) if wanted == "integer" else float(value)
             except ValueError:
                 pass  # left as text: the schema says what is wrong with it
+    if _valid(schema, typed):
+        return typed  # the usual case, answered by jsonschema-rs without importing the reference validator
+    from jsonschema import Draft202012Validator
+
     # an unknown key first: a misspelt required setting is better named by its did-you-mean than as missing
     for error in sorted(Draft202012Validator(schema).iter_errors(typed), key=lambda e: (e.validator != "additionalProperties", list(e.absolute_path))):
         key = str(error.absolute_path[0]) if error.absolute_path else ""
