@@ -18,7 +18,6 @@ import click
 
 from ..errors import EXIT_MEANINGS, ClientflowError, DefinitionError, ExitCode, UnknownName
 
-ISSUES = "https://github.com/clientflow/clientflow/issues"
 EXIT_CODES = "\b\nExit codes:\n" + "".join(f"  {int(code):<2} {meaning}\n" for code, meaning in EXIT_MEANINGS.items())
 
 
@@ -79,5 +78,5 @@ def unexpected(exc: BaseException) -> int:
     where = f"clientflow {ours}, Python {platform.python_version()}, {sys.platform}"
     click.echo(f"error: unexpected {type(exc).__name__}: {exc}", err=True)
     click.echo(f"This is a bug, not a mistake in your files ({where}). Run the command again with --debug for the traceback,", err=True)
-    click.echo(f"and report it with that traceback at {ISSUES}.", err=True)
+    click.echo("and report it to clientflow's maintainers with that traceback and these versions.", err=True)
     return int(ExitCode.BUG)
