@@ -8,8 +8,9 @@ tests/test_shipped_project.py (tests/test_meta_shipped.py holds every other modu
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,28 @@ def copy_project(dest: Path) -> Path:
 def project_copy(tmp_path: Path) -> Path:
     """A fresh copy of the fixture project in tmp_path: break one file, then load it."""
     return copy_project(tmp_path / "project")
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No CLIENTFLOW_ setting of the shell running the tests (the PostgreSQL address excepted) reaches the test."""
+    for name in list(os.environ):
+        if name.startswith("CLIENTFLOW_") and name != PG_ENV:
+            monkeypatch.delenv(name)
+
+
+def figures(line: Callable[[], str]) -> Any:
+    """A module's figures: an autouse fixture printing `line()` once the module's tests ran (the docs quote them).
+
+    In a test module: `summary = figures(lambda: f"...: {TALLY['x']} ...")`.
+    """
+
+    @pytest.fixture(scope="module", autouse=True)
+    def summary(request: pytest.FixtureRequest) -> Iterator[None]:
+        yield
+        print_summary(request, line())
+
+    return summary
 
 
 def print_summary(request: pytest.FixtureRequest, line: str) -> None:

@@ -19,13 +19,12 @@ import os
 import secrets
 import string
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEMO, NOW, PROJECT, print_summary
+from conftest import DEMO, NOW, PROJECT, figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,22 +54,18 @@ PRINTABLE = string.ascii_letters + string.digits + string.punctuation + " "
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    print_summary(
-        request,
+summary = figures(
+    lambda: (
         f"api secrets: {TALLY['strong']} secrets made the documented ways all accepted (lowest estimate {TALLY['lowest']} bits); "
         f"{TALLY['weak']} generated weak secrets refused ({TALLY['cli']} by `clientflow serve`), {TALLY['lifetimes']} lifetimes checked, "
-        f"{TALLY['rotations']} rotation steps",
+        f"{TALLY['rotations']} rotation steps"
     )
+)
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("CLIENTFLOW_") and name != "CLIENTFLOW_TEST_PG":
-            monkeypatch.delenv(name)
+def no_settings_from_the_shell(clean_environment: None) -> None:
+    """Every test here sets the environment it means."""
 
 
 # what a secret must hold -------------------------------------------------------------------------

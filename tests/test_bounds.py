@@ -25,11 +25,10 @@ import os
 import time
 import traceback
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import print_summary
+from conftest import figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -55,16 +54,14 @@ FIGURES: Counter[str] = Counter()
 SLOWEST: dict[str, float] = {"seconds": 0.0, "peak": 0.0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    print_summary(
-        request,
+summary = figures(
+    lambda: (
         f"bounds: {FIGURES['tried']} hostile examples generated ({FIGURES['condition']} conditions, {FIGURES['template']} templates; "
         f"{FIGURES['compile']} refused when compiled, {FIGURES['refused']} refused when run, {FIGURES['ran']} ran to a value), "
         f"no memory limit: slowest {SLOWEST['seconds']:.2f} s (bound {limits.MAX_SECONDS:g} s), "
-        f"peak memory added at most {SLOWEST['peak'] / (1 << 20):.1f} MB (bound {PEAK >> 20} MB){' (soak)' if SOAK else ''}",
+        f"peak memory added at most {SLOWEST['peak'] / (1 << 20):.1f} MB (bound {PEAK >> 20} MB){' (soak)' if SOAK else ''}"
     )
+)
 
 
 # running one example in a child ------------------------------------------------------------------

@@ -20,11 +20,10 @@ from __future__ import annotations
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import print_summary
+from conftest import figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -42,16 +41,14 @@ LOCATED = re.compile(r"^(?P<path>[^\n]+):(?P<line>\d+):(?P<col>\d+): (?P<message
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    print_summary(
-        request,
+summary = figures(
+    lambda: (
         f"compile fuzz: {TALLY['condition']} conditions ({TALLY['condition refused']} refused when compiled, the rest ran), "
         f"{TALLY['template']} templates as text and HTML ({TALLY['template refused']} refused when compiled, with a line), "
         f"{TALLY['project']} generated projects ({TALLY['project refused']} refused with every problem located, the rest answered); "
-        "0 other exceptions",
+        "0 other exceptions"
     )
+)
 
 
 GOOD_CONSTANTS = st.one_of(

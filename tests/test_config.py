@@ -5,7 +5,6 @@ and a name that is not installed fails listing the names that are.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +20,8 @@ SECRETS = ("pg-s3cret", "smtp-s3cret", "api-s3cret", "query-s3cret")
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("CLIENTFLOW_") and name != "CLIENTFLOW_TEST_PG":
-            monkeypatch.delenv(name)
+def no_settings_from_the_shell(clean_environment: None) -> None:
+    """Every test here sets the environment it means."""
 
 
 def project(tmp_path: Path, text: str, name: str = "clientflow.toml") -> Path:

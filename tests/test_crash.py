@@ -19,7 +19,6 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 from cli_support import copy_project, invoke
-from conftest import DEMO, PROJECT, print_summary
+from conftest import DEMO, PROJECT, figures
 
 from clientflow import Engine
 from clientflow.faults import EXIT_CODE, POINTS
@@ -88,14 +87,14 @@ TALLY: Counter[str] = Counter()
 CRASHED: set[str] = set()  # the flows crashed so far
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    line = (
+def _figures() -> str:
+    return (
         f"crash consistency: {TALLY['faults']} faults injected in {len(CRASHED)} flows at {len(POINTS)} points, "
         f"{TALLY['survived']} survived (data all-or-nothing, audit agreeing, {TALLY['emails']} emails delivered exactly once)"
     )
-    print_summary(request, line)
+
+
+summary = figures(_figures)
 
 
 @pytest.fixture(scope="module")

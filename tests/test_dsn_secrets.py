@@ -12,15 +12,14 @@ error a failed connection gives, while the rest of the DSN is still shown.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEMO, PROJECT, print_summary
+from conftest import DEMO, PROJECT, figures
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -35,21 +34,17 @@ TALLY: Counter[str] = Counter()
 CLOSED = "127.0.0.1"  # with port 1: the connection is refused at once
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    print_summary(
-        request,
+summary = figures(
+    lambda: (
         f"dsn secrets: {TALLY['passwords']} generated passwords in {TALLY['forms']} DSNs (5 forms), "
-        f"shown {TALLY['shown']} times by `clientflow config` (file and CLIENTFLOW_DB, text and JSON) and in {TALLY['errors']} connection errors: the password appeared 0 times",
+        f"shown {TALLY['shown']} times by `clientflow config` (file and CLIENTFLOW_DB, text and JSON) and in {TALLY['errors']} connection errors: the password appeared 0 times"
     )
+)
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("CLIENTFLOW_") and name != "CLIENTFLOW_TEST_PG":
-            monkeypatch.delenv(name)
+def no_settings_from_the_shell(clean_environment: None) -> None:
+    """Every test here sets the environment it means."""
 
 
 def quoted(password: str) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 import yaml
 from cli_support import copy_project, invoke
-from conftest import DEMO, PROJECT, print_summary
+from conftest import DEMO, PROJECT, figures
 
 from clientflow import Engine
 from clientflow.default_plugins.mail import build_message
@@ -48,15 +48,15 @@ BREAKS = ["\r\n", "\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    line = (
+def _figures() -> str:
+    return (
         f"hostile data: {TALLY['injections']} header injections tried in {TALLY['emails']} emails (none reached a header), "
         f"{TALLY['addresses']} bad addresses refused, {TALLY['files']} bad files refused with a location, "
         f"{TALLY['answers']} bad answers refused with nothing changed"
     )
-    print_summary(request, line)
+
+
+summary = figures(_figures)
 
 
 def demo() -> dict[str, Any]:

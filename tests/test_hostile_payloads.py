@@ -19,7 +19,6 @@ import re
 import shutil
 import traceback
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import DEMO, PROJECT, print_summary
+from conftest import DEMO, PROJECT, figures
 
 CORPUS = Path(__file__).parent / "hostile" / "payloads.yaml"
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
@@ -83,15 +82,15 @@ PAYLOADS = corpus()
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    line = (
+def _figures() -> str:
+    return (
         f"hostile payloads: {TALLY['tried']} tried ({TALLY['condition']} in conditions, {TALLY['template']} in templates), "
         f"{TALLY['validation']} refused at validation with a location, {TALLY['run']} refused at run time within {BOUND}s, 0 escaped; "
         f"no memory limit, peak memory added at most {TALLY['peak'] / (1 << 20):.1f} MB (bound {PEAK >> 20} MB)"
     )
-    print_summary(request, line)
+
+
+summary = figures(_figures)
 
 
 def build(root: Path, payload: Payload) -> tuple[Path, tuple[int, int]]:

@@ -23,7 +23,6 @@ import string
 import subprocess
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import print_summary
+from conftest import figures
 from delivery_support import smtp_server
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -55,16 +54,16 @@ BREAKS = ["\r\n", "\n", "\r", "\x00", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    line = (
+def _figures() -> str:
+    return (
         f"mail headers: {TALLY['messages']} generated messages parsed back with exactly their headers "
         f"({TALLY['encoded-word']} with '=?' in a header's text, {TALLY['fixed']} also parsed on a fixed Python), "
         f"{TALLY['committed']} committed through a flow, 0 serialisation errors; "
         f"{TALLY['addresses']} addresses with a break, space or '=?' refused, {TALLY['located']} of them in files with a location"
     )
-    print_summary(request, line)
+
+
+summary = figures(_figures)
 
 
 # strategies ---------------------------------------------------------------------------------------

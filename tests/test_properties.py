@@ -22,14 +22,13 @@ import os
 import tempfile
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
 from conftest import PROJECT as ACCOUNTS
-from conftest import print_summary
+from conftest import figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -59,17 +58,17 @@ def examples(n: int) -> Any:
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
+def _figures() -> str:
     outcomes = ", ".join(f"{n} {k.split(':', 1)[1]}" for k, n in sorted(TALLY.items()) if k.startswith("status:"))
-    line = (
+    return (
         f"properties: {TALLY['examples']} examples generated over {len(FLOWS)} flows: {TALLY['one-shot']} one-shot "
         f"({TALLY['memory']} in memory, {TALLY['sqlite']} on SQLite; {outcomes}), {TALLY['stepped']} step by step "
         f"({TALLY['actions']} screen actions; {TALLY['committed']} committed, {TALLY['not committed']} not); "
         f"0 tracebacks, 0 partial writes{' (soak)' if SOAK else ''}"
     )
-    print_summary(request, line)
+
+
+summary = figures(_figures)
 
 
 # the project, loaded once; a fresh in-memory storage per example ------------------------------------

@@ -24,13 +24,12 @@ import random
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT, print_summary
+from conftest import PROJECT, figures
 
 from clientflow import Engine
 from clientflow.errors import RunError
@@ -79,14 +78,14 @@ print(json.dumps(results))
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    line = (
+def _figures() -> str:
+    return (
         f"races: {TALLY['races']} races run ({TALLY['contested']} contested clients, {TALLY['processes']} processes, "
         f"{TALLY['commits']} commits attempted): {TALLY['won']} won, {TALLY['lost']} refused cleanly, {TALLY['emails']} emails each delivered once"
     )
-    print_summary(request, line)
+
+
+summary = figures(_figures)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -41,7 +41,7 @@ from typing import Any
 import pluggy
 import pytest
 from cli_support import invoke
-from conftest import print_summary
+from conftest import figures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -167,17 +167,15 @@ SECRET = secrets.token_urlsafe(48)
 TALLY: Counter[str] = Counter()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def summary(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    print_summary(
-        request,
+summary = figures(
+    lambda: (
         f"reach isolation: {TALLY['data sets']} data sets ({TALLY['workspaces']} workspaces, {TALLY['members']} members, {TALLY['documents']} documents); "
         f"outside reach, {TALLY['python answers']} Python answers ({TALLY['pairs']} pairs, named by id and by title), {TALLY['cli answers']} CLI answers, "
         f"{TALLY['api answers']} HTTP answers and {TALLY['moved answers']} answers on runs whose document left reach held the refusal alone and no value "
         f"of the document; {TALLY['identical']} HTTP answers byte-identical to a missing document's; the same search found the values in "
-        f"{TALLY['control']} answers within reach",
+        f"{TALLY['control']} answers within reach"
     )
+)
 
 
 def examples(n: int) -> Any:
@@ -329,7 +327,9 @@ def test_outside_reach_the_python_api_answers_the_refusal_alone(data: dict[str, 
             assert (view.status, view.screen, view.blocked_by, view.outside_reach) == ("blocked", None, [refused], True)
             entry = engine.audit_log()[-1]
             assert entry["blocked_by"] == [refused] and entry["subject"] == document["id"]  # the operator's record keeps the id
-            assert events.seen == [{"type": "blocked", "run": view.run, "flow": flow, "actor": actor, "subject": named, "time": NOW.isoformat(), "rules": [refused["rule"]]}]
+            assert events.seen == [
+                {"type": "blocked", "run": view.run, "flow": flow, "actor": actor, "subject": named, "time": NOW.isoformat(), "rules": [refused["rule"]]}
+            ]
             only([view.to_json(), events.seen, entry["blocked_by"]], values)
 
             events.seen.clear()

@@ -28,10 +28,8 @@ def invoke(*args: Any, env: dict[str, str] | None = None) -> Any:
 
 
 @pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clean_environment: None) -> Path:
     """A new project, and the current folder set to it (as a user works)."""
-    for name in [k for k in __import__("os").environ if k.startswith("CLIENTFLOW_")]:
-        monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)  # not the checkout: the command line reads the current folder's project for its words
     done = invoke("new", tmp_path / "proj")
     assert done.exit_code == 0, done.output
