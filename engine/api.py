@@ -28,11 +28,11 @@ from .language.model import Flow, Project
 from .language.project import Extensions, load_project
 from .language.yamlfile import load_data_text, read_data_text
 from .plugins import Registry
-from .runtime.context import Clock, Parties, base_scope, flow_scope, resolve, resolve_actor, with_subject
+from .runtime.context import Clock, Parties, flow_scope, resolve, resolve_actor
 from .runtime.core import FINISHED, Runner
-from .runtime.data import Records, check_data, import_data
+from .runtime.data import Records, Snapshot, check_data, import_data
 from .runtime.plan import Plan
-from .runtime.rulebook import Checker, Dataset, Rulebook
+from .runtime.rulebook import Checker, Refused
 from .runtime.runs import RunState, screen_of, visible, walk
 from .runtime.views import Availability, FlowAvailability, RunView
 from .storage import Notifier, Storage
@@ -59,7 +59,6 @@ class Engine:
         self.notifiers = dict(notifiers or {})
         self.registry = registry or Registry()
         self.config = config or Config(root=Path(project.root))
-        self._rulebook: Rulebook | None = None
         self.runner = Runner(self.project, self.storage, self.clock, self.notifiers, self.registry, self.config)
 
     # construction -------------------------------------------------------
@@ -134,13 +133,9 @@ class Engine:
             records = Records(self.project, tx)
             parties = resolve(self.project, records, actor, subject)
             scope = self.runner.scope(records, parties)
-            flows = []
-            refused = 0
-            for flow in self.project.flows.values():
-                verdicts = self.runner.verdicts(flow, flow_scope(scope, flow, {}), subject)
-                refused += bool(self.project.reach) and not verdicts[0].passed  # within reach, the reach verdicts come first, passed
-                reasons = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
-                flows.append(FlowAvailability(flow.id, flow.title, not reasons, reasons, verdicts))
+            answer = self.runner.rulebook(verdicts=True).evaluate(scope, subject)
+            flows = [FlowAvailability(e["flow"], e["title"], e["available"], list(e["reasons"]), e["verdicts"]) for e in answer]
+            refused = sum(isinstance(e["reasons"], Refused) for e in answer)
             outside = refused == len(flows) if flows else self.runner.refusal(scope, subject) is not None
         named = subject if refused or outside else str(parties.subject.get("id"))
         return Availability(str(parties.actor.get("id")), named, flows, outside_reach=outside)
@@ -186,8 +181,8 @@ class Engine:
                         ref, subject = located
                         parties = Parties(shared.actor, subject, shared.holders)
                         if static is None:
-                            static = base_scope(self.project, records, Parties(shared.actor, {}, shared.holders), now, self.registry.functions, context=False)
-                        scope = with_subject(static, self.project, records, subject)
+                            static = self.runner.scopes.for_actor(shared, now, records)
+                        scope = self.runner.scopes.with_subject(static, subject, records)
                         plan, _, _ = self.runner.make_plan(
                             flow, records, parties, ref, dict(given), dry_run=True, show=False, scope=scope, verdicts=False, named=name
                         )
@@ -240,12 +235,10 @@ class Engine:
                 created=now,
                 updated=now,
             )
-            verdicts = self.runner.verdicts(flow, flow_scope(scope, flow, {}), subject)
-            failed = [{"rule": v.rule, "message": v.message or ""} for v in verdicts if not v.passed]
+            failed, outside = self.runner.failed(flow, flow_scope(scope, flow, {}), subject)
             if failed:
                 state.status = "blocked"
                 self.runner.audit(tx, flow, state, "blocked", [], "", blocked_by=failed)
-                outside = bool(self.project.reach) and not verdicts[0].passed
                 view = RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version, outside_reach=outside)
             else:
                 view = self._advance(flow, scope, state, dict(answers or {}), "view" if answers is None else "ahead")
@@ -379,10 +372,8 @@ class Engine:
         `data` is in the data-file format; without it, the storage is read once.
         The answer equals `available(...).to_json()["flows"]` for the same data.
         """
-        if self._rulebook is None:
-            self._rulebook = Rulebook(self.project, self.runner.namespace())
-        dataset = Dataset(self.project, data if data is not None else self.export())
-        return Checker(self.project, self._rulebook, dataset, self.registry.functions, self.clock.now)
+        snapshot = Snapshot(self.project, data if data is not None else self.export())
+        return Checker(self.project, self.runner.rulebook(), snapshot, self.runner.scopes, self.clock.now)
 
     def export(self) -> dict[str, list[dict[str, Any]]]:
         """Every top-level record, by collection, in the data-file format."""

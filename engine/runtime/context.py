@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..conditions.expressions import DataFunction
 from ..language.model import Flow, Project
-from .data import Records
 
 
 class Moment(dict):  # type: ignore[type-arg]
@@ -71,14 +70,14 @@ class Parties:
     holders: dict[str, dict[str, Any] | None]
 
 
-def resolve(project: Project, records: Records, actor: str, subject: str, *, by_id: bool = False) -> Parties:
+def resolve(project: Project, records: Reader, actor: str, subject: str, *, by_id: bool = False) -> Parties:
     """Find the actor and subject by any of their match keys, or by id only (UnknownName otherwise)."""
     parties = resolve_actor(project, records, actor, by_id=by_id)
     parties.subject = records.find(project.subject_entity, subject, ("id",) if by_id else project.subject_match)
     return parties
 
 
-def resolve_actor(project: Project, records: Records, actor: str, *, by_id: bool = False) -> Parties:
+def resolve_actor(project: Project, records: Reader, actor: str, *, by_id: bool = False) -> Parties:
     """The actor and the records holding it; the subject is left empty."""
     actor_record = records.find(project.actor_entity, actor, ("id",) if by_id else project.actor_match)
     holders: dict[str, dict[str, Any] | None] = dict.fromkeys(project.actor_within.values())
@@ -88,44 +87,64 @@ def resolve_actor(project: Project, records: Records, actor: str, *, by_id: bool
     return Parties(actor_record, {}, holders)
 
 
-def base_scope(
-    project: Project,
-    records: Records,
-    parties: Parties,
-    now: datetime,
-    functions: Mapping[str, Callable[..., Any]] | None = None,
-    *,
-    context: bool = True,
-) -> dict[str, Any]:
-    """Everything but `answers` and `flow`, with (unless `context` is false) the project's context names computed."""
-    scope: dict[str, Any] = {
-        "actor": parties.actor,
-        project.subject_entity: parties.subject,
-        "product": project.product,
-        "now": _moment(now),
-        "answers": {},
-        "flow": {},
-        "lookup": DataFunction("lookup", records.get),
-    }
-    scope.update(parties.holders)
-    for name, fn in (functions or {}).items():
-        scope[name] = fn if isinstance(fn, DataFunction) else DataFunction(name, fn)
-    if context:
-        for name, expression in project.context.items():
+class Reader(Protocol):
+    """What parties and scopes read records through: `Records` (a storage transaction) or `Snapshot` (in memory)."""
+
+    def get(self, entity: str, id: Any) -> dict[str, Any] | None: ...
+
+    def find(self, entity: str, given: str, keys: Iterable[str]) -> dict[str, Any]: ...
+
+    def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None: ...
+
+
+class Scopes:
+    """The one scope builder: what conditions and texts see for an actor and a subject.
+
+    Built once per engine (the data functions wrapped once); `build` gives a
+    whole scope, `for_actor` and `with_subject` the same in two halves, for bulk
+    runs that share the actor's part across a page of subjects.
+    """
+
+    def __init__(self, project: Project, functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        self.project = project
+        self.base: dict[str, Any] = {"product": project.product, "answers": {}, "flow": {}}
+        for name, fn in (functions or {}).items():
+            self.base[name] = fn if isinstance(fn, DataFunction) else DataFunction(name, fn)
+        self.context = tuple(project.context.items())
+        self.subject = project.subject_entity
+
+    def for_actor(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
+        """Everything but the subject and the context names (`now` left out when None: nothing reads it)."""
+        scope = dict(self.base)
+        scope["actor"] = parties.actor
+        scope.update(parties.holders)
+        if now is not None:
+            scope["now"] = _moment(now)
+        scope["lookup"] = lookup if isinstance(lookup, DataFunction) else DataFunction("lookup", lookup.get)
+        return scope
+
+    def with_subject(self, actor_scope: Mapping[str, Any], subject: dict[str, Any], lookup: Reader | DataFunction | None = None) -> dict[str, Any]:
+        """`actor_scope` with the subject and the context names computed for it (`lookup` replaces the actor's)."""
+        scope = dict(actor_scope)
+        scope[self.subject] = subject
+        if lookup is not None:
+            scope["lookup"] = lookup if isinstance(lookup, DataFunction) else DataFunction("lookup", lookup.get)
+        for name, expression in self.context:
             scope[name] = expression(scope)
-    return scope
+        return scope
 
-
-def with_subject(static: Mapping[str, Any], project: Project, records: Records, subject: dict[str, Any]) -> dict[str, Any]:
-    """A scope from one built for the actor alone (`base_scope` with an empty subject): the
-    subject, its own `lookup` and the context names computed for it. Bulk runs build the
-    actor's part once per page."""
-    scope = dict(static)
-    scope[project.subject_entity] = subject
-    scope["lookup"] = DataFunction("lookup", records.get)
-    for name, expression in project.context.items():
-        scope[name] = expression(scope)
-    return scope
+    def build(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
+        """Everything but `answers` and `flow`: the actor, its holders, the subject, `now`, `lookup`, the context names."""
+        scope = dict(self.base)  # for_actor and with_subject in one copy: the availability hot path
+        scope["actor"] = parties.actor
+        scope.update(parties.holders)
+        if now is not None:
+            scope["now"] = _moment(now)
+        scope["lookup"] = lookup if isinstance(lookup, DataFunction) else DataFunction("lookup", lookup.get)
+        scope[self.subject] = parties.subject
+        for name, expression in self.context:
+            scope[name] = expression(scope)
+        return scope
 
 
 OUTSIDER_NAMES = ("actor", "product", "now", "flow", "answers")  # with the actor's holders: what a refusal may show

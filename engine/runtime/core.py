@@ -15,17 +15,17 @@ from typing import Any
 
 from .. import faults
 from ..config import Config, plugin_settings
-from ..errors import ExpressionError, RunError, UnknownName
-from ..language.model import Flow, Project, Rule
+from ..errors import RunError, UnknownName
+from ..language.model import Flow, Project
 from ..mailaddress import DEFAULT_SENDER
 from ..outbox import Outbox
 from ..plugins import Registry, event
 from ..storage import ConflictError, Notifier, Storage, Transaction
-from .context import Clock, Parties, base_scope, flow_scope, resolve
+from .context import Clock, Parties, Scopes, flow_scope, resolve
 from .data import Records
 from .outcome import Result, execute
 from .plan import Plan, Verdict
-from .rulebook import BROKEN, compile_failed, message_text, refusal_text
+from .rulebook import Refused, Rulebook
 from .runs import RunState, Walk, walk
 from .views import RunView
 
@@ -44,40 +44,44 @@ class Runner:
         self.registry = registry
         self.config = config
         self.helpers: dict[str, Any] | None = None
-        self.failed_checks: dict[str, Any] = {}
+        self._scopes: Scopes | None = None
+        self.rulebooks: dict[tuple[str | None, bool], Rulebook] = {}
 
     def outbox(self) -> Outbox:
         """The outbox of this storage, with these notifiers, clock and delivery settings."""
         return Outbox(self.storage, self.notifiers, self.clock, self.config, self.registry)
 
+    @property
+    def scopes(self) -> Scopes:
+        """The engine's scope builder, made when first asked (plugins have registered their functions by then)."""
+        if self._scopes is None:
+            self._scopes = Scopes(self.project, self.registry.functions)
+        return self._scopes
+
     def scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
-        return base_scope(self.project, records, parties, now or self.clock.now(), self.registry.functions)
+        return self.scopes.build(parties, now or self.clock.now(), records)
 
-    def verdicts(self, flow: Flow, scope: Mapping[str, Any], named: str) -> list[Verdict]:
-        """Every rule's verdict; outside reach, the reach refusal alone (no other rule is checked)."""
-        refused = self.refusal(scope, named)
-        if refused is not None:
-            return [refused]
-        return [*(Verdict(rule.name, True) for rule in self.project.reach), *(self.verdict(rule, scope) for rule in flow.rules)]
+    def rulebook(self, flow: Flow | None = None, *, verdicts: bool = False) -> Rulebook:
+        """The project's one availability evaluator, for every flow (`flow` None) or one, generated once each."""
+        key = (flow.id if flow is not None else None, verdicts)
+        book = self.rulebooks.get(key)
+        if book is None:
+            book = self.rulebooks[key] = Rulebook(self.project, self.namespace(), None if flow is None else [flow], verdicts=verdicts)
+        return book
 
-    def refusal(self, scope: Mapping[str, Any], named: str) -> Verdict | None:
+    def verdicts(self, flow: Flow, scope: dict[str, Any], named: str) -> list[Verdict]:
+        """Every rule's verdict, the reach rules first; outside reach, the reach refusal alone (no other rule is checked)."""
+        verdicts: list[Verdict] = self.rulebook(flow, verdicts=True).evaluate(scope, named)[0]["verdicts"]
+        return verdicts
+
+    def refusal(self, scope: dict[str, Any], named: str) -> Verdict | None:
         """The first reach rule that does not hold, its message written for an outsider (`named`: the subject as given)."""
-        for rule in self.project.reach:
-            try:
-                if rule.condition(scope):
-                    continue
-                error = None
-            except ExpressionError as exc:
-                error = exc
-            return Verdict(rule.name, False, refusal_text(self.project, rule, scope, named, error))
-        return None
+        return self.rulebook().refused(scope, named)
 
-    def failed(self, flow: Flow, scope: Mapping[str, Any], named: str) -> tuple[list[dict[str, str]], bool]:
-        """(the reach refusal, True), or else (only the rules that do not hold, with their messages, False); one generated function per flow."""
-        check = self.failed_checks.get(flow.id)
-        if check is None:
-            check = self.failed_checks[flow.id] = compile_failed(self.project, flow.rules, self.namespace())
-        return check(scope, named)
+    def failed(self, flow: Flow, scope: dict[str, Any], named: str) -> tuple[list[dict[str, str]], bool]:
+        """(the reach refusal, True), or else (only the rules that do not hold, with their messages, False)."""
+        reasons = self.rulebook(flow).evaluate(scope, named)[0]["reasons"]
+        return reasons, isinstance(reasons, Refused)
 
     def outside(self, flow: Flow, scope: Mapping[str, Any], state: RunState) -> RunView | None:
         """A run whose actor may no longer reach its subject: blocked by the refusal alone, no screen (changes nothing)."""
@@ -94,15 +98,6 @@ class Runner:
 
             self.helpers = Compiler(["lookup", *self.registry.functions], self.registry.filters).namespace
         return self.helpers
-
-    @staticmethod
-    def verdict(rule: Rule, scope: Mapping[str, Any]) -> Verdict:
-        try:
-            if rule.condition(scope):
-                return Verdict(rule.name, True)
-        except ExpressionError as exc:
-            return Verdict(rule.name, False, f"{BROKEN}: {exc}")
-        return Verdict(rule.name, False, message_text(rule, scope))
 
     def vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
         message = f"{exc.what} {exc.given} no longer exists: it was deleted after this run started, so nothing was changed"

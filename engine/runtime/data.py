@@ -8,7 +8,8 @@ A dry-run simply never flushes: the copies are its overlay.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import builtins
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -309,6 +310,55 @@ class Records:
             unchanged = read is not None and keys == self.keys(ref[0], read.body)
             self.tx.put(Document(ref[0], ref[1], body, 0), None if unchanged else keys, expect_version=self.version(ref))
             faults.point("between-writes")
+
+
+class Snapshot:
+    """Records held in memory, read-only, indexed by every declared key: what `Engine.checker()` reads.
+
+    It answers as `Records` does (`get`, `find`, `holder`), so parties and scopes are built the same way.
+    """
+
+    def __init__(self, project: Project, data: Mapping[str, Any]) -> None:
+        self.project = project
+        self.index: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.holders: dict[int, tuple[str, dict[str, Any]]] = {}
+        for entity in project.entities.values():
+            if not entity.collection:
+                continue
+            for record in data.get(entity.collection, []) or []:
+                self._add(entity.name, record)
+                for nested in project.entities.values():
+                    if nested.nested_key and entity.name in nested.nested_in:
+                        for child in record.get(nested.nested_key, []) or []:
+                            self._add(nested.name, child)
+                            self.holders[id(child)] = (entity.name, record)
+
+    def _add(self, entity: str, record: dict[str, Any]) -> None:
+        for key in self.project.entities[entity].keys:
+            value = record.get(key)
+            if value is not None:
+                self.index.setdefault((entity, key, str(value)), record)
+
+    def get(self, entity: str, id: Any) -> dict[str, Any] | None:
+        """What `lookup(entity, id)` gives conditions."""
+        if entity not in self.project.entities:
+            raise ExpressionError(f"lookup: unknown entity {entity!r}{did_you_mean(entity, self.project.entities)}")
+        if id is None:
+            return None
+        return self.index.get((entity, "id", str(id)))
+
+    def find(self, entity: str, given: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The record named by `given` under any of `keys`, or UnknownName with a suggestion."""
+        for key in keys:
+            record = self.index.get((entity, key, given))
+            if record is not None:
+                return record
+        raise UnknownName(entity, given, [v for (e, k, v) in self.index if e == entity and k in keys])
+
+    def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None:
+        """For a nested record, the entity name and record of the one holding it."""
+        record = self.index.get((entity_name, "id", id))
+        return None if record is None else self.holders.get(builtins.id(record))
 
 
 def import_data(project: Project, tx: Transaction, data: dict[str, Any], display: str = "data", positions: Any = None) -> int:

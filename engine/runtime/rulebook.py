@@ -10,9 +10,9 @@ refusal alone, written without the subject's data, and nothing else is checked.
 The conditions keep the sandbox's guarantees: they are the same translated
 expressions (data look-ups, comparisons, boolean logic, allow-listed filters).
 
-`Dataset` holds records in memory with their look-up indexes, for embedders
-who keep their data themselves and for benchmarks; `Engine.available` feeds
-the same function from storage.
+`Engine.checker()` feeds it from a `Snapshot` (records held in memory, for
+embedders who keep their data themselves and for benchmarks); `Engine.available`,
+plans and bulk dry-runs feed it from storage, through the same scope builder.
 """
 
 from __future__ import annotations
@@ -23,27 +23,43 @@ from datetime import datetime
 from typing import Any
 
 from ..conditions.expressions import DataFunction, failure
-from ..errors import ExpressionError, UnknownName, did_you_mean
-from ..language.model import Project, Rule
-from .context import Moment, outsider_scope
+from ..errors import ExpressionError
+from ..language.model import Flow, Project, Rule
+from .context import Scopes, outsider_scope, resolve
+from .data import Snapshot
+from .plan import Verdict
 
 Answer = list[dict[str, Any]]
 BROKEN = "this rule could not be checked, so the action is not offered"
 
 
+class Refused(list):  # type: ignore[type-arg]
+    """The reasons of a flow that reach refuses: the refusal alone (a list, so answers compare as lists)."""
+
+    __slots__ = ()
+
+
 class Rulebook:
-    """Compiled availability for one project: `evaluate(scope, named)` -> one entry per flow.
+    """Availability for a project's flows: `evaluate(scope, named)` -> one entry per flow.
+
+    The one evaluator: `Engine.available`, `Engine.checker()`, every plan and
+    bulk dry-runs all ask it. Built for every flow of the project or for a few
+    (`flows`), in one of two modes: the answer alone (`reasons`: the rules that
+    do not hold, with their messages), or also `verdicts`, every rule's
+    `Verdict` in order (the reach rules first, passed), as plans show them.
 
     `named` is the subject as the caller named it: the only word a reach refusal
     shows of it. When a reach rule does not hold, the answer of every flow it
-    refuses is that refusal alone, and no other rule is checked.
+    refuses is that refusal alone (a `Refused` list), and no other rule is checked.
     """
 
-    def __init__(self, project: Project, namespace: Mapping[str, Any]) -> None:
+    def __init__(self, project: Project, namespace: Mapping[str, Any], flows: Iterable[Flow] | None = None, *, verdicts: bool = False) -> None:
         self.project = project
+        self.flows = list(project.flows.values() if flows is None else flows)
+        self.verdicts = verdicts
         rules: list[Rule] = []
         index: dict[int, int] = {}
-        for rule in (*project.reach, *(r for f in project.flows.values() for r in f.rules)):
+        for rule in (*project.reach, *(r for f in self.flows for r in f.rules)):
             if id(rule) not in index:
                 index[id(rule)] = len(rules)
                 rules.append(rule)
@@ -62,10 +78,13 @@ class Rulebook:
                 lines.append(f"    m{i} = None")
         lines.append("    out = []")
         names_flow = per_flow or any("flow" in rule.message.source for rule in rules)
-        for flow in project.flows.values():
+        passed_reach = ", ".join(f"_P{i}" for i in reach)
+        for flow in self.flows:
             if names_flow:
                 lines.append(f"    s['flow'] = {flow.reference!r}")
-            entry = f"{{'flow': {flow.id!r}, 'title': {flow.title!r}, 'available': not reasons, 'reasons': reasons}}"
+            entry = f"{{'flow': {flow.id!r}, 'title': {flow.title!r}, 'available': not reasons, 'reasons': reasons" + (
+                ", 'verdicts': verdicts}" if verdicts else "}"
+            )
             pad = "    "
             if rest:
                 lines.append("    refused = None")
@@ -74,9 +93,14 @@ class Rulebook:
                     if i in per_flow:
                         lines += _check(i, rules[i], "        ")
                     lines += [f"        if not r{i}:", f"            refused = {{'rule': {rules[i].name!r}, 'message': _refusal({i}, s, named, r{i})}}"]
-                lines += ["    if refused is not None:", "        reasons = [refused]", f"        out.append({entry})", "    else:"]
+                lines += ["    if refused is not None:", "        reasons = _Refused([refused])"]
+                if verdicts:
+                    lines.append("        verdicts = [_V(refused['rule'], False, refused['message'])]")
+                lines += [f"        out.append({entry})", "    else:"]
                 pad = "        "
             lines.append(f"{pad}reasons = []")
+            if verdicts:
+                lines.append(f"{pad}verdicts = [{passed_reach}]")
             for rule in flow.rules:
                 i = index[id(rule)]
                 if i in per_flow:
@@ -88,13 +112,24 @@ class Rulebook:
                     lines.append(f"{pad}    if m{i} is None:")
                     lines += _message_lines(i, rule, pad + "        ")
                 lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
+                if verdicts:
+                    lines += [f"{pad}    verdicts.append(_V({rule.name!r}, False, m{i}))", f"{pad}else:", f"{pad}    verdicts.append(_P{i})"]
             lines.append(f"{pad}out.append({entry})")
         lines.append("    return out")
+        lines += ["", "def _refused(s, named):"]  # reach alone: the first reach rule that does not hold
+        for i in reach:
+            lines += _check(i, rules[i], "    ") + [f"    if not r{i}:", f"        return _V({rules[i].name!r}, False, _refusal({i}, s, named, r{i}))"]
+        lines.append("    return None")
         scope_namespace = dict(namespace)
-        scope_namespace.update(_CAUGHT=_CAUGHT, _Broken=Broken, _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal)
+        scope_namespace.update(
+            _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
+            _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal,
+        )  # fmt: skip
         scope_namespace.update({f"_M{i}": rule.message.fast for i, rule in enumerate(rules) if rule.message.fast is not None})
+        scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
         exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
+        self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
         self.needs_now = any("now" in r.condition.names for r in rules) or any("now" in e.names for e in project.context.values())
 
     def _broken(self, i: int, broken: Broken) -> str:
@@ -110,11 +145,14 @@ class Rulebook:
         """Every flow refused by reach rule `i`, with its refusal alone."""
         error = verdict.error if isinstance(verdict, Broken) else None
         rule, message, out = self.rules[i], None, []
-        for flow in self.project.flows.values():
+        for flow in self.flows:
             scope["flow"] = flow.reference
             if message is None or "flow" in rule.message.source:
                 message = refusal_text(self.project, rule, scope, named, error)
-            out.append({"flow": flow.id, "title": flow.title, "available": False, "reasons": [{"rule": rule.name, "message": message}]})
+            entry = {"flow": flow.id, "title": flow.title, "available": False, "reasons": Refused([{"rule": rule.name, "message": message}])}
+            if self.verdicts:
+                entry["verdicts"] = [Verdict(rule.name, False, message)]
+            out.append(entry)
         return out
 
 
@@ -184,121 +222,17 @@ def refusal_text(project: Project, rule: Rule, scope: Mapping[str, Any], named: 
     return message_text(rule, outsider_scope(project, scope, named))
 
 
-Failed = Callable[[Mapping[str, Any], str], tuple[list[dict[str, str]], bool]]
-
-
-def compile_failed(project: Project, rules: tuple[Rule, ...], namespace: Mapping[str, Any]) -> Failed:
-    """One function `(scope, named) -> (failed, refused)`: the reach refusal (refused true), or else
-    the rules of `rules` that do not hold, with their messages, in order.
-
-    The same answer as checking reach and then each rule on its own, without a
-    call and an exception handler per rule.
-    """
-    reach = project.reach
-    lines = ["def _failed(s, named):"]
-    for i, rule in enumerate(reach):
-        lines += [
-            "    try:",
-            f"        ok = {rule.condition.python}",
-            "    except _CAUGHT as exc:",
-            f"        return [{{'rule': {rule.name!r}, 'message': _refusal({i}, s, named, exc)}}], True",
-            "    if not ok:",
-            f"        return [{{'rule': {rule.name!r}, 'message': _refusal({i}, s, named, None)}}], True",
-        ]
-    lines.append("    out = []")
-    for i, rule in enumerate(rules):
-        lines += [
-            "    try:",
-            f"        ok = {rule.condition.python}",
-            "    except _CAUGHT as exc:",
-            f"        out.append({{'rule': {rule.name!r}, 'message': _broken({i}, exc)}})",
-            "    else:",
-            "        if not ok:",
-            f"            out.append({{'rule': {rule.name!r}, 'message': _message({i}, s)}})",
-        ]
-    lines.append("    return out, False")
-    scope = dict(namespace)
-
-    def broken(i: int, exc: BaseException) -> str:
-        return f"{BROKEN}: {failure(rules[i].condition.source, exc)}"
-
-    def refusal(i: int, s: Mapping[str, Any], named: str, exc: BaseException | None) -> str:
-        return refusal_text(project, reach[i], s, named, exc)
-
-    scope.update(_CAUGHT=_CAUGHT, _broken=broken, _refusal=refusal, _message=lambda i, s: message_text(rules[i], s))
-    exec(compile("\n".join(lines) + "\n", "<rules>", "exec"), scope)  # noqa: S102 - built from translated conditions
-    function: Failed = scope["_failed"]
-    return function
-
-
 _CAUGHT = (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError, ExpressionError)
 
 
-class Dataset:
-    """Records held in memory, indexed by every declared key, for the hot path."""
-
-    def __init__(self, project: Project, data: Mapping[str, Any]) -> None:
-        self.project = project
-        self.index: dict[tuple[str, str, str], dict[str, Any]] = {}
-        self.holders: dict[int, tuple[str, dict[str, Any]]] = {}
-        for entity in project.entities.values():
-            if not entity.collection:
-                continue
-            for record in data.get(entity.collection, []) or []:
-                self._add(entity.name, record)
-                for nested in project.entities.values():
-                    if nested.nested_key and entity.name in nested.nested_in:
-                        for child in record.get(nested.nested_key, []) or []:
-                            self._add(nested.name, child)
-                            self.holders[id(child)] = (entity.name, record)
-
-    def _add(self, entity: str, record: dict[str, Any]) -> None:
-        for key in self.project.entities[entity].keys:
-            value = record.get(key)
-            if value is not None:
-                self.index.setdefault((entity, key, str(value)), record)
-
-    def get(self, entity: str, id: Any) -> dict[str, Any] | None:
-        """What `lookup(entity, id)` gives conditions."""
-        if entity not in self.project.entities:
-            raise ExpressionError(f"lookup: unknown entity {entity!r}{did_you_mean(entity, self.project.entities)}")
-        if id is None:
-            return None
-        return self.index.get((entity, "id", str(id)))
-
-    def find(self, entity: str, given: str, keys: Iterable[str]) -> dict[str, Any]:
-        for key in keys:
-            record = self.index.get((entity, key, given))
-            if record is not None:
-                return record
-        raise UnknownName(entity, given, [v for (e, k, v) in self.index if e == entity and k in keys])
-
-
 class Checker:
-    """`checker(actor, subject)`: availability of every flow from a Dataset, in process."""
+    """`checker(actor, subject)`: availability of every flow from a `Snapshot`, in process."""
 
-    def __init__(self, project: Project, rulebook: Rulebook, dataset: Dataset, functions: Mapping[str, Any], now: Callable[[], datetime]) -> None:
-        self.project, self.rulebook, self.dataset, self.now = project, rulebook, dataset, now
-        base: dict[str, Any] = {"product": project.product, "answers": {}, "flow": {}, "lookup": DataFunction("lookup", dataset.get)}
-        base.update({name: fn if isinstance(fn, DataFunction) else DataFunction(name, fn) for name, fn in functions.items()})
-        self.base = base
-        self.within = project.actor_within
-        self.context = list(project.context.items())
+    def __init__(self, project: Project, rulebook: Rulebook, snapshot: Snapshot, scopes: Scopes, now: Callable[[], datetime]) -> None:
+        self.project, self.rulebook, self.snapshot, self.scopes, self.now = project, rulebook, snapshot, scopes, now
+        self.lookup = DataFunction("lookup", snapshot.get)
 
     def __call__(self, actor: str, subject: str) -> Answer:
-        project, dataset = self.project, self.dataset
-        actor_record = dataset.find(project.actor_entity, actor, project.actor_match)
-        subject_record = dataset.find(project.subject_entity, subject, project.subject_match)
-        scope = dict(self.base)
-        scope["actor"] = actor_record
-        scope[project.subject_entity] = subject_record
-        for name in self.within.values():
-            scope[name] = None
-        held = dataset.holders.get(id(actor_record))
-        if held is not None and held[0] in self.within:
-            scope[self.within[held[0]]] = held[1]
-        if self.rulebook.needs_now:
-            scope["now"] = Moment(self.now())
-        for name, expression in self.context:
-            scope[name] = expression(scope)
+        parties = resolve(self.project, self.snapshot, actor, subject)
+        scope = self.scopes.build(parties, self.now() if self.rulebook.needs_now else None, self.lookup)
         return self.rulebook.evaluate(scope, subject)

@@ -25,7 +25,7 @@ from ..language import schemas
 from ..language.model import Project
 from ..language.yamlfile import Positions, load_data_text, load_yaml, read_text
 from ..plugins import Registry
-from ..runtime.context import Clock, base_scope, flow_scope, resolve
+from ..runtime.context import Clock, flow_scope, resolve
 from ..runtime.data import Records, check_data, import_data
 from ..runtime.plan import Plan, Verdict
 from . import expectations, paths
@@ -427,6 +427,6 @@ def _plan_observed(project: Project, engine: Engine, scenario: Scenario, plan: P
         with engine.storage.transaction() as tx:
             records_ = Records(project, tx)
             parties = resolve(project, records_, scenario.actor, scenario.subject)
-            scope = flow_scope(base_scope(project, records_, parties, engine.clock.now(), engine.registry.functions), flow, plan.audit.get("answers", {}))
+            scope = flow_scope(engine.runner.scope(records_, parties), flow, plan.audit.get("answers", {}))
             seen.paths.add(paths.completed_key(flow, paths.taken(flow, scope)))
     return seen
