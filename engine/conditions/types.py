@@ -1,0 +1,442 @@
+"""Types from the data schema: which fields a condition or a text may read, checked before anything runs.
+
+The project's data schema (JSON Schema) says what each record holds. From it,
+every name a condition or template can reach gets a type: an object with its
+fields, a list of items, a union (a field that may be a record or null), or a
+value. `TypeCheck` walks a parsed expression or template with the types of the
+names in its scope and reports each field that cannot exist, at the line and
+column where it is written, with the nearest field that does.
+
+It is sound, not clever: where a type cannot be known (an object whose schema
+allows other properties, a value computed by a function, a plugin's filter) it
+says nothing. What it checks is listed in docs/flow-language.md ("Types").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jinja2 import nodes
+
+from ..errors import did_you_mean
+
+
+class Type:
+    """Anything: what nothing is known of."""
+
+    def describe(self) -> str:
+        return "a value"
+
+
+ANY = Type()
+
+
+@dataclass(frozen=True, eq=False)
+class Value(Type):
+    """A string, number, boolean or null, with its allowed values when the schema lists them."""
+
+    kinds: frozenset[str] = frozenset()
+    enum: tuple[Any, ...] | None = None
+
+    def describe(self) -> str:
+        return " or ".join(sorted(self.kinds)) or "a value"
+
+
+NULL = Value(frozenset({"null"}))
+
+
+@dataclass(eq=False)
+class Object(Type):
+    """A record: its fields, and whether it may hold others (`closed` false: nothing is said of unknown keys)."""
+
+    name: str
+    closed: bool
+    fields: dict[str, Type] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, eq=False)
+class List(Type):
+    item: Type = ANY
+
+    def describe(self) -> str:
+        return f"a list of {self.item.describe()}"
+
+
+@dataclass(frozen=True, eq=False)
+class Union(Type):
+    options: tuple[Type, ...] = ()
+
+    def describe(self) -> str:
+        return " or ".join(dict.fromkeys(o.describe() for o in self.options))
+
+
+def union(*types: Type) -> Type:
+    """One type for a value of any of `types` (ANY absorbs the rest)."""
+    flat: list[Type] = []
+    for t in types:
+        for option in t.options if isinstance(t, Union) else (t,):
+            if option is ANY:
+                return ANY
+            if not any(option is seen for seen in flat):
+                flat.append(option)
+    if not flat:
+        return ANY
+    return flat[0] if len(flat) == 1 else Union(tuple(flat))
+
+
+def members(t: Type) -> Iterator[Type]:
+    yield from t.options if isinstance(t, Union) else (t,)
+
+
+def item_of(t: Type) -> Type:
+    """The type of one item of a list (ANY when `t` may be anything else)."""
+    items = []
+    for option in members(t):
+        if isinstance(option, List):
+            items.append(option.item)
+        elif option is not NULL:
+            return ANY
+    return union(*items) if items else ANY
+
+
+class SchemaTypes:
+    """The types of a JSON Schema document's nodes (local `$ref`s followed; each node converted once)."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.document = document
+        self.done: dict[int, Type] = {}
+
+    def of(self, node: Any, name: str = "value") -> Type:
+        if not isinstance(node, Mapping):
+            return ANY
+        key = id(node)
+        if key in self.done:
+            return self.done[key]
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            target = self._resolve(ref)
+            if target is None or len(node) > 1 + ("description" in node):  # a $ref with siblings: too clever to follow
+                return ANY
+            self.done[key] = ANY  # a loop of references reads as anything until it is known
+            result = self.of(target, ref.rsplit("/", 1)[-1])
+            self.done[key] = result
+            return result
+        self.done[key] = ANY
+        result = self._convert(node, name)
+        self.done[key] = result
+        return result
+
+    def _resolve(self, ref: str) -> Any:
+        if not ref.startswith("#"):
+            return None
+        node: Any = self.document
+        for part in ref[1:].split("/")[1:] if ref != "#" else []:
+            part = part.replace("~1", "/").replace("~0", "~")
+            if not isinstance(node, Mapping) or part not in node:
+                return None
+            node = node[part]
+        return node
+
+    def _convert(self, node: Mapping[str, Any], name: str) -> Type:
+        for word in ("oneOf", "anyOf"):
+            if isinstance(node.get(word), list) and set(node) <= {word, "description", "title", "default", "examples"}:
+                return union(*(self.of(branch, name) for branch in node[word]))
+        if "allOf" in node or "not" in node or "if" in node:
+            return ANY
+        if "enum" in node and isinstance(node["enum"], list):
+            return Value(frozenset(_kind(v) for v in node["enum"]), tuple(node["enum"]))
+        if "const" in node:
+            return Value(frozenset({_kind(node["const"])}), (node["const"],))
+        kinds = node.get("type")
+        kinds = [kinds] if isinstance(kinds, str) else kinds if isinstance(kinds, list) else []
+        if "properties" in node or "object" in kinds:
+            closed = node.get("additionalProperties") is False and not node.get("patternProperties")
+            obj = Object(name, closed)
+            properties = node.get("properties")
+            if isinstance(properties, Mapping):
+                for key, sub in properties.items():
+                    obj.fields[str(key)] = self.of(sub, str(key))
+            return union(obj, NULL) if "null" in kinds else obj
+        if "array" in kinds or "items" in node:
+            listed = List(self.of(node.get("items"), name))
+            return union(listed, NULL) if "null" in kinds else listed
+        if kinds:
+            return Value(frozenset(kinds))
+        return ANY
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, (int, float)):
+        return "number"
+    return "string" if isinstance(value, str) else "value"
+
+
+@dataclass(frozen=True)
+class TypeProblem:
+    """A field that cannot exist: at `line` (1-based, in the source) and `col` (1-based; 0 when not found)."""
+
+    line: int
+    col: int
+    message: str
+
+
+def missing_field(owner: Type, key: str) -> str | None:
+    """Why `owner` cannot have `key` (None when it may: an open record, a value of unknown shape)."""
+    objects = [o for o in members(owner) if isinstance(o, Object)]
+    if not objects or any(not o.closed for o in objects) or any(o is ANY or isinstance(o, List) for o in members(owner)):
+        return None
+    if any(key in o.fields for o in objects):
+        return None
+    known = sorted({k for o in objects for k in o.fields})
+    hint = did_you_mean(key, known)
+    if not hint.startswith("; did you mean"):
+        hint = f"; its fields are {', '.join(known)}" if known else "; it has no fields"
+    owner_name = " or ".join(dict.fromkeys(o.name for o in objects))
+    return f"{owner_name} has no field {key!r}{hint}"
+
+
+def field_type(owner: Type, key: str) -> Type:
+    found = [o.fields[key] for o in members(owner) if isinstance(o, Object) and key in o.fields]
+    if any(isinstance(o, Object) and not o.closed for o in members(owner)):
+        return ANY
+    return union(*found) if found else ANY
+
+
+_ATTRIBUTE_FILTERS = {  # the argument that names a field of each item: (position, keyword)
+    "map": (None, "attribute"),
+    "selectattr": (0, None),
+    "rejectattr": (0, None),
+    "sum": (0, "attribute"),
+    "join": (1, "attribute"),
+    "sort": (1, "attribute"),
+    "min": (None, "attribute"),
+    "max": (None, "attribute"),
+    "unique": (None, "attribute"),
+    "groupby": (0, "attribute"),
+}
+_SAME_LIST = frozenset({"selectattr", "rejectattr", "sort", "list", "unique", "reverse", "batch"})
+
+
+class TypeCheck:
+    """Walks one parsed expression or template; `problems` holds every field that cannot exist.
+
+    `names` types the names of the scope; `entities` the records `lookup(entity, id)`
+    may give. `source` is the text parsed, to find the column of each problem.
+    """
+
+    def __init__(self, source: str, names: Mapping[str, Type], entities: Mapping[str, Type] | None = None) -> None:
+        self.lines = source.split("\n")
+        self.names = dict(names)
+        self.entities = dict(entities or {})
+        self.problems: list[TypeProblem] = []
+        self._seen: set[tuple[int, int, str]] = set()
+
+    # reporting ----------------------------------------------------------------
+    def _report(self, node: nodes.Node, key: str, message: str) -> None:
+        line = getattr(node, "lineno", 1) or 1
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        found = re.search(rf"(?<![\w]){re.escape(key)}(?![\w])", text)
+        col = found.start() + 1 if found else 0
+        if (line, col, message) not in self._seen:
+            self._seen.add((line, col, message))
+            self.problems.append(TypeProblem(line, col, message))
+
+    def _field(self, node: nodes.Node, owner: Type, key: str) -> Type:
+        why = missing_field(owner, key)
+        if why is not None:
+            self._report(node, key, why)
+            return ANY
+        return field_type(owner, key)
+
+    def _path(self, node: nodes.Node, owner: Type, path: str) -> Type:
+        """A dotted attribute path, as filters take it ('address.city')."""
+        for part in path.split("."):
+            if part.isdigit():
+                owner = item_of(owner)
+                continue
+            owner = self._field(node, owner, part)
+        return owner
+
+    # walking --------------------------------------------------------------------
+    def template(self, tree: nodes.Template) -> list[TypeProblem]:
+        self._body(tree.body, dict(self.names))
+        return self.problems
+
+    def expression(self, tree: nodes.Node) -> Type:
+        return self.type(tree, self.names)
+
+    def _body(self, body: Iterable[nodes.Node], scope: dict[str, Type]) -> None:
+        for node in body:
+            self._statement(node, scope)
+
+    def _statement(self, node: nodes.Node, scope: dict[str, Type]) -> None:
+        if isinstance(node, nodes.For):
+            items = self.type(node.iter, scope)
+            inner = dict(scope)
+            inner["loop"] = ANY
+            self._bind(node.target, item_of(items), inner)
+            if node.test is not None:
+                self.type(node.test, inner)
+            self._body(node.body, inner)
+            self._body(node.else_, scope)
+        elif isinstance(node, nodes.If):
+            self.type(node.test, scope)
+            self._body(node.body, scope)
+            for elif_ in node.elif_:
+                self._statement(elif_, scope)
+            self._body(node.else_, scope)
+        elif isinstance(node, nodes.Assign):
+            self._bind(node.target, self.type(node.node, scope), scope)
+        elif isinstance(node, nodes.Output):
+            for child in node.nodes:
+                if not isinstance(child, nodes.TemplateData):
+                    self.type(child, scope)
+        elif isinstance(node, nodes.Expr):
+            self.type(node, scope)
+        else:  # blocks this checker does not model: their names read as anything, their parts are still checked
+            inner = dict(scope)
+            for child in node.iter_child_nodes():
+                if isinstance(child, (nodes.Name)) and child.ctx == "store":
+                    inner[child.name] = ANY
+            for child in node.iter_child_nodes():
+                self._statement(child, inner)
+
+    def _bind(self, target: nodes.Node, t: Type, scope: dict[str, Type]) -> None:
+        if isinstance(target, nodes.Name):
+            scope[target.name] = t
+        else:
+            for name in target.find_all(nodes.Name):
+                scope[name.name] = ANY
+
+    def type(self, node: nodes.Node, scope: Mapping[str, Type]) -> Type:  # noqa: C901 - one case per node kind
+        if isinstance(node, nodes.Name):
+            return scope.get(node.name, ANY)
+        if isinstance(node, nodes.Getattr):
+            return self._field(node, self.type(node.node, scope), node.attr)
+        if isinstance(node, nodes.Getitem):
+            owner = self.type(node.node, scope)
+            arg = node.arg
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                return self._field(node, owner, arg.value)
+            self.type(arg, scope)
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, int):
+                return item_of(owner)
+            return ANY
+        if isinstance(node, nodes.Filter):
+            return self._filter(node, scope)
+        if isinstance(node, nodes.Call):
+            return self._call(node, scope)
+        if isinstance(node, nodes.CondExpr):
+            self.type(node.test, scope)
+            return union(self.type(node.expr1, scope), self.type(node.expr2, scope) if node.expr2 is not None else NULL)
+        if isinstance(node, nodes.Const):
+            return Value(frozenset({_kind(node.value)}))
+        if isinstance(node, nodes.List | nodes.Tuple):
+            return List(union(*(self.type(item, scope) for item in node.items)) if node.items else ANY)
+        if isinstance(node, nodes.Test):
+            self.type(node.node, scope)
+            for arg in (*node.args, *(k.value for k in node.kwargs)):
+                self.type(arg, scope)
+            return Value(frozenset({"boolean"}))
+        if isinstance(node, nodes.And | nodes.Or):
+            left, right = self.type(node.left, scope), self.type(node.right, scope)
+            return union(left, right)
+        for child in node.iter_child_nodes():
+            self.type(child, scope)
+        if isinstance(node, nodes.Compare | nodes.Not):
+            return Value(frozenset({"boolean"}))
+        return ANY
+
+    def _filter(self, node: nodes.Filter, scope: Mapping[str, Type]) -> Type:
+        base = self.type(node.node, scope) if node.node is not None else ANY
+        for arg in (*node.args, *(k.value for k in node.kwargs)):
+            self.type(arg, scope)
+        name = node.name
+        item = item_of(base)
+        attribute = self._attribute_argument(node)
+        picked: Type = ANY
+        if attribute is not None:
+            picked = self._path(attribute[1], item, attribute[0])
+        if name in _SAME_LIST:
+            return base if any(isinstance(m, List) for m in members(base)) else ANY
+        if name == "map":
+            return List(picked) if attribute is not None else List(ANY)
+        if name in ("first", "last"):
+            return union(item, NULL)
+        if name in ("min", "max"):
+            return union(item, NULL)
+        if name in ("default", "d"):
+            fallback = self.type(node.args[0], scope) if node.args else Value(frozenset({"string"}))
+            return union(*(m for m in members(base) if m is not NULL), fallback)
+        if name in ("length", "count", "int", "float", "abs", "round", "sum"):
+            return Value(frozenset({"number"}))
+        if name in ("lower", "upper", "trim", "string", "join"):
+            return Value(frozenset({"string"}))
+        return ANY
+
+    @staticmethod
+    def _attribute_argument(node: nodes.Filter) -> tuple[str, nodes.Node] | None:
+        """The field name a filter's argument gives, and the node to report at."""
+        where = _ATTRIBUTE_FILTERS.get(node.name)
+        if where is None:
+            return None
+        position, keyword = where
+        if keyword is not None:
+            for kw in node.kwargs:
+                if kw.key == keyword and isinstance(kw.value, nodes.Const) and isinstance(kw.value.value, str):
+                    return kw.value.value, kw.value
+        if position is not None and len(node.args) > position:
+            arg = node.args[position]
+            if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
+                return arg.value, arg
+        return None
+
+    def _call(self, node: nodes.Call, scope: Mapping[str, Type]) -> Type:
+        for arg in (*node.args, *(k.value for k in node.kwargs)):
+            self.type(arg, scope)
+        if isinstance(node.node, nodes.Name) and node.node.name == "lookup" and node.args:
+            entity = node.args[0]
+            if isinstance(entity, nodes.Const) and isinstance(entity.value, str) and entity.value in self.entities:
+                return union(self.entities[entity.value], NULL)
+            return ANY
+        self.type(node.node, scope)
+        return ANY
+
+
+def entity_types(document: Mapping[str, Any], entities: Mapping[str, Any]) -> dict[str, Type]:
+    """The type of each entity's records: a collection's items, or the items nested under its key in each holder.
+
+    `entities` maps a name to an object with `collection`, `nested_key` and `nested_in`
+    (the project model's `Entity`).
+    """
+    types = SchemaTypes(document)
+    root = types.of(document, "data")
+    out: dict[str, Type] = {}
+    for name, entity in entities.items():
+        if entity.collection:
+            found = item_of(field_type(root, entity.collection)) if missing_field(root, entity.collection) is None else ANY
+            out[name] = _named(found, name)
+    for name, entity in entities.items():
+        if not entity.collection and entity.nested_key:
+            held = [out.get(h, ANY) for h in entity.nested_in]
+            found = union(*(item_of(field_type(h, entity.nested_key)) for h in held)) if held else ANY
+            out[name] = _named(found, name)
+    return out
+
+
+def _named(t: Type, name: str) -> Type:
+    """Records of an entity are called by the entity's name in messages ('user', not 'partnerUser')."""
+    for option in members(t):
+        if isinstance(option, Object):
+            option.name = name
+    return t

@@ -1,0 +1,136 @@
+"""Types from the data schema: a field that cannot exist is found before anything runs, and nothing else is."""
+
+from __future__ import annotations
+
+import json
+import string
+from typing import Any
+
+from conftest import PROJECT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clientflow.conditions import types as T
+from clientflow.conditions.expressions import parse
+from clientflow.conditions.templates import Texts
+from clientflow.language.project import load_project
+
+DOC = json.loads((PROJECT / "schema" / "data.schema.json").read_text(encoding="utf-8"))
+
+
+def _scope() -> tuple[dict[str, T.Type], dict[str, T.Type]]:
+    project = load_project(PROJECT)
+    entities = T.entity_types(DOC, project.entities)
+    names = {"actor": entities["user"], "client": entities["client"], "actor_practice": T.union(entities["partner"], T.NULL)}
+    return names, entities
+
+
+NAMES, ENTITIES = _scope()
+
+
+def problems(source: str) -> list[T.TypeProblem]:
+    check = T.TypeCheck(source, NAMES, ENTITIES)
+    check.expression(parse(source))
+    return check.problems
+
+
+def template_problems(source: str) -> list[T.TypeProblem]:
+    check = T.TypeCheck(source, NAMES, ENTITIES)
+    return check.template(Texts().text_env.parse(source))
+
+
+def test_entities_get_their_records_type_from_the_collections_and_nesting() -> None:
+    assert isinstance(ENTITIES["client"], T.Object) and "users" in ENTITIES["client"].fields
+    assert {m.name for m in T.members(ENTITIES["user"]) if isinstance(m, T.Object)} == {"user"}
+
+
+def test_a_misspelled_field_is_named_with_the_nearest_one_at_its_column() -> None:
+    assert problems("client.usres") == [T.TypeProblem(1, 8, "client has no field 'usres'; did you mean 'users'?")]
+
+
+def test_fields_read_through_filters_lookups_and_indexes() -> None:
+    assert [p.message for p in problems("client.users | selectattr('rloe', 'equalto', 'x') | list")] == ["user has no field 'rloe'; did you mean 'role'?"]
+    assert [p.message for p in problems("lookup('partner', client.partner).nmae")] == ["partner has no field 'nmae'; did you mean 'name'?"]
+    assert [p.message for p in problems("client.users[0].emial")] == ["user has no field 'emial'; did you mean 'email'?"]
+    assert [p.message for p in problems("client.users | map(attribute='emial') | join(', ')")] == ["user has no field 'emial'; did you mean 'email'?"]
+    assert [p.message for p in problems("(client.users | first).nmae")] == ["user has no field 'nmae'; did you mean 'name'?"]
+
+
+def test_a_field_with_nothing_close_lists_the_fields_there_are() -> None:
+    (problem,) = problems("lookup('partner', client.partner).zzzzzz")
+    assert problem.message.startswith("partner has no field 'zzzzzz'; its fields are ") and "name" in problem.message
+
+
+def test_what_exists_passes() -> None:
+    for source in (
+        "actor_practice.id == client.partner",
+        "client.users | map(attribute='role') | list",
+        "client.users | selectattr('role', 'equalto', 'administrator') | map(attribute='email') | list",
+        "lookup('partner', client.partner).name",
+        "client['name'] ~ (client.users | length)",
+    ):
+        assert problems(source) == [], source
+
+
+def test_templates_follow_loops_and_sets_line_by_line() -> None:
+    source = "Hello {{ client.name }}\n{% for u in client.users %}{{ u.emali }}{% endfor %}\n{% set p = lookup('partner', client.partner) %}{{ p.nmae }}"
+    assert [(p.line, p.col, p.message) for p in template_problems(source)] == [
+        (2, 33, "user has no field 'emali'; did you mean 'email'?"),
+        (3, 53, "partner has no field 'nmae'; did you mean 'name'?"),
+    ]
+
+
+def test_where_the_type_cannot_be_known_nothing_is_said() -> None:
+    for source in ("unknown_name.anything", "lookup(word, client.id).anything", "product.whatever", "(client.users | unique).x.y"):
+        assert problems(source) == [], source
+    open_schema = {"type": "object", "properties": {"a": {"type": "string"}}}
+    assert T.missing_field(T.SchemaTypes(open_schema).of(open_schema), "b") is None
+
+
+# generated: closed records of random shape; a path is reported exactly when the schema lacks it
+KEYS = st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=6)
+
+
+def schemas(depth: int = 3) -> st.SearchStrategy[dict[str, Any]]:
+    leaf = st.sampled_from([{"type": "string"}, {"type": "number"}, {"enum": ["a", "b"]}])
+    if depth == 0:
+        return leaf
+    return st.one_of(
+        leaf,
+        st.dictionaries(KEYS, st.deferred(lambda: schemas(depth - 1)), min_size=1, max_size=4).map(
+            lambda props: {"type": "object", "additionalProperties": False, "properties": props}
+        ),
+    )
+
+
+def exists(schema: dict[str, Any], path: list[str]) -> bool | None:
+    """True/False when the path can/cannot exist; None when the walk leaves the records (a value has no fields to know)."""
+    for key in path:
+        if schema.get("type") != "object":
+            return None
+        if key not in schema["properties"]:
+            return False
+        schema = schema["properties"][key]
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(schemas(), st.lists(KEYS, min_size=1, max_size=4))
+def test_generated_paths_are_reported_exactly_when_they_cannot_exist(schema: dict[str, Any], path: list[str]) -> None:
+    source = "record." + ".".join(f"f_{k}" for k in path)
+    renamed = _prefixed(schema)
+    typed = {"record": T.SchemaTypes(renamed).of(renamed, "record")}
+    check = T.TypeCheck(source, typed)
+    check.expression(parse(source))
+    verdict = exists(renamed, [f"f_{k}" for k in path])
+    if verdict is False:
+        assert len(check.problems) == 1 and "has no field" in check.problems[0].message
+    else:
+        assert check.problems == []
+
+
+def _prefixed(schema: dict[str, Any]) -> dict[str, Any]:
+    """Field names that are never Jinja2 keywords (`in`, `is`, `if`...)."""
+    if schema.get("type") != "object":
+        return schema
+    return {**schema, "properties": {f"f_{k}": _prefixed(v) for k, v in schema["properties"].items()}}
