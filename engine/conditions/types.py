@@ -305,11 +305,12 @@ class TypeCheck:
             self.type(node, scope)
         else:  # blocks this checker does not model: their names read as anything, their parts are still checked
             inner = dict(scope)
-            for child in node.iter_child_nodes():
-                if isinstance(child, (nodes.Name)) and child.ctx == "store":
-                    inner[child.name] = ANY
-            for child in node.iter_child_nodes():
-                self._statement(child, inner)
+            children: list[nodes.Node] = list(node.iter_child_nodes())
+            for part in children:
+                if isinstance(part, nodes.Name) and part.ctx == "store":
+                    inner[part.name] = ANY
+            for part in children:
+                self._statement(part, inner)
 
     def _bind(self, target: nodes.Node, t: Type, scope: dict[str, Type]) -> None:
         if isinstance(target, nodes.Name):
