@@ -449,7 +449,7 @@ def test_a_missing_item_and_a_blocked_reason_are_shown(tmp_path: Path) -> None:
     code, output = invoke("test", "--project", str(PROJECT), str(path))
     assert code == 1
     assert '    status\n        expected  "completed"\n        actual    "blocked"\n        because   practice-administrator: Only an administrator' in output
-    assert '    changes[3]: no such change\n        expected  {field: "billing"}\n        actual    (none left to match)' in output
+    assert '    changes[3]: missing change\n        expected  {field: "billing"}\n        actual    (missing)' in output
     assert output.splitlines()[-1] == "0 passed, 2 failed"
 
 

@@ -89,8 +89,8 @@ def mismatch_lines(mismatch: Any) -> list[str]:
         return [click.style(f"{what}: {mismatch.note}", fg="red")]
     if mismatch.expected is None and mismatch.actual is not None and mismatch.note.startswith("unexpected"):
         return [click.style(f"{what}: {mismatch.note}: {_describe(what, mismatch.actual)}", fg="red")]
-    if mismatch.actual is None and mismatch.expected is not None and mismatch.note.startswith("no such"):
-        return [click.style(f"{what}: {mismatch.note}", fg="red"), f"    expected  {_partial(mismatch.expected)}", "    actual    (none left to match)"]
+    if mismatch.actual is None and mismatch.expected is not None and mismatch.note.startswith("missing"):
+        return [click.style(f"{what}: {mismatch.note}", fg="red"), f"    expected  {_partial(mismatch.expected)}", "    actual    (missing)"]
     if mismatch.fields:
         lines = [click.style(f"{what}: the closest is {_describe(what, mismatch.actual)}", fg="red")]
         for key, expected, actual in mismatch.fields:

@@ -237,7 +237,7 @@ def _items(
             continue
         closest = min(free, key=lambda j: (len(fits(item, actual[j])), j), default=None)
         if closest is None:
-            out.append(Mismatch(f"{what}[{i + 1}]", dict(item), None, note=f"no such {what[:-1]}"))
+            out.append(Mismatch(f"{what}[{i + 1}]", dict(item), None, note=f"missing {what[:-1]}"))
             continue
         free.remove(closest)
         wrong = fits(item, actual[closest])
