@@ -190,10 +190,10 @@ class TypeProblem:
     message: str
 
 
-def missing_field(owner: Type, key: str) -> str | None:
-    """Why `owner` cannot have `key` (None when it may: an open record, a value of unknown shape)."""
-    objects = [o for o in members(owner) if isinstance(o, Object)]
-    if not objects or any(not o.closed for o in objects) or any(o is ANY or isinstance(o, List) for o in members(owner)):
+def missing_field(base: Type, key: str) -> str | None:
+    """Why `base` cannot have `key` (None when it may: an open record, a value of unknown shape)."""
+    objects = [o for o in members(base) if isinstance(o, Object)]
+    if not objects or any(not o.closed for o in objects) or any(o is ANY or isinstance(o, List) for o in members(base)):
         return None
     if any(key in o.fields for o in objects):
         return None
@@ -201,13 +201,13 @@ def missing_field(owner: Type, key: str) -> str | None:
     hint = did_you_mean(key, known)
     if not hint.startswith("; did you mean"):
         hint = f"; its fields are {', '.join(known)}" if known else "; it has no fields"
-    owner_name = " or ".join(dict.fromkeys(o.name for o in objects))
-    return f"{owner_name} has no field {key!r}{hint}"
+    base_name = " or ".join(dict.fromkeys(o.name for o in objects))
+    return f"{base_name} has no field {key!r}{hint}"
 
 
-def field_type(owner: Type, key: str) -> Type:
-    found = [o.fields[key] for o in members(owner) if isinstance(o, Object) and key in o.fields]
-    if any(isinstance(o, Object) and not o.closed for o in members(owner)):
+def field_type(base: Type, key: str) -> Type:
+    found = [o.fields[key] for o in members(base) if isinstance(o, Object) and key in o.fields]
+    if any(isinstance(o, Object) and not o.closed for o in members(base)):
         return ANY
     return union(*found) if found else ANY
 
@@ -251,21 +251,21 @@ class TypeCheck:
             self._seen.add((line, col, message))
             self.problems.append(TypeProblem(line, col, message))
 
-    def _field(self, node: nodes.Node, owner: Type, key: str) -> Type:
-        why = missing_field(owner, key)
+    def _field(self, node: nodes.Node, base: Type, key: str) -> Type:
+        why = missing_field(base, key)
         if why is not None:
             self._report(node, key, why)
             return ANY
-        return field_type(owner, key)
+        return field_type(base, key)
 
-    def _path(self, node: nodes.Node, owner: Type, path: str) -> Type:
+    def _path(self, node: nodes.Node, base: Type, path: str) -> Type:
         """A dotted attribute path, as filters take it ('address.city')."""
         for part in path.split("."):
             if part.isdigit():
-                owner = item_of(owner)
+                base = item_of(base)
                 continue
-            owner = self._field(node, owner, part)
-        return owner
+            base = self._field(node, base, part)
+        return base
 
     # walking --------------------------------------------------------------------
     def template(self, tree: nodes.Template) -> list[TypeProblem]:
@@ -325,13 +325,13 @@ class TypeCheck:
         if isinstance(node, nodes.Getattr):
             return self._field(node, self.type(node.node, scope), node.attr)
         if isinstance(node, nodes.Getitem):
-            owner = self.type(node.node, scope)
+            base = self.type(node.node, scope)
             arg = node.arg
             if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
-                return self._field(node, owner, arg.value)
+                return self._field(node, base, arg.value)
             self.type(arg, scope)
             if isinstance(arg, nodes.Const) and isinstance(arg.value, int):
-                return item_of(owner)
+                return item_of(base)
             return ANY
         if isinstance(node, nodes.Filter):
             return self._filter(node, scope)

@@ -311,3 +311,52 @@ def unresolved_references(contents: Any, directory: str) -> list[tuple[tuple[Any
         elif isinstance(node, list):
             stack.extend((value, (*path, index), base) for index, value in enumerate(node))
     return sorted(unresolved, key=str)
+
+
+def _record_wrapper(name: str, directory: str, collection: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A schema that is one record of `collection` (a reference into the data schema), and every document by URI."""
+    document = schema(name, directory)
+    uri = document.get("$id", BASE_URI + name)
+    pointer = "/properties/" + collection.replace("~", "~0").replace("/", "~1") + "/items"
+    documents = {schema(p.name, directory).get("$id", BASE_URI + p.name): schema(p.name, directory) for p in sorted(Path(directory).glob("*.schema.json"))}
+    documents[uri] = document
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$ref": f"{uri}#{pointer}"}, documents
+
+
+@cache
+def _record_fast(name: str, directory: str, collection: str) -> Any:
+    """jsonschema-rs over one record of `collection` (None without it, or on any trouble)."""
+    try:
+        import jsonschema_rs
+
+        wrapper, documents = _record_wrapper(name, directory, collection)
+        return jsonschema_rs.validator_for(wrapper, retriever=lambda u: documents[u.split("#")[0]], formats={"email": _email_format}, validate_formats=True)
+    except Exception:  # noqa: BLE001 - not installed, or any trouble: the reference validator alone
+        return None
+
+
+@cache
+def _record_reference(name: str, directory: str, collection: str) -> Any:
+    """The reference validator of one record of `collection`: it explains what is wrong."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    wrapper, documents = _record_wrapper(name, directory, collection)
+    registry = Registry().with_resources([(uri, Resource.from_contents(d)) for uri, d in documents.items()])
+    return Draft202012Validator(wrapper, registry=registry, format_checker=_format_checker())
+
+
+def record_problems(record: Any, name: str, directory: str, collection: str) -> list[str]:
+    """What the data schema refuses in one record of `collection`: each problem as `field: message` (none when it is valid)."""
+    if collection not in schema(name, directory).get("properties", {}):
+        return []
+    fast = _record_fast(name, directory, collection)
+    if fast is not None:
+        try:
+            if fast.is_valid(record):
+                return []
+        except Exception:  # noqa: BLE001, S110 - values it cannot take are judged by the reference validator
+            pass
+    where = Positions("")
+    leaves = [leaf for error in _record_reference(name, directory, collection).iter_errors(record) for leaf in _leaves(error)]
+    return sorted({problem.message for leaf in leaves for problem in _explain(leaf, where)})

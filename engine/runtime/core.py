@@ -22,7 +22,7 @@ from ..outbox import Outbox
 from ..plugins import Registry, event
 from ..storage import ConflictError, Notifier, Storage, Transaction
 from .context import Clock, Parties, Scopes, flow_scope, resolve
-from .data import Records
+from .data import Records, refusal_message
 from .outcome import Result, execute
 from .plan import Plan, Verdict
 from .rulebook import Refused, Rulebook
@@ -216,6 +216,9 @@ class Runner:
             return plan, records, None
         final = fscope  # walk kept its answers up to date
         result = execute(self.project, flow, final, records, self.registry.effects, dry_run=dry_run)
+        disallowed = records.refused()  # shown by the dry-run already; `flush` checks again before it writes
+        if disallowed:
+            raise RunError(refusal_message(disallowed))
         plan.changes, plan.emails, plan.banners = result.changes, result.emails, result.banners
         plan.audit["summary"] = result.summary
         return plan, records, result

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import faults
-from ..errors import ClientflowError, DataError, ExpressionError, Location, Problem, UnknownName, did_you_mean
+from ..errors import ClientflowError, DataError, ExpressionError, Location, Problem, RunError, UnknownName, did_you_mean
 from ..language.model import Entity, Project
 from ..language.schemas import keypath
 from ..storage import Document, IndexKey, Ref, Transaction, clone
@@ -294,8 +294,27 @@ class Records:
         self.created.add(ref)
         return Change("create", entity_name, str(values["id"]), None, None, clone(values))
 
+    def refused(self) -> list[str]:
+        """What the data schema refuses in the records this transaction changed or created, each as `entity id: field: message`."""
+        if not self.project.data_schema or not self.working:
+            return []
+        from pathlib import Path
+
+        from ..language import schemas
+
+        schema_path = Path(self.project.root) / self.project.data_schema
+        by_collection = {e.collection: e.name for e in self.project.entities.values() if e.collection}
+        out = []
+        for ref, body in sorted(self.working.items()):
+            for message in schemas.record_problems(body, schema_path.name, str(schema_path.parent), ref[0]):
+                out.append(f"{by_collection.get(ref[0], ref[0])} {ref[1]}: {message}")
+        return out
+
     def flush(self) -> None:
-        """Write every change through the transaction, each checked against the version read."""
+        """Write every change through the transaction, each checked against the version read; never a record the data schema refuses."""
+        refused = self.refused()
+        if refused:
+            raise RunError(refusal_message(refused))
         for ref in sorted(self.deleted):
             version = self.version(ref)
             if version is not None:
@@ -310,6 +329,11 @@ class Records:
             unchanged = read is not None and keys == self.keys(ref[0], read.body)
             self.tx.put(Document(ref[0], ref[1], body, 0), None if unchanged else keys, expect_version=self.version(ref))
             faults.point("between-writes")
+
+
+def refusal_message(refused: list[str]) -> str:
+    """Why a run that would write what the data schema refuses changes nothing."""
+    return "this run would write what the data schema does not allow, so nothing was changed: " + "; ".join(refused)
 
 
 class Snapshot:
