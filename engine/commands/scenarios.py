@@ -72,12 +72,13 @@ def test(targets: tuple[Path, ...], project: Path, fmt: str, with_coverage: bool
 
 def _result(result: Any) -> str:
     name = result.scenario.name
+    said = [click.style(f"    ⚠ warning: {w['message']}", fg="yellow") for w in result.warnings]
     if result.passed:
-        return f"{click.style('✓', fg='green')} {name}"
+        return "\n".join([f"{click.style('✓', fg='green')} {name}", *said])
     lines = [f"{click.style('✗', fg='red')} {name}  ({result.scenario.location})"]
     for mismatch in result.mismatches:
         lines += ["    " + line for line in mismatch_lines(mismatch)]
-    return "\n".join(lines)
+    return "\n".join([*lines, *said])
 
 
 def mismatch_lines(mismatch: Any) -> list[str]:

@@ -101,6 +101,8 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
     if item.needs:
         out.append("  Still to answer:")
         out.extend(f"  ? {n['field']} (screen {n['step']}) — give it with --answer {n['field']}=..." for n in item.needs)
+    for warning in data["warnings"]:
+        out.append(click.style(f"  ⚠ warning: {warning['message']}", fg="yellow"))
     if item.status != "completed":
         return _lines(out)
     out.append("")

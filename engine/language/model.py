@@ -100,6 +100,7 @@ class Email:
     to: Expression
     when: Expression | None
     location: Location
+    when_empty: str = "warn"  # warn | skip | block: what happens when `to` names nobody
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ LOADER_KEYS: dict[str, frozenset[str]] = {
     "check": frozenset({"if", "message"}),
     "outcome": frozenset({"effects", "emails", "banner", "reversible", "undo", "audit"}),
     "effect": frozenset({"op", "entity", "id", "field", "to", "values", "with", "when"}),
-    "email": frozenset({"template", "to", "when"}),
+    "email": frozenset({"template", "to", "when", "when_empty"}),
 }
 
 _READ: set[tuple[str, str]] = set()
@@ -699,7 +699,7 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
         to = builder.expression(file, (*path, "to"), email["to"], names)
         when = builder.expression(file, (*path, "when"), email["when"], names) if "when" in email else None
         if to is not None:
-            emails.append(Email(email["template"], to, when, file.at(path)))
+            emails.append(Email(email["template"], to, when, file.at(path), email.get("when_empty", "warn")))
     banner = builder.template(file, ("outcome", "banner"), doc.get("banner"), names)
     audit = builder.template(file, ("outcome", "audit"), doc["audit"], names)
     if len(file.problems) != before or audit is None:

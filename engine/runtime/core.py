@@ -219,8 +219,12 @@ class Runner:
         disallowed = records.refused()  # shown by the dry-run already; `flush` checks again before it writes
         if disallowed:
             raise RunError(refusal_message(disallowed))
-        plan.changes, plan.emails, plan.banners = result.changes, result.emails, result.banners
+        plan.changes, plan.emails, plan.banners, plan.warnings = result.changes, result.emails, result.banners, result.warnings
         plan.audit["summary"] = result.summary
+        if result.blocked:  # an email that must reach someone reaches nobody: nothing is done, nothing is shown as done
+            plan.status, plan.blocked_by = "blocked", result.blocked
+            plan.changes, plan.emails, plan.banners = [], [], []
+            return plan, records, None
         return plan, records, result
 
     def finish(self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None) -> None:

@@ -62,6 +62,8 @@ class Result:
     emails: list[RenderedEmail] = field(default_factory=list)
     banners: list[str] = field(default_factory=list)
     summary: str = ""
+    warnings: list[dict[str, str]] = field(default_factory=list)  # what the plan says without stopping: an email to nobody
+    blocked: list[dict[str, str]] = field(default_factory=list)  # what stops the commit: an email that must reach someone
 
 
 def addresses(value: Any, where: str | Callable[[], str]) -> list[str]:
@@ -124,6 +126,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             continue
         to = addresses(email.to(scope), partial(_where, email))
         if not to:
+            _nobody(email, result)
             continue
         template = project.emails[email.template]
         result.emails.append(
@@ -139,6 +142,20 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
         result.banners.append(" ".join(flow.outcome.banner.render(scope).split()))
     result.summary = one_line(flow.outcome.audit.render(scope))
     return result
+
+
+NOBODY = "no-recipients"  # the code of the warning, and the rule of the block, when an email goes to nobody
+
+
+def _nobody(email: Email, result: Result) -> None:
+    """An email whose recipients name nobody: said in the plan (warn), blocking (block), or deliberately not (skip)."""
+    if email.when_empty == "skip":
+        return
+    who = f"its recipients ({' '.join(email.to.source.split())}) name nobody here"
+    if email.when_empty == "block":
+        result.blocked.append({"rule": NOBODY, "message": f"the email {email.template!r} must reach someone, and {who}; nothing was done"})
+    else:
+        result.warnings.append({"code": NOBODY, "message": f"the email {email.template!r} is not sent: {who}", "email": email.template})
 
 
 def _where(email: Email) -> str:

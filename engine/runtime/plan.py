@@ -42,6 +42,7 @@ class Plan:
     audit: dict[str, Any] = field(default_factory=dict)
     rules: list[Verdict] = field(default_factory=list)
     run: str | None = None
+    warnings: list[dict[str, str]] = field(default_factory=list)  # each {"code", "message", ...}: said, not stopping
     # Not in the document: whether reach refused (the plan then holds the refusal alone
     # and names the subject as the caller did), and the subject's id for the run record.
     outside_reach: bool = False
@@ -65,6 +66,7 @@ class Plan:
             "audit": dict(self.audit),
             "rules": [v.to_json() for v in self.rules],
             "run": self.run,
+            "warnings": list(self.warnings),
         }
 
     @property

@@ -21,7 +21,7 @@ from ..runtime.plan import Plan
 CHANGE_KEYS = ("op", "entity", "id", "field", "before", "after")
 EMAIL_KEYS = ("template", "to", "subject", "text")
 Report = Callable[[tuple[Hashable, ...], str], None]
-FLOW_KEYS = ("status", "blocked_by", "screens", "changes", "emails", "banner", "reversible", "errors", "needs")  # need a flow
+FLOW_KEYS = ("status", "blocked_by", "screens", "changes", "emails", "banner", "reversible", "errors", "needs", "warnings")  # need a flow
 EXPECT_KEYS = (*FLOW_KEYS, "offered")
 
 
@@ -40,6 +40,7 @@ class Expect:
     reversible: bool | None = None
     errors: tuple[tuple[str, str | None], ...] | None = None
     needs: tuple[str, ...] | None = None
+    warnings: tuple[tuple[str, str | None], ...] | None = None  # (code, text the message contains)
     unknown: tuple[str, ...] = ()  # located messages for names the flow does not have
 
 
@@ -109,6 +110,7 @@ def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: R
         reversible=doc.get("reversible"),
         errors=errors,
         needs=tuple(doc["needs"]) if "needs" in doc else None,
+        warnings=_pairs(doc.get("warnings"), "code"),
     )
 
 
@@ -161,6 +163,27 @@ def compare(expect: Expect, plan: Plan) -> list[Mismatch]:
         out.append(Mismatch("banner", expect.banner, plan.banners, note="no banner contains the expected text"))
     if expect.reversible is not None and expect.reversible != plan.reversible:
         out.append(Mismatch("reversible", expect.reversible, plan.reversible))
+    if expect.warnings is not None:
+        out += _warnings(expect.warnings, plan.warnings)
+    return out
+
+
+def _warnings(expected: Sequence[tuple[str, str | None]], actual: Sequence[Mapping[str, str]]) -> list[Mismatch]:
+    """Exactly the warnings expected (by code, as often as listed), each with the text it should contain."""
+    codes, got = sorted(code for code, _ in expected), sorted(w["code"] for w in actual)
+    out = []
+    if codes != got:
+        missing = [c for c in codes if codes.count(c) > got.count(c)]
+        extra = [c for c in got if got.count(c) > codes.count(c)]
+        note = "; ".join(
+            p
+            for p in (f"missing: {', '.join(dict.fromkeys(missing))}" if missing else "", f"unexpected: {', '.join(dict.fromkeys(extra))}" if extra else "")
+            if p
+        )
+        out.append(Mismatch("warnings", codes, [w["message"] for w in actual], note=note))
+    for code, text in expected:
+        if text is not None and not any(w["code"] == code and text in w["message"] for w in actual):
+            out.append(Mismatch(f"warnings {code}", text, [w["message"] for w in actual if w["code"] == code], note="no warning contains the expected text"))
     return out
 
 

@@ -91,7 +91,13 @@ class ScenarioResult:
             "flow": self.scenario.flow,
             "passed": self.passed,
             "mismatches": [m.to_json() for m in self.mismatches],
+            "warnings": list(self.warnings),
         }
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """What the plan said without stopping (e.g. an email to nobody): shown with the result, pass or fail."""
+        return list(self.plan.warnings) if self.plan is not None else []
 
 
 # loading ----------------------------------------------------------------

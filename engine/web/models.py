@@ -118,6 +118,14 @@ class Verdict(BaseModel):
     message: str | None
 
 
+class PlanWarning(BaseModel):
+    """Something the plan says without stopping, e.g. an email whose recipients name nobody (code no-recipients)."""
+
+    model_config = Open
+    code: str
+    message: str
+
+
 class Plan(BaseModel):
     """What a run showed and what it would do (or did): the plan contract."""
 
@@ -137,6 +145,7 @@ class Plan(BaseModel):
     audit: dict[str, Any]
     rules: list[Verdict]
     run: str | None
+    warnings: list[PlanWarning] = []
 
 
 class Problem(BaseModel):

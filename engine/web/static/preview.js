@@ -364,6 +364,7 @@ async function showPlan() {
     heading,
     status,
     plan.banners.map((text) => el("div", { className: "banner", role: "note", "aria-label": "Banner", text })),
+    (plan.warnings || []).map((w) => el("div", { className: "warning", role: "status", "aria-label": "Warning", "data-code": w.code, text: w.message })),
     el("h3", { text: "Changes" }),
     changesTable(plan.changes),
     el("h3", { text: `Emails (${plan.emails.length})` }),
