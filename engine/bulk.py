@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from .api import Engine
 from .conditions.expressions import CompileError, DataFunction
 from .errors import ClientflowError, ExitCode, ExpressionError
-from .runtime.context import Moment
+from .language.words import Moment
 from .runtime.data import Records
 from .runtime.plan import Plan
 

@@ -105,6 +105,18 @@ class ExpressionError(ClientflowError):
     """A condition or template that failed while it was evaluated."""
 
 
+class CompileError(ValueError):
+    """A condition or template that cannot be compiled; the message says why.
+
+    `line` is the line of the text at fault (1 for a one-line text), or 0 when unknown.
+    The loader (engine/language/project.py) reports it where the text is written.
+    """
+
+    def __init__(self, message: str, line: int = 0) -> None:
+        super().__init__(message)
+        self.line = line
+
+
 class RunError(ClientflowError):
     """A run that cannot go on: unknown run, changed flow, already finished."""
 

@@ -30,7 +30,6 @@ KNOWN_UPWARD = {
     "clientflow.language.checks imports clientflow.conditions.templates",
     "clientflow.language.model imports clientflow.conditions.expressions",
     "clientflow.language.model imports clientflow.conditions.templates",
-    "clientflow.language.project imports clientflow.runtime.context",
     "clientflow.language.project imports clientflow.conditions.expressions",
     "clientflow.language.project imports clientflow.conditions.templates",
 }

@@ -23,6 +23,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ..errors import CompileError as CompileError  # raised here, defined with every other error
 from ..errors import ExpressionError, did_you_mean
 from . import limits
 from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/conditions/limits.py
@@ -55,17 +56,6 @@ class DataFunction:
 
     def __repr__(self) -> str:
         return f"<function {self.name}>"
-
-
-class CompileError(ValueError):
-    """A condition or template that cannot be compiled; the message says why.
-
-    `line` is the line of the text at fault (1 for a one-line text), or 0 when unknown.
-    """
-
-    def __init__(self, message: str, line: int = 0) -> None:
-        super().__init__(message)
-        self.line = line
 
 
 _sized = limits.sized

@@ -24,7 +24,6 @@ from ..conditions.expressions import CompileError, Compiler, Expression
 from ..conditions.templates import Template, Texts
 from ..errors import DefinitionError, Location, Problem, did_you_mean, keypath
 from ..mailaddress import valid_address
-from ..runtime.context import OUTSIDER_NAMES, Moment, subject_words
 from . import checks, schemas
 from .model import (
     DEFAULT_MAX_LENGTH,
@@ -42,6 +41,7 @@ from .model import (
     Rule,
     Step,
 )
+from .words import OUTSIDER_NAMES, Moment, subject_words
 from .yamlfile import Positions, load_data_text, load_yaml, read_text
 
 PROJECT_FILE = "project.yaml"

@@ -1,13 +1,16 @@
-"""The project's words for its subject (e.g. ticket, tickets), read before the project loads.
+"""The project's words for its subject (e.g. ticket, tickets), read before the project loads;
+and the words every condition knows besides the project's own: `now`, and what a refusal may show.
 
-The command line names its options after them (`--ticket`) and the HTTP API its
-query parameter; both need them before, or without, loading every flow. The file
+The command line names its options after the subject's words (`--ticket`) and the HTTP
+API its query parameter; both need them before, or without, loading every flow. The file
 is read with the located YAML reader like every project file; any trouble gives
 the generic words, and loading the project then reports the trouble properly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 from ..errors import ClientflowError
@@ -31,3 +34,30 @@ def subject_names(project: str | Path) -> tuple[str, str]:
     if isinstance(entity, str) and isinstance(collection, str) and entity.isidentifier() and collection.isidentifier():
         return entity, collection
     return GENERIC
+
+
+class Moment(dict):  # type: ignore[type-arg]
+    """`now` as data: `now.date`, `now.year`, ...; prints as ISO 8601."""
+
+    def __init__(self, moment: datetime) -> None:
+        super().__init__(
+            iso=moment.isoformat(),
+            date=moment.date().isoformat(),
+            time=moment.time().replace(microsecond=0).isoformat(),
+            year=moment.year,
+            month=moment.month,
+            day=moment.day,
+            hour=moment.hour,
+            minute=moment.minute,
+        )
+
+    def __str__(self) -> str:
+        return str(self["iso"])
+
+
+OUTSIDER_NAMES = ("actor", "product", "now", "flow", "answers")  # with the actor's holders: what a refusal may show
+
+
+def subject_words(match: Iterable[str], label: str) -> tuple[str, ...]:
+    """The subject's keys a refusal may show: those it may be named by, and its label."""
+    return tuple(dict.fromkeys((*match, label)))

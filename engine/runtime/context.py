@@ -15,26 +15,7 @@ from typing import Any, Protocol
 
 from ..conditions.expressions import DataFunction
 from ..language.model import Flow, Project
-
-
-class Moment(dict):  # type: ignore[type-arg]
-    """`now` as data: `now.date`, `now.year`, ...; prints as ISO 8601."""
-
-    def __init__(self, moment: datetime) -> None:
-        super().__init__(
-            iso=moment.isoformat(),
-            date=moment.date().isoformat(),
-            time=moment.time().replace(microsecond=0).isoformat(),
-            year=moment.year,
-            month=moment.month,
-            day=moment.day,
-            hour=moment.hour,
-            minute=moment.minute,
-        )
-
-    def __str__(self) -> str:
-        return str(self["iso"])
-
+from ..language.words import OUTSIDER_NAMES, Moment, subject_words
 
 _moments: dict[datetime, Moment] = {}
 
@@ -147,9 +128,6 @@ class Scopes:
         return scope
 
 
-OUTSIDER_NAMES = ("actor", "product", "now", "flow", "answers")  # with the actor's holders: what a refusal may show
-
-
 def outsider_scope(project: Project, scope: Mapping[str, Any], named: str) -> dict[str, Any]:
     """What the message of a reach refusal is rendered with: the actor's side, and the subject only as named.
 
@@ -161,11 +139,6 @@ def outsider_scope(project: Project, scope: Mapping[str, Any], named: str) -> di
     out = {name: scope[name] for name in (*OUTSIDER_NAMES, *project.actor_within.values()) if name in scope}
     out[project.subject_entity] = dict.fromkeys(subject_words(project.subject_match, project.entities[project.subject_entity].label), named)
     return out
-
-
-def subject_words(match: Iterable[str], label: str) -> tuple[str, ...]:
-    """The subject's keys a refusal may show: those it may be named by, and its label."""
-    return tuple(dict.fromkeys((*match, label)))
 
 
 def flow_scope(base: Mapping[str, Any], flow: Flow, answers: Mapping[str, Any]) -> dict[str, Any]:
