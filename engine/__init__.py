@@ -3,8 +3,10 @@
 The pipeline, top to bottom, one stage per subpackage (each may import only the ones above it):
 
     language/     yamlfile (YAML -> values with line:column), schemas (JSON Schema, located
-                  fix-it messages), project (the loader) -> model (frozen dataclasses), checks
-    conditions/   expressions and templates compiled once, sandboxed; limits and bounds
+                  fix-it messages), project (the loader) -> model (frozen dataclasses of plain
+                  data: code as source), checks
+    conditions/   expressions and templates compiled once, sandboxed; limits and bounds;
+                  program (the model's code compiled, beside it; load_project)
     runtime/      context (the names a condition sees), data (records), runs (screens, answers),
                   outcome (effects, emails, banner, audit) -> plan; rulebook (availability);
                   core (the Runner: one transaction per run step)
@@ -24,9 +26,9 @@ if __name__ != "clientflow":  # the source folder imported by its folder name: a
 
 if TYPE_CHECKING:
     from .api import Availability, Engine, RunView
+    from .conditions.program import load_project
     from .errors import ClientflowError, DefinitionError, UnknownName
     from .hookspecs import hookimpl
-    from .language.project import load_project
     from .runtime.context import Clock
     from .runtime.outcome import EffectSpec
     from .runtime.plan import Plan
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "Availability": "api", "Engine": "api", "RunView": "api", "Clock": "runtime.context",
     "ClientflowError": "errors", "DefinitionError": "errors", "UnknownName": "errors",
-    "hookimpl": "hookspecs", "EffectSpec": "runtime.outcome", "Plan": "runtime.plan", "load_project": "language.project",
+    "hookimpl": "hookspecs", "EffectSpec": "runtime.outcome", "Plan": "runtime.plan", "load_project": "conditions.program",
 }  # fmt: skip
 
 

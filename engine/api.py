@@ -22,10 +22,11 @@ from typing import Any
 import pluggy
 
 from . import outbox as outbox_module
+from .conditions.program import load_project
 from .config import Config, load_config, open_notifiers, open_storage
 from .errors import ClientflowError, RunError, UnknownName
 from .language.model import Flow, Project
-from .language.project import Extensions, load_project
+from .language.project import Extensions
 from .language.yamlfile import load_data_text, read_data_text
 from .plugins import Registry
 from .runtime.context import Clock, Parties, flow_scope, resolve, resolve_actor
@@ -253,13 +254,13 @@ class Engine:
     def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], mode: str) -> RunView:
         """`view` the current screen, submit it (`step`), or go as far as `given` allows (`ahead`)."""
         if mode == "view":
-            steps = visible(flow, flow_scope(scope, flow, state.answers))
+            steps = visible(self.project.program, flow, flow_scope(scope, flow, state.answers))
             if state.cursor >= len(steps):
                 state.status = "ready"
                 return RunView(state.id, flow.id, "ready", None, answers=dict(state.answers), version=flow.version)
-            screen = screen_of(steps[state.cursor], flow_scope(scope, flow, state.answers), state.answers)
+            screen = screen_of(self.project.program, steps[state.cursor], flow_scope(scope, flow, state.answers), state.answers)
             return RunView(state.id, flow.id, "open", screen, answers=dict(state.answers), version=flow.version)
-        result = walk(flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=mode == "ahead")
+        result = walk(self.project.program, flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=mode == "ahead")
         state.status = "ready" if result.status == "ready" else "open"
         return RunView(
             state.id, flow.id, result.status, result.current, errors=result.errors, needs=result.needs, answers=dict(state.answers), version=flow.version

@@ -35,7 +35,7 @@ import pytest
 
 from clientflow import Engine
 from clientflow.conditions import expressions, fasttext
-from clientflow.language.project import load_project
+from clientflow.conditions.program import load_project
 
 DEPENDENCIES = ("yaml", "jinja2", "click", "pluggy", "markupsafe", "jsonschema", "jsonschema_rs", "referencing", "sqlite3", "json", "email")
 MODULES = (*DEPENDENCIES, "clientflow", "sitecustomize", "usercustomize", "warnings", "contextlib", "typing")

@@ -13,8 +13,9 @@ from conftest import PROJECT
 from test_paths import DESK, build
 
 from clientflow.cli import cli
+from clientflow.conditions.program import load_project
 from clientflow.language.model import Project
-from clientflow.language.project import Extensions, load_project
+from clientflow.language.project import Extensions
 from clientflow.plugins import Registry
 from clientflow.scenarios.coverage import Coverage, measure, shown
 from clientflow.scenarios.paths import flow_paths

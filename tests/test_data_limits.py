@@ -26,8 +26,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clientflow import Engine
+from clientflow.conditions.program import load_project
 from clientflow.errors import DataError, DefinitionError
-from clientflow.language.project import load_project
 from clientflow.language.yamlfile import MAX_DATA_BYTES, MAX_NUMBER_DIGITS, MAX_YAML_DATA_BYTES, load_data_text, read_data_text
 
 LOCATED = re.compile(r"^(?P<path>[^\n]+):(?P<line>\d+):(?P<col>\d+): (?P<message>.+)$")

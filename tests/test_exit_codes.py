@@ -20,7 +20,7 @@ def test_a_bug_exits_with_its_own_code_and_says_how_to_report_it(monkeypatch: py
         raise ZeroDivisionError("division by zero")
 
     monkeypatch.setattr(clientflow.commands.core, "load_project", broken, raising=False)
-    monkeypatch.setattr("clientflow.language.project.load_project", broken)
+    monkeypatch.setattr("clientflow.conditions.program.load_project", broken)
     code = exit_of(["validate", "--project", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == ExitCode.BUG == 70
@@ -32,7 +32,7 @@ def test_debug_shows_the_traceback_of_a_bug(monkeypatch: pytest.MonkeyPatch, tmp
     def broken(*args: object, **kwargs: object) -> None:
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr("clientflow.language.project.load_project", broken)
+    monkeypatch.setattr("clientflow.conditions.program.load_project", broken)
     with pytest.raises(ZeroDivisionError):
         main(["--debug", "validate", "--project", str(tmp_path)])
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from clientflow.language.project import LOADER_KEYS, Extensions, _Read, keys_read, load_project
+from clientflow.conditions.program import load_project
+from clientflow.language.project import LOADER_KEYS, Extensions, _Read, keys_read
 from clientflow.language.schemas import schema_dir
 from clientflow.runtime.outcome import EffectSpec
 

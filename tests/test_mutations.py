@@ -16,7 +16,8 @@ import pytest
 import yaml
 from conftest import PROJECT
 
-from clientflow.language.project import Extensions, load_project
+from clientflow.conditions.program import load_project
+from clientflow.language.project import Extensions
 from clientflow.language.yamlfile import load_yaml
 from clientflow.plugins import Registry
 from clientflow.scenarios.suite import ScenarioResult, load_suite, run_suite, scenario_files

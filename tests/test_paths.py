@@ -13,10 +13,11 @@ from click.testing import CliRunner
 from conftest import DEMO, PROJECT
 
 from clientflow.cli import cli
+from clientflow.conditions.program import load_project
 from clientflow.errors import DefinitionError
 from clientflow.language import schemas
 from clientflow.language.model import Project
-from clientflow.language.project import Extensions, load_project
+from clientflow.language.project import Extensions
 from clientflow.language.yamlfile import load_yaml
 from clientflow.plugins import Registry
 from clientflow.scenarios.paths import FlowPath, completed_key, decisions, flow_paths, scaffold
@@ -189,7 +190,7 @@ def test_every_combination_of_deciding_answers_is_a_path(desk: Project) -> None:
 
 def test_answers_that_change_nothing_make_no_path(desk: Project) -> None:
     flow = desk.flow("reopen-ticket")
-    names = {key for d in decisions(flow) for name, key in d.condition.attributes if name == "answers"}
+    names = {key for d in decisions(flow) for name, key in desk.program.uses(d.condition).attributes if name == "answers"}
     assert names == {"urgency"}  # code and hours decide nothing
     completed = kinds(flow_paths(desk, flow), "completed")
     assert all("code" not in p.title and "hours" not in p.title for p in completed)

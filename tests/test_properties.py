@@ -33,8 +33,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clientflow import Engine
+from clientflow.conditions.program import load_project
 from clientflow.errors import ClientflowError
-from clientflow.language.project import Extensions, load_project
+from clientflow.language.project import Extensions
 from clientflow.plugins import Registry
 from clientflow.runtime.context import Clock
 from clientflow.runtime.data import check_data, import_data

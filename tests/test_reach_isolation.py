@@ -46,8 +46,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clientflow import Engine, hookimpl
+from clientflow.conditions.program import load_project
 from clientflow.errors import DefinitionError
-from clientflow.language.project import Extensions, load_project
+from clientflow.language.code import Text
+from clientflow.language.project import Extensions
 from clientflow.plugins import Registry, load_plugins
 from clientflow.runtime.context import Clock
 from clientflow.runtime.data import import_data
@@ -571,9 +573,8 @@ def test_a_reach_message_that_would_show_the_subject_is_refused_where_it_is_writ
 
 def test_even_a_message_that_slipped_past_validation_shows_nothing_of_the_subject() -> None:
     """The refusal is rendered with the actor's side and the name given only: a template naming more cannot fetch it."""
-    from clientflow.conditions.templates import Texts
-
-    careless = Texts().compile("{{ document.secret }} of {{ home.name }} ({{ lookup('document', document.id).secret }})", PROJECT.names | {"lookup"})
+    careless = Text("{{ document.secret }} of {{ home.name }} ({{ lookup('document', document.id).secret }})")
+    PROJECT.program.compile_template(careless, PROJECT.names | {"lookup"})  # compiled beside the model, as the loader would not
     project = dataclasses.replace(PROJECT, reach=(dataclasses.replace(PROJECT.reach[0], message=careless), *PROJECT.reach[1:]))
     data = {
         "workspaces": [

@@ -12,10 +12,11 @@ from click.testing import CliRunner
 from conftest import DEMO, PROJECT
 
 from clientflow.cli import cli
+from clientflow.conditions.program import load_project
 from clientflow.errors import DefinitionError
 from clientflow.language import schemas
 from clientflow.language.model import Project
-from clientflow.language.project import Extensions, load_project
+from clientflow.language.project import Extensions
 from clientflow.plugins import Registry
 from clientflow.scenarios.expectations import CHANGE_KEYS, EMAIL_KEYS, EXPECT_KEYS
 from clientflow.scenarios.suite import DEFAULT_KEYS, FILE_KEYS, SCENARIO_KEYS, ScenarioResult, checker, load_suite, run_suite, scenario_files

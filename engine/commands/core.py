@@ -22,8 +22,9 @@ def validate(project: Path, fmt: str) -> None:
     dry-run on data/demo.yaml). Each problem is printed as path:line:col: message;
     the exit code is 1 when there is any.
     """
+    from ..conditions.program import load_project
     from ..errors import DefinitionError
-    from ..language.project import Extensions, load_project
+    from ..language.project import Extensions
     from ..plugins import Registry
 
     registry = Registry.collect()
@@ -79,7 +80,8 @@ def _references(project: Path, loaded: Any, registry: Any) -> tuple[dict[str, in
 @format_option("text", "json")
 def flows(project: Path, fmt: str) -> None:
     """One line per flow: its id and title."""
-    from ..language.project import Extensions, load_project
+    from ..conditions.program import load_project
+    from ..language.project import Extensions
     from ..plugins import Registry
 
     registry = Registry.collect()

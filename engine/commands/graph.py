@@ -207,7 +207,8 @@ def graph(flow: str, project: Path, fmt: str) -> None:
     Mermaid output goes in a Markdown file inside a ```mermaid block; DOT
     output renders with Graphviz, e.g. `clientflow graph FLOW --format dot | dot -Tsvg > flow.svg`.
     """
-    from ..language.project import Extensions, load_project
+    from ..conditions.program import load_project
+    from ..language.project import Extensions
     from ..plugins import Registry
 
     registry = Registry.collect()

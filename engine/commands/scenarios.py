@@ -12,7 +12,8 @@ from .common import command, emit_json, format_option, project_option
 
 
 def _load(project: Path) -> tuple[Any, Any]:
-    from ..language.project import Extensions, load_project
+    from ..conditions.program import load_project
+    from ..language.project import Extensions
     from ..plugins import Registry
 
     registry = Registry.collect()

@@ -1,5 +1,5 @@
-"""The language: YAML with positions, the schemas, the project loader, its checks and the model.
+"""The language: YAML with positions, the schemas, the project loader, its checks and the model (plain data).
 
-May import: the top-level base modules (errors, storage, resources, mailaddress) and, until the model
-is plain data, conditions (issue 14). Never runtime, scenarios, api or the faces.
+May import: the top-level base modules (errors, storage, resources, mailaddress). Never conditions (the loader is
+given its compilers, engine/language/code.py), runtime, scenarios, api or the faces.
 """

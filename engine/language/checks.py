@@ -4,7 +4,8 @@ Unique step ids and field names, fields that fit their step, answers used
 only after they are asked, comparisons with values a choice can never take,
 steps that can never be shown, and references to templates, effects and
 entities that exist. Every problem is reported through `report(keypath,
-message)`, so it is located at the key it is about.
+message)`, so it is located at the key it is about. What a condition or a
+text uses is asked of the compilers that compiled it (`Compiled.uses`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Hashable, Iterator, Mapping
 from typing import Any
 
-from ..conditions.expressions import Expression
-from ..conditions.templates import Template
 from ..errors import did_you_mean
+from .code import Compiled, Expr, Text
 from .model import DynamicOptions, Entity, Field, Flow, Step
 
 BUILTIN_EFFECTS = ("set", "delete", "create")
@@ -27,6 +27,7 @@ Report = Callable[[Path, str], None]
 
 def check_flow(
     flow: Flow,
+    program: Compiled,
     report: Report,
     templates: Collection[str],
     effects: Mapping[str, Any],
@@ -37,6 +38,7 @@ def check_flow(
 
     Args:
         flow: the compiled flow; its steps, fields, effects and emails are in file order.
+        program: what its conditions and texts were compiled into.
         report: called with the key path (e.g. ("steps", 2, "when")) and the message.
         templates: the names of the email templates that exist (compiled or not).
         effects: the effects plugins add, by name.
@@ -46,12 +48,12 @@ def check_flow(
     """
     asked = _check_steps(flow, report)
     options = {f.name: [o.value for o in f.options] for s in flow.steps for f in s.fields if isinstance(f.options, tuple)}
-    answers = _Answers(asked, options, report)
+    answers = _Answers(asked, options, report, program)
     for index, step in enumerate(flow.steps):
         path: Path = ("steps", index)
         if step.when is not None:
             answers.check(step.when, (*path, "when"), index)
-            if not step.when.names and not _constant_holds(step.when):
+            if not program.uses(step.when).names and not _constant_holds(program, step.when):
                 report((*path, "when"), f"is always false, so step {step.id!r} can never be shown; remove the condition, or the step")
         answers.check(step.title, (*path, "title"), index)
         answers.check(step.body, (*path, "body"), index)
@@ -170,7 +172,7 @@ def _check_outcome(
     answers.check(outcome.audit, ("outcome", "audit"), end)
 
 
-def _effect_expressions(effect: Any) -> Iterator[tuple[Path, Expression]]:
+def _effect_expressions(effect: Any) -> Iterator[tuple[Path, Expr]]:
     for key in ("id", "to", "when"):
         expression = getattr(effect, key)
         if expression is not None:
@@ -184,13 +186,14 @@ def _effect_expressions(effect: Any) -> Iterator[tuple[Path, Expression]]:
 class _Answers:
     """Checks each use of `answers.NAME`: the field exists, is asked in time, and can take the value compared."""
 
-    def __init__(self, asked: Mapping[str, tuple[int, str]], options: Mapping[str, list[Any]], report: Report) -> None:
-        self.asked, self.options, self.report = asked, options, report
+    def __init__(self, asked: Mapping[str, tuple[int, str]], options: Mapping[str, list[Any]], report: Report, program: Compiled) -> None:
+        self.asked, self.options, self.report, self.program = asked, options, report, program
 
-    def check(self, used: Expression | Template | None, path: Path, before: int) -> None:
-        """`before`: the index of the first step whose answers are not known yet where `used` is evaluated."""
-        if used is None:
+    def check(self, code: Expr | Text | None, path: Path, before: int) -> None:
+        """`before`: the index of the first step whose answers are not known yet where `code` is evaluated."""
+        if code is None:
             return
+        used = self.program.uses(code)
         for name, key in sorted(used.attributes):
             if name != "answers":
                 continue
@@ -198,7 +201,7 @@ class _Answers:
                 self.report(path, f"uses answers.{key}, but no field is named {key!r}{did_you_mean(key, self.asked)}")
             elif self.asked[key][0] >= before:
                 self.report(path, f"uses answers.{key} before it is asked (step {self.asked[key][1]!r} asks it); move this to a later step")
-        for (name, key), value in getattr(used, "literals", ()):
+        for (name, key), value in used.literals:
             if name == "answers" and key in self.options and value not in self.options[key]:
                 self.report(path, f"compares answers.{key} with {value!r}, which is not one of its options {_listing(self.options[key])}; use one of them")
 
@@ -213,56 +216,13 @@ def _fits(kind: str, value: Any) -> bool:
     return True
 
 
-def _constant_holds(expression: Expression) -> bool:
+def _constant_holds(program: Compiled, expression: Expr) -> bool:
     """Whether a condition that names nothing holds (one that fails is reported when it runs)."""
     try:
-        return bool(expression({}))
+        return bool(program.evaluate(expression, {}))
     except Exception:  # noqa: BLE001 - a constant that fails is reported at run time
         return True
 
 
 def _listing(values: list[Any]) -> str:
     return ", ".join(repr(v) for v in values)
-
-
-def refusal_problem(source: str, env: Any, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:
-    """What a reach rule's message may not show, or None: it is shown to those the rule refuses.
-
-    It may show the actor's side (`allowed`) and the subject only by the keys it is
-    named by and its label (`words`), which then read as the caller's own words
-    (engine/runtime/context.py, `outsider_scope`); anything else would tell an outsider
-    about a record it may not reach.
-    """
-    if "{" not in source:
-        return None
-    from jinja2 import nodes
-
-    try:
-        tree = env.parse(source)
-    except Exception:  # noqa: BLE001 - a message that does not parse is reported where it is compiled
-        return None
-    assigned = {"loop", "caller", "varargs", "kwargs", "range"}
-    for node in tree.find_all(nodes.Name):
-        if node.ctx in ("store", "param"):
-            assigned.add(node.name)
-    looks = [look for look in tree.find_all((nodes.Getattr, nodes.Getitem)) if isinstance(look.node, nodes.Name) and look.node.name == subject]
-    named = {id(look.node) for look in looks if _key(look) in words}
-    shown = ", ".join(f"{subject}.{word}" for word in words)
-    fix = f"it may name the {subject} only as they did ({shown}), and otherwise show {', '.join(allowed)}"
-    for look in looks:
-        if id(look.node) not in named and isinstance(_key(look), str):
-            return f"a reach message is shown to those the rule refuses, so it may not show {subject}.{_key(look)}: {fix}"
-    for node in tree.find_all(nodes.Name):
-        if node.ctx != "load" or node.name in assigned or id(node) in named:
-            continue
-        if node.name == subject:
-            return f"a reach message is shown to those the rule refuses, so it may not show the {subject} itself: {fix}"
-        if node.name not in allowed:
-            return f"a reach message is shown to those the rule refuses, so it may not use {node.name!r}, which could show the {subject}: {fix}"
-    return None
-
-
-def _key(look: Any) -> Any:
-    from jinja2 import nodes
-
-    return look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)

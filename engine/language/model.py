@@ -1,19 +1,22 @@
 """The typed model of a project: frozen dataclasses built from validated YAML.
 
-Nothing after the loader sees a raw dict of a definition file. Expressions and
-templates are held compiled (`Expression`, `Template`); `Located` records where
-each part was written so later checks and run-time errors can point at it.
+Nothing after the loader sees a raw dict of a definition file. The model is plain
+data: conditions and texts are held as source (`Expr`, `Text`, engine/language/code.py)
+with where each was written, so a model can be built, compared and printed without a
+compiler (`==` and the printed form leave every location out: a model says what, not
+where). What was compiled from it travels beside it, in `Project.program`
+(engine/conditions/program.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..conditions.expressions import Expression
-from ..conditions.templates import Template
-from ..errors import Location
+from ..errors import Location, UnknownName
+from .code import NOT_COMPILED, Compiled, Expr, Text
 
 STEP_KINDS = ("info", "survey", "choice", "form", "confirm")
 FIELD_TYPES = ("text", "boolean", "number", "choice")
@@ -25,9 +28,9 @@ class Rule:
     """A named condition with the message shown when it does not hold."""
 
     name: str
-    condition: Expression
-    message: Template
-    location: Location
+    condition: Expr
+    message: Text
+    location: Location = dataclasses.field(compare=False, repr=False)
     shared: bool = False
     description: str = ""
 
@@ -35,71 +38,71 @@ class Rule:
 @dataclass(frozen=True)
 class Option:
     value: Any
-    label: Template
+    label: Text
 
 
 @dataclass(frozen=True)
 class DynamicOptions:
     """Options computed from data: one per record of `source`."""
 
-    source: Expression
+    source: Expr
     value: str
-    label: Template
+    label: Text
     match: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Check:
-    condition: Expression
-    message: Template
+    condition: Expr
+    message: Text
 
 
 @dataclass(frozen=True)
 class Field:
     name: str
     type: str
-    label: Template | None
-    help: Template | None
+    label: Text | None
+    help: Text | None
     required: bool
     default: Any
     max_length: int
     options: tuple[Option, ...] | DynamicOptions | None
-    confirm: Expression | None
+    confirm: Expr | None
     checks: tuple[Check, ...]
-    location: Location
+    location: Location = dataclasses.field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Step:
     id: str
     kind: str
-    title: Template
-    body: Template | None
-    when: Expression | None
-    buttons: dict[str, Template]
+    title: Text
+    body: Text | None
+    when: Expr | None
+    buttons: dict[str, Text]
     fields: tuple[Field, ...]
-    location: Location
+    location: Location = dataclasses.field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Effect:
     op: str
     entity: str
-    id: Expression | None
+    id: Expr | None
     field: str | None
-    to: Expression | None
-    values: dict[str, Expression]
-    args: dict[str, Expression]
-    when: Expression | None
-    location: Location
+    to: Expr | None
+    values: dict[str, Expr]
+    args: dict[str, Expr]
+    when: Expr | None
+    location: Location = dataclasses.field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Email:
     template: str
-    to: Expression
-    when: Expression | None
-    location: Location
+    to: Expr
+    when: Expr | None
+    location: Location = dataclasses.field(compare=False, repr=False)
     when_empty: str = "warn"  # warn | skip | block: what happens when `to` names nobody
 
 
@@ -107,10 +110,10 @@ class Email:
 class Outcome:
     effects: tuple[Effect, ...]
     emails: tuple[Email, ...]
-    banner: Template | None
+    banner: Text | None
     reversible: bool
     undo: str | None
-    audit: Template
+    audit: Text
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ class Flow:
     steps: tuple[Step, ...]
     outcome: Outcome
     version: str
-    location: Location
+    location: Location = dataclasses.field(compare=False, repr=False)
 
     @property
     def rules(self) -> tuple[Rule, ...]:
@@ -166,10 +169,10 @@ class Flow:
 @dataclass(frozen=True)
 class EmailTemplate:
     name: str
-    subject: Template
-    text: Template
-    html: Template | None
-    location: Location
+    subject: Text
+    text: Text
+    html: Text | None
+    location: Location = dataclasses.field(compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -184,7 +187,7 @@ class Entity:
 
 @dataclass(frozen=True)
 class Project:
-    """Everything a project defines, compiled and checked."""
+    """Everything a project defines, checked; `program` holds its conditions and texts compiled."""
 
     root: str
     product: dict[str, Any]
@@ -194,16 +197,15 @@ class Project:
     actor_entity: str
     actor_match: tuple[str, ...]
     actor_within: dict[str, str]
-    context: dict[str, Expression]
+    context: dict[str, Expr]
     reach: tuple[Rule, ...]
     flows: dict[str, Flow]
     emails: dict[str, EmailTemplate]
     data_schema: str | None
     names: frozenset[str] = field(default=frozenset())
+    program: Compiled = field(default=NOT_COMPILED, compare=False, repr=False)  # what was compiled from this model
 
     def flow(self, flow_id: str) -> Flow:
-        from ..errors import UnknownName
-
         try:
             return self.flows[flow_id]
         except KeyError:

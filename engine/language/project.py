@@ -1,8 +1,12 @@
 """Loading a project: files -> located values -> schema -> model -> checks.
 
-`load_project(root)` reads `flows/project.yaml`, `flows/rules.yaml`, every other
-`flows/*.yaml` and `templates/emails/*`, and returns a compiled `Project`, or
-raises one `DefinitionError` holding every problem of every file at once.
+`read_project(root, compilers)` reads `flows/project.yaml`, `flows/rules.yaml`, every
+other `flows/*.yaml` and `templates/emails/*`, and returns a `Project`, or raises one
+`DefinitionError` holding every problem of every file at once. Each condition and text
+is compiled as it is read, by the `compilers` it is given, against the names known at
+that point (so an error is reported where it is written); the project carries them as
+its `program`. `clientflow.load_project` (engine/conditions/program.py) gives it the
+project's compilers.
 
 `LOADER_KEYS` says which keys the loader reads of each kind of mapping. It is
 written from the code below, not from the schema, and the code can read no
@@ -20,11 +24,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..conditions.expressions import CompileError, Compiler, Expression
-from ..conditions.templates import Template, Texts
-from ..errors import DefinitionError, Location, Problem, did_you_mean, keypath
+from ..errors import CompileError, DefinitionError, Location, Problem, did_you_mean, keypath
 from ..mailaddress import valid_address
 from . import checks, schemas
+from .code import Compilers, Expr, Text
 from .model import (
     DEFAULT_MAX_LENGTH,
     Check,
@@ -147,25 +150,25 @@ class _File:
 
 
 class Builder:
-    """Compiles expressions and templates against the names each place may use."""
+    """Builds the model's code, each piece compiled against the names its place may use."""
 
-    def __init__(self, extensions: Extensions) -> None:
-        function_names = ["lookup", *extensions.functions]
-        self.function_names = frozenset(function_names)
-        self.compiler = Compiler(function_names, extensions.filters)
-        self.texts = Texts(filters=extensions.filters, compiler=self.compiler)
+    def __init__(self, extensions: Extensions, compilers: Compilers) -> None:
+        self.function_names = frozenset(["lookup", *extensions.functions])
+        self.compilers = compilers
         self.effects = extensions.effects
 
     def fix(self, name: str, keys: Iterable[str]) -> None:
         """Declare the only keys `name` has (product, flow, now), so that a misspelled one fails at load."""
-        self.compiler.fixed[name] = self.texts.fixed[name] = frozenset(keys)
+        self.compilers.fix(name, keys)
 
-    def expression(self, file: _File, path: Path_, source: Any, names: frozenset[str], *, value: bool = False) -> Expression | None:
-        """Compile a condition (or, with `value`, a value to store); report and return None when it cannot be."""
+    def expression(self, file: _File, path: Path_, source: Any, names: frozenset[str], *, value: bool = False) -> Expr | None:
+        """A condition (or, with `value`, a value to store), compiled; report and return None when it cannot be."""
         if not isinstance(source, str):
             source = "none" if source is None else str(source).lower() if isinstance(source, bool) else str(source)
+        code = Expr(source, file.at(path))
         try:
-            return self.compiler.compile(source, names | self.function_names)
+            self.compilers.compile_expression(code, names | self.function_names)
+            return code
         except CompileError as exc:
             message = str(exc)
             word = source.strip()
@@ -174,31 +177,30 @@ class Builder:
             file.error(path, message)
             return None
 
-    def template(self, file: _File, path: Path_, source: Any, names: frozenset[str], html: bool = False) -> Template | None:
-        """Compile a text; report and return None when it cannot be (or when there is none)."""
+    def template(self, file: _File, path: Path_, source: Any, names: frozenset[str]) -> Text | None:
+        """A text, compiled; report and return None when it cannot be (or when there is none)."""
         if source is None:
             return None
+        code = Text(str(source), file.at(path))
         try:
-            return self.texts.compile(str(source), names | self.function_names, html=html)
+            self.compilers.compile_template(code, names | self.function_names)
+            return code
         except CompileError as exc:
             file.template_error(path, exc)
             return None
 
 
-def load_project(root: str | Path, extensions: Extensions | None = None) -> Project:
-    """Load, validate and compile the project under `root`.
+def read_project(root: str | Path, compilers: Compilers, extensions: Extensions | None = None) -> Project:
+    """Read, validate and check the project under `root`, each condition and text compiled by `compilers`.
 
     The files under `root` are read as data only: nothing in the folder can change
     what code runs (generated code is compiled afresh in every process, never cached).
+    `extensions` must be those `compilers` were made with (their functions and filters).
     """
-    return _load_project(root, extensions)
-
-
-def _load_project(root: str | Path, extensions: Extensions | None = None) -> Project:
     root = Path(root)
     extensions = extensions or Extensions()
     problems: list[Problem] = []
-    builder = Builder(extensions)
+    builder = Builder(extensions, compilers)
     flows_dir = root / "flows"
     if not flows_dir.is_dir():
         raise DefinitionError(
@@ -245,7 +247,7 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
     builder.fix("flow", FLOW_KEYS)
     builder.fix("now", Moment(datetime.now(UTC)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
-    context: dict[str, Expression] = {}
+    context: dict[str, Expr] = {}
     names = base
     for name, source in project.get("context", {}).items():
         compiled = builder.expression(project_file, ("context", name), source, names)
@@ -260,7 +262,7 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
     words = subject_words(subject.get("match", ["id"]), entities[subject_entity].label)
     for index, item in enumerate(project.get("reach", [])):
         shown = (*OUTSIDER_NAMES, *within.values())
-        problem = checks.refusal_problem(str(_Read("reach", item)["message"]), builder.texts.text_env, subject_entity, words, shown)
+        problem = compilers.refusal_problem(str(_Read("reach", item)["message"]), subject_entity, words, shown)
         if problem is not None:
             project_file.error(("reach", index, "message"), problem)
 
@@ -283,7 +285,7 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
         if flow is None:
             continue
         flows.setdefault(flow.id, flow)
-        checks.check_flow(flow, file.error, template_names, builder.effects, entities, emails)
+        checks.check_flow(flow, compilers, file.error, template_names, builder.effects, entities, emails)
 
     if problems:
         raise DefinitionError(problems)
@@ -302,6 +304,7 @@ def _load_project(root: str | Path, extensions: Extensions | None = None) -> Pro
         emails=emails,
         data_schema=data_schema,
         names=names,
+        program=compilers,
     )
 
 
@@ -448,7 +451,7 @@ def _rule(
 ) -> Rule | None:
     condition = builder.expression(file, (*path, "if"), item["if"], names)
     message = builder.template(file, (*path, "message"), item["message"], names)
-    if condition is not None and "answers" in condition.names:
+    if condition is not None and "answers" in builder.compilers.uses(condition).names:
         file.error((*path, "if"), "uses answers, but rules are checked before anything is asked; check answers in a field's validate instead")
         return None
     if condition is None or message is None:
@@ -519,10 +522,12 @@ def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None,
     return emails, present
 
 
-def _email_part(builder: Builder, source: str, names: frozenset[str], display: str, first_line: int, html: bool, problems: list[Problem]) -> Template | None:
+def _email_part(builder: Builder, source: str, names: frozenset[str], display: str, first_line: int, html: bool, problems: list[Problem]) -> Text | None:
     """Compile one part of an email file; an error is located at its line in the file."""
+    code = Text(source, Location(display, first_line, 1), html)
     try:
-        return builder.texts.compile(source, names | builder.function_names, html=html)
+        builder.compilers.compile_template(code, names | builder.function_names)
+        return code
     except CompileError as exc:
         line = first_line + max(exc.line, 1) - 1
         problems.append(Problem(Location(display, line, 1), str(exc)))
@@ -601,7 +606,7 @@ def _step(builder: Builder, file: _File, path: Path_, item: _Read, names: frozen
     title = builder.template(file, (*path, "title"), item["title"], names)
     body = builder.template(file, (*path, "body"), item.get("body"), names)
     when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None
-    buttons: dict[str, Template] = {}
+    buttons: dict[str, Text] = {}
     given = _Read("buttons", item.get("buttons", {}))
     for name in BUTTONS:
         if name in given and (compiled := builder.template(file, (*path, "buttons", name), given[name], names)) is not None:
@@ -673,7 +678,7 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
         item = _Read("effect", raw)
         path: Path_ = ("outcome", "effects", index)
 
-        def value(key: str, item: _Read = item, path: Path_ = path) -> Expression | None:
+        def value(key: str, item: _Read = item, path: Path_ = path) -> Expr | None:
             return builder.expression(file, (*path, key), item[key], names, value=True) if key in item else None
 
         when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None

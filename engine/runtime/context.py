@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..conditions.expressions import DataFunction
+from ..conditions.program import program_of
 from ..language.model import Flow, Project
 from ..language.words import OUTSIDER_NAMES, Moment, subject_words
 
@@ -91,7 +92,8 @@ class Scopes:
         self.base: dict[str, Any] = {"product": project.product, "answers": {}, "flow": {}}
         for name, fn in (functions or {}).items():
             self.base[name] = fn if isinstance(fn, DataFunction) else DataFunction(name, fn)
-        self.context = tuple(project.context.items())
+        program = program_of(project)
+        self.context = tuple((name, program.expression(code)) for name, code in project.context.items())
         self.subject = project.subject_entity
 
     def for_actor(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:

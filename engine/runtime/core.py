@@ -43,7 +43,6 @@ class Runner:
         self.notifiers = notifiers  # the engine's own dict: a notifier added to the engine is the runner's too
         self.registry = registry
         self.config = config
-        self.helpers: dict[str, Any] | None = None
         self._scopes: Scopes | None = None
         self.rulebooks: dict[tuple[str | None, bool], Rulebook] = {}
 
@@ -66,7 +65,7 @@ class Runner:
         key = (flow.id if flow is not None else None, verdicts)
         book = self.rulebooks.get(key)
         if book is None:
-            book = self.rulebooks[key] = Rulebook(self.project, self.namespace(), None if flow is None else [flow], verdicts=verdicts)
+            book = self.rulebooks[key] = Rulebook(self.project, None if flow is None else [flow], verdicts=verdicts)
         return book
 
     def verdicts(self, flow: Flow, scope: dict[str, Any], named: str) -> list[Verdict]:
@@ -90,14 +89,6 @@ class Runner:
             return None
         blocked = [{"rule": refused.rule, "message": refused.message or ""}]
         return RunView(state.id, flow.id, "blocked", None, blocked_by=blocked, version=flow.version, outside_reach=True)
-
-    def namespace(self) -> dict[str, Any]:
-        """What generated code may call: the translated conditions' helpers, filters and tests."""
-        if self.helpers is None:
-            from ..conditions.expressions import Compiler
-
-            self.helpers = Compiler(["lookup", *self.registry.functions], self.registry.filters).namespace
-        return self.helpers
 
     def vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
         message = f"{exc.what} {exc.given} no longer exists: it was deleted after this run started, so nothing was changed"
@@ -208,7 +199,7 @@ class Runner:
             plan.status, plan.blocked_by = "blocked", failed
             return plan, records, None
         state = RunState(id="", flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"], subject_version=None)
-        result_walk: Walk = walk(flow, lambda a: fscope, state, answers, ahead=True, show=show)
+        result_walk: Walk = walk(self.project.program, flow, lambda a: fscope, state, answers, ahead=True, show=show)
         plan.screens = result_walk.screens
         plan.audit["answers"] = dict(state.answers)
         if result_walk.status != "ready":

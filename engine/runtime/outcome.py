@@ -101,30 +101,31 @@ def one_line(text: str) -> str:
 def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Records, effects: Mapping[str, EffectSpec], *, dry_run: bool) -> Result:
     """Apply the flow's outcome to `records` and render what it says."""
     result = Result()
+    evaluate, render = project.program.evaluate, project.program.render
     subject_id = scope[project.subject_entity]["id"]
     for effect in flow.outcome.effects:
-        if effect.when is not None and not effect.when(scope):
+        if effect.when is not None and not evaluate(effect.when, scope):
             continue
-        target = effect.id(scope) if effect.id is not None else (subject_id if effect.entity == project.subject_entity else None)
+        target = evaluate(effect.id, scope) if effect.id is not None else (subject_id if effect.entity == project.subject_entity else None)
         if effect.op == "set":
             assert effect.field is not None and effect.to is not None
-            result.changes.append(records.set(effect.entity, target, effect.field, _plain(effect.to(scope))))
+            result.changes.append(records.set(effect.entity, target, effect.field, _plain(evaluate(effect.to, scope))))
         elif effect.op == "delete":
             result.changes.append(records.delete(effect.entity, target))
         elif effect.op == "create":
-            result.changes.append(records.create(effect.entity, {k: _plain(e(scope)) for k, e in effect.values.items()}))
+            result.changes.append(records.create(effect.entity, {k: _plain(evaluate(e, scope)) for k, e in effect.values.items()}))
         else:
             spec = effects[effect.op]
-            context = EffectContext(records, scope, {k: e(scope) for k, e in effect.args.items()}, effect.entity, target, dry_run)
+            context = EffectContext(records, scope, {k: evaluate(e, scope) for k, e in effect.args.items()}, effect.entity, target, dry_run)
             runner = spec.simulate if dry_run and spec.simulate is not None else spec.apply
             made = runner(context)
             if dry_run and spec.predicted:
                 made = [Change(c.op, c.entity, c.id, c.field, c.before, c.after, predicted=True) for c in made]
             result.changes.extend(made)
     for email in flow.outcome.emails:
-        if email.when is not None and not email.when(scope):
+        if email.when is not None and not evaluate(email.when, scope):
             continue
-        to = addresses(email.to(scope), partial(_where, email))
+        to = addresses(evaluate(email.to, scope), partial(_where, email))
         if not to:
             _nobody(email, result)
             continue
@@ -133,14 +134,14 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             RenderedEmail(
                 template=email.template,
                 to=to,
-                subject=one_line(template.subject.render(scope)),
-                text=template.text.render(scope),
-                html=template.html.render(scope) if template.html else None,
+                subject=one_line(render(template.subject, scope)),
+                text=render(template.text, scope),
+                html=render(template.html, scope) if template.html else None,
             )
         )
     if flow.outcome.banner is not None:
-        result.banners.append(" ".join(flow.outcome.banner.render(scope).split()))
-    result.summary = one_line(flow.outcome.audit.render(scope))
+        result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
+    result.summary = one_line(render(flow.outcome.audit, scope))
     return result
 
 

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from ..conditions.expressions import DataFunction, failure
+from ..conditions.program import Program, program_of
 from ..errors import ExpressionError
 from ..language.model import Flow, Project, Rule
 from .context import Scopes, outsider_scope, resolve
@@ -53,8 +54,9 @@ class Rulebook:
     refuses is that refusal alone (a `Refused` list), and no other rule is checked.
     """
 
-    def __init__(self, project: Project, namespace: Mapping[str, Any], flows: Iterable[Flow] | None = None, *, verdicts: bool = False) -> None:
+    def __init__(self, project: Project, flows: Iterable[Flow] | None = None, *, verdicts: bool = False) -> None:
         self.project = project
+        self.program = program = program_of(project)
         self.flows = list(project.flows.values() if flows is None else flows)
         self.verdicts = verdicts
         rules: list[Rule] = []
@@ -64,16 +66,16 @@ class Rulebook:
                 index[id(rule)] = len(rules)
                 rules.append(rule)
         self.rules = rules
-        per_flow = {i for i, rule in enumerate(rules) if "flow" in rule.condition.names}  # checked again for each flow
+        per_flow = {i for i, rule in enumerate(rules) if "flow" in program.expression(rule.condition).names}  # checked again for each flow
         reach = [index[id(rule)] for rule in project.reach]
         first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
         rest = reach[len(first) :]
         lines = ["def _available(s, named):"]
         for i in first:
-            lines += _check(i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
+            lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
         for i, rule in enumerate(rules):
             if i not in per_flow and i not in first:
-                lines += _check(i, rule, "    ")
+                lines += _check(program, i, rule, "    ")
             if i not in reach:  # a reach rule's message is written by _refuse or _refusal
                 lines.append(f"    m{i} = None")
         lines.append("    out = []")
@@ -91,7 +93,7 @@ class Rulebook:
                 for i in rest:
                     lines.append("    if refused is None:")
                     if i in per_flow:
-                        lines += _check(i, rules[i], "        ")
+                        lines += _check(program, i, rules[i], "        ")
                     lines += [f"        if not r{i}:", f"            refused = {{'rule': {rules[i].name!r}, 'message': _refusal({i}, s, named, r{i})}}"]
                 lines += ["    if refused is not None:", "        reasons = _Refused([refused])"]
                 if verdicts:
@@ -104,13 +106,13 @@ class Rulebook:
             for rule in flow.rules:
                 i = index[id(rule)]
                 if i in per_flow:
-                    lines += _check(i, rule, pad)
+                    lines += _check(program, i, rule, pad)
                 lines.append(f"{pad}if not r{i}:")
                 if i in per_flow or "flow" in rule.message.source:  # its message may differ from flow to flow
-                    lines += _message_lines(i, rule, pad + "    ")
+                    lines += _message_lines(program, i, rule, pad + "    ")
                 else:
                     lines.append(f"{pad}    if m{i} is None:")
-                    lines += _message_lines(i, rule, pad + "        ")
+                    lines += _message_lines(program, i, rule, pad + "        ")
                 lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
                 if verdicts:
                     lines += [f"{pad}    verdicts.append(_V({rule.name!r}, False, m{i}))", f"{pad}else:", f"{pad}    verdicts.append(_P{i})"]
@@ -118,25 +120,26 @@ class Rulebook:
         lines.append("    return out")
         lines += ["", "def _refused(s, named):"]  # reach alone: the first reach rule that does not hold
         for i in reach:
-            lines += _check(i, rules[i], "    ") + [f"    if not r{i}:", f"        return _V({rules[i].name!r}, False, _refusal({i}, s, named, r{i}))"]
+            lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _V({rules[i].name!r}, False, _refusal({i}, s, named, r{i}))"]
         lines.append("    return None")
-        scope_namespace = dict(namespace)
+        scope_namespace = dict(program.namespace)
         scope_namespace.update(
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal,
         )  # fmt: skip
-        scope_namespace.update({f"_M{i}": rule.message.fast for i, rule in enumerate(rules) if rule.message.fast is not None})
+        messages = [program.template(rule.message) for rule in rules]
+        scope_namespace.update({f"_M{i}": message.fast for i, message in enumerate(messages) if message.fast is not None})
         scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
         exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
-        self.needs_now = any("now" in r.condition.names for r in rules) or any("now" in e.names for e in project.context.values())
+        self.needs_now = any("now" in program.expression(code).names for code in (*(r.condition for r in rules), *project.context.values()))
 
     def _broken(self, i: int, broken: Broken) -> str:
         return f"{BROKEN}: {failure(self.rules[i].condition.source, broken.error)}"
 
     def _message(self, i: int, scope: Mapping[str, Any]) -> str:
-        return message_text(self.rules[i], scope)
+        return message_text(self.program, self.rules[i], scope)
 
     def _refusal(self, i: int, scope: Mapping[str, Any], named: str, verdict: bool | Broken) -> str:
         return refusal_text(self.project, self.rules[i], scope, named, verdict.error if isinstance(verdict, Broken) else None)
@@ -168,21 +171,22 @@ class Broken:
         return False
 
 
-def _check(i: int, rule: Rule, pad: str) -> list[str]:
+def _check(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
     """Lines setting r{i}: True, False, or Broken (could not be checked)."""
     return [
         f"{pad}try:",
-        f"{pad}    r{i} = True if {rule.condition.python} else False",
+        f"{pad}    r{i} = True if {program.expression(rule.condition).python} else False",
         f"{pad}except _CAUGHT as exc:",
         f"{pad}    r{i} = _Broken(exc)",
     ]
 
 
-def _message_lines(i: int, rule: Rule, pad: str) -> list[str]:
+def _message_lines(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
     """Lines setting m{i}, the message of rule i, which does not hold."""
-    if rule.message.constant is not None:
-        return [f"{pad}m{i} = {folded(rule.message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
-    if rule.message.fast is not None and not _needs_folding(rule.message.source):
+    message = program.template(rule.message)
+    if message.constant is not None:
+        return [f"{pad}m{i} = {folded(message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
+    if message.fast is not None and not _needs_folding(rule.message.source):
         return [
             f"{pad}try:",
             f"{pad}    m{i} = _M{i}(s) if r{i} is False else _broken({i}, r{i})",
@@ -201,10 +205,10 @@ def folded(text: str) -> str:
     return " ".join(text.split())
 
 
-def message_text(rule: Rule, scope: Mapping[str, Any]) -> str:
+def message_text(program: Program, rule: Rule, scope: Mapping[str, Any]) -> str:
     """A failed rule's message, rendered and folded; never raises."""
     try:
-        text = rule.message.render(scope)
+        text = program.render(rule.message, scope)
     except ExpressionError as exc:
         return f"this rule's message could not be written: {exc}"
     return folded(text) if _needs_folding(rule.message.source) else text
@@ -219,7 +223,7 @@ def refusal_text(project: Project, rule: Rule, scope: Mapping[str, Any], named: 
     """
     if error is not None:
         return f"{BROKEN}: {rule.condition.source} failed"
-    return message_text(rule, outsider_scope(project, scope, named))
+    return message_text(program_of(project), rule, outsider_scope(project, scope, named))
 
 
 _CAUGHT = (KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError, ExpressionError)

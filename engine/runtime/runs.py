@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ExpressionError, did_you_mean
+from ..language.code import Compiled
 from ..language.model import DynamicOptions, Field, Flow, Step
 
 _TRUE = {"true", "yes", "y", "on", "1"}
@@ -80,58 +81,59 @@ class Walk:
 DEFAULT_BUTTONS = {"next": "Continue", "back": "Back", "cancel": "Cancel"}
 
 
-def visible(flow: Flow, scope: Mapping[str, Any]) -> list[Step]:
+def visible(program: Compiled, flow: Flow, scope: Mapping[str, Any]) -> list[Step]:
     """The steps shown with the answers known so far."""
     if flow.unconditional:
         return list(flow.steps)
-    return [s for s in flow.steps if s.when is None or s.when(scope)]
+    return [s for s in flow.steps if s.when is None or program.evaluate(s.when, scope)]
 
 
-def options(field_: Field, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
+def options(program: Compiled, field_: Field, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
     """A choice field's options as [{"value", "label"}]."""
     if field_.options is None:
         return []
     if isinstance(field_.options, DynamicOptions):
         dynamic = field_.options
-        records = dynamic.source(scope) or []
+        records = program.evaluate(dynamic.source, scope) or []
         if not isinstance(records, list):
             raise ExpressionError(f"{dynamic.source.source}: options must come from a list, not {type(records).__name__}")
         out = []
         for item in records:
             if not isinstance(item, Mapping) or dynamic.value not in item:
                 raise ExpressionError(f"{dynamic.source.source}: each option needs a {dynamic.value!r}")
-            out.append({"value": item[dynamic.value], "label": dynamic.label.render({**scope, "item": item})})
+            out.append({"value": item[dynamic.value], "label": program.render(dynamic.label, {**scope, "item": item})})
         return out
-    return [{"value": o.value, "label": o.label.render(scope)} for o in field_.options]
+    return [{"value": o.value, "label": program.render(o.label, scope)} for o in field_.options]
 
 
-def screen_of(step: Step, scope: Mapping[str, Any], answers: Mapping[str, Any]) -> Screen:
+def screen_of(program: Compiled, step: Step, scope: Mapping[str, Any], answers: Mapping[str, Any]) -> Screen:
     """Render a step into a screen, showing the answers given so far."""
+    render = program.render
     fields = []
     for f in step.fields:
         item: dict[str, Any] = {
             "name": f.name,
             "type": f.type,
-            "label": f.label.render(scope) if f.label else f.name,
+            "label": render(f.label, scope) if f.label else f.name,
             "required": f.required,
             "default": f.default,
         }
         if f.help:
-            item["help"] = f.help.render(scope)
+            item["help"] = render(f.help, scope)
         if f.options is not None:
-            item["options"] = options(f, scope)
+            item["options"] = options(program, f, scope)
         if f.confirm is not None:
             item["confirm"] = True
         if f.name in answers and answers[f.name] is not None:
             item["value"] = answers[f.name]
         fields.append(item)
-    buttons = {name: template.render(scope) for name, template in step.buttons.items()}
+    buttons = {name: render(text, scope) for name, text in step.buttons.items()}
     for name, label in DEFAULT_BUTTONS.items():
         buttons.setdefault(name, label)
-    return Screen(step.id, step.kind, step.title.render(scope), step.body.render(scope) if step.body else None, fields, buttons)
+    return Screen(step.id, step.kind, render(step.title, scope), render(step.body, scope) if step.body else None, fields, buttons)
 
 
-def check_answer(field_: Field, raw: Any, scope: Mapping[str, Any]) -> tuple[Any, str | None]:
+def check_answer(program: Compiled, field_: Field, raw: Any, scope: Mapping[str, Any]) -> tuple[Any, str | None]:
     """Normalise one answer and validate it; return (value, error message or None)."""
     if raw is None or (isinstance(raw, str) and raw == ""):
         if field_.required:
@@ -145,7 +147,7 @@ def check_answer(field_: Field, raw: Any, scope: Mapping[str, Any]) -> tuple[Any
         if len(value) > field_.max_length:
             return None, f"is {len(value):,} characters long; at most {field_.max_length:,} are accepted"
         if field_.confirm is not None:
-            expected = unicodedata.normalize("NFC", str(field_.confirm(scope)))
+            expected = unicodedata.normalize("NFC", str(program.evaluate(field_.confirm, scope)))
             if value != expected:
                 return None, f"must be typed exactly as {expected!r}"
     elif field_.type == "boolean":
@@ -165,24 +167,24 @@ def check_answer(field_: Field, raw: Any, scope: Mapping[str, Any]) -> tuple[Any
     elif field_.type == "choice":
         if not isinstance(raw, (str, int, float, bool)):
             return None, f"must be one of the options, not {_kind(raw)}"
-        matched = _match_choice(field_, raw, scope)
+        matched = _match_choice(program, field_, raw, scope)
         if matched is _NO_MATCH:
-            listed = [str(o["value"]) for o in options(field_, scope)]
+            listed = [str(o["value"]) for o in options(program, field_, scope)]
             return None, f"{raw!r} is not one of the options{did_you_mean(str(raw), listed)}"
         value = matched
     for check in field_.checks:
-        if not check.condition({**scope, "value": value}):
-            return None, check.message.render({**scope, "value": value})
+        if not program.evaluate(check.condition, {**scope, "value": value}):
+            return None, program.render(check.message, {**scope, "value": value})
     return value, None
 
 
 _NO_MATCH = object()
 
 
-def _match_choice(field_: Field, raw: Any, scope: Mapping[str, Any]) -> Any:
+def _match_choice(program: Compiled, field_: Field, raw: Any, scope: Mapping[str, Any]) -> Any:
     if isinstance(field_.options, DynamicOptions):
         dynamic = field_.options
-        records = dynamic.source(scope) or []
+        records = program.evaluate(dynamic.source, scope) or []
         for key in dynamic.match:
             for item in records:
                 if isinstance(item, Mapping) and key in item and str(item[key]) == str(raw) and not isinstance(raw, bool):
@@ -214,9 +216,9 @@ def unknown_answers(flow: Flow, given: Mapping[str, Any]) -> list[dict[str, str]
     return [{"field": str(name), "message": f"{flow.id} has no field {name!r}{did_you_mean(str(name), names)}"} for name in given if name not in names]
 
 
-def _off_screen(flow: Flow, scope: Mapping[str, Any], state: RunState, given: Mapping[str, Any]) -> list[dict[str, str]]:
+def _off_screen(program: Compiled, flow: Flow, scope: Mapping[str, Any], state: RunState, given: Mapping[str, Any]) -> list[dict[str, str]]:
     """Errors for answers, submitted one screen at a time, to fields of another screen."""
-    steps = visible(flow, scope)
+    steps = visible(program, flow, scope)
     here = steps[state.cursor] if state.cursor < len(steps) else None
     own = {f.name for f in here.fields} if here else set()
     current = repr(here.id) if here else "this one"
@@ -231,8 +233,8 @@ def _off_screen(flow: Flow, scope: Mapping[str, Any], state: RunState, given: Ma
     ]
 
 
-def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], *, ahead: bool, show: bool = True) -> Walk:
-    """Advance `state` with `given` answers; `scope_for(answers)` builds the scope.
+def walk(program: Compiled, flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], *, ahead: bool, show: bool = True) -> Walk:
+    """Advance `state` with `given` answers; `scope_for(answers)` builds the scope; `program` is the project's.
 
     Stepping (`ahead=False`) submits the current screen, whose fields are the
     only ones it accepts (a required one left out is an error), and stops at
@@ -240,23 +242,23 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
     """
     errors = unknown_answers(flow, given)
     if not errors and not ahead:
-        errors = _off_screen(flow, scope_for(state.answers), state, given)
+        errors = _off_screen(program, flow, scope_for(state.answers), state, given)
     if errors:
         scope = scope_for(state.answers)
-        steps = visible(flow, scope)
-        at = [screen_of(steps[state.cursor], scope, state.answers)] if state.cursor < len(steps) else []
+        steps = visible(program, flow, scope)
+        at = [screen_of(program, steps[state.cursor], scope, state.answers)] if state.cursor < len(steps) else []
         return Walk("invalid", at, errors=errors)
     screens: list[Screen] = []
     submitted = False
     scope = scope_for(state.answers)  # kept up to date below as answers are accepted
     while True:
-        steps = visible(flow, scope)
+        steps = visible(program, flow, scope)
         if state.cursor >= len(steps):
             state.status = "ready"
             return Walk("ready", screens)
         step = steps[state.cursor]
         if show:  # a bulk run needs the answers checked, not the screens drawn
-            screens.append(screen_of(step, scope, state.answers))
+            screens.append(screen_of(program, step, scope, state.answers))
         state.shown = state.shown[: state.cursor] + [step.id]
         if not ahead and submitted:
             return Walk("open", screens)
@@ -273,9 +275,9 @@ def walk(flow: Flow, scope_for: Any, state: RunState, given: Mapping[str, Any], 
                 continue
             else:
                 raw = None
-            value, error = check_answer(f, raw, scope)
+            value, error = check_answer(program, f, raw, scope)
             if error:
-                field_errors.append({"field": f.name, "message": f"{f.label.render(scope) if f.label else f.name}: {error}"})
+                field_errors.append({"field": f.name, "message": f"{program.render(f.label, scope) if f.label else f.name}: {error}"})
             else:
                 values[f.name] = value
         if field_errors:

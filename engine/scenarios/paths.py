@@ -19,8 +19,8 @@ from typing import Any
 
 import yaml
 
-from ..conditions.expressions import Expression
 from ..errors import ExpressionError
+from ..language.code import Compiled, Expr
 from ..language.model import Field, Flow, Project
 
 STATIC_NAMES = frozenset({"answers", "product", "flow"})  # names whose values are known without data
@@ -35,7 +35,7 @@ class Decision:
 
     kind: str  # step | effect | email
     label: str
-    condition: Expression
+    condition: Expr
     states: tuple[str, str]  # how it reads when it holds, and when not
 
     def describe(self, holds: bool) -> str:
@@ -97,14 +97,14 @@ def decisions(flow: Flow) -> list[Decision]:
     return out
 
 
-def taken(flow: Flow, scope: Mapping[str, Any]) -> tuple[bool, ...]:
-    """How each decision of the flow came out in a scope (a run's final answers)."""
-    return tuple(_holds(d.condition, scope) for d in decisions(flow))
+def taken(program: Compiled, flow: Flow, scope: Mapping[str, Any]) -> tuple[bool, ...]:
+    """How each decision of the flow came out in a scope (a run's final answers); `program` is the project's."""
+    return tuple(_holds(program, d.condition, scope) for d in decisions(flow))
 
 
-def _holds(condition: Expression, scope: Mapping[str, Any]) -> bool:
+def _holds(program: Compiled, condition: Expr, scope: Mapping[str, Any]) -> bool:
     try:
-        return bool(condition(scope))
+        return bool(program.evaluate(condition, scope))
     except ExpressionError:
         return False
 
@@ -142,18 +142,20 @@ def flow_paths(project: Project, flow: Flow) -> list[FlowPath]:
 
 
 def _completed(project: Project, flow: Flow) -> list[FlowPath]:
+    program = project.program
     found = decisions(flow)
     fields = flow.fields()
-    used = {key for d in found for name, key in d.condition.attributes if name == "answers"}
+    uses = [program.uses(d.condition) for d in found]
+    used = {key for u in uses for name, key in u.attributes if name == "answers"}
     deciding = [name for name in fields if name in used]  # in the order the flow asks them
     variants = {name: _variants(fields[name][1]) for name in deciding}
     listed = [name for name in deciding if variants[name] is not None]
 
-    def knowable(decision: Decision) -> bool:
-        keys = {key for name, key in decision.condition.attributes if name == "answers"}
-        return decision.condition.names <= STATIC_NAMES and all(variants.get(k) is not None for k in keys)
+    def knowable(index: int) -> bool:
+        keys = {key for name, key in uses[index].attributes if name == "answers"}
+        return uses[index].names <= STATIC_NAMES and all(variants.get(k) is not None for k in keys)
 
-    free = [index for index, d in enumerate(found) if not knowable(d)]
+    free = [index for index in range(len(found)) if not knowable(index)]
     choices = [variants[name] or [] for name in listed] + [[("holds", True), ("does not hold", False)]] * len(free)
     paths: dict[str, FlowPath] = {}
     for combo in itertools.islice(itertools.product(*choices), MOST_COMBINATIONS):
@@ -168,14 +170,14 @@ def _completed(project: Project, flow: Flow) -> list[FlowPath]:
             visible = True
             if step.when is not None:
                 index = len(outcome)
-                visible = forced[index] if index in forced else _holds(step.when, scope)
+                visible = forced[index] if index in forced else _holds(program, step.when, scope)
                 outcome.append(visible)
             if visible:
                 shown.append(step.id)
             else:
                 answers.update({f.name: f.default for f in step.fields})
         for index in range(len(outcome), len(found)):
-            outcome.append(forced[index] if index in forced else _holds(found[index].condition, scope))
+            outcome.append(forced[index] if index in forced else _holds(program, found[index].condition, scope))
         key = completed_key(flow, outcome)
         if key in paths:
             continue

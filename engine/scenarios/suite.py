@@ -434,5 +434,5 @@ def _plan_observed(project: Project, engine: Engine, scenario: Scenario, plan: P
             records_ = Records(project, tx)
             parties = resolve(project, records_, scenario.actor, scenario.subject)
             scope = flow_scope(engine.runner.scope(records_, parties), flow, plan.audit.get("answers", {}))
-            seen.paths.add(paths.completed_key(flow, paths.taken(flow, scope)))
+            seen.paths.add(paths.completed_key(flow, paths.taken(project.program, flow, scope)))
     return seen

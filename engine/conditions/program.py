@@ -1,0 +1,165 @@
+"""A project's program: every condition and text of its model, compiled once, kept beside it.
+
+The model (engine/language/model.py) holds code as source (`Expr`, `Text`). `Program`
+compiles each piece as the loader reads it (it is the loader's `Compilers`), keeps
+the compiled form under the code object's identity, and is what the runtime asks:
+`program.evaluate(rule.condition, scope)`, `program.render(step.title, scope)`, or
+for generated code `program.expression(code)` / `program.template(code)`.
+`load_project` is the loader wired to a fresh `Program`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import nodes
+
+from ..language.code import Expr, Text, Uses
+from ..language.model import Project
+from ..language.project import Extensions, read_project
+from .expressions import Compiler, Expression
+from .templates import Template, Texts
+
+
+class Program:
+    """Compiled conditions and texts by the identity of the model's code objects (held, so the ids stay theirs)."""
+
+    def __init__(self, functions: Iterable[str] = ("lookup",), filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
+        self.compiler = Compiler(functions, filters)
+        self.texts = Texts(filters=filters, compiler=self.compiler)
+        self._expressions: dict[int, Expression] = {}
+        self._templates: dict[int, Template] = {}
+        self._held: list[Expr | Text] = []
+
+    @property
+    def namespace(self) -> dict[str, Any]:
+        """What generated code may call: the translated conditions' helpers, filters and tests."""
+        return self.compiler.namespace
+
+    # what the loader asks (language.code.Compilers) ---------------------------------
+    def fix(self, name: str, keys: Iterable[str]) -> None:
+        """Declare the only keys `name` has (product, flow, now), so that a misspelled one fails at load."""
+        self.compiler.fixed[name] = self.texts.fixed[name] = frozenset(keys)
+
+    def compile_expression(self, code: Expr, names: Iterable[str]) -> Uses:
+        """Compile a condition against the names known where it is written; CompileError when it cannot be."""
+        compiled = self.compiler.compile(code.source, names)
+        self._expressions[id(code)] = compiled
+        self._held.append(code)
+        return _uses(compiled)
+
+    def compile_template(self, code: Text, names: Iterable[str]) -> Uses:
+        """Compile a text against the names known where it is written; CompileError when it cannot be."""
+        compiled = self.texts.compile(code.source, frozenset(names), html=code.html)
+        self._templates[id(code)] = compiled
+        self._held.append(code)
+        return _uses(compiled)
+
+    def refusal_problem(self, source: str, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:
+        """What a reach rule's message may not show, or None: see `refusal_problem`."""
+        return refusal_problem(source, self.texts.text_env, subject, words, allowed)
+
+    # what the runtime asks (language.code.Compiled) ----------------------------------
+    def expression(self, code: Expr) -> Expression:
+        """The compiled form of a condition of the model."""
+        try:
+            return self._expressions[id(code)]
+        except KeyError:
+            raise _not_compiled(code) from None
+
+    def template(self, code: Text) -> Template:
+        """The compiled form of a text of the model."""
+        try:
+            return self._templates[id(code)]
+        except KeyError:
+            raise _not_compiled(code) from None
+
+    def evaluate(self, code: Expr, scope: Mapping[str, Any]) -> Any:
+        """The value of a condition in `scope`; a failure is an ExpressionError naming it."""
+        try:
+            compiled = self._expressions[id(code)]
+        except KeyError:
+            raise _not_compiled(code) from None
+        return compiled(scope)
+
+    def render(self, code: Text, scope: Mapping[str, Any]) -> str:
+        """A text rendered in `scope`; a failure is an ExpressionError naming it."""
+        try:
+            compiled = self._templates[id(code)]
+        except KeyError:
+            raise _not_compiled(code) from None
+        return compiled.render(scope)
+
+    def uses(self, code: Expr | Text) -> Uses:
+        """What a compiled condition or text reads."""
+        return _uses(self.expression(code) if isinstance(code, Expr) else self.template(code))
+
+
+def _uses(compiled: Expression | Template) -> Uses:
+    if isinstance(compiled, Expression):
+        return Uses(compiled.names, compiled.attributes, compiled.literals)
+    return Uses(attributes=compiled.attributes)
+
+
+def _not_compiled(code: Expr | Text) -> LookupError:
+    return LookupError(f"{code!r} was not compiled by this program: compile it with compile_expression or compile_template first")
+
+
+def program_of(project: Project) -> Program:
+    """The program a loaded project carries (generated code needs the compiled forms themselves)."""
+    program = project.program
+    if not isinstance(program, Program):
+        raise LookupError("this project was not loaded with clientflow.load_project: its conditions and texts were never compiled")
+    return program
+
+
+def load_project(root: str | Path, extensions: Extensions | None = None) -> Project:
+    """Load, validate and compile the project under `root`; one DefinitionError holds every problem.
+
+    The files under `root` are read as data only: nothing in the folder can change
+    what code runs (generated code is compiled afresh in every process, never cached).
+    """
+    extensions = extensions or Extensions()
+    program = Program(["lookup", *extensions.functions], extensions.filters)
+    return read_project(root, program, extensions)
+
+
+def refusal_problem(source: str, env: Any, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:
+    """What a reach rule's message may not show, or None: it is shown to those the rule refuses.
+
+    It may show the actor's side (`allowed`) and the subject only by the keys it is
+    named by and its label (`words`), which then read as the caller's own words
+    (engine/runtime/context.py, `outsider_scope`); anything else would tell an outsider
+    about a record it may not reach.
+    """
+    if "{" not in source:
+        return None
+    try:
+        tree = env.parse(source)
+    except Exception:  # noqa: BLE001 - a message that does not parse is reported where it is compiled
+        return None
+    assigned = {"loop", "caller", "varargs", "kwargs", "range"}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx in ("store", "param"):
+            assigned.add(node.name)
+    looks = [look for look in tree.find_all((nodes.Getattr, nodes.Getitem)) if isinstance(look.node, nodes.Name) and look.node.name == subject]
+    named = {id(look.node) for look in looks if _key(look) in words}
+    shown = ", ".join(f"{subject}.{word}" for word in words)
+    fix = f"it may name the {subject} only as they did ({shown}), and otherwise show {', '.join(allowed)}"
+    for look in looks:
+        if id(look.node) not in named and isinstance(_key(look), str):
+            return f"a reach message is shown to those the rule refuses, so it may not show {subject}.{_key(look)}: {fix}"
+    for node in tree.find_all(nodes.Name):
+        if node.ctx != "load" or node.name in assigned or id(node) in named:
+            continue
+        if node.name == subject:
+            return f"a reach message is shown to those the rule refuses, so it may not show the {subject} itself: {fix}"
+        if node.name not in allowed:
+            return f"a reach message is shown to those the rule refuses, so it may not use {node.name!r}, which could show the {subject}: {fix}"
+    return None
+
+
+def _key(look: Any) -> Any:
+    return look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)

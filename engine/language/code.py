@@ -1,0 +1,100 @@
+"""Conditions and texts as the model holds them: their source and where it was written.
+
+The model holds no compiled form. Compiling is asked of whoever the loader is given
+(`Compilers`; engine/conditions/program.py implements it): compile one piece of code
+against the names known where it is written, or raise `errors.CompileError`, and say
+what it uses (`Uses`, plain data) so that the checks can read it. A loaded `Project`
+carries what was compiled beside its model (`Compiled`), looked up by the code object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import Location
+
+
+@dataclass(frozen=True)
+class Expr:
+    """A condition or a value (`if`, `when`, `to`, `from`, `confirm`, effect values): Jinja2 expression syntax."""
+
+    source: str
+    location: Location | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A text (titles, bodies, labels, messages, banners, emails): a Jinja2 template; `html` ones are autoescaped."""
+
+    source: str
+    location: Location | None = field(default=None, compare=False, repr=False)
+    html: bool = False
+
+
+@dataclass(frozen=True)
+class Uses:
+    """What a compiled piece of code reads: names, keys looked up on a name, constants a key is compared with.
+
+    `names` is known for conditions only (a text's is left empty).
+    """
+
+    names: frozenset[str] = frozenset()
+    attributes: frozenset[tuple[str, str]] = frozenset()  # (name, key) pairs such as ("answers", "reason")
+    literals: tuple[tuple[tuple[str, str], Any], ...] = ()  # ((name, key), constant) compared with == or !=
+
+
+class Compiled(Protocol):
+    """What a loaded project carries beside its model: each condition and text of it, compiled."""
+
+    def evaluate(self, code: Expr, scope: Mapping[str, Any]) -> Any:
+        """The value of a condition in `scope`; a failure is an ExpressionError naming it."""
+        ...
+
+    def render(self, code: Text, scope: Mapping[str, Any]) -> str:
+        """A text rendered in `scope`; a failure is an ExpressionError naming it."""
+        ...
+
+    def uses(self, code: Expr | Text) -> Uses:
+        """What a compiled condition or text reads."""
+        ...
+
+
+class _NotCompiled:
+    """The program of a model built by hand: nothing was compiled, so nothing can run."""
+
+    def _refuse(self, code: Expr | Text) -> LookupError:
+        return LookupError(f"{code!r} was never compiled: this model was built without compilers; load the project with clientflow.load_project")
+
+    def evaluate(self, code: Expr, scope: Mapping[str, Any]) -> Any:
+        raise self._refuse(code)
+
+    def render(self, code: Text, scope: Mapping[str, Any]) -> str:
+        raise self._refuse(code)
+
+    def uses(self, code: Expr | Text) -> Uses:
+        raise self._refuse(code)
+
+
+NOT_COMPILED: Compiled = _NotCompiled()
+
+
+class Compilers(Compiled, Protocol):
+    """What the loader asks of whoever compiles: each piece as it is read, against the names known there."""
+
+    def fix(self, name: str, keys: Iterable[str]) -> None:
+        """Declare the only keys `name` has (product, flow, now), so that a misspelled one fails at load."""
+        ...
+
+    def compile_expression(self, code: Expr, names: Iterable[str]) -> Uses:
+        """Compile a condition; raise CompileError with a fix-it message when it cannot be."""
+        ...
+
+    def compile_template(self, code: Text, names: Iterable[str]) -> Uses:
+        """Compile a text; raise CompileError (with the line of the text at fault) when it cannot be."""
+        ...
+
+    def refusal_problem(self, source: str, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:
+        """What a reach rule's message may not show, or None (see engine/conditions/program.py)."""
+        ...
