@@ -20,6 +20,7 @@ class Verdict:
     rule: str
     passed: bool
     message: str | None = None
+    broken: bool = False  # the rule could not be checked (an error in it, not a verdict): never a pass, never a mere "no"
 
     def to_json(self) -> dict[str, Any]:
         return {"rule": self.rule, "passed": self.passed, "message": self.message}

@@ -94,10 +94,14 @@ class Rulebook:
                     lines.append("    if refused is None:")
                     if i in per_flow:
                         lines += _check(program, i, rules[i], "        ")
-                    lines += [f"        if not r{i}:", f"            refused = {{'rule': {rules[i].name!r}, 'message': _refusal({i}, s, named, r{i})}}"]
+                    lines += [
+                        f"        if not r{i}:",
+                        f"            refused = {{'rule': {rules[i].name!r}, 'message': _refusal({i}, s, named, r{i})}}",
+                        f"            broke = r{i} is not False",
+                    ]
                 lines += ["    if refused is not None:", "        reasons = _Refused([refused])"]
                 if verdicts:
-                    lines.append("        verdicts = [_V(refused['rule'], False, refused['message'])]")
+                    lines.append("        verdicts = [_V(refused['rule'], False, refused['message'], broke)]")
                 lines += [f"        out.append({entry})", "    else:"]
                 pad = "        "
             lines.append(f"{pad}reasons = []")
@@ -115,12 +119,15 @@ class Rulebook:
                     lines += _message_lines(program, i, rule, pad + "        ")
                 lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
                 if verdicts:
-                    lines += [f"{pad}    verdicts.append(_V({rule.name!r}, False, m{i}))", f"{pad}else:", f"{pad}    verdicts.append(_P{i})"]
+                    lines += [f"{pad}    verdicts.append(_V({rule.name!r}, False, m{i}, r{i} is not False))", f"{pad}else:", f"{pad}    verdicts.append(_P{i})"]
             lines.append(f"{pad}out.append({entry})")
         lines.append("    return out")
         lines += ["", "def _refused(s, named):"]  # reach alone: the first reach rule that does not hold
         for i in reach:
-            lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _V({rules[i].name!r}, False, _refusal({i}, s, named, r{i}))"]
+            lines += _check(program, i, rules[i], "    ") + [
+                f"    if not r{i}:",
+                f"        return _V({rules[i].name!r}, False, _refusal({i}, s, named, r{i}), r{i} is not False)",
+            ]
         lines.append("    return None")
         scope_namespace = dict(program.namespace)
         scope_namespace.update(
@@ -154,7 +161,7 @@ class Rulebook:
                 message = refusal_text(self.project, rule, scope, named, error)
             entry = {"flow": flow.id, "title": flow.title, "available": False, "reasons": Refused([{"rule": rule.name, "message": message}])}
             if self.verdicts:
-                entry["verdicts"] = [Verdict(rule.name, False, message)]
+                entry["verdicts"] = [Verdict(rule.name, False, message, error is not None)]
             out.append(entry)
         return out
 

@@ -394,18 +394,27 @@ def run_scenario(project: Project, registry: Registry, scenario: Scenario) -> Sc
         if scenario.flow is None:
             availability = engine.available(scenario.actor, scenario.subject)
             offered = availability.offered()
-            result = ScenarioResult(scenario, expectations.compare_offered(scenario.expect, offered), offered=offered)
+            broken = _broken([v for item in availability.flows for v in item.rules])
+            result = ScenarioResult(scenario, broken + expectations.compare_offered(scenario.expect, offered), offered=offered)
             for item in availability.flows:
                 result.observed[item.flow] = _rules_observed(item.rules)
             return result
         plan = engine.simulate(scenario.flow, scenario.actor, scenario.subject, scenario.answers)
-        result = ScenarioResult(scenario, expectations.compare(scenario.expect, plan), plan=plan)
+        result = ScenarioResult(scenario, _broken(plan.rules) + expectations.compare(scenario.expect, plan), plan=plan)
         result.observed[plan.flow] = _plan_observed(project, engine, scenario, plan)
     except ClientflowError as exc:
         return ScenarioResult(scenario, [Mismatch("error", None, str(exc), note="the dry-run failed")])
     finally:
         engine.close()
     return result
+
+
+def _broken(verdicts: Sequence[Verdict]) -> list[Mismatch]:
+    """A rule that could not be checked is an error of the scenario: it never passes as "blocked" for the wrong reason."""
+    seen = dict.fromkeys((v.rule, v.message or "") for v in verdicts if v.broken)
+    return [
+        Mismatch("error", None, f"{rule}: {message}", note="a rule could not be checked; fix the rule (a scenario cannot pass on it)") for rule, message in seen
+    ]
 
 
 def _rules_observed(verdicts: Sequence[Verdict]) -> Observed:
