@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from clientflow.conditions import types as T
 from clientflow.conditions.expressions import parse
+from clientflow.conditions.program import load_project
 from clientflow.conditions.templates import Texts
-from clientflow.language.project import load_project
 
 DOC = json.loads((PROJECT / "schema" / "data.schema.json").read_text(encoding="utf-8"))
 
