@@ -16,10 +16,12 @@ from typing import Any
 
 from jinja2 import nodes
 
+from ..errors import CompileError
 from ..language.code import Expr, Text, Uses
 from ..language.model import Project
 from ..language.project import Extensions, read_project
-from .expressions import Compiler, Expression
+from . import types
+from .expressions import Compiler, Expression, parse
 from .templates import Template, Texts
 
 
@@ -32,6 +34,8 @@ class Program:
         self._expressions: dict[int, Expression] = {}
         self._templates: dict[int, Template] = {}
         self._held: list[Expr | Text] = []
+        self.types: dict[str, types.Type] = {}  # names whose records' type the data schema gives
+        self.entity_types: dict[str, types.Type] = {}
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -43,19 +47,69 @@ class Program:
         """Declare the only keys `name` has (product, flow, now), so that a misspelled one fails at load."""
         self.compiler.fixed[name] = self.texts.fixed[name] = frozenset(keys)
 
-    def compile_expression(self, code: Expr, names: Iterable[str]) -> Uses:
+    def compile_expression(self, code: Expr, names: Iterable[str], items: Mapping[str, Expr] | None = None) -> Uses:
         """Compile a condition against the names known where it is written; CompileError when it cannot be."""
         compiled = self.compiler.compile(code.source, names)
         self._expressions[id(code)] = compiled
         self._held.append(code)
-        return _uses(compiled)
+        unknown = self._typed(code.source, items, lambda check: check.expression(parse(code.source)))
+        return _uses(compiled, unknown)
 
-    def compile_template(self, code: Text, names: Iterable[str]) -> Uses:
+    def compile_template(self, code: Text, names: Iterable[str], items: Mapping[str, Expr] | None = None) -> Uses:
         """Compile a text against the names known where it is written; CompileError when it cannot be."""
         compiled = self.texts.compile(code.source, frozenset(names), html=code.html)
         self._templates[id(code)] = compiled
         self._held.append(code)
-        return _uses(compiled)
+        unknown: tuple[tuple[int, int, str], ...] = ()
+        if "{" in code.source:
+            env = self.texts.html_env if code.html else self.texts.text_env
+            unknown = self._typed(code.source, items, lambda check: check.template(env.parse(code.source)))
+        return _uses(compiled, unknown)
+
+    # types from the data schema (engine/conditions/types.py) ---------------------------
+    def declare_data(self, schema: Mapping[str, Any] | None, entities: Mapping[str, Any], bound: Mapping[str, tuple[str, bool]]) -> None:
+        """The data schema's types, for the names bound to an entity's records: name -> (entity, may be none)."""
+        if schema is None:
+            return
+        self.entity_types = types.entity_types(schema, entities)
+        for name, (entity, optional) in bound.items():
+            found = self.entity_types.get(entity, types.ANY)
+            self.types[name] = types.union(found, types.NULL) if optional else found
+
+    def bind(self, name: str, code: Expr) -> None:
+        """`name` holds the value of `code` (a project's shared name): it has that value's type."""
+        if self.entity_types:
+            check = types.TypeCheck(code.source, self.types, self.entity_types)
+            self.types[name] = check.expression(parse(code.source))
+
+    def effect_problem(self, entity: str, field: str, value: Expr | None) -> str | None:
+        """Why an effect may not write `value` into `entity.field` (a literal checked now; None: computed, checked at run time)."""
+        record = self.entity_types.get(entity)
+        if record is None:
+            return None
+        missing = types.missing_field(record, field)
+        if missing is not None:
+            return missing
+        if value is None:
+            return None
+        try:
+            tree = parse(value.source)
+        except CompileError:
+            return None
+        if not isinstance(tree, nodes.Const):
+            return None
+        return types.value_problem(types.field_type(record, field), tree.value, f"{entity}.{field}")
+
+    def _typed(self, source: str, items: Mapping[str, Expr] | None, walk: Callable[[types.TypeCheck], Any]) -> tuple[tuple[int, int, str], ...]:
+        """The fields `source` reads that the data schema says cannot exist (none without a data schema)."""
+        if not self.entity_types:
+            return ()
+        scope = dict(self.types)
+        for name, code in (items or {}).items():
+            scope[name] = types.item_of(types.TypeCheck(code.source, self.types, self.entity_types).expression(parse(code.source)))
+        check = types.TypeCheck(source, scope, self.entity_types)
+        walk(check)
+        return tuple((p.line, p.col, p.message) for p in check.problems)
 
     def refusal_problem(self, source: str, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:
         """What a reach rule's message may not show, or None: see `refusal_problem`."""
@@ -97,10 +151,10 @@ class Program:
         return _uses(self.expression(code) if isinstance(code, Expr) else self.template(code))
 
 
-def _uses(compiled: Expression | Template) -> Uses:
+def _uses(compiled: Expression | Template, unknown: tuple[tuple[int, int, str], ...] = ()) -> Uses:
     if isinstance(compiled, Expression):
-        return Uses(compiled.names, compiled.attributes, compiled.literals)
-    return Uses(attributes=compiled.attributes)
+        return Uses(compiled.names, compiled.attributes, compiled.literals, unknown)
+    return Uses(attributes=compiled.attributes, unknown=unknown)
 
 
 def _not_compiled(code: Expr | Text) -> LookupError:

@@ -441,3 +441,44 @@ def _named(t: Type, name: str) -> Type:
         if isinstance(option, Object):
             option.name = name
     return t
+
+
+def value_problem(t: Type, value: Any, where: str) -> str | None:
+    """Why the data schema refuses the constant `value` where `t` is expected, or None when it may hold it."""
+    allowed: list[Any] = []
+    kinds: set[str] = set()
+    for option in members(t):
+        if option is ANY:
+            return None
+        if isinstance(option, Value):
+            if option.enum is not None:
+                if any(value == v and type(value) is type(v) for v in option.enum):
+                    return None
+                allowed.extend(option.enum)
+            else:
+                kinds |= option.kinds
+        elif isinstance(option, Object):
+            kinds.add("object")
+        elif isinstance(option, List):
+            kinds.add("array")
+    kind = _kind(value)
+    if kind in kinds or (kind == "number" and "integer" in kinds and isinstance(value, int)):
+        return None
+    shown = "none" if value is None else repr(value)
+    if allowed:
+        listing = ", ".join("none" if v is None else repr(v) for v in allowed)
+        hint = did_you_mean(str(value), [str(v) for v in allowed if isinstance(v, str)])
+        hint = f"{hint} (one of {listing})" if hint.startswith("; did you mean") else f"; use one of {listing}"
+        return f"{shown} is not allowed in {where}{hint}"
+    return f"{shown} is not allowed in {where}; the data schema wants {' or '.join(sorted(_TYPE_WORDS.get(k, k) for k in kinds))}"
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "null": "none",
+    "object": "a record",
+    "array": "a list",
+}

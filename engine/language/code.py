@@ -43,6 +43,7 @@ class Uses:
     names: frozenset[str] = frozenset()
     attributes: frozenset[tuple[str, str]] = frozenset()  # (name, key) pairs such as ("answers", "reason")
     literals: tuple[tuple[tuple[str, str], Any], ...] = ()  # ((name, key), constant) compared with == or !=
+    unknown: tuple[tuple[int, int, str], ...] = ()  # fields the data schema says cannot exist: (line, col, message) in the source
 
 
 class Compiled(Protocol):
@@ -87,12 +88,27 @@ class Compilers(Compiled, Protocol):
         """Declare the only keys `name` has (product, flow, now), so that a misspelled one fails at load."""
         ...
 
-    def compile_expression(self, code: Expr, names: Iterable[str]) -> Uses:
-        """Compile a condition; raise CompileError with a fix-it message when it cannot be."""
+    def compile_expression(self, code: Expr, names: Iterable[str], items: Mapping[str, Expr] | None = None) -> Uses:
+        """Compile a condition; raise CompileError with a fix-it message when it cannot be.
+
+        `items` names the lists some names range over (`item` in options `from`): their items' type is known.
+        """
         ...
 
-    def compile_template(self, code: Text, names: Iterable[str]) -> Uses:
+    def compile_template(self, code: Text, names: Iterable[str], items: Mapping[str, Expr] | None = None) -> Uses:
         """Compile a text; raise CompileError (with the line of the text at fault) when it cannot be."""
+        ...
+
+    def declare_data(self, schema: Mapping[str, Any] | None, entities: Mapping[str, Any], bound: Mapping[str, tuple[str, bool]]) -> None:
+        """The data schema's types, for the names bound to an entity's records: name -> (entity, may be none)."""
+        ...
+
+    def bind(self, name: str, code: Expr) -> None:
+        """`name` holds the value of `code` (a project's shared name): it has that value's type."""
+        ...
+
+    def effect_problem(self, entity: str, field: str, value: Expr | None) -> str | None:
+        """Why an effect may not write `value` (None: a value computed at run time) into `entity.field`, or None."""
         ...
 
     def refusal_problem(self, source: str, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:

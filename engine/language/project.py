@@ -148,6 +148,22 @@ class _File:
             message += f" (line {exc.line} of the text)"
         self.problems.append(Problem(location, f"{where}: {message}" if where else message))
 
+    def code_error(self, path: Path_, line: int, col: int, message: str) -> None:
+        """Report a problem at `line`:`col` of the code written at `path`: exactly there when the file shows it, else at the value."""
+        where = keypath(path)
+        location = self.at(path)
+        lines = self.text.splitlines()
+        start = lines[location.line - 1] if 0 < location.line <= len(lines) else ""
+        if path in self.positions.blocks:  # a `|` block: the code's lines are the file's, below the key
+            at = location.line + line
+            text_line = lines[at - 1] if at <= len(lines) else ""
+            indent = len(text_line) - len(text_line.lstrip(" "))
+            location = Location(location.path, at, indent + max(col, 1))
+        elif line == 1 and col > 0 and location.col <= len(start) and start[location.col - 1 : location.col] not in (">", "|"):
+            quoted = start[location.col - 1 : location.col] in ("'", '"')
+            location = Location(location.path, location.line, location.col + col - 1 + quoted)
+        self.problems.append(Problem(location, f"{where}: {message}" if where else message))
+
 
 class Builder:
     """Builds the model's code, each piece compiled against the names its place may use."""
@@ -161,13 +177,17 @@ class Builder:
         """Declare the only keys `name` has (product, flow, now), so that a misspelled one fails at load."""
         self.compilers.fix(name, keys)
 
-    def expression(self, file: _File, path: Path_, source: Any, names: frozenset[str], *, value: bool = False) -> Expr | None:
+    def expression(
+        self, file: _File, path: Path_, source: Any, names: frozenset[str], *, value: bool = False, items: Mapping[str, Expr] | None = None
+    ) -> Expr | None:
         """A condition (or, with `value`, a value to store), compiled; report and return None when it cannot be."""
         if not isinstance(source, str):
             source = "none" if source is None else str(source).lower() if isinstance(source, bool) else str(source)
         code = Expr(source, file.at(path))
         try:
-            self.compilers.compile_expression(code, names | self.function_names)
+            uses = self.compilers.compile_expression(code, names | self.function_names, items)
+            for line, col, message in uses.unknown:
+                file.code_error(path, line, col, message)
             return code
         except CompileError as exc:
             message = str(exc)
@@ -177,13 +197,15 @@ class Builder:
             file.error(path, message)
             return None
 
-    def template(self, file: _File, path: Path_, source: Any, names: frozenset[str]) -> Text | None:
+    def template(self, file: _File, path: Path_, source: Any, names: frozenset[str], items: Mapping[str, Expr] | None = None) -> Text | None:
         """A text, compiled; report and return None when it cannot be (or when there is none)."""
         if source is None:
             return None
         code = Text(str(source), file.at(path))
         try:
-            self.compilers.compile_template(code, names | self.function_names)
+            uses = self.compilers.compile_template(code, names | self.function_names, items)
+            for line, col, message in uses.unknown:
+                file.code_error(path, line, col, message)
             return code
         except CompileError as exc:
             file.template_error(path, exc)
@@ -247,12 +269,16 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     builder.fix("flow", FLOW_KEYS)
     builder.fix("now", Moment(datetime.now(UTC)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
+    if data_schema is not None and not project_file.problems:
+        bound = {"actor": (actor_entity, False), subject_entity: (subject_entity, False), **{name: (holder, True) for holder, name in within.items()}}
+        compilers.declare_data(schemas.schema(Path(data_schema).name, str((root / data_schema).parent)), entities, bound)
     context: dict[str, Expr] = {}
     names = base
     for name, source in project.get("context", {}).items():
         compiled = builder.expression(project_file, ("context", name), source, names)
         if compiled is not None:
             context[name] = compiled
+            compilers.bind(name, compiled)
         names = names | {name}
     reach = tuple(
         rule
@@ -506,7 +532,9 @@ def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None,
                 continue
         if names is None:
             continue
-        subject = _email_part(builder, first[len("Subject:") :].strip(), names, display, 1, False, problems)
+        subject_text = first[len("Subject:") :]
+        subject_col = len("Subject:") + len(subject_text) - len(subject_text.lstrip()) + 1
+        subject = _email_part(builder, subject_text.strip(), names, display, 1, False, problems, subject_col)
         text_body = _email_part(builder, body, names, display, body_line, False, problems)
         html = _email_part(builder, html_text, names, _display(root, html_path), 1, True, problems) if html_text is not None else None
         if subject is not None and text_body is not None and (html_text is None or html is not None):
@@ -522,11 +550,15 @@ def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None,
     return emails, present
 
 
-def _email_part(builder: Builder, source: str, names: frozenset[str], display: str, first_line: int, html: bool, problems: list[Problem]) -> Text | None:
+def _email_part(
+    builder: Builder, source: str, names: frozenset[str], display: str, first_line: int, html: bool, problems: list[Problem], first_col: int = 1
+) -> Text | None:
     """Compile one part of an email file; an error is located at its line in the file."""
     code = Text(source, Location(display, first_line, 1), html)
     try:
-        builder.compilers.compile_template(code, names | builder.function_names)
+        uses = builder.compilers.compile_template(code, names | builder.function_names)
+        for line, col, message in uses.unknown:  # in the template file itself, at the line and column written
+            problems.append(Problem(Location(display, first_line + line - 1, max(col, 1) + (first_col - 1 if line == 1 else 0)), message))
         return code
     except CompileError as exc:
         line = first_line + max(exc.line, 1) - 1
@@ -641,7 +673,7 @@ def _field(builder: Builder, file: _File, path: Path_, spec: _Read, names: froze
     elif isinstance(raw, dict):
         dynamic = _Read("options_from", raw)
         source = builder.expression(file, (*path, "options", "from"), dynamic["from"], names)
-        label = builder.template(file, (*path, "options", "label"), dynamic["label"], names | {"item"})
+        label = builder.template(file, (*path, "options", "label"), dynamic["label"], names | {"item"}, {"item": source} if source is not None else None)
         if source is not None and label is not None:
             options = DynamicOptions(source, dynamic["value"], label, tuple(dict.fromkeys([dynamic["value"], *dynamic.get("match", [])])))
     confirm = builder.expression(file, (*path, "confirm"), spec["confirm"], names) if "confirm" in spec else None
@@ -683,6 +715,16 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
 
         when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None
         values = {k: e for k, v in item.get("values", {}).items() if (e := builder.expression(file, (*path, "values", k), v, names, value=True)) is not None}
+        entity = item.get("entity", subject)
+        to = value("to")
+        if item["op"] == "set" and "field" in item:
+            problem = builder.compilers.effect_problem(entity, str(item["field"]), to)
+            if problem is not None:
+                file.error((*path, "to") if "to" in item and "has no field" not in problem else (*path, "field"), problem)
+        for key, code in values.items() if item["op"] == "create" else ():
+            problem = builder.compilers.effect_problem(entity, key, code)
+            if problem is not None:
+                file.error((*path, "values", key), problem, key="has no field" in problem)
         args = {k: e for k, v in item.get("with", {}).items() if (e := builder.expression(file, (*path, "with", k), v, names, value=True)) is not None}
         effects.append(
             Effect(
@@ -690,7 +732,7 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
                 entity=item.get("entity", subject),
                 id=value("id"),
                 field=item.get("field"),
-                to=value("to"),
+                to=to,
                 values=values,
                 args=args,
                 when=when,

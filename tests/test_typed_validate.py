@@ -1,0 +1,106 @@
+"""validate checks every field name against the data schema: each typo at its own path:line:col, with the nearest field."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import copy_project, invoke, plain
+
+from clientflow.errors import ExitCode
+
+
+def edited(tmp_path: Path, file: str, old: str, new: str) -> Path:
+    root = copy_project(tmp_path / "project")
+    path = root / file
+    text = path.read_text(encoding="utf-8")
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return root
+
+
+CASES = {
+    "a rule's condition": (
+        "flows/rules.yaml",
+        "if: client.billing == 'partner'",
+        "if: client.biling == 'partner'",
+        "flows/rules.yaml:19:16: rules.paid-by-practice.if: client has no field 'biling'; did you mean 'billing'?",
+    ),
+    "a filter's field argument": (
+        "flows/deactivate-client.yaml",
+        "selectattr('role', 'equalto', 'administrator')",
+        "selectattr('rloe', 'equalto', 'administrator')",
+        "flows/deactivate-client.yaml:55:38: outcome.emails[1].to: user has no field 'rloe'; did you mean 'role'?",
+    ),
+    "a text template": (
+        "templates/emails/deactivate-client.txt",
+        "{{ partner.name }}",
+        "{{ partner.nmae }}",
+        "templates/emails/deactivate-client.txt:1:77: partner has no field 'nmae'; did you mean 'name'?",
+    ),
+    "an HTML template": (
+        "templates/emails/deactivate-client.html",
+        "<strong>{{ client.name }}</strong>",
+        "<strong>{{ client.nmae }}</strong>",
+        "templates/emails/deactivate-client.html:2:86: client has no field 'nmae'; did you mean 'name'?",
+    ),
+    "an effect's field": (
+        "flows/reactivate-client.yaml",
+        "field: subscription,",
+        "field: subscripton,",
+        "flows/reactivate-client.yaml:23:24: outcome.effects[0].field: client has no field 'subscripton'; did you mean 'subscription'?",
+    ),
+    "an effect's literal value": (
+        "flows/deactivate-client.yaml",
+        """to: "'deactivated'\"""",
+        """to: "'paused'\"""",
+        "flows/deactivate-client.yaml:50:42: outcome.effects[0].to: 'paused' is not allowed in client.subscription; use one of 'active', 'deactivated'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_each_mistake_is_located_with_the_nearest_field(tmp_path: Path, case: str) -> None:
+    file, old, new, expected = CASES[case]
+    root = edited(tmp_path, file, old, new)
+    result = invoke("validate", "--project", root)
+    assert result.exit_code == ExitCode.ERROR
+    assert expected in plain(result.output).splitlines(), plain(result.output)
+
+
+def test_json_names_the_file_line_and_column(tmp_path: Path) -> None:
+    file, old, new, expected = CASES["a text template"]
+    root = edited(tmp_path, file, old, new)
+    document = json.loads(invoke("validate", "--project", root, "--format", "json").stdout)
+    (problem,) = document["problems"]
+    assert f"{problem['path']}:{problem['line']}:{problem['col']}: {problem['message']}" == expected
+
+
+def test_the_line_inside_the_template_file_is_the_line_reported(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "project")
+    path = root / "templates" / "emails" / "deactivate-client.txt"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines.insert(4, "{% for u in client.users %}{{ u.emial }}{% endfor %}")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    output = plain(invoke("validate", "--project", root).output)
+    assert "templates/emails/deactivate-client.txt:5:33: user has no field 'emial'; did you mean 'email'?" in output.splitlines()
+
+
+def test_a_shared_name_is_typed_like_the_rest(tmp_path: Path) -> None:
+    root = edited(
+        tmp_path,
+        "flows/project.yaml",
+        "  partner: lookup('partner', client.partner)\n",
+        "  partner: lookup('partner', client.partner)\n  holder_name: partner.nmae\n",
+    )
+    output = plain(invoke("validate", "--project", root).output)
+    assert "partner has no field 'nmae'; did you mean 'name'?" in output
+
+
+def test_a_computed_value_is_left_to_the_run_and_the_demo_runs_catch_it(tmp_path: Path) -> None:
+    file, old, _, _ = CASES["an effect's literal value"]
+    root = edited(tmp_path, file, old, """to: "'pau' ~ 'sed'\"""")
+    output = plain(invoke("validate", "--project", root).output)
+    assert "outcome.effects[0].to" not in output  # not a constant: nothing to say at the effect
+    assert "data/demo-runs.yaml:" in output and "subscription: 'paused' is not allowed" in output
