@@ -104,3 +104,33 @@ def test_a_computed_value_is_left_to_the_run_and_the_demo_runs_catch_it(tmp_path
     output = plain(invoke("validate", "--project", root).output)
     assert "outcome.effects[0].to" not in output  # not a constant: nothing to say at the effect
     assert "data/demo-runs.yaml:" in output and "subscription: 'paused' is not allowed" in output
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ((), "unknown email template 'farewell': create templates/emails/farewell.txt (and farewell.html)"),
+        (
+            ("farewell.TXT",),
+            "unknown email template 'farewell': create templates/emails/farewell.txt (and farewell.html); "
+            "found templates/emails/farewell.TXT — rename it to farewell.txt",
+        ),
+        (
+            ("Farewell.text",),
+            "unknown email template 'farewell': create templates/emails/farewell.txt (and farewell.html); "
+            "found templates/emails/Farewell.text — rename it to farewell.txt",
+        ),
+    ],
+)
+def test_a_missing_template_is_a_fix_it(tmp_path: Path, files: tuple[str, ...], expected: str) -> None:
+    root = edited(tmp_path, "flows/delete-client.yaml", "template: delete-confirmation", "template: farewell")
+    for name in files:
+        (root / "templates" / "emails" / name).write_text("Subject: Bye\n\nBye.\n", encoding="utf-8")
+    output = plain(invoke("validate", "--project", root).output)
+    assert any(line.startswith("flows/delete-client.yaml:") and line.endswith(expected) for line in output.splitlines()), output
+
+
+def test_a_close_template_name_is_suggested_with_the_way_to_create_one(tmp_path: Path) -> None:
+    root = edited(tmp_path, "flows/delete-client.yaml", "template: delete-confirmation", "template: delete-confirmaton")
+    output = plain(invoke("validate", "--project", root).output)
+    assert "unknown email template 'delete-confirmaton'; did you mean 'delete-confirmation'? Or create templates/emails/delete-confirmaton.txt" in output

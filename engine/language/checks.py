@@ -33,6 +33,7 @@ def check_flow(
     effects: Mapping[str, Any],
     entities: Mapping[str, Entity],
     compiled: Mapping[str, Any] | None = None,
+    template_files: Collection[str] = (),
 ) -> None:
     """Report every semantic problem of `flow`.
 
@@ -45,6 +46,7 @@ def check_flow(
         entities: the project's entities, by name.
         compiled: the email templates that compiled (EmailTemplate), by name: the
             answers their texts use must be fields of this flow.
+        template_files: the names of every file in templates/emails/, to point at a misnamed one.
     """
     asked = _check_steps(flow, report)
     options = {f.name: [o.value for o in f.options] for s in flow.steps for f in s.fields if isinstance(f.options, tuple)}
@@ -67,7 +69,7 @@ def check_flow(
             answers.check(field.confirm, (*where, "confirm"), index)
             if isinstance(field.options, DynamicOptions):
                 answers.check(field.options.source, (*where, "options", "from"), index)
-    _check_outcome(flow, report, templates, effects, entities, answers, compiled or {})
+    _check_outcome(flow, report, templates, effects, entities, answers, compiled or {}, template_files)
 
 
 def _check_steps(flow: Flow, report: Report) -> dict[str, tuple[int, str]]:
@@ -144,6 +146,7 @@ def _check_outcome(
     entities: Mapping[str, Entity],
     answers: _Answers,
     compiled: Mapping[str, Any],
+    template_files: Collection[str] = (),
 ) -> None:
     end = len(flow.steps)
     outcome = flow.outcome
@@ -159,10 +162,7 @@ def _check_outcome(
     for index, email in enumerate(outcome.emails):
         path = ("outcome", "emails", index)
         if email.template not in templates:
-            hint = did_you_mean(email.template, templates)
-            if not hint.startswith("; did you mean"):
-                hint = f"; add templates/emails/{email.template}.txt"
-            report((*path, "template"), f"unknown email template {email.template!r}{hint}")
+            report((*path, "template"), missing_template(email.template, templates, template_files))
         answers.check(email.to, (*path, "to"), end)
         answers.check(email.when, (*path, "when"), end)
         template = compiled.get(email.template)
@@ -204,6 +204,25 @@ class _Answers:
         for (name, key), value in used.literals:
             if name == "answers" and key in self.options and value not in self.options[key]:
                 self.report(path, f"compares answers.{key} with {value!r}, which is not one of its options {_listing(self.options[key])}; use one of them")
+
+
+def missing_template(name: str, templates: Collection[str], files: Collection[str]) -> str:
+    """What to do about an email template that does not exist: create it, rename the file that was meant, or use the one meant."""
+    create = f"create templates/emails/{name}.txt (and {name}.html)"
+    misnamed = sorted(f for f in files if f.lower().rsplit(".", 1)[0] == name.lower() and f not in (f"{name}.txt", f"{name}.html"))
+    if misnamed:
+        fixes = "; ".join(f"found templates/emails/{f} — rename it to {_proper(name, f)}" for f in misnamed)
+        return f"unknown email template {name!r}: {create}; {fixes}"
+    hint = did_you_mean(name, templates)
+    if hint.startswith("; did you mean"):
+        return f"unknown email template {name!r}{hint} Or {create}"
+    return f"unknown email template {name!r}: {create}"
+
+
+def _proper(name: str, found: str) -> str:
+    """The name a misnamed template file should have: NAME.html for an HTML file, NAME.txt for anything else."""
+    suffix = found.rsplit(".", 1)[-1].lower() if "." in found else ""
+    return f"{name}.html" if suffix in ("html", "htm") else f"{name}.txt"
 
 
 def _fits(kind: str, value: Any) -> bool:

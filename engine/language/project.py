@@ -304,6 +304,8 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     known_rules = _KnownRules(shared, broken, report_unknown=rules_ok)
 
     emails, template_names = _email_templates(root, builder, names, problems)
+    folder = root / "templates" / "emails"
+    template_files = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     common_text = (project_file.display, _digest(root / "flows" / PROJECT_FILE), _digest(rules_path))
     flows: dict[str, Flow] = {}
     for doc, file in flow_docs:
@@ -311,7 +313,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         if flow is None:
             continue
         flows.setdefault(flow.id, flow)
-        checks.check_flow(flow, compilers, file.error, template_names, builder.effects, entities, emails)
+        checks.check_flow(flow, compilers, file.error, template_names, builder.effects, entities, emails, template_files)
 
     if problems:
         raise DefinitionError(problems)
