@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clientflow.errors import DataError, DefinitionError
 from clientflow.language.yamlfile import MAX_BYTES, MAX_DEPTH, load_data_text, load_yaml, read_text
+
+# the control flow of the broken-file corpus: valid, and written the way people write flows
+VALID_FLOW = (Path(__file__).resolve().parent / "flows" / "valid" / "pause-client.yaml").read_text(encoding="utf-8")
 
 
 def value(text: str) -> Any:
@@ -167,9 +173,15 @@ def test_read_text_raises_the_error_class_it_is_given(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("a:\n\tb: 1\n", "f.yaml:2:1: YAML syntax: a tab character; indent with spaces, not tabs"),
-        ("title: Note: this\n", "f.yaml:1:12: YAML syntax: a ':' where no key can start; put text holding ': ' in quotes, or check the indentation"),
+        (
+            "title: Note: this\n",
+            "f.yaml:1:12: YAML syntax: the ': ' after 'Note' starts a second key on this line; put the text in quotes: title: \"Note: this\"",
+        ),
         ("a: 'open\n", "f.yaml:2:1: YAML syntax: the file ends inside a quoted text or a [ ] or { }; close it"),
-        ("a:\n  b: 1\n c: 2\n", "f.yaml:3:2: YAML syntax: the indentation of this line does not fit the lines above; line it up with its siblings"),
+        (
+            "a:\n  b: 1\n c: 2\n",
+            "f.yaml:3:2: YAML syntax: c: is indented 1 space, which lines up with no key above it; indent it 2 spaces, like b: on line 2, or put it at the margin, like a: on line 1",
+        ),
         ('a: "\\q"\n', "f.yaml:1:5: YAML syntax: an unknown \\ escape inside double quotes; use single quotes, or write \\\\"),
         ("a: b\x07c\n", "f.yaml:1:5: the control character U+0007 cannot be in a YAML file; remove it"),
         ("a: !python/object x\n", "f.yaml:1:4: the tag !python/object is not allowed; remove it"),
@@ -184,6 +196,188 @@ def test_read_text_raises_the_error_class_it_is_given(tmp_path: Path) -> None:
 )
 def test_syntax_and_refusals_are_located_and_say_what_to_do(text: str, message: str) -> None:
     assert problems(text) == [message]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # a comma inside { } ends a text without quotes: the cause, at the comma, and the text as it should be written
+        (
+            "options:\n  - {value: soon, label: Yes, within three months}\n",
+            "f.yaml:2:29: options[0]: the ',' ends the text of label:, and 'within three months' was read as another key "
+            '(inside { } a comma separates entries); put the text in quotes: label: "Yes, within three months"',
+        ),
+        (
+            "options:\n  - {value: soon, label: Yes, within, or, later}\n",
+            "f.yaml:2:29: options[0]: the ',' ends the text of label:, and 'within' was read as another key "
+            '(inside { } a comma separates entries); put the text in quotes: label: "Yes, within, or, later"',
+        ),
+        # an apostrophe inside single quotes (or a " inside double quotes) ends the text: at that quote
+        (
+            "title: '{{ client.name }}'s practice will change'\n",
+            "f.yaml:1:26: YAML syntax: this ' ends the text that the ' at column 8 opened, and the rest of the line cannot be read; "
+            "to write an apostrophe in it, put the text in double quotes: title: \"{{ client.name }}'s practice will change\" (or write the apostrophe twice: '')",
+        ),
+        (
+            "a: {title: 'it's', b: 'x'}\n",
+            "f.yaml:1:15: YAML syntax: this ' ends the text that the ' at column 12 opened, and the rest of the line cannot be read; "
+            "to write an apostrophe in it, put the text in double quotes: title: \"it's\" (or write the apostrophe twice: '')",
+        ),
+        (
+            "title: 'say \"it's\" now'\n",
+            "f.yaml:1:16: YAML syntax: this ' ends the text that the ' at column 8 opened, and the rest of the line cannot be read; "
+            "to write an apostrophe in it, write each apostrophe twice: title: 'say \"it''s\" now'",
+        ),
+        (
+            'title: "say "hi" now"\n',
+            'f.yaml:1:13: YAML syntax: this " ends the text that the " at column 8 opened, and the rest of the line cannot be read; '
+            'to write a " in it, put the text in single quotes: title: \'say "hi" now\'',
+        ),
+        # a ': ' inside a text without quotes: at the colon, with the text quoted (a comment stays out of it)
+        (
+            "body: Note: this cannot be undone  # a comment\n",
+            "f.yaml:1:11: YAML syntax: the ': ' after 'Note' starts a second key on this line; put the text in quotes: body: \"Note: this cannot be undone\"",
+        ),
+        (
+            "a: {title: Note: this, b: 1}\n",
+            "f.yaml:1:16: YAML syntax: the ': ' after 'Note' starts a second key on this line; put the text in quotes: title: \"Note: this\"",
+        ),
+        (
+            "body: This is a long text that\n  goes on: here\n",
+            "f.yaml:2:10: YAML syntax: the text of body: goes on to this line, and the ': ' here starts a key; "
+            "put the whole text in quotes, or write it as a block: body: | with the text on the lines below",
+        ),
+        # a key indented more than the one above it reads as more of its text
+        (
+            "a:\n  kind: survey\n    title: Why\n",
+            "f.yaml:3:5: YAML syntax: title: is indented more than kind: on line 2, so it reads as more of the text of kind:; indent it 2 spaces, like kind:",
+        ),
+        # a key that lines up with nothing: said to be a key (not a list item), with the indentations that read
+        (
+            "s:\n  - id: a\n    kind: x\n   title: y\n",
+            "f.yaml:4:4: YAML syntax: title: is indented 3 spaces, which lines up with no key above it; indent it 4 spaces, like kind: on line 3",
+        ),
+        (
+            "s:\n  - id: a\n  kind: x\n",
+            "f.yaml:3:3: YAML syntax: kind: is indented 2 spaces, which lines up with no key above it; "
+            "indent it 4 spaces, like id: on line 2, or put it at the margin, like s: on line 1",
+        ),
+        (
+            "a:\n  - x\n - y\n",
+            "f.yaml:3:2: YAML syntax: the list item is indented 1 space, which lines up with no list item above it; indent it 2 spaces, like the list item on line 2",
+        ),
+        # lines moved to the margin: reported where they start, not where reading stopped
+        (
+            "outcome:\neffects:\n  - x\n  emails: y\n",
+            "f.yaml:2:1: YAML syntax: effects: (lines 2-3) is at the margin, but emails: on line 4, which goes with it under outcome:, is indented 2 spaces; "
+            "indent lines 2-3 by 2 more spaces",
+        ),
+        (
+            "steps:\n- id: a\n  kind: x\n  - id: b\n",
+            "f.yaml:2:1: YAML syntax: the list item (lines 2-3) is at the margin, but the list item on line 4, which goes with it under steps:, is indented 2 spaces; "
+            "indent lines 2-3 by 2 more spaces",
+        ),
+        (
+            "a:\n  b: |\nsome text\nmore\n  c: 1\n",
+            "f.yaml:3:1: YAML syntax: the text of b: | must be indented more than b: on line 2; indent lines 3-4 by 4 more spaces",
+        ),
+        (
+            "a:\n  b: |\n    some text\n   more\n  c: 1\n",
+            "f.yaml:4:4: YAML syntax: this line is indented 3 spaces, less than the 4 spaces of the text of b: | above, so the text ends there; indent it by 1 more space",
+        ),
+    ],
+)
+def test_a_slip_is_reported_where_it_was_made_with_its_fix(text: str, message: str) -> None:
+    assert problems(text) == [message]
+
+
+def test_a_comma_in_braces_is_fine_in_quotes_and_after_a_number() -> None:
+    assert value("a: {label: 'Yes, soon', b: \"No, never\"}\n") == {"a": {"label": "Yes, soon", "b": "No, never"}}
+    assert value("a: {x: 1, y}\n") == {"a": {"x": 1, "y": None}}  # a number cannot have meant a comma: a key with no value, as YAML reads it
+
+
+def test_a_suggested_fix_reads() -> None:
+    """The quoting a message proposes, written in, loads (three of the cases above)."""
+    assert value('title: "{{ client.name }}\'s practice will change"\n') == {"title": "{{ client.name }}'s practice will change"}
+    assert value('body: "Note: this cannot be undone"\n') == {"body": "Note: this cannot be undone"}
+    assert value('options:\n  - {value: soon, label: "Yes, within three months"}\n') == {"options": [{"value": "soon", "label": "Yes, within three months"}]}
+
+
+# the lines of the control flow that a slip can go into: `key: text` with a text that needs no quotes
+_TEXT_LINE = re.compile(r"^(?P<lead>\s*(?:- )?)(?P<key>[a-z_]+): (?P<text>[A-Za-z][\w ,.?(){}!]*)$")
+_BRACES_LINE = re.compile(r"^(?P<head>.*\{(?P<key>[a-z_]+): (?P<text>[A-Za-z]\w*))(?P<tail>, .*\})$")
+_ROWS = VALID_FLOW.split("\n")
+_TEXT_ROWS = [i for i, row in enumerate(_ROWS) if _TEXT_LINE.match(row)]
+_BRACES_ROWS = [i for i, row in enumerate(_ROWS) if _BRACES_LINE.match(row)]
+# a key line right under a `key: text` line of the same indentation: one space more or less is a slip of its own
+_SIBLING_ROWS = [
+    i
+    for i in _TEXT_ROWS
+    if i > 0
+    and not _ROWS[i].lstrip().startswith("-")
+    and (above := _TEXT_LINE.match(_ROWS[i - 1])) is not None
+    and len(above["lead"]) == len(_ROWS[i]) - len(_ROWS[i].lstrip())
+]
+_WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=8)
+
+
+@st.composite
+def _slips(draw: st.DrawFn) -> tuple[str, int, str]:
+    """The control flow with one slip: (text, the line of the slip, what the message must propose)."""
+    rows = list(_ROWS)
+    kind = draw(st.sampled_from(["apostrophe", "colon", "comma", "indentation"]))
+    word, other = draw(_WORD), draw(_WORD)
+    if kind == "comma":
+        at = draw(st.sampled_from(_BRACES_ROWS))
+        found = _BRACES_LINE.match(rows[at])
+        assert found is not None
+        rows[at] = f"{found['head']}, {word} {other}{found['tail']}"
+        return "\n".join(rows), at + 1, f'put the text in quotes: {found["key"]}: "{found["text"]}, {word} {other}"'
+    if kind == "indentation":
+        at = draw(st.sampled_from(_SIBLING_ROWS))
+        indent = len(rows[at]) - len(rows[at].lstrip())
+        shift = draw(st.sampled_from([1, -1] if indent else [1]))
+        rows[at] = " " * (indent + shift) + rows[at].lstrip()
+        return "\n".join(rows), at + 1, f"indent it {indent} spaces" if indent else "put it at the margin"
+    at = draw(st.sampled_from(_TEXT_ROWS))
+    found = _TEXT_LINE.match(rows[at])
+    assert found is not None
+    if kind == "apostrophe":
+        rows[at] = f"{found['lead']}{found['key']}: '{word}'s {found['text']}'"
+        return "\n".join(rows), at + 1, f'put the text in double quotes: {found["key"]}: "{word}\'s {found["text"]}"'
+    rows[at] = f"{found['lead']}{found['key']}: {word}: {found['text']}"
+    return "\n".join(rows), at + 1, f'put the text in quotes: {found["key"]}: "{word}: {found["text"]}"'
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(_slips())
+def test_any_slip_put_into_a_valid_flow_is_one_error_at_its_line_with_its_fix(slip: tuple[str, int, str]) -> None:
+    text, line, fix = slip
+    assert value(VALID_FLOW) is not None  # the control loads
+    found = problems(text)
+    assert len(found) == 1, found
+    assert found[0].startswith(f"f.yaml:{line}:"), found
+    assert fix in found[0], found
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    st.integers(min_value=0, max_value=len(_ROWS) - 1),
+    st.integers(min_value=-8, max_value=8),
+    st.integers(min_value=0, max_value=40),
+    st.sampled_from(["", "'", '"', ":", ": ", ",", "{", "}", "[", "]", "- ", "#", "|", ">", "&a ", "*a", "\t"]),
+)
+def test_any_edit_of_a_valid_flow_loads_or_gives_located_problems_never_a_crash(row: int, shift: int, col: int, inserted: str) -> None:
+    """A line moved left or right, and a character put into it: YAML that reads, or located problems; nothing else."""
+    rows = list(_ROWS)
+    indent = len(rows[row]) - len(rows[row].lstrip())
+    rows[row] = " " * max(0, indent + shift) + rows[row].lstrip()
+    rows[row] = rows[row][:col] + inserted + rows[row][col:]
+    try:
+        load_yaml("\n".join(rows), "f.yaml")
+    except DefinitionError as error:
+        assert error.problems
+        assert all(re.match(r"^f\.yaml:\d+:\d+: \S", str(problem)) for problem in error.problems), error.problems
 
 
 def test_several_problems_of_one_file_come_together() -> None:

@@ -6,7 +6,9 @@ from libyaml's event stream with an explicit stack, so no nesting can exhaust
 the C stack, and it refuses anchors and aliases, merge keys, duplicate keys,
 custom tags, more than one document, files over a size or depth bound and
 bytes that are not UTF-8. It never turns `no` or `on` into booleans: plain
-scalars follow the YAML 1.2 core schema, everything else is a string.
+scalars follow the YAML 1.2 core schema, everything else is a string. When
+libyaml refuses a file, `yamlsyntax` names the common causes (a quote that
+ends a text early, a ': ' in a text, lines out of line) where they were written.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import yaml
 
 from ..errors import DataError, DefinitionError, Location, Problem, keypath
+from .yamlsyntax import explain, quoted
 
 try:  # libyaml when present: several times faster
     from yaml import CSafeLoader as _Loader
@@ -124,7 +127,7 @@ def read_data_text(path: Path, display: str) -> str:
 
 def load_yaml(text: str, display: str, error: type[DefinitionError] = DefinitionError) -> tuple[Any, Positions]:
     """Parse one YAML document into plain values and their positions, or raise `error` with every problem."""
-    builder = _Builder(display)
+    builder = _Builder(display, text)
     try:
         for event in yaml.parse(text, Loader=_Loader):
             builder.feed(event)
@@ -136,7 +139,7 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
         if deep is not None:  # the parser looks ahead and may stop at its own depth bound before we see the events
             builder.problems.append(Problem(Location(display, *deep), f"nested more than {MAX_DEPTH} levels deep; flatten it"))
         elif not builder.unquoted_braces:  # a {{ text not in quotes usually breaks the syntax further on: one mistake
-            builder.problems.append(_problem(display, mark, f"YAML syntax: {_syntax(exc, text)}"))
+            builder.problems.append(_syntax_problem(display, exc, text))
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
@@ -265,15 +268,17 @@ def _too_deep_before(text: str, end: int) -> tuple[int, int] | None:
     return None
 
 
-def _syntax(exc: yaml.MarkedYAMLError, text: str) -> str:
+def _syntax_problem(display: str, exc: yaml.MarkedYAMLError, text: str) -> Problem:
+    """libyaml's refusal as a located message: the cause where it was written when it is a known slip."""
+    mark = exc.problem_mark or exc.context_mark
+    if exc.problem_mark is not None and 0 <= exc.problem_mark.index < len(text) and text[exc.problem_mark.index] == "\t":
+        return _problem(display, mark, "YAML syntax: a tab character; indent with spaces, not tabs")
+    cause = explain(exc, text, _Loader)
+    if cause is not None:
+        return Problem(Location(display, cause.line, cause.col), f"YAML syntax: {cause.message}")
     reason = exc.problem or exc.context or "not valid YAML"
-    mark = exc.problem_mark
-    if mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t":
-        return "a tab character; indent with spaces, not tabs"
-    for needle, hint in _SYNTAX_HINTS:
-        if needle in reason:
-            return hint
-    return reason
+    hint = next((hint for needle, hint in _SYNTAX_HINTS if needle in reason), reason)
+    return _problem(display, mark, f"YAML syntax: {hint}")
 
 
 class _TooDeep(Exception):
@@ -283,7 +288,7 @@ class _TooDeep(Exception):
 class _Frame:
     """One open mapping or list while the event stream is read."""
 
-    __slots__ = ("value", "path", "mark", "key", "discard", "braces")
+    __slots__ = ("value", "path", "mark", "key", "discard", "braces", "flow", "key_event", "plain", "split")
 
     def __init__(self, value: dict[str, Any] | list[Any] | None, path: PathKey, event: yaml.Event) -> None:
         self.value = value  # None: a part being thrown away (too deep, a complex key, a duplicate)
@@ -293,13 +298,28 @@ class _Frame:
         self.braces = isinstance(event, yaml.MappingStartEvent) and bool(event.flow_style)
         self.key: str | None = None  # a mapping's key waiting for its value
         self.discard = False  # the pending key's value is thrown away
+        # in a { } mapping, a text without quotes ends at a ',': what follows reads as keys with no value
+        self.flow = isinstance(event, yaml.MappingStartEvent) and bool(event.flow_style)
+        self.key_event: yaml.ScalarEvent | None = None
+        self.plain: tuple[str, int] | None = None  # the last entry's key and where its plain value starts
+        self.split: _Split | None = None
+
+
+class _Split:
+    """A text in { } cut at its commas: the entry it began in, and how far the keys with no value go."""
+
+    __slots__ = ("comma", "key", "start", "end", "stray")
+
+    def __init__(self, comma: int, key: str, start: int, end: int, stray: str) -> None:
+        self.comma, self.key, self.start, self.end, self.stray = comma, key, start, end, stray
 
 
 class _Builder:
     """Turns libyaml events into plain values and positions, iteratively."""
 
-    def __init__(self, display: str) -> None:
+    def __init__(self, display: str, text: str = "") -> None:
         self.display = display
+        self.text = text
         self.positions = Positions(display)
         self.problems: list[Problem] = []
         self.root: Any = None
@@ -326,7 +346,7 @@ class _Builder:
         if self.documents > 1:
             return
         if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            self.stack.pop()
+            self._report_split(self.stack.pop())
             return
         if isinstance(event, yaml.AliasEvent):
             self._alias(event)
@@ -416,6 +436,7 @@ class _Builder:
             frame.discard = True
             return
         frame.key = key
+        frame.key_event = event
         self.positions.keys[(*frame.path, key)] = _mark(event)
 
     def _value(self, frame: _Frame, event: yaml.Event, value: Any) -> None:
@@ -423,9 +444,45 @@ class _Builder:
             frame.discard = False
             return
         assert isinstance(frame.value, dict) and frame.key is not None
+        if frame.flow:
+            self._comma_in_text(frame, event, value)
         self._locate((*frame.path, frame.key), event)
         frame.value[frame.key] = value
         frame.key = None
+
+    def _comma_in_text(self, frame: _Frame, event: yaml.Event, value: Any) -> None:
+        """`{label: Yes, within three months}`: a plain key with no value right after a plain text is the rest of that text."""
+        if isinstance(event, yaml.ScalarEvent) and not event.style:
+            key = frame.key_event
+            if value is None and frame.plain is not None and key is not None and not key.style and _index(event.start_mark) == _index(event.end_mark):
+                comma = self.text.rfind(",", 0, _index(key.start_mark))
+                if frame.split is None and comma >= frame.plain[1]:
+                    frame.split = _Split(comma, frame.plain[0], frame.plain[1], _index(key.end_mark), key.value)
+                elif frame.split is not None:
+                    frame.split.end = _index(key.end_mark)
+                return
+            if frame.split is not None:
+                self._report_split(frame)
+            # a text (not a number) that a comma may have cut short
+            frame.plain = (frame.key, _index(event.start_mark)) if value.__class__ is str and value and frame.key is not None else None
+            return
+        if frame.split is not None:
+            self._report_split(frame)
+        frame.plain = None
+
+    def _report_split(self, frame: _Frame) -> None:
+        split, frame.split = frame.split, None
+        if split is None:
+            return
+        text = self.text[split.start : split.end]
+        line = self.text.count("\n", 0, split.comma)
+        mark = yaml.Mark(self.display, split.comma, line, split.comma - (self.text.rfind("\n", 0, split.comma) + 1), None, 0)
+        self._error(
+            mark,
+            f"the ',' ends the text of {split.key}:, and {split.stray!r} was read as another key (inside {{ }} a comma separates entries); "
+            f"put the text in quotes: {split.key}: {quoted(text)}",
+            frame.path,
+        )
 
     def _locate(self, path: PathKey, event: yaml.Event) -> None:
         self.positions.values[path] = _mark(event)
@@ -463,6 +520,10 @@ class _Builder:
             raise _TooDeep
         self._place(event, container)
         self.stack.append(_Frame(container, path, event))
+
+
+def _index(mark: Any) -> int:
+    return int(mark.index) if mark is not None else 0
 
 
 def _mark(event: yaml.Event) -> tuple[int, int]:
