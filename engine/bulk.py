@@ -128,7 +128,7 @@ def _compile_where(engine: Engine, condition: str) -> Any:
     from .conditions.expressions import Compiler
 
     names = {engine.project.subject_entity, "product", "now", "lookup", *engine.registry.functions}
-    compiler = Compiler(["lookup", *engine.registry.functions], engine.registry.filters)
+    compiler = Compiler(["lookup", *engine.registry.functions], engine.registry.filters)  # all() is for pick-lists, not for --where
     return compiler.compile(condition, names)
 
 

@@ -20,6 +20,7 @@ from ..errors import CompileError
 from ..language.code import Expr, Text, Uses
 from ..language.model import Project
 from ..language.project import Extensions, read_project
+from ..language.words import DATA_FUNCTIONS
 from . import types
 from .expressions import Compiler, Expression, parse
 from .templates import Template, Texts
@@ -28,7 +29,7 @@ from .templates import Template, Texts
 class Program:
     """Compiled conditions and texts by the identity of the model's code objects (held, so the ids stay theirs)."""
 
-    def __init__(self, functions: Iterable[str] = ("lookup",), filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
+    def __init__(self, functions: Iterable[str] = DATA_FUNCTIONS, filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.compiler = Compiler(functions, filters)
         self.texts = Texts(filters=filters, compiler=self.compiler)
         self._expressions: dict[int, Expression] = {}
@@ -176,7 +177,7 @@ def load_project(root: str | Path, extensions: Extensions | None = None) -> Proj
     what code runs (generated code is compiled afresh in every process, never cached).
     """
     extensions = extensions or Extensions()
-    program = Program(["lookup", *extensions.functions], extensions.filters)
+    program = Program([*DATA_FUNCTIONS, *extensions.functions], extensions.filters)
     return read_project(root, program, extensions)
 
 

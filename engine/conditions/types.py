@@ -405,10 +405,11 @@ class TypeCheck:
     def _call(self, node: nodes.Call, scope: Mapping[str, Type]) -> Type:
         for arg in (*node.args, *(k.value for k in node.kwargs)):
             self.type(arg, scope)
-        if isinstance(node.node, nodes.Name) and node.node.name == "lookup" and node.args:
+        if isinstance(node.node, nodes.Name) and node.node.name in ("lookup", "all") and node.args:
             entity = node.args[0]
             if isinstance(entity, nodes.Const) and isinstance(entity.value, str) and entity.value in self.entities:
-                return union(self.entities[entity.value], NULL)
+                found = self.entities[entity.value]
+                return union(found, NULL) if node.node.name == "lookup" else List(found)
             return ANY
         self.type(node.node, scope)
         return ANY

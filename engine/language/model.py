@@ -11,6 +11,7 @@ where). What was compiled from it travels beside it, in `Project.program`
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -49,6 +50,7 @@ class DynamicOptions:
     value: str
     label: Text
     match: tuple[str, ...]
+    where: Expr | None = None  # which records become options (`item` is the record)
 
 
 @dataclass(frozen=True)
@@ -210,3 +212,19 @@ class Project:
             return self.flows[flow_id]
         except KeyError:
             raise UnknownName("flow", flow_id, self.flows) from None
+
+
+def codes(node: Any) -> Iterator[Expr | Text]:
+    """Every condition and text of a model (a project, a flow, a step...), in the order they are held."""
+    if isinstance(node, (Expr, Text)):
+        yield node
+    elif isinstance(node, (tuple, list)):
+        for item in node:
+            yield from codes(item)
+    elif isinstance(node, dict):
+        for item in node.values():
+            yield from codes(item)
+    elif hasattr(node, "__dataclass_fields__"):
+        for name in node.__dataclass_fields__:
+            if name != "program":
+                yield from codes(getattr(node, name))

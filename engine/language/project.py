@@ -44,7 +44,7 @@ from .model import (
     Rule,
     Step,
 )
-from .words import OUTSIDER_NAMES, Moment, subject_words
+from .words import DATA_FUNCTIONS, OUTSIDER_NAMES, Moment, subject_words
 from .yamlfile import Positions, load_data_text, load_yaml, read_text
 
 PROJECT_FILE = "project.yaml"
@@ -76,7 +76,7 @@ LOADER_KEYS: dict[str, frozenset[str]] = {
     "buttons": frozenset({"next", "back", "cancel"}),
     "field": frozenset({"name", "type", "label", "help", "required", "default", "max_length", "options", "confirm", "validate"}),
     "option": frozenset({"value", "label"}),
-    "options_from": frozenset({"from", "value", "label", "match"}),
+    "options_from": frozenset({"from", "value", "label", "match", "where"}),
     "check": frozenset({"if", "message"}),
     "outcome": frozenset({"effects", "emails", "banner", "reversible", "undo", "audit"}),
     "effect": frozenset({"op", "entity", "id", "field", "to", "values", "with", "when"}),
@@ -169,7 +169,8 @@ class Builder:
     """Builds the model's code, each piece compiled against the names its place may use."""
 
     def __init__(self, extensions: Extensions, compilers: Compilers) -> None:
-        self.function_names = frozenset(["lookup", *extensions.functions])
+        self.function_names = frozenset([*DATA_FUNCTIONS, *extensions.functions])
+        self.collections: dict[str, str] = {}  # collection -> entity, once the project file is read
         self.compilers = compilers
         self.effects = extensions.effects
 
@@ -269,6 +270,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     builder.fix("flow", FLOW_KEYS)
     builder.fix("now", Moment(datetime.now(UTC)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
+    builder.collections = {e.collection: e.name for e in entities.values() if e.collection}
     if data_schema is not None and not project_file.problems:
         bound = {"actor": (actor_entity, False), subject_entity: (subject_entity, False), **{name: (holder, True) for holder, name in within.items()}}
         compilers.declare_data(schemas.schema(Path(data_schema).name, str((root / data_schema).parent)), entities, bound)
@@ -674,10 +676,21 @@ def _field(builder: Builder, file: _File, path: Path_, spec: _Read, names: froze
         options = tuple(built)
     elif isinstance(raw, dict):
         dynamic = _Read("options_from", raw)
+        given = str(dynamic["from"]).strip()
+        collections = builder.collections
+        if given in collections and given not in names:  # `from: partners`: the collection, where a list is meant
+            file.error(
+                (*path, "options", "from"),
+                f"{given!r} is a collection, not a name conditions see; to offer every {collections[given]}, write from: all('{collections[given]}') (and where: to leave some out)",
+            )
+            return None
         source = builder.expression(file, (*path, "options", "from"), dynamic["from"], names)
-        label = builder.template(file, (*path, "options", "label"), dynamic["label"], names | {"item"}, {"item": source} if source is not None else None)
-        if source is not None and label is not None:
-            options = DynamicOptions(source, dynamic["value"], label, tuple(dict.fromkeys([dynamic["value"], *dynamic.get("match", [])])))
+        ranges = {"item": source} if source is not None else None
+        label = builder.template(file, (*path, "options", "label"), dynamic["label"], names | {"item"}, ranges)
+        where = builder.expression(file, (*path, "options", "where"), dynamic["where"], names | {"item"}, items=ranges) if "where" in dynamic else None
+        if source is not None and label is not None and ("where" not in dynamic or where is not None):
+            match = tuple(dict.fromkeys([dynamic["value"], *dynamic.get("match", [])]))
+            options = DynamicOptions(source, dynamic["value"], label, match, where)
     confirm = builder.expression(file, (*path, "confirm"), spec["confirm"], names) if "confirm" in spec else None
     field_checks = []
     for index, raw_check in enumerate(spec.get("validate", [])):

@@ -17,6 +17,8 @@ from ..errors import ClientflowError
 from .yamlfile import load_yaml, read_text
 
 GENERIC = ("subject", "subjects")
+DATA_FUNCTIONS = ("lookup", "all")  # what every condition may call: lookup(entity, id), all(entity)
+MAX_ALL = 1000  # records all(entity) gives at most: a pick-list, not a report
 
 
 def subject_names(project: str | Path) -> tuple[str, str]:

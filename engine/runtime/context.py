@@ -15,8 +15,10 @@ from typing import Any, Protocol
 
 from ..conditions.expressions import DataFunction
 from ..conditions.program import program_of
-from ..language.model import Flow, Project
-from ..language.words import OUTSIDER_NAMES, Moment, subject_words
+from ..errors import ExpressionError, did_you_mean
+from ..language.code import Expr
+from ..language.model import Flow, Project, codes
+from ..language.words import MAX_ALL, OUTSIDER_NAMES, Moment, subject_words
 
 _moments: dict[datetime, Moment] = {}
 
@@ -78,6 +80,8 @@ class Reader(Protocol):
 
     def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None: ...
 
+    def all(self, entity: str, limit: int) -> list[dict[str, Any]]: ...
+
 
 class Scopes:
     """The one scope builder: what conditions and texts see for an actor and a subject.
@@ -95,6 +99,8 @@ class Scopes:
         program = program_of(project)
         self.context = tuple((name, program.expression(code)) for name, code in project.context.items())
         self.subject = project.subject_entity
+        self.lists = any(isinstance(code, Expr) and "all" in program.uses(code).names for code in codes(project))  # all(entity) is called
+        self.reach: Callable[[dict[str, Any], str], bool] | None = None  # whether the actor may reach a subject (set by the Runner)
 
     def for_actor(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
         """Everything but the subject and the context names (`now` left out when None: nothing reads it)."""
@@ -103,15 +109,42 @@ class Scopes:
         scope.update(parties.holders)
         if now is not None:
             scope["now"] = _moment(now)
-        scope["lookup"] = lookup if isinstance(lookup, DataFunction) else DataFunction("lookup", lookup.get)
+        self._readers(scope, lookup)
         return scope
+
+    def _readers(self, scope: dict[str, Any], reader: Reader | DataFunction) -> None:
+        """`lookup(entity, id)`, and (when a flow lists records) `all(entity)`, reading through `reader`."""
+        scope["lookup"] = reader if isinstance(reader, DataFunction) else DataFunction("lookup", reader.get)
+        if self.lists and not isinstance(reader, DataFunction):
+            scope["all"] = DataFunction("all", lambda entity: self._all(reader, scope, entity))
+
+    def _all(self, reader: Reader, scope: Mapping[str, Any], entity: Any) -> list[dict[str, Any]]:
+        """Every record of `entity`, up to MAX_ALL; of the subject's entity, only those the actor may reach."""
+        if not isinstance(entity, str) or entity not in self.project.entities:
+            raise ExpressionError(f"all: unknown entity {entity!r}{did_you_mean(str(entity), self.project.entities)}")
+        records = reader.all(entity, MAX_ALL + 1)
+        if len(records) > MAX_ALL:
+            raise ExpressionError(
+                f"all({entity!r}) holds more than {MAX_ALL:,} records: too many to choose from; list a narrower set, such as a record's own list"
+            )
+        if entity == self.subject and self.reach is not None:
+            reach = self.reach
+            kept = []
+            for record in records:
+                try:
+                    if reach(self.with_subject(scope, record), str(record.get("id"))):
+                        kept.append(record)
+                except ExpressionError:  # a record whose reach cannot be checked is not offered
+                    continue
+            records = kept
+        return records
 
     def with_subject(self, actor_scope: Mapping[str, Any], subject: dict[str, Any], lookup: Reader | DataFunction | None = None) -> dict[str, Any]:
         """`actor_scope` with the subject and the context names computed for it (`lookup` replaces the actor's)."""
         scope = dict(actor_scope)
         scope[self.subject] = subject
         if lookup is not None:
-            scope["lookup"] = lookup if isinstance(lookup, DataFunction) else DataFunction("lookup", lookup.get)
+            self._readers(scope, lookup)
         for name, expression in self.context:
             scope[name] = expression(scope)
         return scope
@@ -124,6 +157,8 @@ class Scopes:
         if now is not None:
             scope["now"] = _moment(now)
         scope["lookup"] = lookup if isinstance(lookup, DataFunction) else DataFunction("lookup", lookup.get)
+        if self.lists and not isinstance(lookup, DataFunction):
+            self._readers(scope, lookup)
         scope[self.subject] = parties.subject
         for name, expression in self.context:
             scope[name] = expression(scope)

@@ -55,6 +55,7 @@ class Runner:
         """The engine's scope builder, made when first asked (plugins have registered their functions by then)."""
         if self._scopes is None:
             self._scopes = Scopes(self.project, self.registry.functions)
+            self._scopes.reach = lambda scope, named: self.rulebook().refused(scope, named) is None
         return self._scopes
 
     def scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:

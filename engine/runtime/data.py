@@ -9,6 +9,7 @@ A dry-run simply never flushes: the copies are its overlay.
 from __future__ import annotations
 
 import builtins
+import itertools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -209,6 +210,10 @@ class Records:
                 return holder, self.body(found[0]) or {}
         return None
 
+    def all(self, entity_name: str, limit: int) -> list[dict[str, Any]]:
+        """The records of `entity_name` as storage holds them, in id order, at most `limit` (what `all(entity)` lists)."""
+        return list(itertools.islice(self._scan_bodies(self.entity(entity_name)), limit))
+
     def suggestions(self, entity_name: str, keys: Iterable[str]) -> list[str]:
         entity = self.entity(entity_name)
         keys = list(keys)
@@ -378,6 +383,11 @@ class Snapshot:
             if record is not None:
                 return record
         raise UnknownName(entity, given, [v for (e, k, v) in self.index if e == entity and k in keys])
+
+    def all(self, entity_name: str, limit: int) -> list[dict[str, Any]]:
+        """The records of `entity_name`, in the order the data gave them, at most `limit`."""
+        found = (record for (entity, key, _), record in self.index.items() if entity == entity_name and key == "id")
+        return list(itertools.islice(found, limit))
 
     def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None:
         """For a nested record, the entity name and record of the one holding it."""

@@ -94,16 +94,26 @@ def options(program: Compiled, field_: Field, scope: Mapping[str, Any]) -> list[
         return []
     if isinstance(field_.options, DynamicOptions):
         dynamic = field_.options
-        records = program.evaluate(dynamic.source, scope) or []
-        if not isinstance(records, list):
-            raise ExpressionError(f"{dynamic.source.source}: options must come from a list, not {type(records).__name__}")
         out = []
-        for item in records:
-            if not isinstance(item, Mapping) or dynamic.value not in item:
+        for item in _records(program, dynamic, scope):
+            if dynamic.value not in item:
                 raise ExpressionError(f"{dynamic.source.source}: each option needs a {dynamic.value!r}")
             out.append({"value": item[dynamic.value], "label": program.render(dynamic.label, {**scope, "item": item})})
         return out
     return [{"value": o.value, "label": program.render(o.label, scope)} for o in field_.options]
+
+
+def _records(program: Compiled, dynamic: DynamicOptions, scope: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The records a choice lists: those of `from` for which `where` holds."""
+    records = program.evaluate(dynamic.source, scope) or []
+    if not isinstance(records, list):
+        raise ExpressionError(f"{dynamic.source.source}: options must come from a list, not {type(records).__name__}")
+    if any(not isinstance(item, Mapping) for item in records):
+        raise ExpressionError(f"{dynamic.source.source}: options must come from records, each with its keys")
+    if dynamic.where is None:
+        return records
+    where = dynamic.where
+    return [item for item in records if program.evaluate(where, {**scope, "item": item})]
 
 
 def screen_of(program: Compiled, step: Step, scope: Mapping[str, Any], answers: Mapping[str, Any]) -> Screen:
@@ -184,7 +194,7 @@ _NO_MATCH = object()
 def _match_choice(program: Compiled, field_: Field, raw: Any, scope: Mapping[str, Any]) -> Any:
     if isinstance(field_.options, DynamicOptions):
         dynamic = field_.options
-        records = program.evaluate(dynamic.source, scope) or []
+        records = _records(program, dynamic, scope)
         for key in dynamic.match:
             for item in records:
                 if isinstance(item, Mapping) and key in item and str(item[key]) == str(raw) and not isinstance(raw, bool):
