@@ -211,7 +211,10 @@ def test_unauthenticated_without_a_valid_token(api: TestClient, headers: dict[st
 
 
 def test_unauthenticated_with_another_secret_or_an_expired_token(api: TestClient) -> None:
-    assert "signature" in error_of(api.get("/flows", headers=bearer(ALICE, secret="Hq5Ws8Ez2Rk7Yt4Lp1Mn9Bv6Cx3Jd0Ga-Uf_Ti8Oy5Q")), 401, "unauthenticated")["message"]
+    assert (
+        "signature"
+        in error_of(api.get("/flows", headers=bearer(ALICE, secret="Hq5Ws8Ez2Rk7Yt4Lp1Mn9Bv6Cx3Jd0Ga-Uf_Ti8Oy5Q")), 401, "unauthenticated")["message"]
+    )
     expired = {"Authorization": f"Bearer {mint(SECRET, ALICE, ttl=-5)}"}
     assert "expired" in error_of(api.get("/flows", headers=expired), 401, "unauthenticated")["message"]
 

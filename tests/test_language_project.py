@@ -100,7 +100,9 @@ def test_a_missing_project_file_is_named(project_copy: Path) -> None:
 
 
 def test_a_folder_without_flows_is_not_a_project(tmp_path: Path) -> None:
-    assert problems_of(tmp_path) == [f"{tmp_path}: no flows/ folder here, so no project; make one with `clientflow new DIR`, or pass --project DIR to name an existing project folder"]
+    assert problems_of(tmp_path) == [
+        f"{tmp_path}: no flows/ folder here, so no project; make one with `clientflow new DIR`, or pass --project DIR to name an existing project folder"
+    ]
 
 
 def test_a_data_schema_that_is_not_json_is_reported_where_it_is_named(project_copy: Path) -> None:

@@ -73,7 +73,9 @@ def test_a_misspelled_setting_is_refused_at_its_line_with_a_did_you_mean(registr
 
 
 def test_a_mistyped_setting_is_refused_in_pyproject_too(registry: Registry, tmp_path: Path) -> None:
-    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.clientflow]\nnotifiers = ["webhook"]\n\n[tool.clientflow.notifier.webhook]\nurl = "https://x"\nretries = "many"\n')
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.clientflow]\nnotifiers = ["webhook"]\n\n[tool.clientflow.notifier.webhook]\nurl = "https://x"\nretries = "many"\n'
+    )
     with pytest.raises(ConfigError) as raised:
         open_notifiers(load_config(tmp_path, {}), registry)
     assert str(raised.value).startswith(f"{tmp_path / 'pyproject.toml'}:9:1: the notifier setting 'retries' of 'webhook' is 'many'")

@@ -135,10 +135,10 @@ class _Reading:
             (t for t in reversed(self.tokens) if isinstance(t, yaml.ScalarToken) and t.style in ("|", ">") and t.start_mark.line < line),
             None,
         )
-        owner = self.outline.get(block.start_mark.line) if block is not None else None
-        if block is None or owner is None or owner.entries[-1][1] != "key":
+        parent = self.outline.get(block.start_mark.line) if block is not None else None
+        if block is None or parent is None or parent.entries[-1][1] != "key":
             return None
-        key_col, _, name = owner.entries[-1]
+        key_col, _, name = parent.entries[-1]
         rows = [r for r in range(block.start_mark.line + 1, min(len(self.rows), line + 1)) if self.rows[r].strip()]
         if not rows:
             return None
@@ -286,15 +286,15 @@ class _Reading:
         row = self.rows[line]
         indent = _indent(row)
         written = row[indent : colon - (self.text.rfind("\n", 0, colon) + 1)].strip()
-        col, owner = key.start_mark.column, key.value
+        col, parent = key.start_mark.column, key.value
         if _entries(row) and not _KEY_LIKE.match(written):
             return self._moved_left(line, indent, "the list item")  # a list item: a block above may have lost its indentation
         if not _KEY_LIKE.match(written):
             return Cause(
                 line + 1,
                 colon - (self.text.rfind("\n", 0, colon) + 1) + 1,
-                f"the text of {owner}: goes on to this line, and the ': ' here starts a key; "
-                f"put the whole text in quotes, or write it as a block: {owner}: | with the text on the lines below",
+                f"the text of {parent}: goes on to this line, and the ': ' here starts a key; "
+                f"put the whole text in quotes, or write it as a block: {parent}: | with the text on the lines below",
             )
         moved = self._moved_left(line, indent, f"{written}:")  # the line above may be the one out of line
         if moved is not None:
@@ -307,11 +307,11 @@ class _Reading:
         sibling = next((name for c, k, name in self.outline[above].entries if k == "key" and c == indent), None) if above >= 0 else None
         other = ""
         if sibling is not None and _indent(self.rows[at]) == col and self._reach(self._shifted(at, at, indent - col)) == math.inf:
-            other = f"; or, if {owner}: is the one out of line, indent it {_spaces(indent)}, like {sibling}: on line {above + 1}"
+            other = f"; or, if {parent}: is the one out of line, indent it {_spaces(indent)}, like {sibling}: on line {above + 1}"
         return Cause(
             line + 1,
             indent + 1,
-            f"{written}: is indented more than {owner}: on line {at + 1}, so it reads as more of the text of {owner}:; {_put(col)}, like {owner}:{other}",
+            f"{written}: is indented more than {parent}: on line {at + 1}, so it reads as more of the text of {parent}:; {_put(col)}, like {parent}:{other}",
         )
 
     def _moved_left(self, line: int, indent: int, what: str) -> Cause | None:
