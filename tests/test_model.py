@@ -57,10 +57,10 @@ def test_a_moved_flow_says_the_same_and_is_compiled_anew(project_copy: Path) -> 
 def test_a_changed_condition_is_a_changed_model(project_copy: Path) -> None:
     before = load_project(project_copy)
     path = project_copy / "flows" / "reactivate-client.yaml"
-    path.write_text(path.read_text(encoding="utf-8").replace("to: \"'active'\"", "to: \"'paused'\""), encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8").replace("to: \"'active'\"", "to: \"'deactivated'\""), encoding="utf-8")
     after = load_project(project_copy)
     old, new = before.flow("reactivate-client").outcome.effects[0], after.flow("reactivate-client").outcome.effects[0]
-    assert (old.to, new.to) == (Expr("'active'"), Expr("'paused'"))
+    assert (old.to, new.to) == (Expr("'active'"), Expr("'deactivated'"))
     assert old != new and before.program.evaluate(old.to, {}) != after.program.evaluate(new.to, {})
 
 
