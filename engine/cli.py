@@ -22,6 +22,7 @@ from .errors import ClientflowError, ExitCode
 COMMANDS = {
     "new": "clientflow.commands.new:new",
     "validate": "clientflow.commands.core:validate",
+    "fix": "clientflow.commands.core:fix",
     "flows": "clientflow.commands.core:flows",
     "plugins": "clientflow.commands.core:plugins",
     "config": "clientflow.commands.core:config",

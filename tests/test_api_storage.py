@@ -118,7 +118,7 @@ LIBRARY = {
                   - {value: lost, label: Lost}
         outcome:
           effects:
-            - {op: set, field: status, to: "'retired'"}
+            - {op: update, field: status, to: "'retired'"}
           banner: "{{ book.title }} is retired."
           reversible: false
           audit: "{{ actor.email }} retired {{ book.id }}"

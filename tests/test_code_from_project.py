@@ -73,7 +73,7 @@ FILES = {
             body: The team keeps its members ({{ team.members | length }}).
         outcome:
           effects:
-            - {op: set, field: status, to: "'renamed'"}
+            - {op: update, field: status, to: "'renamed'"}
           emails:
             - template: renamed
               to: actor.email

@@ -55,7 +55,7 @@ def test_one_run_covers_what_it_walked_and_names_the_rest(desk_root: Path, regis
     close, reopen = (next(f for f in coverage.flows if f.flow == name) for name in ("close-ticket", "reopen-ticket"))
     flow = project.flow("close-ticket")
     rules = [r.name for r in (*project.reach, *flow.rules)]
-    walked = "completed: step apology skipped, effect 2 (set ticket.note) skipped, email closed sent"
+    walked = "completed: step apology skipped, effect 2 (update ticket.note) skipped, email closed sent"
     assert walked in {p.key for p in flow_paths(project, flow)}
     expected_missing = {("rule fails", r) for r in rules} | {("step shown", "apology"), ("field answered", "note")}
     expected_missing |= {("path walked", p.key) for p in flow_paths(project, flow) if p.key != walked}

@@ -50,8 +50,8 @@ steps:
     title: Change {{ client.name }} and its practice
 outcome:
   effects:
-    - {op: set, field: subscription, to: "'deactivated'"}
-    - {op: set, entity: partner, id: client.partner, field: name, to: "partner.name ~ ' (changed)'"}
+    - {op: update, field: subscription, to: "'deactivated'"}
+    - {op: update, entity: partner, id: client.partner, field: name, to: "partner.name ~ ' (changed)'"}
   emails:
     - template: reactivate-client
       to: actor.email

@@ -54,7 +54,7 @@ PROJECT = {
           - {id: explain, kind: info, title: "Close {{ team.name }}", body: The team closes.}
         outcome:
           effects:
-            - {op: set, field: status, to: "'closed'"}
+            - {op: update, field: status, to: "'closed'"}
           banner: Closed.
           reversible: true
           audit: closed {{ team.id }}

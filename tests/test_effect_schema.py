@@ -15,9 +15,9 @@ def _computed(root: Path, value: str) -> Path:
     """The fixture project with deactivate-client setting the subscription to a computed `value`."""
     flow = root / "flows" / "deactivate-client.yaml"
     text = flow.read_text(encoding="utf-8")
-    old = """{op: set, field: subscription, to: "'deactivated'"}"""
+    old = """{op: update, field: subscription, to: "'deactivated'"}"""
     assert old in text
-    flow.write_text(text.replace(old, '{op: set, field: subscription, to: "' + value + '"}'), encoding="utf-8")
+    flow.write_text(text.replace(old, '{op: update, field: subscription, to: "' + value + '"}'), encoding="utf-8")
     return root
 
 

@@ -123,8 +123,8 @@ OFFBOARDING = {
                 confirm: employee.email
         outcome:
           effects:
-            - {op: set, field: status, to: "'left'"}
-            - {op: set, field: successor, to: answers.successor}
+            - {op: update, field: status, to: "'left'"}
+            - {op: update, field: successor, to: answers.successor}
             - op: create
               entity: ticket
               values: {id: "'off-' ~ employee.id", employee: employee.id, task: "'collect laptop'"}

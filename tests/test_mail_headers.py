@@ -272,7 +272,7 @@ PROJECT = {
               - {name: note, type: text, required: true}
         outcome:
           effects:
-            - {op: set, field: noted, to: "true"}
+            - {op: update, field: noted, to: "true"}
           emails:
             - template: note
               to: member.email

@@ -70,8 +70,8 @@ DESK = {
               - {name: tell, type: boolean, required: false, default: false}
         outcome:
           effects:
-            - {op: set, field: status, to: "'closed'"}
-            - {op: set, field: note, to: answers.note, when: answers.note}
+            - {op: update, field: status, to: "'closed'"}
+            - {op: update, field: note, to: answers.note, when: answers.note}
           emails:
             - {template: closed, to: ticket.customer, when: answers.tell}
           banner: "Ticket {{ ticket.id }} is closed."
@@ -112,7 +112,7 @@ DESK = {
             title: Reopen?
         outcome:
           effects:
-            - {op: set, field: status, to: "'open'"}
+            - {op: update, field: status, to: "'open'"}
           emails:
             - {template: closed, to: ticket.customer, when: ticket.vip}
           reversible: true
@@ -239,14 +239,14 @@ def test_the_deactivation_email_choice_makes_two_paths(shipped: Project) -> None
     }
 
 
-# refused answers ------------------------------------------------------------------------------
-def test_each_field_that_can_be_refused_is_a_path(desk: Project) -> None:
-    rejected = {p.field: p for p in kinds(flow_paths(desk, desk.flow("reopen-ticket")), "rejected")}
-    assert set(rejected) == {"code", "urgency", "hours"}
-    assert "typed exactly as ticket.id" in rejected["code"].title
-    assert "it must pass value > 0" in rejected["hours"].title
-    assert "one of the options" in rejected["urgency"].title
-    assert rejected["hours"].screens == ("why",)
+# invalid answers ------------------------------------------------------------------------------
+def test_each_field_whose_answer_can_be_invalid_is_a_path(desk: Project) -> None:
+    invalid = {p.field: p for p in kinds(flow_paths(desk, desk.flow("reopen-ticket")), "invalid")}
+    assert set(invalid) == {"code", "urgency", "hours"}
+    assert "typed exactly as ticket.id" in invalid["code"].title
+    assert "it must pass value > 0" in invalid["hours"].title
+    assert "one of the options" in invalid["urgency"].title
+    assert invalid["hours"].screens == ("why",)
 
 
 # the command -----------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def test_paths_lists_every_path_readably(tmp_path: Path) -> None:
     assert "   4. completed  resolution: fixed, note: given, tell: yes" in lines
     assert "                 screens: resolution -> notify" in lines
     assert "                 changes: update ticket.status, update ticket.note" in lines
-    assert "  12. rejected   resolution is refused: it must be one of the options" in lines
+    assert "  12. invalid    resolution is invalid: it must be one of the options" in lines
 
 
 def test_paths_as_json_matches_the_model(tmp_path: Path, registry: Registry) -> None:

@@ -41,10 +41,18 @@ def loaded(pm: pluggy.PluginManager) -> pluggy.PluginManager:
 
 
 def project(tmp_path: Path, files: dict[str, str] | None = None) -> Path:
-    """A copy of the fixture project under tmp_path, plus `files` written inline."""
+    """A copy of the fixture project under tmp_path, plus `files` written inline.
+
+    Its data schema lets a client hold a `shelf` (what the `shelve` effect below writes):
+    a run never writes what the data schema refuses.
+    """
     root = tmp_path / "project"
     for folder in ("flows", "templates", "schema"):
         shutil.copytree(ACCOUNTS / folder, root / folder)
+    schema_path = root / "schema" / "data.schema.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    schema["$defs"]["client"]["properties"]["shelf"] = {"type": "string", "description": "Where its paperwork is kept."}
+    schema_path.write_text(json.dumps(schema, indent=2), encoding="utf-8")
     for name, text in (files or {}).items():
         (root / name).write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return root
@@ -225,7 +233,7 @@ def test_a_failure_during_a_commit_applies_nothing(loaded: pluggy.PluginManager,
                 title: Burn {{ client.name }}?
             outcome:
               effects:
-                - {op: set, field: subscription, to: "'burnt'"}
+                - {op: update, field: subscription, to: "'deactivated'"}
                 - {op: explode}
               emails:
                 - template: delete-confirmation

@@ -117,7 +117,7 @@ PROJECT_FILES = {
             body: "{{ document.secret }} goes away."
         outcome:
           effects:
-            - {op: set, field: status, to: "'archived'"}
+            - {op: update, field: status, to: "'archived'"}
           emails:
             - template: archived
               to: actor.email
@@ -142,7 +142,7 @@ PROJECT_FILES = {
               - {name: note, type: text, required: false}
         outcome:
           effects:
-            - {op: set, field: shared, to: "true"}
+            - {op: update, field: shared, to: "true"}
           banner: "{{ document.title }} shared."
           reversible: false
           audit: "{{ actor.email }} shared {{ document.id }}"

@@ -421,10 +421,10 @@ def test_a_failure_shows_expected_and_actual_field_by_field(tmp_path: Path) -> N
         "    screens\n"
         '        expected  ["survey", "explain", "choose-owner"]\n'
         '        actual    ["explain", "survey", "choose-owner"]\n'
-        '    changes[1]: the closest is update client c1 partner: "p1" -> null\n'
+        '    changes[0]: the closest is update client c1 partner: "p1" -> null\n'
         '        expected  after: "p2"\n'
         "        actual    after: null\n"
-        '    changes[2]: the closest is update client c1 owner: null -> "cu1"\n'
+        '    changes[1]: the closest is update client c1 owner: null -> "cu1"\n'
         '        expected  op: "delete"\n'
         '        actual    op: "update"\n'
     ) in body + "\n"
@@ -450,7 +450,7 @@ def test_a_missing_item_and_a_blocked_reason_are_shown(tmp_path: Path) -> None:
     code, output = invoke("test", "--project", str(PROJECT), str(path))
     assert code == 1
     assert '    status\n        expected  "completed"\n        actual    "blocked"\n        because   practice-administrator: Only an administrator' in output
-    assert '    changes[3]: missing change\n        expected  {field: "billing"}\n        actual    (missing)' in output
+    assert '    changes[2]: missing change\n        expected  {field: "billing"}\n        actual    (missing)' in output
     assert output.splitlines()[-1] == "0 passed, 2 failed"
 
 
@@ -484,5 +484,5 @@ def test_json_output_lists_each_scenario_with_its_mismatches(tmp_path: Path) -> 
     assert (report["passed"], report["failed"], report["coverage"]) == (1, 1, None)
     first = report["scenarios"][0]
     assert (first["name"], first["passed"], first["location"]) == ("everything is wrong", False, f"{path}:7:5")
-    assert [m["what"] for m in first["mismatches"]] == ["status", "screens", "changes[1]", "changes[2]", "emails[1]", "emails", "banner", "reversible"]
+    assert [m["what"] for m in first["mismatches"]] == ["status", "screens", "changes[0]", "changes[1]", "emails[0]", "emails", "banner", "reversible"]
     assert first["mismatches"][2]["fields"] == [{"key": "after", "expected": "p2", "actual": None}]

@@ -49,13 +49,13 @@ CASES = {
         "flows/reactivate-client.yaml",
         "field: subscription,",
         "field: subscripton,",
-        "flows/reactivate-client.yaml:23:24: outcome.effects[0].field: client has no field 'subscripton'; did you mean 'subscription'?",
+        "flows/reactivate-client.yaml:23:27: outcome.effects[0].field: client has no field 'subscripton'; did you mean 'subscription'?",
     ),
     "an effect's literal value": (
         "flows/deactivate-client.yaml",
         """to: "'deactivated'\"""",
         """to: "'paused'\"""",
-        "flows/deactivate-client.yaml:50:42: outcome.effects[0].to: 'paused' is not allowed in client.subscription; use one of 'active', 'deactivated'",
+        "flows/deactivate-client.yaml:50:45: outcome.effects[0].to: 'paused' is not allowed in client.subscription; use one of 'active', 'deactivated'",
     ),
 }
 

@@ -53,7 +53,7 @@ LIBRARY = {
               - {name: printed, type: boolean, required: false, default: false}
         outcome:
           effects:
-            - {op: set, field: status, to: "'lent'"}
+            - {op: update, field: status, to: "'lent'"}
           banner: "{{ book.title }} is lent."
           reversible: true
           audit: "{{ actor.email }} lent {{ book.id }}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..errors import ExitCode
+from ..errors import ClientflowError, ExitCode
 from .common import command, emit_json, format_option, project_option
 
 
@@ -41,11 +41,43 @@ def validate(project: Path, fmt: str) -> None:
             raise click.exceptions.Exit(ExitCode.ERROR) from exc
         raise
     steps = sum(len(f.steps) for f in loaded.flows.values())
+    warnings = [{"path": w.location.path, "line": w.location.line, "col": w.location.col, "message": w.message} for w in loaded.warnings]
     if fmt == "json":
-        emit_json({"valid": True, "flows": len(loaded.flows), "steps": steps, "emails": len(loaded.emails), **counts, "problems": []})
+        emit_json({"valid": True, "flows": len(loaded.flows), "steps": steps, "emails": len(loaded.emails), **counts, "problems": [], "warnings": warnings})
         return
+    for warning in loaded.warnings:
+        click.echo(f"{warning.location}: warning: {warning.message}", err=True)
     also = "".join(f", {n} {what.replace('_', ' ')}" for what, n in counts.items())
-    click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates{also}, no problems.")
+    said = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''}: `clientflow fix` clears them)" if warnings else ""
+    click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates{also}, no problems{said}.")
+
+
+@command(short_help="Rewrite what the flows still say in old words (op: set -> op: update).")
+@project_option
+@click.option("--check", is_flag=True, help="Only list what would change; exit 1 when something would.")
+def fix(project: Path, check: bool) -> None:
+    """Rewrite the old words the flows still use, where they are written, leaving every other byte as it is.
+
+    Today that is `op: set`, now `op: update` (the word plans and scenarios use).
+    Each file is read again before it is written, and written whole or not at all.
+    With --check nothing is written: the fixes are listed, and the exit code is 1 when there is any.
+    """
+    from ..language import fixes
+
+    found = fixes.find(project)
+    total = sum(len(f) for f in found.values())
+    for items in found.values():
+        for item in items:
+            click.echo(str(item))
+    if check:
+        click.echo(f"{total} fix{'es' if total != 1 else ''} to make" if total else "nothing to fix")
+        raise click.exceptions.Exit(ExitCode.ERROR if total else ExitCode.OK)
+    for path, items in found.items():
+        try:
+            fixes.rewrite(path, items)
+        except ValueError as exc:
+            raise ClientflowError(str(exc)) from exc
+    click.echo(f"fixed {total} in {len(found)} file{'s' if len(found) != 1 else ''}" if total else "nothing to fix")
 
 
 def _references(project: Path, loaded: Any, registry: Any) -> tuple[dict[str, int], list[Any]]:

@@ -110,7 +110,7 @@ def _outcome(outcome: Outcome) -> list[str]:
     lines = []
     for effect in outcome.effects:
         when = f" if {effect.when.source}" if effect.when is not None else ""
-        if effect.op == "set":
+        if effect.op == "update":
             lines.append(f"set {effect.entity}.{effect.field} = {effect.to.source if effect.to else 'none'}{when}")
         elif effect.op in ("delete", "create"):
             lines.append(f"{effect.op} {effect.entity}{when}")

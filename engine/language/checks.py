@@ -15,9 +15,8 @@ from typing import Any
 
 from ..errors import did_you_mean
 from .code import Compiled, Expr, Text
-from .model import DynamicOptions, Entity, Field, Flow, Step
+from .model import BUILTIN_EFFECTS, DynamicOptions, Entity, Field, Flow, Step
 
-BUILTIN_EFFECTS = ("set", "delete", "create")
 KINDS_WITH_FIELDS = ("survey", "choice", "form", "confirm")
 _YAML11_BOOLEANS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n": "false", "off": "false"}
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..errors import Location, UnknownName
+from ..errors import Location, Problem, UnknownName
 from .code import NOT_COMPILED, Compiled, Expr, Text
 
 STEP_KINDS = ("info", "survey", "choice", "form", "confirm")
+BUILTIN_EFFECTS = ("update", "delete", "create")  # the effects every project has; the plan's changes[].op says the same words
 FIELD_TYPES = ("text", "boolean", "number", "choice")
 DEFAULT_MAX_LENGTH = 2000
 
@@ -206,6 +207,7 @@ class Project:
     data_schema: str | None
     names: frozenset[str] = field(default=frozenset())
     program: Compiled = field(default=NOT_COMPILED, compare=False, repr=False)  # what was compiled from this model
+    warnings: tuple[Problem, ...] = field(default=(), compare=False)  # what loads but should change, located (`clientflow fix`)
 
     def flow(self, flow_id: str) -> Flow:
         try:

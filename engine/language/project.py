@@ -28,6 +28,7 @@ from ..errors import CompileError, DefinitionError, Location, Problem, did_you_m
 from ..mailaddress import valid_address
 from . import checks, schemas
 from .code import Compilers, Expr, Text
+from .fixes import OLD_OPS
 from .model import (
     DEFAULT_MAX_LENGTH,
     Check,
@@ -49,7 +50,6 @@ from .yamlfile import Positions, load_data_text, load_yaml, read_text
 
 PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
-BUILTIN_EFFECTS = ("set", "delete", "create")
 BASE_NAMES = ("actor", "answers", "now", "product", "flow")
 BUTTONS = ("next", "back", "cancel")
 FLOW_KEYS = ("id", "title")  # what conditions and texts see as `flow` (engine/runtime/context.py)
@@ -126,9 +126,15 @@ class _File:
 
     def __init__(self, display: str, positions: Positions, problems: list[Problem], text: str = "") -> None:
         self.display, self.positions, self.problems, self.text = display, positions, problems, text
+        self.warnings: list[Problem] = []  # what still loads but should change (an old word)
 
     def at(self, path: Path_, key: bool = False) -> Location:
         return self.positions.at(path, key=key)
+
+    def warn(self, path: Path_, message: str) -> None:
+        """A located warning: the file still loads (see `Project.warnings`)."""
+        where = keypath(path)
+        self.warnings.append(Problem(self.at(path), f"{where}: {message}" if where else message))
 
     def error(self, path: Path_, message: str, key: bool = False) -> None:
         """Report `keypath: message` at the value (or the key) of `path`."""
@@ -319,6 +325,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
 
     if problems:
         raise DefinitionError(problems)
+    warnings = sorted(w for f in (project_file, rules_file, *(file for _, file in flow_docs)) if f is not None for w in f.warnings)
     return Project(
         root=str(root),
         product=product,
@@ -335,6 +342,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         data_schema=data_schema,
         names=names,
         program=compilers,
+        warnings=tuple(warnings),
     )
 
 
@@ -732,18 +740,22 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
         values = {k: e for k, v in item.get("values", {}).items() if (e := builder.expression(file, (*path, "values", k), v, names, value=True)) is not None}
         entity = item.get("entity", subject)
         to = value("to")
-        if item["op"] == "set" and "field" in item:
+        op = str(item["op"])
+        if op in OLD_OPS:
+            file.warn((*path, "op"), f"{op!r} is the old word for {OLD_OPS[op]!r}, the word plans and scenarios use; `clientflow fix` rewrites it")
+            op = OLD_OPS[op]
+        if op == "update" and "field" in item:
             problem = builder.compilers.effect_problem(entity, str(item["field"]), to)
             if problem is not None:
                 file.error((*path, "to") if "to" in item and "has no field" not in problem else (*path, "field"), problem)
-        for key, code in values.items() if item["op"] == "create" else ():
+        for key, code in values.items() if op == "create" else ():
             problem = builder.compilers.effect_problem(entity, key, code)
             if problem is not None:
                 file.error((*path, "values", key), problem, key="has no field" in problem)
         args = {k: e for k, v in item.get("with", {}).items() if (e := builder.expression(file, (*path, "with", k), v, names, value=True)) is not None}
         effects.append(
             Effect(
-                op=item["op"],
+                op=op,
                 entity=item.get("entity", subject),
                 id=value("id"),
                 field=item.get("field"),

@@ -107,7 +107,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
         if effect.when is not None and not evaluate(effect.when, scope):
             continue
         target = evaluate(effect.id, scope) if effect.id is not None else (subject_id if effect.entity == project.subject_entity else None)
-        if effect.op == "set":
+        if effect.op == "update":
             assert effect.field is not None and effect.to is not None
             result.changes.append(records.set(effect.entity, target, effect.field, _plain(evaluate(effect.to, scope))))
         elif effect.op == "delete":

@@ -260,12 +260,12 @@ def _items(
             continue
         closest = min(free, key=lambda j: (len(fits(item, actual[j])), j), default=None)
         if closest is None:
-            out.append(Mismatch(f"{what}[{i + 1}]", dict(item), None, note=f"missing {what[:-1]}"))
+            out.append(Mismatch(f"{what}[{i}]", dict(item), None, note=f"missing {what[:-1]}"))
             continue
         free.remove(closest)
         wrong = fits(item, actual[closest])
         shown = {k: actual[closest].get(k) for k in keys}
-        out.append(Mismatch(f"{what}[{i + 1}]", dict(item), shown, tuple((k, item[k], shown[k]) for k in wrong), note="closest"))
+        out.append(Mismatch(f"{what}[{i}]", dict(item), shown, tuple((k, item[k], shown[k]) for k in wrong), note="closest"))
     for j in free:
         out.append(Mismatch(what, None, {k: actual[j].get(k) for k in keys}, note=f"unexpected {what[:-1]}"))
     return out

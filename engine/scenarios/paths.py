@@ -47,7 +47,7 @@ class FlowPath:
     """One way through a flow, and what it shows, changes and sends."""
 
     key: str
-    kind: str  # blocked | completed | rejected
+    kind: str  # blocked | completed | invalid (an answer its field refuses: the plan status of the same name)
     title: str
     rule: str | None = None
     condition: str | None = None
@@ -76,8 +76,8 @@ def blocked_key(rule: str) -> str:
     return f"blocked: {rule}"
 
 
-def rejected_key(field_name: str) -> str:
-    return f"rejected: {field_name}"
+def invalid_key(field_name: str) -> str:
+    return f"invalid: {field_name}"
 
 
 def completed_key(flow: Flow, taken_: Sequence[bool]) -> str:
@@ -137,7 +137,7 @@ def flow_paths(project: Project, flow: Flow) -> list[FlowPath]:
         reasons += ["it must be one of the options"] if item.options is not None else []
         if reasons:
             screens = tuple(s.id for s in flow.steps[: flow.steps.index(step) + 1])
-            out.append(FlowPath(rejected_key(name), "rejected", f"{name} is refused: {'; '.join(reasons)}", field=name, screens=screens))
+            out.append(FlowPath(invalid_key(name), "invalid", f"{name} is invalid: {'; '.join(reasons)}", field=name, screens=screens))
     return out
 
 
@@ -193,8 +193,7 @@ def _completed(project: Project, flow: Flow) -> list[FlowPath]:
 
 
 def _change(op: str, entity: str, field_name: str | None) -> dict[str, Any]:
-    kind = {"set": "update", "delete": "delete", "create": "create"}.get(op, op)
-    return {"op": kind, "entity": entity, **({"field": field_name} if field_name and kind == "update" else {})}
+    return {"op": op, "entity": entity, **({"field": field_name} if field_name and op == "update" else {})}
 
 
 # scaffolding ------------------------------------------------------------

@@ -437,7 +437,7 @@ def _plan_observed(project: Project, engine: Engine, scenario: Scenario, plan: P
         if value not in (None, "") and name not in refused and name in fields and fields[name][0].id in seen.steps:
             seen.fields.add(name)
     seen.emails = {e.template for e in plan.emails}
-    seen.paths.update(paths.rejected_key(name) for name in refused)
+    seen.paths.update(paths.invalid_key(name) for name in refused)
     if plan.status == "completed":
         with engine.storage.transaction() as tx:
             records_ = Records(project, tx)
