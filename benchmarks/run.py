@@ -3,6 +3,7 @@
     python3 benchmarks/run.py            # the full table (5–6 minutes on 2 cores)
     python3 benchmarks/run.py --quick    # smaller sizes, fewer repeats (under a minute)
     python3 benchmarks/run.py --only availability,startup
+    python3 benchmarks/run.py --only load   # the HTTP API under locust (benchmarks/load.py; PostgreSQL, `.[load]`)
 
 Prints a Markdown table (median of each side, their ratio, PASS/FAIL against
 the target) and writes it to benchmarks/results/latest.md (and the numbers to
@@ -19,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -43,7 +45,7 @@ ACTOR = "u1"
 PY = sys.executable
 CLI = [PY, "-c", "import sys; from clientflow.cli import main; sys.argv[0] = 'clientflow'; main()"]
 BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
-SECTIONS = ("availability", "bulk", "storage", "growth", "startup")
+SECTIONS = ("availability", "bulk", "storage", "growth", "startup", "load")
 CHUNK = 20_000  # clients per data file when building a database: a data file may hold at most 8 MiB
 
 
@@ -602,13 +604,21 @@ def startup(bench: Bench) -> None:
     )
 
 
+# 6. the API under load ------------------------------------------------------------------------
+def load(bench: Bench) -> None:
+    """`clientflow serve` with 1 and 2 workers on PostgreSQL under locust, against a bare FastAPI endpoint: benchmarks/load.py."""
+    import load as api_load
+
+    api_load.section(bench)
+
+
 # the table ------------------------------------------------------------------------------
 def table(bench: Bench, started: datetime, elapsed: float) -> str:
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     lines = [
         f"## Benchmark ({bench.sizes.name} run, {started:%Y-%m-%d %H:%M} UTC)",
         "",
-        f"`python3 benchmarks/run.py{' --quick' if bench.sizes.name == 'quick' else ''}` on {platform.machine()} with {os.cpu_count()} cores, "
+        f"`{shlex.join(['python3', os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])}` on {platform.machine()} with {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, load average {load[0]:.2f} at the end; took {elapsed / 60:.1f} minutes. "
         f"Medians of {bench.sizes.repeats} runs of each side (availability: {bench.sizes.repeats + 2} batches; growth: {bench.sizes.growth_repeats}; "
         f"start-up: {bench.sizes.startup_runs}), the sides interleaved.",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -34,9 +36,16 @@ def _duration(seconds: int) -> str:
     type=click.IntRange(1, None),
     help="Seconds a printed token stays valid (default api.token_ttl, 1 h; at most api.max_token_ttl, 1 day).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, None),
+    default=1,
+    show_default=True,
+    help="Processes serving requests (uvicorn's workers). They share the database, so more than one needs --db or a configured database, not --data or --preview.",
+)
 def serve(
     project: Path, data: Path | None, db: Path | None, now: datetime | None, host: str, port: int,
-    preview: bool, token_for: str | None, demo_actor: str | None, ttl: int | None,
+    preview: bool, token_for: str | None, demo_actor: str | None, ttl: int | None, workers: int,
 ) -> None:  # fmt: skip
     """Serve the JSON API (OpenAPI at /openapi.json, docs at /docs) and, with --preview, the preview page.
 
@@ -53,6 +62,7 @@ def serve(
         import uvicorn
 
         from ..web import WebSettings, create_app
+        from ..web.app import SETTINGS_ENV, from_environment
         from ..web.auth import find_actor
     except ImportError as exc:
         raise click.UsageError(f"serve needs the web extra: pip install 'clientflow[web]' ({exc.name} is missing)") from exc
@@ -60,7 +70,14 @@ def serve(
 
     if preview and data is None:
         raise click.UsageError("--preview dry-runs a data file: give --data FILE")
+    if workers > 1 and (preview or data is not None):
+        raise click.UsageError(
+            f"--workers {workers} needs a database the processes share (--db); {'--preview' if preview else '--data'} keeps runs in each process's memory"
+        )
     engine = open_engine(project, data, db, now)
+    if workers > 1 and engine.storage.name == "memory":
+        engine.close()
+        raise click.UsageError(f"--workers {workers} needs a database the processes share (--db); the memory storage is each process's own")
     configured = str(engine.config.api.get("secret") or "")
     try:
         check_settings(engine.config.api)
@@ -80,9 +97,20 @@ def serve(
     engine.close()
     data = data.expanduser().absolute() if data is not None else None
     where = db if db is None or is_database_url(db) else Path(db).expanduser().absolute()
-    app = create_app(WebSettings(project=project, data=data, db=where, preview=preview, secret=configured or secrets.token_urlsafe(32), now=now))
+    settings = WebSettings(project=project, data=data, db=where, preview=preview, secret=configured or secrets.token_urlsafe(32), now=now)
+    target: Any  # the app, or for worker processes the import name of its factory
+    if workers == 1:
+        app = create_app(settings)
+        key, target = app.state.source.secret(), app
+    else:
+        # Each worker builds its own app (uvicorn's factory) from these settings, so that all of them
+        # check tokens with the same key, this process's random one included.
+        os.environ[SETTINGS_ENV] = settings.to_text()
+        key, target = str(settings.secret), f"{from_environment.__module__}:{from_environment.__name__}"
     base = f"http://{host}:{port}"
     click.echo(f"clientflow API on {base}  (OpenAPI: {base}/openapi.json, docs: {base}/docs)")
+    if workers > 1:
+        click.echo(f"{workers} worker processes share {engine.storage_description()}.")
     if preview:
         click.echo(f"Preview: {base}/preview  (dry-run only, commits refused; reloads when a flow, template or the data file changes)")
         if host not in LOCAL:
@@ -90,10 +118,10 @@ def serve(
     elif not configured:
         click.echo("No API secret is configured: tokens are signed with a key of this process only.")
     if actor is not None:
-        token = mint(app.state.source.secret(), actor, ttl=lifetime, longest=longest)
+        token = mint(key, actor, ttl=lifetime, longest=longest)
         click.echo(f"Token for {actor}, valid {_duration(lifetime)}:\n  Authorization: Bearer {token}")
     elif configured and not preview:
         click.echo("No token printed: mint one with `clientflow serve --token-for ACTOR`, or start with --actor ACTOR.")
     else:
         click.echo("No token printed: start with --actor ACTOR to print one that this process accepts.")
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(target, host=host, port=port, log_level="info", workers=workers, factory=workers > 1)

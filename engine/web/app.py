@@ -7,6 +7,7 @@ JSON shape, and documents the API at /openapi.json.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pluggy
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ..errors import ClientflowError
+from ..errors import ClientflowError, ConfigError
 from ..language.words import subject_names
 from ..plugins import plugin_manager
 from ..storage import ConflictError
@@ -24,6 +25,7 @@ from .routes import api_router
 from .source import EngineSource, WebSettings
 
 RESERVED = {"flow", "run", "answers", "ahead", "subject"}
+SETTINGS_ENV = "CLIENTFLOW_SERVE_SETTINGS"  # set by `clientflow serve --workers N` for its worker processes
 
 
 def create_app(settings: WebSettings, *, plugins: pluggy.PluginManager | None = None) -> FastAPI:
@@ -48,6 +50,14 @@ def create_app(settings: WebSettings, *, plugins: pluggy.PluginManager | None = 
     install_errors(app, source)
     document_errors(app)
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app of one worker process of `clientflow serve --workers N` (uvicorn's factory), from the settings its parent left in SETTINGS_ENV."""
+    text = os.environ.get(SETTINGS_ENV)
+    if not text:
+        raise ConfigError(f"{SETTINGS_ENV} is not set: worker processes are started by `clientflow serve --workers N`")
+    return create_app(WebSettings.from_text(text))
 
 
 def install_errors(app: FastAPI, source: EngineSource) -> None:

@@ -9,6 +9,8 @@ exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise.
 
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
 # routes below at run time, and they name types built inside `api_router`.
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -68,6 +70,12 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
         name = authenticate(request, pm, source.auth_settings())
         return Caller(engine, actor_id(engine, name))
 
+    @contextmanager
+    def served(who: Caller) -> Iterator[Caller]:
+        """The caller with an engine of its own for the request's work: a database connection no other request holds meanwhile."""
+        with source.lease() as engine:
+            yield Caller(engine, who.actor)
+
     Who = Annotated[Caller, Depends(caller)]  # noqa: N806 - a type alias, named like one
     RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run's id, as starting it answered.")]  # noqa: N806
 
@@ -113,15 +121,25 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             "description": f"The {word}'s id or another key it may be named by (`subject` is accepted too).",
         }]},
     )  # fmt: skip
-    def availability(who: Who, request: Request) -> JSONResponse:
-        # Read by hand: OpenAPI cannot say "this parameter or its alias", so only the project's word is documented.
-        subject = request.query_params.get(word) or request.query_params.get("subject")
-        if not subject:
-            raise ApiError("bad_request", f"name the {word}: ?{word}=ID")
-        result = who.engine.available(who.actor, subject)
-        if result.outside_reach:
-            raise unreachable(who.engine, subject)
-        return reply(result.to_json())
+    def availability(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]) -> JSONResponse:
+        # Authenticated here rather than by `caller`: nothing else is validated before it on this route, and the busiest
+        # route then makes one transaction (not two) in one worker thread (not two).
+        with source.lease() as engine:
+            name = authenticate(request, pm, source.auth_settings())
+            # Read by hand: OpenAPI cannot say "this parameter or its alias", so only the project's word is documented.
+            subject = request.query_params.get(word) or request.query_params.get("subject")
+            if not subject:
+                actor_id(engine, name)  # an unknown actor is refused first, as on every route
+                raise ApiError("bad_request", f"name the {word}: ?{word}=ID")
+            try:
+                result = engine.available(name, subject)  # the actor found first, by the keys `actor_id` uses
+            except UnknownName as exc:
+                if exc.what == engine.project.actor_entity:
+                    actor_id(engine, name)  # the actor is unknown: its own error, worded as on every route
+                raise
+            if result.outside_reach:
+                raise unreachable(engine, subject)
+            return reply(result.to_json())
 
     start_body = models.start_model(word)
     try:
@@ -137,7 +155,8 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
     def start(who: Who, flow: FlowId, body: start_body) -> JSONResponse:  # type: ignore[valid-type]
         if not models.start_subject(body):
             raise ApiError("bad_request", f'name the {word}: {{"{word}": ID}}')
-        view = who.engine.start(flow, who.actor, models.start_subject(body), body.answers)  # type: ignore[attr-defined]
+        with served(who) as me:
+            view = me.engine.start(flow, me.actor, models.start_subject(body), body.answers)  # type: ignore[attr-defined]
         if view.outside_reach:  # the attempt is in the audit log; the caller learns no more than of a name that is not there
             raise unreachable(who.engine, models.start_subject(body))
         return view_reply(view, ahead=True, status=201)
@@ -146,38 +165,43 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
 
     @router.get("/runs/{run}", response_model=models.RunView, responses=responses(*run_errors), tags=["runs"], summary="The run's current screen")
     def view(who: Who, run: RunId) -> JSONResponse:
-        own_run(who, run)
-        return reply(who.engine.view(run).to_json())
+        with served(who) as me:
+            own_run(me, run)
+            return reply(me.engine.view(run).to_json())
 
     @router.post(
         "/runs/{run}/answers", response_model=models.RunView, tags=["runs"], summary="Answer the current screen (or several, with ahead)",
         responses=responses(*run_errors, "run_finished", "run_ready", "invalid_answers", "needs_input"),
     )  # fmt: skip
     def submit(who: Who, run: RunId, body: models.Answers) -> JSONResponse:
-        if own_run(who, run, open_only=True).status == "ready":
-            raise ApiError("run_ready", f"run {run!r} has answered every screen; commit it, go back, or cancel it")
-        return view_reply(who.engine.submit(run, body.answers, ahead=body.ahead), ahead=body.ahead)
+        with served(who) as me:
+            if own_run(me, run, open_only=True).status == "ready":
+                raise ApiError("run_ready", f"run {run!r} has answered every screen; commit it, go back, or cancel it")
+            return view_reply(me.engine.submit(run, body.answers, ahead=body.ahead), ahead=body.ahead)
 
     @router.post(
         "/runs/{run}/back", response_model=models.RunView, tags=["runs"], summary="Go back one screen",
         responses=responses(*run_errors, "run_finished"),
     )  # fmt: skip
     def back(who: Who, run: RunId) -> JSONResponse:
-        own_run(who, run, open_only=True)
-        return reply(who.engine.back(run).to_json())
+        with served(who) as me:
+            own_run(me, run, open_only=True)
+            return reply(me.engine.back(run).to_json())
 
     @router.post(
         "/runs/{run}/cancel", response_model=models.RunView, tags=["runs"], summary="Cancel the run",
         responses=responses(*run_errors, "run_finished"),
     )  # fmt: skip
     def cancel(who: Who, run: RunId) -> JSONResponse:
-        own_run(who, run, open_only=True)
-        return reply(who.engine.cancel(run).to_json())
+        with served(who) as me:
+            own_run(me, run, open_only=True)
+            return reply(me.engine.cancel(run).to_json())
 
     @router.get("/runs/{run}/plan", response_model=models.Plan, responses=responses(*run_errors, "unknown_subject"), tags=["runs"], summary="Dry-run the run")
     def plan(who: Who, run: RunId) -> JSONResponse:
-        own_run(who, run)
-        return reply(who.engine.plan(run).to_json())
+        with served(who) as me:
+            own_run(me, run)
+            return reply(me.engine.plan(run).to_json())
 
     @router.post(
         "/runs/{run}/commit", response_model=models.Plan, tags=["runs"], summary="Commit the run: rules re-checked, changes applied, emails queued",
@@ -186,9 +210,10 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
     def commit(who: Who, run: RunId) -> JSONResponse:
         if source.settings.preview:
             raise ApiError("dry_run_only", "this server is a preview: it only dry-runs; see the plan at GET /runs/{run}/plan")
-        if own_run(who, run, open_only=True).status != "ready":
-            raise ApiError("needs_input", f"run {run!r} is still on a screen; answer every screen before committing")
-        return plan_reply(who.engine.commit(run))
+        with served(who) as me:
+            if own_run(me, run, open_only=True).status != "ready":
+                raise ApiError("needs_input", f"run {run!r} is still on a screen; answer every screen before committing")
+            return plan_reply(me.engine.commit(run))
 
     return router
 

@@ -9,20 +9,24 @@ problems so the page can show them instead of going blank.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..api import Engine
+from ..config import open_storage
 from ..errors import ClientflowError, ConfigError, DefinitionError, Location, Problem
 
 WATCHED = ("flows", "templates", "schema")
 CONFIG_FILES = ("clientflow.toml", "pyproject.toml")
 MAX_WATCHED = 5_000  # files looked at per check; a project this large is watched only in part
+POOL = 8  # engines, each with its own database connection, serving one process's requests side by side
 
 
 @dataclass
@@ -36,6 +40,26 @@ class WebSettings:
     secret: str | None = None
     now: datetime | None = None
     outbox: Path | None = None
+
+    def to_text(self) -> str:
+        """These settings as JSON text, for the worker processes of `clientflow serve --workers N` (`from_text` reads it)."""
+        db = None if self.db is None else str(self.db)
+        return json.dumps({
+            "project": str(self.project), "data": None if self.data is None else str(self.data), "db": db, "db_is_url": isinstance(self.db, str),
+            "preview": self.preview, "secret": self.secret, "now": None if self.now is None else self.now.isoformat(),
+            "outbox": None if self.outbox is None else str(self.outbox),
+        })  # fmt: skip
+
+    @classmethod
+    def from_text(cls, text: str) -> WebSettings:
+        """The settings `to_text` wrote."""
+        given = json.loads(text)
+        db = given["db"] if given["db"] is None or given["db_is_url"] else Path(given["db"])
+        now = None if given["now"] is None else datetime.fromisoformat(given["now"])
+        return cls(
+            project=Path(given["project"]), data=None if given["data"] is None else Path(given["data"]), db=db, preview=bool(given["preview"]),
+            secret=given["secret"], now=now, outbox=None if given["outbox"] is None else Path(given["outbox"]),
+        )  # fmt: skip
 
 
 class ProjectBroken(ClientflowError):
@@ -94,6 +118,9 @@ class EngineSource:
         self.preview_secret = secrets.token_urlsafe(32) if settings.preview else None
         self._lock = threading.Lock()
         self._engine: Engine | None = None
+        self._pool = threading.Condition()
+        self._spare: list[Engine] = []  # engines of the pool that no request holds
+        self._made = 0
         self._problems: list[Problem] = []
         self._version = ""
         self._load()
@@ -145,6 +172,45 @@ class EngineSource:
             raise ProjectBroken(self._problems)
         return engine
 
+    @contextmanager
+    def lease(self) -> Iterator[Engine]:
+        """The engine one request uses, held until the request is done.
+
+        A storage backend holds one connection, one transaction at a time, so
+        requests sharing one engine would wait on the database in turn. Here each
+        request takes an engine of a small pool (at most POOL, made on demand):
+        they share the project, the configuration, the notifiers and the clock,
+        each with a storage of its own. A preview, or a store kept in this
+        process's memory, has the one engine.
+        """
+        engine = self.engine()
+        if self.settings.preview or engine.storage.name == "memory":
+            yield engine
+            return
+        with self._pool:
+            while not self._spare and self._made >= POOL:
+                self._pool.wait()
+            leased = self._spare.pop() if self._spare else None
+            if leased is None:
+                self._made += 1
+        if leased is None:
+            try:
+                leased = Engine(
+                    engine.project, open_storage(engine.config, engine.registry), clock=engine.clock,
+                    notifiers=engine.notifiers, registry=engine.registry, config=engine.config,
+                )  # fmt: skip
+            except BaseException:
+                with self._pool:
+                    self._made -= 1
+                    self._pool.notify()
+                raise
+        try:
+            yield leased
+        finally:
+            with self._pool:
+                self._spare.append(leased)
+                self._pool.notify()
+
     def secret(self) -> str:
         """The key tokens are checked with: the preview's own, else the configured one."""
         if self.preview_secret is not None:
@@ -167,7 +233,10 @@ class EngineSource:
         return api
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._pool:
+            for spare in self._spare:
+                spare.storage.close()  # the notifiers are the main engine's, closed with it
+            self._spare, self._made = [], 0
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
