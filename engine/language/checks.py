@@ -160,8 +160,6 @@ def _check_outcome(
             answers.check(expression, (*path, *key), end)
     for index, email in enumerate(outcome.emails):
         path = ("outcome", "emails", index)
-        if email.template not in templates:
-            report((*path, "template"), missing_template(email.template, templates, template_files))
         answers.check(email.to, (*path, "to"), end)
         answers.check(email.when, (*path, "when"), end)
         template = compiled.get(email.template)

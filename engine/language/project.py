@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,7 +46,7 @@ from .model import (
     Step,
 )
 from .words import DATA_FUNCTIONS, OUTSIDER_NAMES, Moment, subject_words
-from .yamlfile import Positions, load_data_text, load_yaml, read_text
+from .yamlfile import MAX_PROBLEMS, Positions, load_data_text, load_yaml, read_text
 
 PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
@@ -127,6 +127,7 @@ class _File:
     def __init__(self, display: str, positions: Positions, problems: list[Problem], text: str = "") -> None:
         self.display, self.positions, self.problems, self.text = display, positions, problems, text
         self.warnings: list[Problem] = []  # what still loads but should change (an old word)
+        self.later: list[Problem] = []  # problems that do not stop the rest being built and checked (a field, a template name)
 
     def at(self, path: Path_, key: bool = False) -> Location:
         return self.positions.at(path, key=key)
@@ -154,6 +155,11 @@ class _File:
             message += f" (line {exc.line} of the text)"
         self.problems.append(Problem(location, f"{where}: {message}" if where else message))
 
+    def note(self, path: Path_, message: str) -> None:
+        """A problem of one part that does not stop the rest of the file being built and checked."""
+        where = keypath(path)
+        self.later.append(Problem(self.at(path), f"{where}: {message}" if where else message))
+
     def code_error(self, path: Path_, line: int, col: int, message: str) -> None:
         """Report a problem at `line`:`col` of the code written at `path`: exactly there when the file shows it, else at the value."""
         where = keypath(path)
@@ -168,7 +174,7 @@ class _File:
         elif line == 1 and col > 0 and location.col <= len(start) and start[location.col - 1 : location.col] not in (">", "|"):
             quoted = start[location.col - 1 : location.col] in ("'", '"')
             location = Location(location.path, location.line, location.col + col - 1 + quoted)
-        self.problems.append(Problem(location, f"{where}: {message}" if where else message))
+        self.later.append(Problem(location, f"{where}: {message}" if where else message))
 
 
 class Builder:
@@ -177,6 +183,8 @@ class Builder:
     def __init__(self, extensions: Extensions, compilers: Compilers) -> None:
         self.function_names = frozenset([*DATA_FUNCTIONS, *extensions.functions])
         self.collections: dict[str, str] = {}  # collection -> entity, once the project file is read
+        self.templates: Collection[str] = ()  # the email templates that exist, and every file of templates/emails/
+        self.template_files: Collection[str] = ()
         self.compilers = compilers
         self.effects = extensions.effects
 
@@ -248,7 +256,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     flow_docs = _flow_docs(root, flows_dir, problems)
     if project_doc is None or project_file is None:
         _email_templates(root, builder, None, problems)  # nothing compiles without the project file; still read the rest
-        raise DefinitionError(problems)
+        raise DefinitionError(_once(problems))
 
     project = _Read("project", project_doc)
     before = len(problems)
@@ -265,8 +273,10 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
             project_file.error(("actor", "within", holder), f"unknown entity {holder!r}{did_you_mean(holder, entities)}", key=True)
     if len(problems) != before:
         _email_templates(root, builder, None, problems)  # the names conditions see are not known: compile nothing else
-        raise DefinitionError(problems)
+        raise DefinitionError(_once(problems))
+    before_schema = len(problems)
     data_schema = _data_schema(root, project.get("data_schema"), project_file)
+    schema_read = len(problems) == before_schema  # the data schema exists and is a JSON Schema: its types can be used
 
     product_doc = _Read("product", project["product"])
     product = {key: product_doc[key] for key in ("name", "sender") if key in product_doc}
@@ -277,7 +287,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     builder.fix("now", Moment(datetime.now(UTC)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
     builder.collections = {e.collection: e.name for e in entities.values() if e.collection}
-    if data_schema is not None and not project_file.problems:
+    if data_schema is not None and schema_read:
         bound = {"actor": (actor_entity, False), subject_entity: (subject_entity, False), **{name: (holder, True) for holder, name in within.items()}}
         compilers.declare_data(schemas.schema(Path(data_schema).name, str((root / data_schema).parent)), entities, bound)
     context: dict[str, Expr] = {}
@@ -314,6 +324,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     emails, template_names = _email_templates(root, builder, names, problems)
     folder = root / "templates" / "emails"
     template_files = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    builder.templates, builder.template_files = template_names, template_files
     common_text = (project_file.display, _digest(root / "flows" / PROJECT_FILE), _digest(rules_path))
     flows: dict[str, Flow] = {}
     for doc, file in flow_docs:
@@ -323,8 +334,10 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         flows.setdefault(flow.id, flow)
         checks.check_flow(flow, compilers, file.error, template_names, builder.effects, entities, emails, template_files)
 
+    files = [f for f in (project_file, rules_file, *(file for _, file in flow_docs)) if f is not None]
+    problems.extend(p for f in files for p in f.later)
     if problems:
-        raise DefinitionError(problems)
+        raise DefinitionError(_once(problems))
     warnings = sorted(w for f in (project_file, rules_file, *(file for _, file in flow_docs)) if f is not None for w in f.warnings)
     return Project(
         root=str(root),
@@ -344,6 +357,24 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         program=compilers,
         warnings=tuple(warnings),
     )
+
+
+def _once(problems: list[Problem]) -> list[Problem]:
+    """Each location reported once (the first problem found there), and at most MAX_PROBLEMS per file."""
+    seen: set[tuple[str, int, int]] = set()
+    per_file: dict[str, int] = {}
+    out = []
+    for problem in problems:
+        where = (problem.location.path, problem.location.line, problem.location.col)
+        if where in seen:
+            continue
+        seen.add(where)
+        count = per_file[where[0]] = per_file.get(where[0], 0) + 1
+        if count <= MAX_PROBLEMS:
+            out.append(problem)
+        elif count == MAX_PROBLEMS + 1:
+            out.append(Problem(problem.location, f"more than {MAX_PROBLEMS} problems in this file: the rest are not shown; fix these and validate again"))
+    return out
 
 
 def _or_else(given: str, choices: Mapping[str, Any] | set[str], hint: str) -> str:
@@ -385,7 +416,9 @@ def _read(root: Path, path: Path, schema_name: str, problems: list[Problem]) -> 
     found = schemas.validate(doc, schema_name, positions)
     if found:
         problems.extend(found)
-        return None, None
+        doc = schemas.repaired_keys(doc, schema_name)  # a misspelled key is reported; the rest of the file is still checked
+        if doc is None:
+            return None, None
     return doc, _File(display, positions, problems, text)
 
 
@@ -770,6 +803,8 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
     for index, raw in enumerate(doc.get("emails", [])):
         email = _Read("email", raw)
         path = ("outcome", "emails", index)
+        if email["template"] not in builder.templates:  # said whatever else fails in this flow
+            file.note((*path, "template"), checks.missing_template(email["template"], builder.templates, builder.template_files))
         to = builder.expression(file, (*path, "to"), email["to"], names)
         when = builder.expression(file, (*path, "when"), email["when"], names) if "when" in email else None
         if to is not None:

@@ -360,3 +360,34 @@ def record_problems(record: Any, name: str, directory: str, collection: str) -> 
     where = Positions("")
     leaves = [leaf for error in _record_reference(name, directory, collection).iter_errors(record) for leaf in _leaves(error)]
     return sorted({problem.message for leaf in leaves for problem in _explain(leaf, where)})
+
+
+def repaired_keys(instance: Any, name: str) -> Any | None:
+    """A copy of `instance` with each unknown key renamed to the one it most likely meant (or dropped), when
+    that is all that is wrong; None when anything else is. Its problems are reported already: the copy lets
+    the semantic checks go on, so that one misspelled key does not hide every other mistake of the file."""
+    import copy
+
+    fixed = copy.deepcopy(instance)
+    reference = validator(name)
+    for _ in range(3):
+        leaves = [leaf for error in reference.iter_errors(fixed) for leaf in _leaves(error)]
+        if not leaves:
+            return fixed
+        extras = [leaf for leaf in leaves if leaf.validator == "additionalProperties"]
+        misspelled = {(tuple(leaf.absolute_path), _closest(key, leaf.schema.get("properties", {}))) for leaf in extras for key in _extras(leaf)}
+        if any(
+            not (leaf.validator == "additionalProperties" or (leaf.validator == "required" and (tuple(leaf.absolute_path), _missing(leaf)) in misspelled))
+            for leaf in leaves
+        ):
+            return None
+        for leaf in extras:
+            holder: Any = fixed
+            for key in leaf.absolute_path:
+                holder = holder[key]
+            for key in _extras(leaf):
+                close = _closest(key, leaf.schema.get("properties", {}))
+                value = holder.pop(key)
+                if close is not None and close not in holder:
+                    holder[close] = value
+    return None
