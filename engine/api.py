@@ -114,6 +114,7 @@ class Engine:
 
     def close(self) -> None:
         """Release the notifiers' connections and the storage backend's connections and files."""
+        self.runner.close()
         self.outbox().close()
 
     def __enter__(self) -> Engine:
@@ -243,6 +244,7 @@ class Engine:
                 view = RunView(state.id, flow.id, "blocked", None, blocked_by=failed, version=flow.version, outside_reach=outside)
             else:
                 view = self._advance(flow, scope, state, dict(answers or {}), "view" if answers is None else "ahead")
+                self.runner.keep_version(tx, flow)  # so that it finishes on this version, whatever is edited meanwhile
             tx.save_run(state.to_json())
         if failed:
             named = subject if view.outside_reach else state.subject  # out of reach: the subject as the caller named it, nothing more
@@ -251,16 +253,17 @@ class Engine:
             self.runner.event("started", state.id, flow.id, state.actor, state.subject)
         return view
 
-    def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], mode: str) -> RunView:
-        """`view` the current screen, submit it (`step`), or go as far as `given` allows (`ahead`)."""
+    def _advance(self, flow: Flow, scope: Mapping[str, Any], state: RunState, given: dict[str, Any], mode: str, runner: Runner | None = None) -> RunView:
+        """`view` the current screen, submit it (`step`), or go as far as `given` allows (`ahead`), on `runner`'s project version."""
+        program = (runner or self.runner).project.program
         if mode == "view":
-            steps = visible(self.project.program, flow, flow_scope(scope, flow, state.answers))
+            steps = visible(program, flow, flow_scope(scope, flow, state.answers))
             if state.cursor >= len(steps):
                 state.status = "ready"
                 return RunView(state.id, flow.id, "ready", None, answers=dict(state.answers), version=flow.version)
-            screen = screen_of(self.project.program, steps[state.cursor], flow_scope(scope, flow, state.answers), state.answers)
+            screen = screen_of(program, steps[state.cursor], flow_scope(scope, flow, state.answers), state.answers)
             return RunView(state.id, flow.id, "open", screen, answers=dict(state.answers), version=flow.version)
-        result = walk(self.project.program, flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=mode == "ahead")
+        result = walk(program, flow, lambda a: flow_scope(scope, flow, a), state, given, ahead=mode == "ahead")
         state.status = "ready" if result.status == "ready" else "open"
         return RunView(
             state.id, flow.id, result.status, result.current, errors=result.errors, needs=result.needs, answers=dict(state.answers), version=flow.version
@@ -269,12 +272,12 @@ class Engine:
     def view(self, run_id: str) -> RunView:
         """The run's current screen, without changing anything (blocked by the refusal alone once its actor is out of reach)."""
         with self.storage.transaction() as tx:
-            state, flow = self.runner.load_run(tx, run_id)
+            state, flow, runner = self.runner.load_run(tx, run_id)
             if state.status in FINISHED:
                 return RunView(state.id, state.flow, state.status, None, answers=dict(state.answers), version=state.version)
-            records = Records(self.project, tx)
-            scope = self.runner.scope(records, self.runner.parties(records, state))
-            return self.runner.outside(flow, scope, state) or self._advance(flow, scope, state, {}, "view")
+            records = Records(runner.project, tx)
+            scope = runner.scope(records, runner.parties(records, state))
+            return runner.outside(flow, scope, state) or self._advance(flow, scope, state, {}, "view", runner)
 
     def submit(self, run_id: str, answers: Mapping[str, Any], *, ahead: bool = False) -> RunView:
         """Answer the current screen and move to the next; with `ahead`, answer several and go as far as they allow.
@@ -283,33 +286,33 @@ class Engine:
         nor does an actor out of reach, who is answered with the refusal alone.
         """
         with self.storage.transaction(write=True) as tx:
-            state, flow = self.runner.load_run(tx, run_id, open_only=True)
+            state, flow, runner = self.runner.load_run(tx, run_id, open_only=True)
             if state.status == "ready":
                 raise RunError(f"run {run_id} has answered every screen; commit it, go back, or cancel it")
-            records = Records(self.project, tx)
-            scope = self.runner.scope(records, self.runner.parties(records, state))
-            outside = self.runner.outside(flow, scope, state)
+            records = Records(runner.project, tx)
+            scope = runner.scope(records, runner.parties(records, state))
+            outside = runner.outside(flow, scope, state)
             if outside is not None:
                 return outside
-            view = self._advance(flow, scope, state, dict(answers), "ahead" if ahead else "step")
+            view = self._advance(flow, scope, state, dict(answers), "ahead" if ahead else "step", runner)
             if view.status == "invalid":
                 return view
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
-        self.runner.event("answered", run_id, flow.id, state.actor, state.subject, fields=sorted(answers))
+        runner.event("answered", run_id, flow.id, state.actor, state.subject, fields=sorted(answers))
         return view
 
     def back(self, run_id: str) -> RunView:
         """Return to the previous screen; the answers given so far are kept (out of reach: the refusal, nothing changed)."""
         with self.storage.transaction(write=True) as tx:
-            state, flow = self.runner.load_run(tx, run_id, open_only=True)
-            records = Records(self.project, tx)
-            scope = self.runner.scope(records, self.runner.parties(records, state))
-            outside = self.runner.outside(flow, scope, state)
+            state, flow, runner = self.runner.load_run(tx, run_id, open_only=True)
+            records = Records(runner.project, tx)
+            scope = runner.scope(records, runner.parties(records, state))
+            outside = runner.outside(flow, scope, state)
             if outside is not None:
                 return outside
             state.cursor = max(0, state.cursor - 1)
-            view = self._advance(flow, scope, state, {}, "view")
+            view = self._advance(flow, scope, state, {}, "view", runner)
             state.status = "open" if view.screen else "ready"
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
@@ -318,22 +321,22 @@ class Engine:
     def cancel(self, run_id: str) -> RunView:
         """Abandon the run; the attempt is recorded in the audit log."""
         with self.storage.transaction(write=True) as tx:
-            state, flow = self.runner.load_run(tx, run_id, open_only=True)
+            state, flow, runner = self.runner.load_run(tx, run_id, open_only=True)
             state.status = "cancelled"
             state.updated = self.clock.now().isoformat()
             tx.save_run(state.to_json())
-            self.runner.audit(tx, flow, state, "cancelled", [], "")
-        self.runner.event("cancelled", run_id, flow.id, state.actor, state.subject)
+            runner.audit(tx, flow, state, "cancelled", [], "")
+        runner.event("cancelled", run_id, flow.id, state.actor, state.subject)
         return RunView(run_id, flow.id, "cancelled", None, answers=dict(state.answers), version=state.version)
 
     def plan(self, run_id: str) -> Plan:
         """A dry-run of the run with the answers it has so far; writes nothing."""
         with self.storage.transaction() as tx:
-            state, flow = self.runner.load_run(tx, run_id)
+            state, flow, runner = self.runner.load_run(tx, run_id)
             try:
-                plan, _, _ = self.runner.evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
+                plan, _, _ = runner.evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
             except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
-                plan = self.runner.vanished(flow, state, exc)
+                plan = runner.vanished(flow, state, exc)
         plan.run = run_id
         return plan
 
@@ -345,21 +348,21 @@ class Engine:
         changed nothing but the run's status and the audit log.
         """
         with self.storage.transaction(write=True) as tx:
-            state, flow = self.runner.load_run(tx, run_id, open_only=True)
+            state, flow, runner = self.runner.load_run(tx, run_id, open_only=True)
             if state.status != "ready":
                 raise RunError(f"run {run_id} is still on a screen; submit every screen before committing")
             try:
-                plan, records, result = self.runner.evaluate(
+                plan, records, result = runner.evaluate(
                     tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, expect_version=state.subject_version, by_id=True
                 )
             except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
-                plan, records, result = self.runner.vanished(flow, state, exc), Records(self.project, tx), None
-            self.runner.load_run(tx, run_id, open_only=True)  # read again under the subject's lock: another process may have committed this run meanwhile
+                plan, records, result = runner.vanished(flow, state, exc), Records(runner.project, tx), None
+            runner.load_run(tx, run_id, open_only=True)  # read again under the subject's lock: another process may have committed this run meanwhile
             plan.run = run_id
             if plan.status == "needs_input":
                 raise RunError(f"run {run_id} still waits for {', '.join(n['field'] for n in plan.needs)}; answer every screen before committing")
-            self.runner.finish(tx, flow, plan, records, result, run_id, state)
-        self.runner.after(plan, deliver)
+            runner.finish(tx, flow, plan, records, result, run_id, state)
+        runner.after(plan, deliver)
         return plan
 
     # delivery -----------------------------------------------------------

@@ -85,13 +85,18 @@ def copy_project(tmp_path: Path) -> Path:
     return root
 
 
-def test_resuming_after_the_flow_changed_says_so(tmp_path: Path) -> None:
+def test_resuming_after_the_flow_changed_says_so_when_its_version_is_not_kept(tmp_path: Path) -> None:
+    """A run finishes on the version it started under (tests/test_versioned_runs.py); without that version, it is refused."""
+    from clientflow.runtime.core import VERSION_KEY
+
     root = copy_project(tmp_path)
     db = tmp_path / "runs.db"
     first = sqlite_engine(db, root=root)
     first.load_data(DEMO)
     changed = first.submit(first.start("deactivate-client", "u1", "c1").run, {"reason": "Quiet season"})
     untouched = first.start("reactivate-client", "u1", "c3")
+    with first.storage.transaction(write=True) as tx:
+        tx.set_meta(VERSION_KEY + changed.version, None)
     first.close()
 
     flow_file = root / "flows" / "deactivate-client.yaml"

@@ -208,6 +208,7 @@ class Project:
     names: frozenset[str] = field(default=frozenset())
     program: Compiled = field(default=NOT_COMPILED, compare=False, repr=False)  # what was compiled from this model
     warnings: tuple[Problem, ...] = field(default=(), compare=False)  # what loads but should change, located (`clientflow fix`)
+    sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)  # the files it was read from, by path in the project
 
     def flow(self, flow_id: str) -> Flow:
         try:

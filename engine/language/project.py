@@ -183,6 +183,7 @@ class Builder:
     def __init__(self, extensions: Extensions, compilers: Compilers) -> None:
         self.function_names = frozenset([*DATA_FUNCTIONS, *extensions.functions])
         self.collections: dict[str, str] = {}  # collection -> entity, once the project file is read
+        self.sources: dict[str, str] = {}  # every file read, by its path in the project: what a run's version is rebuilt from
         self.templates: Collection[str] = ()  # the email templates that exist, and every file of templates/emails/
         self.template_files: Collection[str] = ()
         self.compilers = compilers
@@ -338,7 +339,10 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     problems.extend(p for f in files for p in f.later)
     if problems:
         raise DefinitionError(_once(problems))
-    warnings = sorted(w for f in (project_file, rules_file, *(file for _, file in flow_docs)) if f is not None for w in f.warnings)
+    warnings = sorted(w for f in files for w in f.warnings)
+    sources = {f.display: f.text for f in files} | builder.sources
+    if data_schema is not None:
+        sources[data_schema] = (root / data_schema).read_text(encoding="utf-8")
     return Project(
         root=str(root),
         product=product,
@@ -356,6 +360,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         names=names,
         program=compilers,
         warnings=tuple(warnings),
+        sources=sources,
     )
 
 
@@ -560,6 +565,7 @@ def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None,
         except DefinitionError as exc:
             problems.extend(exc.problems)
             continue
+        builder.sources[display] = text
         first, _, body = text.partition("\n")
         if not first.startswith("Subject:"):
             problems.append(Problem(Location(display, 1, 1), "the first line must be 'Subject: ...'; add the subject line, then a blank line, then the text"))
@@ -572,6 +578,7 @@ def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None,
         if html_path.exists():
             try:
                 html_text = read_text(html_path, _display(root, html_path))
+                builder.sources[_display(root, html_path)] = html_text
             except DefinitionError as exc:
                 problems.extend(exc.problems)
                 continue

@@ -8,9 +8,13 @@ the changes, the run, the audit entry and the outbox rows.
 
 from __future__ import annotations
 
+import json
+import os
+import tempfile
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from .. import faults
@@ -30,6 +34,7 @@ from .runs import RunState, Walk, walk
 from .views import RunView
 
 CHANGED_RULE = "unchanged-since-start"
+VERSION_KEY = "clientflow.version."  # + a flow version: the project files that version was read from (storage meta)
 FINISHED = ("completed", "cancelled", "blocked")
 
 
@@ -44,6 +49,8 @@ class Runner:
         self.registry = registry
         self.config = config
         self._scopes: Scopes | None = None
+        self.versions: dict[str, Runner] = {}  # kept earlier project versions, by flow version, loaded when a run needs one
+        self._folders: list[str] = []  # where kept versions were rebuilt: removed by close()
         self.rulebooks: dict[tuple[str | None, bool], Rulebook] = {}
 
     def outbox(self) -> Outbox:
@@ -99,20 +106,69 @@ class Runner:
         return plan
 
     # shared core --------------------------------------------------------
-    def load_run(self, tx: Transaction, run_id: str, open_only: bool = False) -> tuple[RunState, Flow]:
+    def load_run(self, tx: Transaction, run_id: str, open_only: bool = False) -> tuple[RunState, Flow, Runner]:
+        """The run, its flow, and the runner of the project version it started under (this one, or a kept earlier one)."""
         data = tx.load_run(run_id)
         if data is None:
             raise RunError(f"there is no run {run_id!r}; start the flow again")
         state = RunState.from_json(data)
         if open_only and state.status in FINISHED:
             raise RunError(f"run {run_id} is {state.status} and cannot change any more")
-        flow = self.project.flow(state.flow)
-        if state.version != flow.version and state.status not in FINISHED:
+        flow = self.project.flows.get(state.flow)
+        if flow is not None and (state.version == flow.version or state.status in FINISHED):
+            return state, flow, self
+        earlier = self.version(tx, state.version)
+        if earlier is not None and state.flow in earlier.project.flows:  # a run finishes on the version it started under
+            return state, earlier.project.flows[state.flow], earlier
+        if flow is None:
             raise RunError(
-                f"the flow {flow.id} changed since run {run_id} started (version {state.version}, now {flow.version}); "
-                "start it again to see the current screens"
+                f"the flow {state.flow} of run {run_id} is no longer in the project, and its version {state.version} is not kept; nothing can resume it"
             )
-        return state, flow
+        raise RunError(
+            f"the flow {flow.id} changed since run {run_id} started (version {state.version}, now {flow.version}), and that version is not kept; "
+            "start it again to see the current screens"
+        )
+
+    def close(self) -> None:
+        """Remove the folders earlier project versions were rebuilt in."""
+        for folder in self._folders:  # by absolute paths, bottom up: nothing is ever named relative to the working folder
+            for top, folders, files in os.walk(folder, topdown=False):
+                for name in files:
+                    os.unlink(os.path.join(top, name))
+                for name in folders:
+                    os.rmdir(os.path.join(top, name))
+            os.rmdir(folder)
+        self._folders.clear()
+        self.versions.clear()
+
+    def keep_version(self, tx: Transaction, flow: Flow) -> None:
+        """Keep the files of this project version in storage, once per version: a run started now can finish on it after an edit."""
+        key = VERSION_KEY + flow.version
+        if self.project.sources and tx.get_meta(key) is None:
+            tx.set_meta(key, json.dumps({"flow": flow.id, "files": self.project.sources}, sort_keys=True))
+
+    def version(self, tx: Transaction, version: str) -> Runner | None:
+        """The runner of a kept project version (None when it is not kept), built once per process."""
+        if version in self.versions:
+            return self.versions[version]
+        kept = tx.get_meta(VERSION_KEY + version)
+        if kept is None:
+            return None
+        from ..conditions.program import load_project  # only a run that outlived an edit needs its old version compiled
+        from ..language.project import Extensions
+
+        folder = tempfile.mkdtemp(prefix="clientflow-version-")
+        self._folders.append(folder)
+        root = Path(folder)
+        for name, text in json.loads(kept)["files"].items():
+            target = (root / name).resolve()
+            if not target.is_relative_to(root.resolve()):  # only paths inside the folder: the stored names are data
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        project = load_project(root, Extensions(self.registry.functions, self.registry.filters, self.registry.effects))
+        runner = self.versions[version] = Runner(project, self.storage, self.clock, self.notifiers, self.registry, self.config)
+        return runner
 
     def parties(self, records: Records, state: RunState) -> Parties:
         try:
