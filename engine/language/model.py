@@ -205,6 +205,7 @@ class Project:
     flows: dict[str, Flow]
     emails: dict[str, EmailTemplate]
     data_schema: str | None
+    locales: tuple[str, ...] = ()  # BCP 47 tags; the first is the language the flows are written in (none: one language)
     names: frozenset[str] = field(default=frozenset())
     program: Compiled = field(default=NOT_COMPILED, compare=False, repr=False)  # what was compiled from this model
     warnings: tuple[Problem, ...] = field(default=(), compare=False)  # what loads but should change, located (`clientflow fix`)

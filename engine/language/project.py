@@ -59,7 +59,7 @@ Path_ = tuple[Hashable, ...]
 # Every key the loader reads, by kind of mapping (see the module docstring).
 LOADER_KEYS: dict[str, frozenset[str]] = {
     # flows/project.yaml
-    "project": frozenset({"product", "data_schema", "entities", "subject", "actor", "context", "reach"}),
+    "project": frozenset({"product", "data_schema", "locales", "entities", "subject", "actor", "context", "reach"}),
     "product": frozenset({"name", "sender"}),
     "entity": frozenset({"collection", "nested", "keys", "label"}),
     "nested": frozenset({"in", "key"}),
@@ -284,6 +284,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     if "sender" in product and not valid_address(str(product["sender"])):
         project_file.error(("product", "sender"), f"{product['sender']!r} is not a plain email address; write it like no-reply@example.com")
     builder.fix("product", product)
+    locales = tuple(str(tag) for tag in project.get("locales", ()))
     builder.fix("flow", FLOW_KEYS)
     builder.fix("now", Moment(datetime.now(UTC)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
@@ -357,6 +358,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         flows=flows,
         emails=emails,
         data_schema=data_schema,
+        locales=locales,
         names=names,
         program=compilers,
         warnings=tuple(warnings),
