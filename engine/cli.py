@@ -39,6 +39,7 @@ COMMANDS = {
     "paths": "clientflow.commands.scenarios:paths",
     "bulk": "clientflow.commands.bulk:bulk",
     "serve": "clientflow.commands.serve:serve",
+    "i18n": "clientflow.commands.i18n:i18n",
 }
 
 

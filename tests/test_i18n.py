@@ -8,10 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog, Message
+from babel.messages.pofile import read_po, write_po
+from click.testing import CliRunner, Result
 from conftest import DEMO, copy_project
 
+from clientflow.cli import cli as main
 from clientflow.conditions.program import load_project
 from clientflow.errors import DefinitionError
+from clientflow.language.code import Text
+from clientflow.language.model import codes
 from clientflow.language.yamlfile import load_data_text
 from clientflow.runtime.data import check_data
 
@@ -59,3 +65,87 @@ def test_a_user_may_carry_a_locale_in_the_data_file(project: Path) -> None:
         check_data(loaded, data, positions, "data/demo.yaml")
     line = next(number for number, text in enumerate(broken.splitlines(), 1) if "locale: French" in text)
     assert [p.location.line for p in caught.value.problems] == [line]
+
+
+# -- catalogs: extract and update -----------------------------------------------------------
+
+
+def cli(*args: object) -> Result:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def read(path: Path) -> Catalog:
+    with path.open("rb") as given:
+        return read_po(given)
+
+
+def entries_of(catalog: Catalog) -> dict[str | None, Message]:
+    return {m.context: m for m in catalog if m.id}
+
+
+def line_of(path: Path, text: str) -> int:
+    return next(number for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if text in line)
+
+
+def test_extract_writes_every_text_with_its_place_and_its_line(project: Path) -> None:
+    loaded = load_project(project)
+    result = cli("i18n", "extract", "--project", project)
+    assert result.exit_code == 0, result.output
+    template = read(project / "locales" / "clientflow.pot")
+    found = entries_of(template)
+    texts = [code for code in codes(loaded) if isinstance(code, Text) and code.source.strip()]
+    assert {m.id for m in found.values()} == {t.source for t in texts}
+    flow = loaded.flows["deactivate-client"]
+    step = flow.steps[0]
+    title = found[f"deactivate-client/steps/{step.id}/title"]
+    assert title.id == step.title.source
+    assert title.locations == [("flows/deactivate-client.yaml", line_of(project / "flows" / "deactivate-client.yaml", step.title.source))]
+    for name, email in loaded.emails.items():
+        assert found[f"email/{name}/subject"].id == email.subject.source
+        assert found[f"email/{name}/text"].locations == [(f"templates/emails/{name}.txt", email.text.location.line if email.text.location else 0)]
+        if email.html is not None:
+            assert found[f"email/{name}/html"].id == email.html.source
+    for rule in loaded.reach:
+        assert found[f"reach/{rule.name}/message"].id == rule.message.source
+    again = cli("i18n", "extract", "--project", project)
+    assert "unchanged" in again.output and "unchanged" not in result.output
+
+
+def test_update_adds_new_texts_marks_changed_ones_fuzzy_and_keeps_gone_ones_obsolete(project: Path) -> None:
+    declare(project, "en", "fr")
+    assert cli("i18n", "extract", "--project", project).exit_code == 0
+    result = cli("i18n", "update", "--project", project)
+    assert result.exit_code == 0, result.output
+    po = project / "locales" / "fr" / "LC_MESSAGES" / "clientflow.po"
+    catalog = read(po)
+    assert catalog.locale is not None and str(catalog.locale) == "fr"
+    assert all(not m.string for m in catalog if m.id)
+    assert not (project / "locales" / "en").exists()  # the flows are written in the first locale
+    for message in catalog:  # a translator's work
+        if message.id:
+            message.string = "FR " + str(message.id)
+    with po.open("wb") as out:
+        write_po(out, catalog)
+    loaded = load_project(project)
+    step = loaded.flows["deactivate-client"].steps[0]
+    assert step.body is not None and "\n" not in step.body.source
+    flow_file = project / "flows" / "deactivate-client.yaml"
+    text = flow_file.read_text(encoding="utf-8")
+    changed = text.replace(f"title: {step.title.source}\n", "title: Something else entirely, written anew\n", 1)
+    changed = changed.replace(f"    body: {step.body.source}\n", "", 1)  # a text that is gone
+    assert changed.count("\n") == text.count("\n") - 1
+    flow_file.write_text(changed, encoding="utf-8")
+    result = cli("i18n", "extract", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert cli("i18n", "update", "--project", project).exit_code == 0
+    merged = entries_of(read(po))
+    title = merged[f"deactivate-client/steps/{step.id}/title"]
+    assert title.id == "Something else entirely, written anew"
+    assert title.fuzzy and title.string == "FR " + step.title.source
+    lines = po.read_text(encoding="utf-8").splitlines()
+    at = lines.index(f'msgctxt "deactivate-client/steps/{step.id}/title"')
+    assert lines[at - 1] == f'#| msgid "{step.title.source}"'  # what it was translated from (Babel does not read it back)
+    others = [m for c, m in merged.items() if c != title.context]
+    assert others and all(not m.fuzzy and m.string == "FR " + str(m.id) for m in others)
+    gone = read(po).obsolete
+    assert [(m.context, m.string) for m in gone.values()] == [(f"deactivate-client/steps/{step.id}/body", "FR " + step.body.source)]

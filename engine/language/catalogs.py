@@ -1,0 +1,393 @@
+"""Translation catalogs: every user-visible text of a project as gettext entries, and their checks.
+
+A project that declares `locales:` is written in the first; each other locale has a
+catalog, `locales/<locale>/LC_MESSAGES/clientflow.po`, merged from the template
+`locales/clientflow.pot` that `extract` writes from the model. Each entry's msgid is
+the source text, its msgctxt a stable path (`FLOW/steps/STEP/title`,
+`email/NAME/subject`) and its reference the file and line it is written at.
+`check` reports what a translator must still do, located in the `.po` file.
+Babel (catalogs, CLDR plural rules) is imported only here, and only when used.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import CompileError, Location, Problem
+from .code import Text, Uses
+from .model import DynamicOptions, Flow, Project, Rule
+
+if TYPE_CHECKING:  # Babel is imported when a catalog is read or written, never at load
+    from babel.messages.catalog import Catalog
+
+DOMAIN = "clientflow"
+FOLDER = "locales"
+TEMPLATE = f"{FOLDER}/{DOMAIN}.pot"
+_PLACEHOLDER = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
+
+# Compile a translation as its source was compiled (same names); raises CompileError. None: no compile check.
+Translate = Callable[[Text, Text], Uses]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One text of the model to translate: where it sits in the project (`context`) and its source."""
+
+    context: str
+    text: Text
+
+
+def catalog_path(locale: str) -> str:
+    """Where a locale's catalog lives, from the project folder."""
+    return f"{FOLDER}/{locale}/LC_MESSAGES/{DOMAIN}.po"
+
+
+def placeholders(source: str) -> frozenset[str]:
+    """The `{{ ... }}` expressions of a text, by their source (spaces inside normalised)."""
+    return frozenset(" ".join(found.split()) for found in _PLACEHOLDER.findall(source))
+
+
+def entries(project: Project) -> list[Entry]:
+    """Every user-visible text of the model, each once, with its stable context, in the order written."""
+    found: dict[str, Entry] = {}
+
+    def add(context: str, text: Text | None) -> None:
+        if text is not None and text.source.strip() and context not in found:
+            found[context] = Entry(context, text)
+
+    for rule in project.reach:
+        add(f"reach/{rule.name}/message", rule.message)
+    for flow in project.flows.values():
+        for context, text in _flow_texts(flow):
+            add(context, text)
+    for name, email in sorted(project.emails.items()):
+        add(f"email/{name}/subject", email.subject)
+        add(f"email/{name}/text", email.text)
+        add(f"email/{name}/html", email.html)
+    return sorted(found.values(), key=lambda e: (_where(e.text), e.context))
+
+
+def _where(text: Text) -> tuple[str, int, int]:
+    location = text.location or Location("")
+    return location.path, location.line, location.col
+
+
+def _rule_texts(flow: Flow, key: str, rules: tuple[Rule, ...]) -> Iterator[tuple[str, Text]]:
+    for rule in rules:
+        yield (f"rules/{rule.name}/message" if rule.shared else f"{flow.id}/{key}/{rule.name}/message"), rule.message
+
+
+def _flow_texts(flow: Flow) -> Iterator[tuple[str, Text | None]]:
+    yield from _rule_texts(flow, "started_by", flow.started_by)
+    yield from _rule_texts(flow, "preconditions", flow.preconditions)
+    for step in flow.steps:
+        at = f"{flow.id}/steps/{step.id}"
+        yield f"{at}/title", step.title
+        yield f"{at}/body", step.body
+        for name, button in step.buttons.items():
+            yield f"{at}/buttons/{name}", button
+        for field in step.fields:
+            where = f"{at}/fields/{field.name}"
+            yield f"{where}/label", field.label
+            yield f"{where}/help", field.help
+            if isinstance(field.options, DynamicOptions):
+                yield f"{where}/options/label", field.options.label
+            else:
+                for option in field.options or ():
+                    yield f"{where}/options/{option.value}/label", option.label
+            for index, check in enumerate(field.checks):
+                yield f"{where}/validate/{index}/message", check.message
+    yield f"{flow.id}/outcome/banner", flow.outcome.banner
+    yield f"{flow.id}/outcome/audit", flow.outcome.audit
+
+
+# -- writing ------------------------------------------------------------------------------
+
+
+def template_catalog(project: Project) -> Catalog:
+    """The `.pot` of the project: one entry per text, with its context and reference."""
+    from babel.messages.catalog import Catalog
+
+    catalog = Catalog(domain=DOMAIN, project=str(project.product.get("name", DOMAIN)), charset="utf-8", fuzzy=False)
+    for entry in entries(project):
+        location = entry.text.location
+        references = [(location.path, location.line)] if location is not None and location.line else []
+        catalog.add(entry.text.source, locations=references, context=entry.context, flags=("html",) if entry.text.html else ())
+    return catalog
+
+
+def _same(a: Catalog, b: Catalog) -> bool:
+    def rows(catalog: Catalog) -> list[tuple[Any, ...]]:
+        return [(m.id, m.context, tuple(m.locations), tuple(sorted(m.flags))) for m in catalog if m.id]
+
+    return rows(a) == rows(b)
+
+
+def _write(catalog: Catalog, path: Path, **options: Any) -> None:
+    from babel.messages.pofile import write_po
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as out:
+        write_po(out, catalog, width=0, **options)
+    temporary.replace(path)  # whole or not at all
+
+
+def extract(project: Project) -> tuple[Path, int, bool]:
+    """Write `locales/clientflow.pot`; returns its path, how many entries, and whether it changed.
+
+    An unchanged template is left as it is (its creation date too), so extracting twice changes nothing.
+    """
+    from babel.messages.pofile import read_po
+
+    path = Path(project.root) / TEMPLATE
+    catalog = template_catalog(project)
+    if path.is_file():
+        with path.open("rb") as given:
+            old = read_po(given)
+        if _same(old, catalog):
+            return path, len(catalog), False
+    _write(catalog, path, omit_header=False)
+    return path, len(catalog), True
+
+
+@dataclass(frozen=True)
+class Merged:
+    """What `update` did to one locale's catalog."""
+
+    locale: str
+    path: str
+    new: int
+    fuzzy: int
+    obsolete: int
+    created: bool
+
+
+def update(project: Project) -> list[Merged]:
+    """Merge the template into each declared locale's catalog (not the first: the flows are written in it).
+
+    New texts are added untranslated, a changed text keeps its translation marked fuzzy
+    (with the previous source), and entries no text has any more are kept as obsolete.
+    """
+    from babel.messages.pofile import read_po
+
+    root = Path(project.root)
+    template_file = root / TEMPLATE
+    if template_file.is_file():
+        with template_file.open("rb") as given:
+            template = read_po(given)
+    else:
+        template = template_catalog(project)
+    done = []
+    for locale in project.locales[1:]:
+        path = root / catalog_path(locale)
+        created = not path.is_file()
+        if created:
+            catalog = _new_catalog(project, locale)
+        else:
+            with path.open("rb") as given:
+                catalog = read_po(given, locale=_babel_locale(locale))
+        before = {_key(m) for m in catalog if m.id}
+        moved = _changed_in_place(catalog, template)
+        catalog.update(template, update_header_comment=False)
+        for message in catalog:
+            if message.id and _key(message) in moved:
+                message.previous_id = [moved[_key(message)]]
+        counted = [m for m in catalog if m.id]
+        new = sum(1 for m in counted if _key(m) not in before and not m.string)
+        _write(catalog, path, ignore_obsolete=False, include_previous=True)
+        done.append(Merged(locale, catalog_path(locale), new, sum(1 for m in counted if m.fuzzy), len(catalog.obsolete), created))
+    return done
+
+
+def _changed_in_place(catalog: Catalog, template: Catalog) -> dict[Any, str]:
+    """A text changed at the same place (same context, other msgid): its translation follows it, marked fuzzy.
+
+    Returns the new keys with the source each was translated from.
+    """
+    by_context = {m.context: m for m in catalog if m.id and m.context and m.string}
+    moved: dict[Any, str] = {}
+    for message in template:
+        if not message.id or message.context is None or catalog.get(message.id, message.context) is not None:
+            continue
+        old = by_context.get(message.context)
+        if old is None or template.get(old.id, old.context) is not None:
+            continue
+        clone = old.clone()
+        clone.id = message.id
+        clone.flags = set(old.flags) | {"fuzzy"}
+        catalog.delete(old.id, old.context)
+        catalog[message.id] = clone
+        moved[_key(clone)] = str(old.id)
+    return moved
+
+
+def _key(message: Any) -> tuple[str, str | None]:
+    msgid = message.id if isinstance(message.id, str) else message.id[0]
+    return msgid, message.context
+
+
+def _babel_locale(tag: str) -> Any:
+    from babel import Locale
+
+    return Locale.parse(tag, sep="-")
+
+
+def _new_catalog(project: Project, locale: str) -> Catalog:
+    from babel.messages.catalog import Catalog
+
+    return Catalog(locale=_babel_locale(locale), domain=DOMAIN, project=str(project.product.get("name", DOMAIN)), charset="utf-8", fuzzy=False)
+
+
+# -- checking -----------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    """What `check` found: errors (a locale is not ready) and warnings (obsolete entries)."""
+
+    errors: list[Problem]
+    warnings: list[Problem]
+
+
+def check(project: Project, translate: Translate | None = None) -> Report:
+    """Every problem of every declared locale's catalog, located in the `.po` file.
+
+    A missing or fuzzy translation, placeholders other than the source's, a plural
+    count other than the locale's CLDR rule, and (with `translate`) a translation that
+    does not compile as its source does are errors; obsolete entries are warnings.
+    """
+    report = Report([], [])
+    if len(project.locales) < 2:
+        return report
+    from babel import UnknownLocaleError
+    from babel.messages.pofile import PoFileError, read_po
+
+    texts = entries(project)
+    root = Path(project.root)
+    for locale in project.locales[1:]:
+        display = catalog_path(locale)
+        path = root / display
+        try:
+            language = _babel_locale(locale)
+        except (UnknownLocaleError, ValueError):
+            unknown = f"locales: {locale!r} is no locale CLDR knows; write a language tag such as fr or fr-CA"
+            report.errors.append(Problem(Location("flows/project.yaml"), unknown))
+            continue
+        if not path.is_file():
+            missing = f"no catalog for the locale {locale!r}; run `clientflow i18n extract`, then `clientflow i18n update`"
+            report.errors.append(Problem(Location(display), missing))
+            continue
+        try:
+            source = path.read_bytes()
+            with path.open("rb") as given:
+                catalog = read_po(given, locale=language, abort_invalid=True)
+        except PoFileError as exc:
+            line = int(getattr(exc, "lineno", 0) or 0)
+            report.errors.append(Problem(Location(display, line, 1 if line else 0), f"not a readable catalog: {exc}"))
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            report.errors.append(Problem(Location(display), f"not a readable catalog: {exc}"))
+            continue
+        _check_catalog(catalog, source.decode("utf-8", "replace").splitlines(), texts, locale, display, translate, report)
+    return report
+
+
+def _check_catalog(catalog: Catalog, lines: list[str], texts: list[Entry], locale: str, display: str, translate: Translate | None, report: Report) -> None:
+    from babel.messages.plurals import get_plural
+
+    def error(line: int | None, message: str) -> None:
+        report.errors.append(Problem(Location(display, line or 1, 1), message))
+
+    def warn(line: int | None, message: str) -> None:
+        report.warnings.append(Problem(Location(display, line or 1, 1), message))
+
+    expected = get_plural(str(catalog.locale or locale)).num_plurals
+    if any(isinstance(m.id, (list, tuple)) for m in catalog if m.id) and catalog.num_plurals != expected:
+        line = next((n for n, text in enumerate(lines, 1) if "Plural-Forms:" in text), 1)
+        error(line, f"Plural-Forms says nplurals={catalog.num_plurals}, but {locale} has {expected} plural forms (CLDR); write nplurals={expected}")
+    by_context = {m.context: m for m in catalog if m.id}
+    update = "run `clientflow i18n extract`, then `clientflow i18n update`"
+    for entry in texts:
+        message = catalog.get(entry.text.source, entry.context)
+        if message is None:
+            stale = by_context.get(entry.context)
+            if stale is not None:
+                error(stale.lineno, f"{entry.context}: the source text changed since this was translated; {update}, then review it")
+            else:
+                error(1, f"{entry.context}: no entry for {_short(entry.text.source)} ({_reference(entry)}); {update}")
+            continue
+        strings = list(message.string) if isinstance(message.string, (list, tuple)) else [message.string]
+        line = _msgstr_line(lines, message.lineno)
+        if not all(strings):
+            error(line, f"{entry.context}: not translated into {locale} yet; write its msgstr")
+            continue
+        if message.fuzzy:
+            error(message.lineno, f"{entry.context}: the translation is marked fuzzy (its source changed); review it, then remove the fuzzy flag")
+            continue
+        if isinstance(message.id, (list, tuple)) and len(strings) != expected:
+            error(
+                message.lineno, f"{entry.context}: {len(strings)} plural forms, but {locale} has {expected} (CLDR); write msgstr[0] to msgstr[{expected - 1}]"
+            )
+        for string in strings:
+            problem = _placeholder_problem(entry.text.source, string)
+            if problem is not None:
+                error(line, f"{entry.context}: {problem}")
+            elif translate is not None:
+                _compile(entry, string, display, line, translate, report)
+    contexts = {e.context for e in texts}
+    for message in catalog:
+        if message.id and message.context not in contexts:
+            warn(
+                message.lineno,
+                f"{message.context or message.id}: no text of the project has this place any more; `clientflow i18n update` keeps it as obsolete",
+            )
+    for message in catalog.obsolete.values():
+        warn(message.lineno, f"{message.context or message.id}: obsolete (no text of the project uses it); delete it when it is no help to translators")
+
+
+def _compile(entry: Entry, string: str, display: str, line: int, translate: Translate, report: Report) -> None:
+    source = entry.text
+    translation = Text(string, Location(display, line, 1), source.html)
+    try:
+        uses = translate(source, translation)
+    except CompileError as exc:
+        report.errors.append(Problem(Location(display, line + max(exc.line, 1) - 1, 1), f"{entry.context}: {exc}"))
+        return
+    for at_line, col, message in uses.unknown:
+        report.errors.append(Problem(Location(display, line + max(at_line, 1) - 1, max(col, 1)), f"{entry.context}: {message}"))
+
+
+def _placeholder_problem(source: str, translation: str) -> str | None:
+    """Why a translation's `{{ }}` placeholders differ from its source's, or None."""
+    wanted, given = placeholders(source), placeholders(translation)
+    if wanted == given:
+        return None
+    parts = []
+    if wanted - given:
+        parts.append("it leaves out " + ", ".join(f"{{{{ {p} }}}}" for p in sorted(wanted - given)))
+    if given - wanted:
+        parts.append("the source has no " + ", ".join(f"{{{{ {p} }}}}" for p in sorted(given - wanted)))
+    return "the translation's placeholders differ from the source's: " + "; ".join(parts) + "; keep each {{ ... }} of the source exactly as written"
+
+
+def _msgstr_line(lines: list[str], msgid_line: int | None) -> int:
+    """The line of the first msgstr after the msgid at `msgid_line`."""
+    start = msgid_line or 1
+    for number in range(start, len(lines) + 1):
+        if lines[number - 1].startswith("msgstr"):
+            return number
+    return start
+
+
+def _short(source: str) -> str:
+    first = source.strip().splitlines()[0] if source.strip() else ""
+    return repr(first[:60] + ("..." if len(first) > 60 or "\n" in source.strip() else ""))
+
+
+def _reference(entry: Entry) -> str:
+    return str(entry.text.location) if entry.text.location is not None else entry.context
