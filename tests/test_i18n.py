@@ -5,6 +5,8 @@ Each test works on a copy of the fixture project, with `locales:` and the catalo
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,10 +14,13 @@ from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po, write_po
 from click.testing import CliRunner, Result
 from conftest import DEMO, copy_project
+from hypothesis import given
+from hypothesis import strategies as st
 
 from clientflow.cli import cli as main
 from clientflow.conditions.program import load_project
 from clientflow.errors import DefinitionError
+from clientflow.language.catalogs import placeholder_problem
 from clientflow.language.code import Text
 from clientflow.language.model import codes
 from clientflow.language.yamlfile import load_data_text
@@ -149,3 +154,148 @@ def test_update_adds_new_texts_marks_changed_ones_fuzzy_and_keeps_gone_ones_obso
     assert others and all(not m.fuzzy and m.string == "FR " + str(m.id) for m in others)
     gone = read(po).obsolete
     assert [(m.context, m.string) for m in gone.values()] == [(f"deactivate-client/steps/{step.id}/body", "FR " + step.body.source)]
+
+
+# -- checked like code ----------------------------------------------------------------------
+
+
+PO = "locales/fr/LC_MESSAGES/clientflow.po"
+
+
+def translated(project: Path, translate: Callable[[str], str] = lambda source: "FR " + source) -> Path:
+    """Declare en and fr, extract, update, and translate every entry (keeping its placeholders)."""
+    declare(project, "en", "fr")
+    assert cli("i18n", "extract", "--project", project).exit_code == 0
+    assert cli("i18n", "update", "--project", project).exit_code == 0
+    po = project / PO
+    catalog = read(po)
+    for message in catalog:
+        if message.id:
+            message.string = translate(str(message.id))
+    with po.open("wb") as out:
+        write_po(out, catalog, width=0)
+    return po
+
+
+def edit(po: Path, context: str, change: Callable[[list[str], int], None]) -> int:
+    """Change the entry of `context` in place; returns the line of its msgstr."""
+    lines = po.read_text(encoding="utf-8").splitlines()
+    at = lines.index(f'msgctxt "{context}"')
+    msgstr = next(n for n in range(at, len(lines)) if lines[n].startswith("msgstr"))
+    change(lines, msgstr)
+    po.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return msgstr + 1
+
+
+def problems(result: Result) -> list[str]:
+    return [line for line in result.output.splitlines() if line.startswith(PO) and ": warning: " not in line]
+
+
+def test_a_fully_translated_catalog_passes_check_and_validate(project: Path) -> None:
+    translated(project)
+    checked = cli("i18n", "check", "--project", project)
+    assert checked.exit_code == 0, checked.output
+    validated = cli("validate", "--project", project)
+    assert validated.exit_code == 0, validated.output
+
+
+def test_an_emptied_msgstr_fails_validate_at_its_line_in_the_catalog(project: Path) -> None:
+    po = translated(project)
+    context = "deactivate-client/steps/survey/title"
+
+    def empty(lines: list[str], at: int) -> None:
+        lines[at] = 'msgstr ""'
+
+    line = edit(po, context, empty)
+    for command in ("validate", "i18n check"):
+        result = cli(*command.split(), "--project", project)
+        assert result.exit_code == 1, result.output
+        assert [p.split(": ")[0] for p in problems(result)] == [f"{PO}:{line}:1"]
+        assert context in problems(result)[0]
+
+
+def test_a_fuzzy_translation_is_not_ready(project: Path) -> None:
+    po = translated(project)
+    context = "deactivate-client/steps/explain/title"
+
+    def fuzzy(lines: list[str], at: int) -> None:
+        lines.insert(lines.index(f'msgctxt "{context}"'), "#, fuzzy")
+
+    edit(po, context, fuzzy)
+    result = cli("i18n", "check", "--project", project)
+    assert result.exit_code == 1
+    (problem,) = problems(result)
+    lines = po.read_text(encoding="utf-8").splitlines()
+    assert lines[int(problem.split(":")[1]) - 1].startswith("msgid") and context in problem
+
+
+@pytest.mark.parametrize(
+    ("context", "translation"),
+    [
+        ("deactivate-client/steps/explain/title", "Ce que signifie la désactivation de {{ client.nom }}"),  # a placeholder renamed
+        ("deactivate-client/steps/explain/title", "Ce que signifie la désactivation"),  # a placeholder dropped
+        ("deactivate-client/steps/explain/title", "Désactiver {{ client.name }} {% if %}"),  # does not parse
+        ("deactivate-client/steps/explain/title", "Désactiver {{ client.name }}{% if actor.name %}!{% endif %}"),  # a name the source does not read
+        ("deactivate-client/steps/explain/title", "Désactiver {{ client.name }}{% if client.nmae %}!{% endif %}"),  # a field the data schema lacks
+    ],
+)
+def test_a_broken_translation_is_reported_at_its_msgstr(project: Path, context: str, translation: str) -> None:
+    po = translated(project)
+
+    def write(lines: list[str], at: int) -> None:
+        lines[at] = f'msgstr "{translation}"'
+
+    line = edit(po, context, write)
+    result = cli("i18n", "check", "--project", project)
+    assert result.exit_code == 1, result.output
+    (problem,) = problems(result)
+    assert problem.startswith(f"{PO}:{line}:") and context in problem
+    assert cli("validate", "--project", project).exit_code == 1
+
+
+def test_obsolete_entries_are_warnings_and_validate_still_passes(project: Path) -> None:
+    po = translated(project)
+    with po.open("a", encoding="utf-8") as out:
+        out.write('\n#~ msgctxt "gone/steps/old/title"\n#~ msgid "An old title"\n#~ msgstr "Un ancien titre"\n')
+    line = po.read_text(encoding="utf-8").splitlines().index('#~ msgctxt "gone/steps/old/title"') + 1
+    result = cli("validate", "--project", project)
+    assert result.exit_code == 0, result.output
+    warned = [w for w in result.stderr.splitlines() if w.startswith(PO)]
+    assert len(warned) == 1 and "gone/steps/old/title" in warned[0]
+    assert int(warned[0].split(":")[1]) in (line, line + 1)
+    assert "1 warning" in result.stdout
+
+
+def test_a_plural_count_other_than_the_locales_cldr_rule_is_reported(project: Path) -> None:
+    from babel.messages.plurals import get_plural
+
+    po = translated(project)
+    forms = get_plural("fr").num_plurals
+    text = po.read_text(encoding="utf-8")
+    header = next(line for line in text.splitlines() if "Plural-Forms:" in line)
+    plural = '\nmsgctxt "x/users"\nmsgid "one user"\nmsgid_plural "{{ n }} users"\n' + "".join(
+        f'msgstr[{i}] "{{{{ n }}}} utilisateurs"\n' for i in range(forms)
+    )
+    po.write_text(text + plural, encoding="utf-8")
+    assert cli("i18n", "check", "--project", project).exit_code == 0  # the count matches CLDR: the entry is only unused
+    po.write_text((text + plural).replace(f"nplurals={forms};", f"nplurals={forms + 1};"), encoding="utf-8")
+    result = cli("i18n", "check", "--project", project)
+    assert result.exit_code == 1
+    line = po.read_text(encoding="utf-8").splitlines().index(header.replace(f"nplurals={forms};", f"nplurals={forms + 1};")) + 1
+    assert [p.split(": ")[0] for p in problems(result)] == [f"{PO}:{line}:1"]
+
+
+NAMES = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), min_size=1, max_size=5, unique=True)
+
+
+@given(names=NAMES, order=st.randoms(use_true_random=False), words=st.lists(st.sampled_from(["le", "la", "de", "et", "à", ":", ""]), min_size=6, max_size=6))
+def test_placeholders_may_move_but_not_go_or_change(names: list[str], order: random.Random, words: list[str]) -> None:
+    source = "Text " + " and ".join(f"{{{{ actor.{name} }}}}" for name in names)
+    moved = list(names)
+    order.shuffle(moved)
+    translation = " ".join(f"{words[i % len(words)]} {{{{actor.{name}}}}}" for i, name in enumerate(moved))
+    assert placeholder_problem(source, translation) is None
+    dropped = " ".join(f"{{{{ actor.{name} }}}}" for name in moved[1:])
+    assert placeholder_problem(source, dropped) is not None
+    renamed = translation.replace(f"actor.{moved[0]}}}", f"actor.{moved[0]}x}}", 1)
+    assert placeholder_problem(source, renamed) is not None

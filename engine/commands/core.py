@@ -28,9 +28,17 @@ def validate(project: Path, fmt: str) -> None:
     from ..plugins import Registry
 
     registry = Registry.collect()
+    translations: list[Any] = []
     try:
         loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))
         counts, problems = _references(project, loaded, registry)
+        if len(loaded.locales) > 1:  # the catalogs of the declared locales (docs/flow-language.md, Translations)
+            from ..conditions.translations import translator
+            from ..language import catalogs
+
+            report = catalogs.check(loaded, translator(loaded))
+            problems = [*problems, *report.errors]
+            translations = sorted(report.warnings)
         if problems:
             raise DefinitionError(problems)
     except DefinitionError as exc:
@@ -41,14 +49,18 @@ def validate(project: Path, fmt: str) -> None:
             raise click.exceptions.Exit(ExitCode.ERROR) from exc
         raise
     steps = sum(len(f.steps) for f in loaded.flows.values())
-    warnings = [{"path": w.location.path, "line": w.location.line, "col": w.location.col, "message": w.message} for w in loaded.warnings]
+    every = [*loaded.warnings, *translations]
+    warnings = [{"path": w.location.path, "line": w.location.line, "col": w.location.col, "message": w.message} for w in every]
     if fmt == "json":
         emit_json({"valid": True, "flows": len(loaded.flows), "steps": steps, "emails": len(loaded.emails), **counts, "problems": [], "warnings": warnings})
         return
-    for warning in loaded.warnings:
+    for warning in every:
         click.echo(f"{warning.location}: warning: {warning.message}", err=True)
     also = "".join(f", {n} {what.replace('_', ' ')}" for what, n in counts.items())
-    said = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''}: `clientflow fix` clears them)" if warnings else ""
+    how = "`clientflow fix` clears them" if not translations else "obsolete catalog entries"
+    if loaded.warnings and translations:
+        how = "`clientflow fix` clears the old words; the rest are obsolete catalog entries"
+    said = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''}: {how})" if warnings else ""
     click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates{also}, no problems{said}.")
 
 

@@ -321,7 +321,8 @@ def _check_catalog(catalog: Catalog, lines: list[str], texts: list[Entry], local
             else:
                 error(1, f"{entry.context}: no entry for {_short(entry.text.source)} ({_reference(entry)}); {update}")
             continue
-        strings = list(message.string) if isinstance(message.string, (list, tuple)) else [message.string]
+        given = message.string if isinstance(message.string, (list, tuple)) else [message.string]
+        strings = [string or "" for string in given]
         line = _msgstr_line(lines, message.lineno)
         if not all(strings):
             error(line, f"{entry.context}: not translated into {locale} yet; write its msgstr")
@@ -334,7 +335,7 @@ def _check_catalog(catalog: Catalog, lines: list[str], texts: list[Entry], local
                 message.lineno, f"{entry.context}: {len(strings)} plural forms, but {locale} has {expected} (CLDR); write msgstr[0] to msgstr[{expected - 1}]"
             )
         for string in strings:
-            problem = _placeholder_problem(entry.text.source, string)
+            problem = placeholder_problem(entry.text.source, string)
             if problem is not None:
                 error(line, f"{entry.context}: {problem}")
             elif translate is not None:
@@ -362,7 +363,7 @@ def _compile(entry: Entry, string: str, display: str, line: int, translate: Tran
         report.errors.append(Problem(Location(display, line + max(at_line, 1) - 1, max(col, 1)), f"{entry.context}: {message}"))
 
 
-def _placeholder_problem(source: str, translation: str) -> str | None:
+def placeholder_problem(source: str, translation: str) -> str | None:
     """Why a translation's `{{ }}` placeholders differ from its source's, or None."""
     wanted, given = placeholders(source), placeholders(translation)
     if wanted == given:
