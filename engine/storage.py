@@ -5,12 +5,13 @@ keeps top-level records (documents) per collection with a version each, an
 index of look-up keys (entity, key, value) pointing at the documents holding
 them, the runs, the audit log and the outbox. A transaction is all or nothing;
 `get(..., lock=True)` and versioned writes keep concurrent commits apart.
-The shared suite in tests/storage_suite.py is the contract in executable form.
+The shared suite in engine/testing/storage.py (`clientflow.testing`) is the contract in executable form.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
@@ -80,8 +81,8 @@ class Transaction(Protocol):
         the stored version must equal it, or ConflictError is raised.
         """
 
-    # Optional: `load_documents(items)`, many new (Document, keys) pairs at once, taking
-    # ownership of the bodies; `import_data` uses it when a backend offers it.
+    # Optional (see LoadingTransaction and ClearingTransaction below): `load_documents(items)`,
+    # many new documents streamed in at once; `clear()`, the store emptied inside this transaction.
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         """Remove a document and its index keys; ConflictError on another version."""
@@ -118,6 +119,51 @@ class Transaction(Protocol):
 
     def set_meta(self, key: str, value: str | None) -> None:
         """Set (or, with None, remove) a key of the storage's own table."""
+
+
+@runtime_checkable
+class LoadingTransaction(Protocol):
+    """Optional on a Transaction: many new documents at once, as `clientflow init` loads a data file."""
+
+    def load_documents(self, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
+        """Insert new documents with their index keys; return how many.
+
+        `items` is consumed as a stream, a batch at a time (a backend uses its bulk
+        path: executemany, COPY), never held whole. Each document must not exist
+        yet nor come twice: ConflictError names one that does, and then nothing
+        of this call is kept (the transaction stays usable); so too when `items`
+        itself raises. Versions start at 1; the store takes ownership of the bodies.
+        """
+
+
+@runtime_checkable
+class ClearingTransaction(Protocol):
+    """Optional on a Transaction: the store emptied inside it, so that emptying and reloading land together."""
+
+    def clear(self) -> None:
+        """Remove every document, key, run, audit entry, outbox message and meta key but the schema version, as `Storage.clear` does."""
+
+
+def load_documents(tx: Transaction, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
+    """New documents into `tx` through the backend's bulk path when it has one, else one `put` each; return how many.
+
+    Without the bulk path a conflict leaves the documents put before it in the
+    transaction: the caller rolls it back.
+    """
+    if isinstance(tx, LoadingTransaction):
+        return tx.load_documents(items)
+    count = 0
+    for document, keys in items:
+        tx.put(document, keys, expect_version=None)
+        count += 1
+    return count
+
+
+def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """`items` in lists of at most `size`, read lazily (what a backend's bulk path writes at a time)."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
 
 
 @runtime_checkable

@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -123,14 +123,17 @@ class MemoryTransaction:
         self.writes[ref] = (stored, list(keys))
         return version
 
-    def load_documents(self, items: list[tuple[Document, list[IndexKey]]]) -> None:
-        """Many new documents at once (a data file being imported): the store takes them as they are."""
+    def load_documents(self, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
+        """Many new documents at once (a data file being loaded): the store takes them as they are, all or nothing."""
         self._check()
+        loaded: dict[Ref, tuple[Document | None, list[IndexKey]]] = {}
         for document, keys in items:
             ref = (document.collection, document.id)
-            if self._current(ref) is not None or ref in self.writes:
+            if ref in loaded or self._current(ref) is not None:
                 raise ConflictError(*ref)
-            self.writes[ref] = (Document(document.collection, document.id, document.body, 1), keys)
+            loaded[ref] = (Document(document.collection, document.id, document.body, 1), keys)
+        self.writes.update(loaded)
+        return len(loaded)
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         self._check()

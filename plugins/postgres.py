@@ -18,14 +18,14 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from clientflow.config import hide_secrets
 from clientflow.errors import ConfigError
 from clientflow.hookspecs import RegisterStorage, hookimpl
-from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref
+from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, batches
 
 if TYPE_CHECKING:
     import psycopg
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = "1"
 DEFAULT_SCHEMA = "clientflow"
 PAGE = 500  # rows per page of a scan
+LOAD_BATCH = 5000  # documents per COPY when a data file is loaded
 LOCK_NAMESPACE = 0x636C66  # first key of the advisory lock taken while creating the schema
 SETTINGS = ("url", "schema", "connect_timeout", "lock_timeout", "application_name")
 SETTINGS_SCHEMA = {
@@ -208,11 +209,9 @@ class PostgresStorage:
             self._conn = None
 
     def clear(self) -> None:
-        """Empty every table of the schema in one transaction (`clientflow init --force`); the storage schema stays."""
+        """Empty every table of the schema in one transaction; the storage schema stays."""
         with self.transaction(write=True) as tx:
-            s = f'"{self.schema}"'
-            tx.conn.execute(f"TRUNCATE {s}.docs, {s}.keys, {s}.runs, {s}.audit, {s}.outbox RESTART IDENTITY")
-            tx.conn.execute(f"DELETE FROM {s}.meta WHERE key <> 'schema_version'")
+            tx.clear()
 
     def drop_schema(self) -> None:
         """Remove the schema and everything in it (for tests and teardown)."""
@@ -306,6 +305,54 @@ class PostgresTransaction:
             with self.conn.cursor() as cursor:
                 cursor.executemany(f"INSERT INTO {self.s}.keys VALUES (%s, %s, %s, %s, %s)", [(*k, *ref) for k in keys])
         return version
+
+    def load_documents(self, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
+        """New documents by the thousand (`clientflow init`): COPY per batch into docs and keys, all or nothing."""
+        import psycopg.errors
+
+        self._check()
+        conn, count = self.conn, 0
+        conn.execute("SAVEPOINT load_documents")
+        try:
+            with conn.cursor() as cursor:
+                for batch in batches(items, LOAD_BATCH):
+                    conn.execute("SAVEPOINT load_batch")
+                    try:
+                        with cursor.copy(f"COPY {self.s}.docs (collection, id, body, version) FROM STDIN") as copy:
+                            for document, _ in batch:
+                                copy.write_row((document.collection, document.id, _dumps(document.body), 1))
+                    except psycopg.errors.UniqueViolation as exc:
+                        conn.execute("ROLLBACK TO SAVEPOINT load_batch")
+                        raise ConflictError(*self._first_taken(batch)) from exc
+                    conn.execute("RELEASE SAVEPOINT load_batch")
+                    with cursor.copy(f"COPY {self.s}.keys (entity, key, value, collection, id) FROM STDIN") as copy:
+                        for document, keys in batch:
+                            for key in keys:
+                                copy.write_row((*key, document.collection, document.id))
+                    count += len(batch)
+        except BaseException:
+            if not conn.closed and not conn.broken:
+                conn.execute("ROLLBACK TO SAVEPOINT load_documents")
+                conn.execute("RELEASE SAVEPOINT load_documents")
+            raise
+        conn.execute("RELEASE SAVEPOINT load_documents")
+        return count
+
+    def _first_taken(self, batch: list[tuple[Document, list[IndexKey]]]) -> Ref:
+        """The first document of a batch that exists already (its batch rolled back) or comes twice."""
+        seen: set[Ref] = set()
+        for document, _ in batch:
+            ref = (document.collection, document.id)
+            if ref in seen or self.conn.execute(f"SELECT 1 FROM {self.s}.docs WHERE collection = %s AND id = %s", ref).fetchone():
+                return ref
+            seen.add(ref)
+        return (batch[0][0].collection, batch[0][0].id)
+
+    def clear(self) -> None:
+        """Empty the store inside this transaction (`clientflow init --force`): every table, the schema version kept."""
+        self._check()
+        self.conn.execute(f"TRUNCATE {self.s}.docs, {self.s}.keys, {self.s}.runs, {self.s}.audit, {self.s}.outbox RESTART IDENTITY")
+        self.conn.execute(f"DELETE FROM {self.s}.meta WHERE key <> 'schema_version'")
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         self._check()

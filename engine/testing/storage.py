@@ -16,7 +16,9 @@ subclassing it and providing a `backend` fixture that yields a `Backend`:
 
 Nothing here names a backend: what differs between them is declared on the
 `Backend` (`snapshot_reads`), never tested around. Optional capabilities
-(`clear`, `load_documents`) are tested when the backend has them.
+(`Storage.clear`, and on a transaction `load_documents` and `clear`) are
+tested when the backend has them, and the generic paths used without them
+on every backend.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from clientflow.storage import ConflictError, Document, ReadOnlyError, Storage
+from clientflow.storage import ClearingTransaction, ConflictError, Document, LoadingTransaction, ReadOnlyError, Storage, Transaction, load_documents
 
 C = "things"  # the collection the tests write to
 
@@ -78,6 +80,30 @@ def message(id: str, *, status: str = "pending", next_attempt: str | None = None
 
 class Boom(Exception):
     """Raised inside a transaction to make it roll back."""
+
+
+LOADED = 5_500  # documents of the bulk-load tests: more than one batch of every built-in backend
+
+
+def many(count: int, produced: list[int] | None = None, *, start: int = 0) -> Iterator[tuple[Document, list[tuple[str, str, str]]]]:
+    """New documents with their keys, made one at a time (as a data file being read); `produced` counts them."""
+    for n in range(start, start + count):
+        if produced is not None:
+            produced.append(n)
+        body = {"n": n, "name": f"Thing {n} ✓", "tags": ["a", {"b": n % 3}]}
+        yield doc(f"t{n:05d}", body), [("thing", "k", f"k{n}"), ("thing", "even" if n % 2 == 0 else "odd", "yes")]
+
+
+class PutOnly:
+    """A transaction seen without its optional capabilities: what a backend offering none of them looks like."""
+
+    def __init__(self, tx: Transaction) -> None:
+        self.tx = tx
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("load_documents", "clear"):
+            raise AttributeError(name)
+        return getattr(self.tx, name)
 
 
 class StorageContract:
@@ -488,17 +514,78 @@ class StorageContract:
         assert self.everything(open_storage()) == expected
 
     # optional capabilities ----------------------------------------------------------
-    def test_load_documents_writes_new_documents_as_put_would(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+    def test_load_documents_streams_many_new_documents_as_put_would(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
         with storage.transaction(write=True) as tx:
-            load = getattr(tx, "load_documents", None)
-            if load is None:
-                return  # optional: a data file is then imported one put() at a time
-            load([(doc("t1", {"n": 1}), [("thing", "k", "v")]), (doc("t2"), [])])
-        assert self.everything(open_storage())["docs"] == [("t1", {"id": "t1", "n": 1}, 1), ("t2", {"id": "t2"}, 1)]
+            if not isinstance(tx, LoadingTransaction):
+                return  # optional: a data file is then loaded one put() at a time (the generic path, tested below)
+            produced: list[int] = []
+            assert tx.load_documents(many(LOADED, produced)) == LOADED
+        assert len(produced) == LOADED  # consumed once, as a stream
+        self.assert_loaded(open_storage(), LOADED)
+
+    def test_load_documents_of_one_that_exists_or_comes_twice_conflicts_and_keeps_nothing_of_the_call(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, LoadingTransaction):
+                return
+            tx.put(doc(f"t{LOADED - 7:05d}", {"n": "before"}), [("thing", "k", "before")], expect_version=None)
+            with pytest.raises(ConflictError) as caught:
+                tx.load_documents(many(LOADED))
+            assert (caught.value.collection, caught.value.id) == (C, f"t{LOADED - 7:05d}")
+            assert [d.id for d in tx.scan(C)] == [f"t{LOADED - 7:05d}"]  # and the transaction goes on
+            with pytest.raises(ConflictError) as caught:
+                tx.load_documents([(doc("a"), []), (doc("b"), [("thing", "k", "v")]), (doc("a"), [])])
+            assert (caught.value.collection, caught.value.id) == (C, "a")
+            tx.put(doc("after"), [], expect_version=None)
         with storage.transaction() as tx:
-            assert tx.lookup("thing", "k", "v") == [(C, "t1")]
-        with pytest.raises(ConflictError), storage.transaction(write=True) as tx:
-            tx.load_documents([(doc("t1"), [])])  # type: ignore[attr-defined]
+            assert [d.id for d in tx.scan(C)] == ["after", f"t{LOADED - 7:05d}"]
+            assert tx.lookup("thing", "k", "v") == [] and tx.lookup("thing", "k", "before") == [(C, f"t{LOADED - 7:05d}")]
+
+    def test_load_documents_keeps_nothing_of_the_call_when_the_items_raise(self, storage: Storage) -> None:
+        def failing() -> Iterator[tuple[Document, list[tuple[str, str, str]]]]:
+            yield from many(LOADED // 2)
+            raise Boom
+
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, LoadingTransaction):
+                return
+            with pytest.raises(Boom):
+                tx.load_documents(failing())
+            assert next(iter(tx.scan(C)), None) is None
+            assert tx.load_documents(many(3)) == 3
+        self.assert_loaded(storage, 3)
+
+    def test_the_generic_load_puts_each_document_where_a_backend_has_no_bulk_path(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            assert load_documents(PutOnly(tx), many(LOADED // 10)) == LOADED // 10
+        self.assert_loaded(storage, LOADED // 10)
+        with storage.transaction(write=True) as tx:
+            assert load_documents(tx, many(LOADED // 10, start=LOADED // 10)) == LOADED // 10  # the bulk path when there is one
+        self.assert_loaded(storage, 2 * (LOADED // 10))
+
+    def test_clear_inside_a_transaction_empties_the_store_with_the_transaction(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        with storage.transaction() as tx:
+            if not isinstance(tx, ClearingTransaction):
+                return  # optional: `clientflow init --force` then checks the whole file first and empties the store apart
+            version = tx.get_meta("schema_version")
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            tx.add_audit({"id": "a1"})
+            tx.save_run({"id": "r1"})
+            tx.add_outbox([message("m1")])
+            tx.set_meta("suite:k", "v")
+        before = self.everything(storage)
+        empty: dict[str, Any] = {"docs": [], "keys": {"v": [], "old": [], "new": []}, "audit": [], "runs": [None, None], "outbox": [], "meta": None}
+        with pytest.raises(Boom), storage.transaction(write=True) as tx:
+            tx.clear()  # type: ignore[attr-defined]
+            assert next(iter(tx.scan(C)), None) is None and tx.lookup("thing", "k", "v") == [] and tx.audit() == []
+            raise Boom
+        assert self.everything(open_storage()) == before
+        with storage.transaction(write=True) as tx:
+            tx.clear()  # type: ignore[attr-defined]
+            tx.put(doc("t1", {"n": 2}), [("thing", "k", "new")], expect_version=None)  # ids may be used again at once
+        assert self.everything(open_storage()) == {**empty, "docs": [("t1", {"id": "t1", "n": 2}, 1)], "keys": {"v": [], "old": [], "new": [(C, "t1")]}}
+        with storage.transaction() as tx:
+            assert tx.get_meta("schema_version") == version
 
     def test_clear_empties_everything_and_the_store_stays_usable(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
         clear = getattr(storage, "clear", None)
@@ -521,6 +608,16 @@ class StorageContract:
         assert found is not None and (found.body["n"], found.version) == (2, 1)
 
     # helpers --------------------------------------------------------------------
+    @staticmethod
+    def assert_loaded(storage: Storage, count: int) -> None:
+        """The documents `many(count)` makes, each at version 1 and found by its keys."""
+        with storage.transaction() as tx:
+            found = [(d.id, d.body, d.version) for d in tx.scan(C)]
+            assert found == [(document.id, document.body, 1) for document, _ in many(count)]
+            for n in sorted({0, count // 2, count - 1}):
+                assert tx.lookup("thing", "k", f"k{n}") == [(C, f"t{n:05d}")]
+            assert tx.lookup("thing", "even", "yes") == [(C, f"t{n:05d}") for n in range(0, count, 2)]
+
     @staticmethod
     def everything(storage: Storage) -> dict[str, Any]:
         """What the suite's tests can have written, as plain data."""
