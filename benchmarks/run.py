@@ -45,7 +45,7 @@ ACTOR = "u1"
 PY = sys.executable
 CLI = [PY, "-c", "import sys; from clientflow.cli import main; sys.argv[0] = 'clientflow'; main()"]
 BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
-SECTIONS = ("availability", "bulk", "storage", "growth", "startup", "load")
+SECTIONS = ("availability", "bulk", "storage", "growth", "startup", "load", "init")
 CHUNK = 20_000  # clients per data file when building a database: a data file may hold at most 8 MiB
 
 
@@ -580,6 +580,14 @@ def growth(bench: Bench) -> None:
         f"- **growth** (medians of {bench.sizes.growth_repeats}; `run_bulk` timed with the engine open, each run in a fresh process): {lines}; "
         f"wall-clock ratio {wall[large] / wall[small]:.2f}×."
     )
+
+
+# 4b. init ---------------------------------------------------------------------------------
+def init(bench: Bench) -> None:
+    """`clientflow init` against raw executemany / COPY of the same rows, and its peak memory at 10k vs 1M clients: benchmarks/init_rows.py."""
+    import init_rows
+
+    init_rows.section(bench)
 
 
 # 5. start-up -------------------------------------------------------------------------------
