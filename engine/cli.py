@@ -37,6 +37,7 @@ COMMANDS = {
     "demo": "clientflow.commands.demo:demo",
     "test": "clientflow.commands.scenarios:test",
     "paths": "clientflow.commands.scenarios:paths",
+    "diff": "clientflow.commands.diff:diff",
     "bulk": "clientflow.commands.bulk:bulk",
     "serve": "clientflow.commands.serve:serve",
     "i18n": "clientflow.commands.i18n:i18n",

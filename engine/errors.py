@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     BLOCKED = 3  # blocked by a rule
     INVALID = 4  # an invalid answer
     NEEDS_INPUT = 5  # an answer is missing
+    CHANGED = 6  # `clientflow diff --fail-on`: the change it was asked to fail on exists
     BUG = 70  # a bug in clientflow or a plugin, not in what the user gave (sysexits' EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C
 
@@ -37,6 +38,7 @@ EXIT_MEANINGS = {
     ExitCode.BLOCKED: "blocked by a rule",
     ExitCode.INVALID: "invalid answer",
     ExitCode.NEEDS_INPUT: "needs input",
+    ExitCode.CHANGED: "a change diff --fail-on asked to fail on",
     ExitCode.BUG: "a bug in clientflow or a plugin (the message says how to report it)",
     ExitCode.INTERRUPTED: "interrupted",
 }

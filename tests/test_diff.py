@@ -1,0 +1,360 @@
+"""clientflow diff: an edit of the flows compared as models (semantic), on data (behaviour) and by its scenarios.
+
+Each test copies the fixture project into a fresh git repository, commits it, edits
+the working tree and asks `clientflow diff` what changed. Expected pairs are worked
+out independently, with Engine.available on both versions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cli_support import DEMO, PROJECT, invoke
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clientflow import Engine
+from clientflow.conditions.program import load_project
+from clientflow.errors import ExitCode
+from clientflow.review import semantic
+
+FLOW = "delete-client"
+DROPPED = "no-users"  # the precondition the edit drops
+STEP = "double-check"  # the step the edit adds
+FLOW_FILES = sorted(p.name for p in (PROJECT / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
+
+
+@pytest.fixture(autouse=True)
+def elsewhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run from tmp_path: removing a revision's copy walks it by names relative to its folder, which a watch
+    of reads from the repository's root (shipped_guard) would take for the shipped flows/ and templates/."""
+    monkeypatch.chdir(tmp_path)
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def repository(tmp_path: Path) -> Path:
+    """The fixture project, committed in a git repository of its own."""
+    repo = tmp_path / "repo"
+    shutil.copytree(PROJECT, repo)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "the project")
+    return repo
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} is not in {path}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def add_step_and_drop_rule(project: Path) -> None:
+    path = project / "flows" / f"{FLOW}.yaml"
+    edit(path, f"  - rule: {DROPPED}\n", "")
+    edit(path, "  - id: confirm\n", f"  - id: {STEP}\n    kind: info\n    title: Check {{{{ client.name }}}} once more\n  - id: confirm\n")
+
+
+def diff(*args: object) -> Any:
+    return invoke("diff", *args)
+
+
+def document(*args: object) -> dict[str, Any]:
+    result = diff(*args, "--format", "json")
+    assert result.exit_code in (0, 6), result.output
+    return json.loads(result.stdout)
+
+
+def people(data: Path) -> tuple[list[str], list[str]]:
+    """The actors (users of partners and of clients) and the subjects (clients) of a data file, read directly."""
+    doc = yaml.safe_load(data.read_text(encoding="utf-8"))
+    actors = [u["id"] for key in ("partners", "clients") for holder in doc[key] for u in holder.get("users", [])]
+    return actors, [c["id"] for c in doc["clients"]]
+
+
+def availability(root: Path) -> dict[tuple[str, str, str], bool]:
+    actors, subjects = people(DEMO)
+    with Engine.open(root, data=DEMO, notifiers={}) as engine:
+        return {(f.flow, a, s): f.available for a in actors for s in subjects for f in engine.available(a, s).flows}
+
+
+# the contract -----------------------------------------------------------------
+def test_an_added_step_and_a_dropped_rule_are_named_and_the_pairs_it_opens_listed(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    add_step_and_drop_rule(repo)
+    doc = document("--project", repo, "--no-scenarios")
+    assert {"base", "head", "flows", "behaviour"} <= set(doc) and isinstance(doc["base"], str) and isinstance(doc["head"], str)
+
+    flows = {f["flow"]: f for f in doc["flows"]}
+    assert set(flows) == {name.removesuffix(".yaml") for name in FLOW_FILES}
+    changed = flows.pop(FLOW)
+    assert changed["status"] == "changed"
+    assert all(f["status"] == "unchanged" and f["changes"] == [] for f in flows.values())
+    for change in changed["changes"]:
+        assert {"kind", "path", "message"} <= set(change) and all(isinstance(change[k], str) for k in ("kind", "path", "message"))
+    added = [c for c in changed["changes"] if STEP in c["path"] and STEP in c["message"]]
+    assert [c["kind"] for c in added] == ["step-added"]
+    lines = (repo / "flows" / f"{FLOW}.yaml").read_text().splitlines()
+    line = next(n for n, text in enumerate(lines, 1) if text.strip() == f"- id: {STEP}")
+    assert added[0]["head"].startswith(f"flows/{FLOW}.yaml:{line}:") and added[0]["base"] is None
+    dropped = [c for c in changed["changes"] if c["kind"] == "rule-dropped"]
+    assert len(dropped) == 1 and DROPPED in dropped[0]["message"] and dropped[0]["head"] is None
+
+    before, after = availability(PROJECT), availability(repo)
+    state = {True: "offered", False: "blocked"}
+    expected = {(f, a, s, state[before[f, a, s]], state[after[f, a, s]]) for f, a, s in before if before[f, a, s] != after[f, a, s]}
+    assert expected, "the edit must change some pair's availability for this test to mean anything"
+    listed = {(b["flow"], b["actor"], b["subject"], b["before"], b["after"]) for b in doc["behaviour"] if b["before"] != b["after"]}
+    assert listed == expected
+    for pair in doc["behaviour"]:
+        assert pair["before"] in ("offered", "blocked", "absent") and pair["after"] in ("offered", "blocked", "absent")
+        if pair["before"] == "blocked":
+            assert DROPPED in pair["before_blocked_by"]
+        if pair["before"] == pair["after"]:  # offered in both: listed for the plan's differences (the new screen)
+            assert pair["before"] == "offered" and before[FLOW, pair["actor"], pair["subject"]]
+            screens = next(d for d in pair["plan"] if d["what"] == "screens")
+            assert STEP in screens["after"] and STEP not in screens["before"]
+    offered_both = {(a, s) for f, a, s in before if f == FLOW and before[f, a, s] and after[f, a, s]}
+    assert {(b["actor"], b["subject"]) for b in doc["behaviour"] if b["before"] == b["after"]} == offered_both
+
+
+def test_fail_on_behaviour_exits_6_when_a_pair_changed_and_0_when_none_did(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    assert diff("--project", repo, "--no-scenarios", "--fail-on", "behaviour").exit_code == ExitCode.OK
+    add_step_and_drop_rule(repo)
+    result = diff("--project", repo, "--no-scenarios", "--fail-on", "behaviour")
+    assert result.exit_code == ExitCode.CHANGED == 6, result.output
+    assert diff("--project", repo, "--no-scenarios").exit_code == ExitCode.OK  # without --fail-on, a review is a report
+
+
+def test_a_reworded_message_is_a_semantic_change_that_changes_no_pair(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    edit(repo / "flows" / "rules.yaml", "Disconnect it instead,", "Disconnect it first,")
+    assert diff("--project", repo, "--no-scenarios", "--fail-on", "behaviour").exit_code == ExitCode.OK
+    assert diff("--project", repo, "--no-scenarios", "--fail-on", "semantic").exit_code == ExitCode.CHANGED
+    doc = document("--project", repo, "--no-scenarios")
+    changes = [c for f in doc["flows"] for c in f["changes"]]
+    assert changes and {c["kind"] for c in changes} == {"rule-message"} and all(DROPPED in c["path"] for c in changes)
+    assert "[-instead,-]" in changes[0]["message"] and "{+first,+}" in changes[0]["message"]
+    assert doc["behaviour"] == []
+
+
+def test_an_email_text_change_is_shown_as_it_renders_on_the_demo_data(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    edit(repo / "templates" / "emails" / "delete-confirmation.txt", "This cannot be undone.", "Nothing can bring it back.")
+    doc = document("--project", repo, "--no-scenarios")
+    change = next(c for f in doc["flows"] for c in f["changes"] if c["kind"] == "email-text")
+    assert change["rendered"] is True and "Nothing can bring it back." in change["diff"]["text"] and "{{" not in change["diff"]["text"]
+    actors, subjects = people(DEMO)
+    assert change["sample"]["actor"] in actors and change["sample"]["subject"] in subjects
+    plans = [d for b in doc["behaviour"] for d in b["plan"]]
+    assert plans and {d["what"] for d in plans} == {"email-text"}
+
+
+def test_a_translation_changed_in_a_catalog_is_an_edit_of_its_flow(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    context, source, french = "delete-client/steps/confirm/title", "Delete {{ client.name }} for good?", "Supprimer {{ client.name }} pour de bon ?"
+    for root, translation in ((old, ""), (new, french)):
+        shutil.copytree(PROJECT, root)
+        edit(root / "flows" / "project.yaml", "data_schema:", "locales: [en, fr]\ndata_schema:")
+        catalog = root / "locales" / "fr" / "LC_MESSAGES" / "clientflow.po"
+        catalog.parent.mkdir(parents=True)
+        header = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        catalog.write_text(
+            f"{header}msgctxt {json.dumps(context)}\nmsgid {json.dumps(source)}\nmsgstr {json.dumps(translation, ensure_ascii=False)}\n", encoding="utf-8"
+        )
+    doc = document(old, new, "--project", new, "--no-scenarios")
+    changed = [f for f in doc["flows"] if f["status"] != "unchanged"]
+    assert [f["flow"] for f in changed] == [FLOW]
+    [change] = changed[0]["changes"]
+    assert change["kind"] == "translation" and context in change["path"] and change["after"] == french and change["before"] is None
+    assert change["head"].startswith("locales/fr/LC_MESSAGES/clientflow.po:")
+
+
+# reformatting is no change ------------------------------------------------------
+def test_reformatting_a_flow_file_gives_no_entries(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    path = repo / "flows" / f"{FLOW}.yaml"
+    doc = yaml.safe_load(path.read_text())
+
+    class Quoted(yaml.SafeDumper):  # every text in quotes, single or double; keys in reverse order; mappings inline
+        pass
+
+    Quoted.add_representer(str, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", text, style='"' if "\n" in text else "'"))
+    text = "# rewritten\n" + yaml.dump(dict(reversed(list(doc.items()))), Dumper=Quoted, default_flow_style=True, sort_keys=False, width=50)
+    assert yaml.safe_load(text) == doc
+    path.write_text(text)
+    result = diff("--project", repo, "--no-scenarios", "--fail-on", "behaviour", "--format", "json")
+    assert result.exit_code == ExitCode.OK, result.output
+    found = json.loads(result.stdout)
+    assert found["behaviour"] == [] and found["project"] == []
+    assert all(f["status"] == "unchanged" and f["changes"] == [] for f in found["flows"])
+    assert diff("--project", repo, "--no-scenarios", "--fail-on", "semantic").exit_code == ExitCode.OK
+
+
+PLAIN = re.compile(r"[A-Za-z][A-Za-z0-9 ._-]*[A-Za-z0-9._-]|[A-Za-z]")
+KEYWORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n"}
+
+
+@st.composite
+def rewritten(draw: st.DrawFn, value: Any) -> str:
+    """`value` written as YAML another way: keys in another order, other quotes and styles, comments anywhere."""
+
+    def scalar(item: Any) -> str:
+        if item is None:
+            return "null"
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, (int, float)):
+            return repr(item)
+        styles = ["double"] + (["single"] if "\n" not in item else []) + (["plain"] if PLAIN.fullmatch(item) and item.lower() not in KEYWORDS else [])
+        style = draw(st.sampled_from(styles))
+        if style == "double":
+            return json.dumps(item, ensure_ascii=False)
+        if style == "single":
+            return "'" + item.replace("'", "''") + "'"
+        return str(item)
+
+    def inline(item: Any) -> str:
+        if isinstance(item, dict):
+            keys = draw(st.permutations(list(item)))
+            return "{" + ", ".join(f"{scalar(k)}: {inline(item[k])}" for k in keys) + "}"
+        if isinstance(item, list):
+            return "[" + ", ".join(inline(x) for x in item) + "]"
+        return scalar(item)
+
+    def block(item: Any, indent: int) -> list[str]:
+        pad = " " * indent
+        lines: list[str] = []
+        if isinstance(item, dict):
+            for key in draw(st.permutations(list(item))):
+                child = item[key]
+                if isinstance(child, (dict, list)) and child and draw(st.booleans()):
+                    lines.append(f"{pad}{scalar(key)}:")
+                    lines.extend(block(child, indent + 2))
+                else:
+                    lines.append(f"{pad}{scalar(key)}: {inline(child)}")
+        else:
+            for child in item:
+                if isinstance(child, (dict, list)) and child and draw(st.booleans()):
+                    inner = block(child, indent + 2)
+                    lines.append(f"{pad}- {inner[0].lstrip()}")
+                    lines.extend(inner[1:])
+                else:
+                    lines.append(f"{pad}- {inline(child)}")
+        return lines
+
+    lines = block(value, 0)
+    out: list[str] = []
+    for line in lines:
+        if draw(st.integers(0, 4)) == 0:
+            out.append(" " * draw(st.integers(0, 6)) + "# " + draw(st.sampled_from(["note", "why: because", "- not a step", "id: x"])))
+        out.append(line + ("  # aside" if draw(st.integers(0, 5)) == 0 else ""))
+    return "\n".join(out) + "\n"
+
+
+BASE_MODEL = None
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data(), name=st.sampled_from(FLOW_FILES))
+def test_random_cosmetic_rewrites_of_a_flow_are_no_change(tmp_path_factory: pytest.TempPathFactory, data: st.DataObject, name: str) -> None:
+    global BASE_MODEL
+    if BASE_MODEL is None:
+        BASE_MODEL = load_project(PROJECT)
+    original = (PROJECT / "flows" / name).read_text(encoding="utf-8")
+    text = data.draw(rewritten(yaml.safe_load(original)), label="rewritten")
+    assert yaml.safe_load(text) == yaml.safe_load(original)  # the rewrite means the same YAML
+    root = tmp_path_factory.mktemp("cosmetic")
+    for part in ("flows", "templates", "schema"):
+        shutil.copytree(PROJECT / part, root / part)
+    (root / "flows" / name).write_text(text, encoding="utf-8")
+    found = semantic.compare(BASE_MODEL, load_project(root))
+    assert not found.changed, [e.to_json() for f in found.flows for e in f.changes] + [e.to_json() for e in found.project]
+
+
+# versions: folders, revisions, mistakes ---------------------------------------------
+def test_two_folders_are_compared_without_git(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(PROJECT, old)
+    shutil.copytree(PROJECT, new)
+    add_step_and_drop_rule(new)
+    doc = document(old, new, "--project", new, "--no-scenarios")
+    assert doc["base"] == str(old) and doc["head"] == str(new)
+    assert [f["flow"] for f in doc["flows"] if f["status"] != "unchanged"] == [FLOW]
+    assert any(b["before"] == "blocked" and b["after"] == "offered" for b in doc["behaviour"])
+
+
+def test_two_revisions_are_compared_and_the_working_tree_is_left_alone(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    first = git(repo, "rev-parse", "HEAD").strip()
+    add_step_and_drop_rule(repo)
+    git(repo, "commit", "-q", "-am", "the edit")
+    edit(repo / "flows" / "rules.yaml", "Disconnect it instead,", "Disconnect it first,")  # not committed: not in either revision
+    status = git(repo, "status", "--porcelain")
+    doc = document(first, "HEAD", "--project", repo, "--no-scenarios")
+    assert doc["base"].startswith(first[:7]) and doc["head"].startswith("HEAD")
+    kinds = {c["kind"] for f in doc["flows"] for c in f["changes"]}
+    assert kinds == {"step-added", "rule-dropped"}
+    assert git(repo, "status", "--porcelain") == status
+
+
+def test_an_unknown_revision_is_a_clear_error(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    result = diff("no-such-revision", "--project", repo)
+    assert result.exit_code == ExitCode.ERROR
+    assert "no-such-revision" in result.stderr and "revision" in result.stderr and "Traceback" not in result.output
+    as_json = diff("HEAD~5", "--project", repo, "--format", "json")
+    assert as_json.exit_code == ExitCode.ERROR and json.loads(as_json.stdout)["error"]["exit_code"] == 1
+
+
+def test_a_folder_outside_git_or_without_a_project_is_a_clear_error(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    shutil.copytree(PROJECT, outside)
+    result = diff("--project", outside)
+    assert result.exit_code == ExitCode.ERROR and "not in a git repository" in result.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = diff(empty, outside, "--project", outside)
+    assert result.exit_code == ExitCode.ERROR and "holds no project" in result.stderr and str(empty) in result.stderr
+
+
+# what people read ---------------------------------------------------------------
+def test_markdown_starts_with_a_summary_table_and_folds_the_details(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    add_step_and_drop_rule(repo)
+    result = diff("--project", repo, "--format", "markdown")
+    assert result.exit_code == ExitCode.OK, result.output
+    lines = result.stdout.splitlines()
+    table = next(i for i, line in enumerate(lines) if line.startswith("| flow | definition | behaviour"))
+    assert lines[table + 1] == "| --- | --- | --- |"
+    assert lines[table + 2].startswith(f"| <code>{FLOW}</code> | changed, 2 edits |") and "<code>no-users</code>" in lines[table + 2]
+    assert table < next(i for i, line in enumerate(lines) if line.startswith("<details>"))
+    assert result.stdout.count("<details>") == result.stdout.count("</details>") >= 3
+    assert "a client with users cannot be deleted: passed → failed" in result.stdout  # its scenario expects no-users to block
+
+
+def test_text_groups_the_pairs_by_flow_and_cause(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    add_step_and_drop_rule(repo)
+    before, after = availability(PROJECT), availability(repo)
+    opened = {s for f, a, s in before if f == FLOW and not before[f, a, s] and after[f, a, s]}
+    result = diff("--project", repo, "--no-scenarios")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert f"{FLOW}: now offered for {len(opened)} clients" in result.stdout and f"no longer blocked by `{DROPPED}`" in result.stdout
