@@ -120,18 +120,18 @@ def test_an_added_step_and_a_dropped_rule_are_named_and_the_pairs_it_opens_liste
     state = {True: "offered", False: "blocked"}
     expected = {(f, a, s, state[before[f, a, s]], state[after[f, a, s]]) for f, a, s in before if before[f, a, s] != after[f, a, s]}
     assert expected, "the edit must change some pair's availability for this test to mean anything"
-    listed = {(b["flow"], b["actor"], b["subject"], b["before"], b["after"]) for b in doc["behaviour"] if b["before"] != b["after"]}
-    assert listed == expected
+    listed = {(b["flow"], b["actor"], b["subject"], b["before"], b["after"]) for b in doc["behaviour"]}
+    assert listed == expected  # behaviour: exactly the pairs whose availability the dropped rule changed
     for pair in doc["behaviour"]:
         assert pair["before"] in ("offered", "blocked", "absent") and pair["after"] in ("offered", "blocked", "absent")
         if pair["before"] == "blocked":
             assert DROPPED in pair["before_blocked_by"]
-        if pair["before"] == pair["after"]:  # offered in both: listed for the plan's differences (the new screen)
-            assert pair["before"] == "offered" and before[FLOW, pair["actor"], pair["subject"]]
-            screens = next(d for d in pair["plan"] if d["what"] == "screens")
-            assert STEP in screens["after"] and STEP not in screens["before"]
+    for pair in doc["plans"]:  # offered in both: listed for the plan's differences (the new screen)
+        assert pair["before"] == pair["after"] == "offered" and before[FLOW, pair["actor"], pair["subject"]]
+        screens = next(d for d in pair["plan"] if d["what"] == "screens")
+        assert STEP in screens["after"] and STEP not in screens["before"]
     offered_both = {(a, s) for f, a, s in before if f == FLOW and before[f, a, s] and after[f, a, s]}
-    assert {(b["actor"], b["subject"]) for b in doc["behaviour"] if b["before"] == b["after"]} == offered_both
+    assert {(b["actor"], b["subject"]) for b in doc["plans"]} == offered_both
 
 
 def test_fail_on_behaviour_exits_6_when_a_pair_changed_and_0_when_none_did(tmp_path: Path) -> None:
@@ -163,8 +163,11 @@ def test_an_email_text_change_is_shown_as_it_renders_on_the_demo_data(tmp_path: 
     assert change["rendered"] is True and "Nothing can bring it back." in change["diff"]["text"] and "{{" not in change["diff"]["text"]
     actors, subjects = people(DEMO)
     assert change["sample"]["actor"] in actors and change["sample"]["subject"] in subjects
-    plans = [d for b in doc["behaviour"] for d in b["plan"]]
+    assert doc["behaviour"] == []  # nobody's availability changed
+    plans = [d for b in doc["plans"] for d in b["plan"]]
     assert plans and {d["what"] for d in plans} == {"email-text"}
+    assert diff("--project", repo, "--no-scenarios", "--fail-on", "behaviour").exit_code == ExitCode.OK
+    assert diff("--project", repo, "--no-scenarios", "--fail-on", "plan").exit_code == ExitCode.CHANGED
 
 
 def test_a_translation_changed_in_a_catalog_is_an_edit_of_its_flow(tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ DEMO_NOW = "2025-01-06T09:00:00+00:00"  # as `clientflow demo`: every review of 
 @click.option(
     "--fail-on",
     "fail_on",
-    type=click.Choice(["none", "behaviour", "semantic"]),
+    type=click.Choice(["none", "behaviour", "plan", "semantic"]),
     default="none",
     show_default=True,
     help="Exit 6 when there is such a change: behaviour (a pair whose availability or plan differs), semantic (any edit of meaning).",
@@ -60,8 +60,8 @@ def diff(base: str | None, head: str | None, project: Path, fmt: str, data: Path
         raise ClientflowError(f"there is no data file {data}")
     with tempfile.TemporaryDirectory(prefix="clientflow-diff-") as scratch:
         found = review(project, base, head, scratch=Path(scratch), now=now, data=data.absolute() if data else None, scenarios=scenarios)
-        if fail_on == "behaviour" and found.behaviour is None:
-            raise ClientflowError("--fail-on behaviour needs data to compare on: there is no data/demo.yaml; name a data file with --data FILE")
+        if fail_on in ("behaviour", "plan") and found.behaviour is None:
+            raise ClientflowError(f"--fail-on {fail_on} needs data to compare on: there is no data/demo.yaml; name a data file with --data FILE")
         if fmt == "json":
             emit_json(found.to_json())
         else:

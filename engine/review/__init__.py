@@ -48,12 +48,17 @@ class Review:
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        """The contract of `clientflow diff --format json`: base, head, flows, behaviour, then project, scenarios, data, notes."""
+        """The contract of `clientflow diff --format json`: base, head, flows, behaviour, then plans, project, scenarios, data, notes.
+
+        `behaviour` holds the pairs whose availability changed; `plans` the pairs offered in both whose dry-runs differ.
+        """
+        pairs = self.behaviour.pairs if self.behaviour else []
         return {
             "base": self.base.label,
             "head": self.head.label,
             "flows": [f.to_json() for f in self.semantic.flows],
-            "behaviour": [p.to_json() for p in self.behaviour.pairs] if self.behaviour else [],
+            "behaviour": [p.to_json() for p in pairs if p.before != p.after],
+            "plans": [p.to_json() for p in pairs if p.before == p.after],
             "project": [e.to_json() for e in self.semantic.project],
             "scenarios": [s.to_json() for s in self.scenarios] if self.scenarios is not None else None,
             "data": self.behaviour.data if self.behaviour else None,

@@ -105,9 +105,13 @@ def groups(review: Review) -> list[Group]:
 
 
 def gate(review: Review, fail_on: str) -> bool:
-    """Whether `--fail-on` asks to fail: behaviour (any pair changed) or semantic (any edit); none never."""
+    """Whether `--fail-on` asks to fail: behaviour (a pair's availability changed), plan (that, or a dry-run differs),
+    semantic (any edit); none never."""
+    pairs = review.behaviour.pairs if review.behaviour else []
     if fail_on == "behaviour":
-        return bool(review.behaviour and review.behaviour.pairs)
+        return any(p.before != p.after for p in pairs)
+    if fail_on == "plan":
+        return bool(pairs)
     if fail_on == "semantic":
         return review.semantic.changed
     return False
