@@ -112,6 +112,19 @@ class Engine:
         """This engine's outbox: its storage, notifiers, clock and delivery settings."""
         return self.runner.outbox()
 
+    def in_locale(self, locale: str) -> Engine:
+        """This engine (same storage, notifiers, clock), its screens shown in `locale`.
+
+        `fr-CA` falls back to `fr`, then to the project's first locale; a locale the project
+        does not declare is an UnknownName. Emails and audit lines are not affected.
+        """
+        from .conditions.translations import localized
+
+        project = localized(self.project, locale)
+        if project is self.project:
+            return self
+        return Engine(project, self.storage, clock=self.clock, notifiers=self.notifiers, registry=self.registry, config=self.config)
+
     def close(self) -> None:
         """Release the notifiers' connections and the storage backend's connections and files."""
         self.runner.close()

@@ -5,9 +5,11 @@ Each test works on a copy of the fixture project, with `locales:` and the catalo
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog, Message
@@ -299,3 +301,48 @@ def test_placeholders_may_move_but_not_go_or_change(names: list[str], order: ran
     assert placeholder_problem(source, dropped) is not None
     renamed = translation.replace(f"actor.{moved[0]}}}", f"actor.{moved[0]}x}}", 1)
     assert placeholder_problem(source, renamed) is not None
+
+
+# -- rendering in a locale ------------------------------------------------------------------
+
+
+def simulate(project: Path, *options: str) -> tuple[Result, dict[str, Any]]:
+    args = ("simulate", "deactivate-client", "--project", project, "--data", DEMO, "--actor", "alice@northwind.example", "--client", "c1")
+    result = cli(*args, "--answer", "notify_client=true", "--format", "json", "--no-input", *options)
+    return result, json.loads(result.stdout) if result.stdout.strip().startswith("{") else {}
+
+
+def test_simulate_shows_the_screens_in_the_locale_asked_for_with_fallback(project: Path) -> None:
+    translated(project, lambda source: "FR " + source)
+    _, source = simulate(project)
+    titles = [screen["title"] for screen in source["screens"]]
+    assert titles and not any(title.startswith("FR ") for title in titles)
+    for tag in ("fr", "fr-CA", "FR"):
+        result, french = simulate(project, "--locale", tag)
+        assert result.exit_code == 0, result.output
+        assert [screen["title"] for screen in french["screens"]] == ["FR " + title for title in titles]
+        assert french["audit"] == source["audit"]  # the audit line stays in the first locale
+        assert french["emails"] == source["emails"]  # an email follows its recipient, not the actor
+    _, english = simulate(project, "--locale", "en")
+    assert english["screens"] == source["screens"]
+
+
+def test_a_translation_not_ready_shows_the_text_as_written(project: Path) -> None:
+    po = translated(project, lambda source: "FR " + source)
+    context = "deactivate-client/steps/survey/title"
+
+    def fuzzy(lines: list[str], at: int) -> None:
+        lines.insert(lines.index(f'msgctxt "{context}"'), "#, fuzzy")
+
+    edit(po, context, fuzzy)
+    _, source = simulate(project)
+    _, french = simulate(project, "--locale", "fr")
+    assert french["screens"][0]["title"] == source["screens"][0]["title"]
+    assert french["screens"][1]["title"] == "FR " + source["screens"][1]["title"]
+
+
+def test_a_locale_the_project_does_not_declare_is_refused(project: Path) -> None:
+    translated(project)
+    result, _ = simulate(project, "--locale", "de")
+    assert result.exit_code == 1
+    assert "'de'" in result.output and "Traceback" not in result.output

@@ -54,6 +54,15 @@ def available(project: Path, data: Path | None, db: Path | None, actor: str, sub
         click.echo(terminal.availability(result))
 
 
+def locale_option(fn: Any) -> Any:
+    return click.option(
+        "--locale",
+        "locale",
+        metavar="TAG",
+        help="Show the screens in this language (a locale of project.yaml; fr-CA falls back to fr, then to the first locale).",
+    )(fn)
+
+
 @command(short_help="Dry-run a flow: its screens, changes, emails and banner.")
 @click.argument("flow")
 @project_option
@@ -64,9 +73,10 @@ def available(project: Path, data: Path | None, db: Path | None, actor: str, sub
 @format_option("text", "json")
 @now_option
 @click.option("--no-input", is_flag=True, help="Never prompt, even on a terminal: missing answers end with exit code 5.")
+@locale_option
 def simulate(
     flow: str, project: Path, data: Path | None, db: Path | None, actor: str, subject: str,
-    answer: tuple[str, ...], answers_file: Path | None, fmt: str, now: datetime | None, no_input: bool,
+    answer: tuple[str, ...], answers_file: Path | None, fmt: str, now: datetime | None, no_input: bool, locale: str | None,
 ) -> None:  # fmt: skip
     """Dry-run FLOW: every screen, then what would change, who gets which email, and the banner.
 
@@ -79,6 +89,8 @@ def simulate(
     "blocked_by", "errors", "needs", "changes", "emails", "banners", "reversible", "audit", ...}.
     """
     engine = open_engine(project, data, db, now)
+    if locale is not None:
+        engine = engine.in_locale(locale)
     try:
         answers = parse_answers(answer, answers_file)
         plan = engine.simulate(flow, actor, subject, answers)
@@ -108,9 +120,11 @@ def simulate(
 @now_option
 @outbox_option
 @click.option("--yes", is_flag=True, help="Commit without asking (required when stdin is not a terminal).")
+@locale_option
 def run(
     flow: str, project: Path, data: Path | None, db: Path | None, actor: str, subject: str,
     answer: tuple[str, ...], answers_file: Path | None, fmt: str, now: datetime | None, outbox: Path | None, yes: bool,
+    locale: str | None,
 ) -> None:  # fmt: skip
     """Apply FLOW for real: records change and emails go to the notifiers.
 
@@ -121,6 +135,8 @@ def run(
     .clientflow/outbox/ under the project); --outbox DIR writes them to DIR.
     """
     engine = open_engine(project, data, db, now, outbox)
+    if locale is not None:
+        engine = engine.in_locale(locale)
     try:
         plan, delivery = _run(engine, flow, actor, subject, parse_answers(answer, answers_file), fmt, yes)
     finally:

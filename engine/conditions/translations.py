@@ -1,20 +1,26 @@
-"""Translations compiled like their source: the compile check of a catalog's texts.
+"""Translations compiled like their source: the compile check of a catalog's texts, and a project in a reader's locale.
 
 A translation is compiled by the project's own program, against the names its source
 text reads (a translation may show nothing its source does not), and type-checked by
 the data schema as the source was. engine/language/catalogs.py asks it through
-`translator(project)`, which is its `Translate`.
+`translator(project)`, which is its `Translate`. `localized(project, locale)` is the
+project whose texts render in `locale` (screens: `--locale` on simulate and run).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+
 from jinja2 import TemplateSyntaxError, meta
 
-from ..errors import CompileError
+from ..errors import CompileError, Location
+from ..language import catalogs
 from ..language.catalogs import Translate
 from ..language.code import Text, Uses
 from ..language.model import Project
-from .program import program_of
+from .program import Program, program_of
+from .templates import Template
 
 
 def translator(project: Project) -> Translate:
@@ -30,3 +36,45 @@ def translator(project: Project) -> Translate:
         return program.compile_template(translation, names)
 
     return translate
+
+
+_COMPILED: dict[tuple[int, str], dict[int, Template]] = {}  # (program, locale) -> compiled translations: catalogs read once per process
+
+
+def localized(project: Project, locale: str) -> Project:
+    """The project as a reader of `locale` sees it: each ready translation rendered in place of its text.
+
+    `fr-CA` uses the fr-CA catalog, then fr, then the text as written (the first locale).
+    The model is the same objects, so every flow, step and rule is unchanged; only the
+    program differs: a copy whose compiled texts are the translations, compiled like their
+    source. A translation `check` would report is not used (the text shows as written).
+    """
+    chain = catalogs.fallback(locale, project.locales)
+    if not chain:
+        return project
+    program = program_of(project)
+    overlay: dict[int, Template] = {}
+    for tag in reversed(chain):  # the most precise locale wins
+        overlay.update(_compiled(project, program, tag))
+    if not overlay:
+        return project
+    reader = copy.copy(program)
+    reader._templates = {**program._templates, **overlay}  # the same program, its texts in another language
+    return dataclasses.replace(project, program=reader)
+
+
+def _compiled(project: Project, program: Program, locale: str) -> dict[int, Template]:
+    key = (id(program), locale)
+    if key not in _COMPILED:
+        translate = translator(project)
+        found: dict[int, Template] = {}
+        for entry, string in catalogs.translations(project, locale):
+            translation = Text(string, Location(catalogs.catalog_path(locale)), entry.text.html)
+            try:
+                uses = translate(entry.text, translation)
+            except CompileError:
+                continue
+            if not uses.unknown:
+                found[id(entry.text)] = program.template(translation)
+        _COMPILED[key] = found
+    return _COMPILED[key]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CompileError, Location, Problem
+from ..errors import CompileError, Location, Problem, UnknownName
 from .code import Text, Uses
 from .model import DynamicOptions, Flow, Project, Rule
 
@@ -241,6 +241,53 @@ def _new_catalog(project: Project, locale: str) -> Catalog:
     from babel.messages.catalog import Catalog
 
     return Catalog(locale=_babel_locale(locale), domain=DOMAIN, project=str(project.product.get("name", DOMAIN)), charset="utf-8", fuzzy=False)
+
+
+# -- reading, for rendering ---------------------------------------------------------------
+
+SOURCE_ONLY = ("/outcome/audit", "email/")  # the audit line stays in the first locale; emails follow their recipient, not the actor
+
+
+def fallback(tag: str, locales: tuple[str, ...]) -> list[str]:
+    """The declared locales that serve `tag`, most precise first, the first locale (the source) left out.
+
+    `fr-CA` gives `fr-CA` then `fr` (those declared); the first locale gives none. A tag
+    no declared locale serves is an UnknownName listing them.
+    """
+    declared = {locale.lower(): locale for locale in locales}
+    parts = tag.split("-")
+    chain = [declared[c] for c in ("-".join(parts[:n]).lower() for n in range(len(parts), 0, -1)) if c in declared]
+    if not chain:
+        raise UnknownName("locale", tag, locales or ("(none declared: add locales: to flows/project.yaml)",))
+    return [locale for locale in chain if locale != locales[0]]
+
+
+def translations(project: Project, locale: str) -> list[tuple[Entry, str]]:
+    """The ready translations of a locale's catalog: translated, not fuzzy, of the current text, in the place it is shown.
+
+    Texts shown to their own reader (emails) or kept in the first locale (audit lines)
+    are left out; so is anything `check` would report (the text is then shown as written).
+    """
+    from babel.messages.pofile import PoFileError, read_po
+
+    path = Path(project.root) / catalog_path(locale)
+    if not path.is_file():
+        return []
+    try:
+        with path.open("rb") as given:
+            catalog = read_po(given, locale=_babel_locale(locale), abort_invalid=True)
+    except (PoFileError, OSError, UnicodeDecodeError, ValueError):
+        return []
+    ready = []
+    for entry in entries(project):
+        if any(part in entry.context for part in SOURCE_ONLY):
+            continue
+        message = catalog.get(entry.text.source, entry.context)
+        if message is None or message.fuzzy or not isinstance(message.string, str) or not message.string:
+            continue
+        if placeholder_problem(entry.text.source, message.string) is None:
+            ready.append((entry, message.string))
+    return ready
 
 
 # -- checking -----------------------------------------------------------------------------
