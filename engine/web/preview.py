@@ -60,6 +60,28 @@ def records(engine: Engine, entity_name: str, limit: int = MAX_LISTED) -> list[d
     return out
 
 
+def compared(source: EngineSource, base: str) -> dict[str, Any]:
+    """The review of the working files against `base` (a git revision), grouped as `clientflow diff` prints it."""
+    import tempfile
+    from datetime import UTC, datetime
+
+    from ..errors import ClientflowError
+    from ..review import review
+    from ..review.report import groups
+
+    if not base.strip() or len(base) > 200 or base.startswith("-"):
+        raise ApiError("bad_request", "name a git revision to compare with, such as HEAD or main")
+    settings = source.settings
+    with tempfile.TemporaryDirectory(prefix="clientflow-compare-") as scratch:
+        try:
+            found = review(settings.project, base, None, scratch=Path(scratch), now=settings.now or datetime.now(UTC), data=settings.data, scenarios=False)
+        except ClientflowError as exc:
+            raise ApiError("bad_request", str(exc)) from exc
+        document = found.to_json()
+        document["summary"] = [{"flow": g.flow, "sentence": g.sentence, "pairs": len(g.pairs)} for g in groups(found)]
+        return document
+
+
 def preview_router(source: EngineSource, word: str) -> APIRouter:
     """The page, its assets, the reload signal and the preview's own token endpoint."""
     router = APIRouter(prefix="/preview", include_in_schema=False)
@@ -97,6 +119,11 @@ def preview_router(source: EngineSource, word: str) -> APIRouter:
             subjects=records(engine, project.subject_entity),
         )
         return JSONResponse(document)
+
+    @router.get("/compare")
+    def compare(base: str = "HEAD") -> JSONResponse:
+        """What the working files change against a git revision: the review of `clientflow diff BASE`, on the preview's data."""
+        return JSONResponse(compared(source, base), headers={"Cache-Control": "no-store"})
 
     @router.post("/token")
     def token(body: TokenRequest) -> JSONResponse:

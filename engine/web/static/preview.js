@@ -408,6 +408,27 @@ async function replay() {
   }
 }
 
+async function compareWith(base) {
+  const box = $("compare-result");
+  box.replaceChildren(el("p", { className: "muted", text: `Comparing the working files with ${base}…` }));
+  try {
+    const review = await call("GET", `/preview/compare?base=${encodeURIComponent(base)}`, undefined, null);
+    const changed = review.flows.filter((f) => f.status !== "unchanged");
+    const parts = [el("p", { text: `${review.head} against ${review.base}: ${changed.length} flow(s) changed, ${review.behaviour.length} pair(s) with another availability, ${review.plans.length} with another plan.` })];
+    if (changed.length) {
+      parts.push(el("h3", { text: "Definitions" }), el("ul", {}, ...changed.map((f) =>
+        el("li", {}, el("strong", { text: `${f.flow} (${f.status})` }), el("ul", {}, ...f.changes.slice(0, 20).map((c) => el("li", { text: c.message })))))));
+    }
+    if (review.summary.length) {
+      parts.push(el("h3", { text: `Behaviour on ${review.data}` }), el("ul", {}, ...review.summary.map((g) => el("li", { "data-flow": g.flow, text: `${g.flow}: ${g.sentence}` }))));
+    }
+    if (!changed.length && !review.summary.length) parts.push(el("p", { className: "muted", text: "No change of meaning or behaviour." }));
+    box.replaceChildren(...parts);
+  } catch (failure) {
+    box.replaceChildren(el("p", { className: "verdict no", role: "alert", text: `Could not compare: ${failure.error ? failure.error.message : failure.message}` }));
+  }
+}
+
 async function reload() {
   state.reloads += 1;
   state.tokens = {}; // the server may have restarted with a new key
@@ -456,6 +477,10 @@ async function main() {
   $("pick").addEventListener("submit", (event) => {
     event.preventDefault();
     startRun();
+  });
+  $("compare-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    compareWith($("compare-base").value.trim() || "HEAD");
   });
   try {
     if (await loadContext()) await refreshAvailability();
