@@ -19,6 +19,7 @@ STARTER = {
     "templates": "clientflow.starter.templates",
     "scenarios": "clientflow.starter.scenarios",
     "data": "clientflow.starter.data",
+    "locales": "clientflow.starter.locales",  # the translation catalogs (docs/flow-language.md, Translations)
     "schema": SCHEMAS,
 }
 

@@ -30,6 +30,7 @@ COMMANDS = {
     "validate": ["validate"],
     "test": ["test", "--coverage", "--fail-under", "100"],
     "demo": ["demo"],
+    "translations": ["i18n", "check"],
 }
 
 
@@ -51,6 +52,8 @@ def test_the_shipped_project_passes_its_own_command(name: str) -> None:
         assert last.endswith(" passed, 0 failed") and not last.startswith("0 ")
     if name == "demo":
         assert "status   invalid" not in done.stdout
+    if name == "translations":
+        assert last.startswith("ok: ") and "translated into fr" in last
 
 
 # A product manager's consistent edit ------------------------------------------------------------
@@ -75,8 +78,9 @@ class Copy:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.added: set[str] = set()  # flows the edits added: the other edits change the shipped ones
-        for folder in ("flows", "templates", "scenarios", "data"):
-            shutil.copytree(REPO / folder, root / folder)
+        for folder in ("flows", "templates", "scenarios", "data", "locales"):
+            if (REPO / folder).is_dir():
+                shutil.copytree(REPO / folder, root / folder)
         named = self.read(root / "flows" / "project.yaml").get("data_schema")
         if named:  # the data schema the project file names, as the shipped project keeps it
             (root / named).parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +291,27 @@ def add_a_flow(copy: Copy) -> str:
     return new
 
 
+def translate_the_changes(copy: Copy) -> int:
+    """The translator's part of the edit: the catalogs follow the flows (`i18n extract`, `i18n update`), and
+    each new or changed text gets its translation (here the text itself, which keeps its placeholders)."""
+    from babel.messages.pofile import read_po, write_po
+
+    for command in ("extract", "update"):
+        done = clientflow_in(copy.root, "i18n", command)
+        assert done.returncode == 0, done.stdout + done.stderr
+    count = 0
+    for path in sorted((copy.root / "locales").glob("*/LC_MESSAGES/clientflow.po")):
+        with path.open("rb") as given:
+            catalog = read_po(given)
+        for message in catalog:
+            if message.id and (message.fuzzy or not message.string):
+                message.string, message.flags = message.id, message.flags - {"fuzzy"}
+                count += 1
+        with path.open("wb") as out:
+            write_po(out, catalog, width=0)
+    return count
+
+
 def test_a_product_managers_consistent_edit_keeps_validate_test_and_demo_green(tmp_path: Path) -> None:
     copy = Copy(tmp_path / "project")
     before = json.loads(clientflow_in(copy.root, "validate", "--format", "json").stdout)
@@ -297,6 +322,7 @@ def test_a_product_managers_consistent_edit_keeps_validate_test_and_demo_green(t
     screen_flow, screen = remove_a_screen(copy)
     survey_flow, question = add_a_survey_question(copy)
     renamed_flow, old, new = rename_an_answer(copy)
+    translated = translate_the_changes(copy) if (copy.root / "locales").is_dir() else None
 
     done = {name: clientflow_in(copy.root, *args) for name, args in COMMANDS.items()}
     for name, result in done.items():
@@ -317,6 +343,8 @@ def test_a_product_managers_consistent_edit_keeps_validate_test_and_demo_green(t
     assert added in flows and f"── {added} · " in done["demo"].stdout
     assert reworded >= 2 * after["flows"]
     assert all(text.startswith("Reworded ") for flow in flows.values() for text in texts(flow))
+    if translated is not None:  # the shipped project is translated: the edit reached its catalogs too
+        assert translated > 0
 
 
 def texts(node: Any) -> list[str]:

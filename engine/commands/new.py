@@ -29,7 +29,8 @@ def new(directory: Path, force: bool) -> None:
     """Create a working project in DIR, copied from the project shipped with clientflow.
 
     DIR gets flows/ (with project.yaml and rules.yaml), templates/emails/,
-    schema/, scenarios/, data/ (demo data and demo runs) and clientflow.toml.
+    schema/, scenarios/, data/ (demo data and demo runs), locales/ (the
+    translation catalogs) and clientflow.toml.
     In it, `clientflow validate`, `clientflow test` and `clientflow demo` pass
     at once; then make the flows your own. A DIR that exists and is not empty
     is refused, and nothing is written, unless --force is given.
