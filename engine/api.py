@@ -30,15 +30,25 @@ from .language.project import Extensions
 from .language.yamlfile import load_data_text, read_data_text
 from .plugins import Registry
 from .runtime.context import Clock, Parties, flow_scope, resolve, resolve_actor
-from .runtime.core import FINISHED, Runner
+from .runtime.core import FINISHED, VERSION_KEY, Runner
 from .runtime.data import Records, Snapshot, check_data, import_data
 from .runtime.plan import Plan
 from .runtime.rulebook import Checker, Refused
 from .runtime.runs import RunState, screen_of, visible, walk
 from .runtime.views import Availability, FlowAvailability, RunView
-from .storage import Notifier, Storage
+from .storage import ListingTransaction, Notifier, Storage
 
 PAGE = 200  # subjects per read transaction in simulate_many
+
+
+def _fits(flow: Flow, state: RunState) -> bool:
+    """Whether a run can go on in `flow`: every screen it showed and every field it answered is still there."""
+    steps = {step.id for step in flow.steps}
+    return all(step in steps for step in state.shown) and all(name in flow.fields() for name in state.answers)
+
+
+def _version_entry(flow: str, version: str, current: bool, kept: bool) -> dict[str, Any]:
+    return {"flow": flow, "version": version, "current": current, "kept": kept, "runs": 0, "moved": 0}
 
 
 class Engine:
@@ -377,6 +387,42 @@ class Engine:
             runner.finish(tx, flow, plan, records, result, run_id, state)
         runner.after(plan, deliver)
         return plan
+
+    # versions -----------------------------------------------------------
+    def versions(self, *, migrate: bool = False) -> list[dict[str, Any]]:
+        """The flow versions runs in flight are on: each with its count, whether it is current, whether it is kept.
+
+        With `migrate`, each run on an earlier version whose flow still has every screen it
+        showed and every field it answered moves to the current version (the others stay,
+        and finish on their own); `moved` counts them. Needs a backend that lists its runs.
+        """
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        after: str | None = None
+        while True:
+            with self.storage.transaction(write=migrate) as tx:
+                if not isinstance(tx, ListingTransaction):
+                    raise ClientflowError("this storage backend cannot list its runs, so the versions they are on cannot be told")
+                page = list(tx.runs(after=after, limit=500))
+                for data in page:
+                    state = RunState.from_json(data)
+                    if state.status in FINISHED:
+                        continue
+                    flow = self.project.flows.get(state.flow)
+                    current = flow is not None and flow.version == state.version
+                    if migrate and not current and flow is not None and _fits(flow, state):
+                        state.version, state.updated = flow.version, self.clock.now().isoformat()
+                        tx.save_run(state.to_json())
+                        entry = found.setdefault((state.flow, flow.version), _version_entry(state.flow, flow.version, True, True))
+                        entry["runs"] += 1
+                        entry["moved"] += 1
+                        continue
+                    kept = current or tx.get_meta(VERSION_KEY + state.version) is not None
+                    entry = found.setdefault((state.flow, state.version), _version_entry(state.flow, state.version, current, kept))
+                    entry["runs"] += 1
+            if len(page) < 500:
+                break
+            after = page[-1]["id"]
+        return sorted(found.values(), key=lambda e: (e["flow"], not e["current"], e["version"]))
 
     # delivery -----------------------------------------------------------
     def deliver(self, limit: int | None = None) -> outbox_module.Delivery:

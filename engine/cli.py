@@ -29,6 +29,7 @@ COMMANDS = {
     "available": "clientflow.commands.runs:available",
     "simulate": "clientflow.commands.runs:simulate",
     "run": "clientflow.commands.runs:run",
+    "versions": "clientflow.commands.runs:versions",
     "init": "clientflow.commands.datafile:init",
     "export": "clientflow.commands.datafile:export",
     "outbox": "clientflow.commands.delivery:outbox",

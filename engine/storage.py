@@ -144,6 +144,14 @@ class ClearingTransaction(Protocol):
         """Remove every document, key, run, audit entry, outbox message and meta key but the schema version, as `Storage.clear` does."""
 
 
+@runtime_checkable
+class ListingTransaction(Protocol):
+    """Optional on a Transaction: every run, for operators (`clientflow versions`): which versions runs in flight are on."""
+
+    def runs(self, *, after: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every run kept, in id order, streamed; `after` starts past that id and `limit` stops after so many."""
+
+
 def load_documents(tx: Transaction, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
     """New documents into `tx` through the backend's bulk path when it has one, else one `put` each; return how many.
 

@@ -161,6 +161,11 @@ class MemoryTransaction:
         run = self.new_runs.get(id) or self.store.runs.get(id)
         return clone(run) if run else None
 
+    def runs(self, *, after: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        ids = sorted(i for i in {*self.store.runs, *self.new_runs} if after is None or i > after)
+        for id in ids[:limit] if limit is not None else ids:
+            yield clone(self.new_runs.get(id) or self.store.runs[id])
+
     def add_outbox(self, messages: list[dict[str, Any]]) -> None:
         self._check()
         for message in messages:

@@ -389,6 +389,12 @@ class PostgresTransaction:
         row = self.conn.execute(f"SELECT body FROM {self.s}.runs WHERE id = %s", (id,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def runs(self, *, after: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        query = f"SELECT body FROM {self.s}.runs WHERE id > %s ORDER BY id" + (" LIMIT %s" if limit is not None else "")
+        params: tuple[Any, ...] = ("" if after is None else after,) + ((limit,) if limit is not None else ())
+        for (body,) in self.conn.execute(query, params).fetchall():
+            yield json.loads(body)
+
     def add_outbox(self, messages: list[dict[str, Any]]) -> None:
         self._check()
         if not messages:

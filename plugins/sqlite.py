@@ -234,6 +234,11 @@ class SQLiteTransaction:
         self._check()
         self.conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run["id"], _dumps(run)))
 
+    def runs(self, *, after: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        rows = self.conn.execute("SELECT body FROM runs WHERE id > ? ORDER BY id LIMIT ?", ("" if after is None else after, -1 if limit is None else limit))
+        for (body,) in rows:
+            yield json.loads(body)
+
     def load_run(self, id: str) -> dict[str, Any] | None:
         row = self.conn.execute("SELECT body FROM runs WHERE id=?", (id,)).fetchone()
         return json.loads(row[0]) if row else None

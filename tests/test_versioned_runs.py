@@ -104,3 +104,49 @@ def test_identical_versions_are_kept_once(tmp_path: Path) -> None:
         with engine.storage.transaction() as tx:
             kept = tx.get_meta(VERSION_KEY + first.version)
         assert kept is not None and FLOW in kept
+
+
+def test_versions_lists_runs_in_flight_and_migrate_moves_those_that_fit(tmp_path: Path) -> None:
+    import json as json_module
+
+    from cli_support import invoke
+
+    root = copy_project(tmp_path / "project")
+    db = tmp_path / "state.db"
+    with Engine.open(root, db=db, notifiers={}) as engine:
+        engine.load_data(DEMO)
+        fits = engine.start("deactivate-client", "u1", "c1")  # on its first screen, survey
+        moved_on = engine.submit(engine.start("deactivate-client", "u1", "c2").run, {"reason": "x"})  # past survey
+        old = fits.version
+    # the edit renames the screen the second run has answered: only the first (which has answered none yet) fits the new flow
+    edit(root, "  - id: survey\n", "  - id: questions\n")
+    edit(root, OLD_TITLE, NEW_TITLE)
+    listed = json_module.loads(invoke("versions", "--project", root, "--db", db, "--format", "json").stdout)
+    assert [(v["flow"], v["version"], v["current"], v["kept"], v["runs"]) for v in listed["versions"]] == [("deactivate-client", old, False, True, 2)]
+    moved = json_module.loads(invoke("versions", "--project", root, "--db", db, "--format", "json", "--migrate").stdout)
+    assert moved["moved"] == 1
+    assert [(v["current"], v["kept"], v["runs"]) for v in moved["versions"]] == [(True, True, 1), (False, True, 1)]
+    with Engine.open(root, db=db, notifiers={}) as engine:
+        assert engine.view(fits.run).version != old  # moved: on the current version now
+        assert engine.view(moved_on.run).version == old  # stays, and finishes on its own
+    text = invoke("versions", "--project", root, "--db", db).stdout
+    assert "1 run(s) in flight  (current)" in text and "1 run(s) in flight  (kept)" in text
+
+
+def test_migrate_moves_a_run_whose_screens_all_remain(tmp_path: Path) -> None:
+    import json as json_module
+
+    from cli_support import invoke
+
+    root = copy_project(tmp_path / "project")
+    db = tmp_path / "state.db"
+    with Engine.open(root, db=db, notifiers={}) as engine:
+        engine.load_data(DEMO)
+        run = engine.start("deactivate-client", "u1", "c1")
+    edit(root, OLD_TITLE, NEW_TITLE)  # a reworded title: every screen is still there
+    moved = json_module.loads(invoke("versions", "--project", root, "--db", db, "--format", "json", "--migrate").stdout)
+    assert moved["moved"] == 1 and [(v["current"], v["runs"]) for v in moved["versions"]] == [(True, 1)]
+    with Engine.open(root, db=db, notifiers={}) as engine:
+        view = engine.view(run.run)
+        assert view.version == engine.project.flow("deactivate-client").version
+        assert view.screen is not None and view.screen.title == "One question first (optional)"

@@ -16,6 +16,7 @@ from .common import (
     answer_options,
     command,
     data_options,
+    db_option,
     emit_json,
     format_option,
     is_terminal,
@@ -244,3 +245,29 @@ def _show(engine: Any, plan: Plan, fmt: str) -> None:
         emit_json(plan.to_json())
     else:
         click.echo(terminal.plan(plan, sender=_sender(engine)))
+
+
+@command(short_help="The flow versions runs in flight are on; --migrate moves those that fit to the current one.")
+@project_option
+@db_option()
+@format_option("text", "json")
+@click.option("--migrate", is_flag=True, help="Move each run on an earlier version whose screens and answers all still exist to the current version.")
+def versions(project: Path, db: str | None, fmt: str, migrate: bool) -> None:
+    """List the versions of each flow that runs in flight are on (open or ready), with how many runs each holds.
+
+    A run finishes on the version it started under while that version is kept; with
+    --migrate, the runs whose every screen shown and answer given still exist in the
+    current flow move to it now, and the others stay on theirs.
+    """
+    with open_engine(project, None, db) as engine:
+        found = engine.versions(migrate=migrate)
+    if fmt == "json":
+        emit_json({"versions": found, "moved": sum(e["moved"] for e in found)})
+        return
+    if not found:
+        click.echo("no run in flight")
+        return
+    for entry in found:
+        state = "current" if entry["current"] else ("kept" if entry["kept"] else "not kept: its runs cannot resume")
+        moved = f", {entry['moved']} moved here" if entry["moved"] else ""
+        click.echo(f"{entry['flow']}  {entry['version']}  {entry['runs']} run(s) in flight  ({state}{moved})")

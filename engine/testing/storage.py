@@ -16,7 +16,7 @@ subclassing it and providing a `backend` fixture that yields a `Backend`:
 
 Nothing here names a backend: what differs between them is declared on the
 `Backend` (`snapshot_reads`), never tested around. Optional capabilities
-(`Storage.clear`, and on a transaction `load_documents` and `clear`) are
+(`Storage.clear`, and on a transaction `load_documents`, `clear` and `runs`) are
 tested when the backend has them, and the generic paths used without them
 on every backend.
 """
@@ -30,7 +30,17 @@ from typing import Any
 
 import pytest
 
-from clientflow.storage import ClearingTransaction, ConflictError, Document, LoadingTransaction, ReadOnlyError, Storage, Transaction, load_documents
+from clientflow.storage import (
+    ClearingTransaction,
+    ConflictError,
+    Document,
+    ListingTransaction,
+    LoadingTransaction,
+    ReadOnlyError,
+    Storage,
+    Transaction,
+    load_documents,
+)
 
 C = "things"  # the collection the tests write to
 
@@ -297,6 +307,21 @@ class StorageContract:
             assert tx.load_run("r1") == {"id": "r1", "status": "ready", "answers": {}}
             assert tx.load_run("r2") == {"id": "r2", "status": "open"}
             assert tx.load_run("r3") is None
+
+    def test_runs_are_listed_in_id_order_in_pages_when_the_backend_lists_them(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, ListingTransaction):
+                return  # optional: `clientflow versions` then says the backend cannot list its runs
+            for id in ("r3", "r1", "r2"):
+                tx.save_run({"id": id, "status": "open", "version": id})
+            assert [r["id"] for r in tx.runs()] == ["r1", "r2", "r3"]  # this transaction's own writes included
+        with storage.transaction(write=True) as tx:
+            tx.save_run({"id": "r1", "status": "completed", "version": "r1"})
+        with storage.transaction() as tx:
+            assert isinstance(tx, ListingTransaction)
+            assert [(r["id"], r["status"]) for r in tx.runs()] == [("r1", "completed"), ("r2", "open"), ("r3", "open")]
+            assert [r["id"] for r in tx.runs(after="r1", limit=1)] == ["r2"]
+            assert [r["id"] for r in tx.runs(after="r3")] == []
 
     # audit ------------------------------------------------------------------
     def test_audit_entries_come_back_in_the_order_written(self, storage: Storage) -> None:
