@@ -346,3 +346,22 @@ def test_a_locale_the_project_does_not_declare_is_refused(project: Path) -> None
     result, _ = simulate(project, "--locale", "de")
     assert result.exit_code == 1
     assert "'de'" in result.output and "Traceback" not in result.output
+
+
+def test_each_email_is_rendered_in_its_recipients_locale(project: Path, tmp_path: Path) -> None:
+    translated(project, lambda source: "FR " + source)
+    demo = DEMO.read_text(encoding="utf-8")
+    carla, dev = "email: carla@acme.example, role: administrator", "email: dev@acme.example, role: administrator"
+    assert carla in demo
+    mixed = demo.replace(carla, f"{carla}, locale: fr-CA", 1).replace("email: dev@acme.example, role: standard", dev, 1)
+    data = tmp_path / "mixed.yaml"
+    data.write_text(mixed, encoding="utf-8")
+    args = ("simulate", "deactivate-client", "--project", project, "--data", data, "--actor", "alice@northwind.example", "--client", "c1")
+    result = cli(*args, "--answer", "notify_client=true", "--format", "json", "--no-input")
+    assert result.exit_code == 0, result.output
+    emails = {(e["template"], e["locale"]): e for e in json.loads(result.stdout)["emails"]}
+    french, english = emails[("deactivate-client", "fr")], emails[("deactivate-client", "en")]
+    assert french["to"] == ["carla@acme.example"] and english["to"] == ["dev@acme.example"]  # a mixed business: each reads their own
+    assert french["subject"] == "FR " + english["subject"] and french["text"] == "FR " + english["text"]
+    assert emails[("deactivate-practice", "en")]["to"] == ["alice@northwind.example"]
+    assert len(emails) == 3

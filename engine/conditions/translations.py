@@ -14,7 +14,7 @@ import dataclasses
 
 from jinja2 import TemplateSyntaxError, meta
 
-from ..errors import CompileError, Location
+from ..errors import CompileError, Location, UnknownName
 from ..language import catalogs
 from ..language.catalogs import Translate
 from ..language.code import Text, Uses
@@ -38,11 +38,11 @@ def translator(project: Project) -> Translate:
     return translate
 
 
-_COMPILED: dict[tuple[int, str], dict[int, Template]] = {}  # (program, locale) -> compiled translations: catalogs read once per process
+_COMPILED: dict[tuple[int, str, str], dict[int, Template]] = {}  # (program, locale, part) -> compiled translations: read once per process
 
 
-def localized(project: Project, locale: str) -> Project:
-    """The project as a reader of `locale` sees it: each ready translation rendered in place of its text.
+def localized(project: Project, locale: str, part: str = "screens") -> Project:
+    """The project as a reader of `locale` sees one part of it (catalogs.PARTS): each ready translation in place of its text.
 
     `fr-CA` uses the fr-CA catalog, then fr, then the text as written (the first locale).
     The model is the same objects, so every flow, step and rule is unchanged; only the
@@ -55,7 +55,7 @@ def localized(project: Project, locale: str) -> Project:
     program = program_of(project)
     overlay: dict[int, Template] = {}
     for tag in reversed(chain):  # the most precise locale wins
-        overlay.update(_compiled(project, program, tag))
+        overlay.update(_compiled(project, program, tag, part))
     if not overlay:
         return project
     reader = copy.copy(program)
@@ -63,12 +63,12 @@ def localized(project: Project, locale: str) -> Project:
     return dataclasses.replace(project, program=reader)
 
 
-def _compiled(project: Project, program: Program, locale: str) -> dict[int, Template]:
-    key = (id(program), locale)
+def _compiled(project: Project, program: Program, locale: str, part: str) -> dict[int, Template]:
+    key = (id(program), locale, part)
     if key not in _COMPILED:
         translate = translator(project)
         found: dict[int, Template] = {}
-        for entry, string in catalogs.translations(project, locale):
+        for entry, string in catalogs.translations(project, locale, part):
             translation = Text(string, Location(catalogs.catalog_path(locale)), entry.text.html)
             try:
                 uses = translate(entry.text, translation)
@@ -78,3 +78,14 @@ def _compiled(project: Project, program: Program, locale: str) -> dict[int, Temp
                 found[id(entry.text)] = program.template(translation)
         _COMPILED[key] = found
     return _COMPILED[key]
+
+
+def reader_locale(project: Project, given: object) -> str:
+    """The declared locale that serves a reader's `locale` (a record's field): fr-CA -> fr -> the first locale."""
+    if isinstance(given, str) and given:
+        try:
+            chain = catalogs.fallback(given, project.locales)
+        except UnknownName:  # a language the project does not offer: the first one
+            return project.locales[0]
+        return chain[0] if chain else project.locales[0]
+    return project.locales[0]

@@ -245,7 +245,14 @@ def _new_catalog(project: Project, locale: str) -> Catalog:
 
 # -- reading, for rendering ---------------------------------------------------------------
 
-SOURCE_ONLY = ("/outcome/audit", "email/")  # the audit line stays in the first locale; emails follow their recipient, not the actor
+PARTS = ("screens", "emails")  # what a reader sees: the screens (an actor's) or the emails (each recipient's); audit lines stay in the first locale
+
+
+def part_of(context: str) -> str | None:
+    """Which part of a project a text belongs to, by its context: emails, screens, or None (the audit line)."""
+    if context.startswith("email/"):
+        return "emails"
+    return None if context.endswith("/outcome/audit") else "screens"
 
 
 def fallback(tag: str, locales: tuple[str, ...]) -> list[str]:
@@ -262,11 +269,10 @@ def fallback(tag: str, locales: tuple[str, ...]) -> list[str]:
     return [locale for locale in chain if locale != locales[0]]
 
 
-def translations(project: Project, locale: str) -> list[tuple[Entry, str]]:
-    """The ready translations of a locale's catalog: translated, not fuzzy, of the current text, in the place it is shown.
+def translations(project: Project, locale: str, part: str = "screens") -> list[tuple[Entry, str]]:
+    """The ready translations of one part (`PARTS`) of a locale's catalog: translated, not fuzzy, of the current text.
 
-    Texts shown to their own reader (emails) or kept in the first locale (audit lines)
-    are left out; so is anything `check` would report (the text is then shown as written).
+    Anything `check` would report is left out (the text is then shown as written).
     """
     from babel.messages.pofile import PoFileError, read_po
 
@@ -280,7 +286,7 @@ def translations(project: Project, locale: str) -> list[tuple[Entry, str]]:
         return []
     ready = []
     for entry in entries(project):
-        if any(part in entry.context for part in SOURCE_ONLY):
+        if part_of(entry.context) != part:
             continue
         message = catalog.get(entry.text.source, entry.context)
         if message is None or message.fuzzy or not isinstance(message.string, str) or not message.string:

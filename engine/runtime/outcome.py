@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from ..conditions.translations import localized, reader_locale
 from ..errors import ClientflowError, ExpressionError
 from ..language.model import Email, Flow, Project
 from ..mailaddress import valid_address
@@ -51,9 +52,11 @@ class RenderedEmail:
     subject: str
     text: str
     html: str | None
+    locale: str | None = None  # the recipients' language, when the project declares locales
 
     def to_json(self) -> dict[str, Any]:
-        return {"template": self.template, "to": list(self.to), "subject": self.subject, "text": self.text, "html": self.html}
+        rendered = {"template": self.template, "to": list(self.to), "subject": self.subject, "text": self.text, "html": self.html}
+        return rendered if self.locale is None else {**rendered, "locale": self.locale}
 
 
 @dataclass
@@ -130,19 +133,39 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             _nobody(email, result)
             continue
         template = project.emails[email.template]
-        result.emails.append(
-            RenderedEmail(
-                template=email.template,
-                to=to,
-                subject=one_line(render(template.subject, scope)),
-                text=render(template.text, scope),
-                html=render(template.html, scope) if template.html else None,
+        for locale, readers in _by_locale(project, records, to):
+            say = render if locale is None or locale == project.locales[0] else localized(project, locale, "emails").program.render
+            result.emails.append(
+                RenderedEmail(
+                    template=email.template,
+                    to=readers,
+                    subject=one_line(say(template.subject, scope)),
+                    text=say(template.text, scope),
+                    html=say(template.html, scope) if template.html else None,
+                    locale=locale,
+                )
             )
-        )
     if flow.outcome.banner is not None:
         result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
     result.summary = one_line(render(flow.outcome.audit, scope))
     return result
+
+
+def _by_locale(project: Project, records: Records, to: list[str]) -> list[tuple[str | None, list[str]]]:
+    """The recipients by the language each reads (their record's `locale`), in the order they are named.
+
+    A project without locales has one group (None); an address no record of the actor
+    entity holds, or a record without a locale, reads the project's first locale.
+    """
+    if len(project.locales) < 2:
+        return [(project.locales[0] if project.locales else None, to)]
+    people = project.actor_entity
+    keyed = "email" in project.entities[people].keys
+    groups: dict[str, list[str]] = {}
+    for address in to:
+        found = records.locate(people, "email", address) if keyed else None
+        groups.setdefault(reader_locale(project, found[1].get("locale") if found else None), []).append(address)
+    return list(groups.items())
 
 
 NOBODY = "no-recipients"  # the code of the warning, and the rule of the block, when an email goes to nobody
