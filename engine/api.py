@@ -135,6 +135,22 @@ class Engine:
             return self
         return Engine(project, self.storage, clock=self.clock, notifiers=self.notifiers, registry=self.registry, config=self.config)
 
+    def for_actor(self, actor: str) -> Engine:
+        """This engine, its screens in the actor's own language (their record's `locale`), when the project declares locales.
+
+        An actor who is not found is left to the run itself to report.
+        """
+        if len(self.project.locales) < 2:
+            return self
+        from .conditions.translations import reader_locale
+
+        with self.storage.transaction() as tx:
+            try:
+                record = Records(self.project, tx).find(self.project.actor_entity, actor, self.project.actor_match)
+            except ClientflowError:
+                return self
+        return self.in_locale(reader_locale(self.project, record.get("locale")))
+
     def close(self) -> None:
         """Release the notifiers' connections and the storage backend's connections and files."""
         self.runner.close()

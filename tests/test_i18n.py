@@ -365,3 +365,17 @@ def test_each_email_is_rendered_in_its_recipients_locale(project: Path, tmp_path
     assert french["subject"] == "FR " + english["subject"] and french["text"] == "FR " + english["text"]
     assert emails[("deactivate-practice", "en")]["to"] == ["alice@northwind.example"]
     assert len(emails) == 3
+
+
+def test_the_screens_follow_the_actors_own_locale_unless_one_is_asked_for(project: Path, tmp_path: Path) -> None:
+    translated(project, lambda source: "FR " + source)
+    alice = "email: alice@northwind.example, role: administrator"
+    data = tmp_path / "french-alice.yaml"
+    data.write_text(DEMO.read_text(encoding="utf-8").replace(alice, f"{alice}, locale: fr", 1), encoding="utf-8")
+    args = ("simulate", "deactivate-client", "--project", project, "--actor", "alice@northwind.example", "--client", "c1", "--format", "json", "--no-input")
+    english = json.loads(cli(*args, "--data", DEMO).stdout)
+    french = json.loads(cli(*args, "--data", data).stdout)
+    asked = json.loads(cli(*args, "--data", data, "--locale", "en").stdout)
+    titles = [s["title"] for s in english["screens"]]
+    assert [s["title"] for s in french["screens"]] == ["FR " + t for t in titles]
+    assert [s["title"] for s in asked["screens"]] == titles

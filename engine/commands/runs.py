@@ -60,7 +60,7 @@ def locale_option(fn: Any) -> Any:
         "--locale",
         "locale",
         metavar="TAG",
-        help="Show the screens in this language (a locale of project.yaml; fr-CA falls back to fr, then to the first locale).",
+        help="Show the screens in this language (a locale of project.yaml; fr-CA falls back to fr, then to the first locale); default: the actor's own locale.",
     )(fn)
 
 
@@ -90,8 +90,7 @@ def simulate(
     "blocked_by", "errors", "needs", "changes", "emails", "banners", "reversible", "audit", ...}.
     """
     engine = open_engine(project, data, db, now)
-    if locale is not None:
-        engine = engine.in_locale(locale)
+    engine = engine.in_locale(locale) if locale is not None else engine.for_actor(actor)
     try:
         answers = parse_answers(answer, answers_file)
         plan = engine.simulate(flow, actor, subject, answers)
@@ -136,8 +135,7 @@ def run(
     .clientflow/outbox/ under the project); --outbox DIR writes them to DIR.
     """
     engine = open_engine(project, data, db, now, outbox)
-    if locale is not None:
-        engine = engine.in_locale(locale)
+    engine = engine.in_locale(locale) if locale is not None else engine.for_actor(actor)
     try:
         plan, delivery = _run(engine, flow, actor, subject, parse_answers(answer, answers_file), fmt, yes)
     finally:
