@@ -379,3 +379,11 @@ def test_the_screens_follow_the_actors_own_locale_unless_one_is_asked_for(projec
     titles = [s["title"] for s in english["screens"]]
     assert [s["title"] for s in french["screens"]] == ["FR " + t for t in titles]
     assert [s["title"] for s in asked["screens"]] == titles
+
+
+def test_available_gives_the_reasons_in_the_locale(project: Path) -> None:
+    translated(project, lambda source: "FR " + source)
+    args = ("available", "--project", project, "--data", DEMO, "--actor", "sam@northwind.example", "--client", "c1", "--format", "json")
+    english, french = json.loads(cli(*args).stdout), json.loads(cli(*args, "--locale", "fr").stdout)
+    reasons = [r["message"] for f in english["flows"] for r in f["reasons"]]
+    assert reasons and [r["message"] for f in french["flows"] for r in f["reasons"]] == ["FR " + message for message in reasons]

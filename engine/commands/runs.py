@@ -32,6 +32,15 @@ from .interactive import Stopped, confirm, unanswered, walk_screens
 NEEDS_YES = {"step": "commit", "field": "--yes"}
 
 
+def locale_option(fn: Any) -> Any:
+    return click.option(
+        "--locale",
+        "locale",
+        metavar="TAG",
+        help="Show the screens in this language (a locale of project.yaml; fr-CA falls back to fr, then to the first locale); default: the actor's own locale.",
+    )(fn)
+
+
 @command(short_help="Which flows an actor is offered on a subject, and why not.")
 @project_option
 @data_options
@@ -39,12 +48,14 @@ NEEDS_YES = {"step": "commit", "field": "--yes"}
 @subject_option
 @format_option("text", "json")
 @now_option
-def available(project: Path, data: Path | None, db: Path | None, actor: str, subject: str, fmt: str, now: datetime | None) -> None:
+@locale_option
+def available(project: Path, data: Path | None, db: Path | None, actor: str, subject: str, fmt: str, now: datetime | None, locale: str | None) -> None:
     """Every flow of the project, offered or not, with each failed rule's message.
 
     JSON: {"actor", "subject", "flows": [{"flow", "title", "available", "reasons": [{"rule", "message"}]}]}.
     """
     engine = open_engine(project, data, db, now)
+    engine = engine.in_locale(locale) if locale is not None else engine.for_actor(actor)
     try:
         result = engine.available(actor, subject)
     finally:
@@ -53,15 +64,6 @@ def available(project: Path, data: Path | None, db: Path | None, actor: str, sub
         emit_json(result.to_json())
     else:
         click.echo(terminal.availability(result))
-
-
-def locale_option(fn: Any) -> Any:
-    return click.option(
-        "--locale",
-        "locale",
-        metavar="TAG",
-        help="Show the screens in this language (a locale of project.yaml; fr-CA falls back to fr, then to the first locale); default: the actor's own locale.",
-    )(fn)
 
 
 @command(short_help="Dry-run a flow: its screens, changes, emails and banner.")
