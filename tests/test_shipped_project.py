@@ -364,3 +364,18 @@ def clientflow_in(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`clientflow ARGS` run in `root`, as a product manager runs it there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
     return subprocess.run([sys.executable, "-m", "clientflow", *args], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_an_emptied_french_translation_fails_validate_at_its_line(tmp_path: Path) -> None:
+    """The contract of issue 18: emptying one msgstr of the shipped French catalog makes validate exit 1 at that line."""
+    copy = Copy(tmp_path / "project")
+    po = copy.root / "locales" / "fr" / "LC_MESSAGES" / "clientflow.po"
+    lines = po.read_text(encoding="utf-8").splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith('msgstr "') and line != 'msgstr ""')
+    lines[at] = 'msgstr ""'
+    po.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = clientflow_in(copy.root, "validate")
+    assert done.returncode == 1
+    assert [line for line in done.stderr.splitlines() if line.startswith("locales/")] == [
+        next(line for line in done.stderr.splitlines() if line.startswith(f"locales/fr/LC_MESSAGES/clientflow.po:{at + 1}:"))
+    ]
