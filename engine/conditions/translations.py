@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import weakref
 
 from jinja2 import TemplateSyntaxError, meta
 
@@ -38,7 +39,10 @@ def translator(project: Project) -> Translate:
     return translate
 
 
-_COMPILED: dict[tuple[int, str, str], dict[int, Template]] = {}  # (program, locale, part) -> compiled translations: read once per process
+# program -> (locale, part) -> what was built for it: each catalog is read and compiled once per process and program,
+# and forgotten with the program
+_COMPILED: weakref.WeakKeyDictionary[Program, dict[tuple[str, str], dict[int, Template]]] = weakref.WeakKeyDictionary()
+_LOCALIZED: weakref.WeakKeyDictionary[Program, dict[tuple[str, str], Project | None]] = weakref.WeakKeyDictionary()
 
 
 def localized(project: Project, locale: str, part: str = "screens") -> Project:
@@ -53,19 +57,22 @@ def localized(project: Project, locale: str, part: str = "screens") -> Project:
     if not chain:
         return project
     program = program_of(project)
+    known = _LOCALIZED.setdefault(program, {})
+    if (locale, part) in known:
+        return known[(locale, part)] or project
     overlay: dict[int, Template] = {}
     for tag in reversed(chain):  # the most precise locale wins
         overlay.update(_compiled(project, program, tag, part))
-    if not overlay:
-        return project
     reader = copy.copy(program)
     reader._templates = {**program._templates, **overlay}  # the same program, its texts in another language
-    return dataclasses.replace(project, program=reader)
+    seen = dataclasses.replace(project, program=reader) if overlay else None  # None: nothing translated (holds no program)
+    known[(locale, part)] = seen
+    return seen or project
 
 
 def _compiled(project: Project, program: Program, locale: str, part: str) -> dict[int, Template]:
-    key = (id(program), locale, part)
-    if key not in _COMPILED:
+    known = _COMPILED.setdefault(program, {})
+    if (locale, part) not in known:
         translate = translator(project)
         found: dict[int, Template] = {}
         for entry, string in catalogs.translations(project, locale, part):
@@ -76,8 +83,8 @@ def _compiled(project: Project, program: Program, locale: str, part: str) -> dic
                 continue
             if not uses.unknown:
                 found[id(entry.text)] = program.template(translation)
-        _COMPILED[key] = found
-    return _COMPILED[key]
+        known[(locale, part)] = found
+    return known[(locale, part)]
 
 
 def reader_locale(project: Project, given: object) -> str:
