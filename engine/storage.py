@@ -152,6 +152,39 @@ class ListingTransaction(Protocol):
         """Every run kept, in id order, streamed; `after` starts past that id and `limit` stops after so many."""
 
 
+@runtime_checkable
+class SchedulingTransaction(Protocol):
+    """Optional on a Transaction: scheduled work (an outcome's delayed parts), written with the commit, claimed like the outbox.
+
+    An item is JSON data with at least `id`, `status` (pending, then done, dropped or
+    cancelled), `due` and `lease` (ISO 8601 UTC text, `lease` empty until a worker claims it),
+    `subject` and `flow`; it comes back as it was written, with its changes.
+    """
+
+    def add_scheduled(self, items: list[dict[str, Any]]) -> None:
+        """Schedule items; an `id` already used raises ConflictError (and nothing of this call is kept)."""
+
+    def scheduled(
+        self,
+        *,
+        status: str | None = None,
+        due: str | None = None,
+        subject: str | None = None,
+        flow: str | None = None,
+        limit: int | None = None,
+        claim: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Items in (due, id) order, filtered by status, subject and flow.
+
+        `due` keeps the items due at or before it whose `lease` is empty or at or before it
+        (a claim that ran out); `claim` locks the rows returned so that other workers skip
+        them (PostgreSQL: FOR UPDATE SKIP LOCKED; the others serialise writers).
+        """
+
+    def update_scheduled(self, id: str, changes: dict[str, Any]) -> None:
+        """Change an item's fields (status, lease, ...); KeyError for an unknown id."""
+
+
 def load_documents(tx: Transaction, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
     """New documents into `tx` through the backend's bulk path when it has one, else one `put` each; return how many.
 

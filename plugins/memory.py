@@ -31,6 +31,7 @@ class MemoryStorage:
         self.audit_log: list[dict[str, Any]] = []
         self.audit_ids: set[str] = set()
         self.messages: dict[str, dict[str, Any]] = {}
+        self.later: dict[str, dict[str, Any]] = {}  # scheduled work, by id
         self.meta: dict[str, str] = {}
         self.lock = threading.RLock()
         self._sorted: dict[str, list[str]] = {}
@@ -69,6 +70,7 @@ class MemoryTransaction:
         self.new_audit: list[dict[str, Any]] = []
         self.new_runs: dict[str, dict[str, Any]] = {}
         self.new_messages: dict[str, dict[str, Any]] = {}
+        self.new_later: dict[str, dict[str, Any]] = {}
         self.new_meta: dict[str, str | None] = {}
 
     def _check(self) -> None:
@@ -190,6 +192,42 @@ class MemoryTransaction:
         current.update(changes)
         self.new_messages[id] = current
 
+    def add_scheduled(self, items: list[dict[str, Any]]) -> None:
+        self._check()
+        added: dict[str, dict[str, Any]] = {}
+        for item in items:
+            if item["id"] in self.store.later or item["id"] in self.new_later or item["id"] in added:
+                raise ConflictError("scheduled", item["id"])
+            added[item["id"]] = clone(item)
+        self.new_later.update(added)
+
+    def scheduled(
+        self,
+        *,
+        status: str | None = None,
+        due: str | None = None,
+        subject: str | None = None,
+        flow: str | None = None,
+        limit: int | None = None,
+        claim: bool = False,
+    ) -> list[dict[str, Any]]:
+        merged = {**self.store.later, **self.new_later}
+        found = [
+            clone(item)
+            for item in sorted(merged.values(), key=lambda i: (i["due"], i["id"]))
+            if (status is None or item["status"] == status)
+            and (due is None or (item["due"] <= due and (item.get("lease") or "") <= due))
+            and (subject is None or item["subject"] == subject)
+            and (flow is None or item["flow"] == flow)
+        ]
+        return found[:limit] if limit is not None else found
+
+    def update_scheduled(self, id: str, changes: dict[str, Any]) -> None:
+        self._check()
+        current = self.new_later.get(id) or clone(self.store.later[id])
+        current.update(clone(changes))
+        self.new_later[id] = current
+
     def get_meta(self, key: str) -> str | None:
         if key in self.new_meta:
             return self.new_meta[key]
@@ -223,6 +261,7 @@ class MemoryTransaction:
         store.audit_ids.update(e["id"] for e in self.new_audit)
         store.runs.update(self.new_runs)
         store.messages.update(self.new_messages)
+        store.later.update(self.new_later)
         for name, value in self.new_meta.items():
             if value is None:
                 store.meta.pop(name, None)

@@ -51,7 +51,16 @@ _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # {s} is the quoted schema; ids and keys compare byte-wise (COLLATE "C") so that
 # every backend orders them the same way, whatever the database's locale.
-TABLES = """
+SCHEDULED = """
+CREATE TABLE IF NOT EXISTS {s}.scheduled (
+    id text COLLATE "C" PRIMARY KEY, status text COLLATE "C" NOT NULL, due text COLLATE "C" NOT NULL, lease text COLLATE "C",
+    subject text COLLATE "C" NOT NULL, flow text COLLATE "C" NOT NULL, body text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scheduled_due ON {s}.scheduled (status, due);
+CREATE INDEX IF NOT EXISTS scheduled_subject ON {s}.scheduled (subject, flow);
+"""  # added after schema version 1 was written: created in a schema that lacks it, the version unchanged
+TABLES = (
+    """
 CREATE TABLE IF NOT EXISTS {s}.meta (key text COLLATE "C" PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS {s}.docs (
     collection text COLLATE "C" NOT NULL, id text COLLATE "C" NOT NULL, body text NOT NULL, version bigint NOT NULL,
@@ -71,6 +80,8 @@ CREATE TABLE IF NOT EXISTS {s}.outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_status ON {s}.outbox (status, seq);
 """
+    + SCHEDULED
+)
 
 
 def _dumps(value: Any) -> str:
@@ -150,8 +161,8 @@ class PostgresStorage:
 
     def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
         s = f'"{self.schema}"'
-        row = conn.execute("SELECT to_regclass(%s)", (f"{s}.meta",)).fetchone()
-        if row is None or row[0] is None:
+        row = conn.execute("SELECT to_regclass(%s), to_regclass(%s)", (f"{s}.meta", f"{s}.scheduled")).fetchone()
+        if row is None or row[0] is None or row[1] is None:
             with conn.transaction():
                 # Processes starting together: the first creates, the others wait and find it done.
                 conn.execute("SELECT pg_advisory_xact_lock(%s::int, %s::int)", (LOCK_NAMESPACE, zlib.crc32(self.schema.encode()) - 2**31))
@@ -351,7 +362,7 @@ class PostgresTransaction:
     def clear(self) -> None:
         """Empty the store inside this transaction (`clientflow init --force`): every table, the schema version kept."""
         self._check()
-        self.conn.execute(f"TRUNCATE {self.s}.docs, {self.s}.keys, {self.s}.runs, {self.s}.audit, {self.s}.outbox RESTART IDENTITY")
+        self.conn.execute(f"TRUNCATE {self.s}.docs, {self.s}.keys, {self.s}.runs, {self.s}.audit, {self.s}.outbox, {self.s}.scheduled RESTART IDENTITY")
         self.conn.execute(f"DELETE FROM {self.s}.meta WHERE key <> 'schema_version'")
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
@@ -442,6 +453,70 @@ class PostgresTransaction:
         self.conn.execute(
             f"UPDATE {self.s}.outbox SET status = %s, next_attempt = %s, body = %s WHERE id = %s",
             (message["status"], message.get("next_attempt"), _dumps(message), id),
+        )
+
+    def add_scheduled(self, items: list[dict[str, Any]]) -> None:
+        self._check()
+        if not items:
+            return
+        ids = [i["id"] for i in items]
+        self.conn.execute("SAVEPOINT add_scheduled")  # a conflict keeps nothing of this call
+        rows = self.conn.execute(
+            f"INSERT INTO {self.s}.scheduled (id, status, due, lease, subject, flow, body) "
+            "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            (
+                ids,
+                [i["status"] for i in items],
+                [i["due"] for i in items],
+                [i.get("lease") for i in items],
+                [i["subject"] for i in items],
+                [i["flow"] for i in items],
+                [_dumps(i) for i in items],
+            ),
+        ).fetchall()
+        if len(rows) != len(items):
+            self.conn.execute("ROLLBACK TO SAVEPOINT add_scheduled")
+            added = {r[0] for r in rows}
+            duplicate = next((i for i in ids if i not in added), ids[-1])
+            raise ConflictError("scheduled", duplicate)
+        self.conn.execute("RELEASE SAVEPOINT add_scheduled")
+
+    def scheduled(
+        self,
+        *,
+        status: str | None = None,
+        due: str | None = None,
+        subject: str | None = None,
+        flow: str | None = None,
+        limit: int | None = None,
+        claim: bool = False,
+    ) -> list[dict[str, Any]]:
+        sql, args = f"SELECT body FROM {self.s}.scheduled WHERE true", list[Any]()
+        for column, value in (("status", status), ("subject", subject), ("flow", flow)):
+            if value is not None:
+                sql += f" AND {column} = %s"
+                args.append(value)
+        if due is not None:
+            sql += " AND due <= %s AND coalesce(lease, '') <= %s"
+            args += [due, due]
+        sql += " ORDER BY due, id LIMIT %s"
+        args.append(limit)
+        if claim and self.write:
+            sql += " FOR UPDATE SKIP LOCKED"
+        return [json.loads(body) for (body,) in self.conn.execute(sql, args).fetchall()]
+
+    def update_scheduled(self, id: str, changes: dict[str, Any]) -> None:
+        self._check()
+        with self._guard("scheduled", id):
+            row = self.conn.execute(f"SELECT body FROM {self.s}.scheduled WHERE id = %s FOR UPDATE", (id,)).fetchone()
+        if row is None:
+            raise KeyError(id)
+        item = json.loads(row[0])
+        item.update(changes)
+        self.conn.execute(
+            f"UPDATE {self.s}.scheduled SET status = %s, due = %s, lease = %s, body = %s WHERE id = %s",
+            (item["status"], item["due"], item.get("lease"), _dumps(item), id),
         )
 
     def get_meta(self, key: str) -> str | None:

@@ -28,7 +28,15 @@ SETTINGS_SCHEMA = {
     "additionalProperties": False,
 }
 PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=30000")
-SCHEMA = """
+SCHEDULED = """
+CREATE TABLE IF NOT EXISTS scheduled (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, due TEXT NOT NULL, lease TEXT, subject TEXT NOT NULL, flow TEXT NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS scheduled_due ON scheduled (status, due);
+CREATE INDEX IF NOT EXISTS scheduled_subject ON scheduled (subject, flow);
+"""  # added after schema version 1 was written: created in a database that lacks it, the version unchanged
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS docs (
     collection TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, version INTEGER NOT NULL,
@@ -47,6 +55,8 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, next_attempt);
 """
+    + SCHEDULED
+)
 
 
 def _dumps(value: Any) -> str:
@@ -86,6 +96,8 @@ class SQLiteStorage:
                 conn.executescript("BEGIN IMMEDIATE;" + SCHEMA + f"INSERT OR REPLACE INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;")
             elif version != SCHEMA_VERSION:
                 raise RuntimeError(f"{self.path} has storage schema version {version}; this engine knows {SCHEMA_VERSION}")
+            elif conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='scheduled'").fetchone() is None:
+                conn.executescript("BEGIN IMMEDIATE;" + SCHEDULED + "COMMIT;")
             self._conn = conn
         return self._conn
 
@@ -207,7 +219,7 @@ class SQLiteTransaction:
     def clear(self) -> None:
         """Empty the store inside this transaction (`clientflow init --force`): every table, the schema version kept."""
         self._check()
-        for table in ("docs", "keys", "runs", "audit", "outbox"):
+        for table in ("docs", "keys", "runs", "audit", "outbox", "scheduled"):
             self.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         self.conn.execute("DELETE FROM meta WHERE key <> 'schema_version'")
         self.conn.execute("DELETE FROM sqlite_sequence")
@@ -281,6 +293,54 @@ class SQLiteTransaction:
         self.conn.execute(
             "UPDATE outbox SET status=?, next_attempt=?, body=? WHERE id=?",
             (message["status"], message.get("next_attempt"), _dumps(message), id),
+        )
+
+    def add_scheduled(self, items: list[dict[str, Any]]) -> None:
+        self._check()
+        self.conn.execute("SAVEPOINT add_scheduled")
+        try:
+            self.conn.executemany(
+                "INSERT INTO scheduled (id, status, due, lease, subject, flow, body) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(i["id"], i["status"], i["due"], i.get("lease"), i["subject"], i["flow"], _dumps(i)) for i in items],
+            )
+        except sqlite3.IntegrityError as exc:
+            self.conn.execute("ROLLBACK TO add_scheduled")
+            raise ConflictError("scheduled", str(exc)) from exc
+        finally:
+            self.conn.execute("RELEASE add_scheduled")
+
+    def scheduled(
+        self,
+        *,
+        status: str | None = None,
+        due: str | None = None,
+        subject: str | None = None,
+        flow: str | None = None,
+        limit: int | None = None,
+        claim: bool = False,
+    ) -> list[dict[str, Any]]:
+        sql, args = "SELECT body FROM scheduled WHERE 1=1", list[Any]()
+        for column, value in (("status", status), ("subject", subject), ("flow", flow)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(value)
+        if due is not None:
+            sql += " AND due <= ? AND coalesce(lease, '') <= ?"
+            args += [due, due]
+        sql += " ORDER BY due, id LIMIT ?"
+        args.append(-1 if limit is None else limit)
+        return [json.loads(body) for (body,) in self.conn.execute(sql, args)]
+
+    def update_scheduled(self, id: str, changes: dict[str, Any]) -> None:
+        self._check()
+        row = self.conn.execute("SELECT body FROM scheduled WHERE id=?", (id,)).fetchone()
+        if row is None:
+            raise KeyError(id)
+        item = json.loads(row[0])
+        item.update(changes)
+        self.conn.execute(
+            "UPDATE scheduled SET status=?, due=?, lease=?, body=? WHERE id=?",
+            (item["status"], item["due"], item.get("lease"), _dumps(item), id),
         )
 
     def get_meta(self, key: str) -> str | None:

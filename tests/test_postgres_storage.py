@@ -47,7 +47,7 @@ def test_the_schema_is_created_on_first_use_with_a_version(postgres_url: str, po
     with storage.transaction() as tx:
         assert tx.get_meta("schema_version") == "1"
     storage.close()
-    assert tables(postgres_url, postgres_schema) == {"docs", "keys", "runs", "audit", "outbox", "meta"}
+    assert tables(postgres_url, postgres_schema) == {"docs", "keys", "runs", "audit", "outbox", "scheduled", "meta"}
 
 
 def test_many_processes_using_a_new_schema_at_once_create_it_once(postgres_url: str, postgres_schema: str) -> None:

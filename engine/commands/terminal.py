@@ -124,6 +124,11 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
     if not data["emails"]:
         out.append("  (none)")
         out.append("")
+    for later in item.scheduled:  # only when something waits: a plan without delays reads as before
+        unless = f" (unless {later.unless})" if later.unless else ""
+        out.append(f"Scheduled: {later.describe()} on {later.due.isoformat()}{unless}")
+    if item.scheduled:
+        out.append("")
     for banner in data["banners"]:
         out.append(f"Banner: {banner}")
     undo = f" — {item.undo}" if item.undo else ""

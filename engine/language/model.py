@@ -88,6 +88,21 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Delay:
+    """When a delayed part of an outcome is due, and what drops it then.
+
+    Either `seconds` after the commit (a duration as written, e.g. `14 days`) or `at`,
+    an expression giving an ISO 8601 time, evaluated at the commit. `unless` is checked
+    again, on what is then stored, when the part is due.
+    """
+
+    written: str
+    seconds: int | None
+    at: Expr | None
+    unless: Expr | None = None
+
+
+@dataclass(frozen=True)
 class Effect:
     op: str
     entity: str
@@ -98,6 +113,7 @@ class Effect:
     args: dict[str, Expr]
     when: Expr | None
     location: Location = dataclasses.field(compare=False, repr=False)
+    after: Delay | None = None  # None: applied at the commit
 
 
 @dataclass(frozen=True)
@@ -107,6 +123,7 @@ class Email:
     when: Expr | None
     location: Location = dataclasses.field(compare=False, repr=False)
     when_empty: str = "warn"  # warn | skip | block: what happens when `to` names nobody
+    after: Delay | None = None  # None: sent from the commit
 
 
 @dataclass(frozen=True)
@@ -117,6 +134,12 @@ class Outcome:
     reversible: bool
     undo: str | None
     audit: Text
+    cancel: tuple[str, ...] = ()  # flows whose pending scheduled work for the same subject this outcome cancels
+
+    @property
+    def delayed(self) -> bool:
+        """Whether any part waits for a later time."""
+        return any(effect.after is not None for effect in self.effects) or any(email.after is not None for email in self.emails)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from .fixes import OLD_OPS
 from .model import (
     DEFAULT_MAX_LENGTH,
     Check,
+    Delay,
     DynamicOptions,
     Effect,
     Email,
@@ -78,9 +79,9 @@ LOADER_KEYS: dict[str, frozenset[str]] = {
     "option": frozenset({"value", "label"}),
     "options_from": frozenset({"from", "value", "label", "match", "where"}),
     "check": frozenset({"if", "message"}),
-    "outcome": frozenset({"effects", "emails", "banner", "reversible", "undo", "audit"}),
-    "effect": frozenset({"op", "entity", "id", "field", "to", "values", "with", "when"}),
-    "email": frozenset({"template", "to", "when", "when_empty"}),
+    "outcome": frozenset({"effects", "emails", "banner", "reversible", "undo", "audit", "cancel"}),
+    "effect": frozenset({"op", "entity", "id", "field", "to", "values", "with", "when", "after", "unless"}),
+    "email": frozenset({"template", "to", "when", "when_empty", "after", "unless"}),
 }
 
 _READ: set[tuple[str, str]] = set()
@@ -335,6 +336,10 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
             continue
         flows.setdefault(flow.id, flow)
         checks.check_flow(flow, compilers, file.error, template_names, builder.effects, entities, emails, template_files)
+    for doc, file in flow_docs:  # a flow may cancel only the scheduled work of a flow that exists
+        for index, other in enumerate(doc.get("outcome", {}).get("cancel", []) if isinstance(doc.get("outcome"), dict) else []):
+            if other not in flows:
+                file.error(("outcome", "cancel", index), f"unknown flow {other!r}{did_you_mean(str(other), flows)}; cancel names flows of this project")
 
     files = [f for f in (project_file, rules_file, *(file for _, file in flow_docs)) if f is not None]
     problems.extend(p for f in files for p in f.later)
@@ -779,6 +784,7 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
             return builder.expression(file, (*path, key), item[key], names, value=True) if key in item else None
 
         when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None
+        after = _delay(builder, file, path, item, names)
         values = {k: e for k, v in item.get("values", {}).items() if (e := builder.expression(file, (*path, "values", k), v, names, value=True)) is not None}
         entity = item.get("entity", subject)
         to = value("to")
@@ -806,6 +812,7 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
                 args=args,
                 when=when,
                 location=file.at(path),
+                after=after,
             )
         )
     emails = []
@@ -816,10 +823,49 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
             file.note((*path, "template"), checks.missing_template(email["template"], builder.templates, builder.template_files))
         to = builder.expression(file, (*path, "to"), email["to"], names)
         when = builder.expression(file, (*path, "when"), email["when"], names) if "when" in email else None
+        after = _delay(builder, file, path, email, names)
         if to is not None:
-            emails.append(Email(email["template"], to, when, file.at(path), email.get("when_empty", "warn")))
+            emails.append(Email(email["template"], to, when, file.at(path), email.get("when_empty", "warn"), after))
     banner = builder.template(file, ("outcome", "banner"), doc.get("banner"), names)
     audit = builder.template(file, ("outcome", "audit"), doc["audit"], names)
     if len(file.problems) != before or audit is None:
         return None
-    return Outcome(tuple(effects), tuple(emails), banner, bool(doc["reversible"]), doc.get("undo"), audit)
+    return Outcome(tuple(effects), tuple(emails), banner, bool(doc["reversible"]), doc.get("undo"), audit, tuple(doc.get("cancel", ())))
+
+
+DURATION_UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+DURATION_WORDS = "a duration such as `14 days`, `2 hours`, `30 minutes` or `1 week`"
+MAX_DELAY_SECONDS = 100 * 366 * 86400  # a hundred years: anything longer is a mistake
+
+
+def parse_duration(text: str) -> int | None:
+    """The seconds of a duration written `N unit` (minute, hour, day, week; singular for 1, plural otherwise); None if it is not one."""
+    parts = text.split()
+    if len(parts) != 2 or not parts[0].isascii() or not parts[0].isdigit():
+        return None
+    count, unit = int(parts[0]), parts[1]
+    base = unit[:-1] if count != 1 and unit.endswith("s") else unit
+    if base not in DURATION_UNITS or (count == 1) == unit.endswith("s") or count == 0:
+        return None
+    return count * DURATION_UNITS[base]
+
+
+def _delay(builder: Builder, file: _File, path: Path_, item: _Read, names: frozenset[str]) -> Delay | None:
+    """An effect's or email's `after` (and `unless`), checked; None when it has none (or when it is wrong: reported)."""
+    unless = builder.expression(file, (*path, "unless"), item["unless"], names) if "unless" in item else None
+    if "after" not in item:
+        if "unless" in item:
+            file.error(
+                (*path, "unless"), "unless is checked when a delayed part is due; add after: (e.g. after: 14 days), or use when: for a condition checked now"
+            )
+        return None
+    written = str(item["after"]).strip()
+    if written[:1].isdigit() or written[:1] in "+-":  # reads as a duration: it must be one
+        seconds = parse_duration(written)
+        if seconds is None or seconds > MAX_DELAY_SECONDS:
+            reason = "is longer than a hundred years" if seconds is not None else f"is not {DURATION_WORDS}"
+            file.error((*path, "after"), f"{written!r} {reason}; or write an expression giving an ISO 8601 time")
+            return None
+        return Delay(written, seconds, None, unless)
+    at = builder.expression(file, (*path, "after"), written, names)
+    return Delay(written, None, at, unless) if at is not None else None

@@ -25,12 +25,14 @@ from ..mailaddress import DEFAULT_SENDER
 from ..outbox import Outbox
 from ..plugins import Registry, event
 from ..storage import ConflictError, Notifier, Storage, Transaction
+from . import schedule
 from .context import Clock, Parties, Scopes, flow_scope, resolve
 from .data import Records, refusal_message
 from .outcome import Result, execute
 from .plan import Plan, Verdict
 from .rulebook import Refused, Rulebook
 from .runs import RunState, Walk, walk
+from .schedule import immediate, scheduled
 from .views import RunView
 
 CHANGED_RULE = "unchanged-since-start"
@@ -263,7 +265,9 @@ class Runner:
             plan.status, plan.errors, plan.needs = result_walk.status, result_walk.errors, result_walk.needs
             return plan, records, None
         final = fscope  # walk kept its answers up to date
-        result = execute(self.project, flow, final, records, self.registry.effects, dry_run=dry_run)
+        result = execute(self.project, immediate(flow), final, records, self.registry.effects, dry_run=dry_run)
+        if flow.outcome.delayed:
+            plan.scheduled = scheduled(self.project, flow, final, now or self.clock.now())
         disallowed = records.refused()  # shown by the dry-run already; `flush` checks again before it writes
         if disallowed:
             raise RunError(refusal_message(disallowed))
@@ -271,7 +275,7 @@ class Runner:
         plan.audit["summary"] = result.summary
         if result.blocked:  # an email that must reach someone reaches nobody: nothing is done, nothing is shown as done
             plan.status, plan.blocked_by = "blocked", result.blocked
-            plan.changes, plan.emails, plan.banners = [], [], []
+            plan.changes, plan.emails, plan.banners, plan.scheduled = [], [], [], []
             return plan, records, None
         return plan, records, result
 
@@ -298,7 +302,16 @@ class Runner:
         state.status = "completed"
         state.answers = dict(plan.audit["answers"])
         tx.save_run(state.to_json())
-        self.audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary)
+        extra: dict[str, Any] = {}
+        if plan.scheduled or flow.outcome.cancel:  # written with the commit, or not at all
+            book = schedule.book(tx, self.storage.name)
+            cancelled = schedule.cancel(book, state.subject, flow.outcome.cancel, f"cancelled by {flow.id} (run {run_id})", now)
+            added = schedule.rows(plan.scheduled, flow, run_id, state.actor, state.subject, state.answers, now)
+            book.add_scheduled(added)
+            extra = {"scheduled": [item["id"] for item in added]} if added else {}
+            if cancelled:
+                extra["cancelled"] = cancelled
+        self.audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary, **extra)
         sender = str(self.project.product.get("sender", DEFAULT_SENDER))
         domain = sender.rsplit("@", 1)[-1]
         rows = []
@@ -324,6 +337,7 @@ class Runner:
         changes: list[dict[str, Any]],
         summary: str,
         blocked_by: list[dict[str, str]] | None = None,
+        **extra: Any,
     ) -> None:
         entry = {
             "id": uuid.uuid4().hex,
@@ -340,6 +354,7 @@ class Runner:
         }
         if blocked_by:
             entry["blocked_by"] = blocked_by
+        entry.update(extra)  # scheduled work: the ids scheduled or cancelled, or the item carried out and why
         tx.add_audit(entry)
 
     def event(self, kind: str, run: str | None, flow: str | None, actor: str | None, subject: str | None, **extra: Any) -> None:

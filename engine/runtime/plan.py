@@ -9,6 +9,7 @@ from ..errors import STATUS_EXIT
 from .data import Change
 from .outcome import RenderedEmail
 from .runs import Screen
+from .schedule import Scheduled
 
 STATUSES = ("completed", "blocked", "needs_input", "invalid", "cancelled")
 
@@ -44,6 +45,7 @@ class Plan:
     rules: list[Verdict] = field(default_factory=list)
     run: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)  # each {"code", "message", ...}: said, not stopping
+    scheduled: list[Scheduled] = field(default_factory=list)  # the outcome's delayed parts, each with its due time
     # Not in the document: whether reach refused (the plan then holds the refusal alone
     # and names the subject as the caller did), and the subject's id for the run record.
     outside_reach: bool = False
@@ -68,6 +70,7 @@ class Plan:
             "rules": [v.to_json() for v in self.rules],
             "run": self.run,
             "warnings": list(self.warnings),
+            "scheduled": [s.to_json() for s in self.scheduled],
         }
 
     @property

@@ -37,6 +37,7 @@ from clientflow.storage import (
     ListingTransaction,
     LoadingTransaction,
     ReadOnlyError,
+    SchedulingTransaction,
     Storage,
     Transaction,
     load_documents,
@@ -82,6 +83,11 @@ def put(storage: Storage, id: str, body: dict[str, Any] | None = None, *, expect
 def read(storage: Storage, id: str, collection: str = C) -> Document | None:
     with storage.transaction() as tx:
         return tx.get(collection, id)
+
+
+def later(id: str, due: str, *, subject: str = "s1", flow: str = "f1", status: str = "pending", lease: str | None = None) -> dict[str, Any]:
+    """A scheduled item as the engine writes one (the suite's own fields beside the required ones)."""
+    return {"id": id, "due": due, "subject": subject, "flow": flow, "status": status, "lease": lease, "what": {"n": [1, None]}}
 
 
 def message(id: str, *, status: str = "pending", next_attempt: str | None = None) -> dict[str, Any]:
@@ -405,6 +411,97 @@ class StorageContract:
                 tx.update_outbox("nobody", {"status": "sent"})
         with storage.transaction() as tx:
             assert [m["id"] for m in tx.outbox()] == ["m1"]
+
+    # scheduled work (optional: SchedulingTransaction) -----------------------
+    def test_scheduled_items_come_back_as_written_in_due_order_and_filtered(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, SchedulingTransaction):
+                return  # optional: a flow with delayed parts then cannot commit on this backend, and says so
+            tx.add_scheduled([
+                later("w3", "2025-03-20T00:00:00+00:00", subject="s2"),
+                later("w1", "2025-03-15T00:00:00+00:00"),
+                later("w2", "2025-03-15T00:00:00+00:00", flow="f2"),
+            ])  # fmt: skip
+            assert [i["id"] for i in tx.scheduled()] == ["w1", "w2", "w3"]  # this transaction's own writes included
+        with storage.transaction() as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            assert tx.scheduled(subject="s2") == [later("w3", "2025-03-20T00:00:00+00:00", subject="s2")]
+            assert [i["id"] for i in tx.scheduled(flow="f1")] == ["w1", "w3"]
+            assert [i["id"] for i in tx.scheduled(subject="s1", flow="f2")] == ["w2"]
+            assert [i["id"] for i in tx.scheduled(due="2025-03-16T00:00:00+00:00")] == ["w1", "w2"]
+            assert [i["id"] for i in tx.scheduled(limit=1)] == ["w1"]
+            assert tx.scheduled(status="done") == []
+
+    def test_a_claimed_item_is_skipped_until_its_lease_runs_out(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, SchedulingTransaction):
+                return
+            tx.add_scheduled([later("w1", "2025-03-15T00:00:00+00:00"), later("w2", "2025-03-15T00:00:00+00:00")])
+        with storage.transaction(write=True) as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            (first,) = tx.scheduled(status="pending", due="2025-03-15T01:00:00+00:00", limit=1, claim=True)
+            tx.update_scheduled(first["id"], {"lease": "2025-03-15T01:05:00+00:00", "worker": "a"})
+        with storage.transaction() as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            assert [i["id"] for i in tx.scheduled(status="pending", due="2025-03-15T01:01:00+00:00")] == ["w2"]
+            assert [i["id"] for i in tx.scheduled(status="pending", due="2025-03-15T01:05:00+00:00")] == ["w1", "w2"]
+            assert tx.scheduled(subject="s1", limit=1)[0] == {**first, "lease": "2025-03-15T01:05:00+00:00", "worker": "a"}
+
+    def test_scheduled_ids_are_unique_and_known_and_roll_back_with_their_transaction(self, storage: Storage) -> None:
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, SchedulingTransaction):
+                return
+            tx.add_scheduled([later("w1", "2025-03-15T00:00:00+00:00")])
+        with storage.transaction(write=True) as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            with pytest.raises(ConflictError):
+                tx.add_scheduled([later("w2", "2025-03-15T00:00:00+00:00"), later("w1", "2025-03-16T00:00:00+00:00")])
+            assert [i["id"] for i in tx.scheduled()] == ["w1"]  # nothing of the call is kept; the transaction goes on
+            with pytest.raises(KeyError):
+                tx.update_scheduled("nobody", {"status": "done"})
+        with pytest.raises(Boom):
+            with storage.transaction(write=True) as tx:
+                assert isinstance(tx, SchedulingTransaction)
+                tx.add_scheduled([later("w3", "2025-03-15T00:00:00+00:00")])
+                tx.update_scheduled("w1", {"status": "done"})
+                raise Boom()
+        with storage.transaction() as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            assert [(i["id"], i["status"]) for i in tx.scheduled()] == [("w1", "pending")]
+
+    def test_two_workers_claiming_at_once_never_take_the_same_item(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, SchedulingTransaction):
+                return
+            tx.add_scheduled([later(f"w{n:02}", f"2025-03-15T00:{n:02}:00+00:00") for n in range(20)])
+        taken: dict[str, list[str]] = {"a": [], "b": []}
+        errors: list[BaseException] = []
+
+        def worker(name: str, store: Storage) -> None:
+            try:
+                while True:
+                    with store.transaction(write=True) as tx:
+                        assert isinstance(tx, SchedulingTransaction)
+                        due = tx.scheduled(status="pending", due="2025-03-15T01:00:00+00:00", limit=2, claim=True)
+                        for item in due:
+                            tx.update_scheduled(item["id"], {"lease": "2025-03-15T02:00:00+00:00", "worker": name})
+                    if not due:
+                        return
+                    taken[name].extend(i["id"] for i in due)
+            except BaseException as exc:  # noqa: BLE001 - reported below: a thread's failure must fail the test
+                errors.append(exc)
+
+        threads = [threading.Thread(target=worker, args=("a", storage)), threading.Thread(target=worker, args=("b", open_storage()))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == [] and not any(t.is_alive() for t in threads)
+        assert not set(taken["a"]) & set(taken["b"])
+        assert sorted(taken["a"] + taken["b"]) == [f"w{n:02}" for n in range(20)]
+        with storage.transaction() as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            assert {i["id"]: i["worker"] for i in tx.scheduled()} == {i: w for w, ids in taken.items() for i in ids}
 
     # meta -------------------------------------------------------------------
     def test_meta_keys_are_set_replaced_and_removed(self, storage: Storage) -> None:
