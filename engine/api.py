@@ -71,6 +71,7 @@ class Engine:
         self.registry = registry or Registry()
         self.config = config or Config(root=Path(project.root))
         self.runner = Runner(self.project, self.storage, self.clock, self.notifiers, self.registry, self.config)
+        self._locales: dict[str, Engine] = {}  # this engine in another language, made once (in_locale)
 
     # construction -------------------------------------------------------
     @classmethod
@@ -130,10 +131,27 @@ class Engine:
         """
         from .conditions.translations import localized
 
-        project = localized(self.project, locale)
-        if project is self.project:
-            return self
-        return Engine(project, self.storage, clock=self.clock, notifiers=self.notifiers, registry=self.registry, config=self.config)
+        known = self._locales.get(locale)
+        if known is None:
+            project = localized(self.project, locale)
+            known = self._locales[locale] = (
+                self
+                if project is self.project
+                else Engine(project, self.storage, clock=self.clock, notifiers=self.notifiers, registry=self.registry, config=self.config)
+            )
+        return known
+
+    def actor_locale(self, actor: str) -> str | None:
+        """The language the actor's record says they read (`locale`), when the project declares locales; else None."""
+        if len(self.project.locales) < 2:
+            return None
+        with self.storage.transaction() as tx:
+            try:
+                record = Records(self.project, tx).find(self.project.actor_entity, actor, self.project.actor_match)
+            except ClientflowError:
+                return None
+        locale = record.get("locale")
+        return locale if isinstance(locale, str) and locale else None
 
     def for_actor(self, actor: str) -> Engine:
         """This engine, its screens in the actor's own language (their record's `locale`), when the project declares locales.
@@ -144,12 +162,7 @@ class Engine:
             return self
         from .conditions.translations import reader_locale
 
-        with self.storage.transaction() as tx:
-            try:
-                record = Records(self.project, tx).find(self.project.actor_entity, actor, self.project.actor_match)
-            except ClientflowError:
-                return self
-        return self.in_locale(reader_locale(self.project, record.get("locale")))
+        return self.in_locale(reader_locale(self.project, self.actor_locale(actor)))
 
     def close(self) -> None:
         """Release the notifiers' connections and the storage backend's connections and files."""

@@ -15,7 +15,7 @@ import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po, write_po
 from click.testing import CliRunner, Result
-from conftest import DEMO, copy_project
+from conftest import DEMO, NOW, copy_project
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -387,3 +387,43 @@ def test_available_gives_the_reasons_in_the_locale(project: Path) -> None:
     english, french = json.loads(cli(*args).stdout), json.loads(cli(*args, "--locale", "fr").stdout)
     reasons = [r["message"] for f in english["flows"] for r in f["reasons"]]
     assert reasons and [r["message"] for f in french["flows"] for r in f["reasons"]] == ["FR " + message for message in reasons]
+
+
+# -- the HTTP API ---------------------------------------------------------------------------
+
+
+def test_the_api_shows_the_actors_locale_then_accept_language(project: Path, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from clientflow.tokens import mint
+    from clientflow.web import WebSettings, create_app
+
+    translated(project, lambda source: "FR " + source)
+    secret = "K3vQ9xLm2ZpW7rTb5NcY8hJd4FsG6aUe1oXi0kVnR-w"
+    sam = "email: sam@northwind.example, role: standard"
+    data = tmp_path / "french-sam.yaml"
+    data.write_text(DEMO.read_text(encoding="utf-8").replace(sam, f"{sam}, locale: fr-CA", 1), encoding="utf-8")
+    settings = WebSettings(project=project, data=data, secret=secret, now=NOW, outbox=tmp_path / "outbox")
+
+    def title(client: TestClient, actor: str, **headers: str) -> str:
+        auth = {"Authorization": f"Bearer {mint(secret, actor, ttl=3600)}", **headers}
+        response = client.post("/flows/deactivate-client/runs", json={"client": "c1"}, headers=auth)
+        assert response.status_code == 201, response.text
+        return str(response.json()["screen"]["title"])
+
+    def reasons(client: TestClient, actor: str, **headers: str) -> list[str]:
+        auth = {"Authorization": f"Bearer {mint(secret, actor, ttl=3600)}", **headers}
+        response = client.get("/availability", params={"client": "c1"}, headers=auth)
+        assert response.status_code == 200, response.text
+        return [r["message"] for f in response.json()["flows"] for r in f["reasons"]]
+
+    with TestClient(create_app(settings)) as client:
+        source = title(client, "u1")
+        assert not source.startswith("FR ")
+        assert title(client, "u1", **{"Accept-Language": "de-DE, fr;q=0.8, en;q=0.5"}) == "FR " + source
+        assert title(client, "u1", **{"Accept-Language": "en, fr;q=0.9"}) == source
+        english = reasons(client, "u1")
+        own = reasons(client, "u2", **{"Accept-Language": "en"})  # the actor's own locale comes first
+        assert own and all(message.startswith("FR ") for message in own)
+        assert english != own

@@ -38,6 +38,7 @@ class Caller:
 
     engine: Engine
     actor: str
+    locale: str | None = None  # the language its screens are shown in (None: the flows' own)
 
 
 @dataclass
@@ -68,13 +69,14 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
     def caller(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]) -> Caller:
         engine = source.engine()
         name = authenticate(request, pm, source.auth_settings())
-        return Caller(engine, actor_id(engine, name))
+        actor = actor_id(engine, name)
+        return Caller(engine, actor, reading_locale(engine, actor, request))
 
     @contextmanager
     def served(who: Caller) -> Iterator[Caller]:
         """The caller with an engine of its own for the request's work: a database connection no other request holds meanwhile."""
         with source.lease() as engine:
-            yield Caller(engine, who.actor)
+            yield Caller(engine.in_locale(who.locale) if who.locale else engine, who.actor, who.locale)
 
     Who = Annotated[Caller, Depends(caller)]  # noqa: N806 - a type alias, named like one
     RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run's id, as starting it answered.")]  # noqa: N806
@@ -131,8 +133,9 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             if not subject:
                 actor_id(engine, name)  # an unknown actor is refused first, as on every route
                 raise ApiError("bad_request", f"name the {word}: ?{word}=ID")
+            locale = reading_locale(engine, name, request)
             try:
-                result = engine.available(name, subject)  # the actor found first, by the keys `actor_id` uses
+                result = (engine.in_locale(locale) if locale else engine).available(name, subject)  # the actor found first, by the keys `actor_id` uses
             except UnknownName as exc:
                 if exc.what == engine.project.actor_entity:
                     actor_id(engine, name)  # the actor is unknown: its own error, worded as on every route
@@ -216,6 +219,39 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             return plan_reply(me.engine.commit(run))
 
     return router
+
+
+def reading_locale(engine: Engine, actor: str, request: Request) -> str | None:
+    """The language to show: the actor's own `locale`, else the first of Accept-Language the project offers; None: the flows' own."""
+    locales = engine.project.locales
+    if len(locales) < 2:
+        return None
+    from ..conditions.translations import reader_locale
+
+    own = engine.actor_locale(actor)
+    if own is not None:
+        return reader_locale(engine.project, own)
+    for tag in accepted(request.headers.get("accept-language", "")):
+        declared = {locale.lower() for locale in locales}
+        if tag.lower() in declared or tag.split("-")[0].lower() in declared:
+            return reader_locale(engine.project, tag)
+    return None
+
+
+def accepted(header: str) -> list[str]:
+    """The language tags of an Accept-Language header, most wanted first (`fr-CA,fr;q=0.9,en;q=0.8`)."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                continue
+        if tag and tag != "*" and quality > 0:
+            ranked.append((-quality, index, tag.strip()))
+    return [tag for _, _, tag in sorted(ranked)]
 
 
 def unreachable(engine: Engine, given: str) -> UnknownName:
