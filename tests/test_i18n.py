@@ -101,7 +101,12 @@ def test_extract_writes_every_text_with_its_place_and_its_line(project: Path) ->
     template = read(project / "locales" / "clientflow.pot")
     found = entries_of(template)
     texts = [code for code in codes(loaded) if isinstance(code, Text) and code.source.strip()]
-    assert {m.id for m in found.values()} == {t.source for t in texts}
+    words = {word for flow in loaded.flows.values() for word in (flow.title, flow.summary)}  # where flows are listed
+    assert {m.id for m in found.values()} == {t.source for t in texts} | words
+    for flow in loaded.flows.values():
+        line = line_of(project / "flows" / f"{flow.id}.yaml", "title: ")
+        assert found[f"{flow.id}/title"].id == flow.title
+        assert found[f"{flow.id}/title"].locations == [(f"flows/{flow.id}.yaml", line)]
     flow = loaded.flows["deactivate-client"]
     step = flow.steps[0]
     title = found[f"deactivate-client/steps/{step.id}/title"]
@@ -381,12 +386,14 @@ def test_the_screens_follow_the_actors_own_locale_unless_one_is_asked_for(projec
     assert [s["title"] for s in asked["screens"]] == titles
 
 
-def test_available_gives_the_reasons_in_the_locale(project: Path) -> None:
+def test_available_gives_the_reasons_and_the_flows_titles_in_the_locale(project: Path) -> None:
     translated(project, lambda source: "FR " + source)
     args = ("available", "--project", project, "--data", DEMO, "--actor", "sam@northwind.example", "--client", "c1", "--format", "json")
     english, french = json.loads(cli(*args).stdout), json.loads(cli(*args, "--locale", "fr").stdout)
     reasons = [r["message"] for f in english["flows"] for r in f["reasons"]]
     assert reasons and [r["message"] for f in french["flows"] for r in f["reasons"]] == ["FR " + message for message in reasons]
+    assert [f["title"] for f in french["flows"]] == ["FR " + f["title"] for f in english["flows"]]
+    assert [f["flow"] for f in french["flows"]] == [f["flow"] for f in english["flows"]]
 
 
 # -- the HTTP API ---------------------------------------------------------------------------
@@ -423,6 +430,8 @@ def test_the_api_shows_the_actors_locale_then_accept_language(project: Path, tmp
         assert not source.startswith("FR ")
         assert title(client, "u1", **{"Accept-Language": "de-DE, fr;q=0.8, en;q=0.5"}) == "FR " + source
         assert title(client, "u1", **{"Accept-Language": "en, fr;q=0.9"}) == source
+        listed = client.get("/flows", headers={"Authorization": f"Bearer {mint(secret, 'u2', ttl=3600)}"}).json()["flows"]
+        assert listed and all(f["title"].startswith("FR ") and f["summary"].startswith("FR ") for f in listed)
         english = reasons(client, "u1")
         own = reasons(client, "u2", **{"Accept-Language": "en"})  # the actor's own locale comes first
         assert own and all(message.startswith("FR ") for message in own)

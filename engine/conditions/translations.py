@@ -63,9 +63,17 @@ def localized(project: Project, locale: str, part: str = "screens") -> Project:
     overlay: dict[int, Template] = {}
     for tag in reversed(chain):  # the most precise locale wins
         overlay.update(_compiled(project, program, tag, part))
+    words: dict[str, dict[str, str]] = {}
+    for tag in reversed(chain) if part == "screens" else ():
+        for flow_id, given in catalogs.flow_words(project, tag).items():
+            words.setdefault(flow_id, {}).update(given)
     reader = copy.copy(program)
     reader._templates = {**program._templates, **overlay}  # the same program, its texts in another language
-    seen = dataclasses.replace(project, program=reader) if overlay else None  # None: nothing translated (holds no program)
+    flows = dict(project.flows)
+    for flow_id, said in words.items():  # where flows are listed, in the reader's words
+        flow = flows[flow_id]
+        flows[flow_id] = dataclasses.replace(flow, title=said.get("title", flow.title), summary=said.get("summary", flow.summary))
+    seen = dataclasses.replace(project, program=reader, flows=flows) if overlay or words else None  # None: nothing translated (holds no program)
     known[(locale, part)] = seen
     return seen or project
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # Babel is imported when a catalog is read or written, never 
     from babel.messages.catalog import Catalog
 
 DOMAIN = "clientflow"
+FLOW_WORDS = ("title", "summary")  # a flow's own words, shown where flows are listed
 FOLDER = "locales"
 TEMPLATE = f"{FOLDER}/{DOMAIN}.pot"
 _PLACEHOLDER = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
@@ -62,6 +63,8 @@ def entries(project: Project) -> list[Entry]:
     for rule in project.reach:
         add(f"reach/{rule.name}/message", rule.message)
     for flow in project.flows.values():
+        for key in FLOW_WORDS:  # plain words, not templates: where a flow is listed
+            add(f"{flow.id}/{key}", Text(getattr(flow, key), _key_location(project, flow, key)))
         for context, text in _flow_texts(flow):
             add(context, text)
     for name, email in sorted(project.emails.items()):
@@ -69,6 +72,16 @@ def entries(project: Project) -> list[Entry]:
         add(f"email/{name}/text", email.text)
         add(f"email/{name}/html", email.html)
     return sorted(found.values(), key=lambda e: (_where(e.text), e.context))
+
+
+def _key_location(project: Project, flow: Flow, key: str) -> Location:
+    """Where a flow's top-level `key` is written (its file's first line when it cannot be told)."""
+    path = flow.location.path
+    for number, line in enumerate(project.sources.get(path, "").splitlines(), 1):
+        if line.startswith(f"{key}:"):
+            rest = line[len(key) + 1 :]
+            return Location(path, number, len(key) + 2 + len(rest) - len(rest.lstrip()))
+    return Location(path, 1, 1)
 
 
 def _where(text: Text) -> tuple[str, int, int]:
@@ -445,3 +458,13 @@ def _short(source: str) -> str:
 
 def _reference(entry: Entry) -> str:
     return str(entry.text.location) if entry.text.location is not None else entry.context
+
+
+def flow_words(project: Project, locale: str) -> dict[str, dict[str, str]]:
+    """Each flow's translated title and summary for `locale` (only those ready): flow id -> key -> words."""
+    words: dict[str, dict[str, str]] = {}
+    for entry, string in translations(project, locale, "screens"):
+        flow_id, _, key = entry.context.rpartition("/")
+        if key in FLOW_WORDS and flow_id in project.flows:
+            words.setdefault(flow_id, {})[key] = " ".join(string.split())
+    return words

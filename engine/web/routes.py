@@ -112,7 +112,8 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
 
     @router.get("/flows", response_model=models.FlowList, responses=responses(), tags=["flows"], summary="List the project's flows")
     def list_flows(who: Who) -> JSONResponse:
-        flows = [{"flow": f.id, "title": f.title, "summary": f.summary} for f in who.engine.project.flows.values()]
+        engine = who.engine.in_locale(who.locale) if who.locale else who.engine  # titles and summaries in the reader's words
+        flows = [{"flow": f.id, "title": f.title, "summary": f.summary} for f in engine.project.flows.values()]
         return reply({"flows": flows})
 
     @router.get(
