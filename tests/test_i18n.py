@@ -436,3 +436,12 @@ def test_the_api_shows_the_actors_locale_then_accept_language(project: Path, tmp
         own = reasons(client, "u2", **{"Accept-Language": "en"})  # the actor's own locale comes first
         assert own and all(message.startswith("FR ") for message in own)
         assert english != own
+
+
+def test_demo_shows_the_flows_in_the_locale(project: Path) -> None:
+    translated(project, lambda source: "FR " + source)
+    english, french = cli("demo", "--project", project, "--data", DEMO), cli("demo", "--project", project, "--data", DEMO, "--locale", "fr")
+    assert english.exit_code == 0 and french.exit_code == 0, french.output
+    loaded = load_project(project)
+    for flow in loaded.flows.values():
+        assert f"FR {flow.title}" in french.output and f"FR {flow.title}" not in english.output

@@ -45,7 +45,8 @@ class Party:
 @project_option
 @click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path), help="The demo data (default: data/demo.yaml in the project).")
 @click.option("--now", "now", type=Moment(), default=DEMO_NOW, show_default=True, help="The clock, fixed so that every demo prints the same.")
-def demo(project: Path, data: Path | None, now: datetime) -> None:
+@click.option("--locale", "locale", metavar="TAG", help="Show the screens and reasons in this language (a locale of project.yaml).")
+def demo(project: Path, data: Path | None, now: datetime, locale: str | None) -> None:
     """Load the demo data into a temporary database and show, for every flow, what a dry-run would do.
 
     For each flow: the subjects it is offered on and to whom, why it is not
@@ -64,7 +65,7 @@ def demo(project: Path, data: Path | None, now: datetime) -> None:
         try:
             engine.load_data(data.absolute())
             examples = load_runs(engine.project, runs_file(data))
-            shown = Demo(engine, project, data, examples)
+            shown = Demo(engine.in_locale(locale) if locale else engine, project, data, examples)
             for block in shown.lines():
                 click.echo(block)
         finally:
