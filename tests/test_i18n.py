@@ -445,3 +445,25 @@ def test_demo_shows_the_flows_in_the_locale(project: Path) -> None:
     loaded = load_project(project)
     for flow in loaded.flows.values():
         assert f"FR {flow.title}" in french.output and f"FR {flow.title}" not in english.output
+
+
+def test_what_is_not_ready_is_said_where_it_can_be_fixed(project: Path) -> None:
+    result = cli("i18n", "update", "--project", project)  # no locales declared
+    assert result.exit_code == 1 and "flows/project.yaml" in result.output and "locales:" in result.output
+    po = translated(project)
+    text = po.read_text(encoding="utf-8")
+    po.unlink()
+    missing = cli("i18n", "check", "--project", project)
+    assert missing.exit_code == 1 and missing.output.startswith(f"{PO}: ")
+    lines = text.splitlines()
+    at = next(n for n, x in enumerate(lines) if x.startswith('msgstr "FR '))
+    lines[at] = "a line no gettext tool writes"
+    po.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = cli("validate", "--project", project)
+    assert result.exit_code == 1
+    assert [p.split(": ")[0] for p in problems(result)] == [f"{PO}:{at + 1}:1"], result.output
+    po.write_bytes(b"#" * (9 * 1024 * 1024))
+    result = cli("i18n", "check", "--project", project)
+    assert result.exit_code == 1 and [p.split(": ")[0] for p in problems(result)] == [PO] and "MiB" in result.output
+    simulated, _ = simulate(project, "--locale", "fr")  # a catalog that cannot be used shows the texts as written
+    assert simulated.exit_code == 0, simulated.output

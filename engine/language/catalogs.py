@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import CompileError, Location, Problem, UnknownName
 from .code import Text, Uses
 from .model import DynamicOptions, Flow, Project, Rule
+from .yamlfile import MAX_BYTES
 
 if TYPE_CHECKING:  # Babel is imported when a catalog is read or written, never at load
     from babel.messages.catalog import Catalog
@@ -290,7 +291,7 @@ def translations(project: Project, locale: str, part: str = "screens") -> list[t
     from babel.messages.pofile import PoFileError, read_po
 
     path = Path(project.root) / catalog_path(locale)
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_size > MAX_BYTES:  # too big: `check` says so
         return []
     try:
         with path.open("rb") as given:
@@ -348,13 +349,20 @@ def check(project: Project, translate: Translate | None = None) -> Report:
             missing = f"no catalog for the locale {locale!r}; run `clientflow i18n extract`, then `clientflow i18n update`"
             report.errors.append(Problem(Location(display), missing))
             continue
+        if path.stat().st_size > MAX_BYTES:
+            report.errors.append(
+                Problem(
+                    Location(display), f"the catalog is over {MAX_BYTES // (1024 * 1024)} MiB, more than any project's texts; remove what is not a translation"
+                )
+            )
+            continue
         try:
             source = path.read_bytes()
             with path.open("rb") as given:
                 catalog = read_po(given, locale=language, abort_invalid=True)
         except PoFileError as exc:
-            line = int(getattr(exc, "lineno", 0) or 0)
-            report.errors.append(Problem(Location(display, line, 1 if line else 0), f"not a readable catalog: {exc}"))
+            line = int(getattr(exc, "lineno", -1)) + 1  # Babel counts lines from 0
+            report.errors.append(Problem(Location(display, line, 1 if line else 0), f"not a readable catalog: {exc}; fix the line as a gettext tool writes it"))
             continue
         except (OSError, UnicodeDecodeError) as exc:
             report.errors.append(Problem(Location(display), f"not a readable catalog: {exc}"))
