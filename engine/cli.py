@@ -34,6 +34,7 @@ COMMANDS = {
     "export": "clientflow.commands.datafile:export",
     "outbox": "clientflow.commands.delivery:outbox",
     "worker": "clientflow.commands.delivery:worker",
+    "scheduled": "clientflow.commands.scheduled:scheduled",
     "graph": "clientflow.commands.graph:graph",
     "demo": "clientflow.commands.demo:demo",
     "test": "clientflow.commands.scenarios:test",

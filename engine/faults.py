@@ -13,6 +13,11 @@ The points, in the order a commit meets them:
 * `before-commit`  every write done (records, run, audit, outbox), the transaction not committed
 * `after-commit`   the transaction committed, delivery not started
 * `after-send`     a notifier sent a message, its outbox row not yet marked sent
+
+and, on the path of scheduled work (engine/runtime/due.py; not in POINTS, which the run crash tests walk):
+
+* `scheduled-claimed`        a due item was claimed and taken again in its own transaction, nothing applied
+* `scheduled-before-commit`  the item applied and marked done, the transaction not committed
 """
 
 from __future__ import annotations

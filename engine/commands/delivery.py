@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,52 @@ def outbox(project: Path, db: str | None, outbox: Path | None, now: datetime | N
     _table(messages)
 
 
+class Due:
+    """The scheduled work a worker carries out, through an engine opened on the worker's storage the first time any is due."""
+
+    def __init__(self, project: Path, box: Any, now: datetime | None) -> None:
+        self.project, self.box, self.now = project, box, now
+        self.engine: Any = None
+        self.applied = self.dropped = self.retried = 0
+
+    def waiting(self) -> bool:
+        from ..storage import SchedulingTransaction
+
+        with self.box.storage.transaction() as tx:
+            if not isinstance(tx, SchedulingTransaction):
+                return False
+            moment = self.box.clock.now().astimezone(UTC).isoformat()
+            return bool(tx.scheduled(status="pending", due=moment, limit=1))
+
+    def carry_out(self) -> Any:
+        from ..runtime.due import carry_out
+
+        if not self.waiting():
+            return None
+        if self.engine is None:
+            from ..api import Engine
+
+            self.engine = Engine.open(self.project, storage=self.box.storage, notifiers=self.box.notifiers, now=self.now)
+        report = carry_out(self.engine.runner, lease_seconds=float(self.box.config.delivery.get("lease_seconds", 300)))
+        self.applied += len(report.applied)
+        self.dropped += len(report.dropped)
+        self.retried += len(report.retry)
+        return report
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.runner.close()  # the storage and notifiers are the worker's: closed with it
+
+    def to_json(self) -> dict[str, int]:
+        return {"applied": self.applied, "dropped": self.dropped, "retry": self.retried}
+
+
 @command()
 @project_option
 @db_option()
 @outbox_option
-@click.option("--once", is_flag=True, help="Deliver what is due now, then stop.")
+@now_option
+@click.option("--once", is_flag=True, help="Carry out the scheduled work and deliver the emails due now, then stop.")
 @click.option(
     "--poll",
     "poll",
@@ -82,14 +123,16 @@ def outbox(project: Path, db: str | None, outbox: Path | None, now: datetime | N
     help="Seconds between looks at the outbox when it is empty (default: delivery.poll_seconds, or 5).",
 )
 @format_option("text", "json")
-def worker(project: Path, db: str | None, outbox: Path | None, once: bool, poll: float | None, fmt: str) -> None:
-    """Deliver pending emails until stopped (SIGTERM or Ctrl-C finish the message in hand, then exit 0).
+def worker(project: Path, db: str | None, outbox: Path | None, now: datetime | None, once: bool, poll: float | None, fmt: str) -> None:
+    """Carry out due scheduled work and deliver pending emails until stopped (SIGTERM or Ctrl-C finish the item in hand, then exit 0).
 
-    Run as many workers as you like against one database: each message is
-    claimed by one of them (FOR UPDATE SKIP LOCKED on PostgreSQL; on SQLite
-    the claims take turns).
+    Run as many workers as you like against one database: each scheduled item
+    and each message is claimed by one of them (FOR UPDATE SKIP LOCKED on
+    PostgreSQL; on SQLite the claims take turns), and each scheduled item is
+    carried out exactly once, in its own transaction, its flow's rules checked again.
     """
-    box = _open(project, db, outbox)
+    box = _open(project, db, outbox, now)
+    due = Due(project, box, now)
     interval = poll if poll is not None else float(box.config.delivery.get("poll_seconds", 5))
     stop = threading.Event()
 
@@ -104,6 +147,11 @@ def worker(project: Path, db: str | None, outbox: Path | None, once: bool, poll:
     try:
         while not stop.is_set():
             try:
+                carried = due.carry_out()
+                if carried is not None and (carried.applied or carried.dropped or carried.retry):
+                    click.echo(
+                        f"worker: scheduled work applied {len(carried.applied)}, dropped {len(carried.dropped)}, to retry {len(carried.retry)}", err=True
+                    )
                 report = box.deliver(stop=stop.is_set)
             except Exception as exc:  # noqa: BLE001 - a worker outlives a database restart
                 if once:
@@ -122,8 +170,12 @@ def worker(project: Path, db: str | None, outbox: Path | None, once: bool, poll:
     finally:
         for sig, previous in handlers.items():
             signal.signal(sig, previous)
+        due.close()
         box.close()
     if fmt == "json":
-        emit_json({**total.to_json(), "stopped": stop.is_set()})
+        carried = {"scheduled": due.to_json()} if due.engine is not None else {}  # only when scheduled work was due: the document is unchanged otherwise
+        emit_json({**total.to_json(), "stopped": stop.is_set(), **carried})
     else:
         click.echo(f"worker: {'stopped' if stop.is_set() else 'done'}; sent {total.sent}, to retry {total.retried}, failed {total.failed}")
+        if due.applied or due.dropped or due.retried:
+            click.echo(f"worker: scheduled work applied {due.applied}, dropped {due.dropped}, to retry {due.retried}")

@@ -28,7 +28,7 @@ from ..storage import ConflictError, Notifier, Storage, Transaction
 from . import schedule
 from .context import Clock, Parties, Scopes, flow_scope, resolve
 from .data import Records, refusal_message
-from .outcome import Result, execute
+from .outcome import RenderedEmail, Result, execute
 from .plan import Plan, Verdict
 from .rulebook import Refused, Rulebook
 from .runs import RunState, Walk, walk
@@ -312,11 +312,16 @@ class Runner:
             if cancelled:
                 extra["cancelled"] = cancelled
         self.audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary, **extra)
+        self.queue(tx, run_id, run_id, flow, result.emails, now)
+        faults.point("before-commit")
+
+    def queue(self, tx: Transaction, prefix: str, run_id: str, flow: Flow, emails: list[RenderedEmail], now: str) -> None:
+        """One outbox row per email and notifier, each email's id `prefix-N` (so its Message-ID is written once)."""
         sender = str(self.project.product.get("sender", DEFAULT_SENDER))
         domain = sender.rsplit("@", 1)[-1]
         rows = []
-        for index, email in enumerate(result.emails):
-            email_id = f"{run_id}-{index}"
+        for index, email in enumerate(emails):
+            email_id = f"{prefix}-{index}"
             for notifier in self.notifiers:
                 rows.append({
                     "id": f"{email_id}-{notifier}", "email_id": email_id, "message_id": f"<{email_id}@{domain}>",
@@ -326,7 +331,6 @@ class Runner:
                 })  # fmt: skip
         if rows:
             tx.add_outbox(rows)
-        faults.point("before-commit")
 
     def audit(
         self,

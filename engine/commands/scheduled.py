@@ -1,0 +1,72 @@
+"""scheduled: the work flows scheduled for later (an outcome's `after:` parts) that is still pending."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..errors import RunError
+from .common import command, db_option, emit_json, format_option, now_option, open_engine, project_option
+
+
+def pending_work(engine: Any, subject: str | None, flow: str | None, now: datetime | None) -> list[dict[str, Any]]:
+    """The pending items, due first, as `clientflow scheduled --format json` lists them."""
+    from ..storage import SchedulingTransaction
+
+    if flow is not None:
+        engine.project.flow(flow)  # an unknown flow is an error with a did-you-mean, not an empty list
+    with engine.storage.transaction() as tx:
+        if not isinstance(tx, SchedulingTransaction):
+            raise RunError(f"the {engine.storage.name} storage keeps no scheduled work; use sqlite or postgresql")
+        items = tx.scheduled(status="pending", subject=subject, flow=flow)
+    moment = (now or engine.clock.now()).astimezone(UTC).isoformat()
+    return [
+        {
+            "id": item["id"],
+            "at": item["due"],
+            "flow": item["flow"],
+            "subject": item["subject"],
+            "kind": item["kind"],
+            "what": item["what"],
+            "unless": item.get("unless"),
+            "run": item["run"],
+            "actor": item["actor"],
+            "created": item.get("created"),
+            "due": item["due"] <= moment,  # due at --now (or now): the next `clientflow worker --once` carries it out
+            "claimed": bool(item.get("lease")) and item["lease"] > moment,
+        }
+        for item in items
+    ]
+
+
+@command(short_help="The scheduled work still pending (an outcome's delayed effects and emails).")
+@project_option
+@db_option()
+@now_option
+@click.option("--subject", "subject", metavar="ID", help="Only the work for this subject (its id).")
+@click.option("--flow", "flow", metavar="FLOW", help="Only the work this flow scheduled.")
+@format_option("text", "json")
+def scheduled(project: Path, db: str | None, now: datetime | None, subject: str | None, flow: str | None, fmt: str) -> None:
+    """List the pending scheduled work, the soonest first: when each part is due, what it does, and for whom.
+
+    `clientflow worker` carries each part out when it is due, after checking its flow's rules
+    (and its `unless`) again; a flow's `cancel:` cancels another flow's pending work.
+    """
+    with open_engine(project, None, db, now=now) as engine:
+        items = pending_work(engine, subject, flow, now)
+    if fmt == "json":
+        emit_json({"scheduled": items})
+        return
+    if not items:
+        click.echo("nothing scheduled")
+        return
+    for item in items:
+        what = item["what"]
+        done = f"email {what['template']}" if item["kind"] == "email" else f"{what['op']} {what['entity']}" + (f".{what['field']}" if what.get("field") else "")
+        unless = f"  unless {item['unless']}" if item["unless"] else ""
+        state = "  (due)" if item["due"] else ""
+        click.echo(f"{item['at']}  {item['flow']} on {item['subject']}: {done}{unless}{state}  [{item['id']}]")
+    click.echo(f"{len(items)} pending.")
