@@ -15,13 +15,14 @@ import pytest
 from babel.messages.catalog import Catalog, Message
 from babel.messages.pofile import read_po, write_po
 from click.testing import CliRunner, Result
-from conftest import DEMO, NOW, copy_project
+from conftest import DEMO, NOW, PROJECT, copy_project
 from hypothesis import given
 from hypothesis import strategies as st
 
 from clientflow.cli import cli as main
 from clientflow.conditions.program import load_project
-from clientflow.errors import DefinitionError
+from clientflow.conditions.translations import translator
+from clientflow.errors import CompileError, DefinitionError
 from clientflow.language.catalogs import placeholder_problem
 from clientflow.language.code import Text
 from clientflow.language.model import codes
@@ -467,3 +468,22 @@ def test_what_is_not_ready_is_said_where_it_can_be_fixed(project: Path) -> None:
     assert result.exit_code == 1 and [p.split(": ")[0] for p in problems(result)] == [PO] and "MiB" in result.output
     simulated, _ = simulate(project, "--locale", "fr")  # a catalog that cannot be used shows the texts as written
     assert simulated.exit_code == 0, simulated.output
+
+
+FIXTURE = load_project(PROJECT)  # the tests' project, loaded once (read only)
+SOURCE = FIXTURE.flows["deactivate-client"].steps[1].title  # "What deactivating {{ client.name }} means": reads client only
+OTHER_NAMES = sorted((FIXTURE.names | {"lookup"}) - {"client"})
+TEMPLATE_WORDS = {"true", "false", "none", "True", "False", "None", "range", "caller", "varargs", "kwargs"}  # no data: constants and Jinja's own
+
+
+@given(
+    name=st.one_of(
+        st.sampled_from(OTHER_NAMES), st.from_regex(r"[A-Za-z_][a-z0-9_]{0,10}", fullmatch=True).filter(lambda n: n != "client" and n not in TEMPLATE_WORDS)
+    )
+)
+def test_a_translation_can_read_nothing_its_source_does_not(name: str) -> None:
+    """A translator's text is compiled with its source's names only: it cannot show the actor, the partner or any other data."""
+    translate = translator(FIXTURE)
+    assert translate(SOURCE, Text("Ce que signifie {{ client.name }}", SOURCE.location)).unknown == ()
+    with pytest.raises(CompileError):
+        translate(SOURCE, Text(f"{{% if {name} %}}!{{% endif %}}Ce que signifie {{{{ client.name }}}}", SOURCE.location))
