@@ -237,3 +237,45 @@ def test_a_blocked_run_schedules_nothing(tmp_path: Path) -> None:
     plan = engine.apply("deactivate-client", "u3", SUBJECT, deliver=False)
     assert plan is not None and plan.status == "blocked" and plan.to_json()["scheduled"] == []
     assert pending(engine) == []
+
+
+# a database made before scheduled work existed -------------------------------------------
+def test_a_sqlite_database_without_the_scheduled_table_gains_it_when_opened(tmp_path: Path) -> None:
+    import sqlite3
+
+    from clientflow.plugins import Registry
+
+    path = tmp_path / "old.db"
+    storage = Registry.collect().storage("sqlite", path=str(path))
+    with storage.transaction(write=True) as tx:
+        tx.set_meta("kept", "yes")
+    storage.close()
+    with sqlite3.connect(path) as conn:  # as a database written before the table existed
+        conn.execute("DROP TABLE scheduled")
+    storage = Registry.collect().storage("sqlite", path=str(path))
+    with storage.transaction(write=True) as tx:
+        assert isinstance(tx, SchedulingTransaction) and tx.get_meta("kept") == "yes"
+        tx.add_scheduled([{"id": "w1", "due": "2025-03-15T00:00:00+00:00", "subject": "s", "flow": "f", "status": "pending"}])
+    with storage.transaction() as tx:
+        assert isinstance(tx, SchedulingTransaction) and [i["id"] for i in tx.scheduled()] == ["w1"]
+    storage.close()
+
+
+def test_a_postgresql_schema_without_the_scheduled_table_gains_it_when_opened(postgres_url: str, postgres_schema: str) -> None:
+    import psycopg
+
+    from clientflow.plugins import Registry
+
+    storage = Registry.collect().storage("postgresql", url=postgres_url, schema=postgres_schema)
+    with storage.transaction(write=True) as tx:
+        tx.set_meta("kept", "yes")
+    storage.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP TABLE "{postgres_schema}".scheduled')
+    storage = Registry.collect().storage("postgresql", url=postgres_url, schema=postgres_schema)
+    with storage.transaction(write=True) as tx:
+        assert isinstance(tx, SchedulingTransaction) and tx.get_meta("kept") == "yes"
+        tx.add_scheduled([{"id": "w1", "due": "2025-03-15T00:00:00+00:00", "subject": "s", "flow": "f", "status": "pending"}])
+    with storage.transaction() as tx:
+        assert isinstance(tx, SchedulingTransaction) and [i["id"] for i in tx.scheduled()] == ["w1"]
+    storage.close()
