@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from cli_support import copy_project, invoke, plain
 from conftest import NOW
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clientflow import Engine
 from clientflow.errors import DefinitionError, ExitCode, RunError
@@ -279,3 +281,29 @@ def test_a_postgresql_schema_without_the_scheduled_table_gains_it_when_opened(po
     with storage.transaction() as tx:
         assert isinstance(tx, SchedulingTransaction) and [i["id"] for i in tx.scheduled()] == ["w1"]
     storage.close()
+
+
+# the duration reader, against any text --------------------------------------------------
+UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}
+
+
+@given(st.one_of(st.text(max_size=24), st.from_regex(r"\A[0-9]{1,3}[ \t]{0,2}(minute|hour|day|week|fortnight)s?[ ]?\Z")))
+@settings(max_examples=400, deadline=None)
+def test_a_duration_is_read_only_when_it_is_exactly_a_count_and_a_unit(text: str) -> None:
+    seconds = parse_duration(text)
+    parts = text.split()
+    exact = (
+        len(parts) == 2
+        and parts[0].isascii()
+        and parts[0].isdigit()
+        and int(parts[0]) > 0
+        and parts[1] == (next(iter(u for u in UNITS if parts[1] in (u, u + "s")), "") + ("s" if int(parts[0]) != 1 else ""))
+    )
+    assert (seconds is not None) == exact
+    if seconds is not None:
+        assert seconds == int(parts[0]) * UNITS[parts[1].removesuffix("s")]
+
+
+@given(st.integers(min_value=1, max_value=10**6), st.sampled_from(sorted(UNITS)))
+def test_every_well_written_duration_is_read(count: int, unit: str) -> None:
+    assert parse_duration(f"{count} {unit}{'' if count == 1 else 's'}") == count * UNITS[unit]
