@@ -173,8 +173,9 @@ class SchedulingTransaction(Protocol):
         flow: str | None = None,
         limit: int | None = None,
         claim: bool = False,
+        id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Items in (due, id) order, filtered by status, subject and flow.
+        """Items in (due, id) order, filtered by status, subject, flow and id.
 
         `due` keeps the items due at or before it whose `lease` is empty or at or before it
         (a claim that ran out); `claim` locks the rows returned so that other workers skip

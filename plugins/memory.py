@@ -210,8 +210,11 @@ class MemoryTransaction:
         flow: str | None = None,
         limit: int | None = None,
         claim: bool = False,
+        id: str | None = None,
     ) -> list[dict[str, Any]]:
         merged = {**self.store.later, **self.new_later}
+        if id is not None:
+            merged = {id: merged[id]} if id in merged else {}
         found = [
             clone(item)
             for item in sorted(merged.values(), key=lambda i: (i["due"], i["id"]))

@@ -491,9 +491,10 @@ class PostgresTransaction:
         flow: str | None = None,
         limit: int | None = None,
         claim: bool = False,
+        id: str | None = None,
     ) -> list[dict[str, Any]]:
         sql, args = f"SELECT body FROM {self.s}.scheduled WHERE true", list[Any]()
-        for column, value in (("status", status), ("subject", subject), ("flow", flow)):
+        for column, value in (("id", id), ("status", status), ("subject", subject), ("flow", flow)):
             if value is not None:
                 sql += f" AND {column} = %s"
                 args.append(value)

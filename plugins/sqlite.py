@@ -318,9 +318,10 @@ class SQLiteTransaction:
         flow: str | None = None,
         limit: int | None = None,
         claim: bool = False,
+        id: str | None = None,
     ) -> list[dict[str, Any]]:
         sql, args = "SELECT body FROM scheduled WHERE 1=1", list[Any]()
-        for column, value in (("status", status), ("subject", subject), ("flow", flow)):
+        for column, value in (("id", id), ("status", status), ("subject", subject), ("flow", flow)):
             if value is not None:
                 sql += f" AND {column}=?"
                 args.append(value)

@@ -105,9 +105,8 @@ def _one(runner: Runner, claimed: dict[str, Any], report: Carried) -> None:
 
 def _still_ours(tx: SchedulingTransaction, claimed: dict[str, Any]) -> dict[str, Any] | None:
     """The item, locked, while it is pending and still this claim; None otherwise."""
-    for item in tx.scheduled(subject=claimed["subject"], flow=claimed["flow"], status="pending", claim=True):
-        if item["id"] == claimed["id"]:
-            return item if item.get("lease") == claimed["lease"] and item.get("worker") == claimed["worker"] else None
+    for item in tx.scheduled(id=claimed["id"], status="pending", claim=True):
+        return item if item.get("lease") == claimed["lease"] and item.get("worker") == claimed["worker"] else None
     return None
 
 

@@ -430,6 +430,7 @@ class StorageContract:
             assert [i["id"] for i in tx.scheduled(subject="s1", flow="f2")] == ["w2"]
             assert [i["id"] for i in tx.scheduled(due="2025-03-16T00:00:00+00:00")] == ["w1", "w2"]
             assert [i["id"] for i in tx.scheduled(limit=1)] == ["w1"]
+            assert [i["id"] for i in tx.scheduled(id="w2")] == ["w2"] and tx.scheduled(id="w2", flow="f1") == [] and tx.scheduled(id="w9") == []
             assert tx.scheduled(status="done") == []
 
     def test_a_claimed_item_is_skipped_until_its_lease_runs_out(self, storage: Storage) -> None:
