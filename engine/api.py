@@ -27,11 +27,10 @@ from .config import Config, load_config, open_notifiers, open_storage
 from .errors import ClientflowError, RunError, UnknownName
 from .language.model import Flow, Project
 from .language.project import Extensions
-from .language.yamlfile import load_data_text, read_data_text
 from .plugins import Registry
 from .runtime.context import Clock, Parties, flow_scope, resolve, resolve_actor
 from .runtime.core import FINISHED, VERSION_KEY, Runner
-from .runtime.data import Records, Snapshot, check_data, import_data
+from .runtime.data import Records, Snapshot
 from .runtime.plan import Plan
 from .runtime.rulebook import Checker, Refused
 from .runtime.runs import RunState, screen_of, visible, walk
@@ -111,13 +110,10 @@ class Engine:
         return engine
 
     def load_data(self, path: str | Path) -> int:
-        """Validate a data file and write its records into storage."""
-        path = Path(path)
-        text = read_data_text(path, str(path))
-        doc, positions = load_data_text(text, str(path))
-        check_data(self.project, doc, positions, str(path), unique=False)  # import_data checks the keys
-        with self.storage.transaction(write=True) as tx:
-            return import_data(self.project, tx, doc, str(path), positions)
+        """Validate a data file (YAML, JSON or JSON Lines, the last two streamed) and write its records into storage."""
+        from .runtime.loading import load_into
+
+        return load_into(self.project, self.storage, Path(path))
 
     def outbox(self) -> outbox_module.Outbox:
         """This engine's outbox: its storage, notifiers, clock and delivery settings."""
@@ -485,28 +481,14 @@ class Engine:
             return not tx.audit(limit=1) and not tx.outbox(limit=1)
 
     def replace_data(self, path: str | Path, *, force: bool = False) -> int:
-        """Load a data file into storage that must be empty, or (with `force`) is emptied first.
+        """Load a data file into storage that must be empty, or (with `force`) is emptied first; all or nothing.
 
-        The file is checked before anything is touched; a backend that keeps
-        nothing, or cannot be emptied, is refused rather than half-replaced.
+        A backend that keeps nothing, or cannot be emptied, is refused rather than half-replaced
+        (the one loader: engine/runtime/loading.py, what `clientflow init` runs).
         """
-        where = self.storage_description()
-        if not getattr(self.storage, "persistent", True):
-            raise ClientflowError(f"the {self.storage.name} storage keeps nothing after the command; give --db PATH|URL or configure sqlite or postgresql")
-        path = Path(path)
-        doc, positions = load_data_text(read_data_text(path, str(path)), str(path))
-        check_data(self.project, doc, positions, str(path), unique=True)
-        if not self.is_empty():
-            if not force:
-                raise ClientflowError(f"{where} already holds records; pass --force to replace them")
-            clear = getattr(self.storage, "clear", None)
-            if not callable(clear):
-                raise ClientflowError(
-                    f"the {self.storage.name} storage backend cannot be emptied by clientflow; empty {where} yourself, or give another database"
-                )
-            clear()
-        with self.storage.transaction(write=True) as tx:
-            return import_data(self.project, tx, doc, str(path), positions)
+        from .runtime.loading import replace_data
+
+        return replace_data(self.project, self.storage, Path(path), force=force, where=self.storage_description())
 
     def storage_description(self) -> str:
         """Where the records live, for messages: the backend and its file or URL (passwords masked)."""

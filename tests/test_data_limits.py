@@ -148,7 +148,7 @@ def test_a_yaml_data_file_over_its_bound_says_to_write_json_which_loads(tmp_path
     with pytest.raises(DataError) as raised:
         Engine.open(root, data=as_yaml, notifiers={})
     (found,) = problems(raised.value)
-    assert f"{MAX_YAML_DATA_BYTES:,} as YAML" in found["message"] and "write large data as JSON" in found["message"]
+    assert f"the limit is {MAX_YAML_DATA_BYTES:,} for a data file written as YAML" in found["message"] and "write large data as JSON" in found["message"]
     as_json = root / "data.json"
     as_json.write_text(json.dumps({"teams": teams}), encoding="utf-8")
     engine = Engine.open(root, data=as_json, notifiers={})

@@ -37,7 +37,7 @@ from clientflow import Engine
 from clientflow.default_plugins.mail import build_message
 from clientflow.default_plugins.outbox_files import OutboxFolder
 from clientflow.errors import ClientflowError, DefinitionError
-from clientflow.language.yamlfile import MAX_BYTES, MAX_DATA_BYTES, MAX_DEPTH
+from clientflow.language.yamlfile import MAX_BYTES, MAX_DEPTH, MAX_YAML_DATA_BYTES
 from clientflow.storage import Email
 
 NOW = datetime(2025, 3, 14, 9, 26, 53, tzinfo=UTC)
@@ -246,7 +246,7 @@ def test_a_hostile_flow_file_is_refused_with_a_location(kind: str, tmp_path: Pat
 
 @pytest.mark.parametrize("kind", BAD_FILES)
 def test_a_hostile_data_file_is_refused_with_a_location_and_nothing_loaded(kind: str, tmp_path: Path) -> None:
-    content, says = bad_file(kind, MAX_DATA_BYTES)
+    content, says = bad_file(kind, MAX_YAML_DATA_BYTES)  # a data file written as YAML: JSON and JSON Lines are streamed at any size
     path = tmp_path / "data.yaml"
     path.write_bytes(content)
     engine = Engine.open(PROJECT, db=tmp_path / "db.sqlite", notifiers={})

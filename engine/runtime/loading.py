@@ -65,6 +65,14 @@ def replace_data(project: Project, storage: Storage, path: Path, *, force: bool 
         return _load(project, tx, path, display, whole)
 
 
+def load_into(project: Project, storage: Storage, path: Path, display: str | None = None) -> int:
+    """Load a data file into `storage` as it stands, in one transaction, all or nothing (what `--data FILE` does)."""
+    display = display or str(path)
+    whole = None if is_streamed(display) else read_yaml(project, path, display)
+    with storage.transaction(write=True) as tx:
+        return _load(project, tx, path, display, whole)
+
+
 def read_yaml(project: Project, path: Path, display: str) -> tuple[Any, Positions]:
     """A YAML data file read whole and checked; refused by its size before any of it is read."""
     try:
