@@ -73,13 +73,93 @@ def _plugin_name(spec: str) -> str:
     return spec.split(":")[0].rsplit(".", 1)[-1]
 
 
-def _own_version() -> str:
+def _own_version(installed: tuple[set[str], str | None] | None = None) -> str:
+    """clientflow's version, as importlib.metadata gives it (`installed`: what `_installed` found, when it was asked)."""
+    if installed is not None and installed[1] is not None:
+        return installed[1]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("clientflow")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree that is not installed
         return "unknown"
+
+
+def _entry_points(group: str, installed: tuple[set[str], str | None] | None = None) -> list[Any]:
+    """The entry points of `group`, as importlib.metadata gives them (none when `installed` says no distribution declares it)."""
+    if installed is not None and group not in installed[0]:
+        return []
+    from importlib.metadata import entry_points
+
+    return list(entry_points(group=group))
+
+
+def _installed() -> tuple[set[str], str | None] | None:
+    """What the distributions on sys.path declare, read as importlib.metadata reads them: every entry-point group
+    some distribution declares, and the Version of the first one named clientflow (None: ask importlib.metadata).
+
+    None when a distribution could be found another way than importlib.metadata's look into each sys.path
+    folder (another finder, an egg, a zip, a file it cannot read): then only importlib.metadata can say.
+    """
+    from importlib.machinery import PathFinder
+
+    if any(finder is not PathFinder and hasattr(finder, "find_distributions") for finder in sys.meta_path):
+        return None
+    groups: set[str] = set()
+    version: str | None = None
+    named = False  # the first distribution named clientflow has been seen (importlib.metadata takes that one)
+    for entry in sys.path:
+        if not isinstance(entry, str) or os.path.basename(entry).lower().endswith(".egg"):
+            return None
+        folder = entry or "."
+        try:
+            children = os.listdir(folder)
+        except NotADirectoryError:  # a zip file: importlib.metadata reads inside it
+            return None
+        except OSError:
+            continue  # not there: nothing to find
+        for child in children:
+            low = child.lower()
+            if not low.endswith((".dist-info", ".egg-info")):
+                continue
+            text = _read(os.path.join(folder, child, "entry_points.txt"))
+            if text is None:
+                return None
+            for line in text.splitlines():
+                line = line.strip()
+                if line.startswith("[") and line.endswith("]"):
+                    groups.add(line.strip("[]"))
+            if not named and low.rpartition(".")[0].partition("-")[0] == "clientflow":
+                named = True
+                version = _version_of(os.path.join(folder, child))
+    return groups, version
+
+
+def _read(path: str) -> str | None:
+    """A metadata file's text ("" when there is none), or None when it cannot be read as importlib.metadata would."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError):
+        return ""
+    except (OSError, ValueError):
+        return None
+
+
+def _version_of(folder: str) -> str | None:
+    """The Version header of a distribution's METADATA (or PKG-INFO), or None when it is not plainly written there."""
+    text = _read(os.path.join(folder, "METADATA"))
+    if text == "":
+        text = _read(os.path.join(folder, "PKG-INFO"))
+    for line in (text or "").splitlines():
+        if not line:
+            return None  # the end of the headers
+        name, colon, value = line.partition(":")
+        if not colon or line[0] in " \t":
+            return None
+        if name.lower() == "version":
+            return value.lstrip(" \t") or None
+    return None
 
 
 def plugin_manager() -> pluggy.PluginManager:
@@ -104,14 +184,15 @@ def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
     """Register the hook specs, the built-ins and the `clientflow` entry points."""
     if pm in _LOADED:
         return pm
-    from importlib.metadata import entry_points
-
     known = getattr(pm.hook, "clientflow_register_storage", None)
     if known is None or known.spec is None:  # a manager given with the specs already added keeps them
         pm.add_hookspecs(hookspecs)
     state = Loaded()
     builtins = {_plugin_name(spec): spec for spec in DEFAULT_PLUGINS}
-    points = list(entry_points(group=hookspecs.PROJECT))
+    # importlib.metadata takes longer to import than the rest of this: while nothing has imported it, the
+    # installed distributions' files say first whether any declares our group at all (usually none does)
+    installed = _installed() if "importlib.metadata" not in sys.modules else None
+    points = _entry_points(hookspecs.PROJECT, installed)
     everyone = set(builtins) | {ep.name for ep in points}
     only, disabled = _names("CLIENTFLOW_LOAD_PLUGINS"), _names("CLIENTFLOW_DISABLE_PLUGINS") or set()
     for variable, names in (("CLIENTFLOW_LOAD_PLUGINS", only or set()), ("CLIENTFLOW_DISABLE_PLUGINS", disabled)):
@@ -121,7 +202,7 @@ def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
     def wanted(name: str) -> bool:
         return name in REQUIRED or ((only is None or name in only) and name not in disabled)
 
-    version = _own_version()
+    version = _own_version(installed)
     for name, spec in builtins.items():
         if not wanted(name):
             continue

@@ -35,7 +35,9 @@ import pytest
 
 from clientflow import Engine
 from clientflow.conditions import expressions, fasttext
-from clientflow.conditions.program import load_project
+from clientflow.conditions.program import load_project, program_of
+from clientflow.language.code import Text
+from clientflow.language.model import codes
 
 DEPENDENCIES = ("yaml", "jinja2", "click", "pluggy", "markupsafe", "jsonschema", "jsonschema_rs", "referencing", "sqlite3", "json", "email")
 MODULES = (*DEPENDENCIES, "clientflow", "sitecustomize", "usercustomize", "warnings", "contextlib", "typing")
@@ -142,7 +144,11 @@ def generated_sources(root: Path) -> list[tuple[str, str]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(expressions, "generated", recording)
         patch.setattr(fasttext, "generated", recording)
-        load_project(root)
+        project = load_project(root)
+        program = program_of(project)
+        for text in codes(project):  # a text's Python is compiled when it is first shown: every one, as the cache held them
+            if isinstance(text, Text):
+                program.template(text).fast  # noqa: B018
     return seen
 
 

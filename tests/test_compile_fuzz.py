@@ -216,6 +216,48 @@ def test_any_template_compiles_and_renders_or_is_refused(source: str) -> None:
             pass
 
 
+@st.composite
+def plain_templates(draw: st.DrawFn) -> str:
+    """Texts the fast path translates: outputs and {% if %} blocks, nested up to the limit and past it."""
+    depth = draw(st.integers(0, 20))
+    test, shown = draw(EXPRESSIONS), draw(EXPRESSIONS)
+    middle = draw(st.sampled_from(["a {{ %s }} b", "{{ %s }}", "{%% if %s %%}x{%% else %%}{{ team.name }}{%% endif %%}"])) % shown
+    return f"{{% if {test} %}}" * depth + middle + "{% endif %}" * depth
+
+
+@FUZZ
+@given(source=st.one_of(templates(), plain_templates()))
+def test_one_walk_finds_every_node_find_all_finds(source: str) -> None:
+    """The template checks read one walk of the tree (templates._Nodes): the nodes of Jinja2's find_all, in its order."""
+    from jinja2 import nodes
+
+    from clientflow.conditions.templates import _Nodes
+
+    try:
+        tree = Texts().text_env.parse(source)
+    except Exception:  # noqa: BLE001 - a text Jinja2 refuses is refused before any walk
+        return
+    found = _Nodes(tree)
+    assert [id(node) for node in found.nodes] == [id(node) for node in tree.find_all(nodes.Node)]
+    for kinds in ((nodes.Name,), (nodes.Getattr, nodes.Getitem), (nodes.Filter,), (nodes.Assign, nodes.For, nodes.Macro)):
+        assert [id(node) for node in found.of(*kinds)] == [id(node) for node in tree.find_all(kinds)]
+
+
+@FUZZ
+@given(source=st.one_of(templates(), plain_templates()))
+def test_a_translated_text_compiles_when_it_is_first_shown(source: str) -> None:
+    """A plain text's Python is compiled when it is first rendered, not when it loads: whatever loads must then compile,
+    as it did at load before, or a text that validated would fall back to Jinja2 with no check having said so."""
+    for html in (False, True):
+        try:
+            template = Texts(functions={"lookup": lambda *a, **k: None}).compile(source, NAMES, html=html)
+        except CompileError:
+            continue
+        translated = template._plain is not None
+        assert not translated or template.fast is not None
+        TALLY["translated" if translated else "not translated"] += 1
+
+
 # through a whole project --------------------------------------------------------------------------
 PROJECT = """\
 product: {name: Shop, sender: no-reply@shop.example}

@@ -227,3 +227,59 @@ def test_any_schema_refs_either_load_or_each_bad_one_is_located(tmp_path_factory
         engine = Engine.open(root, data=root / "data.json", notifiers={})  # the data is checked against the schema
         engine.close()
     assert no_network == []
+
+
+# the quick check of a schema's $refs (language/schemas.py, _all_local_and_found) ------------------------
+POINTERS = ["#", "#/", "#/$defs/team", "#/$defs/nothing", "#/$defs/team/properties/id", "#/properties/teams/items", "#/allOf/0",
+            "#/allOf/1", "#/allOf/01", "#/$defs/a~1b", "#/$defs/a~0b", "#/%24defs/team", "#team", "#/$defs/team/type/0",
+            "data.schema.json#/$defs/team", "other.schema.json", "http://a.example/x.json"]  # fmt: skip
+SCHEMAS = st.recursive(
+    st.one_of(st.builds(lambda ref: {"$ref": ref}, st.sampled_from(POINTERS)), st.just({"type": "string"}), st.just(True)),
+    lambda inner: st.one_of(
+        st.builds(lambda named: {"properties": named}, st.dictionaries(st.sampled_from(["a", "a/b", "a~b", "$id", "$ref"]), inner, max_size=2)),
+        st.builds(lambda item: {"items": item}, inner),
+        st.builds(lambda branches: {"allOf": branches}, st.lists(inner, min_size=1, max_size=3)),
+        st.builds(
+            lambda node, ref: {"type": "object", "default": {"$ref": ref}, "enum": [{"$ref": ref}], "properties": {"x": node}}, inner, st.sampled_from(POINTERS)
+        ),
+        st.builds(lambda node: {"$id": "nested.schema.json", "properties": {"x": node}}, inner),
+        st.builds(lambda node: {"$dynamicRef": "#/$defs/team", "properties": {"x": node}}, inner),
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(extra=SCHEMAS, own_id=st.sampled_from([None, "https://clientflow.dev/schema/data.schema.json", "data.schema.json", "x#y"]))
+def test_the_quick_reference_check_says_resolved_only_when_the_registry_does(extra: Any, own_id: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`clientflow validate` checks a valid data schema's $refs without importing `referencing` when every one is a
+    pointer into the schema itself that finds its target; whenever it says so, the registry resolves every one too."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
+    from clientflow.language import schemas
+
+    folder = tmp_path_factory.mktemp("schema")
+    schema = json.loads(json.dumps(SCHEMA))
+    schema["$defs"].update({"a/b": {}, "a~b": {}, "extra": extra})
+    schema["allOf"] = [{"type": "object"}]
+    if own_id is not None:
+        schema["$id"] = own_id
+    try:
+        Draft202012Validator.check_schema(schema)  # as validate does first: the $refs of a schema that is not one are not looked at
+    except SchemaError:
+        return
+    (folder / "data.schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    if schemas._all_local_and_found(schema, str(folder)):
+        quick, schemas._all_local_and_found = schemas._all_local_and_found, lambda *a: False  # type: ignore[assignment]
+        try:
+            assert schemas.unresolved_references(schema, str(folder)) == []
+        finally:
+            schemas._all_local_and_found = quick  # type: ignore[assignment]
+
+
+def test_the_shipped_kind_of_data_schema_takes_the_quick_reference_check(tmp_path: Path) -> None:
+    from clientflow.language import schemas
+
+    root = write(tmp_path / "p", SCHEMA)
+    assert schemas._all_local_and_found(json.loads((root / "schema" / "data.schema.json").read_text(encoding="utf-8")), str(root / "schema"))

@@ -160,3 +160,44 @@ def test_validate_keeps_working_when_an_unused_plugin_is_broken(monkeypatch: pyt
     assert result.exit_code == 0, result.output
     listed = CliRunner().invoke(cli, ["plugins", "--format", "json"])
     assert [b["name"] for b in __import__("json").loads(listed.stdout)["broken"]] == ["webhook"]
+
+
+# finding entry points without importing importlib.metadata (it is slow to import) ----------------------
+def test_the_quick_look_at_the_installed_distributions_finds_what_importlib_metadata_finds() -> None:
+    from importlib.metadata import distributions, version
+
+    installed = clientflow.plugins._installed()
+    assert installed is not None
+    groups, own = installed
+    declared = {point.group for dist in distributions() for point in dist.entry_points}
+    assert declared <= groups
+    assert own == version("clientflow")
+
+
+def test_a_distribution_declaring_the_group_is_seen_and_loaded_through_importlib_metadata(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    info = tmp_path / "acme_hooks-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-hooks\nVersion: 1.0\n", encoding="utf-8")
+    (tmp_path / "acme_hooks.py").write_text("class Plugin:\n    pass\n", encoding="utf-8")
+    probe = (
+        "import json, sys; import clientflow.plugins as p; pm = p.plugin_manager(); "
+        "print(json.dumps([sorted(p.loaded(pm).info), 'importlib.metadata' in sys.modules]))"
+    )
+
+    def run() -> list[object]:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+        done = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        loaded: list[object] = json.loads(done.stdout)
+        return loaded
+
+    names, imported = run()
+    assert "acme" not in names and imported is False  # no distribution declares the group: importlib.metadata is never imported
+    (info / "entry_points.txt").write_text("[clientflow]\nacme = acme_hooks:Plugin\n", encoding="utf-8")
+    names, imported = run()
+    assert "acme" in names and imported is True

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from conftest import DEMO, PROJECT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clientflow.cli import cli
 from clientflow.conditions.program import load_project
@@ -486,3 +488,36 @@ def test_json_output_lists_each_scenario_with_its_mismatches(tmp_path: Path) -> 
     assert (first["name"], first["passed"], first["location"]) == ("everything is wrong", False, f"{path}:7:5")
     assert [m["what"] for m in first["mismatches"]] == ["status", "screens", "changes[0]", "changes[1]", "emails[0]", "emails", "banner", "reversible"]
     assert first["mismatches"][2]["fields"] == [{"key": "after", "expected": "p2", "actual": None}]
+
+
+JSON_VALUES = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=4)),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(value=JSON_VALUES)
+def test_each_scenario_gets_a_copy_of_its_data_that_shares_nothing_it_could_change(value: object) -> None:
+    """Scenarios patch their own copy of a data file (suite._copied): equal to it, and no list or mapping in common."""
+    from clientflow.scenarios.suite import _copied
+
+    def containers(found: object) -> list[int]:
+        inner = found.values() if isinstance(found, dict) else found if isinstance(found, list) else []
+        return ([id(found)] if isinstance(found, (dict, list)) else []) + [i for item in inner for i in containers(item)]
+
+    copy = _copied(value)
+    assert copy == value
+    assert not set(containers(copy)) & set(containers(value))
+
+
+def test_validate_reads_every_scenario_as_test_does() -> None:
+    """`clientflow validate` reads scenarios without copying their data (only `clientflow test` runs them): the same scenarios, the same problems."""
+    from clientflow.scenarios.suite import _read_suite
+
+    project = load_project(PROJECT, Extensions(Registry.collect().functions))
+    files = scenario_files([PROJECT / "scenarios"])
+    checked, copied = _read_suite(project, files, copies=False), _read_suite(project, files, copies=True)
+    assert [(s.name, s.location, s.data) for s in checked[0]] == [(s.name, s.location, s.data) for s in copied[0]]
+    assert checked[1:] == copied[1:] and len(checked[0]) > 50

@@ -145,3 +145,18 @@ def test_syntax_errors_say_what_to_write_and_on_which_line(source: str, message:
 def test_a_template_knows_which_keys_it_looks_up() -> None:
     template = Texts().compile("{{ answers.owner }} {{ client['name'] }} {% for u in client.users %}{{ u.name }}{% endfor %}", NAMES)
     assert {("answers", "owner"), ("client", "name"), ("client", "users")} <= template.attributes
+
+
+def test_a_plain_texts_python_is_compiled_when_it_is_first_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading checks a text whole but compiles its Python only when it is rendered (start-up pays only for what it shows)."""
+    from clientflow.conditions import fasttext
+
+    compiled: list[str] = []
+    real = fasttext.generated
+    monkeypatch.setattr(fasttext, "generated", lambda source, name: compiled.append(source) or real(source, name))
+    template = Texts().compile("Dear {{ actor.name }}, {% if answers.notify_client %}we told {{ client.name }}{% endif %}.", NAMES)
+    assert compiled == []
+    first = template.render(SCOPE)
+    assert len(compiled) == 1 and template.fast is not None
+    assert template.render(SCOPE) == first == "Dear Alice Admin, we told Acme <b>Ltd</b> & Co."
+    assert len(compiled) == 1

@@ -427,3 +427,17 @@ def test_json_nesting_is_bounded_like_yaml() -> None:
 def test_yaml_data_files_raise_data_errors() -> None:
     with pytest.raises(DataError):
         load_data_text("a: 1\na: 2\n", "d.yaml")
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(text=st.text(max_size=12))
+def test_a_plain_word_is_read_as_text_without_trying_every_pattern(text: str) -> None:
+    """The loader skips the null, boolean and number patterns for a plain scalar whose first character none of them
+    can start with (yamlfile._MAY_RESOLVE): for those, reading it by the patterns gives the text itself."""
+    from clientflow.language.yamlfile import _MAY_RESOLVE, resolve_plain
+
+    if text and text[0] not in _MAY_RESOLVE:
+        assert resolve_plain(text) == text
+    starts = {"~": "~", "n": "null", "N": "Null", "t": "true", "T": "TRUE", "f": "false", "F": "False", "+": "+1", "-": "-2", ".": ".5"}
+    starts.update({digit: digit for digit in "0123456789"})
+    assert set(starts) == set(_MAY_RESOLVE) and all(resolve_plain(word) != word for word in starts.values())  # each one is needed

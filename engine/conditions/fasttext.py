@@ -13,7 +13,7 @@ printed, and the parts before they are joined.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jinja2 import nodes
@@ -59,23 +59,40 @@ class _NotPlain(Exception):
     """The template uses something only Jinja2 can render."""
 
 
-def compile_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[str], *, html: bool) -> Callable[[Mapping[str, Any]], str] | None:
-    """A Python function rendering `tree`, or None when it is not a plain template.
+Plain = tuple[str, dict[str, Any]]  # a plain template's Python source, and the names it may call
+
+
+def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[str], *, html: bool, found: Sequence[nodes.Node] | None = None) -> Plain | None:
+    """The Python source of a function rendering `tree`, with its namespace, or None when it is not a plain template.
 
     The function keeps a running count of the characters it has produced and
     stops as soon as it passes MAX_OUTPUT, so what it builds is bounded
     without a budget; only templates whose expressions call the bounded
     helpers (`*`, `~`, filters that build) start one (`_fresh()`).
+    `found`, every node of the tree when the caller has walked it already, lets
+    the expressions be checked in one pass instead of one walk each.
+    The translation keeps within Python's limits (expressions at most MAX_DEPTH deep,
+    each level a few brackets; no loops; blocks as deep as the template's, which
+    `templates._check_nesting` bounds), so compiling it does not fail.
     """
     translator = _Translator(compiler, names)
     try:
-        body = _statements(tree.body, translator, html)
+        if found is not None:
+            for node in found:  # every expression of a plain template is below an output or a test: the same as checking each
+                _check_node(node)
+        body = _statements(tree.body, translator, html, checked=found is not None)
     except (_NotPlain, CompileError):
         return None
     head = ["def _render(s):", *(["    _fresh()"] if translator.costly else []), "    out = []", "    add = out.append", "    n = 0"]
     source = "\n".join(head) + "\n" + _indent(body, 1) + f"    if n > {MAX_OUTPUT}:\n        _too_long(n)\n    return _join(out)\n"
     namespace = dict(compiler.namespace)
     namespace.update(_t=_text, _h=_html, _too_long=_too_long, _str=str, _len=len, _join="".join)
+    return source, namespace
+
+
+def build_fast(plain: Plain) -> Callable[[Mapping[str, Any]], str] | None:
+    """The function a translation defines, compiled; None should Python refuse it (Jinja2 then renders the template)."""
+    source, namespace = plain
     try:
         code = generated(source, "<template>")
     except CompileError:
@@ -89,7 +106,8 @@ def _indent(lines: list[str], depth: int) -> str:
     return "".join("    " * depth + line + "\n" for line in lines)
 
 
-def _statements(body: list[nodes.Node], translator: _Translator, html: bool) -> list[str]:
+def _statements(body: list[nodes.Node], translator: _Translator, html: bool, *, checked: bool = False) -> list[str]:
+    """The lines rendering `body`; `checked`: its expressions were checked already (`_check_node` on every node)."""
     lines: list[str] = []
     for node in body:
         if isinstance(node, nodes.Output):
@@ -98,32 +116,38 @@ def _statements(body: list[nodes.Node], translator: _Translator, html: bool) -> 
                     if child.data:
                         lines += [f"add({child.data!r})", f"n += {len(child.data)}"]
                 else:
-                    _check(child)
+                    if not checked:
+                        _check(child)
                     value = translator.visit(child, 0)
                     convert = ["_v = _h(_v)"] if html else ["if _type(_v) is not _str:", "    _v = _t(_v)"]
                     lines += [f"_v = {value}", *convert, "n += _len(_v)", f"if n > {MAX_OUTPUT}:", "    _too_long(n)", "add(_v)"]
         elif isinstance(node, nodes.If):
-            _check(node.test)
+            if not checked:
+                _check(node.test)
             lines.append(f"if {translator.visit(node.test, 0)}:")
-            lines.extend("    " + line for line in (_statements(node.body, translator, html) or ["pass"]))
+            lines.extend("    " + line for line in (_statements(node.body, translator, html, checked=checked) or ["pass"]))
             for branch in node.elif_:
-                _check(branch.test)
+                if not checked:
+                    _check(branch.test)
                 lines.append(f"elif {translator.visit(branch.test, 0)}:")
-                lines.extend("    " + line for line in (_statements(branch.body, translator, html) or ["pass"]))
+                lines.extend("    " + line for line in (_statements(branch.body, translator, html, checked=checked) or ["pass"]))
             if node.else_:
                 lines.append("else:")
-                lines.extend("    " + line for line in (_statements(node.else_, translator, html) or ["pass"]))
+                lines.extend("    " + line for line in (_statements(node.else_, translator, html, checked=checked) or ["pass"]))
         else:
             raise _NotPlain(type(node).__name__)
     return lines
 
 
 def _check(node: nodes.Node) -> None:
-    for found in node.find_all(nodes.Filter):
-        if found.name in _UNSAFE_FILTERS:
-            raise _NotPlain(found.name)
+    _check_node(node)
+    for found in node.find_all((nodes.Filter, nodes.CondExpr)):
+        _check_node(found)
+
+
+def _check_node(node: nodes.Node) -> None:
+    """What only Jinja2 renders as it should: a filter that marks or escapes text, an inline if without else (undefined)."""
+    if isinstance(node, nodes.Filter) and node.name in _UNSAFE_FILTERS:
+        raise _NotPlain(node.name)
     if isinstance(node, nodes.CondExpr) and node.expr2 is None:
         raise _NotPlain("inline if without else")  # Jinja2 makes it undefined: let it say so
-    for condition in node.find_all(nodes.CondExpr):
-        if condition.expr2 is None:
-            raise _NotPlain("inline if without else")

@@ -36,6 +36,7 @@ class Program:
         self._templates: dict[int, Template] = {}
         self._held: list[Expr | Text] = []
         self.types: dict[str, types.Type] = {}  # names whose records' type the data schema gives
+        self._trees: dict[str, nodes.Expr] = {}  # conditions parsed for the type check, by source: one parse each
         self.entity_types: dict[str, types.Type] = {}
 
     @property
@@ -53,19 +54,20 @@ class Program:
         compiled = self.compiler.compile(code.source, names)
         self._expressions[id(code)] = compiled
         self._held.append(code)
-        unknown = self._typed(code.source, items, lambda check: check.expression(parse(code.source)))
+        unknown = self._typed(code.source, items, lambda check: check.expression(self._tree(code.source)))
         return _uses(compiled, unknown)
 
     def compile_template(self, code: Text, names: Iterable[str], items: Mapping[str, Expr] | None = None) -> Uses:
         """Compile a text against the names known where it is written; CompileError when it cannot be."""
-        compiled = self.texts.compile(code.source, frozenset(names), html=code.html)
+        typed: list[tuple[tuple[int, int, str], ...]] = []
+
+        def type_check(tree: nodes.Template) -> None:  # the tree the compiler parsed and checked, read before it is compiled
+            typed.append(self._typed(code.source, items, lambda check: check.template(tree)))
+
+        compiled = self.texts.compile(code.source, frozenset(names), html=code.html, inspect=type_check)
         self._templates[id(code)] = compiled
         self._held.append(code)
-        unknown: tuple[tuple[int, int, str], ...] = ()
-        if "{" in code.source:
-            env = self.texts.html_env if code.html else self.texts.text_env
-            unknown = self._typed(code.source, items, lambda check: check.template(env.parse(code.source)))
-        return _uses(compiled, unknown)
+        return _uses(compiled, typed[0] if typed else ())
 
     # types from the data schema (engine/conditions/types.py) ---------------------------
     def declare_data(self, schema: Mapping[str, Any] | None, entities: Mapping[str, Any], bound: Mapping[str, tuple[str, bool]]) -> None:
@@ -81,7 +83,7 @@ class Program:
         """`name` holds the value of `code` (a project's shared name): it has that value's type."""
         if self.entity_types:
             check = types.TypeCheck(code.source, self.types, self.entity_types)
-            self.types[name] = check.expression(parse(code.source))
+            self.types[name] = check.expression(self._tree(code.source))
 
     def effect_problem(self, entity: str, field: str, value: Expr | None) -> str | None:
         """Why an effect may not write `value` into `entity.field` (a literal checked now; None: computed, checked at run time)."""
@@ -94,7 +96,7 @@ class Program:
         if value is None:
             return None
         try:
-            tree = parse(value.source)
+            tree = self._tree(value.source)
         except CompileError:
             return None
         if not isinstance(tree, nodes.Const):
@@ -107,10 +109,17 @@ class Program:
             return ()
         scope = dict(self.types)
         for name, code in (items or {}).items():
-            scope[name] = types.item_of(types.TypeCheck(code.source, self.types, self.entity_types).expression(parse(code.source)))
+            scope[name] = types.item_of(types.TypeCheck(code.source, self.types, self.entity_types).expression(self._tree(code.source)))
         check = types.TypeCheck(source, scope, self.entity_types)
         walk(check)
         return tuple((p.line, p.col, p.message) for p in check.problems)
+
+    def _tree(self, source: str) -> nodes.Expr:
+        """A condition parsed (CompileError when it cannot be); the type check only reads the tree, so it is parsed once."""
+        tree = self._trees.get(source)
+        if tree is None:
+            tree = self._trees[source] = parse(source)
+        return tree
 
     def refusal_problem(self, source: str, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:
         """What a reach rule's message may not show, or None: see `refusal_problem`."""

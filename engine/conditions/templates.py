@@ -22,7 +22,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..errors import ExpressionError, did_you_mean
 from . import bounds, limits
 from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument
-from .fasttext import compile_fast
+from .fasttext import Plain, build_fast, translate_fast
 from .limits import MAX_OUTPUT
 
 MAX_LOOP = 100_000  # iterations of loops over range() in one rendering
@@ -120,8 +120,20 @@ class Texts:
         self.html_env = DataSandbox(autoescape=True, functions=functions, filters=filters)
         self.fixed: dict[str, frozenset[str]] = {}  # names whose keys are known at load, e.g. product: {name, sender}
 
-    def compile(self, source: str, names: frozenset[str] | set[str], *, html: bool = False, name: str | None = None) -> Template:
-        """Compile a template once; unknown names and syntax errors raise CompileError."""
+    def compile(
+        self,
+        source: str,
+        names: frozenset[str] | set[str],
+        *,
+        html: bool = False,
+        name: str | None = None,
+        inspect: Callable[[nodes.Template], Any] | None = None,
+    ) -> Template:
+        """Compile a template once; unknown names and syntax errors raise CompileError.
+
+        `inspect` is given the parsed tree once it has passed every check, before
+        anything rewrites it (the type check reads it there: one parse for both).
+        """
         env = self.html_env if html else self.text_env
         if "{" not in source:  # no tag, no placeholder: plain text, nothing to parse
             return Template(source, None, source)
@@ -136,18 +148,23 @@ class Texts:
             long = re.search(r"\d{4301,}", source)
             line = source.count("\n", 0, long.start()) + 1 if long else 1
             raise CompileError("a number of more than 4,300 digits cannot be read; write it in quotes as text", line) from exc
-        _check_tree(tree, names, env, self.fixed)
-        fast = compile_fast(self.compiler, tree, frozenset(names), html=html)
-        if fast is None or source.count("{%") > MAX_BLOCKS:  # the fast path's translation refuses these itself
+        found = _Nodes(tree)  # one walk of the tree, which every check below reads
+        _check_tree(tree, names, env, self.fixed, found)
+        plain = translate_fast(self.compiler, tree, frozenset(names), html=html, found=found.nodes)
+        if plain is None or source.count("{%") > MAX_BLOCKS:  # the fast path's translation refuses these itself
             _check_nesting(tree)
-        attributes = _keys_used(tree)
+        attributes = _keys_used(tree, found)
+        if inspect is not None:
+            inspect(tree)
 
         def make() -> Any:
             bounds.bound_tree(tree, env)
             return env.from_string(tree)
 
-        template = Template(source, make, None, fast, attributes=attributes)
-        if fast is None:  # compiled now, so that a template that validates always runs
+        # A plain template's Python is compiled when it is first rendered: its translation keeps within Python's
+        # limits (fasttext.translate_fast), so only the time moves, to where it is needed; a text never shown costs none.
+        template = Template(source, make, None, attributes=attributes, plain=plain)
+        if plain is None:  # compiled now, so that a template that validates always runs
             try:
                 template.compiled  # noqa: B018
             except (SyntaxError, RecursionError, MemoryError, ValueError, TemplateError) as exc:
@@ -158,7 +175,7 @@ class Texts:
 class Template:
     """One compiled template; constant texts skip Jinja2 entirely."""
 
-    __slots__ = ("source", "_compiled", "_make", "constant", "fast", "attributes")
+    __slots__ = ("source", "_compiled", "_make", "constant", "_fast", "_plain", "attributes")
 
     def __init__(
         self,
@@ -168,10 +185,21 @@ class Template:
         fast: Callable[[Mapping[str, Any]], str] | None = None,
         *,
         attributes: frozenset[tuple[str, str]] = frozenset(),
+        plain: Plain | None = None,
     ) -> None:
-        self.source, self.constant, self.fast = source, constant, fast
+        self.source, self.constant = source, constant
+        self._fast, self._plain = fast, plain  # `plain`: the fast path's Python, compiled into `fast` when first used
         self._make, self._compiled = make, None
         self.attributes = attributes  # (name, key) pairs looked up, such as ("answers", "reason")
+
+    @property
+    def fast(self) -> Callable[[Mapping[str, Any]], str] | None:
+        """The plain template's Python function, compiled on first use; None when Jinja2 renders the template."""
+        plain = self._plain
+        if plain is not None:
+            self._fast = build_fast(plain)  # None only should Python refuse it: then Jinja2 renders it, as it would have
+            self._plain = None
+        return self._fast
 
     @property
     def compiled(self) -> Any:
@@ -185,8 +213,9 @@ class Template:
         if self.constant is not None:
             return self.constant
         try:
-            if self.fast is not None:
-                out = self.fast(scope)
+            fast = self._fast if self._plain is None else self.fast
+            if fast is not None:
+                out = fast(scope)
             else:
                 limits.fresh()
                 out = bounds.joined(self.compiled.generate(scope), MAX_OUTPUT)
@@ -269,16 +298,47 @@ def _sentence(message: str | None) -> str:
     return text[:1].lower() + text[1:]
 
 
-def _keys_used(tree: nodes.Template) -> frozenset[tuple[str, str]]:
+def _keys_used(tree: nodes.Template, found: _Nodes | None = None) -> frozenset[tuple[str, str]]:
     """The keys looked up directly on a name: `answers.reason` gives ("answers", "reason")."""
-    found = set()
-    for look in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if not isinstance(look, (nodes.Getattr, nodes.Getitem)):
-            continue
+    keys = set()
+    for look in (found or _Nodes(tree)).of(nodes.Getattr, nodes.Getitem):
         key = look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)
         if isinstance(look.node, nodes.Name) and isinstance(key, str):
-            found.add((look.node.name, key))
-    return frozenset(found)
+            keys.add((look.node.name, key))
+    return frozenset(keys)
+
+
+class _Nodes:
+    """Every node below a tree, in the order `tree.find_all` yields them (depth first, fields in order), found in one walk.
+
+    Jinja2's `find_all` is a recursive generator, and the checks below would walk each
+    tree once per kind of node they look for; this walks it once, without recursion.
+    """
+
+    __slots__ = ("nodes", "_by_kind")
+
+    def __init__(self, tree: nodes.Node) -> None:
+        found: list[nodes.Node] = []
+        stack: list[nodes.Node] = [tree]
+        node_class = nodes.Node
+        while stack:
+            node = stack.pop()
+            found.append(node)
+            for name in reversed(node.fields):  # pushed last to first, so that they come off the stack in order
+                value = getattr(node, name, None)  # as Node.iter_fields does, a field never set is left out
+                if isinstance(value, list):
+                    stack.extend(item for item in reversed(value) if isinstance(item, node_class))
+                elif isinstance(value, node_class):
+                    stack.append(value)
+        self.nodes = found[1:]  # find_all leaves the tree itself out
+        self._by_kind: dict[tuple[type, ...], list[Any]] = {}
+
+    def of(self, *kinds: type) -> list[Any]:
+        """The nodes of these kinds, in order (as `tree.find_all(kinds)`)."""
+        listed = self._by_kind.get(kinds)
+        if listed is None:
+            listed = self._by_kind[kinds] = [node for node in self.nodes if isinstance(node, kinds)]
+        return listed
 
 
 def _short(source: str) -> str:
@@ -286,10 +346,13 @@ def _short(source: str) -> str:
     return repr(source if len(source) <= 60 else source[:57] + "...")
 
 
-def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: DataSandbox, fixed: Mapping[str, frozenset[str]] | None = None) -> None:
+def _check_tree(
+    tree: nodes.Template, names: frozenset[str] | set[str], env: DataSandbox, fixed: Mapping[str, frozenset[str]] | None = None, found: _Nodes | None = None
+) -> None:
     """Refuse unknown top-level names, keys of `fixed` names, filters and dunder look-ups before anything runs."""
+    found = found or _Nodes(tree)
     assigned: set[str] = set()
-    for node in tree.find_all((nodes.Assign, nodes.AssignBlock, nodes.For, nodes.Macro, nodes.With, nodes.CallBlock, nodes.FilterBlock)):
+    for node in found.of(nodes.Assign, nodes.AssignBlock, nodes.For, nodes.Macro, nodes.With, nodes.CallBlock, nodes.FilterBlock):
         for target in node.find_all(nodes.Name):
             if target.ctx in ("store", "param"):
                 assigned.add(target.name)
@@ -298,16 +361,14 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
         if isinstance(node, nodes.For):
             assigned.add("loop")
     for kind in (nodes.Extends, nodes.Include, nodes.Import, nodes.FromImport):
-        found = next(tree.find_all(kind), None)
-        if found is not None:
-            raise CompileError(f"{kind.__name__.lower()} is not allowed in a template; write the text out here", found.lineno)
+        first = next(iter(found.of(kind)), None)
+        if first is not None:
+            raise CompileError(f"{kind.__name__.lower()} is not allowed in a template; write the text out here", first.lineno)
     known = set(names) | assigned | set(env.globals) | {"caller", "varargs", "kwargs"}
-    for name in tree.find_all(nodes.Name):
+    for name in found.of(nodes.Name):
         if name.ctx == "load" and name.name not in known:
             raise CompileError(f"unknown name {name.name!r}{_suggest(name.name, known - {'caller', 'varargs', 'kwargs'}, 'names here are')}", name.lineno)
-    for look in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        if not isinstance(look, (nodes.Getattr, nodes.Getitem)):
-            continue
+    for look in found.of(nodes.Getattr, nodes.Getitem):
         key = look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)
         if isinstance(key, str) and key.startswith("_"):
             raise CompileError(f"{key!r} cannot be looked up: names starting with _ are not data", look.lineno)
@@ -315,7 +376,7 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
         keys = (fixed or {}).get(looked_in or "")
         if looked_in is not None and keys is not None and isinstance(key, str) and key not in keys:
             raise CompileError(f"{looked_in} has no key {key!r}{_suggest(key, keys, f'keys of {looked_in} are')}", look.lineno)
-    for used in tree.find_all(nodes.Filter):
+    for used in found.of(nodes.Filter):
         if used.name not in env.filters or used.name.startswith("_"):
             raise CompileError(
                 f"unknown filter {used.name!r}{_suggest(used.name, [f for f in env.filters if not f.startswith('_')], 'filters are')}", used.lineno
@@ -326,11 +387,11 @@ def _check_tree(tree: nodes.Template, names: frozenset[str] | set[str], env: Dat
                 check_attribute_argument(used, *ATTRIBUTE_ARGUMENT[used.name])
             except CompileError as exc:
                 raise CompileError(str(exc), used.lineno) from exc
-    for tested in tree.find_all(nodes.Test):
+    for tested in found.of(nodes.Test):
         if tested.name not in env.tests:
             raise CompileError(f"unknown test {tested.name!r}{_suggest(tested.name, env.tests, 'tests are')}", tested.lineno)
         _check_arguments(tested, env.tests[tested.name], f"the test {tested.name}")
-    for call in tree.find_all(nodes.Call):
+    for call in found.of(nodes.Call):
         _check_arguments(call, None, getattr(call.node, "name", "this call"))
 
 

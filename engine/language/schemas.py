@@ -273,6 +273,8 @@ def unresolved_references(contents: Any, directory: str) -> list[tuple[tuple[Any
     has no way to retrieve anything: a `$ref` to `http://...` is unresolved,
     never fetched. Returns (key path of the `$ref`, its value) pairs.
     """
+    if _all_local_and_found(contents, directory):
+        return []  # every $ref is a pointer into the document itself, and each finds its target: what the registry would say
     from urllib.parse import urljoin
 
     from referencing import Registry, Resource
@@ -311,6 +313,75 @@ def unresolved_references(contents: Any, directory: str) -> list[tuple[tuple[Any
         elif isinstance(node, list):
             stack.extend((value, (*path, index), base) for index, value in enumerate(node))
     return sorted(unresolved, key=str)
+
+
+_DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+_NOT_WALKED = ("const", "enum", "examples", "default")  # values, not schemas: `unresolved_references` does not look inside
+
+
+def _all_local_and_found(contents: Any, directory: str) -> bool:
+    """Whether every `$ref` of a schema is `#` or `#/a/json/pointer` that finds its target in the schema itself.
+
+    The common case, answered without importing `referencing` (slow to import) and in the
+    same words: only when nothing could make the registry read the schema otherwise (no
+    `$id` but the root's, a plain one; no `$dynamicRef`; Draft 2020-12 for the schema and
+    its sibling files; no %-escapes; each pointer step a key of a mapping or an index of a
+    list). Anything else is False, and `unresolved_references` asks the registry.
+    """
+    if not isinstance(contents, dict) or contents.get("$schema", _DRAFT_2020_12) != _DRAFT_2020_12:
+        return False
+    own = contents.get("$id")
+    if own is not None and not (isinstance(own, str) and "#" not in own and own == _joined(own, own)):
+        return False
+    for file in Path(directory).glob("*.schema.json"):  # loaded beside it by the registry: they must load the same way
+        try:
+            sibling = schema(file.name, directory)
+        except (OSError, ValueError):
+            continue
+        if isinstance(sibling, dict) and sibling.get("$schema", _DRAFT_2020_12) != _DRAFT_2020_12:
+            return False
+    refs: list[Any] = []
+    stack: list[tuple[Any, bool]] = [(contents, True)]  # (value, walked by unresolved_references)
+    while stack:
+        node, walked = stack.pop()
+        if isinstance(node, dict):
+            if (node is not contents and "$id" in node) or "$dynamicRef" in node:
+                return False
+            if walked:
+                refs.append(node.get("$ref"))
+            stack.extend((value, walked and key not in _NOT_WALKED) for key, value in node.items())
+        elif isinstance(node, list):
+            stack.extend((value, walked) for value in node)
+    return all(_found(contents, ref) for ref in refs if isinstance(ref, str))
+
+
+def _joined(base: str, ref: str) -> str:
+    from urllib.parse import urljoin
+
+    return urljoin(base, ref)
+
+
+def _found(document: Any, ref: str) -> bool:
+    """Whether `ref` is `#` or a JSON pointer `#/...` that reaches a value of `document`, step by step as the registry reads it."""
+    if not ref.startswith("#") or "%" in ref:
+        return False
+    pointer = ref[1:]
+    if not pointer:
+        return True
+    if not pointer.startswith("/"):
+        return False  # a named anchor
+    node = document
+    for segment in pointer[1:].split("/"):
+        if isinstance(node, dict):
+            key = segment.replace("~1", "/").replace("~0", "~")
+            if key not in node:
+                return False
+            node = node[key]
+        elif isinstance(node, list) and segment.isdecimal() and int(segment) < len(node):
+            node = node[int(segment)]
+        else:
+            return False
+    return True
 
 
 def _record_wrapper(name: str, directory: str, collection: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -45,6 +45,7 @@ _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _INT = re.compile(r"^[-+]?(?:[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
 _FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$")
 _CORE_TAG = "tag:yaml.org,2002:"
+_MAY_RESOLVE = frozenset("~nNtTfF0123456789+-.")  # the first characters of every text _NULL, _BOOL, _INT or _FLOAT matches
 
 # libyaml's wording of the commonest slips, and what to do about each
 _SYNTAX_HINTS = (
@@ -129,8 +130,14 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
     """Parse one YAML document into plain values and their positions, or raise `error` with every problem."""
     builder = _Builder(display, text)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            builder.feed(event)
+        loader = _Loader(text)  # what yaml.parse does, without a generator between each event and the builder
+        try:
+            while loader.check_event():
+                event = loader.get_event()
+                assert event is not None  # check_event said there is one
+                builder.feed(event)
+        finally:
+            loader.dispose()
     except _TooDeep:
         pass  # stop reading at once: libyaml slows down with every level it goes deeper
     except yaml.MarkedYAMLError as exc:
@@ -336,6 +343,11 @@ class _Builder:
             raise _TooDeep
 
     def feed(self, event: yaml.Event) -> None:
+        if event.__class__ is yaml.ScalarEvent and self.documents <= 1:  # the commonest event, straight to its place
+            if event.anchor:
+                self._anchor(event)
+            self._place(event, self._scalar(event))
+            return
         if isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
@@ -388,7 +400,18 @@ class _Builder:
 
     def _scalar(self, event: yaml.ScalarEvent) -> Any:
         tag = event.tag
-        if tag is not None and tag != "!" and not tag.startswith(_CORE_TAG):
+        if tag is None:
+            if event.style:
+                return event.value
+            text = event.value
+            if text and text[0] not in _MAY_RESOLVE:  # a plain word: no null, boolean or number starts this way
+                return text
+            try:
+                return resolve_plain(text)
+            except _LongNumber as exc:
+                self._error(event.start_mark, str(exc))
+                return text
+        if tag != "!" and not tag.startswith(_CORE_TAG):
             self._error(event.start_mark, f"the tag {tag} is not allowed; remove it")
             return event.value
         if tag == _CORE_TAG + "str" or event.style or tag == "!":
@@ -408,9 +431,12 @@ class _Builder:
         frame = self.stack[-1]
         if frame.value is None:
             return
-        if isinstance(frame.value, list):
+        if frame.value.__class__ is list:
             path = (*frame.path, len(frame.value))
-            self._locate(path, event)
+            mark = event.start_mark
+            self.positions.values[path] = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            if event.__class__ is yaml.ScalarEvent and event.style == "|":
+                self.positions.blocks.add(path)
             frame.value.append(value)
             return
         if frame.key is None and not frame.discard:
