@@ -343,11 +343,23 @@ class _Builder:
             raise _TooDeep
 
     def feed(self, event: yaml.Event) -> None:
-        if event.__class__ is yaml.ScalarEvent and self.documents <= 1:  # the commonest event, straight to its place
-            if event.anchor:
-                self._anchor(event)
-            self._place(event, self._scalar(event))
-            return
+        if self.documents <= 1:  # the commonest events, straight to their place (what the general case below does)
+            kind = type(event)
+            if type(event) is yaml.ScalarEvent:
+                if event.anchor:
+                    self._anchor(event)
+                self._place(event, self._scalar(event))
+                return
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                frame = self.stack.pop()
+                if frame.split is not None:
+                    self._report_split(frame)
+                return
+            if type(event) is yaml.MappingStartEvent or type(event) is yaml.SequenceStartEvent:
+                if event.anchor:
+                    self._anchor(event)
+                self._open(event)
+                return
         if isinstance(event, yaml.DocumentStartEvent):
             self.documents += 1
             if self.documents > 1:
