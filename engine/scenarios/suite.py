@@ -162,7 +162,7 @@ def checker(project: Project) -> Any:
 
 def _document(project: Project) -> dict[str, Any]:
     """The scenario schema with the project's word for its subject added as a key."""
-    document = copy.deepcopy(schemas.schema(SCHEMA))
+    document = _copied(schemas.schema(SCHEMA))
     word = project.subject_entity
     if word != GENERIC_SUBJECT:
         document["$id"] = f"{document['$id']}#{word}"
