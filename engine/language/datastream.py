@@ -133,8 +133,9 @@ def _explain(exc: BaseException, record_text: str, base: Location, display: str,
             load_yaml(record_text, display, DataError)
         except DataError as located:
             kept = [p for p in located.problems if "duplicate key" in p.message or "nested more than" in p.message]
-            if kept:
-                return Problem(_shift(base, kept[0].location), _under(path, kept[0].message))
+            if kept:  # its lines count from the record's first: a line the message names is shifted as the location is
+                message = re.sub(r"\(first at line (\d+)\)", lambda m: f"(first at line {int(m.group(1)) + base.line - 1})", kept[0].message)
+                return Problem(_shift(base, kept[0].location), _under(path, message))
         if isinstance(exc, _DuplicateKey):
             return Problem(base, _under(path, f"duplicate key {exc.args[0]!r}; keep one"))
         return Problem(base, _under(path, f"nested more than {MAX_DEPTH} levels deep; flatten it"))
