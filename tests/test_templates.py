@@ -160,3 +160,11 @@ def test_a_plain_texts_python_is_compiled_when_it_is_first_shown(monkeypatch: py
     assert len(compiled) == 1 and template.fast is not None
     assert template.render(SCOPE) == first == "Dear Alice Admin, we told Acme <b>Ltd</b> & Co."
     assert len(compiled) == 1
+
+
+def test_a_constant_part_that_cannot_be_worked_out_is_a_compile_error_not_a_crash() -> None:
+    from clientflow.conditions.templates import Texts
+    from clientflow.errors import CompileError
+
+    with pytest.raises(CompileError, match="cannot be worked out"):
+        Texts().compile("{% for i in [1] %}{{ [1][{'k': 1, [1]: 1}] }}{% endfor %}", {"client"})

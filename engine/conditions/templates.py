@@ -169,6 +169,8 @@ class Texts:
                 template.compiled  # noqa: B018
             except (SyntaxError, RecursionError, MemoryError, ValueError, TemplateError) as exc:
                 raise CompileError(f"the template is too complex to compile ({type(exc).__name__}); split it or nest it less deeply", 1) from exc
+            except TypeError as exc:  # Jinja2 works out constant parts when it compiles: [1][{[1]: 1}] cannot be
+                raise CompileError(f"a part of this template that does not depend on the data cannot be worked out ({exc}); remove it", 1) from exc
         return template
 
 
