@@ -55,7 +55,12 @@ class Emails:
         if body.startswith("\n"):
             body = body[1:]
         subject = " ".join("".join(ch if ch.isprintable() else " " for ch in first[len("Subject:") :]).split())
-        return {"template": name, "to": to, "subject": subject, "text": body, "html": html_template.render(context)}
+        return {"template": name, "to": to, "subject": subject, "text": body, "html": html_template.render(context), "locale": "en"}
+
+
+def admins(client: dict[str, Any]) -> list[str]:
+    """The client's administrators' addresses: the flows' `client_admin_emails`."""
+    return [u["email"] for u in client.get("users") or [] if u["role"] == "administrator"]
 
 
 def addresses(values: list[str]) -> list[str]:
@@ -107,16 +112,16 @@ def deactivate(client: dict[str, Any], actor: dict[str, Any], practice: dict[str
         }
     changes = [{"op": "update", "entity": "client", "id": client["id"], "field": "subscription", "before": client["subscription"], "after": "deactivated"}]
     partner = partners.get(client["partner"]) if client["partner"] is not None else None
-    context = {"actor": actor, "client": client, "partner": partner, "product": PRODUCT, "answers": answers}
+    context = {"actor": actor, "client": client, "partner": partner, "product": PRODUCT, "answers": answers, "client_admin_emails": admins(client)}
     sent = [emails.render("deactivate-practice", addresses([actor["email"]]), context)]
     if answers.get("notify_client"):
-        to = addresses([u["email"] for u in client["users"] if u["role"] == "administrator"])
+        to = addresses(admins(client))
         if to:
             sent.append(emails.render("deactivate-client", to, context))
     return {
         "subject": client["id"], "status": "completed", "rules": [], "message": "", "changes": changes, "emails": sent,
         "banner": f"{name}'s subscription has been deactivated. You can reactivate it at any time.",
-        "summary": f"{actor['email']} deactivated {name} ({client['id']}); client notified: {'yes' if answers.get('notify_client') else 'no'}",
+        "summary": f"{actor['email']} deactivated {name} ({client['id']}); client notified: {'yes' if answers.get('notify_client') and admins(client) else 'no'}",
     }  # fmt: skip
 
 

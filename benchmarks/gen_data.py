@@ -1,4 +1,8 @@
-"""Make a data file with N clients in a realistic mix of states: python gen_data.py N OUT.{json,yaml}."""
+"""Make a data file with N clients in a realistic mix of states: python gen_data.py N OUT.{json,yaml} [--committable].
+
+With --committable every client passes deactivate-client for u1 (none is blocked);
+the random draws are the same, so the users of each client are too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 
-def make(n: int, seed: int = 7) -> dict[str, Any]:
+def make(n: int, seed: int = 7, *, committable: bool = False) -> dict[str, Any]:
+    """N clients; with `committable`, every one passes deactivate-client's rules for u1 (p1's client, paid by p1, active)."""
     rng = random.Random(seed)
     partners = [
         {"id": "p1", "name": "Northwind Bookkeeping", "users": [
@@ -28,16 +33,16 @@ def make(n: int, seed: int = 7) -> dict[str, Any]:
             for j in range(rng.choice([0, 1, 1, 2, 2, 3]))
         ]  # fmt: skip
         clients.append({
-            "id": f"c{i:06d}", "name": f"Client {i} Ltd", "partner": "p1" if rng.random() < 0.9 else "p2",
-            "billing": "partner" if rng.random() < 0.8 else "self_paying",
-            "subscription": "active" if rng.random() < 0.85 else "deactivated", "owner": None, "users": users,
+            "id": f"c{i:06d}", "name": f"Client {i} Ltd", "partner": "p1" if rng.random() < 0.9 or committable else "p2",
+            "billing": "partner" if rng.random() < 0.8 or committable else "self_paying",
+            "subscription": "active" if rng.random() < 0.85 or committable else "deactivated", "owner": None, "users": users,
         })  # fmt: skip
     return {"partners": partners, "clients": clients}
 
 
 def main() -> None:
     n, out = int(sys.argv[1]), Path(sys.argv[2])
-    data = make(n)
+    data = make(n, committable="--committable" in sys.argv[3:])
     if out.suffix == ".json":
         out.write_text(json.dumps(data), encoding="utf-8")
     else:

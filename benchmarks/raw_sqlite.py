@@ -48,6 +48,11 @@ def job_key(actor: str, selection: str, answers: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+def admins(client: dict[str, Any]) -> list[str]:
+    """The client's administrators' addresses: the flows' `client_admin_emails` (floor_bulk.admins, without importing Jinja2)."""
+    return [u["email"] for u in client.get("users") or [] if u["role"] == "administrator"]
+
+
 def keys_of(client: dict[str, Any]) -> list[tuple[str, str, str]]:
     keys = [("client", "id", str(client["id"])), ("client", "name", str(client["name"]))]
     for user in client.get("users") or []:
@@ -160,7 +165,7 @@ def commit_one(conn: sqlite3.Connection, client_id: str, actor: dict[str, Any], 
         conn.executemany("INSERT INTO keys VALUES (?, ?, ?, 'clients', ?)", [(*k, client_id) for k in keys_of(client)])
         state.update(status="completed", answers=answers)
         conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run_id, _dumps(state)))
-        summary = f"{actor['email']} deactivated {client['name']} ({client_id}); client notified: {'yes' if answers['notify_client'] else 'no'}"
+        summary = f"{actor['email']} deactivated {client['name']} ({client_id}); client notified: {'yes' if answers['notify_client'] and admins(client) else 'no'}"
         audit.update(status="completed", answers=answers, changes=[change], summary=summary)
         conn.execute("INSERT INTO audit (id, body) VALUES (?, ?)", (audit["id"], _dumps(audit)))
         if notifiers:
@@ -190,10 +195,10 @@ def render(emails: Any, client: dict[str, Any], actor: dict[str, Any], conn: sql
     if client["partner"] is not None:
         row = conn.execute("SELECT body FROM docs WHERE collection='partners' AND id=?", (client["partner"],)).fetchone()
         partner = json.loads(row[0]) if row else None
-    context = {"actor": actor, "client": client, "partner": partner, "product": PRODUCT, "answers": answers}
+    context = {"actor": actor, "client": client, "partner": partner, "product": PRODUCT, "answers": answers, "client_admin_emails": admins(client)}
     out = [emails.render("deactivate-practice", addresses([actor["email"]]), context)]
     if answers["notify_client"]:
-        to = addresses([u["email"] for u in client["users"] if u["role"] == "administrator"])
+        to = addresses(admins(client))
         if to:
             out.append(emails.render("deactivate-client", to, context))
     return out

@@ -45,7 +45,7 @@ ACTOR = "u1"
 PY = sys.executable
 CLI = [PY, "-c", "import sys; from clientflow.cli import main; sys.argv[0] = 'clientflow'; main()"]
 BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
-SECTIONS = ("availability", "bulk", "storage", "growth", "startup", "load", "init")
+SECTIONS = ("availability", "bulk", "storage", "postgres", "growth", "startup", "load", "init")
 CHUNK = 20_000  # clients per data file when building a database: a data file may hold at most 8 MiB
 
 
@@ -158,7 +158,7 @@ def warm_up() -> None:
     """Run each kind of subprocess once untimed, so that bytecode exists before any timing (generated code is never cached)."""
     timed([*CLI, "validate", "--project", str(ROOT)])
     timed([*CLI, "bulk", "--help"])
-    timed([PY, "-c", "import yaml, jinja2, jsonschema, click, pluggy, clientflow.api, clientflow.bulk, floor_bulk, raw_sqlite, bulk_child"])
+    timed([PY, "-c", "import yaml, jinja2, jsonschema, click, pluggy, clientflow.api, clientflow.bulk, floor_bulk, raw_sqlite, raw_postgres, bulk_child"])
 
 
 def timed(args: list[str], *, env: dict[str, str] | None = None, codes: tuple[int, ...] = (0,), cwd: Path | None = None) -> tuple[float, str]:
@@ -532,6 +532,14 @@ def storage(bench: Bench) -> None:
         f"queues them (a notifier that discards) and stops the clock at the last client, before `run_bulk`'s closing delivery. "
         f"Throughput ratios in CPU seconds (setup included): {cpu_check(cpus, [('CLI', 'raw script', 'cli'), ('in process', 'raw in process', 'in process')])}."
     )
+
+
+# 3b. PostgreSQL vs raw psycopg ----------------------------------------------------------
+def postgres(bench: Bench) -> None:
+    """`bulk --yes` on PostgreSQL (1 and 2 workers) against a raw psycopg loop making the same writes: benchmarks/pg_rows.py."""
+    import pg_rows
+
+    pg_rows.section(bench)
 
 
 # 4. growth ------------------------------------------------------------------------------
