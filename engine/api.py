@@ -28,6 +28,7 @@ from .errors import ClientflowError, RunError, UnknownName
 from .language.model import Flow, Project
 from .language.project import Extensions
 from .plugins import Registry
+from .runtime import approvals
 from .runtime.context import Clock, Parties, flow_scope, resolve, resolve_actor
 from .runtime.core import FINISHED, VERSION_KEY, Runner
 from .runtime.data import Records, Snapshot
@@ -254,7 +255,7 @@ class Engine:
         with self.storage.transaction(write=True) as tx:
             if once is not None and tx.get_meta(once) is not None:
                 return None
-            plan, records, result = self.runner.evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True)
+            plan, records, result = self.runner.evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True, run_id=run_id)
             plan.run = run_id
             self.runner.finish(tx, flow, plan, records, result, run_id, None)
             if once is not None and plan.status == "completed":
@@ -401,7 +402,16 @@ class Engine:
                 raise RunError(f"run {run_id} is still on a screen; submit every screen before committing")
             try:
                 plan, records, result = runner.evaluate(
-                    tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, expect_version=state.subject_version, by_id=True
+                    tx,
+                    flow,
+                    state.actor,
+                    state.subject,
+                    dict(state.answers),
+                    dry_run=False,
+                    lock=True,
+                    expect_version=state.subject_version,
+                    by_id=True,
+                    run_id=run_id,
                 )
             except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
                 plan, records, result = runner.vanished(flow, state, exc), Records(runner.project, tx), None
@@ -412,6 +422,32 @@ class Engine:
             runner.finish(tx, flow, plan, records, result, run_id, state)
         runner.after(plan, deliver)
         return plan
+
+    # approvals ----------------------------------------------------------
+    def approve(self, run_id: str, actor: str, *, reason: str | None = None, deliver: bool = True) -> Plan:
+        """Approve a run awaiting approval, as `actor`: it commits, every rule checked again on what is then stored.
+
+        `actor` must be named by the approval step's `approvers` rules, within reach, and not
+        the actor who started the run; otherwise the plan comes back blocked (outside reach,
+        with a refusal that names nothing of the subject) and nothing is decided.
+        """
+        plan, runner = approvals.decide(self.runner, run_id, actor, reject=False, reason=reason)
+        runner.after(plan, deliver)
+        return plan
+
+    def reject(self, run_id: str, actor: str, reason: str, *, deliver: bool = True) -> Plan:
+        """Reject a run awaiting approval, as `actor`, saying why (the starter is told); nothing of it is applied."""
+        plan, runner = approvals.decide(self.runner, run_id, actor, reject=True, reason=reason)
+        runner.after(plan, deliver)
+        return plan
+
+    def approvals(self, actor: str) -> list[dict[str, Any]]:
+        """The runs awaiting a decision `actor` may make (never the runs they started), the soonest to expire first."""
+        return approvals.offered(self.runner, actor)
+
+    def approval(self, run_id: str, actor: str) -> Plan:
+        """What `actor` sees before deciding a run awaiting approval: its plan as it would commit now, or the refusal."""
+        return approvals.shown(self.runner, run_id, actor)
 
     # versions -----------------------------------------------------------
     def versions(self, *, migrate: bool = False) -> list[dict[str, Any]]:

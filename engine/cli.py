@@ -35,6 +35,8 @@ COMMANDS = {
     "outbox": "clientflow.commands.delivery:outbox",
     "worker": "clientflow.commands.delivery:worker",
     "scheduled": "clientflow.commands.scheduled:scheduled",
+    "approve": "clientflow.commands.approvals:approve",
+    "approvals": "clientflow.commands.approvals:approvals",
     "graph": "clientflow.commands.graph:graph",
     "demo": "clientflow.commands.demo:demo",
     "test": "clientflow.commands.scenarios:test",

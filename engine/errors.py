@@ -48,6 +48,8 @@ STATUS_EXIT = {  # a run's status -> the exit code of the command that showed it
     "blocked": ExitCode.BLOCKED,
     "invalid": ExitCode.INVALID,
     "needs_input": ExitCode.NEEDS_INPUT,
+    "awaiting_approval": ExitCode.OK,  # stored, waiting for someone else to approve it
+    "rejected": ExitCode.OK,  # the approver's decision, done as asked
 }
 
 

@@ -44,5 +44,5 @@ def test_a_mistake_in_the_project_exits_1(tmp_path, capsys: pytest.CaptureFixtur
 
 def test_the_table_covers_every_code_and_every_run_status() -> None:
     assert set(EXIT_MEANINGS) == set(ExitCode)
-    assert set(STATUS_EXIT) == {"completed", "cancelled", "blocked", "invalid", "needs_input"}
+    assert set(STATUS_EXIT) == {"completed", "cancelled", "blocked", "invalid", "needs_input", "awaiting_approval", "rejected"}
     assert len({int(c) for c in ExitCode}) == len(ExitCode)

@@ -47,6 +47,7 @@ SCHEMA_OF: dict[str, tuple[str, tuple[str, ...]]] = {
     "outcome": ("flow.schema.json", ("/$defs/outcome",)),
     "effect": ("flow.schema.json", ("/$defs/effect",)),
     "email": ("flow.schema.json", ("/$defs/email",)),
+    "approval_email": ("flow.schema.json", ("/$defs/approvalEmail",)),
 }
 DEFINITION_SCHEMAS = ("flow.schema.json", "rules.schema.json", "project.schema.json")
 

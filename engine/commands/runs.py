@@ -160,7 +160,7 @@ def _run(engine: Any, flow: str, actor: str, subject: str, answers: dict[str, An
         if preview.status == "cancelled":
             click.echo("Cancelled; nothing applied.")
             return preview, None
-        if preview.status != "completed":
+        if preview.status not in ("completed", "awaiting_approval"):
             _show(engine, preview, fmt)
             return preview, None
         if not ask:

@@ -65,7 +65,12 @@ def scheduled(project: Path, db: str | None, now: datetime | None, subject: str 
         return
     for item in items:
         what = item["what"]
-        done = f"email {what['template']}" if item["kind"] == "email" else f"{what['op']} {what['entity']}" + (f".{what['field']}" if what.get("field") else "")
+        if item["kind"] == "approval":  # a run's request for approval (engine/runtime/approvals.py)
+            done = f"run {item['run']}'s request for approval ({what.get('step')}) expires"
+        elif item["kind"] == "email":
+            done = f"email {what['template']}"
+        else:
+            done = f"{what['op']} {what['entity']}" + (f".{what['field']}" if what.get("field") else "")
         unless = f"  unless {item['unless']}" if item["unless"] else ""
         state = "  (due)" if item["due"] else ""
         click.echo(f"{item['at']}  {item['flow']} on {item['subject']}: {done}{unless}{state}  [{item['id']}]")

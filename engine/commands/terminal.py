@@ -90,7 +90,10 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
         out.append("")
     mode = "dry run" if item.dry_run else "applied"
     who = f"{data['audit'].get('actor', '?')} on {data['audit'].get('subject', '?')}"
-    status_colour = {"completed": "green", "blocked": "red", "invalid": "red", "needs_input": "yellow", "cancelled": "yellow"}[item.status]
+    status_colour = {
+        "completed": "green", "blocked": "red", "invalid": "red", "needs_input": "yellow", "cancelled": "yellow",
+        "awaiting_approval": "yellow", "rejected": "yellow",
+    }[item.status]  # fmt: skip
     out.append(click.style(f"Plan: {item.flow} by {who} — {item.status.replace('_', ' ')} ({mode})", fg=status_colour, bold=True))
     if item.blocked_by:
         out.append("  Not offered, because:")
@@ -103,14 +106,21 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
         out.extend(f"  ? {n['field']} (screen {n['step']}) — give it with --answer {n['field']}=..." for n in item.needs)
     for warning in data["warnings"]:
         out.append(click.style(f"  ⚠ warning: {warning['message']}", fg="yellow"))
-    if item.status != "completed":
+    approval = item.approval
+    if approval is not None:
+        state = {"pending": f"waits for approval until {approval.get('expires')}"}.get(str(approval.get("status")), str(approval.get("status")))
+        by = f" by {approval['by']}" if approval.get("by") else ""
+        reason = f": {approval['reason']}" if approval.get("reason") else ""
+        out.append(f"  Approval ({approval.get('step')}): {state}{by}{reason}")
+        out.extend(f"  ✉ {e['template']} to {', '.join(e['to'])}" for e in approval.get("emails", []))
+    if item.status not in ("completed", "awaiting_approval"):
         return _lines(out)
     out.append("")
-    verb = "would change" if item.dry_run else "changed"
+    verb = "would change" if item.dry_run or item.status == "awaiting_approval" else "changed"
     out.append(f"Records {verb} ({len(data['changes'])}):")
     out.extend(change_line(c) for c in data["changes"]) if data["changes"] else out.append("  (nothing)")
     out.append("")
-    verb = "would be sent" if item.dry_run else "queued"
+    verb = "would be sent" if item.dry_run or item.status == "awaiting_approval" else "queued"
     out.append(f"Emails {verb} ({len(data['emails'])}):")
     for email in data["emails"]:
         out.append(click.style(f"  ✉ {email['template']}", bold=True))

@@ -76,8 +76,13 @@ def _check_steps(flow: Flow, report: Report) -> dict[str, tuple[int, str]]:
     seen_steps: dict[str, int] = {}
     asked: dict[str, tuple[int, str]] = {}
     field_lines: dict[str, int] = {}
+    approval: Step | None = None
     for index, step in enumerate(flow.steps):
         path: Path = ("steps", index)
+        if step.kind == "approval":
+            if approval is not None:
+                report((*path, "kind"), f"a flow waits for one approval, and {approval.id!r} (line {approval.location.line}) asks for it already; keep one")
+            approval = approval or step
         if step.id in seen_steps:
             first = flow.steps[seen_steps[step.id]].location.line
             report((*path, "id"), f"duplicate step id {step.id!r} (first at line {first}); give each step its own id")
@@ -98,6 +103,8 @@ def _check_steps(flow: Flow, report: Report) -> dict[str, tuple[int, str]]:
 
 
 def _check_kind(step: Step, path: Path, report: Report) -> None:
+    if step.kind == "approval" and step.fields:
+        report((*path, "fields"), "an approval step asks the approver nothing but yes or no (and a reason); move the fields to another step")
     if step.kind == "info" and step.fields:
         report((*path, "fields"), "an info step only explains and cannot ask anything; make the step kind: form, or move the fields to another step")
     if step.kind in KINDS_WITH_FIELDS and not step.fields:

@@ -19,10 +19,11 @@ from typing import Any
 from ..errors import Location, Problem, UnknownName
 from .code import NOT_COMPILED, Compiled, Expr, Text
 
-STEP_KINDS = ("info", "survey", "choice", "form", "confirm")
+STEP_KINDS = ("info", "survey", "choice", "form", "confirm", "approval")
 BUILTIN_EFFECTS = ("update", "delete", "create")  # the effects every project has; the plan's changes[].op says the same words
 FIELD_TYPES = ("text", "boolean", "number", "choice")
 DEFAULT_MAX_LENGTH = 2000
+APPROVAL_NAMES = ("status", "reason", "by", "expires", "run")  # what texts see as `approval` (engine/runtime/approvals.py)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,22 @@ class Field:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """What an approval step asks of another person: who may approve, for how long, whom it tells.
+
+    `approvers` are checked with the approver as `actor` (the run's starter never may);
+    the request expires `seconds` after the run starts to wait. `request` is emailed when
+    it waits, `decision` when it is approved, rejected or expires.
+    """
+
+    approvers: tuple[Rule, ...]
+    expires: str  # as written, e.g. `7 days`
+    seconds: int
+    request: Email | None = None
+    decision: Email | None = None
+
+
+@dataclass(frozen=True)
 class Step:
     id: str
     kind: str
@@ -85,6 +102,7 @@ class Step:
     buttons: dict[str, Text]
     fields: tuple[Field, ...]
     location: Location = dataclasses.field(compare=False, repr=False)
+    approval: Approval | None = None  # kind: approval only
 
 
 @dataclass(frozen=True)
@@ -161,6 +179,11 @@ class Flow:
     def rules(self) -> tuple[Rule, ...]:
         """Who may start it, then what must hold of the subject, in order."""
         return self.started_by + self.preconditions
+
+    @cached_property
+    def approvals(self) -> tuple[Step, ...]:
+        """The steps of kind approval (at most one: checks.py says so)."""
+        return tuple(step for step in self.steps if step.approval is not None)
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

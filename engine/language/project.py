@@ -30,7 +30,9 @@ from . import checks, schemas
 from .code import Compilers, Expr, Text
 from .fixes import OLD_OPS
 from .model import (
+    APPROVAL_NAMES,
     DEFAULT_MAX_LENGTH,
+    Approval,
     Check,
     Delay,
     DynamicOptions,
@@ -51,7 +53,7 @@ from .yamlfile import MAX_PROBLEMS, Positions, load_data_text, load_yaml, read_t
 
 PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
-BASE_NAMES = ("actor", "answers", "now", "product", "flow")
+BASE_NAMES = ("actor", "answers", "now", "product", "flow", "approval")
 BUTTONS = ("next", "back", "cancel")
 FLOW_KEYS = ("id", "title")  # what conditions and texts see as `flow` (engine/runtime/context.py)
 
@@ -73,7 +75,8 @@ LOADER_KEYS: dict[str, frozenset[str]] = {
     # flows/<id>.yaml
     "flow": frozenset({"id", "title", "summary", "subject", "entry", "button", "started_by", "preconditions", "steps", "outcome"}),
     "rule_use": frozenset({"rule", "name", "if", "message", "description"}),
-    "step": frozenset({"id", "kind", "title", "body", "when", "buttons", "fields"}),
+    "step": frozenset({"id", "kind", "title", "body", "when", "buttons", "fields", "approvers", "expires", "request", "decision"}),
+    "approval_email": frozenset({"template", "to"}),
     "buttons": frozenset({"next", "back", "cancel"}),
     "field": frozenset({"name", "type", "label", "help", "required", "default", "max_length", "options", "confirm", "validate"}),
     "option": frozenset({"value", "label"}),
@@ -287,6 +290,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     builder.fix("product", product)
     locales = tuple(str(tag) for tag in project.get("locales", ()))
     builder.fix("flow", FLOW_KEYS)
+    builder.fix("approval", APPROVAL_NAMES)
     builder.fix("now", Moment(datetime.now(UTC)))
     base = frozenset({*BASE_NAMES, subject_entity, *within.values()})
     builder.collections = {e.collection: e.name for e in entities.values() if e.collection}
@@ -645,7 +649,9 @@ def _flow(
     started_by = _rule_uses(builder, file, doc.get("started_by", []), "started_by", names, rules)
     preconditions = _rule_uses(builder, file, doc.get("preconditions", []), "preconditions", names, rules)
     raw_steps = doc["steps"]
-    steps = tuple(step for index, item in enumerate(raw_steps) if (step := _step(builder, file, ("steps", index), _Read("step", item), names)) is not None)
+    steps = tuple(
+        step for index, item in enumerate(raw_steps) if (step := _step(builder, file, ("steps", index), _Read("step", item), names, rules)) is not None
+    )
     outcome = _outcome(builder, file, _Read("outcome", doc["outcome"]), names, subject)
     if outcome is None or len(steps) != len(raw_steps) or started_by is None or preconditions is None:
         return None
@@ -666,10 +672,11 @@ def _flow(
     )
 
 
-def _rule_uses(builder: Builder, file: _File, items: list[Any], key: str, names: frozenset[str], rules: _KnownRules) -> tuple[Rule, ...] | None:
+def _rule_uses(builder: Builder, file: _File, items: list[Any], key: str | Path_, names: frozenset[str], rules: _KnownRules) -> tuple[Rule, ...] | None:
     """The rules a flow names or writes inline; None when one of them was at fault."""
     found: list[Rule] = []
     ok = True
+    at: Path_ = (key,) if isinstance(key, str) else key
     for index, raw in enumerate(items):
         item = _Read("rule_use", raw)
         if "rule" in item:
@@ -680,11 +687,11 @@ def _rule_uses(builder: Builder, file: _File, items: list[Any], key: str, names:
             ok = False
             if name not in rules.broken and rules.report_unknown:
                 file.error(
-                    (key, index, "rule"),
+                    (*at, index, "rule"),
                     f"unknown rule {name!r}" + _or_else(name, rules.shared, "; add it to flows/rules.yaml, or write it here with name, if and message"),
                 )
             continue
-        rule = _rule(builder, file, (key, index), item, names)
+        rule = _rule(builder, file, (*at, index), item, names)
         if rule is None:
             ok = False
         else:
@@ -692,8 +699,9 @@ def _rule_uses(builder: Builder, file: _File, items: list[Any], key: str, names:
     return tuple(found) if ok else None
 
 
-def _step(builder: Builder, file: _File, path: Path_, item: _Read, names: frozenset[str]) -> Step | None:
+def _step(builder: Builder, file: _File, path: Path_, item: _Read, names: frozenset[str], rules: _KnownRules) -> Step | None:
     before = len(file.problems)
+    approval = _approval(builder, file, path, item, names, rules)
     title = builder.template(file, (*path, "title"), item["title"], names)
     body = builder.template(file, (*path, "body"), item.get("body"), names)
     when = builder.expression(file, (*path, "when"), item["when"], names) if "when" in item else None
@@ -714,7 +722,40 @@ def _step(builder: Builder, file: _File, path: Path_, item: _Read, names: frozen
         buttons=buttons,
         fields=tuple(f for f in fields if f is not None),
         location=file.at(path),
+        approval=approval,
     )
+
+
+APPROVAL_KEYS = ("approvers", "expires", "request", "decision")
+
+
+def _approval(builder: Builder, file: _File, path: Path_, item: _Read, names: frozenset[str], rules: _KnownRules) -> Approval | None:
+    """An approval step's approvers, expiry and emails, checked; None for another kind (or when wrong: reported)."""
+    if item["kind"] != "approval":
+        for key in APPROVAL_KEYS:
+            if key in item:
+                file.error((*path, key), f"{key} belongs to a step of kind: approval; remove it, or make this step kind: approval")
+        return None
+    approvers = _rule_uses(builder, file, item["approvers"], (*path, "approvers"), names, rules)
+    written = str(item["expires"]).strip()
+    seconds = parse_duration(written)
+    if seconds is None or seconds > MAX_DELAY_SECONDS:
+        reason = "is longer than a hundred years" if seconds is not None else f"is not {DURATION_WORDS}"
+        file.error((*path, "expires"), f"{written!r} {reason}")
+    emails: dict[str, Email | None] = {}
+    for key in ("request", "decision"):
+        emails[key] = None
+        if key not in item:
+            continue
+        spec = _Read("approval_email", item[key])
+        if spec["template"] not in builder.templates:
+            file.note((*path, key, "template"), checks.missing_template(spec["template"], builder.templates, builder.template_files))
+        to = builder.expression(file, (*path, key, "to"), spec["to"], names)
+        if to is not None:
+            emails[key] = Email(spec["template"], to, None, file.at((*path, key)), "skip")
+    if approvers is None or seconds is None or seconds > MAX_DELAY_SECONDS:
+        return None
+    return Approval(approvers, written, seconds, emails["request"], emails["decision"])
 
 
 def _field(builder: Builder, file: _File, path: Path_, spec: _Read, names: frozenset[str]) -> Field | None:

@@ -17,7 +17,7 @@ from ..conditions.expressions import DataFunction
 from ..conditions.program import program_of
 from ..errors import ExpressionError, did_you_mean
 from ..language.code import Expr
-from ..language.model import Flow, Project, codes
+from ..language.model import APPROVAL_NAMES, Flow, Project, codes
 from ..language.words import MAX_ALL, OUTSIDER_NAMES, Moment, subject_words
 
 _moments: dict[datetime, Moment] = {}
@@ -93,7 +93,7 @@ class Scopes:
 
     def __init__(self, project: Project, functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.project = project
-        self.base: dict[str, Any] = {"product": project.product, "answers": {}, "flow": {}}
+        self.base: dict[str, Any] = {"product": project.product, "answers": {}, "flow": {}, "approval": dict.fromkeys(APPROVAL_NAMES)}
         for name, fn in (functions or {}).items():
             self.base[name] = fn if isinstance(fn, DataFunction) else DataFunction(name, fn)
         program = program_of(project)

@@ -25,7 +25,7 @@ from ..mailaddress import DEFAULT_SENDER
 from ..outbox import Outbox
 from ..plugins import Registry, event
 from ..storage import ConflictError, Notifier, Storage, Transaction
-from . import schedule
+from . import approvals, schedule
 from .context import Clock, Parties, Scopes, flow_scope, resolve
 from .data import Records, refusal_message
 from .outcome import RenderedEmail, Result, execute
@@ -37,7 +37,7 @@ from .views import RunView
 
 CHANGED_RULE = "unchanged-since-start"
 VERSION_KEY = "clientflow.version."  # + a flow version: the project files that version was read from (storage meta)
-FINISHED = ("completed", "cancelled", "blocked")
+FINISHED = ("completed", "cancelled", "blocked", "rejected", "expired")
 
 
 class Runner:
@@ -116,6 +116,8 @@ class Runner:
         state = RunState.from_json(data)
         if open_only and state.status in FINISHED:
             raise RunError(f"run {run_id} is {state.status} and cannot change any more")
+        if open_only and state.status == "awaiting_approval":
+            raise RunError(f"run {run_id} awaits approval by someone else and cannot change; it is approved, rejected or expires")
         flow = self.project.flows.get(state.flow)
         if flow is not None and (state.version == flow.version or state.status in FINISHED):
             return state, flow, self
@@ -196,6 +198,8 @@ class Runner:
         lock: bool = False,
         expect_version: int | None = None,
         by_id: bool = False,
+        approved: bool = False,
+        run_id: str | None = None,
     ) -> tuple[Plan, Records, Result | None]:
         records = Records(self.project, tx)
         if lock:  # hold the subject first, so that every later read of it is the locked version
@@ -208,7 +212,9 @@ class Runner:
                     records.body(located[0], lock=True)
         parties = resolve(self.project, records, actor, subject, by_id=by_id)
         ref = self.subject_ref(records, parties)
-        return self.make_plan(flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version, named=subject)
+        return self.make_plan(
+            flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version, named=subject, approved=approved, run_id=run_id
+        )
 
     def make_plan(
         self,
@@ -225,13 +231,17 @@ class Runner:
         verdicts: bool = True,
         scope: dict[str, Any] | None = None,
         named: str | None = None,
+        approved: bool = False,
+        run_id: str | None = None,
     ) -> tuple[Plan, Records, Result | None]:
         """Rules, screens and outcome of one run on resolved parties.
 
         `show` renders the screens; `verdicts` lists every rule's verdict in the
         plan (a bulk dry-run needs only the failed ones). `named` is the subject
         as the caller named it (its id by default): outside reach, the plan
-        holds the refusal alone and names the subject only so.
+        holds the refusal alone and names the subject only so. A run that reaches
+        an approval step (and is not `approved` yet) comes back `awaiting_approval`,
+        what it would do listed, nothing of it done.
         """
         if scope is None:
             scope = self.scope(records, parties, now)
@@ -265,7 +275,8 @@ class Runner:
             plan.status, plan.errors, plan.needs = result_walk.status, result_walk.errors, result_walk.needs
             return plan, records, None
         final = fscope  # walk kept its answers up to date
-        result = execute(self.project, immediate(flow), final, records, self.registry.effects, dry_run=dry_run)
+        waiting = None if approved else approvals.waiting_step(self.project, flow, final)
+        result = execute(self.project, immediate(flow), final, records, self.registry.effects, dry_run=dry_run or waiting is not None)
         if flow.outcome.delayed:
             plan.scheduled = scheduled(self.project, flow, final, now or self.clock.now())
         disallowed = records.refused()  # shown by the dry-run already; `flush` checks again before it writes
@@ -277,6 +288,8 @@ class Runner:
             plan.status, plan.blocked_by = "blocked", result.blocked
             plan.changes, plan.emails, plan.banners, plan.scheduled = [], [], [], []
             return plan, records, None
+        if waiting is not None:
+            approvals.request(self, flow, waiting, final, records, plan, run_id, now or self.clock.now())
         return plan, records, result
 
     def finish(self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None) -> None:
@@ -287,6 +300,9 @@ class Runner:
                 subject_version=None, answers=dict(plan.audit.get("answers", {})), created=now,
             )  # fmt: skip
         state.updated = now
+        if plan.status == "awaiting_approval":
+            approvals.wait(self, tx, flow, plan, state, now)
+            return
         if plan.status == "blocked":
             state.status = "blocked"
             tx.save_run(state.to_json())
@@ -311,6 +327,8 @@ class Runner:
             extra = {"scheduled": [item["id"] for item in added]} if added else {}
             if cancelled:
                 extra["cancelled"] = cancelled
+        if state.approval is not None:
+            extra["approval"] = dict(state.approval)
         self.audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary, **extra)
         self.queue(tx, run_id, run_id, flow, result.emails, now)
         faults.point("before-commit")
@@ -374,6 +392,9 @@ class Runner:
             emails = [{"template": e.template, "to": list(e.to), "subject": e.subject} for e in plan.emails]
             self.event("committed", plan.run, plan.flow, actor, subject, changes=[c.to_json() for c in plan.changes], audit=dict(plan.audit), emails=emails)
             if deliver:
+                self.outbox().deliver()
+        elif plan.status in ("awaiting_approval", "rejected", "expired"):
+            if deliver:  # the approvers' request, or the starter's answer
                 self.outbox().deliver()
         elif plan.status == "blocked":
             self.event("blocked", plan.run, plan.flow, actor, subject, rules=[b["rule"] for b in plan.blocked_by])

@@ -22,6 +22,7 @@ from .. import faults
 from ..errors import ClientflowError, UnknownName
 from ..language.model import Effect, Email, Flow
 from ..storage import ConflictError, SchedulingTransaction, Storage, Transaction
+from . import approvals
 from .context import flow_scope, resolve
 from .data import Records, refusal_message
 from .outcome import execute
@@ -85,7 +86,7 @@ def _one(runner: Runner, claimed: dict[str, Any], report: Carried) -> None:
             if item is None:  # done, cancelled, or taken by another worker after this claim ran out
                 return
             faults.point("scheduled-claimed")
-            reason = _apply(runner, tx, item)
+            reason = approvals.expire(runner, tx, item) if item.get("kind") == approvals.KIND else _apply(runner, tx, item)
             now = _iso(runner.clock.now())
             status = "done" if reason is None else "dropped"
             tx.update_scheduled(item["id"], {"status": status, "finished": now, "lease": None, **({"reason": reason} if reason else {})})

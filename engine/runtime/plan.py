@@ -11,7 +11,7 @@ from .outcome import RenderedEmail
 from .runs import Screen
 from .schedule import Scheduled
 
-STATUSES = ("completed", "blocked", "needs_input", "invalid", "cancelled")
+STATUSES = ("completed", "blocked", "needs_input", "invalid", "cancelled", "awaiting_approval", "rejected")
 
 
 @dataclass(slots=True)
@@ -46,10 +46,12 @@ class Plan:
     run: str | None = None
     warnings: list[dict[str, str]] = field(default_factory=list)  # each {"code", "message", ...}: said, not stopping
     scheduled: list[Scheduled] = field(default_factory=list)  # the outcome's delayed parts, each with its due time
+    approval: dict[str, Any] | None = None  # a run that waits for a person: the request (engine/runtime/approvals.py)
     # Not in the document: whether reach refused (the plan then holds the refusal alone
     # and names the subject as the caller did), and the subject's id for the run record.
     outside_reach: bool = False
     subject_id: str | None = None
+    approval_emails: list[RenderedEmail] = field(default_factory=list)  # what the request sends the approvers
 
     def to_json(self) -> dict[str, Any]:
         """The plan contract: the keys below, always present, in this order."""
@@ -71,6 +73,7 @@ class Plan:
             "run": self.run,
             "warnings": list(self.warnings),
             "scheduled": [s.to_json() for s in self.scheduled],
+            "approval": dict(self.approval) if self.approval is not None else None,
         }
 
     @property

@@ -34,12 +34,16 @@ class RunState:
     answers: dict[str, Any] = field(default_factory=dict)
     cursor: int = 0
     shown: list[str] = field(default_factory=list)
-    status: str = "open"  # open | ready | completed | cancelled | blocked
+    status: str = "open"  # open | ready | completed | cancelled | blocked | awaiting_approval | rejected | expired
     created: str = ""
     updated: str = ""
+    approval: dict[str, Any] | None = None  # awaiting or decided: step, expires, status, by, reason (engine/runtime/approvals.py)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        data = dict(self.__dict__)
+        if data["approval"] is None:  # most runs never wait for anyone: their record stays as it always was
+            del data["approval"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunState:

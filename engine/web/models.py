@@ -49,7 +49,7 @@ class ScreenField(BaseModel):
 
 class Screen(BaseModel):
     step: str
-    kind: Literal["info", "survey", "choice", "form", "confirm"]
+    kind: Literal["info", "survey", "choice", "form", "confirm", "approval"]
     title: str
     body: str | None
     fields: list[ScreenField]
@@ -61,7 +61,7 @@ class RunView(BaseModel):
 
     run: str
     flow: str
-    status: Literal["open", "ready", "completed", "cancelled", "blocked", "invalid", "needs_input"]
+    status: Literal["open", "ready", "completed", "cancelled", "blocked", "invalid", "needs_input", "awaiting_approval", "rejected", "expired"]
     screen: Screen | None
     errors: list[FieldError]
     needs: list[Need]
@@ -131,7 +131,7 @@ class Plan(BaseModel):
 
     model_config = Open
     flow: str
-    status: Literal["completed", "blocked", "needs_input", "invalid", "cancelled"]
+    status: Literal["completed", "blocked", "needs_input", "invalid", "cancelled", "awaiting_approval", "rejected"]
     dry_run: bool
     screens: list[Screen]
     blocked_by: list[RuleMessage]
@@ -146,6 +146,9 @@ class Plan(BaseModel):
     rules: list[Verdict]
     run: str | None
     warnings: list[PlanWarning] = []
+    approval: dict[str, Any] | None = Field(
+        None, description="A run that waits for a person: step, status (pending, approved, rejected, expired, blocked), expires, by, reason."
+    )
 
 
 class Problem(BaseModel):

@@ -1,0 +1,354 @@
+"""Runs that wait for a person: approval steps, loaded, stored as awaiting_approval, decided, expired.
+
+The tests run on a copy of the fixture project (tests/approval_support.py) whose deactivate-client
+flow ends with an approval step by another administrator of the practice, unless the reason is 'urgent'.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from approval_support import APPROVAL_STEP, APPROVER, OTHER_PRACTICE, STANDARD, STARTER, SUBJECT, THIRD, approval_project, open_approval
+from cli_support import invoke
+from conftest import NOW
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from clientflow import Engine
+from clientflow.errors import DefinitionError, ExitCode, RunError
+from clientflow.runtime.due import carry_out
+from clientflow.storage import SchedulingTransaction
+
+ANSWERS = {"notify_client": False}
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return approval_project(tmp_path / "project")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def engine(request: pytest.FixtureRequest, root: Path) -> Any:
+    opened = open_approval(root, request.param)
+    yield opened
+    opened.close()
+
+
+def waiting(engine: Engine, answers: dict[str, Any] | None = None) -> str:
+    plan = engine.apply("deactivate-client", STARTER, SUBJECT, answers or ANSWERS)
+    assert plan is not None and plan.status == "awaiting_approval", plan.to_json()
+    assert plan.run is not None
+    return plan.run
+
+
+def subscription(engine: Engine) -> str:
+    return str(next(c for c in engine.export()["clients"] if c["id"] == SUBJECT)["subscription"])
+
+
+def run_record(engine: Engine, run: str) -> dict[str, Any]:
+    with engine.storage.transaction() as tx:
+        found = tx.load_run(run)
+    assert found is not None
+    return found
+
+
+def pending(engine: Engine) -> list[dict[str, Any]]:
+    with engine.storage.transaction() as tx:
+        assert isinstance(tx, SchedulingTransaction)
+        return tx.scheduled(status="pending")
+
+
+def outbox(engine: Engine) -> list[dict[str, Any]]:
+    with engine.storage.transaction() as tx:
+        return tx.outbox()
+
+
+# the language -------------------------------------------------------------------------
+def test_the_model_holds_the_approval_as_plain_data(root: Path) -> None:
+    engine = open_approval(root, "memory")
+    (step,) = engine.project.flow("deactivate-client").approvals
+    assert step.kind == "approval" and step.approval is not None
+    assert [r.name for r in step.approval.approvers] == ["practice-administrator"]
+    assert (step.approval.expires, step.approval.seconds) == ("7 days", 7 * 86400)
+    assert step.approval.request is not None and step.approval.request.template == "approval-request"
+    assert step.approval.decision is not None and step.approval.decision.to.source == "actor.email"
+    assert engine.project.flow("delete-client").approvals == ()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("expires: 7 days", "expires: 7 fortnights", "'7 fortnights' is not a duration"),
+        ("      - rule: practice-administrator\n    expires", "      - rule: practice-admin\n    expires", "unknown rule 'practice-admin'"),
+        ("template: approval-request", "template: approval-requets", "approval-requets"),
+        ("to: actor.email", "to: actor.emial", "emial"),
+        ("    expires: 7 days\n", "", "missing key 'expires'"),
+    ],
+)
+def test_a_wrong_approval_step_is_a_located_error(tmp_path: Path, old: str, new: str, message: str) -> None:
+    assert old in APPROVAL_STEP
+    root = approval_project(tmp_path / "project", APPROVAL_STEP.replace(old, new))
+    with pytest.raises(DefinitionError) as caught:
+        open_approval(root, "memory")
+    assert message in str(caught.value)
+    assert all(p.location.path.endswith("deactivate-client.yaml") for p in caught.value.problems), str(caught.value)
+
+
+def test_approvers_belong_to_an_approval_step_and_one_is_enough(tmp_path: Path) -> None:
+    wrong = APPROVAL_STEP.replace("kind: approval", "kind: info")
+    with pytest.raises(DefinitionError, match="approvers belongs to a step of kind: approval"):
+        open_approval(approval_project(tmp_path / "a", wrong), "memory")
+    twice = APPROVAL_STEP + APPROVAL_STEP.replace("id: second-approval", "id: third-approval")
+    with pytest.raises(DefinitionError, match="a flow waits for one approval"):
+        open_approval(approval_project(tmp_path / "b", twice), "memory")
+
+
+# waiting ------------------------------------------------------------------------------
+def test_a_run_reaching_the_approval_step_waits_and_changes_nothing(engine: Engine) -> None:
+    dry = engine.simulate("deactivate-client", STARTER, SUBJECT, ANSWERS)
+    assert dry.status == "awaiting_approval" and [c.op for c in dry.changes] == ["update"]
+    run = waiting(engine)
+    assert subscription(engine) == "active"
+    record = run_record(engine, run)
+    assert record["status"] == "awaiting_approval" and record["approval"]["step"] == "second-approval"
+    assert record["approval"]["expires"] == (NOW + timedelta(days=7)).isoformat()
+    (expiry,) = pending(engine)
+    assert (expiry["kind"], expiry["run"], expiry["due"]) == ("approval", run, record["approval"]["expires"])
+    assert engine.audit_log()[-1]["status"] == "awaiting_approval"
+    with pytest.raises(RunError, match="awaits approval"):
+        engine.commit(run)
+
+
+def test_the_when_condition_makes_the_approval_optional(engine: Engine) -> None:
+    plan = engine.apply("deactivate-client", STARTER, SUBJECT, {**ANSWERS, "reason": "urgent"})
+    assert plan is not None and plan.status == "completed" and plan.to_json()["approval"] is None
+    assert subscription(engine) == "deactivated" and pending(engine) == []
+
+
+def test_the_approvers_are_emailed_and_the_starter_is_not(root: Path) -> None:
+    engine = open_approval(root, "sqlite", notifiers={"record": _Recorder()})
+    plan = engine.apply("deactivate-client", STARTER, SUBJECT, ANSWERS)
+    assert plan is not None and plan.approval is not None
+    (request,) = plan.approval["emails"]
+    assert sorted(request["to"]) == [APPROVER, THIRD] and plan.run in request["text"]
+    sent = engine.notifiers["record"].sent  # type: ignore[attr-defined]
+    assert [e.template for e in sent] == ["approval-request"] and sent[0].run == plan.run
+    engine.close()
+
+
+def test_the_waiting_run_survives_a_restart(root: Path) -> None:
+    first = open_approval(root, "sqlite")
+    run = waiting(first)
+    first.close()
+    again = open_approval(root, "sqlite")
+    assert [a["run"] for a in again.approvals(APPROVER)] == [run]
+    assert again.approve(run, APPROVER).status == "completed"
+    again.close()
+
+
+# deciding -----------------------------------------------------------------------------
+def test_another_administrator_approves_and_the_run_commits(engine: Engine) -> None:
+    run = waiting(engine)
+    shown = engine.approval(run, APPROVER)
+    assert shown.status == "awaiting_approval" and [c.to_json()["after"] for c in shown.changes] == ["deactivated"]
+    plan = engine.approve(run, APPROVER, reason="fine by me")
+    assert plan.status == "completed" and plan.exit_code == ExitCode.OK
+    assert plan.approval is not None and (plan.approval["status"], plan.approval["by"], plan.approval["reason"]) == ("approved", "u4", "fine by me")
+    assert subscription(engine) == "deactivated" and pending(engine) == []
+    entry = engine.audit_log()[-1]
+    assert entry["status"] == "completed" and entry["actor"] == "u1" and entry["approval"]["by"] == "u4"
+    with pytest.raises(RunError, match="not awaiting approval"):
+        engine.approve(run, THIRD)
+
+
+def test_the_starter_may_not_approve_their_own_run(engine: Engine) -> None:
+    run = waiting(engine)
+    plan = engine.approve(run, STARTER)
+    assert plan.status == "blocked" and plan.exit_code == ExitCode.BLOCKED
+    assert [b["rule"] for b in plan.blocked_by] == ["not-the-starter"]
+    assert engine.reject(run, STARTER, "changed my mind").status == "blocked"
+    assert subscription(engine) == "active" and run_record(engine, run)["status"] == "awaiting_approval"
+    assert engine.approvals(STARTER) == []
+
+
+def test_an_actor_the_approvers_rules_leave_out_is_told_why(engine: Engine) -> None:
+    run = waiting(engine)
+    plan = engine.approve(run, STANDARD)
+    assert plan.status == "blocked" and [b["rule"] for b in plan.blocked_by] == ["practice-administrator"]
+    assert engine.approvals(STANDARD) == [] and subscription(engine) == "active"
+
+
+def test_a_rejection_needs_a_reason_and_tells_the_starter(engine: Engine) -> None:
+    run = waiting(engine)
+    with pytest.raises(RunError, match="needs a reason"):
+        engine.reject(run, APPROVER, "  ")
+    plan = engine.reject(run, APPROVER, "not this month")
+    assert plan.status == "rejected" and plan.exit_code == ExitCode.OK
+    assert run_record(engine, run)["approval"]["reason"] == "not this month"
+    assert subscription(engine) == "active" and pending(engine) == []
+    assert engine.audit_log()[-1]["status"] == "rejected"
+
+
+def test_the_decision_is_emailed_to_the_starter(root: Path) -> None:
+    recorder = _Recorder()
+    engine = open_approval(root, "sqlite", notifiers={"record": recorder})
+    engine.reject(waiting(engine), APPROVER, "not this month")
+    decision = recorder.sent[-1]
+    assert decision.template == "approval-decision" and decision.to == (STARTER,)
+    assert "rejected" in decision.subject and "not this month" in decision.text
+    engine.close()
+
+
+def test_approval_checks_every_rule_again_on_what_is_stored_then(engine: Engine) -> None:
+    run = waiting(engine)
+    other = engine.apply("deactivate-client", APPROVER, SUBJECT, {**ANSWERS, "reason": "urgent"})  # deactivated meanwhile
+    assert other is not None and other.status == "completed"
+    plan = engine.approve(run, THIRD)
+    assert plan.status == "blocked" and [b["rule"] for b in plan.blocked_by] == ["active-subscription"]
+    assert run_record(engine, run)["status"] == "blocked" and pending(engine) == []
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyzéøßABCXYZ0123456789"), min_size=4, max_size=20).map(lambda s: "Zq" + s))
+def test_a_refusal_outside_reach_tells_nothing_of_the_subject(tmp_path_factory: pytest.TempPathFactory, name: str) -> None:
+    root = approval_project(tmp_path_factory.mktemp("reach") / "project")
+    data = root / "data" / "demo.yaml"
+    data.write_text(data.read_text(encoding="utf-8").replace("Acme Ltd", name), encoding="utf-8")
+    engine = open_approval(root, "memory")
+    run = waiting(engine)
+    for plan in (engine.approve(run, OTHER_PRACTICE), engine.approval(run, OTHER_PRACTICE), engine.reject(run, OTHER_PRACTICE, "no")):
+        said = json.dumps(plan.to_json())
+        assert plan.status == "blocked" and plan.outside_reach
+        assert name not in said and json.dumps(name)[1:-1] not in said and SUBJECT not in said.replace(run, "")
+        assert plan.changes == [] and plan.screens == []
+    assert engine.approvals(OTHER_PRACTICE) == []
+
+
+# expiring -----------------------------------------------------------------------------
+def test_the_worker_expires_a_request_at_its_time_and_tells_the_starter(root: Path) -> None:
+    recorder = _Recorder()
+    engine = open_approval(root, "sqlite", notifiers={"record": recorder})
+    run = waiting(engine)
+    engine.close()
+    before = open_approval(root, "sqlite", NOW + timedelta(days=6))
+    assert carry_out(before.runner).applied == [] and run_record(before, run)["status"] == "awaiting_approval"
+    before.close()
+    after = open_approval(root, "sqlite", NOW + timedelta(days=7, seconds=1), notifiers={"record": recorder})
+    assert carry_out(after.runner).applied == [f"{run}-approval"]
+    assert run_record(after, run)["status"] == "expired" and subscription(after) == "active"
+    assert after.audit_log()[-1]["status"] == "expired"
+    after.deliver()
+    assert recorder.sent[-1].template == "approval-decision" and "expired" in recorder.sent[-1].subject
+    with pytest.raises(RunError, match="not awaiting approval"):
+        after.approve(run, APPROVER)
+    after.close()
+
+
+# the command line ---------------------------------------------------------------------
+def test_the_command_line_contract(root: Path) -> None:
+    db = root / "cli.db"
+    assert invoke("init", "--project", root, "--db", db, "--data", root / "data" / "demo.yaml").exit_code == 0
+    now = "--now=2025-03-14T09:00:00Z"
+    common = ("--project", root, "--db", db, now)
+    started = invoke("run", "deactivate-client", *common, "--actor", STARTER, "--subject", SUBJECT, "--answer", "notify_client=no", "--yes", "--format", "json")
+    assert started.exit_code == 0, started.output
+    body = json.loads(started.stdout)
+    assert body["status"] == "awaiting_approval" and isinstance(body["run"], str)
+    listed = invoke("approvals", *common, "--actor", APPROVER, "--format", "json")
+    assert listed.exit_code == 0 and [a["run"] for a in json.loads(listed.stdout)["approvals"]] == [body["run"]]
+    own = invoke("approve", body["run"], *common, "--actor", STARTER, "--format", "json")
+    assert own.exit_code == ExitCode.BLOCKED == 3, own.output
+    assert invoke("approve", body["run"], *common, "--actor", APPROVER, "--reject").exit_code == ExitCode.USAGE
+    done = invoke("approve", body["run"], *common, "--actor", APPROVER, "--format", "json")
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["status"] == "completed"
+    again = invoke("approve", body["run"], *common, "--actor", THIRD)
+    assert again.exit_code == ExitCode.ERROR and "not awaiting approval" in again.stderr
+
+
+def test_the_command_line_rejects_with_a_reason(root: Path) -> None:
+    db = root / "cli.db"
+    invoke("init", "--project", root, "--db", db, "--data", root / "data" / "demo.yaml")
+    common = ("--project", root, "--db", db)
+    started = json.loads(invoke("run", "deactivate-client", *common, "--actor", STARTER, "--subject", SUBJECT, "--yes", "--format", "json").stdout)
+    text = invoke("approve", started["run"], *common, "--actor", APPROVER, "--reject", "--reason", "not now")
+    assert text.exit_code == 0 and "rejected by u4: not now" in text.stdout
+    assert "nothing awaits your approval" in invoke("approvals", *common, "--actor", APPROVER).stdout
+
+
+# races --------------------------------------------------------------------------------
+RACER = r"""
+import json, sys, time
+from pathlib import Path
+from datetime import datetime
+from clientflow import Engine
+from clientflow.errors import ClientflowError
+
+spec = json.loads(sys.argv[1])
+engine = Engine.open(spec["project"], now=datetime.fromisoformat(spec["now"]), notifiers={})
+barrier = Path(spec["barrier"])
+(barrier / f"ready-{spec['me']}").touch()
+deadline = time.monotonic() + 60
+while len(list(barrier.glob("ready-*"))) < spec["processes"]:
+    if time.monotonic() > deadline:
+        sys.exit("the other process never reached the barrier")
+    time.sleep(0.005)
+try:
+    plan = engine.approve(spec["run"], spec["actor"]) if spec["decision"] == "approve" else engine.reject(spec["run"], spec["actor"], "no")
+    print(json.dumps({"outcome": plan.status}))
+except ClientflowError as exc:
+    print(json.dumps({"outcome": "error", "message": str(exc)}))
+engine.close()
+"""
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def storage_env(request: pytest.FixtureRequest, root: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return {"CLIENTFLOW_DB": str(root / "race.db")}
+    return {"CLIENTFLOW_DB": request.getfixturevalue("postgres_url"), "CLIENTFLOW_DB_SCHEMA": request.getfixturevalue("postgres_schema")}
+
+
+@pytest.mark.parametrize("decisions", [("approve", "approve"), ("approve", "reject")])
+def test_two_approvers_racing_decide_once(root: Path, storage_env: dict[str, str], decisions: tuple[str, str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")} | storage_env
+    engine = Engine.open(root, now=NOW, env=env, notifiers={})
+    engine.load_data(root / "data" / "demo.yaml")
+    run = waiting(engine)
+    barrier = root / "barrier"
+    barrier.mkdir()
+    children = []
+    for me, (actor, decision) in enumerate(zip((APPROVER, THIRD), decisions, strict=True)):
+        spec = {"project": str(root), "now": NOW.isoformat(), "run": run, "actor": actor, "decision": decision, "barrier": str(barrier), "me": me, "processes": 2}
+        children.append(subprocess.Popen([sys.executable, "-c", RACER, json.dumps(spec)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        results.append(json.loads(out))
+    decided = [r for r in results if r["outcome"] in ("completed", "rejected")]
+    assert len(decided) == 1, results
+    (loser,) = [r for r in results if r not in decided]
+    assert loser["outcome"] == "error" and "meanwhile" in loser["message"] or "not awaiting approval" in loser["message"], results
+    audit = [e for e in engine.audit_log() if e["run"] == run and e["status"] in ("completed", "rejected")]
+    assert len(audit) == 1 and audit[0]["status"] == decided[0]["outcome"]
+    assert subscription(engine) == ("deactivated" if decided[0]["outcome"] == "completed" else "active")
+    assert pending(engine) == []
+    engine.close()
+
+
+class _Recorder:
+    name = "record"
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    def send(self, email: Any) -> None:
+        self.sent.append(email)
