@@ -25,7 +25,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import CompileError as CompileError  # raised here, defined with every other error
 from ..errors import ExpressionError, did_you_mean
-from . import limits
+from . import limits, reader
 from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/conditions/limits.py
 
 MAX_SOURCE = 4_000  # longest condition accepted
@@ -292,7 +292,7 @@ class Compiler:
 
     def __init__(self, functions: Iterable[str] = (), filters: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self.functions = frozenset(functions)
-        self.filters = {**FILTERS, **(filters or {})}
+        self.filters = {**FILTERS, **reader.FILTERS, **(filters or {})}
         self.namespace: dict[str, Any] = dict(_HELPERS)
         for name, fn in self.filters.items():
             self.namespace[f"_f_{name}"] = fn
@@ -382,9 +382,10 @@ def _ident(name: str) -> str:
 
 
 class _Translator:
-    def __init__(self, compiler: Compiler, known: frozenset[str]) -> None:
+    def __init__(self, compiler: Compiler, known: frozenset[str], *, text: bool = False) -> None:
         self.compiler = compiler
         self.known = known
+        self.text = text  # a text's expression (a template's fast path), not a condition: it may write for its reader
         self.names: set[str] = set()
         self.attributes: set[tuple[str, str]] = set()
         self.literals: list[tuple[tuple[str, str], Any]] = []
@@ -563,6 +564,11 @@ class _Translator:
         if node.node is None:
             raise CompileError("a filter needs a value to its left")
         function = self.compiler.filters[node.name]
+        if not self.text and reader.is_locale_filter(node.name, function):
+            raise CompileError(
+                f"{node.name} writes a value as its reader's language does, for a text; a condition's verdict cannot depend on who reads it:"
+                " compare the value itself (such as record.due_date < now.date), and use the filter in a text"
+            )
         if node.name in ATTRIBUTE_ARGUMENT and function is FILTERS.get(node.name):
             check_attribute_argument(node, *ATTRIBUTE_ARGUMENT[node.name])
         if node.name not in CHEAP_FILTERS:

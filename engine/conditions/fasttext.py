@@ -75,7 +75,7 @@ def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[st
     each level a few brackets; no loops; blocks as deep as the template's, which
     `templates._check_nesting` bounds), so compiling it does not fail.
     """
-    translator = _Translator(compiler, names)
+    translator = _Translator(compiler, names, text=True)
     try:
         if found is not None:
             for node in found:  # every expression of a plain template is below an output or a test: the same as checking each

@@ -23,6 +23,7 @@ from ..language.project import Extensions, read_project
 from ..language.words import DATA_FUNCTIONS
 from . import types
 from .expressions import Compiler, Expression, parse
+from .reader import Reader, reading, source_reader
 from .templates import Template, Texts
 
 
@@ -38,6 +39,8 @@ class Program:
         self.types: dict[str, types.Type] = {}  # names whose records' type the data schema gives
         self._trees: dict[str, nodes.Expr] = {}  # conditions parsed for the type check, by source: one parse each
         self.entity_types: dict[str, types.Type] = {}
+        self.written: Reader = source_reader(None)  # the reader of the texts as written (the project's first locale)
+        self.reader: Reader = self.written  # who its texts are rendered for: another for a project in a reader's locale
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -148,12 +151,18 @@ class Program:
             raise _not_compiled(code) from None
         return compiled(scope)
 
-    def render(self, code: Text, scope: Mapping[str, Any]) -> str:
-        """A text rendered in `scope`; a failure is an ExpressionError naming it."""
+    def render(self, code: Text, scope: Mapping[str, Any], *, as_written: bool = False) -> str:
+        """A text rendered in `scope` for this program's reader (`as_written`: for the first locale's, as the audit line is).
+
+        A failure is an ExpressionError naming it.
+        """
         try:
             compiled = self._templates[id(code)]
         except KeyError:
             raise _not_compiled(code) from None
+        if compiled.localized:  # a date, a number or a plural: written as its reader's language writes it
+            with reading(self.written if as_written else self.reader):
+                return compiled.render(scope)
         return compiled.render(scope)
 
     def uses(self, code: Expr | Text) -> Uses:
@@ -187,7 +196,9 @@ def load_project(root: str | Path, extensions: Extensions | None = None) -> Proj
     """
     extensions = extensions or Extensions()
     program = Program([*DATA_FUNCTIONS, *extensions.functions], extensions.filters)
-    return read_project(root, program, extensions)
+    project = read_project(root, program, extensions)
+    program.written = program.reader = source_reader(project.locales[0] if project.locales else None)
+    return project
 
 
 def refusal_problem(source: str, env: Any, subject: str, words: Collection[str], allowed: Collection[str]) -> str | None:

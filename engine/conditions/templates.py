@@ -20,7 +20,8 @@ from jinja2.runtime import Context, LoopContext, Macro
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import ExpressionError, did_you_mean
-from . import bounds, limits
+from ..language import plurals
+from . import bounds, limits, reader
 from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument
 from .fasttext import Plain, build_fast, translate_fast
 from .limits import MAX_OUTPUT
@@ -50,8 +51,13 @@ class DataSandbox(ImmutableSandboxedEnvironment):
         self.filters = bounds.filters({k: v for k, v in self.filters.items() if k in SAFE_TEMPLATE_FILTERS})
         self.filters.update(filters)
         self.tests = bounds.tests({k: v for k, v in self.tests.items() if not k.startswith("callable")})
-        self.globals = {"range": self._range, **functions}
+        self.globals = {"range": self._range, plurals.FUNCTION: reader.plural_function(autoescape), **functions}
         self._callables = {id(v) for v in self.globals.values()}  # the bound method held here: each self._range is a new object
+
+    def allow_plurals(self) -> None:
+        """Read `{% trans count=N %}...{% pluralize %}...{% endtrans %}` (from the first text that has one: jinja2.ext loads then)."""
+        if plurals.EXTENSION_ID not in self.extensions:
+            plurals.configure(self)
 
     def _range(self, *args: int) -> range:
         result = range(*args)
@@ -114,7 +120,7 @@ class Texts:
         compiler: Compiler | None = None,
     ) -> None:
         functions = dict(functions or {})
-        filters = dict(filters or {})
+        filters = {**reader.FILTERS, **(filters or {})}  # a plugin's filter of the same name replaces one of them
         self.compiler = compiler or Compiler(functions, filters)
         self.text_env = DataSandbox(autoescape=False, functions=functions, filters=filters)
         self.html_env = DataSandbox(autoescape=True, functions=functions, filters=filters)
@@ -137,10 +143,15 @@ class Texts:
         env = self.html_env if html else self.text_env
         if "{" not in source:  # no tag, no placeholder: plain text, nothing to parse
             return Template(source, None, source)
+        if plurals.has_blocks(source):
+            env.allow_plurals()
         try:
             tree = env.parse(source)
         except TemplateSyntaxError as exc:
             line = _unclosed_line(env, source, exc.message) or exc.lineno or 0
+            if plurals.has_blocks(source) and "end of print statement" in (exc.message or ""):
+                inside = "inside {% trans %}, a {{ }} holds one name: name the value in the tag, {% trans count=..., name=user.name %}, and write {{ name }}"
+                raise CompileError(f"template syntax error: {inside}", line) from exc
             raise CompileError(f"template syntax error: {_sentence(exc.message)}", line) from exc
         except RecursionError as exc:  # Jinja2's parser recurses once per level of nesting
             raise CompileError("the template is nested too deeply; flatten its blocks and brackets", 1) from exc
@@ -154,6 +165,7 @@ class Texts:
         if plain is None or source.count("{%") > MAX_BLOCKS:  # the fast path's translation refuses these itself
             _check_nesting(tree)
         attributes = _keys_used(tree, found)
+        localized = _reads_locale(env, found)
         if inspect is not None:
             inspect(tree)
 
@@ -163,7 +175,7 @@ class Texts:
 
         # A plain template's Python is compiled when it is first rendered: its translation keeps within Python's
         # limits (fasttext.translate_fast), so only the time moves, to where it is needed; a text never shown costs none.
-        template = Template(source, make, None, attributes=attributes, plain=plain)
+        template = Template(source, make, None, attributes=attributes, plain=plain, localized=localized)
         if plain is None:  # compiled now, so that a template that validates always runs
             try:
                 template.compiled  # noqa: B018
@@ -177,7 +189,7 @@ class Texts:
 class Template:
     """One compiled template; constant texts skip Jinja2 entirely."""
 
-    __slots__ = ("source", "_compiled", "_make", "constant", "_fast", "_plain", "attributes")
+    __slots__ = ("source", "_compiled", "_make", "constant", "_fast", "_plain", "attributes", "localized")
 
     def __init__(
         self,
@@ -188,11 +200,13 @@ class Template:
         *,
         attributes: frozenset[tuple[str, str]] = frozenset(),
         plain: Plain | None = None,
+        localized: bool = False,
     ) -> None:
         self.source, self.constant = source, constant
         self._fast, self._plain = fast, plain  # `plain`: the fast path's Python, compiled into `fast` when first used
         self._make, self._compiled = make, None
         self.attributes = attributes  # (name, key) pairs looked up, such as ("answers", "reason")
+        self.localized = localized  # reads its reader (a date, a number, a plural): rendered within `reader.reading`
 
     @property
     def fast(self) -> Callable[[Mapping[str, Any]], str] | None:
@@ -300,6 +314,17 @@ def _sentence(message: str | None) -> str:
     return text[:1].lower() + text[1:]
 
 
+def _reads_locale(env: DataSandbox, found: _Nodes) -> bool:
+    """Whether a template writes something as its reader's locale does: a date or number filter, or a plural block."""
+    for used in found.of(nodes.Filter):
+        if reader.is_locale_filter(used.name, env.filters.get(used.name)):
+            return True
+    return any(isinstance(call.node, nodes.Name) and call.node.name == plurals.FUNCTION for call in found.of(nodes.Call))
+
+
+_GETTEXT = {"gettext", "pgettext", "npgettext", "_"}  # what a {% trans %} block without a plural, or with a context, calls
+
+
 def _keys_used(tree: nodes.Template, found: _Nodes | None = None) -> frozenset[tuple[str, str]]:
     """The keys looked up directly on a name: `answers.reason` gives ("answers", "reason")."""
     keys = set()
@@ -366,6 +391,13 @@ def _check_tree(
         first = next(iter(found.of(kind)), None)
         if first is not None:
             raise CompileError(f"{kind.__name__.lower()} is not allowed in a template; write the text out here", first.lineno)
+    for call in found.of(nodes.Call):
+        if isinstance(call.node, nodes.Name) and call.node.name in _GETTEXT and call.node.name not in names:
+            raise CompileError(
+                "a {% trans %} block here is a plural: give it count=... and a {% pluralize %} part, and no context"
+                " (the whole text is translated already; a block is for the words that change with a number)",
+                call.lineno,
+            )
     known = set(names) | assigned | set(env.globals) | {"caller", "varargs", "kwargs"}
     for name in found.of(nodes.Name):
         if name.ctx == "load" and name.name not in known:
@@ -389,6 +421,10 @@ def _check_tree(
                 check_attribute_argument(used, *ATTRIBUTE_ARGUMENT[used.name])
             except CompileError as exc:
                 raise CompileError(str(exc), used.lineno) from exc
+        if reader.is_locale_filter(used.name, env.filters[used.name]):
+            problem = reader.argument_problem(used)
+            if problem:
+                raise CompileError(problem, used.lineno)
     for tested in found.of(nodes.Test):
         if tested.name not in env.tests:
             raise CompileError(f"unknown test {tested.name!r}{_suggest(tested.name, env.tests, 'tests are')}", tested.lineno)

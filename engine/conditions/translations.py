@@ -20,7 +20,9 @@ from ..language import catalogs
 from ..language.catalogs import Translate
 from ..language.code import Text, Uses
 from ..language.model import Project
+from ..language.plurals import to_python_format
 from .program import Program, program_of
+from .reader import Reader, plural_rule
 from .templates import Template
 
 
@@ -42,7 +44,8 @@ def translator(project: Project) -> Translate:
 # program -> (locale, part) -> what was built for it: each catalog is read and compiled once per process and program,
 # and forgotten with the program
 _COMPILED: weakref.WeakKeyDictionary[Program, dict[tuple[str, str], dict[int, Template]]] = weakref.WeakKeyDictionary()
-_LOCALIZED: weakref.WeakKeyDictionary[Program, dict[tuple[str, str], Project | None]] = weakref.WeakKeyDictionary()
+_LOCALIZED: weakref.WeakKeyDictionary[Program, dict[tuple[str, str], Project]] = weakref.WeakKeyDictionary()
+_FORMS: weakref.WeakKeyDictionary[Program, dict[tuple[str, str], dict[tuple[str, str], tuple[str, ...]]]] = weakref.WeakKeyDictionary()
 
 
 def localized(project: Project, locale: str, part: str = "screens") -> Project:
@@ -51,7 +54,8 @@ def localized(project: Project, locale: str, part: str = "screens") -> Project:
     `fr-CA` uses the fr-CA catalog, then fr, then the text as written (the first locale).
     The model is the same objects, so every flow, step and rule is unchanged; only the
     program differs: a copy whose compiled texts are the translations, compiled like their
-    source. A translation `check` would report is not used (the text shows as written).
+    source, and whose reader is `locale` (dates, numbers and plural forms as it writes
+    them). A translation `check` would report is not used (the text shows as written).
     """
     chain = catalogs.fallback(locale, project.locales)
     if not chain:
@@ -59,23 +63,36 @@ def localized(project: Project, locale: str, part: str = "screens") -> Project:
     program = program_of(project)
     known = _LOCALIZED.setdefault(program, {})
     if (locale, part) in known:
-        return known[(locale, part)] or project
+        return known[(locale, part)]
     overlay: dict[int, Template] = {}
+    forms: dict[tuple[str, str], tuple[str, ...]] = {}
     for tag in reversed(chain):  # the most precise locale wins
         overlay.update(_compiled(project, program, tag, part))
+        forms.update(_plural_forms(project, program, tag, part))
     words: dict[str, dict[str, str]] = {}
     for tag in reversed(chain) if part == "screens" else ():
         for flow_id, given in catalogs.flow_words(project, tag).items():
             words.setdefault(flow_id, {}).update(given)
-    reader = copy.copy(program)
-    reader._templates = {**program._templates, **overlay}  # the same program, its texts in another language
+    seen = copy.copy(program)
+    seen._templates = {**program._templates, **overlay}  # the same program, its texts in another language
+    seen.reader = Reader(chain[0], forms, plural_rule(chain[0]))
     flows = dict(project.flows)
     for flow_id, said in words.items():  # where flows are listed, in the reader's words
         flow = flows[flow_id]
         flows[flow_id] = dataclasses.replace(flow, title=said.get("title", flow.title), summary=said.get("summary", flow.summary))
-    seen = dataclasses.replace(project, program=reader, flows=flows) if overlay or words else None  # None: nothing translated (holds no program)
-    known[(locale, part)] = seen
-    return seen or project
+    shown = known[(locale, part)] = dataclasses.replace(project, program=seen, flows=flows)
+    return shown
+
+
+def _plural_forms(project: Project, program: Program, locale: str, part: str) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The ready plural forms of a locale's catalog, by the (singular, plural) a block passes (read once per process)."""
+    known = _FORMS.setdefault(program, {})
+    if (locale, part) not in known:
+        known[(locale, part)] = {
+            (to_python_format(entry.text.source), to_python_format(entry.plural or "")): tuple(to_python_format(form) for form in given)
+            for entry, given in catalogs.plural_translations(project, locale, part)
+        }
+    return known[(locale, part)]
 
 
 def _compiled(project: Project, program: Program, locale: str, part: str) -> dict[int, Template]:

@@ -224,6 +224,11 @@ _ATTRIBUTE_FILTERS = {  # the argument that names a field of each item: (positio
     "unique": (None, "attribute"),
     "groupby": (0, "attribute"),
 }
+_FORMATS = {  # the filters that write a value for its reader: the kinds of value they take
+    "format_date": (frozenset({"string"}), "a date"),
+    "format_datetime": (frozenset({"string"}), "a date and time"),
+    "format_number": (frozenset({"number", "integer", "string"}), "a number"),
+}
 _SAME_LIST = frozenset({"selectattr", "rejectattr", "sort", "list", "unique", "reverse", "batch"})
 
 
@@ -383,7 +388,20 @@ class TypeCheck:
             return Value(frozenset({"number"}))
         if name in ("lower", "upper", "trim", "string", "join"):
             return Value(frozenset({"string"}))
+        if name in _FORMATS:
+            self._formatted(node, base)
+            return Value(frozenset({"string"}))
         return ANY
+
+    def _formatted(self, node: nodes.Filter, base: Type) -> None:
+        """A date or number filter given what the data schema says is neither (a list, a record, true or false)."""
+        wanted, word = _FORMATS[node.name]
+        options = [m for m in members(base) if m is not NULL]
+        if not options or any(m is ANY or (isinstance(m, Object) and not m.closed) for m in options):
+            return
+        if any(isinstance(m, Value) and (not m.kinds or m.kinds & wanted) for m in options):
+            return
+        self._report(node, node.name, f"{node.name} writes {word}, and it is given {base.describe()}")
 
     @staticmethod
     def _attribute_argument(node: nodes.Filter) -> tuple[str, nodes.Node] | None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompileError, Location, Problem, UnknownName
+from . import plurals
 from .code import Text, Uses
 from .model import DynamicOptions, Flow, Project, Rule
 from .yamlfile import MAX_BYTES
@@ -30,6 +31,7 @@ FLOW_WORDS = ("title", "summary")  # a flow's own words, shown where flows are l
 FOLDER = "locales"
 TEMPLATE = f"{FOLDER}/{DOMAIN}.pot"
 _PLACEHOLDER = re.compile(r"\{\{-?(.*?)-?\}\}", re.DOTALL)
+_PLURAL_CONTEXT = re.compile(r"/plural/\d+$")
 
 # Compile a translation as its source was compiled (same names); raises CompileError. None: no compile check.
 Translate = Callable[[Text, Text], Uses]
@@ -37,10 +39,15 @@ Translate = Callable[[Text, Text], Uses]
 
 @dataclass(frozen=True)
 class Entry:
-    """One text of the model to translate: where it sits in the project (`context`) and its source."""
+    """One text of the model to translate: where it sits in the project (`context`) and its source.
+
+    A plural block of a text (engine/language/plurals.py) is an entry of its own, under the
+    text's context and `/plural/N`: `text` is its form for one, `plural` its other form.
+    """
 
     context: str
     text: Text
+    plural: str | None = None
 
 
 def catalog_path(locale: str) -> str:
@@ -60,6 +67,10 @@ def entries(project: Project) -> list[Entry]:
     def add(context: str, text: Text | None) -> None:
         if text is not None and text.source.strip() and context not in found:
             found[context] = Entry(context, text)
+            for index, block in enumerate(plurals.blocks(text.source)):
+                where = text.location
+                at = Location(where.path, where.line + block.line - 1, 1) if where is not None and where.line else where
+                found[f"{context}/plural/{index}"] = Entry(f"{context}/plural/{index}", Text(block.singular, at, text.html), block.plural)
 
     for rule in project.reach:
         add(f"reach/{rule.name}/message", rule.message)
@@ -130,7 +141,8 @@ def template_catalog(project: Project) -> Catalog:
     for entry in entries(project):
         location = entry.text.location
         references = [(location.path, location.line)] if location is not None and location.line else []
-        catalog.add(entry.text.source, locations=references, context=entry.context, flags=("html",) if entry.text.html else ())
+        msgid = entry.text.source if entry.plural is None else (entry.text.source, entry.plural)
+        catalog.add(msgid, locations=references, context=entry.context, flags=("html",) if entry.text.html else ())
     return catalog
 
 
@@ -236,7 +248,7 @@ def _changed_in_place(catalog: Catalog, template: Catalog) -> dict[Any, str]:
         clone.flags = set(old.flags) | {"fuzzy"}
         catalog.delete(old.id, old.context)
         catalog[message.id] = clone
-        moved[_key(clone)] = str(old.id)
+        moved[_key(clone)] = _key(old)[0]
     return moved
 
 
@@ -264,6 +276,7 @@ PARTS = ("screens", "emails")  # what a reader sees: the screens (an actor's) or
 
 def part_of(context: str) -> str | None:
     """Which part of a project a text belongs to, by its context: emails, screens, or None (the audit line)."""
+    context = _PLURAL_CONTEXT.sub("", context)  # a plural block is of its text's part
     if context.startswith("email/"):
         return "emails"
     return None if context.endswith("/outcome/audit") else "screens"
@@ -288,19 +301,12 @@ def translations(project: Project, locale: str, part: str = "screens") -> list[t
 
     Anything `check` would report is left out (the text is then shown as written).
     """
-    from babel.messages.pofile import PoFileError, read_po
-
-    path = Path(project.root) / catalog_path(locale)
-    if not path.is_file() or path.stat().st_size > MAX_BYTES:  # too big: `check` says so
-        return []
-    try:
-        with path.open("rb") as given:
-            catalog = read_po(given, locale=_babel_locale(locale), abort_invalid=True)
-    except (PoFileError, OSError, UnicodeDecodeError, ValueError):
+    catalog = _read_for_rendering(project, locale)
+    if catalog is None:
         return []
     ready = []
     for entry in entries(project):
-        if part_of(entry.context) != part:
+        if part_of(entry.context) != part or entry.plural is not None:
             continue
         message = catalog.get(entry.text.source, entry.context)
         if message is None or message.fuzzy or not isinstance(message.string, str) or not message.string:
@@ -308,6 +314,53 @@ def translations(project: Project, locale: str, part: str = "screens") -> list[t
         if placeholder_problem(entry.text.source, message.string) is None:
             ready.append((entry, message.string))
     return ready
+
+
+def plural_translations(project: Project, locale: str, part: str = "screens") -> list[tuple[Entry, tuple[str, ...]]]:
+    """The ready plural forms of one part of a locale's catalog: every form written, as many as CLDR says, placeholders kept."""
+    catalog = _read_for_rendering(project, locale)
+    if catalog is None:
+        return []
+    from babel.messages.plurals import get_plural
+
+    expected = get_plural(str(catalog.locale or locale)).num_plurals
+    ready = []
+    for entry in entries(project):
+        if part_of(entry.context) != part or entry.plural is None:
+            continue
+        message = catalog.get(entry.text.source, entry.context)
+        if message is None or message.fuzzy or not isinstance(message.id, (list, tuple)) or tuple(message.id[:2]) != (entry.text.source, entry.plural):
+            continue
+        forms = tuple(message.string) if isinstance(message.string, (list, tuple)) else ()
+        if len(forms) == expected and all(forms) and not any(form_problem(entry, form) for form in forms):
+            ready.append((entry, forms))
+    return ready
+
+
+def _read_for_rendering(project: Project, locale: str) -> Catalog | None:
+    """A locale's catalog as rendering reads it: None when it is missing, too big or unreadable (`check` says so)."""
+    from babel.messages.pofile import PoFileError, read_po
+
+    path = Path(project.root) / catalog_path(locale)
+    if not path.is_file() or path.stat().st_size > MAX_BYTES:
+        return None
+    try:
+        stat = path.stat()
+        key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+        if key not in _READ:
+            with path.open("rb") as given:
+                catalog = read_po(given, locale=_babel_locale(locale), abort_invalid=True)
+            while len(_READ) >= _KEEP:
+                del _READ[next(iter(_READ))]
+            _READ[key] = catalog
+    except (PoFileError, OSError, UnicodeDecodeError, ValueError):
+        return None
+    return _READ[key]
+
+
+# catalogs read for rendering, by file, time and size: each is read once per process, again only when it changes
+_READ: dict[tuple[str, int, int], Catalog] = {}
+_KEEP = 32
 
 
 # -- checking -----------------------------------------------------------------------------
@@ -388,6 +441,9 @@ def _check_catalog(catalog: Catalog, lines: list[str], texts: list[Entry], local
     update = "run `clientflow i18n extract`, then `clientflow i18n update`"
     for entry in texts:
         message = catalog.get(entry.text.source, entry.context)
+        if message is not None and entry.plural is not None:
+            if not isinstance(message.id, (list, tuple)) or message.id[1] != entry.plural:
+                message = None  # the other form changed (or the text became a plural): the source changed
         if message is None:
             stale = by_context.get(entry.context)
             if stale is not None:
@@ -408,6 +464,12 @@ def _check_catalog(catalog: Catalog, lines: list[str], texts: list[Entry], local
             error(
                 message.lineno, f"{entry.context}: {len(strings)} plural forms, but {locale} has {expected} (CLDR); write msgstr[0] to msgstr[{expected - 1}]"
             )
+        if entry.plural is not None:
+            for index, string in enumerate(strings):
+                problem = form_problem(entry, string)
+                if problem is not None:
+                    error(_msgstr_line(lines, message.lineno, index), f"{entry.context}: msgstr[{index}]: {problem}")
+            continue
         for string in strings:
             problem = placeholder_problem(entry.text.source, string)
             if problem is not None:
@@ -438,9 +500,15 @@ def _compile(entry: Entry, string: str, display: str, line: int, translate: Tran
 
 
 def placeholder_problem(source: str, translation: str) -> str | None:
-    """Why a translation's `{{ }}` placeholders differ from its source's, or None."""
+    """Why a translation's `{{ }}` placeholders (or its plural blocks) differ from its source's, or None."""
     wanted, given = placeholders(source), placeholders(translation)
     if wanted == given:
+        if plurals.has_blocks(source) or plurals.has_blocks(translation):
+            if plurals.written(source) != plurals.written(translation):
+                return (
+                    "the translation's {% trans %} blocks differ from the source's: keep each block exactly as the source writes it,"
+                    " like a placeholder (its words are translated in the entries under this one's place, ending in /plural/N)"
+                )
         return None
     parts = []
     if wanted - given:
@@ -450,11 +518,35 @@ def placeholder_problem(source: str, translation: str) -> str | None:
     return "the translation's placeholders differ from the source's: " + "; ".join(parts) + "; keep each {{ ... }} of the source exactly as written"
 
 
-def _msgstr_line(lines: list[str], msgid_line: int | None) -> int:
-    """The line of the first msgstr after the msgid at `msgid_line`."""
+def form_problem(entry: Entry, form: str) -> str | None:
+    """Why one translated form of a plural block cannot be used, or None.
+
+    A form holds words and the block's `{{ name }}`s: every one its source's plural form
+    has (the count, most of all: in many languages the form for "one" also serves 0, 21 or 101),
+    and none the block does not have.
+    """
+    wanted = placeholders(entry.plural or "")
+    allowed = wanted | placeholders(entry.text.source)
+    given = placeholders(form)
+    odd = sorted(p for p in given if not p.isidentifier())
+    if odd or "{%" in form:
+        return "a plural form holds words and the block's {{ name }}s only; write " + ", ".join(f"{{{{ {p} }}}}" for p in sorted(allowed) or ["count"])
+    parts = []
+    if wanted - given:
+        parts.append("it leaves out " + ", ".join(f"{{{{ {p} }}}}" for p in sorted(wanted - given)))
+    if given - allowed:
+        parts.append("the source has no " + ", ".join(f"{{{{ {p} }}}}" for p in sorted(given - allowed)))
+    if parts:
+        return "the translation's placeholders differ from the source's: " + "; ".join(parts) + "; keep each {{ ... }} of the source's plural form"
+    return None
+
+
+def _msgstr_line(lines: list[str], msgid_line: int | None, index: int | None = None) -> int:
+    """The line of the first msgstr after the msgid at `msgid_line` (of `msgstr[index]` for a plural's form)."""
     start = msgid_line or 1
+    wanted = "msgstr" if index is None else f"msgstr[{index}]"
     for number in range(start, len(lines) + 1):
-        if lines[number - 1].startswith("msgstr"):
+        if lines[number - 1].startswith(wanted):
             return number
     return start
 

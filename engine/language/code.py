@@ -53,8 +53,8 @@ class Compiled(Protocol):
         """The value of a condition in `scope`; a failure is an ExpressionError naming it."""
         ...
 
-    def render(self, code: Text, scope: Mapping[str, Any]) -> str:
-        """A text rendered in `scope`; a failure is an ExpressionError naming it."""
+    def render(self, code: Text, scope: Mapping[str, Any], *, as_written: bool = False) -> str:
+        """A text rendered in `scope` (`as_written`: for a reader of the first locale); a failure is an ExpressionError naming it."""
         ...
 
     def uses(self, code: Expr | Text) -> Uses:
@@ -71,7 +71,7 @@ class _NotCompiled:
     def evaluate(self, code: Expr, scope: Mapping[str, Any]) -> Any:
         raise self._refuse(code)
 
-    def render(self, code: Text, scope: Mapping[str, Any]) -> str:
+    def render(self, code: Text, scope: Mapping[str, Any], *, as_written: bool = False) -> str:
         raise self._refuse(code)
 
     def uses(self, code: Expr | Text) -> Uses:

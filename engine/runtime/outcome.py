@@ -147,7 +147,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             )
     if flow.outcome.banner is not None:
         result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
-    result.summary = one_line(render(flow.outcome.audit, scope))
+    result.summary = one_line(project.program.render(flow.outcome.audit, scope, as_written=True))  # in the first locale
     return result
 
 

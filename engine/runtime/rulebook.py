@@ -135,7 +135,7 @@ class Rulebook:
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
-        scope_namespace.update({f"_M{i}": message.fast for i, message in enumerate(messages) if message.fast is not None})
+        scope_namespace.update({f"_M{i}": message.fast for i, message in enumerate(messages) if message.fast is not None and not message.localized})
         scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
         exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
@@ -193,7 +193,7 @@ def _message_lines(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
     message = program.template(rule.message)
     if message.constant is not None:
         return [f"{pad}m{i} = {folded(message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
-    if message.fast is not None and not _needs_folding(rule.message.source):
+    if message.fast is not None and not message.localized and not _needs_folding(rule.message.source):  # else rendered for its reader
         return [
             f"{pad}try:",
             f"{pad}    m{i} = _M{i}(s) if r{i} is False else _broken({i}, r{i})",

@@ -1,0 +1,267 @@
+"""The reader of a text: the locale it is rendered for, and what follows that locale (dates, numbers, plurals).
+
+A program renders each text for one reader (`Reader`): its locale and, for a translation,
+the plural forms of that locale's catalog. The program sets the reader around the
+rendering of a text that needs one (`reading`, only for texts that use what is here), and
+the filters `format_date`, `format_datetime` and `format_number` and the plural blocks
+(`{% trans count=... %}`, engine/language/plurals.py) read it. Babel, a heavy import, is
+imported the first time one of them is used, never when a project loads.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from jinja2 import nodes
+from markupsafe import Markup, escape
+
+from ..errors import ExpressionError, did_you_mean
+from ..language.plurals import to_python_format
+from . import limits
+
+DEFAULT_LOCALE = "en"  # a project that declares no locales is read in English
+STYLES = ("short", "medium", "long", "full")
+MAX_DECIMALS = 20
+MAX_PATTERN = 100  # characters of a date pattern such as "d MMMM y"
+MAX_DATE_TEXT = 64  # characters of a text read as a date
+_PATTERN_LETTERS = frozenset("GyYuUrQqMLlwWdDFgEecabBhHKkjJCmsSAzZOvVXx")
+_QUOTED = re.compile(r"'[^']*'")
+
+# (singular, plural) as the template writes them -> the forms of the reader's language, in Python's %(name)s style
+Forms = Mapping[tuple[str, str], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Reader:
+    """Who a text is rendered for: a locale (None: the project declares none) and its catalog's plural forms."""
+
+    locale: str | None
+    plurals: Forms = field(default_factory=dict)
+    plural_index: Callable[[int], int] | None = None  # the locale's rule: a number -> the index of its form
+
+    @property
+    def tag(self) -> str:
+        return self.locale or DEFAULT_LOCALE
+
+
+_READER: ContextVar[Reader | None] = ContextVar("clientflow_reader", default=None)
+
+
+def current() -> Reader:
+    """The reader of the text being rendered (English, when nothing set one)."""
+    return _READER.get() or Reader(None)
+
+
+@contextmanager
+def reading(reader: Reader) -> Iterator[None]:
+    """Render for `reader` within the block (the program does it around each text that needs it)."""
+    token = _READER.set(reader)
+    try:
+        yield
+    finally:
+        _READER.reset(token)
+
+
+def source_reader(locale: str | None) -> Reader:
+    """The reader of a text as written: its locale is the project's first; plurals use the template's own two forms."""
+    return Reader(locale)
+
+
+# -- Babel, imported when first used -------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=64)
+def babel_locale(tag: str) -> Any:
+    """Babel's Locale for a language tag (`fr-CA`); the language alone, then English, when CLDR lacks it."""
+    from babel import Locale, UnknownLocaleError
+
+    for candidate in (tag, tag.split("-")[0], DEFAULT_LOCALE):
+        try:
+            return Locale.parse(candidate, sep="-")
+        except (UnknownLocaleError, ValueError):
+            continue
+    raise AssertionError("English is always known")  # pragma: no cover
+
+
+@functools.lru_cache(maxsize=64)
+def plural_rule(tag: str) -> Callable[[int], int]:
+    """The gettext plural rule of a locale (CLDR's, as Babel writes it in Plural-Forms): a count -> a form's index."""
+    import gettext
+
+    from babel.messages.plurals import get_plural
+
+    try:
+        expression = get_plural(str(babel_locale(tag))).plural_expr
+    except (ValueError, KeyError):
+        expression = "(n != 1)"
+    rule: Callable[[int], int] = gettext.c2py(expression)
+    return rule
+
+
+def plural_count(tag: str) -> int:
+    """How many plural forms a locale has (CLDR's rule, through Babel)."""
+    from babel.messages.plurals import get_plural
+
+    return int(get_plural(str(babel_locale(tag))).num_plurals)
+
+
+# -- the filters --------------------------------------------------------------------------
+
+
+def _style(fmt: Any, what: str) -> str:
+    if not isinstance(fmt, str) or not fmt or len(fmt) > MAX_PATTERN:
+        raise ExpressionError(f"{what}: the format is one of {', '.join(STYLES)}, or a pattern such as 'd MMMM y'")
+    return fmt
+
+
+def _parse_moment(value: Any, what: str) -> date | datetime:
+    if isinstance(value, (datetime, date)):
+        return value
+    if isinstance(value, Mapping):  # `now`, or a record's moment written as {iso: ...}
+        value = value.get("iso", value.get("date"))
+    if isinstance(value, str) and 0 < len(value) <= MAX_DATE_TEXT:
+        text = value.strip()
+        try:
+            return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    shown = "none" if value is None else limits.text(value, MAX_DATE_TEXT * 4)[:MAX_DATE_TEXT]
+    raise ExpressionError(f"{what} needs a date such as 2025-03-14, a date and time such as 2025-03-14T09:30:00Z, or now; not {shown!r}")
+
+
+def format_date(value: Any, format: str = "medium") -> str:  # noqa: A002 - the word a template writes
+    """A date as the reader's locale writes it: `{{ record.due_date | format_date }}` -> 14 mars 2025."""
+    limits.tick()
+    from babel.dates import format_date as babel_format_date
+
+    moment = _parse_moment(value, "format_date")
+    day = moment.date() if isinstance(moment, datetime) else moment
+    try:
+        return str(babel_format_date(day, _style(format, "format_date"), locale=babel_locale(current().tag)))
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise ExpressionError(f"format_date: the format {format!r} is not a date pattern ({exc})") from exc
+
+
+def format_datetime(value: Any, format: str = "medium") -> str:  # noqa: A002
+    """A date and time as the reader's locale writes it, in the time zone it was given in (UTC when none)."""
+    limits.tick()
+    from babel.dates import format_datetime as babel_format_datetime
+
+    moment = _parse_moment(value, "format_datetime")
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return str(babel_format_datetime(moment, _style(format, "format_datetime"), tzinfo=moment.tzinfo, locale=babel_locale(current().tag)))
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise ExpressionError(f"format_datetime: the format {format!r} is not a date pattern ({exc})") from exc
+
+
+def format_number(value: Any, decimals: int | None = None) -> str:
+    """A number as the reader's locale writes it (1 234,5 in French); `decimals` fixes how many digits follow the point."""
+    limits.tick()
+    from babel.numbers import format_decimal
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        shown = "none" if value is None else type(value).__name__
+        raise ExpressionError(f"format_number needs a number; not {shown}")
+    limits.within(value)
+    try:
+        number = Decimal(limits.number_text(value).strip()) if isinstance(value, str) else value
+    except InvalidOperation:
+        raise ExpressionError(f"format_number needs a number; not {str(value)[:MAX_DATE_TEXT]!r}") from None
+    if isinstance(number, Decimal) and (not number.is_finite() or abs(number.adjusted()) > limits.MAX_BITS):
+        raise ExpressionError("format_number: that number is over the limit")
+    pattern = None
+    if decimals is not None:
+        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= MAX_DECIMALS:
+            raise ExpressionError(f"format_number: decimals is a whole number from 0 to {MAX_DECIMALS}")
+        pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    return str(format_decimal(number, format=pattern, locale=babel_locale(current().tag)))
+
+
+FILTERS: dict[str, Callable[..., Any]] = {"format_date": format_date, "format_datetime": format_datetime, "format_number": format_number}
+
+
+def is_locale_filter(name: str, function: Any) -> bool:
+    """Whether the filter `name` is one of these (not a plugin's of the same name)."""
+    return FILTERS.get(name) is function
+
+
+def argument_problem(node: nodes.Filter) -> str | None:
+    """A constant format or number of decimals these filters cannot take, said where it is written."""
+    given = [*node.args[:1], *(k.value for k in node.kwargs if k.key in ("format", "decimals"))]
+    for arg in given:
+        if not isinstance(arg, nodes.Const):
+            continue
+        value = arg.value
+        if node.name == "format_number":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DECIMALS):
+                return f"format_number: decimals is a whole number from 0 to {MAX_DECIMALS}, not {value!r}"
+            continue
+        if not isinstance(value, str) or not value or len(value) > MAX_PATTERN:
+            return f"{node.name}: the format is one of {', '.join(STYLES)}, or a pattern such as 'd MMMM y'"
+        if value in STYLES:
+            continue
+        letters = {c for c in _QUOTED.sub("", value) if c.isascii() and c.isalpha()}
+        if letters - _PATTERN_LETTERS or value.isalpha() and value.islower() and did_you_mean(value, STYLES).startswith("; did you mean"):
+            hint = did_you_mean(value, STYLES)
+            hint = hint if hint.startswith("; did you mean") else ""
+            return f"{node.name}: {value!r} is no format{hint} (the formats: {', '.join(STYLES)}, or a pattern such as 'd MMMM y', words in quotes)"
+    return None
+
+
+# -- plural blocks ------------------------------------------------------------------------
+
+
+def plural_function(html: bool) -> Callable[..., Any]:
+    """What a `{% trans count=N %}one{% pluralize %}many{% endtrans %}` block calls: the reader's form, filled in.
+
+    The block's text is the template's own (trusted like the rest of it); each value put
+    into it is measured first, and escaped in an HTML template.
+    """
+
+    def ngettext(singular: str, plural: str, count: Any, /, **values: Any) -> str:
+        limits.tick()
+        number = _count(count)
+        reader = current()
+        forms = reader.plurals.get((singular, plural))
+        if forms:
+            index = (reader.plural_index or plural_rule(reader.tag))(number)
+            chosen = forms[min(max(index, 0), len(forms) - 1)]
+        else:  # the template's own forms: the one for one where the first locale's rule says so (English: 1 only)
+            index = (reader.plural_index or plural_rule(reader.locale))(number) if reader.locale else int(number != 1)
+            chosen = singular if index == 0 else plural
+        filled = {name: _value(value, html) for name, value in values.items()}
+        try:
+            return Markup(chosen) % filled if html else chosen % filled  # noqa: S704 - the form is the template's own text; values are escaped
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ExpressionError(f"the plural block {to_python_format(chosen, back=True)!r} cannot be filled in: {exc}") from exc
+
+    return ngettext
+
+
+def _count(count: Any) -> int:
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, int):
+        shown = "none" if count is None else type(count).__name__
+        raise ExpressionError(f"the count of a plural block is a whole number (such as users | length); not {shown}")
+    return count
+
+
+def _value(value: Any, html: bool) -> Any:
+    text = value if isinstance(value, str) else limits.text(value, limits.MAX_OUTPUT)
+    if len(text) > limits.MAX_OUTPUT:
+        raise ExpressionError(f"a value of {len(text):,} characters is over the limit of {limits.MAX_OUTPUT:,}")
+    limits.spend(len(text))
+    return escape(value) if html else text
