@@ -260,6 +260,15 @@ def rename_an_answer(copy: Copy) -> tuple[str, str, str]:
     return flow_id, old, new
 
 
+def renamed(value: Any, old: str, new: str) -> Any:
+    """`value` with every list item `old` (a flow id in a list of flows) made `new`."""
+    if isinstance(value, dict):
+        return {key: renamed(item, old, new) for key, item in value.items()}
+    if isinstance(value, list):
+        return [new if item == old else renamed(item, old, new) for item in value]
+    return value
+
+
 def add_a_flow(copy: Copy) -> str:
     """A new flow, started from one that is there, with a scenario file of its own and a demo run; offered where its model is."""
     runs = copy.read(copy.runs_path) or {}
@@ -275,6 +284,9 @@ def add_a_flow(copy: Copy) -> str:
         scenario["name"] = f"{new}: {scenario['name']}"
         if scenario.get("flow") == model:
             scenario["flow"] = new
+        given = scenario.get("given")
+        if isinstance(given, dict):  # data naming the model's id (a list of flows, such as approval_required_for) names the new one
+            given["patch"] = renamed(given.get("patch"), model, new)
     copy.write(copy.root / "scenarios" / f"{new}.yaml", scenarios)
 
     def offer(scenario: dict[str, Any]) -> bool:  # same rules as its model: offered wherever the model is

@@ -467,7 +467,7 @@ def _plan_observed(project: Project, engine: Engine, scenario: Scenario, plan: P
             seen.fields.add(name)
     seen.emails = {e.template for e in plan.emails}
     seen.paths.update(paths.invalid_key(name) for name in refused)
-    if plan.status == "completed":
+    if plan.status in ("completed", "awaiting_approval"):  # waiting for an approval, the walk through the flow is complete
         with engine.storage.transaction() as tx:
             records_ = Records(project, tx)
             parties = resolve(project, records_, scenario.actor, scenario.subject)
