@@ -100,7 +100,7 @@ def startup(work: Path, clients: int) -> Callable[[], object]:
 
     def run() -> None:
         try:
-            main(["validate", "--project", str(ROOT)])
+            main(["validate", "--project", str(ROOT), "--no-cache"])  # the full check (a remembered result would skip it)
         except SystemExit:
             pass
 
@@ -110,7 +110,11 @@ def startup(work: Path, clients: int) -> Callable[[], object]:
 def slowest_imports(top: int) -> str:
     """`python -X importtime` of `clientflow validate`: the imports with the most cumulative time."""
     done = subprocess.run(
-        [*CLI[:1], "-X", "importtime", *CLI[1:], "validate", "--project", str(ROOT)], env=environment(), capture_output=True, text=True, check=False
+        [*CLI[:1], "-X", "importtime", *CLI[1:], "validate", "--project", str(ROOT), "--no-cache"],
+        env=environment(),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     rows = []
     for line in done.stderr.splitlines():

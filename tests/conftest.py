@@ -145,6 +145,12 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(name)
 
 
+@pytest.fixture(autouse=True)
+def own_cache_folder(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Each test its own user cache folder (validate remembers clean results there): no test sees another's, nor the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+
+
 def figures(line: Callable[[], str]) -> Any:
     """A module's figures: an autouse fixture printing `line()` once the module's tests ran (the docs quote them).
 

@@ -2,30 +2,55 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import ClientflowError, ExitCode
+from ..errors import ClientflowError, ExitCode, Location
 from .common import command, emit_json, format_option, project_option
 
 
 @command(short_help="Check the project's files; every problem at once, located.")
 @project_option
 @format_option("text", "json")
-def validate(project: Path, fmt: str) -> None:
+@click.option(
+    "--no-cache",
+    "no_cache",
+    is_flag=True,
+    help="Check everything again, neither reading nor writing the remembered clean results (kept in the user's cache folder, never in the project).",
+)
+def validate(project: Path, fmt: str, no_cache: bool) -> None:
     """Check every flow, rule, template and the project file, and every file that names them; report every problem at once.
 
     The files that name flows, steps and answers are checked against the project
     too: the scenarios (scenarios/) and the demo runs (data/demo-runs.yaml, each
     dry-run on data/demo.yaml). Each problem is printed as path:line:col: message;
-    the exit code is 1 when there is any.
+    the exit code is 1 when there is any. A clean result is remembered in the user's
+    cache folder under a digest of every byte it depends on (docs/performance.md);
+    --no-cache checks in full without it.
     """
+    from . import validate_cache as cache
+
+    key = cache.digest(project) if not no_cache and cache.usable() else None
+    result = cache.read(key) if key is not None else None
+    if result is None:
+        with cache.recording() as opened:
+            result, plugins_clean = _validate(project, fmt)
+        # stored only when the digest covers all the check read and the project did not change while it was read
+        if key is not None and plugins_clean and cache.covered(project, opened) and cache.digest(project) == key:
+            cache.write(key, result)
+    _report(result, fmt)
+
+
+def _validate(project: Path, fmt: str) -> tuple[Any, bool]:
+    """The full check: the clean result, and whether every plugin loaded (else its warning was printed: not remembered)."""
     from ..conditions.program import load_project
     from ..errors import DefinitionError
     from ..language.project import Extensions
     from ..plugins import Registry
+    from .validate_cache import Result
 
     registry = Registry.collect()
     translations: list[Any] = []
@@ -49,19 +74,30 @@ def validate(project: Path, fmt: str) -> None:
             raise click.exceptions.Exit(ExitCode.ERROR) from exc
         raise
     steps = sum(len(f.steps) for f in loaded.flows.values())
-    every = [*loaded.warnings, *translations]
-    warnings = [{"path": w.location.path, "line": w.location.line, "col": w.location.col, "message": w.message} for w in every]
+
+    def located(found: Iterable[Any]) -> list[tuple[str, int, int, str]]:
+        return [(w.location.path, w.location.line, w.location.col, w.message) for w in found]
+
+    result = Result(len(loaded.flows), steps, len(loaded.emails), counts, located(loaded.warnings), located(translations))
+    return result, not registry.broken
+
+
+def _report(result: Any, fmt: str) -> None:
+    """Print a clean result, whether just checked or remembered: the same words either way."""
+    every = [*result.warnings, *result.translations]
     if fmt == "json":
-        emit_json({"valid": True, "flows": len(loaded.flows), "steps": steps, "emails": len(loaded.emails), **counts, "problems": [], "warnings": warnings})
+        warnings = [{"path": path, "line": line, "col": col, "message": message} for path, line, col, message in every]
+        counts = result.counts
+        emit_json({"valid": True, "flows": result.flows, "steps": result.steps, "emails": result.emails, **counts, "problems": [], "warnings": warnings})
         return
-    for warning in every:
-        click.echo(f"{warning.location}: warning: {warning.message}", err=True)
-    also = "".join(f", {n} {what.replace('_', ' ')}" for what, n in counts.items())
-    how = "`clientflow fix` clears them" if not translations else "obsolete catalog entries"
-    if loaded.warnings and translations:
+    for path, line, col, message in every:
+        click.echo(f"{Location(path, line, col)}: warning: {message}", err=True)
+    also = "".join(f", {n} {what.replace('_', ' ')}" for what, n in result.counts.items())
+    how = "`clientflow fix` clears them" if not result.translations else "obsolete catalog entries"
+    if result.warnings and result.translations:
         how = "`clientflow fix` clears the old words; the rest are obsolete catalog entries"
-    said = f" ({len(warnings)} warning{'s' if len(warnings) != 1 else ''}: {how})" if warnings else ""
-    click.echo(f"ok: {len(loaded.flows)} flows, {steps} steps, {len(loaded.emails)} email templates{also}, no problems{said}.")
+    said = f" ({len(every)} warning{'s' if len(every) != 1 else ''}: {how})" if every else ""
+    click.echo(f"ok: {result.flows} flows, {result.steps} steps, {result.emails} email templates{also}, no problems{said}.")
 
 
 @command(short_help="Rewrite what the flows still say in old words (op: set -> op: update).")

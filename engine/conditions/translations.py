@@ -29,16 +29,27 @@ from .templates import Template
 def translator(project: Project) -> Translate:
     """Compile a translation of `source` with the names `source` reads; raises CompileError."""
     program = program_of(project)
+    read: dict[tuple[str, bool], set[str]] = {}  # (source, html) -> the names it reads: a source translated into several texts is parsed once
 
     def translate(source: Text, translation: Text) -> Uses:
-        env = program.texts.html_env if source.html else program.texts.text_env
-        try:
-            names = meta.find_undeclared_variables(env.parse(source.source))
-        except TemplateSyntaxError as exc:  # the source compiled at load, so this is not expected
-            raise CompileError(f"the source text does not parse: {exc.message}", exc.lineno or 1) from exc
+        key = (source.source, source.html)
+        names = read.get(key)
+        if names is None:
+            names = read[key] = _reads(program, source)
         return program.compile_template(translation, names)
 
     return translate
+
+
+def _reads(program: Program, source: Text) -> set[str]:
+    """The names a source text reads (Jinja2's own account of them, its code generator's); a text with no `{` reads none."""
+    if "{" not in source.source:  # plain text: nothing to parse (Jinja2 would find no name in it either)
+        return set()
+    env = program.texts.html_env if source.html else program.texts.text_env
+    try:
+        return meta.find_undeclared_variables(env.parse(source.source))
+    except TemplateSyntaxError as exc:  # the source compiled at load, so this is not expected
+        raise CompileError(f"the source text does not parse: {exc.message}", exc.lineno or 1) from exc
 
 
 # program -> (locale, part) -> what was built for it: each catalog is read and compiled once per process and program,
