@@ -73,8 +73,8 @@ def copy(pristine: str) -> str:
     with storage.transaction(write=True) as tx:
         s, p = tx.s, f'"{pristine}"'
         for table in ("docs", "keys"):
-            tx.conn.execute(f"INSERT INTO {s}.{table} SELECT * FROM {p}.{table}")
-        tx.conn.execute(f"INSERT INTO {s}.meta SELECT * FROM {p}.meta ON CONFLICT (key) DO NOTHING")
+            tx.execute(f"INSERT INTO {s}.{table} SELECT * FROM {p}.{table}")
+        tx.execute(f"INSERT INTO {s}.meta SELECT * FROM {p}.meta ON CONFLICT (key) DO NOTHING")
     storage.close()
     with psycopg.connect(PG_URL, autocommit=True) as conn:
         for table in ("docs", "keys", "meta", "runs", "audit", "outbox"):
@@ -102,7 +102,11 @@ def section(bench: Bench) -> None:
             drop(schema)
             return
         kept[side] = schema
-        for a, b, label in (("cli", "raw script", "CLI vs raw"), ("cli", "cli 2 workers", "1 vs 2 workers"), ("in process", "raw in process", "in process vs raw")):
+        for a, b, label in (
+            ("cli", "raw script", "CLI vs raw"),
+            ("cli", "cli 2 workers", "1 vs 2 workers"),
+            ("in process", "raw in process", "in process vs raw"),
+        ):
             if a in kept and b in kept and label not in compared:
                 problems = raw_postgres.differences(PG_URL, kept[a], kept[b])
                 if problems:

@@ -101,7 +101,9 @@ def commit_one(conn: psycopg.Connection[Any], s: str, client_id: str, actor: dic
             raise RuntimeError(f"{client_id} changed meanwhile")
         state.update(status="completed", answers=answers)
         conn.execute(f"INSERT INTO {s}.runs VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET body = excluded.body", (run_id, _dumps(state)))
-        summary = f"{actor['email']} deactivated {client['name']} ({client_id}); client notified: {'yes' if answers['notify_client'] and admins(client) else 'no'}"
+        summary = (
+            f"{actor['email']} deactivated {client['name']} ({client_id}); client notified: {'yes' if answers['notify_client'] and admins(client) else 'no'}"
+        )
         audit.update(status="completed", answers=answers, changes=[change], summary=summary)
         conn.execute(f"INSERT INTO {s}.audit (id, body) VALUES (%s, %s)", (audit["id"], _dumps(audit)))
         if notifiers:
@@ -114,10 +116,10 @@ def commit_one(conn: psycopg.Connection[Any], s: str, client_id: str, actor: dic
                         "notifier": notifier, "status": "pending", "attempts": 0, "next_attempt": None, "error": None,
                         "run": run_id, "flow": FLOW, "created": now, "email": {"from": SENDER, **email},
                     })  # fmt: skip
-            conn.execute(
-                f"INSERT INTO {s}.outbox (id, status, next_attempt, body) SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[])",
-                ([m["id"] for m in rows], [m["status"] for m in rows], [None for _ in rows], [_dumps(m) for m in rows]),
-            )
+            with conn.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT INTO {s}.outbox (id, status, next_attempt, body) VALUES (%s, %s, %s, %s)", [(m["id"], m["status"], None, _dumps(m)) for m in rows]
+                )
         conn.execute(f"INSERT INTO {s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (once, run_id))
         conn.execute("COMMIT")
         return "completed"

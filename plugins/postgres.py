@@ -9,6 +9,20 @@ workers never take the same message. Read transactions see one snapshot
 (setting `schema`, default `clientflow`), created and versioned on first use
 under an advisory lock. psycopg is imported when a storage is opened, so the
 package works without it.
+
+Round trips: a transaction's BEGIN, and the writes whose outcome the caller
+does not wait for, are held back and sent with the next statement that needs
+an answer, or with COMMIT, in one pipeline (psycopg's pipeline mode): a bulk
+commit's update, run, audit row, outbox rows and resume key go to the server
+with its COMMIT in one round trip. Only writes that cannot fail, or whose
+failure the server reports as an error (which aborts the transaction, so
+COMMIT does not happen), are held back: a run or a meta value (upserts), an
+audit or outbox row (a used id is a unique violation: ConflictError), and an
+update of a document this transaction holds locked at the very version it
+expects (a guard divides by zero should it not match). Such a ConflictError is
+raised by the statement that carried the write, or by COMMIT; either way the
+transaction rolls back whole. psycopg prepares each statement on the server
+after its fifth use (its `prepare_threshold`).
 """
 
 from __future__ import annotations
@@ -18,7 +32,7 @@ import os
 import re
 import threading
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -184,22 +198,32 @@ class PostgresStorage:
 
         begin = "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         with self._lock:
-            conn = self._connect()
+            tx = PostgresTransaction(self._connect(), self.schema, write, begin=begin, reconnect=self._reconnect)
             try:
-                conn.execute(begin)
-            except psycopg.OperationalError:
-                # The server restarted or dropped an idle connection; nothing was
-                # done yet, so connecting again is safe.
-                self.close()
-                conn = self._connect()
-                conn.execute(begin)
-            try:
-                yield PostgresTransaction(conn, self.schema, write)
+                yield tx
             except BaseException:
-                self._end(conn, "ROLLBACK")
+                tx.abandon()
+                if tx.begun:
+                    self._end(tx.conn, "ROLLBACK")
                 raise
-            else:
-                self._end(conn, "COMMIT")
+            try:
+                tx.finish()
+            except psycopg.OperationalError:
+                # The connection broke: drop it, the next transaction connects afresh.
+                self._drop(tx.conn)
+                raise
+            except BaseException:
+                self._end(tx.conn, "ROLLBACK")  # a write held back until COMMIT failed: nothing of it stays
+                raise
+
+    def _reconnect(self) -> psycopg.Connection[Any]:
+        """A new connection, when the server restarted or dropped an idle one before a transaction sent anything."""
+        self.close()
+        return self._connect()
+
+    def _drop(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = None
+        conn.close()
 
     def _end(self, conn: psycopg.Connection[Any], statement: str) -> None:
         import psycopg
@@ -208,8 +232,7 @@ class PostgresStorage:
             conn.execute(statement)
         except psycopg.OperationalError:
             # The connection broke: drop it, the next transaction connects afresh.
-            self._conn = None
-            conn.close()
+            self._drop(conn)
             if statement == "COMMIT":
                 raise
 
@@ -235,14 +258,89 @@ class PostgresStorage:
 class PostgresTransaction:
     """The statements of one transaction; the schema name is validated, so it is safe in SQL text."""
 
-    def __init__(self, conn: psycopg.Connection[Any], schema: str, write: bool) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        schema: str,
+        write: bool,
+        *,
+        begin: str | None = None,
+        reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
+    ) -> None:
+        import psycopg
+
         self.conn = conn
         self.write = write
         self.s = f'"{schema}"'
+        self.begun = begin is None  # without `begin`, the caller opened the transaction
+        self._held: list[tuple[str, Any]] = [] if begin is None else [(begin, None)]  # statements not sent yet, BEGIN first
+        self._puts: list[Ref] = []  # documents whose held-back update is guarded, in the order held
+        self._locked: dict[Ref, int] = {}  # documents this transaction holds locked, with their version now
+        self._reconnect = reconnect
+        self._pipeline = psycopg.Pipeline.is_supported()
 
     def _check(self) -> None:
         if not self.write:
             raise ReadOnlyError()
+
+    # round trips ------------------------------------------------------------
+    def execute(self, sql: str, params: Any = None) -> psycopg.Cursor[Any]:
+        """Run one statement in this transaction and wait for its answer; what was held back goes with it, in one round trip."""
+        import psycopg
+
+        if not self._held:
+            return self._send([(sql, params)])
+        held, self._held = [*self._held, (sql, params)], []
+        first = not self.begun
+        self.begun = True
+        try:
+            return self._send(held)
+        except psycopg.OperationalError:
+            if not (first and self._reconnect is not None and (self.conn.closed or self.conn.broken)):
+                raise
+            # The server restarted or dropped an idle connection before this
+            # transaction sent anything: connecting again is safe.
+            self.conn = self._reconnect()
+            return self._send(held)
+
+    def hold(self, sql: str, params: Any = None) -> None:
+        """Send a write with the next statement (or COMMIT); only for writes that cannot fail or fail as a server error."""
+        if self._pipeline:
+            self._held.append((sql, params))
+        else:  # a libpq without pipeline mode: one statement at a time
+            self.execute(sql, params)
+
+    def _send(self, statements: list[tuple[str, Any]]) -> psycopg.Cursor[Any]:
+        import psycopg.errors
+
+        puts, self._puts = self._puts, []
+        try:
+            if len(statements) == 1 or not self._pipeline:
+                for sql, params in statements:
+                    cursor = self.conn.execute(sql, params)
+            else:
+                with self.conn.pipeline():
+                    for sql, params in statements:
+                        cursor = self.conn.execute(sql, params)
+        except psycopg.errors.UniqueViolation as exc:  # an audit or outbox id used already
+            table = exc.diag.table_name or ""
+            found = re.search(r"\(id\)=\((.*)\) already exists", exc.diag.message_detail or "")
+            if table in ("audit", "outbox") and found:
+                raise ConflictError(table, found.group(1)) from exc
+            raise
+        except psycopg.errors.DivisionByZero as exc:  # a guarded update found another version (its lock should make that impossible)
+            raise ConflictError(*(puts[0] if puts else ("docs", "?"))) from exc
+        return cursor
+
+    def finish(self) -> None:
+        """COMMIT, with whatever was held back, in one round trip; a transaction that sent nothing sends nothing."""
+        if self.begun or len(self._held) > 1:
+            self.execute("COMMIT")
+        self._held = []
+
+    def abandon(self) -> None:
+        """Forget what was held back: the transaction is rolled back."""
+        self._held, self._puts = [], []
 
     @contextmanager
     def _guard(self, collection: str, id: str) -> Iterator[None]:
@@ -259,11 +357,15 @@ class PostgresTransaction:
         if lock and self.write:
             sql += " FOR UPDATE"
         with self._guard(collection, id):
-            row = self.conn.execute(sql, (collection, id)).fetchone()
-        return Document(collection, id, json.loads(row[0]), row[1]) if row else None
+            row = self.execute(sql, (collection, id)).fetchone()
+        if row is None:
+            return None
+        if lock and self.write:
+            self._locked[(collection, id)] = row[1]
+        return Document(collection, id, json.loads(row[0]), row[1])
 
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
-        rows = self.conn.execute(
+        rows = self.execute(
             f"SELECT DISTINCT collection, id FROM {self.s}.keys WHERE entity = %s AND key = %s AND value = %s ORDER BY collection, id",
             (entity, key, value),
         ).fetchall()
@@ -277,9 +379,9 @@ class PostgresTransaction:
         while left is None or left > 0:
             size = PAGE if left is None else min(PAGE, left)
             if after is None:
-                rows = self.conn.execute(f"{select} ORDER BY id LIMIT %s", (collection, size)).fetchall()
+                rows = self.execute(f"{select} ORDER BY id LIMIT %s", (collection, size)).fetchall()
             else:
-                rows = self.conn.execute(f"{select} AND id > %s ORDER BY id LIMIT %s", (collection, after, size)).fetchall()
+                rows = self.execute(f"{select} AND id > %s ORDER BY id LIMIT %s", (collection, after, size)).fetchall()
             for id, body, version in rows:
                 yield Document(collection, id, json.loads(body), version)
             if len(rows) < size:
@@ -292,9 +394,11 @@ class PostgresTransaction:
         self._check()
         ref = (document.collection, document.id)
         body = _dumps(document.body)
+        if expect_version is not None and self._locked.get(ref) == expect_version:
+            return self._put_locked(ref, body, keys, expect_version)
         with self._guard(*ref):
             if expect_version is None:
-                cursor = self.conn.execute(
+                cursor = self.execute(
                     f"INSERT INTO {self.s}.docs VALUES (%s, %s, %s, 1) ON CONFLICT (collection, id) DO NOTHING",
                     (*ref, body),
                 )
@@ -303,27 +407,53 @@ class PostgresTransaction:
                 version = 1
             else:
                 version = expect_version + 1
-                cursor = self.conn.execute(
+                cursor = self.execute(
                     f"UPDATE {self.s}.docs SET body = %s, version = %s WHERE collection = %s AND id = %s AND version = %s",
                     (body, version, *ref, expect_version),
                 )
                 if cursor.rowcount != 1:
                     raise ConflictError(*ref)
+                self._locked[ref] = version  # written, so locked until the transaction ends
                 if keys is None:
                     return version  # the document's keys stay as they are
-                self.conn.execute(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", ref)
-        if keys:
-            with self.conn.cursor() as cursor:
-                cursor.executemany(f"INSERT INTO {self.s}.keys VALUES (%s, %s, %s, %s, %s)", [(*k, *ref) for k in keys])
+                self.hold(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", ref)
+        self._locked[ref] = version
+        self._hold_keys(ref, keys)
         return version
+
+    def _put_locked(self, ref: Ref, body: str, keys: list[IndexKey] | None, expect_version: int) -> int:
+        """An update of a document this transaction holds locked at `expect_version`: nobody else can have changed it, so it is held back.
+
+        The guard turns "no row at that version" into an error of the server,
+        which aborts the transaction before its COMMIT.
+        """
+        version = expect_version + 1
+        self.hold(
+            f"WITH written AS (UPDATE {self.s}.docs SET body = %s, version = %s WHERE collection = %s AND id = %s AND version = %s RETURNING 1) "
+            "SELECT 1 / count(*) FROM written",
+            (body, version, *ref, expect_version),
+        )
+        self._puts.append(ref)
+        self._locked[ref] = version
+        if keys is not None:
+            self.hold(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", ref)
+            self._hold_keys(ref, keys)
+        return version
+
+    def _hold_keys(self, ref: Ref, keys: list[IndexKey] | None) -> None:
+        if keys:
+            self.hold(
+                f"INSERT INTO {self.s}.keys SELECT *, %s::text, %s::text FROM unnest(%s::text[], %s::text[], %s::text[])",
+                (*ref, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+            )
 
     def load_documents(self, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
         """New documents by the thousand (`clientflow init`): COPY per batch into docs and keys, all or nothing."""
         import psycopg.errors
 
         self._check()
+        self.execute("SAVEPOINT load_documents")  # and what was held back
         conn, count = self.conn, 0
-        conn.execute("SAVEPOINT load_documents")
         try:
             with conn.cursor() as cursor:
                 for batch in batches(items, LOAD_BATCH):
@@ -354,7 +484,7 @@ class PostgresTransaction:
         seen: set[Ref] = set()
         for document, _ in batch:
             ref = (document.collection, document.id)
-            if ref in seen or self.conn.execute(f"SELECT 1 FROM {self.s}.docs WHERE collection = %s AND id = %s", ref).fetchone():
+            if ref in seen or self.execute(f"SELECT 1 FROM {self.s}.docs WHERE collection = %s AND id = %s", ref).fetchone():
                 return ref
             seen.add(ref)
         return (batch[0][0].collection, batch[0][0].id)
@@ -362,65 +492,59 @@ class PostgresTransaction:
     def clear(self) -> None:
         """Empty the store inside this transaction (`clientflow init --force`): every table, the schema version kept."""
         self._check()
-        self.conn.execute(f"TRUNCATE {self.s}.docs, {self.s}.keys, {self.s}.runs, {self.s}.audit, {self.s}.outbox, {self.s}.scheduled RESTART IDENTITY")
-        self.conn.execute(f"DELETE FROM {self.s}.meta WHERE key <> 'schema_version'")
+        self.execute(f"TRUNCATE {self.s}.docs, {self.s}.keys, {self.s}.runs, {self.s}.audit, {self.s}.outbox, {self.s}.scheduled RESTART IDENTITY")
+        self.execute(f"DELETE FROM {self.s}.meta WHERE key <> 'schema_version'")
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         self._check()
         with self._guard(collection, id):
-            cursor = self.conn.execute(
+            cursor = self.execute(
                 f"DELETE FROM {self.s}.docs WHERE collection = %s AND id = %s AND version = %s",
                 (collection, id, expect_version),
             )
         if cursor.rowcount != 1:
             raise ConflictError(collection, id)
-        self.conn.execute(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", (collection, id))
+        self._locked.pop((collection, id), None)
+        self.hold(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", (collection, id))
 
     def add_audit(self, entry: dict[str, Any]) -> None:
         self._check()
-        cursor = self.conn.execute(
-            f"INSERT INTO {self.s}.audit (id, body) VALUES (%s, %s) ON CONFLICT (id) DO NOTHING",
-            (entry["id"], _dumps(entry)),
-        )
-        if cursor.rowcount != 1:
-            raise ConflictError("audit", entry["id"])
+        # held back: an id used already is a unique violation, raised as ConflictError by the statement that carries it
+        self.hold(f"INSERT INTO {self.s}.audit (id, body) VALUES (%s, %s)", (entry["id"], _dumps(entry)))
 
     def audit(self, *, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
-        rows = self.conn.execute(f"SELECT body FROM {self.s}.audit ORDER BY seq OFFSET %s LIMIT %s", (since, limit)).fetchall()
+        rows = self.execute(f"SELECT body FROM {self.s}.audit ORDER BY seq OFFSET %s LIMIT %s", (since, limit)).fetchall()
         return [json.loads(r[0]) for r in rows]
 
     def save_run(self, run: dict[str, Any]) -> None:
         self._check()
-        self.conn.execute(
+        self.hold(
             f"INSERT INTO {self.s}.runs VALUES (%s, %s) ON CONFLICT (id) DO UPDATE SET body = excluded.body",
             (run["id"], _dumps(run)),
         )
 
     def load_run(self, id: str) -> dict[str, Any] | None:
-        row = self.conn.execute(f"SELECT body FROM {self.s}.runs WHERE id = %s", (id,)).fetchone()
+        row = self.execute(f"SELECT body FROM {self.s}.runs WHERE id = %s", (id,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def runs(self, *, after: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
         query = f"SELECT body FROM {self.s}.runs WHERE id > %s ORDER BY id" + (" LIMIT %s" if limit is not None else "")
         params: tuple[Any, ...] = ("" if after is None else after,) + ((limit,) if limit is not None else ())
-        for (body,) in self.conn.execute(query, params).fetchall():
+        for (body,) in self.execute(query, params).fetchall():
             yield json.loads(body)
 
     def add_outbox(self, messages: list[dict[str, Any]]) -> None:
         self._check()
         if not messages:
             return
-        ids = [m["id"] for m in messages]
-        rows = self.conn.execute(
-            f"INSERT INTO {self.s}.outbox (id, status, next_attempt, body) "
-            "SELECT id, status, next_attempt, body FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
-            "AS m(id, status, next_attempt, body, n) ORDER BY n ON CONFLICT (id) DO NOTHING RETURNING id",
-            (ids, [m["status"] for m in messages], [m.get("next_attempt") for m in messages], [_dumps(m) for m in messages]),
-        ).fetchall()
-        if len(rows) != len(messages):
-            added = {r[0] for r in rows}
-            duplicate = next((i for i in ids if i not in added), ids[-1])
-            raise ConflictError("outbox", duplicate)
+        # Held back, rows in queue order: an id used already (or twice here) is a unique violation, raised as ConflictError.
+        # One VALUES row per message (a statement per count, each prepared once): psycopg escapes text arrays with a regular
+        # expression per element, which cost more than the statement itself for a body of a few kilobytes.
+        for batch in batches(messages, 100):
+            self.hold(
+                f"INSERT INTO {self.s}.outbox (id, status, next_attempt, body) VALUES " + ", ".join(["(%s, %s, %s, %s)"] * len(batch)),
+                [value for m in batch for value in (m["id"], m["status"], m.get("next_attempt"), _dumps(m))],
+            )
 
     def outbox(self, *, status: str | None = None, due: str | None = None, limit: int | None = None, claim: bool = False) -> list[dict[str, Any]]:
         sql, args = f"SELECT seq, body FROM {self.s}.outbox WHERE true", list[Any]()
@@ -435,7 +559,7 @@ class PostgresTransaction:
         if claim and self.write:
             sql += " FOR UPDATE SKIP LOCKED"
         found = []
-        for seq, body in self.conn.execute(sql, args).fetchall():
+        for seq, body in self.execute(sql, args).fetchall():
             message = json.loads(body)
             message["seq"] = seq
             found.append(message)
@@ -444,13 +568,13 @@ class PostgresTransaction:
     def update_outbox(self, id: str, changes: dict[str, Any]) -> None:
         self._check()
         with self._guard("outbox", id):
-            row = self.conn.execute(f"SELECT body FROM {self.s}.outbox WHERE id = %s FOR UPDATE", (id,)).fetchone()
+            row = self.execute(f"SELECT body FROM {self.s}.outbox WHERE id = %s FOR UPDATE", (id,)).fetchone()
         if row is None:
             raise KeyError(id)
         message = json.loads(row[0])
         message.update(changes)
         message.pop("seq", None)
-        self.conn.execute(
+        self.execute(
             f"UPDATE {self.s}.outbox SET status = %s, next_attempt = %s, body = %s WHERE id = %s",
             (message["status"], message.get("next_attempt"), _dumps(message), id),
         )
@@ -460,8 +584,8 @@ class PostgresTransaction:
         if not items:
             return
         ids = [i["id"] for i in items]
-        self.conn.execute("SAVEPOINT add_scheduled")  # a conflict keeps nothing of this call
-        rows = self.conn.execute(
+        self.execute("SAVEPOINT add_scheduled")  # a conflict keeps nothing of this call
+        rows = self.execute(
             f"INSERT INTO {self.s}.scheduled (id, status, due, lease, subject, flow, body) "
             "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[]) "
             "ON CONFLICT (id) DO NOTHING RETURNING id",
@@ -476,11 +600,11 @@ class PostgresTransaction:
             ),
         ).fetchall()
         if len(rows) != len(items):
-            self.conn.execute("ROLLBACK TO SAVEPOINT add_scheduled")
+            self.execute("ROLLBACK TO SAVEPOINT add_scheduled")
             added = {r[0] for r in rows}
             duplicate = next((i for i in ids if i not in added), ids[-1])
             raise ConflictError("scheduled", duplicate)
-        self.conn.execute("RELEASE SAVEPOINT add_scheduled")
+        self.execute("RELEASE SAVEPOINT add_scheduled")
 
     def scheduled(
         self,
@@ -505,31 +629,31 @@ class PostgresTransaction:
         args.append(limit)
         if claim and self.write:
             sql += " FOR UPDATE SKIP LOCKED"
-        return [json.loads(body) for (body,) in self.conn.execute(sql, args).fetchall()]
+        return [json.loads(body) for (body,) in self.execute(sql, args).fetchall()]
 
     def update_scheduled(self, id: str, changes: dict[str, Any]) -> None:
         self._check()
         with self._guard("scheduled", id):
-            row = self.conn.execute(f"SELECT body FROM {self.s}.scheduled WHERE id = %s FOR UPDATE", (id,)).fetchone()
+            row = self.execute(f"SELECT body FROM {self.s}.scheduled WHERE id = %s FOR UPDATE", (id,)).fetchone()
         if row is None:
             raise KeyError(id)
         item = json.loads(row[0])
         item.update(changes)
-        self.conn.execute(
+        self.execute(
             f"UPDATE {self.s}.scheduled SET status = %s, due = %s, lease = %s, body = %s WHERE id = %s",
             (item["status"], item["due"], item.get("lease"), _dumps(item), id),
         )
 
     def get_meta(self, key: str) -> str | None:
-        row = self.conn.execute(f"SELECT value FROM {self.s}.meta WHERE key = %s", (key,)).fetchone()
+        row = self.execute(f"SELECT value FROM {self.s}.meta WHERE key = %s", (key,)).fetchone()
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str | None) -> None:
         self._check()
         if value is None:
-            self.conn.execute(f"DELETE FROM {self.s}.meta WHERE key = %s", (key,))
+            self.hold(f"DELETE FROM {self.s}.meta WHERE key = %s", (key,))
         else:
-            self.conn.execute(
+            self.hold(
                 f"INSERT INTO {self.s}.meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )

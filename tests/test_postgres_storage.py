@@ -228,3 +228,77 @@ def test_conflicting_commits_from_two_engine_processes_apply_once(postgres_url: 
     assert len(completed) == 1
     for engine in engines:
         engine.close()
+
+
+# round trips: BEGIN and the writes nobody waits for go with the next statement, or with COMMIT ------------------------
+def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Each round trip to the server, as the statements it carried (their first word)."""
+    from clientflow.default_plugins import postgres
+
+    sent: list[list[str]] = []
+    original = postgres.PostgresTransaction._send
+
+    def counting(self: object, statements: list[tuple[str, object]]) -> object:
+        sent.append([sql.split()[0] for sql, _ in statements])
+        return original(self, statements)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(postgres.PostgresTransaction, "_send", counting)
+    return sent
+
+
+def test_a_commit_of_a_locked_document_sends_its_writes_with_commit_in_one_round_trip(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1", {"n": 1}, keys=[("thing", "k", "one")])
+    sent = round_trips(monkeypatch)
+    with storage.transaction(write=True) as tx:
+        found = tx.get("things", "t1", lock=True)
+        assert found is not None
+        tx.put(Document("things", "t1", {"id": "t1", "n": 2}, 0), [("thing", "k", "two")], expect_version=found.version)
+        tx.save_run({"id": "r1"})
+        tx.add_audit({"id": "a1"})
+        tx.add_outbox([message("m1"), message("m2")])
+        tx.set_meta("suite:k", "v")
+    assert sent == [["BEGIN", "SELECT"], ["WITH", "DELETE", "INSERT", "INSERT", "INSERT", "INSERT", "INSERT", "COMMIT"]]
+    with storage.transaction() as tx:
+        assert tx.get("things", "t1") == Document("things", "t1", {"id": "t1", "n": 2}, 2)
+        assert tx.lookup("thing", "k", "two") == [("things", "t1")] and tx.lookup("thing", "k", "one") == []
+        assert tx.load_run("r1") == {"id": "r1"} and [e["id"] for e in tx.audit()] == ["a1"]
+        assert [m["id"] for m in tx.outbox()] == ["m1", "m2"] and tx.get_meta("suite:k") == "v"
+    storage.close()
+
+
+def test_a_held_back_write_that_fails_at_commit_leaves_nothing_of_its_transaction(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1", {"n": 1})
+    with storage.transaction(write=True) as tx:
+        tx.add_audit({"id": "a1"})
+    sent = round_trips(monkeypatch)
+    with pytest.raises(ConflictError) as caught, storage.transaction(write=True) as tx:
+        found = tx.get("things", "t1", lock=True)
+        assert found is not None
+        tx.put(Document("things", "t1", {"id": "t1", "n": 2}, 0), None, expect_version=found.version)
+        tx.set_meta("suite:k", "v")
+        tx.add_audit({"id": "a1"})  # used already: only COMMIT's round trip finds out
+    assert (caught.value.collection, caught.value.id) == ("audit", "a1")
+    assert sent[-1][-1] == "COMMIT"
+    with storage.transaction() as tx:
+        assert tx.get("things", "t1") == Document("things", "t1", {"id": "t1", "n": 1}, 1)
+        assert tx.get_meta("suite:k") is None and [e["id"] for e in tx.audit()] == ["a1"]
+    assert put(storage, "t1", {"n": 3}, expect=1) == 2  # the storage is still usable
+    storage.close()
+
+
+def test_a_transaction_that_sends_nothing_costs_no_round_trip(postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1")
+    sent = round_trips(monkeypatch)
+    with storage.transaction(write=True):
+        pass
+    with storage.transaction():
+        pass
+    assert sent == []
+    storage.close()
