@@ -454,16 +454,20 @@ def _check_catalog(catalog: Catalog, lines: list[str], texts: list[Entry], local
         given = message.string if isinstance(message.string, (list, tuple)) else [message.string]
         strings = [string or "" for string in given]
         line = _msgstr_line(lines, message.lineno)
+        written = _forms_written(lines, message.lineno) if entry.plural is not None else len(strings)
+        if isinstance(message.id, (list, tuple)) and written != expected:  # Babel fills the forms left out with ""
+            error(message.lineno, f"{entry.context}: {written} plural forms, but {locale} has {expected} (CLDR); write msgstr[0] to msgstr[{expected - 1}]")
+            continue
         if not all(strings):
-            error(line, f"{entry.context}: not translated into {locale} yet; write its msgstr")
+            if entry.plural is not None:
+                empty = strings.index("")
+                error(_msgstr_line(lines, message.lineno, empty), f"{entry.context}: msgstr[{empty}]: not translated into {locale} yet; write each form")
+            else:
+                error(line, f"{entry.context}: not translated into {locale} yet; write its msgstr")
             continue
         if message.fuzzy:
             error(message.lineno, f"{entry.context}: the translation is marked fuzzy (its source changed); review it, then remove the fuzzy flag")
             continue
-        if isinstance(message.id, (list, tuple)) and len(strings) != expected:
-            error(
-                message.lineno, f"{entry.context}: {len(strings)} plural forms, but {locale} has {expected} (CLDR); write msgstr[0] to msgstr[{expected - 1}]"
-            )
         if entry.plural is not None:
             for index, string in enumerate(strings):
                 problem = form_problem(entry, string)
@@ -539,6 +543,18 @@ def form_problem(entry: Entry, form: str) -> str | None:
     if parts:
         return "the translation's placeholders differ from the source's: " + "; ".join(parts) + "; keep each {{ ... }} of the source's plural form"
     return None
+
+
+def _forms_written(lines: list[str], msgid_line: int | None) -> int:
+    """How many `msgstr[N]` lines the entry whose msgid is at `msgid_line` has."""
+    count = 0
+    for number in range(msgid_line or 1, len(lines) + 1):
+        text = lines[number - 1]
+        if text.startswith("msgstr["):
+            count += 1
+        elif count and not text.startswith('"'):
+            break
+    return count
 
 
 def _msgstr_line(lines: list[str], msgid_line: int | None, index: int | None = None) -> int:
