@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,12 @@ from .runtime import approvals
 from .runtime.context import Clock, Parties, flow_scope, resolve, resolve_actor
 from .runtime.core import FINISHED, VERSION_KEY, Runner
 from .runtime.data import Records, Snapshot
+from .runtime.due import LEASE_SECONDS, Carried, carry_out
 from .runtime.plan import Plan
 from .runtime.rulebook import Checker, Refused
 from .runtime.runs import RunState, screen_of, visible, walk
 from .runtime.views import Availability, FlowAvailability, RunView
-from .storage import ListingTransaction, Notifier, Storage
+from .storage import ListingTransaction, Notifier, SchedulingTransaction, Storage
 
 PAGE = 200  # subjects per read transaction in simulate_many
 
@@ -484,6 +485,53 @@ class Engine:
                 break
             after = page[-1]["id"]
         return sorted(found.values(), key=lambda e: (e["flow"], not e["current"], e["version"]))
+
+    # scheduled work -----------------------------------------------------
+    def scheduled(self, *, subject: str | None = None, flow: str | None = None, at: datetime | None = None) -> list[dict[str, Any]]:
+        """The pending scheduled work, soonest first, as `clientflow scheduled --format json` lists it.
+
+        Each item: {"id", "at", "flow", "subject", "kind", "what", "unless", "run", "actor",
+        "created", "due" (due at `at`, default the clock), "claimed"}. `subject` is its id;
+        an unknown `flow` is an UnknownName. RunError when the storage keeps no scheduled work.
+        """
+        if flow is not None:
+            self.project.flow(flow)  # an unknown flow is an error with a did-you-mean, not an empty list
+        with self.storage.transaction() as tx:
+            if not isinstance(tx, SchedulingTransaction):
+                raise RunError(f"the {self.storage.name} storage keeps no scheduled work; use sqlite or postgresql")
+            items = tx.scheduled(status="pending", subject=subject, flow=flow)
+        moment = (at or self.clock.now()).astimezone(UTC).isoformat()
+        return [
+            {
+                "id": item["id"],
+                "at": item["due"],
+                "flow": item["flow"],
+                "subject": item["subject"],
+                "kind": item["kind"],
+                "what": item["what"],
+                "unless": item.get("unless"),
+                "run": item["run"],
+                "actor": item["actor"],
+                "created": item.get("created"),
+                "due": item["due"] <= moment,  # due at `at`: the next `clientflow worker --once` carries it out
+                "claimed": bool(item.get("lease")) and item["lease"] > moment,
+            }
+            for item in items
+        ]
+
+    def carry_out(self, at: datetime | None = None, *, limit: int | None = None, lease_seconds: float = LEASE_SECONDS) -> Carried:
+        """Carry out the scheduled work due at `at` (default: the clock), as `clientflow worker --once` does; emails go to the outbox.
+
+        The parts of one run due at one time are carried out together, in one transaction, after
+        every rule of their flow and each part's `unless` are checked again on what is then stored.
+        """
+        if at is None:
+            return carry_out(self.runner, limit=limit, lease_seconds=lease_seconds)
+        held, self.clock.fixed = self.clock.fixed, at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+        try:
+            return carry_out(self.runner, limit=limit, lease_seconds=lease_seconds)
+        finally:
+            self.clock.fixed = held
 
     # delivery -----------------------------------------------------------
     def deliver(self, limit: int | None = None) -> outbox_module.Delivery:

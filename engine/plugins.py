@@ -36,6 +36,7 @@ DEFAULT_PLUGINS = (
     "clientflow.default_plugins.postgres:PostgresPlugin",
     "clientflow.default_plugins.smtp:SMTPPlugin",
     "clientflow.default_plugins.tokens:TokenPlugin",
+    "clientflow.default_plugins.moments:MomentsPlugin",
 )
 REQUIRED = {"memory"}
 SKIPPED: dict[str, str] = {}  # built-in plugin -> the missing module that kept it from loading

@@ -162,11 +162,17 @@ def test_a_dry_run_lists_the_delayed_parts_and_applies_none_of_them(tmp_path: Pa
     plan = engine.simulate("deactivate-client", ACTOR, SUBJECT, {"notify_client": True})
     assert plan.status == "completed" and plan.changes == []
     assert [e.template for e in plan.emails] == ["deactivate-client"]  # the client's email goes now, the practice's later
-    assert plan.to_json()["scheduled"] == [
+    scheduled = plan.to_json()["scheduled"]
+    assert [{k: item[k] for k in ("kind", "due", "what", "unless")} for item in scheduled] == [
         {"kind": "effect", "due": (NOW + timedelta(days=14)).isoformat(), "what": {"op": "update", "entity": "client", "field": "subscription"},
          "unless": "client.owner is not none"},
         {"kind": "email", "due": (NOW + timedelta(hours=2)).isoformat(), "what": {"template": "deactivate-practice"}, "unless": None},
     ]  # fmt: skip
+    # and, as the contract has it, each part's time and what it would change or send were it due now
+    assert [item["at"] for item in scheduled] == [(NOW + timedelta(days=14)).isoformat(), (NOW + timedelta(hours=2)).isoformat()]
+    assert scheduled[0]["changes"] == [{"op": "update", "entity": "client", "id": "c1", "field": "subscription", "before": "active", "after": "deactivated"}]
+    assert scheduled[0]["emails"] == [] and scheduled[1]["changes"] == []
+    assert [e["template"] for e in scheduled[1]["emails"]] == ["deactivate-practice"]
     assert pending(engine) == []
 
 

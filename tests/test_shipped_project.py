@@ -289,12 +289,14 @@ def add_a_flow(copy: Copy) -> str:
             given["patch"] = renamed(given.get("patch"), model, new)
     copy.write(copy.root / "scenarios" / f"{new}.yaml", scenarios)
 
-    def offer(scenario: dict[str, Any]) -> bool:  # same rules as its model: offered wherever the model is
-        offered = (scenario.get("expect") or {}).get("offered")
-        if offered is not None and model in offered:
-            offered.append(new)
-            return True
-        return False
+    def offer(scenario: dict[str, Any]) -> bool:  # same rules as its model: offered wherever the model is, later steps too
+        edited = False
+        for expect in (scenario.get("expect") or {}, *((step.get("expect") or {}) for step in scenario.get("then") or [])):
+            offered = expect.get("offered")
+            if offered is not None and model in offered:
+                offered.append(new)
+                edited = True
+        return edited
 
     copy.edit_scenarios(None, offer)
     runs[new] = runs[model]

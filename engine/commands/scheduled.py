@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..errors import RunError
 from .common import command, db_option, emit_json, format_option, now_option, open_engine, project_option
 
 
 def pending_work(engine: Any, subject: str | None, flow: str | None, now: datetime | None) -> list[dict[str, Any]]:
-    """The pending items, due first, as `clientflow scheduled --format json` lists them."""
-    from ..storage import SchedulingTransaction
-
-    if flow is not None:
-        engine.project.flow(flow)  # an unknown flow is an error with a did-you-mean, not an empty list
-    with engine.storage.transaction() as tx:
-        if not isinstance(tx, SchedulingTransaction):
-            raise RunError(f"the {engine.storage.name} storage keeps no scheduled work; use sqlite or postgresql")
-        items = tx.scheduled(status="pending", subject=subject, flow=flow)
-    moment = (now or engine.clock.now()).astimezone(UTC).isoformat()
-    return [
-        {
-            "id": item["id"],
-            "at": item["due"],
-            "flow": item["flow"],
-            "subject": item["subject"],
-            "kind": item["kind"],
-            "what": item["what"],
-            "unless": item.get("unless"),
-            "run": item["run"],
-            "actor": item["actor"],
-            "created": item.get("created"),
-            "due": item["due"] <= moment,  # due at --now (or now): the next `clientflow worker --once` carries it out
-            "claimed": bool(item.get("lease")) and item["lease"] > moment,
-        }
-        for item in items
-    ]
+    """The pending items, due first, as `clientflow scheduled --format json` lists them (Engine.scheduled)."""
+    return list(engine.scheduled(subject=subject, flow=flow, at=now))
 
 
 @command(short_help="The scheduled work still pending (an outcome's delayed effects and emails).")

@@ -21,6 +21,22 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def timeline(scheduled: list[Any]) -> list[str]:
+    """The plan's scheduled parts as a dated timeline: one heading per time, soonest first, then each part and what it does."""
+    if not scheduled:
+        return []
+    out = ["Later, unless cancelled:"]
+    for due in sorted({later.due for later in scheduled}):
+        out.append(click.style(f"  {due.isoformat()}", bold=True))
+        for later in (s for s in scheduled if s.due == due):
+            unless = f" (unless {later.unless})" if later.unless else ""
+            out.append(f"    Scheduled: {later.describe()} on {later.due.isoformat()}{unless}")
+            out.extend("      " + change_line(c).strip() for c in later.changes)
+            out.extend(f"      ✉ {e['template']} to {', '.join(e['to'])}: {e['subject']}" for e in later.emails)
+    out.append("")
+    return out
+
+
 def _indent(text: str, prefix: str = "    ") -> str:
     return textwrap.indent(text.rstrip("\n"), prefix, lambda line: True)
 
@@ -134,11 +150,7 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
     if not data["emails"]:
         out.append("  (none)")
         out.append("")
-    for later in item.scheduled:  # only when something waits: a plan without delays reads as before
-        unless = f" (unless {later.unless})" if later.unless else ""
-        out.append(f"Scheduled: {later.describe()} on {later.due.isoformat()}{unless}")
-    if item.scheduled:
-        out.append("")
+    out.extend(timeline(item.scheduled))  # only when something waits: a plan without delays reads as before
     for banner in data["banners"]:
         out.append(f"Banner: {banner}")
     undo = f" — {item.undo}" if item.undo else ""

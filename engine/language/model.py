@@ -210,9 +210,9 @@ class Flow:
         return all(step.when is None for step in self.steps)
 
     @cached_property
-    def reference(self) -> dict[str, str]:
-        """What conditions see as `flow`."""
-        return {"id": self.id, "title": self.title}
+    def reference(self) -> dict[str, str | None]:
+        """What conditions see as `flow`: `due` is none, except when the worker checks a scheduled part (engine/runtime/due.py)."""
+        return {"id": self.id, "title": self.title, "due": None}
 
 
 @dataclass(frozen=True)

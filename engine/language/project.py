@@ -55,7 +55,7 @@ PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
 BASE_NAMES = ("actor", "answers", "now", "product", "flow", "approval")
 BUTTONS = ("next", "back", "cancel")
-FLOW_KEYS = ("id", "title")  # what conditions and texts see as `flow` (engine/runtime/context.py)
+FLOW_KEYS = ("id", "title", "due")  # what conditions and texts see as `flow` (engine/runtime/context.py)
 
 Path_ = tuple[Hashable, ...]
 

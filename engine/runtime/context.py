@@ -178,10 +178,13 @@ def outsider_scope(project: Project, scope: Mapping[str, Any], named: str) -> di
     return out
 
 
-def flow_scope(base: Mapping[str, Any], flow: Flow, answers: Mapping[str, Any]) -> dict[str, Any]:
-    """The scope of one flow: every field present in `answers` (None until answered)."""
+def flow_scope(base: Mapping[str, Any], flow: Flow, answers: Mapping[str, Any], due: str | None = None) -> dict[str, Any]:
+    """The scope of one flow: every field present in `answers` (None until answered).
+
+    `due`: the time a scheduled part of the flow was due, when the worker checks it (`flow.due`).
+    """
     scope = dict(base)
-    scope["flow"] = flow.reference
+    scope["flow"] = flow.reference if due is None else {**flow.reference, "due": due}
     full = dict(flow.defaults)
     full.update(answers)
     scope["answers"] = full

@@ -279,6 +279,8 @@ class Runner:
         result = execute(self.project, immediate(flow), final, records, self.registry.effects, dry_run=dry_run or waiting is not None)
         if flow.outcome.delayed:
             plan.scheduled = scheduled(self.project, flow, final, now or self.clock.now())
+            if plan.scheduled:
+                plan.scheduled = schedule.preview(self.project, flow, plan.scheduled, final, records, self.registry.effects)
         disallowed = records.refused()  # shown by the dry-run already; `flush` checks again before it writes
         if disallowed:
             raise RunError(refusal_message(disallowed))

@@ -25,7 +25,7 @@ from ..storage import ConflictError, SchedulingTransaction, Storage, Transaction
 from . import approvals
 from .context import flow_scope, resolve
 from .data import Records, refusal_message
-from .outcome import execute
+from .outcome import Result, execute
 from .schedule import part
 
 if TYPE_CHECKING:
@@ -41,8 +41,11 @@ class Carried:
     applied: list[str] = field(default_factory=list)
     dropped: list[dict[str, str]] = field(default_factory=list)  # each {"id", "reason"}
     retry: list[str] = field(default_factory=list)  # met a concurrent change: taken again after its lease
+    changes: list[dict[str, Any]] = field(default_factory=list)  # what the parts applied changed, as a plan lists changes
+    emails: list[dict[str, Any]] = field(default_factory=list)  # what they put in the outbox, as a plan lists emails (with `flow`)
 
     def to_json(self) -> dict[str, Any]:
+        """The ids applied, dropped (with why) and to retry; `changes` and `emails` say what was made."""
         return {"applied": list(self.applied), "dropped": [dict(d) for d in self.dropped], "retry": list(self.retry)}
 
 
@@ -64,44 +67,67 @@ def claim(storage: Storage, now: datetime, worker: str, *, limit: int = 50, leas
 
 
 def carry_out(runner: Runner, *, worker: str | None = None, limit: int | None = None, lease_seconds: float = LEASE_SECONDS) -> Carried:
-    """Carry out every item due at the runner's clock, each in its own transaction."""
+    """Carry out every item due at the runner's clock: the parts of one run due at one time together, in one transaction."""
     worker = worker or uuid.uuid4().hex
     report = Carried()
     while limit is None or len(report.applied) + len(report.dropped) + len(report.retry) < limit:
         items = claim(runner.storage, runner.clock.now(), worker, limit=50 if limit is None else min(50, limit), lease_seconds=lease_seconds)
         if not items:
             break
-        for item in items:
-            _one(runner, item, report)
+        for group in occasions(items):
+            _occasion(runner, group, report)
         if len(items) < 50:
             break
     return report
 
 
-def _one(runner: Runner, claimed: dict[str, Any], report: Carried) -> None:
+def occasions(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The items grouped by run and due time, in (due, id) order: what one commit scheduled for one moment."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for item in items:
+        alone = item["id"] if item.get("kind") == approvals.KIND else ""
+        groups.setdefault((str(item["due"]), str(item["run"]), alone), []).append(item)
+    return list(groups.values())
+
+
+def _occasion(runner: Runner, claimed: list[dict[str, Any]], report: Carried) -> None:
+    """Carry out one occasion (its effects, then its emails, all in one transaction), or none of it."""
     try:
         with runner.storage.transaction(write=True) as tx:
             assert isinstance(tx, SchedulingTransaction)
-            item = _still_ours(tx, claimed)
-            if item is None:  # done, cancelled, or taken by another worker after this claim ran out
+            items = [item for c in claimed if (item := _still_ours(tx, c)) is not None]
+            if not items:  # done, cancelled, or taken by another worker after this claim ran out
                 return
+            items += _siblings(tx, items)
             faults.point("scheduled-claimed")
-            reason = approvals.expire(runner, tx, item) if item.get("kind") == approvals.KIND else _apply(runner, tx, item)
+            if items[0].get("kind") == approvals.KIND:  # an approval request running out: alone in its occasion
+                made: list[Result] = []
+                reasons = {items[0]["id"]: approvals.expire(runner, tx, items[0])}
+            else:
+                reasons, made = _apply(runner, tx, items)
             now = _iso(runner.clock.now())
-            status = "done" if reason is None else "dropped"
-            tx.update_scheduled(item["id"], {"status": status, "finished": now, "lease": None, **({"reason": reason} if reason else {})})
+            for item in items:
+                reason = reasons[item["id"]]
+                status = "done" if reason is None else "dropped"
+                tx.update_scheduled(item["id"], {"status": status, "finished": now, "lease": None, **({"reason": reason} if reason else {})})
             faults.point("scheduled-before-commit")
     except ConflictError:  # someone changed the record first: nothing was written; taken again when the lease runs out
-        report.retry.append(claimed["id"])
+        report.retry.extend(c["id"] for c in claimed)
         return
-    except ClientflowError as exc:  # a definition or data problem: this item can never be applied as written
-        _drop(runner, claimed, f"could not be carried out: {exc}")
-        report.dropped.append({"id": claimed["id"], "reason": f"could not be carried out: {exc}"})
+    except ClientflowError as exc:  # a definition or data problem: this occasion can never be carried out as written
+        for c in claimed:
+            _drop(runner, c, f"could not be carried out: {exc}")
+            report.dropped.append({"id": c["id"], "reason": f"could not be carried out: {exc}"})
         return
-    if reason is None:
-        report.applied.append(item["id"])
-    else:
-        report.dropped.append({"id": item["id"], "reason": reason})
+    for item in items:
+        reason = reasons[item["id"]]
+        if reason is None:
+            report.applied.append(item["id"])
+        else:
+            report.dropped.append({"id": item["id"], "reason": reason})
+    for result in made:
+        report.changes.extend(c.to_json() for c in result.changes)
+        report.emails.extend({**e.to_json(), "flow": items[0]["flow"]} for e in result.emails)
 
 
 def _still_ours(tx: SchedulingTransaction, claimed: dict[str, Any]) -> dict[str, Any] | None:
@@ -109,6 +135,19 @@ def _still_ours(tx: SchedulingTransaction, claimed: dict[str, Any]) -> dict[str,
     for item in tx.scheduled(id=claimed["id"], status="pending", claim=True):
         return item if item.get("lease") == claimed["lease"] and item.get("worker") == claimed["worker"] else None
     return None
+
+
+def _siblings(tx: SchedulingTransaction, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The other pending parts of the same run and due time that no worker holds (a claim's batch may end between them), locked."""
+    first, held = items[0], {item["id"] for item in items}
+    if first.get("kind") == approvals.KIND:
+        return []
+    pending = tx.scheduled(status="pending", due=first["due"], subject=first["subject"], flow=first["flow"], claim=True)
+    return [
+        item
+        for item in pending
+        if item["run"] == first["run"] and item["due"] == first["due"] and item["id"] not in held and item.get("kind") != approvals.KIND
+    ]
 
 
 def _flow(runner: Runner, tx: Transaction, item: dict[str, Any]) -> tuple[Runner, Flow] | str:
@@ -122,64 +161,76 @@ def _flow(runner: Runner, tx: Transaction, item: dict[str, Any]) -> tuple[Runner
     return f"the flow {item['flow']} changed since this work was scheduled and its version {item['version']} is not kept"
 
 
-def _apply(runner: Runner, tx: Transaction, item: dict[str, Any]) -> str | None:
-    """Check everything again and apply the part; return None when applied, else why it was dropped (audited either way)."""
-    found = _flow(runner, tx, item)
+def _apply(runner: Runner, tx: Transaction, items: list[dict[str, Any]]) -> tuple[dict[str, str | None], list[Result]]:
+    """Check everything again and apply the parts; for each item None when applied, else why it was dropped (audited either way).
+
+    The items are one run's parts due at one time: the rules are checked once, on what is stored
+    before any of them; each part's `unless` on the same; the changes are made in order and the
+    emails rendered from that same reading, so an email due with a deletion still names what it deleted.
+    """
+    first = items[0]
+    reasons: dict[str, str | None] = {}
+
+    def drop_all(flow: Flow | None, reason: str, **extra: Any) -> tuple[dict[str, str | None], list[Result]]:
+        for item in items:
+            _audit(runner, tx, item, flow, "dropped", [], reason, **extra)
+        return {item["id"]: reason for item in items}, []
+
+    found = _flow(runner, tx, first)
     if isinstance(found, str):
-        _audit(runner, tx, item, None, "dropped", [], found)
-        return found
+        return drop_all(None, found)
     at, flow = found
-    try:
-        thing = part(flow, item["kind"], int(item["index"]))
-    except KeyError:
-        reason = f"the flow {flow.id} has no delayed {item['kind']} {item['index']}"
-        _audit(runner, tx, item, flow, "dropped", [], reason)
-        return reason
     project = at.project
     records = Records(project, tx)
     try:
         collection = project.entities[project.subject_entity].collection
         if collection:
-            records.body((collection, item["subject"]), lock=True)  # hold the subject first, as a commit does
-        parties = resolve(project, records, item["actor"], item["subject"], by_id=True)
+            records.body((collection, first["subject"]), lock=True)  # hold the subject first, as a commit does
+        parties = resolve(project, records, first["actor"], first["subject"], by_id=True)
     except UnknownName as exc:
-        reason = f"{exc.what} {exc.given} no longer exists"
-        _audit(runner, tx, item, flow, "dropped", [], reason)
-        return reason
-    scope = flow_scope(at.scope(records, parties, runner.clock.now()), flow, item.get("answers", {}))
-    failed, _ = at.failed(flow, scope, item["subject"])
+        return drop_all(flow, f"{exc.what} {exc.given} no longer exists")
+    scope = flow_scope(at.scope(records, parties, runner.clock.now()), flow, first.get("answers", {}), due=first["due"])
+    failed, _ = at.failed(flow, scope, first["subject"])
     if failed:
-        reason = "; ".join(f"{f['rule']}: {f['message']}" for f in failed)
-        _audit(runner, tx, item, flow, "dropped", [], reason, blocked_by=list(failed))
-        return reason
-    assert thing.after is not None
-    if thing.after.unless is not None and project.program.evaluate(thing.after.unless, scope):
-        reason = f"unless {thing.after.unless.source} held"
-        _audit(runner, tx, item, flow, "dropped", [], reason)
-        return reason
-    now_part: Effect | Email = dataclasses.replace(thing, after=None, when=None)  # `when` held when it was scheduled
-    outcome = dataclasses.replace(
-        flow.outcome,
-        effects=(now_part,) if isinstance(now_part, Effect) else (),
-        emails=(now_part,) if isinstance(now_part, Email) else (),
-        banner=None,
-        cancel=(),
-    )
-    result = execute(project, dataclasses.replace(flow, outcome=outcome), scope, records, at.registry.effects, dry_run=False)
-    if result.blocked:
-        reason = "; ".join(b["message"] for b in result.blocked)
-        _audit(runner, tx, item, flow, "dropped", [], reason)
-        return reason
+        return drop_all(flow, "; ".join(f"{f['rule']}: {f['message']}" for f in failed), blocked_by=list(failed))
+    done: list[tuple[dict[str, Any], Result]] = []
+    for item in items:
+        try:
+            thing = part(flow, item["kind"], int(item["index"]))
+        except KeyError:
+            reasons[item["id"]] = f"the flow {flow.id} has no delayed {item['kind']} {item['index']}"
+            continue
+        assert thing.after is not None
+        if thing.after.unless is not None and project.program.evaluate(thing.after.unless, scope):
+            reasons[item["id"]] = f"unless {thing.after.unless.source} held"
+            continue
+        now_part: Effect | Email = dataclasses.replace(thing, after=None, when=None)  # `when` held when it was scheduled
+        outcome = dataclasses.replace(
+            flow.outcome,
+            effects=(now_part,) if isinstance(now_part, Effect) else (),
+            emails=(now_part,) if isinstance(now_part, Email) else (),
+            banner=None,
+            cancel=(),
+        )
+        result = execute(project, dataclasses.replace(flow, outcome=outcome), scope, records, at.registry.effects, dry_run=False)
+        if result.blocked:
+            reasons[item["id"]] = "; ".join(b["message"] for b in result.blocked)
+            continue
+        done.append((item, result))
     disallowed = records.refused()
     if disallowed:
-        reason = refusal_message(disallowed)
-        _audit(runner, tx, item, flow, "dropped", [], reason)
-        return reason
+        return drop_all(flow, refusal_message(disallowed))
     records.flush()
     now = _iso(runner.clock.now())
-    at.queue(tx, item["id"], item["run"], flow, result.emails, now)
-    _audit(runner, tx, item, flow, "applied", [c.to_json() for c in result.changes], result.summary)
-    return None
+    for item, result in done:
+        at.queue(tx, item["id"], item["run"], flow, result.emails, now)
+        _audit(runner, tx, item, flow, "applied", [c.to_json() for c in result.changes], result.summary)
+        reasons[item["id"]] = None
+    for item in items:
+        reason = reasons[item["id"]]
+        if reason is not None:
+            _audit(runner, tx, item, flow, "dropped", [], reason)
+    return reasons, [result for _, result in done]
 
 
 def _audit(

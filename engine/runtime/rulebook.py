@@ -70,7 +70,7 @@ class Rulebook:
         reach = [index[id(rule)] for rule in project.reach]
         first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
         rest = reach[len(first) :]
-        lines = ["def _available(s, named):"]
+        lines = ["def _available(s, named):", "    _due = (s.get('flow') or {}).get('due')  # set when the worker checks a scheduled part"]
         for i in first:
             lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
         for i, rule in enumerate(rules):
@@ -83,7 +83,7 @@ class Rulebook:
         passed_reach = ", ".join(f"_P{i}" for i in reach)
         for flow in self.flows:
             if names_flow:
-                lines.append(f"    s['flow'] = {flow.reference!r}")
+                lines.append(f"    s['flow'] = {{**{flow.reference!r}, 'due': _due}}")
             entry = f"{{'flow': {flow.id!r}, 'title': {flow.title!r}, 'available': not reasons, 'reasons': reasons" + (
                 ", 'verdicts': verdicts}" if verdicts else "}"
             )

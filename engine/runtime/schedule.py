@@ -8,15 +8,18 @@ applies it, or drops it with an audit entry saying why.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..errors import RunError
+from ..errors import ClientflowError, RunError
 from ..language.model import Delay, Effect, Email, Flow, Project
 from ..storage import SchedulingTransaction, Transaction
+from .data import Records
+from .outcome import EffectSpec, execute
 
 _immediate: dict[int, tuple[Flow, Flow]] = {}
 
@@ -30,9 +33,19 @@ class Scheduled:
     due: datetime
     what: dict[str, Any]
     unless: str | None
+    changes: tuple[dict[str, Any], ...] = ()  # what it would change, were it due now on the data after the commit
+    emails: tuple[dict[str, Any], ...] = ()  # what it would send, rendered as at the commit
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "due": self.due.isoformat(), "what": dict(self.what), "unless": self.unless}
+        return {
+            "kind": self.kind,
+            "due": self.due.isoformat(),
+            "what": dict(self.what),
+            "unless": self.unless,
+            "at": self.due.astimezone(UTC).isoformat(),
+            "changes": [dict(c) for c in self.changes],
+            "emails": [dict(e) for e in self.emails],
+        }
 
     def describe(self) -> str:
         """One line for the text output: `update account.status`, `email reminder`."""
@@ -86,6 +99,34 @@ def scheduled(project: Project, flow: Flow, scope: Mapping[str, Any], now: datet
             unless = thing.after.unless.source if thing.after.unless is not None else None
             found.append(Scheduled(kind, index, due, what(thing), unless))
     return found
+
+
+def preview(
+    project: Project, flow: Flow, items: list[Scheduled], scope: Mapping[str, Any], records: Records, effects: Mapping[str, EffectSpec]
+) -> list[Scheduled]:
+    """The items with what each would change and send, done on a copy of `records` after the commit's changes (never written)."""
+    scratch = Records(project, records.tx, records.read)
+    scratch.working = copy.deepcopy(records.working)
+    scratch.deleted, scratch.created, scratch.looked_up = set(records.deleted), set(records.created), dict(records.looked_up)
+    shown: list[Scheduled] = []
+    for item in items:
+        thing = dataclasses.replace(part(flow, item.kind, item.index), after=None, when=None)
+        outcome = dataclasses.replace(
+            flow.outcome,
+            effects=(thing,) if isinstance(thing, Effect) else (),
+            emails=(thing,) if isinstance(thing, Email) else (),
+            banner=None,
+            cancel=(),
+        )
+        try:
+            result = execute(project, dataclasses.replace(flow, outcome=outcome), scope, scratch, effects, dry_run=True)
+        except (ClientflowError, KeyError):  # what it will do is decided when it is due (a record gone by then, say)
+            shown.append(item)
+            continue
+        changes = tuple(c.to_json() for c in result.changes)
+        emails = tuple(e.to_json() for e in result.emails)
+        shown.append(dataclasses.replace(item, changes=changes, emails=emails))
+    return shown
 
 
 def due_time(project: Project, delay: Delay, scope: Mapping[str, Any], now: datetime) -> datetime:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import did_you_mean
@@ -22,7 +23,9 @@ CHANGE_KEYS = ("op", "entity", "id", "field", "before", "after")
 EMAIL_KEYS = ("template", "to", "subject", "text")
 Report = Callable[[tuple[Hashable, ...], str], None]
 FLOW_KEYS = ("status", "blocked_by", "screens", "changes", "emails", "banner", "reversible", "errors", "needs", "warnings")  # need a flow
-EXPECT_KEYS = (*FLOW_KEYS, "offered")
+LATER_KEYS = ("worker", "exists")  # only in a `then` step
+EXPECT_KEYS = (*FLOW_KEYS, "offered", "scheduled", *LATER_KEYS)
+SCHEDULED_KEYS = ("at", "kind", "op", "entity", "field", "template", "unless")
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,11 @@ class Expect:
     errors: tuple[tuple[str, str | None], ...] | None = None
     needs: tuple[str, ...] | None = None
     warnings: tuple[tuple[str, str | None], ...] | None = None  # (code, text the message contains)
+    scheduled: tuple[dict[str, Any], ...] | None = None  # the plan's scheduled parts, or (in a `then` step) the pending work
+    worker_changes: tuple[dict[str, Any], ...] | None = None  # in a `then` step: what the worker's pass changed
+    worker_emails: tuple[dict[str, Any], ...] | None = None
+    worker_dropped: tuple[str, ...] | None = None
+    exists: bool | None = None
     unknown: tuple[str, ...] = ()  # located messages for names the flow does not have
 
 
@@ -69,18 +77,26 @@ class Mismatch:
 
 
 # reading ----------------------------------------------------------------
-def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: Report, unknown: Report) -> Expect:
+def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: Report, unknown: Report, *, later: bool = False) -> Expect:
     """An `Expect` from a schema-valid mapping.
 
     `error(keys, message)` reports what makes the scenario unreadable; `unknown(keys,
     message)` a name the flow does not have, which fails the scenario when it runs.
+    `later`: the expectations of a `then` step, which may also say what the worker did.
     """
+    if not later:
+        for key in LATER_KEYS:
+            if key in doc:
+                error((key,), f"expect.{key} is for a step under `then` (after time has moved forward); move it there")
+    timed = _timed(doc)
     if flow_id is None:
         for key in doc:
             if key in FLOW_KEYS:
                 error((), f"expect.{key} needs a flow; without one a scenario checks only which flows are offered (expect.offered)")
+        if "scheduled" in doc and not later:
+            error(("scheduled",), "expect.scheduled needs a flow (what its plan schedules) or a step under `then` (what is pending)")
         _names(doc.get("offered", []), project.flows, "flow", ("offered",), unknown)
-        return Expect(offered=tuple(doc["offered"]) if "offered" in doc else None)
+        return Expect(offered=tuple(doc["offered"]) if "offered" in doc else None, **timed)
     flow = project.flow(flow_id)
     if "offered" in doc:
         error(("offered",), "expect.offered lists the flows offered and needs no flow; move it to a scenario without one")
@@ -111,7 +127,20 @@ def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: R
         errors=errors,
         needs=tuple(doc["needs"]) if "needs" in doc else None,
         warnings=_pairs(doc.get("warnings"), "code"),
+        **timed,
     )
+
+
+def _timed(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The expectations about time: scheduled work, the worker's pass, whether the subject still exists."""
+    worker = doc.get("worker", {})
+    return {
+        "scheduled": tuple(doc["scheduled"]) if "scheduled" in doc else None,
+        "worker_changes": tuple(worker["changes"]) if "changes" in worker else None,
+        "worker_emails": tuple(worker["emails"]) if "emails" in worker else None,
+        "worker_dropped": tuple(worker["dropped"]) if "dropped" in worker else None,
+        "exists": doc.get("exists"),
+    }
 
 
 def _pairs(items: Sequence[Any] | None, key: str) -> tuple[tuple[str, str | None], ...] | None:
@@ -165,6 +194,70 @@ def compare(expect: Expect, plan: Plan) -> list[Mismatch]:
         out.append(Mismatch("reversible", expect.reversible, plan.reversible))
     if expect.warnings is not None:
         out += _warnings(expect.warnings, plan.warnings)
+    if expect.scheduled is not None:
+        out += compare_scheduled(expect, [s.to_json() for s in plan.scheduled])
+    return out
+
+
+def scheduled_shape(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A plan's scheduled part, or a pending item, as a scenario matches it: at, kind, op, entity, field, template, unless."""
+    what = item.get("what", {})
+    return {"at": item.get("at"), "kind": item.get("kind"), **{k: what.get(k) for k in ("op", "entity", "field", "template")}, "unless": item.get("unless")}
+
+
+def _scheduled_fits(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> list[str]:
+    wrong = []
+    for key in SCHEDULED_KEYS:
+        if key not in expected:
+            continue
+        if key == "at":
+            if _instant(expected[key]) is None or _instant(expected[key]) != _instant(actual.get(key)):
+                wrong.append(key)
+        elif key == "unless":
+            if str(expected[key]) not in str(actual.get(key) or ""):
+                wrong.append(key)
+        elif not _same(expected[key], actual.get(key)):
+            wrong.append(key)
+    return wrong
+
+
+def _instant(value: Any) -> datetime | None:
+    """An ISO 8601 time (UTC when it names no zone), or None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def compare_scheduled(expect: Expect, actual: Sequence[Mapping[str, Any]]) -> list[Mismatch]:
+    """Exactly the scheduled work expected, each matching on the keys it gives."""
+    assert expect.scheduled is not None
+    return _items("scheduled", expect.scheduled, [scheduled_shape(a) for a in actual], SCHEDULED_KEYS, _scheduled_fits)
+
+
+def compare_later(expect: Expect, worker: Mapping[str, Any], pending: Sequence[Mapping[str, Any]], exists: bool) -> list[Mismatch]:
+    """What a `then` step expects of the worker's pass (`worker`: its changes, emails and dropped reasons), the pending work and the subject."""
+    out: list[Mismatch] = []
+    if expect.worker_changes is not None:
+        out += _items("worker changes", expect.worker_changes, worker["changes"], CHANGE_KEYS, _change_fits)
+    if expect.worker_emails is not None:
+        out += _items("worker emails", expect.worker_emails, worker["emails"], EMAIL_KEYS, _email_fits)
+    if expect.worker_dropped is not None:
+        reasons = [d["reason"] for d in worker["dropped"]]
+        unmatched = list(reasons)
+        for text in expect.worker_dropped:
+            hit = next((r for r in unmatched if text in r), None)
+            if hit is None:
+                out.append(Mismatch("worker dropped", text, reasons, note="no part was dropped for a reason containing this"))
+            else:
+                unmatched.remove(hit)
+        for reason in unmatched:
+            out.append(Mismatch("worker dropped", None, reason, note="a part was dropped that the step does not expect"))
+    if expect.scheduled is not None:
+        out += compare_scheduled(expect, pending)
+    if expect.exists is not None and expect.exists != exists:
+        out.append(Mismatch("exists", expect.exists, exists, note="the subject was expected to " + ("exist" if expect.exists else "be gone")))
     return out
 
 

@@ -6,7 +6,10 @@ effect and email `when`s) that the answers can bring about and that changes what
 shown, changed or sent; and each field whose answer can be refused (a typed
 confirmation, a check, a list of options). Answers that decide a `when` vary as
 yes/no (booleans), each option (fixed options) or given/omitted (optional fields); a
-`when` that depends on the data counts as holding and as not holding.
+`when` that depends on the data counts as holding and as not holding (the `when`s
+written alike, or one as `not` the other, together). An outcome's delayed parts (`after:`)
+are not decisions of the commit: each is a waiting branch of its own, carried out when due,
+or not (cancelled, its `unless` held, a rule no longer holding).
 """
 
 from __future__ import annotations
@@ -86,15 +89,44 @@ def completed_key(flow: Flow, taken_: Sequence[bool]) -> str:
     return "completed" + (f": {', '.join(parts)}" if parts else "")
 
 
+def waited_key(label: str, carried_out: bool) -> str:
+    return f"later: {label}: {'carried out' if carried_out else 'not carried out'}"
+
+
+def delayed_labels(flow: Flow) -> dict[tuple[str, int], str]:
+    """A label for each delayed part, by (kind, index in the outcome's effects or emails): `effect 3 (delete record)`, `email reminder`."""
+    out: dict[tuple[str, int], str] = {}
+    for index, effect in enumerate(flow.outcome.effects):
+        if effect.after is not None:
+            target = f"{effect.entity}.{effect.field}" if effect.field else effect.entity
+            out[("effect", index)] = f"effect {index + 1} ({effect.op} {target})"
+    templates = [e.template for e in flow.outcome.emails if e.after is not None]
+    for index, email in enumerate(flow.outcome.emails):
+        if email.after is not None:
+            out[("email", index)] = f"email {email.template}" + (f" ({index + 1})" if templates.count(email.template) > 1 else "")
+    return out
+
+
 def decisions(flow: Flow) -> list[Decision]:
-    """The flow's `when`s: steps in order, then effects, then emails."""
+    """The flow's `when`s at the commit: steps in order, then effects, then emails (delayed parts are waiting branches)."""
     out = [Decision("step", f"step {s.id}", s.when, ("shown", "skipped")) for s in flow.steps if s.when is not None]
     for index, effect in enumerate(flow.outcome.effects, 1):
-        if effect.when is not None:
+        if effect.when is not None and effect.after is None:
             target = f"{effect.entity}.{effect.field}" if effect.field else effect.entity
             out.append(Decision("effect", f"effect {index} ({effect.op} {target})", effect.when, ("applied", "skipped")))
-    out += [Decision("email", f"email {e.template}", e.when, ("sent", "not sent")) for e in flow.outcome.emails if e.when is not None]
+    out += [Decision("email", f"email {e.template}", e.when, ("sent", "not sent")) for e in flow.outcome.emails if e.when is not None and e.after is None]
     return out
+
+
+def _written(condition: Expr) -> tuple[str, bool]:
+    """A condition as written, without a leading `not`, and whether it had one: `x` and `not x` decide together."""
+    source = " ".join(condition.source.split())
+    negated = False
+    while source.startswith("not "):
+        source, negated = source[4:].strip(), not negated
+    while source.startswith("(") and source.endswith(")") and source.count("(") == 1:
+        source = source[1:-1].strip()
+    return source, negated
 
 
 def taken(program: Compiled, flow: Flow, scope: Mapping[str, Any]) -> tuple[bool, ...]:
@@ -138,6 +170,10 @@ def flow_paths(project: Project, flow: Flow) -> list[FlowPath]:
         if reasons:
             screens = tuple(s.id for s in flow.steps[: flow.steps.index(step) + 1])
             out.append(FlowPath(invalid_key(name), "invalid", f"{name} is invalid: {'; '.join(reasons)}", field=name, screens=screens))
+    for label in delayed_labels(flow).values():
+        for carried in (True, False):
+            how = "carried out when due" if carried else "not carried out: cancelled, its unless held, or a rule no longer held when due"
+            out.append(FlowPath(waited_key(label, carried), "waited", f"{label} {how}"))
     return out
 
 
@@ -155,12 +191,21 @@ def _completed(project: Project, flow: Flow) -> list[FlowPath]:
         keys = {key for name, key in uses[index].attributes if name == "answers"}
         return uses[index].names <= STATIC_NAMES and all(variants.get(k) is not None for k in keys)
 
-    free = [index for index in range(len(found)) if not knowable(index)]
+    free_all = [index for index in range(len(found)) if not knowable(index)]
+    groups: dict[str, list[tuple[int, bool]]] = {}  # the `when`s written alike decide together
+    for index in free_all:
+        written, negated = _written(found[index].condition)
+        groups.setdefault(written, []).append((index, negated))
+    free = [members[0][0] for members in groups.values()]
     choices = [variants[name] or [] for name in listed] + [[("holds", True), ("does not hold", False)]] * len(free)
     paths: dict[str, FlowPath] = {}
     for combo in itertools.islice(itertools.product(*choices), MOST_COMBINATIONS):
         chosen = dict(zip(listed, combo[: len(listed)], strict=True))
-        forced = dict(zip(free, (value for _, value in combo[len(listed) :]), strict=True))
+        forced: dict[int, bool] = {}
+        for members, (_, value) in zip(groups.values(), combo[len(listed) :], strict=True):
+            first_negated = members[0][1]
+            for index, negated in members:
+                forced[index] = value if negated == first_negated else not value
         answers = {name: item.default for name, (_, item) in fields.items()}
         answers.update({name: value for name, (_, value) in chosen.items()})
         scope = {"answers": answers, "product": project.product, "flow": {"id": flow.id, "title": flow.title}}
@@ -182,10 +227,10 @@ def _completed(project: Project, flow: Flow) -> list[FlowPath]:
         if key in paths:
             continue
         said = [f"{name}: {label}" for name, (label, _) in chosen.items() if fields[name][0].id in shown]
-        said += [f"{found[i].label}'s when {'holds' if forced[i] else 'does not hold'} ({found[i].condition.source})" for i in free]
+        said += [f"{found[i].label}'s when {'holds' if forced[i] else 'does not hold'} ({found[i].condition.source})" for i in free_all]
         rest = iter(outcome[sum(1 for s in flow.steps if s.when is not None) :])
-        changes = tuple(_change(e.op, e.entity, e.field) for e in flow.outcome.effects if e.when is None or next(rest))
-        emails = tuple(e.template for e in flow.outcome.emails if e.when is None or next(rest))
+        changes = tuple(_change(e.op, e.entity, e.field) for e in flow.outcome.effects if e.after is None and (e.when is None or next(rest)))
+        emails = tuple(e.template for e in flow.outcome.emails if e.after is None and (e.when is None or next(rest)))
         title = ", ".join(said) if said else "every screen answered"
         given = {name: value for name, (_, value) in chosen.items() if fields[name][0].id in shown and value is not None}
         paths[key] = FlowPath(key, "completed", title, answers=given, screens=tuple(shown), changes=changes, emails=emails)
@@ -227,6 +272,10 @@ def scaffold(project: Project, flow: Flow, data: str) -> str:
                 expect["banner"] = TODO
             expect["reversible"] = flow.outcome.reversible
             item["expect"] = expect
+        elif path.kind == "waited":
+            hint = "commit the flow, then move time to when the part is due (or cancel it first)"
+            item["expect"] = {"status": "completed"}
+            item["then"] = [{"after": TODO, "expect": {"worker": {"changes": TODO, "emails": TODO, "dropped": TODO}}}]
         else:
             answers = {name: TODO for name, (step, f) in fields.items() if f.required and step.id in path.screens}
             answers[str(path.field)] = TODO

@@ -15,12 +15,12 @@ import dataclasses
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..api import Engine
-from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
+from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, UnknownName, did_you_mean
 from ..language import schemas
 from ..language.model import Project
 from ..language.yamlfile import Positions, load_data_text, load_yaml, read_text
@@ -37,7 +37,7 @@ GENERIC_SUBJECT = "subject"
 DEFAULT_NOW = "2025-01-01T09:00:00+00:00"  # scenarios are deterministic: a fixed clock unless `now` says otherwise
 FILE_KEYS = ("defaults", "scenarios")
 DEFAULT_KEYS = ("given", "actor", GENERIC_SUBJECT, "flow", "now")  # what every scenario of a file may inherit
-SCENARIO_KEYS = ("name", "description", *DEFAULT_KEYS, "answers", "expect")
+SCENARIO_KEYS = ("name", "description", *DEFAULT_KEYS, "answers", "expect", "then")
 
 KeyPath = tuple[Hashable, ...]
 
@@ -55,6 +55,19 @@ class Scenario:
     flow: str | None
     answers: dict[str, Any]
     now: datetime
+    expect: Expect
+    then: tuple[Later, ...] = ()  # time moving forward: the flow is committed, then each step in turn
+
+
+@dataclass(frozen=True)
+class Later:
+    """One step of a scenario after time has moved: the worker's pass at `now`, then (with a flow) a run committed then."""
+
+    location: Location
+    now: datetime
+    actor: str
+    flow: str | None
+    answers: dict[str, Any]
     expect: Expect
 
 
@@ -292,6 +305,7 @@ class _ScenarioReader:
                 if answer not in fields:
                     unknown.append(Problem(self.where("answers", answer, key=True), f"{flow_id} has no field {answer!r}{did_you_mean(str(answer), fields)}"))
         now = self._now()
+        then = self._then(now, str(actor[0]) if actor is not None else "", unknown) if now is not None else ()
         expect = Expect()
         if flow_known:
             expect = expectations.read(
@@ -310,7 +324,60 @@ class _ScenarioReader:
         self.loader.problems.extend(self.problems)
         if self.problems or actor is None or subject is None or data is None or now is None:
             return None
-        return Scenario(name, self.where(), data[1], data[0], str(actor[0]), str(subject[0]), flow_id, answers, now, expect)
+        return Scenario(name, self.where(), data[1], data[0], str(actor[0]), str(subject[0]), flow_id, answers, now, expect, then)
+
+    def _then(self, start: datetime, actor: str, unknown: list[Problem]) -> tuple[Later, ...]:
+        """The steps under `then`, each at its time: `after` a duration since the step before, or at `now`."""
+        from ..language.project import DURATION_WORDS, parse_duration
+
+        steps: list[Later] = []
+        moment = start
+        for index, item in enumerate(self.item.get("then", [])):
+            at = ("then", index)
+            if ("after" in item) == ("now" in item):
+                self.error(self.where(*at), "a step under then needs `after: DURATION` (since the step before) or `now: TIME`, not both")
+                continue
+            if "after" in item:
+                seconds = parse_duration(str(item["after"]))
+                if seconds is None:
+                    self.error(self.where(*at, "after"), f"{item['after']!r} is not a duration; write {DURATION_WORDS}")
+                    continue
+                moment = moment + timedelta(seconds=seconds)
+            else:
+                try:
+                    given = datetime.fromisoformat(str(item["now"]))
+                except ValueError:
+                    self.error(self.where(*at, "now"), f"{item['now']!r} is not a date and time; write it as ISO 8601, e.g. 2025-03-01T09:00:00Z")
+                    continue
+                given = given if given.tzinfo else given.replace(tzinfo=UTC)
+                if given < moment:
+                    self.error(self.where(*at, "now"), f"{item['now']} is before the step before it ({moment.isoformat()}); time only moves forward")
+                    continue
+                moment = given
+            flow_id = item.get("flow")
+            if flow_id is not None and flow_id not in self.project.flows:
+                self.error(self.where(*at, "flow"), f"unknown flow {flow_id!r}{did_you_mean(flow_id, self.project.flows)}")
+                continue
+            answers = dict(item.get("answers", {}))
+            if answers and flow_id is None:
+                self.error(self.where(*at, "answers", key=True), "answers need a flow; name the flow the answers are for")
+            if flow_id is not None:
+                fields = self.project.flows[flow_id].fields()
+                for answer in answers:
+                    if answer not in fields:
+                        unknown.append(
+                            Problem(self.where(*at, "answers", answer, key=True), f"{flow_id} has no field {answer!r}{did_you_mean(str(answer), fields)}")
+                        )
+
+            def error(keys: KeyPath, message: str, at: KeyPath = at) -> None:
+                self.error(self.where(*at, "expect", *keys), message)
+
+            def lacking(keys: KeyPath, message: str, at: KeyPath = at) -> None:
+                unknown.append(Problem(self.where(*at, "expect", *keys), message))
+
+            expect = expectations.read(item["expect"], self.project, flow_id, error, lacking, later=True)
+            steps.append(Later(self.where(*at), moment, str(item.get("actor", actor)), flow_id, answers, expect))
+        return tuple(steps)
 
     def _flow(self) -> tuple[str | None, bool]:
         """The flow named (None for none) and whether it exists."""
@@ -410,7 +477,7 @@ def run_suite(project: Project, scenarios: Iterable[Scenario], registry: Registr
 
 
 def run_scenario(project: Project, registry: Registry, scenario: Scenario) -> ScenarioResult:
-    """Dry-run one scenario and compare what happened with what it expects."""
+    """Dry-run one scenario (commit it and move time forward, when it has `then` steps) and compare what happened with what it expects."""
     storage = registry.storage("memory")
     with storage.transaction(write=True) as tx:
         import_data(project, tx, scenario.data)
@@ -423,15 +490,105 @@ def run_scenario(project: Project, registry: Registry, scenario: Scenario) -> Sc
             result = ScenarioResult(scenario, broken + expectations.compare_offered(scenario.expect, offered), offered=offered)
             for item in availability.flows:
                 result.observed[item.flow] = _rules_observed(item.rules)
-            return result
-        plan = engine.simulate(scenario.flow, scenario.actor, scenario.subject, scenario.answers)
-        result = ScenarioResult(scenario, _broken(plan.rules) + expectations.compare(scenario.expect, plan), plan=plan)
-        result.observed[plan.flow] = _plan_observed(project, engine, scenario, plan)
+        else:
+            path = None
+            if scenario.then:
+                path = _committed_path(project, engine, scenario.actor, scenario.subject, scenario.flow, scenario.answers)
+                committed = engine.apply(scenario.flow, scenario.actor, scenario.subject, scenario.answers, deliver=False)
+                assert committed is not None
+                plan = committed
+            else:
+                plan = engine.simulate(scenario.flow, scenario.actor, scenario.subject, scenario.answers)
+            result = ScenarioResult(scenario, _broken(plan.rules) + expectations.compare(scenario.expect, plan), plan=plan)
+            result.observed[plan.flow] = _plan_observed(project, engine, scenario.actor, scenario.subject, scenario.answers, plan, path)
+        for number, step in enumerate(scenario.then, 1):
+            result.mismatches.extend(_later(project, engine, scenario, step, number, result))
+        if scenario.then:
+            _waited(project, engine, result)
     except ClientflowError as exc:
         return ScenarioResult(scenario, [Mismatch("error", None, str(exc), note="the dry-run failed")])
     finally:
         engine.close()
     return result
+
+
+def _later(project: Project, engine: Engine, scenario: Scenario, step: Later, number: int, result: ScenarioResult) -> list[Mismatch]:
+    """One `then` step: the clock moves to its time, the worker carries out what is due, then its flow (if any) is committed."""
+    engine.clock.fixed = step.now
+    where = f"then[{number - 1}] at {step.now.isoformat()}"
+    carried = engine.carry_out()
+    out: list[Mismatch] = []
+    for flow_id in {e["flow"] for e in carried.emails}:
+        result.observed.setdefault(flow_id, Observed()).emails.update(e["template"] for e in carried.emails if e["flow"] == flow_id)
+    if step.flow is not None:
+        path = _committed_path(project, engine, step.actor, scenario.subject, step.flow, step.answers)
+        plan = engine.apply(step.flow, step.actor, scenario.subject, step.answers, deliver=False)
+        assert plan is not None
+        out += _broken(plan.rules) + expectations.compare(dataclasses.replace(step.expect, scheduled=None), plan)
+        seen = _plan_observed(project, engine, step.actor, scenario.subject, step.answers, plan, path)
+        into = result.observed.setdefault(plan.flow, Observed())
+        for name in ("rules_passed", "rules_failed", "steps", "fields", "emails", "paths"):
+            getattr(into, name).update(getattr(seen, name))
+    exists = _exists(project, engine, scenario.subject)
+    if step.flow is None and step.expect.offered is not None:
+        if not exists:
+            out.append(Mismatch("offered", sorted(step.expect.offered), None, note="the subject no longer exists"))
+        else:
+            availability = engine.available(step.actor, scenario.subject)
+            out += _broken([v for item in availability.flows for v in item.rules])
+            out += expectations.compare_offered(step.expect, availability.offered())
+            for item in availability.flows:
+                into = result.observed.setdefault(item.flow, Observed())
+                seen = _rules_observed(item.rules)
+                into.rules_passed.update(seen.rules_passed)
+                into.rules_failed.update(seen.rules_failed)
+                into.paths.update(seen.paths)
+    pending = engine.scheduled(subject=_subject_id(project, engine, scenario.subject)) if step.expect.scheduled is not None else []
+    worker = {"changes": carried.changes, "emails": carried.emails, "dropped": carried.dropped}
+    out += expectations.compare_later(step.expect, worker, pending, exists)
+    return [dataclasses.replace(m, what=f"{where}: {m.what}") for m in out]
+
+
+def _committed_path(project: Project, engine: Engine, actor: str, subject: str, flow_id: str, answers: Mapping[str, Any]) -> str | None:
+    """The completed path of a run about to be committed, worked out on the data before it (the dry-run's answers, defaults filled)."""
+    dry = engine.simulate(flow_id, actor, subject, answers)
+    if dry.status not in ("completed", "awaiting_approval"):
+        return None
+    return _path_key(project, engine, actor, subject, flow_id, dry.audit.get("answers", {}))
+
+
+def _subject_id(project: Project, engine: Engine, subject: str) -> str:
+    """The subject's id (scheduled work is kept by id), or the name given when it no longer exists."""
+    with engine.storage.transaction() as tx:
+        try:
+            found = Records(project, tx).find(project.subject_entity, subject, project.subject_match)
+        except UnknownName:
+            return subject
+    return str(found.get("id"))
+
+
+def _exists(project: Project, engine: Engine, subject: str) -> bool:
+    with engine.storage.transaction() as tx:
+        try:
+            Records(project, tx).find(project.subject_entity, subject, project.subject_match)
+        except UnknownName:
+            return False
+    return True
+
+
+def _waited(project: Project, engine: Engine, result: ScenarioResult) -> None:
+    """The waiting branches the scenario walked: each scheduled part carried out, or not (cancelled, dropped)."""
+    from ..storage import SchedulingTransaction
+    from . import paths  # only when scenarios run
+
+    with engine.storage.transaction() as tx:
+        items = tx.scheduled() if isinstance(tx, SchedulingTransaction) else []
+    for item in items:
+        if item["status"] == "pending" or item["flow"] not in project.flows:
+            continue
+        label = paths.delayed_labels(project.flows[item["flow"]]).get((item["kind"], int(item["index"])))
+        if label is not None:
+            result.observed.setdefault(item["flow"], Observed()).paths.add(paths.waited_key(label, item["status"] == "done"))
 
 
 def _broken(verdicts: Sequence[Verdict]) -> list[Mismatch]:
@@ -454,7 +611,23 @@ def _rules_observed(verdicts: Sequence[Verdict]) -> Observed:
     return seen
 
 
-def _plan_observed(project: Project, engine: Engine, scenario: Scenario, plan: Plan) -> Observed:
+def _path_key(project: Project, engine: Engine, actor: str, subject: str, flow_id: str, answers: Mapping[str, Any]) -> str | None:
+    """The completed path a run with these answers takes on the data as it is now (None when the subject is gone)."""
+    from . import paths  # only when scenarios run: `clientflow validate` reads them without it
+
+    flow = project.flow(flow_id)
+    with engine.storage.transaction() as tx:
+        records_ = Records(project, tx)
+        try:
+            parties = resolve(project, records_, actor, subject)
+        except UnknownName:
+            return None
+        scope = flow_scope(engine.runner.scope(records_, parties), flow, answers)
+        return paths.completed_key(flow, paths.taken(project.program, flow, scope))
+
+
+def _plan_observed(project: Project, engine: Engine, actor: str, subject: str, answers: Mapping[str, Any], plan: Plan, path: str | None = None) -> Observed:
+    """What a plan saw; `path`: the completed path, worked out before a committed run changed the data."""
     from . import paths  # only when scenarios run: `clientflow validate` reads them without it
 
     seen = _rules_observed(plan.rules)
@@ -462,15 +635,13 @@ def _plan_observed(project: Project, engine: Engine, scenario: Scenario, plan: P
     seen.steps = {s.step for s in plan.screens}
     refused = {e["field"] for e in plan.errors}
     fields = flow.fields()
-    for name, value in scenario.answers.items():
+    for name, value in answers.items():
         if value not in (None, "") and name not in refused and name in fields and fields[name][0].id in seen.steps:
             seen.fields.add(name)
     seen.emails = {e.template for e in plan.emails}
     seen.paths.update(paths.invalid_key(name) for name in refused)
     if plan.status in ("completed", "awaiting_approval"):  # waiting for an approval, the walk through the flow is complete
-        with engine.storage.transaction() as tx:
-            records_ = Records(project, tx)
-            parties = resolve(project, records_, scenario.actor, scenario.subject)
-            scope = flow_scope(engine.runner.scope(records_, parties), flow, plan.audit.get("answers", {}))
-            seen.paths.add(paths.completed_key(flow, paths.taken(project.program, flow, scope)))
+        key = path if plan.run is not None else _path_key(project, engine, actor, subject, plan.flow, plan.audit.get("answers", {}))
+        if key is not None:
+            seen.paths.add(key)
     return seen
