@@ -4,6 +4,13 @@
     python3 benchmarks/run.py --quick    # smaller sizes, fewer repeats (under a minute)
     python3 benchmarks/run.py --only availability,startup
     python3 benchmarks/run.py --only load   # the HTTP API under locust (benchmarks/load.py; PostgreSQL, `.[load]`)
+    python3 benchmarks/run.py --runs 5 --quick-sections load,init   # the table five times: each row's spread
+
+Adding a row: write a function `name(bench)` below (or a module with
+`section(bench)` beside this file, as pg_rows.py and init_rows.py), call
+`bench.row(...)` for each row and `bench.details.append(...)` for what the
+row's reader needs, and add `name` to SECTIONS; `bench.sizes.name` says
+whether this is a full or a --quick run.
 
 Prints a Markdown table (median of each side, their ratio, PASS/FAIL against
 the target) and writes it to benchmarks/results/latest.md (and the numbers to
@@ -19,6 +26,7 @@ import gc
 import json
 import os
 import platform
+import re
 import resource
 import shlex
 import shutil
@@ -658,15 +666,47 @@ def load(bench: Bench) -> None:
 
 
 # the table ------------------------------------------------------------------------------
-def table(bench: Bench, started: datetime, elapsed: float) -> str:
+def machine() -> str:
+    """The machine a table was measured on: processor, cores, memory, and the versions that matter to its rows."""
+    import sqlite3
+
+    cpu = memory = "?"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name"))
+        kib = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+        memory = f"{kib / 1024**2:.0f} GB"
+    except (OSError, StopIteration, ValueError):
+        pass
+    versions = [f"Python {platform.python_version()}", f"SQLite {sqlite3.sqlite_version}"]
+    try:
+        import psycopg
+
+        with psycopg.connect(os.environ.get("CLIENTFLOW_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test"), connect_timeout=3) as conn:
+            server = conn.execute("SHOW server_version").fetchone()
+        versions.append(f"PostgreSQL {str(server[0]).split()[0] if server else '?'} (same machine), psycopg {psycopg.__version__}")
+    except Exception:  # noqa: BLE001 - no server: the PostgreSQL rows will say so
+        versions.append("no PostgreSQL server reached")
+    return f"{platform.machine()}, {cpu}, {os.cpu_count()} cores, {memory}, {platform.system()} {platform.release()}; {', '.join(versions)}"
+
+
+def command_line() -> str:
+    return shlex.join(["python3", os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
+
+
+def how(bench: Bench, quick_sections: set[str]) -> str:
+    quick = f"; sections run with --quick sizes: {', '.join(sorted(quick_sections))}" if quick_sections else ""
+    return (
+        f"Medians of {bench.sizes.repeats} runs of each side (availability: {bench.sizes.repeats + 2} batches; growth: {bench.sizes.growth_repeats}; "
+        f"start-up: {bench.sizes.startup_runs}), the sides interleaved{quick}."
+    )
+
+
+def table(bench: Bench, started: datetime, elapsed: float, quick_sections: set[str] = frozenset()) -> str:  # type: ignore[assignment]
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     lines = [
         f"## Benchmark ({bench.sizes.name} run, {started:%Y-%m-%d %H:%M} UTC)",
         "",
-        f"`{shlex.join(['python3', os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])}` on {platform.machine()} with {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, load average {load[0]:.2f} at the end; took {elapsed / 60:.1f} minutes. "
-        f"Medians of {bench.sizes.repeats} runs of each side (availability: {bench.sizes.repeats + 2} batches; growth: {bench.sizes.growth_repeats}; "
-        f"start-up: {bench.sizes.startup_runs}), the sides interleaved.",
+        f"`{command_line()}` on {machine()}; load average {load[0]:.2f} at the end; took {elapsed / 60:.1f} minutes. {how(bench, quick_sections)}",
         "",
         "| # | measure | clientflow | baseline | ratio | target | result |",
         "|---|---|---|---|---|---|---|",
@@ -678,11 +718,77 @@ def table(bench: Bench, started: datetime, elapsed: float) -> str:
     return "\n".join(lines)
 
 
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
+
+
+def _value(shown: str) -> float | None:
+    found = _NUMBER.search(shown)
+    return float(found.group().replace(",", "")) if found else None
+
+
+def spread_table(benches: list[tuple[Bench, datetime, float, float]], started: datetime, elapsed: float, quick_sections: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """One table for several runs of the whole command: each row's ratio in the median run, and the spread (min–max) of its runs' medians."""
+    first = benches[0][0]
+    keys: list[tuple[str, str]] = []
+    for bench, _, _, _ in benches:
+        keys += [(r.section, r.measure) for r in bench.rows if (r.section, r.measure) not in keys]
+    lines = [
+        f"## Benchmark ({first.sizes.name} run ×{len(benches)}, {started:%Y-%m-%d %H:%M} UTC)",
+        "",
+        f"`{command_line()}` on {machine()}. {len(benches)} runs of the whole table, one after the other, in {elapsed / 60:.1f} minutes "
+        f"(each: {', '.join(f'{seconds / 60:.1f} min, load average {load:.1f} at its end' for _, _, seconds, load in benches)}). "
+        f"In each run, {how(first, quick_sections)[0].lower()}{how(first, quick_sections)[1:]} "
+        "Below, each row's figures are those of its median run (by ratio); in brackets, the lowest and highest of the runs' ratios; "
+        "the result counts the runs that passed.",
+        "",
+        "| # | measure | clientflow | baseline | ratio (min–max) | target | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for number, key in enumerate(keys, 1):
+        rows = [r for bench, _, _, _ in benches for r in bench.rows if (r.section, r.measure) == key]
+        measured = sorted((v, r) for r in rows if (v := _value(r.ratio)) is not None and r.result != "ERROR")
+        passed = sum(r.result == "PASS" for r in rows)
+        verdict = "PASS" if passed == len(benches) else "ERROR" if not measured else "FAIL"
+        result = f"**{verdict}** {passed}/{len(benches)}"
+        if not measured:
+            lines.append(f"| {number} | {key[1]} | – | – | – | {rows[0].target} | {result} |")
+            continue
+        middle = measured[(len(measured) - 1) // 2][1]
+        low, high = measured[0][1].ratio, measured[-1][1].ratio
+        lines.append(f"| {number} | {key[1]} | {middle.engine} | {middle.baseline} | {middle.ratio} ({low} – {high}) | {middle.target} | {result} |")
+    last, _, _, _ = benches[-1]
+    errors = [d for bench, _, _, _ in benches[:-1] for d in bench.details if "— error**" in d]
+    lines += ["", f"Details of the last run ({len(benches)} of {len(benches)}):", "", *last.details, *errors, ""]
+    return "\n".join(lines)
+
+
+def run_once(sizes: Sizes, chosen: list[str], work: Path, quick_sections: set[str]) -> Bench:
+    """Every chosen section once, in the table's order; a section that breaks becomes an ERROR row and the others still run."""
+    bench = Bench(sizes, work)
+    for section in SECTIONS:
+        if section not in chosen:
+            continue
+        say(f"{section}...")
+        bench.sizes = QUICK if section in quick_sections else sizes
+        try:
+            globals()[section](bench)
+        except Exception as exc:  # noqa: BLE001 - a broken section is reported in the table, the others still run
+            bench.error(section, section, "–", f"{type(exc).__name__}: {exc}")
+            say(traceback.format_exc())
+        finally:
+            bench.sizes = sizes
+    return bench
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under a minute)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default: all of {','.join(SECTIONS)})")
+    parser.add_argument("--quick-sections", default="", metavar="SECTIONS", help="comma-separated sections to run with --quick sizes in a full run")
     parser.add_argument("--repeats", type=int, help="runs of each side (overrides the mode's)")
+    parser.add_argument(
+        "--runs", type=int, default=1, help="run the whole table this many times; the table gives each row's spread (min–max of the runs' medians)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "latest.md", help="where to write the Markdown table")
     parser.add_argument("--keep", action="store_true", help="keep the generated data files and databases (their folder is printed)")
     args = parser.parse_args(argv)
@@ -690,38 +796,38 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats:
         sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats, "startup_runs": max(sizes.startup_runs, args.repeats)})
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = sorted(set(chosen) - set(SECTIONS))
+    quick_sections = {s.strip() for s in args.quick_sections.split(",") if s.strip()}
+    unknown = sorted((set(chosen) | quick_sections) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     work = Path(tempfile.mkdtemp(prefix="clientflow-bench-"))
-    bench = Bench(sizes, work)
     started, clock = datetime.now(UTC), time.perf_counter()
     say("warming up (bytecode)...")
     warm_up()
+    benches: list[tuple[Bench, datetime, float, float]] = []
     try:
-        for section in SECTIONS:
-            if section not in chosen:
-                continue
-            say(f"{section}...")
-            try:
-                globals()[section](bench)
-            except Exception as exc:  # noqa: BLE001 - a broken section is reported in the table, the others still run
-                bench.error(section, section, "–", f"{type(exc).__name__}: {exc}")
-                say(traceback.format_exc())
+        for n in range(args.runs):
+            if args.runs > 1:
+                say(f"=== run {n + 1} of {args.runs}")
+            begun, at = datetime.now(UTC), time.perf_counter()
+            bench = run_once(sizes, chosen, work, quick_sections)
+            benches.append((bench, begun, time.perf_counter() - at, os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")))
     finally:
         if args.keep:
             say(f"data and databases kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    text = table(bench, started, time.perf_counter() - clock)
+    elapsed = time.perf_counter() - clock
+    text = table(benches[0][0], started, elapsed, quick_sections) if len(benches) == 1 else spread_table(benches, started, elapsed, quick_sections)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
-    args.out.with_suffix(".json").write_text(
-        json.dumps({"sizes": sizes.__dict__, "rows": [r.__dict__ for r in bench.rows], "numbers": bench.numbers}, indent=1, default=str), encoding="utf-8"
-    )
+    runs = [{"started": str(begun), "seconds": seconds, "rows": [r.__dict__ for r in b.rows], "numbers": b.numbers} for b, begun, seconds, _ in benches]
+    args.out.with_suffix(".json").write_text(json.dumps({"sizes": sizes.__dict__, "runs": runs}, indent=1, default=str), encoding="utf-8")
     say(f"written to {args.out}")
-    return 0 if bench.rows and all(row.result == "PASS" for row in bench.rows) else 1
+    return 0 if all(b.rows and all(row.result == "PASS" for row in b.rows) for b, _, _, _ in benches) else 1
 
 
 if __name__ == "__main__":
