@@ -197,3 +197,34 @@ def test_the_readme_documents_every_endpoint_and_shows_the_preview(preview: Test
     for code in CODES:
         if code != "internal":
             assert f"`{code}`" in section, code
+
+
+def test_the_context_offers_the_projects_locales_and_the_api_shows_the_one_asked_for(root: Path) -> None:
+    from test_i18n import translated
+
+    assert "locales" not in (root / "flows" / "project.yaml").read_text(encoding="utf-8")
+    translated(root, lambda source: "FR " + source)
+    app = create_app(WebSettings(project=root, data=root / "data" / "demo.yaml", preview=True, secret=SECRET, now=NOW))
+    with TestClient(app) as preview:
+        assert preview.get("/preview/context").json()["locales"] == ["en", "fr"]  # the picker's choices
+        headers = preview_token(preview, "u1")
+
+        def title(**params: str) -> str:
+            view = preview.post("/flows/disconnect-client/runs", params=params, json={"client": "c1"}, headers=headers)
+            assert view.status_code == 201, view.text
+            return str(view.json()["screen"]["title"])
+
+        english = title()
+        assert title(locale="fr") == "FR " + english and title(locale="fr-CA") == "FR " + english  # fr-CA falls back to fr
+        assert title(locale="en") == english
+        french = {**headers, "Accept-Language": "fr"}
+        asked = preview.post("/flows/disconnect-client/runs", params={"locale": "en"}, json={"client": "c1"}, headers=french)
+        assert asked.json()["screen"]["title"] == english  # what is asked for comes before Accept-Language (and the actor's own)
+        titles = preview.get("/availability", params={"client": "c1", "locale": "fr"}, headers=headers).json()["flows"]
+        assert titles and all(f["title"].startswith("FR ") for f in titles)
+        refused = error_of(preview.get("/availability", params={"client": "c1", "locale": "de"}, headers=headers), 400, "bad_request")
+        assert "'de'" in refused["message"] and "en, fr" in refused["message"]
+
+
+def test_a_project_with_one_language_offers_no_picker(preview: TestClient) -> None:
+    assert preview.get("/preview/context").json()["locales"] == []

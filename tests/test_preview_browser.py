@@ -297,6 +297,61 @@ def test_the_page_reloads_on_a_change_and_shows_located_problems(page: Any, serv
     page.wait_for_selector("#run[data-step=survey]")
 
 
+@pytest.fixture
+def bilingual(browser: Any, tmp_path: Path) -> Iterator[Any]:
+    """The preview of the project declaring en and fr, every French text its English with "FR " before it."""
+    from test_i18n import translated
+
+    root = project_copy(tmp_path)
+    translated(root, lambda source: "FR " + source)
+    preview = Preview(root, tmp_path / "serve.log")
+    context = browser.new_context(viewport={"width": WIDTH, "height": 800}, device_scale_factor=1)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda exc: errors.append(str(exc)))
+    opened.set_default_timeout(WAIT_MS)
+    try:
+        opened.goto(f"{preview.url}/preview")
+        opened.wait_for_selector("#verdict")
+        yield opened
+    finally:
+        context.close()
+        preview.stop()
+    assert errors == [], f"the page raised: {errors}"
+
+
+def test_the_language_picker_shows_the_walk_in_the_locale_chosen(bilingual: Any) -> None:
+    page = bilingual
+    assert page.is_visible("#locale-pick")
+    assert page.eval_on_selector_all("#locale option", "options => options.map(o => o.value)") == ["", "en", "fr"]
+    assert "(fr)" in page.inner_text("#locale option[value=fr]")
+    choose(page, "disconnect-client", "u1", "c1")
+    page.click("#start")
+    page.wait_for_selector("#run[data-step=explain]")
+    english = page.inner_text("#screen-title")
+    assert english == "Disconnect Acme Ltd from your practice?"
+    next_screen(page, "survey")
+    page.fill("#field-reason", "Moving on")
+
+    page.select_option("#locale", "fr")  # the walk is replayed in French, to the screen it was on
+    page.wait_for_selector("#screen-title:has-text('FR Tell us why (optional)')")
+    assert page.get_attribute("#run", "data-step") == "survey" and page.get_attribute("#run", "lang") == "fr"
+    assert page.inner_text("label[for=field-reason]").startswith("FR Why are you disconnecting this client?")
+    page.wait_for_selector("#availability[data-locale=fr] #verdict")
+    assert page.inner_text("#flow option[value=disconnect-client]") == "FR Disconnect client (disconnect-client)"
+    assert page.inner_text("#verdict") == "Offered: “FR Disconnect client” can be started here."
+    page.click("button[data-action=back]")
+    page.wait_for_selector("#screen-title:has-text('FR Disconnect Acme Ltd from your practice?')")
+
+    page.select_option("#locale", "")  # back to the acting person's own (Alice has none: the flows' own)
+    page.wait_for_selector(f"#screen-title:text-is('{english}')")
+    assert page.inner_text("#flow option[value=disconnect-client]") == "Disconnect client (disconnect-client)"
+
+
+def test_a_project_in_one_language_shows_no_picker(page: Any) -> None:
+    assert page.is_hidden("#locale-pick")
+
+
 def test_a_missing_browser_fails_under_ci_and_skips_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
     module = sys.modules[__name__]
     monkeypatch.setattr(module, "IN_CI", True)

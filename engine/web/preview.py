@@ -115,6 +115,7 @@ def preview_router(source: EngineSource, word: str) -> APIRouter:
             subject={"entity": project.subject_entity},
             actor={"entity": project.actor_entity},
             flows=[{"flow": f.id, "title": f.title, "summary": f.summary} for f in project.flows.values()],
+            locales=list(project.locales),  # the language picker's choices (the first: the flows' own); none: no picker
             actors=records(engine, project.actor_entity),
             subjects=records(engine, project.subject_entity),
         )

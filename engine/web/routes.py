@@ -223,8 +223,13 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
 
 
 def reading_locale(engine: Engine, actor: str, request: Request) -> str | None:
-    """The language to show: the actor's own `locale`, else the first of Accept-Language the project offers; None: the flows' own."""
+    """The language to show: `?locale=` when asked (as `--locale` on the command line; the preview's picker asks it),
+    else the actor's own `locale`, else the first of Accept-Language the project offers; None: the flows' own.
+    """
     locales = engine.project.locales
+    asked = request.query_params.get("locale")
+    if asked:
+        return asked_locale(engine, asked)
     if len(locales) < 2:
         return None
     from ..conditions.translations import reader_locale
@@ -237,6 +242,21 @@ def reading_locale(engine: Engine, actor: str, request: Request) -> str | None:
         if tag.lower() in declared or tag.split("-")[0].lower() in declared:
             return reader_locale(engine.project, tag)
     return None
+
+
+def asked_locale(engine: Engine, asked: str) -> str | None:
+    """The declared locale `?locale=` asks for (fr-CA falls back to fr); one the project does not offer is a bad request."""
+    from ..language.catalogs import fallback
+
+    locales = engine.project.locales
+    if len(asked) <= 35 and locales and asked.lower() == locales[0].lower():
+        return None  # the flows' own language
+    try:
+        chain = fallback(asked[:35], locales)
+    except UnknownName:
+        offered = ", ".join(locales) if locales else "none besides the flows' own (the project declares no locales:)"
+        raise ApiError("bad_request", f"the project offers no locale {asked[:35]!r}; its locales are {offered}") from None
+    return chain[0] if chain else None
 
 
 def accepted(header: str) -> list[str]:

@@ -18,6 +18,7 @@ const state = {
   polls: 0,
   failures: 0,
   reloads: 0,
+  locale: "", // the language the screens are shown in: "" for the acting person's own (their record's locale)
 };
 
 const $ = (id) => document.getElementById(id);
@@ -57,7 +58,14 @@ class ApiFailure extends Error {
   }
 }
 
+function localized(path) {
+  // the API's own routes show screens in the language asked for; the preview's routes have none
+  if (!state.locale || path.startsWith("/preview/")) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}locale=${encodeURIComponent(state.locale)}`;
+}
+
 async function call(method, path, body, token = state.runToken) {
+  path = localized(path);
   const headers = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
@@ -122,7 +130,26 @@ async function loadContext() {
   fill($("flow"), context.flows, (f) => f.flow, (f) => `${f.title} (${f.flow})`);
   fill($("actor"), context.actors, (a) => a.id, (a) => a.label);
   fill($("subject"), context.subjects, (s) => s.id, (s) => `${s.label} (${s.id})`);
+  fillLocales(context.locales || []);
   return true;
+}
+
+function languageName(tag) {
+  try {
+    const name = new Intl.DisplayNames([tag], { type: "language" }).of(tag);
+    return name && name !== tag ? `${name} (${tag})` : tag;
+  } catch (_) {
+    return tag;
+  }
+}
+
+function fillLocales(locales) {
+  // a language picker only when the project declares more than one (the first is the flows' own)
+  const offered = locales.length > 1;
+  show("locale-pick", offered);
+  const choices = offered ? ["", ...locales] : [""];
+  fill($("locale"), choices, (tag) => tag, (tag) => (tag ? languageName(tag) : "The acting person's own"));
+  state.locale = $("locale").value || "";
 }
 
 // --- availability ---------------------------------------------------------
@@ -135,6 +162,7 @@ async function refreshAvailability() {
     const token = await tokenFor(actor);
     const data = await call("GET", `/availability?${encodeURIComponent(subjectWord())}=${encodeURIComponent(subject)}`, undefined, token);
     if (ticket !== state.asked) return; // a newer choice was made meanwhile
+    fill($("flow"), data.flows, (f) => f.flow, (f) => `${f.title} (${f.flow})`); // the titles in the language shown
     const chosen = data.flows.find((f) => f.flow === flow);
     const rows = data.flows.map((f) =>
       el("tr", { className: f.flow === flow ? "chosen" : null },
@@ -153,10 +181,12 @@ async function refreshAvailability() {
         el("table", {}, el("thead", {}, el("tr", {}, el("th", { text: "Flow" }), el("th", { text: "Offered" }), el("th", { text: "Why not" }))), el("tbody", {}, rows))),
     );
     box.dataset.for = `${flow}|${actor}|${subject}`;
+    box.dataset.locale = state.locale;
   } catch (failure) {
     if (ticket !== state.asked) return;
     box.replaceChildren(el("p", { className: "verdict no", id: "verdict", text: failure.message }));
     box.dataset.for = `${flow}|${actor}|${subject}`;
+    box.dataset.locale = state.locale;
   }
 }
 
@@ -250,6 +280,7 @@ function showScreen(view) {
     form,
   ]);
   $("run").setAttribute("data-step", screen.step);
+  $("run").lang = state.locale;
   show("run", true);
   show("plan", false);
   heading.focus();
@@ -474,6 +505,12 @@ async function main() {
       refreshAvailability();
     });
   }
+  $("locale").addEventListener("change", async () => {
+    // the same walk, shown in another language: replayed to where it was
+    state.locale = $("locale").value;
+    await refreshAvailability();
+    if (["screen", "plan"].includes(state.stage) && state.run) await replay();
+  });
   $("pick").addEventListener("submit", (event) => {
     event.preventDefault();
     startRun();
