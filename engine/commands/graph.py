@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..language.model import Field, Outcome, Project, Step
+from ..language.model import Delay, Effect, Field, Flow, Outcome, Project, Step
 from .common import command, project_option
 
 WIDTH = 44  # characters per label line
@@ -22,7 +22,7 @@ WIDTH = 44  # characters per label line
 @dataclass
 class Node:
     id: str
-    shape: str  # start | decision | step | outcome | end | stop
+    shape: str  # start | decision | step | outcome | end | stop | wait
     lines: list[str]
 
 
@@ -86,6 +86,7 @@ def diagram(project: Project, flow_id: str) -> Diagram:
     banner = flow.outcome.banner.source if flow.outcome.banner else ""
     graph.node("done", "end", f"done: {undo}", *([f"banner: {banner}"] if banner else []))
     graph.edge(result, "done")
+    _waits(project, flow, graph)
     if rules:
         graph.node(blocked, "stop", "not offered: each failed rule's message is shown")
         graph.edges.extend(Edge(f"rule{number}", blocked, "no") for number in range(1, len(rules) + 1))
@@ -93,6 +94,32 @@ def diagram(project: Project, flow_id: str) -> Diagram:
         graph.node("cancelled", "stop", "cancelled: nothing changes")
         graph.edges.extend(cancels)
     return graph
+
+
+def _waits(project: Project, flow: Flow, graph: Diagram) -> None:
+    """The outcome's delayed parts: a wait per `after`, what is done when it is due, and what keeps it from being done."""
+    groups: dict[str, list[str]] = {}
+    for effect in flow.outcome.effects:
+        if effect.after is not None:
+            groups.setdefault(effect.after.written, []).extend(_unless(_effect_line(effect), effect.after))
+    for email in flow.outcome.emails:
+        if email.after is not None:
+            groups.setdefault(email.after.written, []).extend(_unless(f"email {email.template} to {email.to.source}", email.after))
+    if not groups:
+        return
+    cancellers = sorted(other.id for other in project.flows.values() if flow.id in other.outcome.cancel)
+    why = "cancelled" + (f" by {', '.join(cancellers)}" if cancellers else "") + ", its unless holds, or a rule no longer holds"
+    graph.node("dropped", "stop", f"not carried out: {why} (audited)")
+    for number, (written, lines) in enumerate(groups.items(), 1):
+        wait = graph.node(f"wait{number}", "wait", f"wait: {written}")
+        graph.edge("result", wait, "scheduled", dotted=True)
+        later = graph.node(f"later{number}", "outcome", "when due: every rule checked again", *lines)
+        graph.edge(wait, later, "due")
+        graph.edge(wait, "dropped", "", dotted=True)
+
+
+def _unless(line: str, delay: Delay) -> list[str]:
+    return [line + (f" unless {delay.unless.source}" if delay.unless is not None else "")]
 
 
 def _field(item: Field) -> str:
@@ -106,19 +133,24 @@ def _button(step: Step, name: str, default: str) -> str:
     return template.source if template is not None else default
 
 
+def _effect_line(effect: Effect) -> str:
+    when = f" if {effect.when.source}" if effect.when is not None else ""
+    if effect.op == "update":
+        return f"set {effect.entity}.{effect.field} = {effect.to.source if effect.to else 'none'}{when}"
+    if effect.op in ("delete", "create"):
+        return f"{effect.op} {effect.entity}{when}"
+    return f"{effect.op} ({effect.entity}){when}"
+
+
 def _outcome(outcome: Outcome) -> list[str]:
-    lines = []
-    for effect in outcome.effects:
-        when = f" if {effect.when.source}" if effect.when is not None else ""
-        if effect.op == "update":
-            lines.append(f"set {effect.entity}.{effect.field} = {effect.to.source if effect.to else 'none'}{when}")
-        elif effect.op in ("delete", "create"):
-            lines.append(f"{effect.op} {effect.entity}{when}")
-        else:
-            lines.append(f"{effect.op} ({effect.entity}){when}")
+    """What the commit does at once (the delayed parts are drawn as waits)."""
+    lines = [_effect_line(effect) for effect in outcome.effects if effect.after is None]
     for email in outcome.emails:
-        when = f" if {email.when.source}" if email.when is not None else ""
-        lines.append(f"email {email.template} to {email.to.source}{when}")
+        if email.after is None:
+            when = f" if {email.when.source}" if email.when is not None else ""
+            lines.append(f"email {email.template} to {email.to.source}{when}")
+    if outcome.cancel:
+        lines.append(f"cancel the pending work of {', '.join(outcome.cancel)}")
     return lines
 
 
@@ -130,6 +162,7 @@ MERMAID_SHAPES = {
     "outcome": ('[["', '"]]'),
     "end": ('(["', '"])'),
     "stop": ('(["', '"])'),
+    "wait": ('{{"', '"}}'),
 }
 MERMAID_CLASSES = {"end": "finish fill:#e3f4e1,stroke:#2e7d32", "stop": "refusal fill:#fbe4e2,stroke:#c62828"}
 
@@ -168,6 +201,7 @@ DOT_SHAPES = {
     "outcome": "shape=box, peripheries=2",
     "end": 'shape=box, style="rounded,filled", fillcolor="#e3f4e1"',
     "stop": 'shape=box, style="rounded,filled", fillcolor="#fbe4e2"',
+    "wait": "shape=hexagon, style=dashed",
 }
 
 
