@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -238,6 +237,8 @@ def load_config(root: str | Path, env: Mapping[str, str] | None = None, *, db: s
     for path, key in ((root / "clientflow.toml", None), (root / "pyproject.toml", "tool")):
         if not path.exists():
             continue
+        import tomllib  # only when there is a file to read: `validate` imports this module and reads none
+
         try:
             doc = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

@@ -301,15 +301,19 @@ class Compiler:
         self._cache: dict[tuple[str, frozenset[str]], Expression] = {}
         self.fixed: dict[str, frozenset[str]] = {}  # names whose keys are known at load, e.g. product: {name, sender}
 
-    def compile(self, source: str, names: Iterable[str]) -> Expression:
-        """Compile `source`; raise CompileError with a fix-it message when it cannot be."""
+    def compile(self, source: str, names: Iterable[str], tree: nodes.Expr | None = None) -> Expression:
+        """Compile `source`; raise CompileError with a fix-it message when it cannot be.
+
+        `tree`: `parse(source)`, when the caller parsed it already (the type check reads the same tree).
+        """
         known = frozenset(names)
         cached = self._cache.get((source, known))
         if cached is not None:
             return cached
         if len(source) > MAX_SOURCE:
             raise CompileError(f"the condition is {len(source):,} characters long; the limit is {MAX_SOURCE:,}")
-        tree = parse(source)
+        if tree is None:
+            tree = parse(source)
         translator = _Translator(self, known)
         python = translator.visit(tree, 0)
         if translator.costly:  # a fresh budget of time and size for each evaluation (engine/conditions/limits.py)
@@ -661,6 +665,25 @@ def argument_problem(function: Callable[..., Any] | None, name: str, positional:
         seen.add(key)
     if function is None:
         return None
+    asked = (function, name, positional, tuple(keywords), applied)
+    try:
+        return _FITS[asked]
+    except KeyError:
+        pass
+    except TypeError:  # a callable that cannot be a key: worked out each time
+        return _fit(function, name, positional, keywords, applied)
+    if len(_FITS) > 4096:  # a long-lived process loading many projects: start again rather than grow
+        _FITS.clear()
+    found = _FITS[asked] = _fit(function, name, positional, keywords, applied)
+    return found
+
+
+# (function, name, positional, keywords, applied) -> the problem or None: the same filters are called the same way
+# throughout a project, and inspect.signature is slow (the function is held by the key, so its id is never reused)
+_FITS: dict[tuple[Any, ...], str | None] = {}
+
+
+def _fit(function: Callable[..., Any], name: str, positional: int, keywords: list[str], applied: bool) -> str | None:
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):

@@ -22,7 +22,7 @@ from ..language.model import Project
 from ..language.project import Extensions, read_project
 from ..language.words import DATA_FUNCTIONS
 from . import types
-from .expressions import Compiler, Expression, parse
+from .expressions import MAX_SOURCE, Compiler, Expression, parse
 from .reader import Reader, reading, source_reader
 from .templates import Template, Texts
 
@@ -54,7 +54,9 @@ class Program:
 
     def compile_expression(self, code: Expr, names: Iterable[str], items: Mapping[str, Expr] | None = None) -> Uses:
         """Compile a condition against the names known where it is written; CompileError when it cannot be."""
-        compiled = self.compiler.compile(code.source, names)
+        # parsed once for both the compiler and the type check (which reads the tree only when the data schema gives types)
+        tree = self._tree(code.source) if self.entity_types and len(code.source) <= MAX_SOURCE else None
+        compiled = self.compiler.compile(code.source, names, tree)
         self._expressions[id(code)] = compiled
         self._held.append(code)
         unknown = self._typed(code.source, items, lambda check: check.expression(self._tree(code.source)))
