@@ -3,6 +3,7 @@
     python3 benchmarks/run.py            # the full table (5–6 minutes on 2 cores)
     python3 benchmarks/run.py --quick    # smaller sizes, fewer repeats (under a minute)
     python3 benchmarks/run.py --only availability,startup
+    python3 benchmarks/run.py --only locales     # a plan in the second locale against the first (issue 18)
     python3 benchmarks/run.py --only load   # the HTTP API under locust (benchmarks/load.py; PostgreSQL, `.[load]`)
     python3 benchmarks/run.py --runs 5 --quick-sections load,init   # the table five times: each row's spread
 
@@ -53,7 +54,7 @@ ACTOR = "u1"
 PY = sys.executable
 CLI = [PY, "-c", "import sys; from clientflow.cli import main; sys.argv[0] = 'clientflow'; main()"]
 BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
-SECTIONS = ("availability", "bulk", "storage", "postgres", "growth", "startup", "load", "init")
+SECTIONS = ("availability", "bulk", "storage", "postgres", "growth", "startup", "locales", "load", "init")
 CHUNK = 20_000  # clients per data file when building a database: a data file may hold at most 8 MiB
 
 
@@ -655,6 +656,14 @@ def startup(bench: Bench) -> None:
         "≤ 1.2×",
         ratio <= 1.2,
     )
+
+
+# 5b. a second locale -------------------------------------------------------------------------
+def locales(bench: Bench) -> None:
+    """A dry-run plan rendered in the second locale (fr) against the first (en), in process: benchmarks/locale_rows.py."""
+    import locale_rows
+
+    locale_rows.section(bench)
 
 
 # 6. the API under load ------------------------------------------------------------------------

@@ -206,3 +206,39 @@ assert "babel" in sys.modules
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Mar 14, 2025"
+
+
+def test_catalogs_are_read_once_per_process_not_per_render(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import babel.messages.pofile as pofile
+
+    from clientflow.api import Engine
+
+    project = copy_project(tmp_path / "project")
+    po = translated(project, lambda source: "FR " + source)
+    carla = "email: carla@acme.example, role: administrator"
+    data = tmp_path / "french-carla.yaml"
+    data.write_text(DEMO.read_text(encoding="utf-8").replace(carla, f"{carla}, locale: fr", 1), encoding="utf-8")
+    reads: list[str] = []
+    real = pofile.read_po
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        reads.append(str(getattr(args[0], "name", args[0])))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pofile, "read_po", counted)
+
+    def plans(engine: Engine) -> list[str]:
+        french = engine.in_locale("fr")
+        for _ in range(3):
+            plan = french.simulate("deactivate-client", "alice@northwind.example", "c1", {"notify_client": True}).to_json()
+            assert plan["screens"][0]["title"].startswith("FR ") and {e["locale"] for e in plan["emails"]} == {"en", "fr"}
+            engine.simulate("deactivate-client", "alice@northwind.example", "c1", {"notify_client": True})
+        return reads
+
+    with Engine.open(project, data=data, notifiers={}) as engine:
+        assert plans(engine) == [str(po)]  # screens and emails, three plans each: one read
+    with Engine.open(project, data=data, notifiers={}) as engine:
+        assert plans(engine) == [str(po)]  # the project loaded again in the same process: still that one read
+    po.write_text(po.read_text(encoding="utf-8").replace('msgstr "FR Deactivate client"', 'msgstr "FR Désactiver le client"'), encoding="utf-8")
+    with Engine.open(project, data=data, notifiers={}) as engine:
+        assert plans(engine) == [str(po), str(po)]  # a catalog that changed is read again

@@ -11,6 +11,7 @@ Babel (catalogs, CLDR plural rules) is imported only here, and only when used.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -288,12 +289,20 @@ def fallback(tag: str, locales: tuple[str, ...]) -> list[str]:
     `fr-CA` gives `fr-CA` then `fr` (those declared); the first locale gives none. A tag
     no declared locale serves is an UnknownName listing them.
     """
+    chain = _chain(tag, locales) if len(tag) <= 35 else None  # worked out once per tag: each email of a plan asks
+    if chain is None:
+        raise UnknownName("locale", tag, locales or ("(none declared: add locales: to flows/project.yaml)",))
+    return list(chain)
+
+
+@functools.lru_cache(maxsize=256)
+def _chain(tag: str, locales: tuple[str, ...]) -> tuple[str, ...] | None:
     declared = {locale.lower(): locale for locale in locales}
     parts = tag.split("-")
     chain = [declared[c] for c in ("-".join(parts[:n]).lower() for n in range(len(parts), 0, -1)) if c in declared]
     if not chain:
-        raise UnknownName("locale", tag, locales or ("(none declared: add locales: to flows/project.yaml)",))
-    return [locale for locale in chain if locale != locales[0]]
+        return None
+    return tuple(locale for locale in chain if locale != locales[0])
 
 
 def translations(project: Project, locale: str, part: str = "screens") -> list[tuple[Entry, str]]:
