@@ -1,0 +1,277 @@
+"""Scheduled work under crashes and races: a due occasion is carried out exactly once, all of it or none.
+
+The fixture project's delete-client is changed to mark the client at once (its subscription
+deactivated) and to delete it 14 days later, sending the confirmation at that same time, unless
+the client was kept meanwhile; keep-client reactivates it and cancels that pending work.
+
+* Killed at every boundary of the worker's path (the item claimed, the occasion applied but not
+  committed, the email written but not marked sent), on SQLite and PostgreSQL: afterwards the
+  data is entirely as before or entirely as after, and once a worker runs again the client is
+  deleted once, with one audit entry per part, and the confirmation is delivered exactly once.
+* A keep racing the due deletion (two workers and a process committing keeps, all at once): per
+  client exactly one outcome, never half of one: kept (the work cancelled, nothing applied, no
+  email) or deleted (the work done once, the keep refused cleanly).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_support import copy_project
+from conftest import NOW
+
+from clientflow import Engine
+from clientflow.faults import EXIT_CODE
+from clientflow.storage import SchedulingTransaction
+
+OUTCOME = """outcome:
+  effects:
+    - {op: delete}
+  emails:
+    - template: delete-confirmation
+      to: actor.email
+"""
+LATER = """outcome:
+  effects:
+    - {op: update, field: subscription, to: "'deactivated'"}
+    - {op: delete, after: 14 days, unless: client.subscription == 'active'}
+  emails:
+    - template: delete-confirmation
+      to: actor.email
+      after: 14 days
+      unless: client.subscription == 'active'
+"""
+KEEP = """id: keep-client
+title: Keep client
+summary: Keep a client whose deletion is pending.
+subject: client
+entry: [Business settings]
+button: Keep
+started_by:
+  - rule: practice-administrator
+steps:
+  - id: confirm
+    kind: info
+    title: Keep {{ client.name }}?
+    buttons: {next: Keep, cancel: Cancel}
+outcome:
+  effects:
+    - {op: update, field: subscription, to: "'active'"}
+  cancel: [delete-client]
+  reversible: true
+  audit: "{{ actor.email }} kept {{ client.name }}"
+"""
+DUE = NOW + timedelta(days=14)
+BOUND = 180  # seconds a worker or a racing process may take at most
+CLIENTS = 8
+
+
+def later_project(tmp_path: Path) -> Path:
+    root = copy_project(tmp_path / "project")
+    flow = root / "flows" / "delete-client.yaml"
+    text = flow.read_text(encoding="utf-8")
+    assert OUTCOME in text
+    flow.write_text(text.replace(OUTCOME, LATER), encoding="utf-8")
+    (root / "flows" / "keep-client.yaml").write_text(KEEP, encoding="utf-8")
+    return root
+
+
+def practice(clients: int) -> dict[str, Any]:
+    partners = [
+        {
+            "id": "p1",
+            "name": "Northwind Bookkeeping",
+            "users": [{"id": "u1", "name": "Alice Admin", "email": "alice@northwind.example", "role": "administrator"}],
+        }
+    ]
+    empty = [
+        {"id": f"e{n}", "name": f"Empty {n} Ltd", "partner": "p1", "billing": "partner", "subscription": "active", "owner": None, "users": []}
+        for n in range(clients)
+    ]
+    return {"partners": partners, "clients": empty}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def storage_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    if request.param == "sqlite":
+        return {"CLIENTFLOW_DB": str(tmp_path / "scheduled.db")}
+    return {"CLIENTFLOW_DB": request.getfixturevalue("postgres_url"), "CLIENTFLOW_DB_SCHEMA": request.getfixturevalue("postgres_schema")}
+
+
+class Setting:
+    """A project, its database (with every client's deletion pending) and its outbox folder."""
+
+    def __init__(self, tmp_path: Path, storage_env: dict[str, str], clients: int) -> None:
+        self.tmp = tmp_path
+        self.root = later_project(tmp_path)
+        self.outbox = tmp_path / "outbox"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
+        self.env.update(storage_env, CLIENTFLOW_NOTIFIERS="outbox", CLIENTFLOW_OUTBOX=str(self.outbox))
+        data = tmp_path / "data.json"
+        data.write_text(json.dumps(practice(clients)), encoding="utf-8")
+        with self.engine() as engine:
+            engine.load_data(data)
+            for n in range(clients):
+                plan = engine.apply("delete-client", "u1", f"e{n}", {"confirm_name": f"Empty {n} Ltd"}, deliver=False)
+                assert plan is not None and plan.status == "completed" and len(plan.scheduled) == 2
+        self.clients = clients
+
+    def engine(self, now: Any = NOW) -> Engine:
+        return Engine.open(self.root, now=now, env=self.env, notifiers={})
+
+    def worker(self, now: Any, fault: str | None = None) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env)
+        if fault:
+            env["CLIENTFLOW_FAULT"] = fault
+        args = [sys.executable, "-m", "clientflow", "worker", "--once", "--project", str(self.root), "--now", now.isoformat(), "--format", "json"]
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=BOUND, cwd=self.root)
+
+    def state(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+        """The clients, the scheduled items, the audit entries of scheduled work, and the outbox's Message-IDs by file."""
+        with self.engine() as engine:
+            clients = engine.export()["clients"]
+            with engine.storage.transaction() as tx:
+                assert isinstance(tx, SchedulingTransaction)
+                items = tx.scheduled()
+            audit = [e for e in engine.audit_log() if isinstance(e.get("scheduled"), str)]  # the entries of parts carried out or dropped
+        files = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in sorted(self.outbox.glob("*"))] if self.outbox.is_dir() else []
+        return clients, items, audit, [str(m["Message-ID"]) for m in files]
+
+
+# killed at every boundary ---------------------------------------------------------------
+@pytest.mark.parametrize("fault", ["scheduled-claimed", "scheduled-before-commit", "after-send"])
+def test_a_worker_killed_at_a_boundary_leaves_all_or_nothing_and_the_deletion_happens_once(tmp_path: Path, storage_env: dict[str, str], fault: str) -> None:
+    setting = Setting(tmp_path, storage_env, 1)
+    killed = setting.worker(DUE, fault)
+    assert killed.returncode == EXIT_CODE, killed.stderr
+    clients, items, audit, sent = setting.state()
+    if fault == "after-send":  # the occasion committed, then the process died while delivering its email
+        assert clients == [] and {i["status"] for i in items} == {"done"} and len(audit) == 2 and len(sent) == 1
+    else:  # nothing of the occasion was kept: the client marked, the work pending, no audit, no email
+        assert [c["subscription"] for c in clients] == ["deactivated"] and {i["status"] for i in items} == {"pending"}
+        assert audit == [] and sent == []
+    again = setting.worker(DUE + timedelta(days=1))  # past every lease the dead worker held
+    assert again.returncode == 0, again.stderr
+    clients, items, audit, sent = setting.state()
+    assert clients == [] and {i["status"] for i in items} == {"done"}
+    assert Counter(e["scheduled"] for e in audit) == {i["id"]: 1 for i in items}  # each part carried out once
+    assert [e["status"] for e in audit] == ["applied", "applied"]
+    assert len(sent) == 1 and Counter(sent).most_common(1)[0][1] == 1  # the confirmation, delivered exactly once
+
+
+def test_the_commit_that_schedules_is_all_or_nothing_with_its_scheduled_work(tmp_path: Path) -> None:
+    root = later_project(tmp_path)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")}
+    env.update(CLIENTFLOW_DB=str(tmp_path / "commit.db"), CLIENTFLOW_NOTIFIERS="outbox", CLIENTFLOW_OUTBOX=str(tmp_path / "outbox"))
+    data = tmp_path / "data.json"
+    data.write_text(json.dumps(practice(1)), encoding="utf-8")
+    with Engine.open(root, now=NOW, env=env, notifiers={}) as engine:
+        engine.load_data(data)
+    for fault in ("after-recheck", "between-writes", "before-commit"):
+        args = [sys.executable, "-m", "clientflow", "run", "delete-client", "--project", str(root), "--actor", "u1", "--client", "e0"]
+        args += ["--answer", "confirm_name=Empty 0 Ltd", "--yes", "--now", NOW.isoformat()]
+        died = subprocess.run(args, env={**env, "CLIENTFLOW_FAULT": fault}, capture_output=True, text=True, timeout=BOUND)
+        assert died.returncode == EXIT_CODE, died.stderr
+        with Engine.open(root, now=NOW, env=env, notifiers={}) as engine:
+            assert engine.export()["clients"][0]["subscription"] == "active" and engine.scheduled() == []  # neither the mark nor the work
+    args = [sys.executable, "-m", "clientflow", "run", "delete-client", "--project", str(root), "--actor", "u1", "--client", "e0"]
+    args += ["--answer", "confirm_name=Empty 0 Ltd", "--yes", "--now", NOW.isoformat()]
+    done = subprocess.run(args, env={**env, "CLIENTFLOW_FAULT": "after-commit"}, capture_output=True, text=True, timeout=BOUND)
+    assert done.returncode == EXIT_CODE, done.stderr
+    with Engine.open(root, now=NOW, env=env, notifiers={}) as engine:
+        assert engine.export()["clients"][0]["subscription"] == "deactivated" and [i["at"] for i in engine.scheduled()] == [DUE.isoformat()] * 2
+
+
+# a keep racing the due deletion -----------------------------------------------------------
+DRIVER = r"""
+import json, sys, time
+from datetime import datetime
+from pathlib import Path
+from clientflow import Engine
+from clientflow.errors import ClientflowError
+
+spec = json.loads(sys.argv[1])
+engine = Engine.open(spec["project"], now=datetime.fromisoformat(spec["now"]))  # the outbox notifier of the environment
+barrier = Path(spec["barrier"])
+(barrier / f"ready-{spec['me']}").touch()
+deadline = time.monotonic() + 60
+while len(list(barrier.glob("ready-*"))) < spec["processes"]:
+    if time.monotonic() > deadline:
+        sys.exit("the other processes never reached the barrier")
+    time.sleep(0.002)
+results = []
+if spec["role"] == "worker":
+    report = engine.carry_out()
+    results.append({"role": "worker", "applied": report.applied, "dropped": report.dropped, "retry": report.retry})
+else:
+    for run in spec["runs"]:
+        try:
+            plan = engine.commit(run["run"])
+        except ClientflowError as exc:
+            results.append({**run, "outcome": "error", "error": type(exc).__name__, "message": str(exc)})
+        else:
+            results.append({**run, "outcome": plan.status, "blocked_by": plan.blocked_by})
+engine.close()
+print(json.dumps(results))
+"""
+
+
+def test_a_keep_racing_the_due_deletion_leaves_exactly_one_outcome_never_half(tmp_path: Path, storage_env: dict[str, str]) -> None:
+    setting = Setting(tmp_path, storage_env, CLIENTS)
+    with setting.engine(DUE - timedelta(hours=1)) as engine:
+        order = list(dict.fromkeys(i["subject"] for i in engine.scheduled()))  # the order the workers take the clients in
+        runs = []
+        for subject in reversed(order):  # the keepers start from the other end: they meet the workers in the middle
+            view = engine.submit(engine.start("keep-client", "u1", subject).run, {})
+            assert view.status == "ready", view.to_json()
+            runs.append({"subject": subject, "run": view.run})
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    roles = [("worker", []), ("worker", []), ("keeper", runs[::2]), ("keeper", runs[1::2])]
+    children = []
+    for me, (role, mine) in enumerate(roles):
+        spec = {"project": str(setting.root), "now": DUE.isoformat(), "barrier": str(barrier), "me": me, "processes": len(roles), "role": role, "runs": mine}
+        children.append(
+            subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], env=setting.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        )
+    results: list[dict[str, Any]] = []
+    for child in children:
+        out, err = child.communicate(timeout=BOUND)
+        assert child.returncode == 0, f"a racing process failed (a traceback is never a clean refusal):\n{err}"
+        results.extend(json.loads(out))
+    # a keep that met the worker's lock and a worker whose item met the keep: one more pass settles what waited
+    assert setting.worker(DUE + timedelta(days=1)).returncode == 0
+
+    clients, items, audit, sent = setting.state()
+    alive = {c["id"]: c for c in clients}
+    keeps = {r["subject"]: r for r in results if r.get("run")}
+    with setting.engine() as engine, engine.storage.transaction() as tx:
+        keep_status = {subject: (tx.load_run(r["run"]) or {}).get("status") for subject, r in keeps.items()}  # as stored: a view of a vanished client refuses
+    kept = deleted = 0
+    for n in range(CLIENTS):
+        subject = f"e{n}"
+        mine = [i for i in items if i["subject"] == subject]
+        statuses = {i["status"] for i in mine}
+        applied = [e for e in audit if e["subject"] == subject and e["status"] == "applied"]
+        if subject in alive:  # kept: the keep committed, the work cancelled, nothing of it applied
+            kept += 1
+            assert keep_status[subject] == "completed" and alive[subject]["subscription"] == "active", (subject, keeps[subject])
+            assert statuses == {"cancelled"} and applied == [], (subject, mine)
+        else:  # deleted: every part done once, the keep refused cleanly and never committed
+            deleted += 1
+            assert statuses == {"done"} and Counter(e["scheduled"] for e in applied) == {i["id"]: 1 for i in mine}, (subject, mine)
+            assert keep_status[subject] != "completed", (subject, keeps[subject])
+            result = keeps[subject]
+            assert result["outcome"] == "blocked" or (result["outcome"] == "error" and result["error"] == "RunError"), result
+    assert kept + deleted == CLIENTS
+    assert len(sent) == deleted and all(n == 1 for n in Counter(sent).values())  # one confirmation per deletion, none for a kept client
