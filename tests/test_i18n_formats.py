@@ -242,3 +242,35 @@ def test_catalogs_are_read_once_per_process_not_per_render(tmp_path: Path, monke
     po.write_text(po.read_text(encoding="utf-8").replace('msgstr "FR Deactivate client"', 'msgstr "FR Désactiver le client"'), encoding="utf-8")
     with Engine.open(project, data=data, notifiers={}) as engine:
         assert plans(engine) == [str(po), str(po)]  # a catalog that changed is read again
+
+
+def test_a_scenario_shows_the_screens_in_the_actors_locale(dated: Path) -> None:
+    translated(dated, lambda source: "FR " + source)
+    (dated / "data").mkdir(exist_ok=True)
+    (dated / "data" / "demo.yaml").write_text(DEMO.read_text(encoding="utf-8"), encoding="utf-8")
+    (dated / "scenarios").mkdir(exist_ok=True)
+    (dated / "scenarios" / "french.yaml").write_text(
+        """defaults:
+  given:
+    data: ../data/demo.yaml
+    patch:
+      - set: {user u1: {locale: fr}}
+  flow: deactivate-client
+  actor: u1
+  client: c1
+  now: 2025-03-14T09:26:53Z
+scenarios:
+  - name: a French administrator reads the banner in French, and the audit stays in English
+    answers: {notify_client: false}
+    expect:
+      status: completed
+      banner: "FR Acme Ltd's subscription has been deactivated"
+""",
+        encoding="utf-8",
+    )
+    result = cli("test", "--project", dated, dated / "scenarios" / "french.yaml")
+    assert result.exit_code == 0, result.output
+    (dated / "scenarios" / "french.yaml").write_text(
+        (dated / "scenarios" / "french.yaml").read_text(encoding="utf-8").replace("user u1: {locale: fr}", "user u1: {locale: en}"), encoding="utf-8"
+    )
+    assert cli("test", "--project", dated, dated / "scenarios" / "french.yaml").exit_code == 1

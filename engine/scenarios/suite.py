@@ -483,8 +483,9 @@ def run_scenario(project: Project, registry: Registry, scenario: Scenario) -> Sc
         import_data(project, tx, scenario.data)
     engine = Engine(project, storage, clock=Clock(scenario.now), registry=registry)
     try:
+        shown = engine.for_actor(scenario.actor)  # screens, reasons and banners in the actor's own locale, as simulate shows them
         if scenario.flow is None:
-            availability = engine.available(scenario.actor, scenario.subject)
+            availability = shown.available(scenario.actor, scenario.subject)
             offered = availability.offered()
             broken = _broken([v for item in availability.flows for v in item.rules])
             result = ScenarioResult(scenario, broken + expectations.compare_offered(scenario.expect, offered), offered=offered)
@@ -493,14 +494,14 @@ def run_scenario(project: Project, registry: Registry, scenario: Scenario) -> Sc
         else:
             path = None
             if scenario.then:
-                path = _committed_path(project, engine, scenario.actor, scenario.subject, scenario.flow, scenario.answers)
-                committed = engine.apply(scenario.flow, scenario.actor, scenario.subject, scenario.answers, deliver=False)
+                path = _committed_path(project, shown, scenario.actor, scenario.subject, scenario.flow, scenario.answers)
+                committed = shown.apply(scenario.flow, scenario.actor, scenario.subject, scenario.answers, deliver=False)
                 assert committed is not None
                 plan = committed
             else:
-                plan = engine.simulate(scenario.flow, scenario.actor, scenario.subject, scenario.answers)
+                plan = shown.simulate(scenario.flow, scenario.actor, scenario.subject, scenario.answers)
             result = ScenarioResult(scenario, _broken(plan.rules) + expectations.compare(scenario.expect, plan), plan=plan)
-            result.observed[plan.flow] = _plan_observed(project, engine, scenario.actor, scenario.subject, scenario.answers, plan, path)
+            result.observed[plan.flow] = _plan_observed(project, shown, scenario.actor, scenario.subject, scenario.answers, plan, path)
         for number, step in enumerate(scenario.then, 1):
             result.mismatches.extend(_later(project, engine, scenario, step, number, result))
         if scenario.then:
@@ -521,11 +522,12 @@ def _later(project: Project, engine: Engine, scenario: Scenario, step: Later, nu
     for flow_id in {e["flow"] for e in carried.emails}:
         result.observed.setdefault(flow_id, Observed()).emails.update(e["template"] for e in carried.emails if e["flow"] == flow_id)
     if step.flow is not None:
-        path = _committed_path(project, engine, step.actor, scenario.subject, step.flow, step.answers)
-        plan = engine.apply(step.flow, step.actor, scenario.subject, step.answers, deliver=False)
+        shown = engine.for_actor(step.actor)  # in the step's actor's own locale
+        path = _committed_path(project, shown, step.actor, scenario.subject, step.flow, step.answers)
+        plan = shown.apply(step.flow, step.actor, scenario.subject, step.answers, deliver=False)
         assert plan is not None
         out += _broken(plan.rules) + expectations.compare(dataclasses.replace(step.expect, scheduled=None), plan)
-        seen = _plan_observed(project, engine, step.actor, scenario.subject, step.answers, plan, path)
+        seen = _plan_observed(project, shown, step.actor, scenario.subject, step.answers, plan, path)
         into = result.observed.setdefault(plan.flow, Observed())
         for name in ("rules_passed", "rules_failed", "steps", "fields", "emails", "paths"):
             getattr(into, name).update(getattr(seen, name))
@@ -534,7 +536,7 @@ def _later(project: Project, engine: Engine, scenario: Scenario, step: Later, nu
         if not exists:
             out.append(Mismatch("offered", sorted(step.expect.offered), None, note="the subject no longer exists"))
         else:
-            availability = engine.available(step.actor, scenario.subject)
+            availability = engine.for_actor(step.actor).available(step.actor, scenario.subject)
             out += _broken([v for item in availability.flows for v in item.rules])
             out += expectations.compare_offered(step.expect, availability.offered())
             for item in availability.flows:
