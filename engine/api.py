@@ -259,7 +259,7 @@ class Engine:
             plan, records, result = self.runner.evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True, run_id=run_id)
             plan.run = run_id
             self.runner.finish(tx, flow, plan, records, result, run_id, None)
-            if once is not None and plan.status == "completed":
+            if once is not None and plan.status in ("completed", "awaiting_approval"):
                 tx.set_meta(once, run_id)
         self.runner.after(plan, deliver, one_shot=True)
         return plan

@@ -32,7 +32,7 @@ class Item:
     """The outcome for one subject, as the report writes it."""
 
     subject: str
-    status: str  # completed | blocked | invalid | needs_input | skipped | error
+    status: str  # completed | blocked | invalid | needs_input | awaiting_approval | skipped | error
     rules: list[str] = field(default_factory=list)
     message: str = ""
     run: str | None = None
@@ -55,6 +55,7 @@ class Summary:
     blocked: int = 0
     invalid: int = 0
     needs_input: int = 0
+    awaiting_approval: int = 0  # stored, waiting for someone else to approve each
     skipped: int = 0
     errors: int = 0
     blocked_by: Counter[str] = field(default_factory=Counter)
@@ -75,7 +76,7 @@ class Summary:
             "blocked": self.blocked, "invalid": self.invalid, "needs_input": self.needs_input,
             "skipped": self.skipped, "errors": self.errors, "blocked_by": dict(sorted(self.blocked_by.items())),
             "interrupted": self.interrupted,
-        }  # fmt: skip
+        } | ({"awaiting_approval": self.awaiting_approval} if self.awaiting_approval else {})  # fmt: skip
 
     @property
     def exit_code(self) -> int:

@@ -352,3 +352,77 @@ class _Recorder:
 
     def send(self, email: Any) -> None:
         self.sent.append(email)
+
+
+# the HTTP API -------------------------------------------------------------------------
+def test_the_api_starts_lists_shows_and_decides_approvals(root: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from clientflow.tokens import mint
+    from clientflow.web import WebSettings, create_app
+
+    secret = "K3vQ9xLm2ZpW7rTb5NcY8hJd4FsG6aUe1oXi0kVnR-w"
+
+    def bearer(actor: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {mint(secret, actor, ttl=3600)}"}
+
+    app = create_app(WebSettings(project=root, data=root / "data" / "demo.yaml", secret=secret, now=NOW, outbox=root / "outbox"))
+    with TestClient(app) as api:
+        started = api.post("/flows/deactivate-client/runs", json={"client": SUBJECT, "answers": ANSWERS}, headers=bearer("u1"))
+        assert started.status_code == 201 and started.json()["status"] == "ready", started.text
+        run = started.json()["run"]
+        committed = api.post(f"/runs/{run}/commit", headers=bearer("u1"))
+        assert committed.status_code == 200 and committed.json()["status"] == "awaiting_approval", committed.text
+        assert api.post(f"/runs/{run}/answers", json={"answers": {}}, headers=bearer("u1")).json()["error"]["code"] == "awaiting_approval"
+        assert [a["run"] for a in api.get("/approvals", headers=bearer("u4")).json()["approvals"]] == [run]
+        assert api.get("/approvals", headers=bearer("u1")).json() == {"approvals": []}
+        shown = api.get(f"/runs/{run}/approval", headers=bearer("u4"))
+        assert shown.status_code == 200 and shown.json()["status"] == "awaiting_approval" and shown.json()["changes"], shown.text
+        outsider = api.post(f"/runs/{run}/approve", json={}, headers=bearer("u3"))
+        assert outsider.status_code == 404 and outsider.json()["error"]["code"] == "run_not_found" and "Acme" not in outsider.text
+        own = api.post(f"/runs/{run}/approve", json={}, headers=bearer("u1"))
+        assert own.status_code == 403 and own.json()["error"]["code"] == "blocked" and "not-the-starter" in own.text
+        assert api.post(f"/runs/{run}/reject", json={}, headers=bearer("u4")).json()["error"]["code"] == "bad_request"
+        approved = api.post(f"/runs/{run}/approve", json={"reason": "fine"}, headers=bearer("u4"))
+        assert approved.status_code == 200 and approved.json()["status"] == "completed", approved.text
+        assert api.post(f"/runs/{run}/approve", json={}, headers=bearer("u5")).json()["error"]["code"] == "run_not_found"
+        paths = api.get("/openapi.json").json()["paths"]
+        assert {"/approvals", "/runs/{run}/approval", "/runs/{run}/approve", "/runs/{run}/reject"} <= set(paths)
+
+
+def test_the_preview_shows_the_approval_screen_and_what_waiting_would_do(root: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from clientflow.web import WebSettings, create_app
+
+    app = create_app(WebSettings(project=root, data=root / "data" / "demo.yaml", now=NOW, preview=True, outbox=root / "outbox"))
+    with TestClient(app) as preview:
+        token = preview.post("/preview/token", json={"actor": STARTER}).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        view = preview.post("/flows/deactivate-client/runs", json={"client": SUBJECT}, headers=headers).json()
+        for answers in ({}, {}, {"notify_client": False}):
+            view = preview.post(f"/runs/{view['run']}/answers", json={"answers": answers}, headers=headers).json()
+        assert view["screen"]["kind"] == "approval" and view["screen"]["step"] == "second-approval", view
+        view = preview.post(f"/runs/{view['run']}/answers", json={"answers": {}}, headers=headers).json()
+        plan = preview.get(f"/runs/{view['run']}/plan", headers=headers).json()
+        assert plan["status"] == "awaiting_approval" and plan["approval"]["expires"] and plan["changes"], plan
+        assert preview.post(f"/runs/{view['run']}/commit", headers=headers).json()["error"]["code"] == "dry_run_only"
+        assert preview.post(f"/runs/{view['run']}/approve", json={}, headers=headers).json()["error"]["code"] == "dry_run_only"
+        script = preview.get("/preview/assets/preview.js").text
+        assert "awaiting_approval" in script and "Approval request" in script
+
+
+def test_bulk_counts_the_runs_that_wait_and_a_resumed_bulk_does_not_ask_twice(root: Path) -> None:
+    db = root / "bulk.db"
+    invoke("init", "--project", root, "--db", db, "--data", root / "data" / "demo.yaml")
+    args = ("bulk", "deactivate-client", "--project", root, "--db", db, "--actor", STARTER, "--clients", "c1", "--yes", "--format", "json")
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["awaiting_approval"] == 1
+    again = invoke(*args)
+    assert again.exit_code == 0 and json.loads(again.stdout)["skipped"] == 1 and "awaiting_approval" not in json.loads(again.stdout), again.output
+    engine = open_approval(root, "sqlite", db=db)
+    assert len(engine.approvals(APPROVER)) == 1
+    engine.close()

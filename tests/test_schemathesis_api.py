@@ -70,4 +70,8 @@ def test_the_fuzzed_document_covers_every_endpoint() -> None:
         "POST /runs/{run}/cancel",
         "GET /runs/{run}/plan",
         "POST /runs/{run}/commit",
+        "GET /approvals",
+        "GET /runs/{run}/approval",
+        "POST /runs/{run}/approve",
+        "POST /runs/{run}/reject",
     }

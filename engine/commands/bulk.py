@@ -197,6 +197,8 @@ def _print_summary(summary: Any, known: list[str] | None) -> None:
         click.echo(f"    {rule}: {count}")
     click.echo(f"  invalid:     {summary.invalid}")
     click.echo(f"  needs input: {summary.needs_input}")
+    if summary.awaiting_approval:
+        click.echo(f"  awaiting approval: {summary.awaiting_approval} (each waits for someone else: `clientflow approvals`)")
     if summary.skipped:
         click.echo(f"  skipped:     {summary.skipped} (already committed)")
     if summary.errors:

@@ -27,6 +27,7 @@ CODES: dict[str, int] = {
     "conflict": 409,
     "run_finished": 409,
     "run_ready": 409,
+    "awaiting_approval": 409,
     "flow_changed": 409,
     "needs_input": 409,
     "invalid_answers": 422,

@@ -180,6 +180,39 @@ class Answers(BaseModel):
     ahead: bool = Field(False, description="Go as far as the answers allow instead of one screen.")
 
 
+class Decision(BaseModel):
+    """Why an approver approves (optional) or rejects (required)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(None, min_length=1, max_length=2000, description="Why, if the approver says: told to whoever started the run.")
+
+
+class Rejection(BaseModel):
+    """Why an approver rejects: told to whoever started the run."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why: told to whoever started the run.")
+
+
+class AwaitingApproval(BaseModel):
+    model_config = Open
+    run: str
+    flow: str
+    title: str
+    subject: str
+    actor: str = Field(description="Who started the run (their id).")
+    answers: dict[str, Any]
+    step: str | None
+    requested: str | None
+    expires: str
+
+
+class ApprovalList(BaseModel):
+    """The runs awaiting a decision the caller may make (never the runs they started)."""
+
+    approvals: list[AwaitingApproval]
+
+
 def start_model(word: str) -> type[BaseModel]:
     """The body that starts a run; the subject is named by the project's own word or by `subject`."""
     described = f"The {word}'s id or another key it may be named by."

@@ -21,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..api import Engine, RunView
 from ..errors import ClientflowError, UnknownName
+from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.core import CHANGED_RULE
 from ..runtime.plan import Plan
 from . import models
@@ -28,7 +29,7 @@ from .auth import actor_id, authenticate
 from .errors import CODES, ApiError
 from .source import EngineSource
 
-FINISHED = ("completed", "cancelled", "blocked")
+FINISHED = ("completed", "cancelled", "blocked", "rejected", "expired")
 bearer_scheme = HTTPBearer(auto_error=False, description="A token signed with the API secret (`clientflow serve --token-for ACTOR`).")
 
 
@@ -91,6 +92,8 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
         record = RunRecord(run, str(data.get("flow")), str(data.get("status")))
         if open_only and record.status in FINISHED:
             raise ApiError("run_finished", f"run {run!r} is {record.status} and cannot change any more; start the flow again")
+        if open_only and record.status == "awaiting_approval":
+            raise ApiError("awaiting_approval", f"run {run!r} awaits approval by someone else; it changes when it is approved, rejected or expires")
         flow = who.engine.project.flows.get(record.flow)
         if flow is None or (flow.version != data.get("version") and record.status not in FINISHED):
             now = "no longer exists" if flow is None else f"changed since run {run!r} started"
@@ -218,6 +221,55 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             if own_run(me, run, open_only=True).status != "ready":
                 raise ApiError("needs_input", f"run {run!r} is still on a screen; answer every screen before committing")
             return plan_reply(me.engine.commit(run))
+
+    # approvals: the runs that wait for someone other than their starter
+    def awaiting(who: Caller, run: str) -> None:
+        """A run the caller may look at as an approver: it exists and awaits approval (no more is told here)."""
+        with who.engine.storage.transaction() as tx:
+            data = tx.load_run(run)
+        if data is None or data.get("status") != "awaiting_approval":
+            raise ApiError("run_not_found", f"there is no run {run!r} awaiting approval")
+
+    def decided(plan: Plan, run: str) -> JSONResponse:
+        if plan.status == "blocked" and (plan.outside_reach or any(b["rule"] == APPROVERS_RULE for b in plan.blocked_by)):
+            raise ApiError("run_not_found", f"there is no run {run!r} awaiting your approval")  # as of a run that is not there
+        return plan_reply(plan)
+
+    @router.get("/approvals", response_model=models.ApprovalList, responses=responses(), tags=["approvals"], summary="The runs awaiting the caller's approval")
+    def approvals(who: Who) -> JSONResponse:
+        with served(who) as me:
+            return reply({"approvals": me.engine.approvals(me.actor)})
+
+    @router.get(
+        "/runs/{run}/approval", response_model=models.Plan, tags=["approvals"], summary="What approving the run would do (a dry-run, as its starter)",
+        responses=responses("run_not_found", "blocked", "unknown_subject"),
+    )  # fmt: skip
+    def approval(who: Who, run: RunId) -> JSONResponse:
+        with served(who) as me:
+            awaiting(me, run)
+            return decided(me.engine.approval(run, me.actor), run)
+
+    @router.post(
+        "/runs/{run}/approve", response_model=models.Plan, tags=["approvals"], summary="Approve the run: it commits, every rule checked again",
+        responses=responses("run_not_found", "blocked", "conflict", "dry_run_only"),
+    )  # fmt: skip
+    def approve(who: Who, run: RunId, body: models.Decision | None = None) -> JSONResponse:
+        if source.settings.preview:
+            raise ApiError("dry_run_only", "this server is a preview: it only dry-runs; see what approving would do at GET /runs/{run}/approval")
+        with served(who) as me:
+            awaiting(me, run)
+            return decided(me.engine.approve(run, me.actor, reason=body.reason if body else None), run)
+
+    @router.post(
+        "/runs/{run}/reject", response_model=models.Plan, tags=["approvals"], summary="Reject the run, saying why: nothing of it is applied",
+        responses=responses("run_not_found", "blocked", "conflict", "dry_run_only"),
+    )  # fmt: skip
+    def reject(who: Who, run: RunId, body: models.Rejection) -> JSONResponse:
+        if source.settings.preview:
+            raise ApiError("dry_run_only", "this server is a preview: it only dry-runs")
+        with served(who) as me:
+            awaiting(me, run)
+            return decided(me.engine.reject(run, me.actor, body.reason), run)
 
     return router
 

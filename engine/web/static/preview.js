@@ -388,14 +388,19 @@ async function showPlan() {
   const plan = await call("GET", `/runs/${state.run}/plan`);
   const box = $("plan");
   const heading = el("h2", { id: "plan-title", tabindex: "-1", text: "What would happen" });
+  const approval = plan.status === "awaiting_approval" && plan.approval ? plan.approval : null;
   const status = plan.status === "completed"
     ? el("p", { className: "verdict yes", text: "Every screen is answered. Committing would do this:" })
+    : approval
+    ? el("p", { className: "verdict wait", "data-status": "awaiting_approval", text: `Committing would wait for another person's approval (the request expires ${approval.expires}). Once approved, it would do this:` })
     : el("p", { className: "verdict no", text: `The run is ${plan.status.replace("_", " ")}: ${[...plan.blocked_by, ...plan.errors].map((x) => x.message).join(" ")}` });
   box.replaceChildren(...[
     heading,
     status,
     plan.banners.map((text) => el("div", { className: "banner", role: "note", "aria-label": "Banner", text })),
     (plan.warnings || []).map((w) => el("div", { className: "warning", role: "status", "aria-label": "Warning", "data-code": w.code, text: w.message })),
+    approval ? el("h3", { text: `Approval request (${approval.emails.length} email${approval.emails.length === 1 ? "" : "s"})` }) : null,
+    approval ? (approval.emails.length ? approval.emails.map(emailCard) : el("p", { className: "muted", text: "No approver is emailed." })) : null,
     el("h3", { text: "Changes" }),
     changesTable(plan.changes),
     el("h3", { text: `Emails (${plan.emails.length})` }),
@@ -409,7 +414,7 @@ async function showPlan() {
       el("span", { className: "spacer" }),
       el("button", { type: "button", className: "primary", text: "Start again", on: { click: () => startRun() } })),
     el("p", { className: "muted", text: "This is a preview: committing is switched off." }),
-  ].flat());
+  ].flat().filter((part) => part !== null));
   show("run", false);
   show("plan", true);
   heading.focus();
