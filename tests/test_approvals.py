@@ -251,6 +251,18 @@ def test_the_worker_expires_a_request_at_its_time_and_tells_the_starter(root: Pa
     after.close()
 
 
+def test_a_request_past_its_time_cannot_be_approved_even_before_the_worker_runs(root: Path) -> None:
+    engine = open_approval(root, "sqlite")
+    run = waiting(engine)
+    engine.close()
+    late = open_approval(root, "sqlite", NOW + timedelta(days=7))
+    with pytest.raises(RunError, match="expired at"):
+        late.approve(run, APPROVER)
+    assert run_record(late, run)["status"] == "awaiting_approval" and subscription(late) == "active"
+    assert carry_out(late.runner).applied == [f"{run}-approval"] and run_record(late, run)["status"] == "expired"
+    late.close()
+
+
 # the command line ---------------------------------------------------------------------
 def test_the_command_line_contract(root: Path) -> None:
     db = root / "cli.db"
@@ -426,3 +438,35 @@ def test_bulk_counts_the_runs_that_wait_and_a_resumed_bulk_does_not_ask_twice(ro
     engine = open_approval(root, "sqlite", db=db)
     assert len(engine.approvals(APPROVER)) == 1
     engine.close()
+
+
+# crashes ------------------------------------------------------------------------------
+@pytest.mark.parametrize("fault", ["after-recheck", "between-writes", "before-commit", "after-commit", "after-send"])
+def test_an_approval_killed_at_a_fault_point_decides_all_or_nothing_and_mail_goes_out_once(root: Path, fault: str) -> None:
+    from clientflow.faults import EXIT_CODE
+
+    db, out = root / "crash.db", root / "out"
+    invoke("init", "--project", root, "--db", db, "--data", root / "data" / "demo.yaml")
+    engine = open_approval(root, "sqlite", db=db)
+    run = waiting(engine)
+    engine.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")} | {"CLIENTFLOW_FAULT": fault}
+    args = [sys.executable, "-c", "from clientflow.cli import main; main()", "approve", run, "--project", str(root), "--db", str(db)]
+    args += ["--actor", APPROVER, "--outbox", str(out), "--now", NOW.isoformat(), "--format", "json"]
+    died = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120, cwd=str(root))
+    assert died.returncode == EXIT_CODE, died.stderr
+    after = open_approval(root, "sqlite", NOW + timedelta(days=1), db=db)
+    status, audit = run_record(after, run)["status"], [e["status"] for e in after.audit_log() if e["run"] == run]
+    if fault in ("after-recheck", "between-writes", "before-commit"):  # never committed: the request still waits, whole
+        assert (status, subscription(after), audit) == ("awaiting_approval", "active", ["awaiting_approval"])
+        assert [i["kind"] for i in pending(after)] == ["approval"]
+        again = invoke("approve", run, "--project", root, "--db", db, "--actor", APPROVER, "--outbox", out, "--now", NOW.isoformat())
+        assert again.exit_code == 0, again.output  # and it can be decided again
+    else:
+        assert (status, subscription(after), audit) == ("completed", "deactivated", ["awaiting_approval", "completed"])
+        assert pending(after) == []
+    after.close()
+    retried = invoke("outbox", "--retry", "--project", root, "--db", db, "--outbox", out, "--now", (NOW + timedelta(days=1)).isoformat())
+    assert retried.exit_code == 0, retried.output
+    ids = [line for path in sorted(out.iterdir()) for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("Message-ID:")]
+    assert len(ids) == len(set(ids)) and any("-decision-" in i for i in ids), ids

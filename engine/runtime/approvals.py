@@ -158,10 +158,18 @@ def lock_subject(runner: Runner, records: Records, subject: str) -> None:
 
 
 def take_expiry(tx: Transaction, run_id: str) -> dict[str, Any] | None:
-    """The pending expiry of a run, locked before the subject (the worker's order: no deadlock); None when a worker holds it."""
+    """The pending expiry of a run, locked before the subject (the worker's order: no deadlock); None when there is none now.
+
+    The lock waits for whoever holds the item (a worker expiring the run, another approver), so that
+    whoever decides second finds it no longer pending, and the run decided, once the first is done.
+    """
     if not isinstance(tx, SchedulingTransaction):
         return None
-    for item in tx.scheduled(id=expiry_id(run_id), status="pending", claim=True):
+    try:
+        tx.update_scheduled(expiry_id(run_id), {})  # a write: locked until this transaction ends
+    except KeyError:
+        return None
+    for item in tx.scheduled(id=expiry_id(run_id), status="pending"):
         return item
     return None
 
@@ -253,6 +261,9 @@ def decide(runner: Runner, run_id: str, who: str, *, reject: bool, reason: str |
         step = step_of(flow, state)
         person = decider(at, records, flow, step, state, who)
         now = _iso(runner.clock.now())
+        expires = str((state.approval or {}).get("expires") or "")
+        if not person.refused and expires and datetime.fromisoformat(expires) <= runner.clock.now():
+            raise RunError(f"the request of run {run_id} expired at {expires}; nothing was decided, and the worker marks it expired")
         if person.refused:
             plan = Plan(flow=flow.id, status="blocked", dry_run=False, run=run_id, blocked_by=person.refused, outside_reach=person.outside_reach)
             if not person.outside_reach:
