@@ -274,3 +274,15 @@ scenarios:
         (dated / "scenarios" / "french.yaml").read_text(encoding="utf-8").replace("user u1: {locale: fr}", "user u1: {locale: en}"), encoding="utf-8"
     )
     assert cli("test", "--project", dated, dated / "scenarios" / "french.yaml").exit_code == 1
+
+
+def test_an_english_recipient_of_a_french_actors_run_reads_english_dates(dated: Path, tmp_path: Path) -> None:
+    translated(dated, lambda source: "FR " + source)
+    alice = "email: alice@northwind.example, role: administrator"
+    data = tmp_path / "french-alice.yaml"
+    data.write_text(DEMO.read_text(encoding="utf-8").replace(alice, f"{alice}, locale: fr", 1), encoding="utf-8")
+    plan = run(dated, data=data)
+    assert plan["screens"][1]["title"] == "FR What deactivating Acme Ltd on 14 mars 2025 means"  # the actor reads French
+    (carla,) = [e for e in plan["emails"] if e["template"] == "deactivate-client"]
+    assert carla["locale"] == "en" and "Since Friday, March 14, 2025, your data is safe" in carla["text"]
+    assert "on March 14, 2025" in plan["audit"]["summary"]

@@ -243,3 +243,15 @@ def test_a_changed_plural_form_in_the_source_makes_the_translation_stale(project
     assert "fuzzy" in updated.output
     po = (project / PO).read_text(encoding="utf-8")
     assert 'msgid_plural "{{ count }} people"' in po
+
+
+@pytest.mark.parametrize(
+    ("count", "refused"),
+    [("actor.roles | length", None), ("client.users | length", "may not show client.users"), ("1, who=client.owner", "may not show client.owner")],
+)
+def test_a_reach_message_with_a_plural_block_shows_an_outsider_only_what_it_may(count: str, refused: str | None) -> None:
+    program = Program()
+    source = f"{{% trans count={count} %}}one{{% pluralize %}}{{{{ count }}}} things{{% endtrans %}} about {{{{ client.name }}}}"
+    program.compile_template(Text(source, None), {"actor", "client"})
+    problem = program.refusal_problem(source, "client", ["id", "name"], ["actor", "product"])
+    assert problem is None if refused is None else refused in str(problem)

@@ -17,6 +17,7 @@ from typing import Any
 from jinja2 import nodes
 
 from ..errors import CompileError
+from ..language import plurals
 from ..language.code import Expr, Text, Uses
 from ..language.model import Project
 from ..language.project import Extensions, read_project
@@ -217,7 +218,7 @@ def refusal_problem(source: str, env: Any, subject: str, words: Collection[str],
         tree = env.parse(source)
     except Exception:  # noqa: BLE001 - a message that does not parse is reported where it is compiled
         return None
-    assigned = {"loop", "caller", "varargs", "kwargs", "range"}
+    assigned = {"loop", "caller", "varargs", "kwargs", "range", plurals.FUNCTION}  # a plural block shows what its count= and names give
     for node in tree.find_all(nodes.Name):
         if node.ctx in ("store", "param"):
             assigned.add(node.name)

@@ -134,7 +134,8 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             continue
         template = project.emails[email.template]
         for locale, readers in _by_locale(project, records, to):
-            say = render if locale is None or locale == project.locales[0] else localized(project, locale, "emails").program.render
+            # the flows' own language: as written, whoever the actor reads (their screens' program may be another language's)
+            say = partial(render, as_written=True) if locale is None or locale == project.locales[0] else localized(project, locale, "emails").program.render
             result.emails.append(
                 RenderedEmail(
                     template=email.template,
