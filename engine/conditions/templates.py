@@ -142,7 +142,7 @@ class Texts:
         """
         env = self.html_env if html else self.text_env
         if "{" not in source:  # no tag, no placeholder: plain text, nothing to parse
-            return Template(source, None, source)
+            return Template(source, None, source, reads=frozenset())
         if plurals.has_blocks(source):
             env.allow_plurals()
         try:
@@ -175,7 +175,7 @@ class Texts:
 
         # A plain template's Python is compiled when it is first rendered: its translation keeps within Python's
         # limits (fasttext.translate_fast), so only the time moves, to where it is needed; a text never shown costs none.
-        template = Template(source, make, None, attributes=attributes, plain=plain, localized=localized)
+        template = Template(source, make, None, attributes=attributes, plain=plain, localized=localized, reads=names_read(found.nodes, env))
         if plain is None:  # compiled now, so that a template that validates always runs
             try:
                 template.compiled  # noqa: B018
@@ -186,10 +186,34 @@ class Texts:
         return template
 
 
+# The nodes of a text that names nothing: in it, every name read is read from the context, so the names it reads are
+# its Name nodes, as Jinja2's code generator (meta.find_undeclared_variables) finds them at several times the cost.
+_PLAIN = (
+    nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Getattr, nodes.Getitem, nodes.Slice, nodes.Filter,
+    nodes.Test, nodes.If, nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Neg,
+    nodes.Pos, nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow, nodes.Concat,
+    nodes.Call, nodes.Keyword, nodes.List, nodes.Tuple, nodes.Dict, nodes.Pair,
+)  # fmt: skip
+
+
+def names_read(found: list[nodes.Node], env: Any) -> frozenset[str] | None:
+    """The names a template (`found`: every node below its root) reads from its scope, as Jinja2's
+    `meta.find_undeclared_variables` gives them; None when it sets, loops or defines names (ask Jinja2 then)."""
+    names = set()
+    for node in found:
+        if not isinstance(node, _PLAIN):
+            return None
+        if isinstance(node, nodes.Name):
+            if node.ctx != "load":
+                return None
+            names.add(node.name)
+    return frozenset(name for name in names if name not in env.globals)  # Jinja2 leaves out the environment's globals
+
+
 class Template:
     """One compiled template; constant texts skip Jinja2 entirely."""
 
-    __slots__ = ("source", "_compiled", "_make", "constant", "_fast", "_plain", "attributes", "localized")
+    __slots__ = ("source", "_compiled", "_make", "constant", "_fast", "_plain", "attributes", "localized", "reads")
 
     def __init__(
         self,
@@ -201,8 +225,10 @@ class Template:
         attributes: frozenset[tuple[str, str]] = frozenset(),
         plain: Plain | None = None,
         localized: bool = False,
+        reads: frozenset[str] | None = None,
     ) -> None:
         self.source, self.constant = source, constant
+        self.reads = reads  # the names it reads from its scope, when known without Jinja2's code generator (names_read)
         self._fast, self._plain = fast, plain  # `plain`: the fast path's Python, compiled into `fast` when first used
         self._make, self._compiled = make, None
         self.attributes = attributes  # (name, key) pairs looked up, such as ("answers", "reason")

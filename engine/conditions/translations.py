@@ -13,7 +13,7 @@ import copy
 import dataclasses
 import weakref
 
-from jinja2 import TemplateSyntaxError, meta, nodes
+from jinja2 import TemplateSyntaxError, meta
 
 from ..errors import CompileError, Location, UnknownName
 from ..language import catalogs
@@ -42,33 +42,22 @@ def translator(project: Project) -> Translate:
 
 
 def _reads(program: Program, source: Text) -> set[str]:
-    """The names a source text reads (Jinja2's own account of them, its code generator's); a text with no `{` reads none."""
+    """The names a source text reads, as Jinja2's code generator finds them (meta.find_undeclared_variables); known
+    from its compilation when it sets no name (templates.names_read), else parsed and asked of Jinja2."""
     if "{" not in source.source:  # plain text: nothing to parse (Jinja2 would find no name in it either)
         return set()
+    try:
+        known = program.template(source).reads
+    except LookupError:  # not a text of this program's project
+        known = None
+    if known is not None:
+        return set(known)
     env = program.texts.html_env if source.html else program.texts.text_env
     try:
         tree = env.parse(source.source)
     except TemplateSyntaxError as exc:  # the source compiled at load, so this is not expected
         raise CompileError(f"the source text does not parse: {exc.message}", exc.lineno or 1) from exc
-    names = set()
-    for node in tree.find_all(nodes.Node):
-        if not isinstance(node, _PLAIN):  # a name may be set, bound by a loop or a macro: Jinja2's code generator knows
-            return meta.find_undeclared_variables(tree)
-        if isinstance(node, nodes.Name):
-            if node.ctx != "load":
-                return meta.find_undeclared_variables(tree)
-            names.add(node.name)
-    return {name for name in names if name not in env.globals}  # as Jinja2 leaves out the environment's globals
-
-
-# The nodes of a text that names nothing: in it, every name read is read from the context, so the names it reads are
-# its Name nodes, as Jinja2's code generator (meta.find_undeclared_variables) finds them at several times the cost.
-_PLAIN = (
-    nodes.Output, nodes.TemplateData, nodes.Name, nodes.Const, nodes.Getattr, nodes.Getitem, nodes.Slice, nodes.Filter,
-    nodes.Test, nodes.If, nodes.CondExpr, nodes.Compare, nodes.Operand, nodes.And, nodes.Or, nodes.Not, nodes.Neg,
-    nodes.Pos, nodes.Add, nodes.Sub, nodes.Mul, nodes.Div, nodes.FloorDiv, nodes.Mod, nodes.Pow, nodes.Concat,
-    nodes.Call, nodes.Keyword, nodes.List, nodes.Tuple, nodes.Dict, nodes.Pair,
-)  # fmt: skip
+    return set(meta.find_undeclared_variables(tree))
 
 
 # program -> (locale, part) -> what was built for it: each catalog is read and compiled once per process and program,
