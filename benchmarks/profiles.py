@@ -1,10 +1,14 @@
 """Where the engine's time goes in one row of the benchmark: cProfile, top functions by own time.
 
-    python3 benchmarks/profiles.py availability|bulk|storage|growth|startup [--clients N] [--top 25] [--sort tottime|cumulative]
+    python3 benchmarks/profiles.py availability|bulk|storage|postgres|growth|startup [--clients N] [--top 25] [--sort tottime|cumulative]
 
 Runs the engine's side of that row in this process under cProfile (start-up:
 the `validate` command, plus `python -X importtime`'s slowest imports) and
 prints the top functions. Data files and databases go to a temporary folder.
+postgres (the in-process PostgreSQL row, on a schema of its own, dropped
+afterwards) first commits every client once without the profiler and prints
+where each commit's time goes: round trips, statements, the time spent
+waiting for the server, and the process's CPU inside and outside psycopg.
 """
 
 from __future__ import annotations
@@ -95,6 +99,77 @@ def growth(work: Path, clients: int) -> Callable[[], object]:
     return run
 
 
+def postgres(work: Path, clients: int) -> Callable[[], object]:
+    import pg_rows
+
+    from clientflow.api import Engine
+    from clientflow.bulk import job_key, run_one
+
+    data = work / f"committable-{clients}.json"
+    subprocess.run([sys.executable, str(HERE / "gen_data.py"), str(clients), str(data), "--committable"], check=True)
+    pristine = pg_rows.load(data)
+    schemas = [pg_rows.copy(pristine), pg_rows.copy(pristine)]
+    key = job_key(FLOW, ACTOR, "where:true", {"notify_client": True})
+
+    def commit_all(schema: str) -> None:
+        engine = Engine.open(ROOT, env={"CLIENTFLOW_DB": pg_rows.PG_URL, "CLIENTFLOW_DB_SCHEMA": schema}, notifiers={"outbox": Discard()})
+        for n in range(clients):  # as run_bulk does, without its closing delivery
+            run_one(engine, FLOW, ACTOR, f"c{n:06d}", {"notify_client": True}, dry_run=False, key=key)
+        engine.close()
+
+    try:
+        print(commit_breakdown(lambda: commit_all(schemas[0]), clients))
+    except BaseException:
+        for schema in [pristine, *schemas]:
+            pg_rows.drop(schema)
+        raise
+
+    def run() -> None:
+        try:
+            commit_all(schemas[1])
+        finally:
+            for schema in [pristine, *schemas]:
+                pg_rows.drop(schema)
+
+    return run
+
+
+def commit_breakdown(fn: Callable[[], None], clients: int) -> str:
+    """Per commit: wall-clock time, round trips and statements, the time waiting inside psycopg, and the process's CPU."""
+    import time
+
+    from clientflow.default_plugins import postgres
+
+    counted = {"trips": 0, "statements": 0, "wall": 0.0, "cpu": 0.0}
+    original = postgres.PostgresTransaction._send
+
+    def send(self: postgres.PostgresTransaction, statements: list[tuple[str, object]]) -> object:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            return original(self, statements)
+        finally:
+            counted["trips"] += 1
+            counted["statements"] += len(statements)
+            counted["wall"] += time.perf_counter() - wall
+            counted["cpu"] += time.process_time() - cpu
+
+    postgres.PostgresTransaction._send = send  # type: ignore[method-assign]
+    try:
+        wall, cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    finally:
+        postgres.PostgresTransaction._send = original  # type: ignore[method-assign]
+    per = {k: v / clients for k, v in counted.items()}
+    ms = 1000 / clients
+    return (
+        f"per commit ({clients:,} clients, each committed in its own transaction): {wall * ms:.2f} ms wall-clock, {cpu * ms:.2f} ms CPU of this process; "
+        f"{per['trips']:.1f} round trips carrying {per['statements']:.1f} statements; inside them {per['wall'] * 1000:.2f} ms wall-clock "
+        f"(waiting for the server, and psycopg's own work: {per['cpu'] * 1000:.2f} ms CPU); outside them {(wall - counted['wall']) * ms:.2f} ms wall-clock, "
+        f"{(cpu - counted['cpu']) * ms:.2f} ms CPU (the engine: plan, rules, rendering, JSON)\n"
+    )
+
+
 def startup(work: Path, clients: int) -> Callable[[], object]:
     from clientflow.cli import main
 
@@ -131,6 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         "availability": (availability, 20_000),
         "bulk": (bulk, 20_000),
         "storage": (storage, 2_000),
+        "postgres": (postgres, 1_000),
         "growth": (growth, 10_000),
         "startup": (startup, 0),
     }

@@ -6,6 +6,7 @@
     python3 benchmarks/run.py --only locales     # a plan in the second locale against the first (issue 18)
     python3 benchmarks/run.py --only load   # the HTTP API under locust (benchmarks/load.py; PostgreSQL, `.[load]`)
     python3 benchmarks/run.py --runs 5 --quick-sections load,init   # the table five times: each row's spread
+    python3 benchmarks/run.py --runs 5 --quick --once load,init     # the same, the two long sections once
 
 Adding a row: write a function `name(bench)` below (or a module with
 `section(bench)` beside this file, as pg_rows.py and init_rows.py), call
@@ -98,6 +99,7 @@ class Bench:
     rows: list[Row] = field(default_factory=list)
     details: list[str] = field(default_factory=list)
     numbers: dict[str, Any] = field(default_factory=dict)
+    by_section: dict[str, list[str]] = field(default_factory=dict)  # the details each section wrote (run_once fills it)
 
     def row(self, section: str, measure: str, engine: str, baseline: str, ratio: float | None, target: str, passed: bool | None) -> None:
         shown = "–" if ratio is None else f"{ratio:.2f}×"
@@ -735,7 +737,13 @@ def _value(shown: str) -> float | None:
     return float(found.group().replace(",", "")) if found else None
 
 
-def spread_table(benches: list[tuple[Bench, datetime, float, float]], started: datetime, elapsed: float, quick_sections: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+def spread_table(
+    benches: list[tuple[Bench, datetime, float, float]],
+    started: datetime,
+    elapsed: float,
+    quick_sections: set[str] = frozenset(),
+    once: set[str] = frozenset(),  # type: ignore[assignment]
+) -> str:
     """One table for several runs of the whole command: each row's ratio in the median run, and the spread (min–max) of its runs' medians."""
     first = benches[0][0]
     keys: list[tuple[str, str]] = []
@@ -748,7 +756,7 @@ def spread_table(benches: list[tuple[Bench, datetime, float, float]], started: d
         f"(each: {', '.join(f'{seconds / 60:.1f} min, load average {load:.1f} at its end' for _, _, seconds, load in benches)}). "
         f"In each run, {how(first, quick_sections)[0].lower()}{how(first, quick_sections)[1:]} "
         "Below, each row's figures are those of its median run (by ratio); in brackets, the lowest and highest of the runs' ratios; "
-        "the result counts the runs that passed.",
+        "the result counts the runs that passed" + (f" (sections {', '.join(sorted(once))} ran in the first run only)." if once and len(benches) > 1 else "."),
         "",
         "| # | measure | clientflow | baseline | ratio (min–max) | target | result |",
         "|---|---|---|---|---|---|---|",
@@ -757,17 +765,21 @@ def spread_table(benches: list[tuple[Bench, datetime, float, float]], started: d
         rows = [r for bench, _, _, _ in benches for r in bench.rows if (r.section, r.measure) == key]
         measured = sorted((v, r) for r in rows if (v := _value(r.ratio)) is not None and r.result != "ERROR")
         passed = sum(r.result == "PASS" for r in rows)
-        verdict = "PASS" if passed == len(benches) else "ERROR" if not measured else "FAIL"
-        result = f"**{verdict}** {passed}/{len(benches)}"
+        verdict = "PASS" if passed == len(rows) else "ERROR" if not measured else "FAIL"
+        result = f"**{verdict}** {passed}/{len(rows)}"
         if not measured:
             lines.append(f"| {number} | {key[1]} | – | – | – | {rows[0].target} | {result} |")
             continue
         middle = measured[(len(measured) - 1) // 2][1]
         low, high = measured[0][1].ratio, measured[-1][1].ratio
         lines.append(f"| {number} | {key[1]} | {middle.engine} | {middle.baseline} | {middle.ratio} ({low} – {high}) | {middle.target} | {result} |")
-    last, _, _, _ = benches[-1]
-    errors = [d for bench, _, _, _ in benches[:-1] for d in bench.details if "— error**" in d]
-    lines += ["", f"Details of the last run ({len(benches)} of {len(benches)}):", "", *last.details, *errors, ""]
+    details: list[str] = []
+    for section in SECTIONS:  # each section's notes from the last run it ran in, and any other run's errors
+        ran = [bench for bench, _, _, _ in benches if section in bench.by_section]
+        if ran:
+            details += ran[-1].by_section[section]
+            details += [d for bench in ran[:-1] for d in bench.by_section[section] if "— error**" in d]
+    lines += ["", "Notes of each section's last run:", "", *details, ""]
     return "\n".join(lines)
 
 
@@ -779,6 +791,7 @@ def run_once(sizes: Sizes, chosen: list[str], work: Path, quick_sections: set[st
             continue
         say(f"{section}...")
         bench.sizes = QUICK if section in quick_sections else sizes
+        before = len(bench.details)
         try:
             globals()[section](bench)
         except Exception as exc:  # noqa: BLE001 - a broken section is reported in the table, the others still run
@@ -786,6 +799,7 @@ def run_once(sizes: Sizes, chosen: list[str], work: Path, quick_sections: set[st
             say(traceback.format_exc())
         finally:
             bench.sizes = sizes
+            bench.by_section[section] = bench.details[before:]
     return bench
 
 
@@ -794,6 +808,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (under a minute)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default: all of {','.join(SECTIONS)})")
     parser.add_argument("--quick-sections", default="", metavar="SECTIONS", help="comma-separated sections to run with --quick sizes in a full run")
+    parser.add_argument("--once", default="", metavar="SECTIONS", help="with --runs: comma-separated sections to run in the first run only (the long ones)")
     parser.add_argument("--repeats", type=int, help="runs of each side (overrides the mode's)")
     parser.add_argument(
         "--runs", type=int, default=1, help="run the whole table this many times; the table gives each row's spread (min–max of the runs' medians)"
@@ -806,7 +821,8 @@ def main(argv: list[str] | None = None) -> int:
         sizes = Sizes(**{**sizes.__dict__, "repeats": args.repeats, "startup_runs": max(sizes.startup_runs, args.repeats)})
     chosen = [s.strip() for s in args.only.split(",") if s.strip()]
     quick_sections = {s.strip() for s in args.quick_sections.split(",") if s.strip()}
-    unknown = sorted((set(chosen) | quick_sections) - set(SECTIONS))
+    once = {s.strip() for s in args.once.split(",") if s.strip()}
+    unknown = sorted((set(chosen) | quick_sections | once) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
     if args.runs < 1:
@@ -821,7 +837,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.runs > 1:
                 say(f"=== run {n + 1} of {args.runs}")
             begun, at = datetime.now(UTC), time.perf_counter()
-            bench = run_once(sizes, chosen, work, quick_sections)
+            bench = run_once(sizes, chosen if n == 0 else [c for c in chosen if c not in once], work, quick_sections)
             benches.append((bench, begun, time.perf_counter() - at, os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")))
     finally:
         if args.keep:
@@ -829,7 +845,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     elapsed = time.perf_counter() - clock
-    text = table(benches[0][0], started, elapsed, quick_sections) if len(benches) == 1 else spread_table(benches, started, elapsed, quick_sections)
+    text = table(benches[0][0], started, elapsed, quick_sections) if len(benches) == 1 else spread_table(benches, started, elapsed, quick_sections, once)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
