@@ -4,6 +4,7 @@
     python3 benchmarks/run.py --quick    # smaller sizes, fewer repeats (under a minute)
     python3 benchmarks/run.py --only availability,startup
     python3 benchmarks/run.py --only locales     # a plan in the second locale against the first (issue 18)
+    python3 benchmarks/run.py --only scheduled   # due work on PostgreSQL vs raw psycopg; available beside 1,000,000 pending items (issue 17)
     python3 benchmarks/run.py --only load   # the HTTP API under locust (benchmarks/load.py; PostgreSQL, `.[load]`)
     python3 benchmarks/run.py --runs 5 --quick-sections load,init   # the table five times: each row's spread
     python3 benchmarks/run.py --runs 5 --quick --once load,init     # the same, the two long sections once
@@ -55,7 +56,7 @@ ACTOR = "u1"
 PY = sys.executable
 CLI = [PY, "-c", "import sys; from clientflow.cli import main; sys.argv[0] = 'clientflow'; main()"]
 BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
-SECTIONS = ("availability", "bulk", "storage", "postgres", "growth", "startup", "locales", "load", "init")
+SECTIONS = ("availability", "bulk", "storage", "postgres", "scheduled", "growth", "startup", "locales", "load", "init")
 CHUNK = 20_000  # clients per data file when building a database: a data file may hold at most 8 MiB
 
 
@@ -551,6 +552,14 @@ def postgres(bench: Bench) -> None:
     import pg_rows
 
     pg_rows.section(bench)
+
+
+# 3c. scheduled work on PostgreSQL -------------------------------------------------------
+def scheduled(bench: Bench) -> None:
+    """Due work carried out on PostgreSQL (1 and 2 workers) against a raw psycopg loop, and `available` beside 1,000,000 pending items: benchmarks/scheduled_rows.py."""
+    import scheduled_rows
+
+    scheduled_rows.section(bench)
 
 
 # 4. growth ------------------------------------------------------------------------------

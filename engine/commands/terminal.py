@@ -31,7 +31,7 @@ def timeline(scheduled: list[Any]) -> list[str]:
         for later in (s for s in scheduled if s.due == due):
             unless = f" (unless {later.unless})" if later.unless else ""
             out.append(f"    Scheduled: {later.describe()} on {later.due.isoformat()}{unless}")
-            out.extend("      " + change_line(c).strip() for c in later.changes)
+            out.extend("    " + change_line(c) for c in later.changes)
             out.extend(f"      ✉ {e['template']} to {', '.join(e['to'])}: {e['subject']}" for e in later.emails)
     out.append("")
     return out

@@ -132,8 +132,20 @@ def _occasion(runner: Runner, claimed: list[dict[str, Any]], report: Carried) ->
 
 def _still_ours(tx: SchedulingTransaction, claimed: dict[str, Any]) -> dict[str, Any] | None:
     """The item, locked, while it is pending and still this claim; None otherwise."""
+
+    def ours(item: dict[str, Any]) -> bool:
+        return item.get("lease") == claimed["lease"] and item.get("worker") == claimed["worker"]
+
     for item in tx.scheduled(id=claimed["id"], status="pending", claim=True):
-        return item if item.get("lease") == claimed["lease"] and item.get("worker") == claimed["worker"] else None
+        return item if ours(item) else None
+    # Not taken: done, cancelled or another worker's since; or held for a moment by another worker's
+    # claim (PostgreSQL keeps the lock of a row a claim looked at and skipped until that claim commits).
+    for item in tx.scheduled(id=claimed["id"], status="pending"):
+        if not ours(item):
+            return None
+        tx.update_scheduled(claimed["id"], {"worker": claimed["worker"]})  # waits for that lock, then holds the row
+        for again in tx.scheduled(id=claimed["id"], status="pending"):
+            return again if ours(again) else None
     return None
 
 
