@@ -286,3 +286,18 @@ def test_an_english_recipient_of_a_french_actors_run_reads_english_dates(dated: 
     (carla,) = [e for e in plan["emails"] if e["template"] == "deactivate-client"]
     assert carla["locale"] == "en" and "Since Friday, March 14, 2025, your data is safe" in carla["text"]
     assert "on March 14, 2025" in plan["audit"]["summary"]
+
+
+@pytest.mark.parametrize("actor_reads", ["en", "fr"])
+def test_an_email_names_the_flow_in_its_readers_language(dated: Path, tmp_path: Path, actor_reads: str) -> None:
+    swap(dated / "templates" / "emails" / "deactivate-client.txt", "your data is safe", "({{ flow.title }}) your data is safe")
+    translated(dated, lambda source: "FR " + source)
+    demo = DEMO.read_text(encoding="utf-8")
+    alice, carla = "email: alice@northwind.example, role: administrator", "email: carla@acme.example, role: administrator"
+    demo = demo.replace(carla, f"{carla}, locale: fr", 1).replace(alice, f"{alice}, locale: {actor_reads}", 1)
+    demo = demo.replace("email: dev@acme.example, role: standard", "email: dev@acme.example, role: administrator", 1)
+    data = tmp_path / "mixed.yaml"
+    data.write_text(demo, encoding="utf-8")
+    emails = {e["locale"]: e["text"] for e in run(dated, data=data)["emails"] if e["template"] == "deactivate-client"}
+    assert "(Deactivate client) your data is safe" in emails["en"]
+    assert "(FR Deactivate client) your data is safe" in emails["fr"]

@@ -200,7 +200,8 @@ def load_project(root: str | Path, extensions: Extensions | None = None) -> Proj
     extensions = extensions or Extensions()
     program = Program([*DATA_FUNCTIONS, *extensions.functions], extensions.filters)
     project = read_project(root, program, extensions)
-    program.written = program.reader = source_reader(project.locales[0] if project.locales else None)
+    titles = {flow.id: flow.title for flow in project.flows.values()}
+    program.written = program.reader = source_reader(project.locales[0] if project.locales else None, titles)
     return project
 
 

@@ -46,6 +46,7 @@ class Reader:
     locale: str | None
     plurals: Forms = field(default_factory=dict)
     plural_index: Callable[[int], int] | None = None  # the locale's rule: a number -> the index of its form
+    titles: Mapping[str, str] = field(default_factory=dict)  # each flow's title (`flow.title`) as this reader reads it
 
     @property
     def tag(self) -> str:
@@ -70,9 +71,9 @@ def reading(reader: Reader) -> Iterator[None]:
         _READER.reset(token)
 
 
-def source_reader(locale: str | None) -> Reader:
+def source_reader(locale: str | None, titles: Mapping[str, str] | None = None) -> Reader:
     """The reader of a text as written: its locale is the project's first; plurals use the template's own two forms."""
-    return Reader(locale)
+    return Reader(locale, titles=dict(titles or {}))
 
 
 # -- Babel, imported when first used -------------------------------------------------------

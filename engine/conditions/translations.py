@@ -89,16 +89,16 @@ def localized(project: Project, locale: str, part: str = "screens") -> Project:
         overlay.update(_compiled(project, program, tag, part))
         forms.update(_plural_forms(project, program, tag, part))
     words: dict[str, dict[str, str]] = {}
-    for tag in reversed(chain) if part == "screens" else ():
+    for tag in reversed(chain):  # where flows are listed, and `flow.title` in any text
         for flow_id, given in catalogs.flow_words(project, tag).items():
             words.setdefault(flow_id, {}).update(given)
     seen = copy.copy(program)
     seen._templates = {**program._templates, **overlay}  # the same program, its texts in another language
-    seen.reader = Reader(chain[0], forms, plural_rule(chain[0]))
     flows = dict(project.flows)
     for flow_id, said in words.items():  # where flows are listed, in the reader's words
         flow = flows[flow_id]
         flows[flow_id] = dataclasses.replace(flow, title=said.get("title", flow.title), summary=said.get("summary", flow.summary))
+    seen.reader = Reader(chain[0], forms, plural_rule(chain[0]), {flow_id: flow.title for flow_id, flow in flows.items()})
     shown = known[(locale, part)] = dataclasses.replace(project, program=seen, flows=flows)
     return shown
 

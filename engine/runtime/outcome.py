@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from ..conditions.program import program_of
 from ..conditions.translations import localized, reader_locale
 from ..errors import ClientflowError, ExpressionError
 from ..language.model import Email, Flow, Project
@@ -134,15 +135,21 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             continue
         template = project.emails[email.template]
         for locale, readers in _by_locale(project, records, to):
-            # the flows' own language: as written, whoever the actor reads (their screens' program may be another language's)
-            say = partial(render, as_written=True) if locale is None or locale == project.locales[0] else localized(project, locale, "emails").program.render
+            if locale is None or locale == project.locales[0]:  # as written, whoever the actor reads (their screens may be in another language)
+                program = program_of(project)
+                say: Callable[..., str] = partial(program.render, as_written=True)
+                titles = program.written.titles
+            else:
+                program = program_of(localized(project, locale, "emails"))
+                say, titles = program.render, program.reader.titles
+            seen = _titled(scope, flow, titles)
             result.emails.append(
                 RenderedEmail(
                     template=email.template,
                     to=readers,
-                    subject=one_line(say(template.subject, scope)),
-                    text=say(template.text, scope),
-                    html=say(template.html, scope) if template.html else None,
+                    subject=one_line(say(template.subject, seen)),
+                    text=say(template.text, seen),
+                    html=say(template.html, seen) if template.html else None,
                     locale=locale,
                 )
             )
@@ -150,6 +157,15 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
         result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
     result.summary = one_line(project.program.render(flow.outcome.audit, scope, as_written=True))  # in the first locale
     return result
+
+
+def _titled(scope: Mapping[str, Any], flow: Flow, titles: Mapping[str, str]) -> Mapping[str, Any]:
+    """The scope with `flow.title` as the email's reader reads it (the actor's screens may name it in another language)."""
+    shown = scope.get("flow")
+    title = titles.get(flow.id)
+    if title is None or not isinstance(shown, Mapping) or shown.get("title") == title:
+        return scope
+    return {**scope, "flow": {**shown, "title": title}}
 
 
 def _by_locale(project: Project, records: Records, to: list[str]) -> list[tuple[str | None, list[str]]]:
