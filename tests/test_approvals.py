@@ -470,3 +470,40 @@ def test_an_approval_killed_at_a_fault_point_decides_all_or_nothing_and_mail_goe
     assert retried.exit_code == 0, retried.output
     ids = [line for path in sorted(out.iterdir()) for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("Message-ID:")]
     assert len(ids) == len(set(ids)) and any("-decision-" in i for i in ids), ids
+
+
+# scenarios ----------------------------------------------------------------------------
+DECIDING = """\
+defaults:
+  given: ../data/demo.yaml
+  flow: deactivate-client
+  actor: u1
+  client: c1
+  now: 2025-03-03T09:00:00Z
+scenarios:
+  - name: approved a day later
+    expect: {status: awaiting_approval}
+    then:
+      - after: 1 day
+        decide: {by: bea@northwind.example}
+        expect:
+          status: completed
+          changes: [{field: subscription, after: deactivated}]
+  - name: rejected by the starter
+    expect: {status: awaiting_approval}
+    then:
+      - after: 1 day
+        decide: {by: u1, reject: no}
+        expect: {status: blocked, blocked_by: [not-the-starter]}
+"""
+
+
+def test_a_scenario_decides_a_waiting_run_in_a_later_step(root: Path) -> None:
+    (root / "scenarios").mkdir(exist_ok=True)
+    (root / "scenarios" / "deciding.yaml").write_text(DECIDING, encoding="utf-8")
+    result = invoke("test", "--project", root, root / "scenarios" / "deciding.yaml")
+    assert result.exit_code == 0 and result.stdout.rstrip().endswith("2 passed, 0 failed"), result.output
+    both = DECIDING.replace("        decide: {by: u1, reject: no}\n", "        decide: {by: u1, reject: no}\n        flow: reactivate-client\n")
+    (root / "scenarios" / "deciding.yaml").write_text(both, encoding="utf-8")
+    wrong = invoke("test", "--project", root, root / "scenarios" / "deciding.yaml")
+    assert wrong.exit_code == 1 and "deciding.yaml:20:17: " in wrong.output and "not both" in wrong.output, wrong.output

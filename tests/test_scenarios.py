@@ -121,7 +121,7 @@ BROKEN = {
     ),
     "bad status": (
         "  - name: x\n    expect: {status: complete}\n",
-        ["8:22: scenarios[0].expect.status: 'complete' is not allowed; did you mean 'completed'? (one of 'completed', 'blocked', 'needs_input', 'invalid', 'awaiting_approval')"],
+        ["8:22: scenarios[0].expect.status: 'complete' is not allowed; did you mean 'completed'? (one of 'completed', 'blocked', 'needs_input', 'invalid', 'awaiting_approval', 'rejected')"],
     ),
     "empty expect": ("  - name: x\n    expect: {}\n", ["8:13: scenarios[0].expect: must not be empty"]),
     "misspelled change key": (

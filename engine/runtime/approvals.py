@@ -188,30 +188,33 @@ def decision_scope(runner: Runner, records: Records, flow: Flow, state: RunState
     return flow_scope(runner.scope(records, parties), flow, state.answers)
 
 
-def tell(runner: Runner, tx: Transaction, flow: Flow, step: Step, state: RunState, scope: dict[str, Any] | None, records: Records, now: str) -> None:
-    """Queue the decision email to the starter (its `approval` as decided)."""
+def tell(
+    runner: Runner, tx: Transaction, flow: Flow, step: Step, state: RunState, scope: dict[str, Any] | None, records: Records, now: str
+) -> list[RenderedEmail]:
+    """Queue the decision email to the starter (its `approval` as decided); return what was queued."""
     assert step.approval is not None
     if scope is None or step.approval.decision is None:
-        return
+        return []
     shown = {**scope, "approval": view(state.approval or {})}
     try:
         emails = render(runner.project, flow, step.approval.decision, shown, records)
     except ClientflowError:  # an address gone bad since: the decision stands, unannounced
-        return
+        return []
     runner.queue(tx, f"{state.id}-decision", state.id, flow, emails, now)
+    return emails
 
 
-def expire(runner: Runner, tx: Transaction, item: dict[str, Any]) -> str | None:
-    """Expire a request that is still waiting (None), or say why there was nothing to expire."""
+def expire(runner: Runner, tx: Transaction, item: dict[str, Any]) -> tuple[str | None, list[RenderedEmail]]:
+    """Expire a request that is still waiting (None, and the emails queued), or say why there was nothing to expire."""
     try:
         state, flow, at = runner.load_run(tx, item["run"])
     except RunError as exc:
-        return str(exc)
+        return str(exc), []
     records = Records(at.project, tx)
     lock_subject(at, records, state.subject)
     state, flow, at = runner.load_run(tx, item["run"])  # read again under the subject's lock
     if state.status != "awaiting_approval":
-        return f"run {state.id} was {state.status} before its request expired"
+        return f"run {state.id} was {state.status} before its request expired", []
     now = _iso(runner.clock.now())
     step = step_of(flow, state)
     scope = decision_scope(at, records, flow, state)
@@ -219,8 +222,7 @@ def expire(runner: Runner, tx: Transaction, item: dict[str, Any]) -> str | None:
     state.approval = {**(state.approval or {}), "status": "expired", "decided": now}
     tx.save_run(state.to_json())
     at.audit(tx, flow, state, "expired", [], f"the request for approval expired at {(state.approval or {}).get('expires')}", scheduled=item["id"])
-    tell(at, tx, flow, step, state, scope, records, now)
-    return None
+    return None, tell(at, tx, flow, step, state, scope, records, now)
 
 
 def awaiting(runner: Runner, tx: Transaction) -> list[tuple[RunState, Flow, Runner, dict[str, Any]]]:
@@ -294,8 +296,8 @@ def decide(runner: Runner, run_id: str, who: str, *, reject: bool, reason: str |
                 state.approval["status"] = "blocked"
             at.finish(tx, flow, plan, fresh, result, run_id, state)
         close_expiry(tx, expiry, f"{state.approval['status']} by {person.actor}", now)
-        tell(at, tx, flow, step, state, scope, records, now)
-        plan.approval = {**view(state.approval), "step": step.id, "decided": now}
+        told = tell(at, tx, flow, step, state, scope, records, now)
+        plan.approval = {**view(state.approval), "step": step.id, "decided": now, "emails": [e.to_json() for e in told]}
     return plan, at
 
 

@@ -101,8 +101,8 @@ def _occasion(runner: Runner, claimed: list[dict[str, Any]], report: Carried) ->
             items += _siblings(tx, items)
             faults.point("scheduled-claimed")
             if items[0].get("kind") == approvals.KIND:  # an approval request running out: alone in its occasion
-                made: list[Result] = []
-                reasons = {items[0]["id"]: approvals.expire(runner, tx, items[0])}
+                reason, told = approvals.expire(runner, tx, items[0])
+                reasons, made = {items[0]["id"]: reason}, [Result(emails=told)]
             else:
                 reasons, made = _apply(runner, tx, items)
             now = _iso(runner.clock.now())

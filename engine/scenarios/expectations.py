@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import did_you_mean
 from ..language.model import Project
+from ..runtime.approvals import APPROVERS_RULE, STARTER_RULE
 from ..runtime.plan import Plan
 
 CHANGE_KEYS = ("op", "entity", "id", "field", "before", "after")
@@ -101,6 +102,9 @@ def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: R
     if "offered" in doc:
         error(("offered",), "expect.offered lists the flows offered and needs no flow; move it to a scenario without one")
     rules = [r.name for r in (*project.reach, *flow.rules)]
+    for step in flow.approvals:  # who may decide a run waiting for approval: the engine's own rules, then the step's
+        assert step.approval is not None
+        rules += [STARTER_RULE, APPROVERS_RULE, *(r.name for r in step.approval.approvers)]
     fields = flow.fields()
     blocked = _pairs(doc.get("blocked_by"), "rule")
     errors = _pairs(doc.get("errors"), "field")

@@ -69,6 +69,7 @@ class Later:
     flow: str | None
     answers: dict[str, Any]
     expect: Expect
+    decide: dict[str, Any] | None = None  # {"by": ACTOR} approves the scenario's run awaiting approval; with "reject": REASON, rejects it
 
 
 @dataclass
@@ -305,7 +306,7 @@ class _ScenarioReader:
                 if answer not in fields:
                     unknown.append(Problem(self.where("answers", answer, key=True), f"{flow_id} has no field {answer!r}{did_you_mean(str(answer), fields)}"))
         now = self._now()
-        then = self._then(now, str(actor[0]) if actor is not None else "", unknown) if now is not None else ()
+        then = self._then(now, str(actor[0]) if actor is not None else "", unknown, flow_id) if now is not None else ()
         expect = Expect()
         if flow_known:
             expect = expectations.read(
@@ -326,7 +327,7 @@ class _ScenarioReader:
             return None
         return Scenario(name, self.where(), data[1], data[0], str(actor[0]), str(subject[0]), flow_id, answers, now, expect, then)
 
-    def _then(self, start: datetime, actor: str, unknown: list[Problem]) -> tuple[Later, ...]:
+    def _then(self, start: datetime, actor: str, unknown: list[Problem], first_flow: str | None = None) -> tuple[Later, ...]:
         """The steps under `then`, each at its time: `after` a duration since the step before, or at `now`."""
         from ..language.project import DURATION_WORDS, parse_duration
 
@@ -375,8 +376,13 @@ class _ScenarioReader:
             def lacking(keys: KeyPath, message: str, at: KeyPath = at) -> None:
                 unknown.append(Problem(self.where(*at, "expect", *keys), message))
 
-            expect = expectations.read(item["expect"], self.project, flow_id, error, lacking, later=True)
-            steps.append(Later(self.where(*at), moment, str(item.get("actor", actor)), flow_id, answers, expect))
+            decide = item.get("decide")
+            if decide is not None and (flow_id is not None or first_flow is None):
+                why = "a step decides the scenario's run or commits a flow, not both" if flow_id is not None else "decide needs the scenario's flow"
+                self.error(self.where(*at, "decide"), f"{why}; name the flow in the scenario and leave it out of this step")
+                continue
+            expect = expectations.read(item["expect"], self.project, first_flow if decide is not None else flow_id, error, lacking, later=True)
+            steps.append(Later(self.where(*at), moment, str(item.get("actor", actor)), flow_id, answers, expect, dict(decide) if decide else None))
         return tuple(steps)
 
     def _flow(self) -> tuple[str | None, bool]:
@@ -521,6 +527,8 @@ def _later(project: Project, engine: Engine, scenario: Scenario, step: Later, nu
     out: list[Mismatch] = []
     for flow_id in {e["flow"] for e in carried.emails}:
         result.observed.setdefault(flow_id, Observed()).emails.update(e["template"] for e in carried.emails if e["flow"] == flow_id)
+    if step.decide is not None:
+        out += _decide(project, engine, scenario, step, result)
     if step.flow is not None:
         shown = engine.for_actor(step.actor)  # in the step's actor's own locale
         path = _committed_path(project, shown, step.actor, scenario.subject, step.flow, step.answers)
@@ -549,6 +557,22 @@ def _later(project: Project, engine: Engine, scenario: Scenario, step: Later, nu
     worker = {"changes": carried.changes, "emails": carried.emails, "dropped": carried.dropped}
     out += expectations.compare_later(step.expect, worker, pending, exists)
     return [dataclasses.replace(m, what=f"{where}: {m.what}") for m in out]
+
+
+def _decide(project: Project, engine: Engine, scenario: Scenario, step: Later, result: ScenarioResult) -> list[Mismatch]:
+    """A `then` step's `decide`: the scenario's run awaiting approval approved (or rejected) by `by`, compared with what it expects."""
+    assert step.decide is not None and scenario.flow is not None
+    run = result.plan.run if result.plan is not None else None
+    if run is None or result.plan is None or result.plan.status != "awaiting_approval":
+        status = result.plan.status if result.plan is not None else None
+        return [Mismatch("decide", "a run awaiting approval", status, note="the scenario's run does not wait for an approval")]
+    by = str(step.decide["by"])
+    shown = engine.for_actor(by)
+    reason = step.decide.get("reject")
+    plan = shown.reject(run, by, str(reason), deliver=False) if reason is not None else shown.approve(run, by, deliver=False)
+    seen = result.observed.setdefault(plan.flow, Observed())
+    seen.emails.update(e.template for e in plan.emails)
+    return _broken(plan.rules) + expectations.compare(dataclasses.replace(step.expect, scheduled=None), plan)
 
 
 def _committed_path(project: Project, engine: Engine, actor: str, subject: str, flow_id: str, answers: Mapping[str, Any]) -> str | None:
