@@ -311,3 +311,17 @@ def test_traced_plugins_are_never_answered_from_the_cache(project: Path, monkeyp
     assert invoke("validate", "--project", project).exit_code == 0
     monkeypatch.setenv("CLIENTFLOW_TRACE_PLUGINS", "1")
     assert not validate_cache.usable()
+
+
+def test_the_cache_folder_stays_small(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(validate_cache, "MAX_ENTRIES", 10)
+    result = Result(1, 1, 0, {}, [], [])
+    for n in range(11):
+        key = f"{n:064x}"
+        validate_cache.write(key, result)
+        folder = cache_folder()
+        assert folder is not None
+        os.utime(folder / f"{key}.json", ns=(n * 10**9, n * 10**9))  # written in this order
+    kept = sorted(p.stem for p in entries())
+    assert kept == [f"{n:064x}" for n in range(6, 11)]  # the newest half, the one just written among them
+    assert validate_cache.read(f"{10:064x}") == result

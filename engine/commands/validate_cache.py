@@ -38,6 +38,7 @@ FOLDERS = ("flows", "templates", "scenarios", "data", "schema", "locales")  # wh
 FORMAT = 1  # the entry's shape; bump it when Result changes
 MAX_PROJECT_BYTES = 64 * 1024 * 1024  # a project bigger than this is checked in full every time (hashing it is not free)
 MAX_ENTRY_BYTES = 1024 * 1024
+MAX_ENTRIES = 1000  # results kept; past it, the older half goes
 COUNTS = ("scenarios", "demo_runs")  # the counts validate reports beside flows, steps and emails, in its order
 
 
@@ -270,8 +271,22 @@ def write(key: str, result: Result) -> None:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+        _prune(folder)
     except OSError:
         return
+
+
+def _prune(folder: Path) -> None:
+    """Keep the folder small: past MAX_ENTRIES results, the least recently written go (each is a few hundred bytes)."""
+    with os.scandir(folder) as listing:
+        found = [(entry.stat().st_mtime_ns, entry.path) for entry in listing if entry.name.endswith(".json")]
+    if len(found) <= MAX_ENTRIES:
+        return
+    for _, path in sorted(found)[: len(found) - MAX_ENTRIES // 2]:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:  # another validate pruned it first
+            pass
 
 
 # what a full check read ------------------------------------------------------------------------
