@@ -87,14 +87,15 @@ def clientflow_register_functions(register: RegisterFunction) -> None:
 @hookspec
 def clientflow_run_event(event: dict[str, Any], settings: Mapping[str, Any]) -> None:
     """Observe what runs do: `event["type"]` is one of started, answered, blocked,
-    invalid, cancelled, committed, delivered, failed.
+    invalid, cancelled, committed, delivered, failed, awaiting_approval, rejected.
 
     Every event carries `type`, `run`, `flow`, `actor`, `subject` (ids; None
     for delivery events, which concern many runs) and `time` (ISO 8601, the
     engine's clock). `committed` adds `changes` and `audit` as the plan shows
     them and `emails` (template, to, subject); `blocked` adds `rules`; `invalid`
     `fields`; `answered` `fields`; `delivered` `sent`; `failed` `failed` and
-    `errors`. `settings` is the observer plugin's own table of the configuration
+    `errors`; `awaiting_approval` and `rejected` `approval` (status, expires,
+    by, reason, step). `settings` is the observer plugin's own table of the configuration
     (`[plugin.NAME]`, and CLIENTFLOW_<NAME>_<KEY> from the environment); an
     observer may leave it out of its signature. Events are plain JSON data; an
     observer must not raise (an exception is logged and ignored).

@@ -507,3 +507,37 @@ def test_a_scenario_decides_a_waiting_run_in_a_later_step(root: Path) -> None:
     (root / "scenarios" / "deciding.yaml").write_text(both, encoding="utf-8")
     wrong = invoke("test", "--project", root, root / "scenarios" / "deciding.yaml")
     assert wrong.exit_code == 1 and "deciding.yaml:20:17: " in wrong.output and "not both" in wrong.output, wrong.output
+
+
+def test_the_graph_draws_the_wait_for_approval(root: Path) -> None:
+    drawn = invoke("graph", "deactivate-client", "--project", root)
+    assert drawn.exit_code == 0, drawn.output
+    assert "waits for approval by:<br/>practice-administrator (never the starter)<br/>expires after 7 days" in drawn.stdout
+    assert '-.->|"rejected or expired"|' in drawn.stdout and '|"approved: every rule checked again"| result' in drawn.stdout
+
+
+def test_observers_see_a_run_wait_and_be_decided(root: Path) -> None:
+    import pluggy
+
+    from clientflow import hookimpl
+    from clientflow.plugins import load_plugins
+
+    seen: list[dict[str, Any]] = []
+
+    class Watcher:
+        @hookimpl
+        def clientflow_run_event(self, event: dict[str, Any]) -> None:
+            seen.append(event)
+
+    pm = load_plugins(pluggy.PluginManager("clientflow"))
+    pm.register(Watcher())
+    engine = Engine.open(root, data=root / "data" / "demo.yaml", plugins=pm, notifiers={}, now=NOW)
+    first = waiting(engine)
+    engine.reject(first, APPROVER, "not now")
+    second = waiting(engine)
+    engine.approve(second, THIRD)
+    types = [e["type"] for e in seen]
+    assert types == ["started", "awaiting_approval", "rejected", "started", "awaiting_approval", "committed"]
+    rejected = next(e for e in seen if e["type"] == "rejected")
+    assert rejected["run"] == first and rejected["approval"]["reason"] == "not now" and rejected["approval"]["by"] == "u4"
+    assert seen[-1]["audit"]["actor"] == "u1" and seen[-1]["run"] == second

@@ -81,6 +81,13 @@ def diagram(project: Project, flow_id: str) -> Diagram:
             graph.edge(entries[number], entries[number + 1] if number + 1 < len(entries) else result, "no")
         previous, label = f"step{number + 1}", _button(step, "next", "Continue")
         cancels.append(Edge(previous, "cancelled", _button(step, "cancel", "Cancel"), dotted=True))
+        if step.approval is not None:  # the run waits here for someone other than its starter
+            who = ", ".join(rule.name for rule in step.approval.approvers)
+            wait = graph.node(f"approval{number + 1}", "wait", f"waits for approval by: {who} (never the starter)", f"expires after {step.approval.expires}")
+            graph.edge(previous, wait, label)
+            graph.node(f"undecided{number + 1}", "stop", "rejected (with a reason), or expired: nothing changes, the starter is told")
+            graph.edge(wait, f"undecided{number + 1}", "rejected or expired", dotted=True)
+            previous, label = wait, "approved: every rule checked again"
     graph.edge(previous, result, label)
     undo = "can be undone" if flow.outcome.reversible else "cannot be undone"
     banner = flow.outcome.banner.source if flow.outcome.banner else ""

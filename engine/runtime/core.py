@@ -395,7 +395,9 @@ class Runner:
             self.event("committed", plan.run, plan.flow, actor, subject, changes=[c.to_json() for c in plan.changes], audit=dict(plan.audit), emails=emails)
             if deliver:
                 self.outbox().deliver()
-        elif plan.status in ("awaiting_approval", "rejected", "expired"):
+        elif plan.status in ("awaiting_approval", "rejected"):
+            approval = {k: v for k, v in (plan.approval or {}).items() if k != "emails"}
+            self.event(plan.status, plan.run, plan.flow, actor, subject, approval=approval)
             if deliver:  # the approvers' request, or the starter's answer
                 self.outbox().deliver()
         elif plan.status == "blocked":
