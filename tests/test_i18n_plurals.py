@@ -255,3 +255,20 @@ def test_a_reach_message_with_a_plural_block_shows_an_outsider_only_what_it_may(
     program.compile_template(Text(source, None), {"actor", "client"})
     problem = program.refusal_problem(source, "client", ["id", "name"], ["actor", "product"])
     assert problem is None if refused is None else refused in str(problem)
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ('{{ ngettext("%(x)s" * 20000, "b", 1, x=big) }}', "over the limit"),  # a value repeated: measured as it is built
+        ('{{ ngettext("%d", "b", 1) }}', "a plural form holds % only as written"),
+        ('{{ ngettext("%(nobody)s", "b", 1) }}', "which its block does not give"),
+    ],
+)
+def test_a_plural_called_by_hand_is_bounded_like_a_block(source: str, said: str) -> None:
+    program = Program()
+    text = Text(source, None)
+    program.compile_template(text, {"big"})
+    with pytest.raises(ExpressionError) as caught:
+        program.render(text, {"big": "x" * 150_000})
+    assert said in str(caught.value)

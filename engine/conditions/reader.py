@@ -243,12 +243,36 @@ def plural_function(html: bool) -> Callable[..., Any]:
             index = (reader.plural_index or plural_rule(reader.locale))(number) if reader.locale else int(number != 1)
             chosen = singular if index == 0 else plural
         filled = {name: _value(value, html) for name, value in values.items()}
-        try:
-            return Markup(chosen) % filled if html else chosen % filled  # noqa: S704 - the form is the template's own text; values are escaped
-        except (KeyError, ValueError, TypeError) as exc:
-            raise ExpressionError(f"the plural block {to_python_format(chosen, back=True)!r} cannot be filled in: {exc}") from exc
+        return _fill(chosen, filled, html)
 
     return ngettext
+
+
+_PART = re.compile(r"(%%|%\([A-Za-z_][A-Za-z0-9_]*\)s)")
+
+
+def _fill(form: str, values: Mapping[str, str], html: bool) -> str:
+    """A form with its `%(name)s` replaced by the values given, measured as it is built (a form could repeat a value)."""
+    out: list[str] = []
+    size = 0
+    for part in _PART.split(form):
+        if part == "%%":
+            piece = "%"
+        elif part.startswith("%(") and part.endswith(")s") and _PART.fullmatch(part):
+            name = part[2:-2]
+            if name not in values:
+                raise ExpressionError(f"the plural form {to_python_format(form, back=True)[:200]!r} uses {{{{ {name} }}}}, which its block does not give")
+            piece = values[name]
+        elif "%" in part:
+            raise ExpressionError("a plural form holds % only as written in its block (a value is {{ name }})")
+        else:
+            piece = str(escape(Markup(part))) if html else part  # noqa: S704 - the template's own text, kept as markup
+        size += len(piece)
+        if size > limits.MAX_OUTPUT:
+            raise ExpressionError(f"the plural form makes more than {limits.MAX_OUTPUT:,} characters, over the limit")
+        out.append(piece)
+    text = "".join(out)
+    return Markup(text) if html else text  # noqa: S704 - markup of the template, values escaped
 
 
 def _count(count: Any) -> int:
@@ -265,4 +289,4 @@ def _value(value: Any, html: bool) -> Any:
     if len(text) > limits.MAX_OUTPUT:
         raise ExpressionError(f"a value of {len(text):,} characters is over the limit of {limits.MAX_OUTPUT:,}")
     limits.spend(len(text))
-    return escape(value) if html else text
+    return str(escape(text)) if html else text
