@@ -323,7 +323,7 @@ class Engine:
         """The run's current screen, without changing anything (blocked by the refusal alone once its actor is out of reach)."""
         with self.storage.transaction() as tx:
             state, flow, runner = self.runner.load_run(tx, run_id)
-            if state.status in FINISHED:
+            if state.status in FINISHED or state.status == "awaiting_approval":  # nothing left to answer
                 return RunView(state.id, state.flow, state.status, None, answers=dict(state.answers), version=state.version)
             records = Records(runner.project, tx)
             scope = runner.scope(records, runner.parties(records, state))

@@ -387,6 +387,7 @@ def test_the_api_starts_lists_shows_and_decides_approvals(root: Path) -> None:
         committed = api.post(f"/runs/{run}/commit", headers=bearer("u1"))
         assert committed.status_code == 200 and committed.json()["status"] == "awaiting_approval", committed.text
         assert api.post(f"/runs/{run}/answers", json={"answers": {}}, headers=bearer("u1")).json()["error"]["code"] == "awaiting_approval"
+        assert api.get(f"/runs/{run}", headers=bearer("u1")).json()["status"] == "awaiting_approval"
         assert [a["run"] for a in api.get("/approvals", headers=bearer("u4")).json()["approvals"]] == [run]
         assert api.get("/approvals", headers=bearer("u1")).json() == {"approvals": []}
         shown = api.get(f"/runs/{run}/approval", headers=bearer("u4"))
@@ -541,3 +542,15 @@ def test_observers_see_a_run_wait_and_be_decided(root: Path) -> None:
     rejected = next(e for e in seen if e["type"] == "rejected")
     assert rejected["run"] == first and rejected["approval"]["reason"] == "not now" and rejected["approval"]["by"] == "u4"
     assert seen[-1]["audit"]["actor"] == "u1" and seen[-1]["run"] == second
+
+
+def test_even_approvers_rules_that_let_anyone_approve_never_let_the_starter_or_an_outsider(tmp_path: Path) -> None:
+    anyone = APPROVAL_STEP.replace(
+        "      - rule: practice-administrator\n", "      - name: anyone\n        if: 'true'\n        message: Anyone may approve this.\n"
+    )
+    engine = open_approval(approval_project(tmp_path / "project", anyone), "memory")
+    run = waiting(engine)
+    assert [b["rule"] for b in engine.approve(run, STARTER).blocked_by] == ["not-the-starter"]
+    assert [b["rule"] for b in engine.approve(run, OTHER_PRACTICE).blocked_by] == ["approvers"]
+    assert [a["run"] for a in engine.approvals(STANDARD)] == [run]
+    assert engine.approve(run, STANDARD).status == "completed"

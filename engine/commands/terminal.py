@@ -104,7 +104,8 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
     for number, shown in enumerate(item.screens if screens else [], 1):
         out.append(screen(shown, number, answers=answers))
         out.append("")
-    mode = "dry run" if item.dry_run else "applied"
+    waits = item.status == "awaiting_approval"
+    mode = "dry run" if item.dry_run else "stored, nothing applied until approved" if waits else "applied"
     who = f"{data['audit'].get('actor', '?')} on {data['audit'].get('subject', '?')}"
     status_colour = {
         "completed": "green", "blocked": "red", "invalid": "red", "needs_input": "yellow", "cancelled": "yellow",
@@ -152,7 +153,7 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
         out.append("")
     out.extend(timeline(item.scheduled))  # only when something waits: a plan without delays reads as before
     for banner in data["banners"]:
-        out.append(f"Banner: {banner}")
+        out.append(f"Banner{' (once approved)' if waits else ''}: {banner}")
     undo = f" — {item.undo}" if item.undo else ""
     out.append(f"Can be undone: {'yes' if item.reversible else 'no'}{undo}")
     if data["audit"].get("summary"):
