@@ -178,7 +178,7 @@ def paths(flow: str, project: Path, fmt: str, scaffold: bool, data: str | None) 
         pad = " " * 17
         if item.condition:
             click.echo(f"{pad}rule: {item.condition}")
-        if item.kind != "blocked":
+        if item.kind not in ("blocked", "waited"):  # a waiting branch happens after the screens, when its part is due
             click.echo(f"{pad}screens: {' -> '.join(item.screens) or '(none)'}")
         if item.kind == "completed":
             changes = [f"{c['op']} {c['entity']}" + (f".{c['field']}" if c.get("field") else "") for c in item.changes]
