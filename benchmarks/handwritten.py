@@ -1,11 +1,15 @@
 """The availability answer for the shipped flows, written by hand: the floor to compare with.
 
 It gives exactly the answer `clientflow available` gives (same flows, rules, messages),
-reading the same in-memory indexes, with no engine at all.
+with no engine at all: `available` reads in-memory indexes built once (`index`);
+`available_sqlite` reads the records from the engine's SQLite file on every call.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 FLOWS = (
@@ -135,3 +139,55 @@ def available(ix: dict[str, Any], actor_id: str, client_id: str) -> list[dict[st
         entry("invite-accountant", "Invite an accountant or bookkeeper", reach + business_admin + not_connected),
         entry("reactivate-client", "Reactivate client", reach + admin_r + paid_r + deactivated),
     ]
+
+
+# the same answer with its records read from SQLite --------------------------------------------------
+def open_sqlite(path: str | Path) -> sqlite3.Connection:
+    """A plain sqlite3 connection to a database `clientflow init` wrote, with the engine's pragmas (plugins/sqlite.py)."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL", "PRAGMA busy_timeout=30000"):
+        conn.execute(pragma)
+    return conn
+
+
+def _document(conn: sqlite3.Connection, collection: str, id: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT body FROM docs WHERE collection=? AND id=?", (collection, id)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def _holding(conn: sqlite3.Connection, entity: str, key: str, value: str) -> list[tuple[str, str]]:
+    return conn.execute("SELECT collection, id FROM keys WHERE entity=? AND key=? AND value=?", (entity, key, value)).fetchall()
+
+
+def available_sqlite(conn: sqlite3.Connection, actor_id: str, client_id: str) -> list[dict[str, Any]]:
+    """`available`, its records read from the SQLite file on every call, in one read transaction: the storage-backed floor.
+
+    The look-ups a program on this schema makes: the user through the key index (by id, else
+    by email) and the record holding it, the client by id (else by name), its practice by id;
+    each body decoded with json.loads; then the same check as `available`.
+    """
+    conn.execute("BEGIN")
+    try:
+        user = kind = holder = None
+        for key in ("id", "email"):
+            for collection, id in _holding(conn, "user", key, actor_id):
+                found = _document(conn, collection, id)
+                for candidate in found["users"] if found else ():
+                    if candidate.get(key) == actor_id:
+                        user, kind, holder = candidate, ("partner" if collection == "partners" else "client"), found
+                        break
+                if user is not None:
+                    break
+            if user is not None:
+                break
+        client = _document(conn, "clients", client_id)
+        if client is None:
+            for collection, id in _holding(conn, "client", "name", client_id):
+                client = _document(conn, collection, id)
+        if user is None or client is None:
+            raise KeyError(actor_id if user is None else client_id)
+        partner = _document(conn, "partners", client["partner"]) if client["partner"] is not None else None
+    finally:
+        conn.execute("COMMIT")
+    partners = {partner["id"]: partner} if partner is not None else {}
+    return available({"users": {actor_id: (user, kind, holder)}, "clients": {client_id: client}, "partners": partners}, actor_id, client_id)

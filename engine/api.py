@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pluggy
 
@@ -184,10 +184,13 @@ class Engine:
         with self.storage.transaction() as tx:
             records = Records(self.project, tx)
             parties = resolve(self.project, records, actor, subject)
-            scope = self.runner.scope(records, parties)
-            answer = self.runner.rulebook(verdicts=True).evaluate(scope, subject)
-            flows = [FlowAvailability(e["flow"], e["title"], e["available"], list(e["reasons"]), e["verdicts"]) for e in answer]
-            refused = sum(isinstance(e["reasons"], Refused) for e in answer)
+            scope = self.runner.scopes.question(parties, self.clock.now, records)
+            flows = cast(list[FlowAvailability], self.runner.rulebook(verdicts=True, entry=FlowAvailability).evaluate(scope, subject))
+            refused = 0
+            for flow in flows:
+                if type(flow.reasons) is Refused:
+                    refused += 1
+                    flow.reasons = list(flow.reasons)
             outside = refused == len(flows) if flows else self.runner.refusal(scope, subject) is not None
         named = subject if refused or outside else str(parties.subject.get("id"))
         return Availability(str(parties.actor.get("id")), named, flows, outside_reach=outside)

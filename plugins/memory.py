@@ -10,7 +10,7 @@ import bisect
 import itertools
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from clientflow.hookspecs import RegisterStorage, hookimpl
@@ -43,11 +43,13 @@ class MemoryStorage:
             ids = self._sorted[collection] = sorted(self.docs.get(collection, {}))
         return ids
 
-    @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[MemoryTransaction]:
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[MemoryTransaction]:
         if not write:
-            yield MemoryTransaction(self, read_only=True)
-            return
+            return _Reading(MemoryTransaction(self, read_only=True))  # nothing to take or release: no generator
+        return self._writing()
+
+    @contextmanager
+    def _writing(self) -> Iterator[MemoryTransaction]:
         with self.lock:
             tx = MemoryTransaction(self, read_only=False)
             yield tx
@@ -62,16 +64,40 @@ class MemoryStorage:
         pass
 
 
+class _Reading:
+    """A read-only transaction's block: it reads what is published, and leaves nothing behind."""
+
+    __slots__ = ("tx",)
+
+    def __init__(self, tx: MemoryTransaction) -> None:
+        self.tx = tx
+
+    def __enter__(self) -> MemoryTransaction:
+        return self.tx
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+_NONE: dict[Any, Any] = {}  # what a read-only transaction has written: nothing (never changed: its writes are refused)
+
+
 class MemoryTransaction:
+    writes: dict[Ref, tuple[Document | None, list[IndexKey]]]
+    new_audit: list[dict[str, Any]]
+    new_runs: dict[str, dict[str, Any]]
+    new_messages: dict[str, dict[str, Any]]
+    new_later: dict[str, dict[str, Any]]
+    new_meta: dict[str, str | None]
+
     def __init__(self, store: MemoryStorage, read_only: bool) -> None:
         self.store = store
         self.read_only = read_only
-        self.writes: dict[Ref, tuple[Document | None, list[IndexKey]]] = {}
-        self.new_audit: list[dict[str, Any]] = []
-        self.new_runs: dict[str, dict[str, Any]] = {}
-        self.new_messages: dict[str, dict[str, Any]] = {}
-        self.new_later: dict[str, dict[str, Any]] = {}
-        self.new_meta: dict[str, str | None] = {}
+        self.new_audit = []
+        if read_only:  # no write is accepted, so every pending-write table stays empty: share one
+            self.writes = self.new_runs = self.new_messages = self.new_later = self.new_meta = _NONE
+            return
+        self.writes, self.new_runs, self.new_messages, self.new_later, self.new_meta = {}, {}, {}, {}, {}
 
     def _check(self) -> None:
         if self.read_only:
@@ -83,13 +109,16 @@ class MemoryTransaction:
         return self.store.docs.get(ref[0], {}).get(ref[1])
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
+        if self.read_only:  # readers never change what they read (the engine copies before it writes)
+            held = self.store.docs.get(collection)
+            return None if held is None else held.get(id)
         doc = self._current((collection, id))
-        if doc is None or self.read_only:
-            return doc  # readers never change what they read (the engine copies before it writes)
-        return _own(doc)
+        return None if doc is None else _own(doc)
 
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
         hit = self.store.index.get((entity, key, value))
+        if self.read_only:
+            return [] if hit is None else sorted(hit) if isinstance(hit, set) else [hit]
         found: set[Ref] = set() if hit is None else set(hit) if isinstance(hit, set) else {hit}
         for ref, (doc, keys) in self.writes.items():
             found.discard(ref)

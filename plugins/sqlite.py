@@ -3,15 +3,24 @@
 Each write transaction starts with BEGIN IMMEDIATE, so writers queue behind
 each other and a commit's re-check and its writes see the same data. The
 schema is created on first use and carries a version for later migrations.
+
+Read-only transactions keep what they read decoded (`Decoded`: documents and
+look-ups), for the next read-only transaction to use while the file holds the
+same data: each starts by reading SQLite's `PRAGMA data_version` in its own
+snapshot, which changes whenever another connection (another process, another
+Engine on the same file) commits, and this connection's own commits empty it.
+So a read never sees a record older than its snapshot, and a question such as
+`available` reads and decodes nothing that has not changed.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +68,65 @@ CREATE INDEX IF NOT EXISTS outbox_status ON outbox (status, next_attempt);
 )
 
 
+DECODED_MAX = 2048  # documents (and look-ups) kept decoded at most; past that, the oldest half is forgotten
+
+
+class Decoded:
+    """What read-only transactions read, decoded, valid while `version` is the file's data_version on this connection.
+
+    Documents are shared by the read-only transactions that get them (which never change
+    what they read, as the storage contract says); a write transaction reads the file itself.
+    """
+
+    __slots__ = ("version", "docs", "refs")
+
+    def __init__(self) -> None:
+        self.version: int | None = None  # None: nothing known (no connection yet, or a write committed)
+        self.docs: dict[Ref, Document | None] = {}
+        self.refs: dict[IndexKey, list[Ref]] = {}
+
+    def forget(self, version: int | None = None) -> None:
+        self.version = version
+        self.docs.clear()
+        self.refs.clear()
+
+    def keep(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+        if len(table) >= DECODED_MAX:  # dicts keep insertion order: drop the older half
+            for old in list(itertools.islice(table, DECODED_MAX // 2)):
+                del table[old]
+        table[key] = value
+
+
+class _Reading:
+    """A read-only transaction's block: BEGIN, the data_version in its snapshot (the decoded records kept or forgotten), COMMIT."""
+
+    __slots__ = ("storage", "conn")
+
+    def __init__(self, storage: SQLiteStorage) -> None:
+        self.storage = storage
+
+    def __enter__(self) -> SQLiteTransaction:
+        storage = self.storage
+        storage._lock.acquire()
+        try:
+            self.conn = conn = storage._connect()
+            conn.execute("BEGIN")
+            version = conn.execute("PRAGMA data_version").fetchone()[0]  # read in this transaction's snapshot: what it will see
+        except BaseException:
+            storage._lock.release()
+            raise
+        decoded = storage.decoded
+        if decoded.version != version:
+            decoded.forget(version)
+        return SQLiteTransaction(conn, False, decoded)
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        try:
+            self.conn.execute("ROLLBACK" if kind is not None else "COMMIT")
+        finally:
+            self.storage._lock.release()
+
+
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
@@ -72,6 +140,7 @@ class SQLiteStorage:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self.decoded = Decoded()  # emptied whenever the connection is opened or closed, and by every write transaction
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -99,20 +168,26 @@ class SQLiteStorage:
             elif conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='scheduled'").fetchone() is None:
                 conn.executescript("BEGIN IMMEDIATE;" + SCHEDULED + "COMMIT;")
             self._conn = conn
+            self.decoded.forget()  # a new connection counts data_version afresh
         return self._conn
 
+    def transaction(self, *, write: bool = False) -> AbstractContextManager[SQLiteTransaction]:
+        return self._writing() if write else _Reading(self)
+
     @contextmanager
-    def transaction(self, *, write: bool = False) -> Iterator[SQLiteTransaction]:
+    def _writing(self) -> Iterator[SQLiteTransaction]:
         with self._lock:
             conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield SQLiteTransaction(conn, write)
+                yield SQLiteTransaction(conn, True)
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
             else:
                 conn.execute("COMMIT")
+            finally:
+                self.decoded.forget()  # this connection's own commits leave its data_version as it was
 
     def clear(self) -> None:
         """Empty every table in one transaction; the storage schema stays."""
@@ -124,27 +199,43 @@ class SQLiteStorage:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self.decoded.forget()
 
 
 class SQLiteTransaction:
-    def __init__(self, conn: sqlite3.Connection, write: bool) -> None:
+    def __init__(self, conn: sqlite3.Connection, write: bool, decoded: Decoded | None = None) -> None:
         self.conn = conn
         self.write = write
+        self.decoded = decoded  # read-only: what earlier read-only transactions decoded, valid in this snapshot
 
     def _check(self) -> None:
         if not self.write:
             raise ReadOnlyError()
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
+        decoded = self.decoded
+        if decoded is not None and (collection, id) in decoded.docs:
+            return decoded.docs[(collection, id)]  # a Document or None, as read in this data_version
         row = self.conn.execute("SELECT body, version FROM docs WHERE collection=? AND id=?", (collection, id)).fetchone()
-        return Document(collection, id, json.loads(row[0]), row[1]) if row else None
+        found = Document(collection, id, json.loads(row[0]), row[1]) if row else None
+        if decoded is not None:
+            decoded.keep(decoded.docs, (collection, id), found)
+        return found
 
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
+        decoded = self.decoded
+        if decoded is not None:
+            refs = decoded.refs.get((entity, key, value))
+            if refs is not None:
+                return list(refs)
         rows = self.conn.execute(
             "SELECT DISTINCT collection, id FROM keys WHERE entity=? AND key=? AND value=? ORDER BY collection, id",
             (entity, key, value),
         )
-        return [(r[0], r[1]) for r in rows]
+        found = [(r[0], r[1]) for r in rows]
+        if decoded is not None:
+            decoded.keep(decoded.refs, (entity, key, value), list(found))
+        return found
 
     def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
         cursor = self.conn.execute(

@@ -80,11 +80,16 @@ def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[st
         if found is not None:
             for node in found:  # every expression of a plain template is below an output or a test: the same as checking each
                 _check_node(node)
-        body = _statements(tree.body, translator, html, checked=found is not None)
+        flat = _flat(tree.body, translator, html, checked=found is not None)
+        body = _statements(tree.body, translator, html, checked=found is not None) if flat is None else flat
     except (_NotPlain, CompileError):
         return None
-    head = ["def _render(s):", *(["    _fresh()"] if translator.costly else []), "    out = []", "    add = out.append", "    n = 0"]
-    source = "\n".join(head) + "\n" + _indent(body, 1) + f"    if n > {MAX_OUTPUT}:\n        _too_long(n)\n    return _join(out)\n"
+    fresh = ["    _fresh()"] if translator.costly else []
+    if flat is not None:
+        source = "\n".join(["def _render(s):", *fresh]) + "\n" + _indent(flat, 1)
+    else:
+        head = ["def _render(s):", *fresh, "    out = []", "    add = out.append", "    n = 0"]
+        source = "\n".join(head) + "\n" + _indent(body, 1) + f"    if n > {MAX_OUTPUT}:\n        _too_long(n)\n    return _join(out)\n"
     namespace = dict(compiler.namespace)
     namespace.update(_t=_text, _h=_html, _too_long=_too_long, _str=str, _len=len, _join="".join)
     return source, namespace
@@ -136,6 +141,41 @@ def _statements(body: list[nodes.Node], translator: _Translator, html: bool, *, 
                 lines.extend("    " + line for line in (_statements(node.else_, translator, html, checked=checked) or ["pass"]))
         else:
             raise _NotPlain(type(node).__name__)
+    return lines
+
+
+def _flat(body: list[nodes.Node], translator: _Translator, html: bool, *, checked: bool = False) -> list[str] | None:
+    """The lines rendering a text without blocks as one f-string of its values (None when it has blocks).
+
+    The values are computed, converted and counted in the same order, against the same
+    limit, as `_statements` does; only the joining differs (no list, one string built).
+    """
+    outputs = [node for node in body if isinstance(node, nodes.Output)]
+    if len(outputs) != len(body):
+        return None
+    lines: list[str] = []
+    text: list[str] = []  # the f-string's body: text with its braces doubled, and {_vK}
+    pending, values = 0, 0  # characters of text not counted yet; values so far
+    for output in outputs:
+        for child in output.nodes:
+            if isinstance(child, nodes.TemplateData):
+                pending += len(child.data)
+                text.append(child.data.replace("{", "{{").replace("}", "}}"))
+                continue
+            if not checked:
+                _check(child)
+            v = f"_v{values}"
+            convert = [f"{v} = _h({v})"] if html else [f"if _type({v}) is not _str:", f"    {v} = _t({v})"]
+            counted = f"{pending} + _len({v})" if pending else f"_len({v})"
+            lines += [f"{v} = {translator.visit(child, 0)}", *convert, f"n = {counted}" if not values else f"n += {counted}"]
+            lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
+            text.append("{" + v + "}")
+            pending, values = 0, values + 1
+    if not values:
+        return None  # a text without values is a constant: `Texts` never asks
+    if pending:
+        lines += [f"n += {pending}", f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
+    lines.append("return f" + repr("".join(text)))
     return lines
 
 

@@ -24,6 +24,7 @@ from ..language import plurals
 from . import bounds, limits, reader
 from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument
 from .fasttext import Plain, build_fast, translate_fast
+from .lazy import LazyScope
 from .limits import MAX_OUTPUT
 
 MAX_LOOP = 100_000  # iterations of loops over range() in one rendering
@@ -259,6 +260,8 @@ class Template:
             if fast is not None:
                 out = fast(scope)
             else:
+                if isinstance(scope, LazyScope):  # Jinja2 copies the names it is given: every one computed first
+                    scope = scope.complete()
                 limits.fresh()
                 out = bounds.joined(self.compiled.generate(scope), MAX_OUTPUT)
         except UndefinedError as exc:

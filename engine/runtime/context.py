@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ..conditions.expressions import DataFunction
+from ..conditions.lazy import LazyScope
 from ..conditions.program import program_of
 from ..errors import ExpressionError, did_you_mean
 from ..language.code import Expr
@@ -63,9 +64,8 @@ def resolve(project: Project, records: Reader, actor: str, subject: str, *, by_i
 
 def resolve_actor(project: Project, records: Reader, actor: str, *, by_id: bool = False) -> Parties:
     """The actor and the records holding it; the subject is left empty."""
-    actor_record = records.find(project.actor_entity, actor, ("id",) if by_id else project.actor_match)
+    actor_record, held = records.find_held(project.actor_entity, actor, ("id",) if by_id else project.actor_match)
     holders: dict[str, dict[str, Any] | None] = dict.fromkeys(project.actor_within.values())
-    held = records.holder(project.actor_entity, str(actor_record.get("id")))
     if held and held[0] in project.actor_within:
         holders[project.actor_within[held[0]]] = held[1]
     return Parties(actor_record, {}, holders)
@@ -79,6 +79,8 @@ class Reader(Protocol):
     def find(self, entity: str, given: str, keys: Iterable[str]) -> dict[str, Any]: ...
 
     def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None: ...
+
+    def find_held(self, entity: str, given: str, keys: Iterable[str]) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]: ...
 
     def all(self, entity: str, limit: int) -> list[dict[str, Any]]: ...
 
@@ -101,6 +103,11 @@ class Scopes:
         self.subject = project.subject_entity
         self.lists = any(isinstance(code, Expr) and "all" in program.uses(code).names for code in codes(project))  # all(entity) is called
         self.reach: Callable[[dict[str, Any], str], bool] | None = None  # whether the actor may reach a subject (set by the Runner)
+        # what a question's scope computes when first read: `now` and `lookup` from its source (reader, clock), then the context names
+        self.later: dict[str, Callable[[LazyScope], Any]] = {"now": _now, "lookup": _lookup}
+        if self.lists:
+            self.later["all"] = self._lister
+        self.later.update(self.context)
 
     def for_actor(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
         """Everything but the subject and the context names (`now` left out when None: nothing reads it)."""
@@ -129,6 +136,8 @@ class Scopes:
             )
         if entity == self.subject and self.reach is not None:
             reach = self.reach
+            if isinstance(scope, LazyScope):  # each record's scope is built from the actor's names, every one computed
+                scope = scope.complete()
             kept = []
             for record in records:
                 try:
@@ -149,6 +158,27 @@ class Scopes:
             scope[name] = expression(scope)
         return scope
 
+    def question(self, parties: Parties, now: Callable[[], datetime], reader: Reader | DataFunction) -> LazyScope:
+        """The scope of one availability question: what `build` gives, but `now`, `all` and the context names computed when first read.
+
+        Only what the rules and the failed rules' messages read is computed, once each:
+        a context name no rule reads costs nothing, and one that cannot be computed
+        makes the rules that read it "could not be checked" (the flows they guard are not offered).
+        """
+        scope = LazyScope(self.base, self.later, (reader, now))
+        scope["lookup"] = reader if isinstance(reader, DataFunction) else DataFunction("lookup", reader.get)  # cheaper made than computed later
+        scope["actor"] = parties.actor
+        scope.update(parties.holders)
+        scope[self.subject] = parties.subject
+        return scope
+
+    def _lister(self, scope: LazyScope) -> DataFunction:
+        """A question's `all(entity)` (as `_readers` makes it: none over a reader that is only a function)."""
+        reader = scope.source[0]
+        if isinstance(reader, DataFunction):
+            raise KeyError("all")
+        return DataFunction("all", lambda entity: self._all(reader, scope, entity))
+
     def build(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
         """Everything but `answers` and `flow`: the actor, its holders, the subject, `now`, `lookup`, the context names."""
         scope = dict(self.base)  # for_actor and with_subject in one copy: the availability hot path
@@ -163,6 +193,15 @@ class Scopes:
         for name, expression in self.context:
             scope[name] = expression(scope)
         return scope
+
+
+def _now(scope: LazyScope) -> Moment:
+    return _moment(scope.source[1]())
+
+
+def _lookup(scope: LazyScope) -> DataFunction:
+    reader = scope.source[0]
+    return reader if isinstance(reader, DataFunction) else DataFunction("lookup", reader.get)
 
 
 def outsider_scope(project: Project, scope: Mapping[str, Any], named: str) -> dict[str, Any]:

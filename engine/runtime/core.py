@@ -12,7 +12,7 @@ import json
 import os
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +53,7 @@ class Runner:
         self._scopes: Scopes | None = None
         self.versions: dict[str, Runner] = {}  # kept earlier project versions, by flow version, loaded when a run needs one
         self._folders: list[str] = []  # where kept versions were rebuilt: removed by close()
-        self.rulebooks: dict[tuple[str | None, bool], Rulebook] = {}
+        self.rulebooks: dict[tuple[str | None, bool, Callable[..., Any] | None], Rulebook] = {}
 
     def outbox(self) -> Outbox:
         """The outbox of this storage, with these notifiers, clock and delivery settings."""
@@ -70,12 +70,12 @@ class Runner:
     def scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
         return self.scopes.build(parties, now or self.clock.now(), records)
 
-    def rulebook(self, flow: Flow | None = None, *, verdicts: bool = False) -> Rulebook:
-        """The project's one availability evaluator, for every flow (`flow` None) or one, generated once each."""
-        key = (flow.id if flow is not None else None, verdicts)
+    def rulebook(self, flow: Flow | None = None, *, verdicts: bool = False, entry: Callable[..., Any] | None = None) -> Rulebook:
+        """The project's one availability evaluator, for every flow (`flow` None) or one, generated once each (see `Rulebook` for `entry`)."""
+        key = (flow.id if flow is not None else None, verdicts, entry)
         book = self.rulebooks.get(key)
         if book is None:
-            book = self.rulebooks[key] = Rulebook(self.project, None if flow is None else [flow], verdicts=verdicts)
+            book = self.rulebooks[key] = Rulebook(self.project, None if flow is None else [flow], verdicts=verdicts, entry=entry)
         return book
 
     def verdicts(self, flow: Flow, scope: dict[str, Any], named: str) -> list[Verdict]:

@@ -125,6 +125,10 @@ class Records:
 
     def body(self, ref: Ref, lock: bool = False) -> dict[str, Any] | None:
         """The current body of a top-level record, changes included."""
+        if not (self.working or self.deleted or lock):  # nothing changed here (every read-only question): what was read
+            read = self.read
+            doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(ref[0], ref[1]))
+            return None if doc is None else doc.body
         if ref in self.deleted:
             return None
         if ref in self.working and not lock:
@@ -167,6 +171,8 @@ class Records:
         found = self.looked_up.get((entity, key, value))
         if found is None:  # what storage holds does not change under this transaction but by our own writes
             found = self.looked_up[(entity, key, value)] = self.tx.lookup(entity, key, value)
+        if not (self.working or self.deleted):
+            return found  # read, never changed, by the caller
         refs = [r for r in found if r not in self.working and r not in self.deleted]
         for ref in self.working:
             if (entity, key, value) in self.keys(ref[0], self.working[ref]):
@@ -183,8 +189,11 @@ class Records:
 
     def get(self, entity: str, id: Any) -> dict[str, Any] | None:
         """The record of `entity` with this id, or None (what `lookup()` gives conditions)."""
-        if entity not in self.project.entities:
+        known = self.project.entities.get(entity)
+        if known is None:
             raise ExpressionError(f"lookup: unknown entity {entity!r}{did_you_mean(entity, self.project.entities)}")
+        if known.collection and type(id) is str:  # a top-level record by its id: its document (as `locate` finds it)
+            return self.body((known.collection, id))
         found = self.locate(entity, "id", id)
         return found[1] if found else None
 
@@ -195,6 +204,20 @@ class Records:
             if found:
                 return found[1]
         raise UnknownName(entity, given, self.suggestions(entity, keys))
+
+    def find_held(self, entity_name: str, given: str, keys: Iterable[str]) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]:
+        """`find`, and (as `holder` gives it) the entity name and record of the one holding it: one look-up for both."""
+        entity = self.entity(entity_name)
+        for key in keys:
+            found = self.locate(entity_name, key, given)
+            if found:
+                ref, record = found
+                if not entity.collection:
+                    for holder in entity.nested_in:
+                        if self.project.entities[holder].collection == ref[0]:
+                            return record, (holder, self.body(ref) or {})
+                return record, None
+        raise UnknownName(entity_name, given, self.suggestions(entity_name, keys))
 
     def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None:
         """For a nested record, the entity name and record of the one holding it."""
@@ -388,6 +411,11 @@ class Snapshot:
         """The records of `entity_name`, in the order the data gave them, at most `limit`."""
         found = (record for (entity, key, _), record in self.index.items() if entity == entity_name and key == "id")
         return list(itertools.islice(found, limit))
+
+    def find_held(self, entity: str, given: str, keys: Iterable[str]) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]:
+        """`find`, and the entity name and record of the one holding it (None for a top-level record)."""
+        record = self.find(entity, given, keys)
+        return record, self.holders.get(builtins.id(record))
 
     def holder(self, entity_name: str, id: str) -> tuple[str, dict[str, Any]] | None:
         """For a nested record, the entity name and record of the one holding it."""

@@ -48,17 +48,21 @@ class Rulebook:
     (`flows`), in one of two modes: the answer alone (`reasons`: the rules that
     do not hold, with their messages), or also `verdicts`, every rule's
     `Verdict` in order (the reach rules first, passed), as plans show them.
+    Each entry is a dict, or what `entry(flow, title, available, reasons[, verdicts])`
+    makes (`Engine.available`'s `FlowAvailability`). A failed rule's reason is
+    made once and shared by every flow it guards (answers are read, never changed).
 
     `named` is the subject as the caller named it: the only word a reach refusal
     shows of it. When a reach rule does not hold, the answer of every flow it
     refuses is that refusal alone (a `Refused` list), and no other rule is checked.
     """
 
-    def __init__(self, project: Project, flows: Iterable[Flow] | None = None, *, verdicts: bool = False) -> None:
+    def __init__(self, project: Project, flows: Iterable[Flow] | None = None, *, verdicts: bool = False, entry: Callable[..., Any] | None = None) -> None:
         self.project = project
         self.program = program = program_of(project)
         self.flows = list(project.flows.values() if flows is None else flows)
         self.verdicts = verdicts
+        self.entry = entry
         rules: list[Rule] = []
         index: dict[int, int] = {}
         for rule in (*project.reach, *(r for f in self.flows for r in f.rules)):
@@ -77,16 +81,18 @@ class Rulebook:
             if i not in per_flow and i not in first:
                 lines += _check(program, i, rule, "    ")
             if i not in reach:  # a reach rule's message is written by _refuse or _refusal
-                lines.append(f"    m{i} = None")
+                lines.append(f"    d{i} = None")  # its reason (and verdict), made once when it first fails, shared by every flow it guards
         lines.append("    out = []")
         names_flow = per_flow or any("flow" in rule.message.source for rule in rules)
-        passed_reach = ", ".join(f"_P{i}" for i in reach)
         for flow in self.flows:
             if names_flow:
                 lines.append(f"    s['flow'] = {{**{flow.reference!r}, 'due': _due}}")
-            entry = f"{{'flow': {flow.id!r}, 'title': {flow.title!r}, 'available': not reasons, 'reasons': reasons" + (
-                ", 'verdicts': verdicts}" if verdicts else "}"
-            )
+            if entry is not None:
+                made = f"_E({flow.id!r}, {flow.title!r}, not reasons, reasons" + (", verdicts)" if verdicts else ")")
+            else:
+                made = f"{{'flow': {flow.id!r}, 'title': {flow.title!r}, 'available': not reasons, 'reasons': reasons" + (
+                    ", 'verdicts': verdicts}" if verdicts else "}"
+                )
             pad = "    "
             if rest:
                 lines.append("    refused = None")
@@ -102,11 +108,10 @@ class Rulebook:
                 lines += ["    if refused is not None:", "        reasons = _Refused([refused])"]
                 if verdicts:
                     lines.append("        verdicts = [_V(refused['rule'], False, refused['message'], broke)]")
-                lines += [f"        out.append({entry})", "    else:"]
+                lines += [f"        out.append({made})", "    else:"]
                 pad = "        "
             lines.append(f"{pad}reasons = []")
-            if verdicts:
-                lines.append(f"{pad}verdicts = [{passed_reach}]")
+            listed = [f"_P{i}" for i in reach]  # every rule's verdict, in order, written as one list once the reasons are made
             for rule in flow.rules:
                 i = index[id(rule)]
                 if i in per_flow:
@@ -114,13 +119,19 @@ class Rulebook:
                 lines.append(f"{pad}if not r{i}:")
                 if i in per_flow or "flow" in rule.message.source:  # its message may differ from flow to flow
                     lines += _message_lines(program, i, rule, pad + "    ")
+                    lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
+                    listed.append(f"_P{i} if r{i} else _V({rule.name!r}, False, m{i}, r{i} is not False)")
                 else:
-                    lines.append(f"{pad}    if m{i} is None:")
+                    lines.append(f"{pad}    if d{i} is None:")
                     lines += _message_lines(program, i, rule, pad + "        ")
-                lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
-                if verdicts:
-                    lines += [f"{pad}    verdicts.append(_V({rule.name!r}, False, m{i}, r{i} is not False))", f"{pad}else:", f"{pad}    verdicts.append(_P{i})"]
-            lines.append(f"{pad}out.append({entry})")
+                    lines.append(f"{pad}        d{i} = {{'rule': {rule.name!r}, 'message': m{i}}}")
+                    if verdicts:
+                        lines.append(f"{pad}        v{i} = _V({rule.name!r}, False, m{i}, r{i} is not False)")
+                    lines.append(f"{pad}    reasons.append(d{i})")
+                    listed.append(f"_P{i} if r{i} else v{i}")
+            if verdicts:
+                lines.append(f"{pad}verdicts = [{', '.join(listed)}]")
+            lines.append(f"{pad}out.append({made})")
         lines.append("    return out")
         lines += ["", "def _refused(s, named):"]  # reach alone: the first reach rule that does not hold
         for i in reach:
@@ -132,7 +143,7 @@ class Rulebook:
         scope_namespace = dict(program.namespace)
         scope_namespace.update(
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
-            _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal,
+            _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
         scope_namespace.update({f"_M{i}": message.fast for i, message in enumerate(messages) if message.fast is not None and not message.localized})
@@ -151,7 +162,7 @@ class Rulebook:
     def _refusal(self, i: int, scope: Mapping[str, Any], named: str, verdict: bool | Broken) -> str:
         return refusal_text(self.project, self.rules[i], scope, named, verdict.error if isinstance(verdict, Broken) else None)
 
-    def _refuse(self, i: int, scope: dict[str, Any], named: str, verdict: bool | Broken) -> Answer:
+    def _refuse(self, i: int, scope: dict[str, Any], named: str, verdict: bool | Broken) -> list[Any]:
         """Every flow refused by reach rule `i`, with its refusal alone."""
         error = verdict.error if isinstance(verdict, Broken) else None
         rule, message, out = self.rules[i], None, []
@@ -159,7 +170,12 @@ class Rulebook:
             scope["flow"] = flow.reference
             if message is None or "flow" in rule.message.source:
                 message = refusal_text(self.project, rule, scope, named, error)
-            entry = {"flow": flow.id, "title": flow.title, "available": False, "reasons": Refused([{"rule": rule.name, "message": message}])}
+            reasons = Refused([{"rule": rule.name, "message": message}])
+            if self.entry is not None:
+                made = (flow.id, flow.title, False, reasons)
+                out.append(self.entry(*made, [Verdict(rule.name, False, message, error is not None)]) if self.verdicts else self.entry(*made))
+                continue
+            entry = {"flow": flow.id, "title": flow.title, "available": False, "reasons": reasons}
             if self.verdicts:
                 entry["verdicts"] = [Verdict(rule.name, False, message, error is not None)]
             out.append(entry)
@@ -245,5 +261,5 @@ class Checker:
 
     def __call__(self, actor: str, subject: str) -> Answer:
         parties = resolve(self.project, self.snapshot, actor, subject)
-        scope = self.scopes.build(parties, self.now() if self.rulebook.needs_now else None, self.lookup)
+        scope = self.scopes.question(parties, self.now, self.lookup)
         return self.rulebook.evaluate(scope, subject)

@@ -9,7 +9,7 @@ from .plan import Verdict
 from .runs import Screen
 
 
-@dataclass
+@dataclass(slots=True)
 class FlowAvailability:
     flow: str
     title: str
