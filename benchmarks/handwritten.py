@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ FLOWS = (
     ("disconnect-self-paying-client", "Disconnect self-paying client"),
     ("invite-accountant", "Invite an accountant or bookkeeper"),
     ("reactivate-client", "Reactivate client"),
+    ("restore-client", "Restore client"),
 )
 ADMIN_ONLY = "Only an administrator of the practice can do this, and your access level is {role}. Ask an administrator of your practice to do it for you, or to give you administrator access."
 
@@ -84,7 +86,10 @@ def available(ix: dict[str, Any], actor_id: str, client_id: str) -> list[dict[st
         []
         if users == 0
         else [
-            {"rule": "no-users", "message": f"{name} has {users} user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."}
+            {
+                "rule": "no-users",
+                "message": f"{name} has {'one user' if users == 1 else f'{users} users'}, so its data would be lost to them. Disconnect it instead, and hand it to its owner.",
+            }
         ]
     )
     active = (
@@ -128,17 +133,47 @@ def available(ix: dict[str, Any], actor_id: str, client_id: str) -> list[dict[st
         ]
     )
 
+    due = client.get("deletion_due")
+    pending = (
+        []
+        if due is None
+        else [
+            {
+                "rule": "not-pending-deletion",
+                "message": f'{name} is due to be deleted on {_long_date(due)}. An administrator of the practice can restore it with "Restore client" until then.',
+            }
+        ]
+    )
+    already = (
+        []
+        if due is None
+        else [
+            {
+                "rule": "deletion-not-pending",
+                "message": f'{name} is already due to be deleted on {_long_date(due)}. An administrator of the practice can restore it with "Restore client" until then.',
+            }
+        ]
+    )
+    restorable = [] if due is not None else [{"rule": "pending-deletion", "message": f"{name} is not waiting to be deleted, so there is nothing to restore."}]
+
     def entry(flow: str, title: str, reasons: list[dict[str, str]]) -> dict[str, Any]:
         return {"flow": flow, "title": title, "available": not reasons, "reasons": reasons}
 
     return [
-        entry("deactivate-client", "Deactivate client", reach + admin_r + paid_r + active),
-        entry("delete-client", "Delete client", reach + admin_r + paid_r + no_users),
-        entry("disconnect-client", "Disconnect client", reach + admin_r + paid_r + has_users),
-        entry("disconnect-self-paying-client", "Disconnect self-paying client", reach + admin_r + self_paying + has_users),
-        entry("invite-accountant", "Invite an accountant or bookkeeper", reach + business_admin + not_connected),
-        entry("reactivate-client", "Reactivate client", reach + admin_r + paid_r + deactivated),
+        entry("deactivate-client", "Deactivate client", reach + admin_r + paid_r + active + pending),
+        entry("delete-client", "Delete client", reach + admin_r + paid_r + no_users + already),
+        entry("disconnect-client", "Disconnect client", reach + admin_r + paid_r + has_users + pending),
+        entry("disconnect-self-paying-client", "Disconnect self-paying client", reach + admin_r + self_paying + has_users + pending),
+        entry("invite-accountant", "Invite an accountant or bookkeeper", reach + business_admin + not_connected + pending),
+        entry("reactivate-client", "Reactivate client", reach + admin_r + paid_r + deactivated + pending),
+        entry("restore-client", "Restore client", reach + admin_r + restorable),
     ]
+
+
+def _long_date(value: str) -> str:
+    """A date as the English long format writes it: March 17, 2025."""
+    day = datetime.fromisoformat(value)
+    return f"{day:%B} {day.day}, {day.year}"
 
 
 # the same answer with its records read from SQLite --------------------------------------------------

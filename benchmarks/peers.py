@@ -16,19 +16,20 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from handwritten import ADMIN_ONLY
+from handwritten import ADMIN_ONLY, _long_date
 
 Scope = dict[str, Any]
 Answer = list[dict[str, Any]]
 
 REACH = ("own-practice-clients", "own-business")
 FLOWS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
-    ("deactivate-client", "Deactivate client", (*REACH, "practice-administrator", "paid-by-practice", "active-subscription")),
-    ("delete-client", "Delete client", (*REACH, "practice-administrator", "paid-by-practice", "no-users")),
-    ("disconnect-client", "Disconnect client", (*REACH, "practice-administrator", "paid-by-practice", "has-users")),
-    ("disconnect-self-paying-client", "Disconnect self-paying client", (*REACH, "practice-administrator", "self-paying", "has-users")),
-    ("invite-accountant", "Invite an accountant or bookkeeper", (*REACH, "business-administrator", "not-connected")),
-    ("reactivate-client", "Reactivate client", (*REACH, "practice-administrator", "paid-by-practice", "deactivated-subscription")),
+    ("deactivate-client", "Deactivate client", (*REACH, "practice-administrator", "paid-by-practice", "active-subscription", "not-pending-deletion")),
+    ("delete-client", "Delete client", (*REACH, "practice-administrator", "paid-by-practice", "no-users", "deletion-not-pending")),
+    ("disconnect-client", "Disconnect client", (*REACH, "practice-administrator", "paid-by-practice", "has-users", "not-pending-deletion")),
+    ("disconnect-self-paying-client", "Disconnect self-paying client", (*REACH, "practice-administrator", "self-paying", "has-users", "not-pending-deletion")),
+    ("invite-accountant", "Invite an accountant or bookkeeper", (*REACH, "business-administrator", "not-connected", "not-pending-deletion")),
+    ("reactivate-client", "Reactivate client", (*REACH, "practice-administrator", "paid-by-practice", "deactivated-subscription", "not-pending-deletion")),
+    ("restore-client", "Restore client", (*REACH, "practice-administrator", "pending-deletion")),
 )
 
 
@@ -44,6 +45,7 @@ def scope_of(ix: dict[str, Any], actor_id: str, client_id: str) -> Scope:
         "actor_practice": holder if kind == "partner" else None,
         "actor_business": holder if kind == "client" else None,
         "partner": ix["partners"].get(client["partner"]) if client["partner"] is not None else None,
+        "deletion_due": client.get("deletion_due"),
     }
 
 
@@ -60,6 +62,9 @@ CONDITIONS: dict[str, Callable[[Scope], bool]] = {
     "active-subscription": lambda s: s["client"]["subscription"] == "active",
     "deactivated-subscription": lambda s: s["client"]["subscription"] == "deactivated",
     "not-connected": lambda s: s["client"]["partner"] is None,
+    "not-pending-deletion": lambda s: s["deletion_due"] is None,
+    "deletion-not-pending": lambda s: s["deletion_due"] is None,  # flow.due is none when availability is asked
+    "pending-deletion": lambda s: s["deletion_due"] is not None,
 }
 MESSAGES: dict[str, Callable[[Scope], str]] = {
     "own-practice-clients": lambda s: (
@@ -80,7 +85,8 @@ MESSAGES: dict[str, Callable[[Scope], str]] = {
         "Invite a user to the client first, or delete it."
     ),
     "no-users": lambda s: (
-        f"{s['client']['name']} has {len(s['client']['users'])} user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner."
+        f"{s['client']['name']} has {'one user' if len(s['client']['users']) == 1 else str(len(s['client']['users'])) + ' users'}, "
+        "so its data would be lost to them. Disconnect it instead, and hand it to its owner."
     ),
     "active-subscription": lambda s: (
         f"{s['client']['name']}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription."
@@ -90,6 +96,15 @@ MESSAGES: dict[str, Callable[[Scope], str]] = {
         f"{s['client']['name']} is already connected to {s['partner']['name'] if s['partner'] else 'a practice'}. "
         "That practice has to disconnect it before you can invite another one."
     ),
+    "not-pending-deletion": lambda s: (
+        f"{s['client']['name']} is due to be deleted on {_long_date(s['deletion_due'])}. "
+        'An administrator of the practice can restore it with "Restore client" until then.'
+    ),
+    "deletion-not-pending": lambda s: (
+        f"{s['client']['name']} is already due to be deleted on {_long_date(s['deletion_due'])}. "
+        'An administrator of the practice can restore it with "Restore client" until then.'
+    ),
+    "pending-deletion": lambda s: f"{s['client']['name']} is not waiting to be deleted, so there is nothing to restore.",
 }
 
 
@@ -119,13 +134,20 @@ ZEN_RULES: tuple[tuple[str, str, str], ...] = (
      "`${client.name} has no users, active or invited, so nobody could take over its data after the disconnection. Invite a user to the client first, "
      "or delete it.`"),
     ("no-users", "len(client.users) != 0",
-     "`${client.name} has ${len(client.users)} user(s), so its data would be lost to them. Disconnect it instead, and hand it to its owner.`"),
+     "`${client.name} has ${len(client.users) == 1 ? 'one user' : string(len(client.users)) + ' users'}, so its data would be lost to them. "
+     "Disconnect it instead, and hand it to its owner.`"),
     ("active-subscription", "client.subscription != 'active'",
      "`${client.name}'s subscription is already deactivated. You can reactivate it from Business settings > Subscription.`"),
     ("deactivated-subscription", "client.subscription != 'deactivated'", "`${client.name}'s subscription is active, so there is nothing to reactivate.`"),
     ("not-connected", "client.partner != null",
      "`${client.name} is already connected to ${partner != null ? partner.name : 'a practice'}. That practice has to disconnect it before you can invite "
      "another one.`"),
+    # a pending deletion's date is written as zen gives it (ISO 8601): no data set of the benchmark has one
+    ("not-pending-deletion", "client.deletion_due != null",
+     "`${client.name} is due to be deleted on ${client.deletion_due}. An administrator of the practice can restore it with \"Restore client\" until then.`"),
+    ("deletion-not-pending", "client.deletion_due != null",
+     "`${client.name} is already due to be deleted on ${client.deletion_due}. An administrator of the practice can restore it with \"Restore client\" until then.`"),
+    ("pending-deletion", "client.deletion_due == null", "`${client.name} is not waiting to be deleted, so there is nothing to restore.`"),
 )  # fmt: skip
 
 

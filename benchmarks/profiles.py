@@ -1,10 +1,11 @@
 """Where the engine's time goes in one row of the benchmark: cProfile, top functions by own time.
 
-    python3 benchmarks/profiles.py availability|bulk|storage|postgres|growth|startup [--clients N] [--top 25] [--sort tottime|cumulative]
+    python3 benchmarks/profiles.py availability|available|available-sqlite|bulk|storage|postgres|growth|startup [--clients N] [--top 25] [--sort tottime|cumulative]
 
 Runs the engine's side of that row in this process under cProfile (start-up:
 the `validate` command, plus `python -X importtime`'s slowest imports) and
-prints the top functions. Data files and databases go to a temporary folder.
+prints the top functions (availability: the `checker`; available and available-sqlite:
+`Engine.available` on each backend). Data files and databases go to a temporary folder.
 postgres (the in-process PostgreSQL row, on a schema of its own, dropped
 afterwards) first commits every client once without the profiler and prints
 where each commit's time goes: round trips, statements, the time spent
@@ -56,6 +57,23 @@ def availability(work: Path, clients: int) -> Callable[[], object]:
             checker("u2", "c1")
 
     return run
+
+
+def available(work: Path, clients: int) -> Callable[[], object]:
+    """`Engine.available`, what the CLI and the HTTP API call, on the memory backend."""
+    from clientflow.api import Engine
+
+    engine = Engine.open(ROOT, data=DEMO, notifiers={})
+    return lambda: [(engine.available("u1", "c1"), engine.available("u2", "c1")) for _ in range(clients)]
+
+
+def available_sqlite(work: Path, clients: int) -> Callable[[], object]:
+    """`Engine.available` on a SQLite file holding the demo data (its read transaction, data_version check and look-ups included)."""
+    from clientflow.api import Engine
+
+    engine = Engine.open(ROOT, db=work / "available.db", notifiers={})
+    engine.load_data(DEMO)
+    return lambda: [(engine.available("u1", "c1"), engine.available("u2", "c1")) for _ in range(clients)]
 
 
 def bulk(work: Path, clients: int) -> Callable[[], object]:
@@ -204,6 +222,8 @@ def slowest_imports(top: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     sections = {
         "availability": (availability, 20_000),
+        "available": (available, 20_000),
+        "available-sqlite": (available_sqlite, 20_000),
         "bulk": (bulk, 20_000),
         "storage": (storage, 2_000),
         "postgres": (postgres, 1_000),

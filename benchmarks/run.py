@@ -323,7 +323,7 @@ def availability(bench: Bench) -> None:
         times = {name: median(values) for name, values in walls.items()}
         bench.numbers[f"availability {actor}/{client}"] = times
         bench.numbers[f"availability {actor}/{client} cpu"] = {name: median(values) / getattr(sides[name], "calls", 1) for name, values in cpus.items()}
-        label = f"availability {pair} ({failed} of 6 flows refused, {reasons} reasons)"
+        label = f"availability {pair} ({failed} of {len(want)} flows refused, {reasons} reasons)"
         ratios = [
             ("engine", "hand-written", f"{label}: `checker` vs hand-written (in-memory indexes)", CHECKER_TARGET),
             ("Engine.available", "hand-written", f"{label}: `Engine.available`, memory backend, vs hand-written (in-memory indexes)", AVAILABLE_TARGET),

@@ -20,9 +20,11 @@ from jinja2 import nodes
 from markupsafe import escape
 
 from ..errors import ExpressionError
+from ..language import plurals
 from . import limits
 from .expressions import CompileError, Compiler, _Translator, generated
 from .limits import MAX_OUTPUT
+from .reader import plural_function
 
 _UNSAFE_FILTERS = {"safe", "escape", "e", "forceescape", "tojson"}
 
@@ -91,7 +93,7 @@ def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[st
         head = ["def _render(s):", *fresh, "    out = []", "    add = out.append", "    n = 0"]
         source = "\n".join(head) + "\n" + _indent(body, 1) + f"    if n > {MAX_OUTPUT}:\n        _too_long(n)\n    return _join(out)\n"
     namespace = dict(compiler.namespace)
-    namespace.update(_t=_text, _h=_html, _too_long=_too_long, _str=str, _len=len, _join="".join)
+    namespace.update(_t=_text, _h=_html, _too_long=_too_long, _str=str, _len=len, _join="".join, _plural=plural_function(html))
     return source, namespace
 
 
@@ -123,7 +125,7 @@ def _statements(body: list[nodes.Node], translator: _Translator, html: bool, *, 
                 else:
                     if not checked:
                         _check(child)
-                    value = translator.visit(child, 0)
+                    value = _value(child, translator)
                     convert = ["_v = _h(_v)"] if html else ["if _type(_v) is not _str:", "    _v = _t(_v)"]
                     lines += [f"_v = {value}", *convert, "n += _len(_v)", f"if n > {MAX_OUTPUT}:", "    _too_long(n)", "add(_v)"]
         elif isinstance(node, nodes.If):
@@ -167,7 +169,7 @@ def _flat(body: list[nodes.Node], translator: _Translator, html: bool, *, checke
             v = f"_v{values}"
             convert = [f"{v} = _h({v})"] if html else [f"if _type({v}) is not _str:", f"    {v} = _t({v})"]
             counted = f"{pending} + _len({v})" if pending else f"_len({v})"
-            lines += [f"{v} = {translator.visit(child, 0)}", *convert, f"n = {counted}" if not values else f"n += {counted}"]
+            lines += [f"{v} = {_value(child, translator)}", *convert, f"n = {counted}" if not values else f"n += {counted}"]
             lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
             text.append("{" + v + "}")
             pending, values = 0, values + 1
@@ -177,6 +179,25 @@ def _flat(body: list[nodes.Node], translator: _Translator, html: bool, *, checke
         lines += [f"n += {pending}", f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
     lines.append("return f" + repr("".join(text)))
     return lines
+
+
+def _value(node: nodes.Node, translator: _Translator) -> str:
+    """The Python of one printed value: an expression, or a plural block's call (`{% trans count=N %}`: the reader's form, filled in)."""
+    if (
+        isinstance(node, nodes.Call)
+        and isinstance(node.node, nodes.Name)
+        and node.node.name == plurals.FUNCTION
+        and len(node.args) == 3
+        and all(isinstance(arg, nodes.Const) and isinstance(arg.value, str) for arg in node.args[:2])
+        and node.dyn_args is None
+        and node.dyn_kwargs is None
+        and all(keyword.key.isidentifier() for keyword in node.kwargs)
+    ):
+        translator.costly = True  # the call spends the evaluation's budget: a fresh one for each render
+        singular, plural = (arg.value for arg in node.args[:2] if isinstance(arg, nodes.Const))
+        values = "".join(f", {keyword.key}={translator.visit(keyword.value, 0)}" for keyword in node.kwargs)
+        return f"_plural({singular!r}, {plural!r}, {translator.visit(node.args[2], 0)}{values})"
+    return translator.visit(node, 0)
 
 
 def _check(node: nodes.Node) -> None:

@@ -6,12 +6,12 @@ keeps it, and gives it to every later read, so each is computed at most once per
 question and only when a rule or a message reads it. A name that cannot be
 computed raises where it is read (the rule reading it could not be checked).
 Jinja2 copies the names it is given: a text it renders gets `complete()`, every
-name computed.
+name it reads computed (every name, when that cannot be told without rendering).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 Later = Mapping[str, Callable[["LazyScope"], Any]]
@@ -34,9 +34,9 @@ class LazyScope(dict[str, Any]):
         value = self[name] = make(self)
         return value
 
-    def complete(self) -> dict[str, Any]:
-        """Every name, computed (in the order `later` lists them: a context name may read those above it)."""
+    def complete(self, names: Collection[str] | None = None) -> dict[str, Any]:
+        """The names as a plain dict, every one computed, or (`names`) those of them a text reads (a context name may read those above it)."""
         for name in self.later:
-            if name not in self:
+            if name not in self and (names is None or name in names):
                 self[name]  # noqa: B018 - computed by __missing__
         return dict(self)

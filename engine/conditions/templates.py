@@ -261,7 +261,7 @@ class Template:
                 out = fast(scope)
             else:
                 if isinstance(scope, LazyScope):  # Jinja2 copies the names it is given: every one computed first
-                    scope = scope.complete()
+                    scope = scope.complete(self.reads)  # those it reads, when known
                 limits.fresh()
                 out = bounds.joined(self.compiled.generate(scope), MAX_OUTPUT)
         except UndefinedError as exc:

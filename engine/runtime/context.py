@@ -105,9 +105,9 @@ class Scopes:
         self.reach: Callable[[dict[str, Any], str], bool] | None = None  # whether the actor may reach a subject (set by the Runner)
         # what a question's scope computes when first read: `now` and `lookup` from its source (reader, clock), then the context names
         self.later: dict[str, Callable[[LazyScope], Any]] = {"now": _now, "lookup": _lookup}
-        if self.lists:
-            self.later["all"] = self._lister
         self.later.update(self.context)
+        # over a reader that is only a function (a checker's snapshot), no `all`, as `_readers` gives none
+        self.later_listing = {"all": self._lister, **self.later} if self.lists else self.later
 
     def for_actor(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
         """Everything but the subject and the context names (`now` left out when None: nothing reads it)."""
@@ -165,7 +165,7 @@ class Scopes:
         a context name no rule reads costs nothing, and one that cannot be computed
         makes the rules that read it "could not be checked" (the flows they guard are not offered).
         """
-        scope = LazyScope(self.base, self.later, (reader, now))
+        scope = LazyScope(self.base, self.later if isinstance(reader, DataFunction) else self.later_listing, (reader, now))
         scope["lookup"] = reader if isinstance(reader, DataFunction) else DataFunction("lookup", reader.get)  # cheaper made than computed later
         scope["actor"] = parties.actor
         scope.update(parties.holders)
@@ -173,10 +173,8 @@ class Scopes:
         return scope
 
     def _lister(self, scope: LazyScope) -> DataFunction:
-        """A question's `all(entity)` (as `_readers` makes it: none over a reader that is only a function)."""
+        """A question's `all(entity)`, as `_readers` makes it."""
         reader = scope.source[0]
-        if isinstance(reader, DataFunction):
-            raise KeyError("all")
         return DataFunction("all", lambda entity: self._all(reader, scope, entity))
 
     def build(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
