@@ -554,3 +554,21 @@ def test_even_approvers_rules_that_let_anyone_approve_never_let_the_starter_or_a
     assert [b["rule"] for b in engine.approve(run, OTHER_PRACTICE).blocked_by] == ["approvers"]
     assert [a["run"] for a in engine.approvals(STANDARD)] == [run]
     assert engine.approve(run, STANDARD).status == "completed"
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_waiting_run_survives_a_restart_and_expires_by_the_worker(root: Path, postgres_url: str, postgres_schema: str) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")} | {"CLIENTFLOW_DB": postgres_url, "CLIENTFLOW_DB_SCHEMA": postgres_schema}
+    first = Engine.open(root, now=NOW, env=env, notifiers={})
+    first.load_data(root / "data" / "demo.yaml")
+    approved, expiring = waiting(first), waiting(first, {"notify_client": True})
+    first.close()
+    again = Engine.open(root, now=NOW + timedelta(days=1), env=env, notifiers={})
+    assert sorted(a["run"] for a in again.approvals(APPROVER)) == sorted([approved, expiring])
+    assert run_record(again, approved)["status"] == "awaiting_approval"
+    assert again.approve(approved, APPROVER).status == "completed"
+    again.close()
+    late = Engine.open(root, now=NOW + timedelta(days=8), env=env, notifiers={})
+    assert carry_out(late.runner).applied == [f"{expiring}-approval"]
+    assert run_record(late, expiring)["status"] == "expired" and pending(late) == []
+    late.close()
