@@ -137,6 +137,14 @@ class LoadingTransaction(Protocol):
 
 
 @runtime_checkable
+class FetchingTransaction(Protocol):
+    """Optional on a Transaction: a look-up and the documents it names in one question (one round trip to a server)."""
+
+    def lookup_documents(self, entity: str, key: str, value: str) -> list[Document]:
+        """The documents `lookup(entity, key, value)` names, in the same order, as `get` (without a lock) would give each."""
+
+
+@runtime_checkable
 class ClearingTransaction(Protocol):
     """Optional on a Transaction: the store emptied inside it, so that emptying and reloading land together."""
 

@@ -376,6 +376,16 @@ class PostgresTransaction:
         ).fetchall()
         return [(r[0], r[1]) for r in rows]
 
+    def lookup_documents(self, entity: str, key: str, value: str) -> list[Document]:
+        """`lookup` and a `get` of each document it names, in one statement (FetchingTransaction)."""
+        rows = self.execute(
+            f"SELECT d.collection, d.id, d.body, d.version FROM {self.s}.docs d "
+            f"JOIN (SELECT DISTINCT collection, id FROM {self.s}.keys WHERE entity = %s AND key = %s AND value = %s) k "
+            "ON d.collection = k.collection AND d.id = k.id ORDER BY d.collection, d.id",
+            (entity, key, value),
+        ).fetchall()
+        return [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
     def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
         # Keyset pages: nothing stays open between pages, so the caller may run
         # other statements (or stop early) while it iterates.

@@ -170,7 +170,15 @@ class Records:
     def _refs(self, entity: str, key: str, value: str) -> list[Ref]:
         found = self.looked_up.get((entity, key, value))
         if found is None:  # what storage holds does not change under this transaction but by our own writes
-            found = self.looked_up[(entity, key, value)] = self.tx.lookup(entity, key, value)
+            fetch = getattr(self.tx, "lookup_documents", None)  # FetchingTransaction: the documents come with the look-up
+            if fetch is None:
+                found = self.tx.lookup(entity, key, value)
+            else:
+                documents = fetch(entity, key, value)
+                for document in documents:
+                    self.read.setdefault((document.collection, document.id), document)  # what was read already (perhaps locked) stays
+                found = [(d.collection, d.id) for d in documents]
+            self.looked_up[(entity, key, value)] = found
         if not (self.working or self.deleted):
             return found  # read, never changed, by the caller
         refs = [r for r in found if r not in self.working and r not in self.deleted]

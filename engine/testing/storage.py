@@ -34,6 +34,7 @@ from clientflow.storage import (
     ClearingTransaction,
     ConflictError,
     Document,
+    FetchingTransaction,
     ListingTransaction,
     LoadingTransaction,
     ReadOnlyError,
@@ -271,6 +272,18 @@ class StorageContract:
         assert [i for p in pages for i in p] == ids
         with storage.transaction() as tx:
             assert [d.id for d in tx.scan(C, after="t0225")] == ids[23:]  # "t0225" sorts between t022 and t023
+
+    def test_lookup_documents_where_offered_gives_what_lookup_and_get_give(self, storage: Storage) -> None:
+        put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v"), ("thing", "k", "w")])
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v"), ("thing", "k", "v")])
+        put(storage, "t1", {"n": 3}, expect=1, keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, FetchingTransaction):
+                return
+            tx.put(doc("t3", {"n": 4}), [("thing", "k", "v")], expect_version=None)  # this transaction's own write is seen
+            for value in ("v", "w", "nothing"):
+                assert tx.lookup_documents("thing", "k", value) == [tx.get(*ref) for ref in tx.lookup("thing", "k", value)]
+            assert [(d.id, d.body["n"], d.version) for d in tx.lookup_documents("thing", "k", "v")] == [("t1", 3, 2), ("t2", 2, 1), ("t3", 4, 1)]
 
     # deleting ---------------------------------------------------------------
     def test_delete_removes_the_document_and_its_keys(self, storage: Storage) -> None:
