@@ -572,3 +572,51 @@ def test_on_postgresql_a_waiting_run_survives_a_restart_and_expires_by_the_worke
     assert carry_out(late.runner).applied == [f"{expiring}-approval"]
     assert run_record(late, expiring)["status"] == "expired" and pending(late) == []
     late.close()
+
+
+EXPIRER = r"""
+import json, sys, time
+from pathlib import Path
+from datetime import datetime
+from clientflow import Engine
+
+spec = json.loads(sys.argv[1])
+engine = Engine.open(spec["project"], now=datetime.fromisoformat(spec["now"]), notifiers={})
+barrier = Path(spec["barrier"])
+(barrier / f"ready-{spec['me']}").touch()
+while len(list(barrier.glob("ready-*"))) < spec["processes"]:
+    time.sleep(0.005)
+print(json.dumps({"outcome": "carried", "applied": engine.carry_out().applied}))
+engine.close()
+"""
+
+
+def test_an_approval_racing_the_expiry_leaves_exactly_one_outcome(root: Path, storage_env: dict[str, str]) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLIENTFLOW_")} | storage_env
+    engine = Engine.open(root, now=NOW, env=env, notifiers={})
+    engine.load_data(root / "data" / "demo.yaml")
+    run = waiting(engine)
+    expires = NOW + timedelta(days=7)
+    barrier = root / "barrier"
+    barrier.mkdir()
+    jobs = [
+        (RACER, {"run": run, "actor": APPROVER, "decision": "approve", "now": (expires - timedelta(seconds=1)).isoformat()}),  # a clock a second behind
+        (EXPIRER, {"now": (expires + timedelta(seconds=1)).isoformat()}),
+    ]
+    children = []
+    for me, (script, spec) in enumerate(jobs):
+        spec |= {"project": str(root), "barrier": str(barrier), "me": me, "processes": 2}
+        children.append(subprocess.Popen([sys.executable, "-c", script, json.dumps(spec)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    results = []
+    for child in children:
+        out, err = child.communicate(timeout=120)
+        assert child.returncode == 0, err
+        results.append(json.loads(out))
+    approved, carried = results
+    status = run_record(engine, run)["status"]
+    assert (approved["outcome"] == "completed") == (status == "completed") and (carried["applied"] == [f"{run}-approval"]) == (status == "expired"), results
+    assert status in ("completed", "expired")
+    ends = [e["status"] for e in engine.audit_log() if e["run"] == run and e["status"] in ("completed", "expired")]
+    assert ends == [status] and pending(engine) == []
+    assert subscription(engine) == ("deactivated" if status == "completed" else "active")
+    engine.close()
