@@ -165,4 +165,4 @@ def test_an_email_template_that_does_not_compile_is_not_also_unknown_to_the_flow
     assert problems_of(project_copy) == ["templates/emails/disconnect-client.txt:5:1: unknown name 'gibberish'; the names here are " + NAMES]
 
 
-NAMES = "actor, actor_business, actor_practice, all, answers, client, flow, lookup, now, partner, product, range"
+NAMES = "actor, actor_business, actor_practice, all, answers, approval, client, flow, lookup, now, partner, product, range"

@@ -366,7 +366,7 @@ def _suggest(given: str, choices: Iterable[str], what: str) -> str:
     if hint.startswith("; did you mean"):
         return hint
     listed = sorted(c for c in choices if c.isidentifier())
-    if len(listed) <= 12:
+    if len(listed) <= 16:
         return f"; the {what} " + ", ".join(listed)
     return f"; the {what} listed in docs/flow-language.md"
 

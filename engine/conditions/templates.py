@@ -430,7 +430,9 @@ def _check_tree(
     known = set(names) | assigned | set(env.globals) | {"caller", "varargs", "kwargs"}
     for name in found.of(nodes.Name):
         if name.ctx == "load" and name.name not in known:
-            raise CompileError(f"unknown name {name.name!r}{_suggest(name.name, known - {'caller', 'varargs', 'kwargs'}, 'names here are')}", name.lineno)
+            raise CompileError(
+                f"unknown name {name.name!r}{_suggest(name.name, known - {'caller', 'varargs', 'kwargs', plurals.FUNCTION}, 'names here are')}", name.lineno
+            )
     for look in found.of(nodes.Getattr, nodes.Getitem):
         key = look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)
         if isinstance(key, str) and key.startswith("_"):
