@@ -24,6 +24,7 @@ from typing import Any
 
 from ..conditions.expressions import DataFunction, failure
 from ..conditions.program import Program, program_of
+from ..conditions.reader import for_reader
 from ..errors import ExpressionError
 from ..language.model import Flow, Project, Rule
 from .context import Scopes, outsider_scope, resolve
@@ -146,7 +147,10 @@ class Rulebook:
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
-        scope_namespace.update({f"_M{i}": message.fast for i, message in enumerate(messages) if message.fast is not None and not message.localized})
+        scope_namespace.update({
+            f"_M{i}": message.fast if not message.localized else for_reader(message.fast, lambda: program.reader)
+            for i, message in enumerate(messages) if message.fast is not None
+        })  # fmt: skip
         scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
         exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
@@ -209,7 +213,7 @@ def _message_lines(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
     message = program.template(rule.message)
     if message.constant is not None:
         return [f"{pad}m{i} = {folded(message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
-    if message.fast is not None and not message.localized and not _needs_folding(rule.message.source):  # else rendered for its reader
+    if message.fast is not None and not _needs_folding(rule.message.source):  # a localized one is rendered for the program's reader
         return [
             f"{pad}try:",
             f"{pad}    m{i} = _M{i}(s) if r{i} is False else _broken({i}, r{i})",
