@@ -215,3 +215,22 @@ def test_keys_fixed_at_load_are_checked_when_compiled() -> None:
 def test_compiling_the_same_source_twice_gives_the_same_expression() -> None:
     compiler = Compiler([])
     assert compiler.compile("client.id", {"client"}) is compiler.compile("client.id", {"client"})
+
+
+def test_builtin_signatures_written_out_equal_what_inspect_reads() -> None:
+    """The built-ins' signatures are written out (no tokenize import); each equals inspect.signature's."""
+    import inspect
+
+    from clientflow.conditions.expressions import BUILTIN_SIGNATURES
+
+    assert BUILTIN_SIGNATURES
+    for function, signature in BUILTIN_SIGNATURES.items():
+        assert signature == inspect.signature(function), function
+
+
+def test_builtin_filters_still_refuse_arguments_they_do_not_take() -> None:
+    compiler = Compiler()
+    with pytest.raises(CompileError, match=r"length takes at most 0 arguments, not 1"):
+        compiler.compile("client.users | length(2)", NAMES)
+    with pytest.raises(CompileError, match=r"abs has no argument 'x'"):
+        compiler.compile("now.year | abs(x=1)", NAMES)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import keyword
 import math
+import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -683,9 +684,39 @@ def argument_problem(function: Callable[..., Any] | None, name: str, positional:
 _FITS: dict[tuple[Any, ...], str | None] = {}
 
 
+def _builtin_signatures() -> dict[Any, inspect.Signature]:
+    """The signatures of the built-in functions that are filters or tests, written out.
+
+    `inspect.signature` reads a built-in's from its text signature with the tokenize
+    module, whose import and regular expressions cost a cold `validate` 10-30 ms; these
+    are equal to what it reads (tests/test_expressions.py compares them).
+    """
+    only = inspect.Parameter.POSITIONAL_ONLY
+
+    def taking(*names: str) -> inspect.Signature:
+        return inspect.Signature([inspect.Parameter(n, only) for n in names])
+
+    return {
+        len: taking("obj"),
+        abs: taking("x"),
+        callable: taking("obj"),
+        **{f: taking("a", "b") for f in (operator.eq, operator.ne, operator.gt, operator.ge, operator.lt, operator.le)},
+    }
+
+
+BUILTIN_SIGNATURES = _builtin_signatures()
+
+
+def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    try:
+        return BUILTIN_SIGNATURES[function]
+    except (KeyError, TypeError):  # not one of them, or a callable that cannot be a key
+        return inspect.signature(function)
+
+
 def _fit(function: Callable[..., Any], name: str, positional: int, keywords: list[str], applied: bool) -> str | None:
     try:
-        signature = inspect.signature(function)
+        signature = _signature(function)
     except (TypeError, ValueError):
         return None
     parameters = list(signature.parameters.values())

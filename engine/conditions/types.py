@@ -62,6 +62,8 @@ class Object(Type):
 
 @dataclass(frozen=True, eq=False)
 class List(Type):
+    """A list whose every item has the type `item`."""
+
     item: Type = ANY
 
     def describe(self) -> str:
@@ -70,6 +72,8 @@ class List(Type):
 
 @dataclass(frozen=True, eq=False)
 class Union(Type):
+    """A value of any one of `options`."""
+
     options: tuple[Type, ...] = ()
 
     def describe(self) -> str:

@@ -40,6 +40,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Option:
+    """One fixed choice of a field: the value stored and the label shown."""
+
     value: Any
     label: Text
 
@@ -57,12 +59,16 @@ class DynamicOptions:
 
 @dataclass(frozen=True)
 class Check:
+    """A condition an answer must meet, with the message shown when it does not."""
+
     condition: Expr
     message: Text
 
 
 @dataclass(frozen=True)
 class Field:
+    """One question of a step: its type, label, default, limits, options and checks."""
+
     name: str
     type: str
     label: Text | None
@@ -94,6 +100,8 @@ class Approval:
 
 @dataclass(frozen=True)
 class Step:
+    """One screen of a flow: its kind, texts, when it is shown, its buttons and fields."""
+
     id: str
     kind: str
     title: Text
@@ -122,6 +130,8 @@ class Delay:
 
 @dataclass(frozen=True)
 class Effect:
+    """One change an outcome makes to the data: an update, a create, a delete or a plugin's effect."""
+
     op: str
     entity: str
     id: Expr | None
@@ -136,6 +146,8 @@ class Effect:
 
 @dataclass(frozen=True)
 class Email:
+    """One email an outcome sends: which template, to whom, when, and what an empty `to` does."""
+
     template: str
     to: Expr
     when: Expr | None
@@ -146,6 +158,8 @@ class Email:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What a flow does once confirmed: its effects and emails, the banner shown, the audit line."""
+
     effects: tuple[Effect, ...]
     emails: tuple[Email, ...]
     banner: Text | None
@@ -162,6 +176,8 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Flow:
+    """One flow: who may start it, what must hold of its subject, its steps and its outcome."""
+
     id: str
     title: str
     summary: str
@@ -217,6 +233,8 @@ class Flow:
 
 @dataclass(frozen=True)
 class EmailTemplate:
+    """An email's texts: its subject, plain text and optional HTML body."""
+
     name: str
     subject: Text
     text: Text
@@ -226,6 +244,8 @@ class EmailTemplate:
 
 @dataclass(frozen=True)
 class Entity:
+    """One kind of record in the data: where its records live and how each is found."""
+
     name: str
     collection: str | None
     nested_in: tuple[str, ...]

@@ -38,6 +38,8 @@ class EffectSpec:
 
 @dataclass
 class EffectContext:
+    """What an effect is applied with: the records, the scope, its arguments and the record it names."""
+
     records: Records
     scope: Mapping[str, Any]
     args: dict[str, Any]
@@ -48,6 +50,8 @@ class EffectContext:
 
 @dataclass
 class RenderedEmail:
+    """One email of an outcome, its texts rendered for its recipients."""
+
     template: str
     to: list[str]
     subject: str
@@ -62,6 +66,8 @@ class RenderedEmail:
 
 @dataclass
 class Result:
+    """What an outcome gives: its changes, emails, banners, summary, warnings and what blocks it."""
+
     changes: list[Change] = field(default_factory=list)
     emails: list[RenderedEmail] = field(default_factory=list)
     banners: list[str] = field(default_factory=list)

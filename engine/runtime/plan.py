@@ -29,6 +29,8 @@ class Verdict:
 
 @dataclass
 class Plan:
+    """What running a flow gives: its status, the screens shown, and what it would change and send."""
+
     flow: str
     status: str
     dry_run: bool

@@ -11,6 +11,8 @@ from .runs import Screen
 
 @dataclass(slots=True)
 class FlowAvailability:
+    """Whether one flow may be started on a subject, and why not when it may not."""
+
     flow: str
     title: str
     available: bool
@@ -23,6 +25,8 @@ class FlowAvailability:
 
 @dataclass
 class Availability:
+    """Which flows an actor may start on a subject."""
+
     actor: str
     subject: str
     flows: list[FlowAvailability]
