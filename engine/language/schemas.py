@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -37,16 +38,30 @@ def schema_dir() -> Path:
     return resources.folder(resources.SCHEMAS)
 
 
-@cache
+def _absolute(directory: str | None) -> str | None:
+    """A project's schema folder as an absolute path: the caches below key on it, and two projects
+    opened in one process from their own current folders both say `schema`."""
+    return os.path.abspath(directory) if directory else None
+
+
 def schema(name: str, directory: str | None = None) -> dict[str, Any]:
-    """The parsed schema file `name` (e.g. `flow.schema.json`)."""
+    """The parsed schema file `name` (e.g. `flow.schema.json`), of the language or of a project's `directory`."""
+    return _schema_at(name, _absolute(directory))
+
+
+@cache
+def _schema_at(name: str, directory: str | None) -> dict[str, Any]:
     folder = Path(directory) if directory else schema_dir()
     return json.loads((folder / name).read_text(encoding="utf-8"))
 
 
-@cache
 def validator(name: str, directory: str | None = None) -> Any:
     """A Draft 2020-12 validator for one schema, resolving `$ref`s to its siblings."""
+    return _validator_at(name, _absolute(directory))
+
+
+@cache
+def _validator_at(name: str, directory: str | None) -> Any:
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
@@ -99,6 +114,7 @@ def validate(instance: Any, name: str, positions: Positions, directory: str | No
     reference validator, e.g. one built from a copy of the schema that a project
     extends with its own words.
     """
+    directory = _absolute(directory)
     fast = _fast_validator(name, directory) if checker is None else None
     if fast is not None:
         try:
@@ -419,6 +435,7 @@ def _record_reference(name: str, directory: str, collection: str) -> Any:
 
 def record_problems(record: Any, name: str, directory: str, collection: str) -> list[str]:
     """What the data schema refuses in one record of `collection`: each problem as `field: message` (none when it is valid)."""
+    directory = os.path.abspath(directory)
     if collection not in schema(name, directory).get("properties", {}):
         return []
     fast = _record_fast(name, directory, collection)
