@@ -299,7 +299,7 @@ def availability(bench: Bench) -> None:
     bench.details.append(
         f"- **availability**: peers {', '.join(versions)}; data `data/demo.yaml` (in memory, and loaded into a SQLite file for the SQLite sides); "
         f"each timed batch about {bench.sizes.batch_seconds * 1000:.0f} ms of calls, gc off. `Engine.available` returns its `Availability` "
-        "(flows, reasons, every rule's verdict); the answers compared are `.to_json()[\"flows\"]`."
+        '(flows, reasons, every rule\'s verdict); the answers compared are `.to_json()["flows"]`.'
     )
     for actor, client in (("u1", "c1"), ("u2", "c1")):
         want = handwritten.available(ix, actor, client)
@@ -811,7 +811,7 @@ def spread_table(
     ]
     for number, key in enumerate(keys, 1):
         rows = [r for bench, _, _, _ in benches for r in bench.rows if (r.section, r.measure) == key]
-        measured = sorted((v, r) for r in rows if (v := _value(r.ratio)) is not None and r.result != "ERROR")
+        measured = sorted(((v, r) for r in rows if (v := _value(r.ratio)) is not None and r.result != "ERROR"), key=lambda pair: pair[0])
         passed = sum(r.result == "PASS" for r in rows)
         verdict = "PASS" if passed == len(rows) else "ERROR" if not measured else "FAIL"
         result = f"**{verdict}** {passed}/{len(rows)}"
@@ -887,6 +887,9 @@ def main(argv: list[str] | None = None) -> int:
             begun, at = datetime.now(UTC), time.perf_counter()
             bench = run_once(sizes, chosen if n == 0 else [c for c in chosen if c not in once], work, quick_sections)
             benches.append((bench, begun, time.perf_counter() - at, os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")))
+            if args.runs > 1:  # each run's own table as soon as it is done: nothing is lost should a later run break
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                args.out.with_name(f"{args.out.stem}.run{n + 1}.md").write_text(table(bench, begun, benches[-1][2], quick_sections), encoding="utf-8")
     finally:
         if args.keep:
             say(f"data and databases kept in {work}")
