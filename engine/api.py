@@ -431,16 +431,20 @@ class Engine:
     def approve(self, run_id: str, actor: str, *, reason: str | None = None, deliver: bool = True) -> Plan:
         """Approve a run awaiting approval, as `actor`: it commits, every rule checked again on what is then stored.
 
-        `actor` must be named by the approval step's `approvers` rules, within reach, and not
-        the actor who started the run; otherwise the plan comes back blocked (outside reach,
-        with a refusal that names nothing of the subject) and nothing is decided.
+        `actor` must be named by the approval step's `approvers` rules and not the actor who
+        started the run; otherwise the plan comes back blocked and nothing is decided. Outside
+        reach of the run's subject, whatever the run's status, `RunNotFound` is raised, word for
+        word as for a run that does not exist.
         """
         plan, runner = approvals.decide(self.runner, run_id, actor, reject=False, reason=reason)
         runner.after(plan, deliver)
         return plan
 
     def reject(self, run_id: str, actor: str, reason: str, *, deliver: bool = True) -> Plan:
-        """Reject a run awaiting approval, as `actor`, saying why (the starter is told); nothing of it is applied."""
+        """Reject a run awaiting approval, as `actor`, saying why (the starter is told); nothing of it is applied.
+
+        Refused as `approve` is: outside reach of the run's subject, `RunNotFound`, as for a run that does not exist.
+        """
         plan, runner = approvals.decide(self.runner, run_id, actor, reject=True, reason=reason)
         runner.after(plan, deliver)
         return plan
@@ -450,7 +454,10 @@ class Engine:
         return approvals.offered(self.runner, actor)
 
     def approval(self, run_id: str, actor: str) -> Plan:
-        """What `actor` sees before deciding a run awaiting approval: its plan as it would commit now, or the refusal."""
+        """What `actor` sees before deciding a run awaiting approval: its plan as it would commit now, or the refusal.
+
+        Outside reach of the run's subject: `RunNotFound`, as for a run that does not exist.
+        """
         return approvals.shown(self.runner, run_id, actor)
 
     # versions -----------------------------------------------------------

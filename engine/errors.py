@@ -125,6 +125,14 @@ class RunError(ClientflowError):
     """A run that cannot go on: unknown run, changed flow, already finished."""
 
 
+class RunNotFound(RunError):
+    """No run by that id, or none the actor may be told of: both answer the same words."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"there is no run {run_id!r}; start the flow again")
+
+
 class ConfigError(ClientflowError):
     """Configuration that names something that is not there."""
 

@@ -411,3 +411,42 @@ def test_every_documented_error_code_is_one_of_the_stable_codes(api: TestClient)
             assert "401" in operation["responses"], (method, path)
     assert "HTTPValidationError" not in str(schema)
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+def locale_parameters(api: TestClient) -> tuple[set[tuple[str, str]], set[tuple[str, str]], dict[tuple[str, str], Any]]:
+    """(the operations that read `?locale=`, seen by asking for one the project does not offer; those documenting it; their parameter)."""
+    schema = api.get("/openapi.json").json()
+    honouring, documented, declared = set(), set(), {}
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            names = {p["name"]: p for p in operation.get("parameters", []) if p["in"] == "query"}
+            if "locale" in names:
+                documented.add((method, path))
+                declared[(method, path)] = names["locale"]
+            url = path.replace("{run}", "no-such-run").replace("{flow}", "deactivate-client")
+            query = {"locale": "zz-QQ", "client": "c1"}
+            response = api.request(method.upper(), url, params=query, json={} if method == "post" else None, headers=bearer(ALICE))
+            if response.status_code == 400 and "offers no locale 'zz-QQ'" in response.json()["error"]["message"]:
+                honouring.add((method, path))
+    return honouring, documented, declared
+
+
+def test_every_endpoint_that_honours_the_locale_parameter_documents_it(tmp_path: Path) -> None:
+    from cli_support import copy_project
+    from test_i18n import translated
+
+    root = copy_project(tmp_path / "project")
+    translated(root)  # the project declares en and fr
+    with TestClient(make_app(tmp_path, project=root, data=root / "data" / "demo.yaml")) as api:
+        honouring, documented, declared = locale_parameters(api)
+        assert api.get("/flows", params={"locale": "fr"}, headers=bearer(ALICE)).json()["flows"][0]["title"].startswith("FR ")
+    assert honouring == documented, honouring ^ documented
+    assert {("get", "/flows"), ("get", "/availability"), ("post", "/flows/{flow}/runs"), ("get", "/runs/{run}"), ("post", "/runs/{run}/approve")} <= honouring
+    for where, parameter in declared.items():
+        assert parameter["required"] is False and "Accept-Language" in parameter["description"], where
+        assert parameter["schema"]["enum"] == ["en", "fr"], where
+
+
+def test_a_project_in_one_language_offers_no_locale_to_choose(api: TestClient) -> None:
+    honouring, documented, _ = locale_parameters(api)
+    assert documented == set() and ("get", "/flows") in honouring  # any locale asked is a bad_request, and none is offered

@@ -27,8 +27,9 @@ def approve(run: str, project: Path, db: str | None, actor: str, reject: bool, r
     on what is stored now) or --reject it with a --reason. Whoever started it is emailed either way.
 
     Exit 0 when decided (status completed or rejected); 3 when --actor may not decide it (they
-    started it, the flow's approvers rules leave them out, or the subject is out of their reach),
-    or when a rule no longer holds at the approval; 1 when the run is not awaiting approval.
+    started it, or the flow's approvers rules leave them out), or when a rule no longer holds at
+    the approval; 1 when the run is not awaiting approval. To an actor outside the reach of the
+    run's subject, any run is answered word for word as a run that does not exist (exit 1).
     """
     if reject and not (reason or "").strip():
         raise click.UsageError("--reject needs --reason TEXT: say why, for whoever started the run")

@@ -6,8 +6,9 @@ an expiry is scheduled (scheduled work of kind `approval`, carried out by the wo
 other due item). An approver sees the same plan, then approves (the run commits, every rule
 checked again on what is then stored) or rejects it with a reason; either way the starter is
 emailed. Who may decide: the step's `approvers` rules, checked with the approver as `actor`,
-within the project's reach, and never the actor who started the run. A refusal to someone
-outside reach names nothing of the subject.
+within the project's reach, and never the actor who started the run. To someone outside reach
+of the run's subject, a run (awaiting approval or not) is answered exactly as a run that does
+not exist (`RunNotFound`): the same exception, the same words; the attempt is audited.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ClientflowError, RunError, UnknownName
+from ..errors import ClientflowError, RunError, RunNotFound, UnknownName
 from ..language.model import APPROVAL_NAMES, Email, Flow, Project, Step
 from ..storage import SchedulingTransaction, Transaction
 from . import schedule
@@ -104,6 +105,62 @@ def wait(runner: Runner, tx: Transaction, flow: Flow, plan: Plan, state: RunStat
     summary = f"waits for approval until {approval['expires']}: {plan.audit.get('summary', '')}".rstrip(": ")
     runner.audit(tx, flow, state, "awaiting_approval", [], summary, scheduled=[expiry_id(state.id)])
     runner.queue(tx, f"{state.id}-request", state.id, flow, plan.approval_emails, now)
+
+
+def reaches(runner: Runner, records: Records, flow: Flow, state: RunState, actor: dict[str, Any]) -> bool:
+    """Whether `actor` (a resolved actor record) is within the project's reach of the run's subject (a subject gone: not)."""
+    parties = resolve_actor(runner.project, records, str(actor.get("id")), by_id=True)
+    try:
+        parties.subject = records.find(runner.project.subject_entity, state.subject, ("id",))
+    except UnknownName:
+        return False
+    scope = flow_scope(runner.scope(records, parties), flow, state.answers)
+    scope["approval"] = view(state.approval or {})
+    return runner.refusal(scope, state.subject) is None
+
+
+@dataclasses.dataclass
+class Visit:
+    """A run as someone asking to decide it may know of it: loaded, or hidden (`RunNotFound` once the attempt is audited)."""
+
+    state: RunState
+    flow: Flow | None
+    runner: Runner
+    actor: dict[str, Any]
+    hidden: bool
+
+
+def visit(runner: Runner, tx: Transaction, run_id: str, who: str) -> Visit:
+    """Load a run for `who`: an unknown actor is an error whatever the run; a run outside their reach is hidden.
+
+    Every run (awaiting approval, finished, of a flow since removed) is hidden from an actor
+    outside the reach of its subject, so that what they are told cannot tell it from a run that
+    does not exist.
+    """
+    actor = resolve_actor(runner.project, Records(runner.project, tx), who).actor  # first: its error never depends on the run
+    data = tx.load_run(run_id)
+    if data is None:
+        raise RunNotFound(run_id)
+    state = RunState.from_json(data)
+    try:
+        state, flow, at = runner.load_run(tx, run_id)
+    except RunError:  # its flow (or that version) is gone: check reach with today's flow, if any
+        current = runner.project.flows.get(state.flow)
+        if current is None or not reaches(runner, Records(runner.project, tx), current, state, actor):
+            if str(actor.get("id")) == state.actor:  # its starter knows of it anyway
+                raise
+            return Visit(state, current, runner, actor, hidden=True)
+        raise
+    return Visit(state, flow, at, actor, hidden=not reaches(at, Records(at.project, tx), flow, state, actor))
+
+
+def hide(tx: Transaction, seen: Visit, attempt: str) -> RunNotFound:
+    """Audit an outsider's attempt on a run (when its flow is known) and return the error a missing run raises."""
+    if seen.flow is not None:
+        asker = dataclasses.replace(seen.state, actor=str(seen.actor.get("id")))
+        refused = [{"rule": APPROVERS_RULE, "message": f"run {seen.state.id} does not await your approval"}]
+        seen.runner.audit(tx, seen.flow, asker, "refused", [], attempt, blocked_by=refused)
+    return RunNotFound(seen.state.id)
 
 
 @dataclasses.dataclass
@@ -245,59 +302,74 @@ def awaiting(runner: Runner, tx: Transaction) -> list[tuple[RunState, Flow, Runn
 def decide(runner: Runner, run_id: str, who: str, *, reject: bool, reason: str | None) -> tuple[Plan, Runner]:
     """Approve (the run commits, every rule checked again) or reject a waiting run, as `who`; one transaction.
 
-    Refused (outside reach, not an approver, the starter): a blocked plan, the attempt audited, nothing else written.
+    Refused within reach (not an approver, the starter): a blocked plan, the attempt audited, nothing
+    else written. Outside reach of the run's subject (whatever the run's status): the attempt audited,
+    then `RunNotFound`, as for a run that does not exist.
     """
     reason = " ".join((reason or "").split()) or None
     if reject and reason is None:
         raise RunError("a rejection needs a reason the starter will read; give it with --reason")
+    hidden: RunNotFound | None = None
     with runner.storage.transaction(write=True) as tx:
-        state, flow, at = runner.load_run(tx, run_id)
-        if state.status != "awaiting_approval":
-            raise RunError(f"run {run_id} is {state.status}, not awaiting approval; there is nothing to decide")
-        expiry = take_expiry(tx, run_id)
-        records = Records(at.project, tx)
-        lock_subject(at, records, state.subject)
-        state, flow, at = runner.load_run(tx, run_id)  # read again under the subject's lock: someone may have decided meanwhile
-        if state.status != "awaiting_approval":
-            raise RunError(f"run {run_id} was {state.status} meanwhile; there is nothing left to decide")
-        step = step_of(flow, state)
-        person = decider(at, records, flow, step, state, who)
-        now = _iso(runner.clock.now())
-        expires = str((state.approval or {}).get("expires") or "")
-        if not person.refused and expires and datetime.fromisoformat(expires) <= runner.clock.now():
-            raise RunError(f"the request of run {run_id} expired at {expires}; nothing was decided, and the worker marks it expired")
-        if person.refused:
-            plan = Plan(flow=flow.id, status="blocked", dry_run=False, run=run_id, blocked_by=person.refused, outside_reach=person.outside_reach)
-            if not person.outside_reach:
-                plan.audit = {"flow": flow.id, "actor": person.actor, "subject": state.subject, "answers": dict(state.answers)}
-            asker = dataclasses.replace(state, actor=person.actor or who)
-            at.audit(tx, flow, asker, "refused", [], "may not decide this request", blocked_by=person.refused)
-            return plan, at
-        scope = decision_scope(at, records, flow, state)  # before the outcome changes what it reads
-        state.approval = {**(state.approval or {}), "status": "rejected" if reject else "approved", "by": person.actor, "reason": reason, "decided": now}
-        if reject:
-            state.status, state.updated = "rejected", now
-            tx.save_run(state.to_json())
-            at.audit(tx, flow, state, "rejected", [], f"rejected by {person.actor}: {reason}", approval=dict(state.approval))
-            plan = Plan(flow=flow.id, status="rejected", dry_run=False, run=run_id)
-            plan.audit = {"flow": flow.id, "actor": state.actor, "subject": state.subject, "answers": dict(state.answers)}
+        seen = visit(runner, tx, run_id, who)
+        if seen.hidden:
+            hidden = hide(tx, seen, "may not decide this request")
         else:
-            try:
-                plan, fresh, result = at.evaluate(
-                    tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, by_id=True, approved=True
-                )
-            except UnknownName as exc:  # the starter (or the subject) was deleted meanwhile
-                plan, fresh, result = at.vanished(flow, state, exc), Records(at.project, tx), None
-            plan.run = run_id
-            if plan.status not in ("completed", "blocked"):  # its answers no longer fit the flow as it reads the data now
-                message = f"the answers of run {run_id} no longer fit its screens ({plan.status}); start it again"
-                plan.status, plan.blocked_by, result = "blocked", [{"rule": "unchanged-since-start", "message": message}], None
-            if plan.status == "blocked":
-                state.approval["status"] = "blocked"
-            at.finish(tx, flow, plan, fresh, result, run_id, state)
-        close_expiry(tx, expiry, f"{state.approval['status']} by {person.actor}", now)
-        told = tell(at, tx, flow, step, state, scope, records, now)
-        plan.approval = {**view(state.approval), "step": step.id, "decided": now, "emails": [e.to_json() for e in told]}
+            decision = _decide(runner, tx, run_id, who, reject=reject, reason=reason)
+            if isinstance(decision, RunNotFound):
+                hidden = decision
+    if hidden is not None:  # raised once the attempt's audit entry is stored
+        raise hidden
+    return decision  # type: ignore[return-value]
+
+
+def _decide(runner: Runner, tx: Transaction, run_id: str, who: str, *, reject: bool, reason: str | None) -> tuple[Plan, Runner] | RunNotFound:
+    state, flow, at = runner.load_run(tx, run_id)
+    if state.status != "awaiting_approval":
+        raise RunError(f"run {run_id} is {state.status}, not awaiting approval; there is nothing to decide")
+    expiry = take_expiry(tx, run_id)
+    records = Records(at.project, tx)
+    lock_subject(at, records, state.subject)
+    state, flow, at = runner.load_run(tx, run_id)  # read again under the subject's lock: someone may have decided meanwhile
+    if state.status != "awaiting_approval":
+        raise RunError(f"run {run_id} was {state.status} meanwhile; there is nothing left to decide")
+    step = step_of(flow, state)
+    person = decider(at, records, flow, step, state, who)
+    now = _iso(runner.clock.now())
+    expires = str((state.approval or {}).get("expires") or "")
+    if not person.refused and expires and datetime.fromisoformat(expires) <= runner.clock.now():
+        raise RunError(f"the request of run {run_id} expired at {expires}; nothing was decided, and the worker marks it expired")
+    if person.refused:
+        asker = dataclasses.replace(state, actor=person.actor or who)
+        at.audit(tx, flow, asker, "refused", [], "may not decide this request", blocked_by=person.refused)
+        if person.outside_reach:  # out of reach since it was first read: as a run that is not there
+            return RunNotFound(run_id)
+        plan = Plan(flow=flow.id, status="blocked", dry_run=False, run=run_id, blocked_by=person.refused)
+        plan.audit = {"flow": flow.id, "actor": person.actor, "subject": state.subject, "answers": dict(state.answers)}
+        return plan, at
+    scope = decision_scope(at, records, flow, state)  # before the outcome changes what it reads
+    state.approval = {**(state.approval or {}), "status": "rejected" if reject else "approved", "by": person.actor, "reason": reason, "decided": now}
+    if reject:
+        state.status, state.updated = "rejected", now
+        tx.save_run(state.to_json())
+        at.audit(tx, flow, state, "rejected", [], f"rejected by {person.actor}: {reason}", approval=dict(state.approval))
+        plan = Plan(flow=flow.id, status="rejected", dry_run=False, run=run_id)
+        plan.audit = {"flow": flow.id, "actor": state.actor, "subject": state.subject, "answers": dict(state.answers)}
+    else:
+        try:
+            plan, fresh, result = at.evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=False, lock=True, by_id=True, approved=True)
+        except UnknownName as exc:  # the starter (or the subject) was deleted meanwhile
+            plan, fresh, result = at.vanished(flow, state, exc), Records(at.project, tx), None
+        plan.run = run_id
+        if plan.status not in ("completed", "blocked"):  # its answers no longer fit the flow as it reads the data now
+            message = f"the answers of run {run_id} no longer fit its screens ({plan.status}); start it again"
+            plan.status, plan.blocked_by, result = "blocked", [{"rule": "unchanged-since-start", "message": message}], None
+        if plan.status == "blocked":
+            state.approval["status"] = "blocked"
+        at.finish(tx, flow, plan, fresh, result, run_id, state)
+    close_expiry(tx, expiry, f"{state.approval['status']} by {person.actor}", now)
+    told = tell(at, tx, flow, step, state, scope, records, now)
+    plan.approval = {**view(state.approval), "step": step.id, "decided": now, "emails": [e.to_json() for e in told]}
     return plan, at
 
 
@@ -305,6 +377,7 @@ def offered(runner: Runner, who: str) -> list[dict[str, Any]]:
     """The runs awaiting a decision `who` may make (never their own), the soonest to expire first."""
     out: list[dict[str, Any]] = []
     with runner.storage.transaction() as tx:
+        resolve_actor(runner.project, Records(runner.project, tx), who)  # an unknown actor: an error whether or not anything waits
         for state, flow, at, item in awaiting(runner, tx):
             records = Records(at.project, tx)
             if decider(at, records, flow, step_of(flow, state), state, who).refused:
@@ -319,16 +392,23 @@ def offered(runner: Runner, who: str) -> list[dict[str, Any]]:
 
 
 def shown(runner: Runner, run_id: str, who: str) -> Plan:
-    """What an approver sees before deciding: the run's plan as it would commit now (awaiting approval), or the refusal."""
+    """What an approver sees before deciding: the run's plan as it would commit now (awaiting approval), or the refusal.
+
+    Outside reach of the run's subject: `RunNotFound`, as for a run that does not exist.
+    """
     with runner.storage.transaction() as tx:
+        if visit(runner, tx, run_id, who).hidden:  # outside reach: as a run that is not there
+            raise RunNotFound(run_id)
         state, flow, at = runner.load_run(tx, run_id)
         if state.status != "awaiting_approval":
             raise RunError(f"run {run_id} is {state.status}, not awaiting approval; there is nothing to decide")
         records = Records(at.project, tx)
         step = step_of(flow, state)
         person = decider(at, records, flow, step, state, who)
+        if person.outside_reach:
+            raise RunNotFound(run_id)
         if person.refused:
-            return Plan(flow=flow.id, status="blocked", dry_run=True, run=run_id, blocked_by=person.refused, outside_reach=person.outside_reach)
+            return Plan(flow=flow.id, status="blocked", dry_run=True, run=run_id, blocked_by=person.refused)
         try:
             plan, _, _ = at.evaluate(tx, flow, state.actor, state.subject, dict(state.answers), dry_run=True, by_id=True)
         except UnknownName as exc:

@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import faults
 from ..config import Config, plugin_settings
-from ..errors import RunError, UnknownName
+from ..errors import RunError, RunNotFound, UnknownName
 from ..language.model import Flow, Project
 from ..mailaddress import DEFAULT_SENDER
 from ..outbox import Outbox
@@ -112,7 +112,7 @@ class Runner:
         """The run, its flow, and the runner of the project version it started under (this one, or a kept earlier one)."""
         data = tx.load_run(run_id)
         if data is None:
-            raise RunError(f"there is no run {run_id!r}; start the flow again")
+            raise RunNotFound(run_id)
         state = RunState.from_json(data)
         if open_only and state.status in FINISHED:
             raise RunError(f"run {run_id} is {state.status} and cannot change any more")

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from ..api import Engine
-from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, UnknownName, did_you_mean
+from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, RunNotFound, UnknownName, did_you_mean
 from ..language import schemas
 from ..language.model import Project
 from ..language.yamlfile import Positions, load_data_text, load_yaml, read_text
 from ..plugins import Registry
+from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.context import Clock, flow_scope, resolve
 from ..runtime.data import Records, check_data, import_data
 from ..runtime.plan import Plan, Verdict
@@ -569,7 +570,11 @@ def _decide(project: Project, engine: Engine, scenario: Scenario, step: Later, r
     by = str(step.decide["by"])
     shown = engine.for_actor(by)
     reason = step.decide.get("reject")
-    plan = shown.reject(run, by, str(reason), deliver=False) if reason is not None else shown.approve(run, by, deliver=False)
+    try:
+        plan = shown.reject(run, by, str(reason), deliver=False) if reason is not None else shown.approve(run, by, deliver=False)
+    except RunNotFound:  # `by` is outside reach: every face answers as of a run that is not there; a scenario sees the refusal it is
+        refused = [{"rule": APPROVERS_RULE, "message": f"run {run} does not await your approval"}]
+        plan = Plan(flow=scenario.flow, status="blocked", dry_run=False, run=run, blocked_by=refused, outside_reach=True)
     seen = result.observed.setdefault(plan.flow, Observed())
     seen.emails.update(e.template for e in plan.emails)
     return _broken(plan.rules) + expectations.compare(dataclasses.replace(step.expect, scheduled=None), plan)

@@ -9,18 +9,18 @@ exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise.
 
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
 # routes below at run time, and they name types built inside `api_router`.
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pluggy
-from fastapi import APIRouter, Depends, Path, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..api import Engine, RunView
-from ..errors import ClientflowError, UnknownName
+from ..errors import ClientflowError, RunNotFound, UnknownName
 from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.core import CHANGED_RULE
 from ..runtime.plan import Plan
@@ -66,8 +66,27 @@ def reply(document: dict[str, Any], status: int = 200) -> JSONResponse:
 def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> APIRouter:
     """The API's routes; `word` is the project's name for its subject (e.g. the query parameter)."""
     router = APIRouter()
+    try:
+        locales = list(source.engine().project.locales)
+    except ClientflowError:  # a preview whose project does not load yet
+        locales = []
+    # `?locale=`: declared on every route that reads it (all that take the caller, and /availability), so that the
+    # OpenAPI document shows it with the project's locales; `reading_locale` reads it from the request. A project in
+    # one language offers none to choose (any value is a bad_request), so there it is left out of the document.
+    LocaleQuery = Annotated[  # noqa: N806 - a type alias, named like one
+        str | None,
+        Query(
+            alias="locale",
+            description=(
+                "The language to answer in: one of the project's locales (a regional tag such as `fr-CA` falls back to `fr`). "
+                "It wins over the actor's own locale and Accept-Language; a locale the project does not offer is a bad_request."
+            ),
+            json_schema_extra={"enum": locales},
+            include_in_schema=bool(locales),
+        ),
+    ]
 
-    def caller(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]) -> Caller:
+    def caller(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)], _locale: LocaleQuery = None) -> Caller:
         engine = source.engine()
         name = authenticate(request, pm, source.auth_settings())
         actor = actor_id(engine, name)
@@ -127,7 +146,9 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             "description": f"The {word}'s id or another key it may be named by (`subject` is accepted too).",
         }]},
     )  # fmt: skip
-    def availability(request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]) -> JSONResponse:
+    def availability(
+        request: Request, _credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)], _locale: LocaleQuery = None
+    ) -> JSONResponse:
         # Authenticated here rather than by `caller`: nothing else is validated before it on this route, and the busiest
         # route then makes one transaction (not two) in one worker thread (not two).
         with source.lease() as engine:
@@ -228,11 +249,19 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
         with who.engine.storage.transaction() as tx:
             data = tx.load_run(run)
         if data is None or data.get("status") != "awaiting_approval":
-            raise ApiError("run_not_found", f"there is no run {run!r} awaiting approval")
+            raise unawaited(run)
 
-    def decided(plan: Plan, run: str) -> JSONResponse:
-        if plan.status == "blocked" and (plan.outside_reach or any(b["rule"] == APPROVERS_RULE for b in plan.blocked_by)):
-            raise ApiError("run_not_found", f"there is no run {run!r} awaiting your approval")  # as of a run that is not there
+    def unawaited(run: str) -> ApiError:
+        """One answer, word for word, for a run that is not there, not waiting, out of the caller's reach or not theirs to decide."""
+        return ApiError("run_not_found", f"there is no run {run!r} awaiting your approval")
+
+    def decided(decide: Callable[[], Plan], run: str) -> JSONResponse:
+        try:
+            plan = decide()
+        except RunNotFound:  # outside reach of the run's subject: the engine answers as of a run that is not there
+            raise unawaited(run) from None
+        if plan.status == "blocked" and any(b["rule"] == APPROVERS_RULE for b in plan.blocked_by):
+            raise unawaited(run)
         return plan_reply(plan)
 
     @router.get("/approvals", response_model=models.ApprovalList, responses=responses(), tags=["approvals"], summary="The runs awaiting the caller's approval")
@@ -247,7 +276,7 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
     def approval(who: Who, run: RunId) -> JSONResponse:
         with served(who) as me:
             awaiting(me, run)
-            return decided(me.engine.approval(run, me.actor), run)
+            return decided(lambda: me.engine.approval(run, me.actor), run)
 
     @router.post(
         "/runs/{run}/approve", response_model=models.Plan, tags=["approvals"], summary="Approve the run: it commits, every rule checked again",
@@ -258,7 +287,7 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             raise ApiError("dry_run_only", "this server is a preview: it only dry-runs; see what approving would do at GET /runs/{run}/approval")
         with served(who) as me:
             awaiting(me, run)
-            return decided(me.engine.approve(run, me.actor, reason=body.reason if body else None), run)
+            return decided(lambda: me.engine.approve(run, me.actor, reason=body.reason if body else None), run)
 
     @router.post(
         "/runs/{run}/reject", response_model=models.Plan, tags=["approvals"], summary="Reject the run, saying why: nothing of it is applied",
@@ -269,7 +298,7 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             raise ApiError("dry_run_only", "this server is a preview: it only dry-runs")
         with served(who) as me:
             awaiting(me, run)
-            return decided(me.engine.reject(run, me.actor, body.reason), run)
+            return decided(lambda: me.engine.reject(run, me.actor, body.reason), run)
 
     return router
 
