@@ -228,3 +228,42 @@ def test_the_context_offers_the_projects_locales_and_the_api_shows_the_one_asked
 
 def test_a_project_with_one_language_offers_no_picker(preview: TestClient) -> None:
     assert preview.get("/preview/context").json()["locales"] == []
+
+
+DELAYED = {  # deactivate-client, its change 14 days after the commit (unless the subject has an owner by then), its email 2 hours after
+    '    - {op: update, field: subscription, to: "\'deactivated\'"}\n': (
+        "    - op: update\n      field: subscription\n      to: \"'deactivated'\"\n      after: 14 days\n      unless: client.owner is not none\n"
+    ),
+    "    - template: deactivate-practice\n      to: actor.email\n": "    - template: deactivate-practice\n      to: actor.email\n      after: 2 hours\n",
+}
+
+
+def delayed_copy(tmp_path: Path) -> Path:
+    """The project copy whose deactivate-client does its work later (DELAYED)."""
+    root = project_copy(tmp_path)
+    flow = root / "flows" / "deactivate-client.yaml"
+    for old, new in DELAYED.items():
+        edit(flow, old, new)
+    return root
+
+
+def test_the_preview_shows_the_scheduled_work_as_a_dated_timeline(tmp_path: Path) -> None:
+    root = delayed_copy(tmp_path)
+    app = create_app(WebSettings(project=root, data=root / "data" / "demo.yaml", preview=True, secret=SECRET, now=NOW))
+    with TestClient(app) as preview:
+        headers = preview_token(preview, "u1")
+        view = preview.post("/flows/deactivate-client/runs", json={"client": "c1", "answers": {"notify_client": False}}, headers=headers).json()
+        assert view["status"] == "ready", view
+        plan = preview.get(f"/runs/{view['run']}/plan", headers=headers).json()
+        script = preview.get("/preview/assets/preview.js").text
+    assert plan["status"] == "completed" and plan["changes"] == [] and plan["emails"] == [], plan  # nothing at the commit itself
+    later = {item["kind"]: item for item in plan["scheduled"]}
+    assert set(later) == {"effect", "email"}
+    assert later["email"]["at"] == "2025-03-14T11:26:53+00:00" and later["effect"]["at"] == "2025-03-28T09:26:53+00:00"
+    assert later["effect"]["unless"] == "client.owner is not none" and later["email"]["unless"] is None
+    assert [(c["field"], c["after"]) for c in later["effect"]["changes"]] == [("subscription", "deactivated")]
+    assert [e["template"] for e in later["email"]["emails"]] == ["deactivate-practice"]
+    # the page draws them: one dated entry per time, each part with its unless, changes and emails (the browser test sees it drawn)
+    assert "timeline(plan.scheduled)" in script and "function timeline(scheduled)" in script
+    for shown in ('el("time", { dateTime: at', "(unless ${item.unless})", "changesTable(item.changes)", "item.emails.map(emailCard)"):
+        assert shown in script, shown

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from conftest import REPO
 from test_api_auth import free_port
-from test_preview import edit, project_copy
+from test_preview import delayed_copy, edit, project_copy
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -346,6 +346,43 @@ def test_the_language_picker_shows_the_walk_in_the_locale_chosen(bilingual: Any)
     page.select_option("#locale", "")  # back to the acting person's own (Alice has none: the flows' own)
     page.wait_for_selector(f"#screen-title:text-is('{english}')")
     assert page.inner_text("#flow option[value=disconnect-client]") == "Disconnect client (disconnect-client)"
+
+
+def test_the_plan_shows_the_scheduled_work_as_a_dated_timeline(browser: Any, tmp_path: Path) -> None:
+    preview = Preview(delayed_copy(tmp_path), tmp_path / "serve.log")
+    context = browser.new_context(viewport={"width": WIDTH, "height": 800}, device_scale_factor=1)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.set_default_timeout(WAIT_MS)
+    try:
+        page.goto(f"{preview.url}/preview")
+        page.wait_for_selector("#verdict")
+        choose(page, "deactivate-client", "u1", "c1")
+        page.click("#start")
+        page.wait_for_selector("#run[data-step=survey]")
+        next_screen(page, "explain")
+        next_screen(page, "notify")
+        page.click("button[data-action=next]")
+        page.wait_for_selector("#plan:not([hidden])")
+        timeline = page.locator("#plan ol.timeline")
+        assert page.inner_text("#plan h3:has-text('Later')") == "Later, unless cancelled (2 scheduled)"
+        whens = timeline.locator("li.when")
+        assert whens.count() == 2  # one entry per time, the soonest first
+        assert [whens.nth(n).locator("time").get_attribute("datetime") for n in range(2)] == ["2025-03-14T11:26:53+00:00", "2025-03-28T09:26:53+00:00"]
+        first, second = whens.nth(0), whens.nth(1)
+        assert first.locator("section.later p").inner_text().startswith("Scheduled: email deactivate-practice on 2025-03-14T11:26:53")
+        assert first.locator("article.email").count() == 1 and first.locator(".unless").count() == 0
+        assert "alice@northwind.example" in first.locator("article.email dd").first.inner_text()
+        said = second.locator("section.later p").inner_text()
+        assert said.startswith("Scheduled: update client.subscription on 2025-03-28T09:26:53") and said.endswith("(unless client.owner is not none)")
+        rows = [row.split("\t") for row in second.locator("table.changes tbody tr").all_inner_texts()]
+        assert rows == [["~", "client c1", "subscription", '"active"', '"deactivated"']]
+        assert page.locator("#plan > table.changes").count() == 0  # nothing changes at the commit itself
+    finally:
+        context.close()
+        preview.stop()
+    assert errors == [], f"the page raised: {errors}"
 
 
 def test_a_project_in_one_language_shows_no_picker(page: Any) -> None:

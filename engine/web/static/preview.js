@@ -383,6 +383,33 @@ function emailCard(email, index) {
     el("details", {}, el("summary", { text: "Text part" }), el("pre", { text: email.text })));
 }
 
+// What a scheduled part does, in the CLI's words: `update account.status`, `email reminder`.
+function describeLater(item) {
+  const what = item.what || {};
+  if (item.kind === "email") return `email ${what.template}`;
+  return `${what.op} ${what.entity}${what.field ? `.${what.field}` : ""}`;
+}
+
+// The plan's scheduled work as a dated timeline, as the CLI's text plan shows it: one entry per time,
+// soonest first, each part with its condition (`unless`), what it would change and what it would send.
+function timeline(scheduled) {
+  if (!scheduled || !scheduled.length) return [];
+  const times = [...new Set(scheduled.map((item) => item.at))].sort();
+  return [
+    el("h3", { text: `Later, unless cancelled (${scheduled.length} scheduled)` }),
+    el("ol", { className: "timeline", "aria-label": "Scheduled work" }, times.map((at) => el("li", { className: "when", "data-at": at },
+      el("h4", {}, el("time", { dateTime: at, text: at })),
+      scheduled.filter((item) => item.at === at).map((item) => el("section", { className: "later", "data-kind": item.kind },
+        el("p", {},
+          el("strong", { text: `Scheduled: ${describeLater(item)}` }),
+          ` on ${item.due}`,
+          item.unless ? el("span", { className: "unless", text: ` (unless ${item.unless})` }) : null),
+        item.changes.length ? changesTable(item.changes) : null,
+        item.emails.map(emailCard),
+        !item.changes.length && !item.emails.length ? el("p", { className: "muted", text: "What it does is decided when it is due." }) : null))))),
+  ];
+}
+
 async function showPlan() {
   state.stage = "plan";
   const plan = await call("GET", `/runs/${state.run}/plan`);
@@ -405,6 +432,7 @@ async function showPlan() {
     changesTable(plan.changes),
     el("h3", { text: `Emails (${plan.emails.length})` }),
     plan.emails.length ? plan.emails.map(emailCard) : el("p", { className: "muted", text: "No email." }),
+    timeline(plan.scheduled),
     el("h3", { text: "Can it be undone?" }),
     el("p", { className: "reversible", text: `${plan.reversible ? "Yes." : "No."} ${plan.undo || ""}`.trim() }),
     el("h3", { text: "Audit entry" }),
