@@ -36,7 +36,7 @@ TOKEN = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"), min_siz
 @st.composite
 def tenants(draw: st.DrawFn) -> dict[str, Any]:
     """Other practices (with users and clients) and businesses on their own: every id and name a fresh token."""
-    tokens = iter(draw(st.lists(TOKEN, min_size=40, max_size=40, unique=True)))
+    tokens = iter(draw(st.lists(TOKEN, min_size=48, max_size=48, unique=True)))
     partners, clients, outsiders = [], [], []
     for _ in range(draw(st.integers(1, 3))):
         pid = f"p-{next(tokens)}"
