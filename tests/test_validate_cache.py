@@ -50,6 +50,15 @@ def no_check(*args: object, **kwargs: object) -> Any:
     raise AssertionError("the project was checked again although its result was remembered")
 
 
+@pytest.fixture(autouse=True)
+def settings_as_commands_see_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The digest reads CLIENTFLOW_* settings; `invoke` runs commands without the machine's (the test
+    command itself exports CLIENTFLOW_WHEEL), so the digests these tests take must not see them either."""
+    for name in list(os.environ):
+        if name.startswith("CLIENTFLOW_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     return project_in(tmp_path / "project")
