@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientflowError, RunError, RunNotFound, UnknownName
@@ -39,10 +39,6 @@ APPROVERS_RULE = "approvers"  # the rule an actor who may not decide is refused 
 def blank() -> dict[str, Any]:
     """What texts see as `approval` outside an approval: every key, none set."""
     return dict.fromkeys(APPROVAL_NAMES)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
 
 
 def expiry_id(run_id: str) -> str:
@@ -77,7 +73,7 @@ def request(runner: Runner, flow: Flow, step: Step, scope: dict[str, Any], recor
     """Make `plan` a run awaiting approval: what it would do stays listed, the request and its emails are added."""
     assert step.approval is not None
     expires = now + timedelta(seconds=step.approval.seconds)
-    approval = {**blank(), "status": "pending", "expires": _iso(expires), "run": run_id, "step": step.id, "requested": _iso(now)}
+    approval = {**blank(), "status": "pending", "expires": schedule.utc_iso(expires), "run": run_id, "step": step.id, "requested": schedule.utc_iso(now)}
     shown = {**scope, "approval": view(approval)}
     plan.approval_emails = render(runner.project, flow, step.approval.request, shown, records)
     plan.approval = {**approval, "emails": [e.to_json() for e in plan.approval_emails]}
@@ -272,7 +268,7 @@ def expire(runner: Runner, tx: Transaction, item: dict[str, Any]) -> tuple[str |
     state, flow, at = runner.load_run(tx, item["run"])  # read again under the subject's lock
     if state.status != "awaiting_approval":
         return f"run {state.id} was {state.status} before its request expired", []
-    now = _iso(runner.clock.now())
+    now = schedule.utc_iso(runner.clock.now())
     step = step_of(flow, state)
     scope = decision_scope(at, records, flow, state)
     state.status, state.updated = "expired", now
@@ -335,7 +331,7 @@ def _decide(runner: Runner, tx: Transaction, run_id: str, who: str, *, reject: b
         raise RunError(f"run {run_id} was {state.status} meanwhile; there is nothing left to decide")
     step = step_of(flow, state)
     person = decider(at, records, flow, step, state, who)
-    now = _iso(runner.clock.now())
+    now = schedule.utc_iso(runner.clock.now())
     expires = str((state.approval or {}).get("expires") or "")
     if not person.refused and expires and datetime.fromisoformat(expires) <= runner.clock.now():
         raise RunError(f"the request of run {run_id} expired at {expires}; nothing was decided, and the worker marks it expired")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import faults
@@ -26,7 +26,7 @@ from . import approvals
 from .context import flow_scope, resolve
 from .data import Records, refusal_message
 from .outcome import Result, execute
-from .schedule import part
+from .schedule import part, utc_iso
 
 if TYPE_CHECKING:
     from .core import Runner
@@ -49,17 +49,13 @@ class Carried:
         return {"applied": list(self.applied), "dropped": [dict(d) for d in self.dropped], "retry": list(self.retry)}
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
 def claim(storage: Storage, now: datetime, worker: str, *, limit: int = 50, lease_seconds: float = LEASE_SECONDS) -> list[dict[str, Any]]:
     """Take due pending items (and those whose lease ran out) for this worker; each comes back with its `lease`."""
     with storage.transaction(write=True) as tx:
         if not isinstance(tx, SchedulingTransaction):
             return []
-        items = tx.scheduled(status="pending", due=_iso(now), limit=limit, claim=True)
-        lease = _iso(now + timedelta(seconds=lease_seconds))
+        items = tx.scheduled(status="pending", due=utc_iso(now), limit=limit, claim=True)
+        lease = utc_iso(now + timedelta(seconds=lease_seconds))
         for item in items:
             tx.update_scheduled(item["id"], {"lease": lease, "worker": worker})
             item.update(lease=lease, worker=worker)
@@ -105,7 +101,7 @@ def _occasion(runner: Runner, claimed: list[dict[str, Any]], report: Carried) ->
                 reasons, made = {items[0]["id"]: reason}, [Result(emails=told)]
             else:
                 reasons, made = _apply(runner, tx, items)
-            now = _iso(runner.clock.now())
+            now = utc_iso(runner.clock.now())
             for item in items:
                 reason = reasons[item["id"]]
                 status = "done" if reason is None else "dropped"
@@ -233,7 +229,7 @@ def _apply(runner: Runner, tx: Transaction, items: list[dict[str, Any]]) -> tupl
     if disallowed:
         return drop_all(flow, refusal_message(disallowed))
     records.flush()
-    now = _iso(runner.clock.now())
+    now = utc_iso(runner.clock.now())
     for item, result in done:
         at.queue(tx, item["id"], item["run"], flow, result.emails, now)
         _audit(runner, tx, item, flow, "applied", [c.to_json() for c in result.changes], result.summary)
@@ -257,7 +253,7 @@ def _audit(
 ) -> None:
     entry: dict[str, Any] = {
         "id": uuid.uuid4().hex,
-        "time": _iso(runner.clock.now()),
+        "time": utc_iso(runner.clock.now()),
         "run": item["run"],
         "flow": item["flow"],
         "version": flow.version if flow is not None else item["version"],
@@ -284,5 +280,5 @@ def _drop(runner: Runner, claimed: dict[str, Any], reason: str) -> None:
         item = _still_ours(tx, claimed)
         if item is None:
             return
-        tx.update_scheduled(item["id"], {"status": "dropped", "reason": reason, "finished": _iso(runner.clock.now()), "lease": None})
+        tx.update_scheduled(item["id"], {"status": "dropped", "reason": reason, "finished": utc_iso(runner.clock.now()), "lease": None})
         _audit(runner, tx, item, None, "dropped", [], reason)

@@ -24,6 +24,11 @@ from .outcome import EffectSpec, execute
 _immediate: dict[int, tuple[Flow, Flow]] = {}
 
 
+def utc_iso(moment: datetime) -> str:
+    """A moment as scheduled work stores and compares it: ISO 8601 in UTC."""
+    return moment.astimezone(UTC).isoformat()
+
+
 @dataclass(frozen=True)
 class Scheduled:
     """One delayed part of an outcome, due at a time: what a plan lists and a scheduled row holds."""
@@ -42,7 +47,7 @@ class Scheduled:
             "due": self.due.isoformat(),
             "what": dict(self.what),
             "unless": self.unless,
-            "at": self.due.astimezone(UTC).isoformat(),
+            "at": utc_iso(self.due),
             "changes": [dict(c) for c in self.changes],
             "emails": [dict(e) for e in self.emails],
         }
@@ -155,7 +160,7 @@ def rows(plan_scheduled: list[Scheduled], flow: Flow, run_id: str, actor: str, s
     return [
         {
             "id": f"{run_id}-{item.kind}-{item.index}",
-            "due": item.due.astimezone(UTC).isoformat(),
+            "due": utc_iso(item.due),
             "flow": flow.id,
             "version": flow.version,
             "subject": subject,
