@@ -222,12 +222,13 @@ class Engine:
                     yield from ((name, exc) for name in page)
                     continue
                 now = self.clock.now()
-                read: dict[tuple[str, str], Any] = {}  # what this page read, shared: nothing here writes
+                read: dict[tuple[str, str], Any] = {}  # what this page read and looked up, shared: nothing here writes
+                looked_up: dict[tuple[str, str, str], Any] = {}
                 static: dict[str, Any] | None = None  # the actor's part of every scope of this page
                 entity = self.project.subject_entity
                 for name in page:
                     try:
-                        records = Records(self.project, tx, read)
+                        records = Records(self.project, tx, read, looked_up)
                         located = records.locate(entity, "id", name)
                         if located is None:
                             subject = records.find(entity, name, self.project.subject_match)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -435,19 +435,36 @@ def _record_reference(name: str, directory: str, collection: str) -> Any:
 
 def record_problems(record: Any, name: str, directory: str, collection: str) -> list[str]:
     """What the data schema refuses in one record of `collection`: each problem as `field: message` (none when it is valid)."""
-    directory = os.path.abspath(directory)
+    return record_check(name, os.path.abspath(directory), collection)(record)
+
+
+@cache
+def record_check(name: str, directory: str, collection: str) -> Callable[[Any], list[str]]:
+    """`record_problems` for records of one collection, its schema and validators found once (`directory` absolute).
+
+    A commit checks every record it changed with it: what is resolved here is the same
+    for each record (the schema files are read once per folder, as `schema` reads them).
+    """
     if collection not in schema(name, directory).get("properties", {}):
-        return []
+        return _no_problems
     fast = _record_fast(name, directory, collection)
-    if fast is not None:
-        try:
-            if fast.is_valid(record):
-                return []
-        except Exception:  # noqa: BLE001, S110 - values it cannot take are judged by the reference validator
-            pass
-    where = Positions("")
-    leaves = [leaf for error in _record_reference(name, directory, collection).iter_errors(record) for leaf in _leaves(error)]
-    return sorted({problem.message for leaf in leaves for problem in _explain(leaf, where)})
+
+    def problems(record: Any) -> list[str]:
+        if fast is not None:
+            try:
+                if fast.is_valid(record):
+                    return []
+            except Exception:  # noqa: BLE001, S110 - values it cannot take are judged by the reference validator
+                pass
+        where = Positions("")
+        leaves = [leaf for error in _record_reference(name, directory, collection).iter_errors(record) for leaf in _leaves(error)]
+        return sorted({problem.message for leaf in leaves for problem in _explain(leaf, where)})
+
+    return problems
+
+
+def _no_problems(record: Any) -> list[str]:
+    return []
 
 
 def repaired_keys(instance: Any, name: str) -> Any | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import builtins
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,7 @@ class KeyPlan:
     def __init__(self, project: Project) -> None:
         self.project = project
         self.plans: dict[str, Callable[[dict[str, Any]], list[IndexKey]]] = {}
+        self.tests: dict[tuple[str, str, str], Callable[[dict[str, Any], str], bool]] = {}
 
     def keys(self, collection: str, body: dict[str, Any]) -> list[IndexKey]:
         keys_of = self.plans.get(collection)
@@ -78,6 +80,40 @@ class KeyPlan:
         function: Callable[[dict[str, Any]], list[IndexKey]] = namespace["_keys"]
         return function
 
+    def holds(self, collection: str, entity: str, key: str, body: dict[str, Any], value: str) -> bool:
+        """`(entity, key, value) in keys(collection, body)`, without listing every key of the body."""
+        test = self.tests.get((collection, entity, key))
+        if test is None:
+            test = self.tests[(collection, entity, key)] = self._generate_test(self._plan(collection), entity, key)
+        return test(body, value)
+
+    @staticmethod
+    def _generate_test(plan: list[tuple[str, tuple[str, ...], str | None]], entity: str, key: str) -> Callable[[dict[str, Any], str], bool]:
+        """`_generate`'s walk of the body (every nested list, as far as it goes: a value that cannot be walked fails
+        as it does there), comparing this entity's `key` with `wanted` instead of listing every key."""
+        lines = ["def _holds(body, wanted):", "    found = False"]
+        for name, keys, nested_key in plan:
+            compared = name == entity and key in keys
+            indent = "    "
+            if nested_key is None:
+                if not compared:
+                    continue
+                lines.append("    item = body")
+            else:
+                lines += [f"    for item in body.get({nested_key!r}) or ():", "        if type(item) is not dict:", "            continue"]
+                indent = "        "
+            if compared:
+                lines += [
+                    f"{indent}value = item.get({key!r})",
+                    f"{indent}if value is not None and (value if type(value) is str else str(value)) == wanted:",
+                    f"{indent}    found = True",
+                ]
+        lines.append("    return found")
+        namespace: dict[str, Any] = {}
+        exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - built from the project's entity names only
+        function: Callable[[dict[str, Any], str], bool] = namespace["_holds"]
+        return function
+
     def _plan(self, collection: str) -> list[tuple[str, tuple[str, ...], str | None]]:
         entities = self.project.entities
         plan: list[tuple[str, tuple[str, ...], str | None]] = [(e.name, e.keys, None) for e in entities.values() if e.collection == collection]
@@ -100,18 +136,56 @@ def key_plan(project: Project) -> KeyPlan:
     return held[1]
 
 
+class RecordChecks:
+    """The data-schema check of changed records, resolved once per project: the schema file's folder and name, each collection's entity."""
+
+    def __init__(self, project: Project) -> None:
+        assert project.data_schema
+        schema_path = os.path.join(project.root, project.data_schema)
+        self.name = os.path.basename(schema_path)
+        self.directory = os.path.abspath(os.path.dirname(schema_path))
+        self.names = {e.collection: e.name for e in project.entities.values() if e.collection}
+        self.checks: dict[str, Callable[[Any], list[str]]] = {}
+
+    def problems(self, collection: str, body: dict[str, Any]) -> list[str]:
+        """What the data schema refuses in one top-level body, each as `field: message`."""
+        check = self.checks.get(collection)
+        if check is None:
+            from ..language import schemas  # not at start-up: only a run that changes records checks them
+
+            check = self.checks[collection] = schemas.record_check(self.name, self.directory, collection)
+        return check(body)
+
+
+_RECORD_CHECKS: dict[int, tuple[Project, str | None, RecordChecks]] = {}
+
+
+def record_checks(project: Project) -> RecordChecks:
+    """The project's RecordChecks, made once per project (and working folder, should its root be relative)."""
+    where = None if os.path.isabs(project.root) else os.getcwd()
+    held = _RECORD_CHECKS.get(id(project))
+    if held is None or held[0] is not project or held[1] != where:
+        if len(_RECORD_CHECKS) > 16:
+            _RECORD_CHECKS.clear()
+        held = _RECORD_CHECKS[id(project)] = (project, where, RecordChecks(project))
+    return held[2]
+
+
 class Records:
     """The project's records in one transaction, with copy-on-write changes."""
 
-    def __init__(self, project: Project, tx: Transaction, read: dict[Ref, Document | None] | None = None) -> None:
-        """`read` may be shared by the Records of one read-only transaction (a bulk dry-run's page)."""
+    def __init__(
+        self, project: Project, tx: Transaction, read: dict[Ref, Document | None] | None = None, looked_up: dict[IndexKey, list[Ref]] | None = None
+    ) -> None:
+        """`read` and `looked_up` (what storage answered, before this run's own changes) may be shared
+        by the Records of one read-only transaction (a bulk dry-run's page)."""
         self.project = project
         self.tx = tx
         self.read: dict[Ref, Document | None] = {} if read is None else read
         self.working: dict[Ref, dict[str, Any]] = {}
         self.deleted: set[Ref] = set()
         self.created: set[Ref] = set()
-        self.looked_up: dict[IndexKey, list[Ref]] = {}
+        self.looked_up: dict[IndexKey, list[Ref]] = {} if looked_up is None else looked_up
 
     @property
     def key_plan(self) -> KeyPlan:
@@ -182,8 +256,9 @@ class Records:
         if not (self.working or self.deleted):
             return found  # read, never changed, by the caller
         refs = [r for r in found if r not in self.working and r not in self.deleted]
-        for ref in self.working:
-            if (entity, key, value) in self.keys(ref[0], self.working[ref]):
+        holds = self.key_plan.holds
+        for ref, body in self.working.items():
+            if holds(ref[0], entity, key, body, value):
                 refs.append(ref)
         return refs
 
@@ -334,16 +409,11 @@ class Records:
         """What the data schema refuses in the records this transaction changed or created, each as `entity id: field: message`."""
         if not self.project.data_schema or not self.working:
             return []
-        from pathlib import Path
-
-        from ..language import schemas
-
-        schema_path = Path(self.project.root) / self.project.data_schema
-        by_collection = {e.collection: e.name for e in self.project.entities.values() if e.collection}
+        check = record_checks(self.project)
         out = []
         for ref, body in sorted(self.working.items()):
-            for message in schemas.record_problems(body, schema_path.name, str(schema_path.parent), ref[0]):
-                out.append(f"{by_collection.get(ref[0], ref[0])} {ref[1]}: {message}")
+            for message in check.problems(ref[0], body):
+                out.append(f"{check.names.get(ref[0], ref[0])} {ref[1]}: {message}")
         return out
 
     def flush(self) -> None:

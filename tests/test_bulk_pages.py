@@ -1,0 +1,97 @@
+"""What a bulk run shares across a page of subjects, and the look-ups it makes cheaper, answer as before.
+
+* `KeyPlan.holds` (does a changed body hold this key?) answers what listing every
+  key of the body (`KeyPlan.keys`) answers, for generated bodies;
+* `simulate_many` (its page's look-ups shared) gives each subject the plan
+  `simulate` gives it alone, on the tests' project, with recipients shared
+  between subjects and readers of another language;
+* the data-schema check resolved once per project refuses what the schema refuses.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cli_support import copy_project
+from conftest import DEMO, PROJECT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clientflow import Engine
+from clientflow.default_plugins.memory import MemoryStorage
+from clientflow.language import schemas
+from clientflow.runtime.data import import_data, key_plan, record_checks
+
+DATA: dict[str, Any] = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+VALUES = st.one_of(st.none(), st.sampled_from(["1", "a", "x@y.example", "None", ""]), st.integers(-2, 2), st.booleans())
+USERS = st.lists(
+    st.one_of(st.dictionaries(st.sampled_from(["id", "email", "name"]), VALUES, max_size=3), st.none(), st.integers(), st.lists(VALUES, max_size=2)),
+    max_size=4,
+)
+BODIES = st.fixed_dictionaries({}, optional={"id": VALUES, "name": VALUES, "email": VALUES, "users": st.one_of(USERS, st.none(), VALUES)})
+_ENGINE = Engine.open(PROJECT, data=DEMO, notifiers={})
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=BODIES, collection=st.sampled_from(["partners", "clients", "other"]), value=st.sampled_from(["1", "a", "x@y.example", "None", "", "True", "-1"]))
+def test_holds_answers_what_the_listed_keys_answer(body: dict[str, Any], collection: str, value: str) -> None:
+    plan = key_plan(_ENGINE.project)
+    for entity in ("partner", "client", "user", "nobody"):
+        for key in ("id", "name", "email", "role"):
+            assert answer(lambda: plan.holds(collection, entity, key, body, value)) == answer(lambda: (entity, key, value) in plan.keys(collection, body))
+
+
+def answer(ask: Any) -> Any:
+    """What `ask()` returns, or the type of what it raises (a nested list that is not a list cannot be walked)."""
+    try:
+        return ask()
+    except Exception as exc:  # noqa: BLE001 - compared, not hidden
+        return type(exc)
+
+
+def test_a_page_of_plans_is_each_subject_planned_alone(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "project")
+    path = project / "flows" / "project.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("data_schema: schema/data.schema.json\n", "data_schema: schema/data.schema.json\nlocales: [en, fr]\n", 1)
+    )
+    data = copy.deepcopy(DATA)
+    for n, client in enumerate(data["clients"]):
+        for user in client["users"]:
+            user["locale"] = ["fr", "en"][n % 2]
+    data["partners"][0]["users"][0]["locale"] = "fr"
+    ids = [c["id"] for c in data["clients"]]
+    locales: set[str | None] = set()
+    for actor in ("u1", "u2", "u3"):
+        engine = Engine.open(project, storage=MemoryStorage(), notifiers={})
+        with engine.storage.transaction(write=True) as tx:
+            import_data(engine.project, tx, data)
+        for flow in engine.project.flows:
+            for answers in ({"notify_client": True}, {}):
+                page = dict(engine.simulate_many(flow, actor, ids * 2, answers))
+                for subject in ids:
+                    alone = engine.simulate(flow, actor, subject, answers)
+                    alone.rules = []  # a bulk run lists only the rules that do not hold
+                    shown = page[subject]
+                    assert not isinstance(shown, Exception)
+                    alone.screens = shown.screens = []  # nor does it draw the screens on its way
+                    assert shown.to_json() == alone.to_json(), (flow, actor, subject)
+                    locales.update(email.locale for email in shown.emails)
+    assert locales == {"en", "fr"}  # readers of both languages, each looked up
+
+
+def test_the_check_made_once_refuses_what_the_schema_refuses() -> None:
+    project = _ENGINE.project
+    assert project.data_schema
+    checks = record_checks(project)
+    assert record_checks(project) is checks
+    good = copy.deepcopy(DATA["clients"][0])
+    bad = {**good, "users": [{**good["users"][0], "email": "not an address"}], "billing": 7}
+    folder = str((PROJECT / project.data_schema).parent)
+    for body in (good, bad):
+        assert checks.problems("clients", body) == schemas.record_problems(body, "data.schema.json", folder, "clients")
+    assert checks.problems("clients", good) == []
+    assert any(problem.startswith("billing:") for problem in checks.problems("clients", bad))
