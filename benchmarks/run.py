@@ -57,7 +57,6 @@ PY = sys.executable
 CLI = [PY, "-c", "import sys; from clientflow.cli import main; sys.argv[0] = 'clientflow'; main()"]
 BULK_ARGS = ["bulk", FLOW, "--project", str(ROOT), "--actor", ACTOR, "--where", "true", "--answer", "notify_client=true", "--format", "json"]
 SECTIONS = ("availability", "bulk", "storage", "postgres", "scheduled", "growth", "startup", "locales", "load", "init")
-CHUNK = 20_000  # clients per data file when building a database: a data file may hold at most 8 MiB
 
 
 @dataclass(frozen=True)
@@ -75,7 +74,7 @@ class Sizes:
     startup_runs: int
 
 
-FULL = Sizes("full", 5, 0.05, 20_000, 2_000, 5_000, (1_000, 10_000, 100_000), 3, 10)
+FULL = Sizes("full", 5, 0.05, 20_000, 2_000, 5_000, (10_000, 1_000_000), 2, 10)  # growth: issue 20 item 2 (a million vs 10,000)
 QUICK = Sizes("quick", 3, 0.02, 2_000, 500, 1_000, (1_000, 10_000), 2, 5)
 
 
@@ -170,7 +169,7 @@ def warm_up() -> None:
     """Run each kind of subprocess once untimed, so that bytecode exists before any timing (generated code is never cached)."""
     timed([*CLI, "validate", "--project", str(ROOT), "--no-cache"])
     timed([*CLI, "bulk", "--help"])
-    timed([PY, "-c", "import yaml, jinja2, jsonschema, click, pluggy, clientflow.api, clientflow.bulk, floor_bulk, raw_sqlite, raw_postgres, bulk_child"])
+    timed([PY, "-c", "import yaml, jinja2, jsonschema, click, pluggy, clientflow.api, clientflow.bulk, floor_bulk, raw_sqlite, raw_postgres, bulk_child, available_child"])
 
 
 def timed(args: list[str], *, env: dict[str, str] | None = None, codes: tuple[int, ...] = (0,), cwd: Path | None = None) -> tuple[float, str]:
@@ -214,29 +213,9 @@ def make_data(clients: int, path: Path) -> Path:
 
 
 def make_db(data: Path, db: Path) -> Path:
-    """A database loaded by `clientflow init` (not timed).
-
-    A data file may hold at most 8 MiB, so a big one is split: `init` loads the
-    partners and the first CHUNK clients, `Engine.load_data` the other parts.
-    """
+    """A database loaded by `clientflow init` (not timed): it streams a JSON file of any size in bounded memory."""
     if not db.exists():
-        doc = json.loads(data.read_text(encoding="utf-8"))
-        clients = doc["clients"]
-        parts = []
-        for start in range(0, max(len(clients), 1), CHUNK):
-            part = data.with_name(f"{data.stem}.part{len(parts)}.json")
-            part.write_text(json.dumps({"partners": doc["partners"] if start == 0 else [], "clients": clients[start : start + CHUNK]}), encoding="utf-8")
-            parts.append(part)
-        timed([*CLI, "init", "--project", str(ROOT), "--data", str(parts[0]), "--db", str(db)])
-        if len(parts) > 1:
-            from clientflow.api import Engine
-
-            engine = Engine.open(ROOT, db=db, notifiers={})
-            for part in parts[1:]:
-                engine.load_data(part)
-            engine.close()
-        for part in parts:
-            part.unlink()
+        timed([*CLI, "init", "--project", str(ROOT), "--data", str(data), "--db", str(db)])
         for suffix in ("-wal", "-shm"):
             if Path(f"{db}{suffix}").exists():
                 raise RuntimeError(f"{db}{suffix} left behind by init; the copy would not be a fresh database")
@@ -646,6 +625,42 @@ def growth(bench: Bench) -> None:
     bench.details.append(
         f"- **growth** (medians of {bench.sizes.growth_repeats}; `run_bulk` timed with the engine open, each run in a fresh process): {lines}; "
         f"wall-clock ratio {wall[large] / wall[small]:.2f}×."
+    )
+    growth_available(bench, dbs, small, large)
+
+
+AVAILABLE_SAMPLE = 2_000  # clients asked about per run: each a different record, spread over the whole file
+
+
+def growth_available(bench: Bench, dbs: dict[int, Path], small: int, large: int) -> None:
+    """`Engine.available` per call against the large file vs the small one (SQLite), each run in a fresh process."""
+    results: dict[int, list[dict[str, Any]]] = {small: [], large: []}
+
+    def child(n: int) -> Callable[[], float]:
+        def run() -> float:
+            _, out = timed([PY, str(HERE / "available_child.py"), str(dbs[n]), str(n), str(AVAILABLE_SAMPLE)])
+            results[n].append(json.loads(out))
+            return float(results[n][-1]["seconds"])
+
+        return run
+
+    interleaved({str(n): child(n) for n in (small, large)}, bench.sizes.repeats, "growth: available")
+    answers = {r["answers"] for n in (small, large) for r in results[n]}
+    if len(answers) != 1:
+        bench.error("growth", f"`Engine.available` at {large:,} vs {small:,} clients", "≤ 1.25×", "the two files answer their 50 shared clients differently")
+        return
+    cpu = {n: median([r["cpu_seconds"] for r in results[n]]) for n in (small, large)}
+    wall = {n: median([r["seconds"] for r in results[n]]) for n in (small, large)}
+    ratio = cpu[large] / cpu[small]
+    bench.row(
+        "growth", f"`Engine.available` against SQLite: CPU time per call at {large:,} vs {small:,} clients ({AVAILABLE_SAMPLE:,} different clients a run)",
+        us(cpu[large]), us(cpu[small]), ratio, "≤ 1.25×", ratio <= 1.25,
+    )  # fmt: skip
+    bench.details.append(
+        f"- **growth, available** (medians of {bench.sizes.repeats}; each run a fresh process asking `Engine.available('u1', client)` once for "
+        f"{AVAILABLE_SAMPLE:,} clients spread evenly over the file, after the 50 every file shares, whose answers are compared first: identical): "
+        f"{small:,}: {cpu[small] * 1e6:.0f} µs CPU ({wall[small] * 1e6:.0f} µs wall-clock) per call; {large:,}: {cpu[large] * 1e6:.0f} µs CPU "
+        f"({wall[large] * 1e6:.0f} µs wall-clock); wall-clock ratio {wall[large] / wall[small]:.2f}×."
     )
 
 
