@@ -248,19 +248,31 @@ class Engine:
 
     # one-shot commit ----------------------------------------------------
     def apply(
-        self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None, *, deliver: bool = True, once: str | None = None
+        self,
+        flow_id: str,
+        actor: str,
+        subject: str,
+        answers: Mapping[str, Any] | None = None,
+        *,
+        deliver: bool = True,
+        once: str | None = None,
+        brief: bool = False,
     ) -> Plan | None:
         """Run the flow with all answers given and commit it in one transaction.
 
         With `once`, a key recorded in the same transaction as the commit: when
         it is already recorded, nothing runs and None is returned (bulk resume).
+        A `brief` plan, as `simulate_many` gives, has no screens drawn and lists
+        only the rules that do not hold (what a bulk run reads); what is committed is the same.
         """
         flow = self.project.flow(flow_id)
         run_id = uuid.uuid4().hex
         with self.storage.transaction(write=True) as tx:
             if once is not None and tx.get_meta(once) is not None:
                 return None
-            plan, records, result = self.runner.evaluate(tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True, run_id=run_id)
+            plan, records, result = self.runner.evaluate(
+                tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True, run_id=run_id, show=not brief, verdicts=not brief
+            )
             plan.run = run_id
             self.runner.finish(tx, flow, plan, records, result, run_id, None)
             if once is not None and plan.status in ("completed", "awaiting_approval"):

@@ -155,7 +155,7 @@ def run_one(engine: Engine, flow: str, actor: str, subject: str, answers: Mappin
         if dry_run:
             plan: Plan | None = engine.simulate(flow, actor, subject, answers)
         else:
-            plan = engine.apply(flow, actor, subject, answers, deliver=False, once=f"bulk:{key}:{subject}")
+            plan = engine.apply(flow, actor, subject, answers, deliver=False, once=f"bulk:{key}:{subject}", brief=True)  # as the dry-run plans it
         return item_of(subject, plan)
     except ClientflowError as exc:
         return Item(subject, "error", message=str(exc))

@@ -11,8 +11,11 @@
 from __future__ import annotations
 
 import copy
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import yaml
 from cli_support import copy_project
@@ -95,3 +98,34 @@ def test_the_check_made_once_refuses_what_the_schema_refuses() -> None:
         assert checks.problems("clients", body) == schemas.record_problems(body, "data.schema.json", folder, "clients")
     assert checks.problems("clients", good) == []
     assert any(problem.startswith("billing:") for problem in checks.problems("clients", bad))
+
+
+def test_a_brief_commit_writes_what_a_full_one_writes() -> None:
+    """`apply(brief=True)` (a bulk commit) draws no screen and lists only failed rules; its run, audit entry, records and outbox are the same."""
+
+    class Keep:
+        name = "outbox"
+
+        def send(self, email: Any) -> None:
+            return None
+
+    written = []
+    for brief in (False, True):
+        engine = Engine.open(PROJECT, data=DEMO, notifiers={"outbox": Keep()}, now=datetime(2025, 1, 6, 9, tzinfo=UTC))
+        ids = iter(range(10_000))
+        with mock.patch("uuid.uuid4", lambda: uuid.UUID(int=next(ids))):
+            plans = [
+                engine.apply(flow, "u1", c["id"], {"notify_client": True}, deliver=False, brief=brief)
+                for flow in ("deactivate-client", "delete-client")
+                for c in DATA["clients"]
+            ]
+        with engine.storage.transaction() as tx:
+            written.append((engine.export(), engine.audit_log(), tx.outbox(), [tx.load_run(p.run) for p in plans if p is not None and p.run]))
+        shown = [p.to_json() for p in plans if p is not None]
+        assert any(s["status"] == "completed" for s in shown) and any(s["status"] == "blocked" for s in shown)
+        if brief:
+            assert all(s["rules"] == [] for s in shown)
+            assert all(s["screens"] == [] for s in shown if s["status"] in ("completed", "blocked")), [(s["status"], s["screens"]) for s in shown]
+        else:
+            assert any(s["screens"] for s in shown)
+    assert written[0] == written[1]

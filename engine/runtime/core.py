@@ -200,6 +200,8 @@ class Runner:
         by_id: bool = False,
         approved: bool = False,
         run_id: str | None = None,
+        show: bool = True,
+        verdicts: bool = True,
     ) -> tuple[Plan, Records, Result | None]:
         records = Records(self.project, tx)
         if lock:  # hold the subject first, so that every later read of it is the locked version
@@ -213,7 +215,18 @@ class Runner:
         parties = resolve(self.project, records, actor, subject, by_id=by_id)
         ref = self.subject_ref(records, parties)
         return self.make_plan(
-            flow, records, parties, ref, answers, dry_run=dry_run, expect_version=expect_version, named=subject, approved=approved, run_id=run_id
+            flow,
+            records,
+            parties,
+            ref,
+            answers,
+            dry_run=dry_run,
+            expect_version=expect_version,
+            named=subject,
+            approved=approved,
+            run_id=run_id,
+            show=show,
+            verdicts=verdicts,
         )
 
     def make_plan(
