@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -50,6 +50,12 @@ def _fits(flow: Flow, state: RunState) -> bool:
 
 def _version_entry(flow: str, version: str, current: bool, kept: bool) -> dict[str, Any]:
     return {"flow": flow, "version": version, "current": current, "kept": kept, "runs": 0, "moved": 0}
+
+
+def own_locale(actor: Mapping[str, Any]) -> str | None:
+    """The language an actor's record says they read (its `locale`), or None."""
+    locale = actor.get("locale")
+    return locale if isinstance(locale, str) and locale else None
 
 
 class Engine:
@@ -148,8 +154,7 @@ class Engine:
                 record = Records(self.project, tx).find(self.project.actor_entity, actor, self.project.actor_match)
             except ClientflowError:
                 return None
-        locale = record.get("locale")
-        return locale if isinstance(locale, str) and locale else None
+        return own_locale(record)
 
     def for_actor(self, actor: str) -> Engine:
         """This engine, its screens in the actor's own language (their record's `locale`), when the project declares locales.
@@ -174,24 +179,29 @@ class Engine:
         self.close()
 
     # availability -------------------------------------------------------
-    def available(self, actor: str, subject: str) -> Availability:
+    def available(self, actor: str, subject: str, *, locale: Callable[[dict[str, Any]], str | None] | None = None) -> Availability:
         """Every flow, offered or not, with every failed rule's message.
 
         A flow that reach refuses holds that refusal alone, and the answer then
         names the subject as `subject` did; `outside_reach` is true when reach
-        refuses every flow.
+        refuses every flow. `locale`, when given, is asked with the actor's
+        record (read in the same transaction) which locale to answer in, as
+        `in_locale` takes it (None: this engine's): the web API answers in the
+        actor's own language without a second transaction to read it.
         """
         with self.storage.transaction() as tx:
             records = Records(self.project, tx)
             parties = resolve(self.project, records, actor, subject)
-            scope = self.runner.scopes.question(parties, self.clock.now, records)
-            flows = cast(list[FlowAvailability], self.runner.rulebook(verdicts=True, entry=FlowAvailability).evaluate(scope, subject))
+            chosen = locale(parties.actor) if locale is not None else None
+            runner = self.in_locale(chosen).runner if chosen else self.runner  # the same records: a localized project shares the model
+            scope = runner.scopes.question(parties, self.clock.now, records)
+            flows = cast(list[FlowAvailability], runner.rulebook(verdicts=True, entry=FlowAvailability).evaluate(scope, subject))
             refused = 0
             for flow in flows:
                 if type(flow.reasons) is Refused:
                     refused += 1
                     flow.reasons = list(flow.reasons)
-            outside = refused == len(flows) if flows else self.runner.refusal(scope, subject) is not None
+            outside = refused == len(flows) if flows else runner.refusal(scope, subject) is not None
         named = subject if refused or outside else str(parties.subject.get("id"))
         return Availability(str(parties.actor.get("id")), named, flows, outside_reach=outside)
 

@@ -397,6 +397,28 @@ def test_available_gives_the_reasons_and_the_flows_titles_in_the_locale(project:
     assert [f["flow"] for f in french["flows"]] == [f["flow"] for f in english["flows"]]
 
 
+def test_available_answers_in_the_locale_chosen_from_the_actors_record(project: Path) -> None:
+    from clientflow.api import Engine
+
+    translated(project, lambda source: "FR " + source)
+    engine = Engine.open(project, data=DEMO, now=NOW)
+    seen: list[dict[str, Any]] = []
+
+    def choose(locale: str | None) -> Callable[[dict[str, Any]], str | None]:
+        def chooser(actor: dict[str, Any]) -> str | None:
+            seen.append(actor)
+            return locale
+
+        return chooser
+
+    english = engine.available("sam@northwind.example", "c1").to_json()
+    french = engine.available("sam@northwind.example", "c1", locale=choose("fr")).to_json()
+    kept = engine.available("sam@northwind.example", "c1", locale=choose(None)).to_json()
+    assert [a.get("email") for a in seen] == ["sam@northwind.example"] * 2  # the actor's record, as the question read it
+    assert french == engine.in_locale("fr").available("sam@northwind.example", "c1").to_json() != english
+    assert kept == english
+
+
 # -- the HTTP API ---------------------------------------------------------------------------
 
 
@@ -437,6 +459,10 @@ def test_the_api_shows_the_actors_locale_then_accept_language(project: Path, tmp
         own = reasons(client, "u2", **{"Accept-Language": "en"})  # the actor's own locale comes first
         assert own and all(message.startswith("FR ") for message in own)
         assert english != own
+        assert reasons(client, "u1", **{"Accept-Language": "fr"}) == ["FR " + message for message in english]  # then Accept-Language
+        assert reasons(client, "u1", **{"Accept-Language": "de"}) == english
+        asked = client.get("/availability", params={"client": "c1", "locale": "en"}, headers={"Authorization": f"Bearer {mint(secret, 'u2', ttl=3600)}"})
+        assert [r["message"] for f in asked.json()["flows"] for r in f["reasons"]] == [m.removeprefix("FR ") for m in own]  # asked: first
 
 
 def test_demo_shows_the_flows_in_the_locale(project: Path) -> None:

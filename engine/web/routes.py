@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ..api import Engine, RunView
+from ..api import Engine, RunView, own_locale
 from ..errors import ClientflowError, RunNotFound, UnknownName
 from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.core import CHANGED_RULE
@@ -158,9 +158,15 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str) -> API
             if not subject:
                 actor_id(engine, name)  # an unknown actor is refused first, as on every route
                 raise ApiError("bad_request", f"name the {word}: ?{word}=ID")
-            locale = reading_locale(engine, name, request)
+            # The language: `?locale=` when asked; else the actor's own or Accept-Language's, chosen by `Engine.available`
+            # from the actor's record as it reads it (one transaction, where `reading_locale` would read the record in another).
+            asked, chosen = request.query_params.get("locale"), None
+            if asked:
+                chosen = asked_locale(engine, asked)
+            choose = None if asked or len(engine.project.locales) < 2 else (lambda actor: own_or_accepted(engine, own_locale(actor), request))
             try:
-                result = (engine.in_locale(locale) if locale else engine).available(name, subject)  # the actor found first, by the keys `actor_id` uses
+                asking = engine.in_locale(chosen) if chosen else engine
+                result = asking.available(name, subject, locale=choose)  # the actor found first, by the keys `actor_id` uses
             except UnknownName as exc:
                 if exc.what == engine.project.actor_entity:
                     actor_id(engine, name)  # the actor is unknown: its own error, worded as on every route
@@ -313,9 +319,14 @@ def reading_locale(engine: Engine, actor: str, request: Request) -> str | None:
         return asked_locale(engine, asked)
     if len(locales) < 2:
         return None
+    return own_or_accepted(engine, engine.actor_locale(actor), request)
+
+
+def own_or_accepted(engine: Engine, own: str | None, request: Request) -> str | None:
+    """The locale serving the actor's own `own` (None: they have none), else the first of Accept-Language the project offers; None: the flows' own."""
     from ..conditions.translations import reader_locale
 
-    own = engine.actor_locale(actor)
+    locales = engine.project.locales
     if own is not None:
         return reader_locale(engine.project, own)
     for tag in accepted(request.headers.get("accept-language", "")):
