@@ -76,15 +76,29 @@ def _item(container: Any, key: Any) -> Any:
 
 
 def _attribute(item: Any, path: str | int) -> Any:
+    if path.__class__ is str and "." not in path:  # one key (most paths): what the loop below does for it
+        return item[path] if item.__class__ is dict or isinstance(item, Mapping) else None
     for part in str(path).split("."):  # the path was checked by limits.attribute_path first
         item = item[part] if isinstance(item, Mapping) else None
     return item
 
 
+_PATHS: set[str] = set()  # attribute paths limits.attribute_path accepted (its answer depends on the text alone)
+
+
+def _attribute_path(attribute: Any) -> None:
+    """limits.attribute_path, each accepted text checked once (map and selectattr are called for every record)."""
+    if attribute.__class__ is str and attribute in _PATHS:
+        return
+    limits.attribute_path(attribute)
+    if attribute.__class__ is str and len(_PATHS) < 4096:
+        _PATHS.add(attribute)
+
+
 def _map(items: Iterable[Any], attribute: str | None = None, default: Any = None) -> list[Any]:
     if attribute is None:
         raise ExpressionError("map needs attribute=NAME")
-    limits.attribute_path(attribute)
+    _attribute_path(attribute)
     return _sized([v if (v := _attribute(i, attribute)) is not None else default for i in items])
 
 
@@ -97,7 +111,7 @@ def _test(name: str) -> Callable[..., bool]:
 
 def _select(items: Iterable[Any], attribute: str, test: str = "true", *args: Any, keep: bool = True) -> list[Any]:
     check = _test(test)
-    limits.attribute_path(attribute)
+    _attribute_path(attribute)
     return _sized([i for i in items if bool(check(_attribute(i, attribute), *args)) is keep])
 
 
