@@ -14,12 +14,15 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po, write_po
 from conftest import DEMO, copy_project
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
+from markupsafe import Markup
 from test_i18n import PO, cli, declare, edit, problems
 
+from clientflow.conditions import limits
+from clientflow.conditions import reader as reader_module
 from clientflow.conditions.program import Program, load_project
-from clientflow.conditions.reader import Reader, plural_rule
+from clientflow.conditions.reader import FREE_VALUES, Reader, plural_rule, reading
 from clientflow.errors import CompileError, ExpressionError
 from clientflow.language.catalogs import entries
 from clientflow.language.code import Text
@@ -272,3 +275,82 @@ def test_a_plural_called_by_hand_is_bounded_like_a_block(source: str, said: str)
     with pytest.raises(ExpressionError) as caught:
         program.render(text, {"big": "x" * 150_000})
     assert said in str(caught.value)
+
+
+# a plural block of a plain text filled in without a budget (reader.plural_block, free=True) ---------------------
+_BIG = "x" * limits.MAX_OUTPUT  # the longest value a block takes
+_VALUES = st.one_of(
+    st.text("ab<&'\" %", max_size=8), st.integers(), st.sampled_from([_BIG, _BIG + "y", "<b>&", Markup("<i>"), 10**30, -(10**18), 2.0, None, True, [1, "a"]])
+)
+_FORM_PARTS = st.one_of(
+    st.sampled_from(["one ", " <&> ", "%(v0)s", "%(v1)s", "%(count)s"]), st.sampled_from(["%%", "%", "%(gone)s", "%(v0)d", "%(v0)"])
+)
+_READERS = [Reader(None), Reader("en"), Reader("fr"), Reader("pl", {}, plural_rule("pl"))]
+
+
+def _outcome(block: Any, reader: Reader, count: Any, values: list[Any]) -> tuple[str, str]:
+    limits.fresh()
+    with reading(reader):
+        try:
+            out = block(count, *values)
+        except ExpressionError as exc:
+            return ("error", str(exc))
+    return (type(out).__name__, str(out))
+
+
+@settings(max_examples=300)
+@given(
+    count=st.one_of(st.integers(), st.sampled_from([1, 0, 2, 10**18, 1.0, 2.5, "2", None, True])),
+    values=st.lists(_VALUES, max_size=FREE_VALUES - 1),
+    counts=st.lists(st.booleans(), min_size=FREE_VALUES - 1, max_size=FREE_VALUES - 1),
+    singular=st.lists(_FORM_PARTS, max_size=4).map("".join),
+    plural=st.lists(_FORM_PARTS, max_size=4).map("".join),
+    html=st.booleans(),
+    reader=st.sampled_from(_READERS),
+    translated=st.booleans(),
+)
+def test_a_plural_block_filled_without_a_budget_writes_what_ngettext_writes(
+    count: Any, values: list[Any], counts: list[bool], singular: str, plural: str, html: bool, reader: Reader, translated: bool
+) -> None:
+    """Same text (and type), or the same error, for any count, values and forms; and the budget ngettext keeps never runs out."""
+    keys = ("count", *(f"v{i}" for i in range(len(values))))
+    given_ = (False, *(not same for same in counts[: len(values)]))  # a value that is not given is the count
+    passed = [v for v, own in zip(values, given_[1:], strict=True) if own]
+    if translated:
+        reader = Reader("pl", {(singular, plural): (singular + "a", plural + "b", "%(count)s c")}, plural_rule("pl"))
+    free = reader_module.plural_block(singular, plural, keys, given_, html=html, free=True)
+    counted = reader_module.plural_block(singular, plural, keys, given_, html=html, free=False)
+    assert _outcome(free, reader, count, passed) == _outcome(counted, reader, count, passed)
+    limits.fresh()
+    with reading(reader):
+        try:
+            counted(count, *passed)
+        except ExpressionError as exc:
+            assert "in all" not in str(exc) and "seconds" not in str(exc)  # never the budget: FREE_VALUES values cannot run it out
+
+
+def test_the_most_a_free_plural_block_can_be_given_stays_within_the_budget() -> None:
+    """FREE_VALUES values, each the costliest a value may be, counted as ngettext counts them, leave the budget above nothing."""
+    costliest = ["x" * (limits.MAX_OUTPUT - 6)]  # not a text (printed, then counted twice), printed as long as a value may be
+    assert limits.text_size(costliest, limits.MAX_OUTPUT) <= limits.MAX_OUTPUT
+    keys = tuple(f"v{i}" for i in range(FREE_VALUES))
+    counted = reader_module.plural_block("%(v0)s", "%(v0)s", keys, (True,) * FREE_VALUES, html=False, free=False)
+    limits.fresh()
+    assert counted(2, *[costliest] * FREE_VALUES) == str(costliest)
+    assert limits._state.budget is not None and limits._state.budget.left >= 0
+    over = reader_module.plural_block("%(v0)s", "%(v0)s", (*keys, "w"), (True,) * (FREE_VALUES + 1), html=False, free=False)
+    limits.fresh()
+    with pytest.raises(ExpressionError, match="in all"):  # one more would: the bound is tight
+        over(2, *[costliest] * (FREE_VALUES + 1))
+
+
+def test_a_text_with_more_plural_values_than_the_free_bound_counts_them() -> None:
+    program = Program()
+    names = ", ".join(f"v{i}=n" for i in range(FREE_VALUES))
+    text = Text(f"{{% trans count=n, {names} %}}one{{% pluralize %}}{{{{ count }}}} many{{% endtrans %}}", None)
+    program.compile_template(text, {"n"})
+    free = program.template(text).fast
+    assert free is not None and "counted" in repr(free.__globals__["_plural0"])
+    short = Text("{% trans count=n %}one{% pluralize %}{{ count }} many{% endtrans %}", None)
+    program.compile_template(short, {"n"})
+    assert "block" in repr(program.template(short).fast.__globals__["_plural0"])

@@ -24,7 +24,7 @@ from ..language import plurals
 from . import limits
 from .expressions import CompileError, Compiler, _Translator, generated
 from .limits import MAX_OUTPUT
-from .reader import plural_function
+from .reader import FREE_VALUES, plural_block, plural_function
 
 _UNSAFE_FILTERS = {"safe", "escape", "e", "forceescape", "tojson"}
 
@@ -61,6 +61,7 @@ class _NotPlain(Exception):
     """The template uses something only Jinja2 can render."""
 
 
+_Block = tuple[str, str, tuple[str, ...], tuple[bool, ...]]  # a plural block: its two forms, its names, which are not the count
 Plain = tuple[str, dict[str, Any]]  # a plain template's Python source, and the names it may call
 
 
@@ -78,15 +79,19 @@ def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[st
     `templates._check_nesting` bounds), so compiling it does not fail.
     """
     translator = _Translator(compiler, names, text=True)
+    blocks: list[_Block] = []
     try:
         if found is not None:
             for node in found:  # every expression of a plain template is below an output or a test: the same as checking each
                 _check_node(node)
-        flat = _flat(tree.body, translator, html, checked=found is not None)
-        body = _statements(tree.body, translator, html, checked=found is not None) if flat is None else flat
+        flat = _flat(tree.body, translator, html, blocks, checked=found is not None)
+        body = _statements(tree.body, translator, html, blocks, checked=found is not None) if flat is None else flat
     except (_NotPlain, CompileError):
         return None
-    fresh = ["    _fresh()"] if translator.costly else []
+    # a text whose plural blocks are all it spends the budget on, with few enough values that they cannot run it out
+    # (limits.MAX_BUILT, see reader.FREE_VALUES), fills them in without counting them: the same text or the same error
+    free = not translator.costly and sum(len(block[2]) for block in blocks) <= FREE_VALUES
+    fresh = ["    _fresh()"] if translator.costly or blocks else []
     if flat is not None:
         source = "\n".join(["def _render(s):", *fresh]) + "\n" + _indent(flat, 1)
     else:
@@ -94,6 +99,8 @@ def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[st
         source = "\n".join(head) + "\n" + _indent(body, 1) + f"    if n > {MAX_OUTPUT}:\n        _too_long(n)\n    return _join(out)\n"
     namespace = dict(compiler.namespace)
     namespace.update(_t=_text, _h=_html, _too_long=_too_long, _str=str, _len=len, _join="".join, _plural=plural_function(html))
+    for i, (singular, plural, keys, given) in enumerate(blocks):
+        namespace[f"_plural{i}"] = plural_block(singular, plural, keys, given, html=html, free=free)
     return source, namespace
 
 
@@ -113,7 +120,7 @@ def _indent(lines: list[str], depth: int) -> str:
     return "".join("    " * depth + line + "\n" for line in lines)
 
 
-def _statements(body: list[nodes.Node], translator: _Translator, html: bool, *, checked: bool = False) -> list[str]:
+def _statements(body: list[nodes.Node], translator: _Translator, html: bool, blocks: list[_Block], *, checked: bool = False) -> list[str]:
     """The lines rendering `body`; `checked`: its expressions were checked already (`_check_node` on every node)."""
     lines: list[str] = []
     for node in body:
@@ -125,28 +132,28 @@ def _statements(body: list[nodes.Node], translator: _Translator, html: bool, *, 
                 else:
                     if not checked:
                         _check(child)
-                    value = _value(child, translator)
+                    value = _value(child, translator, blocks)
                     convert = ["_v = _h(_v)"] if html else ["if _type(_v) is not _str:", "    _v = _t(_v)"]
                     lines += [f"_v = {value}", *convert, "n += _len(_v)", f"if n > {MAX_OUTPUT}:", "    _too_long(n)", "add(_v)"]
         elif isinstance(node, nodes.If):
             if not checked:
                 _check(node.test)
             lines.append(f"if {translator.visit(node.test, 0)}:")
-            lines.extend("    " + line for line in (_statements(node.body, translator, html, checked=checked) or ["pass"]))
+            lines.extend("    " + line for line in (_statements(node.body, translator, html, blocks, checked=checked) or ["pass"]))
             for branch in node.elif_:
                 if not checked:
                     _check(branch.test)
                 lines.append(f"elif {translator.visit(branch.test, 0)}:")
-                lines.extend("    " + line for line in (_statements(branch.body, translator, html, checked=checked) or ["pass"]))
+                lines.extend("    " + line for line in (_statements(branch.body, translator, html, blocks, checked=checked) or ["pass"]))
             if node.else_:
                 lines.append("else:")
-                lines.extend("    " + line for line in (_statements(node.else_, translator, html, checked=checked) or ["pass"]))
+                lines.extend("    " + line for line in (_statements(node.else_, translator, html, blocks, checked=checked) or ["pass"]))
         else:
             raise _NotPlain(type(node).__name__)
     return lines
 
 
-def _flat(body: list[nodes.Node], translator: _Translator, html: bool, *, checked: bool = False) -> list[str] | None:
+def _flat(body: list[nodes.Node], translator: _Translator, html: bool, blocks: list[_Block], *, checked: bool = False) -> list[str] | None:
     """The lines rendering a text without blocks as one f-string of its values (None when it has blocks).
 
     The values are computed, converted and counted in the same order, against the same
@@ -169,7 +176,7 @@ def _flat(body: list[nodes.Node], translator: _Translator, html: bool, *, checke
             v = f"_v{values}"
             convert = [f"{v} = _h({v})"] if html else [f"if _type({v}) is not _str:", f"    {v} = _t({v})"]
             counted = f"{pending} + _len({v})" if pending else f"_len({v})"
-            lines += [f"{v} = {_value(child, translator)}", *convert, f"n = {counted}" if not values else f"n += {counted}"]
+            lines += [f"{v} = {_value(child, translator, blocks)}", *convert, f"n = {counted}" if not values else f"n += {counted}"]
             lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
             text.append("{" + v + "}")
             pending, values = 0, values + 1
@@ -181,8 +188,14 @@ def _flat(body: list[nodes.Node], translator: _Translator, html: bool, *, checke
     return lines
 
 
-def _value(node: nodes.Node, translator: _Translator) -> str:
-    """The Python of one printed value: an expression, or a plural block's call (`{% trans count=N %}`: the reader's form, filled in)."""
+def _value(node: nodes.Node, translator: _Translator, blocks: list[_Block]) -> str:
+    """The Python of one printed value: an expression, or a plural block's call (`{% trans count=N %}`: the reader's form, filled in).
+
+    A block becomes its own function (`reader.plural_block`, added to `blocks`), called with the count and
+    the values of its names, each computed once in the order written (a name given as the count itself, as
+    `count=` is, is not computed twice). Whether the text spends a budget is decided once every value is seen:
+    `translator.costly` says what else it spends on, the blocks themselves not counted.
+    """
     if (
         isinstance(node, nodes.Call)
         and isinstance(node.node, nodes.Name)
@@ -193,10 +206,16 @@ def _value(node: nodes.Node, translator: _Translator) -> str:
         and node.dyn_kwargs is None
         and all(keyword.key.isidentifier() for keyword in node.kwargs)
     ):
-        translator.costly = True  # the call spends the evaluation's budget: a fresh one for each render
         singular, plural = (arg.value for arg in node.args[:2] if isinstance(arg, nodes.Const))
-        values = "".join(f", {keyword.key}={translator.visit(keyword.value, 0)}" for keyword in node.kwargs)
-        return f"_plural({singular!r}, {plural!r}, {translator.visit(node.args[2], 0)}{values})"
+        keys = tuple(keyword.key for keyword in node.kwargs)
+        if len(set(keys)) != len(keys):
+            raise _NotPlain("a name given twice")  # Jinja2 says so
+        count = translator.visit(node.args[2], 0)
+        values = [translator.visit(keyword.value, 0) for keyword in node.kwargs]
+        given = tuple(value != count for value in values)  # False: the same expression as the count, passed once
+        blocks.append((singular, plural, keys, given))
+        passed = "".join(f", {value}" for value, own in zip(values, given, strict=True) if own)
+        return f"_plural{len(blocks) - 1}({count}{passed})"
     return translator.visit(node, 0)
 
 

@@ -56,9 +56,12 @@ class Reader:
 _READER: ContextVar[Reader | None] = ContextVar("clientflow_reader", default=None)
 
 
+_NOBODY = Reader(None)  # who reads a text nothing set a reader for: English, as written
+
+
 def current() -> Reader:
     """The reader of the text being rendered (English, when nothing set one)."""
-    return _READER.get() or Reader(None)
+    return _READER.get() or _NOBODY
 
 
 @contextmanager
@@ -246,9 +249,9 @@ def plural_function(html: bool) -> Callable[..., Any]:
 
     def ngettext(singular: str, plural: str, count: Any, /, **values: Any) -> str:
         limits.tick()
-        number = _count(count)
-        reader = current()
-        forms = reader.plurals.get((singular, plural))
+        number = count if count.__class__ is int else _count(count)
+        reader = _READER.get() or _NOBODY
+        forms = reader.plurals.get((singular, plural)) if reader.plurals else None
         if forms:
             index = (reader.plural_index or plural_rule(reader.tag))(number)
             chosen = forms[min(max(index, 0), len(forms) - 1)]
@@ -261,10 +264,117 @@ def plural_function(html: bool) -> Callable[..., Any]:
     return ngettext
 
 
+# How many values the plural blocks of one text may give in all and still be filled in without a budget: each value is
+# refused past MAX_OUTPUT characters, and `ngettext` counts at most twice its length, so this many cannot reach MAX_BUILT
+FREE_VALUES = limits.MAX_BUILT // (2 * limits.MAX_OUTPUT)
+
+
+def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple[bool, ...], *, html: bool, free: bool) -> Callable[..., Any]:
+    """One plural block of a plain text (engine/conditions/fasttext.py), called with its count and the values of `keys`.
+
+    A key whose `given` is False is the count itself (`count=`), passed once. The answer is
+    `ngettext`'s: the same form, the same text, the same error. With `free` (the text's blocks
+    give at most FREE_VALUES values, and nothing else in it spends the budget: the budget cannot
+    run out, and the work is bounded by the values' sizes, each measured), a count that is a whole
+    number and values that are texts or whole numbers are filled in without counting them
+    against the budget; anything else goes through `ngettext`, which measures and counts it.
+    """
+    full = plural_function(html)
+    pairs = tuple(zip(keys, given, strict=True))
+    forms = (singular, plural)
+    simple = len(keys) == 1 and not given[0]  # the usual block: `count=` alone
+
+    def counted(count: Any, *values: Any) -> str:
+        found = iter(values)
+        named = {key: next(found) if own else count for key, own in pairs}
+        return full(singular, plural, count, **named)
+
+    if not free:
+        return counted
+
+    def block(count: Any, *values: Any) -> str:
+        if count.__class__ is not int or not -_SHORT < count < _SHORT:
+            return counted(count, *values)
+        if simple:
+            filled = {keys[0]: str(count)}
+        else:
+            found = iter(values)
+            filled = {}
+            for key, own in pairs:
+                value = next(found) if own else count
+                if value.__class__ is str:
+                    if len(value) > limits.MAX_OUTPUT:
+                        return counted(count, *values)  # refused, as ngettext says
+                    filled[key] = str(escape(value)) if html else value
+                elif value.__class__ is int and -_SHORT < value < _SHORT:
+                    filled[key] = str(value)
+                else:
+                    return counted(count, *values)
+        reader = _READER.get() or _NOBODY
+        translated = reader.plurals.get(forms) if reader.plurals else None
+        if translated:
+            index = (reader.plural_index or plural_rule(reader.tag))(count)
+            chosen = translated[min(max(index, 0), len(translated) - 1)]
+        else:
+            index = (reader.plural_index or plural_rule(reader.locale))(count) if reader.locale else int(count != 1)
+            chosen = singular if index == 0 else plural
+        return _fill(chosen, filled, html)
+
+    return block
+
+
+_SHORT = 10**18  # a whole number within this prints in at most 19 characters, far within any limit
 _PART = re.compile(r"(%%|%\([A-Za-z_][A-Za-z0-9_]*\)s)")
 
 
+# a form -> (its length without its values, the names it fills in, in order), or False when it holds a % that
+# `_fill_parts` refuses; a form is the template's or its catalog's (a few per project), split once
+_PLANS: dict[str, tuple[int, tuple[str, ...]] | bool] = {}
+
+
+def _plan(form: str) -> tuple[int, tuple[str, ...]] | bool:
+    fixed, names = 0, []
+    for part in _PART.split(form):
+        if part == "%%":
+            fixed += 1
+        elif part.startswith("%(") and part.endswith(")s") and _PART.fullmatch(part):
+            names.append(part[2:-2])
+        elif "%" in part:
+            return False
+        else:
+            fixed += len(part)
+    if len(_PLANS) > 1024:
+        _PLANS.clear()
+    plan = _PLANS[form] = (fixed, tuple(names))
+    return plan
+
+
 def _fill(form: str, values: Mapping[str, str], html: bool) -> str:
+    """A form with its `%(name)s` replaced by the values given, measured before it is built (a form could repeat a value).
+
+    A form made only of text, `%%` and `%(name)s` whose names are all given is filled
+    by Python's own `%` (the same text: each `%(name)s` is its value, `%%` is %), once
+    its size, worked out from the values' lengths, is within MAX_OUTPUT; any other form
+    goes through `_fill_parts`, which says what is wrong with it.
+    """
+    plan = _PLANS.get(form)
+    if plan is None:
+        plan = _plan(form)
+    if plan is not False:
+        size, names = plan  # type: ignore[misc]
+        for name in names:
+            if name not in values:
+                break
+            size += len(values[name])
+        else:
+            if size > limits.MAX_OUTPUT:
+                raise ExpressionError(f"the plural form makes more than {limits.MAX_OUTPUT:,} characters, over the limit")
+            text = form % values if names or "%" in form else form
+            return Markup(text) if html else text  # noqa: S704 - markup of the template, values escaped
+    return _fill_parts(form, values, html)
+
+
+def _fill_parts(form: str, values: Mapping[str, str], html: bool) -> str:
     """A form with its `%(name)s` replaced by the values given, measured as it is built (a form could repeat a value)."""
     out: list[str] = []
     size = 0
@@ -298,7 +408,11 @@ def _count(count: Any) -> int:
 
 
 def _value(value: Any, html: bool) -> Any:
-    text = value if isinstance(value, str) else limits.text(value, limits.MAX_OUTPUT)
+    if value.__class__ is int and -_SHORT < value < _SHORT:  # a count: what limits.text measures, builds and spends, in one step
+        text = str(value)
+        limits.spend(len(text))
+    else:
+        text = value if isinstance(value, str) else limits.text(value, limits.MAX_OUTPUT)
     if len(text) > limits.MAX_OUTPUT:
         raise ExpressionError(f"a value of {len(text):,} characters is over the limit of {limits.MAX_OUTPUT:,}")
     limits.spend(len(text))
