@@ -85,9 +85,9 @@ class Rulebook:
                 lines.append(f"    d{i} = None")  # its reason (and verdict), made once when it first fails, shared by every flow it guards
         lines.append("    out = []")
         names_flow = per_flow or any("flow" in rule.message.source for rule in rules)
-        for flow in self.flows:
-            if names_flow:
-                lines.append(f"    s['flow'] = {{**{flow.reference!r}, 'due': _due}}")
+        for k, flow in enumerate(self.flows):
+            if names_flow:  # the flow's own `flow` (as flow_scope gives it), or a copy with the due time the worker set
+                lines.append(f"    s['flow'] = _F{k} if _due is None else {{**_F{k}, 'due': _due}}")
             if entry is not None:
                 made = f"_E({flow.id!r}, {flow.title!r}, not reasons, reasons" + (", verdicts)" if verdicts else ")")
             else:
@@ -152,6 +152,7 @@ class Rulebook:
             for i, message in enumerate(messages) if message.fast is not None
         })  # fmt: skip
         scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
+        scope_namespace.update({f"_F{k}": flow.reference for k, flow in enumerate(self.flows)})
         exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
