@@ -27,6 +27,7 @@ from clientflow import Engine
 from clientflow.default_plugins.memory import MemoryStorage
 from clientflow.language import schemas
 from clientflow.runtime.data import import_data, key_plan, record_checks
+from clientflow.runtime.runs import steady
 
 DATA: dict[str, Any] = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
 VALUES = st.one_of(st.none(), st.sampled_from(["1", "a", "x@y.example", "None", ""]), st.integers(-2, 2), st.booleans())
@@ -129,3 +130,24 @@ def test_a_brief_commit_writes_what_a_full_one_writes() -> None:
         else:
             assert any(s["screens"] for s in shown)
     assert written[0] == written[1]
+
+
+def test_steps_shown_by_an_answer_are_worked_out_again_as_answers_come(tmp_path: Path) -> None:
+    """A walk works out the steps shown once when no step's `when` reads `answers`, and after every answer when one does."""
+    project = copy_project(tmp_path / "project")
+    path = project / "flows" / "deactivate-client.yaml"
+    extra = (
+        "  - id: message\n    kind: form\n    title: What should they read?\n    when: answers.notify_client\n"
+        "    fields:\n      - {name: note, type: text, label: Note, required: true}\n"
+    )
+    path.write_text(path.read_text(encoding="utf-8").replace("outcome:\n", extra + "outcome:\n", 1), encoding="utf-8")
+    engine = Engine.open(project, data=DEMO, notifiers={})
+    program = engine.project.program
+    assert not steady(program, engine.project.flows["deactivate-client"])
+    assert all(steady(program, flow) for flow in _ENGINE.project.flows.values())
+    for brief in (False, True):
+        asked = engine.apply("deactivate-client", "u1", "c1", {"notify_client": True}, brief=brief)
+        assert asked is not None and (asked.status, asked.needs) == ("needs_input", [{"step": "message", "field": "note"}])
+    assert engine.simulate("deactivate-client", "u1", "c1", {"notify_client": False}).status == "completed"
+    ((_, planned),) = engine.simulate_many("deactivate-client", "u1", ["c1"], {"notify_client": True, "note": "hello"})
+    assert not isinstance(planned, Exception) and planned.status == "completed"

@@ -46,11 +46,11 @@ def expiry_id(run_id: str) -> str:
     return f"{run_id}-{KIND}"
 
 
-def waiting_step(project: Project, flow: Flow, scope: Mapping[str, Any]) -> Step | None:
-    """The approval step the run reaches with these answers (its `when` holds), or None."""
+def waiting_step(project: Project, flow: Flow, scope: Mapping[str, Any], steps: list[Step] | None = None) -> Step | None:
+    """The approval step the run reaches with these answers (its `when` holds), or None (`steps`: `visible` in this scope, when known)."""
     if not flow.approvals:
         return None
-    for step in visible(project.program, flow, scope):
+    for step in visible(project.program, flow, scope) if steps is None else steps:
         if step.approval is not None:
             return step
     return None

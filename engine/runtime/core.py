@@ -288,7 +288,7 @@ class Runner:
             plan.status, plan.errors, plan.needs = result_walk.status, result_walk.errors, result_walk.needs
             return plan, records, None
         final = fscope  # walk kept its answers up to date
-        waiting = None if approved else approvals.waiting_step(self.project, flow, final)
+        waiting = None if approved else approvals.waiting_step(self.project, flow, final, result_walk.steps)
         result = execute(self.project, immediate(flow), final, records, self.registry.effects, dry_run=dry_run or waiting is not None)
         if flow.outcome.delayed:
             plan.scheduled = scheduled(self.project, flow, final, now or self.clock.now())

@@ -76,6 +76,7 @@ class Walk:
     screens: list[Screen]
     errors: list[dict[str, str]] = field(default_factory=list)
     needs: list[dict[str, str]] = field(default_factory=list)
+    steps: list[Step] | None = None  # ready: the steps shown with every answer (`visible` of the walk's last scope)
 
     @property
     def current(self) -> Screen | None:
@@ -90,6 +91,20 @@ def visible(program: Compiled, flow: Flow, scope: Mapping[str, Any]) -> list[Ste
     if flow.unconditional:
         return list(flow.steps)
     return [s for s in flow.steps if s.when is None or program.evaluate(s.when, scope)]
+
+
+_STEADY: dict[int, tuple[Flow, Compiled, bool]] = {}
+
+
+def steady(program: Compiled, flow: Flow) -> bool:
+    """Whether the steps shown stay the same as answers come: no step's `when` reads `answers`
+    (a walk changes nothing else in its scope), worked out once per flow."""
+    held = _STEADY.get(id(flow))
+    if held is None or held[0] is not flow or held[1] is not program:
+        if len(_STEADY) > 256:
+            _STEADY.clear()
+        held = _STEADY[id(flow)] = (flow, program, all(s.when is None or "answers" not in program.uses(s.when).names for s in flow.steps))
+    return held[2]
 
 
 def options(program: Compiled, field_: Field, scope: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -265,11 +280,13 @@ def walk(program: Compiled, flow: Flow, scope_for: Any, state: RunState, given: 
     screens: list[Screen] = []
     submitted = False
     scope = scope_for(state.answers)  # kept up to date below as answers are accepted
+    fixed = steady(program, flow)
+    shown: list[Step] | None = None
     while True:
-        steps = visible(program, flow, scope)
+        steps = shown = visible(program, flow, scope) if shown is None or not fixed else shown
         if state.cursor >= len(steps):
             state.status = "ready"
-            return Walk("ready", screens)
+            return Walk("ready", screens, steps=steps)
         step = steps[state.cursor]
         if show:  # a bulk run needs the answers checked, not the screens drawn
             screens.append(screen_of(program, step, scope, state.answers))
