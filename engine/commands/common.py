@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -234,6 +236,21 @@ def _absolute(path: Path | None) -> Path | None:
     return None if path is None else path.expanduser().absolute()
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for the block: loading a project (and its data) builds many objects
+    that live as long as the command, and makes few cycles (a cold `validate` of the shipped project: about 1,000
+    objects, 0.4 MB, left for later), so collecting while they are built walks them again and again for nothing
+    (about 20 ms of a cold `validate`, 6% of it). The work is bounded by the project's and data file's size limits."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def open_engine(project: Path, data: Path | None = None, db: Path | str | None = None, now: datetime | None = None, outbox: Path | None = None) -> Any:
     """The engine for a command, from --data or --db or the project's configuration.
 
@@ -250,7 +267,8 @@ def open_engine(project: Path, data: Path | None = None, db: Path | str | None =
         if path is not None and not path.exists():
             given = f" --db {path}" if db is not None else ""
             raise ClientflowError(f"there is no database at {path}; create it with `clientflow init --data FILE{given}`, or read a data file with --data FILE")
-    engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox))
+    with collector_paused():
+        engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox))
     if outbox is not None and "outbox" not in engine.notifiers:
         # --outbox asks for .eml files even when the configuration chose other notifiers
         engine.notifiers.update(open_notifiers(engine.config, engine.registry, ["outbox"]))

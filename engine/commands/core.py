@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..errors import ClientflowError, ExitCode, Location
-from .common import command, emit_json, format_option, project_option
+from .common import collector_paused, command, emit_json, format_option, project_option
 
 
 @command(short_help="Check the project's files; every problem at once, located.")
@@ -36,7 +37,8 @@ def validate(project: Path, fmt: str, no_cache: bool) -> None:
     key = cache.digest(project) if not no_cache and cache.usable() else None
     result = cache.read(key) if key is not None else None
     if result is None:
-        with cache.recording() as opened:
+        recorder: AbstractContextManager[list[str]] = cache.recording() if key is not None else nullcontext([])  # no key: nothing to store
+        with collector_paused(), recorder as opened:
             result, plugins_clean = _validate(project, fmt)
         # stored only when the digest covers all the check read and the project did not change while it was read
         if key is not None and plugins_clean and cache.covered(project, opened) and cache.digest(project) == key:
