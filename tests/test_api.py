@@ -92,6 +92,43 @@ def test_availability_says_what_is_offered_and_why_not(api: TestClient) -> None:
     assert "Acme Ltd has 2 user(s)" in flows["delete-client"]["reasons"][0]["message"]
 
 
+def test_availability_is_served_ahead_of_its_documented_route_and_answers_alike(tmp_path: Path) -> None:
+    from clientflow.web.routes import GetOnly
+
+    served, documented = make_app(tmp_path / "a"), make_app(tmp_path / "b")
+    first = served.router.routes[0]
+    assert isinstance(first, GetOnly) and first.path == "/availability" and not first.include_in_schema
+    documented.router.routes.remove(next(r for r in documented.router.routes if isinstance(r, GetOnly)))
+    operation = served.openapi()["paths"]["/availability"]["get"]
+    assert operation == documented.openapi()["paths"]["/availability"]["get"]
+    assert operation["security"] == [{"HTTPBearer": []}] and {p["name"] for p in operation["parameters"]} == {"client"}  # one locale only
+    asked: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+        ("GET", {"client": "c1"}, bearer(ALICE)),
+        ("GET", {"client": "Acme Ltd"}, bearer(ALICE)),
+        ("GET", {"subject": "c1"}, bearer(SAM)),
+        ("GET", {"client": "c1"}, bearer(HANA)),  # outside reach
+        ("GET", {"client": "nobody"}, bearer(ALICE)),
+        ("GET", {"client": ""}, bearer(ALICE)),
+        ("GET", {}, bearer(ALICE)),
+        ("GET", {}, bearer("nobody")),
+        ("GET", {"client": "c1"}, bearer("nobody")),
+        ("GET", {"client": "c1"}, {}),
+        ("GET", {"client": "c1"}, {"Authorization": "Bearer cf1.forged.token"}),
+        ("GET", {"client": "c1"}, bearer(ALICE, secret="another-" + SECRET)),
+        ("GET", {"client": "c1", "locale": "fr"}, bearer(ALICE)),
+        ("GET", {"client": "c1", "locale": ""}, bearer(ALICE)),
+        ("HEAD", {"client": "c1"}, bearer(ALICE)),
+        ("POST", {"client": "c1"}, bearer(ALICE)),
+        ("DELETE", {"client": "c1"}, bearer(ALICE)),
+    ]
+    with TestClient(served) as one, TestClient(documented) as other:
+        for method, params, headers in asked:
+            mine = one.request(method, "/availability", params=params, headers=headers)
+            theirs = other.request(method, "/availability", params=params, headers=headers)
+            assert (mine.status_code, mine.content, dict(mine.headers)) == (theirs.status_code, theirs.content, dict(theirs.headers)), (method, params)
+        assert one.get("/availability", params={"client": "c1"}, headers=bearer(ALICE)).status_code == 200
+
+
 def test_availability_for_a_standard_user_names_the_missing_access(api: TestClient) -> None:
     body = api.get("/availability", params={"subject": "c1"}, headers=bearer(SAM)).json()
     reasons = {f["flow"]: [r["rule"] for r in f["reasons"]] for f in body["flows"]}

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import BaseRoute
 
 from ..errors import ClientflowError, ConfigError
 from ..language.words import subject_names
@@ -42,7 +43,9 @@ def create_app(settings: WebSettings, *, plugins: pluggy.PluginManager | None = 
         description='Authenticate with `Authorization: Bearer <token>`. Errors answer `{"error": {"code", "message"}}` with a stable code.',
     )
     app.state.source = source
-    app.include_router(api_router(source, pm, word))
+    first: list[BaseRoute] = []
+    app.include_router(api_router(source, pm, word, first))
+    app.router.routes[:0] = first  # served ahead of the router: see api_router
     if settings.preview:
         from .preview import preview_router
 
