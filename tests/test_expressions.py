@@ -228,6 +228,21 @@ def test_builtin_signatures_written_out_equal_what_inspect_reads() -> None:
         assert signature == inspect.signature(function), function
 
 
+def test_a_wrapped_builtin_filter_is_read_as_written_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template's filters are wrapped (bounds.filters): `length` still gets the written-out signature, equal to inspect's."""
+    import inspect
+
+    from clientflow.conditions import expressions
+    from clientflow.conditions.templates import Texts
+
+    wrapped = Texts().text_env.filters["length"]
+    assert wrapped is not len and inspect.unwrap(wrapped) is len
+    assert expressions._signature(wrapped) is expressions.BUILTIN_SIGNATURES[len]
+    assert expressions._signature(wrapped) == inspect.signature(wrapped)
+    monkeypatch.setattr(inspect, "_signature_from_builtin", None)  # inspect's reading of built-ins (with tokenize) is never reached
+    assert expressions._signature(wrapped) == expressions.BUILTIN_SIGNATURES[len]
+
+
 def test_builtin_filters_still_refuse_arguments_they_do_not_take() -> None:
     compiler = Compiler()
     with pytest.raises(CompileError, match=r"length takes at most 0 arguments, not 1"):

@@ -722,8 +722,10 @@ BUILTIN_SIGNATURES = _builtin_signatures()
 
 
 def _signature(function: Callable[..., Any]) -> inspect.Signature:
+    # a template's filters are wrapped (bounds.filters): inspect.signature reads the wrapped function's, as here
+    unwrapped = inspect.unwrap(function, stop=lambda f: hasattr(f, "__signature__"))
     try:
-        return BUILTIN_SIGNATURES[function]
+        return BUILTIN_SIGNATURES[unwrapped]
     except (KeyError, TypeError):  # not one of them, or a callable that cannot be a key
         return inspect.signature(function)
 
