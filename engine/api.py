@@ -25,7 +25,7 @@ from . import outbox as outbox_module
 from .conditions.program import load_project
 from .config import Config, load_config, open_notifiers, open_storage
 from .errors import ClientflowError, RunError, UnknownName
-from .language.model import Flow, Project
+from .language.model import BUILTIN_EFFECTS, Flow, Project
 from .language.project import Extensions
 from .plugins import Registry
 from .runtime import approvals
@@ -234,6 +234,8 @@ class Engine:
                 now = self.clock.now()
                 read: dict[tuple[str, str], Any] = {}  # what this page read and looked up, shared: nothing here writes
                 looked_up: dict[tuple[str, str, str], Any] = {}
+                # context values shared by the page's scopes, unless a plugin's effect is given the scope (it might change a value)
+                common: dict[Any, Any] | None = {} if all(e.op in BUILTIN_EFFECTS for e in flow.outcome.effects) else None
                 static: dict[str, Any] | None = None  # the actor's part of every scope of this page
                 entity = self.project.subject_entity
                 for name in page:
@@ -248,7 +250,7 @@ class Engine:
                         parties = Parties(shared.actor, subject, shared.holders)
                         if static is None:
                             static = self.runner.scopes.for_actor(shared, now, records)
-                        scope = self.runner.scopes.with_subject(static, subject, records)
+                        scope = self.runner.scopes.with_subject(static, subject, records, common)
                         plan, _, _ = self.runner.make_plan(
                             flow, records, parties, ref, dict(given), dry_run=True, show=False, scope=scope, verdicts=False, named=name
                         )

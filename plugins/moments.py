@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from clientflow.errors import ExpressionError
@@ -38,6 +39,18 @@ def add_days(value: Any, days: Any) -> str:
         raise ExpressionError(f"add_days needs a number of days, not {days!r}")
     if abs(days) > MAX_DAYS:
         raise ExpressionError(f"add_days: {days} days is over the limit of {MAX_DAYS}")
+    if isinstance(value, Mapping) and isinstance(value.get("iso"), str):  # `now`: the same few answers for a whole bulk run
+        return _days_after(value["iso"], days)
+    return _add(value, days)
+
+
+@lru_cache(maxsize=256)
+def _days_after(iso: str, days: int | float) -> str:
+    """`add_days` of `now` by its ISO 8601 text (a pure function of the text and the days; a failure is not kept)."""
+    return _add(iso, days)
+
+
+def _add(value: Any, days: Any) -> str:
     try:
         return (moment(value) + timedelta(days=days)).isoformat()
     except OverflowError:

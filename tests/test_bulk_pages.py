@@ -24,9 +24,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clientflow import Engine
+from clientflow.conditions.expressions import built_in_only
 from clientflow.default_plugins.memory import MemoryStorage
+from clientflow.errors import ExpressionError
 from clientflow.language import schemas
-from clientflow.runtime.data import import_data, key_plan, record_checks
+from clientflow.runtime.context import resolve_actor
+from clientflow.runtime.data import Records, import_data, key_plan, record_checks
 from clientflow.runtime.runs import steady
 
 DATA: dict[str, Any] = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
@@ -151,3 +154,57 @@ def test_steps_shown_by_an_answer_are_worked_out_again_as_answers_come(tmp_path:
     assert engine.simulate("deactivate-client", "u1", "c1", {"notify_client": False}).status == "completed"
     ((_, planned),) = engine.simulate_many("deactivate-client", "u1", ["c1"], {"notify_client": True, "note": "hello"})
     assert not isinstance(planned, Exception) and planned.status == "completed"
+
+
+def test_a_page_computes_a_context_value_read_from_the_same_records_once(tmp_path: Path) -> None:
+    """Context names that read neither the subject nor a function nor a plugin's filter are shared by a page's scopes, keyed by the very values they read."""
+    project = copy_project(tmp_path / "project")
+    path = project / "flows" / "project.yaml"
+    names = (
+        "  partner: lookup('partner', client.partner)\n"
+        "  admins: (partner.users if partner else []) | selectattr('role', 'equalto', 'administrator') | map(attribute='email') | list\n"
+        "  own_admins: client.users | selectattr('role', 'equalto', 'administrator') | map(attribute='email') | list\n"
+        "  soon: now | add_days(7)\n"
+        "  again: lookup('partner', 'p1')\n"
+        "  named: (partner.name if partner else 'nobody') ~ ' and ' ~ actor.email\n"
+    )
+    path.write_text(path.read_text(encoding="utf-8").replace("  partner: lookup('partner', client.partner)\n", names, 1), encoding="utf-8")
+    engine = Engine.open(project, data=DEMO, notifiers={})
+    scopes = engine.runner.scopes
+    assert scopes.shared == {"admins": ("partner",), "named": ("actor", "partner")}  # not a look-up, the client, nor a plugin's filter (add_days)
+    program = engine.project.program
+    assert not built_in_only(program.expression(engine.project.context["soon"]))
+    assert built_in_only(program.expression(engine.project.context["admins"]))
+    with engine.storage.transaction() as tx:
+        records = Records(engine.project, tx)
+        actor = resolve_actor(engine.project, records, "u1")
+        static = scopes.for_actor(actor, datetime(2025, 1, 6, tzinfo=UTC), records)
+        shared: dict[Any, Any] = {}
+        first, second, other = (scopes.with_subject(static, records.get("client", c), records, shared) for c in ("c1", "c2", "c6"))
+        alone = [scopes.with_subject(static, records.get("client", c), records) for c in ("c1", "c2", "c6")]
+    assert first["partner"] is second["partner"] and first["admins"] is second["admins"] and first["named"] is second["named"]
+    assert other["partner"] is not first["partner"] and other["admins"] == ["hana@harbor.example"] and other["named"].startswith("Harbor")
+    assert first["own_admins"] is not second["own_admins"]
+    data = [{k: v for k, v in scope.items() if k not in ("lookup", "all")} for scope in (first, second, other, *alone)]  # functions: made per scope
+    assert data[:3] == data[3:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    when=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),
+    days=st.one_of(st.integers(-40_000, 40_000), st.floats(-40_000, 40_000, allow_nan=False)),
+)
+def test_add_days_of_now_answers_what_it_answers_for_the_time_itself(when: datetime, days: float) -> None:
+    """`now | add_days(n)` is kept by now's text (a bulk run asks it for every subject): the same text, or the same refusal, every time."""
+    from clientflow.default_plugins.moments import add_days
+    from clientflow.language.words import Moment
+
+    def answer(value: Any) -> Any:
+        try:
+            return add_days(value, days)
+        except ExpressionError as exc:
+            return str(exc)
+
+    expected = answer(when.isoformat())  # its text: what `now` prints as
+    assert answer(Moment(when)) == expected
+    assert answer(Moment(when)) == expected

@@ -15,6 +15,7 @@ import inspect
 import keyword
 import math
 import operator
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -291,6 +292,18 @@ class Expression:
             return self.function(scope)
         except (ExpressionError, KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
             raise ExpressionError(failure(self.source, exc)) from exc
+
+
+_FILTER_CALL = re.compile(r"\b_f_(\w+)\(")
+
+
+def built_in_only(expression: Expression) -> bool:
+    """Whether every filter `expression` calls is a built-in one (a plugin's may read anything, or change from call to call).
+
+    With no function among its names either, its value is a function of the scope values it names alone.
+    """
+    namespace = getattr(expression.function, "__globals__", {})
+    return all(name in FILTERS and namespace.get(f"_f_{name}") is FILTERS[name] for name in _FILTER_CALL.findall(expression.python))
 
 
 def failure(source: str, exc: BaseException) -> str:

@@ -168,9 +168,9 @@ class Outcome:
     audit: Text
     cancel: tuple[str, ...] = ()  # flows whose pending scheduled work for the same subject this outcome cancels
 
-    @property
+    @cached_property
     def delayed(self) -> bool:
-        """Whether any part waits for a later time."""
+        """Whether any part waits for a later time (worked out once: every plan asks)."""
         return any(effect.after is not None for effect in self.effects) or any(email.after is not None for email in self.emails)
 
 

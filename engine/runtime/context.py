@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..conditions.expressions import DataFunction
+from ..conditions.expressions import DataFunction, built_in_only
 from ..conditions.lazy import LazyScope
 from ..conditions.program import program_of
 from ..errors import ExpressionError, did_you_mean
@@ -101,6 +101,14 @@ class Scopes:
         program = program_of(project)
         self.context = tuple((name, program.expression(code)) for name, code in project.context.items())
         self.subject = project.subject_entity
+        # context names whose value depends only on the scope values they name, none of them the subject or a function
+        # (such as the practice's administrators, read from `partner`): a page of subjects may share each value (`with_subject`)
+        calls = {"lookup", "all", *(name for name, value in self.base.items() if isinstance(value, DataFunction))}
+        self.shared = {
+            name: tuple(sorted(expression.names))
+            for name, expression in self.context
+            if self.subject not in expression.names and not expression.names & calls and built_in_only(expression)
+        }
         self.lists = any(isinstance(code, Expr) and "all" in program.uses(code).names for code in codes(project))  # all(entity) is called
         self.reach: Callable[[dict[str, Any], str], bool] | None = None  # whether the actor may reach a subject (set by the Runner)
         # what a question's scope computes when first read: `now` and `lookup` from its source (reader, clock), then the context names
@@ -148,14 +156,31 @@ class Scopes:
             records = kept
         return records
 
-    def with_subject(self, actor_scope: Mapping[str, Any], subject: dict[str, Any], lookup: Reader | DataFunction | None = None) -> dict[str, Any]:
-        """`actor_scope` with the subject and the context names computed for it (`lookup` replaces the actor's)."""
+    def with_subject(
+        self, actor_scope: Mapping[str, Any], subject: dict[str, Any], lookup: Reader | DataFunction | None = None, shared: dict[Any, Any] | None = None
+    ) -> dict[str, Any]:
+        """`actor_scope` with the subject and the context names computed for it (`lookup` replaces the actor's).
+
+        `shared`: what the scopes of one read-only page of subjects computed (the caller keeps it for the page only,
+        where nothing changes what was read, and nothing changes a value of a scope): a context name in
+        `self.shared` reading the very same values again has the same value, computed once.
+        """
         scope = dict(actor_scope)
         scope[self.subject] = subject
         if lookup is not None:
             self._readers(scope, lookup)
         for name, expression in self.context:
-            scope[name] = expression(scope)
+            reads = self.shared.get(name) if shared is not None else None
+            if reads is None or not all(read in scope for read in reads):
+                scope[name] = expression(scope)
+                continue
+            assert shared is not None
+            values = tuple(scope[read] for read in reads)
+            key = (name, *map(id, values))
+            held = shared.get(key)  # the values are kept with it: an id is not reused while it is held
+            if held is None or any(a is not b for a, b in zip(held[0], values, strict=True)):
+                held = shared[key] = (values, expression(scope))
+            scope[name] = held[1]
         return scope
 
     def question(self, parties: Parties, now: Callable[[], datetime], reader: Reader | DataFunction) -> LazyScope:
