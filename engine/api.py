@@ -191,6 +191,9 @@ class Engine:
         """
         with self.storage.transaction() as tx:
             records = Records(self.project, tx)
+            project = self.project
+            if project.actor_match and project.subject_match:  # the actor and the subject by their first keys: one question to a server
+                records.prefetch([(project.actor_entity, project.actor_match[0], actor), (project.subject_entity, project.subject_match[0], subject)])
             parties = resolve(self.project, records, actor, subject)
             chosen = locale(parties.actor) if locale is not None else None
             runner = self.in_locale(chosen).runner if chosen else self.runner  # the same records: a localized project shares the model

@@ -145,6 +145,14 @@ class FetchingTransaction(Protocol):
 
 
 @runtime_checkable
+class PrefetchingTransaction(Protocol):
+    """Optional on a Transaction: the documents of several look-ups and several references in one question (one round trip to a server)."""
+
+    def fetch_documents(self, lookups: list[IndexKey], refs: list[Ref]) -> tuple[list[list[Document]], list[Document | None]]:
+        """For each look-up, what `lookup_documents` gives; for each reference, what `get` (without a lock) gives; in the orders asked."""
+
+
+@runtime_checkable
 class ClearingTransaction(Protocol):
     """Optional on a Transaction: the store emptied inside it, so that emptying and reloading land together."""
 

@@ -390,6 +390,29 @@ class PostgresTransaction:
         ).fetchall()
         return [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
+    def fetch_documents(self, lookups: list[IndexKey], refs: list[Ref]) -> tuple[list[list[Document]], list[Document | None]]:
+        """`lookup_documents` of each look-up and `get` of each reference, in one statement (PrefetchingTransaction)."""
+        parts, params = [], list[Any]()
+        for n, lookup in enumerate(lookups):
+            parts.append(
+                f"SELECT {n}, d.collection, d.id, d.body, d.version FROM {self.s}.docs d "
+                f"JOIN (SELECT DISTINCT collection, id FROM {self.s}.keys WHERE entity = %s AND key = %s AND value = %s) k "
+                "ON d.collection = k.collection AND d.id = k.id"
+            )
+            params += lookup
+        for n, ref in enumerate(refs, start=len(lookups)):
+            parts.append(f"SELECT {n}, collection, id, body, version FROM {self.s}.docs WHERE collection = %s AND id = %s")
+            params += ref
+        found: list[list[Document]] = [[] for _ in range(len(lookups) + len(refs))]
+        if parts:
+            decoded: dict[tuple[str, str, int], Document] = {}  # a document several parts name is decoded once
+            for n, collection, id, body, version in self.execute(" UNION ALL ".join(f"({p})" for p in parts) + " ORDER BY 1, 2, 3", params).fetchall():
+                document = decoded.get((collection, id, version))
+                if document is None:
+                    document = decoded[(collection, id, version)] = Document(collection, id, json.loads(body), version)
+                found[n].append(document)
+        return found[: len(lookups)], [(given[0] if given else None) for given in found[len(lookups) :]]
+
     def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
         # Keyset pages: nothing stays open between pages, so the caller may run
         # other statements (or stop early) while it iterates.

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from clientflow.errors import ConfigError
+from clientflow.errors import ClientflowError, ConfigError
 from clientflow.plugins import Registry
 from clientflow.storage import ConflictError, Document, Storage
 from clientflow.testing.storage import Backend, StorageContract, message, put, read
@@ -302,3 +302,36 @@ def test_a_transaction_that_sends_nothing_costs_no_round_trip(postgres_url: str,
         pass
     assert sent == []
     storage.close()
+
+
+def test_a_question_reads_its_actor_and_subject_in_one_statement_and_answers_as_before(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import DEMO, NOW, PROJECT
+
+    from clientflow.api import Engine
+    from clientflow.runtime.data import Records
+
+    monkeypatch.setenv("CLIENTFLOW_DB_SCHEMA", postgres_schema)
+    engine = Engine.open(PROJECT, db=postgres_url, now=NOW, notifiers={})
+    engine.load_data(DEMO)
+    asked = [("u1", "c1"), ("alice@northwind.example", "Acme Ltd"), ("u2", "c1"), ("u1", "nobody"), ("nobody", "c1")]
+
+    def answers() -> list[object]:
+        out: list[object] = []
+        for actor, subject in asked:
+            try:
+                out.append(engine.available(actor, subject).to_json())
+            except ClientflowError as exc:
+                out.append(str(exc))
+        return out
+
+    sent = round_trips(monkeypatch)
+    fetched = answers()
+    assert sent[:2] == [["BEGIN", "(SELECT"], ["COMMIT"]]  # u1 by id, c1 by id: one statement for both
+    monkeypatch.setattr(Records, "prefetch", lambda self, wanted: None)
+    assert fetched == answers() and isinstance(fetched[0], dict) and isinstance(fetched[-1], str)
+    sent.clear()
+    engine.available("u1", "c1")
+    assert sent == [["BEGIN", "SELECT"], ["SELECT"], ["COMMIT"]]  # without it: the actor's look-up, then the subject
+    engine.close()

@@ -241,6 +241,34 @@ class Records:
                 return ref, record
         return None
 
+    def prefetch(self, wanted: Iterable[tuple[str, str, Any]]) -> None:
+        """Read in one question what `locate` would read for each (entity, key, value), where the transaction can
+        (PrefetchingTransaction: one round trip to a server for all); elsewhere nothing: each is read when asked."""
+        fetch = getattr(self.tx, "fetch_documents", None)
+        if fetch is None:
+            return
+        lookups: list[IndexKey] = []
+        refs: list[Ref] = []
+        for entity_name, key, value in wanted:
+            entity = self.project.entities.get(entity_name)
+            if entity is None or value is None or isinstance(value, (dict, list)):
+                continue  # `locate` reads nothing for these
+            value = str(value)
+            if entity.collection and key == "id":
+                if (entity.collection, value) not in self.read:
+                    refs.append((entity.collection, value))
+            elif (entity_name, key, value) not in self.looked_up:
+                lookups.append((entity_name, key, value))
+        if len(lookups) + len(refs) < 2:
+            return  # one question either way
+        found, documents = fetch(lookups, refs)
+        for lookup, listed in zip(lookups, found, strict=True):
+            for document in listed:
+                self.read.setdefault((document.collection, document.id), document)
+            self.looked_up[lookup] = [(d.collection, d.id) for d in listed]
+        for ref, document in zip(refs, documents, strict=True):
+            self.read.setdefault(ref, document)
+
     def _refs(self, entity: str, key: str, value: str) -> list[Ref]:
         found = self.looked_up.get((entity, key, value))
         if found is None:  # what storage holds does not change under this transaction but by our own writes

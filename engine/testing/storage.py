@@ -37,6 +37,7 @@ from clientflow.storage import (
     FetchingTransaction,
     ListingTransaction,
     LoadingTransaction,
+    PrefetchingTransaction,
     ReadOnlyError,
     SchedulingTransaction,
     Storage,
@@ -284,6 +285,24 @@ class StorageContract:
             for value in ("v", "w", "nothing"):
                 assert tx.lookup_documents("thing", "k", value) == [tx.get(*ref) for ref in tx.lookup("thing", "k", value)]
             assert [(d.id, d.body["n"], d.version) for d in tx.lookup_documents("thing", "k", "v")] == [("t1", 3, 2), ("t2", 2, 1), ("t3", 4, 1)]
+
+    def test_fetch_documents_where_offered_gives_what_lookup_documents_and_get_give(self, storage: Storage) -> None:
+        put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v"), ("thing", "k", "w")])
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v"), ("thing", "k", "v")])
+        put(storage, "t1", {"n": 3}, expect=1, keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, PrefetchingTransaction) or not isinstance(tx, FetchingTransaction):
+                return
+            tx.put(doc("t3", {"n": 4}), [("thing", "k", "w")], expect_version=None)  # this transaction's own write is seen
+            lookups = [("thing", "k", "v"), ("thing", "k", "nothing"), ("thing", "k", "w"), ("thing", "k", "v")]
+            refs = [(C, "t1"), (C, "missing"), (C, "t3"), ("elsewhere", "t1"), (C, "t1")]
+            found, documents = tx.fetch_documents(lookups, refs)
+            assert found == [tx.lookup_documents(*lookup) for lookup in lookups]
+            assert documents == [tx.get(*ref) for ref in refs]
+            shown = [[(d.id, d.body["n"], d.version) for d in listed] for listed in found[:3]]
+            assert shown == [[("t1", 3, 2), ("t2", 2, 1)], [], [("t2", 2, 1), ("t3", 4, 1)]]
+            assert [d.id if d else None for d in documents] == ["t1", None, "t3", None, "t1"]
+            assert tx.fetch_documents([], []) == ([], [])
 
     # deleting ---------------------------------------------------------------
     def test_delete_removes_the_document_and_its_keys(self, storage: Storage) -> None:
