@@ -345,6 +345,10 @@ class Registry:
         """Tell this registry's observers about a run event; `settings(plugin)` gives an observer its own settings."""
         emit(event, self.pm, settings)
 
+    def observed(self) -> bool:
+        """Whether any observer hears run events (when none does, an event need not be made)."""
+        return bool((self.pm or plugin_manager()).hook.clientflow_run_event.get_hookimpls())
+
     def notifier(self, name: str, *, project_root: Path | None = None, locate: Callable[[str], str] | None = None, **settings: Any) -> Any:
         """A notifier by name, its settings checked; an unknown name lists the installed ones."""
         if name not in self.notifiers:

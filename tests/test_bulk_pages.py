@@ -17,17 +17,19 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pluggy
 import yaml
 from cli_support import copy_project
-from conftest import DEMO, PROJECT
+from conftest import DEMO, PROJECT, Recorder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clientflow import Engine
+from clientflow import Engine, hookimpl, hookspecs
 from clientflow.conditions.expressions import built_in_only
 from clientflow.default_plugins.memory import MemoryStorage
 from clientflow.errors import ExpressionError
 from clientflow.language import schemas
+from clientflow.plugins import load_plugins
 from clientflow.runtime.context import resolve_actor
 from clientflow.runtime.data import Records, import_data, key_plan, record_checks
 from clientflow.runtime.runs import steady
@@ -208,3 +210,27 @@ def test_add_days_of_now_answers_what_it_answers_for_the_time_itself(when: datet
     expected = answer(when.isoformat())  # its text: what `now` prints as
     assert answer(Moment(when)) == expected
     assert answer(Moment(when)) == expected
+
+
+def test_with_no_observer_a_commit_makes_no_event_and_still_delivers() -> None:
+    """A commit's events are made only when an observer hears them; one registered later hears the next commit's."""
+    heard: list[dict[str, Any]] = []
+
+    class Watcher:
+        @hookimpl
+        def clientflow_run_event(self, event: dict[str, Any]) -> None:
+            heard.append(event)
+
+    manager = pluggy.PluginManager(hookspecs.PROJECT)
+    manager.add_hookspecs(hookspecs)
+    load_plugins(manager)
+    recorder = Recorder()
+    engine = Engine.open(PROJECT, data=DEMO, plugins=manager, notifiers={"record": recorder}, now=datetime(2025, 1, 6, 9, tzinfo=UTC))
+    assert not engine.registry.observed()
+    with mock.patch("clientflow.runtime.core.event", side_effect=AssertionError("no run event is made for nobody")):
+        first = engine.apply("deactivate-client", "u1", "c1", {"notify_client": True})
+    assert first is not None and first.status == "completed" and len(recorder.sent) == 2  # delivered after the commit, as before
+    manager.register(Watcher())
+    assert engine.registry.observed()
+    second = engine.apply("reactivate-client", "u1", "c3")
+    assert second is not None and [e["type"] for e in heard] == ["started", "committed", "delivered"] and heard[1]["run"] == second.run
