@@ -296,7 +296,7 @@ def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple
         if count.__class__ is not int or not -_SHORT < count < _SHORT:
             return counted(count, *values)
         if simple:
-            filled = {keys[0]: str(count)}
+            filled = None
         else:
             found = iter(values)
             filled = {}
@@ -313,14 +313,49 @@ def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple
         reader = _READER.get() or _NOBODY
         translated = reader.plurals.get(forms) if reader.plurals else None
         if translated:
-            index = (reader.plural_index or plural_rule(reader.tag))(count)
+            index = (reader.plural_index or _rule(reader.tag))(count)
             chosen = translated[min(max(index, 0), len(translated) - 1)]
         else:
-            index = (reader.plural_index or plural_rule(reader.locale))(count) if reader.locale else int(count != 1)
+            index = (reader.plural_index or _rule(reader.locale))(count) if reader.locale else int(count != 1)
             chosen = singular if index == 0 else plural
-        return _fill(chosen, filled, html)
+        if filled is not None:
+            return _fill(chosen, filled, html)
+        number = str(count)
+        cut = _CUTS.get((chosen, keys[0]))
+        if cut is None:
+            cut = _cut(chosen, keys[0])
+        if cut:  # the form is text around one `%(count)s`: what _fill makes, joined directly
+            before, after = cut
+            if len(before) + len(number) + len(after) > limits.MAX_OUTPUT:
+                raise ExpressionError(f"the plural form makes more than {limits.MAX_OUTPUT:,} characters, over the limit")
+            text = before + number + after
+            return Markup(text) if html else text  # noqa: S704 - markup of the template, the value a number
+        return _fill(chosen, {keys[0]: number}, html)
 
     return block
+
+
+_RULES: dict[str | None, Callable[[int], int]] = {}  # plural_rule's answers, read without its cache's call
+# (form, name) -> the text before and after the form's one `%(name)s`, or False when the form is anything else
+_CUTS: dict[tuple[str, str], tuple[str, str] | bool] = {}
+
+
+def _rule(tag: str | None) -> Callable[[int], int]:
+    rule = _RULES.get(tag)
+    if rule is None:
+        rule = _RULES[tag] = plural_rule(tag)  # type: ignore[arg-type]
+    return rule
+
+
+def _cut(form: str, name: str) -> tuple[str, str] | bool:
+    parts = _PART.split(form)
+    cut: tuple[str, str] | bool = False
+    if len(parts) == 3 and parts[1] == f"%({name})s" and "%" not in parts[0] + parts[2]:
+        cut = (parts[0], parts[2])
+    if len(_CUTS) > 1024:
+        _CUTS.clear()
+    _CUTS[(form, name)] = cut
+    return cut
 
 
 _SHORT = 10**18  # a whole number within this prints in at most 19 characters, far within any limit
