@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import IntEnum
+
+from .classes import dataclass
 
 
 class ExitCode(IntEnum):

@@ -17,7 +17,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from jinja2 import nodes
@@ -25,6 +25,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ..classes import dataclass
 from ..errors import CompileError as CompileError  # raised here, defined with every other error
 from ..errors import ExpressionError, did_you_mean
 from . import limits, reader
