@@ -18,6 +18,7 @@ from typing import Any
 from unittest import mock
 
 import pluggy
+import pytest
 import yaml
 from cli_support import copy_project
 from conftest import DEMO, PROJECT, Recorder
@@ -234,3 +235,41 @@ def test_with_no_observer_a_commit_makes_no_event_and_still_delivers() -> None:
     assert engine.registry.observed()
     second = engine.apply("reactivate-client", "u1", "c3")
     assert second is not None and [e["type"] for e in heard] == ["started", "committed", "delivered"] and heard[1]["run"] == second.run
+
+
+@pytest.mark.postgres
+def test_a_commit_asks_postgresql_for_its_recipients_records_together(
+    tmp_path: Path, postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With locales, each recipient's record is read for its language: on PostgreSQL every recipient of the outcome in one statement; the same plans and rows."""
+    from clientflow.default_plugins import postgres
+
+    project = copy_project(tmp_path / "project")
+    path = project / "flows" / "project.yaml"
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("data_schema: schema/data.schema.json\n", "data_schema: schema/data.schema.json\nlocales: [en, fr]\n", 1)
+    )
+    monkeypatch.setenv("CLIENTFLOW_DB_SCHEMA", postgres_schema)
+    sent: list[list[str]] = []
+    original = postgres.PostgresTransaction._send
+
+    def counting(self: object, statements: list[tuple[str, object]]) -> object:
+        sent.append([sql.split()[0] for sql, _ in statements])
+        return original(self, statements)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(postgres.PostgresTransaction, "_send", counting)
+    results = []
+    for together in (True, False):
+        if not together:
+            monkeypatch.setattr(Records, "prefetch", lambda self, wanted: None)
+        engine = Engine.open(project, db=postgres_url, now=datetime(2025, 1, 6, 9, tzinfo=UTC), notifiers={})
+        engine.storage.clear()
+        engine.load_data(DEMO)
+        sent.clear()
+        plan = engine.apply("deactivate-client", "u1", "c1", {"notify_client": True})  # to the actor and to Acme's administrator
+        assert plan is not None and plan.status == "completed" and [e.to for e in plan.emails] == [["alice@northwind.example"], ["carla@acme.example"]]
+        results.append(([(e.to, e.subject, e.text, e.html, e.locale) for e in plan.emails], plan.changes, plan.audit["summary"], engine.export(), len(sent)))
+        if together:
+            assert ["(SELECT"] in sent  # both recipients' look-ups in one statement
+        engine.close()
+    assert results[0][:4] == results[1][:4] and results[0][4] == results[1][4] - 1  # one round trip less

@@ -21,6 +21,7 @@ from ..mailaddress import valid_address
 from .data import Change, Records
 
 MAX_RECIPIENTS = 100
+PREFETCH = 16  # recipients of one outcome whose records are asked for together (more are read one by one, as they come)
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,13 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             if dry_run and spec.predicted:
                 made = [Change(c.op, c.entity, c.id, c.field, c.before, c.after, predicted=True) for c in made]
             result.changes.extend(made)
-    for email in flow.outcome.emails:
-        if email.when is not None and not evaluate(email.when, scope):
+    emails = _recipients(project, flow, scope, records)
+    for email, sent, value in emails:
+        if isinstance(value, Exception):
+            raise value  # where evaluating it one email at a time would have raised it
+        if not sent:
             continue
-        to = addresses(evaluate(email.to, scope), partial(_where, email))
+        to = addresses(value, partial(_where, email))
         if not to:
             _nobody(email, result)
             continue
@@ -164,6 +168,44 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
         result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
     result.summary = one_line(project.program.render(flow.outcome.audit, scope, as_written=True))  # in the first locale
     return result
+
+
+def _recipients(project: Project, flow: Flow, scope: Mapping[str, Any], records: Records) -> list[tuple[Email, bool, Any]]:
+    """Each email of the outcome: whether it is sent (`when`), and what `to` gives (or what evaluating either raised).
+
+    Nothing between two emails changes the scope or the records (rendering only reads), so every `when` and `to` is
+    evaluated first: where storage answers several look-ups in one question (a server), the recipients' records, read
+    for the language of each, are asked for together (`Records.prefetch`); every other read is as before.
+    """
+    evaluate = project.program.evaluate
+    out: list[tuple[Email, bool, Any]] = []
+    wanted: list[str] = []
+    for email in flow.outcome.emails:
+        try:
+            if email.when is not None and not evaluate(email.when, scope):
+                out.append((email, False, None))
+                continue
+            value = evaluate(email.to, scope)
+        except Exception as exc:  # noqa: BLE001 - raised again where the email's turn comes
+            out.append((email, True, exc))
+            break  # nothing after it is evaluated, as before
+        out.append((email, True, value))
+        wanted.extend(_addressed(value))
+    distinct = list(dict.fromkeys(wanted))
+    if len(project.locales) > 1 and "email" in project.entities[project.actor_entity].keys and 1 < len(distinct) <= PREFETCH:
+        records.prefetch([(project.actor_entity, "email", address) for address in distinct])
+    return out
+
+
+def _addressed(value: Any) -> list[str]:
+    """The addresses `addresses` would find in `value`, taken as they come (the prefetch reads them only; `addresses` checks)."""
+    found = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, Mapping):
+            item = item.get("email")
+        if isinstance(item, str):
+            found.append(item)
+    return found
 
 
 def _titled(scope: Mapping[str, Any], flow: Flow, titles: Mapping[str, str]) -> Mapping[str, Any]:
