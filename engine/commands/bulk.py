@@ -172,7 +172,8 @@ def bulk(
 
 
 def _record(report: Report, bar: Any, item: Any) -> None:
-    report.write(item.to_json())
+    if report.handle is not None:  # no --report: no line to make
+        report.write(item.to_json())
     if bar is not None:
         bar.update(1)
 
