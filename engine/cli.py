@@ -96,7 +96,8 @@ def main(argv: list[str] | None = None) -> None:
     """The console script: maps engine errors to one clear message and an exit code."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     try:
-        code = cli.main(args=argv, prog_name="clientflow", standalone_mode=False)
+        # one command, then the process ends (commands.common.one_command): what it leaves need not be collected
+        code = cli.main(args=argv, prog_name="clientflow", standalone_mode=False, obj={"one_command": True})
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:

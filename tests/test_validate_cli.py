@@ -114,3 +114,21 @@ def test_flows_on_a_broken_project_reports_the_problems(project_copy: Path) -> N
     assert code == 1
     assert out == ""
     assert err.splitlines()[:-1] == messages
+
+
+def test_only_the_console_script_freezes_what_a_full_check_made(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`clientflow validate` (cli.main: one command, then the process ends) freezes what its full check made, so that
+    neither the next collection nor Python's at shutdown walks it (commands.common.collector_paused); run in a process
+    that goes on (click's CliRunner, as here and in an application), it only pauses the collector. Same output either way."""
+    import gc
+
+    from clientflow.cli import main
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(gc.isenabled()))
+    code, out, err = run("validate", "--project", str(PROJECT), "--no-cache")
+    assert code == 0 and frozen == [] and gc.isenabled()
+    with pytest.raises(SystemExit) as ended:
+        main(["validate", "--project", str(PROJECT), "--no-cache"])
+    assert ended.value.code == 0 and frozen == [False] and gc.isenabled()  # frozen while paused, then collecting again
+    assert capsys.readouterr().out == out

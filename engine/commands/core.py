@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from ..errors import ClientflowError, ExitCode, Location
-from .common import collector_paused, command, emit_json, format_option, project_option
+from .common import collector_paused, command, emit_json, format_option, one_command, project_option
 
 
 @command(short_help="Check the project's files; every problem at once, located.")
@@ -38,7 +38,7 @@ def validate(project: Path, fmt: str, no_cache: bool) -> None:
     result = cache.read(key) if key is not None else None
     if result is None:
         recorder: AbstractContextManager[list[str]] = cache.recording() if key is not None else nullcontext([])  # no key: nothing to store
-        with collector_paused(), recorder as opened:
+        with collector_paused(then_freeze=one_command()), recorder as opened:
             result, plugins_clean = _validate(project, fmt)
         # stored only when the digest covers all the check read and the project did not change while it was read
         if key is not None and plugins_clean and cache.covered(project, opened) and cache.digest(project) == key:
