@@ -102,7 +102,7 @@ class Scopes:
         self.context = tuple((name, program.expression(code)) for name, code in project.context.items())
         self.subject = project.subject_entity
         # context names whose value depends only on the scope values they name, none of them the subject or a function
-        # (such as the practice's administrators, read from `partner`): a page of subjects may share each value (`with_subject`)
+        # (such as a value read from a record the subject names): a page of subjects may share each value (`with_subject`)
         calls = {"lookup", "all", *(name for name, value in self.base.items() if isinstance(value, DataFunction))}
         self.shared = {
             name: tuple(sorted(expression.names))

@@ -399,7 +399,7 @@ class Runner:
         self.registry.emit(event(kind, self.clock.now().isoformat(), run, flow, actor, subject, **extra), lambda plugin: plugin_settings(self.config, plugin))
 
     def after(self, plan: Plan, deliver: bool, *, one_shot: bool = False) -> None:
-        if not self.registry.observed():  # no event is heard: only what follows a commit (a bulk run's clients pay for no event)
+        if not self.registry.observed():  # no event is heard: only what follows a commit (a bulk run's subjects pay for no event)
             if plan.status == "completed":
                 faults.point("after-commit")
             if deliver and plan.status in ("completed", "awaiting_approval", "rejected"):
