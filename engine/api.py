@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -37,7 +38,7 @@ from .runtime.plan import Plan
 from .runtime.rulebook import Checker, Refused
 from .runtime.runs import RunState, screen_of, visible, walk
 from .runtime.views import Availability, FlowAvailability, RunView
-from .storage import ListingTransaction, Notifier, SchedulingTransaction, Storage
+from .storage import ListingTransaction, Notifier, QuestionStorage, SchedulingTransaction, SnapshotMoved, Storage, Transaction
 
 PAGE = 200  # subjects per read transaction in simulate_many
 
@@ -79,6 +80,7 @@ class Engine:
         self.config = config or Config(root=Path(project.root))
         self.runner = Runner(self.project, self.storage, self.clock, self.notifiers, self.registry, self.config)
         self._locales: dict[str, Engine] = {}  # this engine in another language, made once (in_locale)
+        self._questions = isinstance(storage, QuestionStorage)  # a read-only question may be asked in fewer round trips
 
     # construction -------------------------------------------------------
     @classmethod
@@ -189,7 +191,17 @@ class Engine:
         `in_locale` takes it (None: this engine's): the web API answers in the
         actor's own language without a second transaction to read it.
         """
-        with self.storage.transaction() as tx:
+        if self._questions:  # QuestionStorage: on PostgreSQL one round trip when one statement answers it
+            try:
+                return self._available(cast(QuestionStorage, self.storage).question(), actor, subject, locale)
+            except SnapshotMoved:  # what it read changed before it was done: asked again, in a transaction
+                pass
+        return self._available(self.storage.transaction(), actor, subject, locale)
+
+    def _available(
+        self, transaction: AbstractContextManager[Transaction], actor: str, subject: str, locale: Callable[[dict[str, Any]], str | None] | None
+    ) -> Availability:
+        with transaction as tx:
             records = Records(self.project, tx)
             project = self.project
             if project.actor_match and project.subject_match:  # the actor and the subject by their first keys: one question to a server

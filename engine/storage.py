@@ -49,6 +49,13 @@ class ReadOnlyError(RuntimeError):
         super().__init__("this transaction is read-only; open it with transaction(write=True) to change anything")
 
 
+class SnapshotMoved(RuntimeError):
+    """A question's first read no longer held when it needed a snapshot for more (QuestionStorage): ask it again."""
+
+    def __init__(self) -> None:
+        super().__init__("the data changed while the question was read; ask it again")
+
+
 @runtime_checkable
 class Transaction(Protocol):
     """One unit of work: everything written through it lands together or not at all.
@@ -244,6 +251,18 @@ class Storage(Protocol):
     # message and meta key but the backend's own schema version), in one transaction;
     # `clientflow init --force` needs it. `persistent = False` marks a backend that keeps
     # nothing after the process (init refuses it).
+
+
+@runtime_checkable
+class QuestionStorage(Protocol):
+    """Optional on a Storage: a read-only transaction for a question that can be asked again.
+
+    It may spare a server round trips (PostgreSQL: no BEGIN or COMMIT when one statement answers it).
+    What it reads is as of one snapshot, as in `transaction()`; when that cannot be kept, SnapshotMoved
+    comes out of the block, and the caller asks again in `transaction()`.
+    """
+
+    def question(self) -> AbstractContextManager[Transaction]: ...
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,12 @@ with its COMMIT in one round trip. A read-only transaction holds nothing
 back but its BEGIN, and sends it on its own just before its first statement:
 for BEGIN and one statement, psycopg's pipeline mode costs more CPU than the
 round trip it saves, and on a server nearby more time too (BEGIN, a look-up
-and COMMIT: 106 against 63 µs of CPU, 175 against 119 µs). Only writes that cannot fail, or whose
-failure the server reports as an error (which aborts the transaction, so
+and COMMIT: 106 against 63 µs of CPU, 175 against 119 µs). A question
+(`question()`, which `Engine.available` reads through) sends its first
+statement alone, without BEGIN or COMMIT, and opens its snapshot only when it
+needs a second statement (see there): one round trip when one statement
+answers it. Only writes that cannot fail, or whose failure the server reports
+as an error (which aborts the transaction, so
 COMMIT does not happen), are held back: a run or a meta value (upserts), an
 audit or outbox row (a used id is a unique violation: ConflictError), and an
 update of a document this transaction holds locked at the very version it
@@ -43,7 +47,7 @@ from typing import TYPE_CHECKING, Any
 from clientflow.config import hide_secrets
 from clientflow.errors import ConfigError
 from clientflow.hookspecs import RegisterStorage, hookimpl
-from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, batches
+from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, SnapshotMoved, batches
 
 if TYPE_CHECKING:
     import psycopg
@@ -65,6 +69,7 @@ SETTINGS_SCHEMA = {
     },
     "additionalProperties": False,
 }
+READ_BEGIN = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"  # a read transaction sees one snapshot
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 # {s} is the quoted schema; ids and keys compare byte-wise (COLLATE "C") so that
@@ -198,27 +203,42 @@ class PostgresStorage:
 
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[PostgresTransaction]:
+        begin = "BEGIN ISOLATION LEVEL READ COMMITTED" if write else READ_BEGIN
+        with self._lock:
+            yield from self._run(PostgresTransaction(self._connect(), self.schema, write, begin=begin, reconnect=self._reconnect))
+
+    @contextmanager
+    def question(self) -> Iterator[PostgresTransaction]:
+        """A read-only transaction whose first statement goes alone, without BEGIN or COMMIT (QuestionStorage).
+
+        A statement sees one snapshot by itself, so a question its first statement answers costs one
+        round trip. A second statement opens the snapshot (BEGIN), runs the first again and, when its
+        rows are the same, goes on: everything read is then as of that snapshot. When they differ,
+        SnapshotMoved: the caller asks again in `transaction()`.
+        """
+        with self._lock:
+            yield from self._run(PostgresTransaction(self._connect(), self.schema, False, begin=READ_BEGIN, reconnect=self._reconnect, lazy=True))
+
+    def _run(self, tx: PostgresTransaction) -> Iterator[PostgresTransaction]:
+        """Yield `tx`; then COMMIT it, or ROLLBACK what it sent when the block or COMMIT failed."""
         import psycopg
 
-        begin = "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        with self._lock:
-            tx = PostgresTransaction(self._connect(), self.schema, write, begin=begin, reconnect=self._reconnect)
-            try:
-                yield tx
-            except BaseException:
-                tx.abandon()
-                if tx.begun:
-                    self._end(tx.conn, "ROLLBACK")
-                raise
-            try:
-                tx.finish()
-            except psycopg.OperationalError:
-                # The connection broke: drop it, the next transaction connects afresh.
-                self._drop(tx.conn)
-                raise
-            except BaseException:
-                self._end(tx.conn, "ROLLBACK")  # a write held back until COMMIT failed: nothing of it stays
-                raise
+        try:
+            yield tx
+        except BaseException:
+            tx.abandon()
+            if tx.begun:
+                self._end(tx.conn, "ROLLBACK")
+            raise
+        try:
+            tx.finish()
+        except psycopg.OperationalError:
+            # The connection broke: drop it, the next transaction connects afresh.
+            self._drop(tx.conn)
+            raise
+        except BaseException:
+            self._end(tx.conn, "ROLLBACK")  # a write held back until COMMIT failed: nothing of it stays
+            raise
 
     def _reconnect(self) -> psycopg.Connection[Any]:
         """A new connection, when the server restarted or dropped an idle one before a transaction sent anything."""
@@ -270,6 +290,7 @@ class PostgresTransaction:
         *,
         begin: str | None = None,
         reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
+        lazy: bool = False,
     ) -> None:
         import psycopg
 
@@ -283,6 +304,8 @@ class PostgresTransaction:
         self._locked: dict[Ref, int] = {}  # documents this transaction holds locked, with their version now
         self._reconnect = reconnect
         self._pipeline = psycopg.Pipeline.is_supported()
+        self._lazy = lazy and not write and begin is not None  # a question: its first statement alone (PostgresStorage.question)
+        self._first: tuple[str, Any, list[Any]] | None = None  # that statement, and its rows
 
     def _check(self) -> None:
         if not self.write:
@@ -296,6 +319,8 @@ class PostgresTransaction:
         """
         import psycopg
 
+        if self._lazy:
+            return self._question(sql, params)
         if not self._held:
             return self._send([(sql, params)])
         held, self._held = [*self._held, (sql, params)], []
@@ -311,6 +336,31 @@ class PostgresTransaction:
             self.conn = self._reconnect()
             self.cursor = self.conn.cursor()
             return self._send(held)
+
+    def _question(self, sql: str, params: Any) -> psycopg.Cursor[Any]:
+        """A question's statement: the first alone (its own snapshot); the second after BEGIN and the first again, unchanged."""
+        import psycopg
+
+        if self._first is None:
+            try:
+                cursor = self._send([(sql, params)])
+            except psycopg.OperationalError:
+                if not (self._reconnect is not None and (self.conn.closed or self.conn.broken)):
+                    raise
+                self.conn = self._reconnect()  # nothing was sent yet: connecting again is safe
+                self.cursor = self.conn.cursor()
+                cursor = self._send([(sql, params)])
+            rows = cursor.fetchall() if cursor.description is not None else []
+            if rows:
+                cursor.scroll(0, mode="absolute")  # the caller reads the answer as ever
+            self._first = (sql, params, rows)
+            return cursor
+        self._lazy = False
+        first, given, rows = self._first
+        again = self.execute(first, given)  # with BEGIN: the snapshot the rest is read in
+        if (again.fetchall() if again.description is not None else []) != rows:
+            raise SnapshotMoved()
+        return self.execute(sql, params)
 
     def hold(self, sql: str, params: Any = None) -> None:
         """Send a write with the next statement (or COMMIT); only for writes that cannot fail or fail as a server error."""

@@ -15,7 +15,7 @@ import pytest
 
 from clientflow.errors import ClientflowError, ConfigError
 from clientflow.plugins import Registry
-from clientflow.storage import ConflictError, Document, Storage
+from clientflow.storage import ConflictError, Document, QuestionStorage, ReadOnlyError, SnapshotMoved, Storage
 from clientflow.testing.storage import Backend, StorageContract, message, put, read
 
 pytestmark = pytest.mark.postgres
@@ -304,6 +304,47 @@ def test_a_transaction_that_sends_nothing_costs_no_round_trip(postgres_url: str,
     storage.close()
 
 
+def test_a_question_answered_by_one_statement_sends_neither_begin_nor_commit(postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    assert isinstance(storage, QuestionStorage)
+    put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+    put(storage, "t2", {"n": 2})
+    sent = round_trips(monkeypatch)
+    with storage.question() as tx:  # type: ignore[attr-defined]
+        assert tx.get("things", "t1") == Document("things", "t1", {"id": "t1", "n": 1}, 1)
+    assert sent == [["SELECT"]]
+    sent.clear()
+    with storage.question() as tx:  # type: ignore[attr-defined]
+        assert tx.lookup("thing", "k", "v") == [("things", "t1")]
+        assert tx.get("things", "t2") == Document("things", "t2", {"id": "t2", "n": 2}, 1)
+        assert tx.get("things", "t1") is not None and tx.get_meta("suite:k") is None
+        with pytest.raises(ReadOnlyError):
+            tx.set_meta("suite:k", "v")
+    assert sent == [["SELECT"], ["BEGIN", "SELECT"], ["SELECT"], ["SELECT"], ["SELECT"], ["COMMIT"]]  # the second: in a snapshot
+    with pytest.raises(KeyError), storage.question() as tx:  # type: ignore[attr-defined]
+        tx.get("things", "t1")
+        raise KeyError("the caller's own error")
+    assert read(storage, "t1") is not None  # the storage is still usable
+    storage.close()
+
+
+def test_a_question_whose_first_read_changed_before_its_second_is_asked_again(postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    storage, other = open_postgres(postgres_url, postgres_schema), open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1", {"n": 1})
+    put(storage, "t2", {"n": 2})
+    with pytest.raises(SnapshotMoved), storage.question() as tx:  # type: ignore[attr-defined]
+        assert tx.get("things", "t1") is not None
+        put(other, "t1", {"n": 3}, expect=1)  # committed between the question's two statements
+        tx.get("things", "t2")
+    with storage.question() as tx:  # type: ignore[attr-defined]
+        found = tx.get("things", "t1")
+        put(other, "t2", {"n": 4}, expect=1)  # another document: the first read still holds, and the rest is as of now
+        assert found == tx.get("things", "t1") == Document("things", "t1", {"id": "t1", "n": 3}, 2)
+        assert tx.get("things", "t2") == Document("things", "t2", {"id": "t2", "n": 4}, 2)
+    storage.close()
+    other.close()
+
+
 def test_a_question_reads_its_actor_and_subject_in_one_statement_and_answers_as_before(
     postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -328,10 +369,47 @@ def test_a_question_reads_its_actor_and_subject_in_one_statement_and_answers_as_
 
     sent = round_trips(monkeypatch)
     fetched = answers()
-    assert sent[:2] == [["BEGIN", "(SELECT"], ["COMMIT"]]  # u1 by id, c1 by id: one statement for both
-    monkeypatch.setattr(Records, "prefetch", lambda self, wanted: None)
+    assert sent[:1] == [["(SELECT"]]  # u1 by id, c1 by id: one statement for both, no BEGIN or COMMIT
+    monkeypatch.setattr(engine, "_questions", False)
+    sent.clear()
     assert fetched == answers() and isinstance(fetched[0], dict) and isinstance(fetched[-1], str)
+    assert sent[:2] == [["BEGIN", "(SELECT"], ["COMMIT"]]  # in a transaction
+    monkeypatch.setattr(Records, "prefetch", lambda self, wanted: None)
+    assert fetched == answers()
     sent.clear()
     engine.available("u1", "c1")
     assert sent == [["BEGIN", "SELECT"], ["SELECT"], ["COMMIT"]]  # without it: the actor's look-up, then the subject
     engine.close()
+
+
+def test_an_availability_question_whose_data_changed_while_it_was_read_is_asked_again(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import DEMO, NOW, PROJECT
+
+    from clientflow.api import Engine
+    from clientflow.default_plugins import postgres
+
+    monkeypatch.setenv("CLIENTFLOW_DB_SCHEMA", postgres_schema)
+    engine, other = (Engine.open(PROJECT, db=postgres_url, now=NOW, notifiers={}) for _ in range(2))
+    engine.load_data(DEMO)
+    before = engine.available("u1", "Acme Ltd").to_json()  # by name: a second statement, the look-up by name
+    original = postgres.PostgresTransaction._question
+    changed: list[bool] = []
+
+    def meanwhile(self: postgres.PostgresTransaction, sql: str, params: object) -> object:
+        if self._first is not None and not changed:  # between the question's first statement and its second
+            with other.storage.transaction(write=True) as tx:
+                practice = tx.get("partners", "p1", lock=True)
+                assert practice is not None
+                practice.body["users"][0]["role"] = "standard"
+                tx.put(practice, None, expect_version=practice.version)
+            changed.append(True)
+        return original(self, sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(postgres.PostgresTransaction, "_question", meanwhile)
+    moved = engine.available("u1", "Acme Ltd").to_json()
+    assert changed and moved != before
+    assert moved == engine.available("u1", "Acme Ltd").to_json()  # as asked afresh, after the change
+    engine.close()
+    other.close()

@@ -38,6 +38,7 @@ from clientflow.storage import (
     ListingTransaction,
     LoadingTransaction,
     PrefetchingTransaction,
+    QuestionStorage,
     ReadOnlyError,
     SchedulingTransaction,
     Storage,
@@ -303,6 +304,20 @@ class StorageContract:
             assert shown == [[("t1", 3, 2), ("t2", 2, 1)], [], [("t2", 2, 1), ("t3", 4, 1)]]
             assert [d.id if d else None for d in documents] == ["t1", None, "t3", None, "t1"]
             assert tx.fetch_documents([], []) == ([], [])
+
+    def test_a_question_where_offered_reads_as_a_read_transaction_does(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+        put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v")])
+        if not isinstance(storage, QuestionStorage):
+            return
+        with storage.transaction() as tx:
+            expected = (tx.get(C, "t1"), tx.lookup("thing", "k", "v"), tx.get(C, "t2"), tx.get(C, "missing"))
+        with storage.question() as tx:
+            assert (tx.get(C, "t1"), tx.lookup("thing", "k", "v"), tx.get(C, "t2"), tx.get(C, "missing")) == expected
+            with pytest.raises(ReadOnlyError):
+                tx.put(doc("t3"), [], expect_version=None)
+        with storage.question() as tx:
+            assert tx.get(C, "t2") == expected[2]  # one read alone
 
     # deleting ---------------------------------------------------------------
     def test_delete_removes_the_document_and_its_keys(self, storage: Storage) -> None:
