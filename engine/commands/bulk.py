@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import gc
 import json
 import signal
 import sys
@@ -20,6 +19,7 @@ from .common import (
     SubjectOption,
     actor_option,
     answer_options,
+    collector_paused,
     command,
     data_options,
     emit_json,
@@ -138,8 +138,10 @@ def bulk(
         raise click.UsageError("choose the subjects one way: a list, a file, or --where")
     if workers > 1 and data is not None:
         raise click.UsageError("--workers needs a shared database (--db or the configured storage), not --data")
-    engine = open_engine(project, data, db, now, outbox)
-    gc.freeze()  # what is loaded now lives as long as the command: keep the collector from walking it again and again
+    # what is loaded now lives as long as the command: frozen as the pause ends, never walked by the collector
+    # (frozen after the pause instead, it was first walked once, 11 ms at 2,000 clients)
+    with collector_paused(then_freeze=True):
+        engine = open_engine(project, data, db, now, outbox)
     opener = {"root": str(project), "db": str(db) if db else None, "now": now, "outbox": str(outbox) if outbox else None}
     answers = parse_answers(answer, answers_file)
     engine.project.flow(flow)
