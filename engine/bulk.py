@@ -14,11 +14,10 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .api import Engine
-from .classes import dataclass
 from .conditions.expressions import CompileError, DataFunction
 from .errors import ClientflowError, ExitCode, ExpressionError
 from .language.words import Moment

@@ -19,11 +19,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .classes import dataclass
 from .errors import ConfigError
 
 SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "signature")

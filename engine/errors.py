@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Hashable, Iterable
-from dataclasses import field
+from dataclasses import dataclass, field
 from enum import IntEnum
-
-from .classes import dataclass
 
 
 class ExitCode(IntEnum):

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 from . import faults
-from .classes import dataclass
 from .config import DELIVERY_DEFAULTS, Config, load_config, open_notifiers, open_storage, plugin_settings
 from .plugins import Registry, event
 from .runtime.context import Clock

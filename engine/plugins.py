@@ -19,14 +19,13 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .classes import dataclass
 from .errors import ClientflowError, ConfigError, did_you_mean
 
 DEFAULT_PLUGINS = (

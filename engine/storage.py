@@ -13,9 +13,9 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from .classes import dataclass
 from .errors import ClientflowError
 
 IndexKey = tuple[str, str, str]  # (entity, key, value), e.g. ("user", "email", "a@b.example")

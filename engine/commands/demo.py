@@ -14,13 +14,13 @@ import shlex
 import tempfile
 import textwrap
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import click
 
-from ..classes import dataclass
 from ..errors import ClientflowError, DataError, Problem
 from ..scenarios.demoruns import DEMO_DATA, DEMO_NOW, Example, load_runs, refusal, runs_file
 from . import terminal

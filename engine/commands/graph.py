@@ -8,12 +8,11 @@ two writers only spell that graph in their syntax.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
 
-from ..classes import dataclass
 from ..language.model import Delay, Effect, Field, Flow, Outcome, Project, Step
 from .common import command, project_option
 

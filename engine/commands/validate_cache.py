@@ -30,11 +30,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from ..classes import dataclass
 
 FOLDERS = ("flows", "templates", "scenarios", "data", "schema", "locales")  # what validate reads of a project
 FORMAT = 1  # the entry's shape; bump it when Result changes

@@ -17,7 +17,7 @@ import math
 import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import nodes
@@ -25,7 +25,6 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..classes import dataclass
 from ..errors import CompileError as CompileError  # raised here, defined with every other error
 from ..errors import ExpressionError, did_you_mean
 from . import limits, reader

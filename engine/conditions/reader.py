@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -23,7 +23,6 @@ from typing import Any
 from jinja2 import nodes
 from markupsafe import Markup, escape
 
-from ..classes import dataclass
 from ..errors import ExpressionError, did_you_mean
 from ..language.plurals import to_python_format
 from . import limits

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
 from jinja2 import nodes
 
-from ..classes import dataclass
 from ..errors import did_you_mean
 
 

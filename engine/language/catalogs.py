@@ -14,10 +14,10 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..classes import dataclass
 from ..errors import CompileError, Location, Problem, UnknownName
 from . import plurals
 from .code import Text, Uses

@@ -10,10 +10,9 @@ carries what was compiled beside its model (`Compiled`), looked up by the code o
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..classes import dataclass
 from ..errors import Location
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import DefinitionError, Location
 from .yamlfile import load_yaml, read_text
 

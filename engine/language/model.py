@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import Location, Problem, UnknownName
 from .code import NOT_COMPILED, Compiled, Expr, Text
 

@@ -12,9 +12,8 @@ Jinja2 itself says `%(count)s`).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
-
-from ..classes import dataclass
 
 EXTENSION = "jinja2.ext.i18n"
 EXTENSION_ID = "jinja2.ext.InternationalizationExtension"  # as an environment lists it once added

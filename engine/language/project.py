@@ -19,12 +19,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import CompileError, DefinitionError, Location, Problem, did_you_mean, keypath
 from ..mailaddress import valid_address
 from . import checks, schemas

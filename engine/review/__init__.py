@@ -13,12 +13,11 @@ May import: api and everything below it, and the scenarios. Never the faces.
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..classes import dataclass
 from ..conditions.program import load_project
 from ..errors import ClientflowError, DefinitionError, Location, Problem
 from ..language.model import Project

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..api import Engine
-from ..classes import dataclass
 from ..errors import ClientflowError, DataError, Problem
 from ..language.model import DynamicOptions, Field, Flow, Project
 from ..language.yamlfile import load_data_text, read_data_text

@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import DefinitionError, Location
 from ..language.code import Expr, Text
 from ..language.model import Project, Rule

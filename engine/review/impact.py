@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import DefinitionError
 from ..language.model import Project
 from ..plugins import Registry

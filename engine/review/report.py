@@ -6,10 +6,9 @@ pair; text and Markdown print these groups, each with a few of its pairs.
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..classes import dataclass
 from . import Review
 from .behaviour import PairChange
 

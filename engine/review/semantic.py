@@ -12,10 +12,10 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..classes import dataclass
 from ..language.model import Effect, Email, Field, Flow, Project
 from .edits import Edit, Edits, FlowDiff, Side, canon, difference, same, shown
 from .words import word_diff

@@ -9,9 +9,9 @@ project folder itself, read as it is.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..classes import dataclass
 from ..errors import ClientflowError, UnknownName
 
 WORKING_TREE = "working tree"

@@ -9,10 +9,10 @@ names, `answers`, `now`, `product`, `flow` and the data functions such as
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..classes import dataclass
 from ..conditions.expressions import DataFunction, built_in_only
 from ..conditions.lazy import LazyScope
 from ..conditions.program import program_of

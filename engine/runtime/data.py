@@ -12,10 +12,10 @@ import builtins
 import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .. import faults
-from ..classes import dataclass
 from ..errors import ClientflowError, DataError, ExpressionError, Location, Problem, RunError, UnknownName, did_you_mean
 from ..language.model import Entity, Project
 from ..language.schemas import keypath

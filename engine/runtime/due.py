@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import faults
-from ..classes import dataclass
 from ..errors import ClientflowError, UnknownName
 from ..language.model import Effect, Email, Flow
 from ..storage import ConflictError, SchedulingTransaction, Storage, Transaction

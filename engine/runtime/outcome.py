@@ -8,11 +8,10 @@ effects run their `simulate` in a dry-run and their `apply` in a commit.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from ..classes import dataclass
 from ..conditions.program import program_of
 from ..conditions.translations import localized, reader_locale
 from ..errors import ClientflowError, ExpressionError

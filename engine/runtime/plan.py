@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import STATUS_EXIT
 from .data import Change
 from .outcome import RenderedEmail

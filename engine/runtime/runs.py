@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import ExpressionError, did_you_mean
 from ..language.code import Compiled
 from ..language.model import DynamicOptions, Field, Flow, Step

@@ -11,10 +11,10 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import ClientflowError, RunError
 from ..language.model import Delay, Effect, Email, Flow, Project
 from ..storage import SchedulingTransaction, Transaction

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from ..classes import dataclass
 from ..language.model import Project
 from . import paths
 from .suite import Observed, ScenarioResult

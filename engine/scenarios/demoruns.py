@@ -11,12 +11,11 @@ refuses its answers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
 from ..language.model import Project
 

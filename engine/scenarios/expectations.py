@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..classes import dataclass
 from ..errors import did_you_mean
 from ..language.model import Project
 from ..runtime.approvals import APPROVERS_RULE, STARTER_RULE

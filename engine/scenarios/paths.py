@@ -17,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
-from ..classes import dataclass
 from ..errors import ExpressionError
 from ..language.code import Compiled, Expr
 from ..language.model import Field, Flow, Project

@@ -14,13 +14,12 @@ import copy
 import dataclasses
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from ..api import Engine
-from ..classes import dataclass
 from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, RunNotFound, UnknownName, did_you_mean
 from ..language import schemas
 from ..language.model import Project

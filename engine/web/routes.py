@@ -11,6 +11,7 @@ exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise.
 # routes below at run time, and they name types built inside `api_router`.
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import pluggy
@@ -21,7 +22,6 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Scope
 
 from ..api import Engine, RunView, own_locale
-from ..classes import dataclass
 from ..errors import ClientflowError, RunNotFound, UnknownName
 from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.core import CHANGED_RULE

@@ -14,12 +14,12 @@ import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..api import Engine
-from ..classes import dataclass
 from ..config import open_storage
 from ..errors import ClientflowError, ConfigError, DefinitionError, Location, Problem
 
