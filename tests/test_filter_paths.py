@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clientflow.conditions import limits
-from clientflow.conditions.expressions import _attribute, _attribute_path
+from clientflow.conditions.expressions import TESTS, _attribute, _attribute_path, _select
 from clientflow.errors import ExpressionError
 
 KEYS = st.sampled_from(["a", "b", "_x", "0", "a.b", " _y", "a,_b", "", "é"])
@@ -50,3 +50,29 @@ def test_an_attribute_is_refused_as_limits_refuses_it_however_often_it_is_asked(
     for _ in range(2):
         got = outcome(lambda: _attribute_path(attribute))
         assert got == expected if expected[0] == "raised" else got[0] == "value"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    items=st.lists(
+        st.one_of(
+            st.dictionaries(KEYS, st.one_of(st.none(), st.integers(-1, 1), st.booleans(), st.text(max_size=2), st.floats(allow_nan=True)), max_size=3),
+            st.none(),
+            st.integers(),
+        ),
+        max_size=5,
+    ),
+    attribute=KEYS,
+    test=st.sampled_from(["eq", "equalto", "=="]),
+    other=st.one_of(st.none(), st.integers(-1, 1), st.booleans(), st.text(max_size=2), st.floats(allow_nan=True), st.lists(st.integers(), max_size=1)),
+    keep=st.booleans(),
+)
+def test_selecting_by_equality_keeps_what_the_test_keeps(items: list[Any], attribute: str, test: str, other: Any, keep: bool) -> None:
+    """selectattr/rejectattr with eq, equalto or == and a flat value compare with `==` directly: the same items kept, or the same refusal."""
+    check = TESTS[test]
+
+    def kept() -> list[Any]:  # what _select did for every test before
+        limits.attribute_path(attribute)
+        return [i for i in items if bool(check(walked(i, attribute), other)) is keep]
+
+    assert outcome(lambda: _select(items, attribute, test, other, keep=keep)) == outcome(kept)

@@ -110,9 +110,15 @@ def _test(name: str) -> Callable[..., bool]:
         raise ExpressionError(f"unknown test {name!r}") from None
 
 
+_EQUALS = frozenset({"eq", "equalto", "=="})  # tests that are limits.compare(value, "eq", other)
+
+
 def _select(items: Iterable[Any], attribute: str, test: str = "true", *args: Any, keep: bool = True) -> list[Any]:
     check = _test(test)
     _attribute_path(attribute)
+    if test in _EQUALS and len(args) == 1 and args[0].__class__ in limits.FLAT:  # compare() with a flat side: `==` itself
+        other = args[0]
+        return _sized([i for i in items if bool(_attribute(i, attribute) == other) is keep])
     return _sized([i for i in items if bool(check(_attribute(i, attribute), *args)) is keep])
 
 
