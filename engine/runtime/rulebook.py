@@ -30,6 +30,7 @@ from ..language.model import Flow, Project, Rule
 from .context import Scopes, outsider_scope, resolve
 from .data import Snapshot
 from .plan import Verdict
+from .views import _Deferred
 
 Answer = list[dict[str, Any]]
 BROKEN = "this rule could not be checked, so the action is not offered"
@@ -50,7 +51,8 @@ class Rulebook:
     do not hold, with their messages), or also `verdicts`, every rule's
     `Verdict` in order (the reach rules first, passed), as plans show them.
     Each entry is a dict, or what `entry(flow, title, available, reasons[, verdicts])`
-    makes (`Engine.available`'s `FlowAvailability`). A failed rule's reason is
+    makes (`Engine.available`'s `FlowAvailability`, made directly with its `rules`
+    listed when first read: views._Deferred). A failed rule's reason and verdict are
     made once and shared by every flow it guards (answers are read, never changed).
 
     `named` is the subject as the caller named it: the only word a reach refusal
@@ -64,6 +66,8 @@ class Rulebook:
         self.flows = list(project.flows.values() if flows is None else flows)
         self.verdicts = verdicts
         self.entry = entry
+        # Engine.available's entries (FlowAvailability) are made with their `rules` listed when first read (views._Deferred)
+        lazy = verdicts and isinstance(entry, type) and issubclass(entry, _Deferred)
         rules: list[Rule] = []
         index: dict[int, int] = {}
         for rule in (*project.reach, *(r for f in self.flows for r in f.rules)):
@@ -84,6 +88,14 @@ class Rulebook:
             if i not in reach:  # a reach rule's message is written by _refuse or _refusal
                 lines.append(f"    d{i} = None")  # its reason (and verdict), made once when it first fails, shared by every flow it guards
         lines.append("    out = []")
+        # a rule's message may differ from flow to flow when its condition or its message reads `flow`; any other is shared
+        own_message = {i for i, rule in enumerate(rules) if i in per_flow or "flow" in rule.message.source}
+        shared = [i for i in range(len(rules)) if i not in reach and i not in own_message]  # what `st` holds: each one's verdict and message
+        at = {i: 1 + 2 * n for n, i in enumerate(shared)}
+        builders: list[str] = []  # lazy: each flow's `rules`, made from `st` (and its own rules' verdicts) when first read
+        if lazy:
+            lines += [f"    m{i} = None" for i in shared]  # each one's message, for the verdicts made later
+            lines.append("    st = [{}]  # the verdicts made later share what this question found (and each failed rule's verdict)")
         names_flow = per_flow or any("flow" in rule.message.source for rule in rules)
         for k, flow in enumerate(self.flows):
             if names_flow:  # the flow's own `flow` (as flow_scope gives it), or a copy with the due time the worker set
@@ -118,7 +130,7 @@ class Rulebook:
                 if i in per_flow:
                     lines += _check(program, i, rule, pad)
                 lines.append(f"{pad}if not r{i}:")
-                if i in per_flow or "flow" in rule.message.source:  # its message may differ from flow to flow
+                if i in own_message:  # its message may differ from flow to flow
                     lines += _message_lines(program, i, rule, pad + "    ")
                     lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
                     listed.append(f"_P{i} if r{i} else _V({rule.name!r}, False, m{i}, r{i} is not False)")
@@ -126,14 +138,39 @@ class Rulebook:
                     lines.append(f"{pad}    if d{i} is None:")
                     lines += _message_lines(program, i, rule, pad + "        ")
                     lines.append(f"{pad}        d{i} = {{'rule': {rule.name!r}, 'message': m{i}}}")
-                    if verdicts:
+                    if verdicts and not lazy:
                         lines.append(f"{pad}        v{i} = _V({rule.name!r}, False, m{i}, r{i} is not False)")
                     lines.append(f"{pad}    reasons.append(d{i})")
                     listed.append(f"_P{i} if r{i} else v{i}")
+            if lazy:
+                own = [i for i in (index[id(rule)] for rule in flow.rules) if i in own_message]
+                passed = "".join(f", r{i}, (None if r{i} else m{i})" for i in own)
+                lines += [
+                    f"{pad}e = _new(_E)",
+                    f"{pad}e.flow = {flow.id!r}",
+                    f"{pad}e.title = {flow.title!r}",
+                    f"{pad}e.available = not reasons",
+                    f"{pad}e.reasons = reasons",
+                    f"{pad}e._later = (_B{k}, st{passed})",
+                    f"{pad}out.append(e)",
+                ]
+                made_later = [f"_P{i}" for i in reach]
+                for rule in flow.rules:
+                    i = index[id(rule)]
+                    if i in own_message:
+                        made_later.append(f"_P{i} if x{i} else _V({rule.name!r}, False, y{i}, x{i} is not False)")
+                    else:
+                        made_later.append(f"_P{i} if st[{at[i]}] else (c[{i}] if {i} in c else _failed(c, {i}, st[{at[i]}], st[{at[i] + 1}]))")
+                arguments = "".join(f", x{i}, y{i}" for i in own)
+                builders += [f"def _B{k}(st{arguments}):", "    c = st[0]", f"    return [{', '.join(made_later)}]", ""]
+                continue
             if verdicts:
                 lines.append(f"{pad}verdicts = [{', '.join(listed)}]")
             lines.append(f"{pad}out.append({made})")
+        if lazy and shared:
+            lines.append(f"    st += ({', '.join(f'r{i}, m{i}' for i in shared)},)")
         lines.append("    return out")
+        lines += ["", *builders]
         lines += ["", "def _refused(s, named):"]  # reach alone: the first reach rule that does not hold
         for i in reach:
             lines += _check(program, i, rules[i], "    ") + [
@@ -145,6 +182,7 @@ class Rulebook:
         scope_namespace.update(
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
+            _new=object.__new__, _failed=self._failed,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
         scope_namespace.update({
@@ -157,6 +195,11 @@ class Rulebook:
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
         self.needs_now = any("now" in program.expression(code).names for code in (*(r.condition for r in rules), *project.context.values()))
+
+    def _failed(self, made: dict[int, Verdict], i: int, verdict: bool | Broken, message: str) -> Verdict:
+        """The verdict of rule `i`, which does not hold: made once per question, shared by every flow it guards (`made`)."""
+        made[i] = failed = Verdict(self.rules[i].name, False, message, verdict is not False)
+        return failed
 
     def _broken(self, i: int, broken: Broken) -> str:
         return f"{BROKEN}: {failure(self.rules[i].condition.source, broken.error)}"
