@@ -139,7 +139,7 @@ def bulk(
     if workers > 1 and data is not None:
         raise click.UsageError("--workers needs a shared database (--db or the configured storage), not --data")
     # what is loaded now lives as long as the command: frozen as the pause ends, never walked by the collector
-    # (frozen after the pause instead, it was first walked once, 11 ms at 2,000 clients)
+    # (frozen after the pause instead, it was first walked once, 11 ms at 2,000 subjects)
     with collector_paused(then_freeze=True):
         engine = open_engine(project, data, db, now, outbox)
     opener = {"root": str(project), "db": str(db) if db else None, "now": now, "outbox": str(outbox) if outbox else None}
