@@ -279,6 +279,15 @@ class PostgresStorage:
         self.close()
 
 
+def _rows(cursor: psycopg.Cursor[Any]) -> list[Any]:
+    """Every row of the cursor's answer; none for a statement that answers no rows (read without building `description`)."""
+    result = cursor.pgresult
+    return cursor.fetchall() if result is not None and result.nfields else []
+
+
+_FETCHES: dict[tuple[str, int, int], str] = {}  # fetch_documents' statement by schema and counts: the same text each time
+
+
 class PostgresTransaction:
     """The statements of one transaction; the schema name is validated, so it is safe in SQL text."""
 
@@ -350,7 +359,7 @@ class PostgresTransaction:
                 self.conn = self._reconnect()  # nothing was sent yet: connecting again is safe
                 self.cursor = self.conn.cursor()
                 cursor = self._send([(sql, params)])
-            rows = cursor.fetchall() if cursor.description is not None else []
+            rows = _rows(cursor)
             if rows:
                 cursor.scroll(0, mode="absolute")  # the caller reads the answer as ever
             self._first = (sql, params, rows)
@@ -358,7 +367,7 @@ class PostgresTransaction:
         self._lazy = False
         first, given, rows = self._first
         again = self.execute(first, given)  # with BEGIN: the snapshot the rest is read in
-        if (again.fetchall() if again.description is not None else []) != rows:
+        if _rows(again) != rows:
             raise SnapshotMoved()
         return self.execute(sql, params)
 
@@ -442,21 +451,26 @@ class PostgresTransaction:
 
     def fetch_documents(self, lookups: list[IndexKey], refs: list[Ref]) -> tuple[list[list[Document]], list[Document | None]]:
         """`lookup_documents` of each look-up and `get` of each reference, in one statement (PrefetchingTransaction)."""
-        parts, params = [], list[Any]()
-        for n, lookup in enumerate(lookups):
-            parts.append(
-                f"SELECT {n}, d.collection, d.id, d.body, d.version FROM {self.s}.docs d "
-                f"JOIN (SELECT DISTINCT collection, id FROM {self.s}.keys WHERE entity = %s AND key = %s AND value = %s) k "
-                "ON d.collection = k.collection AND d.id = k.id"
-            )
-            params += lookup
-        for n, ref in enumerate(refs, start=len(lookups)):
-            parts.append(f"SELECT {n}, collection, id, body, version FROM {self.s}.docs WHERE collection = %s AND id = %s")
-            params += ref
+        params = [value for given in (*lookups, *refs) for value in given]
         found: list[list[Document]] = [[] for _ in range(len(lookups) + len(refs))]
-        if parts:
+        if found:
+            shape = (self.s, len(lookups), len(refs))
+            sql = _FETCHES.get(shape)
+            if sql is None:
+                parts = [
+                    f"SELECT {n}, d.collection, d.id, d.body, d.version FROM {self.s}.docs d "
+                    f"JOIN (SELECT DISTINCT collection, id FROM {self.s}.keys WHERE entity = %s AND key = %s AND value = %s) k "
+                    "ON d.collection = k.collection AND d.id = k.id"
+                    for n in range(len(lookups))
+                ]
+                parts += [
+                    f"SELECT {n}, collection, id, body, version FROM {self.s}.docs WHERE collection = %s AND id = %s" for n in range(len(lookups), len(found))
+                ]
+                sql = " UNION ALL ".join(f"({p})" for p in parts) + " ORDER BY 1, 2, 3"
+                if len(_FETCHES) < 64:
+                    _FETCHES[shape] = sql
             decoded: dict[tuple[str, str, int], Document] = {}  # a document several parts name is decoded once
-            for n, collection, id, body, version in self.execute(" UNION ALL ".join(f"({p})" for p in parts) + " ORDER BY 1, 2, 3", params).fetchall():
+            for n, collection, id, body, version in self.execute(sql, params).fetchall():
                 document = decoded.get((collection, id, version))
                 if document is None:
                     document = decoded[(collection, id, version)] = Document(collection, id, json.loads(body), version)
