@@ -249,3 +249,41 @@ def test_builtin_filters_still_refuse_arguments_they_do_not_take() -> None:
         compiler.compile("client.users | length(2)", NAMES)
     with pytest.raises(CompileError, match=r"abs has no argument 'x'"):
         compiler.compile("now.year | abs(x=1)", NAMES)
+
+
+def test_default_over_a_name_and_its_keys_is_read_in_one_call_with_the_same_answers() -> None:
+    """`name.key[0].key | default(constant)` is translated to _dig; it answers, and fails, as default(_maybe(...)) does."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from clientflow.conditions.expressions import _default, _maybe
+
+    leaves = st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=3), st.booleans())
+    values = st.recursive(
+        leaves, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "0"]), inner, max_size=3)), max_leaves=12
+    )
+    steps = st.lists(st.one_of(st.sampled_from([".a", ".b", "['a']", "[0]", "[1]", "['0']"])), min_size=1, max_size=4)
+    names = frozenset({"actor", "client"})
+
+    @settings(max_examples=300, deadline=None)
+    @given(client=values, path=steps, fallback=st.sampled_from(["none", "0", "'x'", "true", "''"]))
+    def check(client: Any, path: list[str], fallback: str) -> None:
+        source = "client" + "".join(path) + f" | default({fallback})"
+        expression = Compiler().compile(source, names)
+        assert "_dig(" in expression.python and "_maybe" not in expression.python
+        scope = {"actor": {}, "client": client}
+        old = "s['client']" + "".join(f"[{p[1:]!r}]" if p.startswith(".") else p for p in path)
+        written = {"none": None, "0": 0, "'x'": "x", "true": True, "''": ""}[fallback]
+        try:
+            want: Any = _default(_maybe(eval(f"lambda: {old}", {"s": scope})), written)  # noqa: S307 - the translation as it was
+        except Exception as exc:  # noqa: BLE001 - what the old translation raised, compared below
+            want = type(exc)
+        try:
+            got: Any = expression(scope)
+        except ExpressionError as exc:
+            got = type(exc.__cause__)
+        assert got == want and type(got) is type(want)
+
+    check()
+    assert "_dig" not in Compiler().compile("client.a | default(client.b)", names).python  # a fallback to compute is computed after, as before
+    assert "_dig" not in Compiler().compile("client[client.a] | default(0)", names).python

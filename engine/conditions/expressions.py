@@ -614,6 +614,11 @@ class _Translator:
         if node.name in ("default", "d") and isinstance(node.node, (nodes.Getattr, nodes.Getitem)):
             # A missing key is "undefined", which default() replaces, as in Jinja2.
             inner = self.visit(node.node, depth)
+            path = _plain_path(node.node)
+            if path is not None and function is _default and len(node.args) == 1 and not node.kwargs and isinstance(node.args[0], nodes.Const):
+                # a name and its keys, the fallback written out: the same look-ups and the same answer, in one call (`_dig`)
+                self._arguments(node, depth, function, node.name)
+                return f"_dig(s, {path!r}, {self.visit(node.args[0], depth)})"
             args = [f"_maybe(lambda: {inner})", *self._arguments(node, depth, function, node.name)]
             return f"_f_{node.name}({', '.join(args)})"
         args = [self.visit(node.node, depth), *self._arguments(node, depth, function, node.name)]
@@ -654,6 +659,36 @@ def _defined(thunk: Callable[[], Any]) -> bool:
 
 
 _HELPERS["_defined"] = _defined
+
+
+def _plain_path(node: nodes.Node) -> tuple[str | int, ...] | None:
+    """The name and keys of `name.key["key"][0]...`, as the translation reads them one after the other (s[name][key]...), or None."""
+    keys: list[str | int] = []
+    while isinstance(node, (nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            keys.append(node.attr)
+        elif isinstance(node.arg, nodes.Const) and type(node.arg.value) in (str, int):
+            keys.append(node.arg.value)
+        else:
+            return None  # read through _item
+        node = node.node
+    if not isinstance(node, nodes.Name):
+        return None
+    keys.append(node.name)
+    return tuple(reversed(keys))
+
+
+def _dig(value: Any, keys: tuple[Any, ...], fallback: Any) -> Any:
+    """`_default(_maybe(lambda: value[k1][k2]...), fallback)` in one call: the same look-ups, in order, and the same answer."""
+    try:
+        for key in keys:
+            value = value[key]
+    except (KeyError, TypeError, IndexError):
+        return fallback
+    return fallback if value is MISSING else value
+
+
+_HELPERS["_dig"] = _dig
 
 
 def _maybe(thunk: Callable[[], Any]) -> Any:
