@@ -184,3 +184,46 @@ def test_a_text_jinja2_renders_sees_every_name_of_a_question(project_copy: Path)
     engine = Engine.open(project_copy, data=DEMO, now=NOW)
     reasons = [r for f in engine.available("u1", "c1").flows for r in f.reasons if r["rule"] == "not-connected"]
     assert reasons and reasons[0]["message"] == "cu1 cu2 connected to Northwind Bookkeeping in 2025.", reasons
+
+
+def test_records_read_only_find_and_find_held_answer_as_the_general_look_ups() -> None:
+    """Records.find and find_held read a question's parties directly when nothing changed; the same records, holders and refusals."""
+    import yaml
+
+    from clientflow.errors import UnknownName
+    from clientflow.runtime.data import Records
+
+    engine = Engine.open(PROJECT, data=DEMO)
+    project = engine.project
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    users = [u[k] for group in ("partners", "clients") for r in data[group] for u in r["users"] for k in ("id", "email")]
+    clients = [c[k] for c in data["clients"] for k in ("id", "name")]
+    compared = held = 0
+    with engine.storage.transaction() as tx:
+        lean = Records(project, tx)
+        general = Records(project, tx)
+        general.deleted.add(("nowhere", "x"))  # a change (of nothing read here): the general look-ups answer
+        for given in [*users, "nobody", "u1 ", ""]:
+            try:
+                want = general.find_held(project.actor_entity, given, project.actor_match)
+            except UnknownName as exc:
+                want = ("refused", str(exc))  # type: ignore[assignment]
+            try:
+                got = lean.find_held(project.actor_entity, given, project.actor_match)
+            except UnknownName as exc:
+                got = ("refused", str(exc))  # type: ignore[assignment]
+            assert got == want, given
+            compared += 1
+            held += got[0] != "refused" and got[1] is not None
+        for given in [*clients, "nobody", "c1 "]:
+            try:
+                found = general.find(project.subject_entity, given, project.subject_match)
+            except UnknownName as exc:
+                found = {"refused": str(exc)}
+            try:
+                mine = lean.find(project.subject_entity, given, project.subject_match)
+            except UnknownName as exc:
+                mine = {"refused": str(exc)}
+            assert mine == found, given
+            compared += 1
+    assert compared > 20 and held == len(users)  # every user found, with the record holding it

@@ -310,6 +310,16 @@ class Records:
 
     def find(self, entity: str, given: str, keys: Iterable[str]) -> dict[str, Any]:
         """The record named by `given` under any of `keys`, or UnknownName with a suggestion."""
+        known = self.project.entities.get(entity)
+        if known is not None and known.collection and type(given) is str and not (self.working or self.deleted):
+            for key in keys:  # a top-level record by its id, nothing changed: its document, as `locate` reads it
+                if key == "id":
+                    ref = (known.collection, given)
+                    read = self.read
+                    doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(ref[0], ref[1]))
+                    if doc is not None and doc.body is not None:
+                        return doc.body
+                break  # any other key (or the id not found): as below
         for key in keys:
             found = self.locate(entity, key, given)
             if found:
@@ -319,6 +329,20 @@ class Records:
     def find_held(self, entity_name: str, given: str, keys: Iterable[str]) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]:
         """`find`, and (as `holder` gives it) the entity name and record of the one holding it: one look-up for both."""
         entity = self.entity(entity_name)
+        if not (entity.collection or self.working or self.deleted) and type(given) is str:  # a nested record, nothing changed: read directly
+            holders = _holders(self.project, entity)
+            read, nested = self.read, entity.nested_key or ""
+            for key in keys:
+                for ref in self._refs(entity_name, key, given):  # what `locate` reads, in the same order
+                    doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(ref[0], ref[1]))
+                    body = None if doc is None else doc.body
+                    if body is None:
+                        continue
+                    for item in body.get(nested, []) or []:
+                        if isinstance(item, dict) and str(item.get(key)) == given:
+                            holder = holders.get(ref[0])
+                            return item, None if holder is None else (holder, body or {})
+            raise UnknownName(entity_name, given, self.suggestions(entity_name, keys))
         for key in keys:
             found = self.locate(entity_name, key, given)
             if found:
@@ -463,6 +487,24 @@ class Records:
             unchanged = read is not None and keys == self.keys(ref[0], read.body)
             self.tx.put(Document(ref[0], ref[1], body, 0), None if unchanged else keys, expect_version=self.version(ref))
             faults.point("between-writes")
+
+
+_HOLDERS: dict[int, tuple[Entity, dict[str, str]]] = {}
+
+
+def _holders(project: Project, entity: Entity) -> dict[str, str]:
+    """A nested entity's holders by their collection: the first of `nested_in` held there, as `find_held` picks it."""
+    held = _HOLDERS.get(id(entity))
+    if held is None or held[0] is not entity:
+        if len(_HOLDERS) > 64:
+            _HOLDERS.clear()
+        by_collection: dict[str, str] = {}
+        for holder in entity.nested_in:
+            collection = project.entities[holder].collection
+            if collection:
+                by_collection.setdefault(collection, holder)
+        held = _HOLDERS[id(entity)] = (entity, by_collection)
+    return held[1]
 
 
 def refusal_message(refused: list[str]) -> str:
