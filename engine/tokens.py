@@ -192,7 +192,32 @@ def verify(secret: str, token: str, now: float | None = None, *, previous: Itera
     """The actor a token names; TokenError when it is malformed, forged, expired, too long-lived, or signed with an unknown key."""
     if not secret:
         raise TokenError("the server has no API secret, so it accepts no token")
-    keys = [secret, *previous]
+    keys = (secret, *previous)
+    known = _VERIFIED.get((token, keys))
+    if known is None:
+        known = _signed(token, keys)
+        if len(_VERIFIED) >= VERIFIED_KEPT:
+            _VERIFIED.clear()
+        _VERIFIED[(token, keys)] = known
+    actor, expires, issued = known
+    moment = time.time() if now is None else now
+    if expires <= moment:
+        raise TokenError("the bearer token has expired; mint a new one")
+    if expires - moment > longest or (type(issued) is int and expires - issued > longest):
+        raise TokenError(f"the bearer token lives longer than this server allows ({longest} s, api.max_token_ttl); mint a new one")
+    return actor
+
+
+# What `_signed` found of a token under these keys: its actor, expiry and issue time. Each depends on the token's
+# text and the keys alone, so a server checks a token's signature once, not at every request (a tenth of a
+# `GET /availability`); the times are checked every time. A refused token is never kept.
+_VERIFIED: dict[tuple[str, tuple[str, ...]], tuple[str, int, Any]] = {}
+VERIFIED_KEPT = 4096  # tokens remembered at most; then forgotten all at once
+
+
+def _signed(token: str, keys: tuple[str, ...]) -> tuple[str, int, Any]:
+    """The actor, expiry and issue time of a token signed with one of `keys` (the first signs now); TokenError otherwise."""
+    secret = keys[0]
     for key in keys:
         check_secret(key, "the API secret" if key is secret else "a previous API secret")
     if len(token) > MAX_TOKEN or not token.isascii():
@@ -218,13 +243,7 @@ def verify(secret: str, token: str, now: float | None = None, *, previous: Itera
         raise TokenError("the bearer token's payload cannot be read")
     if not isinstance(claims.get("sub"), str) or not claims["sub"] or type(claims.get("exp")) is not int:
         raise TokenError("the bearer token's payload lacks an actor or an expiry")
-    moment = time.time() if now is None else now
-    if claims["exp"] <= moment:
-        raise TokenError("the bearer token has expired; mint a new one")
-    issued = claims.get("iat")
-    if claims["exp"] - moment > longest or (type(issued) is int and claims["exp"] - issued > longest):
-        raise TokenError(f"the bearer token lives longer than this server allows ({longest} s, api.max_token_ttl); mint a new one")
-    return str(claims["sub"])
+    return str(claims["sub"]), claims["exp"], claims.get("iat")
 
 
 def bearer(headers: Mapping[str, str]) -> str | None:

@@ -181,6 +181,45 @@ def test_no_token_living_past_the_maximum_is_accepted(ttl: int, at: float) -> No
     TALLY["lifetimes"] += 1
 
 
+def outcome(secret: str, token: str, now: float, previous: tuple[str, ...], longest: int) -> str:
+    try:
+        return verify(secret, token, now=now, previous=previous, longest=longest)
+    except TokenError as exc:
+        return f"refused: {exc}"
+
+
+@settings(max_examples=200, derandomize=True)
+@given(
+    ttl=st.integers(1, 3 * MAX_TTL),
+    signer=st.sampled_from([NEW, OLD, OTHER]),
+    asked=st.lists(
+        st.tuples(
+            st.sampled_from([NEW, OLD]), st.sampled_from([(), (OLD,), (NEW,), (OTHER, OLD)]), st.floats(-10, 4 * MAX_TTL), st.sampled_from([60, MAX_TTL])
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    tamper=st.booleans(),
+)
+def test_a_token_verified_once_answers_every_later_check_as_a_first_check_would(
+    ttl: int, signer: str, asked: list[tuple[str, tuple[str, ...], float, int]], tamper: bool
+) -> None:
+    """A server remembers what a token's signature said (tokens._VERIFIED); its expiry, lifetime and keys still decide each time."""
+    from clientflow import tokens
+
+    token = mint(signer, "u1", ttl=ttl, now=1_000_000, longest=10**9)
+    if tamper:
+        token = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    for secret, previous, after, longest in asked:
+        outcome(secret, token, 1_000_001, previous, 10**9)  # remembered, when its signature holds under these keys
+        remembered = outcome(secret, token, 1_000_000 + after, previous, longest)
+        tokens._VERIFIED.clear()
+        assert remembered == outcome(secret, token, 1_000_000 + after, previous, longest)
+        outcome(NEW, token, 1_000_001, (OLD, OTHER), 10**9)  # and under other keys
+    assert not any(t == token for t, _ in tokens._VERIFIED) or not tamper  # a refused token is never kept
+    TALLY["lifetimes"] += len(asked)
+
+
 def test_the_maximum_is_configurable_and_bounded(tmp_path: Path) -> None:
     assert serve("--token-for", "u1", "--token-ttl", str(MAX_TTL + 1), env={"CLIENTFLOW_API_SECRET": NEW}).exit_code == 2
     (tmp_path / "clientflow.toml").write_text("[api]\nmax_token_ttl = 172800\ntoken_ttl = 600\n", encoding="utf-8")
