@@ -313,3 +313,27 @@ def test_a_duration_is_read_only_when_it_is_exactly_a_count_and_a_unit(text: str
 @given(st.integers(min_value=1, max_value=10**6), st.sampled_from(sorted(UNITS)))
 def test_every_well_written_duration_is_read(count: int, unit: str) -> None:
     assert parse_duration(f"{count} {unit}{'' if count == 1 else 's'}") == count * UNITS[unit]
+
+
+def test_the_http_plan_shows_the_delayed_parts_as_openapi_documents_them(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from clientflow.tokens import mint
+    from clientflow.web import WebSettings, create_app, models
+
+    root, secret = delayed_project(tmp_path), "K3vQ9xLm2ZpW7rTb5NcY8hJd4FsG6aUe1oXi0kVnR-w"
+    headers = {"Authorization": f"Bearer {mint(secret, ACTOR, ttl=3600)}"}
+    app = create_app(WebSettings(project=root, data=root / "data" / "demo.yaml", secret=secret, now=NOW, outbox=tmp_path / "outbox"))
+    with TestClient(app) as api:
+        run = api.post("/flows/deactivate-client/runs", json={"client": SUBJECT, "answers": {"notify_client": True}}, headers=headers).json()["run"]
+        plan = api.get(f"/runs/{run}/plan", headers=headers).json()
+        documented = api.get("/openapi.json").json()["components"]["schemas"]
+    assert [(item["kind"], item["at"]) for item in plan["scheduled"]] == [
+        ("effect", (NOW + timedelta(days=14)).isoformat()), ("email", (NOW + timedelta(hours=2)).isoformat())
+    ]  # fmt: skip
+    assert plan["scheduled"][0]["changes"][0]["after"] == "deactivated"
+    assert [e["template"] for e in plan["scheduled"][1]["emails"]] == ["deactivate-practice"]
+    assert models.Plan.model_validate(plan).scheduled[1].emails[0].template == "deactivate-practice"
+    assert documented["Plan"]["properties"]["scheduled"]["items"] == {"$ref": "#/components/schemas/ScheduledPart"}
+    assert set(documented["ScheduledPart"]["required"]) == {"kind", "at", "due", "what", "unless", "changes", "emails"}

@@ -126,6 +126,18 @@ class PlanWarning(BaseModel):
     message: str
 
 
+class ScheduledPart(BaseModel):
+    """A delayed part of the outcome: done at `at` if its flow's rules and its `unless` still allow it then."""
+
+    kind: Literal["effect", "email"]
+    at: str = Field(description="When it is due: ISO 8601, UTC.")
+    due: str = Field(description="The same moment, in the zone the run was planned in.")
+    what: dict[str, Any] = Field(description="The part: op, entity and field of an effect, or an email's template.")
+    unless: str | None = Field(description="The condition that, true when it is due, drops it.")
+    changes: list[Change] = Field(description="What it would change, were it due now, on the data after the commit.")
+    emails: list[Email] = Field(description="What it would send, rendered as at the commit.")
+
+
 class Plan(BaseModel):
     """What a run showed and what it would do (or did): the plan contract."""
 
@@ -146,6 +158,7 @@ class Plan(BaseModel):
     rules: list[Verdict]
     run: str | None
     warnings: list[PlanWarning] = []
+    scheduled: list[ScheduledPart] = []
     approval: dict[str, Any] | None = Field(
         None, description="A run that waits for a person: step, status (pending, approved, rejected, expired, blocked), expires, by, reason."
     )
