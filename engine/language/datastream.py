@@ -327,9 +327,21 @@ class JsonReader:
             buf.pos += 1
             self.counts[name] = 0
             return
+        limit = MAX_RECORD_BYTES // 4
         while True:
-            value, end = buf.decode(decode, (name, index))
-            yield Record(name, index, value, buf.source, buf.pos, end)
+            source, start = buf.source, buf.pos
+            try:  # the common case: a record (an object) decoded whole from the buffer, well under the size limit
+                value, end = decode(source.text, start)
+            except (ValueError, RecursionError):
+                value, end = buf.decode(decode, (name, index))  # the same decoding again, which reads on or says what is wrong
+                source = buf.source
+            else:
+                # buf.decode's other checks: an object ends at its `}`, so nothing of it can be in the next chunk (as a
+                # number could); one of more than `limit` characters may be over the byte limit
+                if type(value) is not dict or end - start > limit:
+                    value, end = buf.decode(decode, (name, index))
+                    source = buf.source
+            yield Record(name, index, value, source, buf.pos, end)
             index += 1
             found = _NEXT_ITEM.match(buf.text, end)
             if found is not None:  # the common case, without a call per character class
