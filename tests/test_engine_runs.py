@@ -15,7 +15,7 @@ import pytest
 from conftest import DEMO, NOW, PROJECT, REPO, Recorder
 
 from clientflow import Engine
-from clientflow.errors import RunError
+from clientflow.errors import DefinitionError, RunError
 from clientflow.runtime.data import Records
 from clientflow.storage import Document
 
@@ -214,3 +214,30 @@ def test_dry_runs_leave_the_sqlite_file_byte_identical(tmp_path: Path) -> None:
     assert fingerprint(db) == before  # nothing reached the file or its write-ahead log
     engine.close()
     assert fingerprint(db) == before
+
+
+def test_open_pauses_the_collector_while_loading_and_restores_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from clientflow import api
+
+    seen: list[bool] = []
+    real = api.load_project
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "load_project", watched)
+    assert gc.isenabled()
+    engine = Engine.open(PROJECT, data=DEMO, notifiers={}, now=NOW)
+    assert seen == [False] and gc.isenabled() and engine.available("u1", "c1").flows  # paused while loading, collecting again after
+    with pytest.raises(DefinitionError):  # a failure while opening (here: no project) leaves the collector as it was
+        Engine.open(tmp_path, data=DEMO, notifiers={})
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        Engine.open(PROJECT, data=DEMO, notifiers={}, now=NOW)
+        assert seen == [False, False, False] and not gc.isenabled()  # a caller's own pause is left as it is
+    finally:
+        gc.enable()
