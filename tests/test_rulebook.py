@@ -96,3 +96,48 @@ def test_a_flows_rules_may_be_replaced_before_they_are_read() -> None:
         assert "rules" in str(exc)
     else:
         raise AssertionError("a deleted `rules` is still read")
+
+
+def test_context_names_computed_before_their_first_read_answer_as_when_the_read_computes_them(project_copy: Path) -> None:
+    """The rulebook computes a data-only context name just before the rule or message that first reads it; one that fails
+    is left to that read. The answers, verdicts and messages are those of the same scope with nothing computed early."""
+    from clientflow.conditions.lazy import LazyScope
+    from clientflow.runtime.context import resolve
+    from clientflow.runtime.data import Records
+
+    class Unhinted(LazyScope):  # not a LazyScope itself: the rulebook computes nothing early for it
+        __slots__ = ()
+
+    project = project_copy / "flows" / "project.yaml"
+    text = project.read_text(encoding="utf-8")
+    added = "  partner: lookup('partner', client.partner)\n  first_user: client.users[0].id\n  later_partner: partner.name if partner else none\n"
+    project.write_text(text.replace("  partner: lookup('partner', client.partner)\n", added), encoding="utf-8")
+    rules = project_copy / "flows" / "rules.yaml"
+    written = rules.read_text(encoding="utf-8")
+    written = written.replace("if: client.billing == 'partner'", "if: first_user is not none and client.billing == 'partner'")
+    written = written.replace("if: client.billing == 'self_paying'", "if: later_partner is none or client.billing == 'self_paying'")
+    rules.write_text(written, encoding="utf-8")
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    engine = Engine.open(project_copy, data=DEMO)
+    runner = engine.runner
+    early = 0
+    for verdicts in (False, True):
+        book = runner.rulebook(verdicts=verdicts)
+        actors, subjects = _everyone(data)
+        for actor in actors:
+            for subject in subjects:
+                with engine.storage.transaction() as tx:
+                    records = Records(engine.project, tx)
+                    scope = runner.scopes.question(resolve(engine.project, records, actor, subject), engine.clock.now, records)
+                    plain = Unhinted(dict(scope), scope.later, scope.source)
+                    want = book.evaluate(plain, subject)
+                    got = book.evaluate(scope, subject)
+                assert [{k: v for k, v in e.items() if k != "verdicts"} for e in got] == [{k: v for k, v in e.items() if k != "verdicts"} for e in want]
+                if verdicts:
+                    assert [e["verdicts"] for e in got] == [e["verdicts"] for e in want], (actor, subject)
+                computed = {name: (scope[name], plain[name]) for name in ("partner", "first_user", "later_partner") if name in scope and name in plain}
+                assert all(a == b for a, b in computed.values()), (actor, subject, computed)  # the same values, computed early or not
+                early += "first_user" in computed
+    broken = [r for f in engine.available("u1", "c2").flows for r in f.rules if r.broken]  # c2 has no users: first_user fails
+    assert broken and all("first_user" in (r.message or "") for r in broken)
+    assert early > 50

@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..conditions.expressions import DataFunction, failure
+from ..conditions.expressions import DataFunction, built_in_only, failure
+from ..conditions.lazy import LazyScope
 from ..conditions.program import Program, program_of
 from ..conditions.reader import for_reader
 from ..errors import ExpressionError
@@ -80,10 +81,16 @@ class Rulebook:
         first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
         rest = reach[len(first) :]
         lines = ["def _available(s, named):", "    _due = (s.get('flow') or {}).get('due')  # set when the worker checks a scheduled part"]
+        pure = _pure_context(project, program)
+        if pure:  # a question's scope computes its context names when first read (LazyScope): here, before, without its __missing__
+            lines.append("    _L = s.later if _type(s) is _Lazy else _NOTHING")
+        filled: set[str] = set()
         for i in first:
             lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
         for i, rule in enumerate(rules):
             if i not in per_flow and i not in first:
+                lines += _fill(sorted(program.expression(rule.condition).names & pure.keys() - filled), "    ")
+                filled |= program.expression(rule.condition).names & pure.keys()
                 lines += _check(program, i, rule, "    ")
             if i not in reach:  # a reach rule's message is written by _refuse or _refusal
                 lines.append(f"    d{i} = None")  # its reason (and verdict), made once when it first fails, shared by every flow it guards
@@ -136,6 +143,7 @@ class Rulebook:
                     listed.append(f"_P{i} if r{i} else _V({rule.name!r}, False, m{i}, r{i} is not False)")
                 else:
                     lines.append(f"{pad}    if d{i} is None:")
+                    lines += _fill(sorted((program.template(rule.message).reads or frozenset()) & pure.keys() - filled), pad + "        ")
                     lines += _message_lines(program, i, rule, pad + "        ")
                     lines.append(f"{pad}        d{i} = {{'rule': {rule.name!r}, 'message': m{i}}}")
                     if verdicts and not lazy:
@@ -182,7 +190,7 @@ class Rulebook:
         scope_namespace.update(
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
-            _new=object.__new__, _failed=self._failed,
+            _new=object.__new__, _failed=self._failed, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
         scope_namespace.update({
@@ -240,6 +248,32 @@ class Broken:
 
     def __bool__(self) -> bool:
         return False
+
+
+def _pure_context(project: Project, program: Program) -> dict[str, str]:
+    """The context names computed from data alone (and `lookup`, which only reads), with built-in filters: computing one
+    earlier than it is first read, and leaving it to that read should it fail, changes nothing but when it is computed."""
+    data = {"actor", "product", "now", "flow", "answers", "approval", "lookup", project.subject_entity, *project.actor_within.values()}
+    pure: dict[str, str] = {}
+    for name, code in project.context.items():  # each reads only the names above it
+        expression = program.expression(code)
+        if built_in_only(expression) and expression.names <= data | pure.keys():
+            pure[name] = name
+    return pure
+
+
+def _fill(names: list[str], pad: str) -> list[str]:
+    """Lines computing each context name not computed yet, as the question's scope would when it is read (`_L`: its `later`)."""
+    lines: list[str] = []
+    for name in names:
+        lines += [
+            f"{pad}if {name!r} not in s:",
+            f"{pad}    try:",
+            f"{pad}        s[{name!r}] = _L[{name!r}].function(s)",
+            f"{pad}    except _Exception:  # left to the read, which computes it again and fails where it is read",
+            f"{pad}        pass",
+        ]
+    return lines
 
 
 def _check(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
