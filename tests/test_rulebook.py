@@ -141,3 +141,34 @@ def test_context_names_computed_before_their_first_read_answer_as_when_the_read_
     broken = [r for f in engine.available("u1", "c2").flows for r in f.rules if r.broken]  # c2 has no users: first_user fails
     assert broken and all("first_user" in (r.message or "") for r in broken)
     assert early > 50
+
+
+def test_messages_written_into_the_rule_function_read_as_their_own_functions(monkeypatch: object) -> None:
+    """A plain text's lines written into the rule function give its text, or its error's message, as its own function does."""
+    import copy
+
+    import pytest
+
+    from clientflow.runtime import rulebook
+
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    inlined = Engine.open(PROJECT, data=DEMO)
+    assert len(inlined.runner.rulebook().inlined) >= 5
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setattr(rulebook, "_inline", lambda *_: None)
+    called = Engine.open(PROJECT, data=DEMO)
+    assert not called.runner.rulebook().inlined
+    actors, _ = _everyone(data)
+    compared = unwritten = 0
+    for name in ("Acme Ltd", 12345, 1.5, None, ["a", "b"], {"x": 1}, "<b>&'\"{}", "x" * 200_001):
+        changed = copy.deepcopy(data)
+        for client in changed["clients"]:
+            client["name"] = name
+        fast, slow = inlined.checker(changed), called.checker(changed)
+        for actor in actors:
+            for subject in ("c1", "c2", "c5", "c7"):
+                got = fast(actor, subject)
+                assert got == slow(actor, subject), (name, actor, subject)
+                compared += 1
+                unwritten += sum("could not be written" in r["message"] for f in got for r in f["reasons"])
+    assert compared > 100 and unwritten > 10  # the name too long to print: each message's error, as its function gives it

@@ -270,7 +270,7 @@ def names_read(found: list[nodes.Node], env: Any) -> frozenset[str] | None:
 class Template:
     """One compiled template; constant texts skip Jinja2 entirely."""
 
-    __slots__ = ("source", "_compiled", "_make", "constant", "_fast", "_plain", "attributes", "localized", "reads")
+    __slots__ = ("source", "_compiled", "_make", "constant", "_fast", "_plain", "attributes", "localized", "reads", "python")
 
     def __init__(
         self,
@@ -287,6 +287,7 @@ class Template:
         self.source, self.constant = source, constant
         self.reads = reads  # the names it reads from its scope, when known without Jinja2's code generator (names_read)
         self._fast, self._plain = fast, plain  # `plain`: the fast path's Python, compiled into `fast` when first used
+        self.python = plain[0] if plain is not None else None  # that Python's text, kept (the rulebook writes it into its function)
         self._make, self._compiled = make, None
         self.attributes = attributes  # (name, key) pairs looked up, such as ("answers", "reason")
         self.localized = localized  # reads its reader (a date, a number, a plural): rendered within `reader.reading`

@@ -18,6 +18,7 @@ plans and bulk dry-runs feed it from storage, through the same scope builder.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -69,6 +70,8 @@ class Rulebook:
         self.entry = entry
         # Engine.available's entries (FlowAvailability) are made with their `rules` listed when first read (views._Deferred)
         lazy = verdicts and isinstance(entry, type) and issubclass(entry, _Deferred)
+        self.inlined: dict[int, list[str]] = {}  # each message written into the rule function: its lines, without its `return`
+        self.inlined_names: dict[str, Any] = {}  # and the names they read
         rules: list[Rule] = []
         index: dict[int, int] = {}
         for rule in (*project.reach, *(r for f in self.flows for r in f.rules)):
@@ -76,6 +79,10 @@ class Rulebook:
                 index[id(rule)] = len(rules)
                 rules.append(rule)
         self.rules = rules
+        for i, rule in enumerate(rules):
+            inline = _inline(program, rule, self.inlined_names)
+            if inline is not None:
+                self.inlined[i] = inline
         per_flow = {i for i, rule in enumerate(rules) if "flow" in program.expression(rule.condition).names}  # checked again for each flow
         reach = [index[id(rule)] for rule in project.reach]
         first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
@@ -138,13 +145,13 @@ class Rulebook:
                     lines += _check(program, i, rule, pad)
                 lines.append(f"{pad}if not r{i}:")
                 if i in own_message:  # its message may differ from flow to flow
-                    lines += _message_lines(program, i, rule, pad + "    ")
+                    lines += _message_lines(program, i, rule, pad + "    ", self.inlined.get(i))
                     lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
                     listed.append(f"_P{i} if r{i} else _V({rule.name!r}, False, m{i}, r{i} is not False)")
                 else:
                     lines.append(f"{pad}    if d{i} is None:")
                     lines += _fill(sorted((program.template(rule.message).reads or frozenset()) & pure.keys() - filled), pad + "        ")
-                    lines += _message_lines(program, i, rule, pad + "        ")
+                    lines += _message_lines(program, i, rule, pad + "        ", self.inlined.get(i))
                     lines.append(f"{pad}        d{i} = {{'rule': {rule.name!r}, 'message': m{i}}}")
                     if verdicts and not lazy:
                         lines.append(f"{pad}        v{i} = _V({rule.name!r}, False, m{i}, r{i} is not False)")
@@ -193,6 +200,7 @@ class Rulebook:
             _new=object.__new__, _failed=self._failed, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
+        scope_namespace.update(self.inlined_names)
         scope_namespace.update({
             f"_M{i}": message.fast if not message.localized else for_reader(message.fast, lambda: program.reader)
             for i, message in enumerate(messages) if message.fast is not None
@@ -286,11 +294,22 @@ def _check(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
     ]
 
 
-def _message_lines(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
-    """Lines setting m{i}, the message of rule i, which does not hold."""
+def _message_lines(program: Program, i: int, rule: Rule, pad: str, inlined: list[str] | None = None) -> list[str]:
+    """Lines setting m{i}, the message of rule i, which does not hold (`inlined`: its text's own lines, see `_inline`)."""
     message = program.template(rule.message)
     if message.constant is not None:
         return [f"{pad}m{i} = {folded(message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
+    if inlined is not None:
+        return [
+            f"{pad}try:",
+            f"{pad}    if r{i} is False:",
+            *(f"{pad}        {line}" for line in inlined[:-1]),
+            f"{pad}        m{i} = {inlined[-1].removeprefix('return ')}",
+            f"{pad}    else:",
+            f"{pad}        m{i} = _broken({i}, r{i})",
+            f"{pad}except _CAUGHT:",
+            f"{pad}    m{i} = _message({i}, s)",
+        ]
     if message.fast is not None and not _needs_folding(rule.message.source):  # a localized one is rendered for the program's reader
         return [
             f"{pad}try:",
@@ -299,6 +318,44 @@ def _message_lines(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
             f"{pad}    m{i} = _message({i}, s)",
         ]
     return [f"{pad}m{i} = _message({i}, s) if r{i} is False else _broken({i}, r{i})"]
+
+
+_TEXT_LOCALS = re.compile(r"\b(_v\d+|n)\b")  # what a plain text's function assigns (fasttext._flat): its values and its count
+_ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:=|\+=)", re.MULTILINE)
+
+
+def _inline(program: Program, rule: Rule, names: dict[str, Any]) -> list[str] | None:
+    """A failed rule's message as lines of the rule function itself, its last the text (`return f'...'`), or None.
+
+    Only a text written as one f-string of its values (fasttext._flat: no blocks, no list of parts),
+    not read for a reader (a date, a number, a plural: `for_reader` sets its reader), and not folded:
+    the same lines `_M{i}` runs, with the same names (each added to `names`, the rule function's, when
+    it is not there: a text reading one the rule function gives another meaning is left a call), so
+    the same text or the same error, without the call.
+    """
+    message = program.template(rule.message)
+    source = message.python
+    if source is None or message.localized or _needs_folding(rule.message.source) or message.fast is None:
+        return None
+    body = source.splitlines()
+    if body[0] != "def _render(s):" or not body[-1].startswith("    return f") or any("return" in line for line in body[1:-1]):
+        return None
+    assigned = set(_ASSIGNED.findall("\n".join(body[1:-1])))
+    if not assigned <= {"n", *(f"_v{k}" for k in range(len(body)))}:
+        return None  # anything but its values and its count (a list of parts, a block): left a call
+    own = message.fast.__globals__
+    for name in set(re.findall(r"\b_\w+\b", "\n".join(body[1:]))) - assigned:
+        if name not in own:
+            return None
+        held = names.get(name, program.namespace.get(name, own[name]))
+        if held is not own[name] or name in _RULEBOOK_NAMES:
+            return None
+        names[name] = own[name]
+    return [line.removeprefix("    ") for line in body[1:]]
+
+
+_RULEBOOK_NAMES = frozenset({"_CAUGHT", "_Broken", "_Refused", "_V", "_broken", "_message", "_refuse", "_refusal", "_E", "_new", "_failed",
+                             "_Lazy", "_NOTHING", "_Exception", "_L", "_due"})  # fmt: skip
 
 
 def _needs_folding(source: str) -> bool:
