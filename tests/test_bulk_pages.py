@@ -273,3 +273,45 @@ def test_a_commit_asks_postgresql_for_its_recipients_records_together(
             assert ["(SELECT"] in sent  # both recipients' look-ups in one statement
         engine.close()
     assert results[0][:4] == results[1][:4] and results[0][4] == results[1][4] - 1  # one round trip less
+
+
+def test_all_in_a_bulk_subjects_scope_lists_what_it_lists_alone_and_leaves_no_cycle(tmp_path: Path) -> None:
+    """A bulk subject's `all` reads a copy of its scope's names (Scopes._readers, apart): the same records and verdicts as
+    a subject planned alone, called from a context name (the scope half made) and from a rule; no reference cycle is left."""
+    import gc
+
+    project = copy_project(tmp_path / "project")
+    path = project / "flows" / "project.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("context:\n", "context:\n  practices: all('partner') | length\n", 1))
+    rules = project / "flows" / "rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    assert "    if: client.billing == 'partner'\n" in text
+    text = text.replace(
+        "    if: client.billing == 'partner'\n",
+        "    if: client.billing == 'partner' and (all('client') | length) > 4 and practices == 2\n",
+        1,
+    )
+    rules.write_text(text.replace("so your practice cannot change it.", "so your practice cannot change it ({{ all('client') | length }} reached).", 1))
+    data = copy.deepcopy(DATA)
+    ids = [c["id"] for c in data["clients"]]
+    blocked = 0
+    for actor in ("u1", "u2", "u3"):
+        engine = Engine.open(project, storage=MemoryStorage(), notifiers={})
+        with engine.storage.transaction(write=True) as tx:
+            import_data(engine.project, tx, data)
+        for flow in ("disconnect-client", "deactivate-client"):
+            page = dict(engine.simulate_many(flow, actor, ids, {"notify_client": True}))
+            for subject in ids:
+                alone = engine.simulate(flow, actor, subject, {"notify_client": True})
+                alone.rules = []
+                shown = page[subject]
+                assert not isinstance(shown, Exception)
+                alone.screens = shown.screens = []
+                assert shown.to_json() == alone.to_json(), (flow, actor, subject)
+                blocked += any("reached" in str(item.get("message")) for item in shown.blocked_by or [])
+        gc.collect()
+        many = list(engine.simulate_many("disconnect-client", actor, ids * 30, {"notify_client": True}))
+        assert len(many) == len(ids) * 30
+        assert gc.collect() < len(ids) * 30  # a cycle per subject (its scope and its all) left about 13 objects each
+    assert blocked  # the rule reading all() refused some, in its message's words
