@@ -11,6 +11,12 @@ snapshot, which changes whenever another connection (another process, another
 Engine on the same file) commits, and this connection's own commits empty it.
 So a read never sees a record older than its snapshot, and a question such as
 `available` reads and decodes nothing that has not changed.
+
+Write transactions read documents from the file (what they read is the
+caller's to change), but reuse the look-ups (`keys`: lists of references,
+copied when handed out) kept while the data_version is the same, until the
+transaction changes a document's look-up keys; their own commits keep the
+look-ups their writes left as they were and forget the documents they wrote.
 """
 
 from __future__ import annotations
@@ -72,10 +78,11 @@ DECODED_MAX = 2048  # documents (and look-ups) kept decoded at most; past that, 
 
 
 class Decoded:
-    """What read-only transactions read, decoded, valid while `version` is the file's data_version on this connection.
+    """What transactions read, decoded, valid while `version` is the file's data_version on this connection.
 
     Documents are shared by the read-only transactions that get them (which never change
-    what they read, as the storage contract says); a write transaction reads the file itself.
+    what they read, as the storage contract says); a write transaction reads documents from
+    the file itself, and uses and adds to the look-ups until it changes a document's keys.
     """
 
     __slots__ = ("version", "docs", "refs")
@@ -90,7 +97,8 @@ class Decoded:
         self.docs.clear()
         self.refs.clear()
 
-    def keep(self, table: dict[Any, Any], key: Any, value: Any) -> None:
+    @staticmethod
+    def keep(table: dict[Any, Any], key: Any, value: Any) -> None:
         if len(table) >= DECODED_MAX:  # dicts keep insertion order: drop the older half
             for old in list(itertools.islice(table, DECODED_MAX // 2)):
                 del table[old]
@@ -140,7 +148,7 @@ class SQLiteStorage:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
-        self.decoded = Decoded()  # emptied whenever the connection is opened or closed, and by every write transaction
+        self.decoded = Decoded()  # emptied whenever the connection is opened or closed; a write forgets what it changed
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -179,15 +187,30 @@ class SQLiteStorage:
         with self._lock:
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
+            decoded = self.decoded
             try:
-                yield SQLiteTransaction(conn, True)
+                version = conn.execute("PRAGMA data_version").fetchone()[0]  # in this transaction's snapshot: what it will see
+                if decoded.version != version:
+                    decoded.forget(version)
+                tx = SQLiteTransaction(conn, True, decoded)
+                yield tx
             except BaseException:
+                decoded.forget()
                 conn.execute("ROLLBACK")
                 raise
-            else:
+            try:
                 conn.execute("COMMIT")
-            finally:
-                self.decoded.forget()  # this connection's own commits leave its data_version as it was
+            except BaseException:
+                decoded.forget()
+                raise
+            # this connection's own commits leave its data_version as it was: what they changed is forgotten here
+            if tx.rewrote is None:
+                decoded.forget(version)
+            else:
+                if tx.refs is None:
+                    decoded.refs.clear()
+                for ref in tx.rewrote:
+                    decoded.docs.pop(ref, None)
 
     def clear(self) -> None:
         """Empty every table in one transaction; the storage schema stays."""
@@ -206,14 +229,16 @@ class SQLiteTransaction:
     def __init__(self, conn: sqlite3.Connection, write: bool, decoded: Decoded | None = None) -> None:
         self.conn = conn
         self.write = write
-        self.decoded = decoded  # read-only: what earlier read-only transactions decoded, valid in this snapshot
+        self.decoded = decoded  # what earlier transactions decoded, valid in this snapshot: documents for a read-only one, look-ups for both
+        self.refs = None if decoded is None else decoded.refs  # the look-ups kept; None once this transaction changed look-up keys
+        self.rewrote: set[Ref] | None = set()  # the documents this transaction wrote; None: every one (clear, load)
 
     def _check(self) -> None:
         if not self.write:
             raise ReadOnlyError()
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
-        decoded = self.decoded
+        decoded = None if self.write else self.decoded  # a write transaction's documents are the caller's to change: read afresh
         if decoded is not None and (collection, id) in decoded.docs:
             return decoded.docs[(collection, id)]  # a Document or None, as read in this data_version
         row = self.conn.execute("SELECT body, version FROM docs WHERE collection=? AND id=?", (collection, id)).fetchone()
@@ -223,9 +248,9 @@ class SQLiteTransaction:
         return found
 
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
-        decoded = self.decoded
-        if decoded is not None:
-            refs = decoded.refs.get((entity, key, value))
+        kept = self.refs
+        if kept is not None:
+            refs = kept.get((entity, key, value))
             if refs is not None:
                 return list(refs)
         rows = self.conn.execute(
@@ -233,8 +258,8 @@ class SQLiteTransaction:
             (entity, key, value),
         )
         found = [(r[0], r[1]) for r in rows]
-        if decoded is not None:
-            decoded.keep(decoded.refs, (entity, key, value), list(found))
+        if kept is not None:
+            Decoded.keep(kept, (entity, key, value), list(found))
         return found
 
     def scan(self, collection: str, *, after: str | None = None, limit: int | None = None) -> Iterator[Document]:
@@ -250,6 +275,8 @@ class SQLiteTransaction:
         self._check()
         ref = (document.collection, document.id)
         body = _dumps(document.body)
+        if self.rewrote is not None:
+            self.rewrote.add(ref)
         if expect_version is None:
             try:
                 self.conn.execute("INSERT INTO docs VALUES (?, ?, ?, 1)", (*ref, body))
@@ -267,12 +294,14 @@ class SQLiteTransaction:
             if keys is None:
                 return version  # the document's keys stay as they are
             self.conn.execute("DELETE FROM keys WHERE collection=? AND id=?", ref)
+        self.refs = None
         self.conn.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?)", [(*k, *ref) for k in keys or ()])
         return version
 
     def load_documents(self, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
         """New documents by the thousand (`clientflow init`): one executemany per batch, all or nothing."""
         self._check()
+        self.refs = self.rewrote = None
         conn, count = self.conn, 0
         cache = conn.execute("PRAGMA cache_size").fetchone()[0]
         conn.execute(f"PRAGMA cache_size = -{LOAD_CACHE_KIB}")
@@ -310,6 +339,7 @@ class SQLiteTransaction:
     def clear(self) -> None:
         """Empty the store inside this transaction (`clientflow init --force`): every table, the schema version kept."""
         self._check()
+        self.refs = self.rewrote = None
         for table in ("docs", "keys", "runs", "audit", "outbox", "scheduled"):
             self.conn.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
         self.conn.execute("DELETE FROM meta WHERE key <> 'schema_version'")
@@ -317,6 +347,9 @@ class SQLiteTransaction:
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         self._check()
+        self.refs = None
+        if self.rewrote is not None:
+            self.rewrote.add((collection, id))
         cursor = self.conn.execute("DELETE FROM docs WHERE collection=? AND id=? AND version=?", (collection, id, expect_version))
         if cursor.rowcount != 1:
             raise ConflictError(collection, id)

@@ -1,8 +1,8 @@
 """Availability reads fresh data: SQLite's decoded records are never stale, and a question's scope computes names when read.
 
 SQLite keeps what read-only transactions decoded while `PRAGMA data_version` (read in each
-one's snapshot) is unchanged, and forgets it on its own commits and when its connection is
-opened or closed (plugins/sqlite.py). A committed change must be seen by the very next read:
+one's snapshot) is unchanged, and forgets what its own commits changed, and everything when its
+connection is opened or closed (plugins/sqlite.py). A committed change must be seen by the very next read:
 by the engine that made it, by another engine on the same file, by a plain sqlite3 writer.
 """
 
@@ -227,3 +227,86 @@ def test_records_read_only_find_and_find_held_answer_as_the_general_look_ups() -
             assert mine == found, given
             compared += 1
     assert compared > 20 and held == len(users)  # every user found, with the record holding it
+
+
+_write_steps = st.lists(
+    st.tuples(
+        st.sampled_from(["write", "touch", "look", "read", "delete", "rollback", "reopen"]), st.integers(0, 2), st.sampled_from(["a", "b"]), st.integers(0, 3)
+    ),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_write_steps)
+def test_look_ups_kept_across_write_transactions_are_always_those_of_the_last_commit(tmp_path_factory: object, steps: list[tuple[str, int, str, int]]) -> None:
+    """Write transactions reuse the look-ups kept while data_version is unchanged (plugins/sqlite.py): whatever writes,
+    touches (keys unchanged), rolls back or reopens in between, each look-up, in a write or a read, names what the last commit holds."""
+    folder = tmp_path_factory.mktemp("kept")  # type: ignore[attr-defined]
+    path = folder / "prop.db"
+    stores = [Registry.collect().storage("sqlite", path=str(path)) for _ in range(2)]
+    with stores[0].transaction():
+        pass  # the schema
+    raw = sqlite3.connect(path, isolation_level=None)
+    model: dict[str, tuple[int, int, int]] = {}  # id -> (key value, note, version)
+
+    def expected(value: int) -> list[tuple[str, str]]:
+        return sorted(("things", id) for id, (v, _, _) in model.items() if v == value)
+
+    def check(tx: object, id: str) -> None:
+        for value in range(4):
+            assert tx.lookup("thing", "value", str(value)) == expected(value), (value, model)  # type: ignore[attr-defined]
+        found = tx.get("things", id)  # type: ignore[attr-defined]
+        assert found == (Document("things", id, {"value": model[id][0], "note": model[id][1]}, model[id][2]) if id in model else None)
+
+    for action, who, id, value in steps:
+        store = stores[who % 2]
+        if action == "reopen":
+            store.close()
+        elif action == "read":
+            with store.transaction() as tx:
+                check(tx, id)
+        elif action == "look":  # look-ups in a write transaction that writes nothing else
+            with store.transaction(write=True) as tx:
+                check(tx, id)
+                tx.save_run({"id": f"r{value}", "n": value})
+        elif action == "write" and who == 2:  # another process: plain SQL
+            version = model[id][2] + 1 if id in model else 1
+            raw.execute("BEGIN IMMEDIATE")
+            raw.execute("INSERT OR REPLACE INTO docs VALUES ('things', ?, ?, ?)", (id, json.dumps({"value": value, "note": 0}), version))
+            raw.execute("DELETE FROM keys WHERE collection='things' AND id=?", (id,))
+            raw.execute("INSERT INTO keys VALUES ('thing', 'value', ?, 'things', ?)", (str(value), id))
+            raw.execute("COMMIT")
+            model[id] = (value, 0, version)
+        elif action in ("write", "rollback"):
+            try:
+                with store.transaction(write=True) as tx:
+                    check(tx, id)
+                    current = tx.get("things", id)
+                    version = tx.put(
+                        Document("things", id, {"value": value, "note": 0}, 0), [("thing", "value", str(value))],
+                        expect_version=None if current is None else current.version,
+                    )  # fmt: skip
+                    if action == "rollback":
+                        raise RuntimeError("roll back")
+                    model[id] = (value, 0, version)
+                    check(tx, id)
+            except RuntimeError:
+                pass
+        elif action == "touch" and id in model:  # the document changes, its keys do not
+            with store.transaction(write=True) as tx:
+                check(tx, id)
+                version = tx.put(Document("things", id, {"value": model[id][0], "note": value}, 0), None, expect_version=model[id][2])
+            model[id] = (model[id][0], value, version)
+        elif action == "delete" and id in model:
+            with store.transaction(write=True) as tx:
+                tx.delete("things", id, expect_version=model[id][2])
+                del model[id]
+                check(tx, id)
+        for other in stores:
+            with other.transaction() as tx:
+                check(tx, id)
+    raw.close()
+    for store in stores:
+        store.close()
