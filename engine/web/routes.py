@@ -9,7 +9,10 @@ exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise.
 
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
 # routes below at run time, and they name types built inside `api_router`.
+import asyncio
+import contextvars
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -29,7 +32,7 @@ from ..runtime.plan import Plan
 from . import models
 from .auth import actor_id, authenticate
 from .errors import CODES, ApiError
-from .source import EngineSource
+from .source import POOL, EngineSource
 
 FINISHED = ("completed", "cancelled", "blocked", "rejected", "expired")
 bearer_scheme = HTTPBearer(auto_error=False, description="A token signed with the API secret (`clientflow serve --token-for ACTOR`).")
@@ -319,7 +322,15 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first:
     # for the route above (its dependencies: the bearer scheme, `?locale=` through pydantic; the included router's
     # matching) reads nothing that `answer_availability` does not read again itself, and it cost about a tenth of the
     # request's CPU. Only GET is taken; any other method goes on to the route above, which answers it as ever.
-    first.append(GetOnly("/availability", answer_availability, include_in_schema=False))
+    # Its handler goes to a worker thread of its own pool (as many as the engines a process leases) by asyncio's executor,
+    # not by Starlette's threadpool (anyio's to_thread): the same work in a thread, with the caller's context variables,
+    # for about half the CPU per hop when requests come side by side (8 at once: about 80 -> 40 us; 1 at once: alike).
+    threads = ThreadPoolExecutor(POOL, thread_name_prefix="clientflow-availability")
+
+    async def answer_availability_in_thread(request: Request) -> JSONResponse:
+        return await asyncio.get_running_loop().run_in_executor(threads, contextvars.copy_context().run, answer_availability, request)
+
+    first.append(GetOnly("/availability", answer_availability_in_thread, include_in_schema=False))
     return router
 
 
