@@ -148,6 +148,7 @@ class PostgresStorage:
         self.application_name = application_name
         self._lock = threading.RLock()
         self._conn: psycopg.Connection[Any] | None = None
+        self._cursor: psycopg.Cursor[Any] | None = None  # the last transaction's, for the next one on the same connection
         self._pid = os.getpid()
         self._inherited: list[Any] = []
 
@@ -205,7 +206,7 @@ class PostgresStorage:
     def transaction(self, *, write: bool = False) -> Iterator[PostgresTransaction]:
         begin = "BEGIN ISOLATION LEVEL READ COMMITTED" if write else READ_BEGIN
         with self._lock:
-            yield from self._run(PostgresTransaction(self._connect(), self.schema, write, begin=begin, reconnect=self._reconnect))
+            yield from self._run(self._transaction(write, begin))
 
     @contextmanager
     def question(self) -> Iterator[PostgresTransaction]:
@@ -217,7 +218,16 @@ class PostgresStorage:
         SnapshotMoved: the caller asks again in `transaction()`.
         """
         with self._lock:
-            yield from self._run(PostgresTransaction(self._connect(), self.schema, False, begin=READ_BEGIN, reconnect=self._reconnect, lazy=True))
+            yield from self._run(self._transaction(False, READ_BEGIN, lazy=True))
+
+    def _transaction(self, write: bool, begin: str, *, lazy: bool = False) -> PostgresTransaction:
+        """A transaction on the connection, with the cursor the last one left (a cursor made per transaction was about 5 us of
+        a question's CPU); one nested in another makes its own, so that neither overwrites the answer the other reads."""
+        conn = self._connect()
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None and (cursor.connection is not conn or cursor.closed):
+            cursor = None
+        return PostgresTransaction(conn, self.schema, write, begin=begin, reconnect=self._reconnect, lazy=lazy, cursor=cursor)
 
     def _run(self, tx: PostgresTransaction) -> Iterator[PostgresTransaction]:
         """Yield `tx`; then COMMIT it, or ROLLBACK what it sent when the block or COMMIT failed."""
@@ -239,6 +249,8 @@ class PostgresStorage:
         except BaseException:
             self._end(tx.conn, "ROLLBACK")  # a write held back until COMMIT failed: nothing of it stays
             raise
+        if tx.conn is self._conn:
+            self._cursor = tx.cursor  # for the next transaction (only one that finished cleanly leaves it)
 
     def _reconnect(self) -> psycopg.Connection[Any]:
         """A new connection, when the server restarted or dropped an idle one before a transaction sent anything."""
@@ -246,7 +258,7 @@ class PostgresStorage:
         return self._connect()
 
     def _drop(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = None
+        self._conn, self._cursor = None, None
         conn.close()
 
     def _end(self, conn: psycopg.Connection[Any], statement: str) -> None:
@@ -264,7 +276,7 @@ class PostgresStorage:
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
-            self._conn = None
+            self._conn, self._cursor = None, None
 
     def clear(self) -> None:
         """Empty every table of the schema in one transaction; the storage schema stays."""
@@ -279,10 +291,23 @@ class PostgresStorage:
         self.close()
 
 
-def _rows(cursor: psycopg.Cursor[Any]) -> list[Any]:
-    """Every row of the cursor's answer; none for a statement that answers no rows (read without building `description`)."""
-    result = cursor.pgresult
-    return cursor.fetchall() if result is not None and result.nfields else []
+def _raw(result: Any) -> list[tuple[bytes | None, ...]]:
+    """The rows of a statement's answer as the server sent them, undecoded (the same statement's answers are equal when these are)."""
+    if result is None or not result.nfields:
+        return []
+    columns = range(result.nfields)
+    return [tuple(result.get_value(row, column) for column in columns) for row in range(result.ntuples)]
+
+
+_PIPELINE: list[bool] = []  # whether libpq has pipeline mode, asked once
+
+
+def _pipeline_supported() -> bool:
+    if not _PIPELINE:
+        import psycopg
+
+        _PIPELINE.append(psycopg.Pipeline.is_supported())
+    return _PIPELINE[0]
 
 
 _FETCHES: dict[tuple[str, int, int], str] = {}  # fetch_documents' statement by schema and counts: the same text each time
@@ -300,11 +325,11 @@ class PostgresTransaction:
         begin: str | None = None,
         reconnect: Callable[[], psycopg.Connection[Any]] | None = None,
         lazy: bool = False,
+        cursor: psycopg.Cursor[Any] | None = None,
     ) -> None:
-        import psycopg
-
         self.conn = conn
-        self.cursor = conn.cursor()  # one for the whole transaction: a cursor made per statement cost a quarter of psycopg's time
+        # one for the whole transaction (a cursor made per statement cost a quarter of psycopg's time); `cursor`: one of `conn` to use
+        self.cursor = conn.cursor() if cursor is None else cursor
         self.write = write
         self.s = f'"{schema}"'
         self.begun = begin is None  # without `begin`, the caller opened the transaction
@@ -312,9 +337,9 @@ class PostgresTransaction:
         self._puts: list[Ref] = []  # documents whose held-back update is guarded, in the order held
         self._locked: dict[Ref, int] = {}  # documents this transaction holds locked, with their version now
         self._reconnect = reconnect
-        self._pipeline = psycopg.Pipeline.is_supported()
+        self._pipeline = _pipeline_supported()
         self._lazy = lazy and not write and begin is not None  # a question: its first statement alone (PostgresStorage.question)
-        self._first: tuple[str, Any, list[Any]] | None = None  # that statement, and its rows
+        self._first: tuple[str, Any, Any] | None = None  # that statement, and its answer (a PGresult)
 
     def _check(self) -> None:
         if not self.write:
@@ -359,15 +384,14 @@ class PostgresTransaction:
                 self.conn = self._reconnect()  # nothing was sent yet: connecting again is safe
                 self.cursor = self.conn.cursor()
                 cursor = self._send([(sql, params)])
-            rows = _rows(cursor)
-            if rows:
-                cursor.scroll(0, mode="absolute")  # the caller reads the answer as ever
-            self._first = (sql, params, rows)
+            # Its answer as the server sent it (a result the cursor lets go of at its next statement, not freed while held here),
+            # kept to compare with a second statement's: the caller decodes the rows once, as ever, and one statement compares nothing.
+            self._first = (sql, params, cursor.pgresult)
             return cursor
         self._lazy = False
-        first, given, rows = self._first
+        first, given, answer = self._first
         again = self.execute(first, given)  # with BEGIN: the snapshot the rest is read in
-        if _rows(again) != rows:
+        if _raw(again.pgresult) != _raw(answer):
             raise SnapshotMoved()
         return self.execute(sql, params)
 
