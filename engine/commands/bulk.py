@@ -131,7 +131,6 @@ def bulk(
     already committed.
     """
     from ..bulk import run_bulk, where_subjects
-    from ..parallel import spreader
 
     chosen = [name for name, value in (("list", subjects), ("file", subjects_file), ("where", where)) if value]
     if len(chosen) != 1:
@@ -153,6 +152,11 @@ def bulk(
     else:
         known, selection = None, f"where:{where}"
     names: Iterator[str] = iter(known) if known is not None else where_subjects(engine, str(where))
+    spread = None
+    if workers > 1:
+        from ..parallel import spreader  # multiprocessing and socket (about 4 ms): only when the run is spread
+
+        spread = spreader(opener, workers)
     report = Report(report_path)
     bar = _progress(len(known) if known is not None else None)
     try:
@@ -160,7 +164,7 @@ def bulk(
             summary = run_bulk(
                 engine, flow, actor, names, answers, dry_run=not yes, selection=selection,
                 on_item=partial(_record, report, bar),
-                should_stop=stop, spread=spreader(opener, workers) if workers > 1 else None,
+                should_stop=stop, spread=spread,
             )  # fmt: skip
     finally:
         report.close()
