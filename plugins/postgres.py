@@ -35,10 +35,12 @@ after its fifth use (its `prepare_threshold`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
 import threading
+import weakref
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -310,6 +312,54 @@ def _pipeline_supported() -> bool:
     return _PIPELINE[0]
 
 
+_PREPARED: weakref.WeakKeyDictionary[Any, dict[str, bytes] | None] = weakref.WeakKeyDictionary()  # a connection's statements prepared by `_exec_prepared`
+_PREPARING = threading.Lock()
+_NAMES = itertools.count(1)  # a name a statement was prepared under is never given again in this process
+
+
+def _exec_prepared(conn: psycopg.Connection[Any], sql: str, params: list[str]) -> Any:
+    """`sql` (its parameters %s, none a literal %) run with these text parameters as a statement prepared on `conn`, prepared
+    the first time (named clientflow_N, never psycopg's own names); its answer, a PGresult in text format. None when
+    `conn` is not in UTF-8 (the caller sends it through a cursor). Errors are psycopg's, as a cursor raises them."""
+    from psycopg import pq
+
+    with _PREPARING:
+        if conn not in _PREPARED:
+            _PREPARED[conn] = {} if conn.info.encoding == "utf-8" else None
+        names = _PREPARED[conn]
+    if names is None:
+        return None
+    pgconn = conn.pgconn
+    values = [value.encode() for value in params]
+    for attempt in (1, 2):
+        name = names.get(sql)
+        if name is None:
+            name = f"clientflow_{next(_NAMES)}".encode()
+            text = sql.split("%s")
+            prepared = pgconn.prepare(name, "".join(part + (f"${n}" if n < len(text) else "") for n, part in enumerate(text, 1)).encode())
+            if prepared.status != pq.ExecStatus.COMMAND_OK:
+                raise _failed(pgconn, prepared)
+            names[sql] = name
+        result = pgconn.exec_prepared(name, values)
+        if result.status == pq.ExecStatus.TUPLES_OK:
+            return result
+        if attempt == 1 and result.error_field(pq.DiagnosticField.SQLSTATE) == b"26000" and pgconn.status == pq.ConnStatus.OK:
+            del names[sql]  # deallocated by someone else (DEALLOCATE ALL, DISCARD ALL): prepared again, once
+            continue
+        raise _failed(pgconn, result)
+    raise AssertionError("unreachable")
+
+
+def _failed(pgconn: Any, result: Any) -> Exception:
+    """The error psycopg raises for this answer; a connection that broke is an OperationalError, as psycopg's cursors say."""
+    import psycopg
+    from psycopg import pq
+
+    if pgconn.status == pq.ConnStatus.BAD or result.error_field(pq.DiagnosticField.SQLSTATE) is None:
+        return psycopg.OperationalError((pgconn.error_message or result.error_message or b"the connection failed").decode("utf-8", "replace").strip())
+    return psycopg.errors.error_from_result(result, encoding="utf-8")
+
+
 _FETCHES: dict[tuple[str, int, int], str] = {}  # fetch_documents' statement by schema and counts: the same text each time
 
 
@@ -394,6 +444,30 @@ class PostgresTransaction:
         if _raw(again.pgresult) != _raw(answer):
             raise SnapshotMoved()
         return self.execute(sql, params)
+
+    def _alone(self, sql: str, params: list[Any]) -> list[tuple[int, str, str, str, int]] | None:
+        """A question's first statement, when it is `fetch_documents`' (text parameters): sent by libpq's own call for a statement
+        prepared on the connection (PQexecPrepared, which lets the GIL go while it waits) and its rows decoded here, as the
+        cursor decodes them: the same answer, the same errors, without the cursor's layers (about 20-35 us less CPU a question).
+        None: not sent (a parameter that is not text, or holds NUL, which the cursor refuses; a connection not in UTF-8).
+        """
+        import psycopg
+
+        if not all(type(value) is str and "\x00" not in value for value in params):
+            return None
+        try:
+            result = _exec_prepared(self.conn, sql, params)
+        except psycopg.OperationalError:
+            if not (self._reconnect is not None and (self.conn.closed or self.conn.broken)):
+                raise
+            self.conn = self._reconnect()  # nothing was sent yet: connecting again is safe
+            self.cursor = self.conn.cursor()
+            result = _exec_prepared(self.conn, sql, params)
+        if result is None:
+            return None
+        self._first = (sql, params, result)  # as `_question` keeps it: a second statement compares its answer with this one
+        get = result.get_value
+        return [(int(get(row, 0)), get(row, 1).decode(), get(row, 2).decode(), get(row, 3).decode(), int(get(row, 4))) for row in range(result.ntuples)]
 
     def hold(self, sql: str, params: Any = None) -> None:
         """Send a write with the next statement (or COMMIT); only for writes that cannot fail or fail as a server error."""
@@ -494,7 +568,8 @@ class PostgresTransaction:
                 if len(_FETCHES) < 64:
                     _FETCHES[shape] = sql
             decoded: dict[tuple[str, str, int], Document] = {}  # a document several parts name is decoded once
-            for n, collection, id, body, version in self.execute(sql, params).fetchall():
+            rows = self._alone(sql, params) if self._lazy and self._first is None else None
+            for n, collection, id, body, version in self.execute(sql, params).fetchall() if rows is None else rows:
                 document = decoded.get((collection, id, version))
                 if document is None:
                     document = decoded[(collection, id, version)] = Document(collection, id, json.loads(body), version)

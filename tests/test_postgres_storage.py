@@ -243,6 +243,13 @@ def round_trips(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
         return original(self, statements)  # type: ignore[arg-type]
 
     monkeypatch.setattr(postgres.PostgresTransaction, "_send", counting)
+    alone = postgres._exec_prepared
+
+    def counting_alone(conn: object, sql: str, params: list[str]) -> object:  # a question's first statement, prepared on the connection
+        sent.append([sql.split()[0]])
+        return alone(conn, sql, params)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(postgres, "_exec_prepared", counting_alone)
     return sent
 
 
@@ -380,6 +387,41 @@ def test_a_question_reads_its_actor_and_subject_in_one_statement_and_answers_as_
     engine.available("u1", "c1")
     assert sent == [["BEGIN", "SELECT"], ["SELECT"], ["COMMIT"]]  # without it: the actor's look-up, then the subject
     engine.close()
+
+
+def test_a_question_sent_as_a_prepared_statement_answers_and_fails_as_through_a_cursor(postgres_url: str, postgres_schema: str) -> None:
+    import psycopg
+
+    storage = open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1", {"n": 1, "name": "Zoë \u2603"}, keys=[("thing", "k", "v")])
+    put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v")])
+    asked: list[tuple[list[tuple[str, str, str]], list[tuple[str, str]]]] = [
+        ([("thing", "k", "v")], [("things", "t2")]),
+        ([("thing", "k", "nothing")], [("things", "t1"), ("things", "none")]),
+        ([], [("things", "t1")]),
+    ]
+
+    def fetched(how: str) -> list[object]:
+        out: list[object] = []
+        for lookups, refs in asked:
+            with getattr(storage, how)() as tx:
+                out.append(tx.fetch_documents(lookups, refs))  # type: ignore[attr-defined]
+        return out
+
+    through_cursor = fetched("transaction")
+    assert fetched("question") == through_cursor
+    assert through_cursor[0] == ([[read(storage, "t1"), read(storage, "t2")]], [read(storage, "t2")])
+    with storage.transaction() as tx:
+        tx.execute("DEALLOCATE ALL")  # type: ignore[attr-defined]  # the connection's prepared statements gone: prepared again
+    assert fetched("question") == through_cursor
+    for how in ("transaction", "question"):  # a parameter the cursor refuses is refused alike
+        with pytest.raises(psycopg.DataError), getattr(storage, how)() as tx:
+            tx.fetch_documents([("thing", "k", "v\x00")], [])
+    with pytest.raises(psycopg.errors.UndefinedTable), storage.question() as tx:  # type: ignore[attr-defined]
+        tx.s = '"no_such_schema_here"'  # a server error: psycopg's own, as a cursor raises it
+        tx.fetch_documents([], [("things", "t1")])
+    assert read(storage, "t1") is not None  # the storage is still usable
+    storage.close()
 
 
 def test_an_availability_question_whose_data_changed_while_it_was_read_is_asked_again(
