@@ -8,6 +8,9 @@ the client was kept meanwhile; keep-client reactivates it and cancels that pendi
   committed, the email written but not marked sent), on SQLite and PostgreSQL: afterwards the
   data is entirely as before or entirely as after, and once a worker runs again the client is
   deleted once, with one audit entry per part, and the confirmation is delivered exactly once.
+* One run's parts due together but claimed by two workers (two claims at once on PostgreSQL take
+  rows as they meet them, so one may end between the parts): the first worker to reach the
+  occasion carries out all of it, the other none of it.
 * A keep racing the due deletion (two workers and a process committing keeps, all at once): per
   client exactly one outcome, never half of one: kept (the work cancelled, nothing applied, no
   email) or deleted (the work done once, the keep refused cleanly).
@@ -21,6 +24,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +36,7 @@ from conftest import NOW
 
 from clientflow import Engine
 from clientflow.faults import EXIT_CODE
+from clientflow.runtime.due import Carried, _occasion, claim, occasions
 from clientflow.storage import SchedulingTransaction
 
 OUTCOME = """outcome:
@@ -277,3 +282,63 @@ def test_a_keep_racing_the_due_deletion_leaves_exactly_one_outcome_never_half(tm
             assert result["outcome"] == "blocked" or (result["outcome"] == "error" and result["error"] in ("RunError", "ConflictError")), result
     assert kept + deleted == CLIENTS
     assert len(sent) == deleted and all(n == 1 for n in Counter(sent).values())  # one confirmation per deletion, none for a kept client
+
+
+# one occasion, two claims ------------------------------------------------------------------
+@pytest.mark.parametrize("deletion_first", [True, False])
+def test_an_occasion_whose_parts_two_workers_claimed_is_carried_out_whole_by_the_first_and_once(
+    tmp_path: Path, storage_env: dict[str, str], deletion_first: bool
+) -> None:
+    setting = Setting(tmp_path, storage_env, 1)
+    with setting.engine(DUE) as engine:
+        (deletion,) = claim(engine.storage, DUE, "w1", limit=1)
+        (confirmation,) = claim(engine.storage, DUE, "w2", limit=1)
+        assert (deletion["kind"], confirmation["kind"], deletion["run"]) == ("effect", "email", confirmation["run"])
+        first, second = Carried(), Carried()
+        for claimed, report in ((deletion, first), (confirmation, second)) if deletion_first else ((confirmation, first), (deletion, second)):
+            for group in occasions([claimed]):
+                _occasion(engine.runner, group, report)
+    assert first.to_json() == {"applied": [deletion["id"], confirmation["id"]], "dropped": [], "retry": []}  # both, in one transaction
+    assert second.to_json() == {"applied": [], "dropped": [], "retry": []}  # found it done: nothing twice
+    clients, items, audit, _ = setting.state()
+    assert clients == [] and [(i["id"], i["status"]) for i in items] == [(deletion["id"], "done"), (confirmation["id"], "done")]
+    assert sorted((e["scheduled"], e["status"], len(e["changes"])) for e in audit) == [(deletion["id"], "applied", 1), (confirmation["id"], "applied", 0)]
+
+
+def test_two_workers_reaching_the_occasions_they_split_at_once_carry_out_each_whole_and_once(tmp_path: Path, storage_env: dict[str, str]) -> None:
+    setting = Setting(tmp_path, storage_env, CLIENTS)
+    engines = [setting.engine(DUE), setting.engine(DUE)]
+    claimed: list[list[dict[str, Any]]] = [[], []]
+    for _ in range(CLIENTS):  # each occasion split: its deletion claimed by the first worker, its confirmation by the second
+        for me, engine in enumerate(engines):
+            claimed[me] += claim(engine.storage, DUE, f"w{me}", limit=1)
+    assert [i["kind"] for i in claimed[0]] == ["effect"] * CLIENTS and [i["kind"] for i in claimed[1]] == ["email"] * CLIENTS
+    reports = [Carried(), Carried()]
+    errors: list[BaseException] = []
+    start = threading.Barrier(2)
+
+    def work(me: int) -> None:
+        try:
+            start.wait()
+            for group in occasions(claimed[me]):
+                _occasion(engines[me].runner, group, reports[me])
+        except BaseException as exc:  # noqa: BLE001 - a thread's failure must fail the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(me,)) for me in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=BOUND)
+    for engine in engines:
+        engine.close()
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert [r.dropped for r in reports] == [[], []] and [r.retry for r in reports] == [[], []]  # no deadlock, nothing dropped
+    applied = reports[0].applied + reports[1].applied
+    pairs = {i["id"]: i["run"] for i in claimed[0] + claimed[1]}
+    assert sorted(applied) == sorted(pairs)  # every part once
+    for report in reports:  # each occasion by one worker, whole
+        assert Counter(pairs[i] for i in report.applied) == {run: 2 for run in {pairs[i] for i in report.applied}}
+    clients, items, audit, _ = setting.state()
+    assert clients == [] and {i["status"] for i in items} == {"done"}
+    assert Counter((e["kind"], e["status"], len(e["changes"])) for e in audit) == {("effect", "applied", 1): CLIENTS, ("email", "applied", 0): CLIENTS}

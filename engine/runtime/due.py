@@ -1,9 +1,10 @@
 """Carrying out scheduled work when it is due: what `clientflow worker` does besides delivering email.
 
 Due items are claimed with a lease (as outbox rows are: FOR UPDATE SKIP LOCKED on PostgreSQL),
-then each is carried out in its own transaction: the item is taken again there, locked, and only
-while it is still pending and still this worker's claim, so that it is applied exactly once however
-many workers run and whichever of them dies. The subject is read again and every rule of the flow
+then each occasion (one run's parts due at one time) is carried out in its own transaction: the
+items are taken again there, locked, and only while still pending and still this worker's claim,
+with the occasion's other pending parts whoever claimed them, so that each is applied exactly once,
+together with its occasion, however many workers run and whichever of them dies. The subject is read again and every rule of the flow
 is checked again (the project's reach, started_by, preconditions, as the actor who started the
 run), then `unless`; if any fails the item is dropped with an audit entry saying why, otherwise
 the part is applied (effects through Records, with version checks; emails into the outbox) with an
@@ -91,10 +92,9 @@ def _occasion(runner: Runner, claimed: list[dict[str, Any]], report: Carried) ->
     try:
         with runner.storage.transaction(write=True) as tx:
             assert isinstance(tx, SchedulingTransaction)
-            items = [item for c in claimed if (item := _still_ours(tx, c)) is not None]
-            if not items:  # done, cancelled, or taken by another worker after this claim ran out
+            items = _take(tx, claimed)
+            if not items:  # done, cancelled, or taken by another worker (with its occasion, or after this claim ran out)
                 return
-            items += _siblings(tx, items)
             faults.point("scheduled-claimed")
             if items[0].get("kind") == approvals.KIND:  # an approval request running out: alone in its occasion
                 reason, told = approvals.expire(runner, tx, items[0])
@@ -145,17 +145,43 @@ def _still_ours(tx: SchedulingTransaction, claimed: dict[str, Any]) -> dict[str,
     return None
 
 
-def _siblings(tx: SchedulingTransaction, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The other pending parts of the same run and due time that no worker holds (a claim's batch may end between them), locked."""
-    first, held = items[0], {item["id"] for item in items}
-    if first.get("kind") == approvals.KIND:
-        return []
-    pending = tx.scheduled(status="pending", due=first["due"], subject=first["subject"], flow=first["flow"], claim=True)
-    return [
-        item
-        for item in pending
-        if item["run"] == first["run"] and item["due"] == first["due"] and item["id"] not in held and item.get("kind") != approvals.KIND
+def _take(tx: SchedulingTransaction, claimed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The occasion's items, locked, in id order: those of this claim still ours, and the run's other pending parts due at that time, whoever claimed them; none when no claimed one is still ours.
+
+    A claim's batch may end between one run's parts, and two claims at once (PostgreSQL's SKIP
+    LOCKED takes rows as it meets them) may each take some of them: the first worker to reach the
+    occasion carries out all of it, the others then find its parts done. Every worker locks an
+    occasion's parts in the same order (by id), so two that reach it at once wait for each other
+    rather than deadlock.
+    """
+    first = claimed[0]
+    if first.get("kind") == approvals.KIND:  # an approval request running out: alone in its occasion
+        item = _still_ours(tx, first)
+        return [] if item is None else [item]
+    mine = {c["id"]: c for c in claimed}
+    others = [
+        item["id"]
+        for item in tx.scheduled(status="pending", subject=first["subject"], flow=first["flow"])
+        if item["run"] == first["run"] and item["due"] == first["due"] and item["id"] not in mine and item.get("kind") != approvals.KIND
     ]
+    taken, ours = [], False
+    for id in sorted([*mine, *others]):
+        item = _still_ours(tx, mine[id]) if id in mine else _pending(tx, id)
+        if item is not None:
+            taken.append(item)
+            ours = ours or id in mine
+    return taken if ours else []
+
+
+def _pending(tx: SchedulingTransaction, id: str) -> dict[str, Any] | None:
+    """The item, locked (waiting for whoever holds it), while it is pending; None otherwise."""
+    for item in tx.scheduled(id=id, status="pending", claim=True):
+        return item
+    for _ in tx.scheduled(id=id, status="pending"):  # held by another transaction (a claim, or an occasion that may finish it)
+        tx.update_scheduled(id, {})  # waits for that lock, then holds the row
+        for again in tx.scheduled(id=id, status="pending"):
+            return again
+    return None
 
 
 def _flow(runner: Runner, tx: Transaction, item: dict[str, Any]) -> tuple[Runner, Flow] | str:
