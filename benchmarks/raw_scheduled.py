@@ -5,11 +5,14 @@
 Makes the writes `clientflow worker --once --now NOW` makes (CLIENTFLOW_NOTIFIERS=, so no
 outbox rows) when every pending item is the shipped delete-client's deletion and its
 confirmation, due together: items claimed fifty at a time (`FOR UPDATE SKIP LOCKED`, a lease
-written), then one READ COMMITTED transaction per run's parts due at one time: the items taken
-again, locked (waiting for a claim that looked at them), still pending and still this claim; the client locked (`SELECT ... FOR UPDATE`);
+written), then one READ COMMITTED transaction per run's parts due at one time (an occasion): its
+parts taken again in one statement, locked in id order (waiting for whoever holds them), still
+pending: this claim's while still its own, the others whoever claimed them (two claims at once
+may split an occasion between two workers: the first to reach it does all of it, the other finds
+it done, as the engine does), nothing when none claimed is still its own; the client locked (`SELECT ... FOR UPDATE`);
 the practice and the actor read; the rules the worker checks again (the actor an administrator
 of the client's practice, the practice paying, no users, the deletion still due); the client's
-document and look-up keys deleted, its version checked; one audit row per part; each item marked
+document and look-up keys deleted (by the deletion part), its version checked; one audit row per part; each item marked
 done. The email is not rendered (the engine renders it; this floor does not), so the ratio is
 conservative. Waits at BARRIER (a folder) for PROCESSES processes, prints {"done", "started",
 "ended"} (wall-clock seconds), so that several processes can be timed as one.
@@ -67,14 +70,21 @@ def run(url: str, schema: str, now: str, worker: str) -> int:
 def occasion(conn: psycopg.Connection[Any], s: str, claimed: list[dict[str, Any]], now: str) -> int:
     conn.execute("BEGIN ISOLATION LEVEL READ COMMITTED")
     try:
-        items = []
-        for c in claimed:
-            row = conn.execute(f"SELECT body FROM {s}.scheduled WHERE id = %s AND status = 'pending' FOR UPDATE", (c["id"],)).fetchone()
-            if row is not None:
-                item = json.loads(row[0])
-                if item.get("lease") == c["lease"] and item.get("worker") == c["worker"]:
-                    items.append(item)
-        if not items:
+        first, mine = claimed[0], {c["id"]: c for c in claimed}
+        rows = conn.execute(
+            f"SELECT body FROM {s}.scheduled WHERE subject = %s AND flow = %s AND status = 'pending' AND due = %s AND body::json->>'run' = %s ORDER BY id FOR UPDATE",
+            (first["subject"], first["flow"], first["due"], first["run"]),
+        ).fetchall()
+        items, ours = [], False
+        for (body,) in rows:
+            item = json.loads(body)
+            c = mine.get(item["id"])
+            if c is None:
+                items.append(item)
+            elif item.get("lease") == c["lease"] and item.get("worker") == c["worker"]:
+                items.append(item)
+                ours = True
+        if not ours:
             conn.execute("COMMIT")
             return 0
         subject = items[0]["subject"]
@@ -98,7 +108,7 @@ def occasion(conn: psycopg.Connection[Any], s: str, claimed: list[dict[str, Any]
             if reason is None and item["kind"] == "effect":
                 entry["changes"] = [{"op": "delete", "entity": "client", "id": subject, "field": None, "before": client, "after": None}]
             conn.execute(f"INSERT INTO {s}.audit (id, body) VALUES (%s, %s)", (entry["id"], _dumps(entry)))
-        if reason is None:
+        if reason is None and any(item["kind"] == "effect" for item in items):
             cursor = conn.execute(f"DELETE FROM {s}.docs WHERE collection = 'clients' AND id = %s AND version = %s", (subject, version))
             if cursor.rowcount != 1:
                 raise RuntimeError(f"{subject} changed meanwhile")

@@ -99,6 +99,22 @@ def contents(schema: str) -> dict[str, Any]:
         }
 
 
+def differences(got: dict[str, Any], reference: dict[str, Any], most: int = 6) -> str:
+    """The tables that differ, each with (at most `most` of) its rows only one side has: `-` the reference's, `+` this side's."""
+    said = []
+    for table in got:
+        if got[table] == reference[table]:
+            continue
+        if not isinstance(got[table], list):
+            said.append(f"{table}: {reference[table]!r} -> {got[table]!r}")
+            continue
+        ours, theirs = Counter(map(repr, got[table])), Counter(map(repr, reference[table]))
+        rows = [f"-{row}" for row in sorted((theirs - ours).elements())] + [f"+{row}" for row in sorted((ours - theirs).elements())]
+        more = f" (and {len(rows) - most} more)" if len(rows) > most else ""
+        said.append(f"{table}: {' '.join(rows[:most])}{more}")
+    return "; ".join(said)
+
+
 def carry(bench: Bench, pristine_schema: str, n: int, script: str, processes: int, side: str, reference: dict[str, Any]) -> float:
     """Carry out every due item of a fresh copy with `processes` processes of `script`; the seconds from the barrier to the last end."""
     schema = copy(pristine_schema)
@@ -123,8 +139,7 @@ def carry(bench: Bench, pristine_schema: str, n: int, script: str, processes: in
     if not reference:
         reference.update(got)
     elif got != reference:
-        differ = [table for table in got if got[table] != reference[table]]
-        raise RuntimeError(f"{side} wrote what the engine's one-worker run did not: {', '.join(differ)}")
+        raise RuntimeError(f"{side} wrote what the engine's one-worker run did not: {differences(got, reference)}")
     drop(schema)
     return max(r["ended"] for r in reports) - min(r["started"] for r in reports)
 
