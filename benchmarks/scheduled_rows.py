@@ -125,22 +125,24 @@ def carry(bench: Bench, pristine_schema: str, n: int, script: str, processes: in
         args = [[PY, str(HERE / "scheduled_child.py"), schema, DUE.isoformat(), str(barrier), str(me), str(processes)] for me in range(processes)]
     else:
         args = [[PY, str(HERE / "raw_scheduled.py"), PG_URL, schema, DUE.isoformat(), str(barrier), str(me), str(processes)] for me in range(processes)]
-    children = [subprocess.Popen(a, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in args]
-    reports = []
-    for child in children:
-        out, err = child.communicate(timeout=600)
-        if child.returncode != 0:
-            raise RuntimeError(f"{side}: a process failed: {err[-800:]}")
-        reports.append(json.loads(out))
-    done = sum(r["done"] for r in reports)
-    if done != 2 * n:
-        raise RuntimeError(f"{side}: {done} of {2 * n} items carried out")
-    got = contents(schema)
-    if not reference:
-        reference.update(got)
-    elif got != reference:
-        raise RuntimeError(f"{side} wrote what the engine's one-worker run did not: {differences(got, reference)}")
-    drop(schema)
+    try:  # the copy is dropped whatever happens: a failed comparison must not leave schemas behind in the database
+        children = [subprocess.Popen(a, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for a in args]
+        reports = []
+        for child in children:
+            out, err = child.communicate(timeout=600)
+            if child.returncode != 0:
+                raise RuntimeError(f"{side}: a process failed: {err[-800:]}")
+            reports.append(json.loads(out))
+        done = sum(r["done"] for r in reports)
+        if done != 2 * n:
+            raise RuntimeError(f"{side}: {done} of {2 * n} items carried out")
+        got = contents(schema)
+        if not reference:
+            reference.update(got)
+        elif got != reference:
+            raise RuntimeError(f"{side} wrote what the engine's one-worker run did not: {differences(got, reference)}")
+    finally:
+        drop(schema)
     return max(r["ended"] for r in reports) - min(r["started"] for r in reports)
 
 
