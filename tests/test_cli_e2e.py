@@ -96,3 +96,14 @@ def test_init_simulate_run_export_available(tmp_path):
     result = invoke("run", "reactivate-client", *common, "--actor", "u1", "--client", "c1", "--yes", "--outbox", outbox)
     assert result.exit_code == 0, result.output
     assert offered(db, "u1", "c1") == {"deactivate-client", "disconnect-client"}
+
+
+def test_a_run_that_ends_blocked_says_nothing_was_applied(tmp_path):
+    db = tmp_path / "practice.db"
+    assert invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db).exit_code == 0
+    # c1 is deactivated by the first run; the same run again is blocked by the rule that it must be active
+    common = ("deactivate-client", "--project", PROJECT, "--db", db, "--now", NOW, "--actor", "u1", "--client", "c1", "--answer", "notify_client=true", "--yes")
+    assert "— completed (applied)" in invoke("run", *common).stdout
+    again = invoke("run", *common)
+    assert "Plan: deactivate-client by u1 on c1 — blocked (nothing applied)" in again.stdout
+    assert "(applied)" not in again.stdout

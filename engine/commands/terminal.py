@@ -105,7 +105,8 @@ def plan(item: Plan, *, sender: str = "", screens: bool = True) -> str:
         out.append(screen(shown, number, answers=answers))
         out.append("")
     waits = item.status == "awaiting_approval"
-    mode = "dry run" if item.dry_run else "stored, nothing applied until approved" if waits else "applied"
+    done = item.status == "completed"  # a run that ended otherwise (blocked, invalid, needs input...) changed nothing
+    mode = "dry run" if item.dry_run else "stored, nothing applied until approved" if waits else "applied" if done else "nothing applied"
     who = f"{data['audit'].get('actor', '?')} on {data['audit'].get('subject', '?')}"
     status_colour = {
         "completed": "green", "blocked": "red", "invalid": "red", "needs_input": "yellow", "cancelled": "yellow",
