@@ -162,3 +162,9 @@ def test_the_readme_everyday_commands_work(project):
     assert codes.count(5) == 1
     exported = yaml.safe_load(invoke("export").stdout)
     assert next(c for c in exported["clients"] if c["id"] == "c1")["subscription"] == "deactivated"
+
+
+def test_demo_in_a_folder_that_is_no_project_says_how_to_make_one(tmp_path):
+    result = invoke("demo", "--project", tmp_path)
+    assert result.exit_code == 1 and "no demo data" not in result.stderr
+    assert "no flows/ folder here, so no project; make one with `clientflow new DIR`" in result.stderr

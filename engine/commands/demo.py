@@ -58,11 +58,11 @@ def demo(project: Path, data: Path | None, now: datetime, locale: str | None) ->
     from ..api import Engine
 
     data = data or project / DEMO_DATA
-    if not data.is_file():
-        raise ClientflowError(f"there is no demo data at {data}; pass --data FILE to name a data file")
     with tempfile.TemporaryDirectory(prefix="clientflow-demo-") as folder:
-        engine = Engine.open(project, db=Path(folder) / "demo.db", now=now, notifiers={})
+        engine = Engine.open(project, db=Path(folder) / "demo.db", now=now, notifiers={})  # a folder with no project says so first
         try:
+            if not data.is_file():
+                raise ClientflowError(f"there is no demo data at {data}; pass --data FILE to name a data file")
             engine.load_data(data.absolute())
             examples = load_runs(engine.project, runs_file(data))
             shown = Demo(engine.in_locale(locale) if locale else engine, project, data, examples)
