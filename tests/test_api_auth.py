@@ -133,6 +133,7 @@ def test_token_for_prints_a_token_the_server_accepts() -> None:
 def test_token_for_needs_a_secret_and_a_known_actor() -> None:
     result = run_cli("--token-for", "u1", secret=None)
     assert result.exit_code == 2 and "CLIENTFLOW_API_SECRET" in result.output
+    assert "under [api] in clientflow.toml" in result.output  # the table `clientflow new` writes
     result = run_cli("--token-for", "alice@northwind.exampel")
     assert result.exit_code == 1 and "alice@northwind.example" in result.output
 

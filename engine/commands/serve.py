@@ -90,7 +90,9 @@ def serve(
         raise click.UsageError(f"--token-ttl {lifetime} is longer than tokens may live ({longest} s, api.max_token_ttl); ask for less")
     if token_for is not None:
         if not configured:
-            raise click.UsageError("no API secret is configured, so no server would accept a token: set CLIENTFLOW_API_SECRET or [tool.clientflow.api] secret")
+            raise click.UsageError(
+                "no API secret is configured, so no server would accept a token: set CLIENTFLOW_API_SECRET, or `secret` under [api] in clientflow.toml ([tool.clientflow.api] in pyproject.toml)"
+            )
         click.echo(mint(configured, find_actor(engine, token_for), ttl=lifetime, longest=longest))
         return
     actor = find_actor(engine, demo_actor) if demo_actor else None
