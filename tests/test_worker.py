@@ -185,4 +185,5 @@ def test_once_delivers_what_is_due_and_exits(tmp_path: Path, workers: list[Worke
     assert code == 0, log
     assert (summary["sent"], summary["retried"], summary["stopped"]) == (0, 3, False)
     assert "worker: sent 0, to retry 3, failed 0" in log
+    assert "sqlite storage, notifiers smtp, once\n" in log and "every" not in log  # it does not promise a next round
     assert box.received == []

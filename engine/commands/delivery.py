@@ -143,7 +143,8 @@ def worker(project: Path, db: str | None, outbox: Path | None, now: datetime | N
     from ..outbox import Delivery
 
     total = Delivery()
-    click.echo(f"worker: ready; {box.storage.name} storage, notifiers {', '.join(box.notifiers) or '(none)'}, every {interval:g}s", err=True)
+    how_often = "once" if once else f"every {interval:g}s"
+    click.echo(f"worker: ready; {box.storage.name} storage, notifiers {', '.join(box.notifiers) or '(none)'}, {how_often}", err=True)
     try:
         while not stop.is_set():
             try:
