@@ -641,7 +641,8 @@ class Engine:
 
         settings = self.config.storage_settings if self.storage.name == self.config.storage else {}
         place = settings.get("path") or settings.get("url") or settings.get("dsn")
-        return f"the {self.storage.name} database at {mask_url(str(place))}" if place else f"the {self.storage.name} storage"
+        within = f", schema {settings['schema']}" if place and settings.get("schema") else ""  # one database holds many
+        return f"the {self.storage.name} database at {mask_url(str(place))}{within}" if place else f"the {self.storage.name} storage"
 
     def audit_log(self) -> list[dict[str, Any]]:
         with self.storage.transaction() as tx:

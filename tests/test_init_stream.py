@@ -126,7 +126,9 @@ def test_a_streamed_file_loads_what_the_whole_file_loader_loads(database: Databa
     assert done.exit_code == 0, done.output
     assert (
         done.stdout
-        == f"loaded {len(data['partners']) + len(data['clients'])} records from {path} into the {'sqlite' if database.env == {} else 'postgresql'} database at {database.db}\n"
+        == f"loaded {len(data['partners']) + len(data['clients'])} records from {path} into the {'sqlite' if database.env == {} else 'postgresql'} database at {database.db}"
+        + (f", schema {database.env['CLIENTFLOW_DB_SCHEMA']}" if database.env else "")  # the schema named, where one database holds several
+        + "\n"
     )
     before = Database(str(tmp_path / "before.sqlite"), {})
     with Engine.open(PROJECT, db=before.db, notifiers={}) as engine:  # the loader of a whole file, as the Python API has it
