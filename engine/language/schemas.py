@@ -116,12 +116,8 @@ def validate(instance: Any, name: str, positions: Positions, directory: str | No
     """
     directory = _absolute(directory)
     fast = _fast_validator(name, directory) if checker is None else None
-    if fast is not None:
-        try:
-            if fast.is_valid(instance):
-                return []
-        except Exception:  # noqa: BLE001, S110 - values it cannot take are judged by the reference validator
-            pass
+    if _fast_says_valid(fast, instance):
+        return []
     reference = checker if checker is not None else validator(name, directory)
     leaves = [leaf for error in reference.iter_errors(instance) for leaf in _leaves(error)]
     # A misspelled required key is one mistake: report the unknown key with its did-you-mean, not also the missing one.
@@ -450,12 +446,8 @@ def record_check(name: str, directory: str, collection: str) -> Callable[[Any], 
     fast = _record_fast(name, directory, collection)
 
     def problems(record: Any) -> list[str]:
-        if fast is not None:
-            try:
-                if fast.is_valid(record):
-                    return []
-            except Exception:  # noqa: BLE001, S110 - values it cannot take are judged by the reference validator
-                pass
+        if _fast_says_valid(fast, record):
+            return []
         where = Positions("")
         leaves = [leaf for error in _record_reference(name, directory, collection).iter_errors(record) for leaf in _leaves(error)]
         return sorted({problem.message for leaf in leaves for problem in _explain(leaf, where)})
@@ -465,6 +457,16 @@ def record_check(name: str, directory: str, collection: str) -> Callable[[Any], 
 
 def _no_problems(record: Any) -> list[str]:
     return []
+
+
+def _fast_says_valid(fast: Any, value: Any) -> bool:
+    """Whether the fast validator (if there is one) finds `value` valid; otherwise the reference validator explains it."""
+    if fast is None:
+        return False
+    try:
+        return bool(fast.is_valid(value))
+    except Exception:  # noqa: BLE001 - values it cannot take are judged by the reference validator
+        return False
 
 
 def repaired_keys(instance: Any, name: str) -> Any | None:
