@@ -12,7 +12,6 @@ key) and returns plain dataclasses with `to_json()`.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -24,6 +23,7 @@ from typing import Any, cast
 import pluggy
 
 from . import outbox as outbox_module
+from .collector import collector_paused
 from .conditions.program import load_project
 from .config import Config, load_config, open_notifiers, open_storage
 from .errors import ClientflowError, RunError, UnknownName
@@ -106,13 +106,10 @@ class Engine:
         process's plugin manager (tests).
         """
         root = Path(root)
-        # Python's cyclic collector paused while the project (and data file) is loaded: what is built lives as long
-        # as the engine and makes few cycles, and a collection in the middle walks it, and the rest of the process's
-        # heap, again and again (in process after an earlier run: about 107 -> 67 ms CPU for 2,000 records); the
-        # pause is bounded by the project's and data file's size limits, and the collector runs again after it
-        was = gc.isenabled()
-        gc.disable()
-        try:
+        # the collector paused while the project (and data file) is loaded: what is built lives as long as the engine and
+        # makes few cycles, and a collection in the middle walks it, and the rest of the process's heap, again and again
+        # (in process after an earlier run: about 107 -> 67 ms CPU for 2,000 records)
+        with collector_paused():
             registry = Registry.collect(plugins)
             project = load_project(root, Extensions(registry.functions, registry.filters, registry.effects))
             config = load_config(root, env, db=db)
@@ -125,9 +122,6 @@ class Engine:
             engine = cls(project, storage, clock=Clock(now), notifiers=notifiers, registry=registry, config=config)
             if data is not None:
                 engine.load_data(data)
-        finally:
-            if was:
-                gc.enable()
         return engine
 
     def load_data(self, path: str | Path) -> int:

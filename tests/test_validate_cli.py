@@ -118,7 +118,7 @@ def test_flows_on_a_broken_project_reports_the_problems(project_copy: Path) -> N
 
 def test_only_the_console_script_freezes_what_a_full_check_made(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """`clientflow validate` (cli.main: one command, then the process ends) freezes what its full check made, so that
-    neither the next collection nor Python's at shutdown walks it (commands.common.collector_paused); run in a process
+    neither the next collection nor Python's at shutdown walks it (collector.collector_paused); run in a process
     that goes on (click's CliRunner, as here and in an application), it only pauses the collector. Same output either way."""
     import gc
 

@@ -15,11 +15,11 @@ from typing import Any, TextIO
 
 import click
 
+from ..collector import collector_paused
 from .common import (
     SubjectOption,
     actor_option,
     answer_options,
-    collector_paused,
     command,
     data_options,
     emit_json,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -236,28 +234,6 @@ def _absolute(path: Path | None) -> Path | None:
     return None if path is None else path.expanduser().absolute()
 
 
-@contextmanager
-def collector_paused(*, then_freeze: bool = False) -> Iterator[None]:
-    """Python's cyclic garbage collector paused for the block: loading a project (and its data) builds many objects
-    that live as long as the command, and makes few cycles (a cold `validate` of the shipped project: about 1,000
-    objects, 0.4 MB, left for later), so collecting while they are built walks them again and again for nothing.
-    The work is bounded by the project's and data file's size limits.
-
-    `then_freeze`: the process ends after the command (the console script, `one_command`): what the block made is
-    frozen (gc.freeze), never walked again; else the first collection after the block, and Python's own at shutdown,
-    walk all of it once more (about 35 ms of a cold `validate`). Cycles left in it are never freed: bounded as above.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if then_freeze:
-            gc.freeze()
-        if was:
-            gc.enable()
-
-
 def one_command() -> bool:
     """Whether this process ends after the command running: it was started by the console script (cli.main)."""
     context = click.get_current_context(silent=True)
@@ -280,8 +256,7 @@ def open_engine(project: Path, data: Path | None = None, db: Path | str | None =
         if path is not None and not path.exists():
             given = f" --db {path}" if db is not None else ""
             raise ClientflowError(f"there is no database at {path}; create it with `clientflow init --data FILE{given}`, or read a data file with --data FILE")
-    with collector_paused():
-        engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox))
+    engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox))  # it pauses the collector itself
     if outbox is not None and "outbox" not in engine.notifiers:
         # --outbox asks for .eml files even when the configuration chose other notifiers
         engine.notifiers.update(open_notifiers(engine.config, engine.registry, ["outbox"]))

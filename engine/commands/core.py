@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
+from ..collector import collector_paused
 from ..errors import ClientflowError, ExitCode, Location
-from .common import collector_paused, command, emit_json, format_option, one_command, project_option
+from .common import command, emit_json, format_option, one_command, project_option
 
 
 @command(short_help="Check the project's files; every problem at once, located.")
