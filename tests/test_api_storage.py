@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,34 @@ def test_another_projects_api_names_its_subject_in_its_own_word(tmp_path: Path) 
         assert plan["banners"] == ["Moby Dick is retired."]
         assert plan["changes"] == [{"op": "update", "entity": "book", "id": "k1", "field": "status", "before": "shelved", "after": "retired"}]
         error_of(api.get("/availability", params={"book": "Ulysses"}, headers=token), 404, "unknown_subject")
+
+
+def _open_files(prefix: Path) -> list[str]:
+    """The files this process holds open whose path starts with `prefix` (Linux's /proc)."""
+    held = []
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed while listed
+            continue
+        if target.startswith(str(prefix)):
+            held.append(target)
+    return held
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads the open files from Linux's /proc")
+def test_shutting_the_app_down_closes_its_engines_and_its_threads(tmp_path: Path) -> None:
+    db = database(tmp_path)
+
+    def availability_threads() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name.startswith("clientflow-availability")]
+
+    before = len(availability_threads())
+    with server(db, tmp_path) as api:
+        for _ in range(3):
+            assert api.get("/availability", params={"client": "c1"}, headers=bearer(ALICE)).status_code == 200
+        assert api.post("/flows/deactivate-client/runs", json={"client": "c1"}, headers=bearer(ALICE)).status_code == 201
+        assert _open_files(db), "the engines hold the database open while the app serves"
+        assert len(availability_threads()) > before
+    assert _open_files(db) == []
+    assert len(availability_threads()) == before

@@ -8,6 +8,8 @@ JSON shape, and documents the API at /openapi.json.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pluggy
@@ -22,7 +24,7 @@ from ..language.words import subject_names
 from ..plugins import plugin_manager
 from ..storage import ConflictError
 from .errors import ApiError, from_engine
-from .routes import api_router
+from .routes import api_router, availability_threads
 from .source import EngineSource, WebSettings
 
 RESERVED = {"flow", "run", "answers", "ahead", "subject"}
@@ -30,13 +32,28 @@ SETTINGS_ENV = "CLIENTFLOW_SERVE_SETTINGS"  # set by `clientflow serve --workers
 
 
 def create_app(settings: WebSettings, *, plugins: pluggy.PluginManager | None = None) -> FastAPI:
-    """The ASGI app serving `settings.project`; `plugins` replaces the process's plugin manager."""
+    """The ASGI app serving `settings.project`; `plugins` replaces the process's plugin manager.
+
+    What it opens is its own, closed when the server shuts the app down (its lifespan):
+    the engines (their storage connections and notifiers) and /availability's threads.
+    """
     source = EngineSource(settings)
     pm = plugins or plugin_manager()
     word, _ = subject_names(settings.project)
     if word in RESERVED:
         word = "subject"
+    threads = availability_threads()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            threads.shutdown(wait=True)
+            source.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="clientflow",
         version="1",
         summary="Drive the project's flows one screen per request: availability, runs, plans and commits.",
@@ -44,7 +61,7 @@ def create_app(settings: WebSettings, *, plugins: pluggy.PluginManager | None = 
     )
     app.state.source = source
     first: list[BaseRoute] = []
-    app.include_router(api_router(source, pm, word, first))
+    app.include_router(api_router(source, pm, word, first, threads))
     app.router.routes[:0] = first  # served ahead of the router: see api_router
     if settings.preview:
         from .preview import preview_router

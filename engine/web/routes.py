@@ -68,11 +68,12 @@ def reply(document: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(document, status_code=status)
 
 
-def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first: list[BaseRoute]) -> APIRouter:
+def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first: list[BaseRoute], threads: ThreadPoolExecutor) -> APIRouter:
     """The API's routes; `word` is the project's name for its subject (e.g. the query parameter).
 
     `first` receives the routes the app serves ahead of the router (undocumented: each answers
-    as a documented route of the router does, only sooner).
+    as a documented route of the router does, only sooner); `threads` is the pool /availability's
+    handler runs in (the app's own: `availability_threads`, shut down with the app).
     """
     router = APIRouter()
     try:
@@ -322,16 +323,20 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first:
     # for the route above (its dependencies: the bearer scheme, `?locale=` through pydantic; the included router's
     # matching) reads nothing that `answer_availability` does not read again itself, and it cost about a tenth of the
     # request's CPU. Only GET is taken; any other method goes on to the route above, which answers it as ever.
-    # Its handler goes to a worker thread of its own pool (as many as the engines a process leases) by asyncio's executor,
+    # Its handler goes to a worker thread of its own pool (`threads`) by asyncio's executor,
     # not by Starlette's threadpool (anyio's to_thread): the same work in a thread, with the caller's context variables,
     # for about half the CPU per hop when requests come side by side (8 at once: about 80 -> 40 us; 1 at once: alike).
-    threads = ThreadPoolExecutor(POOL, thread_name_prefix="clientflow-availability")
 
     async def answer_availability_in_thread(request: Request) -> JSONResponse:
         return await asyncio.get_running_loop().run_in_executor(threads, contextvars.copy_context().run, answer_availability, request)
 
     first.append(GetOnly("/availability", answer_availability_in_thread, include_in_schema=False))
     return router
+
+
+def availability_threads() -> ThreadPoolExecutor:
+    """The pool GET /availability is answered in: as many threads as the engines a process leases (POOL)."""
+    return ThreadPoolExecutor(POOL, thread_name_prefix="clientflow-availability")
 
 
 class GetOnly(Route):
