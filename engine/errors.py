@@ -11,6 +11,7 @@ import difflib
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -85,10 +86,17 @@ class Problem:
 
 
 class DefinitionError(ClientflowError):
-    """One or more problems in the project's files, all reported at once."""
+    """One or more problems in the project's files, all reported at once.
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    `project`: what the files described, when every file could still be read and built
+    despite the problems (a condition naming a field that is not there, say); it is
+    for checking the files that name the project's parts (`clientflow validate` reports
+    their problems in the same pass), never for running.
+    """
+
+    def __init__(self, problems: Iterable[Problem], *, project: Any = None) -> None:
         self.problems = sorted(set(problems))
+        self.project = project
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

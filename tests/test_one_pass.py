@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from cli_support import copy_project, invoke, plain
+from conftest import PROJECT
 
 from clientflow.errors import ExitCode
 
@@ -56,3 +58,31 @@ def test_each_location_is_reported_once_and_a_file_at_most_fifty_times(tmp_path:
     found = [p for p in problems(root) if p.startswith("flows/rules.yaml:")]
     assert len(found) == 51 and "more than 50 problems in this file" in found[-1]
     assert len({p.split(": ", 1)[0] for p in found[:-1]}) == 50
+
+
+def test_a_renamed_field_is_reported_with_every_file_that_still_names_it(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "project")
+    shutil.copytree(PROJECT / "scenarios", root / "scenarios")
+    flow = "flows/deactivate-client.yaml"
+    edit(root, flow, "      - name: notify_client", "      - name: tell_client")
+    found = problems(root)
+    flows = [p for p in found if p.startswith(f"{flow}:")]
+    scenarios = [p for p in found if p.startswith("scenarios/deactivate-client.yaml:")]
+    runs = [p for p in found if p.startswith("data/demo-runs.yaml:")]
+    assert flows and all("'notify_client'" in p and "did you mean 'tell_client'?" in p for p in flows), found
+    # the files naming the old field, in the same pass: four scenarios and the demo run
+    assert [p.split(":")[1] for p in scenarios] == ["24", "31", "45", "53"], found
+    assert all("no field 'notify_client'; did you mean 'tell_client'?" in p for p in scenarios + runs), found
+    assert len(runs) == 1, found
+
+
+def test_a_flow_that_cannot_be_built_leaves_the_files_naming_it_unchecked(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "project")
+    shutil.copytree(PROJECT / "scenarios", root / "scenarios")
+    edit(root, "flows/deactivate-client.yaml", "id: deactivate-client", "id: deactivate-clients")
+    edit(root, "flows/delete-client.yaml", "      - name: confirm_name", "      - name: confirm")
+    found = problems(root)
+    # the flow is not built (its id differs from its file's name), so its scenarios are not reported as naming an unknown flow
+    assert not any("unknown flow" in p for p in found), found
+    assert any(p.startswith("flows/deactivate-client.yaml:") and "differs from the file name" in p for p in found), found
+    assert not any(p.startswith("scenarios/") for p in found), found

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +60,14 @@ def _validate(project: Path, fmt: str) -> tuple[Any, bool]:
     registry = Registry.collect()
     translations: list[Any] = []
     try:
-        loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))
+        try:
+            loaded = load_project(project, Extensions(registry.functions, registry.filters, registry.effects))
+        except DefinitionError as exc:
+            if exc.project is None:
+                raise
+            # the flows have problems, but every file was built: what names their parts is checked in this pass too
+            # (a renamed field's scenarios are reported with it), though nothing is dry-run on them
+            raise DefinitionError([*exc.problems, *_references(project, exc.project, registry, dry_runs=False)[1]]) from None
         counts, problems = _references(project, loaded, registry)
         if len(loaded.locales) > 1:  # the catalogs of the declared locales (docs/flow-language.md, Translations)
             from ..conditions.translations import translator
@@ -131,12 +140,12 @@ def fix(project: Path, check: bool) -> None:
     click.echo(f"fixed {total} in {len(found)} file{'s' if len(found) != 1 else ''}" if total else "nothing to fix")
 
 
-def _references(project: Path, loaded: Any, registry: Any) -> tuple[dict[str, int], list[Any]]:
+def _references(project: Path, loaded: Any, registry: Any, *, dry_runs: bool = True) -> tuple[dict[str, int], list[Any]]:
     """The files that name the project's flows, steps and answers, checked against it: how many of each, and every problem.
 
     The scenarios of scenarios/ (as `clientflow test` loads them, and every name their
-    flows lack) and the demo runs of data/demo-runs.yaml (every name, then each run
-    dry-run on data/demo.yaml as `clientflow demo` does). A project without them has none to check.
+    flows lack) and the demo runs of data/demo-runs.yaml (every name, then, with `dry_runs`,
+    each run dry-run on data/demo.yaml as `clientflow demo` does). A project without them has none to check.
     """
     from ..scenarios.demoruns import DEMO_DATA, read_runs, runs_file, try_runs
     from ..scenarios.suite import check_suite, scenario_files
@@ -153,9 +162,15 @@ def _references(project: Path, loaded: Any, registry: Any) -> tuple[dict[str, in
         examples, found = read_runs(loaded, runs)
         counts["demo_runs"] = len(examples)
         problems += found
-        if data.is_file():  # the runs whose names all exist: does the flow accept them?
+        if dry_runs and data.is_file():  # the runs whose names all exist: does the flow accept them?
             problems += try_runs(loaded, registry, data, examples, runs)
-    return counts, problems
+    return counts, [_within(project, problem) for problem in problems]
+
+
+def _within(project: Path, problem: Any) -> Any:
+    """`problem` located as the project's own files are: by their path within the project folder."""
+    inside = problem.location.path.removeprefix(f"{project}{os.sep}")
+    return replace(problem, location=replace(problem.location, path=inside))
 
 
 @command(short_help="One line per flow: its id and title.")

@@ -347,13 +347,16 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
 
     files = [f for f in (project_file, rules_file, *(file for _, file in flow_docs)) if f is not None]
     problems.extend(p for f in files for p in f.later)
-    if problems:
+    # every flow file read and built, every shared rule too: the files naming flows, steps, fields and rules can
+    # still be checked against what was built, and their problems reported with these (DefinitionError.project)
+    whole = rules_ok and not broken and len(flows) == sum(1 for p in flows_dir.glob("*.yaml") if p.name not in (PROJECT_FILE, RULES_FILE))
+    if problems and not whole:
         raise DefinitionError(_once(problems))
     warnings = sorted(w for f in files for w in f.warnings)
     sources = {f.display: f.text for f in files} | builder.sources
-    if data_schema is not None:
+    if data_schema is not None and schema_read:
         sources[data_schema] = (root / data_schema).read_text(encoding="utf-8")
-    return Project(
+    built = Project(
         root=str(root),
         product=product,
         entities=entities,
@@ -373,6 +376,9 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         warnings=tuple(warnings),
         sources=sources,
     )
+    if problems:
+        raise DefinitionError(_once(problems), project=built)
+    return built
 
 
 def _once(problems: list[Problem]) -> list[Problem]:
