@@ -128,6 +128,7 @@ def _flow_texts(flow: Flow) -> Iterator[tuple[str, Text | None]]:
             for index, check in enumerate(field.checks):
                 yield f"{where}/validate/{index}/message", check.message
     yield f"{flow.id}/outcome/banner", flow.outcome.banner
+    yield f"{flow.id}/outcome/undo", flow.outcome.undo
     yield f"{flow.id}/outcome/audit", flow.outcome.audit
 
 

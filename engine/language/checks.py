@@ -173,6 +173,7 @@ def _check_outcome(
         for part in (template.subject, template.text, template.html) if template is not None else ():
             answers.check(part, (*path, "template"), end)
     answers.check(outcome.banner, ("outcome", "banner"), end)
+    answers.check(outcome.undo, ("outcome", "undo"), end)
     answers.check(outcome.audit, ("outcome", "audit"), end)
 
 

@@ -164,7 +164,7 @@ class Outcome:
     emails: tuple[Email, ...]
     banner: Text | None
     reversible: bool
-    undo: str | None
+    undo: Text | None  # a template like the banner: how the action is undone, or why it cannot be
     audit: Text
     cancel: tuple[str, ...] = ()  # flows whose pending scheduled work for the same subject this outcome cancels
 

@@ -875,13 +875,7 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
             emails.append(Email(email["template"], to, when, file.at(path), email.get("when_empty", "warn"), after))
     banner = builder.template(file, ("outcome", "banner"), doc.get("banner"), names)
     audit = builder.template(file, ("outcome", "audit"), doc["audit"], names)
-    undo = doc.get("undo")
-    if isinstance(undo, str) and ("{{" in undo or "{%" in undo):  # it would reach the reader as written, tags and all
-        file.error(
-            ("outcome", "undo"),
-            "plain text, shown as written: {{ }} and {% %} are not filled in here; write it without them "
-            "(the banner is a template, if the reader must see a date or a value)",
-        )
+    undo = builder.template(file, ("outcome", "undo"), doc.get("undo"), names)
     if len(file.problems) != before or audit is None:
         return None
     return Outcome(tuple(effects), tuple(emails), banner, bool(doc["reversible"]), undo, audit, tuple(doc.get("cancel", ())))

@@ -72,6 +72,7 @@ class Result:
     changes: list[Change] = field(default_factory=list)
     emails: list[RenderedEmail] = field(default_factory=list)
     banners: list[str] = field(default_factory=list)
+    undo: str | None = None
     summary: str = ""
     warnings: list[dict[str, str]] = field(default_factory=list)  # what the plan says without stopping: an email to nobody
     blocked: list[dict[str, str]] = field(default_factory=list)  # what stops the commit: an email that must reach someone
@@ -165,6 +166,8 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             )
     if flow.outcome.banner is not None:
         result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
+    if flow.outcome.undo is not None:  # a template like the banner, in the same scope and the reader's language
+        result.undo = " ".join(render(flow.outcome.undo, scope).split())
     result.summary = one_line(project.program.render(flow.outcome.audit, scope, as_written=True))  # in the first locale
     return result
 
