@@ -209,6 +209,19 @@ class SchedulingTransaction(Protocol):
         """Change an item's fields (status, lease, ...); KeyError for an unknown id."""
 
 
+@runtime_checkable
+class OccasionTransaction(Protocol):
+    """Optional on a SchedulingTransaction: one run's parts due at one time, locked in one question (one round trip to a server)."""
+
+    def lock_occasion(self, subject: str, flow: str, run: str, due: str) -> list[dict[str, Any]]:
+        """The pending items of `run` (of `flow` on `subject`) due at exactly `due`, in id order, each locked in that order.
+
+        A row another transaction holds is waited for, then read again: left out unless still
+        pending. Every caller locks in id order, so two that reach the same items wait for each
+        other rather than deadlock; a deadlock or a lock wait that ran out raises ConflictError.
+        """
+
+
 def load_documents(tx: Transaction, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
     """New documents into `tx` through the backend's bulk path when it has one, else one `put` each; return how many.
 

@@ -25,9 +25,10 @@ needs a second statement (see there): one round trip when one statement
 answers it. Only writes that cannot fail, or whose failure the server reports
 as an error (which aborts the transaction, so
 COMMIT does not happen), are held back: a run or a meta value (upserts), an
-audit or outbox row (a used id is a unique violation: ConflictError), and an
-update of a document this transaction holds locked at the very version it
-expects (a guard divides by zero should it not match). Such a ConflictError is
+audit or outbox row (a used id is a unique violation: ConflictError), an
+update or deletion of a document this transaction holds locked at the very
+version it expects (a guard divides by zero should it not match), and an
+update of a scheduled item this transaction holds locked (read FOR UPDATE). Such a ConflictError is
 raised by the statement that carried the write, or by COMMIT; either way the
 transaction rolls back whole. psycopg prepares each statement on the server
 after its fifth use (its `prepare_threshold`).
@@ -386,6 +387,7 @@ class PostgresTransaction:
         self._held: list[tuple[str, Any]] = [] if begin is None else [(begin, None)]  # statements not sent yet, BEGIN first
         self._puts: list[Ref] = []  # documents whose held-back update is guarded, in the order held
         self._locked: dict[Ref, int] = {}  # documents this transaction holds locked, with their version now
+        self._items: dict[str, str] = {}  # scheduled items this transaction holds locked (so nobody else changes them), with their body now
         self._reconnect = reconnect
         self._pipeline = _pipeline_supported()
         self._lazy = lazy and not write and begin is not None  # a question: its first statement alone (PostgresStorage.question)
@@ -502,11 +504,11 @@ class PostgresTransaction:
         """COMMIT, with whatever was held back, in one round trip; a transaction that sent nothing sends nothing."""
         if self.begun or len(self._held) > 1:
             self.execute("COMMIT")
-        self._held = []
+        self._held, self._items = [], {}
 
     def abandon(self) -> None:
         """Forget what was held back: the transaction is rolled back."""
-        self._held, self._puts = [], []
+        self._held, self._puts, self._items = [], [], {}
 
     @contextmanager
     def _guard(self, collection: str, id: str) -> Iterator[None]:
@@ -702,6 +704,16 @@ class PostgresTransaction:
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
         self._check()
+        ref = (collection, id)
+        if self._locked.get(ref) == expect_version:  # held locked at that version: nobody else can have changed it, so held back
+            self.hold(
+                f"WITH gone AS (DELETE FROM {self.s}.docs WHERE collection = %s AND id = %s AND version = %s RETURNING 1) SELECT 1 / count(*) FROM gone",
+                (collection, id, expect_version),
+            )  # the guard: no row at that version is an error of the server (ConflictError), which aborts the transaction
+            self._puts.append(ref)
+            del self._locked[ref]
+            self.hold(f"DELETE FROM {self.s}.keys WHERE collection = %s AND id = %s", ref)
+            return
         with self._guard(collection, id):
             cursor = self.execute(
                 f"DELETE FROM {self.s}.docs WHERE collection = %s AND id = %s AND version = %s",
@@ -832,22 +844,49 @@ class PostgresTransaction:
             args += [due, due]
         sql += " ORDER BY due, id LIMIT %s"
         args.append(limit)
-        if claim and self.write:
-            sql += " FOR UPDATE SKIP LOCKED"
-        return [json.loads(body) for (body,) in self.execute(sql, args).fetchall()]
+        if not (claim and self.write):
+            return [json.loads(body) for (body,) in self.execute(sql, args).fetchall()]
+        sql += " FOR UPDATE SKIP LOCKED"
+        return self._hold_items(self.execute(sql, args).fetchall())
+
+    def lock_occasion(self, subject: str, flow: str, run: str, due: str) -> list[dict[str, Any]]:
+        """The pending items of one run due at one time, in id order, each locked: one statement (OccasionTransaction)."""
+        self._check()
+        with self._guard("scheduled", run):  # the rows are locked in id order (the sort comes first), as every worker locks them
+            rows = self.execute(
+                f"SELECT body FROM {self.s}.scheduled WHERE subject = %s AND flow = %s AND status = 'pending' AND due = %s "
+                "AND body::json->>'run' = %s ORDER BY id FOR UPDATE",
+                (subject, flow, due, run),
+            ).fetchall()  # a row held by another transaction is waited for, then read again: still pending, or left out
+        return self._hold_items(rows)
+
+    def _hold_items(self, rows: list[tuple[str]]) -> list[dict[str, Any]]:
+        """Scheduled items just read with their rows locked: kept (as text) so that their updates need not read them again."""
+        items = []
+        for (body,) in rows:
+            item = json.loads(body)
+            self._items[item["id"]] = body
+            items.append(item)
+        return items
 
     def update_scheduled(self, id: str, changes: dict[str, Any]) -> None:
         self._check()
-        with self._guard("scheduled", id):
-            row = self.execute(f"SELECT body FROM {self.s}.scheduled WHERE id = %s FOR UPDATE", (id,)).fetchone()
-        if row is None:
-            raise KeyError(id)
-        item = json.loads(row[0])
+        body = self._items.get(id)
+        if body is None:
+            with self._guard("scheduled", id):
+                row = self.execute(f"SELECT body FROM {self.s}.scheduled WHERE id = %s FOR UPDATE", (id,)).fetchone()
+            if row is None:
+                raise KeyError(id)
+            body = row[0]
+        item = json.loads(body)
         item.update(changes)
-        self.execute(
+        body = _dumps(item)
+        # held back: the row is locked by this transaction (read FOR UPDATE), so the update cannot miss it nor meet another's
+        self.hold(
             f"UPDATE {self.s}.scheduled SET status = %s, due = %s, lease = %s, body = %s WHERE id = %s",
-            (item["status"], item["due"], item.get("lease"), _dumps(item), id),
+            (item["status"], item["due"], item.get("lease"), body, id),
         )
+        self._items[id] = body
 
     def get_meta(self, key: str) -> str | None:
         row = self.execute(f"SELECT value FROM {self.s}.meta WHERE key = %s", (key,)).fetchone()

@@ -15,8 +15,8 @@ import pytest
 
 from clientflow.errors import ClientflowError, ConfigError
 from clientflow.plugins import Registry
-from clientflow.storage import ConflictError, Document, QuestionStorage, ReadOnlyError, SnapshotMoved, Storage
-from clientflow.testing.storage import Backend, StorageContract, message, put, read
+from clientflow.storage import ConflictError, Document, OccasionTransaction, QuestionStorage, ReadOnlyError, SchedulingTransaction, SnapshotMoved, Storage
+from clientflow.testing.storage import Backend, StorageContract, later, message, put, read
 
 pytestmark = pytest.mark.postgres
 
@@ -273,6 +273,38 @@ def test_a_commit_of_a_locked_document_sends_its_writes_with_commit_in_one_round
         assert tx.lookup("thing", "k", "two") == [("things", "t1")] and tx.lookup("thing", "k", "one") == []
         assert tx.load_run("r1") == {"id": "r1"} and [e["id"] for e in tx.audit()] == ["a1"]
         assert [m["id"] for m in tx.outbox()] == ["m1", "m2"] and tx.get_meta("suite:k") == "v"
+    storage.close()
+
+
+def test_a_locked_documents_deletion_and_a_locked_items_updates_go_with_commit(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    storage = open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1", {"n": 1}, keys=[("thing", "k", "one")])
+    due = "2025-03-15T00:00:00+00:00"
+    with storage.transaction(write=True) as tx:
+        assert isinstance(tx, SchedulingTransaction)
+        tx.add_scheduled([{**later(f"w{n}", due), "run": "r1"} for n in (1, 2)])
+    sent = round_trips(monkeypatch)
+    with storage.transaction(write=True) as tx:  # a claim: the items read locked, their leases written with COMMIT
+        assert isinstance(tx, SchedulingTransaction)
+        for item in tx.scheduled(status="pending", due=due, limit=2, claim=True):
+            tx.update_scheduled(item["id"], {"lease": "2025-03-15T01:00:00+00:00", "worker": "a"})
+    assert sent == [["BEGIN", "SELECT"], ["UPDATE", "UPDATE", "COMMIT"]]
+    sent.clear()
+    with storage.transaction(write=True) as tx:  # an occasion: its items locked in one statement, the document, then the writes with COMMIT
+        assert isinstance(tx, OccasionTransaction) and isinstance(tx, SchedulingTransaction)
+        assert [i["lease"] for i in tx.lock_occasion("s1", "f1", "r1", due)] == ["2025-03-15T01:00:00+00:00"] * 2
+        found = tx.get("things", "t1", lock=True)
+        assert found is not None
+        tx.delete("things", "t1", expect_version=found.version)
+        tx.update_scheduled("w1", {"status": "done", "lease": None})
+        tx.update_scheduled("w2", {"status": "done", "lease": None})
+    assert sent == [["BEGIN", "SELECT"], ["SELECT"], ["WITH", "DELETE", "UPDATE", "UPDATE", "COMMIT"]]
+    with storage.transaction() as tx:
+        assert isinstance(tx, SchedulingTransaction)
+        assert tx.get("things", "t1") is None and tx.lookup("thing", "k", "one") == []
+        assert [(i["id"], i["status"], i["lease"], i["worker"]) for i in tx.scheduled()] == [("w1", "done", None, "a"), ("w2", "done", None, "a")]
     storage.close()
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import faults
 from ..errors import ClientflowError, UnknownName
 from ..language.model import Effect, Email, Flow
-from ..storage import ConflictError, SchedulingTransaction, Storage, Transaction
+from ..storage import ConflictError, OccasionTransaction, SchedulingTransaction, Storage, Transaction
 from . import approvals
 from .context import flow_scope, resolve
 from .data import Records, refusal_message
@@ -159,6 +159,16 @@ def _take(tx: SchedulingTransaction, claimed: list[dict[str, Any]]) -> list[dict
         item = _still_ours(tx, first)
         return [] if item is None else [item]
     mine = {c["id"]: c for c in claimed}
+    if isinstance(tx, OccasionTransaction):  # the same, in one statement: every pending part locked in id order, waiting for whoever holds one
+        taken, ours = [], False
+        for item in tx.lock_occasion(first["subject"], first["flow"], first["run"], first["due"]):
+            mine_too = mine.get(item["id"])
+            if mine_too is None and item.get("kind") != approvals.KIND:
+                taken.append(item)
+            elif mine_too is not None and item.get("lease") == mine_too["lease"] and item.get("worker") == mine_too["worker"]:
+                taken.append(item)
+                ours = True
+        return taken if ours else []
     others = [
         item["id"]
         for item in tx.scheduled(status="pending", subject=first["subject"], flow=first["flow"])

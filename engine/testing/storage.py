@@ -37,6 +37,7 @@ from clientflow.storage import (
     FetchingTransaction,
     ListingTransaction,
     LoadingTransaction,
+    OccasionTransaction,
     PrefetchingTransaction,
     QuestionStorage,
     ReadOnlyError,
@@ -341,6 +342,19 @@ class StorageContract:
                 tx.delete(C, "absent", expect_version=1)
         assert read(storage, "t1").version == 2  # type: ignore[union-attr]
 
+    def test_a_document_read_locked_then_deleted_is_gone_in_and_after_its_transaction(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            found = tx.get(C, "t1", lock=True)
+            assert found is not None
+            tx.delete(C, "t1", expect_version=found.version)
+            assert tx.get(C, "t1") is None and tx.lookup("thing", "k", "v") == []
+            tx.put(doc("t1", {"n": 2}), [], expect_version=None)
+        found = read(storage, "t1")
+        assert found is not None and (found.body["n"], found.version) == (2, 1)
+        with storage.transaction() as tx:
+            assert tx.lookup("thing", "k", "v") == []
+
     def test_a_deleted_id_can_be_created_again(self, storage: Storage) -> None:
         put(storage, "t1", {"n": 1})
         with storage.transaction(write=True) as tx:
@@ -516,6 +530,57 @@ class StorageContract:
         with storage.transaction() as tx:
             assert isinstance(tx, SchedulingTransaction)
             assert [(i["id"], i["status"]) for i in tx.scheduled()] == [("w1", "pending")]
+
+    def test_an_occasion_where_offered_is_the_pending_parts_of_one_run_due_at_one_time_in_id_order(self, storage: Storage) -> None:
+        due = "2025-03-15T00:00:00+00:00"
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, OccasionTransaction) or not isinstance(tx, SchedulingTransaction):
+                return
+            tx.add_scheduled([
+                {**later("w3", due), "run": "r1"}, {**later("w1", due, lease="2025-03-15T01:00:00+00:00"), "run": "r1", "worker": "a"},
+                {**later("w2", due, status="done"), "run": "r1"}, {**later("w4", "2025-03-16T00:00:00+00:00"), "run": "r1"},
+                {**later("w5", due), "run": "r2"}, {**later("w6", due, subject="s2"), "run": "r1"}, {**later("w7", due, flow="f2"), "run": "r1"},
+            ])  # fmt: skip
+        with storage.transaction(write=True) as tx:
+            assert isinstance(tx, OccasionTransaction) and isinstance(tx, SchedulingTransaction)
+            taken = tx.lock_occasion("s1", "f1", "r1", due)
+            assert [(i["id"], i.get("worker")) for i in taken] == [("w1", "a"), ("w3", None)]  # whoever claimed them
+            assert taken[0] == tx.scheduled(id="w1")[0]
+            tx.update_scheduled("w1", {"status": "done", "lease": None})
+            assert [i["id"] for i in tx.lock_occasion("s1", "f1", "r1", due)] == ["w3"]  # this transaction's own change seen
+        with storage.transaction() as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            assert [(i["id"], i["status"], i["lease"]) for i in tx.scheduled(subject="s1", flow="f1")][:2] == [("w1", "done", None), ("w2", "done", None)]
+
+    def test_an_occasion_where_offered_waits_for_a_holder_and_reads_what_it_committed(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        due = "2025-03-15T00:00:00+00:00"
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, OccasionTransaction) or not isinstance(tx, SchedulingTransaction):
+                return
+            tx.add_scheduled([{**later(f"w{n}", due), "run": "r1"} for n in (1, 2)])
+        other = open_storage()
+        holding, errors = threading.Event(), list[BaseException]()
+        taken: list[tuple[str, str | None]] = []
+
+        def second() -> None:
+            try:
+                holding.wait(5)
+                with other.transaction(write=True) as tx:
+                    assert isinstance(tx, OccasionTransaction)
+                    taken.extend((i["id"], i.get("worker")) for i in tx.lock_occasion("s1", "f1", "r1", due))
+            except BaseException as exc:  # noqa: BLE001 - reported below: a thread's failure must fail the test
+                errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        with storage.transaction(write=True) as tx:
+            assert isinstance(tx, SchedulingTransaction)
+            tx.update_scheduled("w1", {"status": "done"})
+            tx.update_scheduled("w2", {"worker": "b"})
+            holding.set()
+            thread.join(0.3)  # the second waits (on a server), or comes after this commit (a backend that serialises writers)
+        thread.join(10)
+        assert errors == [] and not thread.is_alive() and taken == [("w2", "b")]  # as committed: neither skipped nor read before
 
     def test_two_workers_claiming_at_once_never_take_the_same_item(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
         with storage.transaction(write=True) as tx:
