@@ -59,26 +59,16 @@ class KeyPlan:
 
     @staticmethod
     def _generate(plan: list[tuple[str, tuple[str, ...], str | None]]) -> Callable[[dict[str, Any]], list[IndexKey]]:
-        """One function per collection (a data file imports thousands of documents through it)."""
-        lines = ["def _keys(body):", "    out = []", "    add = out.append"]
-        for name, keys, nested_key in plan:
-            indent = "    "
-            if nested_key is None:
-                lines.append("    item = body")
-            else:
-                lines += [f"    for item in body.get({nested_key!r}) or ():", "        if type(item) is not dict:", "            continue"]
-                indent = "        "
-            for key in keys:
-                lines += [
-                    f"{indent}value = item.get({key!r})",
-                    f"{indent}if value is not None:",
-                    f"{indent}    add(({name!r}, {key!r}, value if type(value) is str else str(value)))",
-                ]
-        lines.append("    return out")
-        namespace: dict[str, Any] = {}
-        exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - built from the project's entity names only
-        function: Callable[[dict[str, Any]], list[IndexKey]] = namespace["_keys"]
-        return function
+        """One function per collection listing every key of a body (a data file imports thousands of documents through it)."""
+
+        def each(name: str, key: str) -> list[str]:
+            return [
+                f"value = item.get({key!r})",
+                "if value is not None:",
+                f"    add(({name!r}, {key!r}, value if type(value) is str else str(value)))",
+            ]
+
+        return _walker("_keys(body)", ["out = []", "add = out.append"], plan, each, "out")
 
     def holds(self, collection: str, entity: str, key: str, body: dict[str, Any], value: str) -> bool:
         """`(entity, key, value) in keys(collection, body)`, without listing every key of the body."""
@@ -91,28 +81,13 @@ class KeyPlan:
     def _generate_test(plan: list[tuple[str, tuple[str, ...], str | None]], entity: str, key: str) -> Callable[[dict[str, Any], str], bool]:
         """`_generate`'s walk of the body (every nested list, as far as it goes: a value that cannot be walked fails
         as it does there), comparing this entity's `key` with `wanted` instead of listing every key."""
-        lines = ["def _holds(body, wanted):", "    found = False"]
-        for name, keys, nested_key in plan:
-            compared = name == entity and key in keys
-            indent = "    "
-            if nested_key is None:
-                if not compared:
-                    continue
-                lines.append("    item = body")
-            else:
-                lines += [f"    for item in body.get({nested_key!r}) or ():", "        if type(item) is not dict:", "            continue"]
-                indent = "        "
-            if compared:
-                lines += [
-                    f"{indent}value = item.get({key!r})",
-                    f"{indent}if value is not None and (value if type(value) is str else str(value)) == wanted:",
-                    f"{indent}    found = True",
-                ]
-        lines.append("    return found")
-        namespace: dict[str, Any] = {}
-        exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - built from the project's entity names only
-        function: Callable[[dict[str, Any], str], bool] = namespace["_holds"]
-        return function
+
+        def each(name: str, one: str) -> list[str]:  # only this entity's `key` is compared
+            if (name, one) != (entity, key):
+                return []
+            return [f"value = item.get({one!r})", "if value is not None and (value if type(value) is str else str(value)) == wanted:", "    found = True"]
+
+        return _walker("_holds(body, wanted)", ["found = False"], plan, each, "found")
 
     def _plan(self, collection: str) -> list[tuple[str, tuple[str, ...], str | None]]:
         entities = self.project.entities
@@ -121,6 +96,31 @@ class KeyPlan:
             if entity.nested_key and collection in {entities[h].collection for h in entity.nested_in}:
                 plan.append((entity.name, entity.keys, entity.nested_key))
         return plan
+
+
+def _walker(
+    signature: str, head: list[str], plan: list[tuple[str, tuple[str, ...], str | None]], each: Callable[[str, str], list[str]], result: str
+) -> Callable[..., Any]:
+    """A function walking a collection's body as `plan` says: `head`, then for each record (the body itself, then
+    those of each nested list) the lines `each(entity, key)` gives for each of its keys, then `return result`.
+    A top-level record with no lines is not visited; a nested list always is (a value that cannot be walked fails alike)."""
+    lines = [f"def {signature}:", *(f"    {line}" for line in head)]
+    for name, keys, nested_key in plan:
+        own = [line for key in keys for line in each(name, key)]
+        if nested_key is None:
+            if not own:
+                continue
+            lines.append("    item = body")
+            indent = "    "
+        else:
+            lines += [f"    for item in body.get({nested_key!r}) or ():", "        if type(item) is not dict:", "            continue"]
+            indent = "        "
+        lines += [indent + line for line in own]
+    lines.append(f"    return {result}")
+    namespace: dict[str, Any] = {}
+    exec("\n".join(lines) + "\n", namespace)  # noqa: S102 - built from the project's entity names only
+    function: Callable[..., Any] = namespace[signature.split("(")[0]]
+    return function
 
 
 _KEY_PLANS: dict[int, tuple[Project, KeyPlan]] = {}
