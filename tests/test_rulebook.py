@@ -172,3 +172,37 @@ def test_messages_written_into_the_rule_function_read_as_their_own_functions(mon
                 compared += 1
                 unwritten += sum("could not be written" in r["message"] for f in got for r in f["reasons"])
     assert compared > 100 and unwritten > 10  # the name too long to print: each message's error, as its function gives it
+
+
+def test_the_checker_finds_by_any_key_or_refuses_as_available_does() -> None:
+    """The checker's one look-up per party (Snapshot.named) finds what `find` finds by each key in turn, or names the same unknown."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from clientflow.errors import UnknownName
+
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    engine = Engine.open(PROJECT, data=DEMO)
+    checker = engine.checker(data)
+    actors, subjects = _everyone(data)
+    words = st.sampled_from([*actors, *subjects, "c1 ", "C1", "", "nobody@example.com"]) | st.text(max_size=6)
+
+    @settings(max_examples=150, deadline=None, derandomize=True)
+    @given(words, words)
+    def check(actor: str, subject: str) -> None:
+        try:
+            want = engine.available(actor, subject).to_json()["flows"]
+        except UnknownName as exc:
+            try:
+                checker(actor, subject)
+            except UnknownName as got:
+                assert str(got) == str(exc)
+                return
+            raise AssertionError(f"the checker found {actor!r} and {subject!r}") from None
+        assert checker(actor, subject) == want
+
+    check()
+    snapshot = checker.snapshot
+    for entity, keys in ((engine.project.actor_entity, engine.project.actor_match), (engine.project.subject_entity, engine.project.subject_match)):
+        named = snapshot.named(entity, tuple(keys))
+        assert named and all(named[word] is snapshot.find(entity, word, keys) for word in named)

@@ -202,11 +202,17 @@ class Scopes:
         a context name no rule reads costs nothing, and one that cannot be computed
         makes the rules that read it "could not be checked" (the flows they guard are not offered).
         """
+        return self.asked(parties.actor, parties.holders, parties.subject, now, reader)
+
+    def asked(
+        self, actor: dict[str, Any], holders: Mapping[str, Any], subject: dict[str, Any], now: Callable[[], datetime], reader: Reader | DataFunction
+    ) -> LazyScope:
+        """`question`'s scope from its parts: the actor, the records holding it (by the names the project gave them), the subject."""
         scope = LazyScope(self.base, self.later if isinstance(reader, DataFunction) else self.later_listing, (reader, now))
         scope["lookup"] = reader if isinstance(reader, DataFunction) else DataFunction("lookup", reader.get)  # cheaper made than computed later
-        scope["actor"] = parties.actor
-        scope.update(parties.holders)
-        scope[self.subject] = parties.subject
+        scope["actor"] = actor
+        scope.update(holders)
+        scope[self.subject] = subject
         return scope
 
     def _lister(self, scope: LazyScope) -> DataFunction:

@@ -522,6 +522,7 @@ class Snapshot:
         self.project = project
         self.index: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.holders: dict[int, tuple[str, dict[str, Any]]] = {}
+        self._named: dict[tuple[str, tuple[str, ...]], dict[str, dict[str, Any]]] = {}  # see `named`
         for entity in project.entities.values():
             if not entity.collection:
                 continue
@@ -554,6 +555,20 @@ class Snapshot:
             if record is not None:
                 return record
         raise UnknownName(entity, given, [v for (e, k, v) in self.index if e == entity and k in keys])
+
+    def named(self, entity: str, keys: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """Each record of `entity` by every word `find(entity, word, keys)` finds it by: one look-up instead of one per key.
+
+        The first key wins, as in `find`; made when first asked for (the snapshot does not change).
+        """
+        named = self._named.get((entity, keys))
+        if named is None:
+            named = self._named[(entity, keys)] = {}
+            for key in keys:
+                for (e, k, value), record in self.index.items():
+                    if e == entity and k == key:
+                        named.setdefault(value, record)
+        return named
 
     def all(self, entity_name: str, limit: int) -> list[dict[str, Any]]:
         """The records of `entity_name`, in the order the data gave them, at most `limit`."""

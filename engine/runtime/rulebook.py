@@ -29,7 +29,7 @@ from ..conditions.program import Program, program_of
 from ..conditions.reader import for_reader
 from ..errors import ExpressionError
 from ..language.model import Flow, Project, Rule
-from .context import Scopes, outsider_scope, resolve
+from .context import Scopes, outsider_scope, resolve, resolve_actor
 from .data import Snapshot
 from .plan import Verdict
 from .views import _Deferred
@@ -397,8 +397,19 @@ class Checker:
     def __init__(self, project: Project, rulebook: Rulebook, snapshot: Snapshot, scopes: Scopes, now: Callable[[], datetime]) -> None:
         self.project, self.rulebook, self.snapshot, self.scopes, self.now = project, rulebook, snapshot, scopes, now
         self.lookup = DataFunction("lookup", snapshot.get)
+        # the actor and the subject by any of their match keys, one look-up each (what `resolve` finds, found the same way)
+        self.actors = snapshot.named(project.actor_entity, tuple(project.actor_match))
+        self.subjects = snapshot.named(project.subject_entity, tuple(project.subject_match))
+        self.held: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}  # each actor asked with: itself, its holders (as resolve_actor names them)
 
     def __call__(self, actor: str, subject: str) -> Answer:
-        parties = resolve(self.project, self.snapshot, actor, subject)
-        scope = self.scopes.question(parties, self.now, self.lookup)
-        return self.rulebook.evaluate(scope, subject)
+        found = self.actors.get(actor)
+        record = self.subjects.get(subject)
+        if found is None or record is None:  # unknown (UnknownName, with its suggestion): resolve says so
+            scope = self.scopes.question(resolve(self.project, self.snapshot, actor, subject), self.now, self.lookup)
+            return self.rulebook.evaluate(scope, subject)
+        held = self.held.get(id(found))
+        if held is None or held[0] is not found:
+            parties = resolve_actor(self.project, self.snapshot, actor)
+            held = self.held[id(found)] = (found, parties.holders)
+        return self.rulebook.evaluate(self.scopes.asked(found, held[1], record, self.now, self.lookup), subject)
