@@ -206,3 +206,54 @@ def test_the_checker_finds_by_any_key_or_refuses_as_available_does() -> None:
     for entity, keys in ((engine.project.actor_entity, engine.project.actor_match), (engine.project.subject_entity, engine.project.subject_match)):
         named = snapshot.named(entity, tuple(keys))
         assert named and all(named[word] is snapshot.find(entity, word, keys) for word in named)
+
+
+def test_a_scope_without_a_name_every_question_holds_is_answered_reading_the_scope_where_each_rule_reads_it() -> None:
+    """The rule function reads the actor, its holders and the subject into locals once; a scope lacking one is checked as before."""
+    from clientflow.runtime.context import resolve
+    from clientflow.runtime.data import Records
+
+    engine = Engine.open(PROJECT, data=DEMO)
+    runner = engine.runner
+    book = runner.rulebook()
+    with engine.storage.transaction() as tx:
+        records = Records(engine.project, tx)
+        scope = runner.scopes.question(resolve(engine.project, records, "u1", "c1"), engine.clock.now, records)
+        whole = book.evaluate(scope, "c1")
+        del scope["actor"]
+        lacking = book.evaluate(scope, "c1")
+    assert whole != lacking
+    broken = [r["message"] for f in lacking for r in f["reasons"] if "could not be checked" in r["message"]]
+    assert broken and all("there is no 'actor' here" in message for message in broken)
+
+
+def test_reads_made_local_are_only_the_scopes_own() -> None:
+    from clientflow.runtime.rulebook import _localized
+
+    lines = ["    x = s['client']['name'] + \"s['client']\" + t.s['client'] + s['other']", "    y = s [ 'client' ]"]
+    made = _localized(lines, ["client"])
+    assert made is not None
+    assert made[0] == ["    x = _q0['name'] + \"s['client']\" + t.s['client'] + s['other']", "    y = _q0"]
+    assert made[1] == {"client": "_q0"}
+    assert _localized(["    s['client'] = 1"], ["client"]) is None
+    assert _localized(["    _q0 = s['client']"], ["client"]) is None
+
+
+def test_a_message_naming_its_flow_names_each_flow_and_the_scope_ends_on_the_last(project_copy: Path) -> None:
+    """`flow` is written only before the flows that read it (and the last): each message still names its own flow."""
+    from clientflow.runtime.context import resolve
+    from clientflow.runtime.data import Records
+
+    rules = project_copy / "flows" / "rules.yaml"
+    text = rules.read_text(encoding="utf-8")
+    rules.write_text(text.replace("give you administrator access.", "give you administrator access ({{ flow.id }})."), encoding="utf-8")
+    engine = Engine.open(project_copy, data=DEMO)
+    answer = engine.checker()("u2", "c1")
+    assert answer == engine.available("u2", "c1").to_json()["flows"]
+    named = [(f["flow"], r["message"]) for f in answer for r in f["reasons"] if r["rule"] == "practice-administrator"]
+    assert len(named) >= 4 and all(message.endswith(f"({flow}).") for flow, message in named)
+    with engine.storage.transaction() as tx:
+        records = Records(engine.project, tx)
+        scope = engine.runner.scopes.question(resolve(engine.project, records, "u1", "c1"), engine.clock.now, records)
+        engine.runner.rulebook().evaluate(scope, "c1")
+    assert scope["flow"] == list(engine.project.flows.values())[-1].reference

@@ -17,8 +17,11 @@ plans and bulk dry-runs feed it from storage, through the same scope builder.
 
 from __future__ import annotations
 
+import ast
+import io
 import itertools
 import re
+import tokenize
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -111,9 +114,14 @@ class Rulebook:
             lines += [f"    m{i} = None" for i in shared]  # each one's message, for the verdicts made later
             lines.append("    st = [{}]  # the verdicts made later share what this question found (and each failed rule's verdict)")
         names_flow = per_flow or any("flow" in rule.message.source for rule in rules)
+        # `flow` is read by the rules checked for each flow and the messages naming it; when nothing else may read it (a context
+        # name, a reach rule's message), it is written only before a flow that reads it, and before the last (the scope ends as before)
+        everywhere = bool(rest) or any("flow" in program.expression(code).names for code in project.context.values())
+        everywhere = everywhere or any("flow" in rule.message.source or program.template(rule.message).reads is None for rule in project.reach)
         for k, flow in enumerate(self.flows):
-            if names_flow:  # the flow's own `flow` (as flow_scope gives it), or a copy with the due time the worker set
-                lines.append(f"    s['flow'] = _F{k} if _due is None else {{**_F{k}, 'due': _due}}")
+            reads_flow = any(index[id(rule)] in own_message for rule in flow.rules)
+            if names_flow and (everywhere or reads_flow or k == len(self.flows) - 1):  # the flow's own `flow` (as flow_scope gives it),
+                lines.append(f"    s['flow'] = _F{k} if _due is None else {{**_F{k}, 'due': _due}}")  # or a copy with the worker's due time
             if entry is not None:
                 made = f"_E({flow.id!r}, {flow.title!r}, not reasons, reasons" + (", verdicts)" if verdicts else ")")
             else:
@@ -185,6 +193,16 @@ class Rulebook:
         if lazy and shared:
             lines.append(f"    st += ({', '.join(f'r{i}, m{i}' for i in shared)},)")
         lines.append("    return out")
+        # each name every question's scope holds from the start (the actor, its holders, the subject), read once into a local:
+        # the rules and messages then read locals, not the scope (a dict subclass, whose look-ups Python does not specialise).
+        # A scope without one of them is answered by the same function reading the scope where each rule reads it (`_loose`).
+        self._loose_source = "\n".join(lines).replace("def _available(", "def _available_loose(", 1)
+        held = dict.fromkeys(("actor", *project.actor_within.values(), project.subject_entity))
+        localized = _localized(lines[1:], held)
+        if localized is not None and localized[1]:
+            body, used = localized
+            lines = [lines[0], "    try:", *(f"        {local} = s[{name!r}]" for name, local in used.items())]
+            lines += ["    except _Exception:  # not a question's scope", "        return _loose(s, named)", *body]
         lines += ["", *builders]
         lines += ["", "def _refused(s, named):"]  # reach alone: the first reach rule that does not hold
         for i in reach:
@@ -197,7 +215,7 @@ class Rulebook:
         scope_namespace.update(
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
-            _new=object.__new__, _failed=self._failed, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception,
+            _new=object.__new__, _failed=self._failed, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception, _loose=self._loose,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
         scope_namespace.update(self.inlined_names)
@@ -208,9 +226,19 @@ class Rulebook:
         scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
         scope_namespace.update({f"_F{k}": flow.reference for k, flow in enumerate(self.flows)})
         exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
+        self._namespace = scope_namespace
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
         self.needs_now = any("now" in program.expression(code).names for code in (*(r.condition for r in rules), *project.context.values()))
+
+    def _loose(self, scope: dict[str, Any], named: str) -> Answer:
+        """`evaluate` for a scope that lacks a name every question's scope holds: each read where a rule reads it (compiled when first needed)."""
+        loose = self._namespace.get("_available_loose")
+        if loose is None:
+            exec(compile(self._loose_source + "\n", "<rulebook>", "exec"), self._namespace)  # noqa: S102 - built from translated conditions
+            loose = self._namespace["_available_loose"]
+        answer: Answer = loose(scope, named)
+        return answer
 
     def _failed(self, made: dict[int, Verdict], i: int, verdict: bool | Broken, message: str) -> Verdict:
         """The verdict of rule `i`, which does not hold: made once per question, shared by every flow it guards (`made`)."""
@@ -268,6 +296,42 @@ def _pure_context(project: Project, program: Program) -> dict[str, str]:
         if built_in_only(expression) and expression.names <= data | pure.keys():
             pure[name] = name
     return pure
+
+
+def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[str, str]] | None:
+    """`lines` reading each of `names` from a local (`_q0`, `_q1`...) where they read `s[name]`, and the locals used (name -> local).
+
+    None when the lines write one of them, or already use such a local. Python's own tokenizer finds the reads,
+    so a text that merely looks like one (in a string) is left as it is.
+    """
+    wanted = set(names)
+    source = "\n".join(lines) + "\n"
+    if re.search(r"\b_q\d", source):
+        return None
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    used: dict[str, str] = {}
+    cuts: list[tuple[int, int, int, str]] = []  # (line, from column, to column, local)
+    for k in range(1, len(tokens) - 4):
+        name, bracket, key, close = tokens[k : k + 4]
+        if not (name.type == tokenize.NAME and name.string == "s" and bracket.string == "[" and key.type == tokenize.STRING and close.string == "]"):
+            continue
+        if tokens[k - 1].string == "." or name.start[0] != close.end[0]:
+            continue
+        try:
+            read = ast.literal_eval(key.string)
+        except (ValueError, SyntaxError):
+            continue
+        if read not in wanted:
+            continue
+        after = tokens[k + 4].string
+        if after.endswith("=") and after not in ("==", "!=", "<=", ">="):
+            return None  # written, not only read
+        local = used.setdefault(read, f"_q{len(used)}")
+        cuts.append((name.start[0] - 1, name.start[1], close.end[1], local))
+    out = list(lines)
+    for row, start, end, local in reversed(cuts):
+        out[row] = out[row][:start] + local + out[row][end:]
+    return out, used
 
 
 def _fill(names: list[str], pad: str) -> list[str]:
@@ -355,7 +419,7 @@ def _inline(program: Program, rule: Rule, names: dict[str, Any]) -> list[str] | 
 
 
 _RULEBOOK_NAMES = frozenset({"_CAUGHT", "_Broken", "_Refused", "_V", "_broken", "_message", "_refuse", "_refusal", "_E", "_new", "_failed",
-                             "_Lazy", "_NOTHING", "_Exception", "_L", "_due"})  # fmt: skip
+                             "_Lazy", "_NOTHING", "_Exception", "_L", "_due", "_loose"})  # fmt: skip
 
 
 def _needs_folding(source: str) -> bool:
