@@ -354,3 +354,19 @@ def test_a_text_with_more_plural_values_than_the_free_bound_counts_them() -> Non
     short = Text("{% trans count=n %}one{% pluralize %}{{ count }} many{% endtrans %}", None)
     program.compile_template(short, {"n"})
     assert "block" in repr(program.template(short).fast.__globals__["_plural0"])
+
+
+@settings(max_examples=100)
+@given(
+    asked=st.lists(st.tuples(st.sampled_from(range(len(_READERS) + 1)), st.one_of(st.integers(-3, 40), st.sampled_from([10**18, 2.0, "2"]))), max_size=80),
+    singular=st.lists(_FORM_PARTS, max_size=3).map("".join),
+    plural=st.lists(_FORM_PARTS, max_size=3).map("".join),
+    html=st.booleans(),
+)
+def test_a_plural_block_asked_again_writes_each_time_what_ngettext_writes(asked: list[tuple[int, Any]], singular: str, plural: str, html: bool) -> None:
+    """The usual block (`count=` alone) keeps its texts for the last reader by count: asked again, by any reader in turn, the same text."""
+    readers = [*_READERS, Reader("pl", {(singular, plural): (singular + "a", plural + "b", "%(count)s c")}, plural_rule("pl"))]
+    free = reader_module.plural_block(singular, plural, ("count",), (False,), html=html, free=True)
+    counted = reader_module.plural_block(singular, plural, ("count",), (False,), html=html, free=False)
+    for which, count in asked:
+        assert _outcome(free, readers[which], count, []) == _outcome(counted, readers[which], count, [])

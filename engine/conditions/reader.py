@@ -291,26 +291,42 @@ def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple
 
     if not free:
         return counted
+    # the usual block's text for the last reader it was rendered for, by count: a text depends on nothing else
+    # (the reader is not changed once made); a few counts kept (a page of subjects of a few sizes), then made again
+    made: list[tuple[Reader | None, dict[int, str]]] = [(None, {})]
 
     def block(count: Any, *values: Any) -> str:
         if count.__class__ is not int or not -_SHORT < count < _SHORT:
             return counted(count, *values)
         if simple:
-            filled = None
-        else:
-            found = iter(values)
-            filled = {}
-            for key, own in pairs:
-                value = next(found) if own else count
-                if value.__class__ is str:
-                    if len(value) > limits.MAX_OUTPUT:
-                        return counted(count, *values)  # refused, as ngettext says
-                    filled[key] = str(escape(value)) if html else value
-                elif value.__class__ is int and -_SHORT < value < _SHORT:
-                    filled[key] = str(value)
-                else:
-                    return counted(count, *values)
-        reader = _READER.get() or _NOBODY
+            reader = _READER.get() or _NOBODY
+            last, texts = made[0]
+            if last is reader:
+                text = texts.get(count)
+                if text is not None:
+                    return text
+            text = filling(reader, count, None)
+            if last is not reader:
+                made[0] = (reader, {count: text})
+            elif len(texts) < _MADE:
+                texts[count] = text
+            return text
+        found = iter(values)
+        filled = {}
+        for key, own in pairs:
+            value = next(found) if own else count
+            if value.__class__ is str:
+                if len(value) > limits.MAX_OUTPUT:
+                    return counted(count, *values)  # refused, as ngettext says
+                filled[key] = str(escape(value)) if html else value
+            elif value.__class__ is int and -_SHORT < value < _SHORT:
+                filled[key] = str(value)
+            else:
+                return counted(count, *values)
+        return filling(_READER.get() or _NOBODY, count, filled)
+
+    def filling(reader: Reader, count: int, filled: dict[str, str] | None) -> str:
+        """The text for `reader`: the form its count chooses, `filled` in (None: the count alone)."""
         translated = reader.plurals.get(forms) if reader.plurals else None
         if translated:
             index = (reader.plural_index or _rule(reader.tag))(count)
@@ -359,6 +375,7 @@ def _cut(form: str, name: str) -> tuple[str, str] | bool:
 
 
 _SHORT = 10**18  # a whole number within this prints in at most 19 characters, far within any limit
+_MADE = 32  # the texts of a plural block kept by count, for one reader
 _PART = re.compile(r"(%%|%\([A-Za-z_][A-Za-z0-9_]*\)s)")
 
 
