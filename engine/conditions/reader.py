@@ -340,7 +340,7 @@ def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple
         cut = _CUTS.get((chosen, keys[0]))
         if cut is None:
             cut = _cut(chosen, keys[0])
-        if cut:  # the form is text around one `%(count)s`: what _fill makes, joined directly
+        if isinstance(cut, tuple):  # the form is text around one `%(count)s`: what _fill makes, joined directly
             before, after = cut
             if len(before) + len(number) + len(after) > limits.MAX_OUTPUT:
                 raise ExpressionError(f"the plural form makes more than {limits.MAX_OUTPUT:,} characters, over the limit")
