@@ -22,6 +22,7 @@ from ..language.model import APPROVAL_NAMES, Flow, Project, codes
 from ..language.words import MAX_ALL, OUTSIDER_NAMES, Moment, subject_words
 
 _moments: dict[datetime, Moment] = {}
+_ABSENT = object()  # a name a scope does not hold (with_subject)
 
 
 def _moment(now: datetime) -> Moment:
@@ -109,6 +110,7 @@ class Scopes:
             for name, expression in self.context
             if self.subject not in expression.names and not expression.names & calls and built_in_only(expression)
         }
+        self.steps = tuple((name, expression, self.shared.get(name)) for name, expression in self.context)  # with_subject's, in order
         self.lists = any(isinstance(code, Expr) and "all" in program.uses(code).names for code in codes(project))  # all(entity) is called
         self.reach: Callable[[dict[str, Any], str], bool] | None = None  # whether the actor may reach a subject (set by the Runner)
         # what a question's scope computes when first read: `now` and `lookup` from its source (reader, clock), then the context names
@@ -181,18 +183,34 @@ class Scopes:
         scope[self.subject] = subject
         if lookup is not None:
             self._readers(scope, lookup, apart=True)
-        for name, expression in self.context:
-            reads = self.shared.get(name) if shared is not None else None
-            if reads is None or not all(read in scope for read in reads):
+        if shared is None:
+            for name, expression in self.context:
                 scope[name] = expression(scope)
-                continue
-            assert shared is not None
-            values = tuple(scope[read] for read in reads)
-            key = (name, *map(id, values))
-            held = shared.get(key)  # the values are kept with it: an id is not reused while it is held
-            if held is None or any(a is not b for a, b in zip(held[0], values, strict=True)):
-                held = shared[key] = (values, expression(scope))
-            scope[name] = held[1]
+            return scope
+        absent = _ABSENT
+        for name, expression, reads in self.steps:
+            if reads is None:
+                scope[name] = expression(scope)
+            elif len(reads) == 1:  # most shared names read one value (a record the subject names): no tuple to build
+                value = scope.get(reads[0], absent)
+                if value is absent:
+                    scope[name] = expression(scope)
+                    continue
+                key = (name, id(value))
+                held = shared.get(key)  # the value is kept with it: an id is not reused while it is held
+                if held is None or held[0] is not value:
+                    held = shared[key] = (value, expression(scope))
+                scope[name] = held[1]
+            else:
+                values = tuple(scope.get(read, absent) for read in reads)
+                if any(v is absent for v in values):
+                    scope[name] = expression(scope)
+                    continue
+                key = (name, *map(id, values))
+                held = shared.get(key)
+                if held is None or any(a is not b for a, b in zip(held[0], values, strict=True)):
+                    held = shared[key] = (values, expression(scope))
+                scope[name] = held[1]
         return scope
 
     def question(self, parties: Parties, now: Callable[[], datetime], reader: Reader | DataFunction) -> LazyScope:
