@@ -232,6 +232,16 @@ class Records:
             ref = (entity.collection, value)
             body = self.body(ref)
             return (ref, body) if body is not None else None
+        if self.working and not self.deleted:  # changed here: what storage found first, when none of it is changed
+            found = self._found(entity_name, key, value)
+            if self.working.keys().isdisjoint(found):
+                for ref in found:  # `_refs` lists these first, as read (this run changed none of them)
+                    doc = self._document(ref)
+                    if doc is None or doc.body is None:
+                        continue
+                    record = self._within(entity, doc.body, key, value)
+                    if record is not None:
+                        return ref, record
         for ref in self._refs(entity_name, key, value):
             body = self.body(ref)
             if body is None:
@@ -241,11 +251,16 @@ class Records:
                 return ref, record
         return None
 
+    @property
+    def prefetches(self) -> bool:
+        """Whether `prefetch` reads anything here (the transaction answers several look-ups in one question)."""
+        return getattr(self.tx, "fetch_documents", None) is not None
+
     def prefetch(self, wanted: Iterable[tuple[str, str, Any]]) -> None:
         """Read in one question what `locate` would read for each (entity, key, value), where the transaction can
         (PrefetchingTransaction: one round trip to a server for all); elsewhere nothing: each is read when asked."""
         fetch = getattr(self.tx, "fetch_documents", None)
-        if fetch is None:
+        if fetch is None:  # as `prefetches` says
             return
         lookups: list[IndexKey] = []
         refs: list[Ref] = []
@@ -269,7 +284,8 @@ class Records:
         for ref, document in zip(refs, documents, strict=True):
             self.read.setdefault(ref, document)
 
-    def _refs(self, entity: str, key: str, value: str) -> list[Ref]:
+    def _found(self, entity: str, key: str, value: str) -> list[Ref]:
+        """What storage holds under this key (before this run's changes), asked once per transaction."""
         found = self.looked_up.get((entity, key, value))
         if found is None:  # what storage holds does not change under this transaction but by our own writes
             fetch = getattr(self.tx, "lookup_documents", None)  # FetchingTransaction: the documents come with the look-up
@@ -281,6 +297,10 @@ class Records:
                     self.read.setdefault((document.collection, document.id), document)  # what was read already (perhaps locked) stays
                 found = [(d.collection, d.id) for d in documents]
             self.looked_up[(entity, key, value)] = found
+        return found
+
+    def _refs(self, entity: str, key: str, value: str) -> list[Ref]:
+        found = self._found(entity, key, value)
         if not (self.working or self.deleted):
             return found  # read, never changed, by the caller
         refs = [r for r in found if r not in self.working and r not in self.deleted]

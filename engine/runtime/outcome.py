@@ -135,6 +135,8 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
                 made = [Change(c.op, c.entity, c.id, c.field, c.before, c.after, predicted=True) for c in made]
             result.changes.extend(made)
     emails = _recipients(project, flow, scope, records)
+    as_written: tuple[Callable[..., str], Mapping[str, Any]] | None = None
+    say: Callable[..., str]
     for email, sent, value in emails:
         if isinstance(value, Exception):
             raise value  # where evaluating it one email at a time would have raised it
@@ -147,13 +149,14 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
         template = project.emails[email.template]
         for locale, readers in _by_locale(project, records, to):
             if locale is None or locale == project.locales[0]:  # as written, whoever the actor reads (their screens may be in another language)
-                program = program_of(project)
-                say: Callable[..., str] = partial(program.render, as_written=True)
-                titles = program.written.titles
+                if as_written is None:  # the same for every email of this outcome: rendering changes nothing it reads
+                    program = program_of(project)
+                    as_written = partial(program.render, as_written=True), _titled(scope, flow, program.written.titles)
+                say, seen = as_written
             else:
                 program = program_of(localized(project, locale, "emails"))
-                say, titles = program.render, program.reader.titles
-            seen = _titled(scope, flow, titles)
+                say = program.render
+                seen = _titled(scope, flow, program.reader.titles)
             result.emails.append(
                 RenderedEmail(
                     template=email.template,
@@ -182,6 +185,8 @@ def _recipients(project: Project, flow: Flow, scope: Mapping[str, Any], records:
     evaluate = project.program.evaluate
     out: list[tuple[Email, bool, Any]] = []
     wanted: list[str] = []
+    # only where the transaction answers several look-ups in one question does prefetch read anything (Records.prefetch)
+    fetching = records.prefetches and len(project.locales) > 1 and "email" in project.entities[project.actor_entity].keys
     for email in flow.outcome.emails:
         try:
             if email.when is not None and not evaluate(email.when, scope):
@@ -192,10 +197,12 @@ def _recipients(project: Project, flow: Flow, scope: Mapping[str, Any], records:
             out.append((email, True, exc))
             break  # nothing after it is evaluated, as before
         out.append((email, True, value))
-        wanted.extend(_addressed(value))
-    distinct = list(dict.fromkeys(wanted))
-    if len(project.locales) > 1 and "email" in project.entities[project.actor_entity].keys and 1 < len(distinct) <= PREFETCH:
-        records.prefetch([(project.actor_entity, "email", address) for address in distinct])
+        if fetching:
+            wanted.extend(_addressed(value))
+    if fetching:
+        distinct = list(dict.fromkeys(wanted))
+        if 1 < len(distinct) <= PREFETCH:
+            records.prefetch([(project.actor_entity, "email", address) for address in distinct])
     return out
 
 
