@@ -315,3 +315,64 @@ def test_all_in_a_bulk_subjects_scope_lists_what_it_lists_alone_and_leaves_no_cy
         assert len(many) == len(ids) * 30
         assert gc.collect() < len(ids) * 30  # a cycle per subject (its scope and its all) left about 13 objects each
     assert blocked  # the rule reading all() refused some, in its message's words
+
+
+def _located_through_every_ref(records: Records, entity_name: str, key: str, value: Any) -> Any:
+    """What `Records.locate` answered before it looked first where storage holds the record: every ref `_refs` lists, in order."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    entity = records.entity(entity_name)
+    value = str(value)
+    if entity.collection and key == "id":
+        body = records.body((entity.collection, value))
+        return ((entity.collection, value), body) if body is not None else None
+    for ref in records._refs(entity_name, key, value):
+        body = records.body(ref)
+        if body is not None and (record := records._within(entity, body, key, value)) is not None:
+            return ref, record
+    return None
+
+
+_ADDRESSES = sorted({u["email"] for group in ("partners", "clients") for r in DATA[group] for u in r["users"]} | {"nobody@else.example", "None"})
+_CHANGES = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("set"),
+            st.sampled_from(["client", "partner"]),
+            st.sampled_from(["c1", "c2", "c3", "p1", "p2"]),
+            st.sampled_from(["name", "subscription", "users"]),
+            st.integers(0, 9),
+        ),
+        st.tuples(st.just("user"), st.sampled_from(["cu1", "cu2", "cu3", "u1", "u2", "u3"]), st.sampled_from(["email", "name"]), st.sampled_from(_ADDRESSES)),
+        st.tuples(st.just("delete"), st.sampled_from(["client", "user"]), st.sampled_from(["c2", "c3", "cu1", "u2"])),
+        st.tuples(st.just("create"), st.sampled_from(_ADDRESSES)),
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(changes=_CHANGES)
+def test_a_record_located_after_changes_is_the_one_every_ref_gives(changes: list[tuple[Any, ...]]) -> None:
+    """`locate` looks first where storage holds a record when the run changed none of it: the same record, or none, as before."""
+    with _ENGINE.storage.transaction() as tx:
+        records = Records(_ENGINE.project, tx, {}, {})
+        for change in changes:
+            try:
+                if change[0] == "set":
+                    _, entity, ident, name, n = change
+                    value = [{"id": f"n{n}", "email": _ADDRESSES[n % len(_ADDRESSES)], "role": "administrator"}] if name == "users" else f"v{n}"
+                    records.set(entity, ident, name, value)
+                elif change[0] == "user":
+                    records.set("user", change[1], change[2], change[3])
+                elif change[0] == "delete":
+                    records.delete(change[1], change[2])
+                else:
+                    records.create("client", {"id": f"new-{change[1]}", "name": "New", "users": [{"id": "nu", "email": change[1], "role": "standard"}]})
+            except Exception:  # noqa: BLE001, S112 - a change that cannot be made here (already deleted, ...) is left out
+                continue
+            for address in _ADDRESSES:
+                assert records.locate("user", "email", address) == _located_through_every_ref(records, "user", "email", address), (changes, address)
+            for name in ("Acme Ltd", "Harbor Accounts", "v1", "New"):
+                for entity in ("client", "partner"):
+                    assert records.locate(entity, "name", name) == _located_through_every_ref(records, entity, "name", name)

@@ -206,10 +206,10 @@ class Scopes:
                 if any(v is absent for v in values):
                     scope[name] = expression(scope)
                     continue
-                key = (name, *map(id, values))
-                held = shared.get(key)
+                keyed = (name, *map(id, values))
+                held = shared.get(keyed)
                 if held is None or any(a is not b for a, b in zip(held[0], values, strict=True)):
-                    held = shared[key] = (values, expression(scope))
+                    held = shared[keyed] = (values, expression(scope))
                 scope[name] = held[1]
         return scope
 
