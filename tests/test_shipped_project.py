@@ -393,3 +393,20 @@ def test_an_emptied_french_translation_fails_validate_at_its_line(tmp_path: Path
     assert [line for line in done.stderr.splitlines() if line.startswith("locales/")] == [
         next(line for line in done.stderr.splitlines() if line.startswith(f"locales/fr/LC_MESSAGES/clientflow.po:{at + 1}:"))
     ]
+
+
+def test_approval_required_for_names_flows_with_an_approval_step_where_it_is_written(tmp_path: Path) -> None:
+    """Listing a flow without an approval step (or no flow at all) would change nothing: init says so, at the value."""
+    copy = Copy(tmp_path / "project")
+    data = copy.root / "data" / "demo.yaml"
+    partner = "    name: Northwind Bookkeeping\n"
+    text = data.read_text(encoding="utf-8")
+    assert partner in text
+    data.write_text(text.replace(partner, partner + "    settings: {approval_required_for: [delete-client, restore-client, deactivate-clent]}\n", 1), encoding="utf-8")
+    line = data.read_text(encoding="utf-8").splitlines().index("    settings: {approval_required_for: [delete-client, restore-client, deactivate-clent]}") + 1
+    done = clientflow_in(copy.root, "init", "--data", "data/demo.yaml", "--db", str(tmp_path / "db.sqlite"))
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = [row.split("data/demo.yaml:", 1)[1] for row in (done.stdout + done.stderr).splitlines() if "data/demo.yaml:" in row]
+    assert len(said) == 2 and all(row.startswith(f"{line}:") for row in said), said
+    assert "approval_required_for[1]: flow 'restore-client' has no approval step, so naming it here changes nothing" in said[0]
+    assert "approval_required_for[2]: 'deactivate-clent' is not a flow of the project; did you mean 'deactivate-client'?" in said[1]

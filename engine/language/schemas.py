@@ -498,3 +498,63 @@ def repaired_keys(instance: Any, name: str) -> Any | None:
                 if close is not None and close not in holder:
                     holder[close] = value
     return None
+
+
+# -- values that name a flow ----------------------------------------------------------------
+
+FLOW_KEYWORD = "x-flow"  # on a string of the data schema: true (names a flow of the project) or a step kind the flow must have
+Pattern = tuple[str | None, ...]  # keys from the document's top; None: every key of a mapping or item of a list
+
+
+def flow_references(name: str, directory: str | None = None) -> tuple[tuple[Pattern, Any], ...]:
+    """Where the data schema `name` says a string names a flow (`"x-flow"`), and what it says of that flow.
+
+    JSON Schema cannot say "one of the project's flows" (the data schema is the project's, the flows
+    change with it), so the annotation is read here and checked against the project by the data check.
+    """
+    return _flow_references_at(name, _absolute(directory))
+
+
+@cache
+def _flow_references_at(name: str, directory: str | None) -> tuple[tuple[Pattern, Any], ...]:
+    root = schema(name, directory)
+    found: list[tuple[Pattern, Any]] = []
+    _annotated(root, (), root, frozenset(), found)
+    return tuple(dict.fromkeys(found))
+
+
+def _annotated(node: Any, path: Pattern, root: Any, refs: frozenset[str], found: list[tuple[Pattern, Any]]) -> None:
+    if not isinstance(node, dict):
+        return
+    if FLOW_KEYWORD in node:
+        found.append((path, node[FLOW_KEYWORD]))
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/") and ref not in refs:  # a local definition, once along each path
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target.get(part.replace("~1", "/").replace("~0", "~")) if isinstance(target, dict) else None
+        _annotated(target, path, root, refs | {ref}, found)
+    for key, sub in (node.get("properties") or {}).items():
+        _annotated(sub, (*path, key), root, refs, found)
+    for sub in [*(node.get("patternProperties") or {}).values(), node.get("additionalProperties"), node.get("items")]:
+        _annotated(sub, (*path, None), root, refs, found)
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(key) or ():
+            _annotated(sub, path, root, refs, found)
+
+
+def values_at(value: Any, pattern: Pattern, path: tuple[Any, ...] = ()) -> Iterable[tuple[tuple[Any, ...], Any]]:
+    """Each (path, value) of a document that `pattern` reaches."""
+    if not pattern:
+        yield path, value
+        return
+    step, rest = pattern[0], pattern[1:]
+    if step is None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                yield from values_at(sub, rest, (*path, key))
+        elif isinstance(value, list):
+            for index, sub in enumerate(value):
+                yield from values_at(sub, rest, (*path, index))
+    elif isinstance(value, dict) and step in value:
+        yield from values_at(value[step], rest, (*path, step))

@@ -650,6 +650,9 @@ def check_data(project: Project, data: Any, positions: Any, display: str, *, uni
         problems = [Problem(Location(display, 1, 1), "a data file must be a mapping of collections")]
     if problems:
         raise DataError(problems)
+    problems = flow_problems(project, data, positions, display)
+    if problems:
+        raise DataError(problems)
     if not unique:
         return
     plan, count, distinct = key_plan(project), 0, set()
@@ -661,6 +664,35 @@ def check_data(project: Project, data: Any, positions: Any, display: str, *, uni
                 distinct.update(found)
     if len(distinct) != count:
         _raise_duplicates(project, data, positions, display)
+
+
+def flow_problems(project: Project, data: Any, positions: Any, display: str = "") -> list[Problem]:
+    """Each value the data schema marks `"x-flow"` that names no flow of the project, or a flow without the step it asks for.
+
+    `"x-flow": true` asks for a flow; `"x-flow": KIND` for a flow with a step of that kind (a setting that
+    makes flows wait for approval, say, does nothing for a flow without an approval step).
+    """
+    if not project.data_schema:
+        return []
+    from ..language import schemas
+
+    schema_path = os.path.join(project.root, project.data_schema)
+    problems: list[Problem] = []
+    for pattern, wanted in schemas.flow_references(os.path.basename(schema_path), os.path.dirname(schema_path)):
+        for path, value in schemas.values_at(data, pattern):
+            if not isinstance(value, str):
+                continue  # the schema says what type it is
+            flow = project.flows.get(value)
+            if flow is None:
+                said = f"{value!r} is not a flow of the project{did_you_mean(value, project.flows)}"
+            elif isinstance(wanted, str) and not any(step.kind == wanted for step in flow.steps):
+                having = sorted(f.id for f in project.flows.values() if any(step.kind == wanted for step in f.steps))
+                among = f"; the flows with one: {', '.join(having)}" if having else "; no flow has one"
+                said = f"flow {value!r} has no {wanted} step, so naming it here changes nothing{among}"
+            else:
+                continue
+            problems.append(Problem(positions.at(path) if positions is not None else Location(display, 1, 1), f"{keypath(path)}: {said}"))
+    return problems
 
 
 def _raise_duplicates(project: Project, data: Any, positions: Any, display: str) -> None:

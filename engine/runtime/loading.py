@@ -26,7 +26,7 @@ from ..language.datastream import JSON_LINES, JsonReader, Record, is_streamed, o
 from ..language.model import Entity, Project
 from ..language.yamlfile import MAX_PROBLEMS, MAX_YAML_DATA_BYTES, Positions, load_data_text, read_data_text
 from ..storage import ClearingTransaction, ConflictError, Document, IndexKey, Storage, Transaction, batches, load_documents
-from .data import check_data, import_data, key_plan
+from .data import check_data, flow_problems, import_data, key_plan
 
 BATCH = 2000  # records checked against the schema, and handed to storage, at a time
 BUCKETS = 256  # fingerprint arrays: checking one for repeats needs a set of 1/BUCKETS of the keys
@@ -214,7 +214,8 @@ class _Stream:
     def _valid(self, name: str, group: list[Record]) -> bool:
         """Check a batch's records of one list against the data schema, as the whole file would be; keep their problems."""
         probe = {**self.filler, name: [r.value for r in group]}
-        found = schemas.validate(probe, self.schema_name or "", _BatchPositions(self.display, name, group), self.schema_dir)
+        positions = _BatchPositions(self.display, name, group)
+        found = schemas.validate(probe, self.schema_name or "", positions, self.schema_dir) or flow_problems(self.project, probe, positions)
         if not found:
             return True
         item = re.compile(rf"{re.escape(name)}\[(\d+)\]")
