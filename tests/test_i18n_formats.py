@@ -56,7 +56,9 @@ def test_each_filter_writes_as_the_readers_language_does(locale: str | None, fil
     ("filtered", "said"),
     [
         (lambda: format_date("next tuesday"), "format_date needs a date such as 2025-03-14"),
-        (lambda: format_date(None), "not 'none'"),
+        (lambda: format_date({"iso": None}), "not 'none'"),
+        (lambda: format_date(None, 7), "the format is one of"),
+        (lambda: format_number(None, 99), "decimals is a whole number from 0 to 20"),
         (lambda: format_date("2025-03-14" * 1000), "format_date needs a date"),
         (lambda: format_datetime(42), "format_datetime needs a date"),
         (lambda: format_number("many"), "format_number needs a number"),
@@ -301,3 +303,26 @@ def test_an_email_names_the_flow_in_its_readers_language(dated: Path, tmp_path: 
     emails = {e["locale"]: e["text"] for e in run(dated, data=data)["emails"] if e["template"] == "deactivate-client"}
     assert "(Deactivate client) your data is safe" in emails["en"]
     assert "(FR Deactivate client) your data is safe" in emails["fr"]
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+@pytest.mark.parametrize("locale", [None, "fr", "fr-CA"])
+def test_none_writes_nothing_in_every_locale(name: str, locale: str | None) -> None:
+    """A field the data may leave empty (the type check lets a nullable field through) does not stop the text."""
+    with reading(Reader(locale)):
+        assert FILTERS[name](None) == ""
+
+
+def test_a_nullable_field_given_a_date_filter_passes_validate_and_the_run_shows_the_rest(tmp_path: Path) -> None:
+    root = copy_project(tmp_path / "project")
+    flow = root / "flows" / "deactivate-client.yaml"
+    text = flow.read_text(encoding="utf-8")
+    banner = "  banner: \"{{ client.name }}'s subscription has been deactivated. You can reactivate it at any time.\"\n"
+    assert banner in text
+    flow.write_text(text.replace(banner, "  banner: \"{{ client.name }} deactivated.{{ client.owner | format_date('long') }}\"\n"), encoding="utf-8")
+    assert cli("validate", "--project", root).exit_code == 0  # client.owner may be null: the data schema says so
+    args = ("simulate", "deactivate-client", "--project", root, "--data", DEMO, "--actor", "alice@northwind.example", "--client", "c1")
+    result = cli(*args, "--answer", "notify_client=false", "--format", "json", "--no-input")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["banners"] == ["Acme Ltd deactivated."]
+

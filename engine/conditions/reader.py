@@ -155,8 +155,11 @@ def _parse_moment(value: Any, what: str) -> date | datetime:
 
 
 def format_date(value: Any, format: str = "medium") -> str:  # noqa: A002 - the word a template writes
-    """A date as the reader's locale writes it: `{{ record.due_date | format_date }}` -> 14 mars 2025."""
+    """A date as the reader's locale writes it: `{{ record.due_date | format_date }}` -> 14 mars 2025; none writes nothing."""
     limits.tick()
+    if value is None:  # a field the data leaves empty: the type check lets it through, so the text is not stopped for it
+        _style(format, "format_date")
+        return ""
     from babel.dates import format_date as babel_format_date
 
     moment = _parse_moment(value, "format_date")
@@ -168,8 +171,11 @@ def format_date(value: Any, format: str = "medium") -> str:  # noqa: A002 - the 
 
 
 def format_datetime(value: Any, format: str = "medium") -> str:  # noqa: A002
-    """A date and time as the reader's locale writes it, in the time zone it was given in (UTC when none)."""
+    """A date and time as the reader's locale writes it, in the time zone it was given in (UTC when none); none writes nothing."""
     limits.tick()
+    if value is None:  # as format_date
+        _style(format, "format_datetime")
+        return ""
     from babel.dates import format_datetime as babel_format_datetime
 
     moment = _parse_moment(value, "format_datetime")
@@ -184,10 +190,15 @@ def format_datetime(value: Any, format: str = "medium") -> str:  # noqa: A002
 
 
 def format_number(value: Any, decimals: int | None = None) -> str:
-    """A number as the reader's locale writes it (1 234,5 in French); `decimals` fixes how many digits follow the point."""
+    """A number as the reader's locale writes it (1 234,5 in French); `decimals` fixes how many digits follow the point.
+
+    None writes nothing (as format_date)."""
     limits.tick()
     from babel.numbers import format_decimal
 
+    if value is None:
+        _decimals(decimals)
+        return ""
     if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
         shown = "none" if value is None else type(value).__name__
         raise ExpressionError(f"format_number needs a number; not {shown}")
@@ -198,12 +209,17 @@ def format_number(value: Any, decimals: int | None = None) -> str:
         raise ExpressionError(f"format_number needs a number; not {str(value)[:MAX_DATE_TEXT]!r}") from None
     if isinstance(number, Decimal) and (not number.is_finite() or abs(number.adjusted()) > limits.MAX_BITS):
         raise ExpressionError("format_number: that number is over the limit")
-    pattern = None
-    if decimals is not None:
-        if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= MAX_DECIMALS:
-            raise ExpressionError(f"format_number: decimals is a whole number from 0 to {MAX_DECIMALS}")
-        pattern = "#,##0" + ("." + "0" * decimals if decimals else "")
+    pattern = _decimals(decimals)
     return str(format_decimal(number, format=pattern, locale=babel_locale(current().tag)))
+
+
+def _decimals(decimals: Any) -> str | None:
+    """The number pattern for `decimals` digits after the point (None: the locale's own)."""
+    if decimals is None:
+        return None
+    if isinstance(decimals, bool) or not isinstance(decimals, int) or not 0 <= decimals <= MAX_DECIMALS:
+        raise ExpressionError(f"format_number: decimals is a whole number from 0 to {MAX_DECIMALS}")
+    return "#,##0" + ("." + "0" * decimals if decimals else "")
 
 
 FILTERS: dict[str, Callable[..., Any]] = {"format_date": format_date, "format_datetime": format_datetime, "format_number": format_number}
