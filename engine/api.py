@@ -170,9 +170,9 @@ class Engine:
         """
         if len(self.project.locales) < 2:
             return self
-        from .conditions.translations import reader_locale
+        from .conditions.translations import reader_tag
 
-        return self.in_locale(reader_locale(self.project, self.actor_locale(actor)))
+        return self.in_locale(reader_tag(self.project, self.actor_locale(actor)))
 
     def close(self) -> None:
         """Release the notifiers' connections and the storage backend's connections and files."""

@@ -326,3 +326,47 @@ def test_a_nullable_field_given_a_date_filter_passes_validate_and_the_run_shows_
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["banners"] == ["Acme Ltd deactivated."]
 
+
+
+def test_a_locale_with_a_region_reads_its_own_dates_and_its_languages_texts(dated: Path, tmp_path: Path) -> None:
+    """fr-CA: the texts of the fr catalog (the project declares no fr-CA), the dates as fr-CA writes them; en-GB likewise."""
+    swap(dated / "flows" / "deactivate-client.yaml", "format_date('long') }} means", "format_date('short') }} means")
+    swap(dated / "templates" / "emails" / "deactivate-client.txt", "format_date('full')", "format_date('short')")
+    translated(dated, lambda source: "FR " + source)
+    titles = {tag: run(dated, "--locale", tag)["screens"][1]["title"] for tag in ("fr", "fr-CA", "fr-ca", "en-GB")}
+    assert titles["fr"] == "FR What deactivating Acme Ltd on 14/03/2025 means"
+    assert titles["fr-CA"] == titles["fr-ca"] == "FR What deactivating Acme Ltd on 2025-03-14 means"
+    assert titles["en-GB"] == "What deactivating Acme Ltd on 14/03/2025 means"
+    alice, carla = "email: alice@northwind.example, role: administrator", "email: carla@acme.example, role: administrator"
+    data = tmp_path / "canadian.yaml"
+    data.write_text(DEMO.read_text(encoding="utf-8").replace(alice, f"{alice}, locale: fr-CA", 1).replace(carla, f"{carla}, locale: fr-CA", 1), encoding="utf-8")
+    plan = run(dated, data=data)
+    assert plan["screens"][1]["title"] == titles["fr-CA"]  # the actor's own locale
+    (email,) = [e for e in plan["emails"] if e["template"] == "deactivate-client"]
+    assert email["locale"] == "fr" and email["text"].startswith("FR ") and "Since 2025-03-14, your data is safe" in email["text"]  # fr texts
+    assert "on March 14, 2025" in plan["audit"]["summary"]  # the audit line: the first locale
+
+
+def test_the_api_reads_a_regions_dates_from_accept_language_and_the_locale_asked(dated: Path, tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from clientflow.tokens import mint
+    from clientflow.web import WebSettings, create_app
+
+    swap(dated / "flows" / "deactivate-client.yaml", "format_date('long') }} means", "format_date('short') }} means")
+    translated(dated, lambda source: "FR " + source)
+    secret = "K3vQ9xLm2ZpW7rTb5NcY8hJd4FsG6aUe1oXi0kVnR-w"
+    settings = WebSettings(project=dated, data=DEMO, secret=secret, now=datetime.fromisoformat(NOW), outbox=tmp_path / "outbox")
+    auth = {"Authorization": f"Bearer {mint(secret, 'u1', ttl=3600)}"}
+    with TestClient(create_app(settings)) as client:
+
+        def title(query: str = "", **headers: str) -> str:
+            run = client.post(f"/flows/deactivate-client/runs{query}", json={"client": "c1"}, headers={**auth, **headers}).json()
+            answered = client.post(f"/runs/{run['run']}/answers{query}", json={"answers": {}}, headers={**auth, **headers}).json()
+            return str(answered["screen"]["title"])
+
+        assert title(**{"Accept-Language": "fr-CA, fr;q=0.9"}) == "FR What deactivating Acme Ltd on 2025-03-14 means"
+        assert title("?locale=fr") == "FR What deactivating Acme Ltd on 14/03/2025 means"
+        assert title("?locale=fr-CA") == "FR What deactivating Acme Ltd on 2025-03-14 means"
+        assert title() == "What deactivating Acme Ltd on 3/14/25 means"

@@ -73,11 +73,13 @@ def localized(project: Project, locale: str, part: str = "screens") -> Project:
     `fr-CA` uses the fr-CA catalog, then fr, then the text as written (the first locale).
     The model is the same objects, so every flow, step and rule is unchanged; only the
     program differs: a copy whose compiled texts are the translations, compiled like their
-    source, and whose reader is `locale` (dates, numbers and plural forms as it writes
-    them). A translation `check` would report is not used (the text shows as written).
+    source, and whose reader is `locale` itself (dates and numbers as fr-CA writes them,
+    even where the texts come from the fr catalog; plural forms as the catalog's language
+    counts them). A translation `check` would report is not used (the text shows as written).
     """
     chain = catalogs.fallback(locale, project.locales)
-    if not chain:
+    locale = canonical(locale)
+    if not chain and locale == canonical(project.locales[0]):
         return project
     program = program_of(project)
     known = _LOCALIZED.setdefault(program, {})
@@ -98,7 +100,8 @@ def localized(project: Project, locale: str, part: str = "screens") -> Project:
     for flow_id, said in words.items():  # where flows are listed, in the reader's words
         flow = flows[flow_id]
         flows[flow_id] = dataclasses.replace(flow, title=said.get("title", flow.title), summary=said.get("summary", flow.summary))
-    seen.reader = Reader(chain[0], forms, plural_rule(chain[0]), {flow_id: flow.title for flow_id, flow in flows.items()})
+    titles = {flow_id: flow.title for flow_id, flow in flows.items()}
+    seen.reader = Reader(locale, forms, plural_rule(chain[0]), titles) if chain else Reader(locale, titles=titles)
     shown = known[(locale, part)] = dataclasses.replace(project, program=seen, flows=flows)
     return shown
 
@@ -129,6 +132,24 @@ def _compiled(project: Project, program: Program, locale: str, part: str) -> dic
                 found[id(entry.text)] = program.template(translation)
         known[(locale, part)] = found
     return known[(locale, part)]
+
+
+def canonical(tag: str) -> str:
+    """A language tag as CLDR spells it: `fr-ca` -> `fr-CA`, `zh-hant-tw` -> `zh-Hant-TW`."""
+    first, *rest = tag.split("-")
+    return "-".join([first.lower(), *(part.upper() if len(part) == 2 else part.title() if len(part) == 4 else part.lower() for part in rest)])
+
+
+def reader_tag(project: Project, given: object) -> str:
+    """The locale a reader's `locale` (a record's field) is read in: their own tag (fr-CA) when the project serves it
+    (its texts from the fr catalog, its dates and numbers as fr-CA writes them); else the project's first locale."""
+    if isinstance(given, str) and given:
+        try:
+            catalogs.fallback(given, project.locales)
+        except UnknownName:  # a language the project does not offer: the first one
+            return project.locales[0]
+        return canonical(given)
+    return project.locales[0]
 
 
 def reader_locale(project: Project, given: object) -> str:

@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from ..conditions.program import program_of
-from ..conditions.translations import localized, reader_locale
+from ..conditions.translations import localized, reader_locale, reader_tag
 from ..errors import ClientflowError, ExpressionError
 from ..language.model import Email, Flow, Project
 from ..mailaddress import valid_address
@@ -164,7 +164,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
                     subject=one_line(say(template.subject, seen)),
                     text=say(template.text, seen),
                     html=say(template.html, seen) if template.html else None,
-                    locale=locale,
+                    locale=None if locale is None else reader_locale(project, locale),  # the catalog's: fr for fr-CA
                 )
             )
     if flow.outcome.banner is not None:
@@ -227,7 +227,7 @@ def _titled(scope: Mapping[str, Any], flow: Flow, titles: Mapping[str, str]) -> 
 
 
 def _by_locale(project: Project, records: Records, to: list[str]) -> list[tuple[str | None, list[str]]]:
-    """The recipients by the language each reads (their record's `locale`), in the order they are named.
+    """The recipients by the locale each reads (their record's `locale`, as `reader_tag` serves it), in the order they are named.
 
     A project without locales has one group (None); an address no record of the actor
     entity holds, or a record without a locale, reads the project's first locale.
@@ -239,7 +239,7 @@ def _by_locale(project: Project, records: Records, to: list[str]) -> list[tuple[
     groups: dict[str, list[str]] = {}
     for address in to:
         found = records.locate(people, "email", address) if keyed else None
-        groups.setdefault(reader_locale(project, found[1].get("locale") if found else None), []).append(address)
+        groups.setdefault(reader_tag(project, found[1].get("locale") if found else None), []).append(address)  # fr-CA writes its own dates
     return list(groups.items())
 
 

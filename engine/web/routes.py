@@ -363,31 +363,32 @@ def reading_locale(engine: Engine, actor: str, request: Request) -> str | None:
 
 def own_or_accepted(engine: Engine, own: str | None, request: Request) -> str | None:
     """The locale serving the actor's own `own` (None: they have none), else the first of Accept-Language the project offers; None: the flows' own."""
-    from ..conditions.translations import reader_locale
+    from ..conditions.translations import reader_tag
 
     locales = engine.project.locales
     if own is not None:
-        return reader_locale(engine.project, own)
+        return reader_tag(engine.project, own)
     for tag in accepted(request.headers.get("accept-language", "")):
         declared = {locale.lower() for locale in locales}
         if tag.lower() in declared or tag.split("-")[0].lower() in declared:
-            return reader_locale(engine.project, tag)
+            return reader_tag(engine.project, tag)
     return None
 
 
 def asked_locale(engine: Engine, asked: str) -> str | None:
-    """The declared locale `?locale=` asks for (fr-CA falls back to fr); one the project does not offer is a bad request."""
+    """The locale `?locale=` asks for, when the project serves it (fr-CA: the fr texts, fr-CA dates); else a bad request."""
+    from ..conditions.translations import canonical
     from ..language.catalogs import fallback
 
     locales = engine.project.locales
     if len(asked) <= 35 and locales and asked.lower() == locales[0].lower():
         return None  # the flows' own language
     try:
-        chain = fallback(asked[:35], locales)
+        fallback(asked[:35], locales)  # served: fr-CA by fr, en-GB by the flows' own
     except UnknownName:
         offered = ", ".join(locales) if locales else "none besides the flows' own (the project declares no locales:)"
         raise ApiError("bad_request", f"the project offers no locale {asked[:35]!r}; its locales are {offered}") from None
-    return chain[0] if chain else None
+    return canonical(asked[:35])
 
 
 def accepted(header: str) -> list[str]:
