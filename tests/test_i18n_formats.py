@@ -20,12 +20,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_i18n import cli, translated
 
+from clientflow.conditions import limits
 from clientflow.conditions.program import Program
 from clientflow.conditions.reader import FILTERS, Reader, format_date, format_datetime, format_number, reading
 from clientflow.errors import CompileError, ExpressionError
 from clientflow.language.code import Text
 
 NOW = "2025-03-14T09:26:53Z"
+
+
+@pytest.fixture(autouse=True)
+def fresh_budget() -> None:
+    """The filters are called here outside a rendering: each test starts a budget of its own (one an earlier test
+    file started would run out after its seconds, whatever this test does)."""
+    limits.fresh()
 
 
 @pytest.mark.parametrize(
