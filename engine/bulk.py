@@ -25,6 +25,7 @@ from .runtime.data import Records
 from .runtime.plan import Plan
 
 PAGE = 500
+NAMED = 5  # the subjects the text summary names under each rule that blocked them (the report lists every one)
 
 
 @dataclass
@@ -60,11 +61,16 @@ class Summary:
     errors: int = 0
     blocked_by: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
+    blocked_subjects: dict[str, list[str]] = field(default_factory=dict)  # the first NAMED subjects each rule blocked
 
     def add(self, item: Item) -> None:
         self.total += 1
         if item.status == "blocked":
             self.blocked_by.update(item.rules)
+            for rule in item.rules:
+                named = self.blocked_subjects.setdefault(rule, [])
+                if len(named) < NAMED:
+                    named.append(item.subject)
         if item.status == "error":
             self.errors += 1
         else:

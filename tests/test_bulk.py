@@ -199,6 +199,23 @@ def test_the_text_summary_groups_blocked_clients_by_rule(generated: Path) -> Non
         assert f"    {rule}: {count}" in result.stdout
 
 
+def test_the_text_summary_names_the_first_blocked_subjects_of_each_rule(generated: Path) -> None:
+    """Without --report, the summary says which subjects each rule blocked: the first five, then how many more."""
+    expected = single_runs(generated, "deactivate-client", FLOWS["deactivate-client"], client_ids(generated))
+    result = bulk("deactivate-client", "--where", "true", data=generated)
+    by_rule: dict[str, list[str]] = {}
+    for subject, outcome in expected.items():
+        if outcome["status"] == "blocked":
+            for rule in outcome["rules"]:
+                by_rule.setdefault(rule, []).append(subject)
+    assert by_rule and any(len(subjects) > 5 for subjects in by_rule.values())
+    lines = result.stdout.splitlines()
+    for rule, subjects in by_rule.items():
+        shown = ", ".join(subjects[:5]) + (f" and {len(subjects) - 5} more" if len(subjects) > 5 else "")
+        assert f"    {rule}: {len(subjects)} — {shown}" in lines, result.stdout
+    assert "    (--report FILE lists every subject, with why)" in lines
+
+
 # committed ----------------------------------------------------------------------
 def init_db(data: Path, tmp_path: Path) -> Path:
     db = tmp_path / "clientflow.db"

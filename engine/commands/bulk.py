@@ -173,7 +173,7 @@ def bulk(
     if fmt == "json":
         emit_json(summary.to_json())
     else:
-        _print_summary(summary, known)
+        _print_summary(summary, known, report_path)
     raise click.exceptions.Exit(summary.exit_code)
 
 
@@ -192,7 +192,7 @@ def _progress(length: int | None) -> Any:
     return bar
 
 
-def _print_summary(summary: Any, known: list[str] | None) -> None:
+def _print_summary(summary: Any, known: list[str] | None, report_path: Path | None = None) -> None:
     mode = "dry run" if summary.dry_run else "committed"
     if summary.interrupted:
         total = f" of {len(known)}" if known is not None else ""
@@ -201,7 +201,11 @@ def _print_summary(summary: Any, known: list[str] | None) -> None:
     click.echo(f"  completed:   {summary.completed}")
     click.echo(f"  blocked:     {summary.blocked}")
     for rule, count in sorted(summary.blocked_by.items()):
-        click.echo(f"    {rule}: {count}")
+        named = summary.blocked_subjects.get(rule, [])
+        more = f" and {count - len(named)} more" if count > len(named) else ""
+        click.echo(f"    {rule}: {count} — {', '.join(named)}{more}" if named else f"    {rule}: {count}")
+    if summary.blocked and report_path is None:
+        click.echo("    (--report FILE lists every subject, with why)")
     click.echo(f"  invalid:     {summary.invalid}")
     click.echo(f"  needs input: {summary.needs_input}")
     if summary.awaiting_approval:
