@@ -92,6 +92,7 @@ class Rulebook:
         rest = reach[len(first) :]
         lines = ["def _available(s, named):", "    _due = (s.get('flow') or {}).get('due')  # set when the worker checks a scheduled part"]
         pure = _pure_context(project, program)
+        written = _written(program, pure, project)
         if pure:  # a question's scope computes its context names when first read (LazyScope): here, before, without its __missing__
             lines.append("    _L = s.later if _type(s) is _Lazy else _NOTHING")
         filled: set[str] = set()
@@ -99,7 +100,7 @@ class Rulebook:
             lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
         for i, rule in enumerate(rules):
             if i not in per_flow and i not in first:
-                lines += _fill(sorted(program.expression(rule.condition).names & pure.keys() - filled), "    ")
+                lines += _fill(sorted(program.expression(rule.condition).names & pure.keys() - filled), "    ", written)
                 filled |= program.expression(rule.condition).names & pure.keys()
                 lines += _check(program, i, rule, "    ")
             if i not in reach:  # a reach rule's message is written by _refuse or _refusal
@@ -158,7 +159,7 @@ class Rulebook:
                     listed.append(f"_P{i} if r{i} else _V({rule.name!r}, False, m{i}, r{i} is not False)")
                 else:
                     lines.append(f"{pad}    if d{i} is None:")
-                    lines += _fill(sorted((program.template(rule.message).reads or frozenset()) & pure.keys() - filled), pad + "        ")
+                    lines += _fill(sorted((program.template(rule.message).reads or frozenset()) & pure.keys() - filled), pad + "        ", written)
                     lines += _message_lines(program, i, rule, pad + "        ", self.inlined.get(i))
                     lines.append(f"{pad}        d{i} = {{'rule': {rule.name!r}, 'message': m{i}}}")
                     if verdicts and not lazy:
@@ -334,18 +335,43 @@ def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[
     return out, used
 
 
-def _fill(names: list[str], pad: str) -> list[str]:
-    """Lines computing each context name not computed yet, as the question's scope would when it is read (`_L`: its `later`)."""
+def _fill(names: list[str], pad: str, written: Mapping[str, str] | None = None) -> list[str]:
+    """Lines computing each context name not computed yet, as the question's scope would when it is read (`_L`: its `later`).
+
+    `written`: the names whose expression is written into the rule function (its Python, see `_written`), not called.
+    """
     lines: list[str] = []
     for name in names:
+        python = (written or {}).get(name)
+        if python is not None:  # computed only where the scope would compute it (a question's scope, which has it to compute)
+            lines += [f"{pad}if {name!r} not in s and {name!r} in _L:", f"{pad}    try:", f"{pad}        s[{name!r}] = {python}"]
+        else:
+            lines += [f"{pad}if {name!r} not in s:", f"{pad}    try:", f"{pad}        s[{name!r}] = _L[{name!r}].function(s)"]
         lines += [
-            f"{pad}if {name!r} not in s:",
-            f"{pad}    try:",
-            f"{pad}        s[{name!r}] = _L[{name!r}].function(s)",
             f"{pad}    except _Exception:  # left to the read, which computes it again and fails where it is read",
             f"{pad}        pass",
         ]
     return lines
+
+
+def _written(program: Program, pure: Mapping[str, str], project: Project) -> dict[str, str]:
+    """Each pure context name whose expression can be written into the rule function: its Python reads the same names as
+    its own function does (every helper it calls the very one the rule function holds), so it gives the same value or error."""
+    out: dict[str, str] = {}
+    namespace = program.namespace
+    for name in pure:
+        expression = program.expression(project.context[name])
+        own = getattr(expression.function, "__globals__", None)
+        if own is None or expression.function.__code__.co_varnames != ("s",):
+            continue
+        called = set(re.findall(r"\b_\w+\b", expression.python))
+        if all(word in own and namespace.get(word, _ABSENT) is own[word] and word not in _RULEBOOK_NAMES and not _NUMBERED.fullmatch(word) for word in called):
+            out[name] = expression.python
+    return out
+
+
+_ABSENT = object()
+_NUMBERED = re.compile(r"_(?:[MPFBq]|_?v)\d+")  # the rule function's own names: messages, verdicts, flows, builders, locals
 
 
 def _check(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
