@@ -215,12 +215,14 @@ class Engine:
             chosen = locale(parties.actor) if locale is not None else None
             runner = self.in_locale(chosen).runner if chosen else self.runner  # the same records: a localized project shares the model
             scope = runner.scopes.question(parties, self.clock.now, records)
-            flows = cast(list[FlowAvailability], runner.rulebook(verdicts=True, entry=FlowAvailability).evaluate(scope, subject))
+            book = runner.rulebook(verdicts=True, entry=FlowAvailability)
+            flows = cast(list[FlowAvailability], book.evaluate(scope, subject))
             refused = 0
-            for flow in flows:
-                if type(flow.reasons) is Refused:
-                    refused += 1
-                    flow.reasons = list(flow.reasons)
+            if book.each_flow_refused or (flows and type(flows[0].reasons) is Refused):  # else no flow is refused
+                for flow in flows:
+                    if type(flow.reasons) is Refused:
+                        refused += 1
+                        flow.reasons = list(flow.reasons)
             outside = refused == len(flows) if flows else runner.refusal(scope, subject) is not None
         named = subject if refused or outside else str(parties.subject.get("id"))
         return Availability(str(parties.actor.get("id")), named, flows, outside_reach=outside)

@@ -90,6 +90,7 @@ class Rulebook:
         reach = [index[id(rule)] for rule in project.reach]
         first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
         rest = reach[len(first) :]
+        self.each_flow_refused = bool(rest)  # whether reach may refuse some flows and not others (else: all of them, or none)
         lines = ["def _available(s, named):", "    _due = (s.get('flow') or {}).get('due')  # set when the worker checks a scheduled part"]
         pure = _pure_context(project, program)
         written = _written(program, pure, project)
