@@ -136,7 +136,6 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             result.changes.extend(made)
     emails = _recipients(project, flow, scope, records)
     as_written: tuple[Callable[..., str], Mapping[str, Any]] | None = None
-    say: Callable[..., str]
     for email, sent, value in emails:
         if isinstance(value, Exception):
             raise value  # where evaluating it one email at a time would have raised it
@@ -151,19 +150,20 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             if locale is None or locale == project.locales[0]:  # as written, whoever the actor reads (their screens may be in another language)
                 if as_written is None:  # the same for every email of this outcome: rendering changes nothing it reads
                     program = program_of(project)
-                    as_written = partial(program.render, as_written=True), _titled(scope, flow, program.written.titles)
+                    as_written = program.render, _titled(scope, flow, program.written.titles)
                 say, seen = as_written
+                written = True
             else:
                 program = program_of(localized(project, locale, "emails"))
-                say = program.render
+                say, written = program.render, False
                 seen = _titled(scope, flow, program.reader.titles)
             result.emails.append(
                 RenderedEmail(
                     template=email.template,
                     to=readers,
-                    subject=one_line(say(template.subject, seen)),
-                    text=say(template.text, seen),
-                    html=say(template.html, seen) if template.html else None,
+                    subject=one_line(say(template.subject, seen, as_written=written)),
+                    text=say(template.text, seen, as_written=written),
+                    html=say(template.html, seen, as_written=written) if template.html else None,
                     locale=None if locale is None else reader_locale(project, locale),  # the catalog's: fr for fr-CA
                 )
             )
