@@ -54,7 +54,8 @@ class DataFunction:
                 limits.cells(arg, limits.MAX_CELLS, "passing")
         if kwargs:
             limits.check_args(kwargs.values())
-        return self.fn(*args, **kwargs)
+            return self.fn(*args, **kwargs)
+        return self.fn(*args)
 
     def __repr__(self) -> str:
         return f"<function {self.name}>"
@@ -679,13 +680,25 @@ def _plain_path(node: nodes.Node) -> tuple[str | int, ...] | None:
 
 
 def _dig(value: Any, keys: tuple[Any, ...], fallback: Any) -> Any:
-    """`_default(_maybe(lambda: value[k1][k2]...), fallback)` in one call: the same look-ups, in order, and the same answer."""
+    """`_default(_maybe(lambda: value[k1][k2]...), fallback)` in one call: the same look-ups, in order, and the same answer.
+
+    A plain dict is read with `get` (a key it lacks: the fallback, without raising and catching a KeyError, the usual
+    case of a default); anything else (a scope computing names when first read, a list) by subscript, as written.
+    """
     try:
         for key in keys:
-            value = value[key]
+            if value.__class__ is dict:
+                value = value.get(key, _LACKING)
+                if value is _LACKING:
+                    return fallback
+            else:
+                value = value[key]
     except (KeyError, TypeError, IndexError):
         return fallback
     return fallback if value is MISSING else value
+
+
+_LACKING = object()  # what a plain dict gives `_dig` for a key it lacks
 
 
 _HELPERS["_dig"] = _dig

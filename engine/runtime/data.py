@@ -566,7 +566,7 @@ class Snapshot:
             raise ExpressionError(f"lookup: unknown entity {entity!r}{did_you_mean(entity, self.project.entities)}")
         if id is None:
             return None
-        return self.index.get((entity, "id", str(id)))
+        return self.index.get((entity, "id", id if id.__class__ is str else str(id)))
 
     def find(self, entity: str, given: str, keys: Iterable[str]) -> dict[str, Any]:
         """The record named by `given` under any of `keys`, or UnknownName with a suggestion."""
