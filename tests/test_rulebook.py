@@ -257,3 +257,23 @@ def test_a_message_naming_its_flow_names_each_flow_and_the_scope_ends_on_the_las
         scope = engine.runner.scopes.question(resolve(engine.project, records, "u1", "c1"), engine.clock.now, records)
         engine.runner.rulebook().evaluate(scope, "c1")
     assert scope["flow"] == list(engine.project.flows.values())[-1].reference
+
+
+def test_a_questions_scope_is_the_lazy_scope_its_constructor_makes() -> None:
+    """Scopes.asked makes its LazyScope without calling __init__: the same names, `later` and `source` as LazyScope(...) gives."""
+    from clientflow.conditions.lazy import LazyScope
+    from clientflow.runtime.context import resolve
+    from clientflow.runtime.data import Records
+
+    engine = Engine.open(PROJECT, data=DEMO)
+    checker = engine.checker()
+    scopes = engine.runner.scopes
+    parties = resolve(engine.project, checker.snapshot, "u1", "c1")
+    with engine.storage.transaction() as tx:
+        records = Records(engine.project, tx)
+        for reader in (checker.lookup, records):
+            made = scopes.question(parties, engine.clock.now, reader)
+            later = scopes.later if reader is checker.lookup else scopes.later_listing
+            want = LazyScope({**scopes.base, "lookup": made["lookup"], "actor": parties.actor, **parties.holders, "client": parties.subject}, later, (reader, engine.clock.now))
+            assert type(made) is LazyScope and made == want and made.later is want.later and made.source == want.source
+            assert made["partner"] == want["partner"] and made == want  # computed when first read, the same way

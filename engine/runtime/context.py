@@ -226,8 +226,15 @@ class Scopes:
         self, actor: dict[str, Any], holders: Mapping[str, Any], subject: dict[str, Any], now: Callable[[], datetime], reader: Reader | DataFunction
     ) -> LazyScope:
         """`question`'s scope from its parts: the actor, the records holding it (by the names the project gave them), the subject."""
-        scope = LazyScope(self.base, self.later if isinstance(reader, DataFunction) else self.later_listing, (reader, now))
-        scope["lookup"] = reader if isinstance(reader, DataFunction) else DataFunction("lookup", reader.get)  # cheaper made than computed later
+        scope = _new(LazyScope)  # LazyScope(self.base, later, (reader, now)), without the call of its __init__ (a question's every time)
+        scope.update(self.base)
+        if isinstance(reader, DataFunction):
+            scope.later = self.later
+            scope["lookup"] = reader
+        else:
+            scope.later = self.later_listing
+            scope["lookup"] = DataFunction("lookup", reader.get)  # cheaper made than computed later
+        scope.source = (reader, now)
         scope["actor"] = actor
         scope.update(holders)
         scope[self.subject] = subject
@@ -252,6 +259,9 @@ class Scopes:
         for name, expression in self.context:
             scope[name] = expression(scope)
         return scope
+
+
+_new = LazyScope.__new__
 
 
 def _now(scope: LazyScope) -> Moment:
