@@ -239,6 +239,51 @@ def test_reads_made_local_are_only_the_scopes_own() -> None:
     assert _localized(["    _q0 = s['client']"], ["client"]) is None
 
 
+def test_reads_are_found_as_the_tokenizer_finds_them() -> None:
+    """`_reads` (one pattern over the lines) finds the same `s[...]` reads as Python's tokenizer, on hypothesis-made
+    sources that the tokenizer reads: strings and comments that hold look-alikes, attributes, spaces, prefixes, operators."""
+    import tokenize
+
+    from hypothesis import assume, given, settings
+    from hypothesis import strategies as st
+
+    from clientflow.runtime.rulebook import _SCANNED, _localized, _reads, _tokenized_reads
+
+    keys = st.sampled_from(["'client'", '"client"', "'actor'", "u'client'", "b'client'", "r'client'", "f'client'", "'cli\\'ent'", "'é'", "'client' 'x'"])
+    spaces = st.sampled_from(["", " ", "  ", "\t"])
+    afters = st.sampled_from(["", " = 1", "= 1", " == 1", " != 1", " <= 1", " >= 1", " += 1", " <<= 1", " >>= 1", " **= 1", " //= 1", " := 1",
+                              " < 1", " ** 1", " * = 1", "[0]", ".x", " # note", " # x =", "  # a == b", "\n", " if x else y", " -> 1"])  # fmt: skip
+
+    @st.composite
+    def read(draw: st.DrawFn) -> str:
+        before = draw(st.sampled_from(["", "x.", "x. ", "(", "[", "1 + ", "not ", "f(", "xs", "_", "é"]))
+        opened = before.count("(") + before.count("[")
+        core = f"s{draw(spaces)}[{draw(spaces)}{draw(keys)}{draw(spaces)}]"
+        return before + core + draw(afters) + ")" * before.count("(") + "]" * before.count("[") * (opened > 0)
+
+    fragments = st.one_of(
+        read(),
+        st.sampled_from(["'s[\\'client\\']'", '"s[\'client\']"', "# s['client'] = 1", "f's[{x}]'", "rb's['", "'.'", "x = 1", "s", "s[x]", "..."]),
+        st.text(alphabet="s[]'\" .=#\\é_xa1(){}", max_size=12),
+    )
+    line = st.lists(fragments, min_size=1, max_size=4).map(lambda parts: "    " + " ".join(parts))
+
+    @settings(max_examples=600, deadline=None, derandomize=True)
+    @given(st.lists(line, min_size=1, max_size=4))
+    def check(lines: list[str]) -> None:
+        source = "\n".join(lines) + "\n"
+        assume(_SCANNED.search(source) is None)
+        try:
+            want = _tokenized_reads(source)
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            assume(False)
+            return
+        assert _reads(source) == want
+        _localized(lines, ["client", "actor"])  # and the rewrite reads them without failing
+
+    check()
+
+
 def test_a_message_naming_its_flow_names_each_flow_and_the_scope_ends_on_the_last(project_copy: Path) -> None:
     """`flow` is written only before the flows that read it (and the last): each message still names its own flow."""
     from clientflow.runtime.context import resolve

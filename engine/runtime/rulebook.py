@@ -21,7 +21,6 @@ import ast
 import io
 import itertools
 import re
-import tokenize
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -303,37 +302,84 @@ def _pure_context(project: Project, program: Program) -> dict[str, str]:
 def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[str, str]] | None:
     """`lines` reading each of `names` from a local (`_q0`, `_q1`...) where they read `s[name]`, and the locals used (name -> local).
 
-    None when the lines write one of them, or already use such a local. Python's own tokenizer finds the reads,
-    so a text that merely looks like one (in a string) is left as it is.
+    None when the lines write one of them, or already use such a local. The reads are found as Python's own tokenizer
+    finds them, so a text that merely looks like one (in a string) is left as it is: by `_reads`, which scans the
+    generated lines token by token with one pattern, or by `tokenize` itself for what that scan does not read.
     """
     wanted = set(names)
     source = "\n".join(lines) + "\n"
     if re.search(r"\b_q\d", source):
         return None
-    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    found = _reads(source) if _SCANNED.search(source) is None else _tokenized_reads(source)
     used: dict[str, str] = {}
     cuts: list[tuple[int, int, int, str]] = []  # (line, from column, to column, local)
+    for row, start, end, key, written in found:
+        try:
+            read = ast.literal_eval(key)
+        except (ValueError, SyntaxError):
+            continue
+        if read not in wanted:
+            continue
+        if written:
+            return None  # written, not only read
+        local = used.setdefault(read, f"_q{len(used)}")
+        cuts.append((row, start, end, local))
+    out = list(lines)
+    for row, start, end, local in reversed(cuts):
+        out[row] = out[row][:start] + local + out[row][end:]
+    return out, used
+
+
+# `_reads` finds in the generated lines what the tokenizer would: from left to right, a string (with its prefix, unless a
+# name's letters come before it), a comment, or `s[` + one string + `]` on one line (`s` a name of its own), skipping
+# everything else. It leaves to `tokenize` the sources whose tokens it does not model: a triple-quoted string, a line
+# continued by a backslash, a carriage return.
+# tests/test_rulebook.py compares the two on hypothesis-made sources.
+_SCANNED = re.compile(r"\'\'\'|\"\"\"|\\\n|\r")
+_STRING = r"""(?:(?:(?<!\w)(?:[rR][bBfF]?|[bBfF][rR]?|[uU]))?(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))"""
+_TOKENS = re.compile(
+    r"(?=[sbBrRuUfF'\"#])"  # where a token of the three may begin: the pattern engine skips other characters quickly
+    rf"(?:(?P<string>{_STRING})|(?P<comment>#[^\n]*)"
+    rf"|(?P<read>(?<![\w.])s[ \t\f]*\[[ \t\f]*(?P<key>{_STRING})[ \t\f]*\](?P<after>[ \t\f]*(?:#[^\n]*|(?:\*\*|//|>>|<<|[-+*/%@&|^:!<>=])?=)?)))"
+)
+
+
+def _reads(source: str) -> list[tuple[int, int, int, str, bool]]:
+    """Each `s[<string>]` of `source` outside strings and comments, on one line, not after a `.`: (line from 0,
+    from column, to column, the string as written, whether the token after it ends with `=` and does not compare)."""
+    found = []
+    row, line_start = 0, 0
+    for match in _TOKENS.finditer(source):
+        if match.lastgroup == "read":
+            start = match.start()
+            row += source.count("\n", line_start, start)  # lines counted up to the read
+            line_start = source.rfind("\n", 0, start) + 1
+            if source[line_start:start].rstrip(" \t\f").endswith("."):
+                continue  # an attribute: `x. s[...]`
+            end = match.end("read") - len(match.group("after"))
+            found.append((row, start - line_start, end - line_start, match.group("key"), _writes(match.group("after").lstrip(" \t\f"))))
+    return found
+
+
+def _tokenized_reads(source: str) -> list[tuple[int, int, int, str, bool]]:
+    """What `_reads` gives, found by Python's tokenizer (for the sources `_reads` does not model)."""
+    import tokenize  # imported only for such a source: generated lines have none
+
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    found = []
     for k in range(1, len(tokens) - 4):
         name, bracket, key, close = tokens[k : k + 4]
         if not (name.type == tokenize.NAME and name.string == "s" and bracket.string == "[" and key.type == tokenize.STRING and close.string == "]"):
             continue
         if tokens[k - 1].string == "." or name.start[0] != close.end[0]:
             continue
-        try:
-            read = ast.literal_eval(key.string)
-        except (ValueError, SyntaxError):
-            continue
-        if read not in wanted:
-            continue
-        after = tokens[k + 4].string
-        if after.endswith("=") and after not in ("==", "!=", "<=", ">="):
-            return None  # written, not only read
-        local = used.setdefault(read, f"_q{len(used)}")
-        cuts.append((name.start[0] - 1, name.start[1], close.end[1], local))
-    out = list(lines)
-    for row, start, end, local in reversed(cuts):
-        out[row] = out[row][:start] + local + out[row][end:]
-    return out, used
+        found.append((name.start[0] - 1, name.start[1], close.end[1], key.string, _writes(tokens[k + 4].string)))
+    return found
+
+
+def _writes(after: str) -> bool:
+    """Whether the token after `s[...]` writes it: `=`, `+=`... (or a comment ending in `=`, as the tokenizer reads it)."""
+    return after.endswith("=") and after not in ("==", "!=", "<=", ">=")
 
 
 def _fill(names: list[str], pad: str, written: Mapping[str, str] | None = None) -> list[str]:
