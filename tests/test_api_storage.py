@@ -190,3 +190,15 @@ def test_shutting_the_app_down_closes_its_engines_and_its_threads(tmp_path: Path
         assert len(availability_threads()) > before
     assert _open_files(db) == []
     assert len(availability_threads()) == before
+
+
+def test_an_app_shut_down_serves_again_when_started_again(tmp_path: Path) -> None:
+    db = database(tmp_path)
+    app = create_app(WebSettings(project=PROJECT, db=db, secret=SECRET, now=NOW, outbox=tmp_path / "outbox"))
+    answers = []
+    for _ in range(2):
+        with TestClient(app) as api:
+            answers.append(api.get("/availability", params={"client": "c1"}, headers=bearer(ALICE)).json())
+            assert api.post("/flows/deactivate-client/runs", json={"client": "c1"}, headers=bearer(ALICE)).status_code == 201
+        assert _open_files(db) == []
+    assert answers[0] == answers[1] and answers[0]["flows"]

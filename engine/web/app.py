@@ -24,7 +24,7 @@ from ..language.words import subject_names
 from ..plugins import plugin_manager
 from ..storage import ConflictError
 from .errors import ApiError, from_engine
-from .routes import api_router, availability_threads
+from .routes import AvailabilityThreads, api_router
 from .source import EngineSource, WebSettings
 
 RESERVED = {"flow", "run", "answers", "ahead", "subject"}
@@ -42,14 +42,14 @@ def create_app(settings: WebSettings, *, plugins: pluggy.PluginManager | None = 
     word, _ = subject_names(settings.project)
     if word in RESERVED:
         word = "subject"
-    threads = availability_threads()
+    threads = AvailabilityThreads()
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            threads.shutdown(wait=True)
+            threads.shutdown()
             source.close()
 
     app = FastAPI(

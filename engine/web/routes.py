@@ -11,6 +11,7 @@ exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise.
 # routes below at run time, and they name types built inside `api_router`.
 import asyncio
 import contextvars
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -68,12 +69,38 @@ def reply(document: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(document, status_code=status)
 
 
-def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first: list[BaseRoute], threads: ThreadPoolExecutor) -> APIRouter:
+class AvailabilityThreads:
+    """The pool GET /availability is answered in: as many threads as the engines a process leases (POOL).
+
+    Made when first used, shut down with the app (its lifespan), and made again should the app serve again.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(POOL, thread_name_prefix="clientflow-availability")
+                pool = self._pool
+        return pool
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first: list[BaseRoute], threads: AvailabilityThreads) -> APIRouter:
     """The API's routes; `word` is the project's name for its subject (e.g. the query parameter).
 
     `first` receives the routes the app serves ahead of the router (undocumented: each answers
     as a documented route of the router does, only sooner); `threads` is the pool /availability's
-    handler runs in (the app's own: `availability_threads`, shut down with the app).
+    handler runs in (the app's own, shut down with it).
     """
     router = APIRouter()
     try:
@@ -328,15 +355,10 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first:
     # for about half the CPU per hop when requests come side by side (8 at once: about 80 -> 40 us; 1 at once: alike).
 
     async def answer_availability_in_thread(request: Request) -> JSONResponse:
-        return await asyncio.get_running_loop().run_in_executor(threads, contextvars.copy_context().run, answer_availability, request)
+        return await asyncio.get_running_loop().run_in_executor(threads.pool(), contextvars.copy_context().run, answer_availability, request)
 
     first.append(GetOnly("/availability", answer_availability_in_thread, include_in_schema=False))
     return router
-
-
-def availability_threads() -> ThreadPoolExecutor:
-    """The pool GET /availability is answered in: as many threads as the engines a process leases (POOL)."""
-    return ThreadPoolExecutor(POOL, thread_name_prefix="clientflow-availability")
 
 
 class GetOnly(Route):

@@ -123,6 +123,7 @@ class EngineSource:
         self._made = 0
         self._problems: list[Problem] = []
         self._version = ""
+        self._closed = False  # by `close`: opened again when next asked
         self._load()
         if not settings.preview:
             from ..tokens import TokenError, check_settings
@@ -166,6 +167,11 @@ class EngineSource:
 
     def engine(self) -> Engine:
         """The engine to serve this request; ProjectBroken while the project does not load."""
+        if self._closed:  # the app serves again after it was shut down (a test client may start it again)
+            with self._lock:
+                if self._closed:
+                    self._load()
+                    self._closed = False
         self.refresh()
         engine = self._engine
         if engine is None:
@@ -240,3 +246,4 @@ class EngineSource:
             if self._engine is not None:
                 self._engine.close()
                 self._engine = None
+            self._closed = True
