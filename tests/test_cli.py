@@ -71,6 +71,21 @@ def test_validate_reports_a_broken_flow_located(tmp_path):
     assert document["valid"] is False and document["problems"][0]["line"] == int(row)
 
 
+def test_validate_names_a_broken_data_file_once_as_the_project_names_it(tmp_path):
+    # the scenarios name the demo data as ../data/demo.yaml: its problems were reported twice, once as scenarios/../data/demo.yaml
+    project = copy_project(tmp_path / "p")
+    shutil.copytree(PROJECT / "scenarios", project / "scenarios")
+    data = project / "data" / "demo.yaml"
+    data.write_text(data.read_text(encoding="utf-8").replace("billing: partner", "billing: nobody", 1), encoding="utf-8")
+    result = invoke("validate", "--project", project, "--no-cache")
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if "'nobody' is not allowed" in line]
+    assert len(lines) == 1 and lines[0].startswith("data/demo.yaml:"), result.stderr
+    assert "../" not in result.stderr
+    tested = invoke("test", "--project", project, project / "scenarios")
+    assert "../" not in tested.stdout + tested.stderr and "data/demo.yaml:" in tested.stdout + tested.stderr
+
+
 def test_flows_lists_every_flow():
     result = invoke("flows", "--project", PROJECT)
     assert result.exit_code == 0, result.output

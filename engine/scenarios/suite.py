@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -247,7 +248,7 @@ class _Loader:
             key = self.resolved[path] = path.resolve()
         if key not in self.data_files:
             self.data_files[key] = None
-            display = str(path)
+            display = os.path.normpath(path)  # scenarios/../data/demo.yaml reads as data/demo.yaml, as validate names it
             try:
                 doc, positions = load_data_text(read_text(path, display, DataError), display)
                 check_data(self.project, doc, positions, display)
