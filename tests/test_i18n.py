@@ -513,3 +513,28 @@ def test_a_translation_can_read_nothing_its_source_does_not(name: str) -> None:
     assert translate(SOURCE, Text("Ce que signifie {{ client.name }}", SOURCE.location)).unknown == ()
     with pytest.raises(CompileError):
         translate(SOURCE, Text(f"{{% if {name} %}}!{{% endif %}}Ce que signifie {{{{ client.name }}}}", SOURCE.location))
+
+
+def test_approve_and_approvals_answer_in_the_deciding_actors_locale(tmp_path: Path) -> None:
+    # the command line's approve showed its plan (banner, undo) as written to a French approver; the API answered in French
+    from approval_support import APPROVER, STARTER, SUBJECT, approval_project
+
+    root = approval_project(tmp_path / "project")
+    translated(root, lambda source: "FR " + source)
+    data = root / "data" / "demo.yaml"
+    bea = "email: bea@northwind.example, role: administrator"
+    data.write_text(data.read_text(encoding="utf-8").replace(bea, f"{bea}, locale: fr", 1), encoding="utf-8")
+    db = tmp_path / "cf.db"
+    common = ("--project", root, "--db", db, "--now", NOW)
+    assert cli("init", "--project", root, "--db", db, "--data", data).exit_code == 0
+    started = json.loads(cli("run", "deactivate-client", *common, "--actor", STARTER, "--client", SUBJECT, "--yes", "--format", "json").stdout)
+    assert started["status"] == "awaiting_approval" and not started["banners"][0].startswith("FR ")  # alice reads the flows as written
+    listed = json.loads(cli("approvals", *common, "--actor", APPROVER, "--format", "json").stdout)["approvals"]
+    assert [item["title"] for item in listed] == ["FR Deactivate client"]
+    asked = json.loads(cli("approvals", *common, "--actor", APPROVER, "--format", "json", "--locale", "en").stdout)["approvals"]
+    assert [item["title"] for item in asked] == ["Deactivate client"]
+    done = cli("approve", started["run"], *common, "--actor", APPROVER, "--format", "json")
+    plan = json.loads(done.stdout)
+    assert plan["status"] == "completed", done.output
+    assert plan["banners"] and all(text.startswith("FR ") for text in plan["banners"])
+    assert plan["undo"].startswith("FR ")

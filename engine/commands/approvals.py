@@ -9,7 +9,7 @@ import click
 
 from ..errors import ExitCode
 from . import terminal
-from .common import actor_option, command, db_option, emit_json, format_option, now_option, open_engine, outbox_option, project_option
+from .common import actor_option, command, db_option, emit_json, format_option, locale_option, now_option, open_engine, outbox_option, project_option
 
 
 @command(short_help="Approve (or, with --reject, refuse) a run that waits for approval.")
@@ -22,7 +22,19 @@ from .common import actor_option, command, db_option, emit_json, format_option, 
 @format_option("text", "json")
 @now_option
 @outbox_option
-def approve(run: str, project: Path, db: str | None, actor: str, reject: bool, reason: str | None, fmt: str, now: datetime | None, outbox: Path | None) -> None:
+@locale_option
+def approve(
+    run: str,
+    project: Path,
+    db: str | None,
+    actor: str,
+    reject: bool,
+    reason: str | None,
+    fmt: str,
+    now: datetime | None,
+    outbox: Path | None,
+    locale: str | None,
+) -> None:
     """Decide RUN, a run awaiting approval, as --actor: approve it (it commits, every rule checked again
     on what is stored now) or --reject it with a --reason. Whoever started it is emailed either way.
 
@@ -33,7 +45,8 @@ def approve(run: str, project: Path, db: str | None, actor: str, reject: bool, r
     """
     if reject and not (reason or "").strip():
         raise click.UsageError("--reject needs --reason TEXT: say why, for whoever started the run")
-    with open_engine(project, None, db, now, outbox) as engine:
+    with open_engine(project, None, db, now, outbox) as opened:
+        engine = opened.in_locale(locale) if locale is not None else opened.for_actor(actor)  # the plan as the deciding actor reads it
         plan = engine.reject(run, actor, reason or "") if reject else engine.approve(run, actor, reason=reason)
         if fmt == "json":
             emit_json(plan.to_json())
@@ -48,13 +61,14 @@ def approve(run: str, project: Path, db: str | None, actor: str, reject: bool, r
 @actor_option
 @format_option("text", "json")
 @now_option
-def approvals(project: Path, db: str | None, actor: str, fmt: str, now: datetime | None) -> None:
+@locale_option
+def approvals(project: Path, db: str | None, actor: str, fmt: str, now: datetime | None, locale: str | None) -> None:
     """List the runs awaiting a decision --actor may make (never the runs they started), the soonest to expire first.
 
     JSON: {"approvals": [{"run", "flow", "title", "subject", "actor", "answers", "step", "requested", "expires"}]}.
     """
     with open_engine(project, None, db, now) as engine:
-        found = engine.approvals(actor)
+        found = (engine.in_locale(locale) if locale is not None else engine.for_actor(actor)).approvals(actor)  # titles as the actor reads them
     if fmt == "json":
         emit_json({"approvals": found})
         return

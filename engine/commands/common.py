@@ -280,3 +280,12 @@ def is_terminal(stream: Any = None) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
         return False
+
+
+def locale_option(fn: Any) -> Any:
+    return click.option(
+        "--locale",
+        "locale",
+        metavar="TAG",
+        help="Show the screens in this language (a locale of project.yaml; fr-CA falls back to fr, then to the first locale); default: the actor's own locale.",
+    )(fn)

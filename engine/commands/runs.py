@@ -20,6 +20,7 @@ from .common import (
     emit_json,
     format_option,
     is_terminal,
+    locale_option,
     now_option,
     open_engine,
     outbox_option,
@@ -30,15 +31,6 @@ from .common import (
 from .interactive import Stopped, confirm, unanswered, walk_screens
 
 NEEDS_YES = {"step": "commit", "field": "--yes"}
-
-
-def locale_option(fn: Any) -> Any:
-    return click.option(
-        "--locale",
-        "locale",
-        metavar="TAG",
-        help="Show the screens in this language (a locale of project.yaml; fr-CA falls back to fr, then to the first locale); default: the actor's own locale.",
-    )(fn)
 
 
 @command(short_help="Which flows an actor is offered on a subject, and why not.")
