@@ -6,14 +6,17 @@ Each test works on a copy of the fixture project, with `locales:` and the catalo
 from __future__ import annotations
 
 import json
+import os
 import random
+import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog, Message
-from babel.messages.pofile import read_po, write_po
+from babel.messages.pofile import read_po, unescape, write_po
 from click.testing import CliRunner, Result
 from conftest import DEMO, NOW, PROJECT, copy_project
 from hypothesis import given
@@ -538,3 +541,42 @@ def test_approve_and_approvals_answer_in_the_deciding_actors_locale(tmp_path: Pa
     assert plan["status"] == "completed", done.output
     assert plan["banners"] and all(text.startswith("FR ") for text in plan["banners"])
     assert plan["undo"].startswith("FR ")
+
+
+def test_a_changed_multi_line_text_keeps_its_previous_source_as_gettext_writes_it_until_reviewed(project: Path) -> None:
+    # Babel wrote a multi-line previous source as one wrapped comment (msgfmt: "end-of-line within string"),
+    # read it back as a translator comment and wrote it as `# | msgid ...` for good, even once reviewed
+    po = translated(project)
+    flow = project / "flows" / "delete-client.yaml"
+    text = flow.read_text(encoding="utf-8")
+    flow.write_text(text.replace("so it cannot be\n", "so it can not be\n", 1), encoding="utf-8")
+    context = "delete-client/steps/warning/body"
+    old = next(str(m.id) for m in read(po) if m.context == context)
+    assert "\n" in old and "can not" not in old
+
+    def previous_lines() -> list[str]:
+        lines = po.read_text(encoding="utf-8").splitlines()
+        at = lines.index(f'msgctxt "{context}"')
+        start = at
+        while lines[start - 1].startswith("#|"):
+            start -= 1
+        return lines[start:at]
+
+    for _ in range(2):  # merged once, then again while it is still to review: the same lines each time
+        assert cli("i18n", "extract", "--project", project).exit_code == 0
+        assert cli("i18n", "update", "--project", project).exit_code == 0
+        shown = previous_lines()
+        assert shown[0] == '#| msgid ""' and all(line.startswith('#| "') and line.endswith('"') for line in shown[1:]), shown
+        assert "".join(unescape(line[3:]) for line in shown[1:]) == old
+        assert "# |" not in po.read_text(encoding="utf-8")
+        assert entries_of(read(po))[context].fuzzy
+    if shutil.which("msgfmt"):
+        checked = subprocess.run(["msgfmt", "-c", "-o", os.devnull, str(po)], capture_output=True, text=True, check=False)
+        assert checked.returncode == 0, checked.stderr
+    catalog = read(po)  # the translator reviews it
+    entries_of(catalog)[context].flags.discard("fuzzy")
+    with po.open("wb") as out:
+        write_po(out, catalog, width=0)
+    assert cli("i18n", "update", "--project", project).exit_code == 0
+    written = po.read_text(encoding="utf-8")
+    assert "#|" not in written and "# |" not in written

@@ -155,14 +155,83 @@ def _same(a: Catalog, b: Catalog) -> bool:
     return rows(a) == rows(b)
 
 
-def _write(catalog: Catalog, path: Path, **options: Any) -> None:
+def _write(catalog: Catalog, path: Path, *, include_previous: bool = False, **options: Any) -> None:
+    """Write `catalog` whole or not at all; with `include_previous`, each fuzzy entry's previous source as gettext writes it.
+
+    Babel wraps a `#| msgid` comment as prose, joining a multi-line source's quoted lines and breaking them
+    anywhere: msgfmt (and the tools built on gettext) then refuse the file. Each previous source is written
+    here instead, one `#|` line per quoted line, as msgmerge writes it.
+    """
+    import io
+
     from babel.messages.pofile import write_po
 
+    previous: dict[str, list[str]] = {}
+    kept = {id(m): m.previous_id for m in catalog if m.id}
+    if include_previous:
+        for message in catalog:
+            if message.id and message.previous_id:
+                marker = f"clientflow-previous-{len(previous)}"
+                previous[marker] = list(message.previous_id)
+                message.previous_id = [marker]
+    try:
+        buffer = io.BytesIO()
+        write_po(buffer, catalog, width=0, include_previous=include_previous, **options)
+    finally:
+        for message in catalog:
+            if message.id and id(message) in kept:
+                message.previous_id = kept[id(message)]
+    written = buffer.getvalue()
+    if previous:
+        charset = catalog.charset or "utf-8"
+        lines = written.decode(charset).split("\n")
+        for number, line in enumerate(lines):
+            if line.startswith('#| msgid "clientflow-previous-'):
+                lines[number] = "\n".join(_previous_lines(previous[line[len('#| msgid "') : -1]]))
+        written = "\n".join(lines).encode(charset)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("wb") as out:
-        write_po(out, catalog, width=0, **options)
+    temporary.write_bytes(written)
     temporary.replace(path)  # whole or not at all
+
+
+def _previous_lines(previous: list[str]) -> list[str]:
+    """`#| msgid ...` (and `#| msgid_plural ...`) lines for a previous source, a line per quoted line."""
+    from babel.messages.pofile import normalize
+
+    lines: list[str] = []
+    for keyword, source in zip(("msgid", "msgid_plural"), previous, strict=False):
+        first, *rest = normalize(source, width=0).split("\n")
+        lines += [f"#| {keyword} {first}", *(f"#| {part}" for part in rest)]
+    return lines
+
+
+_QUOTED = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_PREVIOUS = re.compile(r'(msgid_plural|msgid)\s+((?:"(?:[^"\\]|\\.)*"\s*)+)')
+
+
+def _previous_read(catalog: Catalog) -> dict[tuple[str, str | None], list[str]]:
+    """Take the `#|` lines Babel reads as translator comments off every entry; returns the previous source of each fuzzy one.
+
+    Babel reads no `#| msgid` line: it keeps it as a translator comment (`| msgid ...`) that it writes back
+    as `# | msgid ...`, which would then stay for good. Entries still fuzzy keep their previous source
+    (written again as `#|`); the others, reviewed, drop it as msgmerge does.
+    """
+    from babel.messages.pofile import unescape
+
+    found: dict[tuple[str, str | None], list[str]] = {}
+    for message in [*catalog, *catalog.obsolete.values()]:
+        if not message.id or not any(c.startswith("|") for c in message.user_comments):
+            continue
+        marked = [c[1:].strip() for c in message.user_comments if c.startswith("|")]
+        message.user_comments = [c for c in message.user_comments if not c.startswith("|")]
+        if not message.fuzzy:
+            continue
+        joined = " ".join(marked)  # lines Babel wrapped joined again where it broke them (at a space)
+        sources = ["".join(unescape(f'"{part}"') for part in _QUOTED.findall(quoted)) for _, quoted in _PREVIOUS.findall(joined)]
+        if sources:
+            found[_key(message)] = sources
+    return found
 
 
 def extract(project: Project) -> tuple[Path, int, bool]:
@@ -219,12 +288,15 @@ def update(project: Project) -> list[Merged]:
         else:
             with path.open("rb") as given:
                 catalog = read_po(given, locale=_babel_locale(locale))
+        earlier = _previous_read(catalog)
         before = {_key(m) for m in catalog if m.id}
         moved = _changed_in_place(catalog, template)
         catalog.update(template, update_header_comment=False)
         for message in catalog:
             if message.id and _key(message) in moved:
                 message.previous_id = [moved[_key(message)]]
+            elif message.id and message.fuzzy and not message.previous_id and _key(message) in earlier:
+                message.previous_id = earlier[_key(message)]  # still to review: what it was translated from stays shown
         counted = [m for m in catalog if m.id]
         new = sum(1 for m in counted if _key(m) not in before and not m.string)
         _write(catalog, path, ignore_obsolete=False, include_previous=True)
