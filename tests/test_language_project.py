@@ -166,3 +166,25 @@ def test_an_email_template_that_does_not_compile_is_not_also_unknown_to_the_flow
 
 
 NAMES = "actor, actor_business, actor_practice, all, answers, approval, client, flow, lookup, now, partner, product, range"
+
+
+def test_an_answer_an_email_template_uses_and_its_flow_lacks_is_reported_in_the_template_naming_the_flow(project_copy: Path) -> None:
+    # it was reported at the flow's `template:` key alone, without the template file or its line
+    flow = project_copy / "flows" / "deactivate-client.yaml"
+    text = flow.read_text(encoding="utf-8")
+    flow.write_text(text.replace("notify_client", "tell_client"), encoding="utf-8")
+    found = problems_of(project_copy)
+    said = [p for p in found if "answers.notify_client" in p]
+    emails = project_copy / "templates" / "emails"
+    lines = {}
+    for name in ("deactivate-practice.html", "deactivate-practice.txt"):
+        written = (emails / name).read_text(encoding="utf-8").splitlines()
+        number = next(n for n, line in enumerate(written, 1) if "answers.notify_client" in line)
+        lines[name] = f"templates/emails/{name}:{number}:{written[number - 1].index('answers.notify_client') + 1}: "
+    flow_lines = flow.read_text(encoding="utf-8").splitlines()
+    at = next(n for n, line in enumerate(flow_lines, 1) if "template: deactivate-practice" in line)
+    assert len(said) == 2, found
+    for problem, start in zip(said, sorted(lines.values()), strict=True):
+        assert problem.startswith(start), problem
+        assert f"sent by deactivate-client (flows/deactivate-client.yaml:{at}:" in problem
+        assert problem.endswith("no field is named 'notify_client'; did you mean 'tell_client'?")

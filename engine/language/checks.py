@@ -22,6 +22,9 @@ _YAML11_BOOLEANS = {"yes": "true", "y": "true", "on": "true", "no": "false", "n"
 
 Path = tuple[Hashable, ...]
 Report = Callable[[Path, str], None]
+# a problem of an email template's text, found while checking the flow that sends it: reported in the template file
+# (path of the email in the flow, the template's text, the name used, message)
+ReportIn = Callable[[Path, Text, str, str], None]
 
 
 def check_flow(
@@ -33,6 +36,7 @@ def check_flow(
     entities: Mapping[str, Entity],
     compiled: Mapping[str, Any] | None = None,
     template_files: Collection[str] = (),
+    report_in: ReportIn | None = None,
 ) -> None:
     """Report every semantic problem of `flow`.
 
@@ -46,10 +50,12 @@ def check_flow(
         compiled: the email templates that compiled (EmailTemplate), by name: the
             answers their texts use must be fields of this flow.
         template_files: the names of every file in templates/emails/, to point at a misnamed one.
+        report_in: called for a problem of an email template's text (an answer it uses that this flow
+            lacks), to report it where the template writes it; without it, at the email in the flow.
     """
     asked = _check_steps(flow, report)
     options = {f.name: [o.value for o in f.options] for s in flow.steps for f in s.fields if isinstance(f.options, tuple)}
-    answers = _Answers(asked, options, report, program)
+    answers = _Answers(asked, options, report, program, report_in)
     for index, step in enumerate(flow.steps):
         path: Path = ("steps", index)
         if step.when is not None:
@@ -171,7 +177,7 @@ def _check_outcome(
         answers.check(email.when, (*path, "when"), end)
         template = compiled.get(email.template)
         for part in (template.subject, template.text, template.html) if template is not None else ():
-            answers.check(part, (*path, "template"), end)
+            answers.check(part, (*path, "template"), end, in_template=True)
     answers.check(outcome.banner, ("outcome", "banner"), end)
     answers.check(outcome.undo, ("outcome", "undo"), end)
     answers.check(outcome.audit, ("outcome", "audit"), end)
@@ -191,24 +197,36 @@ def _effect_expressions(effect: Any) -> Iterator[tuple[Path, Expr]]:
 class _Answers:
     """Checks each use of `answers.NAME`: the field exists, is asked in time, and can take the value compared."""
 
-    def __init__(self, asked: Mapping[str, tuple[int, str]], options: Mapping[str, list[Any]], report: Report, program: Compiled) -> None:
-        self.asked, self.options, self.report, self.program = asked, options, report, program
+    def __init__(
+        self, asked: Mapping[str, tuple[int, str]], options: Mapping[str, list[Any]], report: Report, program: Compiled, report_in: ReportIn | None = None
+    ) -> None:
+        self.asked, self.options, self.report, self.program, self.report_in = asked, options, report, program, report_in
 
-    def check(self, code: Expr | Text | None, path: Path, before: int) -> None:
-        """`before`: the index of the first step whose answers are not known yet where `code` is evaluated."""
+    def check(self, code: Expr | Text | None, path: Path, before: int, *, in_template: bool = False) -> None:
+        """`before`: the index of the first step whose answers are not known yet where `code` is evaluated.
+
+        `in_template`: `code` is an email template's text, its problems reported there (`report_in`) when it can be.
+        """
         if code is None:
             return
+
+        def say(key: str, message: str) -> None:
+            if in_template and self.report_in is not None and isinstance(code, Text):
+                self.report_in(path, code, key, message)
+            else:
+                self.report(path, message)
+
         used = self.program.uses(code)
         for name, key in sorted(used.attributes):
             if name != "answers":
                 continue
             if key not in self.asked:
-                self.report(path, f"uses answers.{key}, but no field is named {key!r}{did_you_mean(key, self.asked)}")
+                say(key, f"uses answers.{key}, but no field is named {key!r}{did_you_mean(key, self.asked)}")
             elif self.asked[key][0] >= before:
-                self.report(path, f"uses answers.{key} before it is asked (step {self.asked[key][1]!r} asks it); move this to a later step")
+                say(key, f"uses answers.{key} before it is asked (step {self.asked[key][1]!r} asks it); move this to a later step")
         for (name, key), value in used.literals:
             if name == "answers" and key in self.options and value not in self.options[key]:
-                self.report(path, f"compares answers.{key} with {value!r}, which is not one of its options {_listing(self.options[key])}; use one of them")
+                say(key, f"compares answers.{key} with {value!r}, which is not one of its options {_listing(self.options[key])}; use one of them")
 
 
 def missing_template(name: str, templates: Collection[str], files: Collection[str]) -> str:

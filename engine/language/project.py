@@ -181,6 +181,31 @@ class _File:
         self.later.append(Problem(location, f"{where}: {message}" if where else message))
 
 
+def _in_template(builder: Builder, file: _File, flow: Flow) -> checks.ReportIn:
+    """Report a problem of an email template's text where the template writes the name, saying which flow sends it and where."""
+
+    def report(path: Path_, text: Text, name: str, message: str) -> None:
+        location = text.location or Location(file.display)
+        found = _written_at(builder.sources.get(location.path, ""), location.line, name)
+        at = Location(location.path, *found) if found is not None else location
+        file.later.append(Problem(at, f"sent by {flow.id} ({file.at(path)}, {keypath(path)}): {message}"))
+
+    return report
+
+
+def _written_at(source: str, first_line: int, name: str) -> tuple[int, int] | None:
+    """The line and column of the first `answers.NAME` (or `answers['NAME']`) at or after `first_line` of `source`."""
+    import re
+
+    pattern = re.compile(rf"\banswers\s*(?:\.\s*{re.escape(name)}\b|\[\s*['\"]{re.escape(name)}['\"])")
+    lines = source.splitlines()
+    for number in range(max(first_line, 1), len(lines) + 1):
+        match = pattern.search(lines[number - 1])
+        if match is not None:
+            return number, match.start() + 1
+    return None
+
+
 class Builder:
     """Builds the model's code, each piece compiled against the names its place may use."""
 
@@ -339,7 +364,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         if flow is None:
             continue
         flows.setdefault(flow.id, flow)
-        checks.check_flow(flow, compilers, file.error, template_names, builder.effects, entities, emails, template_files)
+        checks.check_flow(flow, compilers, file.error, template_names, builder.effects, entities, emails, template_files, _in_template(builder, file, flow))
     for doc, file in flow_docs:  # a flow may cancel only the scheduled work of a flow that exists
         for index, other in enumerate(doc.get("outcome", {}).get("cancel", []) if isinstance(doc.get("outcome"), dict) else []):
             if other not in flows:
