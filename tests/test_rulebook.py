@@ -249,14 +249,16 @@ def test_reads_are_found_as_the_tokenizer_finds_them() -> None:
 
     from clientflow.runtime.rulebook import _SCANNED, _localized, _reads, _tokenized_reads
 
+    taken = []  # the sources _reads read itself (the others, a read after a `.`, it leaves to tokenize)
+
     keys = st.sampled_from(["'client'", '"client"', "'actor'", "u'client'", "b'client'", "r'client'", "f'client'", "'cli\\'ent'", "'é'", "'client' 'x'"])
     spaces = st.sampled_from(["", " ", "  ", "\t"])
     afters = st.sampled_from(["", " = 1", "= 1", " == 1", " != 1", " <= 1", " >= 1", " += 1", " <<= 1", " >>= 1", " **= 1", " //= 1", " := 1",
-                              " < 1", " ** 1", " * = 1", "[0]", ".x", " # note", " # x =", "  # a == b", "\n", " if x else y", " -> 1"])  # fmt: skip
+                              " < 1", " ** 1", " * = 1", "[0]", ".x", " # note", " # x =", "  # a == b", " if x else y", " -> 1"])  # fmt: skip
 
     @st.composite
     def read(draw: st.DrawFn) -> str:
-        before = draw(st.sampled_from(["", "x.", "x. ", "(", "[", "1 + ", "not ", "f(", "xs", "_", "é"]))
+        before = draw(st.sampled_from(["", "x.", "x. ", "... ", "...", "1.", "1. ", "x..", "(", "[", "1 + ", "not ", "f(", "xs", "_", "é"]))
         opened = before.count("(") + before.count("[")
         core = f"s{draw(spaces)}[{draw(spaces)}{draw(keys)}{draw(spaces)}]"
         return before + core + draw(afters) + ")" * before.count("(") + "]" * before.count("[") * (opened > 0)
@@ -278,10 +280,13 @@ def test_reads_are_found_as_the_tokenizer_finds_them() -> None:
         except (tokenize.TokenError, IndentationError, SyntaxError):
             assume(False)
             return
-        assert _reads(source) == want
+        found = _reads(source)
+        assert found in (want, None)
+        taken.append(found is not None)
         _localized(lines, ["client", "actor"])  # and the rewrite reads them without failing
 
     check()
+    assert sum(taken) > len(taken) / 2
 
 
 def test_a_message_naming_its_flow_names_each_flow_and_the_scope_ends_on_the_last(project_copy: Path) -> None:

@@ -310,7 +310,9 @@ def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[
     source = "\n".join(lines) + "\n"
     if re.search(r"\b_q\d", source):
         return None
-    found = _reads(source) if _SCANNED.search(source) is None else _tokenized_reads(source)
+    found = _reads(source) if _SCANNED.search(source) is None else None
+    if found is None:
+        found = _tokenized_reads(source)
     used: dict[str, str] = {}
     cuts: list[tuple[int, int, int, str]] = []  # (line, from column, to column, local)
     for row, start, end, key, written in found:
@@ -333,20 +335,21 @@ def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[
 # `_reads` finds in the generated lines what the tokenizer would: from left to right, a string (with its prefix, unless a
 # name's letters come before it), a comment, or `s[` + one string + `]` on one line (`s` a name of its own), skipping
 # everything else. It leaves to `tokenize` the sources whose tokens it does not model: a triple-quoted string, a line
-# continued by a backslash, a carriage return.
+# continued by a backslash, a carriage return, a read after a `.` (generated lines have none of them).
 # tests/test_rulebook.py compares the two on hypothesis-made sources.
 _SCANNED = re.compile(r"\'\'\'|\"\"\"|\\\n|\r")
 _STRING = r"""(?:(?:(?<!\w)(?:[rR][bBfF]?|[bBfF][rR]?|[uU]))?(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*"))"""
 _TOKENS = re.compile(
     r"(?=[sbBrRuUfF'\"#])"  # where a token of the three may begin: the pattern engine skips other characters quickly
     rf"(?:(?P<string>{_STRING})|(?P<comment>#[^\n]*)"
-    rf"|(?P<read>(?<![\w.])s[ \t\f]*\[[ \t\f]*(?P<key>{_STRING})[ \t\f]*\](?P<after>[ \t\f]*(?:#[^\n]*|(?:\*\*|//|>>|<<|[-+*/%@&|^:!<>=])?=)?)))"
+    rf"|(?P<read>(?<!\w)s[ \t\f]*\[[ \t\f]*(?P<key>{_STRING})[ \t\f]*\](?P<after>[ \t\f]*(?:#[^\n]*|(?:\*\*|//|>>|<<|[-+*/%@&|^:!<>=])?=)?)))"
 )
 
 
-def _reads(source: str) -> list[tuple[int, int, int, str, bool]]:
-    """Each `s[<string>]` of `source` outside strings and comments, on one line, not after a `.`: (line from 0,
-    from column, to column, the string as written, whether the token after it ends with `=` and does not compare)."""
+def _reads(source: str) -> list[tuple[int, int, int, str, bool]] | None:
+    """Each `s[<string>]` of `source` outside strings and comments, on one line: (line from 0, from column, to column,
+    the string as written, whether the token after it ends with `=` and does not compare). None when one comes after
+    a `.` (an attribute, or the end of `...` or of a number: the tokenizer tells which)."""
     found = []
     row, line_start = 0, 0
     for match in _TOKENS.finditer(source):
@@ -355,7 +358,7 @@ def _reads(source: str) -> list[tuple[int, int, int, str, bool]]:
             row += source.count("\n", line_start, start)  # lines counted up to the read
             line_start = source.rfind("\n", 0, start) + 1
             if source[line_start:start].rstrip(" \t\f").endswith("."):
-                continue  # an attribute: `x. s[...]`
+                return None
             end = match.end("read") - len(match.group("after"))
             found.append((row, start - line_start, end - line_start, match.group("key"), _writes(match.group("after").lstrip(" \t\f"))))
     return found
