@@ -167,7 +167,7 @@ class EngineSource:
 
     def engine(self) -> Engine:
         """The engine to serve this request; ProjectBroken while the project does not load."""
-        if self._closed:  # the app serves again after it was shut down (a test client may start it again)
+        if self._closed:  # the app serves again after it was shut down (a test harness may start it again)
             with self._lock:
                 if self._closed:
                     self._load()
