@@ -580,3 +580,25 @@ def test_a_changed_multi_line_text_keeps_its_previous_source_as_gettext_writes_i
     assert cli("i18n", "update", "--project", project).exit_code == 0
     written = po.read_text(encoding="utf-8")
     assert "#|" not in written and "# |" not in written
+
+
+def test_the_buttons_a_step_leaves_out_are_the_projects_own_texts_translated_like_the_others(project: Path) -> None:
+    # a French screen showed the engine's English "Back" (and Continue, Cancel) wherever its step named no such button
+    result = cli("simulate", "reactivate-client", "--project", project, "--data", DEMO, "--actor", "u1", "--client", "c3", "--format", "json", "--no-input")
+    assert [s["buttons"]["back"] for s in json.loads(result.stdout)["screens"]] == ["Back"]  # no `buttons:`: the engine's word
+    path = project / "flows" / "project.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("data_schema: schema/data.schema.json\n", 'data_schema: schema/data.schema.json\nbuttons: {back: Go back, cancel: "Stop, {{ actor.name }}"}\n', 1), encoding="utf-8")
+    translated(project, lambda source: "FR " + source)
+    contexts = {m.context: str(m.id) for m in read(project / PO) if m.id}
+    assert contexts["buttons/back"] == "Go back" and contexts["buttons/cancel"] == "Stop, {{ actor.name }}" and "buttons/next" not in contexts
+    args = ("simulate", "reactivate-client", "--project", project, "--data", DEMO, "--actor", "u1", "--client", "c3", "--format", "json", "--no-input")
+    english = json.loads(cli(*args).stdout)["screens"][0]["buttons"]
+    french = json.loads(cli(*args, "--locale", "fr").stdout)["screens"][0]["buttons"]
+    assert english == {"next": "Reactivate", "cancel": "Cancel", "back": "Go back"}  # the step's own cancel wins
+    assert french == {"next": "FR Reactivate", "cancel": "FR Cancel", "back": "FR Go back"}
+    broken = text.replace("data_schema: schema/data.schema.json\n", "data_schema: schema/data.schema.json\nbuttons: {back: '{{ nobody.name }}'}\n", 1)
+    path.write_text(broken, encoding="utf-8")
+    with pytest.raises(DefinitionError) as raised:
+        load_project(project)
+    assert any(str(p).startswith("flows/project.yaml:") and "buttons.back" in str(p) and "nobody" in str(p) for p in raised.value.problems), raised.value.problems

@@ -34,6 +34,7 @@ SCHEMA_OF: dict[str, tuple[str, tuple[str, ...]]] = {
     "subject": ("project.schema.json", ("/properties/subject",)),
     "actor": ("project.schema.json", ("/properties/actor",)),
     "reach": ("project.schema.json", ("/properties/reach/items",)),
+    "project_buttons": ("project.schema.json", ("/properties/buttons",)),
     "rules": ("rules.schema.json", ("",)),
     "rule": ("flow.schema.json", ("/$defs/rule",)),
     "flow": ("flow.schema.json", ("",)),

@@ -42,6 +42,7 @@ class Program:
         self.entity_types: dict[str, types.Type] = {}
         self.written: Reader = source_reader(None)  # the reader of the texts as written (the project's first locale)
         self.reader: Reader = self.written  # who its texts are rendered for: another for a project in a reader's locale
+        self.buttons: dict[str, Text] = {}  # the project's labels of the buttons a step does not name itself (Project.buttons)
 
     @property
     def namespace(self) -> dict[str, Any]:
@@ -202,6 +203,7 @@ def load_project(root: str | Path, extensions: Extensions | None = None) -> Proj
     project = read_project(root, program, extensions)
     titles = {flow.id: flow.title for flow in project.flows.values()}
     program.written = program.reader = source_reader(project.locales[0] if project.locales else None, titles)
+    program.buttons = project.buttons  # a screen's buttons its step leaves out, rendered (and translated) as the project's texts
     return project
 
 

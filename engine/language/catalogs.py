@@ -75,6 +75,8 @@ def entries(project: Project) -> list[Entry]:
 
     for rule in project.reach:
         add(f"reach/{rule.name}/message", rule.message)
+    for name, label in project.buttons.items():
+        add(f"buttons/{name}", label)
     for flow in project.flows.values():
         for key in FLOW_WORDS:  # plain words, not templates: where a flow is listed
             add(f"{flow.id}/{key}", Text(getattr(flow, key), _key_location(project, flow, key)))

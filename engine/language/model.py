@@ -272,6 +272,7 @@ class Project:
     emails: dict[str, EmailTemplate]
     data_schema: str | None
     locales: tuple[str, ...] = ()  # BCP 47 tags; the first is the language the flows are written in (none: one language)
+    buttons: dict[str, Text] = field(default_factory=dict)  # the labels of the buttons a step does not name itself (next, back, cancel)
     names: frozenset[str] = field(default=frozenset())
     program: Compiled = field(default=NOT_COMPILED, compare=False, repr=False)  # what was compiled from this model
     warnings: tuple[Problem, ...] = field(default=(), compare=False)  # what loads but should change, located (`clientflow fix`)

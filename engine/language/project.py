@@ -62,7 +62,7 @@ Path_ = tuple[Hashable, ...]
 # Every key the loader reads, by kind of mapping (see the module docstring).
 LOADER_KEYS: dict[str, frozenset[str]] = {
     # flows/project.yaml
-    "project": frozenset({"product", "data_schema", "locales", "entities", "subject", "actor", "context", "reach"}),
+    "project": frozenset({"product", "data_schema", "locales", "buttons", "entities", "subject", "actor", "context", "reach"}),
     "product": frozenset({"name", "sender"}),
     "entity": frozenset({"collection", "nested", "keys", "label"}),
     "nested": frozenset({"in", "key"}),
@@ -78,6 +78,7 @@ LOADER_KEYS: dict[str, frozenset[str]] = {
     "step": frozenset({"id", "kind", "title", "body", "when", "buttons", "fields", "approvers", "expires", "request", "decision"}),
     "approval_email": frozenset({"template", "to"}),
     "buttons": frozenset({"next", "back", "cancel"}),
+    "project_buttons": frozenset({"next", "back", "cancel"}),  # flows/project.yaml: the labels of the buttons a step leaves out
     "field": frozenset({"name", "type", "label", "help", "required", "default", "max_length", "options", "confirm", "validate"}),
     "option": frozenset({"value", "label"}),
     "options_from": frozenset({"from", "value", "label", "match", "where"}),
@@ -335,6 +336,11 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         for index, item in enumerate(project.get("reach", []))
         if (rule := _rule(builder, project_file, ("reach", index), _Read("reach", item), names, shared=True)) is not None
     )
+    given_buttons = _Read("project_buttons", project.get("buttons", {}))
+    buttons: dict[str, Text] = {}
+    for name in ("next", "back", "cancel"):  # the labels of the buttons a step does not name itself
+        if name in given_buttons and (label := builder.template(project_file, ("buttons", name), given_buttons[name], names)) is not None:
+            buttons[name] = label
     words = subject_words(subject.get("match", ["id"]), entities[subject_entity].label)
     for index, item in enumerate(project.get("reach", [])):
         shown = (*OUTSIDER_NAMES, *within.values())
@@ -396,6 +402,7 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
         emails=emails,
         data_schema=data_schema,
         locales=locales,
+        buttons=buttons,
         names=names,
         program=compilers,
         warnings=tuple(warnings),

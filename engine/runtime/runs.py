@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ExpressionError, did_you_mean
-from ..language.code import Compiled
+from ..language.code import Compiled, Text
 from ..language.model import DynamicOptions, Field, Flow, Step
 
 _TRUE = {"true", "yes", "y", "on", "1"}
@@ -157,8 +157,10 @@ def screen_of(program: Compiled, step: Step, scope: Mapping[str, Any], answers: 
             item["value"] = answers[f.name]
         fields.append(item)
     buttons = {name: render(text, scope) for name, text in step.buttons.items()}
+    written: Mapping[str, Text] = getattr(program, "buttons", None) or {}  # the project's own labels (flows/project.yaml `buttons:`)
     for name, label in DEFAULT_BUTTONS.items():
-        buttons.setdefault(name, label)
+        if name not in buttons:
+            buttons[name] = render(written[name], scope) if name in written else label
     return Screen(step.id, step.kind, render(step.title, scope), render(step.body, scope) if step.body else None, fields, buttons)
 
 
