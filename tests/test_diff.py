@@ -361,3 +361,16 @@ def test_text_groups_the_pairs_by_flow_and_cause(tmp_path: Path) -> None:
     result = diff("--project", repo, "--no-scenarios")
     assert result.exit_code == ExitCode.OK, result.output
     assert f"{FLOW}: now offered for {len(opened)} clients" in result.stdout and f"no longer blocked by `{DROPPED}`" in result.stdout
+
+
+def test_the_projects_own_button_labels_are_a_project_setting_the_review_names(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(PROJECT, old)
+    shutil.copytree(PROJECT, new)
+    added = "data_schema: schema/data.schema.json\nbuttons: {back: Go back}\n"
+    edit(old / "flows" / "project.yaml", "data_schema: schema/data.schema.json\n", "data_schema: schema/data.schema.json\nbuttons: {back: Back}\n")
+    edit(new / "flows" / "project.yaml", "data_schema: schema/data.schema.json\n", added)
+    doc = document(old, new, "--project", new, "--no-scenarios")
+    assert [(c["kind"], c["path"], c["before"], c["after"]) for c in doc["project"]] == [("project-settings", "buttons.back", "Back", "Go back")]
+    assert doc["project"][0]["head"].startswith("flows/project.yaml:")
+    assert diff(old, new, "--project", new, "--no-scenarios", "--fail-on", "semantic").exit_code == ExitCode.CHANGED

@@ -322,6 +322,11 @@ def _project(sides: tuple[Side, Side]) -> list[Edit]:
         if not same(getattr(base, attribute), getattr(head, attribute)):
             message, extra = difference(path, getattr(base, attribute), getattr(head, attribute))
             edits.add("project-settings", path, message, keys, keys, **extra)
+    for name in ("next", "back", "cancel"):  # the labels of the buttons a step leaves out, on every screen
+        a3, b3 = base.buttons.get(name), head.buttons.get(name)
+        if not same(a3, b3):
+            message, extra = difference(f"buttons.{name}", a3, b3)
+            edits.add("project-settings", f"buttons.{name}", message, ("buttons", name) if a3 else None, ("buttons", name) if b3 else None, **extra)
     old, new = _schema(base), _schema(head)
     if old != new:
         said = "the data schema changed" if base.data_schema == head.data_schema else f"data_schema: {base.data_schema} → {head.data_schema}"
