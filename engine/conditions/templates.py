@@ -428,7 +428,7 @@ class _Nodes:
     tree once per kind of node they look for; this walks it once, without recursion.
     """
 
-    __slots__ = ("nodes", "_by_kind")
+    __slots__ = ("nodes", "_by_kind", "_by_type")
 
     def __init__(self, tree: nodes.Node) -> None:
         found: list[nodes.Node] = []
@@ -445,12 +445,26 @@ class _Nodes:
                     stack.append(value)
         self.nodes = found[1:]  # find_all leaves the tree itself out
         self._by_kind: dict[tuple[type, ...], list[Any]] = {}
+        self._by_type: dict[type, list[Any]] = {}  # the nodes of each class, in order: a tree holds a few classes
+        for node in self.nodes:
+            listed = self._by_type.get(type(node))
+            if listed is None:
+                self._by_type[type(node)] = [node]
+            else:
+                listed.append(node)
 
     def of(self, *kinds: type) -> list[Any]:
-        """The nodes of these kinds, in order (as `tree.find_all(kinds)`)."""
+        """The nodes of these kinds, in order (as `tree.find_all(kinds)`): each class the tree holds is asked once."""
         listed = self._by_kind.get(kinds)
         if listed is None:
-            listed = self._by_kind[kinds] = [node for node in self.nodes if isinstance(node, kinds)]
+            classes = [cls for cls in self._by_type if issubclass(cls, kinds)]
+            if not classes:
+                listed = []
+            elif len(classes) == 1:
+                listed = self._by_type[classes[0]]
+            else:  # nodes of several classes, in the tree's order
+                listed = [node for node in self.nodes if type(node) in classes]
+            self._by_kind[kinds] = listed
         return listed
 
 
