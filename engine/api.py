@@ -209,7 +209,7 @@ class Engine:
         with transaction as tx:
             records = Records(self.project, tx)
             project = self.project
-            if project.actor_match and project.subject_match:  # the actor and the subject by their first keys: one question to a server
+            if records.prefetches and project.actor_match and project.subject_match:  # the actor and the subject by their first keys: one question to a server
                 records.prefetch([(project.actor_entity, project.actor_match[0], actor), (project.subject_entity, project.subject_match[0], subject)])
             parties = resolve(self.project, records, actor, subject)
             chosen = locale(parties.actor) if locale is not None else None

@@ -35,6 +35,8 @@ class MemoryStorage:
         self.meta: dict[str, str] = {}
         self.lock = threading.RLock()
         self._sorted: dict[str, list[str]] = {}
+        # a read-only transaction holds nothing of its own (it reads what is published, and every write is refused): one serves all
+        self._reading = _Reading(MemoryTransaction(self, read_only=True))
 
     def sorted_ids(self, collection: str) -> list[str]:
         """The ids of a collection in order, kept until the next write lands."""
@@ -45,7 +47,7 @@ class MemoryStorage:
 
     def transaction(self, *, write: bool = False) -> AbstractContextManager[MemoryTransaction]:
         if not write:
-            return _Reading(MemoryTransaction(self, read_only=True))  # nothing to take or release: no generator
+            return self._reading  # nothing to take or release: no generator, and no new object
         return self._writing()
 
     @contextmanager

@@ -174,6 +174,8 @@ def record_checks(project: Project) -> RecordChecks:
 class Records:
     """The project's records in one transaction, with copy-on-write changes."""
 
+    __slots__ = ("project", "tx", "read", "working", "deleted", "created", "looked_up")  # made for every question: no __dict__
+
     def __init__(
         self, project: Project, tx: Transaction, read: dict[Ref, Document | None] | None = None, looked_up: dict[IndexKey, list[Ref]] | None = None
     ) -> None:
@@ -324,7 +326,12 @@ class Records:
         if known is None:
             raise ExpressionError(f"lookup: unknown entity {entity!r}{did_you_mean(entity, self.project.entities)}")
         if known.collection and type(id) is str:  # a top-level record by its id: its document (as `locate` finds it)
-            return self.body((known.collection, id))
+            if self.working or self.deleted:
+                return self.body((known.collection, id))
+            ref = (known.collection, id)  # nothing changed (every read-only question): what was read, as `body` reads it
+            read = self.read
+            doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(known.collection, id))
+            return None if doc is None else doc.body
         found = self.locate(entity, "id", id)
         return found[1] if found else None
 
@@ -348,12 +355,13 @@ class Records:
 
     def find_held(self, entity_name: str, given: str, keys: Iterable[str]) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None]:
         """`find`, and (as `holder` gives it) the entity name and record of the one holding it: one look-up for both."""
-        entity = self.entity(entity_name)
+        entity = self.project.entities.get(entity_name) or self.entity(entity_name)
         if not (entity.collection or self.working or self.deleted) and type(given) is str:  # a nested record, nothing changed: read directly
             holders = _holders(self.project, entity)
-            read, nested = self.read, entity.nested_key or ""
+            read, nested, looked_up = self.read, entity.nested_key or "", self.looked_up
             for key in keys:
-                for ref in self._refs(entity_name, key, given):  # what `locate` reads, in the same order
+                refs = looked_up.get((entity_name, key, given))  # what `_refs` gives when nothing changed: what storage found
+                for ref in self._found(entity_name, key, given) if refs is None else refs:  # what `locate` reads, in the same order
                     doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(ref[0], ref[1]))
                     body = None if doc is None else doc.body
                     if body is None:
