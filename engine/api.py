@@ -214,9 +214,9 @@ class Engine:
             parties = resolve(self.project, records, actor, subject)
             chosen = locale(parties.actor) if locale is not None else None
             runner = self.in_locale(chosen).runner if chosen else self.runner  # the same records: a localized project shares the model
-            scope = runner.scopes.question(parties, self.clock.now, records)
+            scope = runner.scopes.asked(parties.actor, parties.holders, parties.subject, self.clock.now, records)  # as `question` makes it
             book = runner.rulebook(verdicts=True, entry=FlowAvailability)
-            flows = cast(list[FlowAvailability], book.evaluate(scope, subject))
+            flows: list[FlowAvailability] = book.evaluate(scope, subject)  # type: ignore[assignment]  # what `entry` makes
             refused = 0
             if book.each_flow_refused or (flows and type(flows[0].reasons) is Refused):  # else no flow is refused
                 for flow in flows:
@@ -225,7 +225,7 @@ class Engine:
                         flow.reasons = list(flow.reasons)
             outside = refused == len(flows) if flows else runner.refusal(scope, subject) is not None
         named = subject if refused or outside else str(parties.subject.get("id"))
-        return Availability(str(parties.actor.get("id")), named, flows, outside_reach=outside)
+        return Availability(str(parties.actor.get("id")), named, flows, outside)
 
     # dry-run ------------------------------------------------------------
     def simulate(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> Plan:
