@@ -202,7 +202,7 @@ def test_records_read_only_find_and_find_held_answer_as_the_general_look_ups() -
     with engine.storage.transaction() as tx:
         lean = Records(project, tx)
         general = Records(project, tx)
-        general.deleted.add(("nowhere", "x"))  # a change (of nothing read here): the general look-ups answer
+        general.deleted = {("nowhere", "x")}  # a change (of nothing read here): the general look-ups answer
         for given in [*users, "nobody", "u1 ", ""]:
             try:
                 want = general.find_held(project.actor_entity, given, project.actor_match)
@@ -226,7 +226,14 @@ def test_records_read_only_find_and_find_held_answer_as_the_general_look_ups() -
                 mine = {"refused": str(exc)}
             assert mine == found, given
             compared += 1
-    assert compared > 20 and held == len(users)  # every user found, with the record holding it
+        partners = [p["id"] for p in data["partners"]]
+        for entity, ids in (("client", [*clients, "nobody"]), ("partner", [*partners, "nobody"]), ("user", [*users[:4], "nobody"])):
+            for given in ids:  # `get` (what lookup() gives conditions) reads a top-level record directly when nothing changed
+                assert lean.get(entity, given) == general.get(entity, given), (entity, given)
+                compared += 1
+                held += lean.get(entity, given) is not None
+    # every user found, with the record holding it; by `get`, each record by its id (two users among the four words)
+    assert compared > 20 and held == len(users) + len(data["clients"]) + len(partners) + 2
 
 
 _write_steps = st.lists(

@@ -171,6 +171,9 @@ def record_checks(project: Project) -> RecordChecks:
     return held[2]
 
 
+_NO_REFS: frozenset[Ref] = frozenset()
+
+
 class Records:
     """The project's records in one transaction, with copy-on-write changes."""
 
@@ -185,8 +188,8 @@ class Records:
         self.tx = tx
         self.read: dict[Ref, Document | None] = {} if read is None else read
         self.working: dict[Ref, dict[str, Any]] = {}
-        self.deleted: set[Ref] = set()
-        self.created: set[Ref] = set()
+        self.deleted: set[Ref] | frozenset[Ref] = _NO_REFS  # a set of its own once this run deletes or creates a record
+        self.created: set[Ref] | frozenset[Ref] = _NO_REFS
         self.looked_up: dict[IndexKey, list[Ref]] = {} if looked_up is None else looked_up
 
     @property
@@ -463,6 +466,8 @@ class Records:
         ref, record = found
         before = clone(record)
         if entity.collection:
+            if not isinstance(self.deleted, set):  # the first this run deletes
+                self.deleted = set(self.deleted)
             self.deleted.add(ref)
             self.working.pop(ref, None)
         else:
@@ -480,8 +485,11 @@ class Records:
         ref = (entity.collection, str(values["id"]))
         if self.body(ref) is not None:
             raise ClientflowError(f"a {entity_name} with id {values['id']!r} already exists")
-        self.deleted.discard(ref)
+        if isinstance(self.deleted, set):  # else none was deleted
+            self.deleted.discard(ref)
         self.working[ref] = clone(values)
+        if not isinstance(self.created, set):  # the first this run creates
+            self.created = set(self.created)
         self.created.add(ref)
         return Change("create", entity_name, str(values["id"]), None, None, clone(values))
 
