@@ -79,8 +79,8 @@ def diagram(project: Project, flow_id: str) -> Diagram:
         graph.edge(previous, entries[number], label)
         if step.when is not None:
             graph.edge(entries[number], entries[number + 1] if number + 1 < len(entries) else result, "no")
-        previous, label = f"step{number + 1}", _button(step, "next", "Continue")
-        cancels.append(Edge(previous, "cancelled", _button(step, "cancel", "Cancel"), dotted=True))
+        previous, label = f"step{number + 1}", _button(project, step, "next", "Continue")
+        cancels.append(Edge(previous, "cancelled", _button(project, step, "cancel", "Cancel"), dotted=True))
         if step.approval is not None:  # the run waits here for someone other than its starter
             who = ", ".join(rule.name for rule in step.approval.approvers)
             wait = graph.node(f"approval{number + 1}", "wait", f"waits for approval by: {who} (never the starter)", f"expires after {step.approval.expires}")
@@ -135,8 +135,9 @@ def _field(item: Field) -> str:
     return f"{item.name}: {item.type}, {need}{confirm}"
 
 
-def _button(step: Step, name: str, default: str) -> str:
-    template = step.buttons.get(name)
+def _button(project: Project, step: Step, name: str, default: str) -> str:
+    """The label of a step's button as written: the step's own, else the project's (`buttons:`), else the engine's."""
+    template = step.buttons.get(name) or project.buttons.get(name)
     return template.source if template is not None else default
 
 
