@@ -441,3 +441,17 @@ def test_domain_words_stay_out_of_the_help_the_engine_writes():
     result = invoke("simulate", "--help", "--project", Path("/nonexistent"))
     assert "--subject ID|NAME" in result.output and "--client" not in result.output
     assert "The subject acted on" in result.output
+
+
+def test_a_broken_data_file_is_named_as_it_was_given_from_the_current_folder(tmp_path, monkeypatch):
+    # --data data/bad.yaml was reported as /the/absolute/path/data/bad.yaml:line:col
+    project = copy_project(tmp_path / "p")
+    bad = project / "data" / "bad.yaml"
+    bad.write_text(DEMO.read_text(encoding="utf-8").replace("billing: partner", "billing: nobody", 1), encoding="utf-8")
+    monkeypatch.chdir(project)
+    result = invoke("simulate", "deactivate-client", "--data", "data/bad.yaml", "--actor", "u1", "--client", "c1", "--no-input")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("data/bad.yaml:") and "'nobody' is not allowed" in result.stderr, result.stderr
+    monkeypatch.chdir(tmp_path)
+    elsewhere = invoke("simulate", "deactivate-client", "--project", "p", "--data", "p/data/bad.yaml", "--actor", "u1", "--client", "c1", "--no-input")
+    assert elsewhere.stderr.startswith("p/data/bad.yaml:"), elsewhere.stderr

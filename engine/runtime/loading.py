@@ -67,10 +67,21 @@ def replace_data(project: Project, storage: Storage, path: Path, *, force: bool 
 
 def load_into(project: Project, storage: Storage, path: Path, display: str | None = None) -> int:
     """Load a data file into `storage` as it stands, in one transaction, all or nothing (what `--data FILE` does)."""
-    display = display or str(path)
+    display = display or shown(path)
     whole = None if is_streamed(display) else read_yaml(project, path, display)
     with storage.transaction(write=True) as tx:
         return _load(project, tx, path, display, whole)
+
+
+def shown(path: Path) -> str:
+    """A data file's path as its problems name it: from the current folder when it is under it (as it was most likely
+    typed: `data/demo.yaml`, which the command line makes absolute), else as given."""
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except (ValueError, OSError):  # elsewhere, or no current folder
+            return str(path)
+    return str(path)
 
 
 def read_yaml(project: Project, path: Path, display: str) -> tuple[Any, Positions]:
