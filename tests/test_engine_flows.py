@@ -335,7 +335,7 @@ INVALID = [
     ("disconnect-self-paying-client", "c4", {"owner": "cu1"}, "owner", "'cu1' is not one of the options"),
     ("delete-client", "c2", {"confirm_name": "Empty Shell co"}, "confirm_name", "must be typed exactly as 'Empty Shell Co'"),
     ("delete-client", "c2", {"confirm_name": " Empty Shell Co"}, "confirm_name", "must be typed exactly as 'Empty Shell Co'"),
-    ("deactivate-client", "c1", {"notify_client": "perhaps"}, "notify_client", "must be yes or no"),
+    ("deactivate-client", "c1", {"notify_client": "perhaps"}, "notify_client", "must be yes or no (true or false), not 'perhaps'"),  # was: not str
     ("deactivate-client", "c1", {"reason": "x" * 1001, "notify_client": True}, "reason", "at most 1,000"),
     ("disconnect-client", "c1", {"owner": "cu1", "colour": "red"}, "colour", "has no field 'colour'"),
 ]  # fmt: skip

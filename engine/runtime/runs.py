@@ -185,7 +185,7 @@ def check_answer(program: Compiled, field_: Field, raw: Any, scope: Mapping[str,
         if isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE:
             value = raw.strip().lower() in _TRUE
         elif not isinstance(raw, bool):
-            return None, f"must be yes or no, not {_kind(raw)}"
+            return None, f"must be yes or no (true or false), not {_kind(raw)}"
     elif field_.type == "number":
         if isinstance(raw, bool):
             return None, "must be a number, not yes/no"
@@ -238,6 +238,8 @@ def _kind(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
+    if isinstance(value, str):  # the answer as it was given, as a person reads it (not the type's name, str)
+        return repr(value) if len(value) <= 40 else f"a text of {len(value):,} characters"
     return type(value).__name__
 
 
