@@ -192,7 +192,7 @@ def test_the_text_summary_groups_blocked_clients_by_rule(generated: Path) -> Non
     expected = single_runs(generated, "deactivate-client", FLOWS["deactivate-client"], client_ids(generated))
     result = bulk("deactivate-client", "--where", "true", data=generated)
     counts = expected_summary("deactivate-client", expected, dry_run=True)
-    assert "deactivate-client (dry run): 200 subjects" in result.stdout
+    assert "deactivate-client (dry run): 200 clients" in result.stdout  # the project's word for its subjects
     assert f"completed:   {counts['completed']}" in result.stdout
     assert f"blocked:     {counts['blocked']}" in result.stdout
     for rule, count in counts["blocked_by"].items():
@@ -213,7 +213,7 @@ def test_the_text_summary_names_the_first_blocked_subjects_of_each_rule(generate
     for rule, subjects in by_rule.items():
         shown = ", ".join(subjects[:5]) + (f" and {len(subjects) - 5} more" if len(subjects) > 5 else "")
         assert f"    {rule}: {len(subjects)} — {shown}" in lines, result.stdout
-    assert "    (--report FILE lists every subject, with why)" in lines
+    assert "    (--report FILE lists every client, with why)" in lines
 
 
 # committed ----------------------------------------------------------------------

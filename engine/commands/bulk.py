@@ -17,6 +17,7 @@ import click
 
 from ..collector import collector_paused
 from .common import (
+    SUBJECT_META,
     SubjectOption,
     actor_option,
     answer_options,
@@ -197,7 +198,9 @@ def _print_summary(summary: Any, known: list[str] | None, report_path: Path | No
     if summary.interrupted:
         total = f" of {len(known)}" if known is not None else ""
         click.echo(click.style(f"Interrupted after {summary.total}{total}; run the same command again to go on.", fg="yellow"))
-    click.echo(click.style(f"{summary.flow} ({mode}): {summary.total} subjects", bold=True))
+    context = click.get_current_context(silent=True)
+    one, many = context.meta.get(SUBJECT_META, ("subject", "subjects")) if context is not None else ("subject", "subjects")  # the project's words
+    click.echo(click.style(f"{summary.flow} ({mode}): {summary.total} {many}", bold=True))
     click.echo(f"  completed:   {summary.completed}")
     click.echo(f"  blocked:     {summary.blocked}")
     for rule, count in sorted(summary.blocked_by.items()):
@@ -205,7 +208,7 @@ def _print_summary(summary: Any, known: list[str] | None, report_path: Path | No
         more = f" and {count - len(named)} more" if count > len(named) else ""
         click.echo(f"    {rule}: {count} — {', '.join(named)}{more}" if named else f"    {rule}: {count}")
     if summary.blocked and report_path is None:
-        click.echo("    (--report FILE lists every subject, with why)")
+        click.echo(f"    (--report FILE lists every {one}, with why)")
     click.echo(f"  invalid:     {summary.invalid}")
     click.echo(f"  needs input: {summary.needs_input}")
     if summary.awaiting_approval:
