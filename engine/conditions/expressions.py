@@ -27,7 +27,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import CompileError as CompileError  # raised here, defined with every other error
 from ..errors import ExpressionError, did_you_mean
-from . import lexing, limits, reader
+from . import limits, reader
 from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/conditions/limits.py
 
 MAX_SOURCE = 4_000  # longest condition accepted
@@ -380,14 +380,6 @@ def parse(source: str) -> nodes.Expr:
     """Parse one Jinja2 expression (no {{ }}) or raise CompileError."""
     if source.lstrip().startswith(("{{", "{%")):
         raise CompileError("a condition is written without {{ }} or {% %}; remove them")
-    fast = lexing.parser(_PARSE_ENV, source, "variable")  # Jinja2's parser on the same tokens, found in one pass
-    if fast is not None:
-        try:
-            tree = fast.parse_tuple(with_condexpr=True)
-            if fast.stream.current.type == "eof":
-                return tree
-        except Exception:  # noqa: BLE001, S110 - the same tokens fail the same way: Jinja2 lexes the source below, for its error
-            pass
     try:
         parser = Parser(_PARSE_ENV, source, state="variable")
         tree = parser.parse_tuple(with_condexpr=True)

@@ -22,7 +22,7 @@ from ..language.code import Expr, Text, Uses
 from ..language.model import Project
 from ..language.project import Extensions, read_project
 from ..language.words import DATA_FUNCTIONS
-from . import lexing, types
+from . import types
 from .expressions import MAX_SOURCE, Compiler, Expression, parse
 from .reader import Reader, reading, source_reader
 from .templates import Template, Texts
@@ -218,7 +218,7 @@ def refusal_problem(source: str, env: Any, subject: str, words: Collection[str],
     if "{" not in source:
         return None
     try:
-        tree: Any = lexing.parse(env, source)
+        tree = env.parse(source)
     except Exception:  # noqa: BLE001 - a message that does not parse is reported where it is compiled
         return None
     assigned = {"loop", "caller", "varargs", "kwargs", "range", plurals.FUNCTION}  # a plural block shows what its count= and names give

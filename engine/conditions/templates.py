@@ -21,7 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import ExpressionError, did_you_mean
 from ..language import plurals
-from . import bounds, lexing, limits, reader
+from . import bounds, limits, reader
 from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument
 from .fasttext import Plain, build_fast, translate_fast
 from .lazy import LazyScope
@@ -147,7 +147,7 @@ class Texts:
         if plurals.has_blocks(source):
             env.allow_plurals()
         try:
-            tree = simple_tree(env, source) or lexing.parse(env, source)
+            tree = simple_tree(env, source) or env.parse(source)
         except TemplateSyntaxError as exc:
             line = _unclosed_line(env, source, exc.message) or exc.lineno or 0
             if plurals.has_blocks(source) and "end of print statement" in (exc.message or ""):
