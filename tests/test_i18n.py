@@ -602,3 +602,11 @@ def test_the_buttons_a_step_leaves_out_are_the_projects_own_texts_translated_lik
     with pytest.raises(DefinitionError) as raised:
         load_project(project)
     assert any(str(p).startswith("flows/project.yaml:") and "buttons.back" in str(p) and "nobody" in str(p) for p in raised.value.problems), raised.value.problems
+
+
+def test_check_without_languages_to_translate_into_says_so(project: Path) -> None:
+    # it said "translated into none besides the source language"
+    result = cli("i18n", "check", "--project", project)
+    assert result.exit_code == 0, result.output
+    assert "no language to translate them into" in result.output and "locales: [en, fr]" in result.output
+    assert "translated into" not in result.output

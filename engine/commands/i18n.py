@@ -85,8 +85,12 @@ def check(project: Path) -> None:
         click.echo(f"{warning.location}: warning: {warning.message}", err=True)
     if report.errors:
         raise DefinitionError(report.errors)
-    locales = ", ".join(loaded.locales[1:]) or "none besides the source language"
-    click.echo(f"ok: {len(catalogs.entries(loaded))} texts, translated into {locales}.")
+    if len(loaded.locales) < 2:
+        click.echo(
+            f"ok: {len(catalogs.entries(loaded))} texts, and no language to translate them into: flows/project.yaml declares no locales: besides the flows' own (e.g. locales: [en, fr])."
+        )
+        return
+    click.echo(f"ok: {len(catalogs.entries(loaded))} texts, translated into {', '.join(loaded.locales[1:])}.")
 
 
 i18n.add_command(extract)
