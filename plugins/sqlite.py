@@ -108,7 +108,7 @@ class Decoded:
 class _Reading:
     """A read-only transaction's block: BEGIN, the data_version in its snapshot (the decoded records kept or forgotten), COMMIT."""
 
-    __slots__ = ("storage", "conn")
+    __slots__ = ("storage", "cursor")
 
     def __init__(self, storage: SQLiteStorage) -> None:
         self.storage = storage
@@ -117,9 +117,13 @@ class _Reading:
         storage = self.storage
         storage._lock.acquire()
         try:
-            self.conn = conn = storage._connect()
-            conn.execute("BEGIN")
-            version = conn.execute("PRAGMA data_version").fetchone()[0]  # read in this transaction's snapshot: what it will see
+            conn = storage._connect()
+            cursor = storage._cursor  # the connection's own, for these three statements: no cursor made for each
+            if cursor is None:
+                cursor = storage._cursor = conn.cursor()
+            self.cursor = cursor
+            cursor.execute("BEGIN")
+            version = cursor.execute("PRAGMA data_version").fetchone()[0]  # read in this transaction's snapshot: what it will see
         except BaseException:
             storage._lock.release()
             raise
@@ -130,7 +134,7 @@ class _Reading:
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
-            self.conn.execute("ROLLBACK" if kind is not None else "COMMIT")
+            self.cursor.execute("ROLLBACK" if kind is not None else "COMMIT")
         finally:
             self.storage._lock.release()
 
@@ -148,6 +152,7 @@ class SQLiteStorage:
         self.path = Path(path)
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._cursor: sqlite3.Cursor | None = None  # the connection's cursor for a read-only transaction's BEGIN, data_version and COMMIT
         self.decoded = Decoded()  # emptied whenever the connection is opened or closed; a write forgets what it changed
 
     def _connect(self) -> sqlite3.Connection:
@@ -175,7 +180,7 @@ class SQLiteStorage:
                 raise RuntimeError(f"{self.path} has storage schema version {version}; this engine knows {SCHEMA_VERSION}")
             elif conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='scheduled'").fetchone() is None:
                 conn.executescript("BEGIN IMMEDIATE;" + SCHEDULED + "COMMIT;")
-            self._conn = conn
+            self._conn, self._cursor = conn, None
             self.decoded.forget()  # a new connection counts data_version afresh
         return self._conn
 
@@ -221,7 +226,7 @@ class SQLiteStorage:
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
-                self._conn = None
+                self._conn = self._cursor = None
             self.decoded.forget()
 
 
