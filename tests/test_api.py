@@ -487,3 +487,9 @@ def test_every_endpoint_that_honours_the_locale_parameter_documents_it(tmp_path:
 def test_a_project_in_one_language_offers_no_locale_to_choose(api: TestClient) -> None:
     honouring, documented, _ = locale_parameters(api)
     assert documented == set() and ("get", "/flows") in honouring  # any locale asked is a bad_request, and none is offered
+
+
+def test_a_request_without_its_body_says_it_needs_one(api: TestClient) -> None:
+    # it said "request: Field required"
+    said = error_of(api.post("/flows/disconnect-client/runs", headers=bearer(ALICE)), 400, "bad_request")
+    assert said["message"] == "POST /flows/disconnect-client/runs needs a JSON body (Content-Type: application/json); /openapi.json gives its shape"

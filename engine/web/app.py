@@ -109,8 +109,11 @@ def install_errors(app: FastAPI, source: EngineSource) -> None:
         assert isinstance(exc, RequestValidationError)
         parts = []
         for item in exc.errors()[:5]:
-            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body") or "request"
-            parts.append(f"{where}: {item.get('msg', 'invalid')}")
+            where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+            if not where and item.get("type") == "missing":  # no body at all: pydantic says "request: Field required"
+                parts.append(f"{request.method} {request.url.path} needs a JSON body (Content-Type: application/json); /openapi.json gives its shape")
+                continue
+            parts.append(f"{where or 'request'}: {item.get('msg', 'invalid')}")
         return answer(ApiError("bad_request", "; ".join(parts) or "the request is not valid"))
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
