@@ -455,3 +455,21 @@ def test_a_broken_data_file_is_named_as_it_was_given_from_the_current_folder(tmp
     monkeypatch.chdir(tmp_path)
     elsewhere = invoke("simulate", "deactivate-client", "--project", "p", "--data", "p/data/bad.yaml", "--actor", "u1", "--client", "c1", "--no-input")
     assert elsewhere.stderr.startswith("p/data/bad.yaml:"), elsewhere.stderr
+
+
+@pytest.mark.parametrize("where", ["file/proj", "ro/proj"])
+def test_new_where_no_folder_can_be_made_is_a_mistake_to_fix_not_a_bug(tmp_path, monkeypatch, where):
+    # it exited 70 ("This is a bug") with an unexpected FileNotFoundError / NotADirectoryError / PermissionError
+    monkeypatch.chdir(tmp_path)  # not the checkout: the command line reads the current folder's project for its words
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    try:
+        if where.startswith("ro/") and os.access(tmp_path / "ro", os.W_OK):
+            pytest.skip("this user may write into a read-only folder (root)")
+        result = invoke("new", tmp_path / where)
+    finally:
+        (tmp_path / "ro").chmod(0o700)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: cannot create the folder {tmp_path / where}: ") and "give a folder you may write in" in result.stderr
+    assert "bug" not in result.stderr

@@ -43,13 +43,19 @@ def new(directory: Path, force: bool) -> None:
     if directory.is_dir() and any(directory.iterdir()) and not force:
         raise ClientflowError(f"{directory} is not empty; give a new or empty folder, or pass --force to write into it (files of the same name are replaced)")
     sources = {name: resources.folder(package) for name, package in resources.STARTER.items()}
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, source in sources.items():
-        shutil.copytree(source, directory / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.pyc"))
-    (directory / "clientflow.toml").write_text(CONFIG, encoding="utf-8")
-    ignore = directory / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text(GITIGNORE, encoding="utf-8")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a folder that cannot be made there (no such parent, read-only, no permission): the user's to fix
+        raise ClientflowError(f"cannot create the folder {directory}: {exc.strerror or exc}; give a folder you may write in") from exc
+    try:
+        for name, source in sources.items():
+            shutil.copytree(source, directory / name, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__", "*.py", "*.pyc"))
+        (directory / "clientflow.toml").write_text(CONFIG, encoding="utf-8")
+        ignore = directory / ".gitignore"
+        if not ignore.exists():
+            ignore.write_text(GITIGNORE, encoding="utf-8")
+    except (OSError, shutil.Error) as exc:
+        raise ClientflowError(f"cannot write the project into {directory}: {exc}; give a folder you may write in") from exc
     flows = sorted(p.stem for p in (directory / "flows").glob("*.yaml") if p.stem not in ("project", "rules"))
     click.echo(f"created {directory} with {len(flows)} flows: {', '.join(flows)}")
     click.echo(f"next: cd {directory} && clientflow validate && clientflow test && clientflow demo")
