@@ -158,14 +158,20 @@ class SQLiteStorage:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
             fresh = not self.path.exists()
-            if fresh:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            cannot = f"cannot open the SQLite database {self.path}"
+            try:
+                if fresh:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            except (OSError, sqlite3.OperationalError) as exc:  # no folder can be made there, no permission: the user's to fix
+                raise ConfigError(f"{cannot} ({getattr(exc, 'strerror', None) or exc}); give a --db in a folder you may write in") from exc
             try:
                 for pragma in PRAGMAS:
                     conn.execute(pragma)
             except sqlite3.DatabaseError as exc:
                 conn.close()
+                if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
+                    raise ConfigError(f"{cannot} ({exc}); give a --db in a folder you may write in") from exc
                 raise ConfigError(f"{self.path} is not a SQLite database ({exc}); remove it, or give another --db") from exc
             version = None
             if not fresh:

@@ -381,3 +381,14 @@ def test_ctrl_c_stops_a_committing_bulk_after_the_current_client_and_the_same_co
     assert set(completed.values()) == {1}
     assert set(completed) == committed_before | {s for s, line in second.items() if line["status"] == "completed"}
     assert len(completed) == summary["completed"] + summary["skipped"]
+
+
+def test_a_report_that_cannot_be_written_stops_the_command_before_any_subject(tmp_path: Path) -> None:
+    # it exited 70 ("This is a bug") with an unexpected FileNotFoundError, once the engine was open
+    db = init_db(DEMO, tmp_path)
+    before = Engine.open(PROJECT, db=db, notifiers={}).export()
+    report = tmp_path / "no-such-folder" / "done.csv"
+    result = bulk("deactivate-client", "--clients", "c1,c2", "--yes", db=db, extra=("--report", report))
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: cannot write the report {report}: No such file or directory"), result.stderr
+    assert Engine.open(PROJECT, db=db, notifiers={}).export() == before  # nothing was committed

@@ -473,3 +473,14 @@ def test_new_where_no_folder_can_be_made_is_a_mistake_to_fix_not_a_bug(tmp_path,
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith(f"error: cannot create the folder {tmp_path / where}: ") and "give a folder you may write in" in result.stderr
     assert "bug" not in result.stderr
+
+
+def test_a_database_that_cannot_be_made_where_db_says_is_a_mistake_to_fix_not_a_bug(tmp_path, monkeypatch):
+    # init --db /proc/x.db exited 70 ("This is a bug") with an unexpected OperationalError (or NotADirectoryError)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    for db in (tmp_path / "file" / "x.db", Path("/proc/clientflow-test.db")):
+        result = invoke("init", "--project", PROJECT, "--data", DEMO, "--db", db)
+        assert result.exit_code == 1, result.output
+        assert f"cannot open the SQLite database {db} (" in result.stderr and "give a --db in a folder you may write in" in result.stderr, result.stderr
+        assert "bug" not in result.stderr

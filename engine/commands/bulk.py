@@ -44,7 +44,12 @@ class Report:
         self.handle: TextIO | None = None
         self.writer: Any = None
         if path is not None:
-            self.handle = path.open("w", encoding="utf-8", newline="")
+            try:
+                self.handle = path.open("w", encoding="utf-8", newline="")
+            except OSError as exc:  # no such folder, no permission: said before any subject is run
+                from ..errors import ClientflowError
+
+                raise ClientflowError(f"cannot write the report {path}: {exc.strerror or exc}; give --report a file in a folder you may write in") from exc
             if path.suffix.lower() == ".csv":
                 self.writer = csv.DictWriter(self.handle, fieldnames=REPORT_FIELDS)
                 self.writer.writeheader()
@@ -153,12 +158,12 @@ def bulk(
     else:
         known, selection = None, f"where:{where}"
     names: Iterator[str] = iter(known) if known is not None else where_subjects(engine, str(where))
+    report = Report(report_path)  # before anything runs: a report that cannot be written stops the command first
     spread = None
     if workers > 1:
         from ..parallel import spreader  # multiprocessing and socket (about 4 ms): only when the run is spread
 
         spread = spreader(opener, workers)
-    report = Report(report_path)
     bar = _progress(len(known) if known is not None else None)
     try:
         with StopFlag() as stop:

@@ -45,7 +45,10 @@ def init(project: Path, data: Path, db: Path | str | None, force: bool) -> None:
         engine.close()
         if fresh is not None:  # a database file this command created holds nothing: leave none behind
             for suffix in ("", "-wal", "-shm", "-journal"):
-                Path(f"{fresh}{suffix}").unlink(missing_ok=True)
+                try:
+                    Path(f"{fresh}{suffix}").unlink(missing_ok=True)
+                except OSError:  # none was made there (its folder could not be): nothing to remove
+                    pass
         raise
     engine.close()
     click.echo(f"loaded {count} records from {data} into {where}")
