@@ -148,3 +148,19 @@ def test_worker_processes_share_the_database_and_the_key_of_the_printed_token(tm
         process.wait(timeout=30)
     with Engine.open(PROJECT, db=db, notifiers={}) as engine:
         assert [(e["run"], e["status"]) for e in engine.audit_log()] == [(run, "completed")]
+
+
+def test_a_port_already_taken_is_a_mistake_to_fix_exit_1_not_blocked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # uvicorn's startup failure exited 3, the code of "blocked by a rule"
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(
+            cli, ["serve", "--project", str(PROJECT), "--data", str(DEMO), "--port", str(port)], env={"CLIENTFLOW_API_SECRET": SECRET}
+        )
+    assert result.exit_code == 1, result.output
+    assert f"the server could not start on 127.0.0.1:{port}" in result.output and "choose another --port" in result.output

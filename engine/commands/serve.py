@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ..config import is_database_url
-from ..errors import ConfigError
+from ..errors import ClientflowError, ConfigError
 from .common import command, data_options, now_option, open_engine, project_option
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
@@ -126,4 +126,12 @@ def serve(
         click.echo("No token printed: mint one with `clientflow serve --token-for ACTOR`, or start with --actor ACTOR.")
     else:
         click.echo("No token printed: start with --actor ACTOR to print one that this process accepts.")
-    uvicorn.run(target, host=host, port=port, log_level="info", workers=workers, factory=workers > 1)
+    try:
+        uvicorn.run(target, host=host, port=port, log_level="info", workers=workers, factory=workers > 1)
+    except SystemExit as exc:  # uvicorn's startup failure exits 3, which would read as "blocked by a rule"
+        if exc.code in (None, 0):
+            raise
+        raise ClientflowError(
+            f"the server could not start on {host}:{port} (uvicorn's message above says why: an address in use, a port this user may not take); "
+            "choose another --port or --host"
+        ) from None
