@@ -146,11 +146,16 @@ BROKEN = {
     ),
     "patch that breaks the data": (
         "  - name: x\n    given:\n      patch:\n        - set: {client c1: {subscription: paused}}\n    expect: {status: completed}\n",
-        ["9:7: after the patches, the data does not fit: clients[0].subscription: 'paused' is not allowed; use one of 'active', 'deactivated'"],
+        ["10:11: after the patches, the data does not fit: clients[0].subscription: 'paused' is not allowed; use one of 'active', 'deactivated'"],
+    ),
+    "second patch that breaks the data": (  # said at the patch after which the data no longer fits, not at given:
+        "  - name: x\n    given:\n      patch:\n        - set: {client c1: {billing: self_paying}}\n        - set: {client c1: {subscription: paused}}\n"
+        "    expect: {status: completed}\n",
+        ["11:11: after the patches, the data does not fit: clients[0].subscription: 'paused' is not allowed; use one of 'active', 'deactivated'"],
     ),
     "patch id that clashes": (
         "  - name: x\n    given:\n      patch:\n        - add: {user: {id: cu9, name: N, email: carla@acme.example, role: standard, status: active}}\n          to: client c2\n    expect: {status: completed}\n",
-        ["9:7: after the patches, the data does not fit: clients[1].users[0].email: another user already has email 'carla@acme.example'; email must be unique"],
+        ["10:11: after the patches, the data does not fit: clients[1].users[0].email: another user already has email 'carla@acme.example'; email must be unique"],
     ),
     "two scenarios with one name": (
         "  - name: x\n    expect: {status: completed}\n  - name: x\n    expect: {status: blocked}\n",

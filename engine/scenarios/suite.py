@@ -445,12 +445,24 @@ class _ScenarioReader:
         try:
             check_data(self.project, data, Positions(loaded[1]), loaded[1])
         except DataError as exc:
+            culprit = self._culprit(loaded, patches)  # the patch after which the data no longer fits: said there
             for problem in exc.problems:
                 # Lines of the data file say nothing of patched values: drop them, the key path names the record.
                 message = re.sub(r" \(first at line \d+\)", "", problem.message)
-                self.error(location, f"after the patches, the data does not fit: {message}")
+                self.error(culprit or location, f"after the patches, the data does not fit: {message}")
             return None
         return data, loaded[1]
+
+    def _culprit(self, loaded: tuple[dict[str, Any], str], patches: list[tuple[Mapping[str, Any], KeyPath]]) -> Location | None:
+        """Where the first patch is written after which the data no longer fits (only asked once it does not: a check per patch)."""
+        data = _copied(loaded[0])
+        for patch, at in patches:
+            patches_module.apply(self.project, data, patch, lambda keys, message: None)
+            try:
+                check_data(self.project, data, Positions(loaded[1]), loaded[1])
+            except DataError:
+                return self.positions.at(at)
+        return None
 
     def _exists(self, data: dict[str, Any], entity_name: str, given: str, keys: Sequence[str], at: KeyPath) -> None:
         entity = self.project.entities[entity_name]
