@@ -325,3 +325,27 @@ def test_scaffold_command_names_the_project_data(tmp_path: Path) -> None:
     assert doc["defaults"] == {"given": "../data/demo.yaml", "flow": "invite-accountant"}
     rejected = [s for s in doc["scenarios"] if s["expect"]["status"] == "invalid"]
     assert [s["expect"]["errors"] for s in rejected] == [["partner"]]
+
+
+def test_a_path_through_an_approval_step_is_scaffolded_waiting_then_decided(tmp_path: Path, registry: Registry) -> None:
+    # its skeleton expected status: completed, which a run that waits for approval never is: filled in, it failed
+    from approval_support import APPROVER, STARTER, approval_project
+
+    root = approval_project(tmp_path / "project")
+    project = load_project(root, Extensions(registry.functions, registry.filters, registry.effects))
+    doc, _ = load_yaml(scaffold(project, project.flow("deactivate-client"), str(root / "data" / "demo.yaml")), "scaffold.yaml")
+    waiting = [s for s in doc["scenarios"] if "second-approval" in s["expect"].get("screens", [])]
+    assert waiting and all(s["expect"]["status"] == "awaiting_approval" for s in waiting)
+    assert all(s["then"] == [{"after": "1 day", "decide": {"by": "TODO"}, "expect": {"status": "completed"}}] for s in waiting)
+    to = {"deactivate-practice": [STARTER], "deactivate-client": ["carla@acme.example"]}
+    for item in waiting:  # filled in as an author would
+        item["actor"], item["client"] = STARTER, "c1"
+        item["answers"] = {name: (value if value != "TODO" else "x") for name, value in item.get("answers", {}).items()}
+        item["expect"]["changes"][0]["after"] = "deactivated"
+        item["expect"]["emails"] = [{**e, "to": list(to[e["template"]])} for e in item["expect"]["emails"]]
+        item["expect"]["banner"] = "deactivated"
+        item["then"][0]["decide"]["by"] = APPROVER
+    path = tmp_path / "filled.yaml"
+    path.write_text(yaml.safe_dump({"defaults": doc["defaults"], "scenarios": waiting}, sort_keys=False), encoding="utf-8")
+    results = run_suite(project, load_suite(project, [path]), registry)
+    assert [r.mismatches for r in results] == [[] for _ in waiting]

@@ -272,6 +272,11 @@ def scaffold(project: Project, flow: Flow, data: str) -> str:
                 expect["banner"] = TODO
             expect["reversible"] = flow.outcome.reversible
             item["expect"] = expect
+            waits = [step.id for step in flow.steps if step.approval is not None and step.id in path.screens]
+            if waits:  # the run stops at the approval step, and completes only once someone else approves it
+                hint = f"the run waits at {waits[0]!r} for someone other than the starter: decide it under then"
+                expect["status"] = "awaiting_approval"
+                item["then"] = [{"after": "1 day", "decide": {"by": TODO}, "expect": {"status": "completed"}}]
         elif path.kind == "waited":
             hint = "commit the flow, then move time to when the part is due (or cancel it first)"
             item["expect"] = {"status": "completed"}
