@@ -41,7 +41,9 @@ def main(db: str, clients: int, sample: int) -> None:
         engine.available("u1", cid)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     engine.close()
-    print(json.dumps({"calls": len(ids), "seconds": wall / len(ids), "cpu_seconds": cpu / len(ids), "peak_rss_mb": peak_rss_mb(), "answers": digest.hexdigest()}))
+    print(
+        json.dumps({"calls": len(ids), "seconds": wall / len(ids), "cpu_seconds": cpu / len(ids), "peak_rss_mb": peak_rss_mb(), "answers": digest.hexdigest()})
+    )
 
 
 if __name__ == "__main__":

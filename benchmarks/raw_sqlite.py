@@ -165,7 +165,9 @@ def commit_one(conn: sqlite3.Connection, client_id: str, actor: dict[str, Any], 
         conn.executemany("INSERT INTO keys VALUES (?, ?, ?, 'clients', ?)", [(*k, client_id) for k in keys_of(client)])
         state.update(status="completed", answers=answers)
         conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run_id, _dumps(state)))
-        summary = f"{actor['email']} deactivated {client['name']} ({client_id}); client notified: {'yes' if answers['notify_client'] and admins(client) else 'no'}"
+        summary = (
+            f"{actor['email']} deactivated {client['name']} ({client_id}); client notified: {'yes' if answers['notify_client'] and admins(client) else 'no'}"
+        )
         audit.update(status="completed", answers=answers, changes=[change], summary=summary)
         conn.execute("INSERT INTO audit (id, body) VALUES (?, ?)", (audit["id"], _dumps(audit)))
         if notifiers:

@@ -169,7 +169,13 @@ def warm_up() -> None:
     """Run each kind of subprocess once untimed, so that bytecode exists before any timing (generated code is never cached)."""
     timed([*CLI, "validate", "--project", str(ROOT), "--no-cache"])
     timed([*CLI, "bulk", "--help"])
-    timed([PY, "-c", "import yaml, jinja2, jsonschema, click, pluggy, clientflow.api, clientflow.bulk, floor_bulk, raw_sqlite, raw_postgres, bulk_child, available_child"])
+    timed(
+        [
+            PY,
+            "-c",
+            "import yaml, jinja2, jsonschema, click, pluggy, clientflow.api, clientflow.bulk, floor_bulk, raw_sqlite, raw_postgres, bulk_child, available_child",
+        ]
+    )
 
 
 def timed(args: list[str], *, env: dict[str, str] | None = None, codes: tuple[int, ...] = (0,), cwd: Path | None = None) -> tuple[float, str]:

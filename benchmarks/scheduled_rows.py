@@ -43,7 +43,10 @@ DUE = NOW + timedelta(days=3)  # after every deletion (2 days) is due
 def data(n: int) -> dict[str, Any]:
     users = [{"id": "u1", "name": "Alice Admin", "email": "alice@northwind.example", "role": "administrator"}]
     partners = [{"id": "p1", "name": "Northwind Bookkeeping", "users": users, "settings": {"deletion_grace_days": 2}}]
-    clients = [{"id": f"e{i:06d}", "name": f"Empty {i} Ltd", "partner": "p1", "billing": "partner", "subscription": "active", "owner": None, "users": []} for i in range(n)]
+    clients = [
+        {"id": f"e{i:06d}", "name": f"Empty {i} Ltd", "partner": "p1", "billing": "partner", "subscription": "active", "owner": None, "users": []}
+        for i in range(n)
+    ]
     return {"partners": partners, "clients": clients}
 
 

@@ -18,7 +18,7 @@ python3 -m pip install --quiet "$wheel[test,web,postgres]"
 python3 -m pip install --quiet --force-reinstall --no-deps "$wheel"  # this build, even at an unchanged version
 export CLIENTFLOW_WHEEL="$wheel"  # tests/test_wheel.py installs the same file into a fresh virtualenv
 python3 -m ruff check engine plugins tests benchmarks
-python3 -m ruff format --check engine plugins
+python3 -m ruff format --check engine plugins tests benchmarks
 python3 -m mypy  # the installed package: what users and plugin authors import
 python3 -m pytest -q -p no:cacheprovider "$@"
 clientflow test --coverage --fail-under 100  # runs only when pytest passed (set -e keeps pytest's exit code)

@@ -339,7 +339,16 @@ def test_two_approvers_racing_decide_once(root: Path, storage_env: dict[str, str
     barrier.mkdir()
     children = []
     for me, (actor, decision) in enumerate(zip((APPROVER, THIRD), decisions, strict=True)):
-        spec = {"project": str(root), "now": NOW.isoformat(), "run": run, "actor": actor, "decision": decision, "barrier": str(barrier), "me": me, "processes": 2}
+        spec = {
+            "project": str(root),
+            "now": NOW.isoformat(),
+            "run": run,
+            "actor": actor,
+            "decision": decision,
+            "barrier": str(barrier),
+            "me": me,
+            "processes": 2,
+        }
         children.append(subprocess.Popen([sys.executable, "-c", RACER, json.dumps(spec)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     results = []
     for child in children:

@@ -158,7 +158,10 @@ def test_reads_always_see_the_last_committed_write_whoever_wrote_it(tmp_path_fac
 def test_a_context_name_no_rule_reads_is_not_computed_and_one_that_fails_refuses_only_what_reads_it(project_copy: Path) -> None:
     project = project_copy / "flows" / "project.yaml"
     text = project.read_text(encoding="utf-8")
-    project.write_text(text.replace("  partner: lookup('partner', client.partner)\n", "  partner: lookup('partner', client.partner)\n  unread: client.users[99]\n"), encoding="utf-8")
+    project.write_text(
+        text.replace("  partner: lookup('partner', client.partner)\n", "  partner: lookup('partner', client.partner)\n  unread: client.users[99]\n"),
+        encoding="utf-8",
+    )
     engine = Engine.open(project_copy, data=DEMO, now=NOW)
     assert engine.available("u1", "c1").to_json() == Engine.open(PROJECT, data=DEMO, now=NOW).available("u1", "c1").to_json()
 

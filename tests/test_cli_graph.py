@@ -163,7 +163,11 @@ def test_a_button_a_step_leaves_out_is_drawn_with_the_projects_own_label(tmp_pat
     path = project / "flows" / "deactivate-client.yaml"
     path.write_text(path.read_text().replace("outcome:", "  - id: notice\n    kind: info\n    title: The business will hear from us\noutcome:", 1))
     settings = project / "flows" / "project.yaml"
-    settings.write_text(settings.read_text().replace("data_schema: schema/data.schema.json\n", "data_schema: schema/data.schema.json\nbuttons: {next: Go on, cancel: Stop here}\n", 1))
+    settings.write_text(
+        settings.read_text().replace(
+            "data_schema: schema/data.schema.json\n", "data_schema: schema/data.schema.json\nbuttons: {next: Go on, cancel: Stop here}\n", 1
+        )
+    )
     assert invoke("validate", "--project", project).exit_code == 0
     _, edges = check_mermaid(graph("deactivate-client", project=project))
     drawn = {(s, t, label) for s, t, label, _ in edges}

@@ -239,7 +239,14 @@ def test_one_walk_finds_every_node_find_all_finds(source: str) -> None:
         return
     found = _Nodes(tree)
     assert [id(node) for node in found.nodes] == [id(node) for node in tree.find_all(nodes.Node)]
-    kinds_asked = ((nodes.Name,), (nodes.Getattr, nodes.Getitem), (nodes.Filter,), (nodes.Assign, nodes.For, nodes.Macro), (nodes.Expr,), (nodes.Literal, nodes.Stmt))
+    kinds_asked = (
+        (nodes.Name,),
+        (nodes.Getattr, nodes.Getitem),
+        (nodes.Filter,),
+        (nodes.Assign, nodes.For, nodes.Macro),
+        (nodes.Expr,),
+        (nodes.Literal, nodes.Stmt),
+    )
     for kinds in kinds_asked:  # classes and base classes, one or several: the nodes of each, in the tree's order
         assert [id(node) for node in found.of(*kinds)] == [id(node) for node in tree.find_all(kinds)]
 

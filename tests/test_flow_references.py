@@ -55,7 +55,10 @@ def test_the_schema_walk_finds_each_annotated_place_through_refs_items_and_alter
     found = dict(flow_references("data.schema.json", str(project / "schema")))
     assert found == {("partners", None, "first_confirm", None): "confirm", ("partners", None, "home"): True}
     doc = {"partners": [{"first_confirm": ["a", "b"]}, {}], "clients": []}
-    assert list(values_at(doc, ("partners", None, "first_confirm", None))) == [(("partners", 0, "first_confirm", 0), "a"), (("partners", 0, "first_confirm", 1), "b")]
+    assert list(values_at(doc, ("partners", None, "first_confirm", None))) == [
+        (("partners", 0, "first_confirm", 0), "a"),
+        (("partners", 0, "first_confirm", 1), "b"),
+    ]
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -66,7 +69,10 @@ def test_init_reports_an_unknown_flow_with_a_suggestion_and_a_flow_without_the_s
     said = [line for line in out.splitlines() if line.startswith(str(data))]
     assert len(said) == 3, out
     assert "partners[0].first_confirm[0]: 'delete-clent' is not a flow of the project; did you mean 'delete-client'?" in said[0]
-    assert "partners[0].first_confirm[1]: flow 'deactivate-client' has no confirm step, so naming it here changes nothing; the flows with one: delete-client" in said[1]
+    assert (
+        "partners[0].first_confirm[1]: flow 'deactivate-client' has no confirm step, so naming it here changes nothing; the flows with one: delete-client"
+        in said[1]
+    )
     assert "partners[0].home: 'deactivate-clinet' is not a flow of the project; did you mean 'deactivate-client'?" in said[2]
     if suffix == ".yaml":  # each where it is written
         assert [s.split(": ")[0].rsplit(":", 2)[1] for s in said] == [str(line), str(line), str(line + 1)]

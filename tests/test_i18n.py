@@ -588,7 +588,12 @@ def test_the_buttons_a_step_leaves_out_are_the_projects_own_texts_translated_lik
     assert [s["buttons"]["back"] for s in json.loads(result.stdout)["screens"]] == ["Back"]  # no `buttons:`: the engine's word
     path = project / "flows" / "project.yaml"
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("data_schema: schema/data.schema.json\n", 'data_schema: schema/data.schema.json\nbuttons: {back: Go back, cancel: "Stop, {{ actor.name }}"}\n', 1), encoding="utf-8")
+    path.write_text(
+        text.replace(
+            "data_schema: schema/data.schema.json\n", 'data_schema: schema/data.schema.json\nbuttons: {back: Go back, cancel: "Stop, {{ actor.name }}"}\n', 1
+        ),
+        encoding="utf-8",
+    )
     translated(project, lambda source: "FR " + source)
     contexts = {m.context: str(m.id) for m in read(project / PO) if m.id}
     assert contexts["buttons/back"] == "Go back" and contexts["buttons/cancel"] == "Stop, {{ actor.name }}" and "buttons/next" not in contexts
@@ -601,7 +606,9 @@ def test_the_buttons_a_step_leaves_out_are_the_projects_own_texts_translated_lik
     path.write_text(broken, encoding="utf-8")
     with pytest.raises(DefinitionError) as raised:
         load_project(project)
-    assert any(str(p).startswith("flows/project.yaml:") and "buttons.back" in str(p) and "nobody" in str(p) for p in raised.value.problems), raised.value.problems
+    assert any(str(p).startswith("flows/project.yaml:") and "buttons.back" in str(p) and "nobody" in str(p) for p in raised.value.problems), (
+        raised.value.problems
+    )
 
 
 def test_check_without_languages_to_translate_into_says_so(project: Path) -> None:

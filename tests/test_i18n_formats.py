@@ -325,7 +325,7 @@ def test_a_nullable_field_given_a_date_filter_passes_validate_and_the_run_shows_
     root = copy_project(tmp_path / "project")
     flow = root / "flows" / "deactivate-client.yaml"
     text = flow.read_text(encoding="utf-8")
-    banner = "  banner: \"{{ client.name }}'s subscription has been deactivated. You can reactivate it at any time.\"\n"
+    banner = '  banner: "{{ client.name }}\'s subscription has been deactivated. You can reactivate it at any time."\n'
     assert banner in text
     flow.write_text(text.replace(banner, "  banner: \"{{ client.name }} deactivated.{{ client.owner | format_date('long') }}\"\n"), encoding="utf-8")
     assert cli("validate", "--project", root).exit_code == 0  # client.owner may be null: the data schema says so
@@ -333,7 +333,6 @@ def test_a_nullable_field_given_a_date_filter_passes_validate_and_the_run_shows_
     result = cli(*args, "--answer", "notify_client=false", "--format", "json", "--no-input")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["banners"] == ["Acme Ltd deactivated."]
-
 
 
 def test_a_locale_with_a_region_reads_its_own_dates_and_its_languages_texts(dated: Path, tmp_path: Path) -> None:
@@ -347,7 +346,9 @@ def test_a_locale_with_a_region_reads_its_own_dates_and_its_languages_texts(date
     assert titles["en-GB"] == "What deactivating Acme Ltd on 14/03/2025 means"
     alice, carla = "email: alice@northwind.example, role: administrator", "email: carla@acme.example, role: administrator"
     data = tmp_path / "canadian.yaml"
-    data.write_text(DEMO.read_text(encoding="utf-8").replace(alice, f"{alice}, locale: fr-CA", 1).replace(carla, f"{carla}, locale: fr-CA", 1), encoding="utf-8")
+    data.write_text(
+        DEMO.read_text(encoding="utf-8").replace(alice, f"{alice}, locale: fr-CA", 1).replace(carla, f"{carla}, locale: fr-CA", 1), encoding="utf-8"
+    )
     plan = run(dated, data=data)
     assert plan["screens"][1]["title"] == titles["fr-CA"]  # the actor's own locale
     (email,) = [e for e in plan["emails"] if e["template"] == "deactivate-client"]

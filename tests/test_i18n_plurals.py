@@ -282,9 +282,7 @@ _BIG = "x" * limits.MAX_OUTPUT  # the longest value a block takes
 _VALUES = st.one_of(
     st.text("ab<&'\" %", max_size=8), st.integers(), st.sampled_from([_BIG, _BIG + "y", "<b>&", Markup("<i>"), 10**30, -(10**18), 2.0, None, True, [1, "a"]])
 )
-_FORM_PARTS = st.one_of(
-    st.sampled_from(["one ", " <&> ", "%(v0)s", "%(v1)s", "%(count)s"]), st.sampled_from(["%%", "%", "%(gone)s", "%(v0)d", "%(v0)"])
-)
+_FORM_PARTS = st.one_of(st.sampled_from(["one ", " <&> ", "%(v0)s", "%(v1)s", "%(count)s"]), st.sampled_from(["%%", "%", "%(gone)s", "%(v0)d", "%(v0)"]))
 _READERS = [Reader(None), Reader("en"), Reader("fr"), Reader("pl", {}, plural_rule("pl"))]
 
 

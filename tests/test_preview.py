@@ -231,7 +231,7 @@ def test_a_project_with_one_language_offers_no_picker(preview: TestClient) -> No
 
 
 DELAYED = {  # deactivate-client, its change 14 days after the commit (unless the subject has an owner by then), its email 2 hours after
-    '    - {op: update, field: subscription, to: "\'deactivated\'"}\n': (
+    "    - {op: update, field: subscription, to: \"'deactivated'\"}\n": (
         "    - op: update\n      field: subscription\n      to: \"'deactivated'\"\n      after: 14 days\n      unless: client.owner is not none\n"
     ),
     "    - template: deactivate-practice\n      to: actor.email\n": "    - template: deactivate-practice\n      to: actor.email\n      after: 2 hours\n",

@@ -265,7 +265,7 @@ def test_reads_are_found_as_the_tokenizer_finds_them() -> None:
 
     fragments = st.one_of(
         read(),
-        st.sampled_from(["'s[\\'client\\']'", '"s[\'client\']"', "# s['client'] = 1", "f's[{x}]'", "rb's['", "'.'", "x = 1", "s", "s[x]", "..."]),
+        st.sampled_from(["'s[\\'client\\']'", "\"s['client']\"", "# s['client'] = 1", "f's[{x}]'", "rb's['", "'.'", "x = 1", "s", "s[x]", "..."]),
         st.text(alphabet="s[]'\" .=#\\é_xa1(){}", max_size=12),
     )
     line = st.lists(fragments, min_size=1, max_size=4).map(lambda parts: "    " + " ".join(parts))
@@ -324,6 +324,10 @@ def test_a_questions_scope_is_the_lazy_scope_its_constructor_makes() -> None:
         for reader in (checker.lookup, records):
             made = scopes.question(parties, engine.clock.now, reader)
             later = scopes.later if reader is checker.lookup else scopes.later_listing
-            want = LazyScope({**scopes.base, "lookup": made["lookup"], "actor": parties.actor, **parties.holders, "client": parties.subject}, later, (reader, engine.clock.now))
+            want = LazyScope(
+                {**scopes.base, "lookup": made["lookup"], "actor": parties.actor, **parties.holders, "client": parties.subject},
+                later,
+                (reader, engine.clock.now),
+            )
             assert type(made) is LazyScope and made == want and made.later is want.later and made.source == want.source
             assert made["partner"] == want["partner"] and made == want  # computed when first read, the same way

@@ -121,7 +121,9 @@ BROKEN = {
     ),
     "bad status": (
         "  - name: x\n    expect: {status: complete}\n",
-        ["8:22: scenarios[0].expect.status: 'complete' is not allowed; did you mean 'completed'? (one of 'completed', 'blocked', 'needs_input', 'invalid', 'awaiting_approval', 'rejected')"],
+        [
+            "8:22: scenarios[0].expect.status: 'complete' is not allowed; did you mean 'completed'? (one of 'completed', 'blocked', 'needs_input', 'invalid', 'awaiting_approval', 'rejected')"
+        ],
     ),
     "empty expect": ("  - name: x\n    expect: {}\n", ["8:13: scenarios[0].expect: must not be empty"]),
     "misspelled change key": (
@@ -155,7 +157,9 @@ BROKEN = {
     ),
     "patch id that clashes": (
         "  - name: x\n    given:\n      patch:\n        - add: {user: {id: cu9, name: N, email: carla@acme.example, role: standard, status: active}}\n          to: client c2\n    expect: {status: completed}\n",
-        ["10:11: after the patches, the data does not fit: clients[1].users[0].email: another user already has email 'carla@acme.example'; email must be unique"],
+        [
+            "10:11: after the patches, the data does not fit: clients[1].users[0].email: another user already has email 'carla@acme.example'; email must be unique"
+        ],
     ),
     "two scenarios with one name": (
         "  - name: x\n    expect: {status: completed}\n  - name: x\n    expect: {status: blocked}\n",

@@ -159,8 +159,6 @@ def test_a_port_already_taken_is_a_mistake_to_fix_exit_1_not_blocked(tmp_path: P
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = CliRunner().invoke(
-            cli, ["serve", "--project", str(PROJECT), "--data", str(DEMO), "--port", str(port)], env={"CLIENTFLOW_API_SECRET": SECRET}
-        )
+        result = CliRunner().invoke(cli, ["serve", "--project", str(PROJECT), "--data", str(DEMO), "--port", str(port)], env={"CLIENTFLOW_API_SECRET": SECRET})
     assert result.exit_code == 1, result.output
     assert f"the server could not start on 127.0.0.1:{port}" in result.output and "choose another --port" in result.output

@@ -402,7 +402,9 @@ def test_approval_required_for_names_flows_with_an_approval_step_where_it_is_wri
     partner = "    name: Northwind Bookkeeping\n"
     text = data.read_text(encoding="utf-8")
     assert partner in text
-    data.write_text(text.replace(partner, partner + "    settings: {approval_required_for: [delete-client, restore-client, deactivate-clent]}\n", 1), encoding="utf-8")
+    data.write_text(
+        text.replace(partner, partner + "    settings: {approval_required_for: [delete-client, restore-client, deactivate-clent]}\n", 1), encoding="utf-8"
+    )
     line = data.read_text(encoding="utf-8").splitlines().index("    settings: {approval_required_for: [delete-client, restore-client, deactivate-clent]}") + 1
     done = clientflow_in(copy.root, "init", "--data", "data/demo.yaml", "--db", str(tmp_path / "db.sqlite"))
     assert done.returncode == 1, done.stdout + done.stderr
