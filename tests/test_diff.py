@@ -374,3 +374,55 @@ def test_the_projects_own_button_labels_are_a_project_setting_the_review_names(t
     assert [(c["kind"], c["path"], c["before"], c["after"]) for c in doc["project"]] == [("project-settings", "buttons.back", "Back", "Go back")]
     assert doc["project"][0]["head"].startswith("flows/project.yaml:")
     assert diff(old, new, "--project", new, "--no-scenarios", "--fail-on", "semantic").exit_code == ExitCode.CHANGED
+
+
+# a renamed field -----------------------------------------------------------------
+RENAMED_FLOW, OLD_FIELD, NEW_FIELD = "deactivate-client", "notify_client", "tell_client"
+
+
+def rename_field(root: Path, *, type_too: bool = False) -> None:
+    """Rename a field where it is declared and where the flow and its email templates use it; scenarios and demo runs left naming the old."""
+    flow = root / "flows" / f"{RENAMED_FLOW}.yaml"
+    edit(flow, f"name: {OLD_FIELD}\n        type: boolean", f"name: {NEW_FIELD}\n        type: {'text' if type_too else 'boolean'}")
+    for path in [flow, *sorted((root / "templates" / "emails").glob("deactivate-practice.*"))]:
+        path.write_text(path.read_text(encoding="utf-8").replace(f"answers.{OLD_FIELD}", f"answers.{NEW_FIELD}"), encoding="utf-8")
+
+
+def test_a_renamed_field_is_one_rename_that_names_what_still_uses_the_old_name(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(PROJECT, old)
+    shutil.copytree(PROJECT, new)
+    rename_field(new)
+    doc = document(old, new, "--project", new, "--no-scenarios")
+    changes = next(f for f in doc["flows"] if f["flow"] == RENAMED_FLOW)["changes"]
+    kinds = [c["kind"] for c in changes]
+    assert "field-added" not in kinds and "field-removed" not in kinds
+    [renamed] = [c for c in changes if c["kind"] == "field-renamed"]
+    assert renamed["field"] == renamed["after"] == NEW_FIELD and renamed["renamed_from"] == renamed["before"] == OLD_FIELD
+    assert {"path", "message", "base", "head"} <= set(renamed) and NEW_FIELD in renamed["path"]
+    expected = {
+        f"{folder}/{path.name}:{number}"
+        for folder in ("scenarios", "data")
+        for path in (new / folder).glob("*.yaml")
+        if RENAMED_FLOW in path.read_text(encoding="utf-8")
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if re.search(rf"\b{OLD_FIELD}\b", line)
+    }
+    assert any(p.startswith("scenarios/") for p in expected) and any(p.startswith("data/") for p in expected)
+    assert {p.rsplit(":", 1)[0] for p in renamed["still_named_by"]} == expected
+
+    text = diff(old, new, "--project", new, "--no-scenarios").output
+    assert f"field-renamed    field '{OLD_FIELD}' renamed '{NEW_FIELD}'" in text and f"still named '{OLD_FIELD}' in {len(expected)} places" in text
+    markdown = diff(old, new, "--project", new, "--no-scenarios", "--format", "markdown").output
+    assert "**field-renamed**" in markdown and "<code>scenarios/deactivate-client.yaml:" in markdown
+
+
+def test_a_field_gone_and_one_new_of_another_type_are_not_a_rename(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(PROJECT, old)
+    shutil.copytree(PROJECT, new)
+    rename_field(new, type_too=True)
+    edit(new / "flows" / f"{RENAMED_FLOW}.yaml", "        default: false\n", "")
+    doc = document(old, new, "--project", new, "--no-scenarios")
+    kinds = [c["kind"] for f in doc["flows"] for c in f["changes"]]
+    assert "field-renamed" not in kinds and kinds.count("field-added") == kinds.count("field-removed") == 1

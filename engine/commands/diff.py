@@ -153,6 +153,14 @@ def _edits(edits: list[Any]) -> Iterator[str]:
         yield f"  {edit.kind:<16} {edit.message}"
         if where:
             yield f"  {'':<16} {click.style(where, dim=True)}"
+        if edit.extra.get("still_named_by"):
+            yield f"  {'':<16} {_still_named(edit)}:"
+            for place in _capped(edit.extra["still_named_by"], WHO):
+                yield f"  {'':<16}   {place}"
+
+
+def _still_named(edit: Any) -> str:
+    return f"still named {edit.extra['renamed_from']!r} in {len(edit.extra['still_named_by'])} place{'s' if len(edit.extra['still_named_by']) != 1 else ''}"
 
 
 # markdown -----------------------------------------------------------------
@@ -247,6 +255,9 @@ def _edit_lines(edits: list[Any]) -> list[str]:
         if edit.base and edit.head and edit.base != edit.head:
             where = f"{edit.head}, was {edit.base}"
         lines.append(f"- **{edit.kind}** {_md(edit.message)}" + (f" <sub>{html.escape(where)}</sub>" if where else ""))
+        if edit.extra.get("still_named_by"):
+            places = ", ".join(_code(p) for p in _capped(edit.extra["still_named_by"], WHO))
+            lines.append(f"  - {_md(_still_named(edit))}: {places}")
     return lines[:LIMIT] + ([f"- and {len(lines) - LIMIT} more"] if len(lines) > LIMIT else [])
 
 

@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..language.code import Text
 from ..language.model import Effect, Email, Field, Flow, Project
+from . import mentions
 from .edits import Edit, Edits, FlowDiff, Side, canon, difference, same, shown
 from .words import word_diff
 
 PROJECT_FILE = "flows/project.yaml"
 FLOW_SETTINGS = ("title", "summary", "subject", "entry", "button")
 STEP_PARTS = ("kind", "title", "body", "when", "buttons")
+SIMILAR = 0.6  # how alike two labels are (difflib ratio) for a field gone and a field new to be one renamed
 FIELD_PARTS = ("type", "label", "help", "default", "max_length", "confirm", "checks")
 Keys = tuple[Any, ...]
 
@@ -121,6 +124,11 @@ def _flow(sides: tuple[Side, Side], old: Flow, new: Flow) -> list[Edit]:
     edits.rules("preconditions", old.preconditions, new.preconditions)
     _steps(edits, old, new)
     _fields(edits, old, new)
+    renamed = [e for e in edits.found if e.kind == "field-renamed"]
+    if renamed:
+        paths = mentions.files(sides[1].project, new)
+        for edit in renamed:
+            edit.extra["still_named_by"] = mentions.still_naming(sides[1].project, paths, edit.extra["renamed_from"])
     _outcome(edits, old, new)
     _templates(edits, sides, old, new)
     return edits.found
@@ -152,8 +160,53 @@ def _field_places(flow: Flow) -> dict[str, tuple[str, Field, Keys]]:
     return {f.name: (s.id, f, ("steps", si, "fields", fi)) for si, s in enumerate(flow.steps) for fi, f in enumerate(s.fields)}
 
 
+def _similar(a: Text | None, b: Text | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return difflib.SequenceMatcher(a=a.source.lower(), b=b.source.lower(), autojunk=False).ratio() >= SIMILAR
+
+
+def _field_renames(before: dict[str, tuple[str, Field, Keys]], after: dict[str, tuple[str, Field, Keys]]) -> dict[str, str]:
+    """Fields plainly renamed: old name -> new name.
+
+    A field gone and a field new are one renamed when they are in the same step, of the same
+    type with the same options, and their labels are alike or they stand at the same place;
+    a field that could be either of two is left as removed and added.
+    """
+    gone = [n for n in before if n not in after]
+    new = [n for n in after if n not in before]
+    candidates: dict[str, list[str]] = {}
+    for old_name in gone:
+        step, item, keys = before[old_name]
+        for new_name in new:
+            other_step, other, other_keys = after[new_name]
+            if step != other_step or item.type != other.type or not same(item.options, other.options):
+                continue
+            if _similar(item.label, other.label) or keys[-1] == other_keys[-1]:
+                candidates.setdefault(old_name, []).append(new_name)
+    taken = [n for names in candidates.values() for n in names]
+    return {old_name: names[0] for old_name, names in candidates.items() if len(names) == 1 and taken.count(names[0]) == 1}
+
+
 def _fields(edits: Edits, old: Flow, new: Flow) -> None:
     before, after = _field_places(old), _field_places(new)
+    renamed = _field_renames(before, after)
+    for old_name, new_name in renamed.items():
+        step, _, keys = before[old_name]
+        edits.add(
+            "field-renamed",
+            f"steps.{step}.fields.{new_name}",
+            f"field {old_name!r} renamed {new_name!r} in step {step!r}",
+            keys,
+            after[new_name][2],
+            field=new_name,
+            renamed_from=old_name,
+            step=step,
+            before=old_name,
+            after=new_name,
+        )
+    # a renamed field is compared with its new self from here on, as one kept field
+    before = {renamed.get(name, name): place for name, place in before.items()}
     for name, (step, item, keys) in after.items():
         if name not in before:
             what = f"{item.type}{', required' if item.required else ''}"
