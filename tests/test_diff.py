@@ -426,3 +426,53 @@ def test_a_field_gone_and_one_new_of_another_type_are_not_a_rename(tmp_path: Pat
     doc = document(old, new, "--project", new, "--no-scenarios")
     kinds = [c["kind"] for f in doc["flows"] for c in f["changes"]]
     assert "field-renamed" not in kinds and kinds.count("field-added") == kinds.count("field-removed") == 1
+
+
+# translations a change left stale ------------------------------------------------
+TITLE_CONTEXT, TITLE, RETITLED = "delete-client/steps/confirm/title", "Delete {{ client.name }} for good?", "Delete {{ client.name }} for ever?"
+
+
+def with_locales(root: Path, translated: dict[str, tuple[str, str]], *, declare: bool = True) -> None:
+    """Declare en and fr, with a French catalog holding `translated` (context -> (source, translation))."""
+    if declare:
+        edit(root / "flows" / "project.yaml", "data_schema:", "locales: [en, fr]\ndata_schema:")
+    catalog = root / "locales" / "fr" / "LC_MESSAGES" / "clientflow.po"
+    catalog.parent.mkdir(parents=True, exist_ok=True)
+    lines = ['msgid ""', 'msgstr ""', '"Content-Type: text/plain; charset=UTF-8\\n"', ""]
+    for context, (source, translation) in translated.items():
+        lines += [f"msgctxt {json.dumps(context)}", f"msgid {json.dumps(source)}", f"msgstr {json.dumps(translation, ensure_ascii=False)}", ""]
+    catalog.write_text("\n".join(lines), encoding="utf-8")
+
+
+def test_changed_and_new_texts_without_a_current_translation_are_listed_per_locale(tmp_path: Path) -> None:
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(PROJECT, old)
+    with_locales(old, {TITLE_CONTEXT: (TITLE, "Supprimer {{ client.name }} pour de bon ?")})
+    shutil.copytree(old, new)
+    edit(new / "flows" / f"{FLOW}.yaml", TITLE, RETITLED)  # the catalog still translates the old words
+    add_step_and_drop_rule(new)
+    doc = document(old, new, "--project", new, "--no-scenarios")
+    [stale] = doc["untranslated"]
+    assert stale["locale"] == "fr" and stale["catalog"] == "locales/fr/LC_MESSAGES/clientflow.po"
+    contexts = {t["context"] for t in stale["texts"]}
+    assert contexts == {TITLE_CONTEXT, f"{FLOW}/steps/{STEP}/title"} and stale["count"] == 2  # texts unchanged are not listed, translated or not
+    assert {t["source"] for t in stale["texts"]} == {RETITLED, "Check {{ client.name }} once more"}
+    assert stale["commands"] == ["clientflow i18n extract", "clientflow i18n update"]
+    assert {"base", "head", "flows", "behaviour", "plans", "project", "scenarios", "data", "notes"} <= set(doc)
+
+    text = diff(old, new, "--project", new, "--no-scenarios").output
+    assert "Translations: 2 changed or new texts not translated yet (fr 2)" in text and TITLE_CONTEXT in text
+    assert "clientflow i18n extract, then clientflow i18n update" in text
+    markdown = diff(old, new, "--project", new, "--no-scenarios", "--format", "markdown").output
+    assert "<b>Translations</b>" in markdown and "<code>clientflow i18n update</code>" in markdown
+
+    with_locales(new, {TITLE_CONTEXT: (RETITLED, "Supprimer {{ client.name }} à jamais ?")}, declare=False)  # translated as it now reads
+    assert {t["context"] for t in document(old, new, "--project", new, "--no-scenarios")["untranslated"][0]["texts"]} == {f"{FLOW}/steps/{STEP}/title"}
+
+
+def test_a_project_of_one_language_has_no_translations_to_report(tmp_path: Path) -> None:
+    repo = repository(tmp_path)
+    add_step_and_drop_rule(repo)
+    doc = document("--project", repo, "--no-scenarios")
+    assert doc["untranslated"] == []
+    assert "Translations" not in diff("--project", repo, "--no-scenarios").output

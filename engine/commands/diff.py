@@ -105,6 +105,23 @@ def _scenario_counts(changes: list[Any]) -> str:
     return ", ".join(parts)
 
 
+def _untranslated(stale: list[Any]) -> str:
+    total = len({e.context for u in stale for e in u.texts})
+    per = ", ".join(f"{u.locale} {len(u.texts)}" for u in stale)
+    return f"{total} changed or new text{'s' if total != 1 else ''} not translated yet ({per})"
+
+
+def _text(entry: Any) -> str:
+    where = f" ({entry.text.location})" if entry.text.location is not None else ""
+    return f"{entry.context}: {_short(entry.text.source)}{where}"
+
+
+def _commands(code: Any = str) -> str:
+    from ..review.untranslated import COMMANDS
+
+    return f"run {code(COMMANDS[0])}, then {code(COMMANDS[1])}, and translate them in each catalog"
+
+
 # text ---------------------------------------------------------------------
 def text(review: Any) -> Iterator[str]:
     from ..review.report import groups
@@ -138,6 +155,14 @@ def text(review: Any) -> Iterator[str]:
         yield click.style(f"Scenarios: {_scenario_counts(review.scenarios) if review.scenarios else 'every result the same'}", bold=True)
         for line in _capped([_scenario(c) for c in review.scenarios]):
             yield f"  {line}"
+    if review.untranslated:
+        yield ""
+        yield click.style(f"Translations: {_untranslated(review.untranslated)}", bold=True)
+        for stale in review.untranslated:
+            yield f"  {stale.locale} ({stale.catalog}): {len(stale.texts)}"
+            for line in _capped([_text(e) for e in stale.texts], WHO):
+                yield f"      {line}"
+        yield f"  {_commands()}"
     for note in review.notes:
         yield click.style(f"note: {note}", fg="yellow")
     if unchanged:
@@ -243,6 +268,13 @@ def markdown(review: Any) -> Iterator[str]:
         yield from _details(
             f"<b>Scenarios</b>: {_scenario_counts(review.scenarios)}", [f"- {_md(line)}" for line in _capped([_scenario(c) for c in review.scenarios])]
         )
+    if review.untranslated:
+        lines = []
+        for stale in review.untranslated:
+            lines.append(f"- {_code(stale.locale)} ({_code(stale.catalog)}): {len(stale.texts)}")
+            lines.extend(f"  - {_md(line)}" for line in _capped([_text(e) for e in stale.texts], WHO))
+        lines.append(_commands(_code))
+        yield from _details(f"<b>Translations</b>: {html.escape(_untranslated(review.untranslated))}", lines)
     for note in review.notes:
         yield f"> {_md(note)}"
         yield ""

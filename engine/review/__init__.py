@@ -6,6 +6,7 @@
                               (edits.py: an Edit, what "the same" means, where each thing is written)
       -> behaviour.py         the same data in both: availability of every actor × subject × flow, plans that differ
       -> impact.py            each version's scenarios run on it: those whose result is not the same
+      -> untranslated.py      the changed or new texts a declared locale's catalog does not translate yet
       => Review               one JSON document (`clientflow diff --format json`); report.py groups it for people
 
 May import: api and everything below it, and the scenarios. Never the faces.
@@ -24,11 +25,12 @@ from ..language.model import Project
 from ..language.project import Extensions
 from ..plugins import Registry
 from . import behaviour as behaviour_module
-from . import impact, semantic
+from . import impact, semantic, untranslated
 from .behaviour import Behaviour
 from .impact import ScenarioChange
 from .semantic import Semantic
 from .sources import Version, versions
+from .untranslated import Untranslated
 from .words import word_diff
 
 __all__ = ["Review", "review"]
@@ -46,9 +48,10 @@ class Review:
     behaviour: Behaviour | None
     scenarios: list[ScenarioChange] | None
     notes: list[str] = field(default_factory=list)
+    untranslated: list[Untranslated] = field(default_factory=list)  # per locale, the changed or new texts its catalog does not translate
 
     def to_json(self) -> dict[str, Any]:
-        """The contract of `clientflow diff --format json`: base, head, flows, behaviour, then plans, project, scenarios, data, notes.
+        """The contract of `clientflow diff --format json`: base, head, flows, behaviour, then plans, project, scenarios, data, notes, untranslated.
 
         `behaviour` holds the pairs whose availability changed; `plans` the pairs offered in both whose dry-runs differ.
         """
@@ -63,6 +66,7 @@ class Review:
             "scenarios": [s.to_json() for s in self.scenarios] if self.scenarios is not None else None,
             "data": self.behaviour.data if self.behaviour else None,
             "notes": list(self.notes),
+            "untranslated": [u.to_json() for u in self.untranslated],
         }
 
 
@@ -76,6 +80,11 @@ def review(project: Path, base: str | None, head: str | None, *, scratch: Path, 
     old, new = _load(old_version, registry), _load(new_version, registry)
     found = semantic.compare(old, new)
     notes: list[str] = []
+    try:
+        stale = untranslated.compare(old, new)
+    except ImportError:
+        stale = []
+        notes.append("translations not checked: Babel is not installed (pip install babel)")
     data_file, display = _data(old_version, new_version, data)
     behaviour: Behaviour | None = None
     if data_file is None:
@@ -88,7 +97,7 @@ def review(project: Path, base: str | None, head: str | None, *, scratch: Path, 
     changed: list[ScenarioChange] | None = None
     if scenarios:
         changed = impact.compare(impact.results(old, registry, old_version.where), impact.results(new, registry, new_version.where))
-    return Review(old_version, new_version, new, found, behaviour, changed, notes)
+    return Review(old_version, new_version, new, found, behaviour, changed, notes, stale)
 
 
 def _load(version: Version, registry: Registry) -> Project:
