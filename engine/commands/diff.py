@@ -288,7 +288,8 @@ def _edit_lines(edits: list[Any]) -> list[str]:
             where = f"{edit.head}, was {edit.base}"
         lines.append(f"- **{edit.kind}** {_md(edit.message)}" + (f" <sub>{html.escape(where)}</sub>" if where else ""))
         if edit.extra.get("still_named_by"):
-            places = ", ".join(_code(p) for p in _capped(edit.extra["still_named_by"], WHO))
+            named = edit.extra["still_named_by"]
+            places = ", ".join([_code(p) for p in named[:WHO]] + ([f"and {len(named) - WHO} more"] if len(named) > WHO else []))
             lines.append(f"  - {_md(_still_named(edit))}: {places}")
     return lines[:LIMIT] + ([f"- and {len(lines) - LIMIT} more"] if len(lines) > LIMIT else [])
 
