@@ -396,7 +396,12 @@ def test_a_renamed_field_is_one_rename_that_names_what_still_uses_the_old_name(t
     doc = document(old, new, "--project", new, "--no-scenarios")
     changes = next(f for f in doc["flows"] if f["flow"] == RENAMED_FLOW)["changes"]
     kinds = [c["kind"] for c in changes]
-    assert "field-added" not in kinds and "field-removed" not in kinds
+    # JSON still lists the pair a rename stands for, as it did before renames were told apart, each naming the other
+    [added] = [c for c in changes if c["kind"] == "field-added"]
+    [removed] = [c for c in changes if c["kind"] == "field-removed"]
+    assert kinds.index("field-renamed") + 1 == kinds.index("field-added") and kinds.index("field-added") + 1 == kinds.index("field-removed")
+    assert added["field"] == NEW_FIELD and added["renamed_from"] == OLD_FIELD and added["head"] and OLD_FIELD not in added["path"]
+    assert removed["field"] == OLD_FIELD and removed["renamed_to"] == NEW_FIELD and removed["base"] and removed["head"] is None
     [renamed] = [c for c in changes if c["kind"] == "field-renamed"]
     assert renamed["field"] == renamed["after"] == NEW_FIELD and renamed["renamed_from"] == renamed["before"] == OLD_FIELD
     assert {"path", "message", "base", "head"} <= set(renamed) and NEW_FIELD in renamed["path"]
@@ -413,6 +418,7 @@ def test_a_renamed_field_is_one_rename_that_names_what_still_uses_the_old_name(t
 
     text = diff(old, new, "--project", new, "--no-scenarios").output
     assert f"field-renamed    field '{OLD_FIELD}' renamed '{NEW_FIELD}'" in text and f"still named '{OLD_FIELD}' in {len(expected)} places" in text
+    assert "field-added" not in text and "field-removed" not in text  # shown as the rename alone
     markdown = diff(old, new, "--project", new, "--no-scenarios", "--format", "markdown").output
     assert "**field-renamed**" in markdown and "<code>scenarios/deactivate-client.yaml:" in markdown
 

@@ -36,9 +36,17 @@ class Edit:
     base: str | None = None  # path:line:col in the base version (None: not there)
     head: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # before / after (source), diff (words), the step or rule named
+    # the edits JSON also lists after this one, as it listed them before this kind was known (a renamed field: the
+    # field-removed and field-added it stands for, each naming the other), so that a reader of the JSON knowing
+    # only those still finds them; text and Markdown show this edit alone
+    also: list[Edit] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "path": self.path, "message": self.message, "base": self.base, "head": self.head, **self.extra}
+
+    def listed(self) -> list[dict[str, Any]]:
+        """This edit as JSON lists it: itself, then what it also stands for."""
+        return [self.to_json(), *(edit.to_json() for edit in self.also)]
 
 
 @dataclass
@@ -51,7 +59,7 @@ class FlowDiff:
     was: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"flow": self.flow, "status": self.status, "changes": [c.to_json() for c in self.changes]}
+        out: dict[str, Any] = {"flow": self.flow, "status": self.status, "changes": [item for c in self.changes for item in c.listed()]}
         if self.was is not None:
             out["was"] = self.was
         return out
@@ -160,9 +168,14 @@ class Edits:
             return str(where)
         return side.at(file, where)
 
-    def add(self, kind: str, path: str, message: str, base: Where = None, head: Where = None, **extra: Any) -> None:
-        located = Edit(kind, path, message, self._loc(self.base, self.base_file, base), self._loc(self.head, self.head_file, head), extra)
+    def add(self, kind: str, path: str, message: str, base: Where = None, head: Where = None, **extra: Any) -> Edit:
+        located = self.make(kind, path, message, base, head, **extra)
         self.found.append(located)
+        return located
+
+    def make(self, kind: str, path: str, message: str, base: Where = None, head: Where = None, **extra: Any) -> Edit:
+        """An edit located in each version, not added (`Edit.also`)."""
+        return Edit(kind, path, message, self._loc(self.base, self.base_file, base), self._loc(self.head, self.head_file, head), extra)
 
     def rules(self, section: str, before: Sequence[Rule], after: Sequence[Rule]) -> None:
         """Rules added to or dropped from a list, its order, and each kept rule's condition and message."""

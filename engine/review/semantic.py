@@ -193,7 +193,8 @@ def _fields(edits: Edits, old: Flow, new: Flow) -> None:
     renamed = _field_renames(before, after)
     for old_name, new_name in renamed.items():
         step, _, keys = before[old_name]
-        edits.add(
+        new_step, item, new_keys = after[new_name]
+        edit = edits.add(
             "field-renamed",
             f"steps.{step}.fields.{new_name}",
             f"field {old_name!r} renamed {new_name!r} in step {step!r}",
@@ -205,6 +206,13 @@ def _fields(edits: Edits, old: Flow, new: Flow) -> None:
             before=old_name,
             after=new_name,
         )
+        what = f"{item.type}{', required' if item.required else ''}"  # the pair JSON listed before renames were told apart
+        edit.also = [
+            edits.make("field-added", f"steps.{new_step}.fields.{new_name}", f"field {new_name!r} added to step {new_step!r} ({what})",
+                       head=new_keys, field=new_name, renamed_from=old_name),
+            edits.make("field-removed", f"steps.{step}.fields.{old_name}", f"field {old_name!r} removed from step {step!r}",
+                       base=keys, field=old_name, renamed_to=new_name),
+        ]  # fmt: skip
     # a renamed field is compared with its new self from here on, as one kept field
     before = {renamed.get(name, name): place for name, place in before.items()}
     for name, (step, item, keys) in after.items():
