@@ -228,7 +228,7 @@ class Demo:
         if not shown:
             return
         flow, example = shown[0]
-        kept, other = next(((f, e) for f, e in shown if self.model.flows[f].outcome.reversible), shown[0])
+        kept, other = next(((f, e) for f, e in shown if self.model.flows[f].outcome.reversible is True), shown[0])
         who = ("--actor", example.actor, self.option, example.subject)
         db = _shown(Path(self.project) / ".clientflow" / "demo.db")
         yield click.style("Try your own (copy and paste):", bold=True)

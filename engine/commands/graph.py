@@ -89,7 +89,8 @@ def diagram(project: Project, flow_id: str) -> Diagram:
             graph.edge(wait, f"undecided{number + 1}", "rejected or expired", dotted=True)
             previous, label = wait, "approved: every rule checked again"
     graph.edge(previous, result, label)
-    undo = "can be undone" if flow.outcome.reversible else "cannot be undone"
+    reversible = flow.outcome.reversible
+    undo = ("can be undone" if reversible else "cannot be undone") if isinstance(reversible, bool) else f"can be undone when {reversible.source}"
     banner = flow.outcome.banner.source if flow.outcome.banner else ""
     graph.node("done", "end", f"done: {undo}", *([f"banner: {banner}"] if banner else []))
     graph.edge(result, "done")

@@ -92,6 +92,18 @@ class Program:
             check = types.TypeCheck(code.source, self.types, self.entity_types)
             self.types[name] = check.expression(self._tree(code.source))
 
+    def condition_problem(self, code: Expr) -> str | None:
+        """Why a compiled condition cannot give true or false (its type known to be something else), or None."""
+        if len(code.source) > MAX_SOURCE:
+            return None
+        found = types.TypeCheck(code.source, self.types, self.entity_types).expression(self._tree(code.source))
+        kinds = list(types.members(found))
+        if any(not isinstance(t, types.Value | types.List | types.Object) for t in kinds):
+            return None  # nothing known of some part: checked when it runs
+        if any(isinstance(t, types.Value) and (not t.kinds or "boolean" in t.kinds) for t in kinds):
+            return None
+        return f"gives {found.describe()}, not true or false; write a condition such as `x > 0` or `x is not none`"
+
     def effect_problem(self, entity: str, field: str, value: Expr | None) -> str | None:
         """Why an effect may not write `value` into `entity.field` (a literal checked now; None: computed, checked at run time)."""
         record = self.entity_types.get(entity)

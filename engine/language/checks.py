@@ -180,6 +180,8 @@ def _check_outcome(
             answers.check(part, (*path, "template"), end, in_template=True)
     answers.check(outcome.banner, ("outcome", "banner"), end)
     answers.check(outcome.undo, ("outcome", "undo"), end)
+    if not isinstance(outcome.reversible, bool):
+        answers.check(outcome.reversible, ("outcome", "reversible"), end)
     answers.check(outcome.audit, ("outcome", "audit"), end)
 
 

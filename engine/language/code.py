@@ -99,6 +99,10 @@ class Compilers(Compiled, Protocol):
         """Compile a text; raise CompileError (with the line of the text at fault) when it cannot be."""
         ...
 
+    def condition_problem(self, code: Expr) -> str | None:
+        """Why a compiled condition cannot give true or false (its type known to be something else), or None."""
+        ...
+
     def declare_data(self, schema: Mapping[str, Any] | None, entities: Mapping[str, Any], bound: Mapping[str, tuple[str, bool]]) -> None:
         """The data schema's types, for the names bound to an entity's records: name -> (entity, may be none)."""
         ...

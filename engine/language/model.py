@@ -163,7 +163,7 @@ class Outcome:
     effects: tuple[Effect, ...]
     emails: tuple[Email, ...]
     banner: Text | None
-    reversible: bool
+    reversible: bool | Expr  # true, false, or a condition evaluated in the outcome's scope when the plan is made
     undo: Text | None  # a template like the banner: how the action is undone, or why it cannot be
     audit: Text
     cancel: tuple[str, ...] = ()  # flows whose pending scheduled work for the same subject this outcome cancels

@@ -908,9 +908,16 @@ def _outcome(builder: Builder, file: _File, doc: _Read, names: frozenset[str], s
     banner = builder.template(file, ("outcome", "banner"), doc.get("banner"), names)
     audit = builder.template(file, ("outcome", "audit"), doc["audit"], names)
     undo = builder.template(file, ("outcome", "undo"), doc.get("undo"), names)
-    if len(file.problems) != before or audit is None:
+    raw_reversible = doc["reversible"]
+    reversible: bool | Expr | None = raw_reversible
+    if not isinstance(raw_reversible, bool):  # a condition, like a rule's `if:`: evaluated when the plan is made
+        reversible = builder.expression(file, ("outcome", "reversible"), raw_reversible, names)
+        problem = None if reversible is None else builder.compilers.condition_problem(reversible)
+        if problem is not None:
+            file.error(("outcome", "reversible"), problem)
+    if len(file.problems) != before or audit is None or reversible is None:
         return None
-    return Outcome(tuple(effects), tuple(emails), banner, bool(doc["reversible"]), undo, audit, tuple(doc.get("cancel", ())))
+    return Outcome(tuple(effects), tuple(emails), banner, reversible, undo, audit, tuple(doc.get("cancel", ())))
 
 
 DURATION_UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 604800}

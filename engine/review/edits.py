@@ -111,6 +111,8 @@ def shown(node: Any) -> str:
         return "(none)"
     if isinstance(node, (Expr, Text)):
         return node.source
+    if isinstance(node, bool):  # as the YAML says it
+        return "true" if node else "false"
     if isinstance(node, (tuple, list)):
         return ", ".join(shown(item) for item in node) or "(none)"
     if isinstance(node, Mapping):

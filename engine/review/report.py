@@ -60,7 +60,7 @@ def _plan_sentence(difference: dict[str, Any], count: str) -> str:
     template, step = difference.get("template"), difference.get("step")
     sentences = {
         "status": f"dry-runs end {after} instead of {before} for {count}",
-        "screens": f"screens {' → '.join(before or []) or '(none)'} become {' → '.join(after or []) or '(none)'} for {count}",
+        "screens": f"screens {' → '.join(map(str, before or [])) or '(none)'} become {' → '.join(map(str, after or [])) or '(none)'} for {count}",
         "screen-text": f"screen {step!r} reads differently for {count}",
         "changes": f"the changes differ for {count}",
         "emails": f"email {template!r} {'now sent' if before is None else 'no longer sent'} for {count}",

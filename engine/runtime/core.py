@@ -112,7 +112,7 @@ class Runner:
 
     def vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
         message = f"{exc.what} {exc.given} no longer exists: it was deleted after this run started, so nothing was changed"
-        plan = Plan(flow=flow.id, status="blocked", dry_run=False, reversible=flow.outcome.reversible, undo=self.undo(flow))
+        plan = Plan(flow=flow.id, status="blocked", dry_run=False, reversible=flow.outcome.reversible is True, undo=self.undo(flow))
         plan.blocked_by = [{"rule": CHANGED_RULE, "message": message}]
         plan.audit = {"flow": flow.id, "actor": state.actor, "subject": state.subject, "answers": dict(state.answers)}
         return plan
@@ -269,7 +269,7 @@ class Runner:
         if scope is None:
             scope = self.scope(records, parties, now)
         subject = str(parties.subject.get("id"))
-        plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible, undo=self.undo(flow))
+        plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible is True, undo=self.undo(flow))
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": subject, "answers": {}}
         plan.subject_id = subject
         fscope = flow_scope(scope, flow, {})
@@ -308,7 +308,7 @@ class Runner:
         if disallowed:
             raise RunError(refusal_message(disallowed))
         plan.changes, plan.emails, plan.banners, plan.warnings = result.changes, result.emails, result.banners, result.warnings
-        plan.undo = result.undo
+        plan.undo, plan.reversible = result.undo, result.reversible
         plan.audit["summary"] = result.summary
         if result.blocked:  # an email that must reach someone reaches nobody: nothing is done, nothing is shown as done
             plan.status, plan.blocked_by = "blocked", result.blocked

@@ -73,6 +73,7 @@ class Result:
     emails: list[RenderedEmail] = field(default_factory=list)
     banners: list[str] = field(default_factory=list)
     undo: str | None = None
+    reversible: bool = False  # the outcome's `reversible`: its condition's value in the outcome's scope
     summary: str = ""
     warnings: list[dict[str, str]] = field(default_factory=list)  # what the plan says without stopping: an email to nobody
     blocked: list[dict[str, str]] = field(default_factory=list)  # what stops the commit: an email that must reach someone
@@ -171,8 +172,30 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
         result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
     if flow.outcome.undo is not None:  # a template like the banner, in the same scope and the reader's language
         result.undo = " ".join(render(flow.outcome.undo, scope).split())
+    result.reversible = _reversible(project, flow, scope, result)
     result.summary = one_line(project.program.render(flow.outcome.audit, scope, as_written=True))  # in the first locale
     return result
+
+
+REVERSIBLE_FAILED = "reversible-failed"  # the code of the warning when the outcome's `reversible` condition cannot be worked out
+
+
+def _reversible(project: Project, flow: Flow, scope: Mapping[str, Any], result: Result) -> bool:
+    """Whether the action can be undone: true, false, or its condition's value; one that fails says why, and is false."""
+    reversible = flow.outcome.reversible
+    if isinstance(reversible, bool):
+        return reversible
+    try:
+        value = project.program.evaluate(reversible, scope)
+    except ExpressionError as exc:
+        why = str(exc)
+    else:
+        if isinstance(value, bool):
+            return value
+        why = f"it gave {type(value).__name__} {value!r:.60}, not true or false"
+    message = f"outcome.reversible ({reversible.source}) could not be worked out, so the action is shown as one that cannot be undone: {why}"
+    result.warnings.append({"code": REVERSIBLE_FAILED, "message": message})
+    return False
 
 
 def _recipients(project: Project, flow: Flow, scope: Mapping[str, Any], records: Records) -> list[tuple[Email, bool, Any]]:

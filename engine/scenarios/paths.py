@@ -270,7 +270,8 @@ def scaffold(project: Project, flow: Flow, data: str) -> str:
             expect["emails"] = [{"template": t, "to": TODO} for t in path.emails]
             if flow.outcome.banner is not None:
                 expect["banner"] = TODO
-            expect["reversible"] = flow.outcome.reversible
+            if isinstance(flow.outcome.reversible, bool):  # a condition's value depends on the run
+                expect["reversible"] = flow.outcome.reversible
             item["expect"] = expect
             waits = [step.id for step in flow.steps if step.approval is not None and step.id in path.screens]
             if waits:  # the run stops at the approval step, and completes only once someone else approves it
