@@ -105,11 +105,27 @@ def _report(result: Any, fmt: str) -> None:
     for path, line, col, message in every:
         click.echo(f"{Location(path, line, col)}: warning: {message}", err=True)
     also = "".join(f", {n} {what.replace('_', ' ')}" for what, n in result.counts.items())
-    how = "`clientflow fix` clears them" if not result.translations else "obsolete catalog entries"
-    if result.warnings and result.translations:
-        how = "`clientflow fix` clears the old words; the rest are obsolete catalog entries"
+    how = _how(result.warnings, result.translations)
     said = f" ({len(every)} warning{'s' if len(every) != 1 else ''}: {how})" if every else ""
     click.echo(f"ok: {result.flows} flows, {result.steps} steps, {result.emails} email templates{also}, no problems{said}.")
+
+
+def _how(warnings: list[tuple[str, int, int, str]], translations: list[Any]) -> str:
+    """What the summary line says of its warnings, for the kinds there are."""
+    from ..language.project import UNTRANSLATED_BUTTONS
+
+    buttons = sum(1 for *_, message in warnings if UNTRANSLATED_BUTTONS in message)
+    old_words = len(warnings) - buttons
+    if old_words and not buttons and not translations:
+        return "`clientflow fix` clears them"  # as it always said
+    if translations and not warnings:
+        return "obsolete catalog entries"
+    kinds = ["`clientflow fix` clears the old words"] if old_words else []
+    if buttons:
+        kinds.append("name the default buttons under `buttons:` in project.yaml, to translate them")
+    if translations:
+        kinds.append("the rest are obsolete catalog entries" if kinds else "obsolete catalog entries")
+    return "; ".join(kinds)
 
 
 @command(short_help="Rewrite what the flows still say in old words (op: set -> op: update).")

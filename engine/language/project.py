@@ -55,6 +55,8 @@ PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
 BASE_NAMES = ("actor", "answers", "now", "product", "flow", "approval")
 BUTTONS = ("next", "back", "cancel")
+DEFAULT_BUTTONS = {"next": "Continue", "back": "Back", "cancel": "Cancel"}  # the engine's labels of a button nobody named (as engine/runtime/runs.py)
+UNTRANSLATED_BUTTONS = "shown untranslated"  # in the warning of a project with locales whose default buttons are the engine's
 FLOW_KEYS = ("id", "title", "due")  # what conditions and texts see as `flow` (engine/runtime/context.py)
 
 Path_ = tuple[Hashable, ...]
@@ -341,6 +343,17 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
     for name in ("next", "back", "cancel"):  # the labels of the buttons a step does not name itself
         if name in given_buttons and (label := builder.template(project_file, ("buttons", name), given_buttons[name], names)) is not None:
             buttons[name] = label
+    missing = [name for name in BUTTONS if name not in given_buttons]
+    if len(locales) > 1 and missing:  # the engine's labels are not in any catalog: every locale would read them in English
+        labels = ", ".join(f"{name}: {DEFAULT_BUTTONS[name]}" for name in missing)
+        several = len(missing) > 1
+        fix = f"add {labels} to `buttons:`" if "buttons" in project else f"add `buttons: {{{labels}}}` to {PROJECT_FILE}"
+        project_file.warn(
+            ("buttons",) if "buttons" in project else ("locales",),
+            f"the default {', '.join(missing)} button label{'s' if several else ''} of a screen that names none "
+            f"{'are' if several else 'is'} the engine's English ({', '.join(DEFAULT_BUTTONS[n] for n in missing)}), "
+            f"{UNTRANSLATED_BUTTONS} in every other locale; {fix} (in your words) so that `clientflow i18n` extracts them for translation",
+        )
     words = subject_words(subject.get("match", ["id"]), entities[subject_entity].label)
     for index, item in enumerate(project.get("reach", [])):
         shown = (*OUTSIDER_NAMES, *within.values())
