@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from ..language.model import Delay, Effect, Field, Flow, Outcome, Project, Step
+from ..language.model import DEFAULT_BUTTONS, Delay, Effect, Field, Flow, Outcome, Project, Step
 from .common import command, project_option
 
 WIDTH = 44  # characters per label line
@@ -79,8 +79,8 @@ def diagram(project: Project, flow_id: str) -> Diagram:
         graph.edge(previous, entries[number], label)
         if step.when is not None:
             graph.edge(entries[number], entries[number + 1] if number + 1 < len(entries) else result, "no")
-        previous, label = f"step{number + 1}", _button(project, step, "next", "Continue")
-        cancels.append(Edge(previous, "cancelled", _button(project, step, "cancel", "Cancel"), dotted=True))
+        previous, label = f"step{number + 1}", _button(project, step, "next")
+        cancels.append(Edge(previous, "cancelled", _button(project, step, "cancel"), dotted=True))
         if step.approval is not None:  # the run waits here for someone other than its starter
             who = ", ".join(rule.name for rule in step.approval.approvers)
             wait = graph.node(f"approval{number + 1}", "wait", f"waits for approval by: {who} (never the starter)", f"expires after {step.approval.expires}")
@@ -136,10 +136,10 @@ def _field(item: Field) -> str:
     return f"{item.name}: {item.type}, {need}{confirm}"
 
 
-def _button(project: Project, step: Step, name: str, default: str) -> str:
+def _button(project: Project, step: Step, name: str) -> str:
     """The label of a step's button as written: the step's own, else the project's (`buttons:`), else the engine's."""
     template = step.buttons.get(name) or project.buttons.get(name)
-    return template.source if template is not None else default
+    return template.source if template is not None else DEFAULT_BUTTONS[name]
 
 
 def _effect_line(effect: Effect) -> str:

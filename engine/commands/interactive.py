@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ..language.model import DEFAULT_BUTTONS
 from ..runtime.plan import Plan
 from . import terminal
 
@@ -122,10 +123,10 @@ def _choose(field: dict[str, Any], label: str, current: Any, optional: bool) -> 
 
 def press(buttons: dict[str, str], *, first: bool) -> str:
     """Ask which of the screen's buttons to press: Enter goes on, b goes back, c cancels."""
-    choices = [f"Enter: {buttons.get(NEXT, 'Continue')}"]
+    choices = [f"Enter: {buttons.get(NEXT, DEFAULT_BUTTONS[NEXT])}"]
     if not first:
-        choices.append(f"b: {buttons.get(BACK, 'Back')}")
-    choices.append(f"c: {buttons.get(CANCEL, 'Cancel')}")
+        choices.append(f"b: {buttons.get(BACK, DEFAULT_BUTTONS[BACK])}")
+    choices.append(f"c: {buttons.get(CANCEL, DEFAULT_BUTTONS[CANCEL])}")
     keys = {"": NEXT, "y": NEXT, "yes": NEXT, "c": CANCEL, "cancel": CANCEL, "n": CANCEL, "no": CANCEL}
     if not first:
         keys.update({"b": BACK, "back": BACK})

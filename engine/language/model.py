@@ -24,6 +24,7 @@ BUILTIN_EFFECTS = ("update", "delete", "create")  # the effects every project ha
 FIELD_TYPES = ("text", "boolean", "number", "choice")
 DEFAULT_MAX_LENGTH = 2000
 APPROVAL_NAMES = ("status", "reason", "by", "expires", "run")  # what texts see as `approval` (engine/runtime/approvals.py)
+DEFAULT_BUTTONS = {"next": "Continue", "back": "Back", "cancel": "Cancel"}  # the engine's labels of a button nobody named (`buttons:`)
 
 
 @dataclass(frozen=True)

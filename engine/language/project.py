@@ -31,6 +31,7 @@ from .code import Compilers, Expr, Text
 from .fixes import OLD_OPS
 from .model import (
     APPROVAL_NAMES,
+    DEFAULT_BUTTONS,
     DEFAULT_MAX_LENGTH,
     Approval,
     Check,
@@ -55,7 +56,6 @@ PROJECT_FILE = "project.yaml"
 RULES_FILE = "rules.yaml"
 BASE_NAMES = ("actor", "answers", "now", "product", "flow", "approval")
 BUTTONS = ("next", "back", "cancel")
-DEFAULT_BUTTONS = {"next": "Continue", "back": "Back", "cancel": "Cancel"}  # the engine's labels of a button nobody named (as engine/runtime/runs.py)
 UNTRANSLATED_BUTTONS = "shown untranslated"  # in the warning of a project with locales whose default buttons are the engine's
 FLOW_KEYS = ("id", "title", "due")  # what conditions and texts see as `flow` (engine/runtime/context.py)
 

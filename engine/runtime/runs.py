@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import ExpressionError, did_you_mean
 from ..language.code import Compiled, Text
-from ..language.model import DynamicOptions, Field, Flow, Step
+from ..language.model import DEFAULT_BUTTONS, DynamicOptions, Field, Flow, Step
 
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
@@ -81,9 +81,6 @@ class Walk:
     @property
     def current(self) -> Screen | None:
         return self.screens[-1] if self.screens and self.status != "ready" else None
-
-
-DEFAULT_BUTTONS = {"next": "Continue", "back": "Back", "cancel": "Cancel"}
 
 
 def visible(program: Compiled, flow: Flow, scope: Mapping[str, Any]) -> list[Step]:
