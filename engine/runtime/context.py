@@ -66,23 +66,10 @@ def resolve(project: Project, records: Reader, actor: str, subject: str, *, by_i
 def resolve_actor(project: Project, records: Reader, actor: str, *, by_id: bool = False) -> Parties:
     """The actor and the records holding it; the subject is left empty."""
     actor_record, held = records.find_held(project.actor_entity, actor, ("id",) if by_id else project.actor_match)
-    holders = _unheld(project).copy()
+    holders: dict[str, dict[str, Any] | None] = dict.fromkeys(project.actor_within.values())
     if held and held[0] in project.actor_within:
         holders[project.actor_within[held[0]]] = held[1]
     return Parties(actor_record, {}, holders)
-
-
-_UNHELD: dict[int, tuple[Project, dict[str, dict[str, Any] | None]]] = {}
-
-
-def _unheld(project: Project) -> dict[str, dict[str, Any] | None]:
-    """Each name the actor's holders are seen under, held by nothing: made once per project (every question copies it)."""
-    held = _UNHELD.get(id(project))
-    if held is None or held[0] is not project:
-        if len(_UNHELD) > 16:
-            _UNHELD.clear()
-        held = _UNHELD[id(project)] = (project, dict.fromkeys(project.actor_within.values()))
-    return held[1]
 
 
 class Reader(Protocol):
