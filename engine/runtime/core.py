@@ -269,7 +269,7 @@ class Runner:
         if scope is None:
             scope = self.scope(records, parties, now)
         subject = str(parties.subject.get("id"))
-        plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible is True, undo=self.undo(flow))
+        plan = Plan(flow=flow.id, status="completed", dry_run=dry_run, reversible=flow.outcome.reversible is True)  # `undo`: below
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": subject, "answers": {}}
         plan.subject_id = subject
         fscope = flow_scope(scope, flow, {})
@@ -288,7 +288,7 @@ class Runner:
                 "message": f"{parties.subject.get('id')} was changed by someone else after this run started; start again to see what is true now",
             }]  # fmt: skip
         if failed:
-            plan.status, plan.blocked_by = "blocked", failed
+            plan.status, plan.blocked_by, plan.undo = "blocked", failed, self.undo(flow)
             return plan, records, None
         state = RunState(id="", flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.audit["subject"], subject_version=None)
         result_walk: Walk = walk(self.project.program, flow, lambda a: fscope, state, answers, ahead=True, show=show)
@@ -296,6 +296,7 @@ class Runner:
         plan.audit["answers"] = dict(state.answers)
         if result_walk.status != "ready":
             plan.status, plan.errors, plan.needs = result_walk.status, result_walk.errors, result_walk.needs
+            plan.undo = self.undo(flow)  # stopped before the outcome, which renders it in its scope
             return plan, records, None
         final = fscope  # walk kept its answers up to date
         waiting = None if approved else approvals.waiting_step(self.project, flow, final, result_walk.steps)
