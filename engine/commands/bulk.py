@@ -16,8 +16,8 @@ from typing import Any, TextIO
 import click
 
 from ..collector import collector_paused
+from ..errors import ClientflowError
 from .common import (
-    SUBJECT_META,
     SubjectOption,
     actor_option,
     answer_options,
@@ -31,6 +31,7 @@ from .common import (
     outbox_option,
     parse_answers,
     project_option,
+    subject_plural,
 )
 
 REPORT_FIELDS = ("subject", "status", "rules", "message", "run", "changes", "emails")
@@ -47,8 +48,6 @@ class Report:
             try:
                 self.handle = path.open("w", encoding="utf-8", newline="")
             except OSError as exc:  # no such folder, no permission: said before any subject is run
-                from ..errors import ClientflowError
-
                 raise ClientflowError(f"cannot write the report {path}: {exc.strerror or exc}; give --report a file in a folder you may write in") from exc
             if path.suffix.lower() == ".csv":
                 self.writer = csv.DictWriter(self.handle, fieldnames=REPORT_FIELDS)
@@ -203,8 +202,7 @@ def _print_summary(summary: Any, known: list[str] | None, report_path: Path | No
     if summary.interrupted:
         total = f" of {len(known)}" if known is not None else ""
         click.echo(click.style(f"Interrupted after {summary.total}{total}; run the same command again to go on.", fg="yellow"))
-    context = click.get_current_context(silent=True)
-    one, many = context.meta.get(SUBJECT_META, ("subject", "subjects")) if context is not None else ("subject", "subjects")  # the project's words
+    one, many = subject_plural()  # the project's words
     click.echo(click.style(f"{summary.flow} ({mode}): {summary.total} {many}", bold=True))
     click.echo(f"  completed:   {summary.completed}")
     click.echo(f"  blocked:     {summary.blocked}")

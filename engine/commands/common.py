@@ -32,10 +32,16 @@ def _peek_project(args: list[str]) -> str:
 
 def subject_word(ctx: click.Context | None = None) -> str:
     """The subject's word for the command being run (for messages and help)."""
+    return subject_plural(ctx)[0]
+
+
+def subject_plural(ctx: click.Context | None = None) -> tuple[str, str]:
+    """The subject's words, one and many, for the command being run ("subject", "subjects" outside a command)."""
     ctx = ctx or click.get_current_context(silent=True)
     if ctx is None:
-        return "subject"
-    return str(ctx.meta.get(SUBJECT_META, ("subject", "subjects"))[0])
+        return "subject", "subjects"
+    one, many = ctx.meta.get(SUBJECT_META, ("subject", "subjects"))
+    return str(one), str(many)
 
 
 class Command(click.Command):

@@ -22,6 +22,7 @@ from typing import Any
 import click
 
 from ..errors import ClientflowError, DataError, Problem
+from ..runtime.loading import shown
 from ..scenarios.demoruns import DEMO_DATA, DEMO_NOW, Example, load_runs, refusal, runs_file
 from . import terminal
 from .common import Moment, command, project_option, subject_word
@@ -248,11 +249,7 @@ class Demo:
 
 def _shown(path: Path) -> str:
     """A path as the user would type it: relative to the current folder when inside it."""
-    absolute = Path(path).absolute()
-    try:
-        return str(absolute.relative_to(Path.cwd())) or "."
-    except ValueError:
-        return str(absolute)
+    return shown(Path(path).absolute())
 
 
 def _facts(record: dict[str, Any], label: str) -> list[str]:
