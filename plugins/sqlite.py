@@ -170,7 +170,7 @@ class SQLiteStorage:
                     conn.execute(pragma)
             except sqlite3.DatabaseError as exc:
                 conn.close()
-                if isinstance(exc, sqlite3.OperationalError) and "unable to open" in str(exc):
+                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_CANTOPEN:  # its file cannot be made or opened there
                     raise ConfigError(f"{cannot} ({exc}); give a --db in a folder you may write in") from exc
                 raise ConfigError(f"{self.path} is not a SQLite database ({exc}); remove it, or give another --db") from exc
             version = None
