@@ -49,6 +49,11 @@ class Uses:
 class Compiled(Protocol):
     """What a loaded project carries beside its model: each condition and text of it, compiled."""
 
+    @property
+    def buttons(self) -> Mapping[str, Text]:
+        """The project's labels of the buttons a step leaves out (Project.buttons), rendered by `render`."""
+        ...
+
     def evaluate(self, code: Expr, scope: Mapping[str, Any]) -> Any:
         """The value of a condition in `scope`; a failure is an ExpressionError naming it."""
         ...
@@ -64,6 +69,8 @@ class Compiled(Protocol):
 
 class _NotCompiled:
     """The program of a model built by hand: nothing was compiled, so nothing can run."""
+
+    buttons: Mapping[str, Text] = {}  # noqa: RUF012 - read only
 
     def _refuse(self, code: Expr | Text) -> LookupError:
         return LookupError(f"{code!r} was never compiled: this model was built without compilers; load the project with clientflow.load_project")

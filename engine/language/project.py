@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -198,8 +199,6 @@ def _in_template(builder: Builder, file: _File, flow: Flow) -> checks.ReportIn:
 
 def _written_at(source: str, first_line: int, name: str) -> tuple[int, int] | None:
     """The line and column of the first `answers.NAME` (or `answers['NAME']`) at or after `first_line` of `source`."""
-    import re
-
     pattern = re.compile(rf"\banswers\s*(?:\.\s*{re.escape(name)}\b|\[\s*['\"]{re.escape(name)}['\"])")
     lines = source.splitlines()
     for number in range(max(first_line, 1), len(lines) + 1):
@@ -391,10 +390,9 @@ def read_project(root: str | Path, compilers: Compilers, extensions: Extensions 
 
     files = [f for f in (project_file, rules_file, *(file for _, file in flow_docs)) if f is not None]
     problems.extend(p for f in files for p in f.later)
-    # every flow file read and built, every shared rule too: the files naming flows, steps, fields and rules can
-    # still be checked against what was built, and their problems reported with these (DefinitionError.project)
-    whole = rules_ok and not broken and len(flows) == sum(1 for p in flows_dir.glob("*.yaml") if p.name not in (PROJECT_FILE, RULES_FILE))
-    if problems and not whole:
+    # with problems, but every flow file read and built, every shared rule too: the files naming flows, steps, fields
+    # and rules can still be checked against what was built, and their problems reported with these (DefinitionError.project)
+    if problems and not (rules_ok and not broken and len(flows) == sum(1 for p in flows_dir.glob("*.yaml") if p.name not in (PROJECT_FILE, RULES_FILE))):
         raise DefinitionError(_once(problems))
     warnings = sorted(w for f in files for w in f.warnings)
     sources = {f.display: f.text for f in files} | builder.sources

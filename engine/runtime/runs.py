@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ExpressionError, did_you_mean
-from ..language.code import Compiled, Text
+from ..language.code import Compiled
 from ..language.model import DEFAULT_BUTTONS, DynamicOptions, Field, Flow, Step
 
 _TRUE = {"true", "yes", "y", "on", "1"}
@@ -154,7 +154,7 @@ def screen_of(program: Compiled, step: Step, scope: Mapping[str, Any], answers: 
             item["value"] = answers[f.name]
         fields.append(item)
     buttons = {name: render(text, scope) for name, text in step.buttons.items()}
-    written: Mapping[str, Text] = getattr(program, "buttons", None) or {}  # the project's own labels (flows/project.yaml `buttons:`)
+    written = program.buttons  # the project's own labels (flows/project.yaml `buttons:`)
     for name, label in DEFAULT_BUTTONS.items():
         if name not in buttons:
             buttons[name] = render(written[name], scope) if name in written else label
