@@ -146,40 +146,41 @@ def bulk(
     # (frozen after the pause instead, it was first walked once, 11 ms at 2,000 subjects)
     with collector_paused(then_freeze=True):
         engine = open_engine(project, data, db, now, outbox)
-    opener = {"root": str(project), "db": str(db) if db else None, "now": now, "outbox": str(outbox) if outbox else None}
-    answers = parse_answers(answer, answers_file)
-    engine.project.flow(flow)
-    known: list[str] | None
-    if subjects:
-        known, selection = _listed(subjects), f"list:{subjects}"
-    elif subjects_file:
-        known, selection = _from_file(subjects_file), f"file:{subjects_file.resolve()}"
-    else:
-        known, selection = None, f"where:{where}"
-    names: Iterator[str] = iter(known) if known is not None else where_subjects(engine, str(where))
-    report = Report(report_path)  # before anything runs: a report that cannot be written stops the command first
-    spread = None
-    if workers > 1:
-        from ..parallel import spreader  # multiprocessing and socket (about 4 ms): only when the run is spread
+    with engine:  # closed however the command ends: a SQLite database is left without its -wal and -shm files
+        opener = {"root": str(project), "db": str(db) if db else None, "now": now, "outbox": str(outbox) if outbox else None}
+        answers = parse_answers(answer, answers_file)
+        engine.project.flow(flow)
+        known: list[str] | None
+        if subjects:
+            known, selection = _listed(subjects), f"list:{subjects}"
+        elif subjects_file:
+            known, selection = _from_file(subjects_file), f"file:{subjects_file.resolve()}"
+        else:
+            known, selection = None, f"where:{where}"
+        names: Iterator[str] = iter(known) if known is not None else where_subjects(engine, str(where))
+        report = Report(report_path)  # before anything runs: a report that cannot be written stops the command first
+        spread = None
+        if workers > 1:
+            from ..parallel import spreader  # multiprocessing and socket (about 4 ms): only when the run is spread
 
-        spread = spreader(opener, workers)
-    bar = _progress(len(known) if known is not None else None)
-    try:
-        with StopFlag() as stop:
-            summary = run_bulk(
-                engine, flow, actor, names, answers, dry_run=not yes, selection=selection,
-                on_item=partial(_record, report, bar),
-                should_stop=stop, spread=spread,
-            )  # fmt: skip
-    finally:
-        report.close()
-        if bar is not None:
-            bar.render_finish()
-    if fmt == "json":
-        emit_json(summary.to_json())
-    else:
-        _print_summary(summary, known, report_path)
-    raise click.exceptions.Exit(summary.exit_code)
+            spread = spreader(opener, workers)
+        bar = _progress(len(known) if known is not None else None)
+        try:
+            with StopFlag() as stop:
+                summary = run_bulk(
+                    engine, flow, actor, names, answers, dry_run=not yes, selection=selection,
+                    on_item=partial(_record, report, bar),
+                    should_stop=stop, spread=spread,
+                )  # fmt: skip
+        finally:
+            report.close()
+            if bar is not None:
+                bar.render_finish()
+        if fmt == "json":
+            emit_json(summary.to_json())
+        else:
+            _print_summary(summary, known, report_path)
+        raise click.exceptions.Exit(summary.exit_code)
 
 
 def _record(report: Report, bar: Any, item: Any) -> None:
