@@ -27,6 +27,7 @@ COMMANDS = {
     "versions": ("versions",),
     "export": ("export",),
     "worker --once": ("worker", "--once"),
+    "outbox": ("outbox",),
 }
 
 
