@@ -132,11 +132,12 @@ class Scopes:
     def _readers(self, scope: dict[str, Any], reader: Reader | DataFunction, *, apart: bool = False) -> dict[str, Any]:
         """`lookup(entity, id)`, and (when a flow lists records) `all(entity)`, reading through `reader`; returns `scope`.
 
-        `apart` (with_subject's scopes, which nobody changes after it, but for the subject and the context names that
-        `_all` computes afresh): `all` reads a copy of the scope's names as they are now, itself put back in when it is
-        called, instead of the scope itself, so the scope and its `all` make no reference cycle. Each bulk subject's
-        scope, and what it read, is then freed when done with, not left to the collector (2,000 subjects: about
-        30 ms of its time in a dry-run).
+        `apart` (the scopes of `with_subject` and `build`, which nobody changes after it, but for the subject and the
+        context names that `_all` computes afresh): `all` reads a copy of the scope's names as they are now, itself put
+        back in when it is called, instead of the scope itself, so the scope and its `all` make no reference cycle. Each
+        bulk subject's scope, and what it read, is then freed when done with, not left to the collector (2,000 subjects:
+        about 30 ms of its time in a dry-run; a commit's scope, its Records, transaction and documents, about 30
+        objects a subject, were kept in such a cycle until a collection).
         """
         scope["lookup"] = reader if isinstance(reader, DataFunction) else DataFunction("lookup", reader.get)
         if self.lists and not isinstance(reader, DataFunction):
@@ -254,7 +255,7 @@ class Scopes:
             scope["now"] = _moment(now)
         scope["lookup"] = lookup if isinstance(lookup, DataFunction) else DataFunction("lookup", lookup.get)
         if self.lists and not isinstance(lookup, DataFunction):
-            self._readers(scope, lookup)
+            self._readers(scope, lookup, apart=True)  # no cycle: a commit's scope, records and documents freed when done with
         scope[self.subject] = parties.subject
         for name, expression in self.context:
             scope[name] = expression(scope)
