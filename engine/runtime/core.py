@@ -305,7 +305,7 @@ class Runner:
             plan.scheduled = scheduled(self.project, flow, final, now or self.clock.now())
             if plan.scheduled:
                 plan.scheduled = schedule.preview(self.project, flow, plan.scheduled, final, records, self.registry.effects)
-        disallowed = records.refused()  # shown by the dry-run already; `flush` checks again before it writes
+        disallowed = records.refused()  # shown by the dry-run already; a commit's `finish` writes what was checked here
         if disallowed:
             raise RunError(refusal_message(disallowed))
         plan.changes, plan.emails, plan.banners, plan.warnings = result.changes, result.emails, result.banners, result.warnings
@@ -339,7 +339,7 @@ class Runner:
             return
         faults.point("after-recheck")
         try:
-            records.flush()
+            records.flush(checked=True)  # `result` is make_plan's, whose last step asked `refused()` of these changes
         except ConflictError as exc:  # another writer got in first; the transaction rolls back
             raise RunError(f"{exc} while this run was being committed; nothing was applied. Start again to see what is true now") from exc
         state.status = "completed"

@@ -264,7 +264,7 @@ def _apply(runner: Runner, tx: Transaction, items: list[dict[str, Any]]) -> tupl
     disallowed = records.refused()
     if disallowed:
         return drop_all(flow, refusal_message(disallowed))
-    records.flush()
+    records.flush(checked=True)
     now = utc_iso(runner.clock.now())
     for item, result in done:
         at.queue(tx, item["id"], item["run"], flow, result.emails, now)
