@@ -110,8 +110,9 @@ CREATE INDEX IF NOT EXISTS outbox_status ON {s}.outbox (status, seq);
 )
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+# One encoder for every body written: json.dumps with these arguments makes a new one for each call (about 1.7 us,
+# three or four times a commit); its `encode` writes the very same text.
+_dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 
 
 class PostgresStorage:

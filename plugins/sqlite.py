@@ -25,7 +25,7 @@ import itertools
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
@@ -139,8 +139,9 @@ class _Reading:
             self.storage._lock.release()
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
+# One encoder for every body written: json.dumps with these arguments makes a new one for each call (about 1.7 us,
+# three or four times a commit); its `encode` writes the very same text.
+_dumps: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 
 
 class SQLiteStorage:
