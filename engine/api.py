@@ -31,7 +31,7 @@ from .language.model import BUILTIN_EFFECTS, Flow, Project
 from .language.project import Extensions
 from .plugins import Registry
 from .runtime import approvals
-from .runtime.context import Clock, Parties, flow_scope, resolve, resolve_actor
+from .runtime.context import Clock, Parties, find_parties, flow_scope, resolve, resolve_actor
 from .runtime.core import FINISHED, VERSION_KEY, Runner
 from .runtime.data import Records, Snapshot
 from .runtime.due import LEASE_SECONDS, Carried, carry_out
@@ -206,16 +206,16 @@ class Engine:
     def _available(
         self, transaction: AbstractContextManager[Transaction], actor: str, subject: str, locale: Callable[[dict[str, Any]], str | None] | None
     ) -> Availability:
+        project = self.project
         with transaction as tx:
-            records = Records(self.project, tx)
-            project = self.project
+            records = Records(project, tx)
             if records.prefetches and project.actor_match and project.subject_match:  # the actor and the subject by their first keys: one question to a server
                 records.prefetch([(project.actor_entity, project.actor_match[0], actor), (project.subject_entity, project.subject_match[0], subject)])
-            parties = resolve(self.project, records, actor, subject)
-            chosen = locale(parties.actor) if locale is not None else None
+            found, held, record = find_parties(project, records, actor, subject)  # what `resolve` finds, no Parties made
+            chosen = locale(found) if locale is not None else None
             runner = self.in_locale(chosen).runner if chosen else self.runner  # the same records: a localized project shares the model
-            scope = runner.scopes.asked(parties.actor, parties.holders, parties.subject, self.clock.now, records)  # as `question` makes it
-            book = runner.rulebook(verdicts=True, entry=FlowAvailability)
+            scopes, book = runner.asking()
+            scope = scopes.asked_held(found, held, record, self.clock.now, records)  # as `question(resolve(...))` makes it
             flows: list[FlowAvailability] = book.evaluate(scope, subject)  # type: ignore[assignment]  # what `entry` makes
             refused = 0
             if book.each_flow_refused or (flows and type(flows[0].reasons) is Refused):  # else no flow is refused
@@ -224,8 +224,8 @@ class Engine:
                         refused += 1
                         flow.reasons = list(flow.reasons)
             outside = refused == len(flows) if flows else runner.refusal(scope, subject) is not None
-        named = subject if refused or outside else str(parties.subject.get("id"))
-        return Availability(str(parties.actor.get("id")), named, flows, outside)
+        named = subject if refused or outside else str(record.get("id"))
+        return Availability(str(found.get("id")), named, flows, outside)
 
     # dry-run ------------------------------------------------------------
     def simulate(self, flow_id: str, actor: str, subject: str, answers: Mapping[str, Any] | None = None) -> Plan:

@@ -331,3 +331,46 @@ def test_a_questions_scope_is_the_lazy_scope_its_constructor_makes() -> None:
             )
             assert type(made) is LazyScope and made == want and made.later is want.later and made.source == want.source
             assert made["partner"] == want["partner"] and made == want  # computed when first read, the same way
+
+
+def test_a_questions_scope_from_what_find_parties_finds_is_the_one_resolve_and_asked_give() -> None:
+    """Engine.available finds its parties with find_parties and makes its scope with asked_held (no Parties, no holders
+    dict): for every word naming an actor or a subject, and words naming none, the same records, holders, names in the
+    same order, `later` and `source`, or the same refusal."""
+    from clientflow.errors import UnknownName
+    from clientflow.runtime.context import find_parties, resolve
+    from clientflow.runtime.data import Records
+    from clientflow.runtime.views import FlowAvailability
+
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    engine = Engine.open(PROJECT, data=DEMO)
+    project, runner = engine.project, engine.runner
+    scopes, book = runner.asking()
+    assert scopes is runner.scopes and book is runner.rulebook(verdicts=True, entry=FlowAvailability)
+    actors, subjects = _everyone(data)
+    compared = held = refused = 0
+    with engine.storage.transaction() as tx:
+        for actor in [*actors, "nobody"]:
+            for subject in [*subjects, "nobody"]:
+                records = Records(project, tx)
+                try:
+                    parties = resolve(project, Records(project, tx), actor, subject)
+                except UnknownName as exc:
+                    try:
+                        find_parties(project, records, actor, subject)
+                    except UnknownName as mine:
+                        assert str(mine) == str(exc), (actor, subject)
+                        refused += 1
+                        continue
+                    raise AssertionError(f"{actor}/{subject}: found, where resolve refuses: {exc}") from None
+                found, holder, record = find_parties(project, records, actor, subject)
+                made = scopes.asked_held(found, holder, record, engine.clock.now, records)
+                want = scopes.asked(parties.actor, parties.holders, parties.subject, engine.clock.now, records)
+                assert found == parties.actor and record == parties.subject, (actor, subject)
+                assert list(made) == list(want), (actor, subject)  # the same names, in the same order
+                assert all(made[name] is want[name] for name in made if name != "lookup"), (actor, subject)  # each the very same value
+                assert made["lookup"].fn == want["lookup"].fn and made.later is want.later and made.source == want.source, (actor, subject)
+                assert book.evaluate(made, subject) == book.evaluate(want, subject), (actor, subject)
+                compared += 1
+                held += any(made[name] is not None for name in project.actor_within.values())
+    assert compared == len(actors) * len(subjects) and held == compared and refused == len(actors) + len(subjects) + 1

@@ -63,6 +63,16 @@ def resolve(project: Project, records: Reader, actor: str, subject: str, *, by_i
     return parties
 
 
+def find_parties(project: Project, records: Reader, actor: str, subject: str) -> tuple[dict[str, Any], tuple[str, dict[str, Any]] | None, dict[str, Any]]:
+    """What `resolve` finds, as it finds it: the actor, the entity and record holding it (`find_held`'s, or None), the subject.
+
+    A question's (Engine.available): `Scopes.asked_held` takes them as they are, so no `Parties`
+    and no holders dict are made for it; the same look-ups, in the same order, the same UnknownName.
+    """
+    found, held = records.find_held(project.actor_entity, actor, project.actor_match)
+    return found, held, records.find(project.subject_entity, subject, project.subject_match)
+
+
 def resolve_actor(project: Project, records: Reader, actor: str, *, by_id: bool = False) -> Parties:
     """The actor and the records holding it; the subject is left empty."""
     actor_record, held = records.find_held(project.actor_entity, actor, ("id",) if by_id else project.actor_match)
@@ -112,6 +122,8 @@ class Scopes:
         }
         self.steps = tuple((name, expression, self.shared.get(name)) for name, expression in self.context)  # with_subject's, in order
         self.lists = any(isinstance(code, Expr) and "all" in program.uses(code).names for code in codes(project))  # all(entity) is called
+        self.within = dict(project.actor_within)  # the actor's holders: the scope name of each entity that may hold it
+        self.no_holders = dict.fromkeys(self.within.values())  # each of them None, as resolve_actor starts its holders (asked_held)
         self.reach: Callable[[dict[str, Any], str], bool] | None = None  # whether the actor may reach a subject (set by the Runner)
         # what a question's scope computes when first read: `now` and `lookup` from its source (reader, clock), then the context names
         self.later: dict[str, Callable[[LazyScope], Any]] = {"now": _now, "lookup": _lookup}
@@ -238,6 +250,25 @@ class Scopes:
         scope.source = (reader, now)
         scope["actor"] = actor
         scope.update(holders)
+        scope[self.subject] = subject
+        return scope
+
+    def asked_held(
+        self, actor: dict[str, Any], held: tuple[str, dict[str, Any]] | None, subject: dict[str, Any], now: Callable[[], datetime], reader: Reader
+    ) -> LazyScope:
+        """`asked`'s scope, the actor's holders given as `find_held` finds them (see `find_parties`): the same names, in the
+        same order, as `asked(actor, resolve_actor(...).holders, ...)` gives, without making the holders dict first."""
+        scope = _new(LazyScope)
+        scope.update(self.base)
+        scope.later = self.later_listing
+        scope["lookup"] = DataFunction("lookup", reader.get)
+        scope.source = (reader, now)
+        scope["actor"] = actor
+        scope.update(self.no_holders)  # as resolve_actor's holders: each holder's name, None unless it holds the actor
+        if held is not None:
+            name = self.within.get(held[0])
+            if name is not None:
+                scope[name] = held[1]
         scope[self.subject] = subject
         return scope
 

@@ -33,7 +33,7 @@ from .plan import Plan, Verdict
 from .rulebook import Refused, Rulebook
 from .runs import RunState, Walk, walk
 from .schedule import immediate, scheduled
-from .views import RunView
+from .views import FlowAvailability, RunView
 
 CHANGED_RULE = "unchanged-since-start"
 VERSION_KEY = "clientflow.version."  # + a flow version: the project files that version was read from (storage meta)
@@ -54,6 +54,7 @@ class Runner:
         self.versions: dict[str, Runner] = {}  # kept earlier project versions, by flow version, loaded when a run needs one
         self._folders: list[str] = []  # where kept versions were rebuilt: removed by close()
         self.rulebooks: dict[tuple[str | None, bool, Callable[..., Any] | None], Rulebook] = {}
+        self._asking: tuple[Scopes, Rulebook] | None = None  # see `asking`
 
     def outbox(self) -> Outbox:
         """The outbox of this storage, with these notifiers, clock and delivery settings."""
@@ -77,6 +78,16 @@ class Runner:
         if book is None:
             book = self.rulebooks[key] = Rulebook(self.project, None if flow is None else [flow], verdicts=verdicts, entry=entry)
         return book
+
+    def asking(self) -> tuple[Scopes, Rulebook]:
+        """What `Engine.available` asks with: the scope builder, and the rulebook making its `FlowAvailability` entries.
+
+        The very ones `scopes` and `rulebook(verdicts=True, entry=FlowAvailability)` give, found once (not per question).
+        """
+        asking = self._asking
+        if asking is None:
+            asking = self._asking = (self.scopes, self.rulebook(verdicts=True, entry=FlowAvailability))
+        return asking
 
     def verdicts(self, flow: Flow, scope: dict[str, Any], named: str) -> list[Verdict]:
         """Every rule's verdict, the reach rules first; outside reach, the reach refusal alone (no other rule is checked)."""
