@@ -39,7 +39,7 @@ from .runtime.plan import Plan
 from .runtime.rulebook import Checker, Refused
 from .runtime.runs import RunState, screen_of, visible, walk
 from .runtime.views import Availability, FlowAvailability, RunView
-from .storage import ListingTransaction, Notifier, QuestionStorage, SchedulingTransaction, SnapshotMoved, Storage, Transaction
+from .storage import Document, ListingTransaction, Notifier, QuestionStorage, SchedulingTransaction, SnapshotMoved, Storage, Transaction
 
 PAGE = 200  # subjects per read transaction in simulate_many
 
@@ -302,10 +302,19 @@ class Engine:
         flow = self.project.flow(flow_id)
         run_id = uuid.uuid4().hex
         with self.storage.transaction(write=True) as tx:
-            if once is not None and tx.get_meta(once) is not None:
-                return None
+            held: tuple[Document | None] | None = None
+            if once is not None:
+                ask = getattr(tx, "get_locked_with_meta", None)  # OnceTransaction: the subject (by id) and the key in one question
+                collection = self.project.entities[self.project.subject_entity].collection
+                if ask is not None and collection and "id" in self.project.subject_match:
+                    document, done = ask(collection, subject, once)
+                    held = (document,)
+                else:
+                    done = tx.get_meta(once)
+                if done is not None:
+                    return None
             plan, records, result = self.runner.evaluate(
-                tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True, run_id=run_id, show=not brief, verdicts=not brief
+                tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True, run_id=run_id, show=not brief, verdicts=not brief, held=held
             )
             plan.run = run_id
             self.runner.finish(tx, flow, plan, records, result, run_id, None)

@@ -160,6 +160,15 @@ class PrefetchingTransaction(Protocol):
 
 
 @runtime_checkable
+class OnceTransaction(Protocol):
+    """Optional on a Transaction: a document read locked and a meta value, in one question (one round trip to a server):
+    what a bulk commit asks first, its subject and whether its resume key is recorded already."""
+
+    def get_locked_with_meta(self, collection: str, id: str, key: str) -> tuple[Document | None, str | None]:
+        """What `get(collection, id, lock=True)` and `get_meta(key)` give, in this order."""
+
+
+@runtime_checkable
 class ClearingTransaction(Protocol):
     """Optional on a Transaction: the store emptied inside it, so that emptying and reloading land together."""
 

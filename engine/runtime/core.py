@@ -24,7 +24,7 @@ from ..language.model import Flow, Project
 from ..mailaddress import DEFAULT_SENDER
 from ..outbox import Outbox
 from ..plugins import Registry, event
-from ..storage import ConflictError, Notifier, Storage, Transaction
+from ..storage import ConflictError, Document, Notifier, Storage, Transaction
 from . import approvals, schedule
 from .context import Clock, Parties, Scopes, flow_scope, resolve
 from .data import Records, refusal_message
@@ -223,12 +223,22 @@ class Runner:
         run_id: str | None = None,
         show: bool = True,
         verdicts: bool = True,
+        held: tuple[Document | None] | None = None,
     ) -> tuple[Plan, Records, Result | None]:
+        """`held`: the document of the subject's collection whose id is `subject` (or None: there is none), read locked
+        already in `tx` (with `lock`; `Engine.apply` reads it with its resume key in one question)."""
         records = Records(self.project, tx)
         if lock:  # hold the subject first, so that every later read of it is the locked version
             collection = self.project.entities[self.project.subject_entity].collection
             named = ("id",) if by_id else self.project.subject_match
-            if not (collection and "id" in named and records.body((collection, subject), lock=True) is not None):
+            present = False  # whether the subject is the document of that id
+            if collection and "id" in named:
+                if held is not None:
+                    records.read[(collection, subject)] = held[0]  # as `body(..., lock=True)` keeps what it read
+                    present = held[0] is not None
+                else:
+                    present = records.body((collection, subject), lock=True) is not None
+            if not present:
                 found = records.find(self.project.subject_entity, subject, named)  # named by another key
                 located = records.locate(self.project.subject_entity, "id", found.get("id"))
                 if located is not None:

@@ -38,6 +38,7 @@ from clientflow.storage import (
     ListingTransaction,
     LoadingTransaction,
     OccasionTransaction,
+    OnceTransaction,
     PrefetchingTransaction,
     QuestionStorage,
     ReadOnlyError,
@@ -305,6 +306,20 @@ class StorageContract:
             assert shown == [[("t1", 3, 2), ("t2", 2, 1)], [], [("t2", 2, 1), ("t3", 4, 1)]]
             assert [d.id if d else None for d in documents] == ["t1", None, "t3", None, "t1"]
             assert tx.fetch_documents([], []) == ([], [])
+
+    def test_a_locked_get_with_a_meta_value_where_offered_gives_what_get_and_get_meta_give(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1})
+        put(storage, "t1", {"n": 2}, expect=1)
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, OnceTransaction):
+                return
+            tx.set_meta("suite:done", "r1")  # this transaction's own write is seen
+            for id, key in (("t1", "suite:done"), ("t1", "suite:not"), ("missing", "suite:done"), ("missing", "suite:not")):
+                assert tx.get_locked_with_meta(C, id, key) == (tx.get(C, id), tx.get_meta(key)), (id, key)
+            document, value = tx.get_locked_with_meta(C, "t1", "suite:done")
+            assert value == "r1" and document is not None and (document.body, document.version) == ({"id": "t1", "n": 2}, 2)
+            assert tx.put(doc("t1", {"n": 3}), None, expect_version=2) == 3  # written at the version it read locked
+        assert read(storage, "t1") == Document(C, "t1", {"id": "t1", "n": 3}, 3)
 
     def test_a_question_where_offered_reads_as_a_read_transaction_does(self, storage: Storage) -> None:
         put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
