@@ -309,6 +309,29 @@ def test_a_message_naming_its_flow_names_each_flow_and_the_scope_ends_on_the_las
     assert scope["flow"] == list(engine.project.flows.values())[-1].reference
 
 
+def test_a_reach_refusal_is_written_once_for_every_flow_unless_it_names_the_flow(project_copy: Path) -> None:
+    """Outside reach, every flow holds the one refusal (its reason and verdict made once, shared); one naming `flow` names each flow."""
+    engine = Engine.open(PROJECT, data=DEMO)
+    answer = engine.available("u3", "c1")
+    assert answer.outside_reach and len(answer.flows) > 2
+    first = answer.flows[0]
+    for flow in answer.flows:
+        assert flow.reasons == first.reasons and len(flow.reasons) == 1 and type(flow.reasons) is list, flow
+        assert flow.rules == first.rules and flow.rules[0].message == flow.reasons[0]["message"] and not flow.rules[0].passed
+    assert answer.to_json()["flows"] == engine.checker()("u3", "c1")
+
+    project = project_copy / "flows" / "project.yaml"
+    text = project.read_text(encoding="utf-8")
+    assert "Ask the practice that holds it, or the business itself." in text
+    project.write_text(text.replace("Ask the practice that holds it, or the business itself.", "({{ flow.id }})"), encoding="utf-8")
+    named = Engine.open(project_copy, data=DEMO)
+    answer = named.available("u3", "c1")
+    assert answer.outside_reach
+    for flow in answer.flows:
+        assert flow.reasons[0]["message"].endswith(f"({flow.flow})") and flow.rules[0].message == flow.reasons[0]["message"], flow
+    assert answer.to_json()["flows"] == named.checker()("u3", "c1")
+
+
 def test_a_questions_scope_is_the_lazy_scope_its_constructor_makes() -> None:
     """Scopes.asked makes its LazyScope without calling __init__: the same names, `later` and `source` as LazyScope(...) gives."""
     from clientflow.conditions.lazy import LazyScope

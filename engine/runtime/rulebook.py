@@ -259,19 +259,21 @@ class Rulebook:
         """Every flow refused by reach rule `i`, with its refusal alone."""
         error = verdict.error if isinstance(verdict, Broken) else None
         rule, message, out = self.rules[i], None, []
+        entry, verdicts, again = self.entry, self.verdicts, "flow" in rule.message.source
         for flow in self.flows:
             scope["flow"] = flow.reference
-            if message is None or "flow" in rule.message.source:
+            if message is None or again:  # the refusal, its reason and its verdict made once, shared by every flow it refuses
                 message = refusal_text(self.project, rule, scope, named, error)
-            reasons = Refused([{"rule": rule.name, "message": message}])
-            if self.entry is not None:
-                made = (flow.id, flow.title, False, reasons)
-                out.append(self.entry(*made, [Verdict(rule.name, False, message, error is not None)]) if self.verdicts else self.entry(*made))
+                reason = {"rule": rule.name, "message": message}
+                failed = Verdict(rule.name, False, message, error is not None)
+            reasons = Refused((reason,))
+            if entry is not None:
+                out.append(entry(flow.id, flow.title, False, reasons, [failed]) if verdicts else entry(flow.id, flow.title, False, reasons))
                 continue
-            entry = {"flow": flow.id, "title": flow.title, "available": False, "reasons": reasons}
-            if self.verdicts:
-                entry["verdicts"] = [Verdict(rule.name, False, message, error is not None)]
-            out.append(entry)
+            made = {"flow": flow.id, "title": flow.title, "available": False, "reasons": reasons}
+            if verdicts:
+                made["verdicts"] = [failed]
+            out.append(made)
         return out
 
 
