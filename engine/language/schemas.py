@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import resources
 from ..errors import Problem, keypath
-from ..mailaddress import HOW, valid_address
+from ..mailaddress import HOW, SCHEMA_RULE, valid_address
 from .yamlfile import Positions
 
 BASE_URI = "https://clientflow.dev/schema/"
@@ -88,6 +88,37 @@ def _format_checker() -> Any:
     return checker
 
 
+_SUBSCHEMA = frozenset(
+    {"not", "if", "then", "else", "items", "additionalItems", "contains", "additionalProperties", "propertyNames", "unevaluatedItems", "unevaluatedProperties"}
+)
+_SUBSCHEMAS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+_NAMED_SUBSCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+def _fast_form(node: Any) -> Any:
+    """A schema as the fast validator is given it: each `format: email` written as the same rule in patterns.
+
+    jsonschema-rs calls back into Python for each address a custom format checks
+    (most of its time on a data file); `SCHEMA_RULE` gives the same verdicts in
+    its own regex engine. Only a place that holds a schema is rewritten: any other
+    `format: email` (a value under a keyword not listed here) keeps the callback.
+    """
+    if not isinstance(node, dict):
+        return node
+    out = dict(node)
+    for key, value in node.items():
+        if key in _SUBSCHEMA:
+            out[key] = _fast_form(value)
+        elif key in _SUBSCHEMAS and isinstance(value, list):
+            out[key] = [_fast_form(item) for item in value]
+        elif key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+            out[key] = {name: _fast_form(item) for name, item in value.items()}
+    if out.get("format") == "email" and isinstance(out.get("allOf", []), list):
+        del out["format"]
+        out["allOf"] = [*out.get("allOf", []), *SCHEMA_RULE]
+    return out
+
+
 @cache
 def _fast_validator(name: str, directory: str | None = None) -> Any:
     """jsonschema-rs, when installed: checks large data files in milliseconds."""
@@ -98,10 +129,10 @@ def _fast_validator(name: str, directory: str | None = None) -> Any:
     folder = Path(directory) if directory else schema_dir()
 
     def retrieve(uri: str) -> Any:
-        return schema(uri.rsplit("/", 1)[-1], str(folder))
+        return _fast_form(schema(uri.rsplit("/", 1)[-1], str(folder)))
 
     try:
-        return jsonschema_rs.validator_for(schema(name, directory), retriever=retrieve, formats={"email": _email_format}, validate_formats=True)
+        return jsonschema_rs.validator_for(_fast_form(schema(name, directory)), retriever=retrieve, formats={"email": _email_format}, validate_formats=True)
     except Exception:  # noqa: BLE001 - any trouble: use the reference validator only
         return None
 
@@ -413,7 +444,8 @@ def _record_fast(name: str, directory: str, collection: str) -> Any:
         import jsonschema_rs
 
         wrapper, documents = _record_wrapper(name, directory, collection)
-        return jsonschema_rs.validator_for(wrapper, retriever=lambda u: documents[u.split("#")[0]], formats={"email": _email_format}, validate_formats=True)
+        fast = {uri: _fast_form(document) for uri, document in documents.items()}
+        return jsonschema_rs.validator_for(wrapper, retriever=lambda u: fast[u.split("#")[0]], formats={"email": _email_format}, validate_formats=True)
     except Exception:  # noqa: BLE001 - not installed, or any trouble: the reference validator alone
         return None
 
