@@ -52,10 +52,14 @@ class KeyPlan:
         self.tests: dict[tuple[str, str, str], Callable[[dict[str, Any], str], bool]] = {}
 
     def keys(self, collection: str, body: dict[str, Any]) -> list[IndexKey]:
+        return self.keys_of(collection)(body)
+
+    def keys_of(self, collection: str) -> Callable[[dict[str, Any]], list[IndexKey]]:
+        """`keys` for bodies of one collection, looked up once (a data file's records call it by the thousand)."""
         keys_of = self.plans.get(collection)
         if keys_of is None:
             keys_of = self.plans[collection] = self._generate(self._plan(collection))
-        return keys_of(body)
+        return keys_of
 
     @staticmethod
     def _generate(plan: list[tuple[str, tuple[str, ...], str | None]]) -> Callable[[dict[str, Any]], list[IndexKey]]:

@@ -17,6 +17,7 @@ import re
 from array import array
 from collections.abc import Iterator
 from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from .data import check_data, flow_problems, import_data, key_plan
 
 BATCH = 2000  # records checked against the schema, and handed to storage, at a time
 BUCKETS = 256  # fingerprint arrays: checking one for repeats needs a set of 1/BUCKETS of the keys
+_NAME = attrgetter("name")  # a record's list
 
 
 def replace_data(project: Project, storage: Storage, path: Path, *, force: bool = False, display: str | None = None, where: str | None = None) -> int:
@@ -197,14 +199,16 @@ class _Stream:
     # each batch -------------------------------------------------------------------------------
     def _check(self, batch: list[Record]) -> list[tuple[Document, list[IndexKey]]]:
         items: list[tuple[Document, list[IndexKey]]] = []
-        keys_of, buckets, mask = self.plan.keys, self.buckets, BUCKETS - 1
-        for name, grouped in groupby(batch, key=lambda r: r.name):
+        buckets, mask = self.buckets, BUCKETS - 1
+        make = tuple.__new__  # a Document without NamedTuple's __new__ frame
+        for name, grouped in groupby(batch, key=_NAME):
             group = list(grouped)
             if self.schema_name is not None and not self._valid(name, group):
                 continue
             if name not in self.entities:
                 continue  # a top-level list the project does not keep: checked by the schema, not stored
             own_id = name in self.own_ids
+            keys_of = self.plan.keys_of(name)
             for record in group:
                 value = record.value
                 ident = value.get("id") if type(value) is dict else None
@@ -212,14 +216,14 @@ class _Stream:
                     self.problems.append(Problem(record.at(), f"{keypath((name, record.position))}: a record needs an id (text or a number)"))
                     continue
                 ident = ident if type(ident) is str else str(ident)
-                keys = keys_of(name, value)
+                keys = keys_of(value)
                 for key in keys:
                     fingerprint = hash(key)
                     buckets[fingerprint & mask].append(fingerprint)
                 if own_id:
                     fingerprint = hash((name, ident))
                     buckets[fingerprint & mask].append(fingerprint)
-                items.append((Document(name, ident, value, 0), keys))
+                items.append((make(Document, (name, ident, value, 0)), keys))
         return items
 
     def _valid(self, name: str, group: list[Record]) -> bool:
