@@ -108,7 +108,7 @@ class MemoryTransaction:
     def _current(self, ref: Ref) -> Document | None:
         if ref in self.writes:
             return self.writes[ref][0]
-        return self.store.docs.get(ref[0], {}).get(ref[1])
+        return self.store.docs.get(ref[0], _NONE).get(ref[1])
 
     def get(self, collection: str, id: str, *, lock: bool = False) -> Document | None:
         if self.read_only:  # readers never change what they read (the engine copies before it writes)
@@ -160,12 +160,18 @@ class MemoryTransaction:
         """Many new documents at once (a data file being loaded): the store takes them as they are, all or nothing."""
         self._check()
         loaded: dict[Ref, tuple[Document | None, list[IndexKey]]] = {}
+        writes, docs = self.writes, self.store.docs
+        make = tuple.__new__  # a Document without NamedTuple's __new__ frame
         for document, keys in items:
-            ref = (document.collection, document.id)
-            if ref in loaded or self._current(ref) is not None:
+            collection, id = ref = (document.collection, document.id)
+            # taken: loaded before, or current (written in this transaction, or else published), as `_current` says
+            if ref in loaded or (self._current(ref) is not None if writes else id in docs.get(collection, _NONE)):
                 raise ConflictError(*ref)
-            loaded[ref] = (Document(document.collection, document.id, document.body, 1), keys)
-        self.writes.update(loaded)
+            loaded[ref] = (make(Document, (collection, id, document.body, 1)), keys)
+        if writes:
+            writes.update(loaded)
+        else:  # the transaction's first writes (a data file loaded): these are all of them
+            self.writes = loaded
         return len(loaded)
 
     def delete(self, collection: str, id: str, *, expect_version: int) -> None:
@@ -274,15 +280,21 @@ class MemoryTransaction:
     def publish(self) -> None:
         store = self.store
         store._sorted.clear()
-        for ref, (doc, keys) in self.writes.items():
-            for key in store.keys.pop(ref, []):
-                _unindex(store.index, key, ref)
+        docs, held, index = store.docs, store.keys, store.index
+        unindex = bool(held)  # an empty store (a data file being loaded) has no keys to take back
+        for ref, (doc, keys) in self.writes.items():  # a data file's every record: no object made here but what is kept
+            old = held.pop(ref, None) if unindex else None
+            if old:
+                for key in old:
+                    _unindex(index, key, ref)
             if doc is None:
-                store.docs.get(ref[0], {}).pop(ref[1], None)
+                docs.get(ref[0], {}).pop(ref[1], None)
                 continue
-            store.docs.setdefault(ref[0], {})[ref[1]] = doc
-            store.keys[ref] = keys
-            index = store.index
+            collection = docs.get(ref[0])
+            if collection is None:
+                collection = docs[ref[0]] = {}
+            collection[ref[1]] = doc
+            held[ref] = keys
             for key in keys:
                 hit = index.get(key)
                 if hit is None:
