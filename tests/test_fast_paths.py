@@ -6,11 +6,14 @@
   patterns, finds valid exactly what the reference validator finds valid,
   wherever the format is written; a `format: email` that is a value (`const`)
   or under a keyword that is not a schema is left as it is.
+* A JSON record the reader's scanner refuses is reported where, and as, the
+  located reading reports it.
 """
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
@@ -18,7 +21,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from clientflow.language import schemas
+from clientflow.errors import DataError
+from clientflow.language import datastream, schemas
+from clientflow.language.datastream import open_stream
 from clientflow.mailaddress import SCHEMA_RULE, valid_address
 
 ATOM_CHARS = "aZ09!#$%&'*+/=?^_`{|}~-"
@@ -111,3 +116,37 @@ def test_the_fast_validator_finds_valid_what_the_reference_finds_valid(folder: s
     reference = schemas.validator("fast.schema.json", folder)
     assert fast is not None
     assert fast.is_valid(instance) == (not list(reference.iter_errors(instance))), instance
+
+
+# the reader's fast path: a record decoded by the scanner itself ------------------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"clients": [{"id": "a"}, , {"id": "b"}]}',  # no value where a record starts: the scanner's StopIteration
+        '{"clients": [{"id": "a"}, x]}',
+        '{"clients": [{"id": "a"}, {"id": "b" "c"}]}',  # the scanner's own syntax error
+        '{"clients": [{"id": "a"}, {"id": 1' + "0" * 5000 + "}]}",  # too many digits for int()
+        '{"clients": [{"id": "a"}, {"id": "b", "id": "c"}]}',  # a duplicate key
+        '{"clients": [{"id": "a"},\n  {"id": "b"}\n  {"id": "c"}]}',
+    ],
+)
+def test_a_record_the_scanner_refuses_is_located_as_the_reference_reading_locates_it(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "data.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(DataError) as fast:
+        list(open_stream(path, "data.json").records())
+    with pytest.MonkeyPatch.context() as patch:  # every record through the located reading (`_Buffer.decode`)
+        patch.setattr(datastream, "_DECODER", _NoScan(datastream._DECODER))
+        with pytest.raises(DataError) as reference:
+            list(open_stream(path, "data.json").records())
+    assert [str(p) for p in fast.value.problems] == [str(p) for p in reference.value.problems]
+
+
+class _NoScan:
+    """The reader's decoder without its scanner: each record goes through `raw_decode` (the located reading)."""
+
+    def __init__(self, decoder: Any) -> None:
+        self.raw_decode = decoder.raw_decode
+
+    def scan_once(self, text: str, pos: int) -> Any:
+        raise StopIteration(pos)
