@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from array import array
 from collections.abc import Iterator
-from itertools import groupby
+from itertools import chain, groupby
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ class _Stream:
         try:
             if tx is not None:
                 try:
-                    load_documents(tx, (item for batch in self._good_batches(stream, reader) for item in batch))
+                    load_documents(tx, chain.from_iterable(self._good_batches(stream, reader)))
                 except ConflictError as exc:  # a document twice in the file (located below), or someone else's
                     conflict = exc
             whole = self._check_rest(stream, reader)
