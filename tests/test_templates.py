@@ -134,6 +134,31 @@ def test_only_data_functions_can_be_called() -> None:
         ("Hello\n{% for user in client.users %}{{ user.name }}\n", "template syntax error: {% for %} is never closed; add {% endfor %}", 2),
         ("{% if answers.owner %}x{% endfi %}", "template syntax error: unknown tag {% endfi %}; did you mean 'endif'?", 1),
         ("Hi\nthere {{ client.name }", "template syntax error: a single } closes nothing; close {{ with }}", 2),
+        # a tag Jinja2 knows but where it cannot stand: said so, never "did you mean" the same tag
+        (
+            "Hi\n{{ client.name }}{% endif %}",
+            "template syntax error: {% endif %} closes no {% if %}; remove it, or open the block with {% if ... %} before it",
+            2,
+        ),
+        (
+            "{% if answers.owner %}x{% endfor %}",
+            "template syntax error: {% endfor %} closes no {% for %}: the block open here is a {% if %}, which {% endif %} closes",
+            1,
+        ),
+        (
+            "x {% else %} y",
+            "template syntax error: {% else %} continues an {% if %} (or a {% for %}), but none is open here; add the block it belongs to, or remove it",
+            1,
+        ),
+        (
+            "{% if answers.owner %}x{% else %}y{% else %}z{% endif %}",
+            "template syntax error: {% else %} cannot come here: the {% if %} open here takes only {% endif %} next",
+            1,
+        ),
+        # a {{ or {% left open
+        ("Hello\n{{ client.name has gone", "template syntax error: a {{ ... }} holds one value, but 'has' follows it; add }} where the value ends", 2),
+        ("Hello {{ client.name ", "template syntax error: a {{ is never closed; add }} where its value ends", 1),
+        ("Hello {% if answers.owner ", "template syntax error: a {% is never closed; add %} where its tag ends", 1),
     ],
 )
 def test_syntax_errors_say_what_to_write_and_on_which_line(source: str, message: str, line: int) -> None:

@@ -389,8 +389,17 @@ def _sentence(message: str | None) -> str:
     text = (message or "not a valid template").strip()
     unknown = re.match(r"Encountered unknown tag '(\w+)'", text)
     innermost = re.search(r"The innermost block that needs to be closed is '(\w+)'", text)
+    if unknown and unknown.group(1) in _TAGS:  # a tag Jinja2 knows, where it cannot stand: "did you mean" would name it again
+        return _misplaced(unknown.group(1), text)
     if unknown:
         return f"unknown tag {{% {unknown.group(1)} %}}" + did_you_mean(unknown.group(1), _TAGS)
+    if text.startswith("unexpected end of template, expected 'end of print statement'"):
+        return "a {{ is never closed; add }} where its value ends"
+    if text.startswith("unexpected end of template, expected 'end of statement block'"):
+        return "a {% is never closed; add %} where its tag ends"
+    printed = re.match(r"expected token 'end of print statement', got '(.*)'", text)
+    if printed:
+        return f"a {{{{ ... }}}} holds one value, but '{printed.group(1)}' follows it; add }}}} where the value ends"
     if innermost and text.startswith("Unexpected end of template"):
         block = innermost.group(1)
         return f"{{% {block} %}} is never closed; add {{% end{block} %}}"
@@ -398,6 +407,22 @@ def _sentence(message: str | None) -> str:
         return "a single } closes nothing; close {{ with }}"
     text = text.rstrip(".")
     return text[:1].lower() + text[1:]
+
+
+def _misplaced(tag: str, text: str) -> str:
+    """A tag Jinja2 knows where it cannot stand: a closing or continuing tag that no open block takes."""
+    innermost = re.search(r"The innermost block that needs to be closed is '(\w+)'", text)
+    looking = re.search(r"Jinja was looking for the following tags: (.*?)\. ", text)
+    closes = tag[3:] if tag.startswith("end") else None
+    if innermost is not None:
+        block = innermost.group(1)
+        if closes:
+            return f"{{% {tag} %}} closes no {{% {closes} %}}: the block open here is a {{% {block} %}}, which {{% end{block} %}} closes"
+        takes = " or ".join(f"{{% {name} %}}" for name in re.findall(r"'(\w+)'", looking.group(1))) if looking else f"{{% end{block} %}}"
+        return f"{{% {tag} %}} cannot come here: the {{% {block} %}} open here takes only {takes} next"
+    if closes:
+        return f"{{% {tag} %}} closes no {{% {closes} %}}; remove it, or open the block with {{% {closes} ... %}} before it"
+    return f"{{% {tag} %}} continues an {{% if %}} (or a {{% for %}}), but none is open here; add the block it belongs to, or remove it"
 
 
 def _reads_locale(env: DataSandbox, found: _Nodes) -> bool:
