@@ -357,6 +357,11 @@ def test_a_locale_the_project_does_not_declare_is_refused(project: Path) -> None
     result, _ = simulate(project, "--locale", "de")
     assert result.exit_code == 1
     assert "'de'" in result.output and "Traceback" not in result.output
+    # two letters from 'en' is no near miss: the declared locales are listed instead
+    assert "did you mean" not in result.output and "expected one of 'en', 'fr'" in result.output
+    result, _ = simulate(project, "--locale", "fr_FR")
+    assert result.exit_code == 1
+    assert "unknown locale 'fr_FR'; did you mean 'fr'?" in result.output
 
 
 def test_each_email_is_rendered_in_its_recipients_locale(project: Path, tmp_path: Path) -> None:

@@ -39,10 +39,16 @@ def nearest(given: str, choices: Iterable[str]) -> str | None:
     return folded[close[0]] if close else None
 
 
+def _same_language(given: str, choices: Iterable[str]) -> str | None:
+    """The declared locale of the same language (`fr` for `fr_FR`), or None: `en` is no near miss for `de`."""
+    language = given.replace("_", "-").split("-")[0].casefold()
+    return next((choice for choice in choices if choice.split("-")[0].casefold() == language), None)
+
+
 def error_message(exc: ClientflowError) -> str:
     """One sentence for an engine error; an unknown name suggests the nearest known one."""
     if isinstance(exc, UnknownName):
-        guess = nearest(exc.given, exc.choices)
+        guess = _same_language(exc.given, exc.choices) if exc.what == "locale" else nearest(exc.given, exc.choices)
         if guess is not None and guess != exc.given:
             return f"unknown {exc.what} {exc.given!r}; did you mean {guess!r}?"
     return str(exc)
