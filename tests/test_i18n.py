@@ -225,6 +225,40 @@ def test_an_emptied_msgstr_fails_validate_at_its_line_in_the_catalog(project: Pa
         assert context in problems(result)[0]
 
 
+def unclosed(lines: list[str], at: int) -> None:
+    lines[at] = lines[at].removesuffix('"')  # the translator's closing quote lost
+
+
+def msgid_deleted(lines: list[str], at: int) -> None:
+    del lines[at - 1]  # the msgid line above the msgstr, deleted by mistake
+
+
+@pytest.mark.parametrize(
+    ("change", "line_shift", "col", "message"),
+    [
+        (unclosed, 0, 8, 'this text has no closing "; end it with " on the same line'),
+        (msgid_deleted, -1, 1, "a msgstr with no msgid before it; put back the msgid line of the text it translates"),
+    ],
+    ids=["unclosed-quote", "msgid-deleted"],
+)
+def test_a_catalog_line_babel_would_misread_is_located_and_update_writes_nothing(
+    project: Path, change: Callable[[list[str], int], None], line_shift: int, col: int, message: str
+) -> None:
+    # Babel reads both without complaint: the text one character short, or the msgstr as the next entry's translation
+    po = translated(project)
+    line = edit(po, "deactivate-client/steps/explain/title", change) + line_shift
+    for command in ("validate", "i18n check"):
+        result = cli(*command.split(), "--project", project)
+        assert result.exit_code == 1, result.output
+        assert [p.split(": ", 1)[0] for p in problems(result)] == [f"{PO}:{line}:{col}"], result.output
+        assert message in problems(result)[0]
+    before = po.read_bytes()
+    updated = cli("i18n", "update", "--project", project)
+    assert updated.exit_code == 1, updated.output
+    assert f"{PO}:{line}:{col}: {message}" in updated.output and "Traceback" not in updated.output
+    assert po.read_bytes() == before  # merged, the damage would be written back: nothing is written
+
+
 def test_a_fuzzy_translation_is_not_ready(project: Path) -> None:
     po = translated(project)
     context = "deactivate-client/steps/explain/title"

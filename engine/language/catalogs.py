@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CompileError, Location, Problem, UnknownName
+from ..errors import CompileError, DefinitionError, Location, Problem, UnknownName
 from . import plurals
 from .code import Text, Uses
 from .model import DynamicOptions, Flow, Project, Rule
@@ -281,6 +281,14 @@ def update(project: Project) -> list[Merged]:
             template = read_po(given)
     else:
         template = template_catalog(project)
+    broken = [
+        problem
+        for locale in project.locales[1:]
+        if (root / catalog_path(locale)).is_file()
+        for problem in syntax_problems((root / catalog_path(locale)).read_bytes().decode("utf-8", "replace"), catalog_path(locale))
+    ]
+    if broken:  # merged, such a catalog would be written back damaged: nothing is written until it is fixed
+        raise DefinitionError(broken)
     done = []
     for locale in project.locales[1:]:
         path = root / catalog_path(locale)
@@ -432,6 +440,8 @@ def _read_for_rendering(project: Project, locale: str) -> Catalog | None:
         stat = path.stat()
         key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         if key not in _READ:
+            if syntax_problems(path.read_text(encoding="utf-8"), catalog_path(locale)):
+                return None
             with path.open("rb") as given:
                 catalog = read_po(given, locale=_babel_locale(locale), abort_invalid=True)
             while len(_READ) >= _KEEP:
@@ -445,6 +455,49 @@ def _read_for_rendering(project: Project, locale: str) -> Catalog | None:
 # catalogs read for rendering, by file, time and size: each is read once per process, again only when it changes
 _READ: dict[tuple[str, int, int], Catalog] = {}
 _KEEP = 32
+
+
+_PO_KEYWORD = re.compile(r"(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)(\s+)(.*)$")
+_PO_WHOLE_STRING = re.compile(r'"(?:[^"\\]|\\.)*"\s*$')
+
+
+def syntax_problems(text: str, display: str) -> list[Problem]:
+    """What a gettext tool refuses in a catalog but Babel's reader lets by, located.
+
+    Babel reads a text whose closing quote is missing as if it were there, one
+    character short, and a msgstr whose msgid line was deleted as the next entry's
+    translation: `check` would then report the wrong entries, and `update` would
+    write the damage back (a translation moved to another text, another marked
+    fuzzy). These are found first, so nothing is read or written from such a file.
+    """
+    found: list[Problem] = []
+    state: str | None = None  # the last keyword of the entry being read: ctxt, id, plural, str
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            state = None if state == "str" else state
+            continue
+        if line.startswith("#"):
+            continue
+        keyword = _PO_KEYWORD.match(line)
+        if keyword is None and not line.startswith('"'):
+            continue  # an unknown keyword: Babel's own reader refuses it, at its line
+        indent = len(raw) - len(raw.lstrip())
+        rest, offset = (keyword.group(3), indent + keyword.start(3)) if keyword else (line, indent)
+        if keyword is not None:
+            word = keyword.group(1)
+            if word.startswith("msgstr") and state not in ("id", "plural", "str"):
+                fix = "put back the msgid line of the text it translates (as `clientflow i18n update` wrote it)"
+                found.append(Problem(Location(display, number, indent + 1), f"a msgstr with no msgid before it; {fix}"))
+            state = {"msgctxt": "ctxt", "msgid": "id", "msgid_plural": "plural"}.get(word, "str")
+        if not _PO_WHOLE_STRING.match(rest):
+            message = (
+                'this text has no closing "; end it with " on the same line (a long text goes on in a new line that starts with ")'
+                if rest.startswith('"')
+                else 'a text in a catalog is written in double quotes: msgstr "..."'
+            )
+            found.append(Problem(Location(display, number, offset + 1), message))
+    return found
 
 
 # -- checking -----------------------------------------------------------------------------
@@ -495,6 +548,10 @@ def check(project: Project, translate: Translate | None = None) -> Report:
             continue
         try:
             source = path.read_bytes()
+            broken = syntax_problems(source.decode("utf-8"), display)
+            if broken:
+                report.errors.extend(broken)
+                continue
             with path.open("rb") as given:
                 catalog = read_po(given, locale=language, abort_invalid=True)
         except PoFileError as exc:
