@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import textwrap
@@ -20,6 +21,7 @@ from clientflow.language import schemas
 from clientflow.language.model import Project
 from clientflow.language.project import Extensions
 from clientflow.plugins import Registry
+from clientflow.scenarios import expectations
 from clientflow.scenarios.expectations import CHANGE_KEYS, EMAIL_KEYS, EXPECT_KEYS
 from clientflow.scenarios.suite import DEFAULT_KEYS, FILE_KEYS, SCENARIO_KEYS, ScenarioResult, checker, load_suite, run_suite, scenario_files
 
@@ -191,6 +193,10 @@ UNKNOWN_NAMES = {  # a name the flow lacks (misspelled, or removed from the flow
             "8:39: no field of disconnect-client is named 'reasn'; did you mean 'reason'?",
         ],
     ),
+    "unknown changed field": (  # a field no flow updates: the scenario could never pass
+        "  - name: x\n    expect:\n      changes: [{op: update, field: ownr}]\n",
+        ["9:37: no flow of the project updates a field 'ownr'; did you mean 'owner'?"],
+    ),
     "unknown offered flow": (
         "  - name: x\n    flow: null\n    expect: {offered: [delete-clients]}\n",
         ["9:24: no flow is named 'delete-clients'; did you mean 'delete-client'?"],
@@ -205,6 +211,19 @@ def test_a_name_the_flow_lacks_fails_the_scenario_at_the_name(case: str, project
     [result] = run_file(project, registry, path)
     assert not result.passed
     assert [m.note for m in result.mismatches if m.what == "unknown name"] == [f"{path}:{e}" for e in expected]
+
+
+def test_a_changed_field_is_not_judged_when_a_plugins_effect_may_write_any(project: Project) -> None:
+    # a plugin's effect names no field the loader can see: a scenario expecting one of its changes stays readable
+    flow = project.flows["disconnect-client"]
+    stamp = dataclasses.replace(flow.outcome.effects[0], op="stamp", field=None)
+    changed = dataclasses.replace(flow, outcome=dataclasses.replace(flow.outcome, effects=(*flow.outcome.effects, stamp)))
+    doc = {"changes": [{"field": "stamped_at"}]}
+    for given_project, expected in ((project, ["stamped_at"]), (dataclasses.replace(project, flows={**project.flows, flow.id: changed}), [])):
+        unknown: list[str] = []
+        expectations.read(doc, given_project, flow.id, lambda keys, message: None, lambda keys, message: unknown.append(message))
+        assert [name for name in expected if any(repr(name) in message for message in unknown)] == expected, unknown
+        assert len(unknown) == len(expected)
 
 
 YAML_MISTAKES = {  # the YAML reader's own wording may grow; where and what it names may not change

@@ -78,6 +78,18 @@ class Mismatch:
 
 
 # reading ----------------------------------------------------------------
+BUILT_IN_EFFECTS = frozenset({"update", "create", "delete"})
+
+
+def _updated_fields(project: Project) -> frozenset[str] | None:
+    """Every field an update effect of any flow writes (a change of a later step may come from another flow's
+    scheduled work), or None when a plugin's effect may write fields no flow names."""
+    effects = [effect for flow in project.flows.values() for effect in flow.outcome.effects]
+    if any(effect.op not in BUILT_IN_EFFECTS for effect in effects):
+        return None
+    return frozenset(effect.field for effect in effects if effect.op == "update" and effect.field is not None)
+
+
 def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: Report, unknown: Report, *, later: bool = False) -> Expect:
     """An `Expect` from a schema-valid mapping.
 
@@ -116,9 +128,13 @@ def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: R
     for index, email in enumerate(doc.get("emails", [])):
         if "template" in email and email["template"] not in templates:
             unknown(("emails", index, "template"), f"{flow_id} sends no email {email['template']!r}{did_you_mean(email['template'], templates)}")
+    updated = _updated_fields(project)
     for index, change in enumerate(doc.get("changes", [])):
         if "entity" in change and change["entity"] not in project.entities:
             unknown(("changes", index, "entity"), f"unknown entity {change['entity']!r}{did_you_mean(change['entity'], project.entities)}")
+        field = change.get("field")
+        if updated is not None and isinstance(field, str) and field not in updated:
+            unknown(("changes", index, "field"), f"no flow of the project updates a field {field!r}{did_you_mean(field, updated)}")
     return Expect(
         status=doc.get("status"),
         blocked_by=blocked,
