@@ -212,6 +212,17 @@ def test_syntax_and_refusals_are_located_and_say_what_to_do(text: str, message: 
             "f.yaml:2:29: options[0]: the ',' ends the text of label:, and 'within' was read as another key "
             '(inside { } a comma separates entries); put the text in quotes: label: "Yes, within, or, later"',
         ),
+        # a value that begins with a text in quotes and goes on: the quoted text is the whole value (a condition, usually)
+        (
+            "rules:\n  admin:\n    if: 'administrator' == actor.role\n    message: >-\n      Only administrators.\n  other:\n    if: true\n",
+            "f.yaml:3:25: YAML syntax: the text in quotes ends at column 23, so the rest of the line cannot be read; "
+            "to write a value that begins with a quote, put all of it in quotes: if: \"'administrator' == actor.role\"",
+        ),
+        (
+            'when: "yes" in answers.tags\n',
+            "f.yaml:1:13: YAML syntax: the text in quotes ends at column 11, so the rest of the line cannot be read; "
+            "to write a value that begins with a quote, put all of it in quotes: when: '\"yes\" in answers.tags'",
+        ),
         # an apostrophe inside single quotes (or a " inside double quotes) ends the text: at that quote
         (
             "title: '{{ client.name }}'s practice will change'\n",
@@ -325,7 +336,7 @@ _WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
 def _slips(draw: st.DrawFn) -> tuple[str, int, str]:
     """The control flow with one slip: (text, the line of the slip, what the message must propose)."""
     rows = list(_ROWS)
-    kind = draw(st.sampled_from(["apostrophe", "colon", "comma", "indentation"]))
+    kind = draw(st.sampled_from(["apostrophe", "colon", "comma", "indentation", "quoted start"]))
     word, other = draw(_WORD), draw(_WORD)
     if kind == "comma":
         at = draw(st.sampled_from(_BRACES_ROWS))
@@ -342,6 +353,9 @@ def _slips(draw: st.DrawFn) -> tuple[str, int, str]:
     at = draw(st.sampled_from(_TEXT_ROWS))
     found = _TEXT_LINE.match(rows[at])
     assert found is not None
+    if kind == "quoted start":  # a condition that begins with a text in quotes: `if: 'administrator' == actor.role`
+        rows[at] = f"{found['lead']}{found['key']}: '{word}' == {other}"
+        return "\n".join(rows), at + 1, f"put all of it in quotes: {found['key']}: \"'{word}' == {other}\""
     if kind == "apostrophe":
         rows[at] = f"{found['lead']}{found['key']}: '{word}'s {found['text']}'"
         return "\n".join(rows), at + 1, f'put the text in double quotes: {found["key"]}: "{word}\'s {found["text"]}"'

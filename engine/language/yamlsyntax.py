@@ -33,6 +33,7 @@ _KEY_LINE = re.compile(r"^(?:-(?:\s|$)|[A-Za-z_][\w-]*:(?:\s|$))")  # a line tha
 MAX_LINES_BACK = 6  # the last resort tries the lines this close above where reading stopped
 MAX_LINES_AFTER = 10  # a text that lost its indentation is found this many lines before where libyaml stopped
 _ZERO_WIDTH = (yaml.BlockMappingStartToken, yaml.BlockSequenceStartToken, yaml.BlockEndToken, yaml.KeyToken, yaml.StreamStartToken, yaml.StreamEndToken)
+_BLOCK_TEXT = re.compile(r":[ \t]+[|>][-+0-9]*[ \t]*(?:#.*)?$")  # `key: |` or `key: >-`: the lines below, indented more, are its text
 _FOLLOWS_A_QUOTE = " \t\r\n,]}:#"  # what may come right after a closing quote
 
 
@@ -69,6 +70,7 @@ def explain(exc: yaml.MarkedYAMLError, text: str, loader: Any) -> Cause | None:
     at_colon = text[mark.index : mark.index + 1] == ":"
     return (
         reading.closed_quote(mark.index)
+        or reading.quoted_start(mark.index)
         or (reading.colon(mark.index) if "mapping values are not allowed" in reason or (at_colon and "expected ','" in reason) else None)
         or reading.block_text(mark.line)
         or (reading.indentation(mark) if any(needle in reason for needle in _INDENTATION) else None)
@@ -112,6 +114,37 @@ class _Reading:
                 continue
             return self._requote(position, token)
         return None
+
+    def quoted_start(self, index: int) -> Cause | None:
+        """A value that begins with a text in quotes and goes on after it: `if: 'administrator' == actor.role`.
+
+        YAML reads the quoted text as the whole value, so what follows it cannot be read; a condition is the usual
+        case. The fix quotes the whole value (and is tried first).
+        """
+        before = [i for i, t in enumerate(self.tokens) if t.start_mark.index < index]
+        position = before[-1] if before else 0
+        token = self.tokens[position]
+        if position < 2 or not isinstance(token, yaml.ScalarToken) or token.style not in ("'", '"'):
+            return None
+        key, value = self.tokens[position - 2], self.tokens[position - 1]
+        line = token.start_mark.line
+        if not isinstance(key, yaml.ScalarToken) or not isinstance(value, yaml.ValueToken) or token.end_mark.line != line:
+            return None
+        row = self.rows[line]
+        after = token.end_mark.column + len(row[token.end_mark.column :]) - len(row[token.end_mark.column :].lstrip())
+        rest = row[after:].rstrip()
+        if not rest or rest.startswith("#") or self.text.count("\n", 0, index) != line:
+            return None
+        begin = token.start_mark.column
+        fix = quoted(row[begin:].rstrip())
+        if not self._mends("\n".join([*self.rows[:line], row[:begin] + fix, *self.rows[line + 1 :]]), line):
+            return None
+        return Cause(
+            line + 1,
+            after + 1,
+            f"the text in quotes ends at column {token.end_mark.column}, so the rest of the line cannot be read; "
+            f"to write a value that begins with a quote, put all of it in quotes: {key.value}: {fix}",
+        )
 
     def colon(self, index: int) -> Cause | None:
         """A ': ' inside a text without quotes, or a key indented deeper than the one above it."""
@@ -190,6 +223,8 @@ class _Reading:
         near = [r for r in range(min(line, len(self.rows) - 1), max(-1, line - MAX_LINES_BACK), -1) if _entries(self.rows[r])]
         found: list[tuple[int, int, int, int, int, int]] = []  # (lines above the stop, spaces moved, line, column, like line, last line)
         for r in near:
+            if _BLOCK_TEXT.search(self.rows[r]):
+                continue  # moved, its text would swallow every line below it: the file "reads", and says nothing meant
             col, kind, _ = _entries(self.rows[r])[0]
             columns: dict[int, int] = {}  # column -> the nearest line of the same kind that begins there
             for other in sorted(range(max(0, r - MAX_LINES_MOVED), min(len(self.rows), r + MAX_LINES_MOVED)), key=lambda o: abs(o - r)):
