@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,6 +58,18 @@ CASES = {
         """to: "'deactivated'\"""",
         """to: "'paused'\"""",
         "flows/deactivate-client.yaml:50:45: outcome.effects[0].to: 'paused' is not allowed in client.subscription; use one of 'active', 'deactivated'",
+    ),
+    "a text indexed by a name": (
+        "flows/rules.yaml",
+        "if: client.billing == 'partner'",
+        "if: client.billing['plan'] == 'partner'",
+        "flows/rules.yaml:19:25: rules.paid-by-practice.if: a text has no field 'plan': a text is indexed only by position, e.g. [0]",
+    ),
+    "a number indexed": (
+        "flows/deactivate-client.yaml",
+        'banner: "{{ client.name }}',
+        'banner: "{{ (client.users | length)[0] }}{{ client.name }}',
+        "flows/deactivate-client.yaml:57:39: outcome.banner: a number cannot be indexed: only a list (by position) or a record (by field name) can",
     ),
 }
 
@@ -134,3 +148,15 @@ def test_a_close_template_name_is_suggested_with_the_way_to_create_one(tmp_path:
     root = edited(tmp_path, "flows/delete-client.yaml", "template: delete-confirmation", "template: delete-confirmaton")
     output = plain(invoke("validate", "--project", root).output)
     assert "unknown email template 'delete-confirmaton'; did you mean 'delete-confirmation'? Or create templates/emails/delete-confirmaton.txt" in output
+
+
+def test_python_never_warns_on_the_terminal_about_what_a_condition_was_translated_into(tmp_path: Path) -> None:
+    """`'x'['y']` and `(1)[0]` make Python warn "perhaps you missed a comma?", quoting generated code: said at the
+    author's own line instead, and nothing else on stderr (a process of its own: the warning is printed at compile time)."""
+    root = edited(tmp_path, "flows/rules.yaml", "if: client.billing == 'partner'", "if: \"'partner'['plan'] == 'partner' or (1)[0] == 1\"")
+    command = [sys.executable, "-c", "from clientflow.cli import main; main()", "validate", "--project", str(root), "--no-cache"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == ExitCode.ERROR
+    assert "Warning" not in done.stderr + done.stdout, done.stderr
+    assert "flows/rules.yaml:19:21: rules.paid-by-practice.if: a text has no field 'plan'" in done.stderr
+    assert "flows/rules.yaml:19:48: rules.paid-by-practice.if: a number cannot be indexed" in done.stderr

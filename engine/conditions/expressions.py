@@ -16,8 +16,10 @@ import keyword
 import math
 import operator
 import re
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 from jinja2 import nodes
@@ -371,9 +373,21 @@ class Compiler:
 def generated(source: str, filename: str) -> Any:
     """Compile generated Python; the translation keeps within Python's own limits, and anything it missed is a CompileError."""
     try:
-        return compile(source, filename, "exec")
+        return python_code(source, filename)
     except (SyntaxError, RecursionError, MemoryError, ValueError, OverflowError) as exc:
         raise CompileError(f"too complex to compile ({type(exc).__name__}); split it or nest it less deeply") from exc
+
+
+def python_code(source: str, filename: str) -> CodeType:
+    """Compile generated Python without Python's warnings about it (`(1)[0]`: "perhaps you missed a comma?").
+
+    They would quote our generated code, not the author's text, on the user's terminal; the type check reports what can
+    never work at its line, and anything else fails where it is evaluated, with the condition's own message. (The filter
+    is the process's, restored after: two threads compiling at once could at worst leave SyntaxWarning silenced.)
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return compile(source, filename, "exec")
 
 
 def parse(source: str) -> nodes.Expr:

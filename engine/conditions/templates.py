@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
+from types import CodeType
 from typing import Any
 
 from jinja2 import StrictUndefined, nodes
@@ -22,7 +23,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..errors import ExpressionError, did_you_mean
 from ..language import plurals
 from . import bounds, limits, reader
-from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument
+from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument, python_code
 from .fasttext import Plain, build_fast, translate_fast
 from .lazy import LazyScope
 from .limits import MAX_OUTPUT
@@ -59,6 +60,10 @@ class DataSandbox(ImmutableSandboxedEnvironment):
         """Read `{% trans count=N %}...{% pluralize %}...{% endtrans %}` (from the first text that has one: jinja2.ext loads then)."""
         if plurals.EXTENSION_ID not in self.extensions:
             plurals.configure(self)
+
+    def _compile(self, source: str, filename: str) -> CodeType:
+        """Jinja2's generated Python, compiled as ours is: Python's warnings about it never reach the terminal."""
+        return python_code(source, filename)
 
     def _range(self, *args: int) -> range:
         result = range(*args)

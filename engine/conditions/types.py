@@ -209,6 +209,32 @@ def missing_field(base: Type, key: str) -> str | None:
     return f"{base_name} has no field {key!r}{hint}"
 
 
+def unindexable(base: Type, key: Any) -> str | None:
+    """Why `base[key]` can never work (None when it may): a number or yes/no is never indexed, a text only by position.
+
+    `key` is the index when it is written as a constant, else None. Python's compiler would only warn of such a part
+    of the generated code, and the evaluation fail; here it is an error at its line.
+    """
+    kinds: set[str] = set()
+    for option in members(base):
+        if option is NULL:
+            continue
+        if not isinstance(option, Value) or not option.kinds <= _WORDS.keys():
+            return None  # a record, a list or a value of unknown shape may be indexed
+        kinds |= option.kinds
+    if not kinds:
+        return None
+    shown = " or ".join(_WORDS[k] for k in sorted(kinds))
+    if "string" not in kinds:
+        return f"{shown} cannot be indexed: only a list (by position) or a record (by field name) can"
+    if isinstance(key, str):
+        return f"{shown} has no field {key!r}: a text is indexed only by position, e.g. [0]"
+    return None
+
+
+_WORDS = {"boolean": "a yes/no value", "number": "a number", "string": "a text"}
+
+
 def field_type(base: Type, key: str) -> Type:
     found = [o.fields[key] for o in members(base) if isinstance(o, Object) and key in o.fields]
     if any(isinstance(o, Object) and not o.closed for o in members(base)):
@@ -336,6 +362,10 @@ class TypeCheck:
         if isinstance(node, nodes.Getitem):
             base = self.type(node.node, scope)
             arg = node.arg
+            why = unindexable(base, arg.value if isinstance(arg, nodes.Const) else None)
+            if why is not None:
+                self._report(node, str(arg.value) if isinstance(arg, nodes.Const) else "[", why)
+                return ANY
             if isinstance(arg, nodes.Const) and isinstance(arg.value, str):
                 return self._field(node, base, arg.value)
             self.type(arg, scope)

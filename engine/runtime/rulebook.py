@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from ..conditions.expressions import DataFunction, built_in_only, failure
+from ..conditions.expressions import DataFunction, built_in_only, failure, python_code
 from ..conditions.lazy import LazyScope
 from ..conditions.program import Program, program_of
 from ..conditions.reader import for_reader
@@ -226,7 +226,7 @@ class Rulebook:
         })  # fmt: skip
         scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
         scope_namespace.update({f"_F{k}": flow.reference for k, flow in enumerate(self.flows)})
-        exec(compile("\n".join(lines) + "\n", "<rulebook>", "exec"), scope_namespace)  # noqa: S102 - built from translated conditions
+        exec(python_code("\n".join(lines) + "\n", "<rulebook>"), scope_namespace)  # noqa: S102 - built from translated conditions
         self._namespace = scope_namespace
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
@@ -236,7 +236,7 @@ class Rulebook:
         """`evaluate` for a scope that lacks a name every question's scope holds: each read where a rule reads it (compiled when first needed)."""
         loose = self._namespace.get("_available_loose")
         if loose is None:
-            exec(compile(self._loose_source + "\n", "<rulebook>", "exec"), self._namespace)  # noqa: S102 - built from translated conditions
+            exec(python_code(self._loose_source + "\n", "<rulebook>"), self._namespace)  # noqa: S102 - built from translated conditions
             loose = self._namespace["_available_loose"]
         answer: Answer = loose(scope, named)
         return answer
