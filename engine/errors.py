@@ -146,8 +146,8 @@ class ConfigError(ClientflowError):
 
 
 def did_you_mean(given: str, choices: Iterable[str]) -> str:
-    """Return `; did you mean 'x'?` for the closest choice, or the choices when few."""
-    choices = list(choices)
+    """Return `; did you mean 'x'?` for the closest choice, or the choices when few (each once: a flow with two steps of one id lists it once)."""
+    choices = list(dict.fromkeys(choices))
     close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
     if close:
         return f"; did you mean {close[0]!r}?"

@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from clientflow.cli import cli
+from clientflow.errors import did_you_mean
 
 LIBRARY = {
     "flows/project.yaml": """
@@ -238,3 +239,9 @@ def test_validate_reports_the_problems_of_every_file_at_once(library: Path) -> N
         ("data/demo-runs.yaml", "lend-book has no field 'wekes'; did you mean 'weeks'?"),
         ("scenarios/lend-book.yaml", "no step of lend-book is named 'reciept'; did you mean 'receipt'?"),
     ]
+
+
+def test_the_names_listed_for_a_stale_one_are_each_listed_once() -> None:
+    # a flow whose two steps share an id (itself reported) listed it twice for a scenario's stale step name
+    assert did_you_mean("notify", ["explain", "survey", "explain"]) == "; expected one of 'explain', 'survey'"
+    assert did_you_mean("explian", ["explain", "explain"]) == "; did you mean 'explain'?"
