@@ -600,9 +600,9 @@ class Engine:
             self.clock.fixed = held
 
     # delivery -----------------------------------------------------------
-    def deliver(self, limit: int | None = None) -> outbox_module.Delivery:
-        """Hand due outbox messages to the notifiers."""
-        return self.outbox().deliver(limit=limit)
+    def deliver(self, limit: int | None = None, *, stop: Callable[[], bool] | None = None) -> outbox_module.Delivery:
+        """Hand due outbox messages to the notifiers; `stop`, asked before each, ends the pass (the rest stay queued)."""
+        return self.outbox().deliver(limit=limit, stop=stop)
 
     def checker(self, data: Mapping[str, Any] | None = None) -> Checker:
         """The availability hot path: `checker(actor, subject)` over an in-memory snapshot.

@@ -62,6 +62,7 @@ class Summary:
     blocked_by: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
     blocked_subjects: dict[str, list[str]] = field(default_factory=dict)  # the first NAMED subjects each rule blocked
+    emails_waiting: int = 0  # told after a stop: emails left in the outbox for `clientflow worker` or the next run
 
     def add(self, item: Item) -> None:
         self.total += 1
@@ -82,7 +83,9 @@ class Summary:
             "blocked": self.blocked, "invalid": self.invalid, "needs_input": self.needs_input,
             "skipped": self.skipped, "errors": self.errors, "blocked_by": dict(sorted(self.blocked_by.items())),
             "interrupted": self.interrupted,
-        } | ({"awaiting_approval": self.awaiting_approval} if self.awaiting_approval else {})  # fmt: skip
+        } | ({"awaiting_approval": self.awaiting_approval} if self.awaiting_approval else {}) | (
+            {"emails_waiting": self.emails_waiting} if self.emails_waiting else {}
+        )  # fmt: skip
 
     @property
     def exit_code(self) -> int:
@@ -206,9 +209,19 @@ def run_bulk(
             on_item(item)
     if should_stop is not None and should_stop():
         summary.interrupted = True
-    if not dry_run and summary.completed:
-        engine.deliver()
+    if not dry_run and (summary.completed or summary.skipped):
+        # skipped: an earlier run of this bulk committed them, and may have been stopped before their emails went out
+        engine.deliver(stop=should_stop)  # a stop request ends delivery too: what is left stays queued, never half-sent
+        if should_stop is not None and should_stop():
+            summary.interrupted = True
+            summary.emails_waiting = _waiting(engine)
     return summary
+
+
+def _waiting(engine: Engine) -> int:
+    """Emails still queued (pending, or claimed by a sender), as the operator is told after a stop."""
+    with engine.storage.transaction() as tx:
+        return len(tx.outbox(status="pending")) + len(tx.outbox(status="sending"))
 
 
 def _one_by_one(

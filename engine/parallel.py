@@ -1,44 +1,84 @@
 """Spreading a bulk run over worker processes that share one database.
 
-The parent streams subject names to the workers in small chunks through a
-bounded queue (memory stays flat), and yields each worker's result as it
+The parent streams subject names to the workers in small chunks (a few in
+hand per worker: memory stays flat), and yields each worker's result as it
 arrives. Workers are started with `spawn`: each opens its own engine and
 connections; nothing is inherited from the parent.
+
+Each worker has a pipe of its own, and nothing else is shared: a worker
+killed from outside (the OOM killer, a SIGKILL) cannot take a lock of a shared
+queue or event with it and stall the others, and the parent sees at once
+which subjects it held. A worker ignores Ctrl-C (the parent decides, and tells
+it to stop), ends after the subject in hand on SIGTERM, and when its parent is
+killed (its pipe closes).
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import queue
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from .bulk import Item, run_one
 
 CHUNK = 25
-_DONE = "__done__"
+IN_HAND = 4  # chunks sent to one worker and not yet done
+_DONE = "__done__"  # no more chunks: end once these are done
+_STOP = "__stop__"  # stop now: the subjects not begun are skipped
+_LOOK = 0.5  # seconds between the parent's looks at whether it was asked to stop
 
 
-def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[str, Any], dry_run: bool, key: str, tasks: Any, results: Any, stop: Any) -> None:
+def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[str, Any], dry_run: bool, key: str, conn: Connection) -> None:
+    import signal
+
     from .api import Engine
+
+    told: list[int] = []
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at a terminal reaches the whole group: the parent tells us
+    signal.signal(signal.SIGTERM, lambda signum, frame: told.append(signum))
+    chunks: list[Any] = []
+    stopped = done = False
+
+    def read(block: bool) -> None:
+        """Take what the parent sent; EOF (the parent is gone) stops as a stop message does."""
+        nonlocal stopped, done
+        try:
+            while block or conn.poll():
+                message = conn.recv()
+                block = False
+                if message == _STOP:
+                    stopped = True
+                elif message == _DONE:
+                    done = True
+                else:
+                    chunks.append(message)
+        except (EOFError, OSError):
+            stopped = True
 
     engine = Engine.open(**opener)
     try:
-        while True:
-            chunk = tasks.get()
-            if chunk == _DONE:
-                break
+        while not (stopped or told) and not (done and not chunks):
+            if not chunks:
+                read(block=True)
+                continue
+            chunk = chunks.pop(0)
             for subject in chunk:
-                if stop.is_set():
-                    results.put(("skip", subject))
+                read(block=False)
+                if stopped or told:
+                    conn.send(("skip", subject))
                     continue
-                results.put(("item", run_one(engine, flow, actor, subject, answers, dry_run=dry_run, key=key).to_json()))
-            results.put(("chunk", len(chunk)))
+                conn.send(("item", run_one(engine, flow, actor, subject, answers, dry_run=dry_run, key=key).to_json()))
+            conn.send(("chunk", len(chunk)))
+    except (BrokenPipeError, EOFError, ConnectionResetError):
+        pass  # the parent is gone: nobody to tell
     except BaseException as exc:  # noqa: BLE001 - the parent reports it; nothing is half-applied (one transaction per subject)
-        results.put(("crash", f"{type(exc).__name__}: {exc}"))
+        try:
+            conn.send(("crash", f"{type(exc).__name__}: {exc}"))
+        except OSError:
+            pass
     finally:
         engine.close()
-        results.put(("exit", None))
 
 
 def spreader(opener: Mapping[str, Any], workers: int) -> Callable[..., Iterator[Item]]:
@@ -66,62 +106,89 @@ def spread(
 ) -> Iterator[Item]:
     """Yield one Item per subject, computed by `workers` processes."""
     context = multiprocessing.get_context("spawn")
-    tasks = context.Queue(maxsize=workers * 4)
-    results = context.Queue()
-    stop = context.Event()
-    processes = [
-        context.Process(target=_worker, args=(dict(opener), flow, actor, dict(answers), dry_run, key, tasks, results, stop), daemon=True)
-        for _ in range(workers)
-    ]
-    for process in processes:
+    pipes: list[Connection] = []
+    processes = []
+    for _ in range(workers):
+        mine, theirs = context.Pipe()
+        process = context.Process(target=_worker, args=(dict(opener), flow, actor, dict(answers), dry_run, key, theirs), daemon=True)
         process.start()
+        theirs.close()  # the worker's end lives in the worker alone: its death closes the pipe
+        pipes.append(mine)
+        processes.append(process)
+    number = {id(conn): i for i, conn in enumerate(pipes)}
     names = iter(subjects)
-    in_flight = exited = 0
+    in_hand = {i: 0 for i in range(workers)}  # chunks sent and not done, per live worker
+    unanswered = {i: 0 for i in range(workers)}  # subjects sent and not answered, per worker
     feeding = True
     crash: str | None = None
+    lost = 0
+    died: list[int] = []
 
-    def finish_feeding() -> None:
+    def tell(i: int, message: Any) -> None:
+        try:
+            pipes[i].send(message)
+        except OSError:
+            pass  # it died: found when its pipe is read
+
+    def end_feeding(message: str) -> None:
         nonlocal feeding
-        if feeding:
-            feeding = False
-            for _ in processes:
-                tasks.put(_DONE)
+        feeding = False
+        for i in in_hand:
+            tell(i, message)
 
     try:
-        while exited < workers:
+        while in_hand:
             if feeding and should_stop is not None and should_stop():
-                stop.set()
-                finish_feeding()
-            while feeding and in_flight < workers * 4:
+                end_feeding(_STOP)
+            while feeding:
+                i = min(in_hand, key=in_hand.__getitem__)
+                if in_hand[i] >= IN_HAND:
+                    break
                 chunk = [name for _, name in zip(range(CHUNK), names, strict=False)]
                 if not chunk:
-                    finish_feeding()
+                    end_feeding(_DONE)
                     break
-                tasks.put(chunk)
-                in_flight += 1
-            try:
-                kind, value = results.get(timeout=0.5)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes):
-                    break
-                continue
-            if kind == "item":
-                yield Item(**value)
-            elif kind == "chunk":
-                in_flight -= 1
-            elif kind == "crash":
-                crash = value
-                stop.set()
-                finish_feeding()
-            elif kind == "exit":
-                exited += 1
+                tell(i, chunk)
+                in_hand[i] += 1
+                unanswered[i] += len(chunk)
+            ready = wait([pipes[i] for i in in_hand], timeout=_LOOK)
+            for conn in ready:
+                i = number[id(conn)]
+                try:
+                    kind, value = pipes[i].recv()
+                except (EOFError, OSError):  # ended: its work is over, or it was killed
+                    processes[i].join(timeout=5)
+                    if unanswered[i]:
+                        lost += unanswered[i]
+                        died.append(processes[i].exitcode or 0)
+                    del in_hand[i]
+                    continue
+                if kind == "item":
+                    unanswered[i] -= 1
+                    yield Item(**value)
+                elif kind == "skip":
+                    unanswered[i] -= 1
+                elif kind == "chunk":
+                    in_hand[i] -= 1
+                elif kind == "crash":
+                    crash = value
+                    if feeding:
+                        end_feeding(_STOP)
     finally:
-        stop.set()
+        for i in range(workers):
+            tell(i, _STOP)
         for process in processes:
             process.join(timeout=10)
             if process.is_alive():
-                process.terminate()
+                process.kill()  # stuck beyond the subject in hand
+                process.join(timeout=5)
+        for conn in pipes:
+            conn.close()
+    asked_to_stop = should_stop is not None and should_stop()
+    if crash is None and lost and not asked_to_stop:  # killed or told to end from outside (OOM killer, SIGKILL, SIGTERM)
+        how = ", ".join(f"signal {-code}" if code < 0 else f"exit code {code}" for code in died)
+        crash = f"ended by {how} with {lost} subject(s) in hand, which have no result here (each committed whole or not at all)"
     if crash is not None:
         from .errors import ClientflowError
 
-        raise ClientflowError(f"a bulk worker stopped: {crash}")
+        raise ClientflowError(f"a bulk worker stopped: {crash}; run the same command again to go on (what committed is skipped)")

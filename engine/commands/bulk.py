@@ -68,24 +68,28 @@ class Report:
 
 
 class StopFlag:
-    """The first Ctrl-C asks to stop after the current subject; a second one stops at once."""
+    """The first Ctrl-C (or SIGTERM, as a service manager stops a job) asks to stop after the current subject; a second one stops at once."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self.previous: Any = None
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self) -> StopFlag:
-        self.previous = signal.signal(signal.SIGINT, self._handle)
+        self.previous = {sig: signal.signal(sig, self._handle) for sig in self.SIGNALS}
         return self
 
     def __exit__(self, *exc: object) -> None:
-        signal.signal(signal.SIGINT, self.previous)
+        for sig, previous in self.previous.items():
+            signal.signal(sig, previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        click.echo("\nStopping after the current one (Ctrl-C again to stop at once)...", err=True)
+        again = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        click.echo(f"\nStopping after the current one ({again} again to stop at once)...", err=True)
 
     def __call__(self) -> bool:
         return self.requested
@@ -221,3 +225,5 @@ def _print_summary(summary: Any, known: list[str] | None, report_path: Path | No
         click.echo(f"  skipped:     {summary.skipped} (already committed)")
     if summary.errors:
         click.echo(f"  errors:      {summary.errors}")
+    if summary.emails_waiting:
+        click.echo(f"  emails waiting in the outbox: {summary.emails_waiting} (`clientflow worker --once`, or the same command again, sends them)")
