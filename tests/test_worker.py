@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -187,3 +188,34 @@ def test_once_delivers_what_is_due_and_exits(tmp_path: Path, workers: list[Worke
     assert "worker: sent 0, to retry 3, failed 0" in log
     assert "sqlite storage, notifiers smtp, once\n" in log and "every" not in log  # it does not promise a next round
     assert box.received == []
+
+
+def test_once_tells_of_emails_another_sender_claimed_and_when_they_are_due_again(tmp_path: Path, workers: list[Worker]) -> None:
+    # a bulk or worker killed while sending leaves its claimed emails as `sending` until the lease runs
+    # out; `worker --once` said "done; sent 1" and nothing of them, as though all had gone out
+    from clientflow.outbox import claim
+    from clientflow.runtime.context import Clock
+
+    db = tmp_path / "outbox.db"
+    storage: Storage = Registry.collect().storage("sqlite", path=str(db))
+    queue(storage, 3)
+    taken = claim(storage, Clock(None), limit=2)  # by a sender that is then killed
+    until = max(datetime.fromisoformat(row["claimed"]) for row in taken) + timedelta(seconds=300)
+    with smtp_server(Mailbox()) as (port, box):
+        write_config(tmp_path, f'{{backend = "sqlite", path = "{db}"}}', port)
+        worker = Worker(tmp_path, "--once")
+        workers.append(worker)
+        code, summary, log = worker.finish()
+    assert code == 0, log
+    assert (summary["sent"], summary["held"], summary["held_until"]) == (1, 2, until.isoformat(timespec="seconds")), summary
+    assert len(box.received) == 1
+    assert sorted(statuses(storage).values()) == ["sending", "sending", "sent"]
+    text = subprocess.run(
+        [sys.executable, "-c", "from clientflow.cli import main; main()", "worker", "--project", str(tmp_path), "--once"],
+        env={**os.environ, "PYTHONPATH": str(REPO), "CLIENTFLOW_LOAD_PLUGINS": "sqlite,postgres,smtp"}, capture_output=True, text=True, timeout=WAIT,
+    )  # fmt: skip
+    assert text.returncode == 0, text.stderr
+    assert (
+        f"worker: 2 email(s) claimed by another sender, which may have been stopped while sending; due again when its claim runs out, at {until.isoformat(timespec='seconds')}"
+        in text.stdout
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,15 @@ def outbox(project: Path, db: str | None, outbox: Path | None, now: datetime | N
         for error in d["errors"]:
             click.echo(f"  failed: {error}", err=True)
     _table(messages)
+
+
+def _held(box: Any) -> tuple[int, str] | None:
+    """Emails another sender claimed and has not finished (it may be dead: its claim runs out after the lease), and when the last claim ends."""
+    claimed = [m["next_attempt"] for m in box.messages("sending") if m["next_attempt"]]
+    if not claimed:
+        return None
+    lease = float(box.config.delivery.get("lease_seconds", 300))
+    return len(claimed), (datetime.fromisoformat(max(claimed)) + timedelta(seconds=lease)).isoformat(timespec="seconds")
 
 
 class Due:
@@ -168,6 +177,7 @@ def worker(project: Path, db: str | None, outbox: Path | None, now: datetime | N
                 break
             if not (report.sent or report.retried or report.failed):
                 stop.wait(interval)
+        held = _held(box) if once else None
     finally:
         for sig, previous in handlers.items():
             signal.signal(sig, previous)
@@ -175,8 +185,14 @@ def worker(project: Path, db: str | None, outbox: Path | None, now: datetime | N
         box.close()
     if fmt == "json":
         carried = {"scheduled": due.to_json()} if due.engine is not None else {}  # only when scheduled work was due: the document is unchanged otherwise
-        emit_json({**total.to_json(), "stopped": stop.is_set(), **carried})
+        still = {"held": held[0], "held_until": held[1]} if held else {}  # only when some are: the document is unchanged otherwise
+        emit_json({**total.to_json(), "stopped": stop.is_set(), **carried, **still})
     else:
         click.echo(f"worker: {'stopped' if stop.is_set() else 'done'}; sent {total.sent}, to retry {total.retried}, failed {total.failed}")
+        if held:
+            click.echo(
+                f"worker: {held[0]} email(s) claimed by another sender, which may have been stopped while sending; "
+                f"due again when its claim runs out, at {held[1]} (then a worker sends each once)"
+            )
         if due.applied or due.dropped or due.retried:
             click.echo(f"worker: scheduled work applied {due.applied}, dropped {due.dropped}, to retry {due.retried}")
