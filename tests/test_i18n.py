@@ -516,6 +516,11 @@ def test_demo_shows_the_flows_in_the_locale(project: Path) -> None:
     loaded = load_project(project)
     for flow in loaded.flows.values():
         assert f"FR {flow.title}" in french.output and f"FR {flow.title}" not in english.output
+    # the commands to copy show what the demo showed: in French too
+    suggested = [line.strip() for line in french.output.splitlines() if line.strip().startswith(("$ clientflow", "clientflow"))]
+    locale_verbs = [line for line in suggested if line.split()[1 + line.startswith("$")] in ("available", "simulate", "run")]
+    assert locale_verbs and all(" --locale fr" in line for line in locale_verbs), suggested
+    assert not any("--locale" in line for line in english.output.splitlines())
 
 
 def test_what_is_not_ready_is_said_where_it_can_be_fixed(project: Path) -> None:

@@ -66,7 +66,7 @@ def demo(project: Path, data: Path | None, now: datetime, locale: str | None) ->
                 raise ClientflowError(f"there is no demo data at {data}; pass --data FILE to name a data file")
             engine.load_data(data.absolute())
             examples = load_runs(engine.project, runs_file(data))
-            shown = Demo(engine.in_locale(locale) if locale else engine, project, data, examples)
+            shown = Demo(engine.in_locale(locale) if locale else engine, project, data, examples, locale)
             for block in shown.lines():
                 click.echo(block)
         finally:
@@ -75,11 +75,15 @@ def demo(project: Path, data: Path | None, now: datetime, locale: str | None) ->
         raise DataError(shown.refused)
 
 
+LOCALE_VERBS = ("available", "simulate", "run")  # the commands a demo suggests that take --locale
+
+
 class Demo:
     """Works out and prints the demo: the data, each flow, then what to try."""
 
-    def __init__(self, engine: Any, project: Path, data: Path, examples: dict[str, Example]) -> None:
+    def __init__(self, engine: Any, project: Path, data: Path, examples: dict[str, Example], locale: str | None = None) -> None:
         self.engine, self.project, self.data, self.examples = engine, project, data, examples
+        self.locale = locale  # the commands to copy show what the demo showed: in this language too
         self.model = engine.project
         self.option = f"--{subject_word()}"
         records = engine.export()
@@ -222,6 +226,8 @@ class Demo:
         if Path(self.project).absolute() != Path.cwd():
             parts += ["--project", _shown(self.project)]
         parts += (["--data", _shown(self.data)] if data else []) + list(args)
+        if self.locale and verb in LOCALE_VERBS:
+            parts += ["--locale", self.locale]
         return " ".join(shlex.quote(p) for p in parts)
 
     def _try(self) -> Iterator[str]:
