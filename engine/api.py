@@ -39,7 +39,7 @@ from .runtime.plan import Plan
 from .runtime.rulebook import Checker, Refused
 from .runtime.runs import RunState, screen_of, visible, walk
 from .runtime.views import Availability, FlowAvailability, RunView
-from .storage import Document, ListingTransaction, Notifier, QuestionStorage, SchedulingTransaction, SnapshotMoved, Storage, Transaction
+from .storage import Document, IndexKey, ListingTransaction, Notifier, QuestionStorage, SchedulingTransaction, SnapshotMoved, Storage, Transaction
 
 PAGE = 200  # subjects per read transaction in simulate_many
 
@@ -303,18 +303,39 @@ class Engine:
         run_id = uuid.uuid4().hex
         with self.storage.transaction(write=True) as tx:
             held: tuple[Document | None] | None = None
+            looked: tuple[IndexKey, list[Document]] | None = None
             if once is not None:
                 ask = getattr(tx, "get_locked_with_meta", None)  # OnceTransaction: the subject (by id) and the key in one question
                 collection = self.project.entities[self.project.subject_entity].collection
+                # OnceLookupTransaction: and, just after it in the same round trip, the actor's first look-up (a nested record's)
+                also = getattr(tx, "get_locked_with_meta_then_lookup", None)
+                first: IndexKey | None = None
+                if also is not None and self.project.actor_match and not self.project.entities[self.project.actor_entity].collection:
+                    first = (self.project.actor_entity, self.project.actor_match[0], actor)
                 if ask is not None and collection and "id" in self.project.subject_match:
-                    document, done = ask(collection, subject, once)
+                    if first is not None and also is not None:
+                        document, done, documents = also(collection, subject, once, first)
+                        looked = (first, documents)
+                    else:
+                        document, done = ask(collection, subject, once)
                     held = (document,)
                 else:
                     done = tx.get_meta(once)
                 if done is not None:
                     return None
             plan, records, result = self.runner.evaluate(
-                tx, flow, actor, subject, dict(answers or {}), dry_run=False, lock=True, run_id=run_id, show=not brief, verdicts=not brief, held=held
+                tx,
+                flow,
+                actor,
+                subject,
+                dict(answers or {}),
+                dry_run=False,
+                lock=True,
+                run_id=run_id,
+                show=not brief,
+                verdicts=not brief,
+                held=held,
+                looked=looked,
             )
             plan.run = run_id
             self.runner.finish(tx, flow, plan, records, result, run_id, None)

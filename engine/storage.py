@@ -169,6 +169,15 @@ class OnceTransaction(Protocol):
 
 
 @runtime_checkable
+class OnceLookupTransaction(Protocol):
+    """Optional on a Transaction: `get_locked_with_meta`, then a look-up read after the lock is held (its own statement,
+    as `lookup_documents` would be asked next), in one question: a bulk commit's first question with its actor's look-up."""
+
+    def get_locked_with_meta_then_lookup(self, collection: str, id: str, key: str, lookup: IndexKey) -> tuple[Document | None, str | None, list[Document]]:
+        """What `get_locked_with_meta(collection, id, key)` gives, then what `lookup_documents(*lookup)` gives just after it."""
+
+
+@runtime_checkable
 class ClearingTransaction(Protocol):
     """Optional on a Transaction: the store emptied inside it, so that emptying and reloading land together."""
 

@@ -15,7 +15,8 @@ does not wait for, are held back and sent with the next statement that needs
 an answer, or with COMMIT, in one pipeline (psycopg's pipeline mode): a bulk
 commit's update, run, audit row, outbox rows and resume key go to the server
 with its COMMIT in one round trip, and its first question (is the resume key
-recorded? the subject, locked) is one statement (`get_locked_with_meta`). A read-only transaction holds nothing
+recorded? the subject, locked) is one statement (`get_locked_with_meta`), sent with
+the actor's look-up as a second statement in the same round trip (`get_locked_with_meta_then_lookup`). A read-only transaction holds nothing
 back but its BEGIN, and sends it on its own just before its first statement:
 for BEGIN and one statement, psycopg's pipeline mode costs more CPU than the
 round trip it saves, and on a server nearby more time too (BEGIN, a look-up
@@ -353,6 +354,13 @@ def _exec_prepared(conn: psycopg.Connection[Any], sql: str, params: list[str]) -
     raise AssertionError("unreachable")
 
 
+_LOOKUP_DOCUMENTS = (
+    "SELECT d.collection, d.id, d.body, d.version FROM {s}.docs d "
+    "JOIN (SELECT DISTINCT collection, id FROM {s}.keys WHERE entity = %s AND key = %s AND value = %s) k "
+    "ON d.collection = k.collection AND d.id = k.id ORDER BY d.collection, d.id"
+)
+
+
 def _failed(pgconn: Any, result: Any) -> Exception:
     """The error psycopg raises for this answer; a connection that broke is an OperationalError, as psycopg's cursors say."""
     import psycopg
@@ -394,6 +402,7 @@ class PostgresTransaction:
         self._pipeline = _pipeline_supported()
         self._lazy = lazy and not write and begin is not None  # a question: its first statement alone (PostgresStorage.question)
         self._first: tuple[str, Any, Any] | None = None  # that statement, and its answer (a PGresult)
+        self._apart: psycopg.Cursor[Any] | None = None  # for one send: the cursor the statement before the last runs on, its answer kept
 
     def _check(self) -> None:
         if not self.write:
@@ -423,6 +432,8 @@ class PostgresTransaction:
             # transaction sent anything: connecting again is safe.
             self.conn = self._reconnect()
             self.cursor = self.conn.cursor()
+            if self._apart is not None:
+                self._apart = self.conn.cursor()
             return self._send(held)
 
     def _question(self, sql: str, params: Any) -> psycopg.Cursor[Any]:
@@ -484,8 +495,15 @@ class PostgresTransaction:
         import psycopg.errors
 
         puts, self._puts = self._puts, []
+        apart = self._apart
         try:
-            if len(statements) == 1 or not self._pipeline or not self.write:  # a read's BEGIN goes alone: see the module's docstring
+            if apart is not None:  # two answers kept: the last statement's and, apart, the one's before it
+                with self.conn.pipeline():
+                    for sql, params in statements[:-2]:
+                        self.cursor.execute(sql, params)
+                    apart.execute(*statements[-2])
+                    cursor = self.cursor.execute(*statements[-1])
+            elif len(statements) == 1 or not self._pipeline or not self.write:  # a read's BEGIN goes alone: see the module's docstring
                 for sql, params in statements:
                     cursor = self.cursor.execute(sql, params)
             else:
@@ -543,12 +561,7 @@ class PostgresTransaction:
 
     def lookup_documents(self, entity: str, key: str, value: str) -> list[Document]:
         """`lookup` and a `get` of each document it names, in one statement (FetchingTransaction)."""
-        rows = self.execute(
-            f"SELECT d.collection, d.id, d.body, d.version FROM {self.s}.docs d "
-            f"JOIN (SELECT DISTINCT collection, id FROM {self.s}.keys WHERE entity = %s AND key = %s AND value = %s) k "
-            "ON d.collection = k.collection AND d.id = k.id ORDER BY d.collection, d.id",
-            (entity, key, value),
-        ).fetchall()
+        rows = self.execute(_LOOKUP_DOCUMENTS.format(s=self.s), (entity, key, value)).fetchall()
         return [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
 
     def fetch_documents(self, lookups: list[IndexKey], refs: list[Ref]) -> tuple[list[list[Document]], list[Document | None]]:
@@ -900,17 +913,39 @@ class PostgresTransaction:
         there is none; the meta value is read in the statement's snapshot, as `get_meta` would read it just before."""
         if not self.write:  # nothing to lock
             return self.get(collection, id), self.get_meta(key)
-        sql = (
+        with self._guard(collection, id):
+            return self._locked_with_meta(collection, id, self.execute(self._locked_with_meta_sql, (key, collection, id)).fetchone())
+
+    @property
+    def _locked_with_meta_sql(self) -> str:
+        return (
             f"SELECT (SELECT value FROM {self.s}.meta WHERE key = %s), d.body, d.version FROM (SELECT) AS one "
             f"LEFT JOIN LATERAL (SELECT body, version FROM {self.s}.docs WHERE collection = %s AND id = %s FOR UPDATE) AS d ON true"
         )
-        with self._guard(collection, id):
-            row = self.execute(sql, (key, collection, id)).fetchone()
+
+    def _locked_with_meta(self, collection: str, id: str, row: tuple[Any, ...] | None) -> tuple[Document | None, str | None]:
         assert row is not None  # one row, always
         if row[1] is None:
             return None, row[0]
         self._locked[(collection, id)] = row[2]
         return Document(collection, id, json.loads(row[1]), row[2]), row[0]
+
+    def get_locked_with_meta_then_lookup(self, collection: str, id: str, key: str, lookup: IndexKey) -> tuple[Document | None, str | None, list[Document]]:
+        """`get_locked_with_meta`, then `lookup_documents(*lookup)`, two statements in one round trip (OnceLookupTransaction):
+        a bulk commit's first question and its actor's look-up. The look-up stays a statement of its own, sent after the
+        first in one pipeline, so it takes its snapshot (READ COMMITTED) once the lock is held, as when asked next."""
+        if not (self.write and self._pipeline):  # nothing to lock, or one statement at a time
+            document, value = self.get_locked_with_meta(collection, id, key)
+            return document, value, self.lookup_documents(*lookup)
+        self._held.append((self._locked_with_meta_sql, (key, collection, id)))
+        self._apart = self.conn.cursor()
+        try:
+            with self._guard(collection, id):
+                cursor = self.execute(_LOOKUP_DOCUMENTS.format(s=self.s), lookup)
+            document, value = self._locked_with_meta(collection, id, self._apart.fetchone())
+        finally:
+            self._apart = None
+        return document, value, [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in cursor.fetchall()]
 
     def set_meta(self, key: str, value: str | None) -> None:
         self._check()

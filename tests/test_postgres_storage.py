@@ -487,3 +487,77 @@ def test_an_availability_question_whose_data_changed_while_it_was_read_is_asked_
     assert moved == engine.available("u1", "Acme Ltd").to_json()  # as asked afresh, after the change
     engine.close()
     other.close()
+
+
+def test_a_bulk_commit_asks_for_its_actor_with_its_first_question_and_commits_as_before(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`get_locked_with_meta_then_lookup`: the actor's look-up goes in the round trip of the subject's lock and resume key,
+    as a statement of its own: the same plans, errors and stored data, one round trip less a commit."""
+    from conftest import DEMO, NOW, PROJECT
+
+    from clientflow.api import Engine
+    from clientflow.default_plugins import postgres
+
+    monkeypatch.setenv("CLIENTFLOW_DB_SCHEMA", postgres_schema)
+    asked = [("u1", "c1"), ("alice@northwind.example", "c4"), ("u2", "c6"), ("u1", "Sunset Cafe"), ("nobody", "c2"), ("u1", "missing"), ("u1", "c1")]
+    sent = round_trips(monkeypatch)
+    results = []
+    for together in (True, False):
+        if not together:
+            monkeypatch.delattr(postgres.PostgresTransaction, "get_locked_with_meta_then_lookup")
+        engine = Engine.open(PROJECT, db=postgres_url, now=NOW, notifiers={})
+        engine.storage.clear()
+        engine.load_data(DEMO)
+        outcomes: list[object] = []
+        trips = []
+        for actor, subject in asked:
+            sent.clear()
+            try:
+                plan = engine.apply("deactivate-client", actor, subject, {"notify_client": True}, once=f"bulk:suite:{subject}", brief=True)
+                outcomes.append(None if plan is None else (plan.status, plan.changes, plan.audit.get("summary"), plan.blocked_by, plan.emails))
+            except ClientflowError as exc:
+                outcomes.append(str(exc))
+            trips.append(len(sent))
+            if together and (actor, subject) == ("u1", "c1") and outcomes[-1] is not None:
+                assert sent[0] == ["BEGIN", "SELECT", "SELECT"]  # the lock and resume key, then the actor's look-up
+        results.append((outcomes, engine.export(), trips))
+        engine.close()
+    (outcomes, stored, trips), (before, stored_before, trips_before) = results
+    assert outcomes == before and stored == stored_before
+    assert outcomes[0] is not None and outcomes[0][0] == "completed" and outcomes[-1] is None  # committed, then resumed: nothing runs
+    assert isinstance(outcomes[4], str) and isinstance(outcomes[5], str)  # an unknown actor, an unknown subject
+    assert [b - a for a, b in zip(trips, trips_before, strict=True)] == [1, 1, 1, 0, 1, 0, 0]  # by name: its lock comes later
+
+
+def test_an_actor_looked_up_with_the_first_question_is_read_after_the_lock_is_held(postgres_url: str, postgres_schema: str) -> None:
+    """Whoever held the subject commits a change to the looked-up document while we wait: the look-up sees it (its own
+    statement, its own snapshot), as a look-up asked next would; in the statement of the lock it would not."""
+    storage, other = open_postgres(postgres_url, postgres_schema), open_postgres(postgres_url, postgres_schema)
+    put(storage, "t1", {"n": 1})
+    put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v")])
+    answer: list[object] = []
+
+    def wait_then_ask() -> None:
+        with storage.transaction(write=True) as tx:
+            answer.append(tx.get_locked_with_meta_then_lookup("things", "t1", "suite:k", ("thing", "k", "v")))  # type: ignore[attr-defined]
+
+    with other.transaction(write=True) as holder:
+        assert holder.get("things", "t1", lock=True) is not None
+        waiting = threading.Thread(target=wait_then_ask)
+        waiting.start()
+        with psycopg.connect(postgres_url, autocommit=True) as watch:
+            for _ in range(2000):
+                row = watch.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", (f'%"{postgres_schema}".meta%',)
+                ).fetchone()
+                if row and row[0]:
+                    break
+                threading.Event().wait(0.01)
+            else:
+                raise AssertionError("the first question never waited for the lock")
+        holder.put(Document("things", "t2", {"id": "t2", "n": 3}, 0), [("thing", "k", "v"), ("thing", "k", "w")], expect_version=1)
+    waiting.join(timeout=30)
+    assert answer == [(Document("things", "t1", {"id": "t1", "n": 1}, 1), None, [Document("things", "t2", {"id": "t2", "n": 3}, 2)])]
+    storage.close()
+    other.close()

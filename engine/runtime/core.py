@@ -24,7 +24,7 @@ from ..language.model import Flow, Project
 from ..mailaddress import DEFAULT_SENDER
 from ..outbox import Outbox
 from ..plugins import Registry, event
-from ..storage import ConflictError, Document, Notifier, Storage, Transaction
+from ..storage import ConflictError, Document, IndexKey, Notifier, Storage, Transaction
 from . import approvals, schedule
 from .context import Clock, Parties, Scopes, flow_scope, resolve
 from .data import Records, refusal_message
@@ -224,9 +224,12 @@ class Runner:
         show: bool = True,
         verdicts: bool = True,
         held: tuple[Document | None] | None = None,
+        looked: tuple[IndexKey, list[Document]] | None = None,
     ) -> tuple[Plan, Records, Result | None]:
         """`held`: the document of the subject's collection whose id is `subject` (or None: there is none), read locked
-        already in `tx` (with `lock`; `Engine.apply` reads it with its resume key in one question)."""
+        already in `tx` (with `lock`; `Engine.apply` reads it with its resume key in one question). `looked`: a look-up and
+        what `lookup_documents` gave for it in `tx` after that lock was held (the actor's, asked in the same question);
+        kept as `Records` keeps a look-up it asks, when the subject is that document (otherwise its lock came later)."""
         records = Records(self.project, tx)
         if lock:  # hold the subject first, so that every later read of it is the locked version
             collection = self.project.entities[self.project.subject_entity].collection
@@ -236,6 +239,8 @@ class Runner:
                 if held is not None:
                     records.read[(collection, subject)] = held[0]  # as `body(..., lock=True)` keeps what it read
                     present = held[0] is not None
+                    if present and looked is not None:
+                        records.keep(*looked)
                 else:
                     present = records.body((collection, subject), lock=True) is not None
             if not present:

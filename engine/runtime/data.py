@@ -293,19 +293,22 @@ class Records:
         for ref, document in zip(refs, documents, strict=True):
             self.read.setdefault(ref, document)
 
+    def keep(self, lookup: IndexKey, documents: list[Document]) -> list[Ref]:
+        """What `lookup_documents(*lookup)` gave in this transaction, kept as `_found` keeps what it asks."""
+        for document in documents:
+            self.read.setdefault((document.collection, document.id), document)  # what was read already (perhaps locked) stays
+        found = self.looked_up[lookup] = [(d.collection, d.id) for d in documents]
+        return found
+
     def _found(self, entity: str, key: str, value: str) -> list[Ref]:
         """What storage holds under this key (before this run's changes), asked once per transaction."""
         found = self.looked_up.get((entity, key, value))
         if found is None:  # what storage holds does not change under this transaction but by our own writes
             fetch = getattr(self.tx, "lookup_documents", None)  # FetchingTransaction: the documents come with the look-up
             if fetch is None:
-                found = self.tx.lookup(entity, key, value)
+                found = self.looked_up[(entity, key, value)] = self.tx.lookup(entity, key, value)
             else:
-                documents = fetch(entity, key, value)
-                for document in documents:
-                    self.read.setdefault((document.collection, document.id), document)  # what was read already (perhaps locked) stays
-                found = [(d.collection, d.id) for d in documents]
-            self.looked_up[(entity, key, value)] = found
+                found = self.keep((entity, key, value), fetch(entity, key, value))
         return found
 
     def _refs(self, entity: str, key: str, value: str) -> list[Ref]:

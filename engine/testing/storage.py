@@ -38,6 +38,7 @@ from clientflow.storage import (
     ListingTransaction,
     LoadingTransaction,
     OccasionTransaction,
+    OnceLookupTransaction,
     OnceTransaction,
     PrefetchingTransaction,
     QuestionStorage,
@@ -318,6 +319,27 @@ class StorageContract:
                 assert tx.get_locked_with_meta(C, id, key) == (tx.get(C, id), tx.get_meta(key)), (id, key)
             document, value = tx.get_locked_with_meta(C, "t1", "suite:done")
             assert value == "r1" and document is not None and (document.body, document.version) == ({"id": "t1", "n": 2}, 2)
+            assert tx.put(doc("t1", {"n": 3}), None, expect_version=2) == 3  # written at the version it read locked
+        assert read(storage, "t1") == Document(C, "t1", {"id": "t1", "n": 3}, 3)
+
+    def test_a_locked_get_with_a_meta_value_then_a_lookup_where_offered_gives_what_each_gives(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+        put(storage, "t1", {"n": 2}, expect=1, keys=[("thing", "k", "v")])
+        put(storage, "t2", {"n": 5}, keys=[("thing", "k", "v"), ("thing", "k", "w")])
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, OnceLookupTransaction) or not isinstance(tx, FetchingTransaction):
+                return
+            tx.set_meta("suite:done", "r1")  # this transaction's own writes are seen
+            tx.put(doc("t3", {"n": 4}), [("thing", "k", "w")], expect_version=None)
+            for id in ("t1", "missing"):
+                for key in ("suite:done", "suite:not"):
+                    for value in ("v", "w", "nothing"):
+                        lookup = ("thing", "k", value)
+                        expected = (tx.get(C, id), tx.get_meta(key), tx.lookup_documents(*lookup))
+                        assert tx.get_locked_with_meta_then_lookup(C, id, key, lookup) == expected, (id, key, value)
+            document, done, found = tx.get_locked_with_meta_then_lookup(C, "t1", "suite:done", ("thing", "k", "w"))
+            assert done == "r1" and document is not None and (document.body, document.version) == ({"id": "t1", "n": 2}, 2)
+            assert [(d.id, d.body["n"], d.version) for d in found] == [("t2", 5, 1), ("t3", 4, 1)]
             assert tx.put(doc("t1", {"n": 3}), None, expect_version=2) == 3  # written at the version it read locked
         assert read(storage, "t1") == Document(C, "t1", {"id": "t1", "n": 3}, 3)
 
