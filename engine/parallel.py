@@ -16,7 +16,10 @@ killed (its pipe closes).
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -30,8 +33,6 @@ _LOOK = 0.5  # seconds between the parent's looks at whether it was asked to sto
 
 
 def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[str, Any], dry_run: bool, key: str, conn: Connection) -> None:
-    import signal
-
     from .api import Engine
 
     told: list[int] = []
@@ -81,6 +82,26 @@ def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[s
         engine.close()
 
 
+@contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """Start workers with Ctrl-C ignored from their first instant (an ignored signal stays ignored across exec):
+    one pressed while a worker imports printed its KeyboardInterrupt traceback. The parent holds the signal back
+    meanwhile (on Linux a blocked signal is kept pending, even while ignored) and gets it once the workers are started."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # started now, not within: starting it unblocks SIGINT, which would then be lost
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
 def spreader(opener: Mapping[str, Any], workers: int) -> Callable[..., Iterator[Item]]:
     """A `bulk.Spread` over `workers` processes, each opening the engine with `opener` (`Engine.open`'s keywords)."""
 
@@ -108,13 +129,14 @@ def spread(
     context = multiprocessing.get_context("spawn")
     pipes: list[Connection] = []
     processes = []
-    for _ in range(workers):
-        mine, theirs = context.Pipe()
-        process = context.Process(target=_worker, args=(dict(opener), flow, actor, dict(answers), dry_run, key, theirs), daemon=True)
-        process.start()
-        theirs.close()  # the worker's end lives in the worker alone: its death closes the pipe
-        pipes.append(mine)
-        processes.append(process)
+    with _deaf_to_ctrl_c():
+        for _ in range(workers):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_worker, args=(dict(opener), flow, actor, dict(answers), dry_run, key, theirs), daemon=True)
+            process.start()
+            theirs.close()  # the worker's end lives in the worker alone: its death closes the pipe
+            pipes.append(mine)
+            processes.append(process)
     number = {id(conn): i for i, conn in enumerate(pipes)}
     names = iter(subjects)
     in_hand = {i: 0 for i in range(workers)}  # chunks sent and not done, per live worker

@@ -251,3 +251,23 @@ def _outbox_statuses(env: dict[str, str]) -> dict[str, int]:
     with Engine.open(PROJECT, env=env, notifiers={}) as engine, engine.storage.transaction() as tx:
         statuses = [m["status"] for m in tx.outbox()]
     return {s: statuses.count(s) for s in set(statuses)}
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the workers through /proc")
+def test_ctrl_c_while_the_workers_start_prints_no_traceback(tmp_path: Path) -> None:
+    # a worker still importing when Ctrl-C came printed its KeyboardInterrupt traceback to the terminal
+    command, env, _ = _committing(tmp_path)
+    process = subprocess.Popen(command, env=env, cwd=PROJECT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None and not _children(process.pid):
+        time.sleep(0.001)
+    first = _children(process.pid)[0]
+    status = dict(line.split(":", 1) for line in (Path("/proc") / str(first) / "status").read_text().splitlines() if ":" in line)
+    os.killpg(process.pid, signal.SIGINT)  # as a terminal sends it, while the workers import
+    held = int(status["SigIgn"], 16) | int(status["SigBlk"], 16)
+    assert held & (1 << (signal.SIGINT - 1)), "a worker started deaf to Ctrl-C only once it had imported the engine"
+    out, err = _communicate(process)
+    assert process.returncode == 130, (out, err)
+    assert "Interrupted after" in out, (out, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert _group_gone(process.pid)
