@@ -120,13 +120,14 @@ class ExpressionError(ClientflowError):
 class CompileError(ValueError):
     """A condition or template that cannot be compiled; the message says why.
 
-    `line` is the line of the text at fault (1 for a one-line text), or 0 when unknown.
-    The loader (engine/language/project.py) reports it where the text is written.
+    `line` is the line of the text at fault (1 for a one-line text), or 0 when unknown; `col` the column in that
+    line (1-based), or 0 when unknown. The loader (engine/language/project.py) reports it where the text is written.
     """
 
-    def __init__(self, message: str, line: int = 0) -> None:
+    def __init__(self, message: str, line: int = 0, col: int = 0) -> None:
         super().__init__(message)
         self.line = line
+        self.col = col
 
 
 class RunError(ClientflowError):

@@ -134,7 +134,7 @@ def write_flow(root: Path, name: str, steps: str) -> None:
 def test_a_template_error_in_a_literal_block_is_located_at_its_own_line(project_copy: Path) -> None:
     steps = "  - id: explain\n    kind: info\n    title: Hello\n    body: |\n      One line.\n      Two {{ clent.name }}.\n"
     write_flow(project_copy, "block", steps)
-    assert problems_of(project_copy) == ["flows/block.yaml:11:7: steps[0].body: unknown name 'clent'; did you mean 'client'?"]
+    assert problems_of(project_copy) == ["flows/block.yaml:11:14: steps[0].body: unknown name 'clent'; did you mean 'client'?"]
 
 
 def test_a_template_error_on_a_later_line_of_a_quoted_text_says_which_line(project_copy: Path) -> None:
@@ -162,7 +162,7 @@ def test_an_email_template_that_does_not_compile_is_not_also_unknown_to_the_flow
         email.read_text(encoding="utf-8").replace("{{ partner.name }} has disconnected", "{{ partner.name }} has {{ gibberish }} disconnected"),
         encoding="utf-8",
     )
-    assert problems_of(project_copy) == ["templates/emails/disconnect-client.txt:5:1: unknown name 'gibberish'; the names here are " + NAMES]
+    assert problems_of(project_copy) == ["templates/emails/disconnect-client.txt:5:27: unknown name 'gibberish'; the names here are " + NAMES]
 
 
 NAMES = "actor, actor_business, actor_practice, all, answers, approval, client, flow, lookup, now, partner, product, range"

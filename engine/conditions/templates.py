@@ -166,7 +166,7 @@ class Texts:
             line = source.count("\n", 0, long.start()) + 1 if long else 1
             raise CompileError("a number of more than 4,300 digits cannot be read; write it in quotes as text", line) from exc
         found = _Nodes(tree)  # one walk of the tree, which every check below reads
-        _check_tree(tree, names, env, self.fixed, found)
+        _check_tree(tree, names, env, self.fixed, found, source)
         plain = translate_fast(self.compiler, tree, frozenset(names), html=html, found=found.nodes)
         if plain is None or source.count("{%") > MAX_BLOCKS:  # the fast path's translation refuses these itself
             _check_nesting(tree)
@@ -503,10 +503,28 @@ def _short(source: str) -> str:
     return repr(source if len(source) <= 60 else source[:57] + "...")
 
 
+def _column(source: str, line: int, word: str, after: str = "") -> int:
+    """The 1-based column of `word` as a name in `line` of `source` (not a key after a dot; after `after` when given), or 0."""
+    lines = source.split("\n")
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    found = re.search(rf"(?<![\w.]){re.escape(after)}\s*\b({re.escape(word)})\b" if after else rf"(?<![\w.]){re.escape(word)}\b", text)
+    if found is None:
+        return 0
+    return (found.start(1) if after else found.start()) + 1
+
+
 def _check_tree(
-    tree: nodes.Template, names: frozenset[str] | set[str], env: DataSandbox, fixed: Mapping[str, frozenset[str]] | None = None, found: _Nodes | None = None
+    tree: nodes.Template,
+    names: frozenset[str] | set[str],
+    env: DataSandbox,
+    fixed: Mapping[str, frozenset[str]] | None = None,
+    found: _Nodes | None = None,
+    source: str = "",
 ) -> None:
-    """Refuse unknown top-level names, keys of `fixed` names, filters and dunder look-ups before anything runs."""
+    """Refuse unknown top-level names, keys of `fixed` names, filters and dunder look-ups before anything runs.
+
+    `source` (the text parsed) gives an unknown name its column: Jinja2's nodes carry only their line.
+    """
     found = found or _Nodes(tree)
     assigned: set[str] = set()
     for node in found.of(nodes.Assign, nodes.AssignBlock, nodes.For, nodes.Macro, nodes.With, nodes.CallBlock, nodes.FilterBlock):
@@ -532,7 +550,9 @@ def _check_tree(
     for name in found.of(nodes.Name):
         if name.ctx == "load" and name.name not in known:
             raise CompileError(
-                f"unknown name {name.name!r}{_suggest(name.name, known - {'caller', 'varargs', 'kwargs', plurals.FUNCTION}, 'names here are')}", name.lineno
+                f"unknown name {name.name!r}{_suggest(name.name, known - {'caller', 'varargs', 'kwargs', plurals.FUNCTION}, 'names here are')}",
+                name.lineno,
+                _column(source, name.lineno, name.name),
             )
     for look in found.of(nodes.Getattr, nodes.Getitem):
         key = look.attr if isinstance(look, nodes.Getattr) else getattr(look.arg, "value", None)
@@ -545,7 +565,9 @@ def _check_tree(
     for used in found.of(nodes.Filter):
         if used.name not in env.filters or used.name.startswith("_"):
             raise CompileError(
-                f"unknown filter {used.name!r}{_suggest(used.name, [f for f in env.filters if not f.startswith('_')], 'filters are')}", used.lineno
+                f"unknown filter {used.name!r}{_suggest(used.name, [f for f in env.filters if not f.startswith('_')], 'filters are')}",
+                used.lineno,
+                _column(source, used.lineno, used.name, after="|"),
             )
         _check_arguments(used, env.filters[used.name], used.name)
         if used.name in ATTRIBUTE_ARGUMENT:

@@ -151,16 +151,12 @@ class _File:
         self.problems.append(Problem(self.at(path, key), f"{where}: {message}" if where else message))
 
     def template_error(self, path: Path_, exc: CompileError) -> None:
-        """Report a template's error at its own line when the file shows it (a `|` block), else at the value."""
+        """Report a template's error at its own line (and column, when known) where the file shows it, else at the value."""
         where = keypath(path)
-        location = self.at(path)
         message = str(exc)
-        if exc.line and path in self.positions.blocks:
-            line = location.line + exc.line
-            text_line = self.text.splitlines()[line - 1] if line <= self.text.count("\n") + 1 else ""
-            location = Location(location.path, line, len(text_line) - len(text_line.lstrip(" ")) + 1)
-        elif exc.line > 1:
+        if exc.line > 1 and path not in self.positions.blocks:
             message += f" (line {exc.line} of the text)"
+        location = self._code_at(path, exc.line, exc.col) if exc.line else self.at(path)
         self.problems.append(Problem(location, f"{where}: {message}" if where else message))
 
     def note(self, path: Path_, message: str) -> None:
@@ -171,6 +167,10 @@ class _File:
     def code_error(self, path: Path_, line: int, col: int, message: str) -> None:
         """Report a problem at `line`:`col` of the code written at `path`: exactly there when the file shows it, else at the value."""
         where = keypath(path)
+        self.later.append(Problem(self._code_at(path, line, col), f"{where}: {message}" if where else message))
+
+    def _code_at(self, path: Path_, line: int, col: int) -> Location:
+        """Where `line`:`col` (1-based; col 0: unknown) of the code written at `path` is in the file, when the file shows it."""
         location = self.at(path)
         lines = self.text.splitlines()
         start = lines[location.line - 1] if 0 < location.line <= len(lines) else ""
@@ -182,7 +182,7 @@ class _File:
         elif line == 1 and col > 0 and location.col <= len(start) and start[location.col - 1 : location.col] not in (">", "|"):
             quoted = start[location.col - 1 : location.col] in ("'", '"')
             location = Location(location.path, location.line, location.col + col - 1 + quoted)
-        self.later.append(Problem(location, f"{where}: {message}" if where else message))
+        return location
 
 
 def _in_template(builder: Builder, file: _File, flow: Flow) -> checks.ReportIn:
@@ -674,7 +674,8 @@ def _email_part(
         return code
     except CompileError as exc:
         line = first_line + max(exc.line, 1) - 1
-        problems.append(Problem(Location(display, line, 1), str(exc)))
+        col = max(exc.col, 1) + (first_col - 1 if exc.line <= 1 and exc.col else 0)
+        problems.append(Problem(Location(display, line, col), str(exc)))
         return None
 
 
