@@ -190,6 +190,28 @@ def test_a_translation_changed_in_a_catalog_is_an_edit_of_its_flow(tmp_path: Pat
     assert change["head"].startswith("locales/fr/LC_MESSAGES/clientflow.po:")
 
 
+def test_a_damaged_catalog_is_said_where_it_is_not_read_as_translations_moved(tmp_path: Path) -> None:
+    """A msgid line deleted: read leniently, its msgstr would become the next text's translation (an edit nobody made)."""
+    old, new = tmp_path / "old", tmp_path / "new"
+    contexts = [("delete-client/steps/confirm/title", "Delete {{ client.name }} for good?", "Supprimer {{ client.name }} pour de bon ?")]
+    contexts.append(("delete-client/title", "Delete client", "Supprimer le client"))
+    for root in (old, new):
+        shutil.copytree(PROJECT, root)
+        edit(root / "flows" / "project.yaml", "data_schema:", "locales: [en, fr]\ndata_schema:")
+        catalog = root / "locales" / "fr" / "LC_MESSAGES" / "clientflow.po"
+        catalog.parent.mkdir(parents=True)
+        entries = "".join(f"msgctxt {json.dumps(c)}\nmsgid {json.dumps(s)}\nmsgstr {json.dumps(t, ensure_ascii=False)}\n\n" for c, s, t in contexts)
+        catalog.write_text('msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n' + entries, encoding="utf-8")
+    damaged = new / "locales" / "fr" / "LC_MESSAGES" / "clientflow.po"
+    lines = damaged.read_text(encoding="utf-8").split("\n")
+    gone = next(i for i, line in enumerate(lines) if line.startswith('msgid "Delete {{'))
+    damaged.write_text("\n".join(lines[:gone] + lines[gone + 1 :]), encoding="utf-8")
+    result = invoke("diff", old, new, "--project", new, "--no-scenarios")
+    assert result.exit_code == ExitCode.ERROR
+    assert f"locales/fr/LC_MESSAGES/clientflow.po:{gone + 1}:1: a msgstr with no msgid before it" in result.output
+    assert "translation" not in result.stdout
+
+
 # reformatting is no change ------------------------------------------------------
 def test_reformatting_a_flow_file_gives_no_entries(tmp_path: Path) -> None:
     repo = repository(tmp_path)

@@ -281,12 +281,7 @@ def update(project: Project) -> list[Merged]:
             template = read_po(given)
     else:
         template = template_catalog(project)
-    broken = [
-        problem
-        for locale in project.locales[1:]
-        if (root / catalog_path(locale)).is_file()
-        for problem in syntax_problems((root / catalog_path(locale)).read_bytes().decode("utf-8", "replace"), catalog_path(locale))
-    ]
+    broken = damaged(project)
     if broken:  # merged, such a catalog would be written back damaged: nothing is written until it is fixed
         raise DefinitionError(broken)
     done = []
@@ -459,6 +454,17 @@ _KEEP = 32
 
 _PO_KEYWORD = re.compile(r"(msgctxt|msgid_plural|msgid|msgstr(?:\[\d+\])?)(\s+)(.*)$")
 _PO_WHOLE_STRING = re.compile(r'"(?:[^"\\]|\\.)*"\s*$')
+
+
+def damaged(project: Project) -> list[Problem]:
+    """The syntax problems of the project's catalogs (`syntax_problems`), located: what must be mended before any is read."""
+    root = Path(project.root)
+    return [
+        problem
+        for locale in project.locales[1:]
+        if (root / catalog_path(locale)).is_file()
+        for problem in syntax_problems((root / catalog_path(locale)).read_bytes().decode("utf-8", "replace"), catalog_path(locale))
+    ]
 
 
 def syntax_problems(text: str, display: str) -> list[Problem]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..conditions.program import load_project
 from ..errors import ClientflowError, DefinitionError, Location, Problem
+from ..language.catalogs import damaged
 from ..language.model import Project
 from ..language.project import Extensions
 from ..plugins import Registry
@@ -104,7 +105,11 @@ def _load(version: Version, registry: Registry) -> Project:
     if not (version.root / "flows").is_dir():
         raise ClientflowError(f"{version.label} holds no project (no flows/ folder); name a project folder, or a revision of the one under --project")
     try:
-        return load_project(version.root, Extensions(registry.functions, registry.filters, registry.effects))
+        project = load_project(version.root, Extensions(registry.functions, registry.filters, registry.effects))
+        broken = damaged(project)  # read leniently, a damaged catalog would show translations moved that nobody moved
+        if broken:
+            raise DefinitionError(broken)
+        return project
     except DefinitionError as exc:
         problems = [Problem(Location(version.where(p.location.path), p.location.line, p.location.col), p.message) for p in exc.problems]
         raise DefinitionError([*problems, Problem(Location(version.label), "this version does not load, so it cannot be compared; fix it first")]) from exc
