@@ -134,3 +134,18 @@ def _prefixed(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("type") != "object":
         return schema
     return {**schema, "properties": {f"f_{k}": _prefixed(v) for k, v in schema["properties"].items()}}
+
+
+def test_a_value_indexed_where_it_never_can_be_is_a_problem_at_its_key() -> None:
+    """A number, a yes/no value or a whole number indexed at all, a text by a name (optional or not): never works."""
+    assert [(p.col, p.message) for p in problems("client.name['first']")] == [(14, "a text has no field 'first': a text is indexed only by position, e.g. [0]")]
+    assert [p.message for p in problems("(client.users | length)[0]")] == [
+        "a number cannot be indexed: only a list (by position) or a record (by field name) can"
+    ]
+    assert [p.message for p in problems("true['x']")] == ["a yes/no value cannot be indexed: only a list (by position) or a record (by field name) can"]
+    optional = T.union(T.Value(frozenset({"string", "null"})), T.NULL)
+    assert T.unindexable(optional, "x") == "a text has no field 'x': a text is indexed only by position, e.g. [0]"
+    assert T.unindexable(T.Value(frozenset({"integer"})), 0) == "a whole number cannot be indexed: only a list (by position) or a record (by field name) can"
+    for fine in ("client.name[0]", "client['name']", "client.users[0].name", "(client.name ~ 'x')[1]", "actor_practice.name[0]"):
+        assert problems(fine) == [], fine
+    assert T.unindexable(T.NULL, "x") is None and T.unindexable(T.ANY, "x") is None

@@ -217,11 +217,9 @@ def unindexable(base: Type, key: Any) -> str | None:
     """
     kinds: set[str] = set()
     for option in members(base):
-        if option is NULL:
-            continue
-        if not isinstance(option, Value) or not option.kinds <= _WORDS.keys():
+        if not isinstance(option, Value) or not option.kinds - {"null"} <= _WORDS.keys():
             return None  # a record, a list or a value of unknown shape may be indexed
-        kinds |= option.kinds
+        kinds |= option.kinds - {"null"}  # none: the data's own gap, said where it is read, not here
     if not kinds:
         return None
     shown = " or ".join(_WORDS[k] for k in sorted(kinds))
@@ -232,7 +230,7 @@ def unindexable(base: Type, key: Any) -> str | None:
     return None
 
 
-_WORDS = {"boolean": "a yes/no value", "number": "a number", "string": "a text"}
+_WORDS = {"boolean": "a yes/no value", "integer": "a whole number", "number": "a number", "string": "a text"}
 
 
 def field_type(base: Type, key: str) -> Type:
