@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import multiprocessing
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -57,8 +59,9 @@ def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[s
         except (EOFError, OSError):
             stopped = True
 
-    engine = Engine.open(**opener)
+    engine = None
     try:
+        engine = Engine.open(**opener)  # within: a database that cannot be opened is told to the parent, not a traceback
         while not (stopped or told) and not (done and not chunks):
             if not chunks:
                 read(block=True)
@@ -66,20 +69,26 @@ def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[s
             chunk = chunks.pop(0)
             for subject in chunk:
                 read(block=False)
-                if stopped or told:
-                    conn.send(("skip", subject))
+                if told and not stopped:
+                    break  # ended from outside: the subjects left in hand stay unanswered, and the parent counts them lost
+                if stopped:
+                    conn.send(("skip", subject))  # the parent asked: it knows the run was interrupted
                     continue
                 conn.send(("item", run_one(engine, flow, actor, subject, answers, dry_run=dry_run, key=key).to_json()))
-            conn.send(("chunk", len(chunk)))
+            else:
+                conn.send(("chunk", len(chunk)))
     except (BrokenPipeError, EOFError, ConnectionResetError):
         pass  # the parent is gone: nobody to tell
     except BaseException as exc:  # noqa: BLE001 - the parent reports it; nothing is half-applied (one transaction per subject)
         try:
             conn.send(("crash", f"{type(exc).__name__}: {exc}"))
         except OSError:
-            pass
+            pass  # the parent is gone: nobody to tell
     finally:
-        engine.close()
+        if engine is not None:
+            engine.close()
+    if told and not stopped:
+        sys.exit(128 + told[0])  # as a process ended by the signal reads (143 for SIGTERM), for the parent's message
 
 
 @contextmanager
@@ -90,8 +99,6 @@ def _deaf_to_ctrl_c() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    from multiprocessing import resource_tracker
-
     resource_tracker.ensure_running()  # started now, not within: starting it unblocks SIGINT, which would then be lost
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -144,7 +151,7 @@ def spread(
     feeding = True
     crash: str | None = None
     lost = 0
-    died: list[int] = []
+    died: list[int | None] = []
 
     def tell(i: int, message: Any) -> None:
         try:
@@ -182,7 +189,7 @@ def spread(
                     processes[i].join(timeout=5)
                     if unanswered[i]:
                         lost += unanswered[i]
-                        died.append(processes[i].exitcode or 0)
+                        died.append(processes[i].exitcode)
                     del in_hand[i]
                     continue
                 if kind == "item":
@@ -208,7 +215,7 @@ def spread(
             conn.close()
     asked_to_stop = should_stop is not None and should_stop()
     if crash is None and lost and not asked_to_stop:  # killed or told to end from outside (OOM killer, SIGKILL, SIGTERM)
-        how = ", ".join(f"signal {-code}" if code < 0 else f"exit code {code}" for code in died)
+        how = ", ".join("no exit yet (still running)" if code is None else f"signal {-code}" if code < 0 else f"exit code {code}" for code in died)
         crash = f"ended by {how} with {lost} subject(s) in hand, which have no result here (each committed whole or not at all)"
     if crash is not None:
         from .errors import ClientflowError
