@@ -137,6 +137,12 @@ def test_a_template_error_in_a_literal_block_is_located_at_its_own_line(project_
     assert problems_of(project_copy) == ["flows/block.yaml:11:14: steps[0].body: unknown name 'clent'; did you mean 'client'?"]
 
 
+def test_a_template_error_on_a_line_indented_inside_a_literal_block_is_at_its_column(project_copy: Path) -> None:
+    steps = "  - id: explain\n    kind: info\n    title: Hello\n    body: |\n      One line.\n          Two {{ clent.name }}.\n"
+    write_flow(project_copy, "block", steps)  # the text's line 2 is "    Two {{ clent.name }}.": its own 4 spaces count once
+    assert problems_of(project_copy) == ["flows/block.yaml:11:18: steps[0].body: unknown name 'clent'; did you mean 'client'?"]
+
+
 def test_a_template_error_on_a_later_line_of_a_quoted_text_says_which_line(project_copy: Path) -> None:
     steps = '  - id: explain\n    kind: info\n    title: Hello\n    body: "One line.\\nTwo {{ clent.name }}."\n'
     write_flow(project_copy, "quoted", steps)

@@ -176,8 +176,10 @@ class _File:
         start = lines[location.line - 1] if 0 < location.line <= len(lines) else ""
         if path in self.positions.blocks:  # a `|` block: the code's lines are the file's, below the key
             at = location.line + line
-            text_line = lines[at - 1] if at <= len(lines) else ""
-            indent = len(text_line) - len(text_line.lstrip(" "))
+            # `col` counts in the text, whose lines keep what they are indented past the block's own indentation
+            # (its first line's, as YAML reads it): that indentation, not this line's, is added
+            first = next((r for r in lines[location.line : at] if r.strip()), "")
+            indent = len(first) - len(first.lstrip(" "))
             location = Location(location.path, at, indent + max(col, 1))
         elif line == 1 and col > 0 and location.col <= len(start) and start[location.col - 1 : location.col] not in (">", "|"):
             quoted = start[location.col - 1 : location.col] in ("'", '"')
