@@ -16,6 +16,7 @@ import keyword
 import math
 import operator
 import re
+import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -383,11 +384,14 @@ def python_code(source: str, filename: str) -> CodeType:
 
     They would quote our generated code, not the author's text, on the user's terminal; the type check reports what can
     never work at its line, and anything else fails where it is evaluated, with the condition's own message. (The filter
-    is the process's, restored after: two threads compiling at once could at worst leave SyntaxWarning silenced.)
+    is the process's, restored after; compiles take turns, so threads compiling at once restore it in order.)
     """
-    with warnings.catch_warnings():
+    with _QUIET, warnings.catch_warnings():
         warnings.simplefilter("ignore", SyntaxWarning)
         return compile(source, filename, "exec")
+
+
+_QUIET = threading.Lock()  # catch_warnings swaps the process's filter list: two threads at once would restore a stale one
 
 
 def parse(source: str) -> nodes.Expr:
