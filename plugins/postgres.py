@@ -938,13 +938,14 @@ class PostgresTransaction:
             document, value = self.get_locked_with_meta(collection, id, key)
             return document, value, self.lookup_documents(*lookup)
         self._held.append((self._locked_with_meta_sql, (key, collection, id)))
-        self._apart = self.conn.cursor()
+        self._apart = apart = self.conn.cursor()
         try:
             with self._guard(collection, id):
                 cursor = self.execute(_LOOKUP_DOCUMENTS.format(s=self.s), lookup)
-            document, value = self._locked_with_meta(collection, id, self._apart.fetchone())
+            document, value = self._locked_with_meta(collection, id, apart.fetchone())
         finally:
             self._apart = None
+            apart.close()
         return document, value, [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in cursor.fetchall()]
 
     def set_meta(self, key: str, value: str | None) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..config import DELIVERY_DEFAULTS
 from .common import command, db_option, emit_json, format_option, now_option, outbox_option, project_option
 
 STATUS_ORDER = ("pending", "sending", "failed", "sent")
@@ -75,7 +76,7 @@ def _held(box: Any) -> tuple[int, str] | None:
     claimed = [m["next_attempt"] for m in box.messages("sending") if m["next_attempt"]]
     if not claimed:
         return None
-    lease = float(box.config.delivery.get("lease_seconds", 300))
+    lease = float(box.config.delivery.get("lease_seconds", DELIVERY_DEFAULTS["lease_seconds"]))
     return len(claimed), (datetime.fromisoformat(max(claimed)) + timedelta(seconds=lease)).isoformat(timespec="seconds")
 
 
