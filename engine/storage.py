@@ -11,6 +11,7 @@ The shared suite in engine/testing/storage.py (`clientflow.testing`) is the cont
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -253,6 +254,11 @@ def load_documents(tx: Transaction, items: Iterable[tuple[Document, list[IndexKe
         tx.put(document, keys, expect_version=None)
         count += 1
     return count
+
+
+# The text a SQL backend stores for a body: compact, keys sorted, characters as written. One encoder for every body
+# written (json.dumps with these arguments makes a new one for each call: about 1.7 us, three or four times a commit).
+dumps_body = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode
 
 
 def batches(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

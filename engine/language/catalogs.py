@@ -435,10 +435,10 @@ def _read_for_rendering(project: Project, locale: str) -> Catalog | None:
         stat = path.stat()
         key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
         if key not in _READ:
-            if syntax_problems(path.read_text(encoding="utf-8"), catalog_path(locale)):
-                return None
-            with path.open("rb") as given:
-                catalog = read_po(given, locale=_babel_locale(locale), abort_invalid=True)
+            catalog: Catalog | None = None  # a damaged catalog serves nothing, and is not read again until it changes
+            if not syntax_problems(path.read_text(encoding="utf-8"), catalog_path(locale)):
+                with path.open("rb") as given:
+                    catalog = read_po(given, locale=_babel_locale(locale), abort_invalid=True)
             while len(_READ) >= _KEEP:
                 del _READ[next(iter(_READ))]
             _READ[key] = catalog
@@ -448,7 +448,7 @@ def _read_for_rendering(project: Project, locale: str) -> Catalog | None:
 
 
 # catalogs read for rendering, by file, time and size: each is read once per process, again only when it changes
-_READ: dict[tuple[str, int, int], Catalog] = {}
+_READ: dict[tuple[str, int, int], Catalog | None] = {}
 _KEEP = 32
 
 

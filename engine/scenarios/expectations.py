@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import did_you_mean
-from ..language.model import Project
+from ..language.model import BUILTIN_EFFECTS, Project
 from ..runtime.approvals import APPROVERS_RULE, STARTER_RULE
 from ..runtime.plan import Plan
 
@@ -78,14 +78,13 @@ class Mismatch:
 
 
 # reading ----------------------------------------------------------------
-BUILT_IN_EFFECTS = frozenset({"update", "create", "delete"})
 
 
 def _updated_fields(project: Project) -> frozenset[str] | None:
     """Every field an update effect of any flow writes (a change of a later step may come from another flow's
     scheduled work), or None when a plugin's effect may write fields no flow names."""
     effects = [effect for flow in project.flows.values() for effect in flow.outcome.effects]
-    if any(effect.op not in BUILT_IN_EFFECTS for effect in effects):
+    if any(effect.op not in BUILTIN_EFFECTS for effect in effects):
         return None
     return frozenset(effect.field for effect in effects if effect.op == "update" and effect.field is not None)
 
