@@ -223,6 +223,11 @@ def test_syntax_and_refusals_are_located_and_say_what_to_do(text: str, message: 
             "f.yaml:1:13: YAML syntax: the text in quotes ends at column 11, so the rest of the line cannot be read; "
             "to write a value that begins with a quote, put all of it in quotes: when: '\"yes\" in answers.tags'",
         ),
+        (
+            "when:\n  - 'x' in answers.tags\n  - true\n",
+            "f.yaml:2:9: YAML syntax: the text in quotes ends at column 7, so the rest of the line cannot be read; "
+            "to write a value that begins with a quote, put all of it in quotes: - \"'x' in answers.tags\"",
+        ),
         # an apostrophe inside single quotes (or a " inside double quotes) ends the text: at that quote
         (
             "title: '{{ client.name }}'s practice will change'\n",

@@ -121,14 +121,19 @@ class _Reading:
         YAML reads the quoted text as the whole value, so what follows it cannot be read; a condition is the usual
         case. The fix quotes the whole value (and is tried first).
         """
-        before = [i for i, t in enumerate(self.tokens) if t.start_mark.index < index]
-        position = before[-1] if before else 0
-        token = self.tokens[position]
-        if position < 2 or not isinstance(token, yaml.ScalarToken) or token.style not in ("'", '"'):
+        position = next((i for i in range(len(self.tokens) - 1, -1, -1) if self.tokens[i].start_mark.index < index), -1)
+        token = self.tokens[position] if position >= 2 else None
+        if not isinstance(token, yaml.ScalarToken) or token.style not in ("'", '"'):
             return None
         key, value = self.tokens[position - 2], self.tokens[position - 1]
         line = token.start_mark.line
-        if not isinstance(key, yaml.ScalarToken) or not isinstance(value, yaml.ValueToken) or token.end_mark.line != line:
+        if isinstance(value, yaml.BlockEntryToken):  # a list item: `- 'administrator' == actor.role`
+            lead = "- "
+        elif isinstance(key, yaml.ScalarToken) and isinstance(value, yaml.ValueToken):
+            lead = f"{key.value}: "
+        else:
+            return None
+        if token.end_mark.line != line:
             return None
         row = self.rows[line]
         after = token.end_mark.column + len(row[token.end_mark.column :]) - len(row[token.end_mark.column :].lstrip())
@@ -143,7 +148,7 @@ class _Reading:
             line + 1,
             after + 1,
             f"the text in quotes ends at column {token.end_mark.column}, so the rest of the line cannot be read; "
-            f"to write a value that begins with a quote, put all of it in quotes: {key.value}: {fix}",
+            f"to write a value that begins with a quote, put all of it in quotes: {lead}{fix}",
         )
 
     def colon(self, index: int) -> Cause | None:
