@@ -72,20 +72,19 @@ def test_a_condition_that_gives_no_true_or_false_makes_the_plan_irreversible_and
     assert "outcome.reversible (answers.notify_client or none)" in warning["message"] and "not true or false" in warning["message"]
 
 
-def test_an_unknown_name_is_a_located_error_with_a_suggestion(project: Path) -> None:
-    line = write(project, "clinet.name == 'x'")
+@pytest.mark.parametrize(
+    ("condition", "said_after"),
+    [
+        ("clinet.name == 'x'", "outcome.reversible: unknown name 'clinet'; did you mean 'client'?"),  # with a suggestion
+        ("\"'yes'\"", "outcome.reversible: gives string, not true or false"),  # a condition that cannot be true or false
+    ],
+)
+def test_a_reversible_condition_that_cannot_work_is_a_located_error(project: Path, condition: str, said_after: str) -> None:
+    line = write(project, condition)
     result = cli("validate", "--project", project)
     assert result.exit_code == 1
     (said,) = result.output.splitlines()
-    assert said.startswith(f"flows/deactivate-client.yaml:{line}:") and "outcome.reversible: unknown name 'clinet'; did you mean 'client'?" in said
-
-
-def test_a_condition_that_cannot_be_true_or_false_is_a_located_error(project: Path) -> None:
-    line = write(project, "\"'yes'\"")
-    result = cli("validate", "--project", project)
-    assert result.exit_code == 1
-    (said,) = result.output.splitlines()
-    assert said.startswith(f"flows/deactivate-client.yaml:{line}:") and "outcome.reversible: gives string, not true or false" in said
+    assert said.startswith(f"flows/deactivate-client.yaml:{line}:") and said_after in said
 
 
 def test_diff_shows_a_change_of_reversible(project: Path, tmp_path: Path) -> None:
