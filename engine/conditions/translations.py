@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import weakref
 
 from jinja2 import TemplateSyntaxError, meta
@@ -155,9 +156,14 @@ def reader_tag(project: Project, given: object) -> str:
 def reader_locale(project: Project, given: object) -> str:
     """The declared locale that serves a reader's `locale` (a record's field): fr-CA -> fr -> the first locale."""
     if isinstance(given, str) and given:
-        try:
-            chain = catalogs.fallback(given, project.locales)
-        except UnknownName:  # a language the project does not offer: the first one
-            return project.locales[0]
-        return chain[0] if chain else project.locales[0]
+        return _served_by(given, project.locales)  # every email of a plan asks: worked out once per tag
     return project.locales[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _served_by(given: str, locales: tuple[str, ...]) -> str:
+    try:
+        chain = catalogs.fallback(given, locales)
+    except UnknownName:  # a language the project does not offer: the first one
+        return locales[0]
+    return chain[0] if chain else locales[0]

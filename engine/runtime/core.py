@@ -28,7 +28,7 @@ from ..storage import ConflictError, Document, IndexKey, Notifier, Storage, Tran
 from . import approvals, schedule
 from .context import Clock, Parties, Scopes, flow_scope, resolve
 from .data import Records, refusal_message
-from .outcome import RenderedEmail, Result, execute
+from .outcome import RenderedEmail, Result, execute, said
 from .plan import Plan, Verdict
 from .rulebook import Refused, Rulebook
 from .runs import RunState, Walk, walk
@@ -119,7 +119,7 @@ class Runner:
         undo = flow.outcome.undo
         if undo is None or "{" in undo.source:  # no tag, no placeholder: a translation of it reads nothing either
             return None
-        return " ".join(self.project.program.render(undo, {}).split())
+        return said(self.project, undo, {})
 
     def vanished(self, flow: Flow, state: RunState, exc: UnknownName) -> Plan:
         message = f"{exc.what} {exc.given} no longer exists: it was deleted after this run started, so nothing was changed"

@@ -24,7 +24,7 @@ from ..storage import Document, IndexKey, Ref, Transaction, clone
 SUGGEST_SCAN = 5_000  # records scanned for a did-you-mean; beyond that none is offered
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Change:
     """One field-level change: what a plan shows and an audit entry keeps."""
 
@@ -35,6 +35,11 @@ class Change:
     before: Any
     after: Any
     predicted: bool = False
+
+    def __init__(self, op: str, entity: str, id: str, field: str | None, before: Any, after: Any, predicted: bool = False) -> None:
+        # what the frozen dataclass's own __init__ sets, in one update instead of an object.__setattr__ per field (every
+        # planned change of a bulk run makes one)
+        self.__dict__.update(op=op, entity=entity, id=id, field=field, before=before, after=after, predicted=predicted)
 
     def to_json(self) -> dict[str, Any]:
         out = {"op": self.op, "entity": self.entity, "id": self.id, "field": self.field, "before": self.before, "after": self.after}

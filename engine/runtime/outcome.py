@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from ..conditions.program import program_of
 from ..conditions.translations import localized, reader_locale, reader_tag
 from ..errors import ClientflowError, ExpressionError
+from ..language.code import Text
 from ..language.model import Email, Flow, Project
 from ..mailaddress import valid_address
 from .data import Change, Records
@@ -49,7 +49,7 @@ class EffectContext:
     dry_run: bool
 
 
-@dataclass
+@dataclass(slots=True)
 class RenderedEmail:
     """One email of an outcome, its texts rendered for its recipients."""
 
@@ -65,7 +65,7 @@ class RenderedEmail:
         return rendered if self.locale is None else {**rendered, "locale": self.locale}
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """What an outcome gives: its changes, emails, banners, summary, warnings and what blocks it."""
 
@@ -79,10 +79,10 @@ class Result:
     blocked: list[dict[str, str]] = field(default_factory=list)  # what stops the commit: an email that must reach someone
 
 
-def addresses(value: Any, where: str | Callable[[], str]) -> list[str]:
+def addresses(value: Any, where: str | Email | Callable[[], str]) -> list[str]:
     """Recipients from an address, a record with an email, or a list of either.
 
-    `where` names the place for error messages (a callable is asked only on error).
+    `where` names the place for error messages (an email of the outcome, or a callable, is asked only on error).
     """
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
@@ -94,14 +94,18 @@ def addresses(value: Any, where: str | Callable[[], str]) -> list[str]:
             if item is None:
                 continue
         if not isinstance(item, str) or not valid_address(item):
-            place = where() if callable(where) else where
-            raise ClientflowError(f"{place}: {item!r} is not a valid email address; fix it in the data before running this flow")
+            raise ClientflowError(f"{_place(where)}: {item!r} is not a valid email address; fix it in the data before running this flow")
         if item not in out:
             out.append(item)
     if len(out) > MAX_RECIPIENTS:
-        place = where() if callable(where) else where
-        raise ClientflowError(f"{place}: {len(out)} recipients is over the limit of {MAX_RECIPIENTS}")
+        raise ClientflowError(f"{_place(where)}: {len(out)} recipients is over the limit of {MAX_RECIPIENTS}")
     return out
+
+
+def _place(where: str | Email | Callable[[], str]) -> str:
+    if isinstance(where, Email):
+        return _where(where)
+    return where() if callable(where) else where
 
 
 def one_line(text: str) -> str:
@@ -142,7 +146,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
             raise value  # where evaluating it one email at a time would have raised it
         if not sent:
             continue
-        to = addresses(value, partial(_where, email))
+        to = addresses(value, email)
         if not to:
             _nobody(email, result)
             continue
@@ -171,10 +175,27 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
     if flow.outcome.banner is not None:
         result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
     if flow.outcome.undo is not None:  # a template like the banner, in the same scope and the reader's language
-        result.undo = " ".join(render(flow.outcome.undo, scope).split())
+        result.undo = said(project, flow.outcome.undo, scope)
     result.reversible = _reversible(project, flow, scope, result)
     result.summary = one_line(project.program.render(flow.outcome.audit, scope, as_written=True))  # in the first locale
     return result
+
+
+_SAID: dict[int, tuple[object, Text, str]] = {}  # texts that read nothing, as each program says them (see `said`)
+
+
+def said(project: Project, text: Text, scope: Mapping[str, Any]) -> str:
+    """`text` rendered in `scope` on one line; a text with no tag and no placeholder (nor has its translation: it reads
+    nothing) is rendered once per program, not once per run."""
+    program = project.program
+    if "{" in text.source:
+        return " ".join(program.render(text, scope).split())
+    held = _SAID.get(id(text))
+    if held is None or held[0] is not program or held[1] is not text:
+        if len(_SAID) > 256:
+            _SAID.clear()
+        held = _SAID[id(text)] = (program, text, " ".join(program.render(text, {}).split()))
+    return held[2]
 
 
 REVERSIBLE_FAILED = "reversible-failed"  # the code of the warning when the outcome's `reversible` condition cannot be worked out

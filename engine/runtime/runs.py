@@ -316,7 +316,8 @@ def walk(program: Compiled, flow: Flow, scope_for: Any, state: RunState, given: 
             return Walk("invalid", screens, errors=field_errors)
         if needs:
             return Walk("needs_input", screens, needs=needs)
-        state.answers.update(values)
-        scope["answers"] = {**scope["answers"], **values}
+        if values:  # a screen without fields (or with none answered here) changes no answer: nothing to copy
+            state.answers.update(values)
+            scope["answers"] = {**scope["answers"], **values}
         state.cursor += 1
         submitted = True

@@ -1,0 +1,64 @@
+"""Pieces of an outcome made once instead of per run: the same answers and messages as made each time."""
+
+from __future__ import annotations
+
+import pytest
+
+from clientflow.conditions.translations import reader_locale
+from clientflow.errors import ClientflowError, Location
+from clientflow.language.code import Expr
+from clientflow.language.model import Email, Project
+from clientflow.runtime.data import Change
+from clientflow.runtime.outcome import addresses
+
+
+def test_a_bad_recipient_is_named_with_its_email_as_before() -> None:
+    email = Email("notice", Expr("client_admin_emails"), None, Location("flows/x.yaml"))
+    with pytest.raises(ClientflowError) as raised:
+        addresses(["ok@example.com", "not an address"], email)
+    assert str(raised.value) == (
+        "email 'notice' to (client_admin_emails): 'not an address' is not a valid email address; fix it in the data before running this flow"
+    )
+    with pytest.raises(ClientflowError, match=r"^email 'notice' to \(client_admin_emails\): 101 recipients is over the limit of 100$"):
+        addresses([f"a{i}@example.com" for i in range(101)], email)
+    with pytest.raises(ClientflowError, match=r"^there: 'x' is not"):
+        addresses("x", "there")
+    with pytest.raises(ClientflowError, match=r"^asked: 'x' is not"):
+        addresses("x", lambda: "asked")
+    assert addresses([{"email": "a@example.com"}, None, "a@example.com"], email) == ["a@example.com"]
+
+
+@pytest.mark.parametrize(
+    ("locales", "given", "served"),
+    [
+        (("en", "fr"), "fr", "fr"),
+        (("en", "fr"), "fr-CA", "fr"),
+        (("en", "fr"), "en", "en"),
+        (("en", "fr"), "de", "en"),
+        (("en", "fr"), None, "en"),
+        (("en", "fr"), "", "en"),
+        (("en", "fr"), 3, "en"),
+        (("fr-CA", "fr"), "fr-CA", "fr"),  # the first locale's parent, declared: the catalog that serves it
+        (("en", "fr-CA", "fr"), "fr-ca", "fr-CA"),
+        (("en",), "x" * 40, "en"),
+    ],
+)
+def test_the_locale_serving_a_reader_is_worked_out_the_same_each_time(locales: tuple[str, ...], given: object, served: str) -> None:
+    project = Project.__new__(Project)
+    object.__setattr__(project, "locales", locales)
+    assert reader_locale(project, given) == served
+    assert reader_locale(project, given) == served  # asked again: the kept answer
+
+
+def test_a_change_is_made_compared_and_replaced_as_a_frozen_dataclass_is() -> None:
+    import dataclasses
+
+    change = Change("update", "client", "c1", "subscription", "active", "deactivated")
+    assert change == Change("update", "client", "c1", "subscription", "active", "deactivated", predicted=False)
+    assert change != Change("update", "client", "c1", "subscription", "active", "deactivated", predicted=True)
+    assert dataclasses.replace(change, predicted=True).predicted is True
+    assert dataclasses.astuple(change) == ("update", "client", "c1", "subscription", "active", "deactivated", False)
+    assert hash(Change("delete", "client", "c1", None, None, None)) == hash(Change("delete", "client", "c1", None, None, None))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        change.after = "x"  # type: ignore[misc]
+    assert repr(change) == "Change(op='update', entity='client', id='c1', field='subscription', before='active', after='deactivated', predicted=False)"
