@@ -12,6 +12,7 @@ Babel (catalogs, CLDR plural rules) is imported only here, and only when used.
 from __future__ import annotations
 
 import functools
+import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -506,6 +507,221 @@ def syntax_problems(text: str, display: str) -> list[Problem]:
     return found
 
 
+# -- reading, for checking ----------------------------------------------------------------
+# `check` reads a catalog as Babel's `read_po(..., abort_invalid=True)` does. A catalog as `clientflow i18n update`
+# (or any gettext tool) writes it is read here, in a fraction of the time (Babel also parses its header as an email and
+# its dates with strptime); whatever this reader is not sure of (obsolete or repeated entries, a header that is not
+# the first entry, another charset, anything Babel would refuse) it leaves to Babel: `_plain_catalog` gives None.
+# tests/test_catalog_reader.py compares the two on the shipped catalogs and on generated ones.
+
+_PO_SPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() strips: Babel strips each line as bytes, before decoding it
+_PO_ESCAPE = re.compile(r'\\([\\abfnrtv"])')
+_PO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_PO_INDEX = re.compile(r"msgstr\[([0-9]+)\]")
+_PO_HEADER_LINE = re.compile(r"([!-9;-~]+):[ \t]*(.*)")  # a header as the email parser reads it: a name, a colon, the value
+_PO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2})(?:([+-])([0-9]{2})([0-9]{2}))?")
+
+
+class _PlainMessage:
+    """One entry as Babel's Message gives what `check` reads of it."""
+
+    __slots__ = ("id", "string", "context", "lineno", "fuzzy")
+
+    def __init__(self, id: Any, string: Any, context: str | None, lineno: int, fuzzy: bool) -> None:  # noqa: A002 - Babel's name
+        self.id, self.string, self.context, self.lineno, self.fuzzy = id, string, context, lineno, fuzzy
+
+
+class _PlainCatalog:
+    """A catalog as Babel's Catalog gives what `check` reads of it: its locale, plural count, entries and (no) obsolete ones."""
+
+    def __init__(self, locale: Any, num_plurals: int, messages: dict[Any, _PlainMessage]) -> None:
+        self.locale, self.num_plurals, self._messages = locale, num_plurals, messages
+        self.obsolete: dict[Any, _PlainMessage] = {}
+
+    def __iter__(self) -> Iterator[_PlainMessage]:  # Babel yields the header first: its id is empty, which `check` skips
+        return iter(self._messages.values())
+
+    def get(self, id: str, context: str | None = None) -> _PlainMessage | None:  # noqa: A002 - Babel's name
+        return self._messages.get(id if context is None else (id, context))
+
+
+def _po_string(parts: list[str]) -> str:
+    """The text of a string's quoted parts (Babel's denormalize and unescape; each part is in quotes: `syntax_problems`)."""
+    return "".join(part[1:-1] if "\\" not in part else _PO_ESCAPE.sub(lambda m: _PO_ESCAPES.get(m.group(1), m.group(1)), part[1:-1]) for part in parts)
+
+
+def _plain_catalog(text: str, locale: Any) -> _PlainCatalog | None:
+    """The catalog `text` holds, as `read_po(..., locale=locale, abort_invalid=True)` reads it; None when unsure (Babel reads it)."""
+    entries: list[tuple[int, str | None, list[list[str]], list[tuple[int | None, list[str]]], bool]] = []
+    context: list[str] | None = None
+    ids: list[list[str]] = []
+    strings: list[tuple[int | None, list[str]]] = []
+    flags: set[str] = set()
+    offset = 0
+    current: list[str] | None = None  # the string that a line starting with " goes on
+    for number, raw in enumerate(text.split("\n")):
+        line = raw.strip(_PO_SPACE)
+        if not line:
+            continue
+        if line[0] == "#":
+            if line[1:2] in ("-", "~") or "\u2068" in line or "\u2069" in line:
+                return None  # a conflict, an obsolete entry, a location Babel may refuse
+            if ids:
+                if not strings:
+                    return None  # Babel: a msgid without its msgstr
+                entries.append((offset, None if context is None else _po_string(context), ids, strings, "fuzzy" in flags))
+                context, ids, strings, flags, current = None, [], [], set(), None
+            if line[:2] == "#,":
+                flags.update(flag.strip() for flag in line[2:].lstrip().split(","))
+            continue
+        if line[0] == '"':
+            if current is None:
+                return None
+            current.append(line.strip())
+            continue
+        keyword, _, arg = line.partition(" ")
+        part = [arg.strip()]
+        if keyword in ("msgctxt", "msgid"):
+            if ids:  # the entry before ends here
+                if not strings:
+                    return None
+                entries.append((offset, None if context is None else _po_string(context), ids, strings, "fuzzy" in flags))
+                context, ids, strings, flags = None, [], [], set()
+            if keyword == "msgctxt":
+                if context is not None:
+                    return None
+                context = current = part
+            else:
+                offset = number
+                ids, current = [part], part
+        elif keyword == "msgid_plural":
+            if len(ids) != 1 or strings:
+                return None
+            ids.append(part)
+            current = part
+        elif keyword == "msgstr" or keyword.startswith("msgstr["):
+            index = None
+            if keyword != "msgstr":
+                found = _PO_INDEX.fullmatch(keyword)
+                if found is None:
+                    return None
+                index = int(found.group(1))
+            if not ids or any(i == index for i, _ in strings):
+                return None
+            strings.append((index, part))
+            current = part
+        else:
+            return None  # Babel: an unknown keyword
+    if ids:
+        if not strings:
+            return None
+        entries.append((offset, None if context is None else _po_string(context), ids, strings, "fuzzy" in flags))
+    elif context is not None or not entries:
+        return None
+    header = entries[0]
+    if _po_string(header[2][0]) != "" or header[1] is not None or len(header[2]) != 1 or header[3][0][0] is not None:
+        return None  # Babel takes the header from wherever it is; here it must come first, as every tool writes it
+    settings = _po_header(_po_string(header[3][0][1]), locale)
+    if settings is None:
+        return None
+    locale, num_plurals = settings
+    messages: dict[Any, _PlainMessage] = {}
+    for offset, msgctxt, msgids, msgstrs, fuzzy in entries[1:]:
+        if len(msgids) == 1:
+            if len(msgstrs) != 1 or msgstrs[0][0] is not None:
+                return None
+            msgid: Any = _po_string(msgids[0])
+            string: Any = _po_string(msgstrs[0][1])
+        else:
+            msgid = (_po_string(msgids[0]), _po_string(msgids[1]))
+            if any(index is None or index >= num_plurals for index, _ in msgstrs):
+                return None
+            forms = [""] * num_plurals
+            for index, given in msgstrs:
+                forms[index or 0] = _po_string(given)
+            string = tuple(forms)
+        first = msgid[0] if isinstance(msgid, tuple) else msgid
+        if first == "":
+            return None  # a second header
+        key = first if msgctxt is None else (first, msgctxt)
+        if key in messages:
+            return None  # Babel merges repeated entries
+        messages[key] = _PlainMessage(msgid, string, msgctxt, offset + 1, fuzzy)
+    return _PlainCatalog(locale, num_plurals, messages)
+
+
+def _po_header(header: str, locale: Any) -> tuple[Any, int] | None:
+    """The locale and plural count a catalog's header gives (Babel's Catalog reads it as email headers); None when unsure."""
+    from babel.core import Locale, UnknownLocaleError
+
+    if any(c in header for c in '"\\\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'):
+        return None  # a quoted or escaped value, or a line break other than \n (the email parser splits lines at each)
+    lines = header.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    num_plurals: int | None = None
+    for line in lines:
+        found = _PO_HEADER_LINE.fullmatch(line)
+        if found is None or line.startswith("From "):
+            return None
+        name, value = found.group(1).lower(), found.group(2)
+        if name == "language":
+            value = value.replace("-", "_")
+            if not value:
+                locale = None
+            else:
+                try:
+                    locale = Locale.parse(value)
+                except UnknownLocaleError:
+                    locale = None
+                except Exception:  # noqa: BLE001 - Babel would raise it: let Babel
+                    return None
+        elif name == "content-type":
+            charset = _po_parameters(value)
+            if charset is None or charset.get("charset", "").lower() not in ("", "charset", "utf-8"):
+                return None
+        elif name == "plural-forms":
+            parameters = _po_parameters(f" ;{value}")
+            given = None if parameters is None else parameters.get("nplurals", "2")
+            if given is None or not given.isascii() or not given.isdigit() or not 0 < int(given) <= 100:
+                return None
+            num_plurals = int(given)
+        elif name == "pot-creation-date" or (name == "po-revision-date" and "YEAR" not in value):
+            if value.strip() and not _po_date(value):
+                return None
+    if num_plurals is None:
+        from babel.messages.plurals import get_plural
+
+        num_plurals = get_plural(locale)[0] if locale else 2
+    return locale, num_plurals
+
+
+def _po_parameters(value: str) -> dict[str, str] | None:
+    """`name=value` parameters after `;`, as the email parser reads a Content-Type's; None when quoted or encoded (unsure)."""
+    if any(c in value for c in "\"'<>*\\"):
+        return None
+    found: dict[str, str] = {}
+    for part in value.split(";")[1:]:
+        name, equals, given = part.partition("=")
+        found[name.strip().lower() if equals else part.strip()] = given.strip()  # a bare name: an empty value
+    return found
+
+
+def _po_date(value: str) -> bool:
+    """Whether Babel reads `value` as a date (`%Y-%m-%d %H:%M` and an offset) without an error."""
+    from datetime import datetime
+
+    found = _PO_DATE.fullmatch(value)
+    if found is None:
+        return False
+    year, month, day, hour, minute, _, hours, minutes = found.groups()
+    try:
+        datetime(int(year), int(month), int(day), int(hour), int(minute))
+    except ValueError:
+        return False
+    return hours is None or int(hours) * 60 + int(minutes) < 24 * 60
+
+
 # -- checking -----------------------------------------------------------------------------
 
 
@@ -528,7 +744,6 @@ def check(project: Project, translate: Translate | None = None) -> Report:
     if len(project.locales) < 2:
         return report
     from babel import UnknownLocaleError
-    from babel.messages.pofile import PoFileError, read_po
 
     texts = entries(project)
     root = Path(project.root)
@@ -554,24 +769,47 @@ def check(project: Project, translate: Translate | None = None) -> Report:
             continue
         try:
             source = path.read_bytes()
-            broken = syntax_problems(source.decode("utf-8"), display)
+            text = source.decode("utf-8")
+            broken = syntax_problems(text, display)
             if broken:
                 report.errors.extend(broken)
                 continue
-            with path.open("rb") as given:
-                catalog = read_po(given, locale=language, abort_invalid=True)
-        except PoFileError as exc:
+            catalog = _read_catalog(source, text, language)
+        except _Unreadable as unreadable:
+            exc = unreadable.error
             line = int(getattr(exc, "lineno", -1)) + 1  # Babel counts lines from 0
             report.errors.append(Problem(Location(display, line, 1 if line else 0), f"not a readable catalog: {exc}; fix the line as a gettext tool writes it"))
             continue
         except (OSError, UnicodeDecodeError) as exc:
             report.errors.append(Problem(Location(display), f"not a readable catalog: {exc}"))
             continue
-        _check_catalog(catalog, source.decode("utf-8", "replace").splitlines(), texts, locale, display, translate, report)
+        _check_catalog(catalog, text.splitlines(), texts, locale, display, translate, report)
     return report
 
 
-def _check_catalog(catalog: Catalog, lines: list[str], texts: list[Entry], locale: str, display: str, translate: Translate | None, report: Report) -> None:
+class _Unreadable(Exception):
+    """Babel's reader refused a catalog: `error` says why, and at which line."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _read_catalog(source: bytes, text: str, language: Any) -> Any:
+    """A catalog as Babel's `read_po(..., abort_invalid=True)` reads it (`_plain_catalog` when the file is as `update`
+    writes it, else Babel itself); _Unreadable when Babel refuses it."""
+    catalog = _plain_catalog(text, language)
+    if catalog is not None:
+        return catalog
+    from babel.messages.pofile import PoFileError, read_po
+
+    try:
+        return read_po(io.BytesIO(source), locale=language, abort_invalid=True)
+    except PoFileError as exc:
+        raise _Unreadable(exc) from exc
+
+
+def _check_catalog(catalog: Any, lines: list[str], texts: list[Entry], locale: str, display: str, translate: Translate | None, report: Report) -> None:
     from babel.messages.plurals import get_plural
 
     def error(line: int | None, message: str) -> None:
