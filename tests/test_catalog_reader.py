@@ -158,3 +158,11 @@ def test_generated_catalogs_read_as_babel_reads_them(text: str) -> None:
     if catalogs.syntax_problems(text, "x.po"):
         return  # `check` reports these and reads nothing
     _same_as_babel(text)
+
+
+def test_the_plural_counts_are_babels() -> None:
+    from babel.messages.plurals import get_plural
+
+    for tag in ["fr", "fr_CA", "de", "ga", "ja", "pl", "ar", "pt_BR", "en"]:
+        assert tuple(catalogs._get_plural(tag)) == tuple(get_plural(tag))
+        assert catalogs._get_plural(Locale.parse(tag)).num_plurals == get_plural(Locale.parse(tag)).num_plurals
