@@ -139,8 +139,6 @@ def bulk(
     Ctrl-C, it stops after the current subject; run again, it skips what
     already committed.
     """
-    from ..bulk import run_bulk, where_subjects
-
     chosen = [name for name, value in (("list", subjects), ("file", subjects_file), ("where", where)) if value]
     if len(chosen) != 1:
         raise click.UsageError("choose the subjects one way: a list, a file, or --where")
@@ -149,6 +147,8 @@ def bulk(
     # what is loaded now lives as long as the command: frozen as the pause ends, never walked by the collector
     # (frozen after the pause instead, it was first walked once, 11 ms at 2,000 subjects)
     with collector_paused(then_freeze=True):
+        from ..bulk import run_bulk, where_subjects  # the engine's modules (imported here, not by `bulk --help`): as long-lived
+
         engine = open_engine(project, data, db, now, outbox)
     with engine:  # closed however the command ends: a SQLite database is left without its -wal and -shm files
         opener = {"root": str(project), "db": str(db) if db else None, "now": now, "outbox": str(outbox) if outbox else None}
