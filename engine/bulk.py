@@ -67,8 +67,8 @@ class Summary:
     def add(self, item: Item) -> None:
         self.total += 1
         if item.status == "blocked":
-            self.blocked_by.update(item.rules)
             for rule in item.rules:
+                self.blocked_by[rule] += 1  # as Counter.update counts a list (without its check that the list is no mapping)
                 named = self.blocked_subjects.setdefault(rule, [])
                 if len(named) < NAMED:
                     named.append(item.subject)

@@ -39,7 +39,8 @@ def add_days(value: Any, days: Any) -> str:
         raise ExpressionError(f"add_days needs a number of days, not {days!r}")
     if abs(days) > MAX_DAYS:
         raise ExpressionError(f"add_days: {days} days is over the limit of {MAX_DAYS}")
-    if isinstance(value, Mapping) and isinstance(value.get("iso"), str):  # `now`: the same few answers for a whole bulk run
+    # `now` (a dict: no ABC check): the same few answers for a whole bulk run
+    if (isinstance(value, dict) or isinstance(value, Mapping)) and isinstance(value.get("iso"), str):
         return _days_after(value["iso"], days)
     return _add(value, days)
 

@@ -62,3 +62,26 @@ def test_a_change_is_made_compared_and_replaced_as_a_frozen_dataclass_is() -> No
     with pytest.raises(dataclasses.FrozenInstanceError):
         change.after = "x"  # type: ignore[misc]
     assert repr(change) == "Change(op='update', entity='client', id='c1', field='subscription', before='active', after='deactivated', predicted=False)"
+
+
+def test_recipients_and_now_given_as_other_mappings_are_read_as_before() -> None:
+    from types import MappingProxyType
+
+    from clientflow.default_plugins.moments import add_days
+
+    email = Email("notice", Expr("to"), None, Location("flows/x.yaml"))
+    assert addresses([MappingProxyType({"email": "a@example.com"}), MappingProxyType({"name": "none"})], email) == ["a@example.com"]
+    now = {"iso": "2025-03-28T09:00:00+00:00"}
+    assert add_days(MappingProxyType(now), 2) == add_days(now, 2) == "2025-03-30T09:00:00+00:00"
+
+
+def test_a_bulk_summary_counts_each_rule_as_a_counter_update_did() -> None:
+    from clientflow.bulk import Item, Summary
+
+    summary = Summary("f", True)
+    for index, rules in enumerate([["a", "b"], ["a"], ["a", "a"], []]):
+        summary.add(Item(f"s{index}", "blocked", rules=rules))
+    summary.add(Item("s9", "completed"))
+    assert dict(summary.blocked_by) == {"a": 4, "b": 1}
+    assert summary.blocked_subjects == {"a": ["s0", "s1", "s2", "s2"], "b": ["s0"]}
+    assert (summary.total, summary.blocked, summary.completed) == (5, 4, 1)

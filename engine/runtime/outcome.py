@@ -89,7 +89,7 @@ def addresses(value: Any, where: str | Email | Callable[[], str]) -> list[str]:
     for item in items:
         if item is None:
             continue
-        if isinstance(item, Mapping):
+        if item.__class__ is not str and isinstance(item, Mapping):  # a text is no mapping: no ABC check for each address
             item = item.get("email")
             if item is None:
                 continue
@@ -265,7 +265,7 @@ def _titled(scope: Mapping[str, Any], flow: Flow, titles: Mapping[str, str]) -> 
     """The scope with `flow.title` as the email's reader reads it (the actor's screens may name it in another language)."""
     shown = scope.get("flow")
     title = titles.get(flow.id)
-    if title is None or not isinstance(shown, Mapping) or shown.get("title") == title:
+    if title is None or not (shown.__class__ is dict or isinstance(shown, Mapping)) or shown.get("title") == title:
         return scope
     return {**scope, "flow": {**shown, "title": title}}
 
