@@ -212,6 +212,7 @@ class _Loader:
         self.reference: Any = None  # the reference validator, built only for a file the fast one refuses
         self.data_files: dict[Path, tuple[dict[str, Any], str] | None] = {}
         self.resolved: dict[Path, Path] = {}  # the path a scenario names -> the file it is (many scenarios name one)
+        self.patched: dict[tuple[int, str], tuple[dict[str, Any], str]] = {}  # (data file, patches) -> the data they made
 
     def file(self, path: Path) -> list[Scenario]:
         display = str(path)
@@ -432,6 +433,10 @@ class _ScenarioReader:
             return None
         if not patches:  # the data file as read, and checked then: nothing to apply or check again
             return (_copied(loaded[0]) if self.loader.copies else loaded[0]), loaded[1]
+        # scenarios only counted and checked share what the same patches made of the same file (many repeat a setup)
+        same = (id(loaded), repr([patch for patch, _ in patches])) if not self.loader.copies else None
+        if same is not None and same in self.loader.patched:
+            return self.loader.patched[same]
         data = _copied(loaded[0])
         before = len(self.problems)
         for patch, at in patches:
@@ -451,6 +456,8 @@ class _ScenarioReader:
                 message = re.sub(r" \(first at line \d+\)", "", problem.message)
                 self.error(culprit or location, f"after the patches, the data does not fit: {message}")
             return None
+        if same is not None:  # only a result that fits: a problem is said where each scenario writes its patches
+            self.loader.patched[same] = (data, loaded[1])
         return data, loaded[1]
 
     def _culprit(self, loaded: tuple[dict[str, Any], str], patches: list[tuple[Mapping[str, Any], KeyPath]]) -> Location | None:
