@@ -97,13 +97,15 @@ class Engine:
         notifiers: Mapping[str, Notifier] | None = None,
         env: Mapping[str, str] | None = None,
         plugins: pluggy.PluginManager | None = None,
+        config: Config | None = None,
     ) -> Engine:
         """Load the project under `root` and open its storage.
 
         `data` loads a data file into memory (nothing persisted); `db` names a
         database (a SQLite file or a postgresql:// URL); otherwise the project's
         configuration chooses. `now` fixes the clock; `plugins` replaces the
-        process's plugin manager (tests).
+        process's plugin manager (tests). `config`: what `load_config(root, env, db=db)`
+        gave the caller already (a command that read it first), used instead of reading it again.
         """
         root = Path(root)
         # the collector paused while the project (and data file) is loaded: what is built lives as long as the engine and
@@ -112,7 +114,7 @@ class Engine:
         with collector_paused():
             registry = Registry.collect(plugins)
             project = load_project(root, Extensions(registry.functions, registry.filters, registry.effects))
-            config = load_config(root, env, db=db)
+            config = load_config(root, env, db=db) if config is None else config
             if outbox is not None:
                 config.notifier_settings.setdefault("outbox", {})["dir"] = str(outbox)
             if storage is None:

@@ -123,6 +123,24 @@ def test_an_unknown_url_scheme_is_refused_and_creates_nothing(project: Path, url
     assert env_done.exit_code == 1 and "unknown database URL scheme" in env_done.stderr
 
 
+def test_a_command_reads_the_configuration_once(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command checks the database it names exists, then opens the engine with that same configuration."""
+    import clientflow.api
+    import clientflow.commands.common
+
+    assert invoke("init", "--data", "data/demo.yaml").exit_code == 0
+    read: list[Path] = []
+
+    def counted(root: Any, *args: Any, **kwargs: Any) -> Any:
+        read.append(Path(root))
+        return load_config(root, *args, **kwargs)
+
+    monkeypatch.setattr(clientflow.commands.common, "load_config", counted)
+    monkeypatch.setattr(clientflow.api, "load_config", counted)
+    assert any(export().values())
+    assert len(read) == 1
+
+
 def test_db_wins_over_clientflow_db_which_wins_over_the_configuration(project: Path, tmp_path: Path) -> None:
     configured = load_config(project, {})
     assert configured.storage == "sqlite" and configured.storage_settings["path"].endswith("clientflow.db")

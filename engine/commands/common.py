@@ -256,13 +256,15 @@ def open_engine(project: Path, data: Path | None = None, db: Path | str | None =
 
     if data is not None and db is not None:
         raise click.UsageError("give either --data or --db, not both")
+    config = None
     if data is None:
         # a SQLite file that does not exist is an error, not a new empty database
-        path = _configured_db(load_config(project, db=db))
+        config = load_config(project, db=db)  # given to Engine.open, which would read the same files again
+        path = _configured_db(config)
         if path is not None and not path.exists():
             given = f" --db {path}" if db is not None else ""
             raise ClientflowError(f"there is no database at {path}; create it with `clientflow init --data FILE{given}`, or read a data file with --data FILE")
-    engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox))  # it pauses the collector itself
+    engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox), config=config)  # it pauses the collector itself
     if outbox is not None and "outbox" not in engine.notifiers:
         # --outbox asks for .eml files even when the configuration chose other notifiers
         engine.notifiers.update(open_notifiers(engine.config, engine.registry, ["outbox"]))
