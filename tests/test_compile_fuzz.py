@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import figures
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from clientflow import Engine
@@ -264,6 +264,63 @@ def test_a_translated_text_compiles_when_it_is_first_shown(source: str) -> None:
         translated = template._plain is not None
         assert not translated or template.fast is not None
         TALLY["translated" if translated else "not translated"] += 1
+
+
+@st.composite
+def block_texts(draw: st.DrawFn) -> str:
+    """Texts of outputs and `{% if %}` blocks (elif, else, none, nested, empty), with texts, braces and values near the limit."""
+    tests = st.one_of(st.sampled_from(["true", "false", "none", "team.size > 2"]), EXPRESSIONS)
+    shown = st.one_of(st.sampled_from(["team.name", "team.size", "big", "half", "big ~ 'x'"]), EXPRESSIONS)
+
+    def body(depth: int) -> str:
+        parts = []
+        for _ in range(draw(st.integers(0 if depth else 1, 3))):
+            kind = draw(st.sampled_from(["text", "print", "if"] if depth < 3 else ["text", "print"]))
+            if kind == "text":
+                parts.append(draw(st.sampled_from(["Hi ", "{", "}", "}}", "'", "\\", "x" * 50, "é"])))
+            elif kind == "print":
+                parts.append(f"{{{{ {draw(shown)} }}}}")
+            else:
+                elifs = "".join(f"{{% elif {draw(tests)} %}}{body(depth + 1)}" for _ in range(draw(st.integers(0, 2))))
+                otherwise = f"{{% else %}}{body(depth + 1)}" if draw(st.booleans()) else ""
+                parts.append(f"{{% if {draw(tests)} %}}{body(depth + 1)}{elifs}{otherwise}{{% endif %}}")
+        return "".join(parts)
+
+    return body(0)
+
+
+def _outcome(render: Any, scope: dict[str, Any]) -> tuple[str, str]:
+    """What a text's function gives: its text, or what it raises (the caller turns a look-up that fails into its message)."""
+    try:
+        return "text", render(scope)
+    except Exception as exc:  # noqa: BLE001 - compared whole, whatever it is
+        return type(exc).__name__, str(exc)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(source=block_texts(), big=st.one_of(st.integers(0, 100), st.integers(199_800, 200_010)))  # short, and near the limit
+@example(source="{{ big }}{% if true %}" + "x" * 50 + "{% endif %}", big=199_960)  # text in a block, after the last value, over the limit
+@example(source="{% if true %}" + "x" * 50 + "{% endif %}{{ big }}", big=199_960)  # the same, counted with the value after it
+@example(source="{% if false %}x{% elif true %}{{ big }}{% if true %}}}{% endif %}{% endif %}.", big=199_998)  # nested, braces
+def test_a_text_of_blocks_made_as_one_string_renders_as_its_parts_joined(source: str, big: int) -> None:
+    """A text of outputs and `{% if %}` blocks is made as one f-string (fasttext._flat): the same text, or the same error
+    at the same count, as the same text made part by part into a list and joined (`_statements`), as text and as HTML."""
+    from clientflow.conditions import fasttext
+
+    scope = {**SCOPE, "big": "y" * big, "half": "<" * (big // 2), "lookup": lambda *a, **k: None}
+    for html in (False, True):
+        try:
+            flat = Texts(functions={"lookup": lambda *a, **k: None}).compile(source, NAMES | {"big", "half"}, html=html)
+        except CompileError:
+            continue
+        if flat.fast is None or flat.python is None or "return f" not in flat.python:
+            continue  # not a plain text (or a constant)
+        with pytest.MonkeyPatch.context() as patched:
+            patched.setattr(fasttext, "_flat", lambda *a, **k: None)
+            parts = Texts(functions={"lookup": lambda *a, **k: None}).compile(source, NAMES | {"big", "half"}, html=html)
+        assert parts.fast is not None and "_join(out)" in (parts.python or "")
+        TALLY["block text"] += 1
+        assert _outcome(flat.fast, scope) == _outcome(parts.fast, scope), (flat.python, parts.python)
 
 
 # through a whole project --------------------------------------------------------------------------

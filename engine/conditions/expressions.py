@@ -354,8 +354,10 @@ class Compiler:
             tree = parse(source)
         translator = _Translator(self, known)
         python = translator.visit(tree, 0)
-        if translator.costly:  # a fresh budget of time and size for each evaluation (engine/conditions/limits.py)
-            python = f"_fresh() and ({python})"
+        if translator.spends == 1 and _FRESH_HERE in python:  # its one step that spends is where the budget starts, when reached
+            python = python.replace(_FRESH_HERE, "_fresh() and ")
+        elif translator.costly:  # a fresh budget of time and size for each evaluation (engine/conditions/limits.py)
+            python = f"_fresh() and ({python.replace(_FRESH_HERE, '')})"
         code = generated(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>")
         namespace = dict(self.namespace)
         exec(code, namespace)  # noqa: S102 - source built only from the allow-listed translation above
@@ -438,6 +440,9 @@ def _ident(name: str) -> str:
     return {"==": "eq2", "!=": "ne2"}.get(name, name)
 
 
+_FRESH_HERE = "\x00fresh\x00"  # where a condition's budget may start (a NUL is never in generated code: literals are repr'd)
+
+
 class _Translator:
     def __init__(self, compiler: Compiler, known: frozenset[str], *, text: bool = False) -> None:
         self.compiler = compiler
@@ -446,8 +451,18 @@ class _Translator:
         self.names: set[str] = set()
         self.attributes: set[tuple[str, str]] = set()
         self.literals: list[tuple[tuple[str, str], Any]] = []
-        self.costly = False  # calls something that spends the evaluation's budget
+        self.spends = 0  # how many of its steps spend the evaluation's budget (`costly`)
         self.temporaries = 0  # names _a0, _b0, ... of inline comparisons
+
+    @property
+    def costly(self) -> bool:
+        """Whether it calls something that spends the evaluation's budget."""
+        return self.spends > 0
+
+    @costly.setter
+    def costly(self, value: bool) -> None:
+        if value:
+            self.spends += 1
 
     def visit(self, node: nodes.Node, depth: int) -> str:
         if depth > MAX_DEPTH:
@@ -524,7 +539,8 @@ class _Translator:
             self._note_literal(node.expr, node.ops[0].expr, op)
             a, b = f"_a{k}", f"_b{k}"
             test = f"(_type({a} := {self.visit(node.expr, depth)}) in _FLAT) + (_type({b} := {self.visit(node.ops[0].expr, depth)}) in _FLAT)"
-            return f"({a} {_COMPARE[op]} {b} if {test} else _compare({a}, {op!r}, {b}))"
+            fresh = "" if self.text else _FRESH_HERE  # a condition's one step that spends: its budget started there (`compile`)
+            return f"({a} {_COMPARE[op]} {b} if {test} else {fresh}_compare({a}, {op!r}, {b}))"
         checks, left, left_python = [], node.expr, self.visit(node.expr, depth)
         for operand in node.ops:
             right_python = self.visit(operand.expr, depth)

@@ -154,38 +154,110 @@ def _statements(body: list[nodes.Node], translator: _Translator, html: bool, blo
 
 
 def _flat(body: list[nodes.Node], translator: _Translator, html: bool, blocks: list[_Block], *, checked: bool = False) -> list[str] | None:
-    """The lines rendering a text without blocks as one f-string of its values (None when it has blocks).
+    """The lines rendering a text as one f-string of its values (None when it has anything but outputs and `{% if %}` blocks).
 
     The values are computed, converted and counted in the same order, against the same
     limit, as `_statements` does; only the joining differs (no list, one string built).
+    An `{% if %}` block is one value of the f-string: the text of the branch taken, made
+    the same way within it (a block nothing shows in: no value at all is added).
     """
-    outputs = [node for node in body if isinstance(node, nodes.Output)]
-    if len(outputs) != len(body):
+    if not all(isinstance(node, (nodes.Output, nodes.If)) for node in body):
         return None
-    lines: list[str] = []
-    text: list[str] = []  # the f-string's body: text with its braces doubled, and {_vK}
-    pending, values = 0, 0  # characters of text not counted yet; values so far
-    for output in outputs:
-        for child in output.nodes:
-            if isinstance(child, nodes.TemplateData):
-                pending += len(child.data)
-                text.append(child.data.replace("{", "{{").replace("}", "}}"))
-                continue
-            if not checked:
-                _check(child)
-            v = f"_v{values}"
-            convert = [f"{v} = _h({v})"] if html else [f"if _type({v}) is not _str:", f"    {v} = _t({v})"]
-            counted = f"{pending} + _len({v})" if pending else f"_len({v})"
-            lines += [f"{v} = {_value(child, translator, blocks)}", *convert, f"n = {counted}" if not values else f"n += {counted}"]
-            lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
-            text.append("{" + v + "}")
-            pending, values = 0, values + 1
-    if not values:
+    flat = _Flat(translator, html, blocks, checked)
+    text = flat.parts(body)
+    if not flat.values:
         return None  # a text without values is a constant: `Texts` never asks
-    if pending:
-        lines += [f"n += {pending}", f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
-    lines.append("return f" + repr("".join(text)))
+    lines = flat.lines
+    if flat.unchecked and not flat.pending:  # text counted in a block since the last value: checked here, as `_statements` does
+        lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
+    elif flat.pending:
+        lines += [f"n += {flat.pending}", f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
+    lines.append("return f" + repr(text))
     return lines
+
+
+class _Flat:
+    """`_flat`'s lines, made part by part: the values so far (`_v0`, `_v1`...) and the characters not counted yet."""
+
+    def __init__(self, translator: _Translator, html: bool, blocks: list[_Block], checked: bool) -> None:
+        self.translator, self.html, self.blocks, self.checked = translator, html, blocks, checked
+        self.lines: list[str] = []
+        self.values = 0
+        self.pending = 0  # characters of text not counted yet
+        self.blocks_seen = False  # whether an `{% if %}` was seen (`n` is then started at the first, if no value did)
+        self.unchecked = False  # whether text was counted since the last value was (in a block: checked with what follows)
+
+    def parts(self, body: list[nodes.Node]) -> str:
+        """Lines computing `body`'s values (added to `self.lines`), and the f-string body joining them."""
+        text: list[str] = []  # text with its braces doubled, and {_vK}
+        for node in body:
+            if isinstance(node, nodes.If):
+                text.append("{" + self.block(node) + "}")
+                continue
+            assert isinstance(node, nodes.Output)
+            for child in node.nodes:
+                if isinstance(child, nodes.TemplateData):
+                    self.pending += len(child.data)
+                    text.append(child.data.replace("{", "{{").replace("}", "}}"))
+                    continue
+                if not self.checked:
+                    _check(child)
+                v = self.value()
+                convert = [f"{v} = _h({v})"] if self.html else [f"if _type({v}) is not _str:", f"    {v} = _t({v})"]
+                counted = f"{self.pending} + _len({v})" if self.pending else f"_len({v})"
+                started = self.values > 1 or self.blocks_seen
+                self.lines += [f"{v} = {_value(child, self.translator, self.blocks)}", *convert, f"n += {counted}" if started else f"n = {counted}"]
+                self.lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
+                text.append("{" + v + "}")
+                self.pending, self.unchecked = 0, False
+        return "".join(text)
+
+    def value(self) -> str:
+        self.values += 1
+        return f"_v{self.values - 1}"
+
+    def block(self, node: nodes.If) -> str:
+        """An `{% if %}` block as one value: its tests in order, each branch's text made in its own lines."""
+        if not self.blocks_seen and not self.values:
+            self.lines.append(f"n = {self.pending}")  # counted as `_statements` counts text: added, checked with the next value
+        elif self.pending:
+            self.lines.append(f"n += {self.pending}")
+        self.blocks_seen, self.pending = True, 0
+        v = self.value()
+        branches = [(node.test, node.body), *((branch.test, branch.body) for branch in node.elif_)]
+        outer = self.lines
+        for k, (test, branch) in enumerate(branches):
+            if not self.checked:
+                _check(test)
+            outer.append(f"{'if' if k == 0 else 'elif'} {self.translator.visit(test, 0)}:")
+            outer += ["    " + line for line in self.branch(branch, v)]
+        outer.append("else:")
+        outer += ["    " + line for line in self.branch(node.else_, v)]
+        self.lines, self.unchecked = outer, True
+        return v
+
+    def branch(self, body: list[nodes.Node], v: str) -> list[str]:
+        """The lines of one branch, ending with `v` set to its text."""
+        outer, self.lines = self.lines, []
+        before = self.values
+        text = self.parts(body)
+        if self.pending:
+            self.lines.append(f"n += {self.pending}")
+            self.pending = 0
+        if text == "{_v" + str(before) + "}" and self.values == before + 1:  # one value alone: that value
+            self.lines.append(f"{v} = _v{before}")
+        elif self.values > before:  # values in it: an f-string of them
+            self.lines.append(f"{v} = f{text!r}")
+        else:  # text alone: the text itself
+            self.lines.append(f"{v} = {''.join(_data(node) for node in body)!r}")
+        lines, self.lines = self.lines, outer
+        return lines
+
+
+def _data(node: nodes.Node) -> str:
+    """The text of an output holding text alone (a branch without values)."""
+    assert isinstance(node, nodes.Output)
+    return "".join(child.data for child in node.nodes if isinstance(child, nodes.TemplateData))
 
 
 def _value(node: nodes.Node, translator: _Translator, blocks: list[_Block]) -> str:

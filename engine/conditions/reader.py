@@ -54,6 +54,7 @@ class Reader:
 
 
 _READER: ContextVar[Reader | None] = ContextVar("clientflow_reader", default=None)
+READER = _READER  # set and reset by generated code around a text it runs inline (the rulebook), as `for_reader` does
 
 
 _NOBODY = Reader(None)  # who reads a text nothing set a reader for: English, as written

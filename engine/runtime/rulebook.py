@@ -28,7 +28,7 @@ from typing import Any
 from ..conditions.expressions import DataFunction, built_in_only, failure, python_code
 from ..conditions.lazy import LazyScope
 from ..conditions.program import Program, program_of
-from ..conditions.reader import for_reader
+from ..conditions.reader import READER, for_reader
 from ..errors import ExpressionError
 from ..language.model import Flow, Project, Rule
 from .context import Scopes, outsider_scope, resolve, resolve_actor
@@ -217,6 +217,7 @@ class Rulebook:
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
             _new=object.__new__, _failed=self._failed, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception, _loose=self._loose,
+            _set_reader=READER.set, _reset_reader=READER.reset, _program=program,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
         scope_namespace.update(self.inlined_names)
@@ -441,6 +442,21 @@ def _message_lines(program: Program, i: int, rule: Rule, pad: str, inlined: list
     message = program.template(rule.message)
     if message.constant is not None:
         return [f"{pad}m{i} = {folded(message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
+    if inlined is not None and message.localized:  # read for the program's reader, set around its lines as `for_reader` sets it
+        return [
+            f"{pad}try:",
+            f"{pad}    if r{i} is False:",
+            f"{pad}        _token = _set_reader(_program.reader)",
+            f"{pad}        try:",
+            *(f"{pad}            {line}" for line in inlined[:-1]),
+            f"{pad}            m{i} = {inlined[-1].removeprefix('return ')}",
+            f"{pad}        finally:",
+            f"{pad}            _reset_reader(_token)",
+            f"{pad}    else:",
+            f"{pad}        m{i} = _broken({i}, r{i})",
+            f"{pad}except _CAUGHT:",
+            f"{pad}    m{i} = _message({i}, s)",
+        ]
     if inlined is not None:
         return [
             f"{pad}try:",
@@ -469,15 +485,15 @@ _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:=|\+=)", re.MULTILINE)
 def _inline(program: Program, rule: Rule, names: dict[str, Any]) -> list[str] | None:
     """A failed rule's message as lines of the rule function itself, its last the text (`return f'...'`), or None.
 
-    Only a text written as one f-string of its values (fasttext._flat: no blocks, no list of parts),
-    not read for a reader (a date, a number, a plural: `for_reader` sets its reader), and not folded:
+    Only a text written as one f-string of its values (fasttext._flat: no list of parts) and not folded
+    (one read for a reader, a date, a number or a plural, is rendered with the program's reader set around it):
     the same lines `_M{i}` runs, with the same names (each added to `names`, the rule function's, when
     it is not there: a text reading one the rule function gives another meaning is left a call), so
     the same text or the same error, without the call.
     """
     message = program.template(rule.message)
     source = message.python
-    if source is None or message.localized or _needs_folding(rule.message.source) or message.fast is None:
+    if source is None or _needs_folding(rule.message.source) or message.fast is None:
         return None
     body = source.splitlines()
     if body[0] != "def _render(s):" or not body[-1].startswith("    return f") or any("return" in line for line in body[1:-1]):
@@ -497,7 +513,8 @@ def _inline(program: Program, rule: Rule, names: dict[str, Any]) -> list[str] | 
 
 
 _RULEBOOK_NAMES = frozenset({"_CAUGHT", "_Broken", "_Refused", "_V", "_broken", "_message", "_refuse", "_refusal", "_E", "_new", "_failed",
-                             "_Lazy", "_NOTHING", "_Exception", "_L", "_due", "_loose"})  # fmt: skip
+                             "_Lazy", "_NOTHING", "_Exception", "_L", "_due", "_loose", "_token", "_set_reader", "_reset_reader",
+                             "_program"})  # fmt: skip
 
 
 def _needs_folding(source: str) -> bool:
