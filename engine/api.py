@@ -306,6 +306,7 @@ class Engine:
         with self.storage.transaction(write=True) as tx:
             held: tuple[Document | None] | None = None
             looked: tuple[IndexKey, list[Document]] | None = None
+            again = False  # whether the key is read again once the subject is locked
             if once is not None:
                 ask = getattr(tx, "get_locked_with_meta", None)  # OnceTransaction: the subject (by id) and the key in one question
                 collection = self.project.entities[self.project.subject_entity].collection
@@ -323,6 +324,9 @@ class Engine:
                     held = (document,)
                 else:
                     done = tx.get_meta(once)
+                    # read before the lock: where writers run at once (a backend offering the one question reads the key
+                    # after its lock; one without it serialises writers), read again once the lock is held
+                    again = ask is not None
                 if done is not None:
                     return None
             plan, records, result = self.runner.evaluate(
@@ -339,6 +343,8 @@ class Engine:
                 held=held,
                 looked=looked,
             )
+            if again and tx.get_meta(cast(str, once)) is not None:  # recorded by the writer it waited for: it ran, nothing runs here
+                return None
             plan.run = run_id
             self.runner.finish(tx, flow, plan, records, result, run_id, None)
             if once is not None and plan.status in ("completed", "awaiting_approval"):

@@ -166,7 +166,8 @@ class OnceTransaction(Protocol):
     what a bulk commit asks first, its subject and whether its resume key is recorded already."""
 
     def get_locked_with_meta(self, collection: str, id: str, key: str) -> tuple[Document | None, str | None]:
-        """What `get(collection, id, lock=True)` and `get_meta(key)` give, in this order."""
+        """What `get(collection, id, lock=True)` and `get_meta(key)` give, in this order: the value read once the lock is
+        held (a writer who waited for it sees the key committed with what it waited for)."""
 
 
 @runtime_checkable

@@ -14,9 +14,10 @@ Round trips: a transaction's BEGIN, and the writes whose outcome the caller
 does not wait for, are held back and sent with the next statement that needs
 an answer, or with COMMIT, in one pipeline (psycopg's pipeline mode): a bulk
 commit's update, run, audit row, outbox rows and resume key go to the server
-with its COMMIT in one round trip, and its first question (is the resume key
-recorded? the subject, locked) is one statement (`get_locked_with_meta`), sent with
-the actor's look-up as a second statement in the same round trip (`get_locked_with_meta_then_lookup`). A read-only transaction holds nothing
+with its COMMIT in one round trip, and its first question (the subject, locked;
+then, in a statement of its own so that it is read once the lock is held, is the
+resume key recorded?) is one round trip (`get_locked_with_meta`), the actor's
+look-up sent as a third statement in it (`get_locked_with_meta_then_lookup`). A read-only transaction holds nothing
 back but its BEGIN, and sends it on its own just before its first statement:
 for BEGIN and one statement, psycopg's pipeline mode costs more CPU than the
 round trip it saves, and on a server nearby more time too (BEGIN, a look-up
@@ -397,7 +398,7 @@ class PostgresTransaction:
         self._pipeline = _pipeline_supported()
         self._lazy = lazy and not write and begin is not None  # a question: its first statement alone (PostgresStorage.question)
         self._first: tuple[str, Any, Any] | None = None  # that statement, and its answer (a PGresult)
-        self._apart: psycopg.Cursor[Any] | None = None  # for one send: the cursor the statement before the last runs on, its answer kept
+        self._apart: tuple[psycopg.Cursor[Any], ...] = ()  # for one send: the cursors the statements before the last run on, their answers kept
 
     def _check(self) -> None:
         if not self.write:
@@ -427,8 +428,8 @@ class PostgresTransaction:
             # transaction sent anything: connecting again is safe.
             self.conn = self._reconnect()
             self.cursor = self.conn.cursor()
-            if self._apart is not None:
-                self._apart = self.conn.cursor()
+            if self._apart:
+                self._apart = tuple(self.conn.cursor() for _ in self._apart)
             return self._send(held)
 
     def _question(self, sql: str, params: Any) -> psycopg.Cursor[Any]:
@@ -492,11 +493,12 @@ class PostgresTransaction:
         puts, self._puts = self._puts, []
         apart = self._apart
         try:
-            if apart is not None:  # two answers kept: the last statement's and, apart, the one's before it
+            if apart:  # several answers kept: the last statement's and, apart, those of the ones before it
                 with self.conn.pipeline():
-                    for sql, params in statements[:-2]:
+                    for sql, params in statements[: -1 - len(apart)]:
                         self.cursor.execute(sql, params)
-                    apart.execute(*statements[-2])
+                    for kept, (sql, params) in zip(apart, statements[-1 - len(apart) : -1], strict=True):
+                        kept.execute(sql, params)
                     cursor = self.cursor.execute(*statements[-1])
             elif len(statements) == 1 or not self._pipeline or not self.write:  # a read's BEGIN goes alone: see the module's docstring
                 for sql, params in statements:
@@ -903,45 +905,52 @@ class PostgresTransaction:
         return row[0] if row else None
 
     def get_locked_with_meta(self, collection: str, id: str, key: str) -> tuple[Document | None, str | None]:
-        """`get(collection, id, lock=True)` and `get_meta(key)` in one statement (OnceTransaction): a bulk commit's first
-        question, one round trip instead of two. The statement always gives one row, the document's columns empty when
-        there is none; the meta value is read in the statement's snapshot, as `get_meta` would read it just before."""
-        if not self.write:  # nothing to lock
-            return self.get(collection, id), self.get_meta(key)
-        with self._guard(collection, id):
-            return self._locked_with_meta(collection, id, self.execute(self._locked_with_meta_sql, (key, collection, id)).fetchone())
-
-    @property
-    def _locked_with_meta_sql(self) -> str:
-        return (
-            f"SELECT (SELECT value FROM {self.s}.meta WHERE key = %s), d.body, d.version FROM (SELECT) AS one "
-            f"LEFT JOIN LATERAL (SELECT body, version FROM {self.s}.docs WHERE collection = %s AND id = %s FOR UPDATE) AS d ON true"
-        )
-
-    def _locked_with_meta(self, collection: str, id: str, row: tuple[Any, ...] | None) -> tuple[Document | None, str | None]:
-        assert row is not None  # one row, always
-        if row[1] is None:
-            return None, row[0]
-        self._locked[(collection, id)] = row[2]
-        return Document(collection, id, json.loads(row[1]), row[2]), row[0]
+        """`get(collection, id, lock=True)` and `get_meta(key)` in one round trip (OnceTransaction): a bulk commit's first
+        question. Two statements in one pipeline: the meta value is read by a statement of its own, which takes its snapshot
+        (READ COMMITTED) once the lock is held. Read in the locking statement's snapshot, taken before it waited, it would
+        miss the resume key of the writer it waited for, committed with the very change it waited for: two runs of one
+        bulk at once would both run a subject."""
+        if not (self.write and self._pipeline):  # nothing to lock, or one statement at a time (the lock first)
+            return self.get(collection, id, lock=self.write), self.get_meta(key)
+        document, (value,), _ = self._after_lock(collection, id, [(self._meta_sql, (key,))])
+        return document, value
 
     def get_locked_with_meta_then_lookup(self, collection: str, id: str, key: str, lookup: IndexKey) -> tuple[Document | None, str | None, list[Document]]:
-        """`get_locked_with_meta`, then `lookup_documents(*lookup)`, two statements in one round trip (OnceLookupTransaction):
-        a bulk commit's first question and its actor's look-up. The look-up stays a statement of its own, sent after the
-        first in one pipeline, so it takes its snapshot (READ COMMITTED) once the lock is held, as when asked next."""
+        """`get_locked_with_meta`, then `lookup_documents(*lookup)`, three statements in one round trip (OnceLookupTransaction):
+        a bulk commit's first question and its actor's look-up, each read after the lock is held, as when asked next."""
         if not (self.write and self._pipeline):  # nothing to lock, or one statement at a time
             document, value = self.get_locked_with_meta(collection, id, key)
             return document, value, self.lookup_documents(*lookup)
-        self._held.append((self._locked_with_meta_sql, (key, collection, id)))
-        self._apart = apart = self.conn.cursor()
+        document, (value,), rows = self._after_lock(collection, id, [(self._meta_sql, (key,)), (_LOOKUP_DOCUMENTS.format(s=self.s), lookup)])
+        return document, value, [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+
+    @property
+    def _meta_sql(self) -> str:
+        return f"SELECT (SELECT value FROM {self.s}.meta WHERE key = %s)"  # one row, always: the value or NULL
+
+    def _after_lock(self, collection: str, id: str, then: list[tuple[str, Any]]) -> tuple[Document | None, tuple[Any, ...], list[Any]]:
+        """The document locked, then each of `then` (each a statement of its own, after the lock), in one pipeline: the
+        document, the first of `then`'s one row, and the last's rows (the first's row again when it is the only one)."""
+        sql = f"SELECT body, version FROM {self.s}.docs WHERE collection = %s AND id = %s FOR UPDATE"
+        self._held.append((sql, (collection, id)))
+        self._held += then[:-1]
+        self._apart = tuple(self.conn.cursor() for _ in then)
         try:
             with self._guard(collection, id):
-                cursor = self.execute(_LOOKUP_DOCUMENTS.format(s=self.s), lookup)
-            document, value = self._locked_with_meta(collection, id, apart.fetchone())
+                last = self.execute(*then[-1])
+            apart = self._apart  # made again should the connection have been
+            locked = apart[0].fetchone()
+            first = (apart[1] if len(then) > 1 else last).fetchone()
+            rows = last.fetchall() if len(then) > 1 else []
         finally:
-            self._apart = None
-            apart.close()
-        return document, value, [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in cursor.fetchall()]
+            for cursor in self._apart:
+                cursor.close()
+            self._apart = ()
+        assert first is not None  # one row, always
+        if locked is None:
+            return None, first, rows
+        self._locked[(collection, id)] = locked[1]
+        return Document(collection, id, json.loads(locked[0]), locked[1]), first, rows
 
     def set_meta(self, key: str, value: str | None) -> None:
         self._check()

@@ -7,8 +7,10 @@ PostgreSQL schema (dropped afterwards). Needs the server of `postgres_url`
 
 from __future__ import annotations
 
+import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -520,7 +522,7 @@ def test_a_bulk_commit_asks_for_its_actor_with_its_first_question_and_commits_as
                 outcomes.append(str(exc))
             trips.append(len(sent))
             if together and (actor, subject) == ("u1", "c1") and outcomes[-1] is not None:
-                assert sent[0] == ["BEGIN", "SELECT", "SELECT"]  # the lock and resume key, then the actor's look-up
+                assert sent[0] == ["BEGIN", "SELECT", "SELECT", "SELECT"]  # the lock, then the resume key and the actor's look-up
         results.append((outcomes, engine.export(), trips))
         engine.close()
     (outcomes, stored, trips), (before, stored_before, trips_before) = results
@@ -549,7 +551,7 @@ def test_an_actor_looked_up_with_the_first_question_is_read_after_the_lock_is_he
         with psycopg.connect(postgres_url, autocommit=True) as watch:
             for _ in range(2000):
                 row = watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", (f'%"{postgres_schema}".meta%',)
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", (f'%"{postgres_schema}".docs%FOR UPDATE%',)
                 ).fetchone()
                 if row and row[0]:
                     break
@@ -561,3 +563,68 @@ def test_an_actor_looked_up_with_the_first_question_is_read_after_the_lock_is_he
     assert answer == [(Document("things", "t1", {"id": "t1", "n": 1}, 1), None, [Document("things", "t2", {"id": "t2", "n": 3}, 2)])]
     storage.close()
     other.close()
+
+
+@pytest.mark.parametrize("match", ["[id, name]", "[name]"], ids=["by id: one question", "by name: the key read again"])
+def test_two_runs_of_one_resumable_commit_at_once_run_it_once(
+    postgres_url: str, postgres_schema: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, match: str
+) -> None:
+    """Two processes apply the same bulk commit (one resume key) to one subject at once: the second waits for the first's
+    lock, then finds the key the first committed, and runs nothing (before, it read the key as it was before it waited,
+    and ran the flow again: a flow whose rules do not notice what the first changed would send its emails twice)."""
+    from conftest import NOW, PROJECT
+
+    from clientflow import faults
+    from clientflow.api import Engine
+
+    root = tmp_path / "project"
+    shutil.copytree(PROJECT, root)
+    project_file = root / "flows" / "project.yaml"
+    project_file.write_text(project_file.read_text(encoding="utf-8").replace("  match: [id, name]", f"  match: {match}"), encoding="utf-8")
+    subject = "c1" if match == "[id, name]" else "Acme Ltd"
+    monkeypatch.setenv("CLIENTFLOW_DB_SCHEMA", postgres_schema)
+    first, second = (Engine.open(root, db=postgres_url, now=NOW, notifiers={}) for _ in range(2))
+    first.storage.clear()
+    first.load_data(root / "data" / "demo.yaml")
+    committing, go_on = threading.Event(), threading.Event()
+    real_point = faults.point
+
+    def point(name: str) -> None:  # the first run waits before its COMMIT, its subject locked
+        if name == "before-commit" and threading.current_thread().name == "first":
+            committing.set()
+            go_on.wait(10)
+        real_point(name)
+
+    monkeypatch.setattr(faults, "point", point)
+    plans: dict[str, object] = {}
+
+    def run(engine: Engine) -> None:
+        name = threading.current_thread().name
+        try:
+            plans[name] = engine.apply("deactivate-client", "u1", subject, {"notify_client": True}, once=f"bulk:same:{subject}", brief=True)
+        except BaseException as exc:  # noqa: BLE001 - compared below
+            plans[name] = exc
+
+    threads = [threading.Thread(target=run, args=(engine,), name=name) for engine, name in ((first, "first"), (second, "second"))]
+    threads[0].start()
+    assert committing.wait(10)
+    threads[1].start()
+    with psycopg.connect(postgres_url, autocommit=True) as watch:  # the second waits for the subject's lock
+        for _ in range(1000):
+            row = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", ("%FOR UPDATE%",)).fetchone()
+            if row and row[0]:
+                break
+            threading.Event().wait(0.01)
+        else:
+            raise AssertionError("the second run never waited for the first's lock")
+    go_on.set()
+    for thread in threads:
+        thread.join(30)
+    completed = plans["first"]
+    assert getattr(completed, "status", completed) == "completed"
+    assert plans["second"] is None  # it ran nothing: no second run, no second audit row, no second email
+    with psycopg.connect(postgres_url, autocommit=True) as look:
+        counted = [look.execute(f'SELECT count(*) FROM "{postgres_schema}".{table}').fetchone() for table in ("runs", "audit")]
+    assert counted == [(1,), (1,)]
+    first.close()
+    second.close()

@@ -343,6 +343,48 @@ class StorageContract:
             assert tx.put(doc("t1", {"n": 3}), None, expect_version=2) == 3  # written at the version it read locked
         assert read(storage, "t1") == Document(C, "t1", {"id": "t1", "n": 3}, 3)
 
+    @pytest.mark.parametrize("with_lookup", [False, True], ids=["alone", "then a look-up"])
+    def test_a_locked_get_with_a_meta_value_waits_for_a_holder_and_reads_the_value_it_committed(
+        self, storage: Storage, open_storage: Callable[[], Storage], with_lookup: bool
+    ) -> None:
+        """Two writers run the same resumable commit at once: the second, waiting for the first's lock, must read the resume
+        key the first committed with it (read once the lock is held), or it would run again what the first ran."""
+        put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
+        with storage.transaction(write=True) as tx:
+            if not isinstance(tx, OnceTransaction) or (with_lookup and not isinstance(tx, OnceLookupTransaction)):
+                return
+        other = open_storage()
+        holding, errors = threading.Event(), list[BaseException]()
+        seen: list[tuple[int | None, str | None]] = []
+
+        def second() -> None:
+            try:
+                holding.wait(5)
+                with other.transaction(write=True) as tx:
+                    if with_lookup:
+                        assert isinstance(tx, OnceLookupTransaction)
+                        document, value, _ = tx.get_locked_with_meta_then_lookup(C, "t1", "suite:once", ("thing", "k", "v"))
+                    else:
+                        assert isinstance(tx, OnceTransaction)
+                        document, value = tx.get_locked_with_meta(C, "t1", "suite:once")
+                    seen.append((document.version if document else None, value))
+            except BaseException as exc:  # noqa: BLE001 - reported below: a thread's failure must fail the test
+                errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        with storage.transaction(write=True) as tx:
+            assert isinstance(tx, OnceTransaction)
+            document, value = tx.get_locked_with_meta(C, "t1", "suite:once")
+            assert value is None and document is not None
+            tx.put(doc("t1", {"n": 2}), [("thing", "k", "v")], expect_version=document.version)
+            tx.set_meta("suite:once", "r1")
+            holding.set()
+            thread.join(0.3)  # the second waits for the lock (on a server), or comes after this commit (a backend that serialises writers)
+        thread.join(10)
+        assert errors == [] and not thread.is_alive()
+        assert seen == [(2, "r1")]  # the document and the key as committed together: never the key as it was before
+
     def test_a_question_where_offered_reads_as_a_read_transaction_does(self, storage: Storage) -> None:
         put(storage, "t1", {"n": 1}, keys=[("thing", "k", "v")])
         put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v")])
