@@ -1,0 +1,137 @@
+"""Plain data classes, as `@dataclass` makes them, without generating their methods.
+
+`@frozen` is `@dataclass(frozen=True)` and `@mutable` is `@dataclass()`: the same fields,
+defaults and factories, `dataclasses.fields` and `replace`, the same `__init__` signature,
+repr, equality and hash (frozen: hashable, and assigning or deleting a field refused with the
+same error; mutable: unhashable). Python's `dataclass` writes each class's methods as source
+and compiles each with an `exec` of its own when the module is imported, about six a class:
+a cost of every start of every command. Here the methods are the same few functions for every
+class, reading each class's fields from a table made once when the class is made.
+tests/test_plain.py compares every class made this way with the dataclass it stands for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable
+from reprlib import recursive_repr
+from typing import Any, TypeVar, dataclass_transform
+
+__all__ = ["frozen", "mutable"]
+
+_set = object.__setattr__
+_C = TypeVar("_C", bound=type)
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(dataclasses.field,))
+def frozen(cls: _C) -> _C:
+    """`@dataclass(frozen=True)`, its methods made without an `exec`."""
+    return _made(cls, frozen=True)
+
+
+@dataclass_transform(field_specifiers=(dataclasses.field,))
+def mutable(cls: _C) -> _C:
+    """`@dataclass()`, its methods made without an `exec`."""
+    return _made(cls, frozen=False)
+
+
+def _made(cls: _C, *, frozen: bool) -> _C:
+    own_hash = cls.__dict__.get("__hash__", dataclasses.MISSING)
+    explicit_hash = not (own_hash is dataclasses.MISSING or (own_hash is None and "__eq__" in cls.__dict__))  # as dataclass tells
+    made: Any = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)  # fields, defaults, __match_args__: no method generated
+    fields = dataclasses.fields(made)
+    given = tuple(f for f in fields if f.init)
+    names = tuple(f.name for f in given)
+    later = tuple((f.name, f.default_factory) for f in fields if not f.init and f.default_factory is not dataclasses.MISSING)  # a default: the class's
+    shown = tuple(f.name for f in fields if f.repr)
+    compared = tuple(f.name for f in fields if f.compare)
+    hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
+    every = frozenset(f.name for f in fields)
+    post_init = getattr(cls, "__post_init__", None) is not None
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        if kwargs or len(args) != len(names):
+            args = _bound(cls, given, args, kwargs)
+        for name, value in zip(names, args, strict=True):
+            _set(self, name, value)
+        for name, factory in later:
+            _set(self, name, factory())
+        if post_init:
+            self.__post_init__()
+
+    def shown_as(self: Any) -> str:
+        return f"{self.__class__.__qualname__}({', '.join(f'{name}={getattr(self, name)!r}' for name in shown)})"
+
+    def equal(self: Any, other: Any) -> bool:
+        if other.__class__ is self.__class__:
+            return tuple(getattr(self, name) for name in compared) == tuple(getattr(other, name) for name in compared)
+        return NotImplemented
+
+    init.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *(_parameter(f) for f in given)], return_annotation=None
+    )
+    methods: dict[str, Callable[..., Any] | None] = {"__init__": init, "__repr__": recursive_repr()(shown_as), "__eq__": equal}
+    if frozen:
+
+        def hashed_as(self: Any) -> int:
+            return hash(tuple(getattr(self, name) for name in hashed))
+
+        def assign(self: Any, name: str, value: Any) -> None:
+            if type(self) is made or name in every:
+                raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+            super(made, self).__setattr__(name, value)
+
+        def delete(self: Any, name: str) -> None:
+            if type(self) is made or name in every:
+                raise dataclasses.FrozenInstanceError(f"cannot delete field {name!r}")
+            super(made, self).__delattr__(name)
+
+        methods.update(__hash__=hashed_as, __setattr__=assign, __delattr__=delete)
+    else:
+        methods["__hash__"] = None  # equality by value, as a dataclass: unhashable
+    for name, method in methods.items():
+        if method is not None:
+            method.__name__, method.__qualname__ = name, f"{cls.__qualname__}.{name}"
+        if name == "__hash__" and not explicit_hash or name not in cls.__dict__:  # a class's own methods kept, as dataclass keeps them
+            setattr(cls, name, method)
+    return cls
+
+
+def _parameter(f: dataclasses.Field[Any]) -> inspect.Parameter:
+    default = f.default if f.default is not dataclasses.MISSING else (_FACTORY if f.default_factory is not dataclasses.MISSING else inspect.Parameter.empty)
+    return inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=f.type)
+
+
+_FACTORY: Any = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", object())  # how a dataclass's signature shows a default made by a factory
+
+
+def _bound(cls: type, given: tuple[dataclasses.Field[Any], ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """The values of `given`, in order, from arguments as a dataclass's `__init__` takes them (its defaults and factories
+    filled in), or the TypeError Python raises for that `__init__`, in its words."""
+    where = f"{cls.__qualname__}.__init__()"
+    needed = sum(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in given)
+    if len(args) > len(given):
+        most = len(given) + 1
+        takes = f"from {needed + 1} to {most}" if needed < len(given) else str(most)
+        raise TypeError(f"{where} takes {takes} positional argument{'s' if most != 1 else ''} but {len(args) + 1} were given")
+    for name in kwargs:
+        if not any(f.name == name for f in given):
+            raise TypeError(f"{where} got an unexpected keyword argument {name!r}")
+        if any(f.name == name for f in given[: len(args)]):
+            raise TypeError(f"{where} got multiple values for argument {name!r}")
+    values = list(args)
+    missing = []
+    for f in given[len(args) :]:
+        if f.name in kwargs:
+            values.append(kwargs[f.name])
+        elif f.default is not dataclasses.MISSING:
+            values.append(f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            values.append(f.default_factory())
+        else:
+            missing.append(repr(f.name))
+    if missing:
+        named = missing[0] if len(missing) == 1 else (" and ".join(missing) if len(missing) == 2 else ", ".join(missing[:-1]) + ", and " + missing[-1])
+        raise TypeError(f"{where} missing {len(missing)} required positional argument{'s' if len(missing) > 1 else ''}: {named}")
+    return tuple(values)
