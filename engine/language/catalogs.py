@@ -16,16 +16,14 @@ import io
 import re
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompileError, DefinitionError, Location, Problem, UnknownName
 from . import plurals
 from .code import Text, Uses
-from .code import dataclass_repr as _recursive_repr
-from .code import set_field as _set
 from .model import DynamicOptions, Flow, Project, Rule
+from .plain import frozen, mutable
 from .yamlfile import MAX_BYTES
 
 if TYPE_CHECKING:  # Babel is imported when a catalog is read or written, never at load
@@ -42,7 +40,7 @@ _PLURAL_CONTEXT = re.compile(r"/plural/\d+$")
 Translate = Callable[[Text, Text], Uses]
 
 
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Entry:
     """One text of the model to translate: where it sits in the project (`context`) and its source.
 
@@ -53,34 +51,6 @@ class Entry:
     context: str
     text: Text
     plural: str | None = None
-
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, context: str, text: Text, plural: str | None = None) -> None:
-        _set(self, "context", context)
-        _set(self, "text", text)
-        _set(self, "plural", plural)
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(context={self.context!r}, text={self.text!r}, plural={self.plural!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.context, self.text, self.plural) == (other.context, other.text, other.plural)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.context, self.text, self.plural))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Entry or name in {"context", "text", "plural"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Entry or name in {"context", "text", "plural"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
 
 
 def catalog_path(locale: str) -> str:
@@ -286,7 +256,7 @@ def extract(project: Project) -> tuple[Path, int, bool]:
     return path, len(catalog), True
 
 
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Merged:
     """What `update` did to one locale's catalog."""
 
@@ -296,47 +266,6 @@ class Merged:
     fuzzy: int
     obsolete: int
     created: bool
-
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, locale: str, path: str, new: int, fuzzy: int, obsolete: int, created: bool) -> None:
-        _set(self, "locale", locale)
-        _set(self, "path", path)
-        _set(self, "new", new)
-        _set(self, "fuzzy", fuzzy)
-        _set(self, "obsolete", obsolete)
-        _set(self, "created", created)
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return (
-            self.__class__.__qualname__
-            + f"(locale={self.locale!r}, path={self.path!r}, new={self.new!r}, fuzzy={self.fuzzy!r}, obsolete={self.obsolete!r}, created={self.created!r})"
-        )
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.locale, self.path, self.new, self.fuzzy, self.obsolete, self.created) == (
-                other.locale,
-                other.path,
-                other.new,
-                other.fuzzy,
-                other.obsolete,
-                other.created,
-            )
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.locale, self.path, self.new, self.fuzzy, self.obsolete, self.created))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Merged or name in {"locale", "path", "new", "fuzzy", "obsolete", "created"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Merged or name in {"locale", "path", "new", "fuzzy", "obsolete", "created"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
 
 
 def update(project: Project) -> list[Merged]:
@@ -795,26 +724,12 @@ def _po_date(value: str) -> bool:
 # -- checking -----------------------------------------------------------------------------
 
 
-@dataclass(init=False, repr=False, eq=False)
+@mutable
 class Report:
     """What `check` found: errors (a locale is not ready) and warnings (obsolete entries)."""
 
     errors: list[Problem]
     warnings: list[Problem]
-
-    # written out as @dataclass makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, errors: list[Problem], warnings: list[Problem]) -> None:
-        self.errors = errors
-        self.warnings = warnings
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(errors={self.errors!r}, warnings={self.warnings!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.errors, self.warnings) == (other.errors, other.warnings)
-        return NotImplemented
 
 
 def check(project: Project, translate: Translate | None = None) -> Report:

@@ -9,65 +9,23 @@ carries what was compiled beside its model (`Compiled`), looked up by the code o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import FrozenInstanceError, dataclass, field
-from reprlib import recursive_repr
+from dataclasses import field
 from typing import Any, Protocol
 
 from ..errors import Location
-
-# What the classes whose dataclass methods are written out use (engine/language/model.py says why: Python 3.11's
-# dataclasses compile each generated method with an exec of its own at import; written out, they come from the
-# module's cached bytecode). tests/test_model_methods.py compares each such class with the dataclass it stands for.
-set_field = object.__setattr__  # a frozen dataclass's __init__ sets its fields so
-DEFAULT_FACTORY: Any = getattr(dataclasses, "_HAS_DEFAULT_FACTORY", object())  # a default_factory field's default (shown as <factory>)
+from .plain import frozen
 
 
-def dataclass_repr() -> Any:
-    """A dataclass's __repr__ wrapper: `...` for an object met again while it is being printed."""
-    return recursive_repr("...")
-
-
-_set, _FACTORY, _recursive_repr = set_field, DEFAULT_FACTORY, dataclass_repr
-
-
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Expr:
     """A condition or a value (`if`, `when`, `to`, `from`, `confirm`, effect values): Jinja2 expression syntax."""
 
     source: str
     location: Location | None = field(default=None, compare=False, repr=False)
 
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, source: str, location: Location | None = None) -> None:
-        _set(self, "source", source)
-        _set(self, "location", location)
 
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(source={self.source!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.source,) == (other.source,)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.source,))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Expr or name in {"source", "location"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Expr or name in {"source", "location"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
-
-
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Text:
     """A text (titles, bodies, labels, messages, banners, emails): a Jinja2 template; `html` ones are autoescaped."""
 
@@ -75,36 +33,8 @@ class Text:
     location: Location | None = field(default=None, compare=False, repr=False)
     html: bool = False
 
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, source: str, location: Location | None = None, html: bool = False) -> None:
-        _set(self, "source", source)
-        _set(self, "location", location)
-        _set(self, "html", html)
 
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(source={self.source!r}, html={self.html!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.source, self.html) == (other.source, other.html)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.source, self.html))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Text or name in {"source", "location", "html"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Text or name in {"source", "location", "html"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
-
-
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Uses:
     """What a compiled piece of code reads: names, keys looked up on a name, constants a key is compared with.
 
@@ -115,41 +45,6 @@ class Uses:
     attributes: frozenset[tuple[str, str]] = frozenset()  # (name, key) pairs such as ("answers", "reason")
     literals: tuple[tuple[tuple[str, str], Any], ...] = ()  # ((name, key), constant) compared with == or !=
     unknown: tuple[tuple[int, int, str], ...] = ()  # fields the data schema says cannot exist: (line, col, message) in the source
-
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(
-        self,
-        names: frozenset[str] = frozenset(),
-        attributes: frozenset[tuple[str, str]] = frozenset(),
-        literals: tuple[tuple[tuple[str, str], Any], ...] = (),
-        unknown: tuple[tuple[int, int, str], ...] = (),
-    ) -> None:
-        _set(self, "names", names)
-        _set(self, "attributes", attributes)
-        _set(self, "literals", literals)
-        _set(self, "unknown", unknown)
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(names={self.names!r}, attributes={self.attributes!r}, literals={self.literals!r}, unknown={self.unknown!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.names, self.attributes, self.literals, self.unknown) == (other.names, other.attributes, other.literals, other.unknown)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.names, self.attributes, self.literals, self.unknown))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Uses or name in {"names", "attributes", "literals", "unknown"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Uses or name in {"names", "attributes", "literals", "unknown"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
 
 
 class Compiled(Protocol):

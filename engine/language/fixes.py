@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import FrozenInstanceError, dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import DefinitionError, Location
-from .code import dataclass_repr as _recursive_repr
-from .code import set_field as _set
+from .plain import frozen
 from .yamlfile import load_yaml, read_text
 
 OLD_OPS = {"set": "update"}  # effect op: the old word -> the word plans and scenarios use
 
 
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Fix:
     """One old word at its place, and the word that replaces it."""
 
@@ -33,35 +31,6 @@ class Fix:
 
     def __str__(self) -> str:
         return f"{self.location}: op: {self.old} -> op: {self.new}"
-
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, location: Location, path: tuple[Any, ...], old: str, new: str) -> None:
-        _set(self, "location", location)
-        _set(self, "path", path)
-        _set(self, "old", old)
-        _set(self, "new", new)
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(location={self.location!r}, path={self.path!r}, old={self.old!r}, new={self.new!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.location, self.path, self.old, self.new) == (other.location, other.path, other.old, other.new)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.location, self.path, self.old, self.new))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Fix or name in {"location", "path", "old", "new"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Fix or name in {"location", "path", "old", "new"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
 
 
 def find(root: Path) -> dict[Path, list[Fix]]:

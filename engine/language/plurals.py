@@ -12,11 +12,9 @@ Jinja2 itself says `%(count)s`).
 from __future__ import annotations
 
 import re
-from dataclasses import FrozenInstanceError, dataclass
 from typing import Any
 
-from .code import dataclass_repr as _recursive_repr
-from .code import set_field as _set
+from .plain import frozen
 
 EXTENSION = "jinja2.ext.i18n"
 EXTENSION_ID = "jinja2.ext.InternationalizationExtension"  # as an environment lists it once added
@@ -28,41 +26,13 @@ _PYTHON_NAME = re.compile(r"%%|%\(([A-Za-z_][A-Za-z0-9_]*)\)s")
 _parser: Any = None
 
 
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Block:
     """One plural block of a text: the line it starts at (in the text) and its two forms, as written."""
 
     line: int
     singular: str
     plural: str
-
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, line: int, singular: str, plural: str) -> None:
-        _set(self, "line", line)
-        _set(self, "singular", singular)
-        _set(self, "plural", plural)
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(line={self.line!r}, singular={self.singular!r}, plural={self.plural!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.line, self.singular, self.plural) == (other.line, other.singular, other.plural)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.line, self.singular, self.plural))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Block or name in {"line", "singular", "plural"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Block or name in {"line", "singular", "plural"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
 
 
 def configure(env: Any) -> None:

@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,7 @@ from typing import Any
 from ..errors import CompileError, DefinitionError, Location, Problem, did_you_mean, keypath
 from ..mailaddress import valid_address
 from . import checks, schemas
-from .code import DEFAULT_FACTORY as _FACTORY
 from .code import Compilers, Expr, Text
-from .code import dataclass_repr as _recursive_repr
 from .fixes import OLD_OPS
 from .model import (
     APPROVAL_NAMES,
@@ -52,6 +50,7 @@ from .model import (
     Rule,
     Step,
 )
+from .plain import mutable
 from .words import DATA_FUNCTIONS, OUTSIDER_NAMES, Moment, subject_words
 from .yamlfile import MAX_PROBLEMS, Positions, load_data_text, load_yaml, read_text
 
@@ -122,30 +121,13 @@ class _Read(Mapping[str, Any]):
         return len(self.data)
 
 
-@dataclass(init=False, repr=False, eq=False)
+@mutable
 class Extensions:
     """What plugins add to the language: functions, filters and effects."""
 
     functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
     filters: dict[str, Callable[..., Any]] = field(default_factory=dict)
     effects: dict[str, Any] = field(default_factory=dict)
-
-    # written out as @dataclass makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(
-        self, functions: dict[str, Callable[..., Any]] = _FACTORY, filters: dict[str, Callable[..., Any]] = _FACTORY, effects: dict[str, Any] = _FACTORY
-    ) -> None:
-        self.functions = dict() if functions is _FACTORY else functions
-        self.filters = dict() if filters is _FACTORY else filters
-        self.effects = dict() if effects is _FACTORY else effects
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(functions={self.functions!r}, filters={self.filters!r}, effects={self.effects!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.functions, self.filters, self.effects) == (other.functions, other.filters, other.effects)
-        return NotImplemented
 
 
 class _File:
@@ -623,28 +605,13 @@ def _rule(
     )
 
 
-@dataclass(init=False, repr=False, eq=False)
+@mutable
 class _KnownRules:
     """The shared rules that compiled, and those that did not (already reported)."""
 
     shared: dict[str, Rule]
     broken: set[str]
     report_unknown: bool  # False when rules.yaml itself could not be read
-
-    # written out as @dataclass makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, shared: dict[str, Rule], broken: set[str], report_unknown: bool) -> None:
-        self.shared = shared
-        self.broken = broken
-        self.report_unknown = report_unknown
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(shared={self.shared!r}, broken={self.broken!r}, report_unknown={self.report_unknown!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.shared, self.broken, self.report_unknown) == (other.shared, other.broken, other.report_unknown)
-        return NotImplemented
 
 
 def _email_templates(root: Path, builder: Builder, names: frozenset[str] | None, problems: list[Problem]) -> tuple[dict[str, EmailTemplate], set[str]]:

@@ -11,15 +11,14 @@ refuses its answers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
-from ..language.code import DEFAULT_FACTORY as _FACTORY
-from ..language.code import dataclass_repr as _recursive_repr
 from ..language.model import Project
+from ..language.plain import mutable
 
 RUNS_FILE = "demo-runs.yaml"
 DEMO_DATA = Path("data") / "demo.yaml"  # under the project: what `clientflow demo` loads unless told otherwise
@@ -27,7 +26,7 @@ DEMO_NOW = "2025-01-06T09:00:00+00:00"  # the demo's fixed clock, so that every 
 RUN_KEYS = ("actor", "subject", "answers")
 
 
-@dataclass(init=False, repr=False, eq=False)
+@mutable
 class Example:
     """One representative run: who, on what, with which answers, and where it is written."""
 
@@ -35,22 +34,6 @@ class Example:
     subject: str
     answers: dict[str, Any] = field(default_factory=dict)
     where: Location | None = None  # the run in the runs file; None for a run the demo guessed
-
-    # written out as @dataclass makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, actor: str, subject: str, answers: dict[str, Any] = _FACTORY, where: Location | None = None) -> None:
-        self.actor = actor
-        self.subject = subject
-        self.answers = dict() if answers is _FACTORY else answers
-        self.where = where
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return self.__class__.__qualname__ + f"(actor={self.actor!r}, subject={self.subject!r}, answers={self.answers!r}, where={self.where!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.actor, self.subject, self.answers, self.where) == (other.actor, other.subject, other.answers, other.where)
-        return NotImplemented
 
 
 def runs_file(data: Path) -> Path:

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import FrozenInstanceError, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import did_you_mean
-from ..language.code import dataclass_repr as _recursive_repr
-from ..language.code import set_field as _set
 from ..language.model import BUILTIN_EFFECTS, Project
+from ..language.plain import frozen
 from ..runtime.approvals import APPROVERS_RULE, STARTER_RULE
 from ..runtime.plan import Plan
 
@@ -31,7 +29,7 @@ EXPECT_KEYS = (*FLOW_KEYS, "offered", "scheduled", *LATER_KEYS)
 SCHEDULED_KEYS = ("at", "kind", "op", "entity", "field", "template", "unless")
 
 
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Expect:
     """The expectations of one scenario; None means "not checked"."""
 
@@ -54,171 +52,8 @@ class Expect:
     exists: bool | None = None
     unknown: tuple[str, ...] = ()  # located messages for names the flow does not have
 
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(
-        self,
-        status: str | None = None,
-        blocked_by: tuple[tuple[str, str | None], ...] | None = None,
-        offered: tuple[str, ...] | None = None,
-        screens: tuple[str, ...] | None = None,
-        changes: tuple[dict[str, Any], ...] | None = None,
-        emails: tuple[dict[str, Any], ...] | None = None,
-        banner: str | None = None,
-        no_banner: bool = False,
-        reversible: bool | None = None,
-        errors: tuple[tuple[str, str | None], ...] | None = None,
-        needs: tuple[str, ...] | None = None,
-        warnings: tuple[tuple[str, str | None], ...] | None = None,
-        scheduled: tuple[dict[str, Any], ...] | None = None,
-        worker_changes: tuple[dict[str, Any], ...] | None = None,
-        worker_emails: tuple[dict[str, Any], ...] | None = None,
-        worker_dropped: tuple[str, ...] | None = None,
-        exists: bool | None = None,
-        unknown: tuple[str, ...] = (),
-    ) -> None:
-        _set(self, "status", status)
-        _set(self, "blocked_by", blocked_by)
-        _set(self, "offered", offered)
-        _set(self, "screens", screens)
-        _set(self, "changes", changes)
-        _set(self, "emails", emails)
-        _set(self, "banner", banner)
-        _set(self, "no_banner", no_banner)
-        _set(self, "reversible", reversible)
-        _set(self, "errors", errors)
-        _set(self, "needs", needs)
-        _set(self, "warnings", warnings)
-        _set(self, "scheduled", scheduled)
-        _set(self, "worker_changes", worker_changes)
-        _set(self, "worker_emails", worker_emails)
-        _set(self, "worker_dropped", worker_dropped)
-        _set(self, "exists", exists)
-        _set(self, "unknown", unknown)
 
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return (
-            self.__class__.__qualname__
-            + f"(status={self.status!r}, blocked_by={self.blocked_by!r}, offered={self.offered!r}, screens={self.screens!r}, changes={self.changes!r}, emails={self.emails!r}, banner={self.banner!r}, no_banner={self.no_banner!r}, reversible={self.reversible!r}, errors={self.errors!r}, needs={self.needs!r}, warnings={self.warnings!r}, scheduled={self.scheduled!r}, worker_changes={self.worker_changes!r}, worker_emails={self.worker_emails!r}, worker_dropped={self.worker_dropped!r}, exists={self.exists!r}, unknown={self.unknown!r})"
-        )
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (
-                self.status,
-                self.blocked_by,
-                self.offered,
-                self.screens,
-                self.changes,
-                self.emails,
-                self.banner,
-                self.no_banner,
-                self.reversible,
-                self.errors,
-                self.needs,
-                self.warnings,
-                self.scheduled,
-                self.worker_changes,
-                self.worker_emails,
-                self.worker_dropped,
-                self.exists,
-                self.unknown,
-            ) == (
-                other.status,
-                other.blocked_by,
-                other.offered,
-                other.screens,
-                other.changes,
-                other.emails,
-                other.banner,
-                other.no_banner,
-                other.reversible,
-                other.errors,
-                other.needs,
-                other.warnings,
-                other.scheduled,
-                other.worker_changes,
-                other.worker_emails,
-                other.worker_dropped,
-                other.exists,
-                other.unknown,
-            )
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(
-            (
-                self.status,
-                self.blocked_by,
-                self.offered,
-                self.screens,
-                self.changes,
-                self.emails,
-                self.banner,
-                self.no_banner,
-                self.reversible,
-                self.errors,
-                self.needs,
-                self.warnings,
-                self.scheduled,
-                self.worker_changes,
-                self.worker_emails,
-                self.worker_dropped,
-                self.exists,
-                self.unknown,
-            )
-        )
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Expect or name in {
-            "status",
-            "blocked_by",
-            "offered",
-            "screens",
-            "changes",
-            "emails",
-            "banner",
-            "no_banner",
-            "reversible",
-            "errors",
-            "needs",
-            "warnings",
-            "scheduled",
-            "worker_changes",
-            "worker_emails",
-            "worker_dropped",
-            "exists",
-            "unknown",
-        }:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Expect or name in {
-            "status",
-            "blocked_by",
-            "offered",
-            "screens",
-            "changes",
-            "emails",
-            "banner",
-            "no_banner",
-            "reversible",
-            "errors",
-            "needs",
-            "warnings",
-            "scheduled",
-            "worker_changes",
-            "worker_emails",
-            "worker_dropped",
-            "exists",
-            "unknown",
-        }:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
-
-
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Mismatch:
     """One way the plan differs from the scenario.
 
@@ -240,39 +75,6 @@ class Mismatch:
             "fields": [{"key": k, "expected": e, "actual": a} for k, e, a in self.fields],
             "note": self.note,
         }
-
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(self, what: str, expected: Any, actual: Any, fields: tuple[tuple[str, Any, Any], ...] = (), note: str = "") -> None:
-        _set(self, "what", what)
-        _set(self, "expected", expected)
-        _set(self, "actual", actual)
-        _set(self, "fields", fields)
-        _set(self, "note", note)
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return (
-            self.__class__.__qualname__
-            + f"(what={self.what!r}, expected={self.expected!r}, actual={self.actual!r}, fields={self.fields!r}, note={self.note!r})"
-        )
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.what, self.expected, self.actual, self.fields, self.note) == (other.what, other.expected, other.actual, other.fields, other.note)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.what, self.expected, self.actual, self.fields, self.note))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Mismatch or name in {"what", "expected", "actual", "fields", "note"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Mismatch or name in {"what", "expected", "actual", "fields", "note"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
 
 
 # reading ----------------------------------------------------------------

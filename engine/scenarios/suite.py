@@ -15,7 +15,7 @@ import dataclasses
 import os
 import re
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import FrozenInstanceError, dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,8 @@ from typing import Any
 from ..api import Engine
 from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, RunNotFound, UnknownName, did_you_mean
 from ..language import schemas
-from ..language.code import DEFAULT_FACTORY as _FACTORY
-from ..language.code import dataclass_repr as _recursive_repr
-from ..language.code import set_field as _set
 from ..language.model import Project
+from ..language.plain import frozen, mutable
 from ..language.yamlfile import Positions, load_data_text, load_yaml, read_text
 from ..plugins import Registry
 from ..runtime.approvals import APPROVERS_RULE
@@ -47,7 +45,7 @@ SCENARIO_KEYS = ("name", "description", *DEFAULT_KEYS, "answers", "expect", "the
 KeyPath = tuple[Hashable, ...]
 
 
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Scenario:
     """One scenario, ready to run: its data patched and checked, its expectations typed."""
 
@@ -63,84 +61,8 @@ class Scenario:
     expect: Expect
     then: tuple[Later, ...] = ()  # time moving forward: the flow is committed, then each step in turn
 
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(
-        self,
-        name: str,
-        location: Location,
-        data_file: str,
-        data: dict[str, Any],
-        actor: str,
-        subject: str,
-        flow: str | None,
-        answers: dict[str, Any],
-        now: datetime,
-        expect: Expect,
-        then: tuple[Later, ...] = (),
-    ) -> None:
-        _set(self, "name", name)
-        _set(self, "location", location)
-        _set(self, "data_file", data_file)
-        _set(self, "data", data)
-        _set(self, "actor", actor)
-        _set(self, "subject", subject)
-        _set(self, "flow", flow)
-        _set(self, "answers", answers)
-        _set(self, "now", now)
-        _set(self, "expect", expect)
-        _set(self, "then", then)
 
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return (
-            self.__class__.__qualname__
-            + f"(name={self.name!r}, location={self.location!r}, data_file={self.data_file!r}, actor={self.actor!r}, subject={self.subject!r}, flow={self.flow!r}, answers={self.answers!r}, now={self.now!r}, expect={self.expect!r}, then={self.then!r})"
-        )
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (
-                self.name,
-                self.location,
-                self.data_file,
-                self.data,
-                self.actor,
-                self.subject,
-                self.flow,
-                self.answers,
-                self.now,
-                self.expect,
-                self.then,
-            ) == (
-                other.name,
-                other.location,
-                other.data_file,
-                other.data,
-                other.actor,
-                other.subject,
-                other.flow,
-                other.answers,
-                other.now,
-                other.expect,
-                other.then,
-            )
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.name, self.location, self.data_file, self.data, self.actor, self.subject, self.flow, self.answers, self.now, self.expect, self.then))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Scenario or name in {"name", "location", "data_file", "data", "actor", "subject", "flow", "answers", "now", "expect", "then"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Scenario or name in {"name", "location", "data_file", "data", "actor", "subject", "flow", "answers", "now", "expect", "then"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
-
-
-@dataclass(init=False, repr=False, eq=False)
+@frozen
 class Later:
     """One step of a scenario after time has moved: the worker's pass at `now`, then (with a flow) a run committed then."""
 
@@ -152,53 +74,8 @@ class Later:
     expect: Expect
     decide: dict[str, Any] | None = None  # {"by": ACTOR} approves the scenario's run awaiting approval; with "reject": REASON, rejects it
 
-    # written out as @dataclass(frozen=True) makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(
-        self, location: Location, now: datetime, actor: str, flow: str | None, answers: dict[str, Any], expect: Expect, decide: dict[str, Any] | None = None
-    ) -> None:
-        _set(self, "location", location)
-        _set(self, "now", now)
-        _set(self, "actor", actor)
-        _set(self, "flow", flow)
-        _set(self, "answers", answers)
-        _set(self, "expect", expect)
-        _set(self, "decide", decide)
 
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return (
-            self.__class__.__qualname__
-            + f"(location={self.location!r}, now={self.now!r}, actor={self.actor!r}, flow={self.flow!r}, answers={self.answers!r}, expect={self.expect!r}, decide={self.decide!r})"
-        )
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.location, self.now, self.actor, self.flow, self.answers, self.expect, self.decide) == (
-                other.location,
-                other.now,
-                other.actor,
-                other.flow,
-                other.answers,
-                other.expect,
-                other.decide,
-            )
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash((self.location, self.now, self.actor, self.flow, self.answers, self.expect, self.decide))
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if type(self) is Later or name in {"location", "now", "actor", "flow", "answers", "expect", "decide"}:
-            raise FrozenInstanceError(f"cannot assign to field {name!r}")
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if type(self) is Later or name in {"location", "now", "actor", "flow", "answers", "expect", "decide"}:
-            raise FrozenInstanceError(f"cannot delete field {name!r}")
-        super().__delattr__(name)
-
-
-@dataclass(init=False, repr=False, eq=False)
+@mutable
 class Observed:
     """What one scenario saw of one flow, for coverage."""
 
@@ -209,44 +86,8 @@ class Observed:
     emails: set[str] = field(default_factory=set)
     paths: set[str] = field(default_factory=set)
 
-    # written out as @dataclass makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(
-        self,
-        rules_passed: set[str] = _FACTORY,
-        rules_failed: set[str] = _FACTORY,
-        steps: set[str] = _FACTORY,
-        fields: set[str] = _FACTORY,
-        emails: set[str] = _FACTORY,
-        paths: set[str] = _FACTORY,
-    ) -> None:
-        self.rules_passed = set() if rules_passed is _FACTORY else rules_passed
-        self.rules_failed = set() if rules_failed is _FACTORY else rules_failed
-        self.steps = set() if steps is _FACTORY else steps
-        self.fields = set() if fields is _FACTORY else fields
-        self.emails = set() if emails is _FACTORY else emails
-        self.paths = set() if paths is _FACTORY else paths
 
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return (
-            self.__class__.__qualname__
-            + f"(rules_passed={self.rules_passed!r}, rules_failed={self.rules_failed!r}, steps={self.steps!r}, fields={self.fields!r}, emails={self.emails!r}, paths={self.paths!r})"
-        )
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.rules_passed, self.rules_failed, self.steps, self.fields, self.emails, self.paths) == (
-                other.rules_passed,
-                other.rules_failed,
-                other.steps,
-                other.fields,
-                other.emails,
-                other.paths,
-            )
-        return NotImplemented
-
-
-@dataclass(init=False, repr=False, eq=False)
+@mutable
 class ScenarioResult:
     """A scenario's verdict: the mismatches (none when it passed) and what it saw."""
 
@@ -274,39 +115,6 @@ class ScenarioResult:
     def warnings(self) -> list[dict[str, str]]:
         """What the plan said without stopping (e.g. an email to nobody): shown with the result, pass or fail."""
         return list(self.plan.warnings) if self.plan is not None else []
-
-    # written out as @dataclass makes them (tests/test_model_methods.py compares): imported, not generated
-    def __init__(
-        self,
-        scenario: Scenario,
-        mismatches: list[Mismatch],
-        plan: Plan | None = None,
-        offered: list[str] | None = None,
-        observed: dict[str, Observed] = _FACTORY,
-    ) -> None:
-        self.scenario = scenario
-        self.mismatches = mismatches
-        self.plan = plan
-        self.offered = offered
-        self.observed = dict() if observed is _FACTORY else observed
-
-    @_recursive_repr()
-    def __repr__(self) -> str:
-        return (
-            self.__class__.__qualname__
-            + f"(scenario={self.scenario!r}, mismatches={self.mismatches!r}, plan={self.plan!r}, offered={self.offered!r}, observed={self.observed!r})"
-        )
-
-    def __eq__(self, other: Any) -> bool:
-        if other.__class__ is self.__class__:
-            return (self.scenario, self.mismatches, self.plan, self.offered, self.observed) == (
-                other.scenario,
-                other.mismatches,
-                other.plan,
-                other.offered,
-                other.observed,
-            )
-        return NotImplemented
 
 
 # loading ----------------------------------------------------------------
