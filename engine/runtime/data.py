@@ -240,8 +240,8 @@ class Records:
         """The top-level document holding the record, and the record itself."""
         if value is None or isinstance(value, (dict, list)):
             return None
-        entity = self.entity(entity_name)
-        value = str(value)
+        entity = self.project.entities.get(entity_name) or self.entity(entity_name)  # (UnknownName from `entity`)
+        value = value if value.__class__ is str else str(value)
         if entity.collection and key == "id":
             ref = (entity.collection, value)
             body = self.body(ref)

@@ -294,6 +294,10 @@ def walk(program: Compiled, flow: Flow, scope_for: Any, state: RunState, given: 
         state.shown = state.shown[: state.cursor] + [step.id]
         if not ahead and submitted:
             return Walk("open", screens)
+        if not step.fields:  # a screen that asks nothing (an explanation, an approval): nothing to check or keep
+            state.cursor += 1
+            submitted = True
+            continue
         values: dict[str, Any] = {}
         field_errors: list[dict[str, str]] = []
         needs: list[dict[str, str]] = []
