@@ -156,7 +156,7 @@ def reader_tag(project: Project, given: object) -> str:
 def reader_locale(project: Project, given: object) -> str:
     """The declared locale that serves a reader's `locale` (a record's field): fr-CA -> fr -> the first locale."""
     if isinstance(given, str) and given:
-        return _served_by(given, project.locales)  # every email of a plan asks: worked out once per tag
+        return _served_by(given, tuple(project.locales))  # every email of a plan asks: worked out once per tag
     return project.locales[0]
 
 
