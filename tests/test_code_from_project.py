@@ -36,7 +36,7 @@ import pytest
 from clientflow import Engine
 from clientflow.conditions import expressions, fasttext
 from clientflow.conditions.program import load_project, program_of
-from clientflow.language.code import Text
+from clientflow.language.code import Expr, Text
 from clientflow.language.model import codes
 
 DEPENDENCIES = ("yaml", "jinja2", "click", "pluggy", "markupsafe", "jsonschema", "jsonschema_rs", "referencing", "sqlite3", "json", "email")
@@ -146,9 +146,11 @@ def generated_sources(root: Path) -> list[tuple[str, str]]:
         patch.setattr(fasttext, "generated", recording)
         project = load_project(root)
         program = program_of(project)
-        for text in codes(project):  # a text's Python is compiled when it is first shown: every one, as the cache held them
-            if isinstance(text, Text):
-                program.template(text).fast  # noqa: B018
+        for code in codes(project):  # a text's or a condition's Python is compiled when first used: every one, as the cache held them
+            if isinstance(code, Text):
+                program.template(code).fast  # noqa: B018
+            elif isinstance(code, Expr):
+                program.expression(code).function  # noqa: B018
     return seen
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from test_compile_fuzz import EXPRESSIONS
+from test_compile_fuzz import NAMES as FUZZ_NAMES
 
 from clientflow.conditions.expressions import MAX_DEPTH, MAX_SIZE, MAX_SOURCE, CompileError, Compiler, DataFunction
 from clientflow.errors import ExpressionError
@@ -195,6 +198,25 @@ def test_a_condition_too_long_or_too_deep_is_refused() -> None:
     assert refused("true and " * (MAX_SOURCE // 9) + "true").startswith("the condition is ")
     assert refused("not " * (MAX_DEPTH + 1) + "true") == f"the condition is nested more than {MAX_DEPTH} levels deep"
     assert evaluate("not " * (MAX_DEPTH - 1) + "true") is False
+
+
+def test_a_condition_is_compiled_into_python_when_first_evaluated() -> None:
+    expression = compile_("client.users | length > 1")
+    assert "function" not in vars(expression)  # checked and translated when compiled; Python's compile waits for the first use
+    assert expression(SCOPE) is True and "function" in vars(expression)
+    assert compile_("not " * (MAX_DEPTH - 1) + "true").function(SCOPE) is False  # the deepest and the longest compile too
+    assert compile_("client.name != '" + "x" * (MAX_SOURCE - 17) + "'").function(SCOPE) is True
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(source=EXPRESSIONS)
+def test_every_condition_that_compiles_has_python_that_compiles(source: str) -> None:
+    """What compiles is translated within Python's limits: its function, built when first evaluated, never fails to compile."""
+    try:
+        expression = Compiler(["lookup"]).compile(source, FUZZ_NAMES)
+    except CompileError:
+        return
+    assert callable(expression.function)
 
 
 def test_a_failure_at_run_time_names_the_condition() -> None:

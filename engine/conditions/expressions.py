@@ -20,6 +20,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import CodeType
 from typing import Any
 
@@ -287,14 +288,30 @@ _HELPERS: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class Expression:
-    """One compiled condition or value, with what it refers to."""
+    """One compiled condition or value, with what it refers to.
+
+    Its Python (`python`, checked and translated when the project loads) becomes a function when
+    first evaluated: the translation keeps within Python's own limits (at most MAX_DEPTH deep,
+    MAX_SOURCE long), so only the time moves, to where it is needed, as a plain text's does
+    (fasttext); a condition a run never evaluates, or whose Python a rule book writes into its
+    own function, costs no compile.
+    """
 
     source: str
-    function: Callable[[Mapping[str, Any]], Any] = field(repr=False, compare=False)
     python: str = field(repr=False)
     names: frozenset[str] = frozenset()
     attributes: frozenset[tuple[str, str]] = frozenset()  # (name, key) pairs such as ("answers", "reason")
     literals: tuple[tuple[tuple[str, str], Any], ...] = ()  # ((name, key), constant) compared with ==
+    namespace: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)  # what its Python may call
+
+    @cached_property
+    def function(self) -> Callable[[Mapping[str, Any]], Any]:
+        """The Python function of the condition, compiled on first use (a function of `s`, the scope)."""
+        code = generated(f"def _expression(s):\n    return {self.python}\n", f"<condition {self.source[:60]!r}>")
+        namespace = dict(self.namespace)
+        exec(code, namespace)  # noqa: S102 - source built only from the allow-listed translation
+        function: Callable[[Mapping[str, Any]], Any] = namespace["_expression"]
+        return function
 
     def __call__(self, scope: Mapping[str, Any]) -> Any:
         """Evaluate against a scope; any failure becomes an ExpressionError naming the condition."""
@@ -312,7 +329,7 @@ def built_in_only(expression: Expression) -> bool:
 
     With no function among its names either, its value is a function of the scope values it names alone.
     """
-    namespace = getattr(expression.function, "__globals__", {})
+    namespace = expression.namespace  # what its function's globals are made from (a copy of it), read without compiling it
     return all(name in FILTERS and namespace.get(f"_f_{name}") is FILTERS[name] for name in _FILTER_CALL.findall(expression.python))
 
 
@@ -358,16 +375,13 @@ class Compiler:
             python = python.replace(_FRESH_HERE, "_fresh() and ")
         elif translator.costly:  # a fresh budget of time and size for each evaluation (engine/conditions/limits.py)
             python = f"_fresh() and ({python.replace(_FRESH_HERE, '')})"
-        code = generated(f"def _expression(s):\n    return {python}\n", f"<condition {source[:60]!r}>")
-        namespace = dict(self.namespace)
-        exec(code, namespace)  # noqa: S102 - source built only from the allow-listed translation above
         expression = Expression(
             source=source,
-            function=namespace["_expression"],
             python=python,
             names=frozenset(translator.names),
             attributes=frozenset(translator.attributes),
             literals=tuple(translator.literals),
+            namespace=self.namespace,
         )
         self._cache[(source, known)] = expression
         return expression
