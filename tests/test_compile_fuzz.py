@@ -302,6 +302,8 @@ def _outcome(render: Any, scope: dict[str, Any]) -> tuple[str, str]:
 @example(source="{{ big }}{% if true %}" + "x" * 50 + "{% endif %}", big=199_960)  # text in a block, after the last value, over the limit
 @example(source="{% if true %}" + "x" * 50 + "{% endif %}{{ big }}", big=199_960)  # the same, counted with the value after it
 @example(source="{% if false %}x{% elif true %}{{ big }}{% if true %}}}{% endif %}{% endif %}.", big=199_998)  # nested, braces
+@example(source="{{ big }}" + "x" * 50, big=199_960)  # the text after the last value counted with it: over the limit with it
+@example(source="{{ big }}" + "x" * 50, big=200_001)  # over it before it
 def test_a_text_of_blocks_made_as_one_string_renders_as_its_parts_joined(source: str, big: int) -> None:
     """A text of outputs and `{% if %}` blocks is made as one f-string (fasttext._flat): the same text, or the same error
     at the same count, as the same text made part by part into a list and joined (`_statements`), as text and as HTML."""

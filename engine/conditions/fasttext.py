@@ -170,6 +170,10 @@ def _flat(body: list[nodes.Node], translator: _Translator, html: bool, blocks: l
     lines = flat.lines
     if flat.unchecked and not flat.pending:  # text counted in a block since the last value: checked here, as `_statements` does
         lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
+    elif flat.pending and flat.checked_in is lines and flat.checked_at == len(lines):  # the text after the last value, counted
+        # with it: one check, refusing with the count the first of the two checks would have refused with
+        pending = flat.pending
+        lines[-3:] = [f"{lines[-3]} + {pending}", f"if n > {MAX_OUTPUT}:", f"    _too_long(n - {pending} if n - {pending} > {MAX_OUTPUT} else n)"]
     elif flat.pending:
         lines += [f"n += {flat.pending}", f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
     lines.append("return f" + repr(text))
@@ -186,6 +190,8 @@ class _Flat:
         self.pending = 0  # characters of text not counted yet
         self.blocks_seen = False  # whether an `{% if %}` was seen (`n` is then started at the first, if no value did)
         self.unchecked = False  # whether text was counted since the last value was (in a block: checked with what follows)
+        self.checked_in: list[str] | None = None  # the lines the last value's check ends, and where
+        self.checked_at = 0
 
     def parts(self, body: list[nodes.Node]) -> str:
         """Lines computing `body`'s values (added to `self.lines`), and the f-string body joining them."""
@@ -208,6 +214,7 @@ class _Flat:
                 started = self.values > 1 or self.blocks_seen
                 self.lines += [f"{v} = {_value(child, self.translator, self.blocks)}", *convert, f"n += {counted}" if started else f"n = {counted}"]
                 self.lines += [f"if n > {MAX_OUTPUT}:", "    _too_long(n)"]
+                self.checked_in, self.checked_at = self.lines, len(self.lines)
                 text.append("{" + v + "}")
                 self.pending, self.unchecked = 0, False
         return "".join(text)

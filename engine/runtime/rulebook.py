@@ -96,6 +96,14 @@ class Rulebook:
         if pure:  # a question's scope computes its context names when first read (LazyScope): here, before, without its __missing__
             lines.append("    _L = s.later if _type(s) is _Lazy else _NOTHING")
         filled: set[str] = set()
+        # a rule's message may differ from flow to flow when its condition or its message reads `flow`; any other is shared
+        own_message = {i for i, rule in enumerate(rules) if i in per_flow or "flow" in rule.message.source}
+        shared = [i for i in range(len(rules)) if i not in reach and i not in own_message]  # what `st` holds: each one's verdict and message
+        # Unless reach may refuse some flows (their reasons the refusal alone), every flow guarded by a shared rule that fails
+        # lists its reason: made where the rule is checked. Not when a context name reads `flow`: a message reading one is then
+        # made at its first flow's reason, as it was written for it (`eager` empty).
+        flow_context = any("flow" in program.expression(code).names for code in project.context.values())
+        eager = set() if rest or flow_context else set(shared)
         for i in first:
             lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
         for i, rule in enumerate(rules):
@@ -103,21 +111,23 @@ class Rulebook:
                 lines += _fill(sorted(program.expression(rule.condition).names & pure.keys() - filled), "    ", written)
                 filled |= program.expression(rule.condition).names & pure.keys()
                 lines += _check(program, i, rule, "    ")
-            if i not in reach:  # a reach rule's message is written by _refuse or _refusal
+            if i in eager:  # its reason (and verdict) made now, when it fails: every flow it guards lists it
+                if lazy:
+                    lines.append(f"    m{i} = None")  # its message, for the verdicts made later
+                lines.append(f"    if not r{i}:")
+                lines += self._reason_lines(program, i, rule, "        ", pure, filled, written, verdicts and not lazy)
+            elif i not in reach:  # a reach rule's message is written by _refuse or _refusal
                 lines.append(f"    d{i} = None")  # its reason (and verdict), made once when it first fails, shared by every flow it guards
         lines.append("    out = []")
-        # a rule's message may differ from flow to flow when its condition or its message reads `flow`; any other is shared
-        own_message = {i for i, rule in enumerate(rules) if i in per_flow or "flow" in rule.message.source}
-        shared = [i for i in range(len(rules)) if i not in reach and i not in own_message]  # what `st` holds: each one's verdict and message
         at = {i: 1 + 2 * n for n, i in enumerate(shared)}
         builders: list[str] = []  # lazy: each flow's `rules`, made from `st` (and its own rules' verdicts) when first read
         if lazy:
-            lines += [f"    m{i} = None" for i in shared]  # each one's message, for the verdicts made later
+            lines += [f"    m{i} = None" for i in shared if i not in eager]  # each one's message, for the verdicts made later
             lines.append("    st = [{}]  # the verdicts made later share what this question found (and each failed rule's verdict)")
         names_flow = per_flow or any("flow" in rule.message.source for rule in rules)
         # `flow` is read by the rules checked for each flow and the messages naming it; when nothing else may read it (a context
         # name, a reach rule's message), it is written only before a flow that reads it, and before the last (the scope ends as before)
-        everywhere = bool(rest) or any("flow" in program.expression(code).names for code in project.context.values())
+        everywhere = bool(rest) or flow_context
         everywhere = everywhere or any("flow" in rule.message.source or program.template(rule.message).reads is None for rule in project.reach)
         for k, flow in enumerate(self.flows):
             reads_flow = any(index[id(rule)] in own_message for rule in flow.rules)
@@ -158,12 +168,9 @@ class Rulebook:
                     lines.append(f"{pad}    reasons.append({{'rule': {rule.name!r}, 'message': m{i}}})")
                     listed.append(f"_P{i} if r{i} else _V({rule.name!r}, False, m{i}, r{i} is not False)")
                 else:
-                    lines.append(f"{pad}    if d{i} is None:")
-                    lines += _fill(sorted((program.template(rule.message).reads or frozenset()) & pure.keys() - filled), pad + "        ", written)
-                    lines += _message_lines(program, i, rule, pad + "        ", self.inlined.get(i))
-                    lines.append(f"{pad}        d{i} = {{'rule': {rule.name!r}, 'message': m{i}}}")
-                    if verdicts and not lazy:
-                        lines.append(f"{pad}        v{i} = _V({rule.name!r}, False, m{i}, r{i} is not False)")
+                    if i not in eager:
+                        lines.append(f"{pad}    if d{i} is None:")
+                        lines += self._reason_lines(program, i, rule, pad + "        ", pure, filled, written, verdicts and not lazy)
                     lines.append(f"{pad}    reasons.append(d{i})")
                     listed.append(f"_P{i} if r{i} else v{i}")
             if lazy:
@@ -232,6 +239,17 @@ class Rulebook:
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
         self.needs_now = any("now" in program.expression(code).names for code in (*(r.condition for r in rules), *project.context.values()))
+
+    def _reason_lines(
+        self, program: Program, i: int, rule: Rule, pad: str, pure: Mapping[str, str], filled: set[str], written: Mapping[str, str], verdict: bool
+    ) -> list[str]:
+        """Lines making the reason of rule `i`, which does not hold (`d{i}`), and with `verdict` its verdict (`v{i}`)."""
+        lines = _fill(sorted((program.template(rule.message).reads or frozenset()) & pure.keys() - filled), pad, written)
+        lines += _message_lines(program, i, rule, pad, self.inlined.get(i))
+        lines.append(f"{pad}d{i} = {{'rule': {rule.name!r}, 'message': m{i}}}")
+        if verdict:
+            lines.append(f"{pad}v{i} = _V({rule.name!r}, False, m{i}, r{i} is not False)")
+        return lines
 
     def _loose(self, scope: dict[str, Any], named: str) -> Answer:
         """`evaluate` for a scope that lacks a name every question's scope holds: each read where a rule reads it (compiled when first needed)."""
