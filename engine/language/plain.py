@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from collections.abc import Callable
+from operator import attrgetter
 from reprlib import recursive_repr
 from typing import Any, TypeVar, dataclass_transform
 
@@ -50,9 +51,32 @@ def _made(cls: _C, *, frozen: bool) -> _C:
     every = frozenset(f.name for f in fields)
     post_init = getattr(cls, "__post_init__", None) is not None
 
+    fill = tuple((f.name, f.default, None if f.default_factory is dataclasses.MISSING else f.default_factory) for f in given)
+
+    def bound(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The values of `given` from keyword (or fewer) arguments, without `_bound`'s checks when nothing is wrong
+        (about 1,200 objects of the model are made by keyword as a project loads); `_bound` says what is wrong."""
+        if len(args) > len(fill):
+            return _bound(cls, given, args, kwargs)
+        values = list(args)
+        used = 0
+        for name, default, factory in fill[len(args) :]:
+            if name in kwargs:
+                values.append(kwargs[name])
+                used += 1
+            elif default is not dataclasses.MISSING:
+                values.append(default)
+            elif factory is not None:
+                values.append(factory())
+            else:
+                return _bound(cls, given, args, kwargs)  # a missing argument: its TypeError
+        if used != len(kwargs):
+            return _bound(cls, given, args, kwargs)  # an unknown or repeated keyword: its TypeError
+        return values
+
     def init(self: Any, *args: Any, **kwargs: Any) -> None:
         if kwargs or len(args) != len(names):
-            args = _bound(cls, given, args, kwargs)
+            args = bound(args, kwargs)
         for name, value in zip(names, args, strict=True):
             _set(self, name, value)
         for name, factory in later:
@@ -63,9 +87,11 @@ def _made(cls: _C, *, frozen: bool) -> _C:
     def shown_as(self: Any) -> str:
         return f"{self.__class__.__qualname__}({', '.join(f'{name}={getattr(self, name)!r}' for name in shown)})"
 
+    compared_of = _values_of(compared)  # a tuple, as a dataclass compares and hashes (one field too: the tuple's identity check)
+
     def equal(self: Any, other: Any) -> bool:
         if other.__class__ is self.__class__:
-            return tuple(getattr(self, name) for name in compared) == tuple(getattr(other, name) for name in compared)
+            return compared_of(self) == compared_of(other)
         return NotImplemented
 
     init.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
@@ -73,9 +99,10 @@ def _made(cls: _C, *, frozen: bool) -> _C:
     )
     methods: dict[str, Callable[..., Any] | None] = {"__init__": init, "__repr__": recursive_repr()(shown_as), "__eq__": equal}
     if frozen:
+        hashed_of = _values_of(hashed)
 
         def hashed_as(self: Any) -> int:
-            return hash(tuple(getattr(self, name) for name in hashed))
+            return hash(hashed_of(self))
 
         def assign(self: Any, name: str, value: Any) -> None:
             if type(self) is made or name in every:
@@ -96,6 +123,16 @@ def _made(cls: _C, *, frozen: bool) -> _C:
         if name == "__hash__" and not explicit_hash or name not in cls.__dict__:  # a class's own methods kept, as dataclass keeps them
             setattr(cls, name, method)
     return cls
+
+
+def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function giving an object's values of `names` as a tuple (operator.attrgetter, in C, for two or more)."""
+    if len(names) >= 2:
+        return attrgetter(*names)
+    if names:
+        name = names[0]
+        return lambda obj: (getattr(obj, name),)
+    return lambda obj: ()
 
 
 def _parameter(f: dataclasses.Field[Any]) -> inspect.Parameter:
