@@ -17,7 +17,7 @@ commit's update, run, audit row, outbox rows and resume key go to the server
 with its COMMIT in one round trip, and its first question (the subject, locked;
 then, in a statement of its own so that it is read once the lock is held, is the
 resume key recorded?) is one round trip (`get_locked_with_meta`), the actor's
-look-up sent as a third statement in it (`get_locked_with_meta_then_lookup`). A read-only transaction holds nothing
+look-up read by that second statement too (`get_locked_with_meta_then_lookup`). A read-only transaction holds nothing
 back but its BEGIN, and sends it on its own just before its first statement:
 for BEGIN and one statement, psycopg's pipeline mode costs more CPU than the
 round trip it saves, and on a server nearby more time too (BEGIN, a look-up
@@ -398,7 +398,7 @@ class PostgresTransaction:
         self._pipeline = _pipeline_supported()
         self._lazy = lazy and not write and begin is not None  # a question: its first statement alone (PostgresStorage.question)
         self._first: tuple[str, Any, Any] | None = None  # that statement, and its answer (a PGresult)
-        self._apart: tuple[psycopg.Cursor[Any], ...] = ()  # for one send: the cursors the statements before the last run on, their answers kept
+        self._apart: psycopg.Cursor[Any] | None = None  # for one send: the cursor the statement before the last runs on, its answer kept
 
     def _check(self) -> None:
         if not self.write:
@@ -428,8 +428,8 @@ class PostgresTransaction:
             # transaction sent anything: connecting again is safe.
             self.conn = self._reconnect()
             self.cursor = self.conn.cursor()
-            if self._apart:
-                self._apart = tuple(self.conn.cursor() for _ in self._apart)
+            if self._apart is not None:
+                self._apart = self.conn.cursor()
             return self._send(held)
 
     def _question(self, sql: str, params: Any) -> psycopg.Cursor[Any]:
@@ -493,12 +493,11 @@ class PostgresTransaction:
         puts, self._puts = self._puts, []
         apart = self._apart
         try:
-            if apart:  # several answers kept: the last statement's and, apart, those of the ones before it
+            if apart is not None:  # two answers kept: the last statement's and, apart, the one's before it
                 with self.conn.pipeline():
-                    for sql, params in statements[: -1 - len(apart)]:
+                    for sql, params in statements[:-2]:
                         self.cursor.execute(sql, params)
-                    for kept, (sql, params) in zip(apart, statements[-1 - len(apart) : -1], strict=True):
-                        kept.execute(sql, params)
+                    apart.execute(*statements[-2])
                     cursor = self.cursor.execute(*statements[-1])
             elif len(statements) == 1 or not self._pipeline or not self.write:  # a read's BEGIN goes alone: see the module's docstring
                 for sql, params in statements:
@@ -912,45 +911,39 @@ class PostgresTransaction:
         bulk at once would both run a subject."""
         if not (self.write and self._pipeline):  # nothing to lock, or one statement at a time (the lock first)
             return self.get(collection, id, lock=self.write), self.get_meta(key)
-        document, (value,), _ = self._after_lock(collection, id, [(self._meta_sql, (key,))])
-        return document, value
+        document, rows = self._after_lock(collection, id, f"SELECT (SELECT value FROM {self.s}.meta WHERE key = %s)", (key,))
+        return document, rows[0][0]
 
     def get_locked_with_meta_then_lookup(self, collection: str, id: str, key: str, lookup: IndexKey) -> tuple[Document | None, str | None, list[Document]]:
-        """`get_locked_with_meta`, then `lookup_documents(*lookup)`, three statements in one round trip (OnceLookupTransaction):
-        a bulk commit's first question and its actor's look-up, each read after the lock is held, as when asked next."""
+        """`get_locked_with_meta`, then `lookup_documents(*lookup)`, in one round trip (OnceLookupTransaction): a bulk
+        commit's first question and its actor's look-up, both read by the statement after the lock (its snapshot taken
+        once the lock is held, as when asked next): one row for the meta value alone when the look-up finds nothing."""
         if not (self.write and self._pipeline):  # nothing to lock, or one statement at a time
             document, value = self.get_locked_with_meta(collection, id, key)
             return document, value, self.lookup_documents(*lookup)
-        document, (value,), rows = self._after_lock(collection, id, [(self._meta_sql, (key,)), (_LOOKUP_DOCUMENTS.format(s=self.s), lookup)])
-        return document, value, [Document(r[0], r[1], json.loads(r[2]), r[3]) for r in rows]
+        sql = (
+            f"SELECT m.value, d.collection, d.id, d.body, d.version FROM (SELECT (SELECT value FROM {self.s}.meta WHERE key = %s) AS value) m "
+            f"LEFT JOIN LATERAL ({_LOOKUP_DOCUMENTS.format(s=self.s)}) d ON true ORDER BY d.collection, d.id"
+        )
+        document, rows = self._after_lock(collection, id, sql, (key, *lookup))
+        return document, rows[0][0], [Document(r[1], r[2], json.loads(r[3]), r[4]) for r in rows if r[1] is not None]
 
-    @property
-    def _meta_sql(self) -> str:
-        return f"SELECT (SELECT value FROM {self.s}.meta WHERE key = %s)"  # one row, always: the value or NULL
-
-    def _after_lock(self, collection: str, id: str, then: list[tuple[str, Any]]) -> tuple[Document | None, tuple[Any, ...], list[Any]]:
-        """The document locked, then each of `then` (each a statement of its own, after the lock), in one pipeline: the
-        document, the first of `then`'s one row, and the last's rows (the first's row again when it is the only one)."""
-        sql = f"SELECT body, version FROM {self.s}.docs WHERE collection = %s AND id = %s FOR UPDATE"
-        self._held.append((sql, (collection, id)))
-        self._held += then[:-1]
-        self._apart = tuple(self.conn.cursor() for _ in then)
+    def _after_lock(self, collection: str, id: str, sql: str, params: Any) -> tuple[Document | None, list[Any]]:
+        """The document locked, then `sql` (a statement of its own, after the lock), in one pipeline: the document and its rows."""
+        self._held.append((f"SELECT body, version FROM {self.s}.docs WHERE collection = %s AND id = %s FOR UPDATE", (collection, id)))
+        self._apart = self.conn.cursor()
         try:
             with self._guard(collection, id):
-                last = self.execute(*then[-1])
-            apart = self._apart  # made again should the connection have been
-            locked = apart[0].fetchone()
-            first = (apart[1] if len(then) > 1 else last).fetchone()
-            rows = last.fetchall() if len(then) > 1 else []
+                rows = self.execute(sql, params).fetchall()
+            locked = self._apart.fetchone()  # (the cursor made again should the connection have been)
         finally:
-            for cursor in self._apart:
-                cursor.close()
-            self._apart = ()
-        assert first is not None  # one row, always
+            if self._apart is not None:
+                self._apart.close()
+            self._apart = None
         if locked is None:
-            return None, first, rows
+            return None, rows
         self._locked[(collection, id)] = locked[1]
-        return Document(collection, id, json.loads(locked[0]), locked[1]), first, rows
+        return Document(collection, id, json.loads(locked[0]), locked[1]), rows
 
     def set_meta(self, key: str, value: str | None) -> None:
         self._check()
