@@ -159,7 +159,7 @@ def _flat(body: list[nodes.Node], translator: _Translator, html: bool, blocks: l
     The values are computed, converted and counted in the same order, against the same
     limit, as `_statements` does; only the joining differs (no list, one string built).
     An `{% if %}` block is one value of the f-string: the text of the branch taken, made
-    the same way within it (a block nothing shows in: no value at all is added).
+    the same way within it (a branch that shows nothing: the empty text).
     """
     if not all(isinstance(node, (nodes.Output, nodes.If)) for node in body):
         return None
@@ -200,7 +200,8 @@ class _Flat:
             if isinstance(node, nodes.If):
                 text.append("{" + self.block(node) + "}")
                 continue
-            assert isinstance(node, nodes.Output)
+            if not isinstance(node, nodes.Output):
+                raise _NotPlain(type(node).__name__)  # a loop, an assignment...: Jinja2 renders the text
             for child in node.nodes:
                 if isinstance(child, nodes.TemplateData):
                     self.pending += len(child.data)
@@ -256,15 +257,14 @@ class _Flat:
         elif self.values > before:  # values in it: an f-string of them
             self.lines.append(f"{v} = f{text!r}")
         else:  # text alone: the text itself
-            self.lines.append(f"{v} = {''.join(_data(node) for node in body)!r}")
+            self.lines.append(f"{v} = {_data(body)!r}")
         lines, self.lines = self.lines, outer
         return lines
 
 
-def _data(node: nodes.Node) -> str:
-    """The text of an output holding text alone (a branch without values)."""
-    assert isinstance(node, nodes.Output)
-    return "".join(child.data for child in node.nodes if isinstance(child, nodes.TemplateData))
+def _data(body: list[nodes.Node]) -> str:
+    """The text of a branch holding text alone (its outputs' text)."""
+    return "".join(child.data for node in body if isinstance(node, nodes.Output) for child in node.nodes if isinstance(child, nodes.TemplateData))
 
 
 def _value(node: nodes.Node, translator: _Translator, blocks: list[_Block]) -> str:
