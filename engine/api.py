@@ -324,9 +324,9 @@ class Engine:
                     held = (document,)
                 else:
                     done = tx.get_meta(once)
-                    # read before the lock: where writers run at once (a backend offering the one question reads the key
-                    # after its lock; one without it serialises writers), read again once the lock is held
-                    again = ask is not None
+                    # read before the subject's lock (a cheap skip on a re-run): read again once it is held, where a
+                    # writer who held it first may have recorded it (a backend whose writers overlap, docs/plugins.md)
+                    again = True
                 if done is not None:
                     return None
             plan, records, result = self.runner.evaluate(
