@@ -1,4 +1,4 @@
-"""The model's classes behave as the frozen dataclasses they stand for (engine/language/model.py writes their methods out).
+"""The model's classes behave as the dataclasses they stand for (engine/language/plain.py makes their methods).
 
 Each class is compared with `@dataclass(frozen=True)` made from its own fields: the same
 signature, fields and `__match_args__`; on instances made of the same values, the same repr,
@@ -27,7 +27,7 @@ CLASSES = [
 
 
 def _frozen(cls: type) -> bool:
-    return "__setattr__" in vars(cls)  # written out for the frozen ones only
+    return "__setattr__" in vars(cls)  # made for the frozen ones only (plain.frozen)
 
 
 def _twin(cls: type) -> Any:

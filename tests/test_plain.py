@@ -143,3 +143,20 @@ def test_a_frozen_subclass_keeps_its_own_attributes_and_refuses_the_fields() -> 
         child.x = 2  # type: ignore[misc]
     assert repr(Base(1, [2])) == "test_a_frozen_subclass_keeps_its_own_attributes_and_refuses_the_fields.<locals>.Base(x=1, y=[2])"
     assert Base(1) == Base(1) and Base(1) != Base(2)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "class Thing(Base):\n    y: int",
+        "class Thing:\n    x: int\n    y: dataclasses.InitVar[int]",
+        "class Thing:\n    x: int\n    y: int = dataclasses.field(kw_only=True)",
+        "class Thing:\n    x: int\n    _: dataclasses.KW_ONLY\n    y: int",
+    ],
+    ids=["a data class base", "an InitVar", "a keyword-only field", "KW_ONLY"],
+)
+def test_what_a_plain_class_does_not_do_as_a_dataclass_is_refused_when_it_is_made(body: str) -> None:
+    namespace: dict[str, Any] = {"dataclasses": dataclasses, "Base": dataclasses.dataclass(type("Base", (), {"__annotations__": {"x": "int"}}))}
+    exec(body, namespace)  # noqa: S102 - a class statement written here
+    with pytest.raises(TypeError, match="plain class"):
+        frozen(namespace["Thing"])

@@ -473,11 +473,6 @@ class _Translator:
         """Whether it calls something that spends the evaluation's budget."""
         return self.spends > 0
 
-    @costly.setter
-    def costly(self, value: bool) -> None:
-        if value:
-            self.spends += 1
-
     def visit(self, node: nodes.Node, depth: int) -> str:
         if depth > MAX_DEPTH:
             raise CompileError(f"the condition is nested more than {MAX_DEPTH} levels deep")
@@ -546,7 +541,7 @@ class _Translator:
                 self._note_literal(left, operand.expr, operand.op)
                 left = operand.expr
             return "(" + " ".join(parts) + ")"
-        self.costly = True  # two values that may be large: measured before they are compared
+        self.spends += 1  # two values that may be large: measured before they are compared
         if len(node.ops) == 1 and node.ops[0].op not in ("in", "notin"):  # one step when either is flat, inline
             op, k = node.ops[0].op, self.temporaries
             self.temporaries += 1
@@ -593,7 +588,7 @@ class _Translator:
         return f"({self.visit(node.left, depth)} {operator} {self.visit(node.right, depth)})"
 
     def visit_Add(self, node: nodes.Add, depth: int) -> str:
-        self.costly = True
+        self.spends += 1
         return f"_add({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
 
     def visit_Sub(self, node: nodes.Sub, depth: int) -> str:
@@ -611,22 +606,22 @@ class _Translator:
         return self._binary(node, "%", depth)
 
     def visit_Mul(self, node: nodes.Mul, depth: int) -> str:
-        self.costly = True
+        self.spends += 1
         return f"_mul({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
 
     def visit_Pow(self, node: nodes.Pow, depth: int) -> str:
-        self.costly = True
+        self.spends += 1
         return f"_pow({self.visit(node.left, depth)}, {self.visit(node.right, depth)})"
 
     def visit_Concat(self, node: nodes.Concat, depth: int) -> str:
-        self.costly = True
+        self.spends += 1
         return "_concat(" + ", ".join(self.visit(n, depth) for n in node.nodes) + ")"
 
     def visit_List(self, node: nodes.List | nodes.Tuple, depth: int) -> str:
         items = ", ".join(self.visit(n, depth) for n in node.items)
         if flat_literal(node):
             return f"[{items}]"  # written out in the text: its size is the text's
-        self.costly = True
+        self.spends += 1
         return f"_sized([{items}])"
 
     def visit_Tuple(self, node: nodes.Tuple, depth: int) -> str:
@@ -659,7 +654,7 @@ class _Translator:
         if node.name in ATTRIBUTE_ARGUMENT and function is FILTERS.get(node.name):
             check_attribute_argument(node, *ATTRIBUTE_ARGUMENT[node.name])
         if node.name not in CHEAP_FILTERS:
-            self.costly = True
+            self.spends += 1
         if node.name in ("default", "d") and isinstance(node.node, (nodes.Getattr, nodes.Getitem)):
             # A missing key is "undefined", which default() replaces, as in Jinja2.
             inner = self.visit(node.node, depth)
@@ -684,7 +679,7 @@ class _Translator:
             raise CompileError(f"unknown test {node.name!r}{_suggest(node.name, [*TESTS, 'defined', 'undefined'], 'tests are')}")
         if node.name == "none" and not node.args:
             return f"({self.visit(node.node, depth)} is None)"
-        self.costly = True
+        self.spends += 1
         args = [self.visit(node.node, depth), *self._arguments(node, depth, TESTS[node.name], f"the test {node.name}")]
         return f"_t_{_ident(node.name)}({', '.join(args)})"
 

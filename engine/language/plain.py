@@ -7,7 +7,9 @@ same error; mutable: unhashable). Python's `dataclass` writes each class's metho
 and compiles each with an `exec` of its own when the module is imported, about six a class:
 a cost of every start of every command. Here the methods are the same few functions for every
 class, reading each class's fields from a table made once when the class is made.
-tests/test_plain.py compares every class made this way with the dataclass it stands for.
+tests/test_plain.py compares every class made this way with the dataclass it stands for. What they do not do
+as a dataclass would is refused when the class is made: inheriting from a data class, `InitVar` and
+keyword-only fields (a `@dataclass` subclass of a plain class is not refused, and sees it as not frozen).
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def mutable(cls: _C) -> _C:
 
 
 def _made(cls: _C, *, frozen: bool) -> _C:
+    # what these classes do not do as a dataclass would: refused, not done otherwise
+    if any(dataclasses.is_dataclass(base) for base in cls.__mro__[1:]):
+        raise TypeError(f"{cls.__qualname__}: a plain class does not inherit from a data class (make it a @dataclass)")
+    annotations = cls.__dict__.get("__annotations__", {})
+    if any("InitVar" in str(kind) or "KW_ONLY" in str(kind) for kind in annotations.values()) or any(
+        isinstance(value, dataclasses.Field) and value.kw_only is True for value in cls.__dict__.values()
+    ):
+        raise TypeError(f"{cls.__qualname__}: a plain class has no InitVar or keyword-only fields (make it a @dataclass)")
     own_hash = cls.__dict__.get("__hash__", dataclasses.MISSING)
     explicit_hash = not (own_hash is dataclasses.MISSING or (own_hash is None and "__eq__" in cls.__dict__))  # as dataclass tells
     made: Any = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)  # fields, defaults, __match_args__: no method generated
