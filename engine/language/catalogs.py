@@ -516,8 +516,9 @@ def syntax_problems(text: str, display: str) -> list[Problem]:
 # tests/test_catalog_reader.py compares the two on the shipped catalogs and on generated ones.
 
 _PO_SPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() strips: Babel strips each line as bytes, before decoding it
-_PO_ESCAPE = re.compile(r'\\([\\abfnrtv"])')
-_PO_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_PO_ESCAPE = re.compile(r'\\([\\nrt"])')  # what every Babel this package allows unescapes (2.14 reads no other)
+_PO_OTHER_ESCAPE = re.compile(r'\\[^\\nrt"]')  # any other: Babel reads the file, as the version installed does
+_PO_ESCAPES = {"n": "\n", "r": "\r", "t": "\t"}
 _PO_INDEX = re.compile(r"msgstr\[([0-9]+)\]")
 _PO_HEADER_LINE = re.compile(r"([!-9;-~]+):[ \t]*(.*)")  # a header as the email parser reads it: a name, a colon, the value
 _PO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2})(?:([+-])([0-9]{2})([0-9]{2}))?")
@@ -553,6 +554,8 @@ def _po_string(parts: list[str]) -> str:
 
 def _plain_catalog(text: str, locale: Any) -> _PlainCatalog | None:
     """The catalog `text` holds, as `read_po(..., locale=locale, abort_invalid=True)` reads it; None when unsure (Babel reads it)."""
+    if _PO_OTHER_ESCAPE.search(text):
+        return None
     entries: list[tuple[int, str | None, list[list[str]], list[tuple[int | None, list[str]]], bool]] = []
     context: list[str] | None = None
     ids: list[list[str]] = []
