@@ -397,3 +397,45 @@ def test_a_questions_scope_from_what_find_parties_finds_is_the_one_resolve_and_a
                 compared += 1
                 held += any(made[name] is not None for name in project.actor_within.values())
     assert compared == len(actors) * len(subjects) and held == compared and refused == len(actors) + len(subjects) + 1
+
+
+def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their_own_functions(project_copy: Path, monkeypatch: object) -> None:
+    """A message with a plural block or a date (read for the program's reader) is written into the rule function with
+    the reader set around its lines: the same texts as its own function called with the reader set, and the reader
+    left as it was after the question (also after a message that could not be written)."""
+    import copy
+
+    import pytest
+
+    from clientflow.conditions import reader
+    from clientflow.runtime import rulebook
+
+    rules = project_copy / "flows" / "rules.yaml"
+    written = rules.read_text(encoding="utf-8")
+    plural = "{{ client.name }} has {% trans count=client.users | length %}one user{% pluralize %}{{ count }} users{% endtrans %}"
+    dated = ", checked on {{ now | format_date('long') }}"
+    written = written.replace("{{ client.name }} has {{ client.users | length }} user(s)", plural + dated)
+    assert plural in written
+    rules.write_text(written, encoding="utf-8")
+    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
+    inlined = Engine.open(project_copy, data=DEMO)
+    book = inlined.runner.rulebook()
+    localized = [i for i in book.inlined if book.program.template(book.rules[i].message).localized]
+    assert localized  # the plural and dated message is written into the rule function
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setattr(rulebook, "_inline", lambda *_: None)
+    called = Engine.open(project_copy, data=DEMO)
+    actors, _ = _everyone(data)
+    compared = 0
+    for name in ("Acme Ltd", 12345, None, "x" * 200_001):
+        changed = copy.deepcopy(data)
+        for client in changed["clients"]:
+            client["name"] = name
+        fast, slow = inlined.checker(changed), called.checker(changed)
+        for actor in actors:
+            for subject in ("c1", "c2", "c5"):
+                got = fast(actor, subject)
+                assert got == slow(actor, subject), (name, actor, subject)
+                assert reader.READER.get() is None  # set and reset around the message's lines
+                compared += sum("users" in r["message"] or "one user" in r["message"] for f in got for r in f["reasons"])
+    assert compared > 10
