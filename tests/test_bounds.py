@@ -299,3 +299,36 @@ def test_a_run_of_heavy_operations_stops_at_the_time_bound() -> None:
     source = "{% for i in range(100000) %}{% if ((s * 99) | sort | length) < 0 %}{% endif %}{% endfor %}"
     result = check("template", source)
     assert result["outcome"] == "refused" and ("seconds" in result["detail"] or "built more than" in result["detail"]), result
+
+
+# every evaluation spends a budget of its own ------------------------------------------------------------------------------
+NESTED = st.recursive(st.one_of(st.integers(-3, 3), st.text(max_size=3), st.none()), lambda inner: st.lists(inner, max_size=4), max_leaves=30)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    source=st.sampled_from(["a == b", "a != b", "a is none or a == b", "b is none or a == b", "a == b and b == a", "a < b", "(a ~ 'x') == b"]),
+    a=NESTED,
+    b=NESTED,
+    left=st.sampled_from(["exhausted", "past its time", "fresh"]),
+)
+def test_a_condition_spends_its_own_budget_whatever_the_one_before_left(source: str, a: Any, b: Any, left: str) -> None:
+    """A condition's budget starts afresh before the first step that spends it (a comparison of two large values, a
+    concatenation), wherever in the condition that step is: what an earlier evaluation left of its own budget (spent
+    out, or past its time) changes nothing in its answer or its refusal."""
+    expression = Compiler().compile(source, {"a", "b"})
+
+    def outcome(stale: str) -> tuple[str, Any]:
+        limits.fresh()
+        if stale != "fresh":
+            budget = limits._budget()
+            if stale == "exhausted":
+                budget.left = -1
+            else:
+                budget.deadline = time.monotonic() - 1
+        try:
+            return "value", expression({"a": a, "b": b})
+        except ExpressionError as exc:
+            return "refused", str(exc)
+
+    assert outcome(left) == outcome("fresh")
