@@ -353,36 +353,25 @@ class StorageContract:
         with storage.transaction(write=True) as tx:
             if not isinstance(tx, OnceTransaction) or (with_lookup and not isinstance(tx, OnceLookupTransaction)):
                 return
-        other = open_storage()
-        holding, errors = threading.Event(), list[BaseException]()
         seen: list[tuple[int | None, str | None]] = []
 
-        def second() -> None:
-            try:
-                holding.wait(5)
-                with other.transaction(write=True) as tx:
-                    if with_lookup:
-                        assert isinstance(tx, OnceLookupTransaction)
-                        document, value, _ = tx.get_locked_with_meta_then_lookup(C, "t1", "suite:once", ("thing", "k", "v"))
-                    else:
-                        assert isinstance(tx, OnceTransaction)
-                        document, value = tx.get_locked_with_meta(C, "t1", "suite:once")
-                    seen.append((document.version if document else None, value))
-            except BaseException as exc:  # noqa: BLE001 - reported below: a thread's failure must fail the test
-                errors.append(exc)
-
-        thread = threading.Thread(target=second)
-        thread.start()
-        with storage.transaction(write=True) as tx:
+        def first(tx: Transaction) -> None:
             assert isinstance(tx, OnceTransaction)
             document, value = tx.get_locked_with_meta(C, "t1", "suite:once")
             assert value is None and document is not None
             tx.put(doc("t1", {"n": 2}), [("thing", "k", "v")], expect_version=document.version)
             tx.set_meta("suite:once", "r1")
-            holding.set()
-            thread.join(0.3)  # the second waits for the lock (on a server), or comes after this commit (a backend that serialises writers)
-        thread.join(10)
-        assert errors == [] and not thread.is_alive()
+
+        def second(tx: Transaction) -> None:
+            if with_lookup:
+                assert isinstance(tx, OnceLookupTransaction)
+                document, value, _ = tx.get_locked_with_meta_then_lookup(C, "t1", "suite:once", ("thing", "k", "v"))
+            else:
+                assert isinstance(tx, OnceTransaction)
+                document, value = tx.get_locked_with_meta(C, "t1", "suite:once")
+            seen.append((document.version if document else None, value))
+
+        _second_writer_waits(storage, open_storage(), first, second)
         assert seen == [(2, "r1")]  # the document and the key as committed together: never the key as it was before
 
     def test_a_question_where_offered_reads_as_a_read_transaction_does(self, storage: Storage) -> None:
@@ -637,29 +626,19 @@ class StorageContract:
             if not isinstance(tx, OccasionTransaction) or not isinstance(tx, SchedulingTransaction):
                 return
             tx.add_scheduled([{**later(f"w{n}", due), "run": "r1"} for n in (1, 2)])
-        other = open_storage()
-        holding, errors = threading.Event(), list[BaseException]()
         taken: list[tuple[str, str | None]] = []
 
-        def second() -> None:
-            try:
-                holding.wait(5)
-                with other.transaction(write=True) as tx:
-                    assert isinstance(tx, OccasionTransaction)
-                    taken.extend((i["id"], i.get("worker")) for i in tx.lock_occasion("s1", "f1", "r1", due))
-            except BaseException as exc:  # noqa: BLE001 - reported below: a thread's failure must fail the test
-                errors.append(exc)
-
-        thread = threading.Thread(target=second)
-        thread.start()
-        with storage.transaction(write=True) as tx:
+        def first(tx: Transaction) -> None:
             assert isinstance(tx, SchedulingTransaction)
             tx.update_scheduled("w1", {"status": "done"})
             tx.update_scheduled("w2", {"worker": "b"})
-            holding.set()
-            thread.join(0.3)  # the second waits (on a server), or comes after this commit (a backend that serialises writers)
-        thread.join(10)
-        assert errors == [] and not thread.is_alive() and taken == [("w2", "b")]  # as committed: neither skipped nor read before
+
+        def second(tx: Transaction) -> None:
+            assert isinstance(tx, OccasionTransaction)
+            taken.extend((i["id"], i.get("worker")) for i in tx.lock_occasion("s1", "f1", "r1", due))
+
+        _second_writer_waits(storage, open_storage(), first, second)
+        assert taken == [("w2", "b")]  # as committed: neither skipped nor read before
 
     def test_two_workers_claiming_at_once_never_take_the_same_item(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
         with storage.transaction(write=True) as tx:
@@ -944,3 +923,27 @@ class StorageContract:
                 "outbox": [{k: v for k, v in m.items() if k != "seq"} for m in tx.outbox()],
                 "meta": tx.get_meta("suite:k"),
             }
+
+
+def _second_writer_waits(storage: Storage, other: Storage, first: Callable[[Transaction], None], second: Callable[[Transaction], None]) -> None:
+    """`first` in a write transaction of `storage`; while it is open, `second` in a write transaction of `other` (another
+    handle on the same store), in a thread of its own: it waits for the first (on a server), or starts after its commit
+    (a backend that serialises writers). Fails with whatever the second raised."""
+    holding, errors = threading.Event(), list[BaseException]()
+
+    def run() -> None:
+        try:
+            holding.wait(5)
+            with other.transaction(write=True) as tx:
+                second(tx)
+        except BaseException as exc:  # noqa: BLE001 - reported below: a thread's failure must fail the test
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    with storage.transaction(write=True) as tx:
+        first(tx)
+        holding.set()
+        thread.join(0.3)  # the second starts, and waits or queues, while the first is open
+    thread.join(10)
+    assert errors == [] and not thread.is_alive()
