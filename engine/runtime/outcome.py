@@ -181,21 +181,10 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
     return result
 
 
-_SAID: dict[int, tuple[object, Text, str]] = {}  # texts that read nothing, as each program says them (see `said`)
-
-
 def said(project: Project, text: Text, scope: Mapping[str, Any]) -> str:
-    """`text` rendered in `scope` on one line; a text with no tag and no placeholder (nor has its translation: it reads
-    nothing) is rendered once per program, not once per run."""
-    program = project.program
-    if "{" in text.source:
-        return " ".join(program.render(text, scope).split())
-    held = _SAID.get(id(text))
-    if held is None or held[0] is not program or held[1] is not text:
-        if len(_SAID) > 256:
-            _SAID.clear()
-        held = _SAID[id(text)] = (program, text, " ".join(program.render(text, {}).split()))
-    return held[2]
+    """`text` rendered in `scope` on one line, for the project's reader (a text that reads nothing is its constant: see
+    `Template.render`)."""
+    return " ".join(project.program.render(text, scope).split())
 
 
 REVERSIBLE_FAILED = "reversible-failed"  # the code of the warning when the outcome's `reversible` condition cannot be worked out
