@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 from conftest import DEMO, NOW, PROJECT
+from hypothesis import given as for_all
+from hypothesis import strategies as st
 
 pytest.importorskip("fastapi", reason="the web extra is part of the test extra: pip install -e '.[test]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
 from clientflow.runtime.data import Records  # noqa: E402
+from clientflow.runtime.views import Availability, FlowAvailability  # noqa: E402
 from clientflow.storage import Document  # noqa: E402
 from clientflow.tokens import mint  # noqa: E402
 from clientflow.web import WebSettings, create_app, models  # noqa: E402
@@ -127,6 +130,41 @@ def test_availability_is_served_ahead_of_its_documented_route_and_answers_alike(
             theirs = other.request(method, "/availability", params=params, headers=headers)
             assert (mine.status_code, mine.content, dict(mine.headers)) == (theirs.status_code, theirs.content, dict(theirs.headers)), (method, params)
         assert one.get("/availability", params={"client": "c1"}, headers=bearer(ALICE)).status_code == 200
+
+
+# Anything a reason may hold: text of every kind (quotes, controls, other scripts), else what only the encoder itself writes.
+reason_values = st.one_of(st.text(), st.integers(), st.floats(allow_nan=False), st.none(), st.booleans(), st.lists(st.text(), max_size=2))
+reasons = st.lists(st.one_of(st.dictionaries(st.text(), reason_values, max_size=3), st.dictionaries(st.integers(), st.text(), max_size=2)), max_size=3)
+flows = st.builds(FlowAvailability, st.text(), st.text(), st.booleans(), reasons)
+
+
+def rendered(render: Any, answer: Availability) -> tuple[bytes | None, str | None]:
+    """What `render(answer)` gives: its bytes, or its error's type and text."""
+    try:
+        return render(answer), None
+    except Exception as exc:  # noqa: BLE001 - any refusal, compared by type and text
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+@for_all(st.text(), st.text(), st.lists(flows, max_size=4))
+def test_the_availability_body_is_the_json_response_of_its_document(actor: str, subject: str, entries: list[FlowAvailability]) -> None:
+    from fastapi.responses import JSONResponse
+
+    from clientflow.web.routes import availability_body
+
+    answer = Availability(actor, subject, entries)
+    assert rendered(availability_body, answer) == rendered(lambda a: JSONResponse(a.to_json()).body, answer)
+
+
+def test_the_availability_body_refuses_what_the_json_response_refuses() -> None:
+    from fastapi.responses import JSONResponse
+
+    from clientflow.web.routes import availability_body
+
+    for reason in ({"rule": "r", "message": float("nan")}, {"rule": "r", "message": object()}, {"rule": "\ud800"}, {1.5: float("inf")}):
+        answer = Availability("u1", "c1", [FlowAvailability("f", "F", False, [reason])])
+        mine, theirs = rendered(availability_body, answer), rendered(lambda a: JSONResponse(a.to_json()).body, answer)
+        assert mine == theirs and mine[0] is None, reason
 
 
 def test_availability_for_a_standard_user_names_the_missing_access(api: TestClient) -> None:
