@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 import click
 
 from ..config import is_database_url, load_config, open_notifiers
-from ..errors import ClientflowError
+from ..errors import ClientflowError, DataError, Location, Problem
 from ..language.words import subject_names
+from ..language.yamlfile import load_yaml, read_text
 from .present import EXIT_CODES, error_json, report
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -206,9 +207,6 @@ def answer_options(fn: F) -> F:
 
 def parse_answers(answer: tuple[str, ...], answers_file: Path | None) -> dict[str, Any]:
     """Answers from --answers FILE, then each --answer NAME=VALUE (later wins)."""
-    from ..errors import DataError, Location, Problem
-    from ..language.yamlfile import load_yaml, read_text
-
     answers: dict[str, Any] = {}
     if answers_file is not None:
         doc, _ = load_yaml(read_text(answers_file, str(answers_file), DataError), str(answers_file), DataError)
@@ -227,8 +225,6 @@ def parse_answers(answer: tuple[str, ...], answers_file: Path | None) -> dict[st
 
 def scalar(raw: str) -> Any:
     """A command-line value read as a YAML scalar: true, false, null, numbers, else text."""
-    from ..language.yamlfile import load_yaml
-
     try:
         value, _ = load_yaml(raw, "--answer")
     except ClientflowError:
@@ -252,7 +248,7 @@ def open_engine(project: Path, data: Path | None = None, db: Path | str | None =
     Paths given on the command line are read from the current directory. A
     database that does not exist is an error, not a new empty file.
     """
-    from ..api import Engine
+    from ..api import Engine  # the engine (~60 ms) not for a command that opens none: a remembered `validate`, any `--help`
 
     if data is not None and db is not None:
         raise click.UsageError("give either --data or --db, not both")

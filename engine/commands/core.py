@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -12,7 +13,8 @@ from typing import Any
 import click
 
 from ..collector import collector_paused
-from ..errors import ClientflowError, ExitCode, Location
+from ..config import load_config
+from ..errors import ClientflowError, DefinitionError, ExitCode, Location
 from .common import command, emit_json, format_option, one_command, project_option
 
 
@@ -35,7 +37,7 @@ def validate(project: Path, fmt: str, no_cache: bool) -> None:
     cache folder under a digest of every byte it depends on (docs/performance.md);
     --no-cache checks in full without it.
     """
-    from . import validate_cache as cache
+    from . import validate_cache as cache  # only validate remembers results: not this module's other commands, nor `clientflow --help`
 
     key = cache.digest(project) if not no_cache and cache.usable() else None
     result = cache.read(key) if key is not None else None
@@ -51,8 +53,8 @@ def validate(project: Path, fmt: str, no_cache: bool) -> None:
 
 def _validate(project: Path, fmt: str) -> tuple[Any, bool]:
     """The full check: the clean result, and whether every plugin loaded (else its warning was printed: not remembered)."""
+    # the language, its compilers and the plugins (~45 ms): only when no remembered result answers
     from ..conditions.program import load_project
-    from ..errors import DefinitionError
     from ..language.project import Extensions
     from ..plugins import Registry
     from .validate_cache import Result
@@ -70,6 +72,7 @@ def _validate(project: Path, fmt: str) -> tuple[Any, bool]:
             raise DefinitionError([*exc.problems, *_references(project, exc.project, registry, dry_runs=False)[1]]) from None
         counts, problems = _references(project, loaded, registry)
         if len(loaded.locales) > 1:  # the catalogs of the declared locales (docs/flow-language.md, Translations)
+            # the catalog checks only for a project with translations
             from ..conditions.translations import translator
             from ..language import catalogs
 
@@ -112,7 +115,7 @@ def _report(result: Any, fmt: str) -> None:
 
 def _how(warnings: list[tuple[str, int, int, str]], translations: list[Any]) -> str:
     """What the summary line says of its warnings, for the kinds there are."""
-    from ..language.project import UNTRANSLATED_BUTTONS
+    from ..language.project import UNTRANSLATED_BUTTONS  # loaded by then (by the check, or the cache); not by `config` or `--help`
 
     buttons = sum(1 for *_, message in warnings if UNTRANSLATED_BUTTONS in message)
     old_words = len(warnings) - buttons
@@ -138,7 +141,7 @@ def fix(project: Path, check: bool) -> None:
     Each file is read again before it is written, and written whole or not at all.
     With --check nothing is written: the fixes are listed, and the exit code is 1 when there is any.
     """
-    from ..language import fixes
+    from ..language import fixes  # the rewriter only for `fix`, not for this module's other commands
 
     found = fixes.find(project)
     total = sum(len(f) for f in found.values())
@@ -163,6 +166,7 @@ def _references(project: Path, loaded: Any, registry: Any, *, dry_runs: bool = T
     flows lack) and the demo runs of data/demo-runs.yaml (every name, then, with `dry_runs`,
     each run dry-run on data/demo.yaml as `clientflow demo` does). A project without them has none to check.
     """
+    # the scenario and demo-run readers (~20 ms) only for the full check, as _validate's own imports
     from ..scenarios.demoruns import DEMO_DATA, read_runs, runs_file, try_runs
     from ..scenarios.suite import check_suite, scenario_files
 
@@ -194,6 +198,7 @@ def _within(project: Path, problem: Any) -> Any:
 @format_option("text", "json")
 def flows(project: Path, fmt: str) -> None:
     """One line per flow: its id and title."""
+    # the language and the plugins (~45 ms) only for the commands here that load a project, not for `clientflow --help`
     from ..conditions.program import load_project
     from ..language.project import Extensions
     from ..plugins import Registry
@@ -218,7 +223,7 @@ def plugins(project: Path, fmt: str) -> None:
     The names printed are the ones CLIENTFLOW_LOAD_PLUGINS=a,b (only these) and
     CLIENTFLOW_DISABLE_PLUGINS=a,b (all but these) take.
     """
-    from ..plugins import Registry, loaded, plugin_manager
+    from ..plugins import Registry, loaded, plugin_manager  # the plugin manager (~5 ms) not for `fix` or `clientflow --help`
 
     pm = plugin_manager()
     registry = Registry.collect(pm)
@@ -262,14 +267,12 @@ def plugins(project: Path, fmt: str) -> None:
 @format_option("text", "json")
 def config(project: Path, fmt: str) -> None:
     """The effective configuration (file and environment), secrets masked."""
-    from ..config import load_config
-    from ..plugins import Registry
+    from ..plugins import Registry  # the plugin manager (~5 ms) not for `fix` or `clientflow --help`
 
     data = load_config(project).to_json(masked=True, secrets=Registry.collect().secret_settings())
     if fmt == "json":
         emit_json(data)
         return
-    import json
 
     click.echo(f"# from {data['source']} and the environment")
     for key, value in data.items():

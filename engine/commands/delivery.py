@@ -11,13 +11,14 @@ from typing import Any
 import click
 
 from ..config import DELIVERY_DEFAULTS
+from ..storage import SchedulingTransaction
 from .common import command, db_option, emit_json, format_option, now_option, outbox_option, project_option
 
 STATUS_ORDER = ("pending", "sending", "failed", "sent")
 
 
 def _open(project: Path, db: str | None, outbox: Path | None, now: datetime | None = None) -> Any:
-    from ..outbox import Outbox
+    from ..outbox import Outbox  # the outbox (~45 ms: its templates, its notifiers) not for `outbox --help` or `worker --help`
 
     return Outbox.open(project, db=db, outbox=outbox, now=now)
 
@@ -89,8 +90,6 @@ class Due:
         self.applied = self.dropped = self.retried = 0
 
     def waiting(self) -> bool:
-        from ..storage import SchedulingTransaction
-
         with self.box.storage.transaction() as tx:
             if not isinstance(tx, SchedulingTransaction):
                 return False
@@ -98,12 +97,12 @@ class Due:
             return bool(tx.scheduled(status="pending", due=moment, limit=1))
 
     def carry_out(self) -> Any:
-        from ..runtime.due import carry_out
+        from ..runtime.due import carry_out  # the runtime (~15 ms past the outbox) only for a worker, not for `outbox`
 
         if not self.waiting():
             return None
         if self.engine is None:
-            from ..api import Engine
+            from ..api import Engine  # the engine (~30 ms past the outbox) only once scheduled work is due: many workers only send
 
             self.engine = Engine.open(self.project, storage=self.box.storage, notifiers=self.box.notifiers, now=self.now)
         report = carry_out(self.engine.runner, lease_seconds=float(self.box.config.delivery.get("lease_seconds", 300)))
@@ -150,7 +149,7 @@ def worker(project: Path, db: str | None, outbox: Path | None, now: datetime | N
         stop.set()
 
     handlers = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    from ..outbox import Delivery
+    from ..outbox import Delivery  # loaded by _open by now; at the top it would weigh on `worker --help`
 
     total = Delivery()
     how_often = "once" if once else f"every {interval:g}s"

@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from ..api import Engine
 from ..errors import ClientflowError, DataError, Problem
 from ..runtime.loading import shown
 from ..scenarios.demoruns import DEMO_DATA, DEMO_NOW, Example, load_runs, refusal, runs_file
@@ -56,7 +57,6 @@ def demo(project: Path, data: Path | None, now: datetime, locale: str | None) ->
     the commands to try your own. Nothing is sent; the temporary database is
     removed at the end. Exit 1 when the flow refuses a run's answers.
     """
-    from ..api import Engine
 
     data = data or project / DEMO_DATA
     with tempfile.TemporaryDirectory(prefix="clientflow-demo-") as folder:

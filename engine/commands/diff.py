@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -53,6 +54,7 @@ def diff(base: str | None, head: str | None, project: Path, fmt: str, data: Path
     their place in both versions, then, on the data, every actor × subject × flow
     whose availability or dry-run differs, then the scenarios whose result changed.
     """
+    # the review (~100 ms: the engine, the scenario runner) not for `diff --help`, nor `clientflow --help`
     from ..review import review
     from ..review.report import gate
 
@@ -92,8 +94,6 @@ def _scenario(change: Any) -> str:
 
 
 def _short(value: Any, width: int = 60) -> str:
-    import json
-
     shown = json.dumps(value, ensure_ascii=False, default=str)
     return shown if len(shown) <= width else shown[: width - 1] + "…"
 
@@ -117,14 +117,14 @@ def _text(entry: Any) -> str:
 
 
 def _commands(code: Any = str) -> str:
-    from ..review.untranslated import COMMANDS
+    from ..review.untranslated import COMMANDS  # loaded with the review by now; at the top it would weigh on `diff --help`
 
     return f"run {code(COMMANDS[0])}, then {code(COMMANDS[1])}, and translate them in each catalog"
 
 
 # text ---------------------------------------------------------------------
 def text(review: Any) -> Iterator[str]:
-    from ..review.report import groups
+    from ..review.report import groups  # loaded with the review by now; at the top it would weigh on `diff --help`
 
     yield click.style(f"clientflow diff: {review.base.label} → {review.head.label}", bold=True)
     unchanged = [d.flow for d in review.semantic.flows if d.status == "unchanged"]
@@ -211,7 +211,7 @@ def _inline(sentence: str) -> str:
 
 def markdown(review: Any) -> Iterator[str]:
     """A pull-request comment: a summary table, then each part in a folded <details> block."""
-    from ..review.report import groups
+    from ..review.report import groups  # loaded with the review by now; at the top it would weigh on `diff --help`
 
     found = groups(review)
     by_flow: dict[str, list[Any]] = {}

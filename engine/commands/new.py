@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .. import resources
+from ..errors import ClientflowError
 from .common import command
 
 CONFIG = """\
@@ -35,8 +37,6 @@ def new(directory: Path, force: bool) -> None:
     at once; then make the flows your own. A DIR that exists and is not empty
     is refused, and nothing is written, unless --force is given.
     """
-    from .. import resources
-    from ..errors import ClientflowError
 
     if directory.exists() and not directory.is_dir():
         raise ClientflowError(f"{directory} is a file; give the name of a new folder")

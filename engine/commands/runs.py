@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ..errors import ExitCode
+from ..outbox import summary
 from ..runtime.plan import Plan
 from . import terminal
 from .common import (
@@ -208,7 +209,6 @@ def _applied(plan: Plan) -> str:
 
 def _delivery(engine: Any, plan: Plan) -> dict[str, Any]:
     """What became of the run's emails once the commit's delivery pass ended: sent, waiting for a retry, failed for good."""
-    from ..outbox import summary
 
     with engine.storage.transaction() as tx:
         mine = [summary(m) for m in tx.outbox() if m.get("run") == plan.run]

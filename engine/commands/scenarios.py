@@ -7,11 +7,12 @@ from typing import Any
 
 import click
 
-from ..errors import ExitCode
+from ..errors import ClientflowError, ExitCode
 from .common import command, emit_json, format_option, project_option
 
 
 def _load(project: Path) -> tuple[Any, Any]:
+    # the language's compilers and the plugins (~45 ms) not for `test --help`, `paths --help`, nor `clientflow --help`
     from ..conditions.program import load_project
     from ..language.project import Extensions
     from ..plugins import Registry
@@ -36,7 +37,7 @@ def test(targets: tuple[Path, ...], project: Path, fmt: str, with_coverage: bool
     `N passed, M failed`. Exit 1 when a scenario fails, a scenario file is broken,
     or coverage is under --fail-under.
     """
-    from ..errors import ClientflowError
+    # the scenario runner (~60 ms: the engine, the expectations) not for `test --help`, nor `clientflow --help`
     from ..scenarios.coverage import measure
     from ..scenarios.suite import load_suite, run_suite, scenario_files
 
@@ -64,7 +65,7 @@ def test(targets: tuple[Path, ...], project: Path, fmt: str, with_coverage: bool
             click.echo("")
             click.echo(_coverage(coverage))
             if under:
-                from ..scenarios.coverage import shown
+                from ..scenarios.coverage import shown  # loaded at the start of `test`; at the top it would weigh on `test --help`
 
                 click.echo(click.style(f"coverage {shown(coverage.percent)} is under the required {fail_under:g}%", fg="red"))
         click.echo(f"{len(results) - failed} passed, {failed} failed")
@@ -84,7 +85,7 @@ def _result(result: Any) -> str:
 
 def mismatch_lines(mismatch: Any) -> list[str]:
     """One difference between a plan and a scenario, expected above actual."""
-    from ..scenarios.expectations import show
+    from ..scenarios.expectations import show  # loaded with the suite by now; at the top it would weigh on `test --help`
 
     what = mismatch.what
     if mismatch.expected is None and mismatch.actual is None:
@@ -106,13 +107,13 @@ def mismatch_lines(mismatch: Any) -> list[str]:
 
 
 def _partial(item: dict[str, Any]) -> str:
-    from ..scenarios.expectations import show
+    from ..scenarios.expectations import show  # loaded with the suite by now; at the top it would weigh on `test --help`
 
     return "{" + ", ".join(f"{k}: {show(v)}" for k, v in item.items()) + "}"
 
 
 def _describe(what: str, item: dict[str, Any]) -> str:
-    from ..scenarios.expectations import show
+    from ..scenarios.expectations import show  # loaded with the suite by now; at the top it would weigh on `test --help`
 
     if what.startswith("changes"):
         if item.get("op") == "update":
@@ -124,7 +125,7 @@ def _describe(what: str, item: dict[str, Any]) -> str:
 
 
 def _coverage(coverage: Any) -> str:
-    from ..scenarios.coverage import shown
+    from ..scenarios.coverage import shown  # loaded by `test` by now; at the top it would weigh on `test --help`
 
     labels = {
         "rule holds": "rules holding",
@@ -159,7 +160,7 @@ def _coverage(coverage: Any) -> str:
 )
 def paths(flow: str, project: Path, fmt: str, scaffold: bool, data: str | None) -> None:
     """Every distinct path through FLOW: each rule failing, each combination of answers that changes what is shown, changed or sent, and each refused answer."""
-    from ..scenarios import paths as flow_paths_module
+    from ..scenarios import paths as flow_paths_module  # the path explorer only for `paths`: not for `test`, nor any `--help`
 
     loaded, _ = _load(project)
     model = loaded.flow(flow)

@@ -12,6 +12,7 @@ import click
 
 from ..config import is_database_url
 from ..errors import ClientflowError, ConfigError
+from ..tokens import TokenError, check_settings, default_ttl, max_ttl, mint
 from .common import command, data_options, now_option, open_engine, project_option
 
 LOCAL = ("127.0.0.1", "localhost", "::1")
@@ -59,14 +60,14 @@ def serve(
     its own, so its tokens never open a real server.
     """
     try:
-        import uvicorn
+        import uvicorn  # the server (~60 ms) only for serve, and without the web extra it is advice, not a failure at start
 
+        # the web app (FastAPI, pydantic: ~250 ms) only for serve, and only with the web extra installed
         from ..web import WebSettings, create_app
         from ..web.app import SETTINGS_ENV, from_environment
         from ..web.auth import find_actor
     except ImportError as exc:
         raise click.UsageError(f"serve needs the web extra: pip install 'clientflow[web]' ({exc.name} is missing)") from exc
-    from ..tokens import TokenError, check_settings, default_ttl, max_ttl, mint
 
     if preview and data is None:
         raise click.UsageError("--preview dry-runs a data file: give --data FILE")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import site
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -317,8 +318,6 @@ def recording() -> Iterator[list[str]]:
 def covered(project: Path, opened: list[str]) -> bool:
     """Whether every file a full check opened is in the digest: under the project's folders, or code and data of the
     installation itself (the engine, the standard library, installed distributions, time zone data)."""
-    import site
-
     roots = [os.path.realpath(project / folder) for folder in FOLDERS]
     zoneinfo = sys.modules.get("zoneinfo")
     zones = zoneinfo.TZPATH if zoneinfo is not None else ("/usr/share/zoneinfo", "/usr/lib/zoneinfo", "/usr/share/lib/zoneinfo", "/etc/zoneinfo")
