@@ -19,6 +19,7 @@ The pipeline, top to bottom, one stage per subpackage (each may import only the 
 Embedders need only the names below.
 """
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 if __name__ != "clientflow":  # the source folder imported by its folder name: a second copy of every class
@@ -43,8 +44,6 @@ _WHERE = {
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        import importlib
-
         return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .api import Engine
-from .conditions.expressions import CompileError, DataFunction
+from .conditions.expressions import CompileError, Compiler, DataFunction
 from .errors import ClientflowError, ExitCode, ExpressionError
 from .language.words import Moment
 from .runtime.data import Records
@@ -135,7 +135,6 @@ def where_subjects(engine: Engine, condition: str) -> Iterator[str]:
 
 
 def _compile_where(engine: Engine, condition: str) -> Any:
-    from .conditions.expressions import Compiler
 
     names = {engine.project.subject_entity, "product", "now", "lookup", *engine.registry.functions}
     compiler = Compiler(["lookup", *engine.registry.functions], engine.registry.filters)  # all() is for pick-lists, not for --where

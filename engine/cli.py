@@ -17,7 +17,7 @@ import click
 
 from .collector import collector_paused
 from .commands.present import EXIT_CODES, report, unexpected
-from .errors import ClientflowError, ExitCode
+from .errors import ClientflowError, ExitCode, did_you_mean
 
 # command name -> "module:function", imported only when the command runs
 COMMANDS = {
@@ -80,8 +80,6 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
         name = args[0] if args else None
         if name is not None and name not in COMMANDS and not name.startswith("-"):
-            from .errors import did_you_mean
-
             raise click.UsageError(f"no command {name!r}{did_you_mean(name, self.list_commands(ctx))}", ctx)
         return super().resolve_command(ctx, args)
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from .errors import ConfigError
 
@@ -111,7 +112,6 @@ def _unescape(value: str) -> str:
 
 def secrets_in(dsn: str) -> list[str]:
     """The passwords a database URL or keyword DSN holds, as written and as the driver reads them."""
-    from urllib.parse import unquote
 
     found = [m.group(0)[len(m.group(1)) :] for m in _QUERY_SECRET.finditer(dsn)]
     found += [m.group(0)[len(m.group(1)) : -1] for m in _URL_PASSWORD.finditer(dsn)]

@@ -25,7 +25,9 @@ from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from .api import Engine
 from .bulk import Item, run_one
+from .errors import ClientflowError
 
 CHUNK = 25
 IN_HAND = 4  # chunks sent to one worker and not yet done
@@ -35,7 +37,6 @@ _LOOK = 0.5  # seconds between the parent's looks at whether it was asked to sto
 
 
 def _worker(opener: Mapping[str, Any], flow: str, actor: str, answers: Mapping[str, Any], dry_run: bool, key: str, conn: Connection) -> None:
-    from .api import Engine
 
     told: list[int] = []
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C at a terminal reaches the whole group: the parent tells us
@@ -218,6 +219,4 @@ def spread(
         how = ", ".join("no exit yet (still running)" if code is None else f"signal {-code}" if code < 0 else f"exit code {code}" for code in died)
         crash = f"ended by {how} with {lost} subject(s) in hand, which have no result here (each committed whole or not at all)"
     if crash is not None:
-        from .errors import ClientflowError
-
         raise ClientflowError(f"a bulk worker stopped: {crash}; run the same command again to go on (what committed is skipped)")

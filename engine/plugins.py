@@ -20,6 +20,7 @@ import sys
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ def _own_version(installed: tuple[set[str], str | None] | None = None) -> str:
     """clientflow's version, as importlib.metadata gives it (`installed`: what `_installed` found, when it was asked)."""
     if installed is not None and installed[1] is not None:
         return installed[1]
-    from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, version  # ~15 ms to import: only when the files _installed read did not say
 
     try:
         return version("clientflow")
@@ -90,7 +91,7 @@ def _entry_points(group: str, installed: tuple[set[str], str | None] | None = No
     """The entry points of `group`, as importlib.metadata gives them (none when `installed` says no distribution declares it)."""
     if installed is not None and group not in installed[0]:
         return []
-    from importlib.metadata import entry_points
+    from importlib.metadata import entry_points  # ~15 ms to import: only when a distribution declares the group, or _installed cannot tell
 
     return list(entry_points(group=group))
 
@@ -102,7 +103,6 @@ def _installed() -> tuple[set[str], str | None] | None:
     None when a distribution could be found another way than importlib.metadata's look into each sys.path
     folder (another finder, an egg, a zip, a file it cannot read): then only importlib.metadata can say.
     """
-    from importlib.machinery import PathFinder
 
     if any(finder is not PathFinder and hasattr(finder, "find_distributions") for finder in sys.meta_path):
         return None
@@ -392,7 +392,7 @@ def _takes(factory: Callable[..., Any], parameter: str) -> bool:
 def _valid(schema: Mapping[str, Any], value: Any) -> bool:
     """Whether `value` fits `schema`, by jsonschema-rs (fast to import); False when it cannot say, so the caller explains."""
     try:
-        import jsonschema_rs
+        import jsonschema_rs  # ~20 ms to import: only when a storage or notifier that declares settings is opened
 
         return bool(jsonschema_rs.validator_for(dict(schema)).is_valid(value))
     except Exception:  # noqa: BLE001 - any trouble: let the reference validator decide and explain
@@ -421,7 +421,7 @@ def check_settings(kind: str, name: str, schema: Mapping[str, Any], settings: di
                 pass  # left as text: the schema says what is wrong with it
     if _valid(schema, typed):
         return typed  # the usual case, answered by jsonschema-rs without importing the reference validator
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # the reference validator (~50 ms) only to explain settings that do not fit
 
     # an unknown key first: a misspelt required setting is better named by its did-you-mean than as missing
     for error in sorted(Draft202012Validator(schema).iter_errors(typed), key=lambda e: (e.validator != "additionalProperties", list(e.absolute_path))):
