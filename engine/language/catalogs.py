@@ -12,10 +12,12 @@ Babel (catalogs, CLDR plural rules) is imported only here, and only when used.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import io
 import re
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,7 +143,7 @@ def _flow_texts(flow: Flow) -> Iterator[tuple[str, Text | None]]:
 
 def template_catalog(project: Project) -> Catalog:
     """The `.pot` of the project: one entry per text, with its context and reference."""
-    from babel.messages.catalog import Catalog
+    from babel.messages.catalog import Catalog  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     catalog = Catalog(domain=DOMAIN, project=str(project.product.get("name", DOMAIN)), charset="utf-8", fuzzy=False)
     for entry in entries(project):
@@ -166,9 +168,7 @@ def _write(catalog: Catalog, path: Path, *, include_previous: bool = False, **op
     anywhere: msgfmt (and the tools built on gettext) then refuse the file. Each previous source is written
     here instead, one `#|` line per quoted line, as msgmerge writes it.
     """
-    import io
-
-    from babel.messages.pofile import write_po
+    from babel.messages.pofile import write_po  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     previous: dict[str, list[str]] = {}
     kept = {id(m): m.previous_id for m in catalog if m.id}
@@ -201,7 +201,7 @@ def _write(catalog: Catalog, path: Path, *, include_previous: bool = False, **op
 
 def _previous_lines(previous: list[str]) -> list[str]:
     """`#| msgid ...` (and `#| msgid_plural ...`) lines for a previous source, a line per quoted line."""
-    from babel.messages.pofile import normalize
+    from babel.messages.pofile import normalize  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     lines: list[str] = []
     for keyword, source in zip(("msgid", "msgid_plural"), previous, strict=False):
@@ -221,7 +221,7 @@ def _previous_read(catalog: Catalog) -> dict[tuple[str, str | None], list[str]]:
     as `# | msgid ...`, which would then stay for good. Entries still fuzzy keep their previous source
     (written again as `#|`); the others, reviewed, drop it as msgmerge does.
     """
-    from babel.messages.pofile import unescape
+    from babel.messages.pofile import unescape  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     found: dict[tuple[str, str | None], list[str]] = {}
     for message in [*catalog, *catalog.obsolete.values()]:
@@ -243,7 +243,7 @@ def extract(project: Project) -> tuple[Path, int, bool]:
 
     An unchanged template is left as it is (its creation date too), so extracting twice changes nothing.
     """
-    from babel.messages.pofile import read_po
+    from babel.messages.pofile import read_po  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     path = Path(project.root) / TEMPLATE
     catalog = template_catalog(project)
@@ -274,7 +274,7 @@ def update(project: Project) -> list[Merged]:
     New texts are added untranslated, a changed text keeps its translation marked fuzzy
     (with the previous source), and entries no text has any more are kept as obsolete.
     """
-    from babel.messages.pofile import read_po
+    from babel.messages.pofile import read_po  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     root = Path(project.root)
     template_file = root / TEMPLATE
@@ -339,13 +339,13 @@ def _key(message: Any) -> tuple[str, str | None]:
 
 
 def _babel_locale(tag: str) -> Any:
-    from babel import Locale
+    from babel import Locale  # Babel (~5 ms) only for a project with translations
 
     return Locale.parse(tag, sep="-")
 
 
 def _new_catalog(project: Project, locale: str) -> Catalog:
-    from babel.messages.catalog import Catalog
+    from babel.messages.catalog import Catalog  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     return Catalog(locale=_babel_locale(locale), domain=DOMAIN, project=str(project.product.get("name", DOMAIN)), charset="utf-8", fuzzy=False)
 
@@ -410,7 +410,7 @@ def plural_translations(project: Project, locale: str, part: str = "screens") ->
     catalog = _read_for_rendering(project, locale)
     if catalog is None:
         return []
-    from babel.messages.plurals import get_plural
+    from babel.messages.plurals import get_plural  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     expected = get_plural(str(catalog.locale or locale)).num_plurals
     ready = []
@@ -428,7 +428,7 @@ def plural_translations(project: Project, locale: str, part: str = "screens") ->
 
 def _read_for_rendering(project: Project, locale: str) -> Catalog | None:
     """A locale's catalog as rendering reads it: None when it is missing, too big or unreadable (`check` says so)."""
-    from babel.messages.pofile import PoFileError, read_po
+    from babel.messages.pofile import PoFileError, read_po  # Babel's catalog machinery (~10 ms) only when Babel itself writes or reads a catalog
 
     path = Path(project.root) / catalog_path(locale)
     if not path.is_file() or path.stat().st_size > MAX_BYTES:
@@ -656,7 +656,7 @@ def _plain_catalog(text: str, locale: Any) -> _PlainCatalog | None:
 
 def _po_header(header: str, locale: Any) -> tuple[Any, int] | None:
     """The locale and plural count a catalog's header gives (Babel's Catalog reads it as email headers); None when unsure."""
-    from babel.core import Locale, UnknownLocaleError
+    from babel.core import Locale, UnknownLocaleError  # Babel (~5 ms) only for a catalog's header, in a project with translations
 
     if any(c in header for c in '"\\\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029'):
         return None  # a quoted or escaped value, or a line break other than \n (the email parser splits lines at each)
@@ -711,7 +711,6 @@ def _po_parameters(value: str) -> dict[str, str] | None:
 
 def _po_date(value: str) -> bool:
     """Whether Babel reads `value` as a date (`%Y-%m-%d %H:%M` and an offset) without an error."""
-    from datetime import datetime
 
     found = _PO_DATE.fullmatch(value)
     if found is None:
@@ -745,7 +744,7 @@ def check(project: Project, translate: Translate | None = None) -> Report:
     report = Report([], [])
     if len(project.locales) < 2:
         return report
-    from babel import UnknownLocaleError
+    from babel import UnknownLocaleError  # Babel (~5 ms) only for a project with more than one locale
 
     texts = entries(project)
     root = Path(project.root)
@@ -801,8 +800,6 @@ def _plurals_module() -> Any:
     if module is not None:
         return module
     try:
-        import importlib.util
-
         babel = importlib.util.find_spec("babel")
         origin = babel.origin if babel is not None else None
         spec = importlib.util.spec_from_file_location("clientflow._babel_plurals", Path(origin).parent / "messages" / "plurals.py") if origin else None
@@ -812,7 +809,7 @@ def _plurals_module() -> Any:
         spec.loader.exec_module(module)
         module.get_plural  # noqa: B018 - the function asked for, or the usual import
     except Exception:  # noqa: BLE001 - any trouble: the usual import
-        from babel.messages import plurals as module
+        from babel.messages import plurals as module  # the usual import (~10 ms with the catalog machinery) only if that fails
     return module
 
 
@@ -835,7 +832,7 @@ def _read_catalog(source: bytes, text: str, language: Any) -> Any:
     catalog = _plain_catalog(text, language)
     if catalog is not None:
         return catalog
-    from babel.messages.pofile import PoFileError, read_po
+    from babel.messages.pofile import PoFileError, read_po  # Babel's reader (~10 ms) only for a file not as `update` writes it
 
     try:
         return read_po(io.BytesIO(source), locale=language, abort_invalid=True)

@@ -7,6 +7,7 @@ at the line and column of the value (or the key) at fault.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import json
 import os
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from .. import resources
 from ..errors import Problem, keypath
@@ -62,6 +64,7 @@ def validator(name: str, directory: str | None = None) -> Any:
 
 @cache
 def _validator_at(name: str, directory: str | None) -> Any:
+    # the reference validator (~45 ms with referencing) only to explain a document jsonschema-rs found invalid
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
@@ -81,7 +84,7 @@ def _email_format(value: Any) -> bool:
 
 def _format_checker() -> Any:
     """`format: email` asserted with the address rule recipients meet; every other format stays a note."""
-    from jsonschema import FormatChecker
+    from jsonschema import FormatChecker  # with the reference validator, only to explain what jsonschema-rs refused
 
     checker = FormatChecker(formats=())
     checker.checks("email")(_email_format)
@@ -123,7 +126,7 @@ def _fast_form(node: Any) -> Any:
 def _fast_validator(name: str, directory: str | None = None) -> Any:
     """jsonschema-rs, when installed: checks large data files in milliseconds."""
     try:
-        import jsonschema_rs
+        import jsonschema_rs  # ~10 ms to import: not for a remembered `validate`, which loads this module and checks nothing
     except ImportError:  # pragma: no cover - it is a dependency; stay correct without it
         return None
     folder = Path(directory) if directory else schema_dir()
@@ -318,8 +321,7 @@ def unresolved_references(contents: Any, directory: str) -> list[tuple[tuple[Any
     """
     if _all_local_and_found(contents, directory):
         return []  # every $ref is a pointer into the document itself, and each finds its target: what the registry would say
-    from urllib.parse import urljoin
-
+    # the registry (referencing: ~25 ms) only for a schema whose $refs leave the document or miss their target
     from referencing import Registry, Resource
     from referencing.exceptions import Unresolvable
     from referencing.jsonschema import DRAFT202012
@@ -399,8 +401,6 @@ def _all_local_and_found(contents: Any, directory: str) -> bool:
 
 
 def _joined(base: str, ref: str) -> str:
-    from urllib.parse import urljoin
-
     return urljoin(base, ref)
 
 
@@ -441,7 +441,7 @@ def _record_wrapper(name: str, directory: str, collection: str) -> tuple[dict[st
 def _record_fast(name: str, directory: str, collection: str) -> Any:
     """jsonschema-rs over one record of `collection` (None without it, or on any trouble)."""
     try:
-        import jsonschema_rs
+        import jsonschema_rs  # ~10 ms to import: only for a commit that checks the records it changed
 
         wrapper, documents = _record_wrapper(name, directory, collection)
         fast = {uri: _fast_form(document) for uri, document in documents.items()}
@@ -453,6 +453,7 @@ def _record_fast(name: str, directory: str, collection: str) -> Any:
 @cache
 def _record_reference(name: str, directory: str, collection: str) -> Any:
     """The reference validator of one record of `collection`: it explains what is wrong."""
+    # the reference validator (~45 ms with referencing) only to explain a record jsonschema-rs found invalid
     from jsonschema import Draft202012Validator
     from referencing import Registry, Resource
 
@@ -505,8 +506,6 @@ def repaired_keys(instance: Any, name: str) -> Any | None:
     """A copy of `instance` with each unknown key renamed to the one it most likely meant (or dropped), when
     that is all that is wrong; None when anything else is. Its problems are reported already: the copy lets
     the semantic checks go on, so that one misspelled key does not hide every other mistake of the file."""
-    import copy
-
     fixed = copy.deepcopy(instance)
     reference = validator(name)
     for _ in range(3):

@@ -16,6 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment
+
 from ..errors import DefinitionError, Location
 from ..language.code import Expr, Text
 from ..language.model import Project, Rule
@@ -68,7 +70,6 @@ class FlowDiff:
 # equality ---------------------------------------------------------------
 @lru_cache(maxsize=1)
 def _lexer() -> Any:
-    from jinja2 import Environment
 
     return Environment(autoescape=True).lexer  # only its lexer is used: nothing is rendered
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..language.catalogs import catalog_path
 from ..language.code import Text
 from ..language.model import Effect, Email, Field, Flow, Project
 from . import mentions
@@ -407,13 +408,11 @@ def _schema(project: Project) -> Any:
 # translations -----------------------------------------------------------------
 def _catalog(project: Project, locale: str) -> dict[str, tuple[str, int]]:
     """A locale's catalog: context -> (translation, line); empty when there is none (or Babel is not installed)."""
-    from ..language.catalogs import catalog_path
-
     path = Path(project.root) / catalog_path(locale)
     if not path.is_file():
         return {}
     try:
-        from babel.messages.pofile import read_po
+        from babel.messages.pofile import read_po  # Babel's catalog machinery (~10 ms) only for a project with translations
 
         with path.open("rb") as handle:
             catalog = read_po(handle, locale=None)
@@ -429,8 +428,6 @@ def _catalog(project: Project, locale: str) -> dict[str, tuple[str, int]]:
 
 def _translations(sides: tuple[Side, Side]) -> Iterator[tuple[str | None, Edit]]:
     """Each translation that differs, by locale and context, with the flow it belongs to (None: the project's)."""
-    from ..language.catalogs import catalog_path
-
     base, head = sides[0].project, sides[1].project
     flows = set(base.flows) | set(head.flows)
     locales = dict.fromkeys([*getattr(base, "locales", ())[1:], *getattr(head, "locales", ())[1:]])

@@ -13,10 +13,12 @@ import itertools
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from .. import faults
 from ..errors import ClientflowError, DataError, ExpressionError, Location, Problem, RunError, UnknownName, did_you_mean
+from ..language import schemas
 from ..language.model import Entity, Project
 from ..language.schemas import keypath
 from ..storage import Document, IndexKey, Ref, Transaction, clone
@@ -160,8 +162,6 @@ class RecordChecks:
         """What the data schema refuses in one top-level body, each as `field: message`."""
         check = self.checks.get(collection)
         if check is None:
-            from ..language import schemas  # not at start-up: only a run that changes records checks them
-
             check = self.checks[collection] = schemas.record_check(self.name, self.directory, collection)
         return check(body)
 
@@ -670,12 +670,8 @@ def import_data(project: Project, tx: Transaction, data: dict[str, Any], display
 
 def check_data(project: Project, data: Any, positions: Any, display: str, *, unique: bool = True) -> None:
     """Validate a data file: the project's data schema, then (with `unique`) unique keys. Raises DataError."""
-    from ..language import schemas
-
     problems: list[Problem] = []
     if project.data_schema:
-        from pathlib import Path
-
         schema_path = Path(project.root) / project.data_schema
         problems = schemas.validate(data, schema_path.name, positions, str(schema_path.parent))
     elif not isinstance(data, dict):
@@ -706,8 +702,6 @@ def flow_problems(project: Project, data: Any, positions: Any, display: str = ""
     """
     if not project.data_schema:
         return []
-    from ..language import schemas
-
     schema_path = os.path.join(project.root, project.data_schema)
     problems: list[Problem] = []
     for pattern, wanted in schemas.flow_references(os.path.basename(schema_path), os.path.dirname(schema_path)):

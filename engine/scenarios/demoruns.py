@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
 from ..language.model import Project
 from ..language.plain import mutable
+from ..language.yamlfile import load_data_text, load_yaml, read_text
 
 RUNS_FILE = "demo-runs.yaml"
 DEMO_DATA = Path("data") / "demo.yaml"  # under the project: what `clientflow demo` loads unless told otherwise
@@ -43,7 +44,6 @@ def runs_file(data: Path) -> Path:
 
 def read_runs(project: Project, path: Path) -> tuple[dict[str, Example], list[Problem]]:
     """The runs of `path` whose names all exist, and a located problem for every other (none without the file)."""
-    from ..language.yamlfile import load_yaml, read_text
 
     if not path.is_file():
         return {}, []
@@ -108,8 +108,8 @@ def refusal(flow_id: str, plan: Any, example: Example, runs: Path) -> Problem | 
 
 def try_runs(project: Project, registry: Any, data: Path, examples: Mapping[str, Example], runs: Path) -> list[Problem]:
     """Dry-run every run on the demo data in memory: a located problem for each the flow refuses or cannot run."""
+    # the engine (~60 ms) only to dry-run the runs: when the flows have problems, their names are checked without it
     from ..api import Engine
-    from ..language.yamlfile import load_data_text, read_text
     from ..runtime.context import Clock
     from ..runtime.data import check_data, import_data
 

@@ -25,12 +25,14 @@ from ..errors import ClientflowError, DataError, DefinitionError, Location, Prob
 from ..language import schemas
 from ..language.model import Project
 from ..language.plain import frozen, mutable
+from ..language.project import DURATION_WORDS, parse_duration
 from ..language.yamlfile import Positions, load_data_text, load_yaml, read_text
 from ..plugins import Registry
 from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.context import Clock, flow_scope, resolve
 from ..runtime.data import Records, check_data, import_data
 from ..runtime.plan import Plan, Verdict
+from ..storage import SchedulingTransaction
 from . import expectations
 from . import patches as patches_module
 from .expectations import Expect, Mismatch
@@ -172,7 +174,7 @@ def _read_suite(project: Project, files: Sequence[Path], *, copies: bool = True)
 
 def checker(project: Project) -> Any:
     """The scenario schema's validator with the project's word for its subject added as a key."""
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # the reference validator (~45 ms) only to explain a scenario file jsonschema-rs refused
 
     return Draft202012Validator(_document(project))
 
@@ -192,7 +194,7 @@ def _document(project: Project) -> dict[str, Any]:
 def _fast_checker(project: Project) -> Any:
     """jsonschema-rs over the same document: answers "valid?" in microseconds (None without it)."""
     try:
-        import jsonschema_rs
+        import jsonschema_rs  # ~10 ms to import: only once scenario files are loaded
 
         document = _document(project)
         document.pop("$id", None)  # its references are all within the document; a fragment in $id is not a valid $id
@@ -333,7 +335,6 @@ class _ScenarioReader:
 
     def _then(self, start: datetime, actor: str, unknown: list[Problem], first_flow: str | None = None) -> tuple[Later, ...]:
         """The steps under `then`, each at its time: `after` a duration since the step before, or at `now`."""
-        from ..language.project import DURATION_WORDS, parse_duration
 
         steps: list[Later] = []
         moment = start
@@ -630,7 +631,6 @@ def _exists(project: Project, engine: Engine, subject: str) -> bool:
 
 def _waited(project: Project, engine: Engine, result: ScenarioResult) -> None:
     """The waiting branches the scenario walked: each scheduled part carried out, or not (cancelled, dropped)."""
-    from ..storage import SchedulingTransaction
     from . import paths  # only when scenarios run
 
     with engine.storage.transaction() as tx:
