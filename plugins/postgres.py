@@ -156,7 +156,7 @@ class PostgresStorage:
 
     # connection ---------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Any]:
-        import psycopg
+        import psycopg  # the postgres extra (psycopg, ~100 ms): imported when this storage connects, not with the plugin
 
         if self._pid != os.getpid():
             # A forked child must not use (or close) its parent's socket: keep the
@@ -233,7 +233,7 @@ class PostgresStorage:
 
     def _run(self, tx: PostgresTransaction) -> Iterator[PostgresTransaction]:
         """Yield `tx`; then COMMIT it, or ROLLBACK what it sent when the block or COMMIT failed."""
-        import psycopg
+        import psycopg  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         try:
             yield tx
@@ -264,7 +264,7 @@ class PostgresStorage:
         conn.close()
 
     def _end(self, conn: psycopg.Connection[Any], statement: str) -> None:
-        import psycopg
+        import psycopg  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         try:
             conn.execute(statement)
@@ -306,7 +306,7 @@ _PIPELINE: list[bool] = []  # whether libpq has pipeline mode, asked once
 
 def _pipeline_supported() -> bool:
     if not _PIPELINE:
-        import psycopg
+        import psycopg  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         _PIPELINE.append(psycopg.Pipeline.is_supported())
     return _PIPELINE[0]
@@ -321,7 +321,7 @@ def _exec_prepared(conn: psycopg.Connection[Any], sql: str, params: list[str]) -
     """`sql` (its parameters %s, none a literal %) run with these text parameters as a statement prepared on `conn`, prepared
     the first time (named clientflow_N, never psycopg's own names); its answer, a PGresult in text format. None when
     `conn` is not in UTF-8 (the caller sends it through a cursor). Errors are psycopg's, as a cursor raises them."""
-    from psycopg import pq
+    from psycopg import pq  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
     with _PREPARING:
         if conn not in _PREPARED:
@@ -359,7 +359,7 @@ _LOOKUP_DOCUMENTS = (
 
 def _failed(pgconn: Any, result: Any) -> Exception:
     """The error psycopg raises for this answer; a connection that broke is an OperationalError, as psycopg's cursors say."""
-    import psycopg
+    import psycopg  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
     from psycopg import pq
 
     if pgconn.status == pq.ConnStatus.BAD or result.error_field(pq.DiagnosticField.SQLSTATE) is None:
@@ -410,7 +410,7 @@ class PostgresTransaction:
 
         The cursor returned is the transaction's own: read its answer before the next statement.
         """
-        import psycopg
+        import psycopg  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         if self._lazy:
             return self._question(sql, params)
@@ -434,7 +434,7 @@ class PostgresTransaction:
 
     def _question(self, sql: str, params: Any) -> psycopg.Cursor[Any]:
         """A question's statement: the first alone (its own snapshot); the second after BEGIN and the first again, unchanged."""
-        import psycopg
+        import psycopg  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         if self._first is None:
             try:
@@ -462,7 +462,7 @@ class PostgresTransaction:
         cursor decodes them: the same answer, the same errors, without the cursor's layers (about 20-35 us less CPU a question).
         None: not sent (a parameter that is not text, or holds NUL, which the cursor refuses; a connection not in UTF-8).
         """
-        import psycopg
+        import psycopg  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         if not all(type(value) is str and "\x00" not in value for value in params):
             return None
@@ -488,7 +488,7 @@ class PostgresTransaction:
             self.execute(sql, params)
 
     def _send(self, statements: list[tuple[str, Any]]) -> psycopg.Cursor[Any]:
-        import psycopg.errors
+        import psycopg.errors  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         puts, self._puts = self._puts, []
         apart = self._apart
@@ -529,7 +529,7 @@ class PostgresTransaction:
     @contextmanager
     def _guard(self, collection: str, id: str) -> Iterator[None]:
         """A deadlock or a lock wait that ran out means someone else is changing the record."""
-        import psycopg.errors
+        import psycopg.errors  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         try:
             yield
@@ -667,7 +667,7 @@ class PostgresTransaction:
 
     def load_documents(self, items: Iterable[tuple[Document, list[IndexKey]]]) -> int:
         """New documents by the thousand (`clientflow init`): COPY per batch into docs and keys, all or nothing."""
-        import psycopg.errors
+        import psycopg.errors  # psycopg (~100 ms: the postgres extra) is imported once this storage connects, never with the plugin
 
         self._check()
         self.execute("SAVEPOINT load_documents")  # and what was held back
