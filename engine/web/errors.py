@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import ClientflowError, DefinitionError, ExpressionError, UnknownName
+from .source import ProjectBroken
 
 # code -> HTTP status; the codes are a contract, the messages are for people
 CODES: dict[str, int] = {
@@ -56,7 +57,6 @@ class ApiError(Exception):
 
 def from_engine(exc: ClientflowError, *, subject_entity: str, actor_entity: str) -> ApiError:
     """The API error for an engine error that no route handled more precisely."""
-    from .source import ProjectBroken
 
     if isinstance(exc, ProjectBroken):
         return ApiError("project_invalid", "the project does not load; fix the problems listed", problems=problem_list(exc.problems))

@@ -8,6 +8,8 @@ API, and polls /preview/version to reload when a watched file changes.
 
 from __future__ import annotations
 
+import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 
 from ..api import Engine
+from ..errors import ClientflowError
 from ..language.model import Entity
+from ..tokens import mint
 from .auth import actor_id
 from .errors import ApiError, problem_list
 from .source import EngineSource
@@ -62,10 +66,7 @@ def records(engine: Engine, entity_name: str, limit: int = MAX_LISTED) -> list[d
 
 def compared(source: EngineSource, base: str) -> dict[str, Any]:
     """The review of the working files against `base` (a git revision), grouped as `clientflow diff` prints it."""
-    import tempfile
-    from datetime import UTC, datetime
-
-    from ..errors import ClientflowError
+    # the review (~25 ms: the differ, the scenario runner) only when the preview compares with a base
     from ..review import review
     from ..review.report import groups
 
@@ -128,7 +129,6 @@ def preview_router(source: EngineSource, word: str) -> APIRouter:
 
     @router.post("/token")
     def token(body: TokenRequest) -> JSONResponse:
-        from ..tokens import mint
 
         engine = source.engine()
         return JSONResponse({"token": mint(source.secret(), actor_id(engine, body.actor), ttl=3600)})

@@ -27,7 +27,9 @@ from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..api import Engine, RunView, own_locale
+from ..conditions.translations import canonical, reader_tag
 from ..errors import ClientflowError, RunNotFound, UnknownName
+from ..language.catalogs import fallback
 from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.core import CHANGED_RULE
 from ..runtime.plan import Plan
@@ -493,7 +495,6 @@ def reading_locale(engine: Engine, actor: str, request: Request) -> str | None:
 
 def own_or_accepted(engine: Engine, own: str | None, request: Request) -> str | None:
     """The locale serving the actor's own `own` (None: they have none), else the first of Accept-Language the project offers; None: the flows' own."""
-    from ..conditions.translations import reader_tag
 
     locales = engine.project.locales
     if own is not None:
@@ -507,8 +508,6 @@ def own_or_accepted(engine: Engine, own: str | None, request: Request) -> str | 
 
 def asked_locale(engine: Engine, asked: str) -> str | None:
     """The locale `?locale=` asks for, when the project serves it (fr-CA: the fr texts, fr-CA dates); else a bad request."""
-    from ..conditions.translations import canonical
-    from ..language.catalogs import fallback
 
     locales = engine.project.locales
     if len(asked) <= 35 and locales and asked.lower() == locales[0].lower():

@@ -22,6 +22,7 @@ from typing import Any
 from ..api import Engine
 from ..config import open_storage
 from ..errors import ClientflowError, ConfigError, DefinitionError, Location, Problem
+from ..tokens import TokenError, check_settings
 
 WATCHED = ("flows", "templates", "schema")
 CONFIG_FILES = ("clientflow.toml", "pyproject.toml")
@@ -126,8 +127,6 @@ class EngineSource:
         self._closed = False  # by `close`: opened again when next asked
         self._load()
         if not settings.preview:
-            from ..tokens import TokenError, check_settings
-
             try:
                 check_settings(self.auth_settings())
             except TokenError as exc:  # a weak secret or a bad lifetime: refuse to serve rather than accept guessable tokens
