@@ -79,7 +79,7 @@ def _own_version(installed: tuple[set[str], str | None] | None = None) -> str:
     """clientflow's version, as importlib.metadata gives it (`installed`: what `_installed` found, when it was asked)."""
     if installed is not None and installed[1] is not None:
         return installed[1]
-    from importlib.metadata import PackageNotFoundError, version  # ~15 ms to import: only when the files _installed read did not say
+    from importlib.metadata import PackageNotFoundError, version  # ~20 ms to import: only when the files _installed read did not say
 
     try:
         return version("clientflow")
@@ -91,7 +91,7 @@ def _entry_points(group: str, installed: tuple[set[str], str | None] | None = No
     """The entry points of `group`, as importlib.metadata gives them (none when `installed` says no distribution declares it)."""
     if installed is not None and group not in installed[0]:
         return []
-    from importlib.metadata import entry_points  # ~15 ms to import: only when a distribution declares the group, or _installed cannot tell
+    from importlib.metadata import entry_points  # ~20 ms to import: only when a distribution declares the group, or _installed cannot tell
 
     return list(entry_points(group=group))
 
@@ -392,7 +392,7 @@ def _takes(factory: Callable[..., Any], parameter: str) -> bool:
 def _valid(schema: Mapping[str, Any], value: Any) -> bool:
     """Whether `value` fits `schema`, by jsonschema-rs (fast to import); False when it cannot say, so the caller explains."""
     try:
-        import jsonschema_rs  # ~20 ms to import: only when a storage or notifier that declares settings is opened
+        import jsonschema_rs  # ~10 ms to import: only when a storage or notifier that declares settings is opened
 
         return bool(jsonschema_rs.validator_for(dict(schema)).is_valid(value))
     except Exception:  # noqa: BLE001 - any trouble: let the reference validator decide and explain

@@ -18,7 +18,7 @@ STATUS_ORDER = ("pending", "sending", "failed", "sent")
 
 
 def _open(project: Path, db: str | None, outbox: Path | None, now: datetime | None = None) -> Any:
-    from ..outbox import Outbox  # the outbox (~45 ms: its templates, its notifiers) not for `outbox --help` or `worker --help`
+    from ..outbox import Outbox  # the outbox (~50 ms: it loads the runtime and the language) not for `outbox --help` or `worker --help`
 
     return Outbox.open(project, db=db, outbox=outbox, now=now)
 
@@ -97,12 +97,12 @@ class Due:
             return bool(tx.scheduled(status="pending", due=moment, limit=1))
 
     def carry_out(self) -> Any:
-        from ..runtime.due import carry_out  # the runtime (~15 ms past the outbox) only for a worker, not for `outbox`
+        from ..runtime.due import carry_out  # the runtime (~10 ms past the outbox) only for a worker, not for `outbox`
 
         if not self.waiting():
             return None
         if self.engine is None:
-            from ..api import Engine  # the engine (~30 ms past the outbox) only once scheduled work is due: many workers only send
+            from ..api import Engine  # the engine (~15 ms past the outbox) only once scheduled work is due: a worker that only sends mail opens none
 
             self.engine = Engine.open(self.project, storage=self.box.storage, notifiers=self.box.notifiers, now=self.now)
         report = carry_out(self.engine.runner, lease_seconds=float(self.box.config.delivery.get("lease_seconds", 300)))

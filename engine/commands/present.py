@@ -75,7 +75,7 @@ def report(exc: ClientflowError) -> None:
 
 def unexpected(exc: BaseException) -> int:
     """A bug (ours or a plugin's): one message saying what and how to report it; returns ExitCode.BUG."""
-    from importlib.metadata import PackageNotFoundError, version  # ~15 ms on every start: only a bug report says the versions
+    from importlib.metadata import PackageNotFoundError, version  # ~25 ms on every start: only a bug report says the versions
 
     try:
         ours = version("clientflow")

@@ -37,7 +37,7 @@ def test(targets: tuple[Path, ...], project: Path, fmt: str, with_coverage: bool
     `N passed, M failed`. Exit 1 when a scenario fails, a scenario file is broken,
     or coverage is under --fail-under.
     """
-    # the scenario runner (~60 ms: the engine, the expectations) not for `test --help`, nor `clientflow --help`
+    # the scenario runner (~70 ms: the engine, the expectations) not for `test --help`, nor `clientflow --help`
     from ..scenarios.coverage import measure
     from ..scenarios.suite import load_suite, run_suite, scenario_files
 

@@ -62,7 +62,7 @@ def serve(
     try:
         import uvicorn  # the server (~60 ms) only for serve, and without the web extra it is advice, not a failure at start
 
-        # the web app (FastAPI, pydantic: ~250 ms) only for serve, and only with the web extra installed
+        # the web app (FastAPI, pydantic: ~300 ms) only for serve, and only with the web extra installed
         from ..web import WebSettings, create_app
         from ..web.app import SETTINGS_ENV, from_environment
         from ..web.auth import find_actor
