@@ -1,4 +1,5 @@
-"""The shape of the package: no import cycles, layers imported only downward, backends only through plugins.
+"""The shape of the package: no import cycles, layers imported only downward, backends only through plugins,
+and no import inside a function without a comment saying why it waits.
 
 The graph is read from the installed package's source (every import, at module level
 or inside a function; what only a type checker reads is left out), so a cycle hidden
@@ -9,6 +10,9 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import io
+import re
+import tokenize
 from pathlib import Path
 
 ROOT = Path(next(iter(importlib.util.find_spec("clientflow").submodule_search_locations)))  # type: ignore[union-attr, arg-type]
@@ -112,6 +116,49 @@ def test_layers_are_imported_only_downward() -> None:
 def test_the_engine_reaches_backends_only_through_the_plugin_manager() -> None:
     wrong = sorted(f"{m} imports {t}" for m, ts in graph().items() if layer(m) is not None for t in ts if t.startswith(PLUGINS))
     assert wrong == [], "import built-in plugins only by name in plugins.DEFAULT_PLUGINS:\n" + "\n".join(wrong)
+
+
+def lazy_imports(path: Path) -> list[list[ast.stmt]]:
+    """The imports inside functions (what only a type checker reads left out), in runs of consecutive lines."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test) for n in ast.walk(block)}
+    inside = {id(n) for f in ast.walk(tree) if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(f) if n is not f}
+    runs: list[list[ast.stmt]] = []
+    for block in ast.walk(tree):
+        for field in ("body", "orelse", "finalbody"):
+            statements = getattr(block, field, None)
+            run: list[ast.stmt] = []
+            for statement in statements if isinstance(statements, list) else []:
+                if not isinstance(statement, (ast.Import, ast.ImportFrom)) or id(statement) not in inside or id(statement) in typing_only:
+                    run = []
+                elif run and statement.lineno == (run[-1].end_lineno or run[-1].lineno) + 1:
+                    run.append(statement)
+                else:
+                    run = [statement]
+                    runs.append(run)
+    return runs
+
+
+def test_every_import_inside_a_function_says_why_it_is_lazy() -> None:
+    # A lazy import hides a cycle or saves start-up time; only the second is welcome, and then
+    # its comment says what it saves, so one that no longer saves anything can be seen and moved up.
+    pragma = re.compile(r"\s*(type: ?ignore(\[[\w, -]+\])?|noqa(: ?[A-Z]+\d+(, ?[A-Z]+\d+)*)?|pragma: no cover|fmt: ?(skip|off|on))\s*")
+    unexplained = []
+    for path in sorted(ROOT.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        tokens = tokenize.generate_tokens(io.StringIO(source).readline)
+        said = {t.start[0] for t in tokens if t.type == tokenize.COMMENT and any(not pragma.fullmatch(part) for part in t.string.split("#")[1:])}
+        for run in lazy_imports(path):
+            first = run[0].lineno
+            if first in said or (first - 1 in said and lines[first - 2].lstrip().startswith("#")):
+                continue
+            for statement in run:
+                if not said & set(range(statement.lineno, (statement.end_lineno or statement.lineno) + 1)):
+                    shown = path.resolve()
+                    shown = shown.relative_to(Path.cwd()) if shown.is_relative_to(Path.cwd()) else shown
+                    unexplained.append(f"{shown}:{statement.lineno}: {lines[statement.lineno - 1].strip()}")
+    assert unexplained == [], "imports inside a function with no comment saying why they are lazy:\n" + "\n".join(unexplained)
 
 
 def test_the_table_of_contents_is_short() -> None:
