@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from .api import Engine
 from .conditions.expressions import CompileError, Compiler, DataFunction
 from .errors import ClientflowError, ExitCode, ExpressionError
+from .language.plain import mutable
 from .language.words import Moment
 from .runtime.data import Records
 from .runtime.plan import Plan
@@ -47,7 +48,7 @@ class Item:
         }  # fmt: skip
 
 
-@dataclass
+@mutable
 class Summary:
     flow: str
     dry_run: bool

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 
 from . import faults
 from .config import DELIVERY_DEFAULTS, Config, load_config, open_notifiers, open_storage, plugin_settings
+from .language.plain import mutable
 from .plugins import Registry, event
 from .runtime.context import Clock
 from .storage import Email, Notifier, Storage
@@ -41,7 +42,7 @@ class PermanentFailure(Exception):
     """
 
 
-@dataclass
+@mutable
 class Delivery:
     """What one delivery pass did."""
 
@@ -236,7 +237,7 @@ def summary(row: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-@dataclass
+@mutable
 class Outbox:
     """The outbox of one project's storage with its notifiers, for the commands and workers.
 

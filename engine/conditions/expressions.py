@@ -19,7 +19,7 @@ import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 from types import CodeType
 from typing import Any
@@ -31,6 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import CompileError as CompileError  # raised here, defined with every other error
 from ..errors import ExpressionError, did_you_mean
+from ..language.plain import frozen
 from . import limits, reader
 from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/conditions/limits.py
 
@@ -286,7 +287,7 @@ _HELPERS: dict[str, Any] = {
 }
 
 
-@dataclass(frozen=True)
+@frozen
 class Expression:
     """One compiled condition or value, with what it refers to.
 

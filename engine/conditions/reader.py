@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -24,6 +24,7 @@ from jinja2 import nodes
 from markupsafe import Markup, escape
 
 from ..errors import ExpressionError, did_you_mean
+from ..language.plain import frozen
 from ..language.plurals import to_python_format
 from . import limits
 
@@ -39,7 +40,7 @@ _QUOTED = re.compile(r"'[^']*'")
 Forms = Mapping[tuple[str, str], tuple[str, ...]]
 
 
-@dataclass(frozen=True)
+@frozen
 class Reader:
     """Who a text is rendered for: a locale (None: the project declares none) and its catalog's plural forms."""
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientflowError, RunError, RunNotFound, UnknownName
 from ..language.model import APPROVAL_NAMES, Email, Flow, Project, Step
+from ..language.plain import mutable
 from ..storage import SchedulingTransaction, Transaction
 from . import schedule
 from .context import flow_scope, resolve, resolve_actor
@@ -115,7 +116,7 @@ def reaches(runner: Runner, records: Records, flow: Flow, state: RunState, actor
     return runner.refusal(scope, state.subject) is None
 
 
-@dataclasses.dataclass
+@mutable
 class Visit:
     """A run as someone asking to decide it may know of it: loaded, or hidden (`RunNotFound` once the attempt is audited)."""
 
@@ -159,7 +160,7 @@ def hide(tx: Transaction, seen: Visit, attempt: str) -> RunNotFound:
     return RunNotFound(seen.state.id)
 
 
-@dataclasses.dataclass
+@mutable
 class Decider:
     """Who asks to decide a run, resolved in its transaction, and the refusal when they may not."""
 

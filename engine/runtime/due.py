@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import faults
 from ..errors import ClientflowError, UnknownName
 from ..language.model import Effect, Email, Flow
+from ..language.plain import mutable
 from ..storage import ConflictError, OccasionTransaction, SchedulingTransaction, Storage, Transaction
 from . import approvals
 from .context import flow_scope, resolve
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 LEASE_SECONDS = 300.0
 
 
-@dataclass
+@mutable
 class Carried:
     """What one pass over the due work did."""
 
