@@ -106,6 +106,8 @@ def _map(items: Iterable[Any], attribute: str | None = None, default: Any = None
     if attribute is None:
         raise ExpressionError("map needs attribute=NAME")
     _attribute_path(attribute)
+    if attribute.__class__ is str and "." not in attribute:  # one key: `_attribute`'s first line, written out for each item
+        return _sized([v if (v := i[attribute] if i.__class__ is dict or isinstance(i, Mapping) else None) is not None else default for i in items])
     return _sized([v if (v := _attribute(i, attribute)) is not None else default for i in items])
 
 
@@ -124,6 +126,8 @@ def _select(items: Iterable[Any], attribute: str, test: str = "true", *args: Any
     _attribute_path(attribute)
     if test in _EQUALS and len(args) == 1 and args[0].__class__ in limits.FLAT:  # compare() with a flat side: `==` itself
         other = args[0]
+        if attribute.__class__ is str and "." not in attribute:  # one key: `_attribute`'s first line, written out for each item
+            return _sized([i for i in items if bool((i[attribute] if i.__class__ is dict or isinstance(i, Mapping) else None) == other) is keep])
         return _sized([i for i in items if bool(_attribute(i, attribute) == other) is keep])
     return _sized([i for i in items if bool(check(_attribute(i, attribute), *args)) is keep])
 

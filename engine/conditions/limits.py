@@ -80,7 +80,9 @@ def tick() -> None:
 
 def spend(built: int) -> None:
     """Count `built` characters or items against this evaluation's budget, and check the clock."""
-    budget = _budget()
+    budget = _state.budget  # `_budget()`, written out: every filter that builds comes here
+    if budget is None:
+        budget = _state.budget = _Budget()
     budget.left -= built
     if budget.left < 0:
         raise ExpressionError(f"the evaluation built more than {MAX_BUILT:,} characters and items in all, over the limit")
@@ -184,10 +186,12 @@ def within(value: Any) -> Any:
 
 def sized(value: Any) -> Any:
     """A value just built: refused when it is over a size limit, counted against the budget otherwise."""
-    within(value)
-    if isinstance(value, (str, list, tuple)):
+    if value.__class__ is list or isinstance(value, (str, list, tuple)):  # `within`'s check of these, written out
+        if len(value) > MAX_SIZE:
+            raise ExpressionError(f"a value of {len(value):,} items is over the limit of {MAX_SIZE:,}")
         spend(len(value))
-    return value
+        return value
+    return within(value)
 
 
 def mul(a: Any, b: Any) -> Any:
@@ -254,6 +258,9 @@ def listed(items: Any, limit: int = MAX_SIZE) -> list[Any]:
     """`list(items)`, refused as soon as it would hold more than `limit` items."""
     if hasattr(items, "__len__") and len(items) > limit:
         raise ExpressionError(f"a list of {len(items):,} items is over the limit of {limit:,}")
+    if items.__class__ is list:  # its length was checked: the loop below would copy it whole
+        spend(len(items))
+        return items.copy()
     out = []
     for item in items:
         out.append(item)
