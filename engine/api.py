@@ -13,7 +13,6 @@ key) and returns plain dataclasses with `to_json()`.
 from __future__ import annotations
 
 import itertools
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
@@ -33,7 +32,7 @@ from .language.project import Extensions
 from .plugins import Registry
 from .runtime import approvals
 from .runtime.context import Clock, Parties, find_parties, flow_scope, resolve, resolve_actor
-from .runtime.core import FINISHED, VERSION_KEY, Runner
+from .runtime.core import FINISHED, VERSION_KEY, Runner, new_id
 from .runtime.data import Records, Snapshot
 from .runtime.due import LEASE_SECONDS, Carried, carry_out
 from .runtime.plan import Plan
@@ -301,7 +300,7 @@ class Engine:
         only the rules that do not hold (what a bulk run reads); what is committed is the same.
         """
         flow = self.project.flow(flow_id)
-        run_id = uuid.uuid4().hex
+        run_id = new_id()
         with self.storage.transaction(write=True) as tx:
             held: tuple[Document | None] | None = None
             looked: tuple[IndexKey, list[Document]] | None = None
@@ -365,7 +364,7 @@ class Engine:
             parties = resolve(self.project, records, actor, subject)
             scope = self.runner.scope(records, parties)
             state = RunState(
-                id=uuid.uuid4().hex,
+                id=new_id(),
                 flow=flow.id,
                 version=flow.version,
                 actor=str(parties.actor.get("id")),
