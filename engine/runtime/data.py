@@ -57,6 +57,15 @@ class KeyPlan:
         self.project = project
         self.plans: dict[str, Callable[[dict[str, Any]], list[IndexKey]]] = {}
         self.tests: dict[tuple[str, str, str], Callable[[dict[str, Any], str], bool]] = {}
+        self.read_fields: dict[str, tuple[str, ...]] = {}
+
+    def fields(self, collection: str) -> tuple[str, ...]:
+        """The top-level fields of a body that its keys are made of (each key of its own records, each nested list)."""
+        fields = self.read_fields.get(collection)
+        if fields is None:
+            plan = self._plan(collection)
+            fields = self.read_fields[collection] = tuple(dict.fromkeys(f for _, keys, nested in plan for f in (keys if nested is None else (nested,))))
+        return fields
 
     def keys(self, collection: str, body: dict[str, Any]) -> list[IndexKey]:
         return self.keys_of(collection)(body)
@@ -181,6 +190,7 @@ def record_checks(project: Project) -> RecordChecks:
 
 
 _NO_REFS: frozenset[Ref] = frozenset()
+_ABSENT = object()  # a field a body lacks (flush)
 
 
 class Records:
@@ -535,9 +545,13 @@ class Records:
                 self.tx.put(Document(ref[0], ref[1], body, 0), self.keys(ref[0], body), expect_version=None)
                 continue
             read = self._document(ref)
-            keys = self.keys(ref[0], body)
-            unchanged = read is not None and keys == self.keys(ref[0], read.body)
-            self.tx.put(Document(ref[0], ref[1], body, 0), None if unchanged else keys, expect_version=self.version(ref))
+            if read is not None and all(body.get(f, _ABSENT) is read.body.get(f, _ABSENT) for f in self.key_plan.fields(ref[0])):
+                keys = None  # every value its keys are made of is the very one read (copies are made on change): the same keys
+            else:
+                keys = self.keys(ref[0], body)
+                if read is not None and keys == self.keys(ref[0], read.body):
+                    keys = None
+            self.tx.put(Document(ref[0], ref[1], body, 0), keys, expect_version=self.version(ref))
             faults.point("between-writes")
 
 
