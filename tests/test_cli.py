@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -486,3 +487,22 @@ def test_a_database_that_cannot_be_made_where_db_says_is_a_mistake_to_fix_not_a_
         assert result.exit_code == 1, result.output
         assert f"cannot open the SQLite database {db} (" in result.stderr and "give a --db in a folder you may write in" in result.stderr, result.stderr
         assert "bug" not in result.stderr
+
+
+# What a command's work needs, loaded only once the work is done: a command's --help answers without it.
+HELP_LOADS_NONE_OF = {
+    "i18n": ("clientflow.language.catalogs", "clientflow.language.plurals"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HELP_LOADS_NONE_OF))
+def test_a_commands_help_loads_none_of_its_work(name: str) -> None:
+    script = (
+        "import sys\nfrom clientflow.cli import main\n"
+        f"try:\n    main([{name!r}, '--help'])\nexcept SystemExit:\n    pass\n"
+        f"print('loaded:', *(m for m in {HELP_LOADS_NONE_OF[name]!r} if m in sys.modules))"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CLIENTFLOW_")}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"Usage: clientflow {name}" in done.stdout and done.stdout.splitlines()[-1] == "loaded:", done.stdout

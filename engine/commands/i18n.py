@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from ..errors import DefinitionError, Location, Problem
-from ..language import catalogs
 from ..language.model import Project
 from .common import CONTEXT_SETTINGS, command, project_option
 
@@ -44,6 +43,8 @@ def extract(project: Path) -> None:
 
     An unchanged template is left as it is, so running it twice changes nothing.
     """
+    from ..language import catalogs  # the catalogs (~3 ms) not for `i18n --help`
+
     loaded = _load(project)
     _, count, changed = catalogs.extract(loaded)
     click.echo(f"{catalogs.TEMPLATE}: {count} texts" + ("" if changed else " (unchanged)"))
@@ -57,6 +58,8 @@ def update(project: Path) -> None:
     A new text is added untranslated; a text that changed keeps its translation, marked
     fuzzy (with the previous source); a text that is gone is kept as obsolete.
     """
+    from ..language import catalogs  # the catalogs (~3 ms) not for `i18n --help`
+
     loaded = _load(project)
     if len(loaded.locales) < 2:
         needed = "locales: declare the languages first, e.g. locales: [en, fr] (the first is the one the flows are written in)"
@@ -75,6 +78,7 @@ def check(project: Path) -> None:
     1 when there is any; obsolete entries are warnings.
     """
     from ..conditions.translations import translator  # loaded with the project by now; at the top it would weigh on `i18n --help`
+    from ..language import catalogs  # the catalogs (~3 ms) not for `i18n --help`
 
     loaded = _load(project)
     report = catalogs.check(loaded, translator(loaded))
