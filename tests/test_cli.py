@@ -492,6 +492,8 @@ def test_a_database_that_cannot_be_made_where_db_says_is_a_mistake_to_fix_not_a_
 # What a command's work needs, loaded only once the work is done: a command's --help answers without it.
 HELP_LOADS_NONE_OF = {
     "i18n": ("clientflow.language.catalogs", "clientflow.language.plurals"),
+    "outbox": ("clientflow.outbox", "clientflow.storage"),
+    "worker": ("clientflow.outbox", "clientflow.storage"),
 }
 
 

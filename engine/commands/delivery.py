@@ -11,7 +11,6 @@ from typing import Any
 import click
 
 from ..config import DELIVERY_DEFAULTS
-from ..storage import SchedulingTransaction
 from .common import command, db_option, emit_json, format_option, now_option, outbox_option, project_option
 
 STATUS_ORDER = ("pending", "sending", "failed", "sent")
@@ -90,6 +89,8 @@ class Due:
         self.applied = self.dropped = self.retried = 0
 
     def waiting(self) -> bool:
+        from ..storage import SchedulingTransaction  # loaded by _open by now; at the top it would weigh on `outbox --help` and `worker --help`
+
         with self.box.storage.transaction() as tx:
             if not isinstance(tx, SchedulingTransaction):
                 return False
