@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import gc
 import threading
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -125,3 +127,30 @@ def test_shutting_down_waits_for_the_work_given_and_the_next_request_starts_the_
     assert len(ours()) == before + POOL
     threads.shutdown()
     assert len(ours()) == before
+
+
+def test_an_error_is_not_kept_alive_by_the_thread_that_met_it(threads: AvailabilityThreads) -> None:
+    made: list[weakref.ref[Exception]] = []
+
+    class Refused(Exception):
+        def __init__(self) -> None:
+            super().__init__("refused")
+            made.append(weakref.ref(self))
+
+    def work(given: object) -> None:
+        raise Refused()  # held by no name of its own frame
+
+    async def ask() -> None:
+        try:
+            await threads.run(work, None)
+        except Refused:
+            pass
+
+    gc.collect()
+    gc.disable()  # what a cycle keeps would live until the next collection
+    try:
+        asyncio.run(ask())
+        threads.shutdown()  # the threads' last frames gone
+        assert made and made[0]() is None
+    finally:
+        gc.enable()
