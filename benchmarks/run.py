@@ -780,7 +780,7 @@ def command_line() -> str:
 def how(bench: Bench, quick_sections: set[str]) -> str:
     quick = f"; sections run with --quick sizes: {', '.join(sorted(quick_sections))}" if quick_sections else ""
     return (
-        f"Medians of {bench.sizes.repeats} runs of each side (availability: {bench.sizes.repeats + 2} batches; growth: {bench.sizes.growth_repeats}; "
+        f"Medians of {bench.sizes.repeats} runs of each side (availability: {bench.sizes.repeats + 2} batches; growth: {bench.sizes.growth_repeats}, `Engine.available` against the file's size {bench.sizes.repeats + 2}; "
         f"start-up: {bench.sizes.startup_runs}), the sides interleaved{quick}."
     )
 
