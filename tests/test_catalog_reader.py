@@ -8,6 +8,7 @@ contexts, lines, fuzzy flags); on anything else it gives None and Babel reads th
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +168,13 @@ def test_the_plural_counts_are_babels() -> None:
     for tag in ["fr", "fr_CA", "de", "ga", "ja", "pl", "ar", "pt_BR", "en"]:
         assert tuple(catalogs._get_plural(tag)) == tuple(get_plural(tag))
         assert catalogs._get_plural(Locale.parse(tag)).num_plurals == get_plural(Locale.parse(tag)).num_plurals
+
+
+_ALTERNATING = re.compile(r'"(?:[^"\\]|\\.)*"\s*$')  # the quoted text as gettext writes it, one alternation per character
+
+
+@settings(max_examples=1500, deadline=None, derandomize=True)
+@given(st.text(alphabet=st.sampled_from(['"', "\\", "a", "é", " ", "\t", "\n", "\x0b", "n"]), max_size=12))
+def test_the_unrolled_pattern_reads_the_quoted_texts_the_alternation_reads(text: str) -> None:
+    assert (catalogs._PO_WHOLE_STRING.match(text) is None) == (_ALTERNATING.match(text) is None)
+    assert (catalogs._PO_WHOLE_STRING.match(f'"{text}') is None) == (_ALTERNATING.match(f'"{text}') is None)
