@@ -20,8 +20,8 @@ from typing import Any, Protocol
 from .api import Engine
 from .conditions.expressions import CompileError, Compiler, DataFunction
 from .errors import ClientflowError, ExitCode, ExpressionError
-from .language.plain import mutable
 from .language.words import Moment
+from .plain import mutable
 from .runtime.data import Records
 from .runtime.plan import Plan
 

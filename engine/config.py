@@ -19,12 +19,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from .errors import ConfigError
+from .plain import mutable
 
 SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "signature")
 DEFAULT_DB = ".clientflow/clientflow.db"
@@ -38,7 +39,7 @@ _QUERY_SECRET = re.compile(r"(?i)([?&](?:ssl)?(?:password|secret|token)=)[^&#\s]
 _KEYWORD_SECRET = re.compile(r"(?i)(\b(?:ssl)?password\s*=\s*)(?!\*{8}(?:[\s&#]|\Z))('(?:[^'\\]|\\.)*(?:'|\Z)|(?:\\.|[^\s'\\])(?:\\.|[^\s\\])*\\?)", re.S)
 
 
-@dataclass
+@mutable
 class Config:
     """The effective configuration of one project."""
 

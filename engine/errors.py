@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import IntEnum
 from typing import Any
+
+from .plain import ordered
 
 
 class ExitCode(IntEnum):
@@ -60,7 +62,7 @@ class ClientflowError(Exception):
     exit_code: int = ExitCode.ERROR
 
 
-@dataclass(frozen=True, order=True)
+@ordered
 class Location:
     """Where in which file something was written (1-based line and column)."""
 
@@ -74,7 +76,7 @@ class Location:
         return self.path
 
 
-@dataclass(frozen=True, order=True)
+@ordered
 class Problem:
     """One located message of a definition or data file."""
 

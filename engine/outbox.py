@@ -23,7 +23,7 @@ from typing import Any
 
 from . import faults
 from .config import DELIVERY_DEFAULTS, Config, load_config, open_notifiers, open_storage, plugin_settings
-from .language.plain import mutable
+from .plain import mutable
 from .plugins import Registry, event
 from .runtime.context import Clock
 from .storage import Email, Notifier, Storage

@@ -19,7 +19,7 @@ import os
 import sys
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import pluggy
 
 from . import hookspecs
 from .errors import ClientflowError, ConfigError, did_you_mean
+from .plain import frozen, mutable
 
 DEFAULT_PLUGINS = (
     "clientflow.default_plugins.memory:MemoryPlugin",
@@ -43,7 +44,7 @@ REQUIRED = {"memory"}
 SKIPPED: dict[str, str] = {}  # built-in plugin -> the missing module that kept it from loading
 
 
-@dataclass(frozen=True)
+@frozen
 class PluginInfo:
     """Where a plugin comes from, for `clientflow plugins` and for every message that names it."""
 
@@ -58,7 +59,7 @@ class PluginInfo:
         return f"the plugin {self.name!r} ({origin}{self.distribution} {self.version})"
 
 
-@dataclass
+@mutable
 class Loaded:
     """What loading found: each plugin's origin, and the plugins that could not be loaded and why."""
 
@@ -259,7 +260,7 @@ def load_plugins(pm: pluggy.PluginManager) -> pluggy.PluginManager:
     return pm
 
 
-@dataclass
+@mutable
 class Registry:
     """Everything plugins registered, by kind and name."""
 

@@ -19,7 +19,7 @@ ROOT = Path(next(iter(importlib.util.find_spec("clientflow").submodule_search_lo
 
 # Lowest first. A module may import its own layer and those below it, never one above.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "collector", "storage", "hookspecs", "resources", "mailaddress", "faults", "config", "plugins", "tokens")),
+    ("base", ("errors", "collector", "storage", "hookspecs", "resources", "mailaddress", "faults", "config", "plugins", "tokens", "plain")),
     ("language", ("language",)),
     ("conditions", ("conditions",)),
     ("runtime", ("runtime", "outbox")),

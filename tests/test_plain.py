@@ -1,11 +1,12 @@
-"""`@frozen` and `@mutable` (engine/language/plain.py) make the classes `@dataclass(frozen=True)` and `@dataclass()` make.
+"""`@frozen`, `@ordered` and `@mutable` (engine/plain.py) make the classes `@dataclass(frozen=True)`,
+`@dataclass(frozen=True, order=True)` and `@dataclass()` make.
 
 Hypothesis writes classes: fields with and without defaults and factories, fields left out of
 `__init__`, of the repr, of comparisons or of the hash, a class's own `__eq__` or `__hash__`, a
 `__post_init__`. Each is made both ways, and the two compared: signature, fields and
 `__match_args__`; on instances made of the same arguments (positional, keyword, too many, too
 few, unknown), the same values or the same refusal, the same repr, equality, hash (or
-unhashability), the same refusals to assign or delete, and `dataclasses.replace`.
+unhashability), the same order (ordered), the same refusals to assign or delete, and `dataclasses.replace`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clientflow.language.plain import frozen, mutable
+from clientflow.plain import frozen, mutable, ordered
 
 FIELD = st.fixed_dictionaries(
     {
@@ -39,7 +40,13 @@ def specs(draw: st.DrawFn) -> dict[str, Any]:
         if spec["init"] and spec["default"] == "none" and seen_default:
             spec["default"] = "value"
         seen_default = seen_default or (spec["init"] and spec["default"] != "none")
-    return {"fields": fields, "frozen": draw(st.booleans()), "own": draw(st.sampled_from([None, "eq", "hash", "post_init"]))}
+    frozen_one = draw(st.booleans())
+    return {
+        "fields": fields,
+        "frozen": frozen_one,
+        "order": frozen_one and draw(st.booleans()),
+        "own": draw(st.sampled_from([None, "eq", "hash", "post_init"])),
+    }
 
 
 def _namespace(spec: dict[str, Any]) -> dict[str, Any]:
@@ -67,8 +74,8 @@ def _namespace(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _both(spec: dict[str, Any]) -> tuple[Any, Any]:
-    ours = (frozen if spec["frozen"] else mutable)(type("Thing", (), _namespace(spec)))
-    theirs = dataclasses.dataclass(frozen=spec["frozen"])(type("Thing", (), _namespace(spec)))
+    ours = (ordered if spec["order"] else frozen if spec["frozen"] else mutable)(type("Thing", (), _namespace(spec)))
+    theirs = dataclasses.dataclass(frozen=spec["frozen"], order=spec["order"])(type("Thing", (), _namespace(spec)))
     return ours, theirs
 
 
@@ -125,6 +132,14 @@ def test_a_plain_class_behaves_as_the_dataclass_it_stands_for(spec: dict[str, An
         assert _state(a) == _state(b)
     changes = {given_names[-1]: "changed"} if given_names else {}
     assert _outcome(lambda: _state(dataclasses.replace(a, **changes))) == _outcome(lambda: _state(dataclasses.replace(b, **changes)))
+    pairs = [(a, again, b, twin_again), (a, "other", b, "other")]
+    variant = _outcome(lambda: (dataclasses.replace(a, **changes), dataclasses.replace(b, **changes)))
+    if variant[0] == "value":
+        pairs.append((a, variant[1][0], b, variant[1][1]))
+    for x, y, x_twin, y_twin in pairs:
+        assert _outcome(lambda x=x, y=y: (x < y, x <= y, x > y, x >= y, y < x, y >= x)) == _outcome(
+            lambda x=x_twin, y=y_twin: (x < y, x <= y, x > y, x >= y, y < x, y >= x)
+        )
 
 
 def test_a_frozen_subclass_keeps_its_own_attributes_and_refuses_the_fields() -> None:

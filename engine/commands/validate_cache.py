@@ -31,9 +31,11 @@ import site
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
+
+from ..plain import mutable
 
 FOLDERS = ("flows", "templates", "scenarios", "data", "schema", "locales")  # what validate reads of a project
 FORMAT = 1  # the entry's shape; bump it when Result changes
@@ -43,7 +45,7 @@ MAX_ENTRIES = 1000  # results kept; past it, the older half goes
 COUNTS = ("scenarios", "demo_runs")  # the counts validate reports beside flows, steps and emails, in its order
 
 
-@dataclass
+@mutable
 class Result:
     """What a clean `validate` reports: the figures of its summary line and its warnings (path, line, col, message)."""
 

@@ -31,7 +31,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from ..errors import CompileError as CompileError  # raised here, defined with every other error
 from ..errors import ExpressionError, did_you_mean
-from ..language.plain import frozen
+from ..plain import frozen
 from . import limits, reader
 from .limits import MAX_SIZE as MAX_SIZE  # where it was defined before engine/conditions/limits.py
 

@@ -24,8 +24,8 @@ from jinja2 import nodes
 from markupsafe import Markup, escape
 
 from ..errors import ExpressionError, did_you_mean
-from ..language.plain import frozen
 from ..language.plurals import to_python_format
+from ..plain import frozen
 from . import limits
 
 DEFAULT_LOCALE = "en"  # a project that declares no locales is read in English

@@ -22,6 +22,7 @@ from typing import Any
 from jinja2 import nodes
 
 from ..errors import did_you_mean
+from ..plain import frozen
 
 
 class Type:
@@ -185,7 +186,7 @@ def _kind(value: Any) -> str:
     return "string" if isinstance(value, str) else "value"
 
 
-@dataclass(frozen=True)
+@frozen
 class TypeProblem:
     """A field that cannot exist: at `line` (1-based, in the source) and `col` (1-based; 0 when not found)."""
 

@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import CompileError, DefinitionError, Location, Problem, UnknownName
+from ..plain import frozen, mutable
 from . import plurals
 from .code import Text, Uses
 from .model import DynamicOptions, Flow, Project, Rule
-from .plain import frozen, mutable
 from .yamlfile import MAX_BYTES
 
 if TYPE_CHECKING:  # Babel is imported when a catalog is read or written, never at load

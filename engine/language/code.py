@@ -14,7 +14,7 @@ from dataclasses import field
 from typing import Any, Protocol
 
 from ..errors import Location
-from .plain import frozen
+from ..plain import frozen
 
 
 @frozen

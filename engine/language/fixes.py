@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DefinitionError, Location
-from .plain import frozen
+from ..plain import frozen
 from .yamlfile import load_yaml, read_text
 
 OLD_OPS = {"set": "update"}  # effect op: the old word -> the word plans and scenarios use

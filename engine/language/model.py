@@ -17,8 +17,8 @@ from functools import cached_property
 from typing import Any
 
 from ..errors import Location, Problem, UnknownName
+from ..plain import frozen
 from .code import NOT_COMPILED, Compiled, Expr, Text
-from .plain import frozen
 
 STEP_KINDS = ("info", "survey", "choice", "form", "confirm", "approval")
 BUILTIN_EFFECTS = ("update", "delete", "create")  # the effects every project has; the plan's changes[].op says the same words

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .plain import frozen
+from ..plain import frozen
 
 EXTENSION = "jinja2.ext.i18n"
 EXTENSION_ID = "jinja2.ext.InternationalizationExtension"  # as an environment lists it once added

@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import CompileError, DefinitionError, Location, Problem, did_you_mean, keypath
 from ..mailaddress import valid_address
+from ..plain import mutable
 from . import checks, schemas
 from .code import Compilers, Expr, Text
 from .fixes import OLD_OPS
@@ -50,7 +51,6 @@ from .model import (
     Rule,
     Step,
 )
-from .plain import mutable
 from .words import DATA_FUNCTIONS, OUTSIDER_NAMES, Moment, subject_words
 from .yamlfile import MAX_PROBLEMS, Positions, load_data_text, load_yaml, read_text
 

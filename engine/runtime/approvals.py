@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import ClientflowError, RunError, RunNotFound, UnknownName
 from ..language.model import APPROVAL_NAMES, Email, Flow, Project, Step
-from ..language.plain import mutable
+from ..plain import mutable
 from ..storage import SchedulingTransaction, Transaction
 from . import schedule
 from .context import flow_scope, resolve, resolve_actor

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from .. import faults
 from ..errors import ClientflowError, UnknownName
 from ..language.model import Effect, Email, Flow
-from ..language.plain import mutable
+from ..plain import mutable
 from ..storage import ConflictError, OccasionTransaction, SchedulingTransaction, Storage, Transaction
 from . import approvals
 from .context import flow_scope, resolve

@@ -18,8 +18,8 @@ from typing import Any
 
 from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, did_you_mean
 from ..language.model import Project
-from ..language.plain import mutable
 from ..language.yamlfile import load_data_text, load_yaml, read_text
+from ..plain import mutable
 
 RUNS_FILE = "demo-runs.yaml"
 DEMO_DATA = Path("data") / "demo.yaml"  # under the project: what `clientflow demo` loads unless told otherwise

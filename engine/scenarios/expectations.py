@@ -16,7 +16,7 @@ from typing import Any
 
 from ..errors import did_you_mean
 from ..language.model import BUILTIN_EFFECTS, Project
-from ..language.plain import frozen
+from ..plain import frozen
 from ..runtime.approvals import APPROVERS_RULE, STARTER_RULE
 from ..runtime.plan import Plan
 

@@ -24,9 +24,9 @@ from ..api import Engine
 from ..errors import ClientflowError, DataError, DefinitionError, Location, Problem, RunNotFound, UnknownName, did_you_mean
 from ..language import schemas
 from ..language.model import Project
-from ..language.plain import frozen, mutable
 from ..language.project import DURATION_WORDS, parse_duration
 from ..language.yamlfile import Positions, load_data_text, load_yaml, read_text
+from ..plain import frozen, mutable
 from ..plugins import Registry
 from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.context import Clock, flow_scope, resolve

@@ -1,9 +1,10 @@
 """Plain data classes, as `@dataclass` makes them, without generating their methods.
 
-`@frozen` is `@dataclass(frozen=True)` and `@mutable` is `@dataclass()`: the same fields,
-defaults and factories, `dataclasses.fields` and `replace`, the same `__init__` signature,
-repr, equality and hash (frozen: hashable, and assigning or deleting a field refused with the
-same error; mutable: unhashable). Python's `dataclass` writes each class's methods as source
+`@frozen` is `@dataclass(frozen=True)`, `@ordered` is `@dataclass(frozen=True, order=True)` and
+`@mutable` is `@dataclass()`: the same fields, defaults and factories, `dataclasses.fields` and
+`replace`, the same `__init__` signature, repr, equality, order (ordered: `<`, `<=`, `>`, `>=` compare
+the compared fields as a tuple, with another object of the very same class only) and hash (frozen:
+hashable, and assigning or deleting a field refused with the same error; mutable: unhashable). Python's `dataclass` writes each class's methods as source
 and compiles each with an `exec` of its own when the module is imported, about six a class:
 a cost of every start of every command. Here the methods are the same few functions for every
 class, reading each class's fields from a table made once when the class is made.
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import operator
 from collections.abc import Callable
 from operator import attrgetter
 from reprlib import recursive_repr
 from typing import Any, TypeVar, dataclass_transform
 
-__all__ = ["frozen", "mutable"]
+__all__ = ["frozen", "mutable", "ordered"]
 
 _set = object.__setattr__
 _C = TypeVar("_C", bound=type)
@@ -33,13 +35,19 @@ def frozen(cls: _C) -> _C:
     return _made(cls, frozen=True)
 
 
+@dataclass_transform(frozen_default=True, order_default=True, field_specifiers=(dataclasses.field,))
+def ordered(cls: _C) -> _C:
+    """`@dataclass(frozen=True, order=True)`, its methods made without an `exec`."""
+    return _made(cls, frozen=True, order=True)
+
+
 @dataclass_transform(field_specifiers=(dataclasses.field,))
 def mutable(cls: _C) -> _C:
     """`@dataclass()`, its methods made without an `exec`."""
     return _made(cls, frozen=False)
 
 
-def _made(cls: _C, *, frozen: bool) -> _C:
+def _made(cls: _C, *, frozen: bool, order: bool = False) -> _C:
     # what these classes do not do as a dataclass would: refused, not done otherwise
     if any(dataclasses.is_dataclass(base) for base in cls.__mro__[1:]):
         raise TypeError(f"{cls.__qualname__}: a plain class does not inherit from a data class (make it a @dataclass)")
@@ -108,6 +116,11 @@ def _made(cls: _C, *, frozen: bool) -> _C:
         [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD), *(_parameter(f) for f in given)], return_annotation=None
     )
     methods: dict[str, Callable[..., Any] | None] = {"__init__": init, "__repr__": recursive_repr()(shown_as), "__eq__": equal}
+    if order:
+        for name, compare in _ORDER.items():
+            if name in cls.__dict__:  # as dataclass refuses it
+                raise TypeError(f"Cannot overwrite attribute {name} in class {cls.__name__}. Consider using functools.total_ordering")
+            methods[name] = _ordering(compare, compared_of)
     if frozen:
         hashed_of = _values_of(hashed)
 
@@ -133,6 +146,20 @@ def _made(cls: _C, *, frozen: bool) -> _C:
         if name == "__hash__" and not explicit_hash or name not in cls.__dict__:  # a class's own methods kept, as dataclass keeps them
             setattr(cls, name, method)
     return cls
+
+
+_ORDER = {"__lt__": operator.lt, "__le__": operator.le, "__gt__": operator.gt, "__ge__": operator.ge}
+
+
+def _ordering(compare: Callable[[Any, Any], bool], values_of: Callable[[Any], tuple[Any, ...]]) -> Callable[[Any, Any], Any]:
+    """One of the order methods a dataclass writes: the compared fields as tuples, with an object of the same class only."""
+
+    def ordering(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return compare(values_of(self), values_of(other))
+        return NotImplemented
+
+    return ordering
 
 
 def _values_of(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
