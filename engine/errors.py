@@ -7,7 +7,6 @@ step and field at fault. The command line maps each class to an exit code.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Hashable, Iterable
 from dataclasses import field
 from enum import IntEnum
@@ -150,6 +149,8 @@ class ConfigError(ClientflowError):
 
 def did_you_mean(given: str, choices: Iterable[str]) -> str:
     """Return `; did you mean 'x'?` for the closest choice, or the choices when few (each once: a flow with two steps of one id lists it once)."""
+    import difflib  # only when something is misspelled: a clean run never asks
+
     choices = list(dict.fromkeys(choices))
     close = difflib.get_close_matches(given, choices, n=1, cutoff=0.6)
     if close:

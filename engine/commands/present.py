@@ -8,7 +8,6 @@ traceback instead). The exit codes themselves are `errors.ExitCode`.
 
 from __future__ import annotations
 
-import difflib
 import platform
 import sys
 from collections.abc import Iterable
@@ -35,6 +34,8 @@ def nearest(given: str, choices: Iterable[str]) -> str | None:
         found = [original for key, original in folded.items() if len(wanted) >= 3 and test(key, wanted)]
         if found:
             return found[0]
+    import difflib  # only when no choice holds what was given
+
     close = difflib.get_close_matches(wanted, list(folded), n=1, cutoff=0.5)
     return folded[close[0]] if close else None
 

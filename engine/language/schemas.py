@@ -8,7 +8,6 @@ at the line and column of the value (or the key) at fault.
 from __future__ import annotations
 
 import copy
-import difflib
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -177,6 +176,8 @@ def _extras(error: Any) -> list[str]:
 
 
 def _closest(key: str, choices: Iterable[str]) -> str | None:
+    import difflib  # only for a document the schema refuses
+
     close = difflib.get_close_matches(key, list(choices), n=1, cutoff=0.6)
     return close[0] if close else None
 
