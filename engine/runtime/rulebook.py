@@ -23,6 +23,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from ..conditions.expressions import DataFunction, built_in_only, failure, python_code
@@ -212,13 +213,14 @@ class Rulebook:
             lines = [lines[0], "    try:", *(f"        {local} = s[{name!r}]" for name, local in used.items())]
             lines += ["    except _Exception:  # not a question's scope", "        return _loose(s, named)", *body]
         lines += ["", *builders]
-        lines += ["", "def _refused(s, named):"]  # reach alone: the first reach rule that does not hold
+        refused = ["def _refused(s, named):"]  # reach alone: the first reach rule that does not hold (compiled when first asked)
         for i in reach:
-            lines += _check(program, i, rules[i], "    ") + [
+            refused += _check(program, i, rules[i], "    ") + [
                 f"    if not r{i}:",
                 f"        return _V({rules[i].name!r}, False, _refusal({i}, s, named, r{i}), r{i} is not False)",
             ]
-        lines.append("    return None")
+        refused.append("    return None")
+        self._refused_source = "\n".join(refused) + "\n"
         scope_namespace = dict(program.namespace)
         scope_namespace.update(
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
@@ -237,7 +239,6 @@ class Rulebook:
         exec(python_code("\n".join(lines) + "\n", "<rulebook>"), scope_namespace)  # noqa: S102 - built from translated conditions
         self._namespace = scope_namespace
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
-        self.refused: Callable[[dict[str, Any], str], Verdict | None] = scope_namespace["_refused"]
         self.needs_now = any("now" in program.expression(code).names for code in (*(r.condition for r in rules), *project.context.values()))
 
     def _reason_lines(
@@ -250,6 +251,15 @@ class Rulebook:
         if verdict:
             lines.append(f"{pad}v{i} = _V({rule.name!r}, False, m{i}, r{i} is not False)")
         return lines
+
+    @cached_property
+    def refused(self) -> Callable[[dict[str, Any], str], Verdict | None]:
+        """`refused(scope, named)`: the verdict of the first reach rule that does not hold, or None, compiled when first asked
+        (only the book of every flow is asked it: a flow's own book, which a plan asks, never compiles it). Its lines are
+        translated conditions, which keep within Python's limits, so only the time moves."""
+        exec(python_code(self._refused_source, "<rulebook>"), self._namespace)  # noqa: S102 - built from translated conditions
+        function: Callable[[dict[str, Any], str], Verdict | None] = self._namespace["_refused"]
+        return function
 
     def _loose(self, scope: dict[str, Any], named: str) -> Answer:
         """`evaluate` for a scope that lacks a name every question's scope holds: each read where a rule reads it (compiled when first needed)."""
