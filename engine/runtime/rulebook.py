@@ -359,7 +359,7 @@ def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[
     """
     wanted = set(names)
     source = "\n".join(lines) + "\n"
-    if re.search(r"\b_q\d", source):
+    if "_q" in source and re.search(r"\b_q\d", source):  # the pattern has no prefix the engine skips to: looked for first
         return None
     found = _reads(source) if _SCANNED.search(source) is None else None
     if found is None:
