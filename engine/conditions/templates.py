@@ -309,9 +309,11 @@ class Template:
     @property
     def namespace(self) -> dict[str, Any] | None:
         """What the plain template's Python may call (its function's globals), read without compiling it; None when
-        Jinja2 renders the template."""
-        if self._plain is not None:
-            return self._plain[1]
+        Jinja2 renders the template. `_plain` is read once: another thread's first rendering may compile the text
+        (`fast`) meanwhile, setting `_fast` before it lets go of `_plain`."""
+        plain = self._plain
+        if plain is not None:
+            return plain[1]
         return self._fast.__globals__ if self._fast is not None else None
 
     @property
