@@ -8,7 +8,8 @@ hashable, and assigning or deleting a field refused with the same error; mutable
 and compiles each with an `exec` of its own when the module is imported, about six a class:
 a cost of every start of every command. Here the methods are the same few functions for every
 class, reading each class's fields from a table made once when the class is made.
-tests/test_plain.py compares every class made this way with the dataclass it stands for. What they do not do
+tests/test_plain.py compares classes hypothesis writes, made both ways; tests/test_model_methods.py every class
+the engine makes this way with the dataclass it stands for. What they do not do
 as a dataclass would is refused when the class is made: inheriting from a data class, `InitVar` and
 keyword-only fields (a `@dataclass` subclass of a plain class is not refused, and sees it as not frozen).
 """

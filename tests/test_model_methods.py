@@ -1,8 +1,8 @@
-"""The model's classes behave as the dataclasses they stand for (engine/plain.py makes their methods).
+"""The classes engine/plain.py makes (the model's and the others') behave as the dataclasses they stand for.
 
-Each class is compared with `@dataclass(frozen=True)` made from its own fields: the same
-signature, fields and `__match_args__`; on instances made of the same values, the same repr,
-equality (also where only a field left out of comparisons differs), hash, and the same refusals
+Each class is compared with the `@dataclass` made from its own fields (frozen=True for a frozen one, and order=True
+for an ordered one): the same signature, fields and `__match_args__`; on instances made of the same values, the
+same repr, equality (also where only a field left out of comparisons differs), hash, order, and the same refusals
 to assign or delete any attribute; `dataclasses.replace` and default factories as before.
 """
 
