@@ -155,7 +155,7 @@ def test_messages_written_into_the_rule_function_read_as_their_own_functions(mon
     inlined = Engine.open(PROJECT, data=DEMO)
     assert len(inlined.runner.rulebook().inlined) >= 5
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
-    monkeypatch.setattr(rulebook, "_inline", lambda *_, **__: None)
+    monkeypatch.setattr(rulebook, "_inline", lambda *_: None)
     called = Engine.open(PROJECT, data=DEMO)
     assert not called.runner.rulebook().inlined
     actors, _ = _everyone(data)
@@ -423,7 +423,7 @@ def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their
     localized = [i for i in book.inlined if book.program.template(book.rules[i].message).localized]
     assert localized  # the plural and dated message is written into the rule function
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
-    monkeypatch.setattr(rulebook, "_inline", lambda *_, **__: None)
+    monkeypatch.setattr(rulebook, "_inline", lambda *_: None)
     called = Engine.open(project_copy, data=DEMO)
     actors, _ = _everyone(data)
     compared = 0
@@ -439,40 +439,3 @@ def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their
                 assert reader.READER.get() is None  # set and reset around the message's lines
                 compared += sum("users" in r["message"] or "one user" in r["message"] for f in got for r in f["reasons"])
     assert compared > 10
-
-
-def test_a_book_python_refuses_unchecked_is_made_again_with_each_message_compiled_first(monkeypatch: object) -> None:
-    """The rule function is first made without compiling its inlined messages on their own; should Python refuse it, it is
-    made again as before (each message compiled first), and answers the same as a book made that way from the start."""
-    import pytest
-
-    from clientflow.runtime import rulebook
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
-    data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
-    made: list[bool] = []
-    real_make, real_code = rulebook.Rulebook._make, rulebook.python_code
-
-    def make(self: rulebook.Rulebook, *args: object, compiled: bool) -> None:
-        made.append(compiled)
-        real_make(self, *args, compiled=compiled)  # type: ignore[arg-type]
-
-    def refusing(source: str, filename: str) -> object:
-        if "def _available(" in source and made == [False]:
-            raise SyntaxError("refused once")
-        return real_code(source, filename)
-
-    monkeypatch.setattr(rulebook.Rulebook, "_make", make)
-    monkeypatch.setattr(rulebook, "python_code", refusing)
-    again = Engine.open(PROJECT, data=DEMO)
-    book = again.runner.rulebook()
-    assert made == [False, True] and len(book.inlined) >= 5
-    assert all(book.program.template(book.rules[i].message).namespace is not None for i in book.inlined)
-    monkeypatch.undo()
-    first = Engine.open(PROJECT, data=DEMO)
-    assert first.runner.rulebook().inlined == book.inlined
-    actors, _ = _everyone(data)
-    fresh, remade = first.checker(data), again.checker(data)
-    for actor in actors:
-        for subject in ("c1", "c2", "c5", "c7"):
-            assert fresh(actor, subject) == remade(actor, subject)

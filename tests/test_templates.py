@@ -193,34 +193,3 @@ def test_a_constant_part_that_cannot_be_worked_out_is_a_compile_error_not_a_cras
 
     with pytest.raises(CompileError, match="cannot be worked out"):
         Texts().compile("{% for i in [1] %}{{ [1][{'k': 1, [1]: 1}] }}{% endfor %}", {"client"})
-
-
-def test_a_texts_namespace_read_while_another_thread_compiles_it_is_its_functions_globals() -> None:
-    """`Template.namespace` (what the rulebook reads to write a message into its rule function) may be read while another
-    thread renders the same text for the first time, compiling it: at whichever line of the read the compile lands,
-    the answer is the namespace the function runs in, never an error (it read `_plain` twice: None the second time)."""
-    import sys
-
-    from clientflow.conditions.templates import Template
-
-    read = Template.namespace.fget.__code__  # type: ignore[attr-defined]
-    for at in range(1, 8):  # the compile lands before the k-th line the read runs
-        template = Texts().compile("Hello {{ client.name }}", frozenset({"client"}))
-        assert template.python is not None  # a plain text, not compiled yet
-        seen = 0
-
-        def tracer(frame: Any, event: str, arg: Any, template: Template = template, at: int = at) -> Any:
-            nonlocal seen
-            if frame.f_code is read and event == "line":
-                seen += 1
-                if seen == at:
-                    template.fast  # noqa: B018 - another thread's first rendering, between two lines of the read
-            return tracer
-
-        before = sys.gettrace()  # a coverage tracer, say: given back after
-        sys.settrace(tracer)
-        try:
-            namespace = template.namespace
-        finally:
-            sys.settrace(before)
-        assert namespace is not None and template.fast is not None and namespace is template.fast.__globals__, at

@@ -307,16 +307,6 @@ class Template:
         return self._fast
 
     @property
-    def namespace(self) -> dict[str, Any] | None:
-        """What the plain template's Python may call (its function's globals), read without compiling it; None when
-        Jinja2 renders the template. `_plain` is read once: another thread's first rendering may compile the text
-        (`fast`) meanwhile, setting `_fast` before it lets go of `_plain`."""
-        plain = self._plain
-        if plain is not None:
-            return plain[1]
-        return self._fast.__globals__ if self._fast is not None else None
-
-    @property
     def compiled(self) -> Any:
         """The Jinja2 template, compiled on first use."""
         if self._compiled is None and self._make is not None:

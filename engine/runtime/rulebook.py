@@ -66,16 +66,9 @@ class Rulebook:
     """
 
     def __init__(self, project: Project, flows: Iterable[Flow] | None = None, *, verdicts: bool = False, entry: Callable[..., Any] | None = None) -> None:
-        chosen = list(project.flows.values() if flows is None else flows)
-        try:  # the messages written into the rule function compiled with it, not each on its own first (`_inline`)
-            self._make(project, chosen, verdicts, entry, compiled=False)
-        except _Again:  # Python refused the function: made as it always was, each message compiled on its own first
-            self._make(project, chosen, verdicts, entry, compiled=True)  # (one Python refuses is left a call; the rest fails as before)
-
-    def _make(self, project: Project, flows: list[Flow], verdicts: bool, entry: Callable[..., Any] | None, *, compiled: bool) -> None:
         self.project = project
         self.program = program = program_of(project)
-        self.flows = flows
+        self.flows = list(project.flows.values() if flows is None else flows)
         self.verdicts = verdicts
         self.entry = entry
         # Engine.available's entries (FlowAvailability) are made with their `rules` listed when first read (views._Deferred)
@@ -90,7 +83,7 @@ class Rulebook:
                 rules.append(rule)
         self.rules = rules
         for i, rule in enumerate(rules):
-            inline = _inline(program, rule, self.inlined_names, compiled=compiled)
+            inline = _inline(program, rule, self.inlined_names)
             if inline is not None:
                 self.inlined[i] = inline
         per_flow = {i for i, rule in enumerate(rules) if "flow" in program.expression(rule.condition).names}  # checked again for each flow
@@ -237,22 +230,13 @@ class Rulebook:
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
         scope_namespace.update(self.inlined_names)
-        scope_namespace.update(
-            {
-                f"_M{i}": message.fast if not message.localized else for_reader(message.fast, lambda: program.reader)
-                for i, message in enumerate(messages)
-                if i not in self.inlined and message.fast is not None
-            }
-        )  # fmt: skip  (an inlined message is not called: its lines are the rule function's)
+        scope_namespace.update({
+            f"_M{i}": message.fast if not message.localized else for_reader(message.fast, lambda: program.reader)
+            for i, message in enumerate(messages) if message.fast is not None
+        })  # fmt: skip
         scope_namespace.update({f"_P{i}": Verdict(rule.name, True) for i, rule in enumerate(rules)})
         scope_namespace.update({f"_F{k}": flow.reference for k, flow in enumerate(self.flows)})
-        try:
-            code = python_code("\n".join(lines) + "\n", "<rulebook>")
-        except Exception:
-            if compiled:
-                raise
-            raise _Again from None  # a message inlined unchecked: made again, each compiled on its own first (`__init__`)
-        exec(code, scope_namespace)  # noqa: S102 - built from translated conditions
+        exec(python_code("\n".join(lines) + "\n", "<rulebook>"), scope_namespace)  # noqa: S102 - built from translated conditions
         self._namespace = scope_namespace
         self.evaluate: Callable[[dict[str, Any], str], Answer] = scope_namespace["_available"]
         self.needs_now = any("now" in program.expression(code).names for code in (*(r.condition for r in rules), *project.context.values()))
@@ -320,10 +304,6 @@ class Rulebook:
                 made["verdicts"] = [failed]
             out.append(made)
         return out
-
-
-class _Again(Exception):
-    """The rule function, made without compiling its inlined messages first, was refused by Python: make it again."""
 
 
 class Broken:
@@ -530,7 +510,7 @@ _TEXT_LOCALS = re.compile(r"\b(_v\d+|n)\b")  # what a plain text's function assi
 _ASSIGNED = re.compile(r"^\s*([A-Za-z_]\w*)\s*(?:=|\+=)", re.MULTILINE)
 
 
-def _inline(program: Program, rule: Rule, names: dict[str, Any], *, compiled: bool = True) -> list[str] | None:
+def _inline(program: Program, rule: Rule, names: dict[str, Any]) -> list[str] | None:
     """A failed rule's message as lines of the rule function itself, its last the text (`return f'...'`), or None.
 
     Only a text written as one f-string of its values (fasttext._flat: no list of parts) and not folded
@@ -538,14 +518,10 @@ def _inline(program: Program, rule: Rule, names: dict[str, Any], *, compiled: bo
     the same lines `_M{i}` runs, with the same names (each added to `names`, the rule function's, when
     it is not there: a text reading one the rule function gives another meaning is left a call), so
     the same text or the same error, without the call.
-
-    `compiled`: the message's own function compiled first (a text Python refuses is left a call). Without, its names
-    are read from what that function would be given (`Template.namespace`); should Python refuse one of its lines,
-    it refuses the rule function too, which holds them deeper (`Rulebook.__init__` then makes it again, compiled).
     """
     message = program.template(rule.message)
     source = message.python
-    if source is None or _needs_folding(rule.message.source) or (compiled and message.fast is None):
+    if source is None or _needs_folding(rule.message.source) or message.fast is None:
         return None
     body = source.splitlines()
     if body[0] != "def _render(s):" or not body[-1].startswith("    return f") or any("return" in line for line in body[1:-1]):
@@ -553,18 +529,8 @@ def _inline(program: Program, rule: Rule, names: dict[str, Any], *, compiled: bo
     assigned = set(_ASSIGNED.findall("\n".join(body[1:-1])))
     if not assigned <= {"n", *(f"_v{k}" for k in range(len(body)))}:
         return None  # anything but its values and its count (a list of parts, a block): left a call
-    read = set(re.findall(r"\b_\w+\b", "\n".join(body[1:]))) - assigned
-    if compiled or "_render" in read:  # the function's own name is among its globals once it is compiled
-        fast = message.fast
-        if fast is None:
-            return None
-        own = fast.__globals__
-    else:
-        namespace = message.namespace  # None: compiled before, and refused by Python (its function is None)
-        if namespace is None:
-            return None
-        own = namespace
-    for name in read:
+    own = message.fast.__globals__
+    for name in set(re.findall(r"\b_\w+\b", "\n".join(body[1:]))) - assigned:
         if name not in own:
             return None
         held = names.get(name, program.namespace.get(name, own[name]))
