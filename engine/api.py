@@ -142,7 +142,6 @@ class Engine:
         `fr-CA` falls back to `fr`, then to the project's first locale; a locale the project
         does not declare is an UnknownName. Emails and audit lines are not affected.
         """
-
         known = self._locales.get(locale)
         if known is None:
             project = localized(self.project, locale)
@@ -669,7 +668,6 @@ class Engine:
 
     def storage_description(self) -> str:
         """Where the records live, for messages: the backend and its file or URL (passwords masked)."""
-
         settings = self.config.storage_settings if self.storage.name == self.config.storage else {}
         place = settings.get("path") or settings.get("url") or settings.get("dsn")
         within = f", schema {settings['schema']}" if place and settings.get("schema") else ""  # one database holds many

@@ -113,7 +113,6 @@ def _unescape(value: str) -> str:
 
 def secrets_in(dsn: str) -> list[str]:
     """The passwords a database URL or keyword DSN holds, as written and as the driver reads them."""
-
     found = [m.group(0)[len(m.group(1)) :] for m in _QUERY_SECRET.finditer(dsn)]
     found += [m.group(0)[len(m.group(1)) : -1] for m in _URL_PASSWORD.finditer(dsn)]
     found += [m.group(2) for m in _KEYWORD_SECRET.finditer(dsn)]

@@ -104,7 +104,6 @@ def _installed() -> tuple[set[str], str | None] | None:
     None when a distribution could be found another way than importlib.metadata's look into each sys.path
     folder (another finder, an egg, a zip, a file it cannot read): then only importlib.metadata can say.
     """
-
     if any(finder is not PathFinder and hasattr(finder, "find_distributions") for finder in sys.meta_path):
         return None
     groups: set[str] = set()

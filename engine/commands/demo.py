@@ -57,7 +57,6 @@ def demo(project: Path, data: Path | None, now: datetime, locale: str | None) ->
     the commands to try your own. Nothing is sent; the temporary database is
     removed at the end. Exit 1 when the flow refuses a run's answers.
     """
-
     data = data or project / DEMO_DATA
     with tempfile.TemporaryDirectory(prefix="clientflow-demo-") as folder:
         engine = Engine.open(project, db=Path(folder) / "demo.db", now=now, notifiers={})  # a folder with no project says so first

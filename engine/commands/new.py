@@ -37,7 +37,6 @@ def new(directory: Path, force: bool) -> None:
     at once; then make the flows your own. A DIR that exists and is not empty
     is refused, and nothing is written, unless --force is given.
     """
-
     if directory.exists() and not directory.is_dir():
         raise ClientflowError(f"{directory} is a file; give the name of a new folder")
     if directory.is_dir() and any(directory.iterdir()) and not force:

@@ -209,7 +209,6 @@ def _applied(plan: Plan) -> str:
 
 def _delivery(engine: Any, plan: Plan) -> dict[str, Any]:
     """What became of the run's emails once the commit's delivery pass ended: sent, waiting for a retry, failed for good."""
-
     with engine.storage.transaction() as tx:
         mine = [summary(m) for m in tx.outbox() if m.get("run") == plan.run]
     return {

@@ -713,7 +713,6 @@ def _po_parameters(value: str) -> dict[str, str] | None:
 
 def _po_date(value: str) -> bool:
     """Whether Babel reads `value` as a date (`%Y-%m-%d %H:%M` and an offset) without an error."""
-
     found = _PO_DATE.fullmatch(value)
     if found is None:
         return False

@@ -44,7 +44,6 @@ def runs_file(data: Path) -> Path:
 
 def read_runs(project: Project, path: Path) -> tuple[dict[str, Example], list[Problem]]:
     """The runs of `path` whose names all exist, and a located problem for every other (none without the file)."""
-
     if not path.is_file():
         return {}, []
     display = str(path)

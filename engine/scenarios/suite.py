@@ -335,7 +335,6 @@ class _ScenarioReader:
 
     def _then(self, start: datetime, actor: str, unknown: list[Problem], first_flow: str | None = None) -> tuple[Later, ...]:
         """The steps under `then`, each at its time: `after` a duration since the step before, or at `now`."""
-
         steps: list[Later] = []
         moment = start
         for index, item in enumerate(self.item.get("then", [])):

@@ -57,7 +57,6 @@ class ApiError(Exception):
 
 def from_engine(exc: ClientflowError, *, subject_entity: str, actor_entity: str) -> ApiError:
     """The API error for an engine error that no route handled more precisely."""
-
     if isinstance(exc, ProjectBroken):
         return ApiError("project_invalid", "the project does not load; fix the problems listed", problems=problem_list(exc.problems))
     if isinstance(exc, UnknownName):

@@ -498,7 +498,6 @@ def reading_locale(engine: Engine, actor: str, request: Request) -> str | None:
 
 def own_or_accepted(engine: Engine, own: str | None, request: Request) -> str | None:
     """The locale serving the actor's own `own` (None: they have none), else the first of Accept-Language the project offers; None: the flows' own."""
-
     locales = engine.project.locales
     if own is not None:
         return reader_tag(engine.project, own)
@@ -511,7 +510,6 @@ def own_or_accepted(engine: Engine, own: str | None, request: Request) -> str | 
 
 def asked_locale(engine: Engine, asked: str) -> str | None:
     """The locale `?locale=` asks for, when the project serves it (fr-CA: the fr texts, fr-CA dates); else a bad request."""
-
     locales = engine.project.locales
     if len(asked) <= 35 and locales and asked.lower() == locales[0].lower():
         return None  # the flows' own language
