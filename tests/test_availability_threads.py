@@ -62,6 +62,21 @@ def test_the_very_exception_of_the_work_is_raised_to_the_caller(threads: Availab
     assert asyncio.run(ask()) is refused
 
 
+def test_a_stop_iteration_of_the_work_reaches_the_caller_as_a_runtime_error(threads: AvailabilityThreads) -> None:
+    # a future refuses StopIteration itself: handed on as it is, the request would wait for ever
+    stopped = StopIteration("a plugin's next() on an empty iterator")
+
+    def work(given: object) -> None:
+        raise stopped
+
+    async def ask() -> BaseException:
+        with pytest.raises(RuntimeError) as caught:
+            await asyncio.wait_for(threads.run(work, None), timeout=10)
+        return caught.value
+
+    assert asyncio.run(ask()).__cause__ is stopped
+
+
 def test_the_work_sees_the_callers_context_variables_and_changes_none_of_them(threads: AvailabilityThreads) -> None:
     def work(given: str) -> str:
         seen = ASKED.get()

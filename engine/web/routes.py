@@ -187,6 +187,10 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
     if future.cancelled():
         return
     if error is not None:
+        if type(error) is StopIteration:  # which a future refuses (TypeError, left in the loop's log: the request would hang)
+            wrapped = RuntimeError("the work raised StopIteration")  # as a coroutine's StopIteration becomes (PEP 479)
+            wrapped.__cause__ = error
+            error = wrapped
         future.set_exception(error)
     else:
         future.set_result(result)
