@@ -14,7 +14,6 @@ audit entry. A worker that dies holding a claim leaves the item to be taken agai
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from dataclasses import field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -26,6 +25,7 @@ from ..plain import mutable
 from ..storage import ConflictError, OccasionTransaction, SchedulingTransaction, Storage, Transaction
 from . import approvals
 from .context import flow_scope, resolve
+from .core import new_id
 from .data import Records, refusal_message
 from .outcome import Result, execute
 from .schedule import part, utc_iso
@@ -66,7 +66,7 @@ def claim(storage: Storage, now: datetime, worker: str, *, limit: int = 50, leas
 
 def carry_out(runner: Runner, *, worker: str | None = None, limit: int | None = None, lease_seconds: float = LEASE_SECONDS) -> Carried:
     """Carry out every item due at the runner's clock: the parts of one run due at one time together, in one transaction."""
-    worker = worker or uuid.uuid4().hex
+    worker = worker or new_id()
     report = Carried()
     while limit is None or len(report.applied) + len(report.dropped) + len(report.retry) < limit:
         items = claim(runner.storage, runner.clock.now(), worker, limit=50 if limit is None else min(50, limit), lease_seconds=lease_seconds)
@@ -289,7 +289,7 @@ def _audit(
     blocked_by: list[dict[str, str]] | None = None,
 ) -> None:
     entry: dict[str, Any] = {
-        "id": uuid.uuid4().hex,
+        "id": new_id(),
         "time": utc_iso(runner.clock.now()),
         "run": item["run"],
         "flow": item["flow"],
