@@ -20,6 +20,7 @@ import clientflow.testing
 from clientflow import hookspecs
 from clientflow.errors import ConfigError
 from clientflow.outbox import PermanentFailure
+from clientflow.plugins import DEFAULT_PLUGINS, _plugin_name
 from clientflow.storage import ConflictError, ReadOnlyError
 
 GUIDE = REPO / "docs" / "plugins.md"
@@ -178,3 +179,9 @@ def test_the_guide_walks_through_the_example_and_names_the_kit_and_the_errors() 
         assert f"`{error.__module__}.{error.__name__}" in text, error  # by the name a plugin imports it with
     for variable in ("CLIENTFLOW_DISABLE_PLUGINS", "CLIENTFLOW_LOAD_PLUGINS", "CLIENTFLOW_TRACE_PLUGINS", "clientflow plugins --format json"):
         assert variable in text, variable
+
+
+def test_the_guide_names_every_built_in_plugin_a_plugin_may_not_be_named_like() -> None:
+    sentence = re.search(r"must differ from the built-ins' \(([^)]*)\)", " ".join(GUIDE.read_text(encoding="utf-8").split()))
+    assert sentence is not None
+    assert sorted(re.findall(r"`(\w+)`", sentence.group(1))) == sorted(_plugin_name(spec) for spec in DEFAULT_PLUGINS)
