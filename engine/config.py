@@ -199,6 +199,14 @@ def open_storage(config: Config, registry: Any) -> Any:
     )
 
 
+def check_plugins(config: Config, registry: Any) -> None:
+    """The storage backend and notifiers `config` names, and their settings, checked as opening them checks them,
+    none opened (`clientflow config` shows only what `run` would accept)."""
+    registry.checked("storage backend", config.storage, config.storage_settings, lambda key: config.locate("storage", key))
+    for name in config.notifiers:
+        registry.checked("notifier", name, config.notifier_settings.get(name, {}), lambda key, n=name: config.locate("notifier", n, key))
+
+
 def open_notifiers(config: Config, registry: Any, names: list[str] | None = None) -> dict[str, Any]:
     """The notifiers `config` enables (or `names`), each with its settings: the one way they are made."""
     return {

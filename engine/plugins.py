@@ -335,11 +335,7 @@ class Registry:
 
     def storage(self, name: str, *, project_root: Path | None = None, locate: Callable[[str], str] | None = None, **settings: Any) -> Any:
         """A storage backend by name, its settings checked; an unknown name lists the installed ones."""
-        if name not in self.storages:
-            raise ConfigError(
-                f"unknown storage backend {name!r}{did_you_mean(name, self.storages)}; installed: {', '.join(sorted(self.storages))}{_skipped(self.broken)}"
-            )
-        return self._make("storage backend", name, self.storages[name], settings, project_root, locate)
+        return self._make("storage backend", name, settings, project_root, locate)
 
     def emit(self, event: dict[str, Any], settings: Callable[[str], Mapping[str, Any]] | None = None) -> None:
         """Tell this registry's observers about a run event; `settings(plugin)` gives an observer its own settings."""
@@ -351,11 +347,7 @@ class Registry:
 
     def notifier(self, name: str, *, project_root: Path | None = None, locate: Callable[[str], str] | None = None, **settings: Any) -> Any:
         """A notifier by name, its settings checked; an unknown name lists the installed ones."""
-        if name not in self.notifiers:
-            raise ConfigError(
-                f"unknown notifier {name!r}{did_you_mean(name, self.notifiers)}; installed: {', '.join(sorted(self.notifiers))}{_skipped(self.broken)}"
-            )
-        return self._make("notifier", name, self.notifiers[name], settings, project_root, locate)
+        return self._make("notifier", name, settings, project_root, locate)
 
     def secret_settings(self) -> set[tuple[str, str, str]]:
         """(kind, name, key) of every setting a plugin declared `secret` (masked like passwords)."""
@@ -366,11 +358,21 @@ class Registry:
             if isinstance(spec, Mapping) and (spec.get("secret") or spec.get("writeOnly"))
         }
 
-    def _make(self, kind: str, name: str, factory: Callable[..., Any], settings: dict[str, Any], root: Path | None, locate: Callable[[str], str] | None) -> Any:
-        where = locate or (lambda key: "configuration")
+    def checked(self, kind: str, name: str, settings: dict[str, Any], locate: Callable[[str], str] | None = None) -> dict[str, Any]:
+        """The settings of the storage backend or notifier `name` (`kind`), checked as opening it checks them, without
+        opening it (`clientflow config`); an unknown name lists the installed ones."""
+        made = self._factories(kind)
+        if name not in made:
+            raise ConfigError(f"unknown {kind} {name!r}{did_you_mean(name, made)}; installed: {', '.join(sorted(made))}{_skipped(self.broken)}")
         schema = self.schemas.get((kind, name))
-        if schema is not None:
-            settings = check_settings(kind, name, schema, settings, where)
+        return settings if schema is None else check_settings(kind, name, schema, settings, locate or (lambda key: "configuration"))
+
+    def _factories(self, kind: str) -> dict[str, Callable[..., Any]]:
+        return self.storages if kind == "storage backend" else self.notifiers
+
+    def _make(self, kind: str, name: str, settings: dict[str, Any], root: Path | None, locate: Callable[[str], str] | None) -> Any:
+        settings = self.checked(kind, name, settings, locate)
+        factory = self._factories(kind)[name]
         if root is not None and _takes(factory, "project_root"):
             settings = {**settings, "project_root": root}
         try:

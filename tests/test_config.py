@@ -176,3 +176,22 @@ def test_choosing_another_backend_in_the_environment_drops_the_files_settings_fo
     assert (config.storage, config.storage_settings) == ("postgresql", {"schema": "s"})
     same = load_config(root, {"CLIENTFLOW_STORAGE": "sqlite"})
     assert same.storage_settings == {"path": str(root / "x.db")}
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "said"),
+    [
+        ("", {"CLIENTFLOW_NOTIFIERS": "smpt"}, "unknown notifier 'smpt'; did you mean 'smtp'?"),
+        ('storage = {backend = "postgress"}\n', {}, "unknown storage backend 'postgress'; did you mean 'postgresql'?"),
+        ('notifiers = ["outbox"]\n\n[notifier.outbox]\ndir = "out"\npth = "x"\n', {}, "clientflow.toml:5:1: unknown notifier setting 'pth' for 'outbox'"),
+    ],
+)
+def test_config_refuses_what_run_would_refuse_where_the_file_says_it(tmp_path: Path, text: str, env: dict[str, str], said: str) -> None:
+    # `config` shows the effective configuration: a backend, notifier or setting that opening it would refuse is refused
+    # here too, with the same words, and nothing is opened or made (no database, no outbox folder)
+    root = project(tmp_path, text)
+    shown = CliRunner().invoke(cli, ["config", "--project", str(root)], env=env)
+    ran = CliRunner().invoke(cli, ["outbox", "--project", str(root)], env=env)
+    assert shown.exit_code == ran.exit_code == 1
+    assert said in shown.output and said in ran.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clientflow.toml"]

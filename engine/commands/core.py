@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..collector import collector_paused
-from ..config import load_config
+from ..config import check_plugins, load_config
 from ..errors import ClientflowError, DefinitionError, ExitCode, Location
 from .common import command, emit_json, format_option, one_command, project_option
 
@@ -269,7 +269,9 @@ def config(project: Path, fmt: str) -> None:
     """The effective configuration (file and environment), secrets masked."""
     from ..plugins import Registry  # the plugin manager (~5 ms) not for `fix` or `clientflow --help`
 
-    data = load_config(project).to_json(masked=True, secrets=Registry.collect().secret_settings())
+    loaded, registry = load_config(project), Registry.collect()
+    check_plugins(loaded, registry)  # what `run` would refuse is refused here too, where the file says it
+    data = loaded.to_json(masked=True, secrets=registry.secret_settings())
     if fmt == "json":
         emit_json(data)
         return
