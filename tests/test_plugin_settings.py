@@ -48,6 +48,7 @@ class WebhookPlugin:
     @hookimpl
     def clientflow_register_notifiers(self, register: Any) -> None:
         register("webhook", Webhook, settings=SCHEMA)
+        register("loose", Webhook)  # declares no settings: any it is given is passed on
 
 
 @pytest.fixture
@@ -116,11 +117,12 @@ def test_a_factory_that_refuses_its_settings_is_named(registry: Registry, tmp_pa
 def test_declared_secrets_and_secret_looking_keys_are_masked_by_config(registry: Registry, tmp_path: Path) -> None:
     root = project(
         tmp_path,
-        'notifiers = ["webhook"]\n[notifier.webhook]\nurl = "https://x"\ntoken = "s3cr3t-token"\nheaders = {Authorization = "Bearer s3cr3t"}\n',
+        'notifiers = ["webhook", "loose"]\n[notifier.webhook]\nurl = "https://x"\ntoken = "s3cr3t-token"\n'
+        '[notifier.loose]\nheaders = {Authorization = "Bearer s3cr3t"}\n',
     )
     result = CliRunner().invoke(cli, ["config", "--project", str(root), "--format", "json"])
     assert result.exit_code == 0, result.output
-    shown = json.loads(result.stdout)["notifier"]["webhook"]
+    shown = json.loads(result.stdout)["notifier"]
     assert "s3cr3t" not in result.stdout
-    assert shown["token"] == "********" and shown["headers"]["Authorization"] == "********"
-    assert shown["url"] == "https://x"
+    assert shown["webhook"]["token"] == "********" and shown["loose"]["headers"]["Authorization"] == "********"
+    assert shown["webhook"]["url"] == "https://x"
