@@ -531,3 +531,12 @@ def test_a_request_without_its_body_says_it_needs_one(api: TestClient) -> None:
     # it said "request: Field required"
     said = error_of(api.post("/flows/disconnect-client/runs", headers=bearer(ALICE)), 400, "bad_request")
     assert said["message"] == "POST /flows/disconnect-client/runs needs a JSON body (Content-Type: application/json); /openapi.json gives its shape"
+
+
+def test_a_body_that_is_not_json_says_so_and_where(api: TestClient) -> None:
+    # it said "15: JSON decode error": the offset as if it were a field's name
+    broken = '{"subject": "c1",, "actor": "u1"}'
+    response = api.post("/flows/disconnect-client/runs", content=broken, headers={**bearer(ALICE), "Content-Type": "application/json"})
+    said = error_of(response, 400, "bad_request")
+    assert said["message"].startswith("the body is not valid JSON")
+    assert said["message"].endswith(f" at character {broken.index(',,') + 1}")

@@ -110,6 +110,11 @@ def install_errors(app: FastAPI, source: EngineSource) -> None:
         parts = []
         for item in exc.errors()[:5]:
             where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+            if item.get("type") == "json_invalid":  # its loc: ("body", offset), its msg only "JSON decode error"
+                at = item.get("loc", ("body", None))[-1]
+                why = (item.get("ctx") or {}).get("error")
+                parts.append(f"the body is not valid JSON{f' ({why})' if why else ''}{f' at character {at}' if isinstance(at, int) else ''}")
+                continue
             if not where and item.get("type") == "missing":  # no body at all: pydantic says "request: Field required"
                 parts.append(f"{request.method} {request.url.path} needs a JSON body (Content-Type: application/json); /openapi.json gives its shape")
                 continue
