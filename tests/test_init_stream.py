@@ -270,6 +270,22 @@ def test_every_broken_line_of_a_json_lines_file_is_reported_at_once(tmp_path: Pa
     assert not (tmp_path / "db.sqlite").exists()
 
 
+@pytest.mark.parametrize("name", ["cut.jsonl", "cut.json"])
+def test_a_line_cut_inside_a_text_is_told_in_our_words_where_it_is(tmp_path: Path, name: str) -> None:
+    # a record cut short inside a text, the next line after it: json says "Invalid control character at", cut mid-sentence
+    good = as_lines({"clients": clients(3)}).splitlines()
+    text = "\n".join([good[0], good[1][:30], good[2]]) + "\n" if name.endswith(".jsonl") else '{"clients": [{"id": "c1", "name": "Ac\nme"}]}'
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    done = Database(str(tmp_path / "db.sqlite"), {}).init(path)
+    assert done.exit_code == 1
+    (found,) = problems(done)
+    assert int(found["line"]) == (2 if name.endswith(".jsonl") else 1)
+    assert found["message"].startswith("JSON syntax: a control character (such as a line break) inside a text")
+    assert not found["message"].endswith(" at")
+    assert not (tmp_path / "db.sqlite").exists()
+
+
 def test_export_as_json_lines_loads_again(tmp_path: Path) -> None:
     first = Database(str(tmp_path / "first.sqlite"), {})
     assert first.init(DEMO).exit_code == 0

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
 from ..errors import DataError, Location, Problem, keypath
-from .yamlfile import MAX_DATA_BYTES, MAX_DEPTH, MAX_NUMBER_DIGITS, load_yaml
+from .yamlfile import MAX_DATA_BYTES, MAX_DEPTH, MAX_NUMBER_DIGITS, json_syntax, load_yaml
 
 CHUNK = 1 << 20  # bytes read (and decoded) at a time
 MAX_RECORD_BYTES = MAX_DATA_BYTES  # one record, or one top-level value that is not a list
@@ -225,7 +225,7 @@ class _Buffer:
                         raise _too_big(self.location()) from exc
                     self.more(held)  # double what is held: a long record costs linear time
                     continue
-                raise DataError([Problem(self.location(exc.pos), f"JSON syntax: {exc.msg}")]) from exc
+                raise DataError([Problem(self.location(exc.pos), json_syntax(exc))]) from exc
             except (ValueError, RecursionError) as exc:  # a duplicate key, too deep, too many digits
                 end = self._end_of_value()
                 text = self.text[self.pos : end]
@@ -403,7 +403,7 @@ class JsonLinesReader(JsonReader):
         try:
             envelope = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
-            self.problems.append(Problem(source.location(exc.pos), f"JSON syntax: {exc.msg}"))
+            self.problems.append(Problem(source.location(exc.pos), json_syntax(exc)))
             return None
         except (ValueError, RecursionError) as exc:
             self.problems.append(_explain(exc, text, source.location(0), self.display))

@@ -163,6 +163,13 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
     return builder.root, builder.positions
 
 
+def json_syntax(exc: json.JSONDecodeError) -> str:
+    """A JSON syntax error in our words where the json module's end mid-sentence ("Invalid control character at")."""
+    if exc.msg.startswith("Invalid control character"):
+        return "JSON syntax: a control character (such as a line break) inside a text: the text is not closed on its line, or it should be written as \\n"
+    return f"JSON syntax: {exc.msg.removesuffix(' at')}"
+
+
 def load_data_text(text: str, display: str) -> tuple[Any, Positions]:
     """Parse a data file: JSON when its name ends in .json, YAML otherwise.
 
@@ -174,7 +181,7 @@ def load_data_text(text: str, display: str) -> tuple[Any, Positions]:
     try:
         value = json.loads(text, object_pairs_hook=_unique_pairs, parse_int=_whole_number)
     except json.JSONDecodeError as exc:
-        raise DataError([Problem(Location(display, exc.lineno, exc.colno), f"JSON syntax: {exc.msg}")]) from exc
+        raise DataError([Problem(Location(display, exc.lineno, exc.colno), json_syntax(exc))]) from exc
     except _LongNumber as exc:
         found = re.search(rf"\d{{{MAX_NUMBER_DIGITS + 1},}}", text)
         at = found.start() if found else 0
