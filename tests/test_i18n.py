@@ -167,6 +167,34 @@ def test_update_adds_new_texts_marks_changed_ones_fuzzy_and_keeps_gone_ones_obso
     assert [(m.context, m.string) for m in gone.values()] == [(f"deactivate-client/steps/{step.id}/body", "FR " + step.body.source)]
 
 
+def test_a_new_place_of_a_text_translated_elsewhere_starts_from_that_translation_not_a_near_one(project: Path) -> None:
+    # a stranger's: the old button "Deactivate" became "Continue", and a new step's button says "Deactivate"; Babel's
+    # guess for it was the translation of "Reactivate" (a near text), though "Deactivate" itself was translated
+    declare(project, "en", "fr")
+    assert cli("i18n", "extract", "--project", project).exit_code == 0
+    assert cli("i18n", "update", "--project", project).exit_code == 0
+    po, pot = project / "locales" / "fr" / "LC_MESSAGES" / "clientflow.po", project / "locales" / "clientflow.pot"
+    translated, template = read(po), read(pot)
+    for context, source, words in (("x/a/next", "Deactivate", "Désactiver"), ("x/b/next", "Reactivate", "Réactiver")):
+        translated.add(source, words, context=context)
+        template.add(source, context=context)
+    for catalog, path in ((translated, po), (template, pot)):
+        with path.open("wb") as out:
+            write_po(out, catalog)
+    template.delete("Deactivate", context="x/a/next")
+    template.add("Continue", context="x/a/next")  # changed in place
+    template.add("Deactivate", context="x/c/next")  # the same text at a new place
+    with pot.open("wb") as out:
+        write_po(out, template)
+    assert cli("i18n", "update", "--project", project).exit_code == 0
+    merged = entries_of(read(po))
+    assert (merged["x/c/next"].string, merged["x/c/next"].fuzzy) == ("Désactiver", True)
+    assert (merged["x/a/next"].id, merged["x/a/next"].string, merged["x/a/next"].fuzzy) == ("Continue", "Désactiver", True)
+    assert (merged["x/b/next"].string, merged["x/b/next"].fuzzy) == ("Réactiver", False)
+    lines = po.read_text(encoding="utf-8").splitlines()
+    assert lines[lines.index('msgctxt "x/c/next"') - 1] == '#| msgid "Deactivate"'  # what it starts from, shown
+
+
 # -- checked like code ----------------------------------------------------------------------
 
 

@@ -297,11 +297,18 @@ def update(project: Project) -> list[Merged]:
                 catalog = read_po(given, locale=_babel_locale(locale))
         earlier = _previous_read(catalog)
         before = {_key(m) for m in catalog if m.id}
+        # each source text translated (and reviewed) somewhere, by its text: a new place showing the same text starts from it
+        same = {m.id: m.string for m in reversed(list(catalog)) if isinstance(m.id, str) and m.id and m.string and not m.fuzzy}
         moved = _changed_in_place(catalog, template)
         catalog.update(template, update_header_comment=False)
         for message in catalog:
             if message.id and _key(message) in moved:
                 message.previous_id = [moved[_key(message)]]
+            elif message.id in same and _key(message) not in before and message.string != same[message.id]:
+                # new here, untranslated or guessed by Babel from a text merely like it ("Reactivate" for "Deactivate"):
+                # the translation of the very same text instead, fuzzy still (another place may want other words)
+                message.string, message.previous_id = same[message.id], [message.id]
+                message.flags = set(message.flags) | {"fuzzy"}
             elif message.id and message.fuzzy and not message.previous_id and _key(message) in earlier:
                 message.previous_id = earlier[_key(message)]  # still to review: what it was translated from stays shown
         counted = [m for m in catalog if m.id]
