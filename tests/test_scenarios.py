@@ -484,6 +484,14 @@ def test_a_missing_item_and_a_blocked_reason_are_shown(tmp_path: Path) -> None:
     assert output.splitlines()[-1] == "0 passed, 2 failed"
 
 
+def test_a_status_of_needs_input_says_which_answer_is_missing(tmp_path: Path) -> None:
+    # it said only: expected "completed", actual "needs_input"
+    path = write(tmp_path, "needs.yaml", HEAD + "  - name: no owner given\n    expect: {status: completed}\n")
+    code, output = invoke("test", "--project", str(PROJECT), str(path))
+    assert code == 1
+    assert '        actual    "needs_input"\n        because   no answer for owner (screen ' in output
+
+
 def test_a_dry_run_that_fails_is_a_failed_scenario(tmp_path: Path) -> None:
     body = "  - name: a broken address\n    given: {patch: [{set: {user cu1: {email: not-an-address}}}]}\n    answers: {owner: cu1}\n    expect: {status: completed}\n"
     path = write(tmp_path, "error.yaml", HEAD + body)

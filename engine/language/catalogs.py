@@ -888,7 +888,10 @@ def _check_catalog(catalog: Any, lines: list[str], texts: list[Entry], locale: s
                 error(line, f"{entry.context}: not translated into {locale} yet; write its msgstr")
             continue
         if message.fuzzy:
-            error(message.lineno, f"{entry.context}: the translation is marked fuzzy (a guess made when its source text changed or was new); review it, then remove the fuzzy flag")
+            error(
+                message.lineno,
+                f"{entry.context}: the translation is marked fuzzy (a guess made when its source text changed or was new); review it, then remove the fuzzy flag",
+            )
             continue
         if entry.plural is not None:
             for index, string in enumerate(strings):

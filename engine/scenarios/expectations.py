@@ -190,7 +190,11 @@ def compare(expect: Expect, plan: Plan) -> list[Mismatch]:
     """Every difference between a plan and what the scenario expects of it."""
     out = [Mismatch("unknown name", None, None, note=n) for n in expect.unknown]
     if expect.status is not None and expect.status != plan.status:
-        why = "; ".join(f"{b['rule']}: {b['message']}" for b in plan.blocked_by) or "; ".join(f"{e['field']}: {e['message']}" for e in plan.errors)
+        why = (
+            "; ".join(f"{b['rule']}: {b['message']}" for b in plan.blocked_by)
+            or "; ".join(f"{e['field']}: {e['message']}" for e in plan.errors)
+            or "; ".join(f"no answer for {n['field']} (screen {n['step']})" for n in plan.needs)
+        )
         out.append(Mismatch("status", expect.status, plan.status, note=why))
     if expect.blocked_by is not None:
         out += _named("blocked_by", expect.blocked_by, {b["rule"]: b["message"] for b in plan.blocked_by})
