@@ -63,6 +63,7 @@ class Summary:
     blocked_by: Counter[str] = field(default_factory=Counter)
     interrupted: bool = False
     blocked_subjects: dict[str, list[str]] = field(default_factory=dict)  # the first NAMED subjects each rule blocked
+    errored: list[tuple[str, str]] = field(default_factory=list)  # the first NAMED subjects that met an error, with it
     emails_waiting: int = 0  # told after a stop: emails left in the outbox for `clientflow worker` or the next run
 
     def add(self, item: Item) -> None:
@@ -75,6 +76,8 @@ class Summary:
                     named.append(item.subject)
         if item.status == "error":
             self.errors += 1
+            if len(self.errored) < NAMED:
+                self.errored.append((item.subject, item.message))
         else:
             setattr(self, item.status, getattr(self, item.status) + 1)
 

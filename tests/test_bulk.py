@@ -275,6 +275,19 @@ def test_one_clients_failure_neither_stops_nor_undoes_the_others(tmp_path: Path)
     assert clients["c2"]["subscription"] == "deactivated"
 
 
+def test_the_text_summary_names_the_subjects_that_met_an_error_and_why(tmp_path: Path) -> None:
+    # it said only "errors: 2": the unknown id was found in --report alone
+    ghosts = [f"nobody{n}" for n in range(7)]
+    result = bulk("deactivate-client", "--clients", ",".join(["c2", *ghosts]), data=DEMO)
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    at = lines.index("  errors:      7")
+    named = lines[at + 1 : at + 6]
+    assert [line.split(":")[0].strip() for line in named] == ghosts[:5]
+    assert all("nobody" in line.split(":", 1)[1] for line in named)  # each with its own reason, naming it
+    assert lines[at + 6] == "    and 2 more (--report FILE lists every client, with why)"
+
+
 # selections ------------------------------------------------------------------------
 def test_where_selects_the_clients_its_condition_holds_for(generated: Path, tmp_path: Path) -> None:
     condition = "client.subscription == 'active' and client.users | length > 1"

@@ -225,5 +225,9 @@ def _print_summary(summary: Any, known: list[str] | None, report_path: Path | No
         click.echo(f"  skipped:     {summary.skipped} (already committed)")
     if summary.errors:
         click.echo(f"  errors:      {summary.errors}")
+        for subject, message in summary.errored:
+            click.echo(f"    {subject}: {message}")
+        if summary.errors > len(summary.errored):
+            click.echo(f"    and {summary.errors - len(summary.errored)} more" + ("" if report_path else f" (--report FILE lists every {one}, with why)"))
     if summary.emails_waiting:
         click.echo(f"  emails waiting in the outbox: {summary.emails_waiting} (`clientflow worker --once`, or the same command again, sends them)")
