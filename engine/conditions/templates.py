@@ -192,53 +192,207 @@ class Texts:
         return template
 
 
-# Most texts are words and `{{ name.key }}` placeholders only: their tree is built here, node for node and line for
-# line as Jinja2's lexer and parser build it (tests/test_simple_tree.py compares the two, hypothesis-made texts too),
-# at about a fifth of the cost. Anything else (a tag, a filter, a `{` or `}` in the words, a line break inside a
-# placeholder, a word Jinja2 reads as a constant or an operator) is parsed by Jinja2, whose tree then passes the same checks.
-_PLACEHOLDER = re.compile(r"\{\{ *([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*) *\}\}")
+# Most texts are words, `{{ name.key }}` placeholders and `{% if %}` blocks: their tree is built here, node for node and
+# line for line as Jinja2's lexer and parser build it (tests/test_simple_tree.py compares the two, hypothesis-made texts
+# too), at about a third of the cost. The expressions built are names and keys, quoted texts, calls, filters, `==`,
+# `!=`, `and`, `or` and brackets round one value, each tag on one line; anything else (another tag, a `{` or `}` in the
+# words, another keyword, a number, a backslash, a line break inside a tag, whitespace control) is parsed by Jinja2,
+# whose tree then passes the same checks.
+_PIECE = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}")  # a placeholder or a tag, on one line ("." stops at a line break)
+_DOTTED = re.compile(r" *([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*) *")
+_TAG = re.compile(r" *(if|elif|else|endif)(?: +([^ ].*?))? *")
+_TOKEN = re.compile(r" *(?:([A-Za-z_][A-Za-z0-9_]*)|'([^'\\\n]*)'|\"([^\"\\\n]*)\"|(==|!=|[.|(),]))")
 _NOT_NAMES = frozenset({"true", "false", "none", "True", "False", "None", "not", "and", "or", "in", "is", "if", "else"})
 _DEFAULT_SYNTAX = ("{%", "%}", "{{", "}}", "{#", "#}", None, None)
 
 
+class _NotSimple(Exception):
+    """Something `simple_tree` does not build: Jinja2 parses the text."""
+
+
 def simple_tree(env: Any, source: str) -> nodes.Template | None:
-    """The tree Jinja2 parses `source` into, when `source` is words and `{{ name.key }}` placeholders only; else None."""
-    if "\r" in source or "{%" in source or "{#" in source:
-        return None  # Jinja2 rewrites line breaks in the words; tags and comments are Jinja2's to read
+    """The tree Jinja2 parses `source` into, when it holds only the forms built here (see above); else None."""
+    if "\r" in source or "{#" in source:
+        return None  # Jinja2 rewrites line breaks in the words; comments are Jinja2's to read
     syntax = (
         env.block_start_string, env.block_end_string, env.variable_start_string, env.variable_end_string,
         env.comment_start_string, env.comment_end_string, env.line_statement_prefix, env.line_comment_prefix,
     )  # fmt: skip
-    if syntax != _DEFAULT_SYNTAX or not env.keep_trailing_newline or any(not _leaves_source(ext) for ext in env.extensions.values()):
+    if syntax != _DEFAULT_SYNTAX or not env.keep_trailing_newline or env.trim_blocks or env.lstrip_blocks or env.newline_sequence != "\n":
         return None
-    body: list[nodes.Node] = []
+    if any(not _leaves_source(ext) for ext in env.extensions.values()):
+        return None
+    top: list[nodes.Node] = []
+    body = top  # where the next node goes
+    blocks: list[tuple[nodes.If, list[nodes.Node], bool]] = []  # each {% if %} open: its node, the body it is in, whether in its else
+    output: list[nodes.Node] = []  # the words and values since the last tag, which make one Output node
     at, line = 0, 1
-    for match in _PLACEHOLDER.finditer(source):
-        start = match.start()
-        if start > at:
-            words = source[at:start]
-            if "{" in words or "}" in words:
+    try:
+        for match in _PIECE.finditer(source):
+            line = _words(source[at : match.start()], line, output)
+            at = match.end()
+            if match.group(1) is not None:
+                output.append(_expression(match.group(1), line))
+                continue
+            if output:
+                body.append(nodes.Output(output, lineno=output[0].lineno))
+                output = []
+            tag = _TAG.fullmatch(match.group(2))
+            if tag is None:
                 return None
-            body.append(nodes.TemplateData(words, lineno=line))
-            line += words.count("\n")
-        parts = match.group(1).split(".")
+            word, rest = tag.groups()
+            if (rest is None) != (word in ("else", "endif")) or (word != "if" and not blocks) or (word in ("elif", "else") and blocks[-1][2]):
+                return None  # a test missing or extra, or a tag no open block takes here: Jinja2 says so
+            if word == "if":
+                block = nodes.If(_expression(rest, line), [], [], [], lineno=line)
+                body.append(block)
+                blocks.append((block, body, False))
+                body = block.body
+            elif word == "elif":
+                branch = nodes.If(_expression(rest, line), [], [], [], lineno=line)
+                blocks[-1][0].elif_.append(branch)
+                body = branch.body
+            elif word == "else":
+                block, outer, _ = blocks.pop()
+                blocks.append((block, outer, True))
+                body = block.else_
+            else:
+                body = blocks.pop()[1]
+        _words(source[at:], line, output)
+    except _NotSimple:
+        return None
+    if blocks:
+        return None  # a block never closed: Jinja2 says so
+    if output:
+        body.append(nodes.Output(output, lineno=output[0].lineno))
+    if not top:
+        return None
+    tree = nodes.Template(top, lineno=1)
+    tree.set_environment(env)
+    return tree
+
+
+def _words(words: str, line: int, output: list[nodes.Node]) -> int:
+    """Add the words between two tags (none when empty, as Jinja2 adds none); the line after them."""
+    if not words:
+        return line
+    if "{" in words or "}" in words:
+        raise _NotSimple(words)
+    output.append(nodes.TemplateData(words, lineno=line))
+    return line + words.count("\n")
+
+
+def _expression(text: str, line: int) -> nodes.Expr:
+    """The tree of one expression (inside `{{ }}`, or an `{% if %}`'s test) as Jinja2's parser builds it."""
+    dotted = _DOTTED.fullmatch(text)
+    if dotted is not None:  # most are a name and its keys
+        parts = dotted.group(1).split(".")
         if any(part in _NOT_NAMES for part in parts):
-            return None
+            raise _NotSimple(text)
         node: nodes.Expr = nodes.Name(parts[0], "load", lineno=line)
         for part in parts[1:]:
             node = nodes.Getattr(node, part, "load", lineno=line)
-        body.append(node)
-        at = match.end()
-    if at < len(source):
-        words = source[at:]
-        if "{" in words or "}" in words:
-            return None
-        body.append(nodes.TemplateData(words, lineno=line))
-    if not body:
-        return None
-    tree = nodes.Template([nodes.Output(body, lineno=body[0].lineno)], lineno=1)
-    tree.set_environment(env)
-    return tree
+        return node
+    tokens: list[tuple[str, str]] = []  # (kind, value): "name", "text", or the operator itself
+    at, end = 0, len(text.rstrip(" "))
+    while at < end:
+        token = _TOKEN.match(text, at)
+        if token is None:
+            raise _NotSimple(text)
+        name, single, double, operator = token.groups()
+        if name in ("and", "or"):
+            tokens.append((name, name))
+        elif name in _NOT_NAMES:
+            raise _NotSimple(text)
+        else:
+            tokens.append(("name", name) if name else ("text", single if double is None else double) if operator is None else (operator, operator))
+        at = token.end()
+    reader = _Reader(tokens, line)
+    node = reader.either()
+    if reader.at != len(tokens):
+        raise _NotSimple(text)
+    return node
+
+
+class _Reader:
+    """Jinja2's parser for the few forms `_expression` builds, node for node: or, and, compare, filters, postfix, primary."""
+
+    def __init__(self, tokens: list[tuple[str, str]], line: int) -> None:
+        self.tokens, self.at, self.line = tokens, 0, line
+
+    def _next(self, *kinds: str) -> str:
+        """The value of the next token, which must be of one of `kinds`."""
+        if self.at >= len(self.tokens) or self.tokens[self.at][0] not in kinds:
+            raise _NotSimple(kinds)
+        self.at += 1
+        return self.tokens[self.at - 1][1]
+
+    def _peek(self) -> str:
+        return self.tokens[self.at][0] if self.at < len(self.tokens) else ""
+
+    def either(self) -> nodes.Expr:
+        """`a or b`, each side `a and b` (parse_or, parse_and), made left to right."""
+        left = self.both()
+        while self._peek() == "or":
+            self._next("or")
+            left = nodes.Or(left, self.both(), lineno=self.line)
+        return left
+
+    def both(self) -> nodes.Expr:
+        left = self.compare()
+        while self._peek() == "and":
+            self._next("and")
+            left = nodes.And(left, self.compare(), lineno=self.line)
+        return left
+
+    def compare(self) -> nodes.Expr:
+        """`a == b != c` (parse_compare), each side with its filters."""
+        expr = self.filtered()
+        ops = []
+        while self._peek() in ("==", "!="):
+            ops.append(nodes.Operand("eq" if self._next("==", "!=") == "==" else "ne", self.filtered()))
+        return nodes.Compare(expr, ops, lineno=self.line) if ops else expr
+
+    def filtered(self) -> nodes.Expr:
+        """A value and its `| filter(args)` (parse_unary: parse_postfix, then parse_filter_expr)."""
+        node = self.postfix()
+        while self._peek() == "|":
+            self._next("|")
+            name = self._next("name")
+            args = self.arguments() if self._peek() == "(" else []
+            node = nodes.Filter(node, name, args, [], None, None, lineno=self.line)
+        if self._peek() in (".", "("):
+            raise _NotSimple("a filter's value looked into, or called")  # a dotted filter name, a call of a filter
+        return node
+
+    def postfix(self) -> nodes.Expr:
+        """A name or a quoted text, then its `.key`s and calls (parse_primary, parse_postfix)."""
+        kind = self._peek()
+        if kind == "(":  # one value in brackets is that value (a tuple is Jinja2's to build)
+            self._next("(")
+            node = self.either()
+            self._next(")")
+        else:
+            value = self._next("name", "text")
+            node = nodes.Name(value, "load", lineno=self.line) if kind == "name" else nodes.Const(value, lineno=self.line)
+        while self._peek() in (".", "("):
+            if self._peek() == ".":
+                self._next(".")
+                node = nodes.Getattr(node, self._next("name"), "load", lineno=self.line)
+            else:
+                node = nodes.Call(node, self.arguments(), [], None, None, lineno=self.line)
+        return node
+
+    def arguments(self) -> list[nodes.Expr]:
+        """`(a, b)`: values given by position, no trailing comma (parse_call_args)."""
+        self._next("(")
+        args: list[nodes.Expr] = []
+        while self._peek() != ")":
+            if args:
+                self._next(",")
+            args.append(self.either())
+        self._next(")")
+        return args
 
 
 def _leaves_source(extension: Any) -> bool:
