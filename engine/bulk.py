@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from .api import Engine
 from .conditions.expressions import CompileError, Compiler, DataFunction
+from .conditions.program import program_of
 from .errors import ClientflowError, ExitCode, ExpressionError
 from .language.words import Moment
 from .plain import mutable
@@ -142,7 +143,10 @@ def _compile_where(engine: Engine, condition: str) -> Any:
 
     names = {engine.project.subject_entity, "product", "now", "lookup", *engine.registry.functions}
     compiler = Compiler(["lookup", *engine.registry.functions], engine.registry.filters)  # all() is for pick-lists, not for --where
-    return compiler.compile(condition, names)
+    compiled = compiler.compile(condition, names)
+    for _, _, message in program_of(engine.project).field_problems(condition)[:1]:  # a misspelled field, before any record is read
+        raise CompileError(message)
+    return compiled
 
 
 def item_of(subject: str, plan: Plan | None) -> Item:

@@ -306,6 +306,17 @@ def test_a_where_condition_that_does_not_compile_is_an_error(generated: Path) ->
     assert "--where" in result.stderr
 
 
+def test_a_where_condition_reading_a_field_the_schema_lacks_is_refused_before_any_record_with_a_did_you_mean(tmp_path: Path) -> None:
+    # it ran, and failed on the first record: "--where failed on c1: ... there is no 'subscripton' here"
+    db = init_db(DEMO, tmp_path)
+    result = bulk("deactivate-client", "--where", "client.subscripton == 'active'", db=db, extra=("--yes",))
+    assert result.exit_code == 1
+    assert "--where: client has no field 'subscripton'; did you mean 'subscription'?" in result.stderr
+    assert "failed on" not in result.stderr
+    clients = Engine.open(PROJECT, db=db, notifiers={}).export()["clients"]
+    assert clients == load(DEMO)["clients"]  # nothing committed
+
+
 def test_clients_lists_ids_and_names(tmp_path: Path) -> None:
     report = tmp_path / "report.jsonl"
     result = bulk("deactivate-client", "--clients", "c1, Sunset Cafe ,c2", data=DEMO, extra=("--format", "json", "--report", report))

@@ -122,6 +122,11 @@ class Program:
             return None
         return types.value_problem(types.field_type(record, field), tree.value, f"{entity}.{field}")
 
+    def field_problems(self, source: str) -> tuple[tuple[int, int, str], ...]:
+        """The fields a condition written outside the project (`bulk --where`) reads that the data schema says cannot
+        exist, as `validate` words them: (line, col, message); none without a data schema."""
+        return self._typed(source, None, lambda check: check.expression(self._tree(source)))
+
     def _typed(self, source: str, items: Mapping[str, Expr] | None, walk: Callable[[types.TypeCheck], Any]) -> tuple[tuple[int, int, str], ...]:
         """The fields `source` reads that the data schema says cannot exist (none without a data schema)."""
         if not self.entity_types:
