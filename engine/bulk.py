@@ -25,6 +25,7 @@ from .language.words import Moment
 from .plain import mutable
 from .runtime.data import Records
 from .runtime.plan import Plan
+from .storage import IdScanningTransaction
 
 PAGE = 500
 NAMED = 5  # the subjects the text summary names under each rule that blocked them (the report lists every one)
@@ -120,23 +121,28 @@ def where_subjects(engine: Engine, condition: str) -> Iterator[str]:
         raise ClientflowError(f"--where: {exc}") from exc
     base: dict[str, Any] = {"product": project.product, "now": Moment(engine.clock.now())}
     base.update({name: DataFunction(name, fn) for name, fn in engine.registry.functions.items()})
+    blind = project.subject_entity not in expression.names  # a condition such as `true`: the ids alone, no document read for it
     after: str | None = None
     while True:
         with engine.storage.transaction() as tx:
-            page = list(tx.scan(entity.collection, after=after, limit=PAGE))
+            page: list[tuple[str, dict[str, Any] | None]]
+            if blind and isinstance(tx, IdScanningTransaction):
+                page = [(id, None) for id in tx.scan_ids(entity.collection, after=after, limit=PAGE)]
+            else:
+                page = [(doc.id, doc.body) for doc in tx.scan(entity.collection, after=after, limit=PAGE)]
             scope = {**base, "lookup": DataFunction("lookup", Records(project, tx).get)}
             matched = []
-            for doc in page:
-                scope[project.subject_entity] = doc.body
+            for id, body in page:
+                scope[project.subject_entity] = body
                 try:
                     if expression(scope):
-                        matched.append(doc.id)
+                        matched.append(id)
                 except ExpressionError as exc:
-                    raise ClientflowError(f"--where failed on {doc.id}: {exc}") from exc
+                    raise ClientflowError(f"--where failed on {id}: {exc}") from exc
         yield from matched
         if len(page) < PAGE:
             return
-        after = page[-1].id
+        after = page[-1][0]
 
 
 def _compile_where(engine: Engine, condition: str) -> Any:

@@ -180,6 +180,15 @@ class OnceLookupTransaction(Protocol):
 
 
 @runtime_checkable
+class IdScanningTransaction(Protocol):
+    """Optional on a Transaction: a collection's ids without their documents: what `bulk --where` lists when its condition
+    does not read the subject (`--where true`), so no document is read or decoded for it."""
+
+    def scan_ids(self, collection: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        """The ids of the documents `scan(collection, after=after, limit=limit)` gives, in the same order."""
+
+
+@runtime_checkable
 class ClearingTransaction(Protocol):
     """Optional on a Transaction: the store emptied inside it, so that emptying and reloading land together."""
 

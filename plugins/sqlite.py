@@ -278,6 +278,13 @@ class SQLiteTransaction:
             for id, body, version in rows:
                 yield Document(collection, id, json.loads(body), version)
 
+    def scan_ids(self, collection: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
+        rows = self.conn.execute(
+            "SELECT id FROM docs WHERE collection=? AND id > ? ORDER BY id LIMIT ?",
+            (collection, "" if after is None else after, -1 if limit is None else limit),
+        )
+        return [row[0] for row in rows]
+
     def put(self, document: Document, keys: list[IndexKey] | None, *, expect_version: int | None) -> int:
         self._check()
         ref = (document.collection, document.id)

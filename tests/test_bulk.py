@@ -300,6 +300,29 @@ def test_where_selects_the_clients_its_condition_holds_for(generated: Path, tmp_
     assert_report_matches(report_lines(report), expected, committed=False)
 
 
+@pytest.mark.parametrize("source", ["db", "data"])
+def test_a_where_condition_that_does_not_read_the_subject_lists_every_id_page_by_page(
+    source: str, generated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--where true` lists the ids alone where the storage offers it (SQLite: no document read for it), the same as a
+    condition reading each client that holds for every one; `false` lists none."""
+    import clientflow.bulk
+
+    monkeypatch.setattr(clientflow.bulk, "PAGE", 7)  # 200 clients: many pages, the last one short
+    engine = Engine.open(PROJECT, db=init_db(generated, tmp_path), notifiers={}) if source == "db" else Engine.open(PROJECT, data=generated, notifiers={})
+    statements: list[str] = []
+    if source == "db":
+        engine.storage._connect().set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    with engine:
+        assert list(where_subjects(engine, "true")) == client_ids(generated)
+        read = [s for s in statements if "body" in s]
+        assert list(where_subjects(engine, "false")) == []
+        assert read == []  # the ids alone (both backends: the same ids)
+        assert list(where_subjects(engine, "client.id is not none and product.name is not none")) == client_ids(generated)
+        if source == "db":
+            assert len([s for s in statements if "body" in s]) == 200 // 7 + 1  # a condition reading the client reads each page's documents
+
+
 def test_a_where_condition_that_does_not_compile_is_an_error(generated: Path) -> None:
     result = bulk("deactivate-client", "--where", "client.nonsense ==", data=generated)
     assert result.exit_code == 1

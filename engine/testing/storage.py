@@ -35,6 +35,7 @@ from clientflow.storage import (
     ConflictError,
     Document,
     FetchingTransaction,
+    IdScanningTransaction,
     ListingTransaction,
     LoadingTransaction,
     OccasionTransaction,
@@ -277,6 +278,23 @@ class StorageContract:
         assert [i for p in pages for i in p] == ids
         with storage.transaction() as tx:
             assert [d.id for d in tx.scan(C, after="t0225")] == ids[23:]  # "t0225" sorts between t022 and t023
+
+    def test_scan_ids_where_offered_gives_the_ids_scan_gives(self, storage: Storage) -> None:
+        ids = [f"t{n:03d}" for n in range(25)]
+        with storage.transaction(write=True) as tx:
+            for id in reversed(ids):
+                tx.put(doc(id), [], expect_version=None)
+            tx.put(doc("elsewhere", collection="alpha"), [], expect_version=None)
+            if not isinstance(tx, IdScanningTransaction):
+                return
+            tx.put(doc("t100"), [], expect_version=None)  # this transaction's own write is seen
+            assert tx.scan_ids(C) == [d.id for d in tx.scan(C)] == [*ids, "t100"]
+        with storage.transaction() as tx:
+            assert isinstance(tx, IdScanningTransaction)
+            for after, limit in ((None, None), (None, 10), ("t009", 10), ("t0225", None), ("t100", 5), ("t020", 0)):
+                assert tx.scan_ids(C, after=after, limit=limit) == [d.id for d in tx.scan(C, after=after, limit=limit)], (after, limit)
+            assert tx.scan_ids(C, after="t019", limit=3) == ["t020", "t021", "t022"]
+            assert tx.scan_ids("empty") == []
 
     def test_lookup_documents_where_offered_gives_what_lookup_and_get_give(self, storage: Storage) -> None:
         put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v"), ("thing", "k", "w")])
