@@ -439,3 +439,50 @@ def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their
                 assert reader.READER.get() is None  # set and reset around the message's lines
                 compared += sum("users" in r["message"] or "one user" in r["message"] for f in got for r in f["reasons"])
     assert compared > 10
+
+
+def test_a_scope_function_called_directly_gives_what_the_call_as_written_gives() -> None:
+    """A context name that calls a function of the scope (`lookup('partner', client.partner)`) is written so that a
+    `DataFunction` given flat values calls its own function directly; a nested value (walked and bounded), a function of
+    another kind, an unknown entity or a missing name give the same value or the same error as the call as written."""
+    from clientflow.conditions import limits
+    from clientflow.conditions.expressions import DataFunction
+    from clientflow.errors import ExpressionError
+    from clientflow.runtime.rulebook import _direct_call
+
+    calls = []
+
+    def get(entity: str, id: object) -> object:
+        calls.append(entity)
+        if entity != "partner":
+            raise ExpressionError(f"lookup: unknown entity {entity!r}")
+        return None if id is None else {"id": id}
+
+    def outcome(lines: list[str], scope: dict) -> object:
+        namespace = {"s": scope, "_DataFunction": DataFunction, "_FLAT": limits.FLAT}
+        try:
+            exec("\n".join(lines), namespace)  # noqa: S102 - the test's own lines
+        except Exception as exc:  # noqa: BLE001 - the error is what is compared
+            return (type(exc), str(exc))
+        return namespace["out"]
+
+    written = "s['lookup']('partner', s['client']['partner'])"
+    direct = _direct_call(written, "out")
+    assert direct[-1].startswith("out = _dfn.fn('partner', _dfa1) if _dfn.__class__ is _DataFunction and _dfa1.__class__ in _FLAT")
+    other = "s['lookup']('nobody', s['client']['partner'], s['client']['id'])"
+    huge = list(range(limits.MAX_CELLS + 1))
+    compared = 0
+    for python in (written, other):
+        for lookup in (DataFunction("lookup", get), get, lambda *args: args, None):
+            for partner in ("p1", None, 3, 2.5, True, ["p1"], {"id": "p1"}, huge):
+                client = {"id": "c1"} if partner == 3 else {"id": "c1", "partner": partner}  # 3: no partner key at all
+                scope = {"client": client} if lookup is None else {"client": client, "lookup": lookup}
+                calls.clear()
+                want, called = outcome([f"out = {python}"], dict(scope)), list(calls)
+                calls.clear()
+                assert outcome(_direct_call(python, "out"), dict(scope)) == want, (python, lookup, partner)
+                assert calls == called  # the function is called (or not) as the call as written calls it
+                compared += 1
+    assert compared == 64
+    book = Engine.open(PROJECT, data=DEMO).runner.rulebook()
+    assert "_dfn.fn('partner', _dfa1)" in book._loose_source  # the shipped project's `partner` is written so

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..conditions.expressions import DataFunction, built_in_only, failure, python_code
 from ..conditions.lazy import LazyScope
+from ..conditions.limits import FLAT
 from ..conditions.program import Program, program_of
 from ..conditions.reader import READER, for_reader
 from ..errors import ExpressionError
@@ -225,7 +226,7 @@ class Rulebook:
         scope_namespace.update(
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
-            _new=object.__new__, _failed=self._failed, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception, _loose=self._loose,
+            _new=object.__new__, _failed=self._failed, _DataFunction=DataFunction, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception, _loose=self._loose,
             _set_reader=READER.set, _reset_reader=READER.reset, _program=program,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
@@ -425,7 +426,8 @@ def _fill(names: list[str], pad: str, written: Mapping[str, str] | None = None) 
     for name in names:
         python = (written or {}).get(name)
         if python is not None:  # computed only where the scope would compute it (a question's scope, which has it to compute)
-            lines += [f"{pad}if {name!r} not in s and {name!r} in _L:", f"{pad}    try:", f"{pad}        s[{name!r}] = {python}"]
+            lines += [f"{pad}if {name!r} not in s and {name!r} in _L:", f"{pad}    try:"]
+            lines += [f"{pad}        {line}" for line in _direct_call(python, f"s[{name!r}]")]
         else:
             lines += [f"{pad}if {name!r} not in s:", f"{pad}    try:", f"{pad}        s[{name!r}] = _L[{name!r}].function(s)"]
         lines += [
@@ -433,6 +435,30 @@ def _fill(names: list[str], pad: str, written: Mapping[str, str] | None = None) 
             f"{pad}        pass",
         ]
     return lines
+
+
+def _direct_call(python: str, target: str) -> list[str]:
+    """`target = python`, where `python` calls a function of the scope (`s['lookup'](...)`, positional arguments alone):
+    written so that a `DataFunction` given only flat values calls its own function directly, as its `__call__` does
+    after checking them (a nested value is still walked and bounded by that `__call__`). The function is read first,
+    then each argument, then the call, as in `python`: the same value or the same error."""
+    call = ast.parse(python, mode="eval").body if "_df" not in python else None
+    if not (isinstance(call, ast.Call) and not call.keywords and isinstance(call.func, ast.Subscript) and isinstance(call.func.value, ast.Name)):
+        return [f"{target} = {python}"]
+    if call.func.value.id != "s" or not isinstance(call.func.slice, ast.Constant) or any(isinstance(a, ast.Starred) for a in call.args):
+        return [f"{target} = {python}"]
+    segments = [ast.get_source_segment(python, a) for a in call.args]
+    values = [value for value in segments if value is not None]
+    if len(values) != len(segments):
+        return [f"{target} = {python}"]
+    constant = [isinstance(a, ast.Constant) and a.value.__class__ in FLAT for a in call.args]  # a literal: flat as written
+    arguments = ", ".join(value if constant[k] else f"_dfa{k}" for k, value in enumerate(values))
+    flat = "".join(f" and _dfa{k}.__class__ in _FLAT" for k in range(len(values)) if not constant[k])
+    return [
+        f"_dfn = s[{call.func.slice.value!r}]",
+        *(f"_dfa{k} = {value}" for k, value in enumerate(values) if not constant[k]),
+        f"{target} = _dfn.fn({arguments}) if _dfn.__class__ is _DataFunction{flat} else _dfn({arguments})",
+    ]
 
 
 def _written(program: Program, pure: Mapping[str, str], project: Project) -> dict[str, str]:
@@ -452,7 +478,7 @@ def _written(program: Program, pure: Mapping[str, str], project: Project) -> dic
 
 
 _ABSENT = object()
-_NUMBERED = re.compile(r"_(?:[MPFBq]|_?v)\d+")  # the rule function's own names: messages, verdicts, flows, builders, locals
+_NUMBERED = re.compile(r"_(?:[MPFBq]|_?v|dfa)\d+")  # the rule function's own names: messages, verdicts, flows, builders, locals
 
 
 def _check(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
@@ -542,7 +568,7 @@ def _inline(program: Program, rule: Rule, names: dict[str, Any]) -> list[str] | 
 
 _RULEBOOK_NAMES = frozenset({"_CAUGHT", "_Broken", "_Refused", "_V", "_broken", "_message", "_refuse", "_refusal", "_E", "_new", "_failed",
                              "_Lazy", "_NOTHING", "_Exception", "_L", "_due", "_loose", "_token", "_set_reader", "_reset_reader",
-                             "_program"})  # fmt: skip
+                             "_program", "_DataFunction", "_dfn"})  # fmt: skip
 
 
 def _needs_folding(source: str) -> bool:
