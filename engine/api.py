@@ -26,7 +26,7 @@ from .collector import collector_paused
 from .conditions.program import load_project
 from .conditions.translations import localized, reader_tag
 from .config import Config, load_config, mask_url, open_notifiers, open_storage
-from .errors import ClientflowError, RunError, UnknownName
+from .errors import ClientflowError, NotTheStarter, RunError, RunNotFound, UnknownName
 from .language.model import BUILTIN_EFFECTS, Flow, Project
 from .language.project import Extensions
 from .plugins import Registry
@@ -464,8 +464,32 @@ class Engine:
         runner.event("cancelled", run_id, flow.id, state.actor, state.subject)
         return RunView(run_id, flow.id, "cancelled", None, answers=dict(state.answers), version=state.version)
 
+    def run_for(self, run_id: str, actor: str) -> dict[str, Any]:
+        """The stored run `run_id` (its JSON document) as `actor`, an actor's id, may be told of it: the run they started.
+
+        A run started by another is `NotTheStarter` when its subject is within `actor`'s reach; outside
+        that reach (or its subject gone), whatever the run's status, it is `RunNotFound`, word for word
+        as for a run that does not exist, so that nothing tells the outsider it is there.
+        """
+        with self.storage.transaction() as tx:
+            data = tx.load_run(run_id)
+            if data is None:
+                raise RunNotFound(run_id)
+            if str(data.get("actor")) == actor:
+                return data
+            try:
+                hidden = approvals.visit(self.runner, tx, run_id, actor).hidden
+            except RunError:  # its flow changed and that version is not kept; reach, checked with today's flow, holds
+                hidden = False
+        if hidden:
+            raise RunNotFound(run_id)
+        raise NotTheStarter(run_id)
+
     def plan(self, run_id: str) -> Plan:
-        """A dry-run of the run with the answers it has so far; writes nothing."""
+        """A dry-run of the run with the answers it has so far; writes nothing.
+
+        A cancelled run's plan says so, as the command line's does: status `cancelled`, nothing it would change or send.
+        """
         with self.storage.transaction() as tx:
             state, flow, runner = self.runner.load_run(tx, run_id)
             try:
@@ -473,6 +497,9 @@ class Engine:
             except UnknownName as exc:  # the subject (or the actor) was deleted meanwhile
                 plan = runner.vanished(flow, state, exc)
         plan.run = run_id
+        if state.status == "cancelled":
+            plan.status, plan.approval = "cancelled", None
+            plan.changes, plan.emails, plan.banners, plan.scheduled, plan.needs, plan.errors, plan.blocked_by = [], [], [], [], [], [], []
         return plan
 
     def commit(self, run_id: str, *, deliver: bool = True) -> Plan:

@@ -143,6 +143,14 @@ class RunNotFound(RunError):
         super().__init__(f"there is no run {run_id!r}; start the flow again")
 
 
+class NotTheStarter(RunError):
+    """A run within the actor's reach that another actor started: only its starter may see or drive it."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"run {run_id!r} was started by another actor; only the actor who started a run may see or drive it")
+
+
 class ConfigError(ClientflowError):
     """Configuration that names something that is not there."""
 

@@ -311,6 +311,47 @@ def test_forbidden_to_see_or_drive_another_actors_run(api: TestClient) -> None:
     assert api.get(f"/runs/{run}", headers=bearer(ALICE)).json()["status"] == "open"
 
 
+RUN_ROUTES = (("GET", ""), ("POST", "/answers"), ("POST", "/back"), ("POST", "/cancel"), ("GET", "/plan"), ("POST", "/commit"))
+
+
+def test_an_outsider_is_answered_every_run_route_as_for_a_run_that_does_not_exist(api: TestClient) -> None:
+    # Hana (another practice) cannot reach Acme Ltd: whatever its status, a run on it is a run that is not there to her;
+    # Sam (within reach, not the starter) is told it is another actor's, until Acme Ltd leaves his practice
+    runs = {"open": start(api, "deactivate-client", "c1").json()["run"], "cancelled": start(api, "deactivate-client", "c1").json()["run"]}
+    api.post(f"/runs/{runs['cancelled']}/cancel", headers=bearer(ALICE))
+    runs["ready"] = walk_disconnect(api)
+    missing = "0" * len(runs["open"])
+
+    def answer(actor: str, run: str, method: str, path: str) -> tuple[int, bytes]:
+        response = api.request(method, f"/runs/{run}{path}", json={"answers": {}} if path == "/answers" else None, headers=bearer(actor))
+        return response.status_code, response.content.replace(run.encode(), b"RUN")
+
+    def check(within: int) -> None:
+        for status, run in runs.items():
+            for method, path in RUN_ROUTES:
+                nowhere = answer(HANA, missing, method, path)
+                assert nowhere[0] == 404 and b'"run_not_found"' in nowhere[1]
+                assert answer(HANA, run, method, path) == nowhere, (status, method, path)
+                said = answer(SAM, run, method, path)
+                assert said == nowhere if within == 404 else said[0] == within, (status, method, path, said)
+
+    check(within=403)
+    assert api.get(f"/runs/{runs['open']}", headers=bearer(ALICE)).json()["status"] == "open"  # nothing the others sent changed it
+    assert api.post(f"/runs/{runs['ready']}/commit", headers=bearer(ALICE)).json()["status"] == "completed"  # Acme Ltd leaves Northwind
+    runs["completed"] = runs.pop("ready")
+    check(within=404)
+
+
+def test_the_plan_of_a_cancelled_run_says_it_is_cancelled(api: TestClient) -> None:
+    run = walk_disconnect(api)
+    assert api.get(f"/runs/{run}/plan", headers=bearer(ALICE)).json()["status"] == "completed"  # ready: what committing would do
+    assert api.post(f"/runs/{run}/cancel", headers=bearer(ALICE)).json()["status"] == "cancelled"
+    plan = api.get(f"/runs/{run}/plan", headers=bearer(ALICE)).json()
+    models.Plan.model_validate(plan)
+    assert (plan["status"], plan["run"], plan["changes"], plan["emails"], plan["banners"], plan["scheduled"]) == ("cancelled", run, [], [], [], [])
+    error_of(api.post(f"/runs/{run}/commit", headers=bearer(ALICE)), 409, "run_finished")
+
+
 def test_blocked_at_start_with_every_failed_rule(api: TestClient) -> None:
     body = error_of(start(api, "delete-client", "c1"), 403, "blocked")
     assert [b["rule"] for b in body["blocked_by"]] == ["no-users"]

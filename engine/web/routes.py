@@ -4,7 +4,8 @@ Each route authenticates the caller, checks that a run is the caller's own and
 still open where that matters, calls one `Engine` method and answers with its
 `to_json()`. Runs live in the engine's storage, so any process serves any run.
 A subject outside the caller's reach answers exactly as a name that does not
-exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise.
+exist (404 `unknown_subject`, the same bytes), whether named by id or otherwise,
+and a run on such a subject as a run that does not exist (404 `run_not_found`).
 """
 
 # No `from __future__ import annotations` here: FastAPI reads the annotations of the
@@ -28,7 +29,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..api import Engine, RunView, own_locale
 from ..conditions.translations import canonical, reader_tag
-from ..errors import ClientflowError, RunNotFound, UnknownName
+from ..errors import ClientflowError, NotTheStarter, RunNotFound, UnknownName
 from ..language.catalogs import fallback
 from ..runtime.approvals import APPROVERS_RULE
 from ..runtime.core import CHANGED_RULE
@@ -240,12 +241,13 @@ def api_router(source: EngineSource, pm: pluggy.PluginManager, word: str, first:
     RunId = Annotated[str, Path(min_length=1, max_length=200, description="The run's id, as starting it answered.")]  # noqa: N806
 
     def own_run(who: Caller, run: str, *, open_only: bool = False) -> RunRecord:
-        with who.engine.storage.transaction() as tx:
-            data = tx.load_run(run)
-        if data is None:
-            raise ApiError("run_not_found", f"there is no run {run!r}; start the flow again")
-        if str(data.get("actor")) != who.actor:
-            raise ApiError("forbidden", f"run {run!r} was started by another actor; only the actor who started a run may see or drive it")
+        """The caller's own run, or the error that answers every run route: the engine decides who may be told of it."""
+        try:
+            data = who.engine.run_for(run, who.actor)
+        except RunNotFound as exc:  # none, or outside the caller's reach: the same answer, word for word
+            raise ApiError("run_not_found", str(exc)) from None
+        except NotTheStarter as exc:
+            raise ApiError("forbidden", str(exc)) from None
         record = RunRecord(run, str(data.get("flow")), str(data.get("status")))
         if open_only and record.status in FINISHED:
             raise ApiError("run_finished", f"run {run!r} is {record.status} and cannot change any more; start the flow again")
