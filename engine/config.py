@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from .errors import ConfigError
+from .errors import ConfigError, NoDatabase
 from .plain import mutable
 
 SECRET_WORDS = ("password", "passwd", "secret", "token", "key", "authorization", "credential", "cookie", "signature")
@@ -192,11 +192,24 @@ def plugin_settings(config: Config, name: str, env: Mapping[str, str] | None = N
     return {**config.plugin.get(name, {}), **plugin_env(name, os.environ if env is None else env)}
 
 
-def open_storage(config: Config, registry: Any) -> Any:
-    """The storage backend `config` names, with its settings: the one way every command and the API open storage."""
-    return registry.storage(
+def open_storage(config: Config, registry: Any, *, existing: bool = False) -> Any:
+    """The storage backend `config` names, with its settings: the one way every command and the API open storage.
+
+    `existing`: a store that was never made (no SQLite file, no PostgreSQL schema: what a backend's
+    `ExistingStorage.missing` says) is refused with NoDatabase, and nothing is made; every command
+    but `init` opens storage so. A backend that cannot tell is taken as there.
+    """
+    storage = registry.storage(
         config.storage, project_root=Path(config.root).absolute(), locate=lambda key: config.locate("storage", key), **config.storage_settings
     )
+    if existing:
+        from .storage import ExistingStorage  # the storage interface only once a store is opened: a command's --help loads none of it
+
+        where = storage.missing() if isinstance(storage, ExistingStorage) else None
+        if where is not None:
+            storage.close()
+            raise NoDatabase(where)
+    return storage
 
 
 def check_plugins(config: Config, registry: Any) -> None:

@@ -155,6 +155,14 @@ class ConfigError(ClientflowError):
     """Configuration that names something that is not there."""
 
 
+class NoDatabase(ConfigError):
+    """A store that was never made, opened by something that only reads or works an existing one."""
+
+    def __init__(self, where: str, advice: str = "create it with `clientflow init --data FILE`") -> None:
+        self.where = where
+        super().__init__(f"there is no database at {where}; {advice}")
+
+
 def did_you_mean(given: str, choices: Iterable[str]) -> str:
     """Return `; did you mean 'x'?` for the closest choice, or the choices when few (each once: a flow with two steps of one id lists it once)."""
     import difflib  # only when something is misspelled: a clean run never asks

@@ -260,14 +260,18 @@ class Outbox:
         outbox: str | Path | None = None,
         now: datetime | None = None,
         env: Mapping[str, str] | None = None,
+        existing: bool = False,
     ) -> Outbox:
-        """The configured storage and notifiers; `db` (a SQLite path or a postgresql:// URL) overrides the storage."""
+        """The configured storage and notifiers; `db` (a SQLite path or a postgresql:// URL) overrides the storage.
+
+        `existing`: a store that was never made is refused (NoDatabase), not made, as `open_storage` says.
+        """
         config = load_config(root, env, db=db)
         if outbox is not None:
             config.notifier_settings.setdefault("outbox", {})["dir"] = str(outbox)
         registry = Registry.collect()
         notifiers = open_notifiers(config, registry)
-        storage = open_storage(config, registry)
+        storage = open_storage(config, registry, existing=existing)
         return cls(storage, notifiers, Clock(now), config, registry)
 
     def deliver(self, *, limit: int | None = None, stop: Callable[[], bool] | None = None) -> Delivery:

@@ -301,6 +301,18 @@ class Storage(Protocol):
 
 
 @runtime_checkable
+class ExistingStorage(Protocol):
+    """Optional on a Storage: whether its store was made yet, told without making it.
+
+    Every command but `clientflow init` opens storage asking this first, and refuses a store
+    that was never made (a mistyped path, an empty database) rather than make an empty one.
+    """
+
+    def missing(self) -> str | None:
+        """None when the store is there; else where it should be, for "there is no database at ..." (a file; a URL and its schema)."""
+
+
+@runtime_checkable
 class QuestionStorage(Protocol):
     """Optional on a Storage: a read-only transaction for a question that can be asked again.
 

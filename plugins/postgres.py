@@ -7,8 +7,8 @@ commit on the same record. Outbox claims use `FOR UPDATE SKIP LOCKED`, so
 workers never take the same message. Read transactions see one snapshot
 (REPEATABLE READ, READ ONLY). The tables live in their own PostgreSQL schema
 (setting `schema`, default `clientflow`), created and versioned on first use
-under an advisory lock. psycopg is imported when a storage is opened, so the
-package works without it.
+under an advisory lock; `missing()` tells whether it is there without creating
+it. psycopg is imported when a storage is opened, so the package works without it.
 
 Round trips: a transaction's BEGIN, and the writes whose outcome the caller
 does not wait for, are held back and sent with the next statement that needs
@@ -156,8 +156,6 @@ class PostgresStorage:
 
     # connection ---------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Any]:
-        import psycopg  # the postgres extra (psycopg, ~100 ms): imported when this storage connects, not with the plugin
-
         if self._pid != os.getpid():
             # A forked child must not use (or close) its parent's socket: keep the
             # object alive, unused, so that its finaliser never says goodbye for it.
@@ -167,23 +165,50 @@ class PostgresStorage:
         if self._conn is not None and (self._conn.closed or self._conn.broken):
             self._conn = None
         if self._conn is None:
+            conn = self._dial()
             try:
-                conn = psycopg.connect(
-                    self.url,
-                    autocommit=True,
-                    connect_timeout=max(1, round(self.connect_timeout)),
-                    application_name=self.application_name,
-                )
-            except psycopg.Error as exc:
-                raise ConfigError(f"cannot connect to PostgreSQL at {hide_secrets(self.url, self.url)}: {hide_secrets(str(exc).strip(), self.url)}") from exc
-            try:
-                conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
                 self._ensure_schema(conn)
             except BaseException:
                 conn.close()
                 raise
             self._conn = conn
         return self._conn
+
+    def _dial(self) -> psycopg.Connection[Any]:
+        """A new connection with this storage's lock timeout, the schema not looked at."""
+        import psycopg  # the postgres extra (psycopg, ~100 ms): imported when this storage connects, not with the plugin
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, round(self.connect_timeout)), application_name=self.application_name)
+        except psycopg.Error as exc:
+            raise ConfigError(f"cannot connect to PostgreSQL at {hide_secrets(self.url, self.url)}: {hide_secrets(str(exc).strip(), self.url)}") from exc
+        try:
+            conn.execute(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def missing(self) -> str | None:
+        """None when the schema is there; else the database and schema it should be in (ExistingStorage), nothing made.
+
+        The connection that looked is kept for the transactions that follow (its schema checked as `_connect` checks it).
+        """
+        with self._lock:
+            if self._conn is not None:  # it was there when this storage connected (in this process or its parent)
+                return None
+            conn = self._dial()
+            try:
+                row = conn.execute("SELECT to_regclass(%s)", (f'"{self.schema}".meta',)).fetchone()
+                if row is None or row[0] is None:
+                    conn.close()
+                    return f"{hide_secrets(self.url, self.url)} (it has no schema {self.schema!r})"
+                self._ensure_schema(conn)
+            except BaseException:
+                conn.close()
+                raise
+            self._conn = conn
+            return None
 
     def _ensure_schema(self, conn: psycopg.Connection[Any]) -> None:
         s = f'"{self.schema}"'

@@ -186,6 +186,10 @@ class SQLiteStorage:
             self.decoded.forget()  # a new connection counts data_version afresh
         return self._conn
 
+    def missing(self) -> str | None:
+        """None when the file is there; else its path (ExistingStorage): only a command that makes a store makes it."""
+        return None if self._conn is not None or self.path.exists() else str(self.path)
+
     def transaction(self, *, write: bool = False) -> AbstractContextManager[SQLiteTransaction]:
         return self._writing() if write else _Reading(self)
 

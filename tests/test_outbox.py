@@ -286,6 +286,10 @@ def test_outbox_reads_the_database_given_with_db(project: Path, tmp_path: Path) 
 
 
 def test_an_empty_outbox_says_so(project: Path) -> None:
+    storage: Storage = Registry.collect().storage("sqlite", path=str(project / ".clientflow" / "clientflow.db"))
+    with storage.transaction(write=True):
+        pass  # a database made, its outbox empty (one never made is refused: tests/test_no_database.py)
+    storage.close()
     result = run("outbox", "--project", str(project))
     assert (result.exit_code, result.output) == (0, "The outbox is empty.\n")
 

@@ -115,6 +115,8 @@ def wait_for(condition: Callable[[], bool], what: str) -> None:
 @pytest.mark.postgres
 def test_four_workers_deliver_a_thousand_emails_exactly_once(tmp_path: Path, postgres_url: str, postgres_schema: str, workers: list[Worker]) -> None:
     storage: Storage = Registry.collect().storage("postgresql", url=postgres_url, schema=postgres_schema)
+    with storage.transaction():
+        pass  # the schema made before the workers start: a worker refuses a database that was never made
     with smtp_server() as (port, box):
         write_config(tmp_path, f'{{backend = "postgresql", url = "{postgres_url}", schema = "{postgres_schema}"}}', port)
         workers.extend(Worker(tmp_path) for _ in range(4))

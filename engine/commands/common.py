@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from ..config import is_database_url, load_config, open_notifiers
-from ..errors import ClientflowError, DataError, Location, Problem
+from ..config import is_database_url, load_config, mask_url, open_notifiers, open_storage
+from ..errors import ClientflowError, DataError, Location, NoDatabase, Problem
 from ..language.words import subject_names
 from ..language.yamlfile import load_yaml, read_text
 from .present import EXIT_CODES, error_json, report
@@ -246,31 +247,44 @@ def open_engine(project: Path, data: Path | None = None, db: Path | str | None =
     """The engine for a command, from --data or --db or the project's configuration.
 
     Paths given on the command line are read from the current directory. A
-    database that does not exist is an error, not a new empty file.
+    database that does not exist is an error, not a new empty file (`existing_store`).
     """
     from ..api import Engine  # the engine (~60 ms) not for a command that opens none: a remembered `validate`, any `--help`
+    from ..plugins import Registry  # loaded with the engine above; here to open the store before the project
 
     if data is not None and db is not None:
         raise click.UsageError("give either --data or --db, not both")
-    config = None
+    config = storage = None
     if data is None:
-        # a SQLite file that does not exist is an error, not a new empty database
         config = load_config(project, db=db)  # given to Engine.open, which would read the same files again
-        path = _configured_db(config)
-        if path is not None and not path.exists():
-            given = f" --db {path}" if db is not None else ""
-            raise ClientflowError(f"there is no database at {path}; create it with `clientflow init --data FILE{given}`, or read a data file with --data FILE")
-    engine = Engine.open(project, data=_absolute(data), db=db, now=now, outbox=_absolute(outbox), config=config)  # it pauses the collector itself
+        with existing_store(db):
+            storage = open_storage(config, Registry.collect(), existing=True)  # before the project: a missing store is told first
+    try:
+        engine = Engine.open(project, data=_absolute(data), storage=storage, now=now, outbox=_absolute(outbox), config=config)  # it pauses the collector
+    except BaseException:
+        if storage is not None:
+            storage.close()
+        raise
     if outbox is not None and "outbox" not in engine.notifiers:
         # --outbox asks for .eml files even when the configuration chose other notifiers
         engine.notifiers.update(open_notifiers(engine.config, engine.registry, ["outbox"]))
     return engine
 
 
-def _configured_db(config: Any) -> Path | None:
-    if config.storage != "sqlite":
-        return None
-    return Path(config.storage_settings["path"])
+@contextmanager
+def existing_store(db: Path | str | None) -> Iterator[None]:
+    """Around opening storage with `existing=True`, for every command that reads or works a store but does not make one.
+
+    A store never made (NoDatabase: a mistyped --db, CLIENTFLOW_DB or configuration, an empty
+    PostgreSQL database) is told with the `init` that makes it, and the command's --data when it has one.
+    """
+    try:
+        yield
+    except NoDatabase as exc:
+        named = "" if db is None else f" --db {exc.where if isinstance(db, Path) else mask_url(db)}"
+        context = click.get_current_context(silent=True)
+        data = ", or read a data file with --data FILE" if context is not None and "data" in context.params else ""
+        raise NoDatabase(exc.where, f"create it with `clientflow init --data FILE{named}`{data}") from exc
 
 
 def emit_json(document: Any) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from ..config import DELIVERY_DEFAULTS
-from .common import command, db_option, emit_json, format_option, now_option, outbox_option, project_option
+from .common import command, db_option, emit_json, existing_store, format_option, now_option, outbox_option, project_option
 
 STATUS_ORDER = ("pending", "sending", "failed", "sent")
 
@@ -19,7 +19,8 @@ STATUS_ORDER = ("pending", "sending", "failed", "sent")
 def _open(project: Path, db: str | None, outbox: Path | None, now: datetime | None = None) -> Any:
     from ..outbox import Outbox  # the outbox (~50 ms: it loads the runtime and the language) not for `outbox --help` or `worker --help`
 
-    return Outbox.open(project, db=db, outbox=outbox, now=now)
+    with existing_store(db):
+        return Outbox.open(project, db=db, outbox=outbox, now=now, existing=True)  # a store never made is refused, not made
 
 
 def _table(messages: list[dict[str, Any]]) -> None:

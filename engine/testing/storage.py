@@ -34,6 +34,7 @@ from clientflow.storage import (
     ClearingTransaction,
     ConflictError,
     Document,
+    ExistingStorage,
     FetchingTransaction,
     IdScanningTransaction,
     ListingTransaction,
@@ -825,6 +826,15 @@ class StorageContract:
         assert self.everything(open_storage()) == expected
 
     # optional capabilities ----------------------------------------------------------
+    def test_a_store_written_to_is_not_missing_for_a_new_handle(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
+        put(storage, "t1", {"n": 1})
+        storage.close()
+        handle = open_storage()
+        if not isinstance(handle, ExistingStorage):
+            pytest.skip("this backend does not tell whether its store was made (ExistingStorage)")
+        assert handle.missing() is None
+        assert read(handle, "t1") is not None  # the handle that asked works as any other
+
     def test_load_documents_streams_many_new_documents_as_put_would(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
         with storage.transaction(write=True) as tx:
             if not isinstance(tx, LoadingTransaction):
