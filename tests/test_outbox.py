@@ -332,3 +332,12 @@ def test_a_database_gone_for_good_after_the_send_is_raised_not_hidden(storage: S
     with pytest.raises(ConnectionError):
         deliver(Blinking(storage, healthy=1, failures=4), {"flaky": Flaky()}, MovableClock())  # type: ignore[arg-type]
     assert statuses(storage) == {"run1-0-flaky": "sending"}  # taken again once the lease runs out
+
+
+def test_an_outbox_with_none_of_the_status_asked_says_that_not_that_it_is_empty(project: Path) -> None:
+    storage: Storage = Registry.collect().storage("sqlite", path=str(project / ".clientflow" / "clientflow.db"))
+    queue(storage, 2, "outbox")  # pending, none failed
+    storage.close()
+    result = run("outbox", "--project", str(project), "--status", "failed")
+    assert (result.exit_code, result.output) == (0, "No failed messages in the outbox.\n")
+    assert "2 pending" in run("outbox", "--project", str(project)).output

@@ -23,9 +23,9 @@ def _open(project: Path, db: str | None, outbox: Path | None, now: datetime | No
         return Outbox.open(project, db=db, outbox=outbox, now=now, existing=True)  # a store never made is refused, not made
 
 
-def _table(messages: list[dict[str, Any]]) -> None:
+def _table(messages: list[dict[str, Any]], status: str | None = None) -> None:
     if not messages:
-        click.echo("The outbox is empty.")
+        click.echo(f"No {status} messages in the outbox." if status else "The outbox is empty.")  # not "empty" when only these are none
         return
     counts = {status: sum(1 for m in messages if m["status"] == status) for status in STATUS_ORDER}
     click.echo(", ".join(f"{n} {status}" for status, n in counts.items() if n))
@@ -69,7 +69,7 @@ def outbox(project: Path, db: str | None, outbox: Path | None, now: datetime | N
         click.echo(f"Queued {document['requeued']} failed message(s) again; sent {d['sent']}, to retry {d['retried']}, failed {d['failed']}.")
         for error in d["errors"]:
             click.echo(f"  failed: {error}", err=True)
-    _table(messages)
+    _table(messages, status)
 
 
 def _held(box: Any) -> tuple[int, str] | None:
