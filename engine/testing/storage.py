@@ -830,9 +830,8 @@ class StorageContract:
         put(storage, "t1", {"n": 1})
         storage.close()
         handle = open_storage()
-        if not isinstance(handle, ExistingStorage):
-            pytest.skip("this backend does not tell whether its store was made (ExistingStorage)")
-        assert handle.missing() is None
+        if isinstance(handle, ExistingStorage):  # optional: a backend without it is taken as there (no skip: a kit's suite stays clean)
+            assert handle.missing() is None
         assert read(handle, "t1") is not None  # the handle that asked works as any other
 
     def test_load_documents_streams_many_new_documents_as_put_would(self, storage: Storage, open_storage: Callable[[], Storage]) -> None:
