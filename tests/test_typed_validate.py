@@ -65,6 +65,20 @@ CASES = {
         "if: client.billing['plan'] == 'partner'",
         "flows/rules.yaml:19:25: rules.paid-by-practice.if: a text has no field 'plan': a text is indexed only by position, e.g. [0]",
     ),
+    "a list ordered against a number": (
+        "flows/rules.yaml",
+        "if: client.subscription == 'active'",
+        "if: client.users > 0",
+        "flows/rules.yaml:43:9: rules.active-subscription.if: cannot compare a list of user with a number:"
+        " `>` orders two numbers or two texts; did you mean `client.users | length > 0`?",
+    ),
+    "a listed field compared with a value it never holds": (
+        "flows/rules.yaml",
+        "if: client.subscription == 'deactivated'",
+        "if: client.subscription == 'actve'",
+        "flows/rules.yaml:49:32: rules.deactivated-subscription.if: 'actve' is not allowed in client.subscription;"
+        " did you mean 'active'? (one of 'active', 'deactivated')",
+    ),
     "a number indexed": (
         "flows/deactivate-client.yaml",
         'banner: "{{ client.name }}',
@@ -160,3 +174,18 @@ def test_python_never_warns_on_the_terminal_about_what_a_condition_was_translate
     assert "Warning" not in done.stderr + done.stdout, done.stderr
     assert "flows/rules.yaml:19:21: rules.paid-by-practice.if: a text has no field 'plan'" in done.stderr
     assert "flows/rules.yaml:19:48: rules.paid-by-practice.if: a number cannot be indexed" in done.stderr
+
+
+def test_a_rule_whose_values_do_not_fit_at_run_time_says_so_in_our_words(tmp_path: Path) -> None:
+    """Where the schema cannot say (a client record open to other keys), the rule fails when it runs: the reason users
+    read names the condition and what could not be compared, not Python's error."""
+    root = edited(tmp_path, "flows/rules.yaml", "if: client.subscription == 'active'", "if: client.users > 0")
+    schema = root / "schema" / "data.schema.json"
+    document = json.loads(schema.read_text(encoding="utf-8"))
+    del document["$defs"]["client"]["additionalProperties"]
+    schema.write_text(json.dumps(document), encoding="utf-8")
+    assert invoke("validate", "--project", root, "--no-cache").exit_code == ExitCode.OK
+    data = root / "data" / "demo.yaml"
+    result = invoke("available", "--project", root, "--data", data, "--actor", "u1", "--client", "c1", "--format", "json")
+    reasons = [r["message"] for f in json.loads(result.stdout)["flows"] for r in f["reasons"] if r["rule"] == "active-subscription"]
+    assert reasons and set(reasons) == {"this rule could not be checked, so the action is not offered: client.users > 0: cannot compare a list with a number"}

@@ -149,3 +149,70 @@ def test_a_value_indexed_where_it_never_can_be_is_a_problem_at_its_key() -> None
     for fine in ("client.name[0]", "client['name']", "client.users[0].name", "(client.name ~ 'x')[1]", "actor_practice.name[0]"):
         assert problems(fine) == [], fine
     assert T.unindexable(T.NULL, "x") is None and T.unindexable(T.ANY, "x") is None
+
+
+def test_an_order_between_values_that_have_none_is_a_problem_with_the_way_it_was_meant() -> None:
+    assert problems("client.users > 0") == [
+        T.TypeProblem(1, 1, "cannot compare a list of user with a number: `>` orders two numbers or two texts; did you mean `client.users | length > 0`?")
+    ]
+    assert [(p.col, p.message) for p in problems("client.id == 'c1' and 2 <= client.name")] == [
+        (28, "cannot compare a number with a text: `<=` orders two numbers or two texts; did you mean `2 <= client.name | length`?")
+    ]
+    assert [p.message for p in problems("lookup('partner', client.partner) < client.users")] == [
+        "cannot compare a record (partner) with a list of user: `<` orders two numbers or two texts; a record has no order: compare one of its fields"
+    ]
+    assert [p.message for p in problems("(client.users | length) >= client.users")] == [
+        "cannot compare a number with a list of user: `>=` orders two numbers or two texts; to compare how many items (or characters) it holds, use `| length`"
+    ]
+
+
+def test_orders_that_can_hold_pass() -> None:
+    for source in (
+        "client.users | length > 0",
+        "client.name < 'n'",
+        "client.users >= client.users",
+        "true > 0",
+        "actor_practice.name > 'a'",  # a record or none: none is the data's own gap, said where it is read
+        "lookup(word, client.id) > 0",  # nothing known
+        "(client.users if client.id == 'c1' else 0) > 0",  # may be a number
+    ):
+        assert problems(source) == [], source
+
+
+def test_a_listed_field_compared_with_a_value_it_never_holds_is_a_problem_at_the_value() -> None:
+    assert problems("client.subscription == 'actve'") == [
+        T.TypeProblem(1, 24, "'actve' is not allowed in client.subscription; did you mean 'active'? (one of 'active', 'deactivated')")
+    ]
+    assert [(p.col, p.message) for p in problems('"paused" != client.subscription or client.billing in ["partner", \'x\'] ')] == [
+        (1, "'paused' is not allowed in client.subscription; use one of 'active', 'deactivated'"),
+        (66, "'x' is not allowed in client.billing; use one of 'partner', 'self_paying'"),
+    ]
+    assert [p.message for p in template_problems("{% if client.subscription == 'deactivatd' %}x{% endif %}")] == [
+        "'deactivatd' is not allowed in client.subscription; did you mean 'deactivated'? (one of 'active', 'deactivated')"
+    ]
+    for fine in ("client.subscription == 'active'", "client.subscription != none", "client.name == 'actve'", "client.subscription in answers"):
+        assert problems(fine) == [], fine
+
+
+ORDER_KINDS = {  # a schema, and a value it allows
+    "text": ({"type": "string"}, "a"),
+    "number": ({"type": "number"}, 1.5),
+    "yes/no": ({"type": "boolean"}, True),
+    "list": ({"type": "array", "items": {"type": "number"}}, [1]),
+    "record": ({"type": "object", "additionalProperties": False, "properties": {"x": {"type": "number"}}}, {"x": 1}),
+}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(ORDER_KINDS)), st.sampled_from(sorted(ORDER_KINDS)), st.sampled_from(["<", "<=", ">", ">="]))
+def test_an_order_is_reported_exactly_when_python_could_never_work_it_out(left: str, right: str, op: str) -> None:
+    (left_schema, a), (right_schema, b) = ORDER_KINDS[left], ORDER_KINDS[right]
+    typed = {"a": T.SchemaTypes(left_schema).of(left_schema, "a"), "b": T.SchemaTypes(right_schema).of(right_schema, "b")}
+    check = T.TypeCheck(f"a {op} b", typed)
+    check.expression(parse(f"a {op} b"))
+    try:
+        eval(f"a {op} b", {"a": a, "b": b})  # noqa: S307 - the oracle: Python's own order of two fixed values
+        fails = False
+    except TypeError:
+        fails = True
+    assert bool(check.problems) == fails, (left, right, check.problems)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
 import sys
@@ -33,6 +32,7 @@ from .common import (
     project_option,
     subject_plural,
 )
+from .csvfile import CsvRows
 
 REPORT_FIELDS = ("subject", "status", "rules", "message", "run", "changes", "emails")
 
@@ -43,21 +43,20 @@ class Report:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.handle: TextIO | None = None
-        self.writer: Any = None
+        self.writer: CsvRows | None = None
         if path is not None:
             try:
                 self.handle = path.open("w", encoding="utf-8", newline="")
             except OSError as exc:  # no such folder, no permission: said before any subject is run
                 raise ClientflowError(f"cannot write the report {path}: {exc.strerror or exc}; give --report a file in a folder you may write in") from exc
-            if path.suffix.lower() == ".csv":
-                self.writer = csv.DictWriter(self.handle, fieldnames=REPORT_FIELDS)
-                self.writer.writeheader()
+            if path.suffix.lower() == ".csv":  # each cell safe to open in a spreadsheet (a name may start with =)
+                self.writer = CsvRows(self.handle, REPORT_FIELDS)
 
     def write(self, row: dict[str, Any]) -> None:
         if self.handle is None:
             return
         if self.writer is not None:
-            self.writer.writerow({**row, "rules": " ".join(row["rules"])})
+            self.writer.write({**row, "rules": " ".join(row["rules"])})
         else:
             self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         self.handle.flush()

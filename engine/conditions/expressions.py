@@ -339,12 +339,63 @@ def built_in_only(expression: Expression) -> bool:
 
 
 def failure(source: str, exc: BaseException) -> str:
-    """What went wrong evaluating `source`, in the words every caller uses."""
+    """What went wrong evaluating `source`, in the words every caller uses (never Python's own, which users may see)."""
     if isinstance(exc, ExpressionError):
         return f"{source}: {exc}"
     if isinstance(exc, KeyError):
         return f"{source}: there is no {exc.args[0]!r} here"
-    return f"{source}: {type(exc).__name__}: {exc}"
+    return f"{source}: {python_failure(exc)}"
+
+
+# Python's errors from an operation given values it cannot take, read into our words: (its pattern, ours).
+# The names in them are Python's types (`type(x).__name__`), shown as the data's kinds.
+_PYTHON_FAILURES = (
+    (re.compile(r"'(\S+)' not supported between instances of '(\w+)' and '(\w+)'"), "cannot compare {1} with {2}"),
+    (re.compile(r"unsupported operand type\(s\) for (\S+?): '(\w+)' and '(\w+)'"), "cannot use `{0}` on {1} and {2}"),
+    (re.compile(r"can only concatenate (\w+) \(not \"(\w+)\"\) to \w+"), "cannot add {1} to {0}"),
+    (re.compile(r"bad operand type for unary (\S+?): '(\w+)'"), "cannot use `{0}` on {1}"),
+    (re.compile(r"argument of type '(\w+)' is not"), "cannot look for a value in {0}: only in a list, a text or a record"),
+    (re.compile(r"object of type '(\w+)' has no len"), "{0} has no length"),
+    (re.compile(r"'(\w+)' object is not iterable"), "{0} is not a list"),
+    (re.compile(r"'(\w+)' object is not subscriptable"), "{0} cannot be indexed: only a list (by position) or a record (by field name) can"),
+    (re.compile(r"can't multiply sequence by non-int of type '(\w+)'"), "cannot repeat a value by {0}: only a whole number of times"),
+    (re.compile(r"string indices must be integers"), "a text is indexed only by position, e.g. [0]"),
+    (re.compile(r"(?:list|tuple) indices must be integers"), "a list is indexed only by position, e.g. [0]"),
+)
+_PYTHON_KINDS = {
+    "int": "a number",
+    "float": "a number",
+    "bool": "a yes/no value",
+    "str": "a text",
+    "list": "a list",
+    "tuple": "a list",
+    "dict": "a record",
+    "LazyScope": "a record",
+    "NoneType": "none",
+    "_Missing": "a missing value",
+}
+_PYTHON_OTHERS = {  # the failures that are not about a value's kind
+    ZeroDivisionError: "division by zero",
+    IndexError: "there is no item at that position",
+    OverflowError: "a number is too large",
+    RecursionError: "it is nested too deeply to work out",
+    MemoryError: "there was not enough memory to work it out",
+}
+
+
+def python_failure(exc: BaseException) -> str:
+    """A failure Python raised while evaluating, in our words: what was done with which kinds of value."""
+    if isinstance(exc, TypeError):
+        said = str(exc)
+        for pattern, words in _PYTHON_FAILURES:
+            found = pattern.search(said)
+            if found is not None:
+                return words.format(*(_PYTHON_KINDS.get(g, g if g in _COMPARE.values() or not g.isidentifier() else "a value") for g in found.groups()))
+        return "a value here is of a kind this cannot use"
+    for kind, words in _PYTHON_OTHERS.items():
+        if isinstance(exc, kind):
+            return words
+    return "a value here cannot be used this way"
 
 
 class Compiler:

@@ -5,7 +5,9 @@ every name a condition or template can reach gets a type: an object with its
 fields, a list of items, a union (a field that may be a record or null), or a
 value. `TypeCheck` walks a parsed expression or template with the types of the
 names in its scope and reports each field that cannot exist, at the line and
-column where it is written, with the nearest field that does.
+column where it is written, with the nearest field that does; and each comparison
+that can never work: an order of values that have none (a list and a number), a
+field whose schema lists its values against a constant it never holds.
 
 It is sound, not clever: where a type cannot be known (an object whose schema
 allows other properties, a value computed by a function, a plugin's filter) it
@@ -234,6 +236,95 @@ def unindexable(base: Type, key: Any) -> str | None:
 _WORDS = {"boolean": "a yes/no value", "integer": "a whole number", "number": "a number", "string": "a text"}
 
 
+ORDERS = {"lt": "<", "lteq": "<=", "gt": ">", "gteq": ">="}
+_NUMBERS = frozenset({"number", "integer", "boolean"})  # Python orders true and false as 1 and 0
+
+
+def _shapes(t: Type) -> set[str] | None:
+    """What `t` may be, in the terms of ordering (None: something unknown), leaving out none: a gap said where it is read."""
+    shapes: set[str] = set()
+    for option in members(t):
+        if isinstance(option, List):
+            shapes.add("list")
+        elif isinstance(option, Object):
+            shapes.add("record")
+        elif isinstance(option, Value) and option.kinds and option.kinds <= {*_WORDS, "null"}:
+            shapes |= option.kinds - {"null"}
+        else:
+            return None
+    return shapes or None
+
+
+def _orderable(a: str, b: str) -> bool:
+    return (a in _NUMBERS and b in _NUMBERS) or (a == b and a in ("string", "list"))
+
+
+def _shown(t: Type) -> str:
+    """A type in the words of a message: 'a list of user', 'a text', 'a record (user)'."""
+    words: list[str] = []
+    for option in members(t):
+        if isinstance(option, List):
+            words.append("a list" if option.item is ANY else option.describe())
+        elif isinstance(option, Object):
+            words.append(f"a record ({option.name})")
+        elif isinstance(option, Value):
+            words.extend(_WORDS[k] for k in sorted(option.kinds - {"null"}) if k in _WORDS)
+    return " or ".join(dict.fromkeys(words))
+
+
+def unordered(left: Type, right: Type, op: str) -> str | None:
+    """Why `left <op> right` (op one of ORDERS) can never work (None when it may): a list against a number, a record, ..."""
+    a, b = _shapes(left), _shapes(right)
+    if a is None or b is None or any(_orderable(x, y) for x in a for y in b):
+        return None
+    return f"cannot compare {_shown(left)} with {_shown(right)}: `{ORDERS[op]}` orders two numbers or two texts"
+
+
+def _order_hint(left: nodes.Node, left_type: Type, right: nodes.Node, right_type: Type, op: str) -> str:
+    """How an unordered comparison was likely meant: the length of a list or text, a field of a record."""
+    a, b = _shapes(left_type) or set(), _shapes(right_type) or set()
+    if "record" in a | b:
+        return "; a record has no order: compare one of its fields"
+    sized = {"list", "string"}
+    if a <= sized and b <= _NUMBERS or a <= _NUMBERS and b <= sized:
+        left_text, right_text = written(left), written(right)
+        if left_text is None or right_text is None:
+            return "; to compare how many items (or characters) it holds, use `| length`"
+        if a <= sized:
+            left_text += " | length"
+        else:
+            right_text += " | length"
+        return f"; did you mean `{left_text} {ORDERS[op]} {right_text}`?"
+    return ""
+
+
+def written(node: nodes.Node) -> str | None:
+    """A name, a field path or a number as it would be written (`actor.roles[0].name`), or None for anything else."""
+    if isinstance(node, nodes.Name):
+        return node.name
+    if isinstance(node, nodes.Const) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return repr(node.value)
+    if isinstance(node, nodes.Getattr):
+        base = written(node.node)
+        return None if base is None or isinstance(node.node, nodes.Const) else f"{base}.{node.attr}"
+    if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, int | str):
+        base = written(node.node)
+        return None if base is None or isinstance(node.node, nodes.Const) else f"{base}[{node.arg.value!r}]"
+    return None
+
+
+def _constant_text(lines: list[str], const: nodes.Const) -> str:
+    """The constant as it is written on its line (quoted either way), for the column of a problem."""
+    if not isinstance(const.value, str):
+        return str(const.value).lower() if isinstance(const.value, bool) else repr(const.value)
+    line = getattr(const, "lineno", 1) or 1
+    text = lines[line - 1] if 0 < line <= len(lines) else ""
+    for quote in ("'", '"'):
+        if f"{quote}{const.value}{quote}" in text:
+            return f"{quote}{const.value}{quote}"
+    return const.value
+
+
 def field_type(base: Type, key: str) -> Type:
     found = [o.fields[key] for o in members(base) if isinstance(o, Object) and key in o.fields]
     if any(isinstance(o, Object) and not o.closed for o in members(base)):
@@ -390,11 +481,45 @@ class TypeCheck:
         if isinstance(node, nodes.And | nodes.Or):
             left, right = self.type(node.left, scope), self.type(node.right, scope)
             return union(left, right)
+        if isinstance(node, nodes.Compare):
+            self._compare(node, scope)
+            return Value(frozenset({"boolean"}))
         for child in node.iter_child_nodes():
             self.type(child, scope)
-        if isinstance(node, nodes.Compare | nodes.Not):
+        if isinstance(node, nodes.Not):
             return Value(frozenset({"boolean"}))
         return ANY
+
+    def _compare(self, node: nodes.Compare, scope: Mapping[str, Type]) -> None:
+        """Each step of a comparison: an order asked of values that have none, a constant a listed field never holds."""
+        left, left_type = node.expr, self.type(node.expr, scope)
+        for operand in node.ops:
+            right, right_type = operand.expr, self.type(operand.expr, scope)
+            if operand.op in ORDERS:
+                why = unordered(left_type, right_type, operand.op)
+                if why is not None:
+                    hint = _order_hint(left, left_type, right, right_type, operand.op)
+                    at = [written(side) for side in (left, right) if not isinstance(side, nodes.Const)]  # the data's side, else the first
+                    self._report(node, next(filter(None, at), None) or written(left) or ORDERS[operand.op], why + hint)
+            elif operand.op in ("eq", "ne"):
+                for field_node, field, other in ((left, left_type, right), (right, right_type, left)):
+                    if isinstance(other, nodes.Const):
+                        self._listed(field_node, field, [other])
+            elif operand.op in ("in", "notin") and isinstance(right, nodes.List | nodes.Tuple):
+                self._listed(left, left_type, [item for item in right.items if isinstance(item, nodes.Const)])
+            left, left_type = right, right_type
+
+    def _listed(self, field_node: nodes.Node, field: Type, constants: list[nodes.Const]) -> None:
+        """A field whose schema lists its values (an `enum`) compared with a constant it never holds: as an effect's `to:` is checked."""
+        options = [m for m in members(field) if m is not NULL]
+        if not options or not all(isinstance(m, Value) and m.enum is not None for m in options):
+            return
+        for const in constants:
+            if const.value is None:  # none: a field the schema does not require may be missing from a record
+                continue
+            why = value_problem(field, const.value, written(field_node) or "this field")
+            if why is not None:
+                self._report(const, _constant_text(self.lines, const), why)
 
     def _filter(self, node: nodes.Filter, scope: Mapping[str, Type]) -> Type:
         base = self.type(node.node, scope) if node.node is not None else ANY
