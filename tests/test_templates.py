@@ -193,3 +193,10 @@ def test_a_constant_part_that_cannot_be_worked_out_is_a_compile_error_not_a_cras
 
     with pytest.raises(CompileError, match="cannot be worked out"):
         Texts().compile("{% for i in [1] %}{{ [1][{'k': 1, [1]: 1}] }}{% endfor %}", {"client"})
+
+
+def test_a_value_of_the_wrong_kind_met_while_rendering_is_told_in_our_words_not_pythons() -> None:
+    # it said "TypeError: unsupported operand type(s) for -: 'str' and 'int'": Python's words, in a text users may see
+    said = failing("{{ client.name - 1 }}")
+    assert said == "'{{ client.name - 1 }}': cannot use `-` on a text and a number"
+    assert "Error" not in said and "operand" not in said

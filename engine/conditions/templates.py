@@ -23,7 +23,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from ..errors import ExpressionError, did_you_mean
 from ..language import plurals
 from . import bounds, limits, reader
-from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument, python_code
+from .expressions import MAX_DEPTH, CompileError, Compiler, DataFunction, _suggest, argument_problem, check_attribute_argument, python_code, python_failure
 from .fasttext import Plain, build_fast, translate_fast
 from .lazy import LazyScope
 from .limits import MAX_OUTPUT
@@ -488,8 +488,10 @@ class Template:
             raise ExpressionError(f"{_short(self.source)}: {exc}") from exc
         except KeyError as exc:
             raise ExpressionError(f"{_short(self.source)}: there is no {exc.args[0]!r} here") from exc
-        except (TemplateError, TypeError, ValueError, LookupError, ArithmeticError, AttributeError, RecursionError, MemoryError) as exc:
+        except TemplateError as exc:
             raise ExpressionError(f"{_short(self.source)}: {type(exc).__name__}: {exc}") from exc
+        except (TypeError, ValueError, LookupError, ArithmeticError, AttributeError, RecursionError, MemoryError) as exc:
+            raise ExpressionError(f"{_short(self.source)}: {python_failure(exc)}") from exc  # in our words, as a condition's are
         if len(out) > MAX_OUTPUT:
             raise ExpressionError(f"{_short(self.source)}: produced {len(out):,} characters; the limit is {MAX_OUTPUT:,}")
         return out
