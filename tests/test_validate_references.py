@@ -8,6 +8,7 @@ question removed leaves them stale. Each test writes a small library project inl
 from __future__ import annotations
 
 import json
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -245,3 +246,24 @@ def test_the_names_listed_for_a_stale_one_are_each_listed_once() -> None:
     # a flow whose two steps share an id (itself reported) listed it twice for a scenario's stale step name
     assert did_you_mean("notify", ["explain", "survey", "explain"]) == "; expected one of 'explain', 'survey'"
     assert did_you_mean("explian", ["explain", "explain"]) == "; did you mean 'explain'?"
+
+
+def test_a_misspelled_template_in_a_flow_is_told_at_the_flow_not_as_the_scenarios_fix(tmp_path: Path) -> None:
+    # a stranger's: every correct scenario line said "sends no email 'deactivate-practice'; did you mean 'deactivate-practise'?"
+    from cli_support import PROJECT, copy_project
+
+    root = copy_project(tmp_path / "project")
+    shutil.copytree(PROJECT / "scenarios", root / "scenarios")
+    flow = root / "flows" / "deactivate-client.yaml"
+    flow.write_text(flow.read_text(encoding="utf-8").replace("template: deactivate-practice", "template: deactivate-practise"), encoding="utf-8")
+    assert "deactivate-practice" in (root / "scenarios" / "deactivate-client.yaml").read_text(encoding="utf-8")
+    result = CliRunner().invoke(cli, ["validate", "--no-cache", "--project", str(root), "--format", "json"])
+    problems = json.loads(result.stdout)["problems"]
+    assert [p["path"] for p in problems] == ["flows/deactivate-client.yaml"]
+    assert "did you mean 'deactivate-practice'?" in problems[0]["message"]
+    scenario = root / "scenarios" / "deactivate-client.yaml"  # a name no template has is still the scenario's mistake
+    scenario.write_text(scenario.read_text(encoding="utf-8").replace("deactivate-practice", "deactivate-practis", 1), encoding="utf-8")
+    again = json.loads(CliRunner().invoke(cli, ["validate", "--no-cache", "--project", str(root), "--format", "json"]).stdout)["problems"]
+    assert [p["path"] for p in again] == ["flows/deactivate-client.yaml", "scenarios/deactivate-client.yaml"]
+    assert again[1]["message"].startswith("deactivate-client sends no email 'deactivate-practis'")
+    assert "deactivate-practise" not in again[1]["message"]  # never the flow's misspelling as the fix

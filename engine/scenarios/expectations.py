@@ -124,9 +124,12 @@ def read(doc: Mapping[str, Any], project: Project, flow_id: str | None, error: R
     _names(doc.get("needs", []), fields, f"field of {flow_id}", ("needs",), unknown)
     _names(doc.get("screens", []), [s.id for s in flow.steps], f"step of {flow_id}", ("screens",), unknown)
     templates = [e.template for e in flow.outcome.emails]
+    sent = [t for t in templates if t in project.emails]  # a name the flow gives that no template has is its own error, told there
     for index, email in enumerate(doc.get("emails", [])):
         if "template" in email and email["template"] not in templates:
-            unknown(("emails", index, "template"), f"{flow_id} sends no email {email['template']!r}{did_you_mean(email['template'], templates)}")
+            if len(sent) < len(templates) and email["template"] in project.emails:
+                continue  # a real template, most likely the one the flow's misspelled name meant: not a mistake of the scenario
+            unknown(("emails", index, "template"), f"{flow_id} sends no email {email['template']!r}{did_you_mean(email['template'], sent)}")
     updated = _updated_fields(project)
     for index, change in enumerate(doc.get("changes", [])):
         if "entity" in change and change["entity"] not in project.entities:
