@@ -192,6 +192,39 @@ def test_a_page_computes_a_context_value_read_from_the_same_records_once(tmp_pat
     assert data[:3] == data[3:]
 
 
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        ("own", "(client.users | length) // ((client.users | length) - (client.users | length))"),  # the subject's: made per subject
+        ("shared", "(partner.users | length) // ((partner.users | length) - (partner.users | length))"),  # shared by a page
+        ("looked", "lookup('partner', client.partner).users[7].email"),
+    ],
+)
+def test_a_context_name_that_fails_on_a_page_says_what_it_says_alone(tmp_path: Path, name: str, source: str) -> None:
+    """A page's scopes call each name's generated function directly: a failure is worded as the name's own evaluation words it."""
+    project = copy_project(tmp_path / "project")
+    path = project / "flows" / "project.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("  partner: lookup('partner', client.partner)\n", f"  partner: lookup('partner', client.partner)\n  {name}: {source}\n", 1),
+        encoding="utf-8",
+    )
+    engine = Engine.open(project, data=DEMO, notifiers={})
+    scopes = engine.runner.scopes
+    assert (name in scopes.shared) is (name == "shared")
+    said = []
+    with engine.storage.transaction() as tx:
+        records = Records(engine.project, tx)
+        static = scopes.for_actor(resolve_actor(engine.project, records, "u1"), datetime(2025, 1, 6, tzinfo=UTC), records)
+        for shared in (None, {}):
+            with pytest.raises(ExpressionError) as raised:
+                scopes.with_subject(static, records.get("client", "c1"), records, shared)
+            said.append(str(raised.value))
+    assert said[0] == said[1] and said[0].startswith(source)
+    ((_, planned),) = engine.simulate_many("deactivate-client", "u1", ["c1"], {"notify_client": True})
+    assert isinstance(planned, ExpressionError) and str(planned) == said[0]
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     when=st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)),

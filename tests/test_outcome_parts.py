@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clientflow.conditions.translations import reader_locale
 from clientflow.errors import ClientflowError, Location
 from clientflow.language.code import Expr
 from clientflow.language.model import Email, Project
 from clientflow.runtime.data import Change
-from clientflow.runtime.outcome import addresses
+from clientflow.runtime.outcome import addresses, one_line, spaced
 
 
 def test_a_bad_recipient_is_named_with_its_email_as_before() -> None:
@@ -85,3 +87,23 @@ def test_a_bulk_summary_counts_each_rule_as_a_counter_update_did() -> None:
     assert dict(summary.blocked_by) == {"a": 4, "b": 1}
     assert summary.blocked_subjects == {"a": ["s0", "s1", "s2", "s2"], "b": ["s0"]}
     assert (summary.total, summary.blocked, summary.completed) == (5, 4, 1)
+
+
+def test_a_printable_text_holds_no_white_space_but_the_space() -> None:
+    """`spaced` and `one_line` keep a printable text with no space doubled or at an end as it is: that rests on this."""
+    import sys
+
+    assert [hex(c) for c in range(sys.maxunicode + 1) if chr(c).isspace() and chr(c).isprintable()] == ["0x20"]
+
+
+def _one_line_by_words(text: str) -> str:
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.sampled_from([" ", "\n", "\t", "\x0b", "\xa0", "\u2028", "\u3000", "\x85", "a", "é", "-", "Ω"])) | st.text())
+def test_a_line_is_folded_as_splitting_it_into_words_and_joining_them_does(text: str) -> None:
+    assert one_line(text) == _one_line_by_words(text)
+    assert spaced(text) == " ".join(text.split())
+    if text.isprintable() and " ".join(text.split()) == text:
+        assert one_line(text) is text and spaced(text) is text  # kept as it is, not made again

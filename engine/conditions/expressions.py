@@ -322,8 +322,13 @@ class Expression:
         """Evaluate against a scope; any failure becomes an ExpressionError naming the condition."""
         try:
             return self.function(scope)
-        except (ExpressionError, KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError) as exc:
+        except FAILURES as exc:
             raise ExpressionError(failure(self.source, exc)) from exc
+
+
+# what evaluating generated code may raise, each told as the condition's failure (`Expression.__call__`; a caller that
+# calls `function` itself, to spare a frame in a loop, catches these and raises `failure`'s words the same way)
+FAILURES = (ExpressionError, KeyError, TypeError, ValueError, IndexError, ZeroDivisionError, OverflowError, RecursionError, MemoryError)
 
 
 _FILTER_CALL = re.compile(r"\b_f_(\w+)\(")

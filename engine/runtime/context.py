@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ..conditions.expressions import DataFunction, built_in_only
+from ..conditions.expressions import FAILURES, DataFunction, Expression, built_in_only, failure
 from ..conditions.lazy import LazyScope
 from ..conditions.program import program_of
 from ..errors import ExpressionError, did_you_mean
@@ -197,33 +197,40 @@ class Scopes:
         if lookup is not None:
             self._readers(scope, lookup, apart=True)
         if shared is None:
-            for name, expression in self.context:
-                scope[name] = expression(scope)
+            for name, compiled in self.context:
+                scope[name] = compiled(scope)
             return scope
         absent = _ABSENT
-        for name, expression, reads in self.steps:
-            if reads is None:
-                scope[name] = expression(scope)
-            elif len(reads) == 1:  # most shared names read one value (a record the subject names): no tuple to build
-                value = scope.get(reads[0], absent)
-                if value is absent:
-                    scope[name] = expression(scope)
-                    continue
-                key = (name, id(value))
-                held = shared.get(key)  # the value is kept with it: an id is not reused while it is held
-                if held is None or held[0] is not value:
-                    held = shared[key] = (value, expression(scope))
-                scope[name] = held[1]
-            else:
-                values = tuple(scope.get(read, absent) for read in reads)
-                if any(v is absent for v in values):
-                    scope[name] = expression(scope)
-                    continue
-                keyed = (name, *map(id, values))
-                held = shared.get(keyed)
-                if held is None or any(a is not b for a, b in zip(held[0], values, strict=True)):
-                    held = shared[keyed] = (values, expression(scope))
-                scope[name] = held[1]
+        # each name's generated function called directly, its failure told as `Expression.__call__` tells it (a frame
+        # fewer for each name of each subject of a bulk run)
+        expression: Expression | None = None
+        try:
+            for name, expression, reads in self.steps:
+                if reads is None:
+                    scope[name] = expression.function(scope)
+                elif len(reads) == 1:  # most shared names read one value (a record the subject names): no tuple to build
+                    value = scope.get(reads[0], absent)
+                    if value is absent:
+                        scope[name] = expression.function(scope)
+                        continue
+                    key = (name, id(value))
+                    held = shared.get(key)  # the value is kept with it: an id is not reused while it is held
+                    if held is None or held[0] is not value:
+                        held = shared[key] = (value, expression.function(scope))
+                    scope[name] = held[1]
+                else:
+                    values = tuple(scope.get(read, absent) for read in reads)
+                    if any(v is absent for v in values):
+                        scope[name] = expression.function(scope)
+                        continue
+                    keyed = (name, *map(id, values))
+                    held = shared.get(keyed)
+                    if held is None or any(a is not b for a, b in zip(held[0], values, strict=True)):
+                        held = shared[keyed] = (values, expression.function(scope))
+                    scope[name] = held[1]
+        except FAILURES as exc:
+            assert expression is not None
+            raise ExpressionError(failure(expression.source, exc)) from exc
         return scope
 
     def question(self, parties: Parties, now: Callable[[], datetime], reader: Reader | DataFunction) -> LazyScope:

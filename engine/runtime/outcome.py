@@ -110,9 +110,26 @@ def _place(where: str | Email | Callable[[], str]) -> str:
 
 def one_line(text: str) -> str:
     """Header-safe text: line breaks and other control characters become spaces."""
-    if not text.isprintable():  # rare: only then look at each character
-        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    if text.isprintable():
+        return text if _single_spaced(text) else " ".join(text.split())
+    text = "".join(ch if ch.isprintable() else " " for ch in text)  # rare: only then look at each character
     return " ".join(text.split())
+
+
+def spaced(text: str) -> str:
+    """`" ".join(text.split())`: each run of white space one space, none at either end."""
+    return text if text.isprintable() and _single_spaced(text) else " ".join(text.split())
+
+
+def _single_spaced(text: str) -> bool:
+    """Whether a printable text is its own words joined by one space: `" ".join(text.split()) == text`.
+
+    A printable text holds no white space but the space itself (every other kind is a control character or a
+    separator, which `isprintable` refuses; tests/test_outcome_parts.py checks every character), so one with no
+    space doubled or at an end is already what splitting it into words and joining them again gives (the
+    subject, banner, undo and audit line of every plan: no list of words made and joined).
+    """
+    return "  " not in text and text[:1] != " " and text[-1:] != " "
 
 
 def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Records, effects: Mapping[str, EffectSpec], *, dry_run: bool) -> Result:
@@ -173,7 +190,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
                 )
             )
     if flow.outcome.banner is not None:
-        result.banners.append(" ".join(render(flow.outcome.banner, scope).split()))
+        result.banners.append(spaced(render(flow.outcome.banner, scope)))
     if flow.outcome.undo is not None:  # a template like the banner, in the same scope and the reader's language
         result.undo = said(project, flow.outcome.undo, scope)
     result.reversible = _reversible(project, flow, scope, result)
@@ -184,7 +201,7 @@ def execute(project: Project, flow: Flow, scope: Mapping[str, Any], records: Rec
 def said(project: Project, text: Text, scope: Mapping[str, Any]) -> str:
     """`text` rendered in `scope` on one line, for the project's reader (a text that reads nothing is its constant: see
     `Template.render`)."""
-    return " ".join(project.program.render(text, scope).split())
+    return spaced(project.program.render(text, scope))
 
 
 REVERSIBLE_FAILED = "reversible-failed"  # the code of the warning when the outcome's `reversible` condition cannot be worked out
