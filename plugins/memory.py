@@ -282,6 +282,7 @@ class MemoryTransaction:
         store._sorted.clear()
         docs, held, index = store.docs, store.keys, store.index
         unindex = bool(held)  # an empty store (a data file being loaded) has no keys to take back
+        setdefault = index.setdefault
         for ref, (doc, keys) in self.writes.items():  # a data file's every record: no object made here but what is kept
             old = held.pop(ref, None) if unindex else None
             if old:
@@ -296,10 +297,10 @@ class MemoryTransaction:
             collection[ref[1]] = doc
             held[ref] = keys
             for key in keys:
-                hit = index.get(key)
-                if hit is None:
-                    index[key] = ref
-                elif isinstance(hit, set):
+                hit = setdefault(key, ref)  # a key met first (most of them): kept with one look-up of the index
+                if hit is ref:
+                    continue
+                if isinstance(hit, set):
                     hit.add(ref)
                 elif hit != ref:
                     index[key] = {hit, ref}

@@ -217,8 +217,7 @@ class _Stream:
                     continue
                 ident = ident if type(ident) is str else str(ident)
                 keys = keys_of(value)
-                for key in keys:
-                    fingerprint = hash(key)
+                for fingerprint in map(hash, keys):
                     buckets[fingerprint & mask].append(fingerprint)
                 if own_id:
                     fingerprint = hash((name, ident))
