@@ -296,6 +296,19 @@ def _outcome(block: Any, reader: Reader, count: Any, values: list[Any]) -> tuple
     return (type(out).__name__, str(out))
 
 
+def _given(block: Any, reader: Reader, count: Any, values: list[Any]) -> tuple[str, str]:
+    """`_outcome`, the reader given to the block (`block.reading`) rather than set: and left unset after it."""
+    limits.fresh()
+    assert reader_module.READER.get() is None
+    try:
+        out = block.reading(reader, count, *values)
+    except ExpressionError as exc:
+        return ("error", str(exc))
+    finally:
+        assert reader_module.READER.get() is None
+    return (type(out).__name__, str(out))
+
+
 @settings(max_examples=300)
 @given(
     count=st.one_of(st.integers(), st.sampled_from([1, 0, 2, 10**18, 1.0, 2.5, "2", None, True])),
@@ -319,6 +332,7 @@ def test_a_plural_block_filled_without_a_budget_writes_what_ngettext_writes(
     free = reader_module.plural_block(singular, plural, keys, given_, html=html, free=True)
     counted = reader_module.plural_block(singular, plural, keys, given_, html=html, free=False)
     assert _outcome(free, reader, count, passed) == _outcome(counted, reader, count, passed)
+    assert _given(free, reader, count, passed) == _outcome(counted, reader, count, passed)
     limits.fresh()
     with reading(reader):
         try:
@@ -368,3 +382,29 @@ def test_a_plural_block_asked_again_writes_each_time_what_ngettext_writes(asked:
     counted = reader_module.plural_block(singular, plural, ("count",), (False,), html=html, free=False)
     for which, count in asked:
         assert _outcome(free, readers[which], count, []) == _outcome(counted, readers[which], count, [])
+        assert _given(free, readers[which], count, []) == _outcome(counted, readers[which], count, [])  # its kept texts too
+
+
+@pytest.mark.parametrize("count", [2, 10**19, 2.5])
+def test_a_texts_only_plural_block_starts_its_budget_itself(count: Any) -> None:
+    """A plain text whose one free plural block is all it spends starts no budget (its block does, should it spend):
+    rendered after an evaluation that spent the whole budget, the same text as in a fresh one, or the same refusal."""
+    program = Program()
+    text = Text("{{ name }} has {% trans count=n %}one user{% pluralize %}{{ count }} users{% endtrans %}", None)
+    program.compile_template(text, {"n", "name"})
+    fast = program.template(text).fast
+    assert fast is not None and "_fresh()" not in program.template(text).python
+    outcomes = []
+    for spent in (False, True):
+        limits.fresh()
+        if spent:
+            with pytest.raises(ExpressionError, match="in all"):
+                limits.spend(limits.MAX_BUILT + 1)
+        try:
+            outcomes.append(fast({"n": count, "name": "Acme"}))
+        except ExpressionError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0] == (
+        f"Acme has {count} users" if isinstance(count, int) else "the count of a plural block is a whole number (such as users | length); not float"
+    )

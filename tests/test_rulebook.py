@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from conftest import DEMO, PROJECT
 
@@ -153,17 +154,22 @@ def test_messages_written_into_the_rule_function_read_as_their_own_functions(mon
 
     data = yaml.safe_load(DEMO.read_text(encoding="utf-8"))
     inlined = Engine.open(PROJECT, data=DEMO)
-    assert len(inlined.runner.rulebook().inlined) >= 5
+    book = inlined.runner.rulebook()
+    assert len(book.inlined) >= 5
+    assert "_h0 = s['client']['name']" in book._loose_source  # the name the messages print, read once (`_hoist`)
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setattr(rulebook, "_inline", lambda *_: None)
     called = Engine.open(PROJECT, data=DEMO)
     assert not called.runner.rulebook().inlined
     actors, _ = _everyone(data)
     compared = unwritten = 0
-    for name in ("Acme Ltd", 12345, 1.5, None, ["a", "b"], {"x": 1}, "<b>&'\"{}", "x" * 200_001):
+    absent = object()  # a client without a name: each message reads it again, and fails as its function fails
+    for name in ("Acme Ltd", 12345, 1.5, None, ["a", "b"], {"x": 1}, "<b>&'\"{}", "x" * 200_001, absent):
         changed = copy.deepcopy(data)
         for client in changed["clients"]:
             client["name"] = name
+            if name is absent:
+                del client["name"]
         fast, slow = inlined.checker(changed), called.checker(changed)
         for actor in actors:
             for subject in ("c1", "c2", "c5", "c7"):
@@ -399,10 +405,12 @@ def test_a_questions_scope_from_what_find_parties_finds_is_the_one_resolve_and_a
     assert compared == len(actors) * len(subjects) and held == compared and refused == len(actors) + len(subjects) + 1
 
 
-def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their_own_functions(project_copy: Path, monkeypatch: object) -> None:
+@pytest.mark.parametrize("dated", [", checked on {{ now | format_date('long') }}", ""])
+def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their_own_functions(project_copy: Path, monkeypatch: object, dated: str) -> None:
     """A message with a plural block or a date (read for the program's reader) is written into the rule function with
-    the reader set around its lines: the same texts as its own function called with the reader set, and the reader
-    left as it was after the question (also after a message that could not be written)."""
+    the reader set around its lines, or given to its plural block when that is all that reads it: the same texts as its
+    own function called with the reader set, and the reader left as it was after the question (also after a message
+    that could not be written)."""
     import copy
 
     import pytest
@@ -413,7 +421,6 @@ def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their
     rules = project_copy / "flows" / "rules.yaml"
     written = rules.read_text(encoding="utf-8")
     plural = "{{ client.name }} has {% trans count=client.users | length %}one user{% pluralize %}{{ count }} users{% endtrans %}"
-    dated = ", checked on {{ now | format_date('long') }}"
     written = written.replace("{{ client.name }} has {{ client.users | length }} user(s)", plural + dated)
     assert plural in written
     rules.write_text(written, encoding="utf-8")
@@ -422,6 +429,7 @@ def test_messages_read_for_a_reader_written_into_the_rule_function_read_as_their
     book = inlined.runner.rulebook()
     localized = [i for i in book.inlined if book.program.template(book.rules[i].message).localized]
     assert localized  # the plural and dated message is written into the rule function
+    assert ("_plural0.reading(_rd, " in book._loose_source) == (not dated)  # its block given the reader, unless a date reads it too
     assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setattr(rulebook, "_inline", lambda *_: None)
     called = Engine.open(project_copy, data=DEMO)

@@ -91,7 +91,8 @@ def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[st
     # a text whose plural blocks are all it spends the budget on, with few enough values that they cannot run it out
     # (limits.MAX_BUILT, see reader.FREE_VALUES), fills them in without counting them: the same text or the same error
     free = not translator.costly and sum(len(block[2]) for block in blocks) <= FREE_VALUES
-    fresh = ["    _fresh()"] if translator.costly or blocks else []
+    alone = free and len(blocks) == 1  # the budget is then started by the block, should it spend (reader.plural_block)
+    fresh = ["    _fresh()"] if translator.costly or (blocks and not alone) else []
     if flat is not None:
         source = "\n".join(["def _render(s):", *fresh]) + "\n" + _indent(flat, 1)
     else:
@@ -100,7 +101,7 @@ def translate_fast(compiler: Compiler, tree: nodes.Template, names: frozenset[st
     namespace = dict(compiler.namespace)
     namespace.update(_t=_text, _h=_html, _too_long=_too_long, _str=str, _len=len, _join="".join, _plural=plural_function(html))
     for i, (singular, plural, keys, given) in enumerate(blocks):
-        namespace[f"_plural{i}"] = plural_block(singular, plural, keys, given, html=html, free=free)
+        namespace[f"_plural{i}"] = plural_block(singular, plural, keys, given, html=html, free=free, alone=alone)
     return source, namespace
 
 

@@ -287,7 +287,9 @@ def plural_function(html: bool) -> Callable[..., Any]:
 FREE_VALUES = limits.MAX_BUILT // (2 * limits.MAX_OUTPUT)
 
 
-def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple[bool, ...], *, html: bool, free: bool) -> Callable[..., Any]:
+def plural_block(
+    singular: str, plural: str, keys: tuple[str, ...], given: tuple[bool, ...], *, html: bool, free: bool, alone: bool = False
+) -> Callable[..., Any]:
     """One plural block of a plain text (engine/conditions/fasttext.py), called with its count and the values of `keys`.
 
     A key whose `given` is False is the count itself (`count=`), passed once. The answer is
@@ -296,6 +298,12 @@ def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple
     run out, and the work is bounded by the values' sizes, each measured), a count that is a whole
     number and values that are texts or whole numbers are filled in without counting them
     against the budget; anything else goes through `ngettext`, which measures and counts it.
+    With `alone` as well (the text's one block), that is where the text's budget starts: the text itself
+    does not start one (nothing before the block spends it).
+
+    A free block has `reading(reader, count, *values)`: its text for `reader`, given rather than read
+    from the context (the rulebook's inlined messages): a text made already is given without setting
+    the reader; anything else is the block's, with the reader set around it.
     """
     full = plural_function(html)
     pairs = tuple(zip(keys, given, strict=True))
@@ -303,6 +311,8 @@ def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple
     simple = len(keys) == 1 and not given[0]  # the usual block: `count=` alone
 
     def counted(count: Any, *values: Any) -> str:
+        if free and alone:
+            limits.fresh()
         found = iter(values)
         named = {key: next(found) if own else count for key, own in pairs}
         return full(singular, plural, count, **named)
@@ -366,6 +376,20 @@ def plural_block(singular: str, plural: str, keys: tuple[str, ...], given: tuple
             return Markup(text) if html else text  # noqa: S704 - markup of the template, the value a number
         return _fill(chosen, {keys[0]: number}, html)
 
+    def reading(reader: Reader, count: Any, *values: Any) -> str:
+        if simple and count.__class__ is int:
+            last, texts = made[0]
+            if last is reader:
+                text = texts.get(count)
+                if text is not None:
+                    return text
+        token = _READER.set(reader)
+        try:
+            return block(count, *values)
+        finally:
+            _READER.reset(token)
+
+    block.reading = reading  # type: ignore[attr-defined]
     return block
 
 

@@ -260,6 +260,25 @@ class Scopes:
         scope[self.subject] = subject
         return scope
 
+    def actor_part(self, actor: dict[str, Any], holders: Mapping[str, Any], lookup: DataFunction) -> dict[str, Any]:
+        """What `asked` puts in a question's scope before the subject, as a plain dict: made once for an actor asked
+        again and again (`Engine.checker`), then given to `asked_part` with each subject."""
+        part = dict(self.base)
+        part["lookup"] = lookup
+        part["actor"] = actor
+        part.update(holders)
+        return part
+
+    def asked_part(self, part: dict[str, Any], subject: dict[str, Any], source: tuple[DataFunction, Callable[[], datetime]]) -> LazyScope:
+        """`asked(actor, holders, subject, now, lookup)`'s scope from `actor_part(actor, holders, lookup)` and `source`,
+        `(lookup, now)`: the same names in the same order, the actor's copied at once rather than one by one."""
+        scope = _new(LazyScope)
+        scope.update(part)
+        scope.later = self.later
+        scope.source = source
+        scope[self.subject] = subject
+        return scope
+
     def asked_held(
         self, actor: dict[str, Any], held: tuple[str, dict[str, Any]] | None, subject: dict[str, Any], now: Callable[[], datetime], reader: Reader
     ) -> LazyScope:

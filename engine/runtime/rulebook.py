@@ -30,7 +30,7 @@ from ..conditions.expressions import DataFunction, built_in_only, failure, pytho
 from ..conditions.lazy import LazyScope
 from ..conditions.limits import FLAT
 from ..conditions.program import Program, program_of
-from ..conditions.reader import READER, for_reader
+from ..conditions.reader import READER, for_reader, is_locale_filter
 from ..errors import ExpressionError
 from ..language.model import Flow, Project, Rule
 from .context import Scopes, outsider_scope, resolve, resolve_actor
@@ -87,6 +87,10 @@ class Rulebook:
             inline = _inline(program, rule, self.inlined_names)
             if inline is not None:
                 self.inlined[i] = inline
+        held = dict.fromkeys(("actor", *project.actor_within.values(), project.subject_entity))
+        hoisted = _hoist(self.inlined, held)  # a value several messages print (a record's name), read once
+        if hoisted:
+            self.inlined_names["_UNREAD"] = _UNREAD
         per_flow = {i for i, rule in enumerate(rules) if "flow" in program.expression(rule.condition).names}  # checked again for each flow
         reach = [index[id(rule)] for rule in project.reach]
         first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
@@ -108,6 +112,15 @@ class Rulebook:
         eager = set() if rest or flow_context else set(shared)
         for i in first:
             lines += _check(program, i, rules[i], "    ") + [f"    if not r{i}:", f"        return _refuse({i}, s, named, r{i})"]
+        for read, local in hoisted.items():  # each message printing it reads it again should this fail (_UNREAD)
+            lines += [
+                "    try:",
+                f"        {local} = {read}",
+                f"        if _type({local}) is not _str:",
+                f"            {local} = _t({local})",
+                "    except _CAUGHT:",
+                f"        {local} = _UNREAD",
+            ]
         for i, rule in enumerate(rules):
             if i not in per_flow and i not in first:
                 lines += _fill(sorted(program.expression(rule.condition).names & pure.keys() - filled), "    ", written)
@@ -207,7 +220,6 @@ class Rulebook:
         # the rules and messages then read locals, not the scope (a dict subclass, whose look-ups Python does not specialise).
         # A scope without one of them is answered by the same function reading the scope where each rule reads it (`_loose`).
         self._loose_source = "\n".join(lines).replace("def _available(", "def _available_loose(", 1)
-        held = dict.fromkeys(("actor", *project.actor_within.values(), project.subject_entity))
         localized = _localized(lines[1:], held)
         if localized is not None and localized[1]:
             body, used = localized
@@ -478,7 +490,7 @@ def _written(program: Program, pure: Mapping[str, str], project: Project) -> dic
 
 
 _ABSENT = object()
-_NUMBERED = re.compile(r"_(?:[MPFBq]|_?v|dfa)\d+")  # the rule function's own names: messages, verdicts, flows, builders, locals
+_NUMBERED = re.compile(r"_(?:[MPFBqh]|_?v|dfa)\d+")  # the rule function's own names: messages, verdicts, flows, builders, locals
 
 
 def _check(program: Program, i: int, rule: Rule, pad: str) -> list[str]:
@@ -496,7 +508,8 @@ def _message_lines(program: Program, i: int, rule: Rule, pad: str, inlined: list
     message = program.template(rule.message)
     if message.constant is not None:
         return [f"{pad}m{i} = {folded(message.constant)!r} if r{i} is False else _broken({i}, r{i})"]
-    if inlined is not None and message.localized:  # read for the program's reader, set around its lines as `for_reader` sets it
+    if inlined is not None and message.localized and inlined[0] != "_rd = _program.reader":  # read for the program's reader,
+        # set around its lines as `for_reader` sets it (unless its plural blocks are given it: `_reader_given`)
         return [
             f"{pad}try:",
             f"{pad}    if r{i} is False:",
@@ -563,12 +576,82 @@ def _inline(program: Program, rule: Rule, names: dict[str, Any]) -> list[str] | 
         if held is not own[name] or name in _RULEBOOK_NAMES:
             return None
         names[name] = own[name]
-    return [line.removeprefix("    ") for line in body[1:]]
+    lines = [line.removeprefix("    ") for line in body[1:]]
+    if message.localized:
+        given = _reader_given(lines, names)
+        if given is not None:
+            return given
+    return lines
+
+
+def _reader_given(lines: list[str], names: Mapping[str, Any]) -> list[str] | None:
+    """A localized text's inlined `lines` with its reader given to its plural blocks (`_pluralK.reading(_rd, ...)`,
+    `_rd` the program's reader, read in the first line) rather than set around them, or None when something else
+    in them reads the reader (a date or number filter, a plural rendered by `ngettext`)."""
+    source = "\n".join(lines) + "\n"
+    if re.search(r"\b_plural\(", source) or any(is_locale_filter(name, names.get(f"_f_{name}")) for name in _FILTER_CALL.findall(source)):
+        return None
+    import tokenize  # only for such a text: a few per project, when its rulebook is made
+
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    cuts = []
+    for k in range(len(tokens) - 1):
+        token, after = tokens[k], tokens[k + 1]
+        if token.type == tokenize.NAME and re.fullmatch(r"_plural\d+", token.string) and after.string == "(":
+            if not callable(getattr(names.get(token.string), "reading", None)):
+                return None  # a block that counts what it fills in (not free): it reads the reader itself
+            cuts.append((token.start[0] - 1, after.end[1]))
+    out = list(lines)
+    for row, end in reversed(cuts):
+        out[row] = out[row][:end] + "_rd, " + out[row][end:]
+        start = out[row].rfind("(", 0, end)
+        out[row] = out[row][:start] + ".reading" + out[row][start:]
+    return ["_rd = _program.reader", *out]
+
+
+_FILTER_CALL = re.compile(r"\b_f_(\w+)\(")
+_UNREAD = object()  # a hoisted value that could not be read where it was hoisted: each message reads it itself
+# an inlined text's value printed as a text: read from a record the question's scope holds (s['client']['name'])
+_PRINTED = re.compile(r"(_v\d+) = (s(?:\[(?:'[^'\\\n]*'|\"[^\"\\\n]*\")\])+)")
+
+
+def _hoist(inlined: dict[int, list[str]], held: Iterable[str]) -> dict[str, str]:
+    """The values two or more inlined messages read and print as text, each from a record the scope holds from the
+    start (`held`: the actor, its holders, the subject), and the local each is hoisted to (`_h0`...); each message's
+    lines in `inlined` are rewritten to take the hoisted value, or to read it as before when it could not be read.
+
+    Only a read at the top level of a text's lines, followed by its conversion to text, is hoisted: the same value,
+    and should it fail, the message reads it again and fails as before (its `_message` fallback).
+    """
+    roots = {repr(name) for name in held} | {f'"{name}"' for name in held}
+    found: dict[int, list[tuple[int, str, str]]] = {}
+    counts: dict[str, int] = {}
+    for i, lines in inlined.items():
+        for k in range(len(lines) - 2):
+            match = _PRINTED.fullmatch(lines[k])
+            if match is None or lines[k + 1] != f"if _type({match[1]}) is not _str:" or lines[k + 2] != f"    {match[1]} = _t({match[1]})":
+                continue
+            read = match[2]
+            if read[2 : read.index("]")] not in roots:
+                continue
+            found.setdefault(i, []).append((k, match[1], read))
+            counts[read] = counts.get(read, 0) + 1
+    hoisted = {read: f"_h{n}" for n, read in enumerate(r for r, count in counts.items() if count > 1)}
+    for i, places in found.items():
+        lines = inlined[i]
+        for k, value, read in reversed(places):
+            local = hoisted.get(read)
+            if local is not None:
+                lines[k : k + 3] = [f"if {local} is not _UNREAD:", f"    {value} = {local}", "else:", *(f"    {line}" for line in lines[k : k + 3])]
+    return hoisted
 
 
 _RULEBOOK_NAMES = frozenset({"_CAUGHT", "_Broken", "_Refused", "_V", "_broken", "_message", "_refuse", "_refusal", "_E", "_new", "_failed",
                              "_Lazy", "_NOTHING", "_Exception", "_L", "_due", "_loose", "_token", "_set_reader", "_reset_reader",
-                             "_program", "_DataFunction", "_dfn"})  # fmt: skip
+                             "_program", "_DataFunction", "_dfn", "_rd", "_UNREAD"})  # fmt: skip
 
 
 def _needs_folding(source: str) -> bool:
@@ -613,7 +696,9 @@ class Checker:
         # the actor and the subject by any of their match keys, one look-up each (what `resolve` finds, found the same way)
         self.actors = snapshot.named(project.actor_entity, tuple(project.actor_match))
         self.subjects = snapshot.named(project.subject_entity, tuple(project.subject_match))
-        self.held: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}  # each actor asked with: itself, its holders (as resolve_actor names them)
+        self.source = (self.lookup, now)
+        # each actor asked with: itself, and what its questions' scopes hold before the subject (Scopes.actor_part)
+        self.held: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
 
     def __call__(self, actor: str, subject: str) -> Answer:
         found = self.actors.get(actor)
@@ -624,5 +709,5 @@ class Checker:
         held = self.held.get(id(found))
         if held is None or held[0] is not found:
             parties = resolve_actor(self.project, self.snapshot, actor)
-            held = self.held[id(found)] = (found, parties.holders)
-        return self.rulebook.evaluate(self.scopes.asked(found, held[1], record, self.now, self.lookup), subject)
+            held = self.held[id(found)] = (found, self.scopes.actor_part(found, parties.holders, self.lookup))
+        return self.rulebook.evaluate(self.scopes.asked_part(held[1], record, self.source), subject)
