@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import DEMO, PROJECT
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from clientflow import Engine
 
@@ -494,3 +496,40 @@ def test_a_scope_function_called_directly_gives_what_the_call_as_written_gives()
     assert compared == 64
     book = Engine.open(PROJECT, data=DEMO).runner.rulebook()
     assert "_dfn.fn('partner', _dfa1)" in book._loose_source  # the shipped project's `partner` is written so
+
+
+_LEAVES = st.one_of(st.none(), st.integers(-2, 2), st.text("ab", max_size=2), st.sampled_from(["x", [], [1], ()]))
+_VALUES = st.recursive(
+    _LEAVES, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "due"]), inner, max_size=3)), max_leaves=8
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    scope=st.dictionaries(st.sampled_from(["client", "other"]), _VALUES, max_size=2),
+    path=st.lists(st.one_of(st.sampled_from(["a", "b", "due"]), st.integers(0, 2)), min_size=1, max_size=3),
+    fallback=st.sampled_from([None, 0, "none", False]),
+    lazy=st.booleans(),
+    missing=st.booleans(),
+)
+def test_a_value_read_with_a_default_written_out_reads_as_dig_reads_it(scope: dict, path: list, fallback: object, lazy: bool, missing: bool) -> None:
+    """`_dug`'s lines (a context name such as `client.deletion_due | default(none)`, written into the rule function) give
+    what `_dig` gives; or, only where reading the scope's name itself fails, an error (left to the read, which gives `_dig`'s)."""
+    from clientflow.conditions.expressions import MISSING, _dig
+    from clientflow.conditions.lazy import LazyScope
+    from clientflow.runtime import rulebook
+
+    if missing and isinstance(scope.get("client"), dict):
+        scope["client"]["due"] = MISSING  # a value that stands for none given
+    keys = ("client", *path)
+    lines = rulebook._dug(f"_dig(s, {keys!r}, {fallback!r})", "out")
+    assert lines is not None
+    s = LazyScope(scope, {}) if lazy else dict(scope)
+    namespace = {"s": s, "_LACKING": rulebook._LACKING, "_MISSING": MISSING, "_dict": dict, "_dig": _dig}
+    want = _dig(s, keys, fallback)
+    try:
+        exec("\n".join(lines), namespace)  # noqa: S102 - the test's own lines
+    except KeyError:
+        assert "client" not in scope and want == fallback
+        return
+    assert namespace["out"] == want and type(namespace["out"]) is type(want)

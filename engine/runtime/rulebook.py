@@ -26,7 +26,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from ..conditions.expressions import DataFunction, built_in_only, failure, python_code
+from ..conditions.expressions import _LACKING, MISSING, DataFunction, _dig, built_in_only, failure, python_code
 from ..conditions.lazy import LazyScope
 from ..conditions.limits import FLAT
 from ..conditions.program import Program, program_of
@@ -96,7 +96,7 @@ class Rulebook:
         first = list(itertools.takewhile(lambda i: i not in per_flow, reach))  # refuse every flow at once
         rest = reach[len(first) :]
         self.each_flow_refused = bool(rest)  # whether reach may refuse some flows and not others (else: all of them, or none)
-        lines = ["def _available(s, named):", "    _due = (s.get('flow') or {}).get('due')  # set when the worker checks a scheduled part"]
+        lines = ["def _available(s, named):", _DUE]
         pure = _pure_context(project, program)
         written = _written(program, pure, project)
         if pure:  # a question's scope computes its context names when first read (LazyScope): here, before, without its __missing__
@@ -223,8 +223,9 @@ class Rulebook:
         localized = _localized(lines[1:], held)
         if localized is not None and localized[1]:
             body, used = localized
-            lines = [lines[0], "    try:", *(f"        {local} = s[{name!r}]" for name, local in used.items())]
-            lines += ["    except _Exception:  # not a question's scope", "        return _loose(s, named)", *body]
+            lines = [lines[0], "    try:", *(f"        {local} = s[{name!r}]" for name, local in used.items()), "        _fl = s['flow']"]
+            lines += ["    except _Exception:  # not a question's scope", "        return _loose(s, named)"]
+            lines += [_DUE_READ if line == _DUE else line for line in body]  # `flow` read with the others
         lines += ["", *builders]
         refused = ["def _refused(s, named):"]  # reach alone: the first reach rule that does not hold (compiled when first asked)
         for i in reach:
@@ -239,7 +240,7 @@ class Rulebook:
             _CAUGHT=_CAUGHT, _Broken=Broken, _Refused=Refused, _V=Verdict,
             _broken=self._broken, _message=self._message, _refuse=self._refuse, _refusal=self._refusal, _E=entry,
             _new=object.__new__, _failed=self._failed, _DataFunction=DataFunction, _Lazy=LazyScope, _NOTHING={}, _Exception=Exception, _loose=self._loose,
-            _set_reader=READER.set, _reset_reader=READER.reset, _program=program,
+            _set_reader=READER.set, _reset_reader=READER.reset, _program=program, _LACKING=_LACKING, _MISSING=MISSING, _dict=dict, _dig=_dig,
         )  # fmt: skip
         messages = [program.template(rule.message) for rule in rules]
         scope_namespace.update(self.inlined_names)
@@ -439,7 +440,7 @@ def _fill(names: list[str], pad: str, written: Mapping[str, str] | None = None) 
         python = (written or {}).get(name)
         if python is not None:  # computed only where the scope would compute it (a question's scope, which has it to compute)
             lines += [f"{pad}if {name!r} not in s and {name!r} in _L:", f"{pad}    try:"]
-            lines += [f"{pad}        {line}" for line in _direct_call(python, f"s[{name!r}]")]
+            lines += [f"{pad}        {line}" for line in _dug(python, f"s[{name!r}]") or _direct_call(python, f"s[{name!r}]")]
         else:
             lines += [f"{pad}if {name!r} not in s:", f"{pad}    try:", f"{pad}        s[{name!r}] = _L[{name!r}].function(s)"]
         lines += [
@@ -473,6 +474,34 @@ def _direct_call(python: str, target: str) -> list[str]:
     ]
 
 
+def _dug(python: str, target: str) -> list[str] | None:
+    """`target = python`, where `python` is `_dig(s, (name, key, ...), fallback)` (a value read with a default, such as
+    `client.deletion_due | default(none)`) and the fallback a constant: written as `_dig` reads it, the scope's name read
+    as any other (a local, once `_localized`), a plain dict's one key read with `get`; None for anything else.
+
+    The same value; where reading the name itself fails, an error (which `_fill` leaves to the read) for `_dig`'s
+    fallback: the read then computes the name again, as `_dig`, and gives that fallback.
+    """
+    if not python.startswith("_dig(s, ("):
+        return None
+    call = ast.parse(python, mode="eval").body
+    if not (isinstance(call, ast.Call) and len(call.args) == 3 and not call.keywords and isinstance(call.args[0], ast.Name)):
+        return None
+    path, fallback = call.args[1], call.args[2]
+    if call.args[0].id != "s" or not isinstance(path, ast.Tuple) or not isinstance(fallback, ast.Constant) or fallback.value.__class__ not in FLAT:
+        return None
+    keys = [key.value for key in path.elts if isinstance(key, ast.Constant) and key.value.__class__ in (str, int)]
+    if len(keys) != len(path.elts) or len(keys) < 2 or not isinstance(keys[0], str):
+        return None
+    rest = f"({', '.join(map(repr, keys[1:]))},)"
+    read = (
+        f"_dg = _dg.get({keys[1]!r}, _LACKING) if _dg.__class__ is _dict else _dig(_dg, {rest}, _LACKING)"
+        if len(keys) == 2
+        else f"_dg = _dig(_dg, {rest}, _LACKING)"
+    )
+    return [f"_dg = s[{keys[0]!r}]", read, f"{target} = {fallback.value!r} if _dg is _LACKING or _dg is _MISSING else _dg"]
+
+
 def _written(program: Program, pure: Mapping[str, str], project: Project) -> dict[str, str]:
     """Each pure context name whose expression can be written into the rule function: its Python reads the same names as
     its own function does (every helper it calls the very one the rule function holds), so it gives the same value or error."""
@@ -489,6 +518,8 @@ def _written(program: Program, pure: Mapping[str, str], project: Project) -> dic
     return out
 
 
+_DUE = "    _due = (s.get('flow') or {}).get('due')  # set when the worker checks a scheduled part"
+_DUE_READ = "    _due = _fl.get('due') if _fl else None  # as _DUE reads it, `flow` read already (`_fl`)"
 _ABSENT = object()
 _NUMBERED = re.compile(r"_(?:[MPFBqh]|_?v|dfa)\d+")  # the rule function's own names: messages, verdicts, flows, builders, locals
 
@@ -651,7 +682,8 @@ def _hoist(inlined: dict[int, list[str]], held: Iterable[str]) -> dict[str, str]
 
 _RULEBOOK_NAMES = frozenset({"_CAUGHT", "_Broken", "_Refused", "_V", "_broken", "_message", "_refuse", "_refusal", "_E", "_new", "_failed",
                              "_Lazy", "_NOTHING", "_Exception", "_L", "_due", "_loose", "_token", "_set_reader", "_reset_reader",
-                             "_program", "_DataFunction", "_dfn", "_rd", "_UNREAD"})  # fmt: skip
+                             "_program", "_DataFunction", "_dfn", "_rd", "_UNREAD",
+                             "_fl", "_dg", "_LACKING", "_MISSING", "_dict"})  # fmt: skip
 
 
 def _needs_folding(source: str) -> bool:
