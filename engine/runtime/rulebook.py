@@ -476,7 +476,7 @@ def _direct_call(python: str, target: str) -> list[str]:
 
 def _dug(python: str, target: str) -> list[str] | None:
     """`target = python`, where `python` is `_dig(s, (name, key, ...), fallback)` (a value read with a default, such as
-    `client.deletion_due | default(none)`) and the fallback a constant: written as `_dig` reads it, the scope's name read
+    `order.due | default(none)`) and the fallback a constant: written as `_dig` reads it, the scope's name read
     as any other (a local, once `_localized`), a plain dict's one key read with `get`; None for anything else.
 
     The same value; where reading the name itself fails, an error (which `_fill` leaves to the read) for `_dig`'s
@@ -645,7 +645,7 @@ def _reader_given(lines: list[str], names: Mapping[str, Any]) -> list[str] | Non
 
 _FILTER_CALL = re.compile(r"\b_f_(\w+)\(")
 _UNREAD = object()  # a hoisted value that could not be read where it was hoisted: each message reads it itself
-# an inlined text's value printed as a text: read from a record the question's scope holds (s['client']['name'])
+# an inlined text's value printed as a text: read from a record the question's scope holds (s['order']['name'])
 _PRINTED = re.compile(r"(_v\d+) = (s(?:\[(?:'[^'\\\n]*'|\"[^\"\\\n]*\")\])+)")
 
 
