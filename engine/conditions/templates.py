@@ -229,13 +229,13 @@ def simple_tree(env: Any, source: str) -> nodes.Template | None:
     at, line = 0, 1
     try:
         for match in _PIECE.finditer(source):
-            line = _words(source[at : match.start()], line, output)
+            line = _words(source[at : match.start()], line, output, env)
             at = match.end()
             if match.group(1) is not None:
-                output.append(_expression(match.group(1), line))
+                output.append(_expression(match.group(1), line, env))
                 continue
             if output:
-                body.append(nodes.Output(output, lineno=output[0].lineno))
+                body.append(nodes.Output(output, lineno=output[0].lineno, environment=env))
                 output = []
             tag = _TAG.fullmatch(match.group(2))
             if tag is None:
@@ -244,12 +244,12 @@ def simple_tree(env: Any, source: str) -> nodes.Template | None:
             if (rest is None) != (word in ("else", "endif")) or (word != "if" and not blocks) or (word in ("elif", "else") and blocks[-1][2]):
                 return None  # a test missing or extra, or a tag no open block takes here: Jinja2 says so
             if word == "if":
-                block = nodes.If(_expression(rest, line), [], [], [], lineno=line)
+                block = nodes.If(_expression(rest, line, env), [], [], [], lineno=line, environment=env)
                 body.append(block)
                 blocks.append((block, body, False))
                 body = block.body
             elif word == "elif":
-                branch = nodes.If(_expression(rest, line), [], [], [], lineno=line)
+                branch = nodes.If(_expression(rest, line, env), [], [], [], lineno=line, environment=env)
                 blocks[-1][0].elif_.append(branch)
                 body = branch.body
             elif word == "else":
@@ -258,40 +258,38 @@ def simple_tree(env: Any, source: str) -> nodes.Template | None:
                 body = block.else_
             else:
                 body = blocks.pop()[1]
-        _words(source[at:], line, output)
+        _words(source[at:], line, output, env)
     except _NotSimple:
         return None
     if blocks:
         return None  # a block never closed: Jinja2 says so
     if output:
-        body.append(nodes.Output(output, lineno=output[0].lineno))
+        body.append(nodes.Output(output, lineno=output[0].lineno, environment=env))
     if not top:
         return None
-    tree = nodes.Template(top, lineno=1)
-    tree.set_environment(env)
-    return tree
+    return nodes.Template(top, lineno=1, environment=env)  # each node made with its environment: no set_environment walk
 
 
-def _words(words: str, line: int, output: list[nodes.Node]) -> int:
+def _words(words: str, line: int, output: list[nodes.Node], env: Any) -> int:
     """Add the words between two tags (none when empty, as Jinja2 adds none); the line after them."""
     if not words:
         return line
     if "{" in words or "}" in words:
         raise _NotSimple(words)
-    output.append(nodes.TemplateData(words, lineno=line))
+    output.append(nodes.TemplateData(words, lineno=line, environment=env))
     return line + words.count("\n")
 
 
-def _expression(text: str, line: int) -> nodes.Expr:
+def _expression(text: str, line: int, env: Any) -> nodes.Expr:
     """The tree of one expression (inside `{{ }}`, or an `{% if %}`'s test) as Jinja2's parser builds it."""
     dotted = _DOTTED.fullmatch(text)
     if dotted is not None:  # most are a name and its keys
         parts = dotted.group(1).split(".")
         if any(part in _NOT_NAMES for part in parts):
             raise _NotSimple(text)
-        node: nodes.Expr = nodes.Name(parts[0], "load", lineno=line)
+        node: nodes.Expr = nodes.Name(parts[0], "load", lineno=line, environment=env)
         for part in parts[1:]:
-            node = nodes.Getattr(node, part, "load", lineno=line)
+            node = nodes.Getattr(node, part, "load", lineno=line, environment=env)
         return node
     tokens: list[tuple[str, str]] = []  # (kind, value): "name", "text", or the operator itself
     at, end = 0, len(text.rstrip(" "))
@@ -307,7 +305,7 @@ def _expression(text: str, line: int) -> nodes.Expr:
         else:
             tokens.append(("name", name) if name else ("text", single if double is None else double) if operator is None else (operator, operator))
         at = token.end()
-    reader = _Reader(tokens, line)
+    reader = _Reader(tokens, line, env)
     node = reader.either()
     if reader.at != len(tokens):
         raise _NotSimple(text)
@@ -317,8 +315,8 @@ def _expression(text: str, line: int) -> nodes.Expr:
 class _Reader:
     """Jinja2's parser for the few forms `_expression` builds, node for node: or, and, compare, filters, postfix, primary."""
 
-    def __init__(self, tokens: list[tuple[str, str]], line: int) -> None:
-        self.tokens, self.at, self.line = tokens, 0, line
+    def __init__(self, tokens: list[tuple[str, str]], line: int, env: Any) -> None:
+        self.tokens, self.at, self.line, self.env = tokens, 0, line, env
 
     def _next(self, *kinds: str) -> str:
         """The value of the next token, which must be of one of `kinds`."""
@@ -335,14 +333,14 @@ class _Reader:
         left = self.both()
         while self._peek() == "or":
             self._next("or")
-            left = nodes.Or(left, self.both(), lineno=self.line)
+            left = nodes.Or(left, self.both(), lineno=self.line, environment=self.env)
         return left
 
     def both(self) -> nodes.Expr:
         left = self.compare()
         while self._peek() == "and":
             self._next("and")
-            left = nodes.And(left, self.compare(), lineno=self.line)
+            left = nodes.And(left, self.compare(), lineno=self.line, environment=self.env)
         return left
 
     def compare(self) -> nodes.Expr:
@@ -350,8 +348,8 @@ class _Reader:
         expr = self.filtered()
         ops = []
         while self._peek() in ("==", "!="):
-            ops.append(nodes.Operand("eq" if self._next("==", "!=") == "==" else "ne", self.filtered()))
-        return nodes.Compare(expr, ops, lineno=self.line) if ops else expr
+            ops.append(nodes.Operand("eq" if self._next("==", "!=") == "==" else "ne", self.filtered(), environment=self.env))
+        return nodes.Compare(expr, ops, lineno=self.line, environment=self.env) if ops else expr
 
     def filtered(self) -> nodes.Expr:
         """A value and its `| filter(args)` (parse_unary: parse_postfix, then parse_filter_expr)."""
@@ -360,7 +358,7 @@ class _Reader:
             self._next("|")
             name = self._next("name")
             args = self.arguments() if self._peek() == "(" else []
-            node = nodes.Filter(node, name, args, [], None, None, lineno=self.line)
+            node = nodes.Filter(node, name, args, [], None, None, lineno=self.line, environment=self.env)
         if self._peek() in (".", "("):
             raise _NotSimple("a filter's value looked into, or called")  # a dotted filter name, a call of a filter
         return node
@@ -374,13 +372,17 @@ class _Reader:
             self._next(")")
         else:
             value = self._next("name", "text")
-            node = nodes.Name(value, "load", lineno=self.line) if kind == "name" else nodes.Const(value, lineno=self.line)
+            node = (
+                nodes.Name(value, "load", lineno=self.line, environment=self.env)
+                if kind == "name"
+                else nodes.Const(value, lineno=self.line, environment=self.env)
+            )
         while self._peek() in (".", "("):
             if self._peek() == ".":
                 self._next(".")
-                node = nodes.Getattr(node, self._next("name"), "load", lineno=self.line)
+                node = nodes.Getattr(node, self._next("name"), "load", lineno=self.line, environment=self.env)
             else:
-                node = nodes.Call(node, self.arguments(), [], None, None, lineno=self.line)
+                node = nodes.Call(node, self.arguments(), [], None, None, lineno=self.line, environment=self.env)
         return node
 
     def arguments(self) -> list[nodes.Expr]:
