@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -533,3 +534,30 @@ def test_a_value_read_with_a_default_written_out_reads_as_dig_reads_it(scope: di
         assert "client" not in scope and want == fallback
         return
     assert namespace["out"] == want and type(namespace["out"]) is type(want)
+
+
+def test_a_plain_string_key_reads_as_literal_eval_reads_it() -> None:
+    """`_string_value` reads a quoted key without an escape or prefix itself: the same value as `ast.literal_eval`, or
+    the same refusal, on hypothesis-made tokens (quotes, escapes, prefixes, line breaks, NUL, non-ASCII)."""
+    import ast
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from clientflow.runtime.rulebook import _string_value
+
+    inside = st.text(alphabet=st.sampled_from(["a", "é", "'", '"', "\\", "\n", "\r", "\0", " ", "n", "𝄞", "\t"]), max_size=8)
+    token = st.tuples(st.sampled_from(["", "r", "b", "u", "f", "rb"]), st.sampled_from(["'", '"']), inside).map(lambda t: f"{t[0]}{t[1]}{t[2]}{t[1]}")
+
+    def outcome(read: Any, key: str) -> Any:
+        try:
+            return ("value", read(key))
+        except (ValueError, SyntaxError):
+            return ("refused", None)
+
+    @settings(max_examples=500, deadline=None, derandomize=True)
+    @given(st.one_of(token, st.sampled_from(["'client'", '"client"', "''", "'a' 'b'", "'cli\\'ent'", "'é'"])))
+    def check(key: str) -> None:
+        assert outcome(_string_value, key) == outcome(ast.literal_eval, key), key
+
+    check()

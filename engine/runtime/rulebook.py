@@ -362,7 +362,7 @@ def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[
     cuts: list[tuple[int, int, int, str]] = []  # (line, from column, to column, local)
     for row, start, end, key, written in found:
         try:
-            read = ast.literal_eval(key)
+            read = _string_value(key)
         except (ValueError, SyntaxError):
             continue
         if read not in wanted:
@@ -375,6 +375,17 @@ def _localized(lines: list[str], names: Iterable[str]) -> tuple[list[str], dict[
     for row, start, end, local in reversed(cuts):
         out[row] = out[row][:start] + local + out[row][end:]
     return out, used
+
+
+_PLAIN_STRING = re.compile(r"'[^'\\\n\r\0]*'|\"[^\"\\\n\r\0]*\"")  # quoted, no prefix, no backslash: the text between the quotes
+
+
+def _string_value(key: str) -> Any:
+    """`ast.literal_eval(key)` for a string token: the text between its quotes when it has no prefix or escape (the
+    usual `'name'`, read without Python's parser), else `literal_eval` itself (tests/test_rulebook.py compares them)."""
+    if _PLAIN_STRING.fullmatch(key):
+        return key[1:-1]
+    return ast.literal_eval(key)
 
 
 # `_reads` finds in the generated lines what the tokenizer would: from left to right, a string (with its prefix, unless a
