@@ -460,3 +460,51 @@ def test_a_plain_word_is_read_as_text_without_trying_every_pattern(text: str) ->
     starts = {"~": "~", "n": "null", "N": "Null", "t": "true", "T": "TRUE", "f": "false", "F": "False", "+": "+1", "-": "-2", ".": ".5"}
     starts.update({digit: digit for digit in "0123456789"})
     assert set(starts) == set(_MAY_RESOLVE) and all(resolve_plain(word) != word for word in starts.values())  # each one is needed
+
+
+def test_the_fast_path_places_every_value_as_the_general_path_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_Builder.feed` takes a block mapping's plain keys and untagged values and a block list's items in one pass;
+    `_general` places every event: on hypothesis-made documents (plain, quoted, numeric, empty, long-number and merge
+    keys, explicit and duplicate keys, anchors, tags, `|` blocks, { } and [ ] parts, nesting, broken lines), both give the same values,
+    positions and problems."""
+    from clientflow.language import yamlfile
+
+    keys = st.sampled_from(["a", "name", "then", "1", "0x1F", "true", "null", "''", '"q"', "<<", "a", "b", "9" * 4_301, "é"])
+    values = st.sampled_from(
+        ["x", "no", "12", "-3.5", "true", "~", "", "'quoted'", '"dq"', "!!str 7", "!custom x", "&a v", "*a", "{a: 1, b}",
+         "{p: Yes, within}", "[1, two]", "|\n  block\n  text", ">\n  folded", "9" * 4_301, "a: b", "[", "0o17", ".inf"]
+    )  # fmt: skip
+
+    @st.composite
+    def document(draw: st.DrawFn) -> str:
+        lines: list[str] = []
+        for _ in range(draw(st.integers(1, 8))):
+            indent = "  " * draw(st.integers(0, 2))
+            if draw(st.booleans()):
+                lines.append(f"{indent}- {draw(values)}")
+            elif draw(st.integers(0, 4)) == 0:  # an explicit key: as long as it likes
+                lines += [f"{indent}? {draw(keys)}", f"{indent}: {draw(values)}"]
+            elif draw(st.booleans()):
+                lines.append(f"{indent}{draw(keys)}:")
+            else:
+                lines.append(f"{indent}{draw(keys)}: {draw(values)}")
+        return "\n".join(lines) + "\n"
+
+    def read(text: str) -> Any:
+        try:
+            root, positions = load_yaml(text, "f.yaml")
+        except DefinitionError as exc:
+            return ("problems", [str(p) for p in exc.problems])
+        return ("read", repr(root), positions.values, positions.keys, positions.blocks)
+
+    @settings(max_examples=400, deadline=None, derandomize=True)
+    @given(document())
+    def check(text: str) -> None:
+        fast = read(text)
+        with monkeypatch.context() as patched:
+            patched.setattr(yamlfile._Builder, "feed", yamlfile._Builder._general)
+            general = read(text)
+        assert fast == general, text
+
+    check()
+    assert read(VALID_FLOW)[0] == "read"

@@ -132,10 +132,11 @@ def load_yaml(text: str, display: str, error: type[DefinitionError] = Definition
     try:
         loader = _Loader(text)  # what yaml.parse does, without a generator between each event and the builder
         try:
-            while loader.check_event():
-                event = loader.get_event()
-                assert event is not None  # check_event said there is one
-                builder.feed(event)
+            feed, get_event = builder.feed, loader.get_event
+            event = get_event()
+            while event is not None:  # None once the stream has ended, from libyaml's parser and PyYAML's alike
+                feed(event)
+                event = get_event()
         finally:
             loader.dispose()
     except _TooDeep:
@@ -350,6 +351,78 @@ class _Builder:
             raise _TooDeep
 
     def feed(self, event: yaml.Event) -> None:
+        """Take the next event: the commonest in one pass (a block mapping's plain key or untagged value, a list's item, a
+        mapping or list opened there, and closed), everything else by `_general`, which places them too
+        (tests/test_yamlfile.py compares the two)."""
+        if type(event) is yaml.ScalarEvent and event.tag is None and not event.anchor and self.documents <= 1 and self.stack:
+            frame = self.stack[-1]
+            container = frame.value
+            if container.__class__ is dict and not frame.flow and not frame.discard:
+                key = frame.key
+                text = event.value
+                if key is None:  # a key: its own text, as _key takes it (a number's too long digits still reported)
+                    if text in container or text == "<<" or len(text) > MAX_NUMBER_DIGITS:
+                        self._general(event)  # a duplicate, a merge key, a key that may be a number too long to read
+                        return
+                    frame.braces = False
+                    frame.key = text
+                    frame.key_event = event
+                    mark = event.start_mark
+                    self.positions.keys[(*frame.path, text)] = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                    return
+                style = event.style
+                value = text if style or (text and text[0] not in _MAY_RESOLVE) else self._scalar(event)
+                path = (*frame.path, key)
+                mark = event.start_mark
+                self.positions.values[path] = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                if style == "|":
+                    self.positions.blocks.add(path)
+                container[key] = value
+                frame.key = None
+                return
+            if container.__class__ is list:
+                text = event.value
+                style = event.style
+                value = text if style or (text and text[0] not in _MAY_RESOLVE) else self._scalar(event)
+                path = (*frame.path, len(container))
+                mark = event.start_mark
+                self.positions.values[path] = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                if style == "|":
+                    self.positions.blocks.add(path)
+                container.append(value)
+                return
+        elif (type(event) is yaml.MappingStartEvent or type(event) is yaml.SequenceStartEvent) and not event.anchor and self.documents <= 1:
+            stack = self.stack
+            if stack and len(stack) < MAX_DEPTH:  # a block mapping's value, or a list's item, that is a mapping or list
+                parent = stack[-1]
+                container = parent.value
+                key = parent.key
+                if isinstance(container, dict) and key is not None and not parent.flow and not parent.discard:
+                    path = (*parent.path, key)
+                elif isinstance(container, list):
+                    path = (*parent.path, len(container))
+                else:
+                    self._general(event)
+                    return
+                made: dict[str, Any] | list[Any] = {} if type(event) is yaml.MappingStartEvent else []
+                parent.braces = False
+                mark = event.start_mark
+                self.positions.values[path] = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+                if isinstance(container, list):
+                    container.append(made)
+                elif key is not None:
+                    container[key] = made
+                    parent.key = None
+                stack.append(_Frame(made, path, event))
+                return
+        elif (type(event) is yaml.MappingEndEvent or type(event) is yaml.SequenceEndEvent) and self.documents <= 1:
+            frame = self.stack.pop()
+            if frame.split is not None:
+                self._report_split(frame)
+            return
+        self._general(event)
+
+    def _general(self, event: yaml.Event) -> None:
         if self.documents <= 1:  # the commonest events, straight to their place (what the general case below does)
             kind = type(event)
             if type(event) is yaml.ScalarEvent:
