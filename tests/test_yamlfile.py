@@ -508,3 +508,48 @@ def test_the_fast_path_places_every_value_as_the_general_path_does(monkeypatch: 
 
     check()
     assert read(VALID_FLOW)[0] == "read"
+
+
+def test_pyyamls_pure_python_reader_pattern_is_compiled_when_first_used() -> None:
+    """engine/language/pyyaml.py: importing PyYAML through it leaves `Reader.NON_PRINTABLE` uncompiled until used (the
+    start-up cost), takes it out of `re`'s cache again, and the pure-Python loader refuses a control character as it
+    does when PyYAML is imported directly."""
+    import subprocess
+    import sys
+
+    script = (
+        "import re\n"  # nothing of PyYAML imported before the engine's module
+        "from clientflow.language import yamlfile\n"
+        "from clientflow.language.pyyaml import NON_PRINTABLE, Deferred\n"
+        "import yaml\n"
+        "print(type(yaml.reader.Reader.NON_PRINTABLE).__name__, (str, NON_PRINTABLE, 0) in re._cache)\n"
+        "try:\n    yaml.load('a: b\\x07', Loader=yaml.SafeLoader)\nexcept yaml.YAMLError as exc:\n    print(exc)\n"
+    )
+    plain = "import yaml\ntry:\n    yaml.load('a: b\\x07', Loader=yaml.SafeLoader)\nexcept yaml.YAMLError as exc:\n    print(exc)\n"
+    deferred = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    direct = subprocess.run([sys.executable, "-c", plain], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert deferred[0] == "Deferred False"
+    assert deferred[1:] == direct and "unacceptable character #x0007" in direct[0]
+
+
+def test_the_deferred_pattern_is_pyyamls_and_finds_what_it_finds() -> None:
+    import yaml
+
+    from clientflow.language.pyyaml import NON_PRINTABLE, Deferred
+
+    assert yaml.reader.Reader.NON_PRINTABLE.pattern == NON_PRINTABLE  # else the cache is missed and PyYAML compiles its own
+    compiled = re.compile(NON_PRINTABLE)
+    deferred = Deferred(NON_PRINTABLE)
+
+    @settings(max_examples=300, deadline=None, derandomize=True)
+    @given(
+        st.text(
+            alphabet=st.sampled_from(["a", "\x07", "\t", "\n", "\r", "\x85", "\x9f", "\xa0", "\ud7ff", "\ud800", "\ue000", "\ufffe", "\ufeff", "𝄞", "\x7f"])
+        )
+    )
+    def check(text: str) -> None:
+        found, expected = deferred.search(text), compiled.search(text)
+        assert (found and found.span()) == (expected and expected.span())
+
+    check()
+    assert deferred.flags == compiled.flags and deferred.pattern == compiled.pattern

@@ -21,9 +21,8 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import DataError, DefinitionError, Location, Problem, keypath
+from .pyyaml import yaml
 from .yamlsyntax import explain, quoted
 
 try:  # libyaml when present: several times faster

@@ -16,7 +16,7 @@ import math
 import re
 from typing import Any, NamedTuple
 
-import yaml
+from .pyyaml import yaml
 
 MAX_EXPLAINED_BYTES = 64 * 1024  # larger files (data, written by programs) keep libyaml's reason: each tried fix reads the file again
 MAX_DEPTH = 64  # as the loader: a tried fix reads no deeper
