@@ -301,6 +301,7 @@ class Engine:
         flow = self.project.flow(flow_id)
         run_id = new_id()
         with self.storage.transaction(write=True) as tx:
+            now = self.clock.now()  # one instant for the commit, read once it may write: its scope's `now`, its run's and its audit entry's time
             held: tuple[Document | None] | None = None
             looked: tuple[IndexKey, list[Document]] | None = None
             again = False  # whether the key is read again once the subject is locked
@@ -339,11 +340,12 @@ class Engine:
                 verdicts=not brief,
                 held=held,
                 looked=looked,
+                now=now,
             )
             if again and tx.get_meta(cast(str, once)) is not None:  # recorded by the writer it waited for: it ran, nothing runs here
                 return None
             plan.run = run_id
-            self.runner.finish(tx, flow, plan, records, result, run_id, None)
+            self.runner.finish(tx, flow, plan, records, result, run_id, None, now)
             if once is not None and plan.status in ("completed", "awaiting_approval"):
                 tx.set_meta(once, run_id)
         self.runner.after(plan, deliver, one_shot=True)

@@ -42,10 +42,11 @@ class Moment(dict):  # type: ignore[type-arg]
     """`now` as data: `now.date`, `now.year`, ...; prints as ISO 8601."""
 
     def __init__(self, moment: datetime) -> None:
+        iso = moment.isoformat()  # YYYY-MM-DDTHH:MM:SS[.ffffff][+HH:MM]: the date and the time (whole seconds) are its slices
         super().__init__(
-            iso=moment.isoformat(),
-            date=moment.date().isoformat(),
-            time=moment.time().replace(microsecond=0).isoformat(),
+            iso=iso,
+            date=iso[:10],
+            time=iso[11:19],
             year=moment.year,
             month=moment.month,
             day=moment.day,

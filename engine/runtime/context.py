@@ -35,6 +35,11 @@ def _moment(now: datetime) -> Moment:
     return moment
 
 
+def iso_time(now: datetime) -> str:
+    """`now.isoformat()`, as the scope's `now` of that instant says it (`now.iso`): written once for a commit's scope, run and audit entry."""
+    return str(_moment(now)["iso"])
+
+
 class Clock:
     """The one source of time: fixed with `--now`, the system's otherwise."""
 

@@ -25,7 +25,7 @@ from ..outbox import Outbox
 from ..plugins import Registry, event
 from ..storage import ConflictError, Document, IndexKey, Notifier, Storage, Transaction
 from . import approvals, schedule
-from .context import Clock, Parties, Scopes, flow_scope, resolve
+from .context import Clock, Parties, Scopes, flow_scope, iso_time, resolve
 from .data import Records, refusal_message
 from .outcome import RenderedEmail, Result, execute, said
 from .plan import Plan, Verdict
@@ -236,8 +236,9 @@ class Runner:
         verdicts: bool = True,
         held: tuple[Document | None] | None = None,
         looked: tuple[IndexKey, list[Document]] | None = None,
+        now: datetime | None = None,
     ) -> tuple[Plan, Records, Result | None]:
-        """`held`: the document of the subject's collection whose id is `subject` (or None: there is none), read locked
+        """`now`: the instant the run is evaluated at (the clock's, read now, by default). `held`: the document of the subject's collection whose id is `subject` (or None: there is none), read locked
         already in `tx` (with `lock`; `Engine.apply` reads it with its resume key in one question). `looked`: a look-up and
         what `lookup_documents` gave for it in `tx` after that lock was held (the actor's, asked in the same question);
         kept as `Records` keeps a look-up it asks, when the subject is that document (otherwise its lock came later)."""
@@ -274,6 +275,7 @@ class Runner:
             run_id=run_id,
             show=show,
             verdicts=verdicts,
+            now=now,
         )
 
     def make_plan(
@@ -361,8 +363,11 @@ class Runner:
             approvals.request(self, flow, waiting, final, records, plan, run_id, now or self.clock.now())
         return plan, records, result
 
-    def finish(self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None) -> None:
-        now = self.clock.now().isoformat()
+    def finish(
+        self, tx: Transaction, flow: Flow, plan: Plan, records: Records, result: Result | None, run_id: str, state: RunState | None, at: datetime | None = None
+    ) -> None:
+        """Write what `plan` did in `tx`. `at`: the instant it was evaluated at (its run and audit entry say that time), else now."""
+        now = self.clock.now().isoformat() if at is None else iso_time(at)
         if state is None:
             state = RunState(
                 id=run_id, flow=flow.id, version=flow.version, actor=plan.audit["actor"], subject=plan.subject_id or plan.audit["subject"],
@@ -375,7 +380,7 @@ class Runner:
         if plan.status == "blocked":
             state.status = "blocked"
             tx.save_run(state.to_json())
-            self.audit(tx, flow, state, "blocked", [], "", blocked_by=plan.blocked_by)
+            self.audit(tx, flow, state, "blocked", [], "", blocked_by=plan.blocked_by, at=now)
             return
         if plan.status != "completed" or result is None:
             return
@@ -398,7 +403,7 @@ class Runner:
                 extra["cancelled"] = cancelled
         if state.approval is not None:
             extra["approval"] = dict(state.approval)
-        self.audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary, **extra)
+        self.audit(tx, flow, state, "completed", [c.to_json() for c in result.changes], result.summary, at=now, **extra)
         self.queue(tx, run_id, run_id, flow, result.emails, now)
         faults.point("before-commit")
 
@@ -428,11 +433,13 @@ class Runner:
         changes: list[dict[str, Any]],
         summary: str,
         blocked_by: list[dict[str, str]] | None = None,
+        at: str | None = None,
         **extra: Any,
     ) -> None:
+        """Append the audit entry of `state`; `at`: its time (ISO 8601), the clock's now by default."""
         entry = {
             "id": new_id(),
-            "time": self.clock.now().isoformat(),
+            "time": self.clock.now().isoformat() if at is None else at,
             "run": state.id,
             "flow": flow.id,
             "version": flow.version,
