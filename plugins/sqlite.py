@@ -26,13 +26,13 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from clientflow.errors import ConfigError
 from clientflow.hookspecs import RegisterStorage, hookimpl
-from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, batches, dumps_body
+from clientflow.storage import ConflictError, Document, IndexKey, ReadOnlyError, Ref, batches, dumps_body, loads_body
 
 SCHEMA_VERSION = "1"
 LOAD_BATCH = 1000  # documents per executemany when a data file is loaded
@@ -130,13 +130,77 @@ class _Reading:
         decoded = storage.decoded
         if decoded.version != version:
             decoded.forget(version)
-        return SQLiteTransaction(conn, False, decoded)
+        return SQLiteTransaction(conn, False, decoded, cursor)
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         try:
             self.cursor.execute("ROLLBACK" if kind is not None else "COMMIT")
         finally:
             self.storage._lock.release()
+
+
+class _Writing:
+    """A write transaction's block: BEGIN IMMEDIATE, the data_version in its snapshot; COMMIT (what it wrote forgotten by
+    the decoded records kept) or, on any exception, ROLLBACK (all of them forgotten). As `_Reading`, its statements of
+    one row go through the connection's own cursor, not one made for each (a bulk commit makes about ten)."""
+
+    __slots__ = ("storage", "cursor", "tx", "version")
+
+    def __init__(self, storage: SQLiteStorage) -> None:
+        self.storage = storage
+
+    def __enter__(self) -> SQLiteTransaction:
+        storage = self.storage
+        storage._lock.acquire()
+        try:
+            conn = storage._connect()
+            cursor = storage._cursor
+            if cursor is None:
+                cursor = storage._cursor = conn.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            storage._lock.release()
+            raise
+        decoded = storage.decoded
+        try:
+            version = cursor.execute("PRAGMA data_version").fetchone()[0]  # in this transaction's snapshot: what it will see
+            if decoded.version != version:
+                decoded.forget(version)
+            self.tx = SQLiteTransaction(conn, True, decoded, cursor)
+        except BaseException:
+            try:
+                decoded.forget()
+                cursor.execute("ROLLBACK")
+            finally:
+                storage._lock.release()
+            raise
+        self.cursor, self.version = cursor, version
+        return self.tx
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        storage = self.storage
+        decoded = storage.decoded
+        try:
+            if kind is not None:
+                decoded.forget()
+                self.cursor.execute("ROLLBACK")
+                return
+            try:
+                self.cursor.execute("COMMIT")
+            except BaseException:
+                decoded.forget()
+                raise
+            # this connection's own commits leave its data_version as it was: what they changed is forgotten here
+            tx = self.tx
+            if tx.rewrote is None:
+                decoded.forget(self.version)
+            else:
+                if tx.refs is None:
+                    decoded.refs.clear()
+                for ref in tx.rewrote:
+                    decoded.docs.pop(ref, None)
+        finally:
+            storage._lock.release()
 
 
 class SQLiteStorage:
@@ -191,37 +255,7 @@ class SQLiteStorage:
         return None if self._conn is not None or self.path.exists() else str(self.path)
 
     def transaction(self, *, write: bool = False) -> AbstractContextManager[SQLiteTransaction]:
-        return self._writing() if write else _Reading(self)
-
-    @contextmanager
-    def _writing(self) -> Iterator[SQLiteTransaction]:
-        with self._lock:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            decoded = self.decoded
-            try:
-                version = conn.execute("PRAGMA data_version").fetchone()[0]  # in this transaction's snapshot: what it will see
-                if decoded.version != version:
-                    decoded.forget(version)
-                tx = SQLiteTransaction(conn, True, decoded)
-                yield tx
-            except BaseException:
-                decoded.forget()
-                conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except BaseException:
-                decoded.forget()
-                raise
-            # this connection's own commits leave its data_version as it was: what they changed is forgotten here
-            if tx.rewrote is None:
-                decoded.forget(version)
-            else:
-                if tx.refs is None:
-                    decoded.refs.clear()
-                for ref in tx.rewrote:
-                    decoded.docs.pop(ref, None)
+        return _Writing(self) if write else _Reading(self)
 
     def clear(self) -> None:
         """Empty every table in one transaction; the storage schema stays."""
@@ -237,8 +271,10 @@ class SQLiteStorage:
 
 
 class SQLiteTransaction:
-    def __init__(self, conn: sqlite3.Connection, write: bool, decoded: Decoded | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, write: bool, decoded: Decoded | None = None, cursor: sqlite3.Cursor | None = None) -> None:
         self.conn = conn
+        # for statements whose rows are read at once (not `scan`'s, read as they are wanted): the connection's own cursor
+        self.cursor = conn.cursor() if cursor is None else cursor
         self.write = write
         self.decoded = decoded  # what earlier transactions decoded, valid in this snapshot: documents for a read-only one, look-ups for both
         self.refs = None if decoded is None else decoded.refs  # the look-ups kept; None once this transaction changed look-up keys
@@ -252,8 +288,8 @@ class SQLiteTransaction:
         decoded = None if self.write else self.decoded  # a write transaction's documents are the caller's to change: read afresh
         if decoded is not None and (collection, id) in decoded.docs:
             return decoded.docs[(collection, id)]  # a Document or None, as read in this data_version
-        row = self.conn.execute("SELECT body, version FROM docs WHERE collection=? AND id=?", (collection, id)).fetchone()
-        found = Document(collection, id, json.loads(row[0]), row[1]) if row else None
+        row = self.cursor.execute("SELECT body, version FROM docs WHERE collection=? AND id=?", (collection, id)).fetchone()
+        found = Document(collection, id, loads_body(row[0]), row[1]) if row else None
         if decoded is not None:
             decoded.keep(decoded.docs, (collection, id), found)
         return found
@@ -264,7 +300,7 @@ class SQLiteTransaction:
             refs = kept.get((entity, key, value))
             if refs is not None:
                 return list(refs)
-        rows = self.conn.execute(
+        rows = self.cursor.execute(
             "SELECT DISTINCT collection, id FROM keys WHERE entity=? AND key=? AND value=? ORDER BY collection, id",
             (entity, key, value),
         )
@@ -280,7 +316,7 @@ class SQLiteTransaction:
         )
         while rows := cursor.fetchmany(500):
             for id, body, version in rows:
-                yield Document(collection, id, json.loads(body), version)
+                yield Document(collection, id, loads_body(body), version)
 
     def scan_ids(self, collection: str, *, after: str | None = None, limit: int | None = None) -> list[str]:
         rows = self.conn.execute(
@@ -297,13 +333,13 @@ class SQLiteTransaction:
             self.rewrote.add(ref)
         if expect_version is None:
             try:
-                self.conn.execute("INSERT INTO docs VALUES (?, ?, ?, 1)", (*ref, body))
+                self.cursor.execute("INSERT INTO docs VALUES (?, ?, ?, 1)", (*ref, body))
             except sqlite3.IntegrityError as exc:
                 raise ConflictError(*ref) from exc
             version = 1
         else:
             version = expect_version + 1
-            cursor = self.conn.execute(
+            cursor = self.cursor.execute(
                 "UPDATE docs SET body=?, version=? WHERE collection=? AND id=? AND version=?",
                 (body, version, *ref, expect_version),
             )
@@ -311,7 +347,7 @@ class SQLiteTransaction:
                 raise ConflictError(*ref)
             if keys is None:
                 return version  # the document's keys stay as they are
-            self.conn.execute("DELETE FROM keys WHERE collection=? AND id=?", ref)
+            self.cursor.execute("DELETE FROM keys WHERE collection=? AND id=?", ref)
         self.refs = None
         self.conn.executemany("INSERT INTO keys VALUES (?, ?, ?, ?, ?)", [(*k, *ref) for k in keys or ()])
         return version
@@ -376,7 +412,7 @@ class SQLiteTransaction:
     def add_audit(self, entry: dict[str, Any]) -> None:
         self._check()
         try:
-            self.conn.execute("INSERT INTO audit (id, body) VALUES (?, ?)", (entry["id"], dumps_body(entry)))
+            self.cursor.execute("INSERT INTO audit (id, body) VALUES (?, ?)", (entry["id"], dumps_body(entry)))
         except sqlite3.IntegrityError as exc:
             raise ConflictError("audit", entry["id"]) from exc
 
@@ -386,7 +422,7 @@ class SQLiteTransaction:
 
     def save_run(self, run: dict[str, Any]) -> None:
         self._check()
-        self.conn.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run["id"], dumps_body(run)))
+        self.cursor.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (run["id"], dumps_body(run)))
 
     def runs(self, *, after: str | None = None, limit: int | None = None) -> Iterator[dict[str, Any]]:
         rows = self.conn.execute("SELECT body FROM runs WHERE id > ? ORDER BY id LIMIT ?", ("" if after is None else after, -1 if limit is None else limit))
@@ -487,7 +523,7 @@ class SQLiteTransaction:
         )
 
     def get_meta(self, key: str) -> str | None:
-        row = self.conn.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self.cursor.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return row[0] if row else None
 
     def get_locked_with_meta(self, collection: str, id: str, key: str) -> tuple[Document | None, str | None]:
@@ -497,18 +533,18 @@ class SQLiteTransaction:
         2,000 a 1,000-subject `bulk --yes`)."""
         if not self.write:
             return self.get(collection, id), self.get_meta(key)
-        body, version, value = self.conn.execute(
+        body, version, value = self.cursor.execute(
             "SELECT d.body, d.version, (SELECT value FROM meta WHERE key=?) FROM (SELECT 1) LEFT JOIN docs d ON d.collection=? AND d.id=?",
             (key, collection, id),
         ).fetchone()
-        return (None if body is None else Document(collection, id, json.loads(body), version)), value
+        return (None if body is None else Document(collection, id, loads_body(body), version)), value
 
     def set_meta(self, key: str, value: str | None) -> None:
         self._check()
         if value is None:
-            self.conn.execute("DELETE FROM meta WHERE key=?", (key,))
+            self.cursor.execute("DELETE FROM meta WHERE key=?", (key,))
         else:
-            self.conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            self.cursor.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
 
 class SQLitePlugin:
