@@ -180,6 +180,16 @@ class OnceLookupTransaction(Protocol):
 
 
 @runtime_checkable
+class SharedReadTransaction(Protocol):
+    """Optional on a Transaction: a document read for a caller that never changes it (the engine's `Records`, which
+    writes changes to copies). A write transaction may then hand out, as a read-only one may, a body it keeps for later
+    transactions while the store holds that document unchanged: a bulk run's commits read their actor's holder once."""
+
+    def get_shared(self, collection: str, id: str) -> Document | None:
+        """What `get(collection, id)` (without a lock) gives in this transaction; its body is not to be changed."""
+
+
+@runtime_checkable
 class IdScanningTransaction(Protocol):
     """Optional on a Transaction: a collection's ids without their documents: what `bulk --where` lists when its condition
     does not read the subject (`--where true`), so no document is read or decoded for it."""

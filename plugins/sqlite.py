@@ -294,6 +294,21 @@ class SQLiteTransaction:
             decoded.keep(decoded.docs, (collection, id), found)
         return found
 
+    def get_shared(self, collection: str, id: str) -> Document | None:
+        """`get(collection, id)`, its body the caller's to read only (SharedReadTransaction): in a write transaction too,
+        the decoded document kept while the file's data_version is the same, unless this transaction wrote it (then
+        read from the file, and not kept: its commit forgets it, its rollback forgets all)."""
+        decoded, rewrote, ref = self.decoded, self.rewrote, (collection, id)
+        if decoded is None or rewrote is None or ref in rewrote:
+            return self.get(collection, id)
+        docs = decoded.docs
+        if ref in docs:
+            return docs[ref]
+        row = self.cursor.execute("SELECT body, version FROM docs WHERE collection=? AND id=?", ref).fetchone()
+        found = Document(collection, id, loads_body(row[0]), row[1]) if row else None
+        Decoded.keep(docs, ref, found)
+        return found
+
     def lookup(self, entity: str, key: str, value: str) -> list[Ref]:
         kept = self.refs
         if kept is not None:

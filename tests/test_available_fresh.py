@@ -251,8 +251,9 @@ _write_steps = st.lists(
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=_write_steps)
 def test_look_ups_kept_across_write_transactions_are_always_those_of_the_last_commit(tmp_path_factory: object, steps: list[tuple[str, int, str, int]]) -> None:
-    """Write transactions reuse the look-ups kept while data_version is unchanged (plugins/sqlite.py): whatever writes,
-    touches (keys unchanged), rolls back or reopens in between, each look-up, in a write or a read, names what the last commit holds."""
+    """Write transactions reuse the look-ups, and their shared reads (`get_shared`) the documents, kept while data_version
+    is unchanged (plugins/sqlite.py): whatever writes, touches (keys unchanged), rolls back or reopens in between, each
+    look-up and each read, in a write or a read, gives what the last commit holds."""
     folder = tmp_path_factory.mktemp("kept")  # type: ignore[attr-defined]
     path = folder / "prop.db"
     stores = [Registry.collect().storage("sqlite", path=str(path)) for _ in range(2)]
@@ -269,6 +270,7 @@ def test_look_ups_kept_across_write_transactions_are_always_those_of_the_last_co
             assert tx.lookup("thing", "value", str(value)) == expected(value), (value, model)  # type: ignore[attr-defined]
         found = tx.get("things", id)  # type: ignore[attr-defined]
         assert found == (Document("things", id, {"value": model[id][0], "note": model[id][1]}, model[id][2]) if id in model else None)
+        assert tx.get_shared("things", id) == found  # type: ignore[attr-defined] # kept between transactions, never stale
 
     for action, who, id, value in steps:
         store = stores[who % 2]

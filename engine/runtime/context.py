@@ -205,6 +205,10 @@ class Scopes:
             for name, compiled in self.context:
                 scope[name] = compiled(scope)
             return scope
+        return self._named(scope, shared)
+
+    def _named(self, scope: dict[str, Any], shared: dict[Any, Any]) -> dict[str, Any]:
+        """`scope` with the context names, each in `self.shared` computed once for the very values it reads (kept in `shared`)."""
         absent = _ABSENT
         # each name's generated function called directly, its failure told as `Expression.__call__` tells it (a frame
         # fewer for each name of each subject of a bulk run)
@@ -308,8 +312,13 @@ class Scopes:
         reader = scope.source[0]
         return DataFunction("all", lambda entity: self._all(reader, scope, entity))
 
-    def build(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction) -> dict[str, Any]:
-        """Everything but `answers` and `flow`: the actor, its holders, the subject, `now`, `lookup`, the context names."""
+    def build(self, parties: Parties, now: datetime | None, lookup: Reader | DataFunction, shared: dict[Any, Any] | None = None) -> dict[str, Any]:
+        """Everything but `answers` and `flow`: the actor, its holders, the subject, `now`, `lookup`, the context names.
+
+        `shared`: as `with_subject`'s, kept by the caller for as long as the values it holds are not changed (the
+        runner's, for every scope it builds: read records are never changed, and a record read again while the store
+        holds it unchanged is the very same value only where the storage shares it, SharedReadTransaction).
+        """
         scope = dict(self.base)  # for_actor and with_subject in one copy: the availability hot path
         scope["actor"] = parties.actor
         scope.update(parties.holders)
@@ -319,6 +328,8 @@ class Scopes:
         if self.lists and not isinstance(lookup, DataFunction):
             self._readers(scope, lookup, apart=True)  # no cycle: a commit's scope, records and documents freed when done with
         scope[self.subject] = parties.subject
+        if shared is not None:
+            return self._named(scope, shared)
         for name, expression in self.context:
             scope[name] = expression(scope)
         return scope

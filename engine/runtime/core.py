@@ -37,6 +37,7 @@ from .views import FlowAvailability, RunView
 CHANGED_RULE = "unchanged-since-start"
 VERSION_KEY = "clientflow.version."  # + a flow version: the project files that version was read from (storage meta)
 FINISHED = ("completed", "cancelled", "blocked", "rejected", "expired")
+SHARED_MAX = 256  # context names kept computed between scopes (`Runner.scope`)
 
 
 def new_id() -> str:
@@ -62,6 +63,9 @@ class Runner:
         self.rulebooks: dict[tuple[str | None, bool, Callable[..., Any] | None], Rulebook] = {}
         self._asking: tuple[Scopes, Rulebook] | None = None  # see `asking`
         self._undo: dict[int, tuple[Flow, str | None]] = {}  # `undo` of each flow, by its id
+        # context names computed for the very values they read (Scopes.build's `shared`): a bulk run's commits share
+        # the names computed from their actor's holder alone while storage hands out the same unchanged record (SharedReadTransaction)
+        self._shared: dict[Any, Any] = {}
 
     def outbox(self) -> Outbox:
         """The outbox of this storage, with these notifiers, clock and delivery settings."""
@@ -76,7 +80,10 @@ class Runner:
         return self._scopes
 
     def scope(self, records: Records, parties: Parties, now: datetime | None = None) -> dict[str, Any]:
-        return self.scopes.build(parties, now or self.clock.now(), records)
+        shared = self._shared
+        if len(shared) > SHARED_MAX:  # each entry holds the values it was computed from: a bounded few
+            shared.clear()
+        return self.scopes.build(parties, now or self.clock.now(), records, shared)
 
     def rulebook(self, flow: Flow | None = None, *, verdicts: bool = False, entry: Callable[..., Any] | None = None) -> Rulebook:
         """The project's one availability evaluator, for every flow (`flow` None) or one, generated once each (see `Rulebook` for `entry`)."""

@@ -196,7 +196,7 @@ _ABSENT = object()  # a field a body lacks (flush)
 class Records:
     """The project's records in one transaction, with copy-on-write changes."""
 
-    __slots__ = ("project", "tx", "read", "working", "deleted", "created", "looked_up")  # made for every question: no __dict__
+    __slots__ = ("project", "tx", "fetch", "read", "working", "deleted", "created", "looked_up")  # made for every question: no __dict__
 
     def __init__(
         self, project: Project, tx: Transaction, read: dict[Ref, Document | None] | None = None, looked_up: dict[IndexKey, list[Ref]] | None = None
@@ -205,6 +205,9 @@ class Records:
         by the Records of one read-only transaction (a bulk dry-run's page)."""
         self.project = project
         self.tx = tx
+        # how a document is read without a lock: shared where the transaction offers it (SharedReadTransaction), since
+        # nothing here changes what it read (changes go to copies, `working`): a write transaction need not decode it afresh
+        self.fetch: Callable[[str, str], Document | None] = getattr(tx, "get_shared", None) or tx.get
         self.read: dict[Ref, Document | None] = {} if read is None else read
         self.working: dict[Ref, dict[str, Any]] = {}
         self.deleted: set[Ref] | frozenset[Ref] = _NO_REFS  # a set of its own once this run deletes or creates a record
@@ -217,15 +220,17 @@ class Records:
 
     # reading ------------------------------------------------------------
     def _document(self, ref: Ref, lock: bool = False) -> Document | None:
-        if ref not in self.read or lock:
-            self.read[ref] = self.tx.get(ref[0], ref[1], lock=lock)
+        if lock:
+            self.read[ref] = self.tx.get(ref[0], ref[1], lock=True)
+        elif ref not in self.read:
+            self.read[ref] = self.fetch(ref[0], ref[1])
         return self.read[ref]
 
     def body(self, ref: Ref, lock: bool = False) -> dict[str, Any] | None:
         """The current body of a top-level record, changes included."""
         if not (self.working or self.deleted or lock):  # nothing changed here (every read-only question): what was read
             read = self.read
-            doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(ref[0], ref[1]))
+            doc = read[ref] if ref in read else read.setdefault(ref, self.fetch(ref[0], ref[1]))
             return None if doc is None else doc.body
         if ref in self.deleted:
             return None
@@ -355,7 +360,7 @@ class Records:
                 return self.body((known.collection, id))
             ref = (known.collection, id)  # nothing changed (every read-only question): what was read, as `body` reads it
             read = self.read
-            doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(known.collection, id))
+            doc = read[ref] if ref in read else read.setdefault(ref, self.fetch(known.collection, id))
             return None if doc is None else doc.body
         found = self.locate(entity, "id", id)
         return found[1] if found else None
@@ -368,7 +373,7 @@ class Records:
                 if key == "id":
                     ref = (known.collection, given)
                     read = self.read
-                    doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(ref[0], ref[1]))
+                    doc = read[ref] if ref in read else read.setdefault(ref, self.fetch(ref[0], ref[1]))
                     if doc is not None and doc.body is not None:
                         return doc.body
                 break  # any other key (or the id not found): as below
@@ -387,7 +392,7 @@ class Records:
             for key in keys:
                 refs = looked_up.get((entity_name, key, given))  # what `_refs` gives when nothing changed: what storage found
                 for ref in self._found(entity_name, key, given) if refs is None else refs:  # what `locate` reads, in the same order
-                    doc = read[ref] if ref in read else read.setdefault(ref, self.tx.get(ref[0], ref[1]))
+                    doc = read[ref] if ref in read else read.setdefault(ref, self.fetch(ref[0], ref[1]))
                     body = None if doc is None else doc.body
                     if body is None:
                         continue

@@ -46,6 +46,7 @@ from clientflow.storage import (
     QuestionStorage,
     ReadOnlyError,
     SchedulingTransaction,
+    SharedReadTransaction,
     Storage,
     Transaction,
     load_documents,
@@ -296,6 +297,27 @@ class StorageContract:
                 assert tx.scan_ids(C, after=after, limit=limit) == [d.id for d in tx.scan(C, after=after, limit=limit)], (after, limit)
             assert tx.scan_ids(C, after="t019", limit=3) == ["t020", "t021", "t022"]
             assert tx.scan_ids("empty") == []
+
+    def test_get_shared_where_offered_gives_what_get_gives(self, storage: Storage) -> None:
+        put(storage, "t1", {"n": 1})
+        for step in ("read", "write", "read", "roll back", "read", "delete", "read"):
+            try:
+                with storage.transaction(write=step != "read") as tx:
+                    if not isinstance(tx, SharedReadTransaction):
+                        return
+                    for id in ("t1", "absent"):
+                        assert tx.get_shared(C, id) == tx.get(C, id), (step, id)
+                    found = tx.get(C, "t1")
+                    if step in ("write", "roll back") and found is not None:
+                        tx.put(doc("t1", {"n": found.body["n"] + 1}), [], expect_version=found.version)
+                    elif step == "delete" and found is not None:
+                        tx.delete(C, "t1", expect_version=found.version)
+                    assert tx.get_shared(C, "t1") == tx.get(C, "t1"), step  # this transaction's own write, not what it read first
+                    if step == "roll back":
+                        raise Boom()
+            except Boom:
+                pass
+        assert read(storage, "t1") is None
 
     def test_lookup_documents_where_offered_gives_what_lookup_and_get_give(self, storage: Storage) -> None:
         put(storage, "t2", {"n": 2}, keys=[("thing", "k", "v"), ("thing", "k", "w")])
