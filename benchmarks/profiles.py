@@ -96,7 +96,7 @@ def storage(work: Path, clients: int) -> Callable[[], object]:
     db = fresh_copy(make_db(make_data(clients, work / f"clients-{clients}.json"), work / f"pristine-{clients}.db"), "profiled.db")
 
     engine = Engine.open(ROOT, db=db, notifiers={"outbox": Discard()})  # opening is not timed in this row
-    engine.deliver = lambda limit=None: None  # type: ignore[method-assign] - nor is the delivery after the last client
+    engine.deliver = lambda limit=None, stop=None: None  # type: ignore[method-assign] - nor is the delivery after the last client
 
     def run() -> None:
         run_bulk(engine, FLOW, ACTOR, where_subjects(engine, "true"), {"notify_client": True}, dry_run=False, selection="where:true")
