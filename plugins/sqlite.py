@@ -105,6 +105,22 @@ class Decoded:
         table[key] = value
 
 
+def _begun(storage: SQLiteStorage, begin: str) -> tuple[sqlite3.Connection, sqlite3.Cursor]:
+    """The storage's lock taken, its connection, and its own cursor (one for every statement of one row: none made for
+    each) with `begin` run; the lock released again should any of it fail."""
+    storage._lock.acquire()
+    try:
+        conn = storage._connect()
+        cursor = storage._cursor
+        if cursor is None:
+            cursor = storage._cursor = conn.cursor()
+        cursor.execute(begin)
+    except BaseException:
+        storage._lock.release()
+        raise
+    return conn, cursor
+
+
 class _Reading:
     """A read-only transaction's block: BEGIN, the data_version in its snapshot (the decoded records kept or forgotten), COMMIT."""
 
@@ -115,14 +131,9 @@ class _Reading:
 
     def __enter__(self) -> SQLiteTransaction:
         storage = self.storage
-        storage._lock.acquire()
+        conn, cursor = _begun(storage, "BEGIN")
+        self.cursor = cursor
         try:
-            conn = storage._connect()
-            cursor = storage._cursor  # the connection's own, for these three statements: no cursor made for each
-            if cursor is None:
-                cursor = storage._cursor = conn.cursor()
-            self.cursor = cursor
-            cursor.execute("BEGIN")
             version = cursor.execute("PRAGMA data_version").fetchone()[0]  # read in this transaction's snapshot: what it will see
         except BaseException:
             storage._lock.release()
@@ -151,16 +162,7 @@ class _Writing:
 
     def __enter__(self) -> SQLiteTransaction:
         storage = self.storage
-        storage._lock.acquire()
-        try:
-            conn = storage._connect()
-            cursor = storage._cursor
-            if cursor is None:
-                cursor = storage._cursor = conn.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            storage._lock.release()
-            raise
+        conn, cursor = _begun(storage, "BEGIN IMMEDIATE")
         decoded = storage.decoded
         try:
             version = cursor.execute("PRAGMA data_version").fetchone()[0]  # in this transaction's snapshot: what it will see
