@@ -330,17 +330,17 @@ class _Reader:
 
     def either(self) -> nodes.Expr:
         """`a or b`, each side `a and b` (parse_or, parse_and), made left to right."""
-        left = self.both()
-        while self._peek() == "or":
-            self._next("or")
-            left = nodes.Or(left, self.both(), lineno=self.line, environment=self.env)
-        return left
+        return self._joined("or", nodes.Or, self.both)
 
     def both(self) -> nodes.Expr:
-        left = self.compare()
-        while self._peek() == "and":
-            self._next("and")
-            left = nodes.And(left, self.compare(), lineno=self.line, environment=self.env)
+        return self._joined("and", nodes.And, self.compare)
+
+    def _joined(self, word: str, make: type[nodes.BinExpr], side: Callable[[], nodes.Expr]) -> nodes.Expr:
+        """`side` joined by `word` (`or`, `and`): each `make(left, right)`, left to right."""
+        left = side()
+        while self._peek() == word:
+            self._next(word)
+            left = make(left, side(), lineno=self.line, environment=self.env)
         return left
 
     def compare(self) -> nodes.Expr:

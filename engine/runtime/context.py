@@ -365,7 +365,11 @@ def flow_scope(base: Mapping[str, Any], flow: Flow, answers: Mapping[str, Any], 
 
     `due`: the time a scheduled part of the flow was due, when the worker checks it (`flow.due`).
     """
-    scope = dict(base)
+    return put_flow(dict(base), flow, answers, due)
+
+
+def put_flow(scope: dict[str, Any], flow: Flow, answers: Mapping[str, Any], due: str | None = None) -> dict[str, Any]:
+    """`flow_scope`'s names put into `scope` itself, for a scope made for this flow alone (a plan's): no copy."""
     scope["flow"] = flow.reference if due is None else {**flow.reference, "due": due}
     full = dict(flow.defaults)
     full.update(answers)

@@ -25,7 +25,7 @@ from ..outbox import Outbox
 from ..plugins import Registry, event
 from ..storage import ConflictError, Document, IndexKey, Notifier, Storage, Transaction
 from . import approvals, schedule
-from .context import Clock, Parties, Scopes, flow_scope, iso_time, resolve
+from .context import Clock, Parties, Scopes, flow_scope, iso_time, put_flow, resolve
 from .data import Records, refusal_message
 from .outcome import RenderedEmail, Result, execute, said
 from .plan import Plan, Verdict
@@ -320,10 +320,8 @@ class Runner:
         plan.audit = {"flow": flow.id, "actor": str(parties.actor.get("id")), "subject": subject, "answers": {}}
         plan.subject_id = subject
         # the scope is this plan's alone (made above, or by the caller for it: `simulate_many`): the flow's names go into it,
-        # as `flow_scope` would put them into a copy (a bulk dry-run's every subject: one copy of some 25 names fewer)
-        fscope = scope
-        fscope["flow"] = flow.reference
-        fscope["answers"] = dict(flow.defaults)
+        # not into a copy (a bulk dry-run's every subject: one copy of some 25 names fewer)
+        fscope = put_flow(scope, flow, {})
         named = subject if named is None else str(named)
         if verdicts:
             plan.rules = self.verdicts(flow, fscope, named)
